@@ -1,0 +1,311 @@
+/**
+ * Shared machinery for the local twins of vendor APIs (one per system folder). The kit decides
+ * *whether* a request is admitted (latency, injected faults, rate limits, bearer tokens); each
+ * emulator renders the outcome the way its vendor does (Google's 403 userRateLimitExceeded,
+ * Graph's 429 JSON, Slack's `{ok:false}`, SCIM's Error schema).
+ *
+ * Every emulator also mounts the same control surface under `/_emulator/` so tests, the sandbox
+ * and the benchmarks can steer it over HTTP: stats, faults, latency and limits.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import express, { type Express, type Request, type Response, type NextFunction } from 'express'
+import type { RateLimitSpec } from './types.ts'
+
+export interface LatencySpec {
+  /** Median of the log-normal distribution, in ms. */
+  medianMs: number
+  /** Shape (standard deviation of ln). 0.5 gives a realistic tail. */
+  sigma?: number
+}
+
+export interface Fault {
+  /** Only requests whose method matches (default: any). */
+  method?: string
+  /** Only requests whose path contains this string (default: any). */
+  pathIncludes?: string
+  /** Answer with this HTTP status and the vendor's error body for it. */
+  status?: number
+  /** Vendor-specific error code to render (`userRateLimitExceeded`, `quotaExceeded`, ...). */
+  code?: string
+  /** Retry-After seconds to send with 429/503 faults. */
+  retryAfterSeconds?: number
+  /** Hold the request this long and then drop the connection (a timeout for the client). */
+  hangMs?: number
+  /** Treat the caller's token as expired (401 in the vendor's format). */
+  expireToken?: boolean
+  /** How many requests this fault applies to; default 1. Infinity keeps it until cleared. */
+  times?: number
+}
+
+export type Admission =
+  | { kind: 'ok' }
+  | { kind: 'rate_limited'; bucket: string; retryAfterSeconds: number }
+  | { kind: 'fault'; fault: Fault }
+  | { kind: 'dropped' }
+
+export interface EmulatorStats {
+  requests: number
+  byStatus: Record<string, number>
+  byBucket: Record<string, number>
+  rateLimited: number
+  faultsInjected: number
+  writes: number
+}
+
+export interface EmulatorOptions {
+  latency?: LatencySpec | null
+  /** Override or disable (null) the vendor's published limits per bucket. */
+  rateLimits?: Record<string, RateLimitSpec | null>
+  /** Lifetime of issued OAuth tokens. */
+  tokenTtlSeconds?: number
+  /** Clock for token expiry and buckets; tests may pass a controllable one. */
+  now?: () => number
+}
+
+export class TokenBucket {
+  private tokens: number
+  private last: number
+  readonly spec: RateLimitSpec
+  private readonly now: () => number
+
+  constructor(spec: RateLimitSpec, now: () => number = Date.now) {
+    this.spec = spec
+    this.now = now
+    this.tokens = spec.burst
+    this.last = now()
+  }
+
+  private refill(): void {
+    const t = this.now()
+    const ratePerMs = this.spec.perMinute / 60_000
+    this.tokens = Math.min(this.spec.burst, this.tokens + (t - this.last) * ratePerMs)
+    this.last = t
+  }
+
+  /** Take one token; returns 0 when admitted, else the seconds until a token is available. */
+  take(cost = 1): number {
+    this.refill()
+    if (this.tokens >= cost) {
+      this.tokens -= cost
+      return 0
+    }
+    const ratePerMs = this.spec.perMinute / 60_000
+    return Math.max(1, Math.ceil((cost - this.tokens) / ratePerMs / 1000))
+  }
+}
+
+/** A sample from a log-normal distribution with the given median (Box-Muller). */
+export function logNormalMs(spec: LatencySpec): number {
+  const sigma = spec.sigma ?? 0.5
+  const u1 = Math.random() || Number.MIN_VALUE
+  const u2 = Math.random()
+  const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2)
+  return spec.medianMs * Math.exp(sigma * z)
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+export class EmulatorKit {
+  readonly app: Express
+  readonly stats: EmulatorStats = emptyStats()
+  private latency: LatencySpec | null
+  private readonly defaults: Record<string, RateLimitSpec>
+  private buckets = new Map<string, TokenBucket | null>()
+  private faults: Fault[] = []
+  private tokens = new Map<string, number>() // token -> expiresAt ms
+  private readonly tokenTtlMs: number
+  readonly now: () => number
+  private server: Server | undefined
+
+  /**
+   * @param defaults the vendor's published limits per bucket name
+   * @param options  overrides from the test or the sandbox
+   */
+  constructor(defaults: Record<string, RateLimitSpec>, options: EmulatorOptions = {}) {
+    this.defaults = defaults
+    this.latency = options.latency ?? null
+    this.now = options.now ?? Date.now
+    this.tokenTtlMs = (options.tokenTtlSeconds ?? 3600) * 1000
+    this.configureLimits(options.rateLimits ?? {})
+    this.app = express()
+    this.app.disable('x-powered-by')
+    this.mountControl()
+    this.app.use((req: Request, res: Response, next: NextFunction) => {
+      if (req.path.startsWith('/_emulator/')) return next()
+      this.stats.requests += 1
+      if (req.method !== 'GET' && req.method !== 'HEAD') this.stats.writes += 1
+      res.on('finish', () => {
+        const key = String(res.statusCode)
+        this.stats.byStatus[key] = (this.stats.byStatus[key] ?? 0) + 1
+        if (res.statusCode === 429) this.stats.rateLimited += 1
+      })
+      next()
+    })
+  }
+
+  configureLimits(overrides: Record<string, RateLimitSpec | null>): void {
+    this.buckets.clear()
+    for (const [name, spec] of Object.entries({ ...this.defaults, ...overrides })) {
+      this.buckets.set(name, spec ? new TokenBucket(spec, this.now) : null)
+    }
+  }
+
+  setLatency(latency: LatencySpec | null): void {
+    this.latency = latency
+  }
+
+  injectFault(fault: Fault): void {
+    this.faults.push({ times: 1, ...fault })
+  }
+
+  clearFaults(): void {
+    this.faults = []
+  }
+
+  resetStats(): void {
+    Object.assign(this.stats, emptyStats())
+  }
+
+  /** Issue an OAuth access token (client-credentials or JWT-bearer grant). */
+  issueToken(): { accessToken: string; expiresIn: number } {
+    const accessToken = `emu_${randomBytes(18).toString('base64url')}`
+    this.tokens.set(accessToken, this.now() + this.tokenTtlMs)
+    return { accessToken, expiresIn: Math.floor(this.tokenTtlMs / 1000) }
+  }
+
+  /** Register a long-lived static token (Slack bot tokens, Jira API tokens, SCIM bearer tokens). */
+  addStaticToken(token: string): void {
+    this.tokens.set(token, Number.POSITIVE_INFINITY)
+  }
+
+  expireAllTokens(): void {
+    for (const [token, expiresAt] of this.tokens) if (expiresAt !== Number.POSITIVE_INFINITY) this.tokens.set(token, 0)
+  }
+
+  /** Check an `Authorization: Bearer` (or `Basic`, passed whole) credential. */
+  checkToken(authorization: string | undefined): 'ok' | 'missing' | 'invalid' | 'expired' {
+    if (!authorization) return 'missing'
+    const match = /^Bearer\s+(.+)$/i.exec(authorization)
+    const token = match?.[1] ?? authorization
+    const expiresAt = this.tokens.get(token)
+    if (expiresAt === undefined) return 'invalid'
+    return expiresAt > this.now() ? 'ok' : 'expired'
+  }
+
+  /**
+   * Decide what happens to a request: wait the simulated latency, then apply the first matching
+   * injected fault, then the rate limit of `bucket`. The emulator renders the result.
+   */
+  async admit(req: Request, bucket: string | undefined, cost = 1): Promise<Admission> {
+    if (this.latency) await sleep(logNormalMs(this.latency))
+    const fault = this.takeFault(req)
+    if (fault) {
+      this.stats.faultsInjected += 1
+      if (fault.hangMs !== undefined) {
+        await sleep(fault.hangMs)
+        req.socket.destroy()
+        return { kind: 'dropped' }
+      }
+      if (fault.expireToken) this.expireAllTokens()
+      return { kind: 'fault', fault }
+    }
+    if (bucket) {
+      this.stats.byBucket[bucket] = (this.stats.byBucket[bucket] ?? 0) + 1
+      const limiter = this.buckets.get(bucket)
+      if (limiter) {
+        const wait = limiter.take(cost)
+        if (wait > 0) return { kind: 'rate_limited', bucket, retryAfterSeconds: wait }
+      }
+    }
+    return { kind: 'ok' }
+  }
+
+  private takeFault(req: Request): Fault | undefined {
+    const index = this.faults.findIndex(
+      (f) =>
+        (!f.method || f.method.toUpperCase() === req.method) &&
+        (!f.pathIncludes || req.originalUrl.includes(f.pathIncludes)),
+    )
+    if (index < 0) return undefined
+    const fault = this.faults[index]!
+    const left = (fault.times ?? 1) - 1
+    if (left <= 0) this.faults.splice(index, 1)
+    else fault.times = left
+    return fault
+  }
+
+  private mountControl(): void {
+    const control = express.Router()
+    control.use(express.json())
+    control.get('/stats', (_req, res) => {
+      res.json(this.stats)
+    })
+    control.post('/stats/reset', (_req, res) => {
+      this.resetStats()
+      res.status(204).end()
+    })
+    control.post('/faults', (req, res) => {
+      const body = req.body as Fault | Fault[]
+      for (const f of Array.isArray(body) ? body : [body]) this.injectFault(f)
+      res.status(204).end()
+    })
+    control.delete('/faults', (_req, res) => {
+      this.clearFaults()
+      res.status(204).end()
+    })
+    control.put('/latency', (req, res) => {
+      this.setLatency((req.body as LatencySpec | null) ?? null)
+      res.status(204).end()
+    })
+    control.put('/rate-limits', (req, res) => {
+      this.configureLimits(req.body as Record<string, RateLimitSpec | null>)
+      res.status(204).end()
+    })
+    this.app.use('/_emulator', control)
+  }
+
+  /** Listen on 127.0.0.1 (never another interface). Port 0 picks a free port. */
+  async listen(port = 0): Promise<string> {
+    const server = this.app.listen(port, '127.0.0.1')
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve)
+      server.once('error', reject)
+    })
+    // Keep-alive sockets would hold close() open; emulators are short-lived test peers.
+    server.keepAliveTimeout = 1000
+    this.server = server
+    const { port: bound } = server.address() as AddressInfo
+    return `http://127.0.0.1:${bound}`
+  }
+
+  async close(): Promise<void> {
+    const server = this.server
+    if (!server) return
+    this.server = undefined
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+function emptyStats(): EmulatorStats {
+  return { requests: 0, byStatus: {}, byBucket: {}, rateLimited: 0, faultsInjected: 0, writes: 0 }
+}
+
+/** A random id in the vendor's usual style where one is needed. */
+export function newId(prefix = ''): string {
+  return prefix + randomUUID().replaceAll('-', '').slice(0, 20)
+}
+
+/** Opaque page token: the offset, base64url-encoded so clients must treat it as opaque. */
+export function encodePageToken(offset: number): string {
+  return Buffer.from(`o:${offset}`).toString('base64url')
+}
+
+export function decodePageToken(token: unknown): number {
+  if (typeof token !== 'string' || token === '') return 0
+  const text = Buffer.from(token, 'base64url').toString()
+  const offset = Number(text.slice(2))
+  return text.startsWith('o:') && Number.isInteger(offset) && offset >= 0 ? offset : 0
+}

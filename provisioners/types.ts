@@ -1,0 +1,247 @@
+/**
+ * The contract every target system implements. Small on purpose (baton-sdk's connector
+ * interfaces are the model): provision, change access, deprovision, read back, list.
+ *
+ * Rules every implementation follows:
+ * - Use the vendor's official SDK, pointed at a base URL from config (the emulator in tests and
+ *   in the sandbox).
+ * - Classify every failure into a `ProvisionerError` (./errors.ts). Never sleep, never retry:
+ *   SDK-internal retry loops are switched off; the job layer retries and honours Retry-After.
+ * - Before every vendor call, `await ctx.throttle(bucket)`: the shared limiter paces calls so
+ *   the published limits are not discovered through 429s.
+ * - After every vendor call, `ctx.recordCall(...)`: the job layer turns these into audit rows
+ *   (request id, status) and metrics.
+ * - Idempotent: `provision` on an account that already exists (409, or found by external id)
+ *   returns the existing account; `deprovision` of an account that is gone counts as done.
+ * - `verify` reads the account back from the target; it never assumes a write took effect.
+ */
+import type { Logger } from '../src/log.ts'
+
+/** `google`, `entra`, `slack`, `jira`, `scim:<name>`, `manual:<name>`, `sandbox`. */
+export type SystemId = string
+
+export type SystemKind = 'google' | 'entra' | 'slack' | 'jira' | 'scim' | 'manual' | 'sandbox'
+
+export interface ApiCallRecord {
+  /** Vendor operation, e.g. `directory.users.update`, `PATCH /v1.0/users/{id}`, `scim.Users.patch`. */
+  operation: string
+  method: string
+  /** Path without query string and without secrets. */
+  path: string
+  /** HTTP status, undefined when no response arrived (timeout, connection reset). */
+  status: number | undefined
+  requestId: string | undefined
+  durationMs: number
+  /** The error kind when the call failed. */
+  errorKind?: string
+}
+
+export interface Ctx {
+  /** Stable across retries of the same job: `employeeId:system:action[:phase]`. */
+  idempotencyKey: string
+  correlationId: string
+  signal: AbortSignal
+  log: Logger
+  /**
+   * Wait for a token from the shared per-system limiter before a vendor call. Buckets are named
+   * by the provisioner (`rateLimitBuckets`). The limiter may throw RateLimitedError when the wait
+   * would be long, so the job is re-queued instead of holding a worker.
+   */
+  throttle(bucket: string, cost?: number): Promise<void>
+  /** Report one vendor call (after it returns or fails). */
+  recordCall(call: ApiCallRecord): void
+}
+
+/** HR attributes that policies and account specs read. */
+export interface EmployeeProfile {
+  /** The HR system's id for this person; used as the target's externalId where it has one. */
+  employeeId: string
+  firstName: string
+  lastName: string
+  displayName?: string
+  /** The work email HR holds, if any; provisioners derive a primary address otherwise. */
+  workEmail?: string
+  personalEmail?: string
+  department?: string
+  title?: string
+  location?: string
+  employmentType?: string
+  costCenter?: string
+  managerId?: string
+  managerEmail?: string
+  /** IANA zone, e.g. `Europe/Berlin`. */
+  timeZone?: string
+  /** ISO 3166 alpha-2, Graph's usageLocation needs it for licences. */
+  countryCode?: string
+}
+
+/** What one system should grant. Which fields a system reads depends on the system. */
+export interface AccessGrant {
+  account: boolean
+  groups: string[]
+  licences: string[]
+  channels: string[]
+  projects: string[]
+  roles: string[]
+  /** Google org unit path, Jira products, Slack user groups etc. go in here by system. */
+  orgUnit?: string
+  products?: string[]
+  userGroups?: string[]
+}
+
+export type AccessList = 'groups' | 'licences' | 'channels' | 'projects' | 'roles' | 'products' | 'userGroups'
+
+export type AccessChange = {
+  add: Partial<Record<AccessList, string[]>>
+  remove: Partial<Record<AccessList, string[]>>
+  orgUnit?: string
+}
+
+export interface AccountSpec {
+  employee: EmployeeProfile
+  access: AccessGrant
+  /** False when access must not work before day one: create disabled/suspended, enable later. */
+  enabled: boolean
+}
+
+export interface AccountRef {
+  system: SystemId
+  /** The target's own id (Google user id, Graph object id, Slack user id, Jira accountId, SCIM id). */
+  accountId: string
+  /** Login or primary email at the target. */
+  login?: string
+  employeeId: string
+}
+
+/**
+ * Revocation steps. `cutoff` steps end the person's ability to act (they run first, for every
+ * leaver, before any clean-up step in a mass layoff); `cleanup` steps remove what remains.
+ */
+export type RevocationStepKind =
+  | 'disable' // suspend / accountEnabled=false / SCIM active=false
+  | 'revoke_sessions' // sign out of all sessions
+  | 'revoke_tokens' // OAuth tokens, app passwords, backup codes
+  | 'remove_groups'
+  | 'remove_licences'
+  | 'remove_roles'
+  | 'remove_products'
+  | 'remove_channels'
+  | 'transfer_data'
+  | 'move_org_unit'
+  | 'convert_mailbox'
+  | 'delete'
+
+export const CUTOFF_STEPS: readonly RevocationStepKind[] = ['disable', 'revoke_sessions', 'revoke_tokens']
+
+export type RevocationPhase = 'cutoff' | 'cleanup'
+
+export interface RevocationPlan {
+  phase: RevocationPhase
+  /** Steps to run in this phase, in order. A provisioner skips steps it cannot do and says so. */
+  steps: RevocationStepKind[]
+  options: {
+    /** Transfer data (Drive, mailbox) to this person (manager) where the system supports it. */
+    transferTo?: { employeeId?: string; email: string }
+    /** Google: move to this org unit after suspension. */
+    leaversOrgUnit?: string
+    /** An approved legal hold: never delete, never transfer data. Disabling still happens. */
+    legalHold?: boolean
+    /** An approved retain_account: disable but do not delete. */
+    retainAccount?: boolean
+    /** Entra: keep the mailbox (convert to shared) under an approved exception. */
+    keepMailbox?: boolean
+  }
+}
+
+export type StepStatus = 'done' | 'already_done' | 'skipped' | 'not_supported' | 'failed'
+
+export interface StepEvidence {
+  step: RevocationStepKind
+  status: StepStatus
+  at: string
+  detail?: string
+  requestIds?: string[]
+}
+
+/** Access the provisioner saw but could not remove; a human decides (manual task or exception). */
+export interface ResidualAccess {
+  kind: string
+  id: string
+  reason: string
+}
+
+export interface RevocationEvidence {
+  steps: StepEvidence[]
+  residual: ResidualAccess[]
+}
+
+export interface VerifyCheck {
+  name: string
+  ok: boolean
+  detail?: string
+}
+
+/** What the target says now, read back. */
+export interface AccountState {
+  accountId: string
+  exists: boolean
+  active: boolean
+  login?: string
+  employeeId?: string
+  groups: string[]
+  licences: string[]
+  roles: string[]
+  /** Checks that make up "revoked" for this system (suspended, sessions invalidated, no tokens ...). */
+  checks: VerifyCheck[]
+  /** True when every cut-off check passed: the account cannot be used. */
+  revoked: boolean
+}
+
+export interface VerifyOptions {
+  /** When revocation happened; session checks compare against it (Graph signInSessionsValidFromDateTime). */
+  revokedAt?: string
+}
+
+export interface Page<T> {
+  items: T[]
+  nextPage?: string
+}
+
+export interface RateLimitSpec {
+  /** Tokens added per minute. */
+  perMinute: number
+  /** Bucket size. */
+  burst: number
+}
+
+export interface Provisioner {
+  readonly system: SystemId
+  readonly kind: SystemKind
+  /** Named limiter buckets with the vendor's published defaults; config may lower or raise them. */
+  readonly rateLimitBuckets: Record<string, RateLimitSpec>
+  provision(ctx: Ctx, spec: AccountSpec): Promise<AccountRef>
+  /** Find the account for an employee without changing anything (by external id, then login). */
+  lookup(ctx: Ctx, employee: EmployeeProfile): Promise<AccountRef | undefined>
+  update(ctx: Ctx, ref: AccountRef, change: AccessChange): Promise<void>
+  /** Enable an account created disabled before day one, or restore after leave. */
+  enable(ctx: Ctx, ref: AccountRef): Promise<void>
+  /** Suspend for a leave of absence (cut-off only, nothing removed). */
+  suspend(ctx: Ctx, ref: AccountRef): Promise<void>
+  deprovision(ctx: Ctx, ref: AccountRef, plan: RevocationPlan): Promise<RevocationEvidence>
+  verify(ctx: Ctx, ref: AccountRef, opts?: VerifyOptions): Promise<AccountState>
+  listAccounts(ctx: Ctx, page?: string): Promise<Page<AccountState>>
+}
+
+/** A context for tests and scripts: no limiter, calls collected in an array. */
+export function testCtx(log: Logger, calls: ApiCallRecord[] = [], key = 'test'): Ctx {
+  return {
+    idempotencyKey: key,
+    correlationId: key,
+    signal: new AbortController().signal,
+    log,
+    throttle: async () => {},
+    recordCall: (call) => {
+      calls.push(call)
+    },
+  }
+}

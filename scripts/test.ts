@@ -1,0 +1,66 @@
+/**
+ * `npm test`: runs every *.test.ts with node's built-in test runner on real PostgreSQL.
+ * When DATABASE_URL is unset, one embedded PostgreSQL is started for the whole run in a
+ * temporary folder; each test file creates its own database on it (test/helpers/db.ts), so files
+ * run in parallel without seeing each other's rows.
+ *
+ *   npm test                      every test
+ *   npm test -- provisioners/slack  only files under that path (or matching that substring)
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { startEmbedded } from '../src/db/embedded.ts'
+import { createLogger } from '../src/log.ts'
+
+const ROOTS = ['state-machines', 'provisioners', 'src', 'test']
+
+async function findTests(dir: string): Promise<string[]> {
+  const out: string[] = []
+  let entries
+  try {
+    entries = await readdir(dir, { withFileTypes: true })
+  } catch {
+    return out
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory() && entry.name !== 'node_modules') out.push(...(await findTests(full)))
+    else if (entry.isFile() && entry.name.endsWith('.test.ts')) out.push(full)
+  }
+  return out
+}
+
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'))
+const passthrough = process.argv.slice(2).filter((a) => a.startsWith('--'))
+let files = (await Promise.all(ROOTS.map(findTests))).flat().sort()
+if (filters.length > 0) files = files.filter((f) => filters.some((p) => f.includes(p)))
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(' ')}`)
+  process.exit(1)
+}
+
+const log = createLogger({ level: process.env.TEST_PG_LOG ?? 'warn' })
+let stop = async () => {}
+let tempDir: string | undefined
+const env = { ...process.env }
+if (!env.DATABASE_URL) {
+  tempDir = await mkdtemp(path.join(tmpdir(), 'tenure-test-'))
+  const db = await startEmbedded({ dataDir: tempDir, log })
+  env.DATABASE_URL = db.url
+  stop = db.stop
+}
+env.TENURE_TEST = '1'
+env.LOG_LEVEL ??= 'silent'
+
+const concurrency = process.env.TEST_CONCURRENCY ?? '2'
+const child = spawn(
+  process.execPath,
+  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', '--test-reporter=spec', ...passthrough, ...files],
+  { stdio: 'inherit', env },
+)
+const code: number = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))))
+await stop()
+if (tempDir) await rm(tempDir, { recursive: true, force: true })
+process.exit(code)
