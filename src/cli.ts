@@ -1,0 +1,158 @@
+/**
+ * The `tenure` command line. Every command reads the same configuration (TENURE_CONFIG or
+ * --config) and works against the same database as a running server: DATABASE_URL, or the
+ * embedded PostgreSQL of the same data folder (used while a server runs, started when not).
+ * Commands that talk to a running server find it through TENURE_URL (default
+ * http://127.0.0.1:$PORT). Documented in docs/cli.md.
+ */
+import { Command, Option } from 'commander'
+import { ConfigError, loadConfig } from './config/load.ts'
+import type { Config } from './config/index.ts'
+import { MigrationError, migrate } from './db/migrate.ts'
+import { createPool, safeUrl } from './db/pool.ts'
+import { createLogger, type Logger } from './log.ts'
+import { openDatabase, startTenure, type Mode } from './main.ts'
+import { createBoss } from './queue/boss.ts'
+import { PROBE_QUEUE } from './jobs/diagnostics.ts'
+
+const program = new Command()
+program
+  .name('tenure')
+  .description('Employee lifecycle provisioning: HR events in, verified access changes out.')
+  .option('-c, --config <file>', 'configuration file (default: $TENURE_CONFIG or config/tenure.yaml)')
+  .showHelpAfterError()
+
+/** Errors the user can act on: print the message alone, exit non-zero, no stack trace. */
+class UsageError extends Error {
+  readonly exitCode: number
+  constructor(message: string, exitCode = 1) {
+    super(message)
+    this.exitCode = exitCode
+  }
+}
+
+async function config(opts: { sandbox?: boolean } = {}): Promise<{ config: Config; log: Logger; file: string }> {
+  const { config, file } = await loadConfig({ file: program.opts<{ config?: string }>().config, sandbox: opts.sandbox })
+  const log = createLogger({ level: config.log.level })
+  return { config, log, file }
+}
+
+async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
+  const { config: cfg, log, file } = await config({ sandbox })
+  if (sandbox) cfg.sandbox.enabled = true
+  log.info({ configFile: file, mode, sandbox: cfg.sandbox.enabled }, 'configuration loaded')
+  const running = await startTenure({ config: cfg, mode, log, configFile: file })
+  if (running.url) process.stderr.write(`\nTenure is listening on ${running.url}\n\n`)
+
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting without waiting')
+      process.exit(1)
+    }
+    // A hard stop a little after the graceful budget, so a stuck dependency cannot hang us.
+    setTimeout(() => {
+      log.error('shutdown took too long; exiting')
+      process.exit(1)
+    }, (cfg.server.shutdownTimeoutSeconds + 2.5) * 1000).unref()
+    void running.stop(signal).then(() => process.exit(0))
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+}
+
+program
+  .command('serve')
+  .description('run the HTTP API and the job workers')
+  .option('--sandbox', 'start the local emulators and point every system at them (what `npm start` runs)')
+  .action(async (opts: { sandbox?: boolean }) => runServer('serve', Boolean(opts.sandbox)))
+
+program
+  .command('worker')
+  .description('run job workers only (start several on one PostgreSQL to scale out)')
+  .option('--sandbox', 'use the sandbox configuration')
+  .action(async (opts: { sandbox?: boolean }) => runServer('worker', Boolean(opts.sandbox)))
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit')
+  .action(async () => {
+    const { config: cfg, log } = await config()
+    const db = await openDatabase(cfg, log)
+    const pool = createPool({ url: db.url, max: 2, statementTimeoutMs: 0, log })
+    try {
+      const result = await migrate(pool, log)
+      process.stdout.write(
+        `${result.applied.length} migration(s) applied, ${result.alreadyApplied} already applied (${safeUrl(db.url)})\n` +
+          result.applied.map((n) => `  applied ${n}\n`).join(''),
+      )
+    } finally {
+      await pool.end()
+      if (db.embedded?.owned) await db.embedded.stop()
+    }
+  })
+
+const configCommand = program.command('config').description('inspect the configuration')
+configCommand
+  .command('check')
+  .description('validate the configuration and exit 0 if it is valid')
+  .option('--sandbox', 'check the sandbox configuration')
+  .action(async (opts: { sandbox?: boolean }) => {
+    const { file } = await config({ sandbox: opts.sandbox })
+    process.stdout.write(`configuration in ${file} is valid\n`)
+  })
+
+const jobs = program.command('jobs').description('work with the job queue')
+jobs
+  .command('probe')
+  .description('queue a diagnostic job and wait until a worker has run it (proves the workers are alive)')
+  .addOption(new Option('--hold <ms>', 'how long the job holds a worker').default('0'))
+  .addOption(new Option('--timeout <ms>', 'how long to wait for completion').default('30000'))
+  .action(async (opts: { hold: string; timeout: string }) => {
+    const { config: cfg, log } = await config()
+    const db = await openDatabase(cfg, log)
+    const boss = createBoss({ url: db.url, config: cfg, log, supervise: false })
+    await boss.start()
+    try {
+      const id = await boss.send(PROBE_QUEUE, { holdMs: Number(opts.hold), note: 'tenure jobs probe' })
+      if (!id) throw new UsageError('the probe job was not queued')
+      const deadline = Date.now() + Number(opts.timeout)
+      for (;;) {
+        const job = await boss.getJobById<unknown>(PROBE_QUEUE, id)
+        if (job?.state === 'completed') {
+          process.stdout.write(`probe ${id} completed: ${JSON.stringify(job.output)}\n`)
+          return
+        }
+        if (job?.state === 'failed') throw new UsageError(`probe ${id} failed: ${JSON.stringify(job.output)}`)
+        if (Date.now() > deadline) throw new UsageError(`probe ${id} was not run within ${opts.timeout} ms: is a worker running?`, 3)
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    } finally {
+      await boss.stop({ graceful: false, close: true })
+      if (db.embedded?.owned) await db.embedded.stop()
+    }
+  })
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+    if (err instanceof MigrationError) {
+      process.stderr.write(`Migration refused [${err.code}]: ${err.message}\n`)
+      process.exit(1)
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(err.exitCode)
+    }
+    process.stderr.write(`tenure: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  }
+}
+
+await main(process.argv)

@@ -1,0 +1,92 @@
+/**
+ * The configuration schema. Every key carries its documentation in `.describe()`;
+ * docs/configuration.md is generated from it (`npm run docs:config`) so the two cannot drift.
+ */
+import { z } from 'zod'
+
+const port = z.coerce.number().int().min(0).max(65535)
+
+export const serverSchema = z
+  .object({
+    port: port.default(8080).describe('HTTP port. Env: PORT. 0 picks a free port.'),
+    host: z.string().default('127.0.0.1').describe('Interface to listen on. Use 0.0.0.0 behind a load balancer.'),
+    publicUrl: z.url().optional().describe('URL users reach Tenure at (links in notifications, OIDC redirect). Default: http://<host>:<port>.'),
+    trustProxy: z
+      .union([z.boolean(), z.number().int(), z.string()])
+      .default(false)
+      .describe("express 'trust proxy' setting: true, a hop count, or a list of subnets; needed for per-IP rate limits behind a proxy."),
+    bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('Largest accepted request body; larger gets 413.'),
+    shutdownTimeoutSeconds: z
+      .number()
+      .positive()
+      .default(12)
+      .describe('On SIGTERM/SIGINT: how long in-flight requests and jobs may take to finish before the process exits anyway.'),
+  })
+  .strict()
+
+export const databaseSchema = z
+  .object({
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+      .optional()
+      .describe('PostgreSQL connection URL. Env: DATABASE_URL. Unset: an embedded PostgreSQL is started in dataDir.'),
+    dataDir: z.string().default('.tenure').describe('Folder for the embedded PostgreSQL and local state. Env: TENURE_DATA_DIR.'),
+    poolSize: z.number().int().min(2).max(200).default(10).describe('Connections in the application pool (pg-boss has its own).'),
+    statementTimeoutMs: z.number().int().positive().default(30_000).describe('statement_timeout for application queries.'),
+  })
+  .strict()
+
+export const queueSchema = z
+  .object({
+    schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('pgboss').describe("PostgreSQL schema pg-boss owns."),
+    poolSize: z.number().int().min(2).max(100).default(10).describe("pg-boss's own connection pool size."),
+    useListenNotify: z
+      .boolean()
+      .default(true)
+      .describe('Wake workers by LISTEN/NOTIFY the moment a job is queued (needs a session-mode connection, not PgBouncer transaction mode).'),
+    pollingIntervalSeconds: z
+      .number()
+      .min(0.5)
+      .default(2)
+      .describe('Fallback polling when NOTIFY is off; pg-boss requires >= 0.5.'),
+    notifyPollingIntervalSeconds: z
+      .number()
+      .min(0.5)
+      .default(10)
+      .describe('Safety-net polling while NOTIFY is on (delayed jobs do not notify; they are picked up by this poll).'),
+    retryLimit: z.number().int().min(0).default(8).describe('Attempts after the first before a job goes to its dead-letter queue.'),
+    retryDelaySeconds: z.number().min(0).default(5).describe('First retry delay; doubles with jitter (exponential backoff).'),
+    retryDelayMaxSeconds: z.number().min(1).default(600).describe('Longest backoff between retries.'),
+    expireInSeconds: z
+      .number()
+      .int()
+      .min(30)
+      .default(300)
+      .describe('A job running longer than this is considered lost and retried; keep above the slowest vendor call.'),
+  })
+  .strict()
+
+export const workersSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Run job workers in this process (`tenure serve`); `tenure worker` always does.'),
+    concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process.'),
+  })
+  .strict()
+
+export const logSchema = z
+  .object({
+    level: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Log level. Env: LOG_LEVEL. Logs are JSON lines on stdout.'),
+  })
+  .strict()
+
+export const baseConfigShape = {
+  server: serverSchema.prefault({}),
+  database: databaseSchema.prefault({}),
+  queue: queueSchema.prefault({}),
+  workers: workersSchema.prefault({}),
+  log: logSchema.prefault({}),
+}

@@ -1,0 +1,106 @@
+/**
+ * Worker runtime: every queue's handler is registered through `registerWorker`, which reads the
+ * payload as `unknown` and validates it, logs once per failure with job id, attempt and
+ * correlation id, and counts outcomes. Handlers stay small: validate → do → return.
+ */
+import type { Job, WorkOptions } from 'pg-boss'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import type { z } from 'zod'
+import type { Logger } from '../log.ts'
+import type { Boss } from '../queue/boss.ts'
+import { serializeError } from '../http/errors.ts'
+
+export interface JobContext {
+  jobId: string
+  queue: string
+  attempt: number
+  correlationId: string
+  log: Logger
+  signal: AbortSignal
+}
+
+export interface WorkerDefinition<S extends z.ZodType> {
+  queue: string
+  schema: S
+  handler: (data: z.output<S>, ctx: JobContext) => Promise<unknown>
+  options?: WorkOptions
+}
+
+export interface JobMetrics {
+  outcomes: Counter<'queue' | 'outcome'>
+  duration: Histogram<'queue'>
+}
+
+export function createJobMetrics(registry: Registry): JobMetrics {
+  return {
+    outcomes: new Counter({
+      name: 'tenure_jobs_total',
+      help: 'Jobs handled by queue and outcome (completed, failed, invalid)',
+      labelNames: ['queue', 'outcome'] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'tenure_job_duration_seconds',
+      help: 'Job handler duration by queue',
+      labelNames: ['queue'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+  }
+}
+
+/** A job payload that fails validation will never succeed: fail it without retries. */
+export class InvalidPayloadError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidPayloadError'
+  }
+}
+
+export interface WorkerHost {
+  boss: Boss
+  log: Logger
+  metrics: JobMetrics
+  /** Aborted when shutdown starts, so long handlers can stop early where that is safe. */
+  shutdown: AbortSignal
+}
+
+export async function registerWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>): Promise<string> {
+  const { boss, log, metrics } = host
+  const options: WorkOptions = { batchSize: 1, ...def.options }
+  return boss.work(def.queue, options, async (jobs: Job<unknown>[]) => {
+    for (const job of jobs) {
+      const data = job.data as { correlationId?: unknown } | null
+      const correlationId = typeof data?.correlationId === 'string' ? data.correlationId : job.id
+      const attempt = ((job as { retryCount?: number }).retryCount ?? 0) + 1
+      const jobLog = log.child({ jobId: job.id, queue: def.queue, attempt, correlationId })
+      const parsed = def.schema.safeParse(job.data)
+      const end = metrics.duration.startTimer({ queue: def.queue })
+      if (!parsed.success) {
+        metrics.outcomes.inc({ queue: def.queue, outcome: 'invalid' })
+        jobLog.error({ issues: parsed.error.issues.slice(0, 5) }, 'job payload failed validation')
+        end()
+        throw new InvalidPayloadError(`invalid payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
+      }
+      try {
+        const result = await def.handler(parsed.data, {
+          jobId: job.id,
+          queue: def.queue,
+          attempt,
+          correlationId,
+          log: jobLog,
+          signal: host.shutdown,
+        })
+        metrics.outcomes.inc({ queue: def.queue, outcome: 'completed' })
+        return result
+      } catch (err) {
+        metrics.outcomes.inc({ queue: def.queue, outcome: 'failed' })
+        jobLog.warn({ err: serializeError(err) }, 'job failed')
+        throw err
+      } finally {
+        end()
+      }
+    }
+    return undefined
+  })
+}

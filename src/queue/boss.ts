@@ -1,0 +1,56 @@
+/**
+ * pg-boss, configured for low latency. Queues are declared in one place (src/jobs/queues.ts)
+ * and created at start; workers are registered by src/jobs/workers.ts.
+ *
+ * Latency settings, and why:
+ * - `useListenNotify: true` on the instance plus `notify: true` on each queue: workers are
+ *   woken by NOTIFY the instant a job is inserted instead of waiting for their next poll
+ *   (pg-boss >= 12.21). Polling stays on as the correctness floor: delayed (`startAfter`) jobs
+ *   do not notify, so `notifyPollingIntervalSeconds` bounds how late a timer can fire.
+ * - `burstWhenBatchFull: true` on workers: while fetches come back full, fetch again at once
+ *   instead of sleeping out the interval, so a mass layoff drains at the rate the targets allow.
+ * - `localConcurrency`: several jobs in flight per queue per process; pg-boss hands out jobs
+ *   with SKIP LOCKED, so several `tenure worker` processes share the work without a lock service.
+ */
+import { PgBoss, type Db as IDatabase } from 'pg-boss'
+import type { Config } from '../config/index.ts'
+import type { Logger } from '../log.ts'
+import type { Queryable } from '../db/pool.ts'
+
+export type Boss = PgBoss
+
+export interface BossOptions {
+  url: string
+  config: Config
+  log: Logger
+  /** Run maintenance and cron scheduling in this process (every serve/worker process may; pg-boss coordinates). */
+  supervise?: boolean
+  clock?: ConstructorParameters<typeof PgBoss>[0] extends infer O ? (O extends { clock?: infer C } ? C : never) : never
+}
+
+export function createBoss(options: BossOptions): Boss {
+  const { config, log } = options
+  const boss = new PgBoss({
+    connectionString: options.url,
+    schema: config.queue.schema,
+    max: config.queue.poolSize,
+    application_name: 'tenure-queue',
+    useListenNotify: config.queue.useListenNotify,
+    supervise: options.supervise ?? true,
+    schedule: options.supervise ?? true,
+    ...(options.clock ? { clock: options.clock } : {}),
+  })
+  boss.on('error', (err: Error) => log.error({ err: { message: err.message, name: err.name } }, 'queue error'))
+  boss.on('warning', (warning: { message: string; data?: unknown }) => log.warn({ warning: warning.message }, 'queue warning'))
+  return boss
+}
+
+/** Adapt a pg client to pg-boss's IDatabase so a job is inserted inside our own transaction. */
+export function inTransaction(client: Queryable): IDatabase {
+  return {
+    executeSql: async (text: string, values?: unknown[]) => {
+      const result = await client.query(text, values as unknown[])
+      return { rows: result.rows }
+    },
+  }
+}
