@@ -1,0 +1,9 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { CONFIG_DOCS, renderConfigDocs } from '../scripts/config-docs.ts'
+
+test('when the config schema changes, then docs/configuration.md is regenerated (npm run docs:config)', async () => {
+  const onDisk = await readFile(CONFIG_DOCS, 'utf8')
+  assert.equal(onDisk, renderConfigDocs(), 'docs/configuration.md is out of date: run `npm run docs:config`')
+})
