@@ -1,0 +1,67 @@
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import pg from 'pg'
+import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts'
+import { migrate } from '../db/migrate.ts'
+import { silentLogger } from '../log.ts'
+import { createLimiter } from './limiter.ts'
+import { RateLimitedError } from '../../provisioners/errors.ts'
+
+let db: TestDatabase
+const pools: pg.Pool[] = []
+before(async () => {
+  db = await createTestDatabase('limiter')
+  for (let i = 0; i < 3; i++) pools.push(new pg.Pool({ connectionString: db.url, max: 4 }))
+  await migrate(pools[0]!, silentLogger)
+})
+after(async () => {
+  await Promise.all(pools.map((p) => p.end()))
+  await db.drop()
+})
+
+test('when several processes take from one bucket at once, then grants never exceed burst plus the rate', async () => {
+  const spec = { perMinute: 1200, burst: 5 } // 20 per second
+  const limiters = pools.map((p) => createLimiter(p, { maxWaitMs: 60_000 }))
+  const grants: number[] = []
+  const t0 = Date.now()
+  await Promise.all(
+    Array.from({ length: 45 }, async (_, i) => {
+      await limiters[i % limiters.length]!.take('google', 'directory', spec)
+      grants.push(Date.now())
+    }),
+  )
+  assert.equal(grants.length, 45)
+  grants.sort((a, b) => a - b)
+  // At any moment t, at most burst + rate * (t - t0) calls may have been let through
+  // (+1 for the rounding of the reservation arithmetic).
+  for (let k = 0; k < grants.length; k++) {
+    const elapsedSeconds = (grants[k]! - t0) / 1000
+    assert.ok(k + 1 <= spec.burst + 20 * elapsedSeconds + 1, `grant ${k + 1} came after only ${elapsedSeconds.toFixed(3)} s`)
+  }
+})
+
+test('when a slot is further away than the longest allowed wait, then the call is refused with the wait and nothing is taken', async () => {
+  const limiter = createLimiter(pools[0]!, { maxWaitMs: 300 })
+  const spec = { perMinute: 60, burst: 1 } // one per second
+  await limiter.take('slack', 'scim_write', spec)
+  await assert.rejects(limiter.take('slack', 'scim_write', spec), (err: unknown) => {
+    assert.ok(err instanceof RateLimitedError)
+    assert.ok(err.retryAfterMs > 300 && err.retryAfterMs <= 1000, `retryAfterMs ${err.retryAfterMs}`)
+    return true
+  })
+  const { rows } = await pools[0]!.query(`SELECT tokens FROM rate_limit_buckets WHERE system = 'slack' AND bucket = 'scim_write'`)
+  assert.ok(rows[0].tokens > -0.5, 'the refused call reserved nothing')
+})
+
+test('when the configured limit changes, then the bucket follows it on the next call', async () => {
+  const waits: number[] = []
+  const limiter = createLimiter(pools[0]!, { maxWaitMs: 60_000, sleep: async (ms) => void waits.push(ms) })
+  await limiter.take('jira', 'write', { perMinute: 60, burst: 1 })
+  await limiter.take('jira', 'write', { perMinute: 60, burst: 1 })
+  assert.ok(waits[0]! > 900, 'second call waits about a second at 1/s')
+  const { rows } = await pools[0]!.query(`SELECT per_minute, capacity FROM rate_limit_buckets WHERE system = 'jira'`)
+  assert.deepEqual(rows[0], { per_minute: 60, capacity: 1 })
+  await limiter.take('jira', 'write', { perMinute: 6000, burst: 50 })
+  const after = await pools[0]!.query(`SELECT per_minute, capacity FROM rate_limit_buckets WHERE system = 'jira'`)
+  assert.deepEqual(after.rows[0], { per_minute: 6000, capacity: 50 })
+})
