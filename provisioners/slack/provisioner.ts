@@ -1,0 +1,982 @@
+/**
+ * Slack: users live in SCIM (https://docs.slack.dev/reference/scim-api), memberships in the Web API.
+ *
+ * - Lifecycle (create, deactivate, reactivate, read back, list) goes through SCIM 2.0 with plain
+ *   fetch: Slack ships no Node SDK for SCIM. Bearer = an org/admin user token with the `admin` scope.
+ * - Channels and user groups go through @slack/web-api with the app's bot token. The WebClient is
+ *   built with `rejectRateLimitedCalls: true` and `retries: 0`: by default it would pause its whole
+ *   queue and retry for ~30 minutes on a 429, holding a worker past its job expiry. Here a 429 surfaces
+ *   at once as RateLimitedError(Retry-After) and the job layer waits.
+ * - The leaver cut-off is ONE SCIM write per person (PATCH active=false or DELETE /Users/{id}).
+ *   Deactivation signs the person out on all devices, removes them from every channel and makes
+ *   their tokens fail with `account_inactive` (https://slack.com/help/articles/204475027). The
+ *   per-user Tier 2 method admin.users.session.reset (20/min) never runs in the cut-off: at that
+ *   pace 5,000 leavers take 250 minutes and miss the four-hour deadline, while SCIM writes run at 180/min.
+ */
+import { LogLevel, WebAPIPlatformError, WebClient, type FetchFunction, type Logger as SlackLogger } from '@slack/web-api'
+import { z } from 'zod'
+import type { Logger } from '../../src/log.ts'
+import {
+  ConflictError,
+  NotFoundError,
+  PermanentError,
+  parseRetryAfter,
+  type ProvisionerError,
+  isProvisionerError,
+} from '../errors.ts'
+import type {
+  AccessChange,
+  AccessGrant,
+  AccountRef,
+  AccountSpec,
+  AccountState,
+  Ctx,
+  EmployeeProfile,
+  Page,
+  Provisioner,
+  RateLimitSpec,
+  ResidualAccess,
+  RevocationEvidence,
+  RevocationPlan,
+  RevocationStepKind,
+  StepEvidence,
+  StepStatus,
+} from '../types.ts'
+import { classifyNetworkError, classifyScimResponse, classifyWebApiError, type CallFacts } from './classify.ts'
+import type { SlackConfig } from './config.ts'
+import { SLACK_RATE_LIMITS, type WebApiMethod } from './limits.ts'
+
+/** The vendor's published limits per limiter bucket (see limits.ts for sources). */
+export const rateLimitBuckets: Record<string, RateLimitSpec> = SLACK_RATE_LIMITS
+
+const CORE_USER = 'urn:ietf:params:scim:schemas:core:2.0:User'
+const ENTERPRISE_USER = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp'
+
+/** Slack ids: channels C/G, user groups S. Channel names are lower case, so an upper-case token is an id. */
+const CHANNEL_ID = /^[CG][A-Z0-9]{6,}$/
+const USERGROUP_ID = /^S[A-Z0-9]{6,}$/
+/** https://docs.slack.dev/reference/scim-api#user-attributes: userName max 21 chars of [a-z0-9._-]. */
+const USERNAME_MAX = 21
+
+const DEACTIVATION_HELP = 'https://slack.com/help/articles/204475027'
+
+// ---------------------------------------------------------------------------------------------
+// Vendor response shapes (read as unknown, validated)
+
+const scimUserSchema = z.object({
+  id: z.string().min(1),
+  externalId: z.string().nullish(),
+  userName: z.string(),
+  active: z.boolean(),
+  emails: z
+    .array(z.object({ value: z.string().nullish(), primary: z.unknown().optional(), type: z.string().nullish() }))
+    .nullish(),
+  groups: z.array(z.object({ value: z.string(), display: z.string().nullish() })).nullish(),
+})
+type ScimUser = z.infer<typeof scimUserSchema>
+
+const scimListSchema = z.object({
+  totalResults: z.number().int().min(0),
+  startIndex: z.number().int().optional(),
+  itemsPerPage: z.number().int().optional(),
+  Resources: z.array(scimUserSchema).default([]),
+})
+
+const channelPageSchema = z.object({
+  channels: z.array(z.object({ id: z.string(), name: z.string().optional(), is_archived: z.boolean().optional() })),
+  response_metadata: z.object({ next_cursor: z.string().optional() }).optional(),
+})
+const usergroupListSchema = z.object({
+  usergroups: z.array(
+    z.object({
+      id: z.string(),
+      handle: z.string().optional(),
+      name: z.string().optional(),
+      users: z.array(z.string()).optional(),
+    }),
+  ),
+})
+const usergroupUsersSchema = z.object({ users: z.array(z.string()) })
+const usergroupUpdateSchema = z.object({ usergroup: z.object({ id: z.string(), users: z.array(z.string()).optional() }) })
+
+// ---------------------------------------------------------------------------------------------
+
+interface ScimRequest {
+  operation: string
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
+  /** Relative to scimBaseUrl, e.g. `Users/U123`. */
+  path: string
+  query?: Record<string, string>
+  body?: unknown
+  /** Limiter buckets to take a token from, in order. */
+  buckets: string[]
+}
+
+interface WebOptions {
+  /** `admin` uses config.adminToken when set (admin.* methods, admin-only user-group edits). */
+  token?: 'bot' | 'admin'
+  /** Slack error strings that mean "already so" for this call (e.g. already_in_channel). */
+  accept?: readonly string[]
+  trace?: string[]
+}
+
+interface ItemFailure {
+  ref: string
+  code: string
+}
+
+/** Codes about one channel or group: the rest of the grant is still applied, then Permanent is thrown. */
+const CHANNEL_ITEM_ERRORS = new Set([
+  'channel_not_found',
+  'is_archived',
+  'not_in_channel',
+  'cant_invite',
+  'cant_kick_from_general',
+  'method_not_supported_for_channel_type',
+  'invitee_cant_see_channel',
+  'ura_max_channels',
+  'not_supported',
+])
+const GROUP_ITEM_ERRORS = new Set(['no_such_subteam', 'invalid_users', 'failed_for_some_users'])
+
+/**
+ * SCIM refusals about this particular account (owners, bots, GDPR-forgotten users): the step
+ * fails and is reported as residual access for a human, the other steps still run.
+ */
+const TARGET_REFUSALS = new Set([
+  'cannot_disable_primary_owner',
+  'primary_owner_check_failure',
+  'cannot_modify_owner',
+  'cannot_modify_gdpr',
+  'cannot_disable_bot_user_with_scim',
+])
+
+interface StepState {
+  active: boolean
+  /** Deactivated by this deprovision call (status `done`), as opposed to found deactivated (`already_done`). */
+  deactivatedNow: boolean
+  deactivationIds: string[]
+}
+
+interface NameCache {
+  loadedAt: number
+  ids: Map<string, string>
+}
+
+export interface SlackProvisionerOptions {
+  systemId?: string
+  /** Clock for the name caches; tests may pass a controllable one. */
+  now?: () => number
+}
+
+export function createSlackProvisioner(config: SlackConfig, options: SlackProvisionerOptions = {}): Provisioner {
+  return new SlackProvisioner(config, options)
+}
+
+class SlackProvisioner implements Provisioner {
+  readonly system: string
+  readonly kind = 'slack' as const
+  readonly rateLimitBuckets: Record<string, RateLimitSpec>
+  private readonly config: SlackConfig
+  private readonly scimBase: URL
+  private readonly apiBase: string
+  private readonly now: () => number
+  private channelCache: NameCache | undefined
+  private groupCache: NameCache | undefined
+
+  constructor(config: SlackConfig, options: SlackProvisionerOptions) {
+    this.config = config
+    this.system = options.systemId ?? 'slack'
+    this.now = options.now ?? Date.now
+    this.rateLimitBuckets = { ...rateLimitBuckets, ...config.rateLimits }
+    this.scimBase = new URL(config.scimBaseUrl.endsWith('/') ? config.scimBaseUrl : `${config.scimBaseUrl}/`)
+    this.apiBase = config.apiBaseUrl.endsWith('/') ? config.apiBaseUrl : `${config.apiBaseUrl}/`
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Provisioner contract
+
+  async provision(ctx: Ctx, spec: AccountSpec): Promise<AccountRef> {
+    const employee = spec.employee
+    const email = this.primaryEmail(employee)
+    const userName = deriveUserName(email)
+    let user: ScimUser
+    try {
+      user = await this.createUser(ctx, spec, email, userName)
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err
+      // 409 email_taken / username_taken: a retry of our own create, a rehire, or an account made
+      // by hand. Adopt it only when it is provably this person (see findAccount).
+      const found = await this.findAccount(ctx, employee, email, userName)
+      if (found.mine === undefined) {
+        if (found.foreign.length === 0) throw err
+        const other = found.foreign[0]!
+        throw new ConflictError(
+          `Slack user ${other.id} already holds ${err.vendorCode === 'username_taken' ? `userName ${userName}` : 'this email'} ` +
+            `but belongs to externalId ${other.externalId || '(none)'}, not employee ${employee.employeeId}`,
+          { system: this.system, operation: 'scim.Users.create', status: 409, vendorCode: err.vendorCode, requestId: err.requestId },
+        )
+      }
+      user = found.mine
+      ctx.log.info({ system: this.system, accountId: user.id, active: user.active }, 'slack user already exists; adopting it')
+      // A rehire or the day-one provision of an account created deactivated: make it usable.
+      if (spec.enabled && !user.active) user = await this.setActive(ctx, user.id, true)
+    }
+    const ref: AccountRef = { system: this.system, accountId: user.id, login: scimPrimaryEmail(user) ?? email, employeeId: employee.employeeId }
+    if (!user.active) {
+      // Slack drops deactivated members from every channel and refuses to invite them, so
+      // memberships wait for the day-one provision (enabled: true) or enable() + update().
+      ctx.log.info({ system: this.system, accountId: user.id }, 'slack user created deactivated; memberships deferred until activation')
+      return ref
+    }
+    const failures = await this.grant(ctx, user.id, [...this.config.defaultChannels, ...spec.access.channels], userGroupsOf(spec.access))
+    if (failures.length > 0) throw this.partialGrantError('scim.Users.create', user.id, failures)
+    return ref
+  }
+
+  async lookup(ctx: Ctx, employee: EmployeeProfile): Promise<AccountRef | undefined> {
+    let email: string
+    try {
+      email = this.primaryEmail(employee)
+    } catch {
+      return undefined
+    }
+    const found = await this.findAccount(ctx, employee, email, deriveUserName(email))
+    if (found.mine === undefined) return undefined
+    return { system: this.system, accountId: found.mine.id, login: scimPrimaryEmail(found.mine) ?? email, employeeId: employee.employeeId }
+  }
+
+  async update(ctx: Ctx, ref: AccountRef, change: AccessChange): Promise<void> {
+    const ignored = (['licences', 'projects', 'roles', 'products'] as const).filter(
+      (list) => (change.add[list]?.length ?? 0) + (change.remove[list]?.length ?? 0) > 0,
+    )
+    if (ignored.length > 0 || change.orgUnit !== undefined) {
+      ctx.log.warn({ system: this.system, ignored, orgUnit: change.orgUnit !== undefined }, 'slack has no such access; ignored')
+    }
+    const addGroups = [...(change.add.userGroups ?? []), ...(change.add.groups ?? [])]
+    const removeGroups = [...(change.remove.userGroups ?? []), ...(change.remove.groups ?? [])]
+    const failures = await this.grant(ctx, ref.accountId, change.add.channels ?? [], addGroups)
+    if ((change.remove.channels?.length ?? 0) > 0) {
+      failures.push(...(await this.kickFromChannels(ctx, ref.accountId, change.remove.channels ?? [])))
+    }
+    if (removeGroups.length > 0) {
+      const { resolved, missing } = await this.resolveUserGroups(ctx, removeGroups)
+      failures.push(...missing.map((refName) => ({ ref: refName, code: 'no_such_subteam' })))
+      for (const { ref: groupRef, id } of resolved) {
+        const outcome = await this.removeFromUserGroup(ctx, ref.accountId, id)
+        if (typeof outcome === 'object') failures.push({ ref: groupRef, code: outcome.code })
+      }
+    }
+    if (failures.length > 0) throw this.partialGrantError('update', ref.accountId, failures)
+  }
+
+  async enable(ctx: Ctx, ref: AccountRef): Promise<void> {
+    await this.setActive(ctx, ref.accountId, true)
+    // Reactivation does not restore channel memberships (deactivation dropped them); the default
+    // channels are known here, the rest of the grant comes from provision(enabled) or update().
+    if (this.config.defaultChannels.length > 0) {
+      const failures = await this.inviteToChannels(ctx, ref.accountId, this.config.defaultChannels)
+      if (failures.length > 0) throw this.partialGrantError('enable', ref.accountId, failures)
+    }
+  }
+
+  async suspend(ctx: Ctx, ref: AccountRef): Promise<void> {
+    await this.deactivate(ctx, ref.accountId, [])
+  }
+
+  async deprovision(ctx: Ctx, ref: AccountRef, plan: RevocationPlan): Promise<RevocationEvidence> {
+    const steps: StepEvidence[] = []
+    const residual: ResidualAccess[] = []
+    const record = (step: RevocationStepKind, status: StepStatus, detail: string, requestIds: string[] = []) => {
+      steps.push({ step, status, at: new Date().toISOString(), detail, ...(requestIds.length > 0 ? { requestIds } : {}) })
+    }
+    const readTrace: string[] = []
+    let user: ScimUser
+    try {
+      user = await this.getUser(ctx, ref.accountId, readTrace)
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err
+      for (const step of plan.steps) {
+        record(step, 'done', `Slack user ${ref.accountId} not found (HTTP 404${err.vendorCode ? ` ${err.vendorCode}` : ''}): no account, nothing to revoke`, err.requestId ? [err.requestId] : [])
+      }
+      return { steps, residual }
+    }
+    const state: StepState = { active: user.active, deactivatedNow: false, deactivationIds: readTrace }
+    const explicitReset = async (reason: string) => {
+      const trace: string[] = []
+      await this.web(ctx, 'admin.users.session.reset', (c) => c.admin.users.session.reset({ user_id: ref.accountId }), { token: 'admin', trace })
+      record('revoke_sessions', 'done', `admin.users.session.reset called (${reason})`, trace)
+    }
+
+    for (const step of plan.steps) {
+      try {
+        await this.runStep(ctx, ref, step, plan, state, readTrace, record, residual, explicitReset)
+      } catch (err) {
+        if (!isProvisionerError(err) || !isStepLevelFailure(err)) throw err
+        record(step, 'failed', `${err.kind}${err.vendorCode ? ` ${err.vendorCode}` : ''}: ${err.message}`, err.requestId ? [err.requestId] : [])
+        residual.push({ kind: `slack_${step}`, id: ref.accountId, reason: err.message })
+      }
+    }
+    if (plan.phase === 'cleanup' && this.config.resetSessionsExplicitly && !plan.steps.includes('revoke_sessions')) {
+      await explicitReset('resetSessionsExplicitly: belt and braces after the cut-off deactivation')
+    }
+    return { steps, residual }
+  }
+
+  async verify(ctx: Ctx, ref: AccountRef): Promise<AccountState> {
+    let user: ScimUser
+    try {
+      user = await this.getUser(ctx, ref.accountId)
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err
+      return {
+        accountId: ref.accountId,
+        exists: false,
+        active: false,
+        groups: [],
+        licences: [],
+        roles: [],
+        checks: [{ name: 'account_deactivated', ok: true, detail: `SCIM GET /Users/${ref.accountId}: 404, no such user` }],
+        revoked: true,
+      }
+    }
+    return this.toAccountState(user)
+  }
+
+  async listAccounts(ctx: Ctx, page?: string): Promise<Page<AccountState>> {
+    // SCIM paging is 1-based startIndex/count (RFC 7644 §3.4.2.4); nextPage is the next startIndex.
+    const startIndex = page === undefined ? 1 : Number(page)
+    if (!Number.isInteger(startIndex) || startIndex < 1) {
+      throw new PermanentError(`listAccounts: page token ${JSON.stringify(page)} is not a SCIM startIndex`, { system: this.system, operation: 'scim.Users.list' })
+    }
+    const res = await this.scim(ctx, {
+      operation: 'scim.Users.list',
+      method: 'GET',
+      path: 'Users',
+      query: { startIndex: String(startIndex), count: String(this.config.listPageSize) },
+      buckets: ['scim_read'],
+    })
+    const list = this.parse(scimListSchema, res.body, 'scim.Users.list', res.requestId)
+    const next = startIndex + list.Resources.length
+    return {
+      items: list.Resources.map((u) => this.toAccountState(u)),
+      ...(list.Resources.length > 0 && next <= list.totalResults ? { nextPage: String(next) } : {}),
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Revocation steps
+
+  private async runStep(
+    ctx: Ctx,
+    ref: AccountRef,
+    step: RevocationStepKind,
+    plan: RevocationPlan,
+    state: StepState,
+    readTrace: string[],
+    record: (step: RevocationStepKind, status: StepStatus, detail: string, requestIds?: string[]) => void,
+    residual: ResidualAccess[],
+    explicitReset: (reason: string) => Promise<void>,
+  ): Promise<void> {
+    // Evidence for an implicit step is the call that deactivated (this run) or the read that saw it deactivated.
+    const implicit = (what: string) => record(step, state.deactivatedNow ? 'done' : 'already_done', `done implicitly by deactivation: ${what}`, state.deactivationIds)
+    switch (step) {
+      case 'disable': {
+        if (!state.active) {
+          record('disable', 'already_done', 'SCIM reads active=false: the account was already deactivated', readTrace)
+          return
+        }
+        const trace: string[] = []
+        await this.deactivate(ctx, ref.accountId, trace)
+        state.active = false
+        state.deactivatedNow = true
+        state.deactivationIds = trace
+        record('disable', 'done', this.config.deactivateWith === 'delete' ? 'SCIM DELETE /Users/{id} (Slack deactivates, deletes nothing)' : 'SCIM PATCH active=false', trace)
+        return
+      }
+      case 'revoke_sessions': {
+        if (plan.phase === 'cleanup' && this.config.resetSessionsExplicitly) {
+          await explicitReset('resetSessionsExplicitly, clean-up phase')
+          return
+        }
+        if (!state.active) {
+          implicit(
+            `Slack signs a deactivated member out of every workspace on all devices (${DEACTIVATION_HELP}). ` +
+              'admin.users.session.reset (Tier 2, 20/min) is deliberately not on the cut-off path' +
+              (this.config.resetSessionsExplicitly ? '; an explicit reset follows in the clean-up phase' : ''),
+          )
+          return
+        }
+        // Only reachable when the plan revokes sessions without deactivating (e.g. a suspected
+        // compromise of an account that stays active): the explicit reset is the only way.
+        await explicitReset('account stays active: the plan has no disable step')
+        return
+      }
+      case 'revoke_tokens': {
+        if (!state.active) {
+          implicit("Slack refuses a deactivated member's OAuth tokens with account_inactive, and apps they installed may be disabled")
+          return
+        }
+        record('revoke_tokens', 'not_supported', "Slack has no API to revoke another member's OAuth tokens; only deactivation invalidates them")
+        residual.push({ kind: 'slack_user_tokens', id: ref.accountId, reason: 'account is active: its OAuth tokens keep working until it is deactivated' })
+        return
+      }
+      case 'remove_groups': {
+        const trace: string[] = []
+        const groups = await this.userGroupsContaining(ctx, ref.accountId, trace)
+        if (groups.length === 0) {
+          record('remove_groups', 'already_done', 'member of no user group (usergroups.list include_users)', trace)
+          return
+        }
+        const removed: string[] = []
+        const left: string[] = []
+        for (const group of groups) {
+          const outcome = await this.removeFromUserGroup(ctx, ref.accountId, group.id, trace)
+          if (typeof outcome === 'object') {
+            left.push(group.id)
+            residual.push({ kind: 'slack_usergroup', id: group.id, reason: outcome.reason })
+          } else removed.push(group.id)
+        }
+        const detail = `removed from ${removed.length} user group(s)${removed.length ? `: ${removed.join(', ')}` : ''}` + (left.length ? `; still in ${left.join(', ')} (see residual)` : '')
+        record('remove_groups', removed.length === 0 && left.length > 0 ? 'failed' : 'done', detail, trace)
+        return
+      }
+      case 'remove_channels': {
+        if (!state.active) {
+          implicit(`Slack removes a deactivated member from all channels (${DEACTIVATION_HELP})`)
+          return
+        }
+        const trace: string[] = []
+        const before = await this.channelsOf(ctx, ref.accountId, trace)
+        if (before.length === 0) {
+          record('remove_channels', 'already_done', 'member of no channel (users.conversations)', trace)
+          return
+        }
+        const refused = new Map<string, string>()
+        for (const channel of before) {
+          try {
+            await this.web(ctx, 'conversations.kick', (c) => c.conversations.kick({ channel, user: ref.accountId }), { accept: ['not_in_channel'], trace })
+          } catch (err) {
+            if (!(isProvisionerError(err) && err.vendorCode !== undefined && CHANNEL_ITEM_ERRORS.has(err.vendorCode))) throw err
+            refused.set(channel, err.vendorCode)
+          }
+        }
+        // Read back: `not_in_channel` is also what Slack says when the app itself is not in a
+        // private channel, so the second read is the evidence, not the kick answers.
+        const after = await this.channelsOf(ctx, ref.accountId, trace)
+        for (const channel of after) {
+          const code = refused.get(channel)
+          const reason =
+            code === 'cant_kick_from_general'
+              ? 'Slack never removes anyone from the workspace-wide #general channel; deactivation does'
+              : `still a member after conversations.kick${code ? ` (${code})` : ''}: add the Tenure app to the channel or remove the member by hand`
+          residual.push({ kind: 'slack_channel', id: channel, reason })
+        }
+        record('remove_channels', after.length === before.length ? 'failed' : 'done', `removed from ${before.length - after.length} of ${before.length} channel(s)`, trace)
+        return
+      }
+      case 'remove_licences':
+        record(step, 'not_supported', "Slack has no per-user licence to remove; deactivated members are not billed (Slack's Fair Billing Policy)")
+        return
+      case 'remove_roles':
+        record(step, 'not_supported', 'Slack owner/admin roles cannot be changed through SCIM or the Web API; deactivation ends their effect')
+        return
+      case 'remove_products':
+        record(step, 'not_supported', 'Slack has no per-user products')
+        return
+      case 'move_org_unit':
+        record(step, 'not_supported', 'Slack has no organisational units')
+        return
+      case 'convert_mailbox':
+        record(step, 'not_supported', 'Slack has no mailbox')
+        return
+      case 'transfer_data':
+        record(step, 'not_supported', "Slack keeps a deactivated member's messages and files in place for the workspace; there is nothing to transfer")
+        return
+      case 'delete':
+        record(step, 'not_supported', 'Slack accounts cannot be deleted through its APIs (SCIM DELETE only deactivates); the account stays deactivated')
+        return
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // SCIM operations
+
+  private async createUser(ctx: Ctx, spec: AccountSpec, email: string, userName: string): Promise<ScimUser> {
+    const e = spec.employee
+    const enterprise: Record<string, string> = { employeeNumber: e.employeeId }
+    if (e.department) enterprise.department = e.department
+    if (e.costCenter) enterprise.costCenter = e.costCenter
+    // No manager: managerId must name an existing Slack user, and a manager who is not in
+    // Slack (yet) would make the whole create fail.
+    const body = {
+      schemas: [CORE_USER, ENTERPRISE_USER],
+      userName,
+      externalId: e.employeeId,
+      name: { givenName: e.firstName, familyName: e.lastName },
+      displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
+      emails: [{ value: email, type: 'work', primary: true }],
+      active: spec.enabled,
+      ...(e.title ? { title: e.title } : {}),
+      ...(e.timeZone ? { timezone: e.timeZone } : {}),
+      [ENTERPRISE_USER]: enterprise,
+    }
+    const res = await this.scim(ctx, { operation: 'scim.Users.create', method: 'POST', path: 'Users', body, buckets: ['scim_write'] })
+    return this.parse(scimUserSchema, res.body, 'scim.Users.create', res.requestId)
+  }
+
+  private async getUser(ctx: Ctx, id: string, trace?: string[]): Promise<ScimUser> {
+    const res = await this.scim(
+      ctx,
+      { operation: 'scim.Users.get', method: 'GET', path: `Users/${encodeURIComponent(id)}`, buckets: ['scim_read', 'scim_get_user'] },
+      trace,
+    )
+    return this.parse(scimUserSchema, res.body, 'scim.Users.get', res.requestId)
+  }
+
+  private async setActive(ctx: Ctx, id: string, active: boolean, trace?: string[]): Promise<ScimUser> {
+    const res = await this.scim(
+      ctx,
+      {
+        operation: 'scim.Users.patch',
+        method: 'PATCH',
+        path: `Users/${encodeURIComponent(id)}`,
+        body: { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: active }] },
+        buckets: ['scim_write'],
+      },
+      trace,
+    )
+    return this.parse(scimUserSchema, res.body, 'scim.Users.patch', res.requestId)
+  }
+
+  private async deactivate(ctx: Ctx, id: string, trace: string[]): Promise<void> {
+    if (this.config.deactivateWith === 'delete') {
+      // "DELETE /Users/<id>: Sets a Slack user to deactivated" (https://docs.slack.dev/reference/scim-api)
+      await this.scim(ctx, { operation: 'scim.Users.delete', method: 'DELETE', path: `Users/${encodeURIComponent(id)}`, buckets: ['scim_write'] }, trace)
+      return
+    }
+    await this.setActive(ctx, id, false, trace)
+  }
+
+  private async searchUsers(ctx: Ctx, filter: string): Promise<ScimUser[]> {
+    const res = await this.scim(ctx, {
+      operation: 'scim.Users.search',
+      method: 'GET',
+      path: 'Users',
+      query: { filter, startIndex: '1', count: '10' },
+      buckets: ['scim_read'],
+    })
+    return this.parse(scimListSchema, res.body, 'scim.Users.search', res.requestId).Resources
+  }
+
+  /**
+   * Slack documents SCIM filters on `userName` and `email` only (https://docs.slack.dev/reference/scim-api#filter),
+   * so "by external id first" is done by *checking* externalId on what email/userName return:
+   * - same externalId: ours (a retried create, a rehire);
+   * - no externalId and the same email: an account made by hand or by an earlier tool, adopted;
+   * - another externalId, or only the userName matches: someone else, never adopted.
+   */
+  private async findAccount(ctx: Ctx, employee: EmployeeProfile, email: string, userName: string): Promise<{ mine?: ScimUser; foreign: ScimUser[] }> {
+    const foreign: ScimUser[] = []
+    const byEmail = await this.searchUsers(ctx, `email eq ${JSON.stringify(email)}`)
+    const exact = byEmail.find((u) => u.externalId === employee.employeeId)
+    if (exact) return { mine: exact, foreign }
+    const unclaimed = byEmail.find((u) => !u.externalId)
+    if (unclaimed) return { mine: unclaimed, foreign }
+    foreign.push(...byEmail)
+    const byUserName = await this.searchUsers(ctx, `userName eq ${JSON.stringify(userName)}`)
+    const mine = byUserName.find((u) => u.externalId === employee.employeeId)
+    if (mine) return { mine, foreign }
+    foreign.push(...byUserName.filter((u) => !foreign.some((f) => f.id === u.id)))
+    return { foreign }
+  }
+
+  private toAccountState(user: ScimUser): AccountState {
+    const groups = (user.groups ?? []).map((g) => g.value)
+    const login = scimPrimaryEmail(user)
+    return {
+      accountId: user.id,
+      exists: true,
+      active: user.active,
+      ...(login ? { login } : {}),
+      ...(user.externalId ? { employeeId: user.externalId } : {}),
+      groups,
+      licences: [],
+      roles: [],
+      checks: [
+        {
+          name: 'account_deactivated',
+          ok: !user.active,
+          detail: `SCIM GET /Users/${user.id} reads active=${user.active}` + (user.active ? '' : ' (signed out everywhere, tokens refused)'),
+        },
+      ],
+      revoked: !user.active,
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Channels and user groups (Web API)
+
+  /** Invite to channels and add to user groups; returns per-item failures, throws on systemic ones. */
+  private async grant(ctx: Ctx, userId: string, channels: string[], userGroups: string[]): Promise<ItemFailure[]> {
+    const failures = channels.length > 0 ? await this.inviteToChannels(ctx, userId, channels) : []
+    if (userGroups.length > 0) failures.push(...(await this.addToUserGroups(ctx, userId, userGroups)))
+    return failures
+  }
+
+  private async inviteToChannels(ctx: Ctx, userId: string, refs: string[]): Promise<ItemFailure[]> {
+    const { resolved, missing } = await this.resolveChannels(ctx, refs)
+    const failures: ItemFailure[] = missing.map((ref) => ({ ref, code: 'channel_not_found' }))
+    for (const { ref, id } of resolved) {
+      try {
+        await this.web(ctx, 'conversations.invite', (c) => c.conversations.invite({ channel: id, users: userId }), { accept: ['already_in_channel'] })
+      } catch (err) {
+        if (!(isProvisionerError(err) && err.vendorCode !== undefined && CHANNEL_ITEM_ERRORS.has(err.vendorCode))) throw err
+        failures.push({ ref, code: err.vendorCode })
+        if (err.vendorCode === 'channel_not_found') this.channelCache = undefined // renamed or deleted since cached
+      }
+    }
+    return failures
+  }
+
+  private async kickFromChannels(ctx: Ctx, userId: string, refs: string[]): Promise<ItemFailure[]> {
+    const { resolved, missing } = await this.resolveChannels(ctx, refs)
+    const failures: ItemFailure[] = missing.map((ref) => ({ ref, code: 'channel_not_found' }))
+    for (const { ref, id } of resolved) {
+      try {
+        await this.web(ctx, 'conversations.kick', (c) => c.conversations.kick({ channel: id, user: userId }), { accept: ['not_in_channel'] })
+      } catch (err) {
+        if (!(isProvisionerError(err) && err.vendorCode !== undefined && CHANNEL_ITEM_ERRORS.has(err.vendorCode))) throw err
+        failures.push({ ref, code: err.vendorCode })
+      }
+    }
+    return failures
+  }
+
+  private async channelsOf(ctx: Ctx, userId: string, trace: string[]): Promise<string[]> {
+    const ids: string[] = []
+    let cursor: string | undefined
+    do {
+      const { result, requestId } = await this.web(
+        ctx,
+        'users.conversations',
+        (c) => c.users.conversations({ user: userId, types: 'public_channel,private_channel', limit: 200, ...(cursor ? { cursor } : {}) }),
+        { trace },
+      )
+      const page = this.parse(channelPageSchema, result, 'users.conversations', requestId)
+      ids.push(...page.channels.map((ch) => ch.id))
+      cursor = page.response_metadata?.next_cursor || undefined
+    } while (cursor)
+    return ids
+  }
+
+  /**
+   * usergroups.users.update REPLACES the member list (https://docs.slack.dev/reference/methods/usergroups.users.update),
+   * so every add or remove is read-modify-write and two writers can lose each other's change.
+   * The window is kept to one round trip: the list is read with usergroups.users.list right
+   * before the update (not taken from a cached or earlier usergroups.list), and the update's
+   * answer is checked for our change. The job layer should also run at most one membership job
+   * per user group at a time.
+   */
+  private async addToUserGroups(ctx: Ctx, userId: string, refs: string[]): Promise<ItemFailure[]> {
+    const { resolved, missing } = await this.resolveUserGroups(ctx, refs)
+    const failures: ItemFailure[] = missing.map((ref) => ({ ref, code: 'no_such_subteam' }))
+    for (const { ref, id } of resolved) {
+      try {
+        const members = await this.userGroupMembers(ctx, id)
+        if (members.includes(userId)) continue
+        const after = await this.setUserGroupMembers(ctx, id, [...members, userId])
+        if (!after.includes(userId)) failures.push({ ref, code: 'not_applied' })
+      } catch (err) {
+        if (!(isProvisionerError(err) && err.vendorCode !== undefined && GROUP_ITEM_ERRORS.has(err.vendorCode))) throw err
+        failures.push({ ref, code: err.vendorCode })
+        if (err.vendorCode === 'no_such_subteam') this.groupCache = undefined
+      }
+    }
+    return failures
+  }
+
+  private async removeFromUserGroup(
+    ctx: Ctx,
+    userId: string,
+    groupId: string,
+    trace?: string[],
+  ): Promise<'removed' | 'absent' | { code: string; reason: string }> {
+    const members = await this.userGroupMembers(ctx, groupId, trace)
+    if (!members.includes(userId)) return 'absent'
+    const remaining = members.filter((m) => m !== userId)
+    if (remaining.length === 0) {
+      // "You cannot use this method to remove all members from a user group. Instead, use
+      // usergroups.disable" — disabling a group is a decision for its owner, not for a leaver job.
+      return { code: 'last_member', reason: 'last member of the user group: Slack cannot empty a group through usergroups.users.update; disable the group or add a member' }
+    }
+    const after = await this.setUserGroupMembers(ctx, groupId, remaining, trace)
+    if (after.includes(userId)) return { code: 'not_applied', reason: 'still a member after usergroups.users.update' }
+    return 'removed'
+  }
+
+  private async userGroupMembers(ctx: Ctx, groupId: string, trace?: string[]): Promise<string[]> {
+    const { result, requestId } = await this.web(ctx, 'usergroups.users.list', (c) => c.usergroups.users.list({ usergroup: groupId }), { ...(trace ? { trace } : {}) })
+    return this.parse(usergroupUsersSchema, result, 'usergroups.users.list', requestId).users
+  }
+
+  private async setUserGroupMembers(ctx: Ctx, groupId: string, users: string[], trace?: string[]): Promise<string[]> {
+    const { result, requestId } = await this.web(
+      ctx,
+      'usergroups.users.update',
+      (c) => c.usergroups.users.update({ usergroup: groupId, users: users.join(',') }),
+      { token: 'admin', ...(trace ? { trace } : {}) },
+    )
+    return this.parse(usergroupUpdateSchema, result, 'usergroups.users.update', requestId).usergroup.users ?? users
+  }
+
+  private async userGroupsContaining(ctx: Ctx, userId: string, trace: string[]): Promise<Array<{ id: string }>> {
+    const { result, requestId } = await this.web(ctx, 'usergroups.list', (c) => c.usergroups.list({ include_users: true }), { trace })
+    const list = this.parse(usergroupListSchema, result, 'usergroups.list', requestId)
+    return list.usergroups.filter((g) => g.users?.includes(userId)).map((g) => ({ id: g.id }))
+  }
+
+  private async resolveChannels(ctx: Ctx, refs: string[]): Promise<{ resolved: Array<{ ref: string; id: string }>; missing: string[] }> {
+    return this.resolveNames(refs, CHANNEL_ID, (r) => r.replace(/^#/, '').toLowerCase(), 'channelCache', () => this.loadChannelNames(ctx))
+  }
+
+  private async resolveUserGroups(ctx: Ctx, refs: string[]): Promise<{ resolved: Array<{ ref: string; id: string }>; missing: string[] }> {
+    return this.resolveNames(refs, USERGROUP_ID, (r) => r.replace(/^@/, '').toLowerCase(), 'groupCache', () => this.loadUserGroupNames(ctx))
+  }
+
+  /**
+   * Ids pass through; names are looked up in a cache refreshed when stale or when a name is not
+   * in it (a channel created since the last load), so a wave of joiners costs one listing.
+   */
+  private async resolveNames(
+    refs: string[],
+    idPattern: RegExp,
+    normalise: (ref: string) => string,
+    cacheKey: 'channelCache' | 'groupCache',
+    load: () => Promise<Map<string, string>>,
+  ): Promise<{ resolved: Array<{ ref: string; id: string }>; missing: string[] }> {
+    const unique = [...new Set(refs.map((r) => r.trim()).filter((r) => r !== ''))]
+    const resolved: Array<{ ref: string; id: string }> = []
+    const names: string[] = []
+    for (const ref of unique) {
+      if (idPattern.test(ref)) resolved.push({ ref, id: ref })
+      else names.push(ref)
+    }
+    if (names.length === 0) return { resolved, missing: [] }
+    let cache = this[cacheKey]
+    const fresh = cache !== undefined && this.now() - cache.loadedAt < this.config.channelCacheSeconds * 1000
+    if (!fresh || names.some((n) => !cache!.ids.has(normalise(n)))) {
+      cache = { loadedAt: this.now(), ids: await load() }
+      this[cacheKey] = cache
+    }
+    const missing: string[] = []
+    for (const ref of names) {
+      const id = cache!.ids.get(normalise(ref))
+      if (id) resolved.push({ ref, id })
+      else missing.push(ref)
+    }
+    return { resolved, missing }
+  }
+
+  private async loadChannelNames(ctx: Ctx): Promise<Map<string, string>> {
+    const ids = new Map<string, string>()
+    let cursor: string | undefined
+    do {
+      const { result, requestId } = await this.web(ctx, 'conversations.list', (c) =>
+        c.conversations.list({ types: 'public_channel,private_channel', exclude_archived: true, limit: 200, ...(cursor ? { cursor } : {}) }),
+      )
+      const page = this.parse(channelPageSchema, result, 'conversations.list', requestId)
+      for (const ch of page.channels) if (ch.name) ids.set(ch.name.toLowerCase(), ch.id)
+      cursor = page.response_metadata?.next_cursor || undefined
+    } while (cursor)
+    return ids
+  }
+
+  private async loadUserGroupNames(ctx: Ctx): Promise<Map<string, string>> {
+    const { result, requestId } = await this.web(ctx, 'usergroups.list', (c) => c.usergroups.list({}))
+    const ids = new Map<string, string>()
+    for (const g of this.parse(usergroupListSchema, result, 'usergroups.list', requestId).usergroups) {
+      if (g.name) ids.set(g.name.toLowerCase(), g.id)
+      if (g.handle) ids.set(g.handle.toLowerCase(), g.id) // handles win over display names
+    }
+    return ids
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Transport
+
+  private async scim(ctx: Ctx, req: ScimRequest, trace?: string[]): Promise<{ status: number; body: unknown; requestId: string | undefined }> {
+    for (const bucket of req.buckets) await ctx.throttle(bucket)
+    const url = new URL(req.path, this.scimBase)
+    for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v)
+    const base = { operation: req.operation, method: req.method, path: url.pathname }
+    const details = { system: this.system, operation: req.operation }
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.config.scimToken.reveal()}`, Accept: 'application/json' }
+    if (req.body !== undefined) headers['Content-Type'] = 'application/json'
+    const started = performance.now()
+    let status: number | undefined
+    let requestId: string | undefined
+    let text: string
+    try {
+      const res = await fetch(url, {
+        method: req.method,
+        headers,
+        ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
+        signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(this.config.timeoutMs)]),
+      })
+      status = res.status
+      requestId = res.headers.get('x-slack-req-id') ?? undefined
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
+      text = await res.text()
+      if (!res.ok) {
+        const e = classifyScimResponse(res.status, parseJson(text), { status, requestId, retryAfterMs }, details)
+        ctx.recordCall({ ...base, status, requestId, durationMs: performance.now() - started, errorKind: e.kind })
+        throw e
+      }
+    } catch (err) {
+      if (isProvisionerError(err)) throw err
+      const e = classifyNetworkError(err, { ...details, ...(status === undefined ? {} : { status }), ...(requestId ? { requestId } : {}) }, this.config.timeoutMs)
+      ctx.recordCall({ ...base, status, requestId, durationMs: performance.now() - started, errorKind: e.kind })
+      throw e
+    }
+    ctx.recordCall({ ...base, status, requestId, durationMs: performance.now() - started })
+    if (requestId) trace?.push(requestId)
+    return { status, body: parseJson(text), requestId }
+  }
+
+  /**
+   * One Web API call through a fresh WebClient: the client's `fetch` hook sees the raw response,
+   * which is the only place @slack/web-api exposes `x-slack-req-id`, and it adds ctx.signal to the
+   * SDK's own timeout signal. A WebClient is cheap to build, and one per call keeps calls of
+   * different jobs from sharing a request queue.
+   */
+  private async web(ctx: Ctx, method: WebApiMethod, call: (client: WebClient) => Promise<unknown>, opts: WebOptions = {}): Promise<{ result: unknown; error?: string; requestId: string | undefined }> {
+    await ctx.throttle(method)
+    const facts: CallFacts = { status: undefined, requestId: undefined, retryAfterMs: undefined }
+    const fetchFn: FetchFunction = async (url, init) => {
+      const signal = init?.signal ? AbortSignal.any([init.signal, ctx.signal]) : ctx.signal
+      const res = await fetch(url, { ...init, signal })
+      facts.status = res.status
+      facts.requestId = res.headers.get('x-slack-req-id') ?? undefined
+      facts.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
+      return res
+    }
+    const token = opts.token === 'admin' && this.config.adminToken ? this.config.adminToken : this.config.botToken
+    const client = new WebClient(token.reveal(), {
+      slackApiUrl: this.apiBase,
+      rejectRateLimitedCalls: true,
+      retryConfig: { retries: 0 },
+      timeout: this.config.timeoutMs,
+      fetch: fetchFn,
+      logger: sdkLogger(ctx.log),
+      ...(this.config.teamId ? { teamId: this.config.teamId } : {}),
+    })
+    const base = { operation: method, method: 'POST', path: new URL(method, this.apiBase).pathname }
+    const started = performance.now()
+    try {
+      const result = await call(client)
+      ctx.recordCall({ ...base, status: facts.status, requestId: facts.requestId, durationMs: performance.now() - started })
+      if (facts.requestId) opts.trace?.push(facts.requestId)
+      return { result, requestId: facts.requestId }
+    } catch (err) {
+      if (err instanceof WebAPIPlatformError && opts.accept?.includes(err.data.error)) {
+        ctx.recordCall({ ...base, status: facts.status, requestId: facts.requestId, durationMs: performance.now() - started })
+        if (facts.requestId) opts.trace?.push(facts.requestId)
+        return { result: err.data, error: err.data.error, requestId: facts.requestId }
+      }
+      const e = classifyWebApiError(err, facts, { system: this.system, operation: method }, this.config.timeoutMs)
+      ctx.recordCall({ ...base, status: facts.status ?? e.status, requestId: e.requestId, durationMs: performance.now() - started, errorKind: e.kind })
+      throw e
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Helpers
+
+  private parse<T>(schema: z.ZodType<T>, value: unknown, operation: string, requestId: string | undefined): T {
+    const parsed = schema.safeParse(value)
+    if (parsed.success) return parsed.data
+    const issue = parsed.error.issues[0]
+    throw new PermanentError(`${operation}: unexpected response from Slack (${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'})`, {
+      system: this.system,
+      operation,
+      requestId,
+      cause: parsed.error,
+    })
+  }
+
+  private primaryEmail(employee: EmployeeProfile): string {
+    if (employee.workEmail) return employee.workEmail.trim()
+    const domain = this.config.emailDomain
+    const local = [employee.firstName, employee.lastName].map(asciiSlug).filter((s) => s !== '').join('.')
+    if (domain && local) return `${local}@${domain}`
+    throw new PermanentError(`employee ${employee.employeeId} has no work email and slack.emailDomain is not set`, {
+      system: this.system,
+      operation: 'provision',
+    })
+  }
+
+  private partialGrantError(operation: string, userId: string, failures: ItemFailure[]): ProvisionerError {
+    const list = failures.map((f) => `${f.ref} (${f.code})`).join(', ')
+    return new PermanentError(`Slack user ${userId}: could not apply ${list}; the rest of the grant was applied`, {
+      system: this.system,
+      operation,
+      vendorCode: failures[0]?.code,
+    })
+  }
+}
+
+function isStepLevelFailure(err: ProvisionerError): boolean {
+  return err.kind === 'Permanent' || (err.vendorCode !== undefined && TARGET_REFUSALS.has(err.vendorCode))
+}
+
+function userGroupsOf(access: AccessGrant): string[] {
+  // Slack has one kind of group; a policy may list them as `userGroups` or as generic `groups`.
+  return [...(access.userGroups ?? []), ...access.groups]
+}
+
+/** Slack turns an email userName into a handle itself; doing it here lets lookup filter on it. */
+export function deriveUserName(email: string): string {
+  const local = (email.split('@')[0] ?? '').toLowerCase().replace(/[^a-z0-9._-]/g, '_')
+  return (local || 'user').slice(0, USERNAME_MAX)
+}
+
+function asciiSlug(s: string): string {
+  return s
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '')
+}
+
+function scimPrimaryEmail(user: ScimUser): string | undefined {
+  const emails = user.emails ?? []
+  const primary = emails.find((e) => e.primary === true || e.primary === 'true') ?? emails[0]
+  return primary?.value ?? undefined
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return text
+  }
+}
+
+/** @slack/web-api's logger interface, forwarding only warnings and errors (debug output can echo arguments). */
+function sdkLogger(log: Logger): SlackLogger {
+  let level: LogLevel = LogLevel.WARN
+  return {
+    debug: () => {},
+    info: () => {},
+    warn: (...msg: unknown[]) => log.warn({ sdk: '@slack/web-api' }, msg.map(String).join(' ')),
+    error: (...msg: unknown[]) => log.error({ sdk: '@slack/web-api' }, msg.map(String).join(' ')),
+    setLevel: (l: LogLevel) => {
+      level = l
+    },
+    getLevel: () => level,
+    setName: () => {},
+  }
+}
