@@ -131,6 +131,9 @@ export class EmulatorKit {
     this.configureLimits(options.rateLimits ?? {})
     this.app = express()
     this.app.disable('x-powered-by')
+    // Vendors' ETags are the emulator's business (SCIM meta.version); express's automatic weak
+    // ETag and 304 answers would fake a behaviour the real APIs do not have.
+    this.app.set('etag', false)
     this.mountControl()
     this.app.use((req: Request, res: Response, next: NextFunction) => {
       if (req.path.startsWith('/_emulator/')) return next()

@@ -135,6 +135,8 @@ export function classifyHttpStatus(
   if (status === 403) return new AuthFailedError(message, d)
   if (status === 404 || status === 410) return new NotFoundError(message, d)
   if (status === 409 || status === 412) return new ConflictError(message, d)
+  // 501 Not Implemented will not change on retry (the server lacks the feature).
+  if (status === 501) return new PermanentError(message, d)
   if (status === 408 || status >= 500) return new TransientError(message, d)
   return new PermanentError(message, d)
 }

@@ -1,0 +1,342 @@
+/**
+ * The one place that talks HTTP to a SCIM app. There is no official SCIM SDK for Node, so this is
+ * a thin fetch wrapper that does what an SDK would: authenticate (static bearer or OAuth client
+ * credentials with a cached token), pace (`ctx.throttle`), record every call (`ctx.recordCall`),
+ * enforce the timeout together with `ctx.signal`, and classify every failure into the
+ * ProvisionerError family. It never sleeps and never retries on its own, with one exception: a
+ * 401 answered to a cached OAuth token is replayed once with a fresh token, which is what the
+ * vendor SDKs' auth middlewares do and costs the job layer nothing to reason about.
+ */
+import {
+  AuthFailedError,
+  classifyHttpStatus,
+  DEFAULT_RETRY_AFTER_MS,
+  PermanentError,
+  type ProvisionerError,
+  RateLimitedError,
+  TransientError,
+  parseRetryAfter,
+  type ProvisionerErrorDetails,
+} from '../errors.ts'
+import type { Ctx } from '../types.ts'
+import type { ScimAppConfig } from './config.ts'
+import { canonicalKeys, scimErrorSchema } from './resources.ts'
+import { z } from 'zod'
+
+export type ScimBucket = 'read' | 'write' | 'token'
+
+export interface ScimRequest {
+  /** e.g. `scim.Users.create` */
+  operation: string
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+  /** Relative to the base URL, e.g. `/Users/abc`. */
+  path: string
+  query?: Record<string, string | number | undefined>
+  body?: unknown
+  ifMatch?: string
+}
+
+export interface ScimResponse {
+  status: number
+  /** Parsed JSON with canonical key spelling, undefined for 204 / empty bodies. */
+  body: unknown
+  /** The JSON exactly as sent (key spelling untouched), for read-modify-PUT round trips. */
+  raw: unknown
+  etag: string | undefined
+  requestId: string | undefined
+}
+
+const tokenResponseSchema = z
+  .object({
+    access_token: z.string().min(1),
+    token_type: z.string().optional(),
+    expires_in: z.coerce.number().positive().optional(),
+  })
+  .loose()
+
+const oauthErrorSchema = z.object({ error: z.string().optional(), error_description: z.string().optional() }).loose()
+
+/** Refresh this long before the server says the token expires, so a request never races expiry. */
+const TOKEN_EXPIRY_SKEW_MS = 60_000
+
+export class ScimClient {
+  readonly system: string
+  private readonly config: ScimAppConfig
+  private readonly now: () => number
+  private token: { value: string; expiresAt: number } | undefined
+  private tokenInFlight: Promise<string> | undefined
+
+  constructor(config: ScimAppConfig, system: string, now: () => number = Date.now) {
+    this.config = config
+    this.system = system
+    this.now = now
+  }
+
+  /** Send one SCIM request; throws a ProvisionerError for anything but 2xx. */
+  async request(ctx: Ctx, req: ScimRequest): Promise<ScimResponse> {
+    const fromCache = this.config.auth.type === 'oauth_client_credentials' && this.token !== undefined
+    try {
+      return await this.send(ctx, req)
+    } catch (err) {
+      // A cached OAuth token the server no longer accepts (revoked, server restarted, clock skew):
+      // fetch a new one and replay once. A fresh token that is refused is a real AuthFailed.
+      if (fromCache && err instanceof AuthFailedError && err.status === 401) {
+        this.token = undefined
+        return await this.send(ctx, req)
+      }
+      throw err
+    }
+  }
+
+  private async send(ctx: Ctx, req: ScimRequest): Promise<ScimResponse> {
+    const authorization = await this.authorization(ctx)
+    const url = new URL(this.config.baseUrl.replace(/\/+$/, '') + req.path)
+    for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value))
+    const headers: Record<string, string> = {
+      authorization,
+      accept: 'application/scim+json, application/json',
+    }
+    if (req.body !== undefined) headers['content-type'] = this.config.quirks.contentType
+    if (req.ifMatch !== undefined) headers['if-match'] = req.ifMatch
+
+    const bucket: ScimBucket = req.method === 'GET' ? 'read' : 'write'
+    await ctx.throttle(bucket)
+    const started = performance.now()
+    const details: ProvisionerErrorDetails = { system: this.system, operation: req.operation }
+    let response: Response
+    try {
+      response = await fetch(url, {
+        method: req.method,
+        headers,
+        body: req.body === undefined ? undefined : JSON.stringify(req.body),
+        signal: this.signal(ctx),
+        redirect: 'error',
+      })
+    } catch (cause) {
+      const err = networkError(cause, details, this.config.timeoutMs)
+      this.record(ctx, req, undefined, undefined, started, err.kind)
+      throw err
+    }
+    const requestId = this.requestId(response.headers)
+    let text: string
+    try {
+      text = await response.text()
+    } catch (cause) {
+      const err = networkError(cause, { ...details, requestId, status: response.status }, this.config.timeoutMs)
+      this.record(ctx, req, response.status, requestId, started, err.kind)
+      throw err
+    }
+    if (!response.ok) {
+      const err = this.classify(response, text, { ...details, requestId })
+      this.record(ctx, req, response.status, requestId, started, err.kind)
+      throw err
+    }
+    let body: unknown
+    let raw: unknown
+    if (text.trim() !== '') {
+      try {
+        raw = JSON.parse(text)
+        body = canonicalKeys(raw)
+      } catch (cause) {
+        const err = new PermanentError(`${req.operation}: the app answered ${response.status} with a body that is not JSON`, {
+          ...details,
+          status: response.status,
+          requestId,
+          cause,
+        })
+        this.record(ctx, req, response.status, requestId, started, err.kind)
+        throw err
+      }
+    }
+    this.record(ctx, req, response.status, requestId, started)
+    const etag = response.headers.get('etag') ?? undefined
+    return { status: response.status, body, raw, etag, requestId }
+  }
+
+  /** Parse a 2xx body with a schema; a body that does not fit is the app's fault, not ours to retry. */
+  parse<T>(schema: z.ZodType<T>, res: ScimResponse, operation: string): T {
+    const parsed = schema.safeParse(res.body)
+    if (!parsed.success) {
+      throw new PermanentError(`${operation}: unexpected response shape: ${z.prettifyError(parsed.error)}`, {
+        system: this.system,
+        operation,
+        status: res.status,
+        requestId: res.requestId,
+        cause: parsed.error,
+      })
+    }
+    return parsed.data
+  }
+
+  private signal(ctx: Ctx): AbortSignal {
+    return AbortSignal.any([ctx.signal, AbortSignal.timeout(this.config.timeoutMs)])
+  }
+
+  private requestId(headers: Headers): string | undefined {
+    for (const name of this.config.requestIdHeaders) {
+      const value = headers.get(name)
+      if (value) return value
+    }
+    return undefined
+  }
+
+  private record(
+    ctx: Ctx,
+    req: Pick<ScimRequest, 'operation' | 'method' | 'path'>,
+    status: number | undefined,
+    requestId: string | undefined,
+    started: number,
+    errorKind?: string,
+  ): void {
+    ctx.recordCall({
+      operation: req.operation,
+      method: req.method,
+      path: new URL(this.config.baseUrl).pathname.replace(/\/+$/, '') + req.path,
+      status,
+      requestId,
+      durationMs: Math.round(performance.now() - started),
+      ...(errorKind ? { errorKind } : {}),
+    })
+  }
+
+  /** RFC 7644 §3.12 error body: `{ schemas, status: "409", scimType, detail }`. */
+  private classify(response: Response, text: string, details: ProvisionerErrorDetails): ProvisionerError {
+    let parsedBody: unknown
+    try {
+      parsedBody = canonicalKeys(JSON.parse(text))
+    } catch {
+      parsedBody = undefined
+    }
+    const scimError = scimErrorSchema.safeParse(parsedBody)
+    const scimType = scimError.success ? scimError.data.scimType : undefined
+    const detail = scimError.success ? scimError.data.detail : undefined
+    const status = response.status
+    const message = `${details.operation}: ${status}${scimType ? ` ${scimType}` : ''}${detail ? `: ${detail}` : ''}`
+    const d = { ...details, status, vendorCode: scimType, cause: parsedBody ?? text.slice(0, 500) }
+    if (status === 429) {
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? DEFAULT_RETRY_AFTER_MS
+      return new RateLimitedError(message, retryAfterMs, d)
+    }
+    // 501 (RFC 7644 §3.12: "does not support the request operation, e.g., PATCH") and 405 mean
+    // the quirks do not match the app; retrying cannot help, unlike other 5xx.
+    if (status === 501 || status === 405) {
+      return new PermanentError(`${message} (the app does not support this operation; check quirks.updateMethod / groupMembership)`, d)
+    }
+    if (status === 400 && scimType === 'invalidFilter') {
+      return new PermanentError(`${message} (set quirks.filterSupported=false if the app has no filter support)`, d)
+    }
+    return classifyHttpStatus(status, message, d)
+  }
+
+  private async authorization(ctx: Ctx): Promise<string> {
+    const auth = this.config.auth
+    if (auth.type === 'bearer') return `Bearer ${auth.token.reveal()}`
+    if (this.token && this.token.expiresAt > this.now()) return `Bearer ${this.token.value}`
+    // Concurrent jobs share one token request instead of stampeding the token endpoint.
+    this.tokenInFlight ??= this.fetchToken(ctx).finally(() => {
+      this.tokenInFlight = undefined
+    })
+    return `Bearer ${await this.tokenInFlight}`
+  }
+
+  private async fetchToken(ctx: Ctx): Promise<string> {
+    const auth = this.config.auth
+    if (auth.type !== 'oauth_client_credentials') throw new Error('fetchToken without OAuth config')
+    const form = new URLSearchParams({ grant_type: 'client_credentials' })
+    if (auth.scope) form.set('scope', auth.scope)
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    }
+    if (auth.clientAuth === 'client_secret_basic') {
+      // RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding.
+      const basic = `${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret.reveal())}`
+      headers.authorization = `Basic ${Buffer.from(basic).toString('base64')}`
+    } else {
+      form.set('client_id', auth.clientId)
+      form.set('client_secret', auth.clientSecret.reveal())
+    }
+    const operation = 'oauth.token'
+    const path = new URL(auth.tokenUrl).pathname
+    const details: ProvisionerErrorDetails = { system: this.system, operation }
+    await ctx.throttle('token')
+    const started = performance.now()
+    const record = (status: number | undefined, requestId: string | undefined, errorKind?: string) =>
+      ctx.recordCall({
+        operation,
+        method: 'POST',
+        path,
+        status,
+        requestId,
+        durationMs: Math.round(performance.now() - started),
+        ...(errorKind ? { errorKind } : {}),
+      })
+    let response: Response
+    let text: string
+    try {
+      response = await fetch(auth.tokenUrl, {
+        method: 'POST',
+        headers,
+        body: form.toString(),
+        signal: this.signal(ctx),
+        redirect: 'error',
+      })
+      text = await response.text()
+    } catch (cause) {
+      const err = networkError(cause, details, this.config.timeoutMs)
+      record(undefined, undefined, err.kind)
+      throw err
+    }
+    const requestId = this.requestId(response.headers)
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    if (!response.ok) {
+      const oauthError = oauthErrorSchema.safeParse(json)
+      const code = oauthError.success ? oauthError.data.error : undefined
+      const message = `${operation}: ${response.status}${code ? ` ${code}` : ''}`
+      const d = { ...details, requestId, status: response.status, vendorCode: code }
+      // RFC 6749 §5.2: invalid_client / unauthorized_client / invalid_grant / invalid_scope are
+      // credential or registration problems: AuthFailed, whatever status the server chose.
+      const err =
+        response.status === 429
+          ? new RateLimitedError(message, parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? DEFAULT_RETRY_AFTER_MS, d)
+          : code && ['invalid_client', 'unauthorized_client', 'invalid_grant', 'invalid_scope'].includes(code)
+            ? new AuthFailedError(message, d)
+            : classifyHttpStatus(response.status, message, d)
+      record(response.status, requestId, err.kind)
+      throw err
+    }
+    const token = tokenResponseSchema.safeParse(json)
+    if (!token.success) {
+      const err = new PermanentError(`${operation}: the token endpoint answered without an access_token`, {
+        ...details,
+        requestId,
+        status: response.status,
+      })
+      record(response.status, requestId, err.kind)
+      throw err
+    }
+    record(response.status, requestId)
+    const lifetimeMs = (token.data.expires_in ?? 3600) * 1000
+    this.token = {
+      value: token.data.access_token,
+      expiresAt: this.now() + Math.max(lifetimeMs - TOKEN_EXPIRY_SKEW_MS, lifetimeMs / 2),
+    }
+    return token.data.access_token
+  }
+}
+
+function networkError(cause: unknown, details: ProvisionerErrorDetails, timeoutMs: number): ProvisionerError {
+  const name = cause instanceof Error ? cause.name : ''
+  const message =
+    name === 'TimeoutError'
+      ? `${details.operation}: no answer within ${timeoutMs} ms`
+      : name === 'AbortError'
+        ? `${details.operation}: cancelled`
+        : `${details.operation}: network error: ${cause instanceof Error ? cause.message : String(cause)}`
+  return new TransientError(message, { ...details, cause })
+}
