@@ -1,0 +1,211 @@
+/**
+ * The `notify` block of Tenure's config file: where alerts go (Slack, signed webhooks, the log)
+ * and the SLA escalation ladder. Every key documents itself through `.describe()`
+ * (docs/configuration.md is generated from these texts).
+ */
+import { z } from 'zod'
+import { secretSchema } from '../config/secret.ts'
+
+export const NOTIFY_CHANNELS = ['slack', 'webhook', 'log'] as const
+export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number]
+
+/**
+ * Standard Webhooks symmetric secrets are `whsec_` + base64 of 24 to 64 random bytes
+ * (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md#symmetric-signatures).
+ * Returns the key bytes, or a reason the value is not such a secret (never the value itself).
+ */
+export function decodeWebhookSecret(value: string): Buffer | string {
+  if (!value.startsWith('whsec_')) return 'must start with whsec_ (Standard Webhooks format)'
+  const b64 = value.slice('whsec_'.length)
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) return 'the part after whsec_ must be standard base64'
+  const key = Buffer.from(b64, 'base64')
+  if (key.length < 24 || key.length > 64) return `must decode to 24 to 64 bytes, got ${key.length}`
+  return key
+}
+
+const webhookSecretSchema = secretSchema.superRefine((s, ctx) => {
+  const key = decodeWebhookSecret(s.reveal())
+  if (typeof key === 'string') ctx.addIssue({ code: 'custom', message: `webhook secret ${key}` })
+})
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d+\.\d+\.\d+$/.test(hostname)
+}
+
+export const slackNotifySchema = z
+  .object({
+    token: secretSchema.describe(
+      'Bot token (xoxb-...) of the Tenure Slack app with the chat:write scope; the bot must be a member of both channels. ' +
+        'Example: { "env": "SLACK_BOT_TOKEN" }.',
+    ),
+    apiUrl: z
+      .url()
+      .default('https://slack.com/api/')
+      .describe('Slack Web API base URL. The sandbox points it at the Slack emulator (<emulator>/api/). Must end with /api/ for real Slack.'),
+    channels: z
+      .object({
+        escalations: z
+          .string()
+          .min(1)
+          .describe('Channel for SLA escalations, failed verifications, failed jobs and residual access. A channel id (C0123ABC) is safest; a name works while it is not renamed.'),
+        approvals: z.string().min(1).describe('Channel for exception requests and decisions (exception.requested, exception.decided).'),
+      })
+      .strict()
+      .describe('Where each kind of notification is posted.'),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('Per-request timeout for chat.postMessage; a timeout is retried by the notify queue.'),
+  })
+  .strict()
+
+export const webhookEndpointSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'letters, digits, - and _ (it is part of the job key)')
+      .max(64)
+      .describe('Short unique name of the receiver (pagerduty-bridge, siem); shown in logs and part of the delivery job key.'),
+    url: z
+      .url()
+      .describe('Receiver URL. HTTPS, or plain HTTP on a loopback address (or when allowHttp is set). Redirects are never followed.'),
+    secret: webhookSecretSchema.describe(
+      'Standard Webhooks signing secret: whsec_ followed by base64 of 24-64 random bytes. Example: { "env": "TENURE_WEBHOOK_SECRET" }. ' +
+        'Generate one with: node -e "console.log(\'whsec_\' + require(\'crypto\').randomBytes(32).toString(\'base64\'))"',
+    ),
+    additionalSecrets: z
+      .array(webhookSecretSchema)
+      .max(4)
+      .default([])
+      .describe(
+        'Extra secrets to sign with during a key rotation: each adds one more v1 signature to webhook-signature, so the receiver ' +
+          'can switch keys without downtime. Remove the old one once the receiver has moved.',
+      ),
+    events: z
+      .array(z.string().regex(/^[a-z0-9_.-]+(\.\*)?$|^\*$/, 'a kind like sla.breach, a prefix like sla.*, or *'))
+      .min(1)
+      .optional()
+      .describe('Notification kinds to send (sla.breach), prefixes (sla.*) or *. Unset: every kind.'),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(60_000)
+      .default(15_000)
+      .describe('How long to wait for the receiver to answer; Standard Webhooks suggests 15-30 s. A timeout is retried.'),
+    allowHttp: z
+      .boolean()
+      .default(false)
+      .describe('Accept a plain http:// URL on a non-loopback host (a bridge inside the same private network). Signatures still protect integrity, not confidentiality.'),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    const url = new URL(w.url)
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be an http(s) URL' })
+    } else if (url.protocol === 'http:' && !w.allowHttp && !isLoopback(url.hostname)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must use https (set allowHttp for a receiver on a private network)' })
+    }
+    if (url.username !== '' || url.password !== '') {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must not embed credentials; receivers authenticate Tenure by the signature' })
+    }
+  })
+
+export const escalationStepSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits, - and _ (it becomes the kind sla.<name>)')
+      .max(32)
+      .describe("Step name; the notification kind is sla.<name>. 'breach' must be the step at 1.0."),
+    atFraction: z
+      .number()
+      .gt(0)
+      .lte(1)
+      .describe('When the step fires, as the fraction of the SLA budget elapsed since the termination took effect (0.5 = half-way).'),
+    channels: z
+      .array(z.enum(NOTIFY_CHANNELS))
+      .min(1)
+      .refine((c) => new Set(c).size === c.length, 'each channel once')
+      .describe('Where the step is sent: slack, webhook, log.'),
+  })
+  .strict()
+
+export type EscalationStep = z.output<typeof escalationStepSchema>
+
+export const DEFAULT_ESCALATION_STEPS: readonly EscalationStep[] = [
+  { name: 'notify', atFraction: 0.5, channels: ['slack', 'webhook', 'log'] },
+  { name: 'page', atFraction: 0.75, channels: ['slack', 'webhook', 'log'] },
+  { name: 'breach', atFraction: 1, channels: ['slack', 'webhook', 'log'] },
+]
+
+export const escalationSchema = z
+  .object({
+    steps: z
+      .array(escalationStepSchema)
+      .min(1)
+      .default(() => DEFAULT_ESCALATION_STEPS.map((s) => ({ ...s, channels: [...s.channels] })))
+      .describe(
+        'The ladder, earliest first: fractions strictly increasing in (0, 1], exactly one step named breach at 1.0. ' +
+          'Default: notify at 0.5, page at 0.75, breach at 1.0, each to slack, webhook and log.',
+      ),
+  })
+  .strict()
+  .superRefine((e, ctx) => {
+    const names = new Set<string>()
+    e.steps.forEach((step, i) => {
+      if (names.has(step.name)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'name'], message: `step name ${step.name} is used twice` })
+      names.add(step.name)
+      const prev = e.steps[i - 1]
+      if (prev && step.atFraction <= prev.atFraction) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'atFraction'],
+          message: `fractions must strictly increase: ${step.atFraction} follows ${prev.atFraction}`,
+        })
+      }
+    })
+    const breaches = e.steps.filter((s) => s.name === 'breach')
+    if (breaches.length !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['steps'], message: "exactly one step must be named 'breach'" })
+    } else if (breaches[0]!.atFraction !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['steps', e.steps.indexOf(breaches[0]!), 'atFraction'], message: "the 'breach' step must be at 1.0 (the deadline)" })
+    }
+  })
+
+export const notifyConfigSchema = z
+  .object({
+    slack: slackNotifySchema.optional().describe('Post notifications to Slack. Unset: the slack channel is off.'),
+    webhooks: z
+      .array(webhookEndpointSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>()
+        list.forEach((w, i) => {
+          if (seen.has(w.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `webhook name ${w.name} is used twice` })
+          seen.add(w.name)
+        })
+      })
+      .describe('Signed outgoing webhooks (Standard Webhooks v1) to paging bridges, SIEMs or ticketing.'),
+    log: z.boolean().default(true).describe('Also write each notification as one structured log line, at the level of its severity (info, warn, error for critical).'),
+    escalation: escalationSchema
+      .default(() => ({ steps: DEFAULT_ESCALATION_STEPS.map((s) => ({ ...s, channels: [...s.channels] })) }))
+      .describe('SLA escalation ladder for open leaver cases.'),
+  })
+  .strict()
+  .describe('Notifications: Slack, signed webhooks (Standard Webhooks v1), the log, and the SLA escalation ladder. See docs/notifications.md.')
+
+export type NotifyConfig = z.output<typeof notifyConfigSchema>
+export type NotifyConfigInput = z.input<typeof notifyConfigSchema>
+export type SlackNotifyConfig = z.output<typeof slackNotifySchema>
+export type WebhookEndpoint = z.output<typeof webhookEndpointSchema>
+
+/** True when an endpoint's `events` filter lets a kind through. */
+export function endpointWants(endpoint: Pick<WebhookEndpoint, 'events'>, kind: string): boolean {
+  if (!endpoint.events) return true
+  return endpoint.events.some((e) => e === '*' || e === kind || (e.endsWith('.*') && kind.startsWith(e.slice(0, -1))))
+}

@@ -1,0 +1,60 @@
+/** Notifications: Slack, signed webhooks and the log; the SLA escalation ladder; the `notify` queue. */
+export {
+  DEFAULT_ESCALATION_STEPS,
+  NOTIFY_CHANNELS,
+  decodeWebhookSecret,
+  endpointWants,
+  escalationSchema,
+  escalationStepSchema,
+  notifyConfigSchema,
+  slackNotifySchema,
+  webhookEndpointSchema,
+  type EscalationStep,
+  type NotifyChannel,
+  type NotifyConfig,
+  type NotifyConfigInput,
+  type SlackNotifyConfig,
+  type WebhookEndpoint,
+} from './config.ts'
+export { NotificationDeliveryError, type Delivery, type SendDeps } from './delivery.ts'
+export {
+  budgetLabel,
+  dueSteps,
+  escalationMoments,
+  escalationNotification,
+  formatDuration,
+  nextEscalationAt,
+  type CaseInfo,
+  type CaseSystemStatus,
+  type CaseWindow,
+  type StepMoment,
+} from './escalation.ts'
+export { logNotification } from './log-channel.ts'
+export {
+  NOTIFICATION_KINDS,
+  SEVERITIES,
+  lifecycleNotification,
+  notificationId,
+  notificationSchema,
+  slackRoute,
+  type KnownNotificationKind,
+  type LifecycleNotifyInput,
+  type Notification,
+  type NotificationKind,
+  type Severity,
+} from './model.ts'
+export { sendNotification, sendTarget, type Target } from './send.ts'
+export { escapeMrkdwn, sendSlack, slackMessage, type SlackBlock, type SlackMessage } from './slack.ts'
+export { signV1, signedRequest, sendWebhook, webhookBody, type SignedRequest } from './webhook.ts'
+export {
+  NOTIFY_QUEUE,
+  NOTIFY_QUEUE_OPTIONS,
+  jobIdFor,
+  notifyJobSchema,
+  notifyJobs,
+  notifyWorker,
+  type NotifyJob,
+  type NotifyJobPayload,
+  type NotifyWorkerDeps,
+} from './worker.ts'
+export { SANDBOX_SLACK_CHANNELS, notifySandboxConfig, seedNotifyChannels } from './sandbox.ts'
