@@ -1,0 +1,218 @@
+/**
+ * Checkpoints: sign the chain head, store it, publish it outside PostgreSQL. The lead schedules
+ * createCheckpoint() every `checkpointIntervalMinutes` (pg-boss cron) and exposes it on demand.
+ *
+ * A checkpoint is made even when nothing was appended since the last one (CloudTrail delivers
+ * digests for quiet hours too): a run of checkpoints with no hole shows the log was watched the
+ * whole time, and a missing one is itself visible.
+ *
+ * Before signing, the rows appended since the previous checkpoint are verified (older rows are
+ * pinned by the checkpoints already signed): a signature is never put over a stretch that was
+ * tampered with before it could be signed.
+ */
+import { createHash, createHmac, type KeyObject } from 'node:crypto'
+import { appendFile } from 'node:fs/promises'
+import type pg from 'pg'
+import type { Logger } from '../log.ts'
+import type { Secret } from '../config/secret.ts'
+import {
+  CHECKPOINT_TYPE,
+  fromDbCheckpoint,
+  signCheckpoint,
+  type DbCheckpointRow,
+  type SignedCheckpoint,
+} from './checkpoint-format.ts'
+import { webhookSecretBytes, type AuditConfig } from './config.ts'
+import { decodeCursor, encodeCursor } from './cursor.ts'
+import { AuditError } from './errors.ts'
+import { keyId, loadPrivateKey, publicKeyPem } from './keys.ts'
+import { computeHash, GENESIS_HASH } from './record.ts'
+import { fromDbRow, type DbAuditRow } from './rows.ts'
+import * as sql from './sql.ts'
+import { verifySegment } from './verify.ts'
+
+const privateKeys = new WeakMap<Secret, KeyObject>()
+
+export function signingKeyOf(config: Pick<AuditConfig, 'signingKey'>): KeyObject {
+  let key = privateKeys.get(config.signingKey)
+  if (!key) {
+    key = loadPrivateKey(config.signingKey.reveal())
+    privateKeys.set(config.signingKey, key)
+  }
+  return key
+}
+
+/** The public half of the configured key, as auditors need it (PEM and key id). */
+export function auditPublicKey(config: Pick<AuditConfig, 'signingKey'>): { pem: string; keyId: string } {
+  const key = signingKeyOf(config)
+  return { pem: publicKeyPem(key), keyId: keyId(key) }
+}
+
+export type PublishOutcome = { ok: true } | { ok: false; error: string }
+
+export interface CreatedCheckpoint {
+  checkpoint: SignedCheckpoint
+  /** One entry per configured destination. A failed publication leaves the checkpoint stored; it is listed by GET /checkpoints. */
+  published: { file?: PublishOutcome; webhook?: PublishOutcome }
+}
+
+export interface CheckpointOptions {
+  /** For tests; defaults to the global fetch. */
+  fetch?: typeof fetch
+  /** Webhook request timeout. */
+  webhookTimeoutMs?: number
+}
+
+const WEBHOOK_TIMEOUT_MS = 10_000
+
+export async function createCheckpoint(
+  pool: pg.Pool,
+  config: AuditConfig,
+  log: Logger,
+  options: CheckpointOptions = {},
+): Promise<CreatedCheckpoint> {
+  const privateKey = signingKeyOf(config)
+  const client = await pool.connect()
+  let checkpoint: SignedCheckpoint
+  try {
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
+    const clock = (await client.query<{ now_at: string }>(sql.checkpointClock())).rows[0]
+    if (!clock) throw new AuditError('checkpoint_failed', 'no clock row')
+    const lastRow = (await client.query<DbCheckpointRow>(sql.lastCheckpoint())).rows[0]
+    const last = lastRow ? fromDbCheckpoint(lastRow) : undefined
+    const headDb = (await client.query<DbAuditRow>(sql.headRow())).rows[0]
+    const head = headDb ? fromDbRow(headDb) : undefined
+    const anchor = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH }
+    const headSeq = head?.seq ?? 0
+
+    if (headSeq < anchor.seq) {
+      throw refuse(log, 'chain_regressed', `the chain head is seq ${headSeq} but checkpoint #${last?.id} covers seq ${anchor.seq}: rows were removed from the end`)
+    }
+    if (last && last.seq > 0) {
+      const atLast = (await client.query<DbAuditRow>(sql.rowAt(), [last.seq])).rows[0]
+      // Absent only when retention pruned exactly up to this checkpoint.
+      if (atLast) {
+        const row = fromDbRow(atLast)
+        if (row.hash !== last.hash || computeHash(row, row.prev_hash) !== row.hash) {
+          throw refuse(log, 'chain_invalid', `row ${last.seq} no longer matches checkpoint #${last.id}: it was changed after it was signed`)
+        }
+      }
+    }
+    const problem = await verifySegment(client, anchor, headSeq)
+    if (problem) throw refuse(log, 'chain_invalid', `${problem.reason} at seq ${problem.firstBadSeq}: ${problem.message}`, problem)
+
+    checkpoint = signCheckpoint(
+      {
+        type: CHECKPOINT_TYPE,
+        id: (last?.id ?? 0) + 1,
+        created_at: clock.now_at,
+        seq: headSeq,
+        hash: head?.hash ?? anchor.hash,
+        occurred_at: head?.occurred_at ?? null,
+        count: headSeq - anchor.seq,
+        previous_signature: last?.signature ?? null,
+        key_id: keyId(privateKey),
+      },
+      privateKey,
+    )
+    await client.query(sql.insertCheckpoint(), [
+      checkpoint.id,
+      checkpoint.created_at,
+      checkpoint.seq,
+      checkpoint.hash,
+      checkpoint.occurred_at,
+      checkpoint.count,
+      checkpoint.previous_signature,
+      checkpoint.key_id,
+      checkpoint.signature,
+    ])
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+
+  const published = await publishCheckpoint(checkpoint, config, log, options)
+  log.info(
+    { checkpointId: checkpoint.id, seq: checkpoint.seq, count: checkpoint.count, keyId: checkpoint.key_id, published },
+    'audit checkpoint signed',
+  )
+  return { checkpoint, published }
+}
+
+function refuse(log: Logger, code: string, message: string, details?: unknown): AuditError {
+  log.error({ code, details }, `audit checkpoint refused: ${message}`)
+  return new AuditError(code, `refusing to sign a checkpoint: ${message}`, { status: 409, details })
+}
+
+/** Standard Webhooks signature: base64 HMAC-SHA256 of `${id}.${timestamp}.${body}` with the decoded secret. */
+export function standardWebhookSignature(secret: string, id: string, timestamp: number, body: string): string {
+  return `v1,${createHmac('sha256', webhookSecretBytes(secret)).update(`${id}.${timestamp}.${body}`).digest('base64')}`
+}
+
+async function publishCheckpoint(
+  checkpoint: SignedCheckpoint,
+  config: AuditConfig,
+  log: Logger,
+  options: CheckpointOptions,
+): Promise<CreatedCheckpoint['published']> {
+  const published: CreatedCheckpoint['published'] = {}
+  const { file, webhookUrl, webhookSecret } = config.publish
+  if (file !== undefined) {
+    try {
+      // One write of one line with O_APPEND: concurrent publishers do not interleave within a line.
+      await appendFile(file, `${JSON.stringify(checkpoint)}\n`, { encoding: 'utf8', flag: 'a' })
+      published.file = { ok: true }
+    } catch (err) {
+      published.file = { ok: false, error: (err as Error).message }
+      log.error({ checkpointId: checkpoint.id, file, err: (err as Error).message }, 'audit checkpoint could not be written to the publish file')
+    }
+  }
+  if (webhookUrl !== undefined && webhookSecret !== undefined) {
+    const body = JSON.stringify({ type: 'audit.checkpoint_created', timestamp: checkpoint.created_at, data: checkpoint })
+    // Stable across retries of the same checkpoint, so receivers can deduplicate on it.
+    const id = `msg_cp${checkpoint.id}_${createHash('sha256').update(checkpoint.signature).digest('hex').slice(0, 16)}`
+    const timestamp = Math.floor(Date.now() / 1000)
+    try {
+      const response = await (options.fetch ?? fetch)(webhookUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': standardWebhookSignature(webhookSecret.reveal(), id, timestamp, body),
+        },
+        body,
+        // Standard Webhooks: 3xx is a failure, never followed.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(options.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS),
+      })
+      await response.body?.cancel()
+      if (response.status >= 200 && response.status < 300) published.webhook = { ok: true }
+      else published.webhook = { ok: false, error: `HTTP ${response.status}` }
+    } catch (err) {
+      published.webhook = { ok: false, error: (err as Error).message }
+    }
+    if (!published.webhook.ok) {
+      log.error({ checkpointId: checkpoint.id, error: published.webhook.error }, 'audit checkpoint webhook delivery failed')
+    }
+  }
+  return published
+}
+
+export interface CheckpointPage {
+  checkpoints: SignedCheckpoint[]
+  nextCursor: string | null
+}
+
+/** Stored checkpoints, oldest first. */
+export async function listCheckpoints(pool: pg.Pool, options: { cursor?: string; limit?: number } = {}): Promise<CheckpointPage> {
+  const after = options.cursor === undefined ? 0 : decodeCursor(options.cursor)
+  const limit = options.limit ?? 100
+  const { rows } = await pool.query<DbCheckpointRow>(sql.checkpointPage(), [after, limit + 1])
+  const checkpoints = rows.slice(0, limit).map(fromDbCheckpoint)
+  const last = checkpoints.at(-1)
+  return { checkpoints, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null }
+}

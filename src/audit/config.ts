@@ -1,0 +1,90 @@
+/**
+ * The `audit` section of Tenure's configuration. Every key is documented here (descriptions are
+ * what `tenure config --explain` and docs/audit.md show).
+ */
+import { z } from 'zod'
+import { secretSchema } from '../config/secret.ts'
+import { loadPrivateKey } from './keys.ts'
+import { AuditError } from './errors.ts'
+
+/** Standard Webhooks secrets: `whsec_` + base64 of 24..64 random bytes. */
+export function webhookSecretBytes(value: string): Buffer {
+  const encoded = value.startsWith('whsec_') ? value.slice('whsec_'.length) : value
+  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64') : Buffer.alloc(0)
+  if (bytes.length < 24 || bytes.length > 64) {
+    throw new AuditError('webhook_secret_invalid', 'the checkpoint webhook secret must be whsec_ followed by base64 of 24 to 64 random bytes')
+  }
+  return bytes
+}
+
+export const auditConfigSchema = z
+  .object({
+    signingKey: secretSchema.describe(
+      'Ed25519 private key that signs checkpoints: PKCS#8 PEM or base64 of the 32-byte seed (generateSigningKey() / `tenure audit keygen`). ' +
+        'Keep it out of the database and publish its public key to your auditors.',
+    ),
+    checkpointIntervalMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(60)
+      .refine(
+        (m) => (m < 60 ? 60 % m === 0 : m % 60 === 0 && (24 * 60) % m === 0),
+        'must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) or be whole hours dividing a day (60, 120, 180, 240, 360, 480, 720, 1440), so a cron schedule can express it',
+      )
+      .describe('How often a signed checkpoint of the chain head is made and published (minutes). Rows after the newest published checkpoint are only hash-chained.'),
+    publish: z
+      .object({
+        file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Append each checkpoint as one JSON line to this file (ideally on storage the database administrators cannot rewrite, e.g. a WORM bucket mount).'),
+        webhookUrl: z.url({ protocol: /^https?$/ }).optional().describe('POST each checkpoint here, signed per Standard Webhooks (event type audit.checkpoint_created).'),
+        webhookSecret: secretSchema.optional().describe('Standard Webhooks signing secret for webhookUrl: whsec_ + base64 of 24..64 random bytes.'),
+      })
+      .strict()
+      .default({})
+      .describe('Where checkpoints are published outside PostgreSQL, so a rewrite of the database cannot also rewrite them.'),
+    retentionDays: z
+      .number()
+      .int()
+      .positive()
+      .nullable()
+      .default(null)
+      .describe('Delete audit rows older than this many days, up to the newest signed checkpoint before that age; null keeps everything.'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    try {
+      loadPrivateKey(config.signingKey.reveal())
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['signingKey'], message: (err as Error).message })
+    }
+    if (config.publish.webhookUrl !== undefined && config.publish.webhookSecret === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['publish', 'webhookSecret'], message: 'a webhook URL needs a webhookSecret to sign deliveries' })
+    }
+    if (config.publish.webhookSecret !== undefined) {
+      try {
+        webhookSecretBytes(config.publish.webhookSecret.reveal())
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['publish', 'webhookSecret'], message: (err as Error).message })
+      }
+    }
+  })
+
+export type AuditConfig = z.output<typeof auditConfigSchema>
+export type AuditConfigInput = z.input<typeof auditConfigSchema>
+
+/**
+ * The pg-boss cron expression for checkpointIntervalMinutes (the schema only admits intervals a
+ * cron schedule expresses exactly): 15 → every quarter hour, 60 → hourly on the hour, 360 → every
+ * six hours.
+ */
+export function checkpointCron(config: Pick<AuditConfig, 'checkpointIntervalMinutes'>): string {
+  const minutes = config.checkpointIntervalMinutes
+  if (minutes < 60) return `*/${minutes} * * * *`
+  if (minutes === 60) return '0 * * * *'
+  return `0 */${minutes / 60} * * *`
+}

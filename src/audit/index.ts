@@ -1,0 +1,41 @@
+/**
+ * The audit trail: append-only, hash-chained, written in the same transaction as every change,
+ * signed at intervals, verifiable by anyone with the public key. docs/audit.md explains the model.
+ */
+export { appendAudit, recordAudit, type AuditEntryInput } from './writer.ts'
+export { redactDetails, isSensitiveKey, REDACTED } from './redact.ts'
+export {
+  ACTOR_TYPES,
+  AUDIT_ACTIONS,
+  GENESIS_HASH,
+  canonicalRecord,
+  computeHash,
+  type ActorType,
+  type AuditAction,
+  type AuditRecord,
+  type AuditRow,
+  type KnownAuditAction,
+} from './record.ts'
+export { auditConfigSchema, checkpointCron, type AuditConfig, type AuditConfigInput } from './config.ts'
+export { generateSigningKey, loadPrivateKey, loadPublicKey, keyId, type GeneratedSigningKey, type PublicKeyInput } from './keys.ts'
+export {
+  CHECKPOINT_TYPE,
+  signedCheckpointSchema,
+  type CheckpointPayload,
+  type SignedCheckpoint,
+} from './checkpoint-format.ts'
+export {
+  auditPublicKey,
+  createCheckpoint,
+  listCheckpoints,
+  type CheckpointOptions,
+  type CheckpointPage,
+  type CreatedCheckpoint,
+  type PublishOutcome,
+} from './checkpoints.ts'
+export { verifyAudit, verifyExport, type VerifyAuditOptions, type VerifyExportOptions } from './verify.ts'
+export type { FailureReason, TamperReason, VerifyFailure, VerifyOk, VerifyResult } from './chain.ts'
+export { queryAudit, streamAudit, type AuditFilters, type AuditPage } from './query.ts'
+export { pruneAudit, type PruneResult } from './retention.ts'
+export { auditRouter, type AuditRouterDeps } from './router.ts'
+export { AuditError } from './errors.ts'

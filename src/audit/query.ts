@@ -1,0 +1,155 @@
+/**
+ * Reading the audit log: pages for the API and UI, and a stream for exports. Both order by seq
+ * and resume after a cursor, so an export can be continued where a broken download stopped.
+ */
+import { Transform, type Readable } from 'node:stream'
+import type pg from 'pg'
+import QueryStream from 'pg-query-stream'
+import { decodeCursor, encodeCursor } from './cursor.ts'
+import { AuditError } from './errors.ts'
+import type { AuditRow } from './record.ts'
+import { fromDbRow, type DbAuditRow } from './rows.ts'
+import { ROW_COLUMNS } from './sql.ts'
+
+export interface AuditFilters {
+  /** occurred_at >= from */
+  from?: Date | string
+  /** occurred_at < to */
+  to?: Date | string
+  employeeId?: string
+  system?: string
+  /** An exact action, or a prefix ending in `.*` (`lifecycle.*`). */
+  action?: string
+  actorId?: string
+  correlationId?: string
+  /** From a previous page's nextCursor. */
+  cursor?: string
+  /** Page size (default 100, at most 1000); for streams, the most rows to return (default all). */
+  limit?: number
+  /** By seq; 'desc' gives newest first. Default 'asc'. */
+  order?: 'asc' | 'desc'
+}
+
+export interface AuditPage {
+  events: AuditRow[]
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null
+}
+
+export const DEFAULT_PAGE_SIZE = 100
+export const MAX_PAGE_SIZE = 1000
+
+function toDate(value: Date | string, name: string): Date {
+  const date = value instanceof Date ? value : new Date(value)
+  if (Number.isNaN(date.getTime())) throw new AuditError('invalid_filter', `${name} is not a date`, { status: 400, details: { [name]: value } })
+  return date
+}
+
+function buildQuery(filters: AuditFilters, limit: number | undefined): { text: string; values: unknown[] } {
+  const where: string[] = []
+  const values: unknown[] = []
+  const add = (clause: (p: string) => string, value: unknown) => {
+    values.push(value)
+    where.push(clause(`$${values.length}`))
+  }
+  const order = filters.order ?? 'asc'
+  if (filters.from !== undefined) add((p) => `occurred_at >= ${p}`, toDate(filters.from, 'from'))
+  if (filters.to !== undefined) add((p) => `occurred_at < ${p}`, toDate(filters.to, 'to'))
+  if (filters.employeeId !== undefined) add((p) => `employee_id = ${p}`, filters.employeeId)
+  if (filters.system !== undefined) add((p) => `system = ${p}`, filters.system)
+  if (filters.actorId !== undefined) add((p) => `actor_id = ${p}`, filters.actorId)
+  if (filters.correlationId !== undefined) add((p) => `correlation_id = ${p}`, filters.correlationId)
+  if (filters.action !== undefined) {
+    if (filters.action.endsWith('.*')) {
+      const prefix = filters.action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`)
+      add((p) => `action LIKE ${p}`, `${prefix}%`)
+    } else {
+      add((p) => `action = ${p}`, filters.action)
+    }
+  }
+  if (filters.cursor !== undefined) {
+    const after = decodeCursor(filters.cursor)
+    add((p) => (order === 'asc' ? `seq > ${p}` : `seq < ${p}`), after)
+  }
+  let text = `SELECT ${ROW_COLUMNS} FROM audit_events`
+  if (where.length > 0) text += ` WHERE ${where.join(' AND ')}`
+  text += ` ORDER BY seq ${order === 'asc' ? 'ASC' : 'DESC'}`
+  if (limit !== undefined) {
+    values.push(limit)
+    text += ` LIMIT $${values.length}`
+  }
+  return { text, values }
+}
+
+function pageSize(limit: number | undefined): number {
+  const size = limit ?? DEFAULT_PAGE_SIZE
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
+    throw new AuditError('invalid_filter', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`, { status: 400, details: { limit } })
+  }
+  return size
+}
+
+export async function queryAudit(pool: pg.Pool, filters: AuditFilters = {}): Promise<AuditPage> {
+  const limit = pageSize(filters.limit)
+  // One row more than the page tells whether another page exists without a count(*).
+  const query = buildQuery(filters, limit + 1)
+  const { rows } = await pool.query<DbAuditRow>(query.text, query.values)
+  const events = rows.slice(0, limit).map(fromDbRow)
+  const last = events.at(-1)
+  return { events, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null }
+}
+
+/**
+ * Rows matching `filters` as an object-mode Readable of AuditRow, read through a server-side
+ * cursor: memory stays flat for any size. The pool client is released when the stream ends,
+ * fails or is destroyed (a client that disconnects mid-download).
+ */
+export function streamAudit(pool: pg.Pool, filters: AuditFilters = {}): Readable {
+  if (filters.limit !== undefined && (!Number.isInteger(filters.limit) || filters.limit < 1)) {
+    throw new AuditError('invalid_filter', 'limit must be a positive integer', { status: 400, details: { limit: filters.limit } })
+  }
+  const query = buildQuery(filters, filters.limit)
+  const rows = new Transform({
+    objectMode: true,
+    transform(row: DbAuditRow, _encoding, callback) {
+      try {
+        callback(null, fromDbRow(row))
+      } catch (err) {
+        callback(err as Error)
+      }
+    },
+  })
+  let client: pg.PoolClient | undefined
+  let source: QueryStream | undefined
+  let released = false
+  const release = (err?: Error) => {
+    if (released || !client) return
+    released = true
+    // A client whose cursor failed mid-way is discarded rather than returned to the pool.
+    client.release(err)
+  }
+  rows.on('close', () => {
+    // The consumer went away mid-stream: close the cursor first, then hand the client back.
+    if (source && !source.destroyed) {
+      source.once('close', () => release())
+      source.destroy()
+    } else {
+      release()
+    }
+  })
+  pool
+    .connect()
+    .then((c) => {
+      client = c
+      if (rows.destroyed) return release()
+      source = c.query(new QueryStream(query.text, query.values, { batchSize: 500 }))
+      source.on('error', (err: Error) => {
+        release(err)
+        rows.destroy(err)
+      })
+      source.on('end', () => release())
+      source.pipe(rows)
+    })
+    .catch((err: Error) => rows.destroy(err))
+  return rows
+}

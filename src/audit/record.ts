@@ -1,0 +1,91 @@
+/**
+ * The audit record and its hash: the one definition shared by the writer, the verifier, the
+ * export and the standalone script in docs/audit.md. Changing anything here changes every hash,
+ * so existing logs would stop verifying: treat this file as a published format.
+ */
+import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+export type JsonObject = { [key: string]: JsonValue }
+
+/** prev_hash of row 1. */
+export const GENESIS_HASH = '0'.repeat(64)
+
+export const ACTOR_TYPES = ['hr_source', 'api_token', 'oidc', 'system'] as const
+export type ActorType = (typeof ACTOR_TYPES)[number]
+
+/**
+ * The documented vocabulary: dotted, past tense, `<area>.<fact>`. Other dotted names are accepted
+ * (the database checks the shape), but an action an auditor will read belongs here, with its
+ * meaning, and in docs/audit.md.
+ */
+export const AUDIT_ACTIONS = {
+  'hr.event_stored': 'An HR webhook or reconciliation poll was accepted and stored (before it is applied).',
+  'lifecycle.transitioned': "An employee's lifecycle state machine moved from one state to another.",
+  'job.enqueued': 'A provisioning, revocation or verification job was queued for a target system.',
+  'job.failed': 'A job gave up after its last attempt (or failed permanently) and needs a human.',
+  'target.api_called': 'Tenure called a target system API (method, endpoint, status, vendor request id).',
+  'target.verified': 'Tenure read an account back from the target system and recorded what it saw.',
+  'token.created': 'An API token was issued (its id and scopes, never the token).',
+  'token.revoked': 'An API token was revoked.',
+  'config.loaded': 'Tenure started with a configuration (its digest and source, never secrets).',
+  'exception.decided': 'A person approved or rejected an exception to the revocation SLA.',
+  'audit.pruned': 'Retention removed the rows up to a signed checkpoint (the tombstone of that deletion).',
+} as const
+
+export type KnownAuditAction = keyof typeof AUDIT_ACTIONS
+/** A known action, or any other `area.fact` name (autocompletion keeps the known ones visible). */
+export type AuditAction = KnownAuditAction | `${string}.${string}`
+
+export const ACTION_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/
+
+export interface AuditActor {
+  type: ActorType
+  id: string
+}
+
+export interface AuditSubject {
+  employee_id: string | null
+  system: string | null
+  account_id: string | null
+}
+
+/** The fields that are hashed, in the shape they are hashed in. */
+export interface AuditRecord {
+  seq: number
+  /** ISO 8601 UTC with milliseconds: `2025-03-01T09:30:00.123Z`. */
+  occurred_at: string
+  actor: AuditActor
+  action: string
+  subject: AuditSubject
+  correlation_id: string | null
+  details: JsonObject
+}
+
+/** One row as stored, returned by the API and written to exports (one JSON object per line). */
+export interface AuditRow extends AuditRecord {
+  prev_hash: string
+  hash: string
+}
+
+/** RFC 8785 canonical JSON of the hashed fields. Extra properties of `row` are ignored. */
+export function canonicalRecord(row: AuditRecord): string {
+  const record: AuditRecord = {
+    seq: row.seq,
+    occurred_at: row.occurred_at,
+    actor: { type: row.actor.type, id: row.actor.id },
+    action: row.action,
+    subject: { employee_id: row.subject.employee_id, system: row.subject.system, account_id: row.subject.account_id },
+    correlation_id: row.correlation_id,
+    details: row.details,
+  }
+  const text = canonicalize(record)
+  if (text === undefined) throw new Error('audit record cannot be canonicalised')
+  return text
+}
+
+/** hash = hex(sha256(utf8(canonical JSON of the record) ‖ utf8(prev_hash as 64 hex digits))). */
+export function computeHash(row: AuditRecord, prevHash: string): string {
+  return createHash('sha256').update(canonicalRecord(row), 'utf8').update(prevHash, 'utf8').digest('hex')
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import express from 'express'
+import pg from 'pg'
+import { silentLogger } from '../log.ts'
+import type { AuditRow } from './record.ts'
+import { auditRouter } from './router.ts'
+import { auditTestDb, entry, tamper, testConfig, type AuditTestDb } from './test-support.ts'
+import { verifyExport } from './verify.ts'
+import { recordAudit } from './writer.ts'
+
+let t: AuditTestDb
+let server: Server
+let base: string
+let dir: string
+let routerPool: pg.Pool
+const { key } = testConfig()
+
+before(async () => {
+  t = await auditTestDb('audit_router', 4)
+  dir = await mkdtemp(path.join(tmpdir(), 'tenure-audit-router-'))
+  const published = testConfig({ publish: { file: path.join(dir, 'checkpoints.jsonl') } }, key).config
+  // A one-connection pool for the API: a client leaked by an aborted export would make the next request time out.
+  routerPool = new pg.Pool({ connectionString: t.db.url, max: 1, connectionTimeoutMillis: 5000 })
+  for (let i = 0; i < 250; i += 50) {
+    await recordAudit(
+      t.pool,
+      Array.from({ length: 50 }, (_, j) => entry(i + j, { action: (i + j) % 5 === 0 ? 'job.enqueued' : 'lifecycle.transitioned' })),
+    )
+  }
+  const app = express()
+  app.use('/api/v1/audit', auditRouter({ pool: routerPool, config: published, log: silentLogger }))
+  server = app.listen(0, '127.0.0.1')
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/audit`
+})
+after(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  await routerPool.end()
+  await t.close()
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url, init)
+  return { status: response.status, body: await response.json() }
+}
+
+describe('GET /events', () => {
+  test('when paging with the cursor, then every row comes exactly once, in seq order', async () => {
+    const seen: number[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const url: string = `${base}/events?limit=100${cursor ? `&cursor=${cursor}` : ''}`
+      const { status, body } = await getJson(url)
+      assert.equal(status, 200)
+      const page = body as { events: AuditRow[]; nextCursor: string | null }
+      seen.push(...page.events.map((e) => e.seq))
+      cursor = page.nextCursor
+      pages += 1
+    } while (cursor !== null)
+    assert.equal(pages, 3)
+    assert.deepEqual(seen, Array.from({ length: 250 }, (_, i) => i + 1))
+  })
+
+  test('when filtering by employee and action prefix, or asking newest first, then only those rows come back', async () => {
+    const { body } = await getJson(`${base}/events?employeeId=emp-3&action=job.*&limit=1000`)
+    const events = (body as { events: AuditRow[] }).events
+    assert.ok(events.length > 0)
+    assert.ok(events.every((e) => e.subject.employee_id === 'emp-3' && e.action === 'job.enqueued'))
+    const expected = Array.from({ length: 250 }, (_, i) => i).filter((i) => i % 7 === 3 && i % 5 === 0).length
+    assert.equal(events.length, expected)
+
+    const newest = (await getJson(`${base}/events?order=desc&limit=3`)).body as { events: AuditRow[] }
+    assert.deepEqual(newest.events.map((e) => e.seq), [250, 249, 248])
+    const from = newest.events[0]!.occurred_at
+    const since = (await getJson(`${base}/events?from=${encodeURIComponent(from)}&limit=1000`)).body as { events: AuditRow[] }
+    assert.ok(since.events.every((e) => e.occurred_at >= from) && since.events.some((e) => e.seq === 250))
+  })
+
+  test('when the query is invalid, then the answer is 400 with the error shape and the field named', async () => {
+    for (const query of ['limit=abc', 'limit=5000', 'employee_id=emp-1', 'from=yesterday', 'action=DROP%20TABLE', 'cursor=bm9wZQ']) {
+      const { status, body } = await getJson(`${base}/events?${query}`)
+      assert.equal(status, 400, query)
+      const error = (body as { error: { code: string; message: string; details: unknown } }).error
+      assert.ok(['invalid_request', 'invalid_filter', 'invalid_cursor'].includes(error.code), query)
+      assert.ok(error.message.length > 0)
+    }
+    const { body } = await getJson(`${base}/events?limit=abc`)
+    assert.deepEqual((body as { error: { details: Array<{ path: string[] }> } }).error.details.map((d) => d.path), [['limit']])
+  })
+
+  test('when NDJSON is asked for (Accept or format=ndjson), then every row streams as one JSON line and the export verifies offline', async () => {
+    const response = await fetch(`${base}/events`, { headers: { accept: 'application/x-ndjson' } })
+    assert.equal(response.status, 200)
+    assert.match(response.headers.get('content-type') ?? '', /^application\/x-ndjson/)
+    const lines = (await response.text()).trim().split('\n')
+    assert.equal(lines.length, 250)
+    const result = await verifyExport(lines, key.publicKeyPem, null)
+    assert.deepEqual(result.ok && [result.count, result.head.seq], [250, 250])
+
+    const filtered = (await (await fetch(`${base}/events?format=ndjson&employeeId=emp-1`)).text()).trim().split('\n')
+    assert.ok(filtered.length > 0 && filtered.every((l) => (JSON.parse(l) as AuditRow).subject.employee_id === 'emp-1'))
+  })
+
+})
+
+describe('checkpoints and verification over HTTP', () => {
+  test('when a checkpoint is requested, listed and verified, then the API reports a signed, intact log', async () => {
+    const created = await getJson(`${base}/checkpoints`, { method: 'POST' })
+    assert.equal(created.status, 201)
+    const checkpoint = (created.body as { checkpoint: { id: number; seq: number; key_id: string }; published: unknown }).checkpoint
+    assert.deepEqual([checkpoint.id, checkpoint.seq, checkpoint.key_id], [1, 250, key.keyId])
+    assert.deepEqual((created.body as { published: unknown }).published, { file: { ok: true } })
+
+    const listed = (await getJson(`${base}/checkpoints`)).body as { checkpoints: unknown[]; nextCursor: string | null }
+    assert.deepEqual(listed, { checkpoints: [checkpoint], nextCursor: null })
+    const ndjson = (await (await fetch(`${base}/checkpoints?format=ndjson`)).text()).trim().split('\n')
+    assert.deepEqual(ndjson.map((l) => JSON.parse(l) as unknown), [checkpoint])
+
+    const publicKey = (await getJson(`${base}/public-key`)).body as { keyId: string; pem: string }
+    assert.equal(publicKey.keyId, key.keyId)
+    assert.equal(publicKey.pem.trim(), key.publicKeyPem.trim())
+
+    const verified = await getJson(`${base}/verify`)
+    assert.deepEqual(verified, {
+      status: 200,
+      body: { ok: true, count: 250, head: { seq: 250, hash: (checkpoint as unknown as { hash: string }).hash }, checkpoints: 1, anchor: { seq: 0, hash: '0'.repeat(64) }, uncheckpointed: 0 },
+    })
+  })
+
+  test('when a row was tampered with, then GET /verify says which and why', async () => {
+    await tamper(t.pool, ["UPDATE audit_events SET correlation_id = 'changed' WHERE seq = 123"])
+    const { status, body } = await getJson(`${base}/verify`)
+    assert.equal(status, 200)
+    assert.deepEqual({ ...(body as object), message: undefined }, { ok: false, firstBadSeq: 123, reason: 'edited', message: undefined })
+  })
+})
+
+describe('exports', () => {
+  test('when a client abandons an NDJSON download, then the database connection is returned', async () => {
+    // Megabytes of rows, so the server is still writing (held back by the socket) when the client goes.
+    const padding = 'x'.repeat(1000)
+    for (let i = 0; i < 4000; i += 500) {
+      await recordAudit(t.pool, Array.from({ length: 500 }, (_, j) => entry(i + j, { details: { padding } })))
+    }
+    const controller = new AbortController()
+    const response = await fetch(`${base}/events?format=ndjson`, { signal: controller.signal })
+    const reader = response.body!.getReader()
+    const first = await reader.read()
+    assert.equal(first.done, false)
+    controller.abort()
+    await reader.read().catch(() => {})
+    // The API's pool has one connection: this only answers if the export released it.
+    const { status } = await getJson(`${base}/events?limit=1`)
+    assert.equal(status, 200)
+  })
+})
