@@ -1,0 +1,279 @@
+/**
+ * Deel (https://developer.deel.com/docs/webhooks-get-started).
+ *
+ * Signature: `x-deel-signature` = hex HMAC-SHA256(signing key, "POST" ‖ rawBody) — "Deel
+ * prepends [the raw body] with the string POST before hashing". `x-deel-hmac-label` names the
+ * key; `x-deel-webhook-version` is 1.0.0. No timestamp header.
+ * Payload: `{data: {meta: {event_type, event_type_id, organization_id, organization_name, tracking_id}, resource}, timestamp}`.
+ * Lifecycle webhooks are contract-scoped (`contract.terminated` carries the contract id and
+ * `completion_date`), so Tenure keys Deel people by **contract id**; a rehire is a new contract.
+ * Deel: "You shouldn't rely solely on receiving data from Deel webhooks ... implement
+ * reconciliation jobs" — the roster poll below is that job.
+ */
+import { z } from 'zod'
+import type { CanonicalEventType } from '../../../state-machines/events.ts'
+import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
+import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
+import { authFromCredentials, VendorHttp } from '../http.ts'
+import { checkContentType, header, parseJson, toIsoDateTime, validate } from '../parsing.ts'
+import type {
+  ClientOptions,
+  HrApiClient,
+  HrEmployeeRecord,
+  HrSourceAdapter,
+  HrSourceConfig,
+  ListRosterOptions,
+  Parsed,
+  RawDelivery,
+  Verification,
+} from '../types.ts'
+
+const SOURCE = 'deel' as const
+const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
+
+const webhookSchema = z.object({
+  data: z.object({
+    meta: z
+      .object({
+        event_type: z.string().min(1).max(100),
+        event_type_id: z.string().optional(),
+        organization_id: z.string().optional(),
+        organization_name: z.string().optional(),
+        tracking_id: z.string().optional(),
+      })
+      .loose(),
+    resource: z.object({ id: idLike.optional(), contract_id: idLike.optional(), completion_date: z.string().optional() }).loose(),
+  }),
+  timestamp: z.string().optional(),
+})
+
+const noticeDataSchema = z.object({ event: z.string() })
+
+export function deelIntent(event: string): Intent | undefined {
+  switch (event) {
+    case 'contract.created':
+      return 'hired'
+    case 'contract.terminated':
+      return 'terminated'
+    case 'contract.status.updated':
+    case 'contract.archived':
+      return 'status_changed'
+    case 'contract.amended':
+      return 'updated'
+    default:
+      return undefined
+  }
+}
+
+// --- API -------------------------------------------------------------------------------------
+
+const str = z
+  .union([z.string(), z.number(), z.null()])
+  .optional()
+  .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)))
+
+export const deelContractSchema = z
+  .object({
+    id: idLike,
+    status: str,
+    type: str,
+    title: str,
+    job_title: str,
+    start_date: str,
+    termination_date: str,
+    worker: z
+      .object({ id: str, first_name: str, last_name: str, full_name: str, email: str, alternate_email: z.unknown().optional() })
+      .loose()
+      .nullable()
+      .optional(),
+    team: z.object({ name: str }).loose().nullable().optional(),
+    country: str,
+    timezone: str,
+    updated_at: str,
+    termination: z.object({ type: str, reason: str, is_immediate: z.boolean().optional() }).loose().nullable().optional(),
+  })
+  .loose()
+export type DeelContract = z.output<typeof deelContractSchema>
+
+const PENDING = new Set(['new', 'under_review', 'waiting_for_review', 'waiting_for_client_sign', 'waiting_for_contractor_sign', 'waiting_for_employee_sign', 'processing_payment', 'onboarding'])
+const ENDED = new Set(['terminated', 'completed'])
+
+export function deelToRecord(c: DeelContract, defaultTimeZone: string, now: Date): HrEmployeeRecord {
+  const status = c.status?.toLowerCase() ?? ''
+  const terminationDate = toIsoDate(c.termination_date)
+  const startDate = toIsoDate(c.start_date)
+  let employmentStatus: HrEmployeeRecord['employmentStatus']
+  if (ENDED.has(status)) employmentStatus = 'terminated'
+  else if (status === 'cancelled' || status === 'user_cancelled')
+    employmentStatus = startDate !== undefined && startDate <= now.toISOString().slice(0, 10) ? 'terminated' : 'inactive'
+  else if (PENDING.has(status) || status.startsWith('waiting')) employmentStatus = 'pending'
+  else employmentStatus = 'active'
+  return {
+    source: SOURCE,
+    employeeId: c.id,
+    profile: cleanProfile({
+      employeeId: c.id,
+      firstName: c.worker?.first_name,
+      lastName: c.worker?.last_name,
+      displayName: c.worker?.full_name,
+      workEmail: c.worker?.email,
+      title: c.job_title ?? c.title,
+      department: c.team?.name,
+      countryCode: c.country,
+      timeZone: c.timezone,
+    }),
+    employmentStatus,
+    startDate,
+    ...(terminationDate !== undefined || employmentStatus === 'terminated'
+      ? {
+          termination: {
+            date: terminationDate,
+            immediate: c.termination?.is_immediate,
+            voluntary: c.termination?.type === 'resignation' ? 'voluntary' : c.termination?.type ? 'involuntary' : 'unknown',
+            reason: c.termination?.reason,
+          },
+        }
+      : {}),
+    timeZone: c.timezone ?? defaultTimeZone,
+    leave: { onLeave: false },
+  } satisfies HrEmployeeRecord
+}
+
+const listSchema = z.object({
+  data: z.array(deelContractSchema),
+  page: z.object({ cursor: z.string().nullable().optional(), total_rows: z.number().optional() }).loose().optional(),
+})
+
+export class DeelClient implements HrApiClient {
+  readonly source = SOURCE
+  private readonly http: VendorHttp
+  private readonly defaultTimeZone: string
+  private readonly pageSize: number
+
+  constructor(config: HrSourceConfig, options: ClientOptions = {}) {
+    if (!config.api) throw new Error('deel: api is required for the API client')
+    this.http = new VendorHttp({
+      source: SOURCE,
+      baseUrl: config.api.baseUrl ?? 'https://api.letsdeel.com/rest/v2',
+      auth: authFromCredentials(config.api.credentials),
+      timeoutMs: config.api.timeoutMs,
+      ...(config.deel?.apiVersion ? { headers: { 'x-api-version': config.deel.apiVersion } } : {}),
+      ...options,
+    })
+    this.defaultTimeZone = config.defaultTimeZone
+    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
+  }
+
+  async getEmployee(contractId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
+    const res = await this.http.request({
+      operation: 'contracts.get',
+      path: `/contracts/${encodeURIComponent(contractId)}`,
+      schema: z.object({ data: deelContractSchema }),
+      allowNotFound: true,
+      signal,
+    })
+    return res ? deelToRecord(res.data.data, this.defaultTimeZone, new Date(this.http.now())) : undefined
+  }
+
+  async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
+    let cursor: string | undefined
+    do {
+      const res = await this.http.request({
+        operation: 'contracts.list',
+        path: '/contracts',
+        query: { limit: Math.min(opts.pageSize ?? this.pageSize, 100), after_cursor: cursor },
+        schema: listSchema,
+        signal: opts.signal,
+      })
+      for (const c of res.data.data) {
+        const record = deelToRecord(c, this.defaultTimeZone, new Date(this.http.now()))
+        if (opts.includeTerminated === false && record.employmentStatus === 'terminated') continue
+        yield record
+      }
+      cursor = res.data.page?.cursor ?? undefined
+    } while (cursor)
+  }
+}
+
+// --- adapter ---------------------------------------------------------------------------------
+
+function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
+  const signature = header(delivery, 'x-deel-signature')
+  if (!signature) return { ok: false, reason: 'missing_signature', message: 'x-deel-signature is required' }
+  const sig = fromHex(signature)
+  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha256', secret, 'POST', delivery.body))
+}
+
+function parse(delivery: RawDelivery): Parsed {
+  const ct = checkContentType(delivery, deel.contentTypes)
+  if (ct) return ct
+  const json = parseJson(delivery.body)
+  if (!json.ok) return json
+  const env = validate(webhookSchema, json.value)
+  if (!env.ok) return env
+  const { meta, resource } = env.value.data
+  if (deelIntent(meta.event_type) === undefined) return { ok: true, notices: [] }
+  const contractId = resource.contract_id ?? resource.id
+  if (contractId === undefined) return { ok: false, status: 400, code: 'invalid_payload', message: 'data.resource.id: required', path: 'data.resource.id' }
+  return {
+    ok: true,
+    notices: [
+      {
+        dedupeKey: meta.tracking_id ? `deel:${meta.tracking_id}` : `sha256:${sha256Hex(delivery.body)}`,
+        vendorEventType: meta.event_type,
+        employeeId: contractId,
+        occurredAt: toIsoDateTime(env.value.timestamp, delivery.receivedAt),
+        data: { event: meta.event_type },
+      },
+    ],
+  }
+}
+
+const SAMPLE_EVENT: Record<CanonicalEventType, string> = {
+  'employee.hired': 'contract.created',
+  'employee.updated': 'contract.amended',
+  'employee.terminated': 'contract.terminated',
+  'employee.rehired': 'contract.created',
+  'employee.hire_cancelled': 'contract.status.updated',
+  'employee.termination_rescinded': 'contract.status.updated',
+  'employee.leave_started': 'contract.status.updated',
+  'employee.leave_ended': 'contract.status.updated',
+}
+
+export const deel: HrSourceAdapter = {
+  source: SOURCE,
+  contentTypes: ['application/json'],
+  pushes: true,
+  verify,
+  parse,
+  async normalize(notice, ctx) {
+    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
+    const intent = deelIntent(data.event)
+    return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
+  },
+  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  buildSample(kind, employeeId) {
+    const event = SAMPLE_EVENT[kind]
+    const body = {
+      data: {
+        meta: {
+          event_type: event,
+          event_type_id: '7b2f8d9e-1c3a-4b5d-8e6f-0a1b2c3d4e5f',
+          organization_id: 'c1a2b3d4-e5f6-4789-8abc-def012345678',
+          organization_name: 'Acme',
+          tracking_id: 'f3d9a8b7c6e5d4c3b2a1f0e9d8c7b6a5',
+        },
+        resource: { id: employeeId, ...(event === 'contract.terminated' ? { completion_date: '2026-01-30' } : {}) },
+      },
+      timestamp: '2026-01-30T12:00:00.000Z',
+    }
+    return { body: Buffer.from(JSON.stringify(body)), contentType: 'application/json', notes: 'Deel keys lifecycle events by contract id' }
+  },
+  sign: (body, secret) => ({
+    'x-deel-signature': hmac('sha256', secret, 'POST', body).toString('hex'),
+    'x-deel-hmac-label': 'tenure',
+    'x-deel-webhook-version': '1.0.0',
+  }),
+  createClient: (config, options) => (config.api ? new DeelClient(config, options) : undefined),
+}
