@@ -16,6 +16,22 @@ export const serverSchema = z
       .default(false)
       .describe("express 'trust proxy' setting: true, a hop count, or a list of subnets; needed for per-IP rate limits behind a proxy."),
     bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('Largest accepted request body; larger gets 413.'),
+    cors: z
+      .object({
+        origins: z
+          .array(
+            z
+              .url()
+              .refine((v) => new URL(v).origin === v.replace(/\/$/, ''), 'an origin: scheme://host[:port], no path')
+              .transform((v) => new URL(v).origin),
+          )
+          .default([])
+          .describe('Browser origins allowed to call /api (e.g. https://console.example.com). Empty: no CORS headers, so pages on other origins cannot read API responses.'),
+        maxAgeSeconds: z.number().int().min(0).max(86_400).default(600).describe('How long a browser may cache a CORS preflight answer.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('CORS for the API. Off unless origins are listed.'),
     shutdownTimeoutSeconds: z
       .number()
       .positive()

@@ -1,0 +1,20 @@
+/**
+ * Role checks for plain express routers that are not (yet) route definitions, e.g.
+ *
+ *   mounts: [{ path: '/api/v1/audit', router: express.Router().use(requireRoles(auth, ['auditor']), auditRouter(deps)) }]
+ *
+ * Prefer defineRoute(): only its routes appear in the OpenAPI document and the role matrix.
+ */
+import type { RequestHandler } from 'express'
+import { requirePrincipal, type Authenticator } from './authenticate.ts'
+import { forbidden } from './errors.ts'
+import { isAllowed, type RouteAccess } from './roles.ts'
+
+export function requireRoles(authenticator: Authenticator, access: Exclude<RouteAccess, 'public'>): RequestHandler {
+  return (req, _res, next) => {
+    requirePrincipal(req, authenticator).then((principal) => {
+      if (!isAllowed(principal, access)) next(forbidden(principal, access))
+      else next()
+    }, next)
+  }
+}
