@@ -2,12 +2,19 @@
 -- accounts per system, joiner/leaver cases, and the shared rate limiter.
 -- Timestamps are timestamptz named *_at; tables are plural snake_case.
 
--- Every verified HR delivery, stored before it is acknowledged. The raw body is kept as
--- evidence (its hash goes into the audit trail); headers are stored without signatures.
+-- Every verified HR notice, stored before the delivery is acknowledged (one delivery can carry
+-- several notices, e.g. BambooHR's employees[]). The raw body is kept as evidence (its hash goes
+-- into the audit trail); headers are stored without signatures or credentials. `seq` is the
+-- acceptance order, in which one employee's notices are applied.
 CREATE TABLE hr_inbox (
   id uuid PRIMARY KEY,
+  seq bigserial NOT NULL UNIQUE,
   source text NOT NULL,
   dedupe_key text NOT NULL,
+  employee_external_id text NOT NULL,
+  vendor_event_type text NOT NULL,
+  occurred_at timestamptz,
+  notice jsonb NOT NULL DEFAULT 'null',
   received_at timestamptz NOT NULL DEFAULT now(),
   content_type text,
   headers jsonb NOT NULL DEFAULT '{}',
@@ -22,6 +29,7 @@ CREATE TABLE hr_inbox (
   UNIQUE (source, dedupe_key)
 );
 CREATE INDEX hr_inbox_status_idx ON hr_inbox (status, received_at);
+CREATE INDEX hr_inbox_employee_idx ON hr_inbox (source, employee_external_id, seq);
 
 -- Canonical lifecycle events (state-machines/events.ts), one row per event, whatever found it.
 CREATE TABLE hr_events (

@@ -14,6 +14,9 @@ import { createLogger, type Logger } from './log.ts'
 import { openDatabase, startTenure, type Mode } from './main.ts'
 import { createBoss } from './queue/boss.ts'
 import { PROBE_QUEUE } from './jobs/diagnostics.ts'
+import { registerTokenCommands } from './auth/cli.ts'
+import { registerExceptionCommands } from './exceptions/cli.ts'
+import { registerReportCommands } from './reports/cli.ts'
 
 const program = new Command()
 program
@@ -103,6 +106,37 @@ configCommand
     process.stdout.write(`configuration in ${file} is valid\n`)
   })
 
+const hr = program.command('hr').description('HR sources')
+hr.command('send')
+  .description("build a delivery in a vendor's format, sign it as the vendor would, and post it to the running server")
+  .requiredOption('--source <source>', 'generic, bamboohr, hibob, personio, merge, deel, gusto or rippling')
+  .requiredOption('--event <kind>', 'employee.hired, employee.updated, employee.terminated, employee.rehired, employee.hire_cancelled, employee.termination_rescinded, employee.leave_started, employee.leave_ended')
+  .option('--employee <id>', "the HR system's employee id (default: a random one)")
+  .option('--file <payload.json>', 'send this body instead of a built sample (signed all the same)')
+  .option('--set <key=value...>', 'generic source: set profile fields (or changes, for employee.updated), e.g. --set department=Engineering')
+  .option('--sandbox', 'use the sandbox configuration (its development secrets)')
+  .action(async (opts: { source: string; event: string; employee?: string; file?: string; set?: string[]; sandbox?: boolean }) => {
+    const { hrSend } = await import('./commands/hr-send.ts')
+    const { config: cfg } = await config({ sandbox: opts.sandbox })
+    let sources = cfg.hr
+    if (opts.sandbox || cfg.sandbox.enabled) {
+      // The sandbox's HR sources use the documented development secrets.
+      const { HR_DEV_WEBHOOK_SECRETS } = await import('./hr/emulators/index.ts')
+      const { hrSourcesConfigSchema } = await import('./hr/index.ts')
+      const dev = Object.fromEntries(Object.entries(HR_DEV_WEBHOOK_SECRETS).map(([k, secret]) => [k, { secrets: [secret] }]))
+      sources = { ...hrSourcesConfigSchema.parse(dev), ...cfg.hr }
+    }
+    const set = Object.fromEntries((opts.set ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+    const base = process.env.TENURE_URL ?? `http://127.0.0.1:${process.env.PORT ?? cfg.server.port}`
+    try {
+      const result = await hrSend({ source: opts.source, event: opts.event, employee: opts.employee, file: opts.file, set }, sources, base)
+      process.stdout.write(`${result.status} ${JSON.stringify(result.body)}\n`)
+      if (result.status >= 400) process.exitCode = 1
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
+  })
+
 const jobs = program.command('jobs').description('work with the job queue')
 jobs
   .command('probe')
@@ -133,6 +167,15 @@ jobs
       if (db.embedded?.owned) await db.embedded.stop()
     }
   })
+
+// tenure tokens create | list | revoke (src/auth/cli.ts)
+registerTokenCommands(program, { loadConfig: () => config() })
+
+// tenure exceptions request | list | show | approve | reject | revoke (src/exceptions/cli.ts)
+registerExceptionCommands(program)
+
+// tenure reports access-revocations | verify (src/reports/cli.ts)
+registerReportCommands(program, { loadConfig: () => config() })
 
 export async function main(argv: string[]): Promise<void> {
   try {

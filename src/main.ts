@@ -12,11 +12,41 @@ import { startEmbedded, type EmbeddedDatabase } from './db/embedded.ts'
 import { migrate } from './db/migrate.ts'
 import { createPool, safeUrl, type Pool } from './db/pool.ts'
 import { createApp } from './http/app.ts'
+import { createApi } from './http/api-routes.ts'
 import { createMetrics, type Metrics } from './http/metrics.ts'
 import type { Logger } from './log.ts'
 import { createBoss, type Boss } from './queue/boss.ts'
 import { probeWorker, PROBE_QUEUE } from './jobs/diagnostics.ts'
 import { createJobMetrics, registerWorker, type WorkerHost } from './jobs/runtime.ts'
+import { createQueues } from './jobs/queues.ts'
+import { createLimiter } from './jobs/limiter.ts'
+import { systemWorker } from './jobs/system-worker.ts'
+import { timerWorker } from './jobs/timer-worker.ts'
+import { hrEventWorker } from './jobs/hr-worker.ts'
+import { webhookRouter } from './http/webhooks.ts'
+import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
+import { startHrEmulators, type HrEmulators } from './hr/emulators/index.ts'
+import { lifecycleNotification, notifyConfigSchema, notifyJobs, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
+import { inTransaction } from './queue/boss.ts'
+import { uuidV5 } from './util/ids.ts'
+import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
+import { hrReconcileWorker, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
+import { scheduleTargetReconciliation, targetReconcileWorker } from './jobs/target-reconcile.ts'
+import { buildRegistry, type Registry } from '../provisioners/registry.ts'
+import { validatePolicy } from './policy/index.ts'
+import type { EngineDeps } from './lifecycle/engine.ts'
+import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
+import { Counter, Histogram } from 'prom-client'
+import express from 'express'
+import { z } from 'zod'
+import { requireRoles } from './auth/require-roles.ts'
+import { ensureSandboxTokens } from './auth/sandbox.ts'
+import { auditRouter, createCheckpoint, checkpointCron } from './audit/index.ts'
+import { localAuditConfig } from './audit/local-key.ts'
+import { AUDIT_CHECKPOINT_QUEUE } from './jobs/queues.ts'
+import { enableClockOverride, type Clock } from 'pg-boss'
+import { createExceptionQueues } from './exceptions/queue.ts'
+import { exceptionTimerWorker } from './exceptions/worker.ts'
 
 export type Mode = 'serve' | 'worker'
 
@@ -25,6 +55,10 @@ export interface StartOptions {
   mode: Mode
   log: Logger
   configFile?: string
+  /** The clock the engine uses (tests pass a controllable one). */
+  now?: () => Date
+  /** pg-boss's clock (tests pass pg-boss's TestClock; the engine then reads time from it too). */
+  clock?: Clock
 }
 
 export interface Running {
@@ -35,6 +69,13 @@ export interface Running {
   boss: Boss
   metrics: Metrics
   databaseUrl: string
+  registry: Registry
+  engine: EngineDeps
+  /** The sandbox's emulators, when the sandbox runs (tests and benchmarks steer them). */
+  emulators?: SandboxEmulators
+  hrEmulators?: HrEmulators
+  /** The HR sources in effect (the sandbox points them at its HR emulators). */
+  hrSources: HrSourcesConfig
   stop(reason?: string): Promise<void>
 }
 
@@ -50,8 +91,8 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   return { url: embedded.url, embedded }
 }
 
-/** Queues every process knows about. Capabilities add theirs in src/jobs/queues.ts. */
-async function createQueues(boss: Boss, config: Config): Promise<void> {
+async function createProbeQueue(boss: Boss, config: Config): Promise<void> {
+  if (await boss.getQueue(PROBE_QUEUE)) return
   await boss.createQueue(PROBE_QUEUE, {
     retryLimit: 0,
     expireInSeconds: config.queue.expireInSeconds,
@@ -74,6 +115,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     max: config.database.poolSize,
     statementTimeoutMs: config.database.statementTimeoutMs,
     log,
+    // Under pg-boss's TestClock, jobs we insert in our own transactions must read its time too.
+    ...(options.clock ? { sessionStatements: [enableClockOverride()] } : {}),
   })
   cleanups.unshift({ name: 'pool', fn: () => pool.end() })
 
@@ -83,7 +126,31 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     const result = await migrate(pool, log)
     log.info({ applied: result.applied.length, alreadyApplied: result.alreadyApplied }, 'migrations checked')
 
-    boss = createBoss({ url: database.url, config, log })
+    // Target systems: the configured ones, or in the sandbox the emulators.
+    let emulators: SandboxEmulators | undefined
+    let hrEmulators: HrEmulators | undefined
+    let systemsConfig = config.systems
+    let hrSources = config.hr
+    let notify: NotifyConfig = config.notify
+    if (config.sandbox.enabled) {
+      emulators = await startSandboxEmulators({ log })
+      const started = emulators
+      cleanups.unshift({ name: 'emulators', fn: () => started.close() })
+      systemsConfig = sandboxSystems(emulators.urls, config.systems)
+      seedNotifyChannels(emulators.slack)
+      if (!config.notify.slack) notify = { ...config.notify, slack: notifyConfigSchema.parse(notifySandboxConfig(emulators.urls.slack!)).slack }
+      hrEmulators = await startHrEmulators()
+      const hr = hrEmulators
+      cleanups.unshift({ name: 'hr emulators', fn: () => hr.close() })
+      // Sources configured in the file win; the rest point at the HR emulators.
+      hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
+    }
+    const registry = buildRegistry(systemsConfig, { db: pool })
+    // Policy errors are configuration errors: refuse to start, naming the rule.
+    const policy = validatePolicy(config.policy, registry.systems.map((s) => s.system))
+    for (const info of registry.systems.filter((s) => !s.enabled)) log.info({ system: info.system, reason: info.reason }, 'system disabled')
+
+    boss = createBoss({ url: database.url, config, log, ...(options.clock ? { clock: options.clock } : {}) })
     await boss.start()
     const startedBoss = boss
     cleanups.unshift({
@@ -91,29 +158,143 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       // graceful: wait for handlers in flight to finish, up to the configured timeout.
       fn: () => startedBoss.stop({ graceful: true, timeout: config.server.shutdownTimeoutSeconds * 1000, close: true }),
     })
-    await createQueues(boss, config)
+    await createProbeQueue(boss, config)
+    await createQueues(boss, config, registry.enabledIds())
+    await createExceptionQueues(boss, config)
+
+    const engine: EngineDeps = {
+      pool,
+      boss,
+      log,
+      policy,
+      systems: () => registry.enabledIds(),
+      schedule: {
+        dateOnlyMeans: config.lifecycle.dateOnlyTerminationMeans,
+        defaultTimeZone: config.lifecycle.defaultTimeZone,
+        provisionLeadDays: config.lifecycle.provisionLeadDays,
+        dayStartsAt: config.lifecycle.dayStartsAt,
+      },
+      now: options.now ?? (options.clock ? () => new Date(options.clock!.now()) : () => new Date()),
+      onCaseDeadline: (client, kase) => scheduleEscalations(client, boss!, notify.escalation.steps, kase),
+      // The machine's notify effects become notification jobs in the same transaction.
+      onNotify: async (client, n) => {
+        const occurredAt = (options.now ?? (() => new Date()))().toISOString()
+        const notification = lifecycleNotification({
+          id: uuidV5(`notify:${n.employeeId}:${n.kind}:${n.system ?? ''}:${n.correlationId}`),
+          kind: n.kind,
+          message: n.message,
+          employeeId: n.employeeId,
+          ...(n.displayName ? { employeeName: n.displayName } : {}),
+          ...(n.system ? { system: n.system } : {}),
+          occurredAt,
+        })
+        for (const job of notifyJobs(notification, ['slack', 'webhook', 'log'], { config: notify, correlationId: n.correlationId })) {
+          await boss!.send(job.name, job.data as object, { ...job.options, db: inTransaction(client) })
+        }
+      },
+    }
+
+    // The audit trail's checkpoint key: configured, or (sandbox, trying Tenure out) kept in the data folder.
+    let audit = config.audit
+    if (!audit) {
+      const local = await localAuditConfig(config.database.dataDir)
+      audit = local.config
+      log.warn({ file: local.file, created: local.created }, 'audit.signingKey is not configured: checkpoints are signed with a key kept in the data folder; configure one from a secret store for production (docs/audit.md)')
+    }
+    const auditConfig = audit
+    await boss.schedule(AUDIT_CHECKPOINT_QUEUE, checkpointCron(auditConfig), {}, { key: 'audit' })
+    await scheduleHrReconciliation(boss, hrSources, log)
+    await scheduleTargetReconciliation(boss, config.reconciliation)
 
     const jobMetrics = createJobMetrics(metrics.registry)
+    const targetMetrics = {
+      rateLimited: new Counter({
+        name: 'tenure_target_rate_limited_total',
+        help: 'Calls pushed back by a rate limit, by system and by who said so (vendor 429/throttled 403, or our own limiter)',
+        labelNames: ['system', 'source'] as const,
+        registers: [metrics.registry],
+      }),
+      calls: new Counter({
+        name: 'tenure_target_calls_total',
+        help: 'Calls to target system APIs by system and HTTP status',
+        labelNames: ['system', 'status'] as const,
+        registers: [metrics.registry],
+      }),
+      limiterWait: new Histogram({
+        name: 'tenure_limiter_wait_seconds',
+        help: 'Time a call waited for its slot in the shared per-system limiter',
+        labelNames: ['system', 'bucket'] as const,
+        buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+        registers: [metrics.registry],
+      }),
+    }
+    const limiter = createLimiter(pool, {
+      maxWaitMs: 5_000,
+      onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
+    })
     const host: WorkerHost = { boss, log, metrics: jobMetrics, shutdown: shutdown.signal }
     const runWorkers = mode === 'worker' || config.workers.enabled
     if (runWorkers) {
+      const polling = {
+        pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
+        notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds,
+      }
+      await registerWorker(host, { ...probeWorker(), options: { localConcurrency: 2, ...polling } })
+      await registerWorker(host, { ...timerWorker(engine), options: { localConcurrency: 2, ...polling } })
+      await registerWorker(host, { ...notifyWorker({ config: notify }), options: { localConcurrency: 4, ...polling } })
       await registerWorker(host, {
-        ...probeWorker(),
-        options: {
-          localConcurrency: 2,
-          pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
-          notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds,
+        queue: AUDIT_CHECKPOINT_QUEUE,
+        schema: z.object({}).loose(),
+        handler: async () => {
+          const cp = await createCheckpoint(pool, auditConfig, log)
+          return { seq: cp.checkpoint.seq }
         },
+        options: { localConcurrency: 1, ...polling },
       })
+      await registerWorker(host, { ...hrReconcileWorker({ pool, boss, log, sources: hrSources, now: engine.now }), options: { localConcurrency: 2, ...polling } })
+      await registerWorker(host, {
+        ...targetReconcileWorker({ pool, boss, log, engine, registry, limiter, config: config.reconciliation }),
+        options: { localConcurrency: 1, ...polling },
+      })
+      await registerWorker(host, { ...escalationWorker({ pool, boss, log, notify: () => notify, now: engine.now }), options: { localConcurrency: 2, ...polling } })
+      await registerWorker(host, { ...exceptionTimerWorker({ engine, config: config.exceptions, notify: () => notify }), options: { localConcurrency: 2, ...polling } })
+      // Strict FIFO per employee: concurrency spreads over employees, never within one.
+      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources }), options: { localConcurrency: 4, batchSize: 1, burstWhenBatchFull: true, ...polling } })
+      for (const system of registry.enabledIds()) {
+        await registerWorker(host, {
+          ...systemWorker({ pool, boss, log, engine, registry, limiter, retryLimit: config.queue.retryLimit, retryDelayMaxMs: config.queue.retryDelayMaxSeconds * 1000, metrics: targetMetrics }, system),
+          // Several jobs in flight per system; the shared limiter, not the worker count, sets the pace.
+          options: { localConcurrency: config.workers.concurrency, batchSize: 1, burstWhenBatchFull: true, ...polling },
+        })
+      }
     }
 
     let url: string | undefined
     if (mode === 'serve') {
+      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry })
       const app = createApp({
         log,
         metrics,
+        before: api.before,
+        mounts: [
+          // The audit trail: auditors (and admins) only.
+          {
+            path: '/api/v1/audit',
+            router: express.Router().use(requireRoles(api.authenticator, ['auditor']), auditRouter({ pool, config: auditConfig, log })),
+          },
+          api.mount,
+        ],
         bodyLimitBytes: config.server.bodyLimitBytes,
         trustProxy: config.server.trustProxy,
+        rawMounts: [
+          {
+            path: '/webhooks',
+            router: express
+              .Router()
+              .use(api.webhookRateLimiter)
+              .use(webhookRouter({ pool, boss: startedBoss, log, sources: hrSources, registry: metrics.registry, bodyLimitBytes: config.server.bodyLimitBytes })),
+          },
+        ],
         readiness: [
           { name: 'database', check: async () => void (await pool.query('SELECT 1')) },
           { name: 'queue', check: async () => void (await startedBoss.getDb().executeSql('SELECT 1')) },
@@ -139,6 +320,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           }),
       })
       log.info({ url, mode, workers: runWorkers }, `Tenure is listening on ${url}`)
+      if (config.sandbox.enabled) await ensureSandboxTokens(pool, log, { dataDir: config.database.dataDir, url })
     } else {
       log.info({ mode }, 'Tenure worker started')
     }
@@ -151,6 +333,11 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       boss,
       metrics,
       databaseUrl: database.url,
+      registry,
+      engine,
+      hrSources,
+      ...(emulators ? { emulators } : {}),
+      ...(hrEmulators ? { hrEmulators } : {}),
       stop: (reason = 'stop requested') => {
         stopping ??= (async () => {
           log.info({ reason }, 'shutting down')

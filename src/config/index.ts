@@ -4,6 +4,15 @@
  */
 import { z } from 'zod'
 import { baseConfigShape } from './schema.ts'
+import { systemsConfigSchema } from '../../provisioners/registry.ts'
+import { policySchema } from '../policy/schema.ts'
+import { lifecycleConfigSchema } from '../lifecycle/config.ts'
+import { auditConfigSchema } from '../audit/config.ts'
+import { hrConfigSchema } from '../hr/config.ts'
+import { reconciliationConfigSchema } from '../jobs/target-reconcile.ts'
+import { notifyConfigSchema } from '../notify/config.ts'
+import { authConfigSchema } from '../auth/config.ts'
+import { exceptionsConfigSchema } from '../exceptions/config.ts'
 
 export const configSchema = z
   .object({
@@ -15,6 +24,15 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('The out-of-the-box sandbox.'),
+    hr: hrConfigSchema,
+    notify: notifyConfigSchema.prefault({}).describe('Where notifications go: Slack, signed webhooks (PagerDuty, Opsgenie, ticketing), the log; and the SLA escalation ladder.'),
+    systems: systemsConfigSchema.describe('Target systems: where accounts are created and revoked.'),
+    policy: policySchema.prefault({}),
+    lifecycle: lifecycleConfigSchema,
+    reconciliation: reconciliationConfigSchema.describe('Target-side reconciliation: orphan accounts, access beyond policy, accounts re-enabled after revocation.'),
+    audit: auditConfigSchema.optional().describe('The audit trail: checkpoint signing key, publishing, retention. Without it the chain is still written and verifiable, but no signed checkpoints are made.'),
+    auth: authConfigSchema.prefault({}).describe('Who may call the API: OIDC single sign-on and rate limits (API tokens are managed with `tenure tokens`).'),
+    exceptions: exceptionsConfigSchema,
   })
   .strict()
 

@@ -20,6 +20,8 @@ export interface PoolOptions {
   statementTimeoutMs: number
   applicationName?: string
   log: Logger
+  /** Statements every new connection runs first (tests: opt in to pg-boss's test clock). */
+  sessionStatements?: string[]
 }
 
 export function createPool(options: PoolOptions): Pool {
@@ -33,6 +35,13 @@ export function createPool(options: PoolOptions): Pool {
   })
   // An idle client losing its connection (database restart) emits here; without a listener the
   // process would crash. The pool replaces the client on next use.
+  const statements = options.sessionStatements ?? []
+  if (statements.length > 0) {
+    // Queries queue per client, so these run before anything the pool hands the client out for.
+    pool.on('connect', (client) => {
+      for (const sql of statements) client.query(sql).catch((err: Error) => options.log.warn({ err: { message: err.message } }, 'session statement failed'))
+    })
+  }
   pool.on('error', (err) => options.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle database connection lost'))
   return pool
 }

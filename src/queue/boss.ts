@@ -12,7 +12,7 @@
  * - `localConcurrency`: several jobs in flight per queue per process; pg-boss hands out jobs
  *   with SKIP LOCKED, so several `tenure worker` processes share the work without a lock service.
  */
-import { PgBoss, type Db as IDatabase } from 'pg-boss'
+import { PgBoss, type Db as IDatabase, type Clock } from 'pg-boss'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../log.ts'
 import type { Queryable } from '../db/pool.ts'
@@ -25,7 +25,8 @@ export interface BossOptions {
   log: Logger
   /** Run maintenance and cron scheduling in this process (every serve/worker process may; pg-boss coordinates). */
   supervise?: boolean
-  clock?: ConstructorParameters<typeof PgBoss>[0] extends infer O ? (O extends { clock?: infer C } ? C : never) : never
+  /** pg-boss's clock; tests pass its TestClock, which also moves PostgreSQL's idea of now for jobs. */
+  clock?: Clock
 }
 
 export function createBoss(options: BossOptions): Boss {

@@ -1,0 +1,95 @@
+/**
+ * Which target systems exist, from configuration: one provisioner per configured system. A system
+ * kind with no block in the config is listed as not configured (the API shows it as disabled with
+ * the reason); a configured system can be switched off with `systems.disabled` without deleting
+ * its block.
+ */
+import { z } from 'zod'
+import type { Queryable } from '../src/db/pool.ts'
+import type { Provisioner, RateLimitSpec, SystemKind } from './types.ts'
+import { createSandboxProvisioner, sandboxConfigSchema } from './sandbox/provisioner.ts'
+import { createGoogleProvisioner } from './google/provisioner.ts'
+import { googleConfigSchema } from './google/config.ts'
+import { createEntraProvisioner } from './entra/provisioner.ts'
+import { entraConfigSchema } from './entra/config.ts'
+import { createSlackProvisioner } from './slack/provisioner.ts'
+import { slackConfigSchema } from './slack/config.ts'
+import { createJiraProvisioner } from './jira/provisioner.ts'
+import { jiraConfigSchema } from './jira/config.ts'
+import { createScimProvisioner } from './scim/provisioner.ts'
+import { scimConfigSchema } from './scim/config.ts'
+import { createManualProvisioner, manualConfigSchema } from './manual/provisioner.ts'
+
+export const systemsConfigSchema = z
+  .object({
+    sandbox: sandboxConfigSchema.optional().describe('The built-in sandbox target (accounts in a Tenure table).'),
+    google: googleConfigSchema.optional().describe('Google Workspace (Admin SDK Directory API). See docs/systems/google.md.'),
+    entra: entraConfigSchema.optional().describe('Microsoft Entra ID / Microsoft 365 (Microsoft Graph). See docs/systems/entra.md.'),
+    slack: slackConfigSchema.optional().describe('Slack (Web API + SCIM). See docs/systems/slack.md.'),
+    jira: jiraConfigSchema.optional().describe('Jira / Atlassian Cloud. See docs/systems/jira.md.'),
+    scim: scimConfigSchema,
+    manual: manualConfigSchema,
+    disabled: z
+      .array(z.string())
+      .default([])
+      .describe('System ids that are configured but switched off (no jobs run; the API shows them disabled).'),
+    rateLimits: z
+      .record(z.string(), z.record(z.string(), z.object({ perMinute: z.number().positive(), burst: z.number().positive() }).strict()))
+      .default({})
+      .describe("Per system id and limiter bucket, override the vendor's published limit, e.g. { slack: { scim_write: { perMinute: 120, burst: 10 } } }."),
+  })
+  .strict()
+  .prefault({})
+
+export type SystemsConfig = z.output<typeof systemsConfigSchema>
+
+export interface SystemInfo {
+  system: string
+  kind: SystemKind
+  enabled: boolean
+  reason?: string
+}
+
+export interface Registry {
+  /** Enabled provisioners by system id. */
+  provisioners: Map<string, Provisioner>
+  /** Every known system, enabled or not, with why not. */
+  systems: SystemInfo[]
+  enabledIds(): string[]
+  get(system: string): Provisioner | undefined
+  /** The limit to pace a bucket at: config override, else the provisioner's published default. */
+  limitFor(system: string, bucket: string): RateLimitSpec
+}
+
+const UNLIMITED: RateLimitSpec = { perMinute: 600_000, burst: 10_000 }
+
+export function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): Registry {
+  const provisioners = new Map<string, Provisioner>()
+  const systems: SystemInfo[] = []
+  const add = (p: Provisioner) => {
+    const disabled = config.disabled.includes(p.system)
+    systems.push({ system: p.system, kind: p.kind, enabled: !disabled, ...(disabled ? { reason: 'listed in systems.disabled' } : {}) })
+    if (!disabled) provisioners.set(p.system, p)
+  }
+  const missing = (system: string, kind: SystemKind) => systems.push({ system, kind, enabled: false, reason: `no systems.${system} block in the configuration` })
+
+  if (config.sandbox?.enabled) add(createSandboxProvisioner(deps.db, config.sandbox))
+  if (config.google) add(createGoogleProvisioner(config.google))
+  else missing('google', 'google')
+  if (config.entra) add(createEntraProvisioner(config.entra))
+  else missing('entra', 'entra')
+  if (config.slack) add(createSlackProvisioner(config.slack))
+  else missing('slack', 'slack')
+  if (config.jira) add(createJiraProvisioner(config.jira))
+  else missing('jira', 'jira')
+  for (const app of config.scim) add(createScimProvisioner(app))
+  for (const manual of config.manual) add(createManualProvisioner(deps.db, manual))
+
+  return {
+    provisioners,
+    systems,
+    enabledIds: () => [...provisioners.keys()],
+    get: (system) => provisioners.get(system),
+    limitFor: (system, bucket) => config.rateLimits[system]?.[bucket] ?? provisioners.get(system)?.rateLimitBuckets[bucket] ?? UNLIMITED,
+  }
+}

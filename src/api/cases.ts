@@ -1,0 +1,196 @@
+/**
+ * Joiner and leaver cases. A leaver case shows its deadline, the time left, each system's progress
+ * (revoked at, verified at, attempts, last error, residual access), the escalations sent, and a
+ * forecast of when each system's queued work will be done at the configured rate limits, so an
+ * operator sees a coming breach before it happens.
+ */
+import { z } from 'zod'
+import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDeps } from '../http/routes.ts'
+import { notFound } from '../http/errors.ts'
+import { forecastSystems, type SystemForecast } from '../sla/forecast.ts'
+
+const caseSystem = z.object({
+  system: z.string(),
+  status: z.string(),
+  accountId: z.string().nullable(),
+  deadlineAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  verifiedAt: z.string().nullable(),
+  cleanupAt: z.string().nullable(),
+  attempts: z.number(),
+  lastError: z.unknown().nullable(),
+  residual: z.array(z.unknown()),
+  waitingOn: z.string().nullable(),
+  atRisk: z.boolean(),
+  forecastDoneAt: z.string().nullable().describe('When queued work for this system is predicted to finish at its rate limit.'),
+})
+
+export const caseSchema = z.object({
+  id: z.uuid(),
+  kind: z.enum(['joiner', 'leaver']),
+  employeeId: z.uuid(),
+  employeeName: z.string().nullable(),
+  externalId: z.string(),
+  status: z.enum(['scheduled', 'open', 'closed', 'cancelled']),
+  health: z.enum(['scheduled', 'on_track', 'at_risk', 'breached', 'closed', 'cancelled']),
+  effectiveAt: z.string().nullable(),
+  receivedAt: z.string().nullable(),
+  lateByHrSeconds: z.number().nullable(),
+  deadlineAt: z.string().nullable(),
+  secondsRemaining: z.number().nullable(),
+  openedAt: z.string(),
+  closedAt: z.string().nullable(),
+  breachedAt: z.string().nullable(),
+  reopenedCount: z.number(),
+  systems: z.array(caseSystem),
+  escalations: z.array(z.object({ step: z.string(), dueAt: z.string(), sentAt: z.string() })),
+})
+
+interface CaseRow {
+  id: string
+  kind: 'joiner' | 'leaver'
+  employee_id: string
+  display_name: string | null
+  external_id: string
+  status: 'scheduled' | 'open' | 'closed' | 'cancelled'
+  effective_at: Date | null
+  received_at: Date | null
+  late_by_hr_seconds: number | null
+  deadline_at: Date | null
+  opened_at: Date
+  closed_at: Date | null
+  breached_at: Date | null
+  reopened_count: number
+}
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
+
+/** The fraction of the budget after which an open case counts as at risk (the ladder's "page"). */
+const AT_RISK_FRACTION = 0.75
+
+async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, SystemForecast>): Promise<Array<z.input<typeof caseSchema>>> {
+  if (rows.length === 0) return []
+  const ids = rows.map((r) => r.id)
+  const systems = await deps.pool.query(
+    `SELECT case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on
+       FROM case_systems WHERE case_id = ANY($1::uuid[]) ORDER BY system`,
+    [ids],
+  )
+  const escalations = await deps.pool.query(`SELECT case_id, step, due_at, sent_at FROM case_escalations WHERE case_id = ANY($1::uuid[]) ORDER BY due_at`, [ids])
+  const now = deps.now()
+  return rows.map((r) => {
+    const mine = systems.rows.filter((s) => s.case_id === r.id)
+    const open = r.status === 'open'
+    const mapped = mine.map((s) => {
+      const atRisk = open && !s.verified_at && !s.waiting_on && s.status !== 'absent' && s.status !== 'waiting_exception'
+      const f = forecasts.get(s.system)
+      return {
+        system: s.system,
+        status: s.status,
+        accountId: s.account_id,
+        deadlineAt: iso(s.deadline_at),
+        revokedAt: iso(s.cutoff_at),
+        verifiedAt: iso(s.verified_at),
+        cleanupAt: iso(s.cleanup_at),
+        attempts: s.attempts,
+        lastError: s.last_error,
+        residual: s.residual,
+        waitingOn: s.waiting_on,
+        atRisk,
+        forecastDoneAt: atRisk && f ? f.doneAt : null,
+      }
+    })
+    const remaining = r.deadline_at ? Math.round((r.deadline_at.getTime() - now.getTime()) / 1000) : null
+    const budget = r.deadline_at && r.effective_at ? r.deadline_at.getTime() - r.effective_at.getTime() : null
+    const forecastLate = mapped.some((s) => s.forecastDoneAt && r.deadline_at && Date.parse(s.forecastDoneAt) > r.deadline_at.getTime())
+    const health =
+      r.status === 'closed'
+        ? 'closed'
+        : r.status === 'cancelled'
+          ? 'cancelled'
+          : r.status === 'scheduled'
+            ? 'scheduled'
+            : r.breached_at || (remaining !== null && remaining < 0 && mapped.some((s) => s.atRisk))
+              ? 'breached'
+              : forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining < budget * (1 - AT_RISK_FRACTION))
+                ? 'at_risk'
+                : 'on_track'
+    return {
+      id: r.id,
+      kind: r.kind,
+      employeeId: r.employee_id,
+      employeeName: r.display_name,
+      externalId: r.external_id,
+      status: r.status,
+      health,
+      effectiveAt: iso(r.effective_at),
+      receivedAt: iso(r.received_at),
+      lateByHrSeconds: r.late_by_hr_seconds,
+      deadlineAt: iso(r.deadline_at),
+      secondsRemaining: r.status === 'open' || r.status === 'scheduled' ? remaining : null,
+      openedAt: r.opened_at.toISOString(),
+      closedAt: iso(r.closed_at),
+      breachedAt: iso(r.breached_at),
+      reopenedCount: r.reopened_count,
+      systems: mapped,
+      escalations: escalations.rows.filter((e) => e.case_id === r.id).map((e) => ({ step: e.step, dueAt: e.due_at.toISOString(), sentAt: e.sent_at.toISOString() })),
+    }
+  })
+}
+
+const CASE_SELECT = `SELECT c.*, e.display_name, e.external_id FROM cases c JOIN employees e ON e.id = c.employee_id`
+
+export const listCases = defineRoute({
+  method: 'get',
+  path: '/api/v1/cases',
+  summary: 'Leaver (and joiner) cases, open ones by time left',
+  description:
+    '`status=open|at_risk|breached|closed|scheduled|cancelled`. Open cases are ordered by deadline (least time left first); closed ones by closing time, newest first.',
+  tags: ['cases'],
+  roles: ['operator', 'auditor', 'approver'],
+  request: {
+    query: pageQuery().extend({
+      status: z.enum(['open', 'at_risk', 'breached', 'closed', 'scheduled', 'cancelled']).optional(),
+      kind: z.enum(['joiner', 'leaver']).default('leaver'),
+    }),
+  },
+  responses: { 200: { description: 'A page of cases', schema: pageOf(caseSchema) } },
+  handler: async ({ query, deps }) => {
+    const after = decodeCursor(query.cursor, z.object({ o: z.number() }))
+    const offset = after?.o ?? 0
+    const statusFilter =
+      query.status === 'at_risk' || query.status === 'breached' ? `c.status = 'open'` : query.status ? `c.status = '${query.status}'` : 'TRUE'
+    const order = query.status === 'closed' || query.status === 'cancelled' ? 'c.closed_at DESC NULLS LAST, c.id' : 'c.deadline_at ASC NULLS LAST, c.id'
+    // at_risk/breached are derived: fetch open cases and filter after hydration (bounded page).
+    const derived = query.status === 'at_risk' || query.status === 'breached'
+    const { rows } = await deps.pool.query<CaseRow>(
+      `${CASE_SELECT} WHERE c.kind = $1 AND ${statusFilter} ORDER BY ${order} LIMIT $2 OFFSET $3`,
+      [query.kind, derived ? 1000 : query.limit + 1, derived ? 0 : offset],
+    )
+    const forecasts = await forecastSystems(deps)
+    let items = await hydrate(deps, rows, forecasts)
+    if (derived) {
+      items = items.filter((c) => c.health === query.status).slice(offset, offset + query.limit + 1)
+    }
+    const page = items.slice(0, query.limit)
+    return { items: page, nextCursor: items.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null }
+  },
+})
+
+export const getCase = defineRoute({
+  method: 'get',
+  path: '/api/v1/cases/:id',
+  summary: 'One case with its systems, escalations and forecast',
+  tags: ['cases'],
+  roles: ['operator', 'auditor', 'approver'],
+  request: { params: z.object({ id: z.uuid() }) },
+  responses: { 200: { description: 'The case', schema: caseSchema }, 404: { description: 'No such case' } },
+  handler: async ({ params, deps }) => {
+    const { rows } = await deps.pool.query<CaseRow>(`${CASE_SELECT} WHERE c.id = $1`, [params.id])
+    if (!rows[0]) throw notFound(`case ${params.id}`)
+    const [item] = await hydrate(deps, rows, await forecastSystems(deps))
+    return item!
+  },
+})
+
+export const CASE_ROUTES = [listCases, getCase]

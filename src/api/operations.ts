@@ -1,0 +1,366 @@
+/**
+ * Operational endpoints: manual tasks (list, complete with an attestation), reconciliation
+ * findings, the systems and their status, and failed jobs in the dead-letter queues (with redrive).
+ */
+import { z } from 'zod'
+import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor } from '../http/routes.ts'
+import { ApiError, notFound } from '../http/errors.ts'
+import { applyEvent } from '../lifecycle/engine.ts'
+import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
+import { deadLetterQueue, jobPriority, systemQueue } from '../jobs/queues.ts'
+import { inTransaction } from '../queue/boss.ts'
+import { withTransaction, type PoolClient } from '../db/pool.ts'
+import { uuidV5 } from '../util/ids.ts'
+import { forecastSystems } from '../sla/forecast.ts'
+import type { SystemJobData } from '../lifecycle/engine.ts'
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
+
+// ---------------------------------------------------------------------------------------------
+// manual tasks
+
+export const taskSchema = z.object({
+  id: z.uuid(),
+  system: z.string(),
+  employeeExternalId: z.string(),
+  employeeId: z.uuid().nullable(),
+  employeeName: z.string().nullable(),
+  kind: z.string(),
+  ownerGroup: z.string(),
+  title: z.string(),
+  instructions: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  status: z.enum(['open', 'completed', 'cancelled']),
+  deadlineAt: z.string().nullable(),
+  createdAt: z.string(),
+  completedAt: z.string().nullable(),
+  completedBy: z.string().nullable(),
+  attestation: z.unknown().nullable(),
+})
+
+// A manual system's account id is the employee's HR id (provisioners/manual).
+const TASK_SELECT = `
+SELECT t.*, e.id AS employee_id, e.display_name,
+       (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
+         WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) AS case_deadline_at
+  FROM manual_tasks t
+  LEFT JOIN employee_accounts ea ON ea.system = t.system AND ea.account_id = t.employee_external_id
+  LEFT JOIN employees e ON e.id = ea.employee_id`
+
+function taskOut(t: Record<string, unknown>): z.input<typeof taskSchema> {
+  return {
+    id: t.id as string,
+    system: t.system as string,
+    employeeExternalId: t.employee_external_id as string,
+    employeeId: (t.employee_id as string | null) ?? null,
+    employeeName: (t.display_name as string | null) ?? null,
+    kind: t.kind as string,
+    ownerGroup: t.owner_group as string,
+    title: t.title as string,
+    instructions: (t.instructions as string | null) ?? null,
+    details: t.details as Record<string, unknown>,
+    status: t.status as 'open' | 'completed' | 'cancelled',
+    deadlineAt: iso((t.kind === 'revoke' ? (t.case_deadline_at as Date | null) : null) ?? (t.deadline_at as Date | null)),
+    createdAt: (t.created_at as Date).toISOString(),
+    completedAt: iso(t.completed_at as Date | null),
+    completedBy: (t.completed_by as string | null) ?? null,
+    attestation: t.attestation ?? null,
+  }
+}
+
+export const listTasks = defineRoute({
+  method: 'get',
+  path: '/api/v1/tasks',
+  summary: 'Manual tasks for systems without an API (open ones by deadline)',
+  tags: ['tasks'],
+  roles: ['approver', 'operator', 'auditor'],
+  request: {
+    query: pageQuery().extend({
+      status: z.enum(['open', 'completed', 'cancelled']).optional(),
+      ownerGroup: z.string().max(200).optional(),
+      system: z.string().max(200).optional(),
+    }),
+  },
+  responses: { 200: { description: 'A page of tasks', schema: pageOf(taskSchema) } },
+  handler: async ({ query, deps }) => {
+    const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
+    const params: unknown[] = []
+    const where: string[] = []
+    if (query.status) where.push(`t.status = $${params.push(query.status)}`)
+    if (query.ownerGroup) where.push(`t.owner_group = $${params.push(query.ownerGroup)}`)
+    if (query.system) where.push(`t.system = $${params.push(query.system)}`)
+    const { rows } = await deps.pool.query(
+      `${TASK_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY (t.status = 'open') DESC, case_deadline_at ASC NULLS LAST, t.created_at
+       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
+      params,
+    )
+    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null }
+  },
+})
+
+export const completeTask = defineRoute({
+  method: 'post',
+  path: '/api/v1/tasks/:id/complete',
+  summary: 'Complete a manual task with an attestation',
+  description:
+    'Records who attests, when, a note and an optional evidence reference. Completing a revocation task counts as the verified revocation of that system in the leaver case.',
+  tags: ['tasks'],
+  roles: ['approver'],
+  request: {
+    params: z.object({ id: z.uuid() }),
+    body: z.object({
+      note: z.string().min(1).max(2000).describe('What was done.'),
+      evidenceRef: z.string().max(500).optional().describe('Where the evidence is (ticket, photo, door-system log id).'),
+      doneAt: z.iso.datetime({ offset: true }).optional().describe('When it was done, if earlier than now.'),
+    }),
+  },
+  responses: {
+    200: { description: 'The completed task', schema: taskSchema },
+    404: { description: 'No such task' },
+    409: { description: 'The task is not open' },
+  },
+  handler: async ({ params, body, deps, actor, log }) => {
+    const attestation = { by: actor.id, byType: actor.type, at: deps.now().toISOString(), doneAt: body.doneAt ?? deps.now().toISOString(), note: body.note, evidenceRef: body.evidenceRef ?? null }
+    const { rows } = await deps.pool.query(`SELECT t.*, ea.employee_id FROM manual_tasks t
+      LEFT JOIN employee_accounts ea ON ea.system = t.system AND ea.account_id = t.employee_external_id WHERE t.id = $1`, [params.id])
+    const task = rows[0]
+    if (!task) throw notFound(`task ${params.id}`)
+    if (task.status !== 'open') throw new ApiError(409, 'task_not_open', `task ${params.id} is ${task.status}`)
+    const complete = async (client: PoolClient) => {
+      const updated = await client.query(
+        `UPDATE manual_tasks SET status = 'completed', completed_at = now(), completed_by = $2, attestation = $3 WHERE id = $1 AND status = 'open'`,
+        [params.id, actor.id, JSON.stringify(attestation)],
+      )
+      if (updated.rowCount !== 1) throw new ApiError(409, 'task_not_open', `task ${params.id} was completed meanwhile`)
+    }
+    const audit: AuditEntryInput = {
+      actor,
+      action: 'task.completed',
+      subject: { employeeId: (task.employee_id as string | null) ?? null, system: task.system as string, accountId: task.employee_external_id as string },
+      correlationId: null,
+      details: { taskId: params.id, kind: task.kind, ...attestation },
+    }
+    if (task.kind === 'revoke' && task.employee_id && deps.engine) {
+      // The attestation is the verification of a system without an API.
+      await applyEvent(
+        deps.engine,
+        task.employee_id as string,
+        { type: 'account.verified', system: task.system as string, revoked: true, checks: [{ name: 'revocation_attested', ok: true }], now: deps.now().toISOString() },
+        { actor, correlationId: `task:${params.id}`, audit: [audit], within: complete },
+      )
+    } else {
+      await withTransaction(deps.pool, async (client) => {
+        await complete(client)
+        await appendAudit(client, [audit])
+      })
+    }
+    log.info({ taskId: params.id, system: task.system }, 'manual task completed')
+    const out = await deps.pool.query(`${TASK_SELECT} WHERE t.id = $1`, [params.id])
+    return taskOut(out.rows[0])
+  },
+})
+
+// ---------------------------------------------------------------------------------------------
+// reconciliation findings
+
+const findingSchema = z.object({
+  id: z.uuid(),
+  system: z.string(),
+  kind: z.enum(['active_after_revocation', 'orphan_account', 'excess_access']),
+  accountId: z.string(),
+  login: z.string().nullable(),
+  employeeId: z.uuid().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  firstSeenAt: z.string(),
+  lastSeenAt: z.string(),
+  resolvedAt: z.string().nullable(),
+})
+
+export const listFindings = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/findings',
+  summary: 'Drift found in target systems: accounts active after revocation, orphans, access beyond policy',
+  tags: ['reconciliation'],
+  roles: ['operator', 'auditor'],
+  request: {
+    query: pageQuery().extend({
+      status: z.enum(['open', 'resolved', 'all']).default('open'),
+      system: z.string().max(200).optional(),
+      kind: z.enum(['active_after_revocation', 'orphan_account', 'excess_access']).optional(),
+    }),
+  },
+  responses: { 200: { description: 'A page of findings', schema: pageOf(findingSchema) } },
+  handler: async ({ query, deps }) => {
+    const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
+    const params: unknown[] = []
+    const where: string[] = []
+    if (query.status === 'open') where.push('resolved_at IS NULL')
+    if (query.status === 'resolved') where.push('resolved_at IS NOT NULL')
+    if (query.system) where.push(`system = $${params.push(query.system)}`)
+    if (query.kind) where.push(`kind = $${params.push(query.kind)}`)
+    const { rows } = await deps.pool.query(
+      `SELECT * FROM reconciliation_findings ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY last_seen_at DESC, id
+       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
+      params,
+    )
+    return {
+      items: rows.slice(0, query.limit).map((f) => ({
+        id: f.id,
+        system: f.system,
+        kind: f.kind,
+        accountId: f.account_id,
+        login: f.login,
+        employeeId: f.employee_id,
+        details: f.details,
+        firstSeenAt: f.first_seen_at.toISOString(),
+        lastSeenAt: f.last_seen_at.toISOString(),
+        resolvedAt: iso(f.resolved_at),
+      })),
+      nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
+    }
+  },
+})
+
+// ---------------------------------------------------------------------------------------------
+// systems and failed jobs
+
+const systemSchema = z.object({
+  system: z.string(),
+  kind: z.string(),
+  enabled: z.boolean(),
+  reason: z.string().nullable(),
+  limits: z.record(z.string(), z.object({ perMinute: z.number(), burst: z.number() })),
+  queued: z.number(),
+  deadLetters: z.number(),
+  rateLimitedLastHour: z.number(),
+  forecastDoneAt: z.string().nullable(),
+})
+
+export const listSystems = defineRoute({
+  method: 'get',
+  path: '/api/v1/systems',
+  summary: 'Target systems: enabled or why not, rate limits, queue depth, dead letters, forecast',
+  tags: ['systems'],
+  roles: ['operator', 'auditor', 'approver'],
+  responses: { 200: { description: 'Every known system', schema: z.object({ items: z.array(systemSchema) }) } },
+  handler: async ({ deps }) => {
+    const registry = deps.registry
+    if (!registry) return { items: [] }
+    const schema = deps.config.queue.schema
+    const counts = await deps.pool.query<{ name: string; n: number }>(
+      `SELECT name, count(*)::int AS n FROM ${schema}.job WHERE (name LIKE 'system.%' AND state IN ('created', 'retry', 'active')) OR (name LIKE 'dlq.%' AND state = 'created') GROUP BY name`,
+    )
+    const limited = await deps.pool.query<{ system: string; n: number }>(
+      `SELECT system, count(*)::int AS n FROM audit_events WHERE action = 'target.api_called' AND (details->>'status') = '429' AND occurred_at > now() - interval '1 hour' GROUP BY system`,
+    )
+    const forecasts = await forecastSystems(deps)
+    return {
+      items: registry.systems.map((info) => {
+        const p = registry.get(info.system)
+        const limits = Object.fromEntries(Object.keys(p?.rateLimitBuckets ?? {}).map((b) => [b, registry.limitFor(info.system, b)]))
+        return {
+          system: info.system,
+          kind: info.kind,
+          enabled: info.enabled,
+          reason: info.reason ?? null,
+          limits,
+          queued: counts.rows.find((c) => c.name === systemQueue(info.system))?.n ?? 0,
+          deadLetters: counts.rows.find((c) => c.name === deadLetterQueue(info.system))?.n ?? 0,
+          rateLimitedLastHour: limited.rows.find((r) => r.system === info.system)?.n ?? 0,
+          forecastDoneAt: forecasts.get(info.system)?.doneAt ?? null,
+        }
+      }),
+    }
+  },
+})
+
+const deadLetterSchema = z.object({
+  id: z.uuid(),
+  system: z.string(),
+  employeeId: z.string(),
+  externalId: z.string(),
+  action: z.string(),
+  phase: z.string().nullable(),
+  failure: z.unknown(),
+  createdAt: z.string(),
+})
+
+export const listDeadLetters = defineRoute({
+  method: 'get',
+  path: '/api/v1/jobs/dead-letters',
+  summary: 'Jobs that failed for good, per system, waiting for a person',
+  tags: ['jobs'],
+  roles: ['operator', 'auditor'],
+  request: { query: pageQuery().extend({ system: z.string().max(200).optional() }) },
+  responses: { 200: { description: 'A page of failed jobs', schema: pageOf(deadLetterSchema) } },
+  handler: async ({ query, deps }) => {
+    const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
+    const schema = deps.config.queue.schema
+    const params: unknown[] = [query.system ? deadLetterQueue(query.system) : 'dlq.%']
+    const { rows } = await deps.pool.query(
+      `SELECT id, name, data, created_on FROM ${schema}.job WHERE name LIKE $1 AND state = 'created' ORDER BY created_on DESC
+       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
+      params,
+    )
+    return {
+      items: rows.slice(0, query.limit).map((j) => ({
+        id: j.id,
+        system: j.data.request.system,
+        employeeId: j.data.employeeId,
+        externalId: j.data.externalId,
+        action: j.data.request.action,
+        phase: j.data.request.phase ?? null,
+        failure: j.data.failure ?? null,
+        createdAt: j.created_on.toISOString(),
+      })),
+      nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
+    }
+  },
+})
+
+export const redriveDeadLetter = defineRoute({
+  method: 'post',
+  path: '/api/v1/jobs/dead-letters/:id/redrive',
+  summary: 'Run a failed job again (after the cause was fixed)',
+  description: 'Tells the case the system is being retried and queues the job again; the action is audited with the operator as actor.',
+  tags: ['jobs'],
+  roles: ['operator'],
+  request: { params: z.object({ id: z.uuid() }), body: z.object({ reason: z.string().min(1).max(1000) }) },
+  responses: {
+    202: { description: 'Queued again', schema: z.object({ jobId: z.string(), system: z.string() }) },
+    404: { description: 'No such failed job' },
+    503: { description: 'No queue in this process' },
+  },
+  handler: async ({ params, body, deps, actor }) => {
+    const boss = deps.boss
+    if (!boss || !deps.engine) throw new ApiError(503, 'queue_unavailable', 'the job queue is not running in this process')
+    const schema = deps.config.queue.schema
+    const { rows } = await deps.pool.query(`SELECT id, name, data FROM ${schema}.job WHERE id = $1 AND name LIKE 'dlq.%' AND state = 'created'`, [params.id])
+    const dead = rows[0]
+    if (!dead) throw notFound(`failed job ${params.id}`)
+    const { failure: _failure, ...data } = dead.data as SystemJobData & { failure?: unknown }
+    const request = data.request
+    const newId = uuidV5(`redrive:${params.id}`)
+    await applyEvent(
+      deps.engine,
+      data.employeeId,
+      { type: 'operator.retry', system: request.system, actor: actor.id, now: deps.now().toISOString() },
+      {
+        actor,
+        correlationId: data.correlationId,
+        audit: [{ actor, action: 'job.redriven', subject: { employeeId: data.employeeId, system: request.system }, correlationId: data.correlationId, details: { deadLetterId: params.id, jobId: newId, key: request.key, reason: body.reason } }],
+        within: async (client) => {
+          await boss.send(systemQueue(request.system), { ...data, rateLimitedCount: 0 } as object, {
+            id: newId,
+            priority: jobPriority(request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.now()),
+            db: inTransaction(client),
+          })
+          await boss.deleteJob(dead.name, params.id, { db: inTransaction(client) })
+        },
+      },
+    )
+    return { jobId: newId, system: request.system }
+  },
+})
+
+export const OPERATION_ROUTES = [listTasks, completeTask, listFindings, listSystems, listDeadLetters, redriveDeadLetter]

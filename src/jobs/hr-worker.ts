@@ -1,0 +1,103 @@
+/**
+ * `hr.event`: turn one stored HR notice into canonical lifecycle events and apply them.
+ *
+ * Thin webhooks are triggers: the adapter re-fetches the employee from the vendor's API before
+ * normalising (an HR API that is down makes this job retry; the notice is safe in the inbox).
+ * Reconciliation rows already carry their canonical events. The queue is strict-FIFO per
+ * employee, so one person's notices apply in the order they were accepted.
+ */
+import { z } from 'zod'
+import type { Pool } from '../db/pool.ts'
+import type { Logger } from '../log.ts'
+import { adapterFor, type HrSourcesConfig } from '../hr/index.ts'
+import { canonicalEventSchema, type CanonicalEvent } from '../../state-machines/events.ts'
+import { applyHrEvent, type EngineDeps } from '../lifecycle/engine.ts'
+import { markHrEvent, markInbox, readInbox, recordHrEvent, type InboxRow } from '../db/hr-inbox.ts'
+import { isProvisionerError } from '../../provisioners/errors.ts'
+import { HR_EVENT_QUEUE } from './queues.ts'
+import type { WorkerDefinition } from './runtime.ts'
+
+export const hrEventJobSchema = z.object({ inboxId: z.uuid(), correlationId: z.string() })
+
+export interface HrWorkerDeps {
+  pool: Pool
+  log: Logger
+  engine: EngineDeps
+  sources: HrSourcesConfig
+}
+
+/** A failure that retrying will not fix (the notice is malformed for its vendor). */
+class PermanentIntakeError extends Error {}
+
+/** How many later notices of the same employee one job may apply before yielding the lane. */
+const DRAIN_LIMIT = 200
+
+export function hrEventWorker(deps: HrWorkerDeps): WorkerDefinition<typeof hrEventJobSchema> {
+  return {
+    queue: HR_EVENT_QUEUE,
+    schema: hrEventJobSchema,
+    handler: async (data, job) => {
+      const row = await readInbox(deps.pool, data.inboxId)
+      if (!row) return { skipped: 'inbox row not found' }
+      if (row.status !== 'received') return { skipped: `already ${row.status}` }
+      const applied = [await processNotice(deps, row, job.log)]
+      // The lane holds one job per employee at a time; notices that queued up behind this one are
+      // applied now, in acceptance order, instead of one per polling interval. Their own jobs
+      // then find them processed and finish at once.
+      for (let n = 0; n < DRAIN_LIMIT; n++) {
+        const { rows } = await deps.pool.query<{ id: string }>(
+          `SELECT id FROM hr_inbox WHERE source = $1 AND employee_external_id = $2 AND status = 'received' ORDER BY seq LIMIT 1`,
+          [row.source, row.employee_external_id],
+        )
+        const next = rows[0] ? await readInbox(deps.pool, rows[0].id) : undefined
+        if (!next) break
+        applied.push(await processNotice(deps, next, job.log))
+      }
+      return { notices: applied.length, events: applied.flat() }
+    },
+  }
+}
+
+async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Promise<string[]> {
+  const config = deps.sources[row.source]
+  const adapter = adapterFor(row.source)
+  let events: CanonicalEvent[]
+  try {
+    if (row.found_by === 'webhook') {
+      const client = config ? adapter.createClient(config, { log }) : undefined
+      events = await adapter.normalize(
+        { dedupeKey: row.dedupe_key, vendorEventType: row.vendor_event_type, employeeId: row.employee_external_id, occurredAt: (row.occurred_at ?? row.received_at).toISOString(), data: row.notice },
+        { ...(client ? { client } : {}), receivedAt: row.received_at, foundBy: 'webhook', now: deps.engine.now(), ...(config ? { config } : {}) },
+      )
+    } else {
+      const parsed = z.array(canonicalEventSchema).safeParse(row.notice)
+      if (!parsed.success) throw new PermanentIntakeError(`stored events do not validate: ${parsed.error.issues[0]?.message}`)
+      events = parsed.data
+    }
+    for (const event of events) {
+      const check = canonicalEventSchema.safeParse(event)
+      if (!check.success) throw new PermanentIntakeError(`adapter produced an invalid ${event.type}: ${check.error.issues[0]?.path.join('.')} ${check.error.issues[0]?.message}`)
+    }
+  } catch (err) {
+    const permanent = err instanceof PermanentIntakeError || (isProvisionerError(err) && (err.kind === 'Permanent' || err.kind === 'NotFound'))
+    if (permanent) {
+      // Retrying cannot help and would block this employee's lane: record and move on.
+      await markInbox(deps.pool, row.id, 'failed', 0, { message: (err as Error).message })
+      log.error({ inboxId: row.id, source: row.source, err: (err as Error).message }, 'HR notice could not be normalised')
+      return []
+    }
+    throw err // the vendor API may be down: retry with backoff; the notice stays in the inbox
+  }
+  for (const event of events) {
+    await recordHrEvent(deps.pool, row.id, event)
+    await applyHrEvent(deps.engine, event, {
+      actor: { type: 'hr_source', id: row.source },
+      correlationId: row.correlation_id,
+      within: async (client, result) => {
+        await markHrEvent(client, event.eventId, result.employeeId, result.applied ? 'applied' : result.ignoredReason === 'duplicate' ? 'duplicate' : 'ignored', result.ignoredReason)
+      },
+    })
+  }
+  await markInbox(deps.pool, row.id, 'processed', events.length)
+  return events.map((e) => e.type)
+}

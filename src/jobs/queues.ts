@@ -1,0 +1,75 @@
+/**
+ * Every queue Tenure uses, declared in one place and created at start.
+ *
+ * Target systems get ONE queue each (`system.<id>`), not a provisioning and a deprovisioning
+ * queue: pg-boss fetches each queue independently, so with two queues a busy provisioning queue
+ * would take worker slots and limiter tokens while leavers wait. Within one queue, job priority
+ * orders the work (pg-boss fetches `priority DESC, created_on`):
+ *   cut-off and verification of leavers  >  clean-up of leavers  >  everything else,
+ * and within the leaver tiers the earliest SLA deadline first.
+ */
+import type { Boss } from '../queue/boss.ts'
+import type { Config } from '../config/index.ts'
+import type { JobRequest } from '../../state-machines/lifecycle-types.ts'
+import { NOTIFY_QUEUE_OPTIONS } from '../notify/worker.ts'
+
+export const HR_EVENT_QUEUE = 'hr.event'
+export const HR_RECONCILE_QUEUE = 'hr.reconcile'
+export const TIMER_QUEUE = 'lifecycle.timer'
+export const NOTIFY_QUEUE = 'notify'
+export const SLA_ESCALATION_QUEUE = 'sla.escalation'
+export const TARGET_RECONCILE_QUEUE = 'reconcile.targets'
+export const AUDIT_CHECKPOINT_QUEUE = 'audit.checkpoint'
+
+/** pg-boss queue names allow [\w.\-/]; SCIM systems are `scim:<name>`. */
+export function systemQueue(system: string): string {
+  return `system.${system.replaceAll(':', '/')}`
+}
+
+export function deadLetterQueue(system: string): string {
+  return `dlq.${system.replaceAll(':', '/')}`
+}
+
+const TIER = { cutoff: 3, cleanup: 2, other: 1 } as const
+const MINUTES_SCALE = 100_000_000 // > minutes since 1970 for the next 150 years
+
+/** Higher runs first. Leaver work is ordered by its SLA deadline (earliest first). */
+export function jobPriority(request: JobRequest, deadline: Date | undefined, now: Date): number {
+  const tier =
+    request.action === 'deprovision' && request.phase === 'cleanup'
+      ? TIER.cleanup
+      : request.action === 'deprovision' || request.action === 'verify'
+        ? TIER.cutoff
+        : TIER.other
+  const reference = tier === TIER.other ? now : (deadline ?? now)
+  return tier * MINUTES_SCALE - Math.floor(reference.getTime() / 60_000)
+}
+
+type QueueOptions = NonNullable<Parameters<Boss['createQueue']>[1]>
+
+export async function createQueues(boss: Boss, config: Config, systems: string[]): Promise<void> {
+  const retry = {
+    retryLimit: config.queue.retryLimit,
+    retryDelay: config.queue.retryDelaySeconds,
+    retryBackoff: true,
+    retryDelayMax: config.queue.retryDelayMaxSeconds,
+    expireInSeconds: config.queue.expireInSeconds,
+  }
+  const ensure = async (name: string, options: QueueOptions) => {
+    const existing = await boss.getQueue(name)
+    if (!existing) await boss.createQueue(name, options)
+  }
+  for (const system of systems) {
+    await ensure(deadLetterQueue(system), { retentionSeconds: 30 * 24 * 3600, notify: false } as QueueOptions)
+    await ensure(systemQueue(system), { ...retry, deadLetter: deadLetterQueue(system), notify: true } as QueueOptions)
+  }
+  // HR events of one employee apply strictly in the order they were accepted: one lane per
+  // employee (singletonKey = source:employee), different employees in parallel.
+  await ensure(HR_EVENT_QUEUE, { ...retry, policy: 'key_strict_fifo', notify: true } as QueueOptions)
+  await ensure(HR_RECONCILE_QUEUE, { ...retry, retryLimit: 2, notify: true } as QueueOptions)
+  await ensure(TIMER_QUEUE, { ...retry, notify: true } as QueueOptions)
+  await ensure(NOTIFY_QUEUE, { ...NOTIFY_QUEUE_OPTIONS, notify: true } as QueueOptions)
+  await ensure(SLA_ESCALATION_QUEUE, { ...retry, notify: true } as QueueOptions)
+  await ensure(TARGET_RECONCILE_QUEUE, { ...retry, retryLimit: 1, notify: true } as QueueOptions)
+  await ensure(AUDIT_CHECKPOINT_QUEUE, { ...retry, retryLimit: 3, notify: true } as QueueOptions)
+}

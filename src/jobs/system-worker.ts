@@ -1,0 +1,334 @@
+/**
+ * The worker of every `system.<id>` queue: runs one provisioner call for one employee and feeds
+ * the outcome back into that employee's machine.
+ *
+ * Retry policy lives here, and only here (provisioners classify, they never retry):
+ * - RateLimited: the job is re-queued for after the Retry-After (or the limiter's slot) and this
+ *   attempt is completed, so waiting for a vendor's limit never burns a retry attempt.
+ * - Transient / AuthFailed: thrown, so pg-boss retries with exponential backoff and jitter; the
+ *   last attempt reports the failure to the machine and parks a copy in the dead-letter queue.
+ * - Permanent / Conflict (and NotFound outside revocation): reported to the machine at once as a
+ *   final failure (a person must look), copied to the dead-letter queue.
+ */
+import { z } from 'zod'
+import type { Boss } from '../queue/boss.ts'
+import { inTransaction } from '../queue/boss.ts'
+import type { Pool } from '../db/pool.ts'
+import type { Logger } from '../log.ts'
+import type { Counter } from 'prom-client'
+import { appendAudit, recordAudit, type AuditEntryInput } from '../audit/index.ts'
+import { withTransaction } from '../db/pool.ts'
+import { isProvisionerError, RateLimitedError, type ProvisionerError } from '../../provisioners/errors.ts'
+import type { ApiCallRecord, AccountRef, Ctx, Provisioner } from '../../provisioners/types.ts'
+import type { Registry } from '../../provisioners/registry.ts'
+import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
+import { applyEvent, SYSTEM_ACTOR, type EngineDeps, type SystemJobData } from '../lifecycle/engine.ts'
+import { uuidV5 } from '../util/ids.ts'
+import { deadLetterQueue, jobPriority, systemQueue } from './queues.ts'
+import type { Limiter } from './limiter.ts'
+import type { JobContext, WorkerDefinition } from './runtime.ts'
+
+const grantSchema = z.object({
+  account: z.boolean(),
+  groups: z.array(z.string()),
+  licences: z.array(z.string()),
+  channels: z.array(z.string()),
+  projects: z.array(z.string()),
+  roles: z.array(z.string()),
+  orgUnit: z.string().optional(),
+  products: z.array(z.string()).optional(),
+  userGroups: z.array(z.string()).optional(),
+})
+
+/** Job payloads are read as unknown and validated: a payload from an older version must not crash a worker. */
+export const systemJobSchema = z.object({
+  correlationId: z.string(),
+  employeeId: z.uuid(),
+  externalId: z.string(),
+  source: z.string(),
+  generation: z.number().int(),
+  request: z
+    .object({
+      key: z.string(),
+      system: z.string(),
+      action: z.enum(['provision', 'update', 'enable', 'suspend', 'deprovision', 'verify', 'restore']),
+      phase: z.enum(['cutoff', 'cleanup']).optional(),
+      grant: grantSchema.optional(),
+      change: z
+        .object({
+          add: z.record(z.string(), z.array(z.string())),
+          remove: z.record(z.string(), z.array(z.string())),
+          orgUnit: z.string().optional(),
+        })
+        .optional(),
+      plan: z
+        .object({
+          phase: z.enum(['cutoff', 'cleanup']),
+          steps: z.array(z.string()),
+          options: z.record(z.string(), z.unknown()),
+        })
+        .optional(),
+      accountId: z.string().optional(),
+      startAfter: z.string().optional(),
+      deadline: z.string().optional(),
+      enabled: z.boolean().optional(),
+      revokedAt: z.string().optional(),
+    })
+    .loose(),
+  profile: z.record(z.string(), z.unknown()).optional(),
+  deadlineAt: z.string().optional(),
+  rateLimitedCount: z.number().int().optional(),
+})
+
+export interface SystemWorkerDeps {
+  pool: Pool
+  boss: Boss
+  log: Logger
+  engine: EngineDeps
+  registry: Registry
+  limiter: Limiter
+  retryLimit: number
+  /** The longest backoff; a leaver's cut-off that exhausted its retries is re-queued this far out. */
+  retryDelayMaxMs: number
+  metrics: { rateLimited: Counter<'system' | 'source'>; calls: Counter<'system' | 'status'> }
+}
+
+type Outcome = AccountOutcomeEvent | undefined
+
+function callAudit(data: SystemJobData, calls: ApiCallRecord[], attempt: number): AuditEntryInput[] {
+  return calls.map((c) => ({
+    actor: SYSTEM_ACTOR,
+    action: 'target.api_called',
+    subject: { employeeId: data.employeeId, system: data.request.system, accountId: data.request.accountId ?? null },
+    correlationId: data.correlationId,
+    details: {
+      jobKey: data.request.key,
+      attempt,
+      operation: c.operation,
+      method: c.method,
+      path: c.path,
+      status: c.status ?? null,
+      requestId: c.requestId ?? null,
+      durationMs: c.durationMs,
+      errorKind: c.errorKind ?? null,
+    },
+  }))
+}
+
+async function resolveRef(p: Provisioner, ctx: Ctx, data: SystemJobData): Promise<AccountRef | undefined> {
+  if (data.request.accountId) return { system: p.system, accountId: data.request.accountId, employeeId: data.externalId }
+  if (!data.profile) return undefined
+  return p.lookup(ctx, data.profile as unknown as SystemJobData['profile'] & object)
+}
+
+/** Run the provisioner call the request names and translate the result into a machine event. */
+async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => string): Promise<{ outcome: Outcome; audit: AuditEntryInput[] }> {
+  const req = data.request
+  const audit: AuditEntryInput[] = []
+  const subject = { employeeId: data.employeeId, system: req.system }
+  const profile = data.profile
+  const needProfile = () => {
+    if (!profile) throw new PermanentJobError(`no HR profile for ${data.externalId}: cannot ${req.action} an account`)
+    return profile
+  }
+  switch (req.action) {
+    case 'provision': {
+      const ref = await p.provision(ctx, { employee: needProfile(), access: req.grant ?? emptyGrant(), enabled: req.enabled ?? true })
+      return { outcome: { type: 'account.provisioned', system: req.system, accountId: ref.accountId, ...(ref.login ? { login: ref.login } : {}), now: now() }, audit }
+    }
+    case 'restore': {
+      const existing = await resolveRef(p, ctx, data)
+      let ref = existing
+      if (existing) {
+        if (req.enabled !== false) await p.enable(ctx, existing)
+        const g = req.grant
+        if (g) await p.update(ctx, existing, { add: { groups: g.groups, licences: g.licences, channels: g.channels, projects: g.projects, roles: g.roles, products: g.products ?? [], userGroups: g.userGroups ?? [] }, remove: {} })
+      } else {
+        ref = await p.provision(ctx, { employee: needProfile(), access: req.grant ?? emptyGrant(), enabled: req.enabled ?? true })
+      }
+      return { outcome: { type: 'account.provisioned', system: req.system, accountId: ref!.accountId, ...(ref!.login ? { login: ref!.login } : {}), now: now() }, audit }
+    }
+    case 'update':
+    case 'enable':
+    case 'suspend': {
+      const ref = await resolveRef(p, ctx, data)
+      if (!ref) throw new PermanentJobError(`no ${req.system} account found for ${data.externalId}`)
+      if (req.action === 'update') await p.update(ctx, ref, req.change ?? { add: {}, remove: {} })
+      else if (req.action === 'enable') await p.enable(ctx, ref)
+      else await p.suspend(ctx, ref)
+      const type = req.action === 'update' ? 'account.updated' : req.action === 'enable' ? 'account.enabled' : 'account.suspended'
+      return { outcome: { type, system: req.system, now: now() }, audit }
+    }
+    case 'deprovision': {
+      const plan = req.plan ?? { phase: req.phase ?? 'cutoff', steps: ['disable', 'revoke_sessions'], options: {} }
+      const ref = await resolveRef(p, ctx, data)
+      if (!ref) {
+        audit.push({ actor: SYSTEM_ACTOR, action: 'target.revoked', subject, correlationId: data.correlationId, details: { phase: plan.phase, account: 'absent', steps: [] } })
+        return { outcome: { type: 'account.revoked', system: req.system, phase: plan.phase, residual: [], now: now() }, audit }
+      }
+      const evidence = await p.deprovision(ctx, ref, plan as Parameters<Provisioner['deprovision']>[2])
+      audit.push({
+        actor: SYSTEM_ACTOR,
+        action: 'target.revoked',
+        subject: { ...subject, accountId: ref.accountId },
+        correlationId: data.correlationId,
+        details: { phase: plan.phase, steps: evidence.steps, residual: evidence.residual },
+      })
+      return { outcome: { type: 'account.revoked', system: req.system, phase: plan.phase, residual: evidence.residual, now: now() }, audit }
+    }
+    case 'verify': {
+      const ref = await resolveRef(p, ctx, data)
+      const state = ref
+        ? await p.verify(ctx, ref, req.revokedAt ? { revokedAt: req.revokedAt } : {})
+        : { accountId: '', exists: false, active: false, groups: [], licences: [], roles: [], checks: [{ name: 'account_absent', ok: true }], revoked: true }
+      audit.push({
+        actor: SYSTEM_ACTOR,
+        action: 'target.verified',
+        subject: { ...subject, accountId: ref?.accountId ?? null },
+        correlationId: data.correlationId,
+        details: { revoked: state.revoked, exists: state.exists, active: state.active, checks: state.checks, groups: state.groups.length, licences: state.licences.length, roles: state.roles.length },
+      })
+      // A manual system is verified by a person's attestation, which reports itself; until
+      // then there is nothing to tell the machine.
+      if (p.kind === 'manual' && !state.revoked) return { outcome: undefined, audit }
+      return { outcome: { type: 'account.verified', system: req.system, revoked: state.revoked, checks: state.checks.map((c) => ({ name: c.name, ok: c.ok })), now: now() }, audit }
+    }
+  }
+}
+
+/** Cut-off and verification of a leaver: work that must continue until it succeeds. */
+function isLeaverCritical(data: SystemJobData): boolean {
+  const r = data.request
+  return (r.action === 'deprovision' && r.phase !== 'cleanup') || r.action === 'verify'
+}
+
+function emptyGrant() {
+  return { account: true, groups: [], licences: [], channels: [], projects: [], roles: [] }
+}
+
+class PermanentJobError extends Error {
+  readonly kind = 'Permanent'
+}
+
+function classify(err: unknown, action: string): { kind: string; retryable: boolean; message: string } {
+  if (isProvisionerError(err)) {
+    const e = err as ProvisionerError
+    const retryable = e.kind === 'Transient' || e.kind === 'AuthFailed' || (e.kind === 'NotFound' && action === 'deprovision')
+    return { kind: e.kind, retryable, message: e.message }
+  }
+  if (err instanceof PermanentJobError) return { kind: 'Permanent', retryable: false, message: err.message }
+  // Anything unclassified (a bug, a database hiccup) is retried; it must not silently end a revocation.
+  return { kind: 'Transient', retryable: true, message: (err as Error)?.message ?? String(err) }
+}
+
+export function systemWorker(deps: SystemWorkerDeps, system: string): WorkerDefinition<typeof systemJobSchema> {
+  const queue = systemQueue(system)
+  return {
+    queue,
+    schema: systemJobSchema,
+    handler: async (parsed, job: JobContext) => {
+      const data = parsed as unknown as SystemJobData
+      const provisioner = deps.registry.get(system)
+      const calls: ApiCallRecord[] = []
+      const now = () => deps.engine.now().toISOString()
+      const ctx: Ctx = {
+        idempotencyKey: data.request.key,
+        correlationId: data.correlationId,
+        signal: job.signal,
+        log: job.log.child({ system, employeeId: data.employeeId }),
+        throttle: (bucket, cost) => deps.limiter.take(system, bucket, deps.registry.limitFor(system, bucket), cost, job.signal),
+        recordCall: (call) => {
+          calls.push(call)
+          deps.metrics.calls.inc({ system, status: String(call.status ?? 'none') })
+          if (call.status === 429) deps.metrics.rateLimited.inc({ system, source: 'vendor' })
+        },
+      }
+      if (!provisioner) {
+        await finalFailure(deps, data, job, { kind: 'Permanent', message: `system ${system} is not configured or is disabled` }, calls)
+        return { outcome: 'system_not_configured' }
+      }
+      try {
+        const { outcome, audit } = await run(provisioner, ctx, data, now)
+        if (outcome) {
+          await applyEvent(deps.engine, data.employeeId, outcome, {
+            actor: SYSTEM_ACTOR,
+            correlationId: data.correlationId,
+            audit: [...callAudit(data, calls, job.attempt), ...audit],
+          })
+        } else if (audit.length > 0 || calls.length > 0) {
+          await recordAudit(deps.pool, [...callAudit(data, calls, job.attempt), ...audit])
+        }
+        return { outcome: outcome?.type ?? 'waiting' }
+      } catch (err) {
+        if (err instanceof RateLimitedError) {
+          await requeueAfter(deps, data, err.retryAfterMs, calls, job)
+          deps.metrics.rateLimited.inc({ system, source: err.operation?.startsWith('limiter.') ? 'limiter' : 'vendor' })
+          return { outcome: 'rate_limited', retryAfterMs: err.retryAfterMs }
+        }
+        const c = classify(err, data.request.action)
+        const lastAttempt = job.attempt > deps.retryLimit
+        if (c.retryable && lastAttempt && isLeaverCritical(data)) {
+          // A leaver's cut-off never gives up on a transient fault: the SLA ladder escalates to
+          // people while the work goes on at the longest backoff until the target answers.
+          job.log.warn({ error: c, key: data.request.key }, 'leaver cut-off still failing after every retry: trying again later')
+          await requeueAfter(deps, data, deps.retryDelayMaxMs, calls, job)
+          return { outcome: 'requeued_after_retries', kind: c.kind }
+        }
+        if (c.retryable && !lastAttempt) {
+          // Keep the evidence of the calls that were made, then let pg-boss retry with backoff.
+          if (calls.length > 0) await recordAudit(deps.pool, callAudit(data, calls, job.attempt)).catch(() => undefined)
+          throw err
+        }
+        await finalFailure(deps, data, job, c, calls)
+        return { outcome: 'failed', kind: c.kind }
+      }
+    },
+  }
+}
+
+/** Push the same job back by `ms` without counting an attempt. The new id is derived, so a retry of this step re-queues once. */
+async function requeueAfter(deps: SystemWorkerDeps, data: SystemJobData, ms: number, calls: ApiCallRecord[], job: JobContext): Promise<void> {
+  const n = (data.rateLimitedCount ?? 0) + 1
+  const next: SystemJobData = { ...data, rateLimitedCount: n }
+  await withTransaction(deps.pool, async (client) => {
+    await deps.boss.send(systemQueue(data.request.system), next as unknown as object, {
+      id: uuidV5(`job:${data.request.key}:rl${n}`),
+      startAfter: new Date(deps.engine.now().getTime() + ms),
+      priority: jobPriority(data.request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.engine.now()),
+      db: inTransaction(client),
+    })
+    if (calls.length > 0) await appendAudit(client, callAudit(data, calls, job.attempt))
+  })
+  job.log.info({ retryAfterMs: ms, rateLimitedCount: n }, 'rate limited: job pushed back')
+}
+
+/** Tell the machine the job gave up, and park a copy in the system's dead-letter queue for a redrive. */
+async function finalFailure(deps: SystemWorkerDeps, data: SystemJobData, job: JobContext, error: { kind: string; message: string }, calls: ApiCallRecord[]): Promise<void> {
+  const system = data.request.system
+  await applyEvent(
+    deps.engine,
+    data.employeeId,
+    { type: 'account.failed', system, action: data.request.action, ...(data.request.phase ? { phase: data.request.phase } : {}), error, final: true, now: deps.engine.now().toISOString() },
+    {
+      actor: SYSTEM_ACTOR,
+      correlationId: data.correlationId,
+      audit: [
+        ...callAudit(data, calls, job.attempt),
+        {
+          actor: SYSTEM_ACTOR,
+          action: 'job.failed',
+          subject: { employeeId: data.employeeId, system },
+          correlationId: data.correlationId,
+          details: { jobId: job.jobId, key: data.request.key, action: data.request.action, attempt: job.attempt, error },
+        },
+      ],
+      within: async (client) => {
+        await deps.boss.send(deadLetterQueue(system), { ...data, failure: { ...error, jobId: job.jobId, attempt: job.attempt, at: new Date().toISOString() } } as object, {
+          id: uuidV5(`dlq:${data.request.key}:${job.jobId}`),
+          db: inTransaction(client),
+        })
+      },
+    },
+  )
+  job.log.warn({ error, key: data.request.key }, 'job failed for good: reported to the case and dead-lettered')
+}

@@ -1,0 +1,541 @@
+/**
+ * The lifecycle engine: the only code that moves an employee's state machine.
+ *
+ * Handling one event is one transaction:
+ *   lock the employee row → restore the XState snapshot → send the event → persist the new
+ *   snapshot → project accounts and cases for the API → enqueue the jobs and timers the machine
+ *   asked for (pg-boss inserts through this same transaction) → append the audit rows → COMMIT.
+ * Killing the process anywhere before COMMIT loses nothing (the event's job is retried) and
+ * after COMMIT duplicates nothing (the next attempt finds the event already seen, and job ids
+ * are derived from their meaning, so a re-insert is a no-op).
+ *
+ * The machine is pure. Its side effects are placeholder actions that this engine provides: they
+ * only collect what to enqueue; the engine writes it in the transaction.
+ */
+import { randomUUID } from 'node:crypto'
+import { createActor } from 'xstate'
+import type pg from 'pg'
+import type { Boss } from '../queue/boss.ts'
+import { inTransaction } from '../queue/boss.ts'
+import type { Pool, PoolClient } from '../db/pool.ts'
+import type { Logger } from '../log.ts'
+import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
+import { employeeLifecycleMachine, applyHrProfile, caseView, type LifecycleContext, type CaseView } from '../../state-machines/employee-lifecycle.machine.ts'
+import type {
+  HrLifecycleEvent,
+  JobRequest,
+  LifecycleEvent,
+  Moments,
+  NotifyKind,
+  TimerRequest,
+} from '../../state-machines/lifecycle-types.ts'
+import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
+import type { EmployeeProfile } from '../../provisioners/types.ts'
+import { evaluatePolicy, type Policy } from '../policy/index.ts'
+import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMoment } from './schedule.ts'
+import { jobPriority, systemQueue, TIMER_QUEUE } from '../jobs/queues.ts'
+import { uuidV5 } from '../util/ids.ts'
+
+export interface Actor {
+  type: 'hr_source' | 'api_token' | 'oidc' | 'system'
+  id: string
+}
+
+export const SYSTEM_ACTOR: Actor = { type: 'system', id: 'tenure' }
+
+export interface ScheduleSettings {
+  /** What a date-only termination means. */
+  dateOnlyMeans: 'end_of_day' | 'start_of_day'
+  defaultTimeZone: string
+  /** Accounts are created this many days before the start date. */
+  provisionLeadDays: number
+  /** Local time on day one from which access works. */
+  dayStartsAt: string
+}
+
+export interface EngineDeps {
+  pool: Pool
+  boss: Boss
+  log: Logger
+  policy: Policy
+  /** The systems that are configured and enabled. */
+  systems: () => string[]
+  schedule: ScheduleSettings
+  now: () => Date
+  /** Hook for notifications the machine raises (the composition root enqueues them). */
+  onNotify?: (client: PoolClient, notification: MachineNotification) => Promise<void>
+  /** Hook when a leaver case opens or its deadline moves (the SLA ladder is queued here). */
+  onCaseDeadline?: (client: PoolClient, kase: { id: string; effectiveAt: string; deadlineAt: string; correlationId: string }) => Promise<void>
+}
+
+export interface MachineNotification {
+  kind: NotifyKind
+  system?: string
+  message: string
+  employeeId: string
+  externalId: string
+  displayName?: string
+  correlationId: string
+}
+
+/** What a provisioning job carries: everything the worker needs without reading the machine. */
+export interface SystemJobData {
+  correlationId: string
+  employeeId: string
+  externalId: string
+  source: HrSource
+  generation: number
+  request: JobRequest
+  profile?: EmployeeProfile
+  /** The SLA deadline of this system for leaver work (effective moment + budget). */
+  deadlineAt?: string
+  /** Times this job was pushed back by a rate limit (does not count as a failed attempt). */
+  rateLimitedCount?: number
+}
+
+export interface TimerJobData {
+  correlationId: string
+  employeeId: string
+  timerId: string
+  timer: TimerRequest['timer']
+}
+
+export interface ApplyOptions {
+  actor: Actor
+  correlationId: string
+  /** Audit rows that belong with this change (target API calls, verification results …). */
+  audit?: AuditEntryInput[]
+  /** Runs inside the transaction after the machine moved (e.g. mark an HR event applied). */
+  within?: (client: PoolClient, result: ApplyResult) => Promise<void>
+}
+
+export interface ApplyResult {
+  employeeId: string
+  externalId: string
+  applied: boolean
+  from: string
+  to: string
+  jobsEnqueued: number
+  ignoredReason?: string
+  view: CaseView
+}
+
+interface EmployeeRow {
+  id: string
+  source: HrSource
+  external_id: string
+  snapshot: unknown
+  version: number
+  state: string
+}
+
+type EmployeeKey = { id: string } | { source: HrSource; externalId: string }
+
+interface Effects {
+  jobs: JobRequest[]
+  timers: TimerRequest[]
+  cancels: string[]
+  records: Array<{ kind: string; details: Record<string, unknown> }>
+  notifies: Array<{ kind: NotifyKind; system?: string; message: string }>
+}
+
+const IGNORE_RECORD = 'event.ignored'
+
+export class EmployeeNotFoundError extends Error {
+  constructor(key: string) {
+    super(`employee ${key} does not exist`)
+    this.name = 'EmployeeNotFoundError'
+  }
+}
+
+/** Compute the plan, moments and leaver settings for an HR event, as the machine expects them. */
+export function buildHrEvent(deps: Pick<EngineDeps, 'policy' | 'systems' | 'schedule'>, context: LifecycleContext | undefined, hr: CanonicalEvent, now: Date): HrLifecycleEvent {
+  const base = context ?? { profile: undefined, profileAsOf: {}, employeeId: hr.employeeId }
+  const { profile } = applyHrProfile(base, hr as HrLifecycleEvent['hr'])
+  const systems = deps.systems()
+  const evaluation = profile ? evaluatePolicy(profile, deps.policy, systems) : undefined
+  const tz = profile?.timeZone
+  const s = deps.schedule
+  const moments: Moments = {}
+  switch (hr.type) {
+    case 'employee.hired':
+    case 'employee.rehired':
+      moments.provisionAt = provisionMoment(hr.startDate, hr.profile.timeZone ?? tz, s.provisionLeadDays, s.defaultTimeZone)
+      moments.enableAt = enableMoment(hr.startDate, hr.profile.timeZone ?? tz, s.dayStartsAt, s.defaultTimeZone)
+      break
+    case 'employee.terminated': {
+      const t = terminationMoment(
+        { effectiveDate: hr.effectiveDate, effectiveAt: hr.effectiveAt, immediate: hr.immediate, timeZone: hr.timeZone ?? tz },
+        { dateOnlyMeans: s.dateOnlyMeans, defaultTimeZone: s.defaultTimeZone },
+        now.toISOString(),
+      )
+      moments.terminationAt = t.effectiveAt
+      break
+    }
+    case 'employee.leave_started':
+      moments.leaveAt = leaveMoment(hr.effectiveDate, tz, s.defaultTimeZone)
+      if (hr.expectedReturnDate) moments.returnAt = leaveMoment(hr.expectedReturnDate, tz, s.defaultTimeZone)
+      break
+    case 'employee.leave_ended':
+      moments.returnAt = leaveMoment(hr.effectiveDate, tz, s.defaultTimeZone)
+      break
+    default:
+      break
+  }
+  return {
+    type: hr.type,
+    hr,
+    plan: evaluation?.plan ?? context?.plan ?? {},
+    moments,
+    now: now.toISOString(),
+    ...(evaluation ? { leaver: evaluation.leaver } : {}),
+  } as HrLifecycleEvent
+}
+
+/** The SLA budget of each system for this profile (policy may only lower the default). */
+export function slaMinutesFor(deps: Pick<EngineDeps, 'policy' | 'systems'>, profile: EmployeeProfile | undefined): Record<string, number> {
+  const evaluation = evaluatePolicy(profile ?? { employeeId: '-', firstName: '-', lastName: '-' }, deps.policy, deps.systems())
+  return evaluation.slaMinutes
+}
+
+export async function applyHrEvent(deps: EngineDeps, hr: CanonicalEvent, options: ApplyOptions): Promise<ApplyResult> {
+  return applyToEmployee(deps, { source: hr.source, externalId: hr.employeeId }, (ctx, now) => buildHrEvent(deps, ctx, hr, now), options, true)
+}
+
+export async function applyEvent(deps: EngineDeps, employeeId: string, event: LifecycleEvent | ((ctx: LifecycleContext | undefined, now: Date) => LifecycleEvent | undefined), options: ApplyOptions): Promise<ApplyResult> {
+  return applyToEmployee(deps, { id: employeeId }, typeof event === 'function' ? event : () => event, options, false)
+}
+
+async function lockEmployee(client: PoolClient, key: EmployeeKey, create: boolean): Promise<EmployeeRow> {
+  if ('id' in key) {
+    const { rows } = await client.query<EmployeeRow>('SELECT id, source, external_id, snapshot, version, state FROM employees WHERE id = $1 FOR UPDATE', [key.id])
+    if (!rows[0]) throw new EmployeeNotFoundError(key.id)
+    return rows[0]
+  }
+  if (create) {
+    await client.query('INSERT INTO employees (id, source, external_id) VALUES ($1, $2, $3) ON CONFLICT (source, external_id) DO NOTHING', [
+      randomUUID(),
+      key.source,
+      key.externalId,
+    ])
+  }
+  const { rows } = await client.query<EmployeeRow>(
+    'SELECT id, source, external_id, snapshot, version, state FROM employees WHERE source = $1 AND external_id = $2 FOR UPDATE',
+    [key.source, key.externalId],
+  )
+  if (!rows[0]) throw new EmployeeNotFoundError(`${key.source}:${key.externalId}`)
+  return rows[0]
+}
+
+function restore(row: EmployeeRow, effects: Effects) {
+  const machine = employeeLifecycleMachine.provide({
+    actions: {
+      enqueue: (_, params: { jobs: JobRequest[] }) => {
+        effects.jobs.push(...params.jobs)
+      },
+      schedule: (_, params: TimerRequest) => {
+        effects.timers.push(params)
+      },
+      cancelTimer: (_, params: { timerId: string }) => {
+        effects.cancels.push(params.timerId)
+      },
+      record: (_, params: { kind: string; details: Record<string, unknown> }) => {
+        effects.records.push(params)
+      },
+      notify: (_, params: { kind: NotifyKind; system?: string; message: string }) => {
+        effects.notifies.push(params)
+      },
+    },
+  })
+  const input = { employeeId: row.external_id, source: row.source }
+  return row.snapshot
+    ? createActor(machine, { snapshot: row.snapshot as Parameters<typeof createActor>[1] extends { snapshot?: infer S } ? S : never, input })
+    : createActor(machine, { input })
+}
+
+async function applyToEmployee(
+  deps: EngineDeps,
+  key: EmployeeKey,
+  build: (ctx: LifecycleContext | undefined, now: Date) => LifecycleEvent | undefined,
+  options: ApplyOptions,
+  create: boolean,
+): Promise<ApplyResult> {
+  const client = await deps.pool.connect()
+  try {
+    await client.query('BEGIN')
+    const result = await applyLocked(deps, client, key, build, options, create)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+async function applyLocked(
+  deps: EngineDeps,
+  client: PoolClient,
+  key: EmployeeKey,
+  build: (ctx: LifecycleContext | undefined, now: Date) => LifecycleEvent | undefined,
+  options: ApplyOptions,
+  create: boolean,
+): Promise<ApplyResult> {
+  const row = await lockEmployee(client, key, create)
+  const effects: Effects = { jobs: [], timers: [], cancels: [], records: [], notifies: [] }
+  const actor = restore(row, effects)
+  actor.start()
+  const before = actor.getSnapshot()
+  const from = String(before.value)
+  const now = deps.now()
+  const event = build(row.snapshot ? before.context : undefined, now)
+  if (!event) {
+    actor.stop()
+    const view = caseView(before)
+    return { employeeId: row.id, externalId: row.external_id, applied: false, from, to: from, jobsEnqueued: 0, ignoredReason: 'no event', view }
+  }
+  actor.send(event)
+  const after = actor.getSnapshot()
+  // Capture before stop(): a snapshot taken after stop() is persisted as "stopped" and a restored
+  // stopped actor no longer takes eventless transitions.
+  const persisted = actor.getPersistedSnapshot()
+  actor.stop()
+  if (after.status === 'error') throw new Error(`lifecycle machine failed on ${event.type}: ${String(after.error)}`)
+  const to = String(after.value)
+  const ctx = after.context
+  const ignored = effects.records.find((r) => r.kind === IGNORE_RECORD)
+  const slaMinutes = slaMinutesFor(deps, ctx.profile)
+  const view = caseView(after, { slaMinutes: Math.min(...Object.values(slaMinutes), 240) })
+  const correlationId = options.correlationId
+  const subject = { employeeId: row.id }
+  const audit: AuditEntryInput[] = []
+
+  // 1. Persist the snapshot and the searchable columns.
+  const timers = Object.values(ctx.timers).sort((a, b) => a.at.localeCompare(b.at))
+  await client.query(
+    `UPDATE employees SET snapshot = $2, state = $3, version = version + 1, generation = $4, profile = $5,
+            display_name = $6, email = $7, department = $8, start_date = $9, next_action = $10, next_action_at = $11, updated_at = now()
+      WHERE id = $1`,
+    [
+      row.id,
+      JSON.stringify(persisted),
+      to,
+      ctx.generation,
+      JSON.stringify(ctx.profile ?? {}),
+      ctx.profile ? (ctx.profile.displayName ?? `${ctx.profile.firstName} ${ctx.profile.lastName}`) : null,
+      ctx.profile?.workEmail ?? null,
+      ctx.profile?.department ?? null,
+      ctx.startDate ?? null,
+      timers[0]?.timer ?? null,
+      timers[0]?.at ?? null,
+    ],
+  )
+
+  // 2. Project accounts and cases for the read API and the reports.
+  await projectAccounts(client, row.id, ctx)
+  await projectCases(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId: options.correlationId }))
+
+  // 3. Jobs and timers, in this transaction.
+  const db = inTransaction(client)
+  let jobsEnqueued = 0
+  for (const request of effects.jobs) {
+    const deadlineAt = request.deadline ? slaDeadline(request.deadline, slaMinutes[request.system] ?? 240) : undefined
+    const data: SystemJobData = {
+      correlationId,
+      employeeId: row.id,
+      externalId: row.external_id,
+      source: row.source,
+      generation: ctx.generation,
+      request,
+      ...(ctx.profile ? { profile: ctx.profile } : {}),
+      ...(deadlineAt ? { deadlineAt } : {}),
+    }
+    const id = await deps.boss.send(systemQueue(request.system), data as unknown as object, {
+      id: uuidV5(`job:${request.key}`),
+      priority: jobPriority(request, deadlineAt ? new Date(deadlineAt) : undefined, now),
+      ...(request.startAfter ? { startAfter: new Date(request.startAfter) } : {}),
+      db,
+    })
+    if (id) {
+      jobsEnqueued += 1
+      audit.push({
+        actor: options.actor,
+        action: 'job.enqueued',
+        subject: { ...subject, system: request.system, accountId: request.accountId ?? null },
+        correlationId,
+        details: { jobId: id, key: request.key, action: request.action, phase: request.phase ?? null, startAfter: request.startAfter ?? null, deadlineAt: deadlineAt ?? null },
+      })
+    }
+  }
+  for (const timer of effects.timers) {
+    const data: TimerJobData = { correlationId, employeeId: row.id, timerId: timer.timerId, timer: timer.timer }
+    await deps.boss.send(TIMER_QUEUE, data as unknown as object, { id: uuidV5(`timer:${timer.timerId}`), startAfter: new Date(timer.at), db })
+  }
+  for (const timerId of effects.cancels) {
+    // A cancelled timer that still fires is ignored by the machine (stale id); cancelling just
+    // keeps the queue tidy.
+    await deps.boss.cancel(TIMER_QUEUE, uuidV5(`timer:${timerId}`), { db }).catch(() => undefined)
+  }
+  for (const n of effects.notifies) {
+    await deps.onNotify?.(client, {
+      ...n,
+      employeeId: row.id,
+      externalId: row.external_id,
+      displayName: ctx.profile ? `${ctx.profile.firstName} ${ctx.profile.lastName}` : undefined,
+      correlationId,
+    })
+  }
+
+  // 4. Audit, last: the chain lock is held only from here to COMMIT.
+  if (from !== to || !ignored) {
+    audit.unshift({
+      actor: options.actor,
+      action: 'lifecycle.transitioned',
+      subject,
+      correlationId,
+      details: { event: event.type, from, to, version: row.version + 1, generation: ctx.generation, ...eventFacts(event) },
+    })
+  }
+  for (const r of effects.records) {
+    audit.push({ actor: options.actor, action: `lifecycle.${r.kind.replaceAll('.', '_')}`, subject, correlationId, details: r.details })
+  }
+  const result: ApplyResult = {
+    employeeId: row.id,
+    externalId: row.external_id,
+    applied: !ignored,
+    from,
+    to,
+    jobsEnqueued,
+    ...(ignored ? { ignoredReason: String(ignored.details.reason ?? 'ignored') } : {}),
+    view,
+  }
+  if (options.within) await options.within(client, result)
+  await appendAudit(client, [...audit, ...(options.audit ?? [])])
+  deps.log.debug({ employeeId: row.id, correlationId, event: event.type, from, to, jobs: jobsEnqueued }, 'lifecycle event applied')
+  return result
+}
+
+/** Facts about the event worth keeping in the audit row (ids and times, no personal data). */
+function eventFacts(event: LifecycleEvent): Record<string, unknown> {
+  if ('hr' in event) {
+    return { hrEventId: event.hr.eventId, source: event.hr.source, sourceEventId: event.hr.sourceEventId, foundBy: event.hr.foundBy, occurredAt: event.hr.occurredAt }
+  }
+  if ('system' in event) return { system: event.system }
+  if (event.type === 'timer.fired') return { timer: event.timer, timerId: event.timerId }
+  if ('exceptionId' in event) return { exceptionId: event.exceptionId }
+  return {}
+}
+
+async function projectAccounts(client: pg.PoolClient, employeeId: string, ctx: LifecycleContext): Promise<void> {
+  for (const [system, p] of Object.entries(ctx.systems)) {
+    await client.query(
+      `INSERT INTO employee_accounts (employee_id, system, account_id, login, status, desired, provisioned, attempts, last_error, residual,
+                                      waiting_on, revoked_at, verified_at, cleaned_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+       ON CONFLICT (employee_id, system) DO UPDATE SET
+         account_id = EXCLUDED.account_id, login = EXCLUDED.login, status = EXCLUDED.status, desired = EXCLUDED.desired,
+         provisioned = EXCLUDED.provisioned, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
+         residual = EXCLUDED.residual, waiting_on = EXCLUDED.waiting_on, revoked_at = EXCLUDED.revoked_at,
+         verified_at = EXCLUDED.verified_at, cleaned_at = EXCLUDED.cleaned_at, updated_at = now()`,
+      [
+        employeeId,
+        system,
+        p.accountId ?? null,
+        p.login ?? null,
+        p.status,
+        p.desired ? JSON.stringify(p.desired) : null,
+        p.provisioned ? JSON.stringify(p.provisioned) : null,
+        p.attempts,
+        p.lastError ? JSON.stringify(p.lastError) : null,
+        JSON.stringify(p.residual),
+        p.waitingOn ?? null,
+        p.revokedAt ?? null,
+        p.verifiedAt ?? null,
+        p.cleanedAt ?? null,
+      ],
+    )
+  }
+}
+
+async function projectCases(
+  client: pg.PoolClient,
+  employeeId: string,
+  ctx: LifecycleContext,
+  view: CaseView,
+  slaMinutes: Record<string, number>,
+  now: Date,
+  onDeadline: (kase: { id: string; effectiveAt: string; deadlineAt: string }) => Promise<void>,
+): Promise<void> {
+  const t = ctx.termination
+  if (!t) {
+    // A rescinded termination removes the machine's termination: cancel a case still scheduled/open.
+    await client.query(
+      `UPDATE cases SET status = 'cancelled', closed_at = now() WHERE employee_id = $1 AND kind = 'leaver' AND generation = $2 AND status IN ('scheduled', 'open')`,
+      [employeeId, ctx.generation],
+    )
+    return
+  }
+  const systems = view.systems
+  const deadlines = systems.map((s) => slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240))
+  const caseDeadline = deadlines.length > 0 ? deadlines.sort()[0]! : slaDeadline(t.effectiveAt, 240)
+  const status = view.case === 'open' ? 'open' : view.case === 'closed' ? 'closed' : new Date(t.effectiveAt) > now ? 'scheduled' : 'open'
+  const lateBy = Math.max(0, Math.round((new Date(t.receivedAt).getTime() - new Date(t.effectiveAt).getTime()) / 1000))
+  const previous = await client.query<{ deadline_at: Date }>(`SELECT deadline_at FROM cases WHERE employee_id = $1 AND kind = 'leaver' AND generation = $2`, [
+    employeeId,
+    ctx.generation,
+  ])
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO cases (id, employee_id, kind, generation, status, hr_event_id, effective_at, received_at, late_by_hr_seconds, deadline_at, opened_at, closed_at)
+     VALUES ($1, $2, 'leaver', $3, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11)
+     ON CONFLICT (employee_id, kind, generation) DO UPDATE SET
+       status = EXCLUDED.status, hr_event_id = EXCLUDED.hr_event_id, effective_at = EXCLUDED.effective_at,
+       received_at = EXCLUDED.received_at, late_by_hr_seconds = EXCLUDED.late_by_hr_seconds,
+       deadline_at = EXCLUDED.deadline_at, closed_at = EXCLUDED.closed_at,
+       reopened_count = cases.reopened_count + CASE WHEN cases.status = 'closed' AND EXCLUDED.status = 'open' THEN 1 ELSE 0 END
+     RETURNING id`,
+    [
+      randomUUID(),
+      employeeId,
+      ctx.generation,
+      status,
+      t.hrEventId,
+      t.effectiveAt,
+      t.receivedAt,
+      lateBy,
+      caseDeadline,
+      view.openedAt ?? null,
+      view.case === 'closed' ? (view.closedAt ?? now.toISOString()) : null,
+    ],
+  )
+  const caseId = rows[0]!.id
+  const before = previous.rows[0]?.deadline_at?.toISOString()
+  if ((status === 'open' || status === 'scheduled') && before !== new Date(caseDeadline).toISOString()) {
+    await onDeadline({ id: caseId, effectiveAt: t.effectiveAt, deadlineAt: new Date(caseDeadline).toISOString() })
+  }
+  for (const s of systems) {
+    await client.query(
+      `INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+       ON CONFLICT (case_id, system) DO UPDATE SET
+         status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
+         cutoff_at = EXCLUDED.cutoff_at, verified_at = EXCLUDED.verified_at, cleanup_at = EXCLUDED.cleanup_at,
+         attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, residual = EXCLUDED.residual,
+         waiting_on = EXCLUDED.waiting_on, updated_at = now()`,
+      [
+        caseId,
+        s.system,
+        s.status,
+        s.accountId ?? null,
+        slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240),
+        s.revokedAt ?? null,
+        s.verifiedAt ?? null,
+        s.cleanedAt ?? null,
+        s.attempts,
+        s.lastError ? JSON.stringify(s.lastError) : null,
+        JSON.stringify(s.residual),
+        s.waitingOn ?? null,
+      ],
+    )
+  }
+}

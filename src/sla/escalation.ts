@@ -1,0 +1,152 @@
+/**
+ * The four-hour clock of every leaver case. When a case opens (or its deadline changes), one
+ * delayed job per ladder step is queued for the moment it is due: effective moment + fraction of
+ * the budget. A case HR reported late gets its overdue steps at once. Each step is sent at most
+ * once per case (case_escalations), and only while some system is still at risk: systems that
+ * are verified, or waiting on an approved exception, do not escalate. A breach is recorded on
+ * the case and in the audit trail; the work goes on until every system is verified.
+ */
+import { z } from 'zod'
+import type { Boss } from '../queue/boss.ts'
+import { inTransaction } from '../queue/boss.ts'
+import type { Pool, PoolClient } from '../db/pool.ts'
+import type { Logger } from '../log.ts'
+import { appendAudit } from '../audit/index.ts'
+import { SYSTEM_ACTOR } from '../lifecycle/engine.ts'
+import { escalationMoments, escalationNotification, notifyJobs, type EscalationStep, type NotifyConfig } from '../notify/index.ts'
+import { uuidV5 } from '../util/ids.ts'
+import { SLA_ESCALATION_QUEUE } from '../jobs/queues.ts'
+import type { WorkerDefinition } from '../jobs/runtime.ts'
+
+export const escalationJobSchema = z.object({
+  caseId: z.uuid(),
+  step: z.string(),
+  deadlineAt: z.string(),
+  correlationId: z.string(),
+})
+export type EscalationJob = z.infer<typeof escalationJobSchema>
+
+/** Queue the ladder for a case; ids derive from case, step and deadline, so re-queuing is a no-op. */
+export async function scheduleEscalations(
+  client: PoolClient,
+  boss: Boss,
+  steps: readonly EscalationStep[],
+  kase: { id: string; effectiveAt: string; deadlineAt: string; correlationId: string },
+): Promise<void> {
+  if (Date.parse(kase.deadlineAt) <= Date.parse(kase.effectiveAt)) return
+  for (const m of escalationMoments({ effectiveAt: kase.effectiveAt, deadlineAt: kase.deadlineAt, steps })) {
+    const data: EscalationJob = { caseId: kase.id, step: m.step.name, deadlineAt: kase.deadlineAt, correlationId: kase.correlationId }
+    await boss.send(SLA_ESCALATION_QUEUE, data, {
+      id: uuidV5(`escalation:${kase.id}:${m.step.name}:${kase.deadlineAt}`),
+      startAfter: new Date(m.dueAt),
+      db: inTransaction(client),
+    })
+  }
+}
+
+interface CaseRow {
+  id: string
+  employee_id: string
+  status: string
+  effective_at: Date
+  deadline_at: Date
+  display_name: string | null
+}
+
+interface CaseSystemRow {
+  system: string
+  status: string
+  verified_at: Date | null
+  waiting_on: string | null
+  last_error: { kind?: string; message?: string; at?: string } | null
+}
+
+export interface EscalationDeps {
+  pool: Pool
+  boss: Boss
+  log: Logger
+  notify: () => NotifyConfig
+  now: () => Date
+}
+
+export function escalationWorker(deps: EscalationDeps): WorkerDefinition<typeof escalationJobSchema> {
+  return {
+    queue: SLA_ESCALATION_QUEUE,
+    schema: escalationJobSchema,
+    handler: async (data, job) => {
+      const client = await deps.pool.connect()
+      try {
+        await client.query('BEGIN')
+        const { rows } = await client.query<CaseRow>(
+          `SELECT c.id, c.employee_id, c.status, c.effective_at, c.deadline_at, e.display_name
+             FROM cases c JOIN employees e ON e.id = c.employee_id WHERE c.id = $1 FOR UPDATE OF c`,
+          [data.caseId],
+        )
+        const kase = rows[0]
+        const outcome = await escalate(deps, client, kase, data)
+        await client.query('COMMIT')
+        if (outcome !== 'sent') job.log.debug({ caseId: data.caseId, step: data.step, outcome }, 'escalation not sent')
+        return { outcome }
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw err
+      } finally {
+        client.release()
+      }
+    },
+  }
+}
+
+async function escalate(deps: EscalationDeps, client: PoolClient, kase: CaseRow | undefined, data: EscalationJob): Promise<string> {
+  if (!kase) return 'case_not_found'
+  if (kase.status !== 'open' && kase.status !== 'scheduled') return `case_${kase.status}`
+  if (kase.deadline_at.toISOString() !== new Date(data.deadlineAt).toISOString()) return 'deadline_changed'
+  const steps = deps.notify().escalation.steps
+  const step = steps.find((s) => s.name === data.step)
+  if (!step) return 'step_not_configured'
+  const { rows: systems } = await client.query<CaseSystemRow>(
+    'SELECT system, status, verified_at, waiting_on, last_error FROM case_systems WHERE case_id = $1 ORDER BY system',
+    [kase.id],
+  )
+  const atRisk = systems.filter((s) => !s.verified_at && s.status !== 'absent' && !s.waiting_on && s.status !== 'waiting_exception')
+  if (systems.length > 0 && atRisk.length === 0) return 'nothing_at_risk'
+  const moment = escalationMoments({ effectiveAt: kase.effective_at, deadlineAt: kase.deadline_at, steps }).find((m) => m.step.name === step.name)!
+  const inserted = await client.query(
+    `INSERT INTO case_escalations (case_id, step, due_at, deadline_at, open_systems) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+    [kase.id, step.name, moment.dueAt, kase.deadline_at, JSON.stringify(atRisk.map((s) => s.system))],
+  )
+  if (inserted.rowCount === 0) return 'already_sent'
+  const notification = escalationNotification(
+    {
+      caseId: kase.id,
+      employeeId: kase.employee_id,
+      ...(kase.display_name ? { employeeName: kase.display_name } : {}),
+      effectiveAt: kase.effective_at,
+      deadlineAt: kase.deadline_at,
+      now: deps.now(),
+      systems: systems.map((s) => ({
+        system: s.system,
+        status: s.status,
+        verified: Boolean(s.verified_at) || s.status === 'absent',
+        ...(s.last_error?.message ? { lastError: { kind: s.last_error.kind, message: s.last_error.message, at: s.last_error.at } } : {}),
+      })),
+    },
+    step,
+  )
+  for (const j of notifyJobs(notification, step.channels, { config: deps.notify(), correlationId: data.correlationId })) {
+    await deps.boss.send(j.name, j.data as object, { ...j.options, db: inTransaction(client) })
+  }
+  const breach = step.atFraction >= 1
+  if (breach) await client.query('UPDATE cases SET breached_at = COALESCE(breached_at, $2) WHERE id = $1', [kase.id, deps.now()])
+  await appendAudit(client, [
+    {
+      actor: SYSTEM_ACTOR,
+      action: breach ? 'sla.breached' : 'sla.escalated',
+      subject: { employeeId: kase.employee_id },
+      correlationId: data.correlationId,
+      details: { caseId: kase.id, step: step.name, dueAt: moment.dueAt, deadlineAt: kase.deadline_at.toISOString(), systemsAtRisk: atRisk.map((s) => s.system), channels: step.channels },
+    },
+  ])
+  deps.log.warn({ caseId: kase.id, employeeId: kase.employee_id, step: step.name, systems: atRisk.map((s) => s.system) }, breach ? 'leaver SLA breached' : 'leaver SLA escalated')
+  return 'sent'
+}
