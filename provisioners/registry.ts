@@ -4,44 +4,18 @@
  * the reason); a configured system can be switched off with `systems.disabled` without deleting
  * its block.
  */
-import { z } from 'zod'
 import type { Queryable } from '../src/db/pool.ts'
 import type { Provisioner, RateLimitSpec, SystemKind } from './types.ts'
-import { createSandboxProvisioner, sandboxConfigSchema } from './sandbox/provisioner.ts'
+import { createSandboxProvisioner } from './sandbox/provisioner.ts'
 import { createGoogleProvisioner } from './google/provisioner.ts'
-import { googleConfigSchema } from './google/config.ts'
 import { createEntraProvisioner } from './entra/provisioner.ts'
-import { entraConfigSchema } from './entra/config.ts'
 import { createSlackProvisioner } from './slack/provisioner.ts'
-import { slackConfigSchema } from './slack/config.ts'
 import { createJiraProvisioner } from './jira/provisioner.ts'
-import { jiraConfigSchema } from './jira/config.ts'
 import { createScimProvisioner } from './scim/provisioner.ts'
-import { scimConfigSchema } from './scim/config.ts'
-import { createManualProvisioner, manualConfigSchema } from './manual/provisioner.ts'
+import { createManualProvisioner } from './manual/provisioner.ts'
 
-export const systemsConfigSchema = z
-  .object({
-    sandbox: sandboxConfigSchema.optional().describe('The built-in sandbox target (accounts in a Tenure table).'),
-    google: googleConfigSchema.optional().describe('Google Workspace (Admin SDK Directory API). See docs/systems/google.md.'),
-    entra: entraConfigSchema.optional().describe('Microsoft Entra ID / Microsoft 365 (Microsoft Graph). See docs/systems/entra.md.'),
-    slack: slackConfigSchema.optional().describe('Slack (Web API + SCIM). See docs/systems/slack.md.'),
-    jira: jiraConfigSchema.optional().describe('Jira / Atlassian Cloud. See docs/systems/jira.md.'),
-    scim: scimConfigSchema,
-    manual: manualConfigSchema,
-    disabled: z
-      .array(z.string())
-      .default([])
-      .describe('System ids that are configured but switched off (no jobs run; the API shows them disabled).'),
-    rateLimits: z
-      .record(z.string(), z.record(z.string(), z.object({ perMinute: z.number().positive(), burst: z.number().positive() }).strict()))
-      .default({})
-      .describe("Per system id and limiter bucket, override the vendor's published limit, e.g. { slack: { scim_write: { perMinute: 120, burst: 10 } } }."),
-  })
-  .strict()
-  .prefault({})
-
-export type SystemsConfig = z.output<typeof systemsConfigSchema>
+export { systemsConfigSchema, type SystemsConfig } from './config.ts'
+import type { SystemsConfig } from './config.ts'
 
 export interface SystemInfo {
   system: string

@@ -11,7 +11,7 @@ import type { Config } from './config/index.ts'
 import { MigrationError, migrate } from './db/migrate.ts'
 import { createPool, safeUrl } from './db/pool.ts'
 import { createLogger, type Logger } from './log.ts'
-import { openDatabase, startTenure, type Mode } from './main.ts'
+import type { Mode } from './main.ts'
 import { createBoss } from './queue/boss.ts'
 import { PROBE_QUEUE } from './jobs/diagnostics.ts'
 import { registerTokenCommands } from './auth/cli.ts'
@@ -44,6 +44,8 @@ async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   const { config: cfg, log, file } = await config({ sandbox })
   if (sandbox) cfg.sandbox.enabled = true
   log.info({ configFile: file, mode, sandbox: cfg.sandbox.enabled }, 'configuration loaded')
+  // main.ts loads every vendor SDK; commands that do not run the service skip that cost.
+  const { startTenure } = await import('./main.ts')
   const running = await startTenure({ config: cfg, mode, log, configFile: file })
   if (running.url) process.stderr.write(`\nTenure is listening on ${running.url}\n\n`)
 
@@ -82,6 +84,7 @@ program
   .description('apply pending database migrations and exit')
   .action(async () => {
     const { config: cfg, log } = await config()
+    const { openDatabase } = await import('./db/open.ts')
     const db = await openDatabase(cfg, log)
     const pool = createPool({ url: db.url, max: 2, statementTimeoutMs: 0, log })
     try {
@@ -145,6 +148,7 @@ jobs
   .addOption(new Option('--timeout <ms>', 'how long to wait for completion').default('30000'))
   .action(async (opts: { hold: string; timeout: string }) => {
     const { config: cfg, log } = await config()
+    const { openDatabase } = await import('./db/open.ts')
     const db = await openDatabase(cfg, log)
     const boss = createBoss({ url: db.url, config: cfg, log, supervise: false })
     await boss.start()

@@ -8,7 +8,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config } from './config/index.ts'
-import { startEmbedded, type EmbeddedDatabase } from './db/embedded.ts'
+import { openDatabase } from './db/open.ts'
 import { migrate } from './db/migrate.ts'
 import { createPool, safeUrl, type Pool } from './db/pool.ts'
 import { createApp } from './http/app.ts'
@@ -79,17 +79,7 @@ export interface Running {
   stop(reason?: string): Promise<void>
 }
 
-export interface Database {
-  url: string
-  embedded?: EmbeddedDatabase
-}
-
-/** DATABASE_URL when configured, else the embedded PostgreSQL of the data folder. */
-export async function openDatabase(config: Config, log: Logger): Promise<Database> {
-  if (config.database.url) return { url: config.database.url }
-  const embedded = await startEmbedded({ dataDir: config.database.dataDir, log })
-  return { url: embedded.url, embedded }
-}
+export { openDatabase, type Database } from './db/open.ts'
 
 async function createProbeQueue(boss: Boss, config: Config): Promise<void> {
   if (await boss.getQueue(PROBE_QUEUE)) return

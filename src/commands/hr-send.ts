@@ -47,6 +47,20 @@ export async function hrSend(options: HrSendOptions, sources: HrSourcesConfig, b
     const sample = adapter.buildSample(options.event as CanonicalEventType, employeeId)
     contentType = sample.contentType
     body = sample.body
+    if (source === 'generic') {
+      // Samples carry example dates; a test delivery should happen now: start today, leave now.
+      const parsed = JSON.parse(body.toString()) as { timestamp?: string; data?: Record<string, unknown> }
+      const now = new Date()
+      parsed.timestamp = now.toISOString()
+      const data = (parsed.data ??= {})
+      if (options.event === 'employee.hired' || options.event === 'employee.rehired') data.startDate = now.toISOString().slice(0, 10)
+      if (options.event === 'employee.terminated') {
+        delete data.effectiveDate
+        data.effectiveAt = now.toISOString()
+      }
+      if (options.event === 'employee.leave_started' || options.event === 'employee.leave_ended') data.effectiveDate = now.toISOString().slice(0, 10)
+      body = Buffer.from(JSON.stringify(parsed, null, 2))
+    }
     if (options.set && Object.keys(options.set).length > 0 && contentType === 'application/json') {
       const parsed = JSON.parse(body.toString()) as { data?: Record<string, unknown> }
       const data = (parsed.data ??= {})

@@ -1,0 +1,156 @@
+/**
+ * The read and operations API over real HTTP, on a real engine: employees, the dry-run plan,
+ * leaver cases, manual tasks closing a system with an attestation, and target reconciliation
+ * finding an account re-enabled by hand after its revocation was verified.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
+import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
+import { createApiToken } from '../../src/auth/tokens.ts'
+import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
+import { createLimiter } from '../../src/jobs/limiter.ts'
+import { silentLogger } from '../../src/log.ts'
+
+const today = () => new Date().toISOString().slice(0, 10)
+
+describe('operations API (real engine, sandbox target, manual badge system)', () => {
+  let t: TestTenure
+  const tokens: Record<string, string> = {}
+  const call = async (role: string, path: string, init: RequestInit = {}) => {
+    const res = await fetch(`${t.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${tokens[role]}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) },
+    })
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> & { items?: Array<Record<string, unknown>> } }
+  }
+
+  before(async () => {
+    t = await startTestTenure({
+      systems: { sandbox: { enabled: true }, manual: [{ name: 'badge', title: 'Office badge', ownerGroup: 'facilities' }] },
+      policy: {
+        rules: [
+          { name: 'everyone', grant: { sandbox: { groups: ['staff'] }, 'manual:badge': {} } },
+          { name: 'eng', match: { department: 'Engineering' }, grant: { sandbox: { groups: ['eng'] } } },
+        ],
+      },
+    })
+    for (const role of ['operator', 'approver', 'auditor'] as const) {
+      tokens[role] = (await createApiToken(t.running.pool, { name: `test-${role}`, role, createdBy: { type: 'system', id: 'test' }, now: new Date() })).token
+    }
+  })
+  after(async () => {
+    await t.stop()
+  })
+
+  test('when an operator reads employees and the plan, then state, accounts and the policy diff are shown without changing anything', async () => {
+    const profile = { employeeId: 'O1', firstName: 'Olga', lastName: 'Ops', department: 'Finance' }
+    await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'O1', { profile, startDate: today(), preHire: false }), { actor: SYSTEM_ACTOR, correlationId: 'h' })
+    await t.until('O1 active', async () => (await t.employeeState('O1')) === 'active')
+    const list = await call('operator', '/api/v1/employees?q=O1')
+    assert.equal(list.status, 200)
+    const employee = list.body.items![0]!
+    assert.equal(employee.state, 'active')
+    const detail = await call('operator', `/api/v1/employees/${employee.id}`)
+    assert.equal(detail.status, 200)
+    const accounts = detail.body.accounts as Array<{ system: string; status: string }>
+    assert.deepEqual(accounts.map((a) => a.system).sort(), ['manual:badge', 'sandbox'])
+    assert.ok((detail.body.timeline as unknown[]).length >= 3, 'the timeline has the HR event, transitions and target calls')
+    // The profile changes in HR's record but no event was applied: the plan shows the difference.
+    await t.running.pool.query(`UPDATE employees SET profile = profile || '{"department":"Engineering"}' WHERE external_id = 'O1'`)
+    const plan = await call('operator', `/api/v1/employees/${employee.id}/plan`)
+    assert.equal(plan.status, 200)
+    const sandbox = (plan.body.systems as Array<{ system: string; add: Record<string, string[]>; rules: string[] }>).find((s) => s.system === 'sandbox')!
+    assert.deepEqual(sandbox.add, { groups: ['eng'] })
+    assert.deepEqual(sandbox.rules, ['everyone', 'eng'])
+    const unchanged = await t.running.pool.query(`SELECT groups FROM sandbox_accounts WHERE employee_external_id = 'O1'`)
+    assert.deepEqual(unchanged.rows[0].groups, ['staff'], 'a dry run changes nothing')
+  })
+
+  test('when a leaver has a system without an API, then the case waits for the task, and an approver attestation closes it', async () => {
+    const profile = { employeeId: 'M1', firstName: 'Manu', lastName: 'Al' }
+    await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'M1', { profile, startDate: today(), preHire: false }), { actor: SYSTEM_ACTOR, correlationId: 'h2' })
+    await t.until('M1 active', async () => (await t.employeeState('M1')) === 'active')
+    await applyHrEvent(t.running.engine, hrEvent('employee.terminated', 'M1', { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'voluntary' }), {
+      actor: SYSTEM_ACTOR,
+      correlationId: 'l2',
+    })
+    const task = await t.until('the revocation task', async () => {
+      const r = await call('approver', '/api/v1/tasks?status=open&system=manual:badge')
+      return r.body.items?.find((i) => i.kind === 'revoke' && i.employeeExternalId === 'M1')
+    })
+    assert.ok(task.deadlineAt, 'the task carries the case deadline')
+    const open = await call('operator', '/api/v1/cases?status=open')
+    const kase = open.body.items!.find((c) => c.externalId === 'M1')!
+    const systems = kase.systems as Array<{ system: string; verifiedAt: string | null }>
+    await t.until('sandbox verified', async () => {
+      const r = await call('operator', `/api/v1/cases/${kase.id}`)
+      return (r.body.systems as Array<{ system: string; verifiedAt: string | null }>).find((s) => s.system === 'sandbox')?.verifiedAt
+    })
+    assert.equal(systems.find((s) => s.system === 'manual:badge')?.verifiedAt, null)
+    assert.equal((await call('operator', `/api/v1/tasks/${task.id}/complete`, { method: 'POST', body: JSON.stringify({ note: 'x' }) })).status, 403, 'operators cannot attest')
+    const done = await call('approver', `/api/v1/tasks/${task.id}/complete`, { method: 'POST', body: JSON.stringify({ note: 'Badge deactivated, card returned', evidenceRef: 'door-log-4711' }) })
+    assert.equal(done.status, 200)
+    assert.equal(done.body.status, 'completed')
+    await t.until('the case to close', async () => (await call('operator', `/api/v1/cases/${kase.id}`)).body.status === 'closed')
+    const again = await call('approver', `/api/v1/tasks/${task.id}/complete`, { method: 'POST', body: JSON.stringify({ note: 'twice' }) })
+    assert.equal(again.status, 409)
+    const audit = await t.running.pool.query(`SELECT details FROM audit_events WHERE action = 'task.completed'`)
+    assert.equal(audit.rows.length, 1)
+    assert.equal(audit.rows[0].details.evidenceRef, 'door-log-4711')
+  })
+
+  test('when an account is re-enabled by hand after verified revocation, then reconciliation finds it and the case re-opens', async () => {
+    const profile = { employeeId: 'R1', firstName: 'Re', lastName: 'Enabled' }
+    await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'R1', { profile, startDate: today(), preHire: false }), { actor: SYSTEM_ACTOR, correlationId: 'h3' })
+    await t.until('R1 active', async () => (await t.employeeState('R1')) === 'active')
+    await applyHrEvent(t.running.engine, hrEvent('employee.terminated', 'R1', { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'involuntary' }), {
+      actor: SYSTEM_ACTOR,
+      correlationId: 'l3',
+    })
+    await t.until('sandbox revocation verified', async () => {
+      const { rows } = await t.running.pool.query(
+        `SELECT ea.verified_at, ea.status FROM employee_accounts ea JOIN employees e ON e.id = ea.employee_id WHERE e.external_id = 'R1' AND ea.system = 'sandbox'`,
+      )
+      return rows[0]?.verified_at && rows[0].status === 'done'
+    })
+    const badge = await t.until('the badge task', async () => {
+      const r = await call('approver', '/api/v1/tasks?status=open&system=manual:badge')
+      return r.body.items?.find((i) => i.kind === 'revoke' && i.employeeExternalId === 'R1')
+    })
+    await call('approver', `/api/v1/tasks/${badge.id}/complete`, { method: 'POST', body: JSON.stringify({ note: 'badge off' }) })
+    const caseStatus = async () =>
+      (await t.running.pool.query(`SELECT c.status, c.reopened_count FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'R1'`)).rows[0]
+    await t.until('the case to close', async () => (await caseStatus())?.status === 'closed')
+    // An admin switches the account back on in the target system.
+    await t.running.pool.query(`UPDATE sandbox_accounts SET active = true, deleted_at = NULL WHERE employee_external_id = 'R1'`)
+    const deps = {
+      pool: t.running.pool,
+      boss: t.running.boss,
+      log: silentLogger,
+      engine: t.running.engine,
+      registry: t.running.registry,
+      limiter: createLimiter(t.running.pool, { maxWaitMs: 5000 }),
+      config: { enabled: true, intervalMinutes: 60, ignoreAccounts: [] },
+    }
+    const summary = await reconcileSystem(deps, t.running.registry.get('sandbox')!, 'reconcile-test')
+    assert.equal(summary.findings.active_after_revocation, 1)
+    assert.equal(summary.reopened, 1)
+    const findings = await call('auditor', '/api/v1/reconciliation/findings?kind=active_after_revocation')
+    assert.equal(findings.status, 200)
+    assert.equal(findings.body.items!.length, 1)
+    await t.until('the account to be disabled again', async () => {
+      const { rows } = await t.running.pool.query(`SELECT active FROM sandbox_accounts WHERE employee_external_id = 'R1'`)
+      return rows[0]?.active === false
+    })
+    const reopened = await t.until('the case to be re-opened and closed again', async () => {
+      const row = await caseStatus()
+      return row?.reopened_count >= 1 && row.status === 'closed' ? row : undefined
+    })
+    assert.equal(reopened.reopened_count, 1, 'the leaver case was re-opened once')
+    // The next run no longer sees it: the finding is resolved.
+    await reconcileSystem(deps, t.running.registry.get('sandbox')!, 'reconcile-test-2')
+    const open = await call('auditor', '/api/v1/reconciliation/findings?kind=active_after_revocation&status=open')
+    assert.equal(open.body.items!.length, 0)
+  })
+})
