@@ -347,9 +347,9 @@ function provisionerSuite(variant: Variant): void {
       assert.equal((await p.verify(makeCtx(), ref)).revoked, true)
     })
 
-    test(
+    // Only variants whose client sends If-Match can meet a 412; the others do not register it.
+    if (variant.etag) test(
       'when the user changes at the app between our read and write (412), then the write is repeated once on the fresh version',
-      { skip: variant.etag ? false : 'the client does not send If-Match in this variant' },
       async () => {
         const ref = await p.provision(makeCtx(), spec(employee()))
         let touched = false
