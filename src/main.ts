@@ -252,7 +252,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources }), options: { localConcurrency: 4, batchSize: 1, burstWhenBatchFull: true, ...polling } })
       for (const system of registry.enabledIds()) {
         await registerWorker(host, {
-          ...systemWorker({ pool, boss, log, engine, registry, limiter, retryLimit: config.queue.retryLimit, retryDelayMaxMs: config.queue.retryDelayMaxSeconds * 1000, metrics: targetMetrics }, system),
+          ...systemWorker({ pool, boss, log, engine, registry, limiter, retryLimit: config.queue.retryLimit, queueSchema: config.queue.schema, retryDelayMaxMs: config.queue.retryDelayMaxSeconds * 1000, metrics: targetMetrics }, system),
           // Several jobs in flight per system; the shared limiter, not the worker count, sets the pace.
           options: { localConcurrency: config.workers.concurrency, batchSize: 1, burstWhenBatchFull: true, ...polling },
         })

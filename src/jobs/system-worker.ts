@@ -88,6 +88,8 @@ export interface SystemWorkerDeps {
   registry: Registry
   limiter: Limiter
   retryLimit: number
+  /** pg-boss's schema, to look at queued work. */
+  queueSchema: string
   /** The longest backoff; a leaver's cut-off that exhausted its retries is re-queued this far out. */
   retryDelayMaxMs: number
   metrics: { rateLimited: Counter<'system' | 'source'>; calls: Counter<'system' | 'status'> }
@@ -196,6 +198,20 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
   }
 }
 
+const CLEANUP_YIELD_MS = 2_000
+
+async function cutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
+  const { rows } = await deps.pool.query(
+    `SELECT 1 FROM ${deps.queueSchema}.job
+      WHERE name = $1 AND state IN ('created', 'retry', 'active')
+        AND data->'request'->>'action' IN ('deprovision', 'verify') AND COALESCE(data->'request'->>'phase', 'cutoff') <> 'cleanup'
+        AND start_after <= now() + interval '1 second'
+      LIMIT 1`,
+    [systemQueue(system)],
+  )
+  return rows.length > 0
+}
+
 /** Cut-off and verification of a leaver: work that must continue until it succeeds. */
 function isLeaverCritical(data: SystemJobData): boolean {
   const r = data.request
@@ -242,6 +258,13 @@ export function systemWorker(deps: SystemWorkerDeps, system: string): WorkerDefi
           deps.metrics.calls.inc({ system, status: String(call.status ?? 'none') })
           if (call.status === 429) deps.metrics.rateLimited.inc({ system, source: 'vendor' })
         },
+      }
+      if (data.request.action === 'deprovision' && data.request.phase === 'cleanup' && (await cutoffWorkPending(deps, system))) {
+        // Clean-up yields to cut-off: while any leaver's cut-off or verification in this system is
+        // queued, every clean-up waits, so in a mass layoff everyone is cut off before anyone's
+        // groups and licences are tidied. Waiting does not count as an attempt.
+        await requeueAfter(deps, data, CLEANUP_YIELD_MS, [], job)
+        return { outcome: 'yielded_to_cutoff' }
       }
       if (!provisioner) {
         await finalFailure(deps, data, job, { kind: 'Permanent', message: `system ${system} is not configured or is disabled` }, calls)

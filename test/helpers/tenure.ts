@@ -3,6 +3,9 @@
  * HTTP on port 0), with a config built from a partial object, and helpers to wait on state.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 import { validateConfig } from '../../src/config/load.ts'
 import type { ConfigInput } from '../../src/config/index.ts'
@@ -26,10 +29,12 @@ export async function startTestTenure(
   options: { log?: Logger; now?: () => Date; mode?: 'serve' | 'worker'; clock?: Clock } = {},
 ): Promise<TestTenure> {
   const db = await createTestDatabase('it')
+  // Local state (sandbox tokens, the audit key) goes to a temporary folder, never a developer's .tenure/.
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'tenure-it-'))
   const merged = validateConfig({
     ...config,
     server: { port: 0, ...config.server },
-    database: { ...config.database, url: db.url },
+    database: { dataDir, ...config.database, url: db.url },
     queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, ...config.queue },
     log: { level: 'silent', ...config.log },
   })
@@ -66,6 +71,7 @@ export async function startTestTenure(
     stop: async () => {
       await running.stop()
       await db.drop()
+      await rm(dataDir, { recursive: true, force: true })
     },
   }
 }
