@@ -41,7 +41,11 @@ import express from 'express'
 import { z } from 'zod'
 import { requireRoles } from './auth/require-roles.ts'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
-import { auditRouter, createCheckpoint, checkpointCron } from './audit/index.ts'
+import { auditRouter, createCheckpoint, checkpointCron, recordAudit } from './audit/index.ts'
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+
+const TENURE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 import { localAuditConfig } from './audit/local-key.ts'
 import { AUDIT_CHECKPOINT_QUEUE } from './jobs/queues.ts'
 import { enableClockOverride, type Clock } from 'pg-boss'
@@ -193,6 +197,21 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     }
     const auditConfig = audit
     await boss.schedule(AUDIT_CHECKPOINT_QUEUE, checkpointCron(auditConfig), {}, { key: 'audit' })
+    // Which configuration this process runs with, on the chain (a digest and the source, never values).
+    await recordAudit(pool, [
+      {
+        actor: { type: 'system', id: 'tenure' },
+        action: 'config.loaded',
+        details: {
+          mode,
+          source: options.configFile ?? 'in-memory',
+          digest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
+          version: TENURE_VERSION,
+          sandbox: config.sandbox.enabled,
+          systems: registry.systems.map((s) => ({ system: s.system, enabled: s.enabled })),
+        },
+      },
+    ])
     await scheduleHrReconciliation(boss, hrSources, log)
     await scheduleTargetReconciliation(boss, config.reconciliation)
 

@@ -32,6 +32,17 @@ export const AUDIT_ACTIONS = {
   'config.loaded': 'Tenure started with a configuration (its digest and source, never secrets).',
   'exception.decided': 'A person approved or rejected an exception to the revocation SLA.',
   'audit.pruned': 'Retention removed the rows up to a signed checkpoint (the tombstone of that deletion).',
+  'target.revoked': 'A revocation phase ran against a target system: each step with its status and time (the evidence).',
+  'job.redriven': 'An operator re-queued a job from a dead-letter queue, with a reason.',
+  'task.completed': 'A person attested a manual task (who, when, note, evidence reference).',
+  'sla.escalated': 'A leaver case reached a step of the escalation ladder (notify, page) with systems still at risk.',
+  'sla.breached': 'A leaver case passed its deadline with systems not yet verified.',
+  'reconciliation.finding_recorded': 'Target reconciliation found drift: an account active after revocation, an orphan, or access beyond policy.',
+  'exception.requested': 'Someone asked for an exception (kind, system, reason, end).',
+  'exception.activated': 'An approved exception came into force.',
+  'exception.expired': 'An exception reached its end time.',
+  'exception.lapsed': 'An exception request went unanswered and the default policy applied.',
+  'exception.revoked': 'An exception was ended early.',
 } as const
 
 export type KnownAuditAction = keyof typeof AUDIT_ACTIONS
