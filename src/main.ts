@@ -67,6 +67,7 @@ export interface StartOptions {
 
 export interface Running {
   mode: Mode
+  config: Config
   /** The URL the API listens on (serve mode). */
   url?: string
   pool: Pool
@@ -301,7 +302,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
             router: express
               .Router()
               .use(api.webhookRateLimiter)
-              .use(webhookRouter({ pool, boss: startedBoss, log, sources: hrSources, registry: metrics.registry, bodyLimitBytes: config.server.bodyLimitBytes })),
+              .use(webhookRouter({ pool, boss: startedBoss, log, sources: hrSources, registry: metrics.registry, bodyLimitBytes: config.server.bodyLimitBytes, dataDir: config.database.dataDir })),
           },
         ],
         readiness: [
@@ -337,6 +338,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let stopping: Promise<void> | undefined
     return {
       mode,
+      config,
       url,
       pool,
       boss,

@@ -43,6 +43,7 @@ export const AUDIT_ACTIONS = {
   'exception.expired': 'An exception reached its end time.',
   'exception.lapsed': 'An exception request went unanswered and the default policy applied.',
   'exception.revoked': 'An exception was ended early.',
+  'report.exported': 'An access-revocation report was exported (query, file SHA-256, signed manifest id, audit head).',
 } as const
 
 export type KnownAuditAction = keyof typeof AUDIT_ACTIONS

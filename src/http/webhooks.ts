@@ -14,7 +14,9 @@ import { Counter, type Registry } from 'prom-client'
 import type { Pool } from '../db/pool.ts'
 import type { Boss } from '../queue/boss.ts'
 import type { Logger } from '../log.ts'
-import { adapterFor } from '../hr/index.ts'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { adapterFor, gustoVerificationToken } from '../hr/index.ts'
 import type { HrSourcesConfig, RawDelivery } from '../hr/index.ts'
 import { HR_SOURCES, type HrSource } from '../../state-machines/events.ts'
 import { storeNotices, storableHeaders } from '../db/hr-inbox.ts'
@@ -28,6 +30,8 @@ export interface WebhookDeps {
   sources: HrSourcesConfig
   registry: Registry
   bodyLimitBytes: number
+  /** Where Gusto's one-time verification token is saved (config.database.dataDir). */
+  dataDir?: string
 }
 
 export function webhookRouter(deps: WebhookDeps): Router {
@@ -78,6 +82,19 @@ export function webhookRouter(deps: WebhookDeps): Router {
         reject(source, 'unsupported_media_type', new ApiError(415, 'unsupported_media_type', `${source} deliveries are ${adapter.contentTypes.join(' or ')}, not "${mediaType || 'none'}"`))
       }
       const verification = adapter.verify(delivery, config)
+      if (!verification.ok && source === 'gusto' && deps.dataDir) {
+        // Gusto's subscription handshake: an unsigned {"verification_token"} that the admin must
+        // send back to Gusto, and that becomes the signing secret. It is a secret, so it goes to
+        // a file only the operator can read, never to the log.
+        const token = gustoVerificationToken(delivery)
+        if (token) {
+          const file = path.resolve(deps.dataDir, 'gusto-verification-token')
+          await writeFile(file, `${token}\n`, { mode: 0o600 })
+          deps.log.warn({ file }, 'Gusto subscription verification token received: verify the subscription with it and set hr.gusto.secrets (docs/hr-sources.md)')
+          res.status(200).json({ status: 'verification_token_received' })
+          return
+        }
+      }
       if (!verification.ok) {
         reject(source, verification.reason, new ApiError(401, verification.reason, verification.message, null, { 'WWW-Authenticate': 'Signature' }))
       }

@@ -20,7 +20,7 @@ describe('HR intake over HTTP (generic source, Standard Webhooks signatures)', (
 
   before(async () => {
     t = await startTestTenure({
-      hr: { generic: { secrets: [SECRET] } },
+      hr: { generic: { secrets: [SECRET] }, gusto: { secrets: ['gusto-secret-not-yet-known'] } },
       systems: { sandbox: { enabled: true } },
       policy: { rules: [{ name: 'everyone', grant: { sandbox: { groups: ['staff'] } } }] },
     })
@@ -81,6 +81,22 @@ describe('HR intake over HTTP (generic source, Standard Webhooks signatures)', (
     const metrics = await (await fetch(`${t.url}/metrics`)).text()
     assert.match(metrics, /tenure_webhook_rejections_total\{source="generic",reason="bad_signature"[^}]*\} [2-9]/)
     assert.match(metrics, /tenure_webhook_rejections_total\{source="generic",reason="timestamp_out_of_tolerance"/)
+  })
+
+  test("when Gusto sends its unsigned subscription handshake, then the token is saved for the operator (not logged) and nothing is stored", async () => {
+    const before = await inboxCount()
+    const res = await fetch(`${t.url}/webhooks/hr/gusto`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ verification_token: 'gusto-handshake-token-123' }),
+    })
+    assert.equal(res.status, 200)
+    const { readFile } = await import('node:fs/promises')
+    const saved = await readFile(`${t.running.config.database.dataDir}/gusto-verification-token`, 'utf8')
+    assert.equal(saved.trim(), 'gusto-handshake-token-123')
+    assert.equal(await inboxCount(), before)
+    const forged = await fetch(`${t.url}/webhooks/hr/gusto`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event_type: 'employee.terminated' }) })
+    assert.equal(forged.status, 401, 'anything else unsigned is still refused')
   })
 
   test('when 200 changes for one employee arrive at once, then they apply one at a time in the order accepted and the newest wins', async () => {

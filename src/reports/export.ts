@@ -1,0 +1,405 @@
+/**
+ * Generating an access-revocation export: the one code path behind both the API and the CLI.
+ *
+ *   open a REPEATABLE READ, READ ONLY transaction (one snapshot for every pass and the chain head)
+ *   → read the audit chain head → stream rows from server-side cursors (pg-query-stream) straight
+ *   into the output file, hashing the bytes as they are written → build, sign and store the
+ *   manifest, and record `report.exported` on the audit chain.
+ *
+ * Nothing is held per row but one number for the percentiles, so memory stays flat for any
+ * period; the database sorts, the cursor hands rows over in batches.
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
+import { finished } from 'node:stream/promises'
+import type pg from 'pg'
+import QueryStream from 'pg-query-stream'
+import { z } from 'zod'
+import { appendAudit } from '../audit/index.ts'
+import { signingKeyOf } from '../audit/checkpoints.ts'
+import type { Config } from '../config/index.ts'
+import type { Pool } from '../db/pool.ts'
+import type { Logger } from '../log.ts'
+import { csvHeader, csvRow } from './csv.ts'
+import { HTML_SECTIONS, htmlFoot, htmlHead, htmlSectionEnd, htmlSectionRow, htmlSectionStart, type HtmlMeta } from './html.ts'
+import { MANIFEST_TYPE, MEDIA_TYPES, REPORT_FORMATS, manifestText, signManifest, type ReportManifest } from './manifest.ts'
+import {
+  fromCaseRow,
+  fromPopulationRow,
+  fromUncoveredTermination,
+  type CaseDbRow,
+  type PopulationDbRow,
+  type PopulationEvent,
+  type ReportRow,
+} from './rows.ts'
+import * as sql from './sql.ts'
+import { PopulationAccumulator, TotalsAccumulator, type PopulationTotals, type ReportTotals } from './totals.ts'
+
+export const REPORT_NAME = 'access-revocations'
+/** Longest period one export covers; ask for consecutive periods beyond it. */
+export const MAX_PERIOD_DAYS = 1096
+/** Rows fetched per cursor round trip. */
+const BATCH_SIZE = 500
+/** Output is written in chunks of about this size (fewer syscalls, same flat memory). */
+const CHUNK_BYTES = 64 * 1024
+/** A year of a large company takes seconds; this only stops a runaway export holding a snapshot. */
+const EXPORT_STATEMENT_TIMEOUT = '30min'
+
+const GENESIS = '0'.repeat(64)
+
+export const TENURE_VERSION: string = z
+  .object({ version: z.string().min(1) })
+  .parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))).version
+
+/** `2025-01-01` (midnight UTC) or an ISO 8601 date-time with offset; normalised to UTC with milliseconds. */
+export const reportMoment = z
+  .union([z.iso.date(), z.iso.datetime({ offset: true })])
+  .transform((v) => new Date(v.length === 10 ? `${v}T00:00:00.000Z` : v).toISOString())
+
+export const reportQuerySchema = z
+  .object({
+    from: reportMoment.describe('Start of the period, inclusive: terminations effective at or after it. A date means midnight UTC.'),
+    to: reportMoment.describe('End of the period, exclusive. A date means midnight UTC, so to=2025-04-01 covers all of 31 March.'),
+    format: z.enum(REPORT_FORMATS).default('csv').describe('csv (default), json, ndjson, or html (the human summary).'),
+  })
+  .superRefine((q, ctx) => {
+    const span = Date.parse(q.to) - Date.parse(q.from)
+    if (span <= 0) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' })
+    else if (span > MAX_PERIOD_DAYS * 86_400_000) ctx.addIssue({ code: 'custom', path: ['to'], message: `the period may span at most ${MAX_PERIOD_DAYS} days; export consecutive periods` })
+  })
+
+export type ReportQuery = z.output<typeof reportQuerySchema>
+
+export interface ReportActor {
+  type: 'hr_source' | 'api_token' | 'oidc' | 'system'
+  id: string
+}
+
+export interface ReportDeps {
+  pool: Pool
+  config: Pick<Config, 'lifecycle' | 'audit'>
+  log: Logger
+  now: () => Date
+}
+
+export interface ExportResult {
+  manifest: ReportManifest
+  /** The manifest as served and written next to the file (the signed object, pretty-printed). */
+  manifestText: string
+}
+
+export function reportFileName(query: ReportQuery): string {
+  const day = (iso: string) => (iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso.replace(/[:.]/g, '').replace(/000Z$/, 'Z'))
+  return `${REPORT_NAME}_${day(query.from)}_${day(query.to)}.${query.format}`
+}
+
+/** Bytes to a file, hashed on the way, with backpressure honoured. */
+class HashingFile {
+  readonly #out: WriteStream
+  readonly #hash = createHash('sha256')
+  #bytes = 0
+  #pending: string[] = []
+  #pendingLength = 0
+  #error: Error | undefined
+
+  constructor(path: string) {
+    // 'wx': never overwrite; the callers hand a fresh path.
+    this.#out = createWriteStream(path, { flags: 'wx' })
+    // Kept and rethrown by the next write: an unheard 'error' event would crash the process.
+    this.#out.on('error', (err) => {
+      this.#error ??= err
+    })
+  }
+
+  async write(text: string): Promise<void> {
+    if (this.#error) throw this.#error
+    this.#pending.push(text)
+    this.#pendingLength += text.length
+    if (this.#pendingLength >= CHUNK_BYTES) await this.#flush()
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#pending.length === 0) return
+    const buf = Buffer.from(this.#pending.join(''), 'utf8')
+    this.#pending = []
+    this.#pendingLength = 0
+    this.#hash.update(buf)
+    this.#bytes += buf.length
+    if (this.#error) throw this.#error
+    if (!this.#out.write(buf)) await once(this.#out, 'drain')
+  }
+
+  async close(): Promise<{ sha256: string; bytes: number }> {
+    await this.#flush()
+    if (this.#error) throw this.#error
+    this.#out.end()
+    await finished(this.#out)
+    return { sha256: this.#hash.digest('hex'), bytes: this.#bytes }
+  }
+
+  destroy(): void {
+    this.#out.destroy()
+  }
+}
+
+interface Pass {
+  client: pg.PoolClient
+  caseParams: unknown[]
+  populationParams: unknown[]
+  asOf: string
+  period: { from: string; to: string }
+}
+
+async function* cursor<T>(client: pg.PoolClient, text: string, params: unknown[]): AsyncGenerator<T> {
+  const stream = client.query(new QueryStream(text, params, { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE }))
+  try {
+    for await (const row of stream) yield row as T
+  } finally {
+    if (!stream.destroyed) stream.destroy()
+  }
+}
+
+/** Every report row in order: the leaver cases of the period, then the terminations no case accounts for. */
+async function* reportRows(pass: Pass): AsyncGenerator<ReportRow> {
+  for await (const row of cursor<CaseDbRow>(pass.client, sql.caseRows(), pass.caseParams)) yield fromCaseRow(normaliseSeqs(row), pass.asOf)
+  for await (const row of cursor<PopulationDbRow>(pass.client, sql.uncoveredTerminations(), pass.populationParams)) yield fromUncoveredTermination(normaliseSeqs(row), pass.asOf)
+}
+
+async function* populationEvents(pass: Pass): AsyncGenerator<PopulationEvent> {
+  for await (const row of cursor<PopulationDbRow>(pass.client, sql.populationEvents(), pass.populationParams)) yield fromPopulationRow(normaliseSeqs(row), pass.period)
+}
+
+/** bigint columns arrive as strings unless the pool's int8 parser is installed; seqs are always numbers here. */
+function normaliseSeqs<T extends object>(row: T): T {
+  const out = row as Record<string, unknown>
+  for (const key of Object.keys(out)) {
+    if (key.endsWith('_seq') && typeof out[key] === 'string') out[key] = Number(out[key])
+  }
+  return row
+}
+
+async function populationTotals(pass: Pass): Promise<PopulationTotals> {
+  const acc = new PopulationAccumulator()
+  for await (const event of populationEvents(pass)) acc.add(event.status)
+  return acc.result()
+}
+
+async function writeCsv(pass: Pass, out: HashingFile, totals: TotalsAccumulator): Promise<PopulationTotals> {
+  await out.write(csvHeader())
+  for await (const row of reportRows(pass)) {
+    totals.add(row)
+    await out.write(csvRow(row))
+  }
+  return populationTotals(pass)
+}
+
+async function writeNdjson(pass: Pass, out: HashingFile, totals: TotalsAccumulator): Promise<PopulationTotals> {
+  for await (const row of reportRows(pass)) {
+    totals.add(row)
+    await out.write(`${JSON.stringify(row)}\n`)
+  }
+  return populationTotals(pass)
+}
+
+async function writeJson(pass: Pass, out: HashingFile, totals: TotalsAccumulator, head: Record<string, unknown>): Promise<PopulationTotals> {
+  const preamble = JSON.stringify(head)
+  await out.write(`${preamble.slice(0, -1)},\n"rows":[`)
+  let first = true
+  for await (const row of reportRows(pass)) {
+    totals.add(row)
+    await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(row)}`)
+    first = false
+  }
+  await out.write(`${first ? '' : '\n'}],\n"population":{"events":[`)
+  const population = new PopulationAccumulator()
+  first = true
+  for await (const event of populationEvents(pass)) {
+    population.add(event.status)
+    await out.write(`${first ? '\n' : ',\n'}${JSON.stringify(event)}`)
+    first = false
+  }
+  const result = population.result()
+  await out.write(`${first ? '' : '\n'}],\n"totals":${JSON.stringify(result)}},\n"totals":${JSON.stringify(totals.result())}\n}\n`)
+  return result
+}
+
+async function writeHtml(pass: Pass, out: HashingFile, totals: TotalsAccumulator, meta: HtmlMeta): Promise<PopulationTotals> {
+  // The totals head the page, so a first pass counts; each section with rows is one more pass
+  // over the same snapshot (sections are usually short, and nothing is held in memory).
+  for await (const row of reportRows(pass)) totals.add(row)
+  const population = await populationTotals(pass)
+  const result = totals.result()
+  await out.write(htmlHead(meta, result, population))
+  for (const section of HTML_SECTIONS) {
+    const count = result.outcomes[section.outcome]
+    if (count === 0) continue
+    await out.write(htmlSectionStart(section, count))
+    for await (const row of reportRows(pass)) if (row.outcome === section.outcome) await out.write(htmlSectionRow(row))
+    await out.write(htmlSectionEnd())
+  }
+  await out.write(htmlFoot(meta))
+  return population
+}
+
+export interface WriteOptions {
+  actor: ReportActor
+  /** The file name recorded in the manifest (default: reportFileName(query)). */
+  fileName?: string
+}
+
+function actorLabel(actor: ReportActor): string {
+  return `${actor.type}:${actor.id}`
+}
+
+/**
+ * Write the report for `query` to `path` (which must not exist) and return its signed manifest,
+ * already stored in report_exports and recorded on the audit chain. On failure the partial file
+ * is left for the caller to remove; no manifest is stored for it.
+ */
+export async function writeAccessRevocationReport(deps: ReportDeps, query: ReportQuery, path: string, options: WriteOptions): Promise<ExportResult> {
+  const reportId = randomUUID()
+  const asOf = deps.now().toISOString()
+  const totals = new TotalsAccumulator()
+  const out = new HashingFile(path)
+  let chainHead: ReportManifest['auditChainHead']
+  let population: PopulationTotals
+  const client = await deps.pool.connect()
+  let failed: Error | undefined
+  try {
+    // One snapshot for the chain head and every pass: the report describes exactly the state
+    // the head names, whatever is written while it runs.
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+    await client.query(`SET LOCAL statement_timeout = '${EXPORT_STATEMENT_TIMEOUT}'`)
+    const head = (await client.query<{ seq: number | string; hash: string; occurred_at: string | null }>(sql.chainHead())).rows[0]
+    chainHead = head ? { seq: Number(head.seq), hash: head.hash, occurredAt: head.occurred_at } : { seq: 0, hash: GENESIS, occurredAt: null }
+    const pass: Pass = {
+      client,
+      caseParams: [query.from, query.to, asOf],
+      populationParams: [query.from, query.to, deps.config.lifecycle.dateOnlyTerminationMeans, deps.config.lifecycle.defaultTimeZone],
+      asOf,
+      period: { from: query.from, to: query.to },
+    }
+    switch (query.format) {
+      case 'csv':
+        population = await writeCsv(pass, out, totals)
+        break
+      case 'ndjson':
+        population = await writeNdjson(pass, out, totals)
+        break
+      case 'json':
+        population = await writeJson(pass, out, totals, {
+          report: REPORT_NAME,
+          reportId,
+          period: { from: query.from, to: query.to },
+          generatedAt: asOf,
+          generatedBy: actorLabel(options.actor),
+          auditChainHead: chainHead,
+          tenureVersion: TENURE_VERSION,
+        })
+        break
+      case 'html':
+        population = await writeHtml(pass, out, totals, {
+          from: query.from,
+          to: query.to,
+          generatedAt: asOf,
+          generatedBy: actorLabel(options.actor),
+          auditChainHead: chainHead,
+          tenureVersion: TENURE_VERSION,
+          reportId,
+        })
+        break
+    }
+    await client.query('COMMIT')
+  } catch (err) {
+    failed = err as Error
+    await client.query('ROLLBACK').catch(() => {})
+    out.destroy()
+    throw err
+  } finally {
+    // A client whose cursor failed mid-way is discarded rather than returned to the pool.
+    client.release(failed)
+  }
+  const file = await out.close()
+  const result = totals.result()
+
+  const signingKey = deps.config.audit ? signingKeyOf(deps.config.audit) : null
+  if (!signingKey) deps.log.warn({ reportId }, 'report manifest is unsigned: configure audit.signingKey so auditors can check who produced it')
+  const manifest = signManifest(
+    {
+      type: MANIFEST_TYPE,
+      id: reportId,
+      report: REPORT_NAME,
+      query: { from: query.from, to: query.to, format: query.format },
+      file: { name: options.fileName ?? reportFileName(query), mediaType: MEDIA_TYPES[query.format], bytes: file.bytes, sha256: file.sha256 },
+      generatedAt: asOf,
+      generatedBy: actorLabel(options.actor),
+      rowCount: result.rows,
+      totals: result,
+      population,
+      auditChainHead: chainHead,
+      tenureVersion: TENURE_VERSION,
+    },
+    signingKey,
+  )
+  const text = manifestText(manifest)
+  await storeExport(deps.pool, manifest, text, options.actor)
+  deps.log.info(
+    { reportId, format: query.format, from: query.from, to: query.to, rows: result.rows, bytes: file.bytes, chainHeadSeq: chainHead.seq },
+    'access-revocation report exported',
+  )
+  return { manifest, manifestText: text }
+}
+
+async function storeExport(pool: Pool, manifest: ReportManifest, text: string, actor: ReportActor): Promise<void> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query(sql.insertExport(), [
+      manifest.id,
+      manifest.report,
+      manifest.query.format,
+      manifest.query.from,
+      manifest.query.to,
+      manifest.file.sha256,
+      manifest.file.bytes,
+      manifest.rowCount,
+      manifest.generatedAt,
+      manifest.generatedBy,
+      text,
+    ])
+    await appendAudit(client, [
+      {
+        actor,
+        action: 'report.exported',
+        correlationId: manifest.id,
+        details: {
+          reportId: manifest.id,
+          report: manifest.report,
+          format: manifest.query.format,
+          from: manifest.query.from,
+          to: manifest.query.to,
+          sha256: manifest.file.sha256,
+          bytes: manifest.file.bytes,
+          rowCount: manifest.rowCount,
+          chainHeadSeq: manifest.auditChainHead.seq,
+          signed: manifest.signature !== null,
+        },
+      },
+    ])
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+/** The stored manifest text of an export, or undefined. */
+export async function findExportManifest(pool: Pool, id: string): Promise<string | undefined> {
+  const { rows } = await pool.query<{ manifest: string }>(sql.exportManifest(), [id])
+  return rows[0]?.manifest
+}
+
+export type { ReportTotals }

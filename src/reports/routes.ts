@@ -1,0 +1,144 @@
+/**
+ * API endpoints of the compliance reports (auditor and admin).
+ *
+ *   GET /api/v1/reports/access-revocations?from=&to=&format=   the export itself
+ *   GET /api/v1/reports/exports/:id/manifest                   its signed manifest
+ *   GET /api/v1/reports/signing-key                            the public key that signs manifests
+ *
+ * The export is written to a temporary file while it is hashed, its manifest is signed and
+ * stored, and only then is the file sent: with Content-Length, a Repr-Digest (RFC 9530) of the
+ * bytes, and a Link to the manifest. So the manifest exists before the first byte leaves, needs
+ * no HTTP trailer (which proxies and most clients drop), and a client that fetches the manifest
+ * after a complete download always finds it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { z } from 'zod'
+import { auditPublicKey } from '../audit/checkpoints.ts'
+import { ApiError, notFound } from '../http/errors.ts'
+import { defineRoute } from '../http/routes.ts'
+import { findExportManifest, reportFileName, reportQuerySchema, writeAccessRevocationReport } from './export.ts'
+import { MEDIA_TYPES, manifestSchema } from './manifest.ts'
+import { OUTCOME_MEANINGS } from './rows.ts'
+
+/** Exports run at once per process; more wait for a slot (429) instead of piling up snapshots and temp files. */
+export const MAX_CONCURRENT_EXPORTS = 2
+let running = 0
+
+const outcomes = Object.entries(OUTCOME_MEANINGS)
+  .map(([k, v]) => `\`${k}\`: ${v}`)
+  .join(' ')
+
+export const accessRevocationsRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reports/access-revocations',
+  summary: 'Access-revocation report: every leaver, every system, with evidence',
+  description:
+    'One row per leaver per system for terminations effective in [from, to): HR notice, each revocation step with its time, the verification, ' +
+    'the SLA deadline and outcome, exceptions, manual attestations, residual access, and the audit sequence numbers behind each fact. ' +
+    'Terminations HR reported that have no case are listed as gaps. ' +
+    `Outcomes: ${outcomes} ` +
+    'The response carries `Link: <…/manifest>; rel="describedby"` to the signed manifest (SHA-256 of these bytes, the query, the audit chain head, an Ed25519 signature), ' +
+    'and `Repr-Digest` with the SHA-256. Check both offline with `tenure reports verify FILE MANIFEST --public-key KEY.pem` (docs/reports.md).',
+  tags: ['reports'],
+  roles: ['auditor'],
+  request: { query: reportQuerySchema },
+  responses: {
+    200: {
+      description: 'The export (text/csv, application/json, application/x-ndjson or text/html, per `format`).',
+      contentType: 'text/csv',
+      schema: z.string(),
+    },
+  },
+  handler: async ({ query, res, actor, deps, log }) => {
+    if (running >= MAX_CONCURRENT_EXPORTS) {
+      throw new ApiError(429, 'exports_busy', `${MAX_CONCURRENT_EXPORTS} exports are already running; retry shortly`, null, { 'Retry-After': '30' })
+    }
+    running += 1
+    let dir: string | undefined
+    try {
+      dir = await mkdtemp(path.join(tmpdir(), 'tenure-report-'))
+      const fileName = reportFileName(query)
+      const file = path.join(dir, fileName)
+      const { manifest } = await writeAccessRevocationReport(
+        { pool: deps.pool, config: deps.config, log, now: deps.now },
+        query,
+        file,
+        { actor, fileName },
+      )
+      const manifestPath = `/api/v1/reports/exports/${manifest.id}/manifest`
+      res.status(200)
+      res.setHeader('Content-Type', MEDIA_TYPES[query.format])
+      res.setHeader('Content-Length', String(manifest.file.bytes))
+      res.setHeader('Content-Disposition', `${query.format === 'html' ? 'inline' : 'attachment'}; filename="${fileName}"`)
+      res.setHeader('Repr-Digest', `sha-256=:${Buffer.from(manifest.file.sha256, 'hex').toString('base64')}:`)
+      res.setHeader('Link', `<${manifestPath}>; rel="describedby"; type="application/json"`)
+      res.setHeader('X-Report-Id', manifest.id)
+      // Personal data: no shared cache may keep it.
+      res.setHeader('Cache-Control', 'no-store')
+      try {
+        await pipeline(createReadStream(file), res)
+      } catch (err) {
+        // The client went away mid-download: the export and its manifest stand, nothing to answer.
+        log.info({ reportId: manifest.id, err: (err as Error).message }, 'report download interrupted')
+      }
+    } finally {
+      running -= 1
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    }
+    return ''
+  },
+})
+
+export const exportManifestRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reports/exports/:id/manifest',
+  summary: 'The signed manifest of an export',
+  description:
+    'Exactly the bytes stored when the export was made (also what `tenure reports access-revocations` writes to FILE.manifest.json). ' +
+    'The `Link` header of an export points here.',
+  tags: ['reports'],
+  roles: ['auditor'],
+  request: { params: z.object({ id: z.uuid() }) },
+  responses: {
+    200: { description: 'The manifest', schema: manifestSchema.meta({ id: 'ReportManifest' }) },
+    404: { description: 'No export with this id' },
+  },
+  handler: async ({ params, res, deps }) => {
+    const text = await findExportManifest(deps.pool, params.id)
+    if (text === undefined) throw notFound(`export ${params.id}`)
+    res.status(200).type('application/json').setHeader('Cache-Control', 'no-store')
+    res.send(text)
+    return JSON.parse(text) as z.input<typeof manifestSchema>
+  },
+})
+
+export const signingKeyRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reports/signing-key',
+  summary: 'The public key that signs report manifests',
+  description: 'The Ed25519 public key of `audit.signingKey`, which signs report manifests and audit checkpoints. Publish it to your auditors through a channel they trust.',
+  tags: ['reports'],
+  roles: ['auditor'],
+  responses: {
+    200: {
+      description: 'The public key',
+      schema: z.object({
+        algorithm: z.literal('Ed25519'),
+        keyId: z.string().describe('Also in every manifest signed with it (signer.keyId).'),
+        pem: z.string().describe('SPKI PEM: pass it to `tenure reports verify --public-key`.'),
+      }),
+    },
+    404: { description: 'No signing key is configured (audit.signingKey): manifests are unsigned.' },
+  },
+  handler: async ({ deps }) => {
+    if (!deps.config.audit) throw new ApiError(404, 'not_configured', 'no signing key is configured (audit.signingKey): report manifests are unsigned')
+    const { pem, keyId } = auditPublicKey(deps.config.audit)
+    return { algorithm: 'Ed25519' as const, keyId, pem }
+  },
+})
+
+export const REPORT_ROUTES = [accessRevocationsRoute, exportManifestRoute, signingKeyRoute]

@@ -1,0 +1,245 @@
+/**
+ * Every SQL statement of the reports, as functions returning text (pg-boss's plans.ts shape).
+ * They run inside one REPEATABLE READ, READ ONLY transaction, so every pass of one export (rows,
+ * population, HTML sections) reads the same snapshot as the audit chain head it names.
+ *
+ * Parameters (PostgreSQL wants exactly the ones a statement uses):
+ *   caseRows():        $1 from (inclusive)  $2 to (exclusive)  $3 the report's moment
+ *   population queries: $1 from  $2 to  $3 what a date-only termination means ('end_of_day' |
+ *                      'start_of_day')  $4 the default time zone
+ */
+
+/** The chain head the export is built from: the newest row, or the newest checkpoint once retention pruned every row. */
+export function chainHead(): string {
+  return `
+    SELECT seq, hash, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at
+      FROM (
+        (SELECT e.seq, e.hash, e.occurred_at FROM audit_events e ORDER BY e.seq DESC LIMIT 1)
+        UNION ALL
+        (SELECT c.seq, c.hash, c.occurred_at FROM audit_checkpoints c ORDER BY c.id DESC LIMIT 1)
+      ) h
+     ORDER BY seq DESC
+     LIMIT 1`
+}
+
+/**
+ * The HR population: every employee.terminated event Tenure stored (from webhooks and
+ * reconciliation alike), with its effective moment and the leaver case that accounts for it.
+ *
+ * The effective moment is the one the engine computed (cases.effective_at) when the event opened
+ * or updated a case. An event that never did (a repeat notice, or one Tenure never applied) gets
+ * it from its payload the way src/lifecycle/schedule.ts reads it: effectiveAt, else the date's
+ * end (or start) of day in the employee's zone, else the moment it was received; an immediate
+ * termination never later than its receipt.
+ *
+ * An event without a case of its own is accounted for by the leaver case of the same person that
+ * was current when it arrived (the latest opened before it, else the first opened after it).
+ */
+function populationCte(): string {
+  return `
+    zones AS MATERIALIZED (SELECT name FROM pg_timezone_names),
+    terminations AS (
+      SELECT he.event_id, he.source, he.source_event_id, he.employee_external_id, he.found_by, he.occurred_at, he.received_at,
+             he.outcome, he.outcome_reason, he.inbox_id, he.payload,
+             emp.id AS employee_id, emp.display_name, emp.email, emp.generation AS employee_generation,
+             direct.id AS direct_case_id, direct.effective_at AS direct_effective_at,
+             CASE
+               WHEN he.payload ->> 'effectiveAt' IS NOT NULL THEN (he.payload ->> 'effectiveAt')::timestamptz
+               WHEN he.payload ->> 'effectiveDate' IS NOT NULL THEN
+                 (((he.payload ->> 'effectiveDate')::date + CASE WHEN $3 = 'end_of_day' THEN 1 ELSE 0 END)::timestamp)
+                   AT TIME ZONE COALESCE(
+                     (SELECT z.name FROM zones z WHERE z.name = he.payload ->> 'timeZone'),
+                     (SELECT z.name FROM zones z WHERE z.name = emp.profile ->> 'timeZone'),
+                     $4)
+             END AS hr_moment
+        FROM hr_events he
+        LEFT JOIN employees emp ON emp.source = he.source AND emp.external_id = he.employee_external_id
+        LEFT JOIN LATERAL (
+          SELECT c.id, c.effective_at FROM cases c WHERE c.hr_event_id = he.event_id AND c.kind = 'leaver' ORDER BY c.generation DESC LIMIT 1
+        ) direct ON true
+       WHERE he.type = 'employee.terminated'
+    ),
+    population AS (
+      SELECT t.*,
+             COALESCE(
+               t.direct_effective_at,
+               CASE
+                 WHEN COALESCE((t.payload ->> 'immediate')::boolean, false) THEN LEAST(COALESCE(t.hr_moment, t.received_at), t.received_at)
+                 ELSE COALESCE(t.hr_moment, t.received_at)
+               END
+             ) AS effective_at
+        FROM terminations t
+    ),
+    accounted AS (
+      SELECT p.*, ac.id AS case_id, ac.effective_at AS case_effective_at
+        FROM population p
+        LEFT JOIN LATERAL (
+          SELECT c.id, c.effective_at FROM cases c WHERE c.id = p.direct_case_id
+          UNION ALL
+          (SELECT c.id, c.effective_at FROM cases c
+            WHERE p.direct_case_id IS NULL AND c.employee_id = p.employee_id AND c.kind = 'leaver'
+            ORDER BY (c.opened_at <= p.received_at) DESC, abs(extract(epoch FROM c.opened_at - p.received_at)), c.generation DESC
+            LIMIT 1)
+        ) ac ON true
+       WHERE p.effective_at >= $1 AND p.effective_at < $2
+    )`
+}
+
+/** The population with the status of each event (in_report, duplicate, superseded, gap), in effective order. */
+export function populationEvents(): string {
+  return `
+    WITH ${populationCte()}
+    SELECT a.event_id, a.source, a.source_event_id, a.employee_external_id, a.employee_id, a.display_name, a.email,
+           a.found_by, a.occurred_at, a.received_at, a.outcome, a.outcome_reason, a.effective_at, a.case_id, a.case_effective_at,
+           (a.direct_case_id IS NOT NULL) AS direct,
+           hs.seq AS hr_stored_seq
+      FROM accounted a
+      LEFT JOIN LATERAL (
+        SELECT s.seq FROM audit_events s
+         WHERE s.action = 'hr.event_stored' AND s.details ->> 'inboxId' = a.inbox_id::text
+         ORDER BY s.seq LIMIT 1
+      ) hs ON true
+     ORDER BY a.effective_at, a.event_id`
+}
+
+/** Accounts a case does not list, but that still held access when it was projected. */
+const LIVE_ACCOUNT = `ea.status NOT IN ('absent', 'done') AND NOT (ea.status = 'planned' AND ea.account_id IS NULL)`
+
+/**
+ * One row per leaver case per system, for cases whose effective moment is in the period, with
+ * every fact of the row and the audit rows (seq) that back them. Systems the case does not list
+ * although the person still held an account there come out as gap rows (gap = 'account_not_in_case'),
+ * and a case that lists no system at all as one gap row (gap = 'no_systems').
+ *
+ * The audit rows of a case are those of its generation: after the first lifecycle.case_opened of
+ * that generation and before the first of a later one (a rehire that leaves again).
+ */
+export function caseRows(): string {
+  return `
+    SELECT c.id AS case_id, c.status AS case_status, c.generation, c.effective_at, c.deadline_at AS case_deadline_at,
+           c.opened_at, c.closed_at, c.breached_at, c.late_by_hr_seconds, c.received_at AS case_received_at,
+           e.id AS employee_id, e.source, e.external_id, e.display_name, e.email,
+           he.event_id AS hr_event_id, he.source_event_id, he.occurred_at AS hr_notified_at,
+           COALESCE(hi.received_at, he.received_at, c.received_at) AS received_at, he.found_by,
+           hs.seq AS hr_stored_seq, w.termination_seq, w.breach_seq,
+           other.ids AS other_hr_event_ids, esc.list AS escalations,
+           s.system, s.status AS system_status, s.account_id, s.deadline_at, s.cutoff_at, s.verified_at, s.cleanup_at,
+           s.last_error, s.residual, s.waiting_on, s.gap,
+           f.cutoff_seq, rc.details AS cutoff_details, f.cleanup_seq, rcl.details AS cleanup_details, f.verified_seq, f.job_deadline_at,
+           mt.id AS task_id, mt.status AS task_status, mt.completed_by, mt.completed_at, mt.attestation,
+           ex.list AS exceptions
+      FROM cases c
+      JOIN employees e ON e.id = c.employee_id
+      LEFT JOIN hr_events he ON he.event_id = c.hr_event_id
+      LEFT JOIN hr_inbox hi ON hi.id = he.inbox_id
+      LEFT JOIN LATERAL (
+        SELECT a.seq FROM audit_events a
+         WHERE a.action = 'hr.event_stored' AND a.details ->> 'inboxId' = he.inbox_id::text
+         ORDER BY a.seq LIMIT 1
+      ) hs ON true
+      -- One pass over the person's lifecycle rows: the window of the case's generation, the
+      -- transition that applied its termination, and its SLA breach.
+      LEFT JOIN LATERAL (
+        SELECT min(a.seq) FILTER (WHERE a.action = 'lifecycle.case_opened' AND (a.details ->> 'generation')::int = c.generation) AS start_seq,
+               min(a.seq) FILTER (WHERE a.action = 'lifecycle.case_opened' AND (a.details ->> 'generation')::int > c.generation) AS end_seq,
+               min(a.seq) FILTER (WHERE a.action = 'lifecycle.transitioned' AND a.details ->> 'hrEventId' = c.hr_event_id::text) AS termination_seq,
+               min(a.seq) FILTER (WHERE a.action = 'sla.breached' AND a.details ->> 'caseId' = c.id::text) AS breach_seq
+          FROM audit_events a
+         WHERE a.employee_id = c.employee_id::text AND a.action IN ('lifecycle.case_opened', 'lifecycle.transitioned', 'sla.breached')
+      ) w ON true
+      LEFT JOIN LATERAL (
+        SELECT array_agg(o.source_event_id ORDER BY o.received_at, o.event_id) AS ids
+          FROM hr_events o
+         WHERE o.source = e.source AND o.employee_external_id = e.external_id AND o.type = 'employee.terminated'
+           AND o.event_id IS DISTINCT FROM c.hr_event_id
+           AND NOT EXISTS (SELECT 1 FROM cases d WHERE d.hr_event_id = o.event_id AND d.kind = 'leaver')
+           AND c.id = (
+             SELECT n.id FROM cases n
+              WHERE n.employee_id = c.employee_id AND n.kind = 'leaver'
+              ORDER BY (n.opened_at <= o.received_at) DESC, abs(extract(epoch FROM n.opened_at - o.received_at)), n.generation DESC
+              LIMIT 1)
+      ) other ON true
+      LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_object('step', ce.step, 'sentAt', ce.sent_at, 'openSystems', ce.open_systems) ORDER BY ce.sent_at, ce.step) AS list
+          FROM case_escalations ce WHERE ce.case_id = c.id
+      ) esc ON true
+      CROSS JOIN LATERAL (
+        SELECT cs.system, cs.status, cs.account_id, cs.deadline_at, cs.cutoff_at, cs.verified_at, cs.cleanup_at,
+               cs.last_error, cs.residual, cs.waiting_on, NULL::text AS gap
+          FROM case_systems cs WHERE cs.case_id = c.id
+        UNION ALL
+        SELECT ea.system, ea.status, ea.account_id, NULL, NULL, NULL, NULL, ea.last_error, ea.residual, ea.waiting_on, 'account_not_in_case'
+          FROM employee_accounts ea
+         WHERE ea.employee_id = c.employee_id AND c.generation = e.generation AND ${LIVE_ACCOUNT}
+           AND NOT EXISTS (SELECT 1 FROM case_systems x WHERE x.case_id = c.id AND x.system = ea.system)
+        UNION ALL
+        SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '[]'::jsonb, NULL, 'no_systems'
+         WHERE NOT EXISTS (SELECT 1 FROM case_systems x WHERE x.case_id = c.id)
+           AND NOT EXISTS (SELECT 1 FROM employee_accounts ea WHERE ea.employee_id = c.employee_id AND c.generation = e.generation AND ${LIVE_ACCOUNT})
+      ) s
+      LEFT JOIN LATERAL (
+        SELECT max(a.seq) FILTER (WHERE a.action = 'target.revoked' AND a.details ->> 'phase' = 'cutoff') AS cutoff_seq,
+               max(a.seq) FILTER (WHERE a.action = 'target.revoked' AND a.details ->> 'phase' = 'cleanup') AS cleanup_seq,
+               -- Verified: read back from the system, or (a system without an API) a person attested the revocation task.
+               max(a.seq) FILTER (WHERE (a.action = 'target.verified' AND a.details ->> 'revoked' = 'true')
+                                     OR (a.action = 'task.completed' AND a.details ->> 'kind' = 'revoke')) AS verified_seq,
+               -- The deadline the engine gave the revocation job: the original SLA deadline, which
+               -- an approved sla_waiver later moves in case_systems (migration 0006).
+               min((a.details ->> 'deadlineAt')::timestamptz) FILTER (WHERE a.action = 'job.enqueued' AND a.details ->> 'action' = 'deprovision') AS job_deadline_at
+          FROM audit_events a
+         WHERE a.employee_id = c.employee_id::text AND a.system = s.system
+           AND a.action IN ('target.revoked', 'target.verified', 'task.completed', 'job.enqueued')
+           AND a.seq > w.start_seq AND a.seq < COALESCE(w.end_seq, 9223372036854775807)
+      ) f ON true
+      LEFT JOIN audit_events rc ON rc.seq = f.cutoff_seq
+      LEFT JOIN audit_events rcl ON rcl.seq = f.cleanup_seq
+      LEFT JOIN LATERAL (
+        SELECT m.id, m.status, m.completed_by, m.completed_at, m.attestation FROM manual_tasks m
+         WHERE s.system LIKE 'manual:%' AND m.system = s.system AND m.employee_external_id = e.external_id AND m.kind = 'revoke'
+           AND starts_with(m.idempotency_key, e.external_id || ':' || s.system || ':deprovision:cutoff:g' || c.generation || ':')
+         ORDER BY m.created_at DESC LIMIT 1
+      ) mt ON true
+      -- Exceptions of the case: those tied to it (an sla_waiver always is), and those of the person in
+      -- force between the effective moment and the close of the case.
+      LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_object(
+                 'id', x.id, 'caseId', x.case_id, 'kind', x.kind, 'status', x.status, 'system', x.system, 'reason', x.reason,
+                 'requestedBy', x.requested_by, 'requestedAt', x.requested_at, 'startsAt', x.starts_at, 'endsAt', x.ends_at,
+                 'approvals', x.approvals, 'decidedAt', x.decided_at, 'rejectedBy', x.rejected_by, 'rejectionReason', x.rejection_reason,
+                 'revokedAt', x.revoked_at, 'revokedBy', x.revoked_by, 'revokeReason', x.revoke_reason, 'expiredAt', x.expired_at,
+                 'details', x.details) ORDER BY x.requested_at, x.id) AS list
+          FROM exceptions x
+         WHERE x.employee_id = c.employee_id AND (x.system IS NULL OR s.system IS NULL OR x.system = s.system)
+           AND (x.case_id = c.id
+                OR (x.case_id IS NULL AND x.ends_at >= c.effective_at AND x.starts_at <= GREATEST(COALESCE(c.closed_at, $3), c.deadline_at)))
+      ) ex ON true
+     WHERE c.kind = 'leaver' AND c.effective_at >= $1 AND c.effective_at < $2
+     ORDER BY c.effective_at, c.id, s.system NULLS FIRST`
+}
+
+/** Terminations in the period that no leaver case accounts for: one gap row each. */
+export function uncoveredTerminations(): string {
+  return `
+    WITH ${populationCte()}
+    SELECT a.event_id, a.source, a.source_event_id, a.employee_external_id, a.employee_id, a.display_name, a.email,
+           a.found_by, a.occurred_at, a.received_at, a.outcome, a.outcome_reason, a.effective_at,
+           hs.seq AS hr_stored_seq
+      FROM accounted a
+      LEFT JOIN LATERAL (
+        SELECT s.seq FROM audit_events s
+         WHERE s.action = 'hr.event_stored' AND s.details ->> 'inboxId' = a.inbox_id::text
+         ORDER BY s.seq LIMIT 1
+      ) hs ON true
+     WHERE a.case_id IS NULL
+     ORDER BY a.effective_at, a.event_id`
+}
+
+export function insertExport(): string {
+  return `
+    INSERT INTO report_exports (id, report, format, period_from, period_to, sha256, bytes, row_count, generated_at, generated_by, manifest)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+}
+
+export function exportManifest(): string {
+  return 'SELECT manifest FROM report_exports WHERE id = $1'
+}
