@@ -17,6 +17,7 @@ import { PROBE_QUEUE } from './jobs/diagnostics.ts'
 import { registerTokenCommands } from './auth/cli.ts'
 import { registerExceptionCommands } from './exceptions/cli.ts'
 import { registerReportCommands } from './reports/cli.ts'
+import { registerAuditCommands } from './audit/cli.ts'
 
 const program = new Command()
 program
@@ -180,6 +181,7 @@ registerExceptionCommands(program)
 
 // tenure reports access-revocations | verify (src/reports/cli.ts)
 registerReportCommands(program, { loadConfig: () => config() })
+registerAuditCommands(program, { loadConfig: () => config() })
 
 export async function main(argv: string[]): Promise<void> {
   try {

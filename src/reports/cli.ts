@@ -18,7 +18,7 @@ import type { Config } from '../config/index.ts'
 import { migrate } from '../db/migrate.ts'
 import { createPool } from '../db/pool.ts'
 import { createLogger } from '../log.ts'
-import { openDatabase } from '../main.ts'
+import { openDatabase } from '../db/open.ts'
 import { reportQuerySchema, writeAccessRevocationReport, type ReportActor } from './export.ts'
 import { REPORT_FORMATS, verifyReportFile } from './manifest.ts'
 

@@ -1,0 +1,97 @@
+/**
+ * `tenure audit verify | export | checkpoint`: the same operations as GET /api/v1/audit/verify,
+ * GET /api/v1/audit/events and POST /api/v1/audit/checkpoints, run straight against the database
+ * (DATABASE_URL, or the data folder's embedded PostgreSQL) so an auditor or an operator needs no
+ * server and no token.
+ */
+import { createWriteStream } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import { Transform } from 'node:stream'
+import type { Command } from 'commander'
+import type { Config } from '../config/index.ts'
+import type { Logger } from '../log.ts'
+import { openDatabase } from '../db/open.ts'
+import { createPool } from '../db/pool.ts'
+import { localAuditConfig } from './local-key.ts'
+import { auditPublicKey } from './checkpoints.ts'
+import { createCheckpoint, streamAudit, verifyAudit, type AuditConfig } from './index.ts'
+
+export interface AuditCliDeps {
+  loadConfig: () => Promise<{ config: Config; log: Logger }>
+}
+
+async function withPool<T>(deps: AuditCliDeps, fn: (pool: ReturnType<typeof createPool>, audit: AuditConfig, log: Logger) => Promise<T>): Promise<T> {
+  const { config, log } = await deps.loadConfig()
+  const db = await openDatabase(config, log)
+  const pool = createPool({ url: db.url, max: 2, statementTimeoutMs: 0, log })
+  try {
+    const audit = config.audit ?? (await localAuditConfig(config.database.dataDir)).config
+    return await fn(pool, audit, log)
+  } finally {
+    await pool.end()
+    if (db.embedded?.owned) await db.embedded.stop()
+  }
+}
+
+async function readJsonLines(file: string | undefined): Promise<unknown[]> {
+  if (!file) return []
+  const text = await readFile(file, 'utf8')
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as unknown)
+}
+
+export function registerAuditCommands(program: Command, deps: AuditCliDeps): void {
+  const audit = program.command('audit').description('the tamper-evident audit trail')
+
+  audit
+    .command('verify')
+    .description('recompute the hash chain and check every checkpoint signature; exit 0 when intact, 1 with the first bad row')
+    .option('--public-key <file>', 'PEM public key to trust (default: the configured signing key)')
+    .option('--published <file>', 'JSON lines of checkpoints as published outside the database (default: audit.publish.file)')
+    .action(async (opts: { publicKey?: string; published?: string }) => {
+      const result = await withPool(deps, async (pool, config) => {
+        const publicKey = opts.publicKey ? await readFile(opts.publicKey, 'utf8') : auditPublicKey(config).pem
+        const publishedCheckpoints = await readJsonLines(opts.published ?? config.publish.file).catch(() => [])
+        return verifyAudit(pool, { publicKey, publishedCheckpoints })
+      })
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      if (!result.ok) process.exitCode = 1
+    })
+
+  audit
+    .command('export')
+    .description('write audit rows as NDJSON (one row per line, with seq, prev_hash and hash) for a period')
+    .option('--from <iso>', 'occurred at or after (ISO 8601)')
+    .option('--to <iso>', 'occurred before (ISO 8601)')
+    .option('--employee <id>', 'only rows about this employee')
+    .option('--action <name>', 'an action, or a prefix like lifecycle.*')
+    .option('--out <file>', 'write here instead of stdout')
+    .action(async (opts: { from?: string; to?: string; employee?: string; action?: string; out?: string }) => {
+      await withPool(deps, async (pool) => {
+        const rows = streamAudit(pool, {
+          ...(opts.from ? { from: opts.from } : {}),
+          ...(opts.to ? { to: opts.to } : {}),
+          ...(opts.employee ? { employeeId: opts.employee } : {}),
+          ...(opts.action ? { action: opts.action } : {}),
+        })
+        const lines = new Transform({
+          writableObjectMode: true,
+          transform(row: unknown, _enc, cb) {
+            cb(null, `${JSON.stringify(row)}\n`)
+          },
+        })
+        await pipeline(rows, lines, opts.out ? createWriteStream(opts.out) : process.stdout)
+      })
+    })
+
+  audit
+    .command('checkpoint')
+    .description('sign the current head of the chain now and publish it (as the scheduled job does)')
+    .action(async () => {
+      const created = await withPool(deps, (pool, config, log) => createCheckpoint(pool, config, log))
+      process.stdout.write(`${JSON.stringify(created, null, 2)}\n`)
+    })
+}
