@@ -74,6 +74,12 @@ export const queueSchema = z
     retryLimit: z.number().int().min(0).default(8).describe('Attempts after the first before a job goes to its dead-letter queue.'),
     retryDelaySeconds: z.number().min(0).default(5).describe('First retry delay; doubles with jitter (exponential backoff).'),
     retryDelayMaxSeconds: z.number().min(1).default(600).describe('Longest backoff between retries.'),
+    superviseIntervalSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(60)
+      .describe('How often pg-boss looks for jobs whose worker died (active past expireInSeconds) and retries them.'),
     expireInSeconds: z
       .number()
       .int()

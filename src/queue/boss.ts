@@ -38,6 +38,7 @@ export function createBoss(options: BossOptions): Boss {
     application_name: 'tenure-queue',
     useListenNotify: config.queue.useListenNotify,
     supervise: options.supervise ?? true,
+    superviseIntervalSeconds: config.queue.superviseIntervalSeconds,
     schedule: options.supervise ?? true,
     ...(options.clock ? { clock: options.clock } : {}),
   })

@@ -12,7 +12,7 @@ import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { SlackEmulator, slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
 
-const N = 100
+const N = 80
 const SCIM_WRITE = { perMinute: 1800, burst: 20 }
 const GENEROUS = { perMinute: 60_000, burst: 1000 }
 const today = () => new Date().toISOString().slice(0, 10)
