@@ -36,7 +36,7 @@ import { buildRegistry, type Registry } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
-import { Counter, Histogram } from 'prom-client'
+import { Counter, Gauge, Histogram } from 'prom-client'
 import express from 'express'
 import { z } from 'zod'
 import { requireRoles } from './auth/require-roles.ts'
@@ -157,6 +157,46 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     await createQueues(boss, config, registry.enabledIds())
     await createExceptionQueues(boss, config)
 
+    // SLA metrics: time to verified revocation, and case gauges read from the database on scrape.
+    const timeToRevoke = new Histogram({
+      name: 'tenure_time_to_revoke_seconds',
+      help: "Time from a leaver's HR effective moment (or from Tenure's receipt of it) to the verified revocation, per system",
+      labelNames: ['system', 'from'] as const,
+      buckets: [1, 2, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800],
+      registers: [metrics.registry],
+    })
+    const casesGauge = new Gauge({
+      name: 'tenure_leaver_cases',
+      help: 'Leaver cases by state: open, at_risk (past 75% of the budget with systems unverified), breached (all time)',
+      labelNames: ['state'] as const,
+      registers: [metrics.registry],
+      collect: async () => {
+        const { rows } = await pool.query<{ open: number; at_risk: number; breached: number }>(
+          `SELECT count(*) FILTER (WHERE status = 'open')::int AS open,
+                  count(*) FILTER (WHERE status = 'open' AND now() > effective_at + (deadline_at - effective_at) * 0.75)::int AS at_risk,
+                  count(*) FILTER (WHERE breached_at IS NOT NULL)::int AS breached
+             FROM cases WHERE kind = 'leaver'`,
+        )
+        const r = rows[0]!
+        casesGauge.set({ state: 'open' }, r.open)
+        casesGauge.set({ state: 'at_risk' }, r.at_risk)
+        casesGauge.set({ state: 'breached' }, r.breached)
+      },
+    })
+    const deadLetterGauge = new Gauge({
+      name: 'tenure_dead_letter_jobs',
+      help: 'Jobs waiting in dead-letter queues, per system',
+      labelNames: ['system'] as const,
+      registers: [metrics.registry],
+      collect: async () => {
+        const { rows } = await pool.query<{ name: string; n: number }>(
+          `SELECT name, count(*)::int AS n FROM ${config.queue.schema}.job WHERE name LIKE 'dlq.%' AND state = 'created' GROUP BY name`,
+        )
+        deadLetterGauge.reset()
+        for (const r of rows) deadLetterGauge.set({ system: r.name.slice(4).replaceAll('/', ':') }, r.n)
+      },
+    })
+
     const engine: EngineDeps = {
       pool,
       boss,
@@ -170,6 +210,10 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         dayStartsAt: config.lifecycle.dayStartsAt,
       },
       now: options.now ?? (options.clock ? () => new Date(options.clock!.now()) : () => new Date()),
+      onRevocationVerified: (e) => {
+        timeToRevoke.observe({ system: e.system, from: 'hr_effective' }, e.secondsFromEffective)
+        timeToRevoke.observe({ system: e.system, from: 'webhook_receipt' }, e.secondsFromReceipt)
+      },
       onCaseDeadline: (client, kase) => scheduleEscalations(client, boss!, notify.escalation.steps, kase),
       // The machine's notify effects become notification jobs in the same transaction.
       onNotify: async (client, n) => {

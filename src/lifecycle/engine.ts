@@ -66,6 +66,8 @@ export interface EngineDeps {
   onNotify?: (client: PoolClient, notification: MachineNotification) => Promise<void>
   /** Hook when a leaver case opens or its deadline moves (the SLA ladder is queued here). */
   onCaseDeadline?: (client: PoolClient, kase: { id: string; effectiveAt: string; deadlineAt: string; correlationId: string }) => Promise<void>
+  /** Observed when a leaver's system is first verified revoked (metrics: time to revoke). */
+  onRevocationVerified?: (event: { system: string; secondsFromEffective: number; secondsFromReceipt: number }) => void
 }
 
 export interface MachineNotification {
@@ -334,7 +336,7 @@ async function applyLocked(
 
   // 2. Project accounts and cases for the read API and the reports.
   await projectAccounts(client, row.id, ctx)
-  await projectCases(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId: options.correlationId }))
+  await projectCases(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId: options.correlationId }), deps.onRevocationVerified)
 
   // 3. Jobs and timers, in this transaction.
   const db = inTransaction(client)
@@ -466,6 +468,7 @@ async function projectCases(
   slaMinutes: Record<string, number>,
   now: Date,
   onDeadline: (kase: { id: string; effectiveAt: string; deadlineAt: string }) => Promise<void>,
+  onVerified?: EngineDeps['onRevocationVerified'],
 ): Promise<void> {
   const t = ctx.termination
   if (!t) {
@@ -513,7 +516,17 @@ async function projectCases(
   if ((status === 'open' || status === 'scheduled') && before !== new Date(caseDeadline).toISOString()) {
     await onDeadline({ id: caseId, effectiveAt: t.effectiveAt, deadlineAt: new Date(caseDeadline).toISOString() })
   }
+  const known = await client.query<{ system: string; verified_at: Date | null }>('SELECT system, verified_at FROM case_systems WHERE case_id = $1', [caseId])
   for (const s of systems) {
+    const wasVerified = known.rows.find((k) => k.system === s.system)?.verified_at
+    if (s.verifiedAt && !wasVerified && onVerified) {
+      const verified = Date.parse(s.verifiedAt)
+      onVerified({
+        system: s.system,
+        secondsFromEffective: Math.max(0, (verified - Date.parse(t.effectiveAt)) / 1000),
+        secondsFromReceipt: Math.max(0, (verified - Date.parse(t.receivedAt)) / 1000),
+      })
+    }
     await client.query(
       `INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())

@@ -64,6 +64,11 @@ describe('lifecycle engine end to end (real PostgreSQL, real pg-boss, sandbox ta
     assert.equal(sys.rows[0].system, 'sandbox')
     assert.ok(sys.rows[0].verified_at, 'revocation was verified by reading the account back')
 
+    // Metrics: the time to verified revocation is measured per system, and the case gauges read the database.
+    const metrics = await (await fetch(`${t.url}/metrics`)).text()
+    assert.match(metrics, /tenure_time_to_revoke_seconds_count\{[^}]*system="sandbox"[^}]*from="hr_effective"[^}]*\} 1/)
+    assert.match(metrics, /tenure_leaver_cases\{[^}]*state="open"[^}]*\} 0/)
+
     // Audit: every transition and every target call is on the chain.
     const actions = await t.running.pool.query<{ action: string; n: number }>(`SELECT action, count(*)::int AS n FROM audit_events GROUP BY action`)
     const byAction = Object.fromEntries(actions.rows.map((r) => [r.action, r.n]))
