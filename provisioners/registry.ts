@@ -37,6 +37,9 @@ export interface Registry {
 
 const UNLIMITED: RateLimitSpec = { perMinute: 600_000, burst: 10_000 }
 
+/** The share of a vendor's published limit Tenure paces at by default. */
+export const PUBLISHED_LIMIT_HEADROOM = 0.95
+
 export function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): Registry {
   const provisioners = new Map<string, Provisioner>()
   const systems: SystemInfo[] = []
@@ -64,6 +67,14 @@ export function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): R
     systems,
     enabledIds: () => [...provisioners.keys()],
     get: (system) => provisioners.get(system),
-    limitFor: (system, bucket) => config.rateLimits[system]?.[bucket] ?? provisioners.get(system)?.rateLimitBuckets[bucket] ?? UNLIMITED,
+    limitFor: (system, bucket) => {
+      const configured = config.rateLimits[system]?.[bucket]
+      if (configured) return configured
+      const published = provisioners.get(system)?.rateLimitBuckets[bucket]
+      if (!published) return UNLIMITED
+      // Pace a little under the vendor's published figure: clock skew and network jitter between
+      // our bucket and theirs would otherwise shave the edge into 429s. Config values are exact.
+      return { perMinute: published.perMinute * PUBLISHED_LIMIT_HEADROOM, burst: Math.max(1, Math.floor(published.burst * PUBLISHED_LIMIT_HEADROOM)) }
+    },
   }
 }
