@@ -116,8 +116,8 @@ describe('paced revocation against low emulator limits', () => {
     }
   })
 
-  test('when 1,000 Slack leavers are deactivated with SCIM writes limited (180/min burst 20, scaled x10), then fewer than 1% get 429', async () => {
-    const limits = { scim_write: { perMinute: 1800, burst: 20 }, scim_read: { perMinute: 60_000, burst: 1000 }, scim_get_user: { perMinute: 60_000, burst: 1000 } }
+  test('when 1,000 Slack leavers are deactivated with SCIM writes limited (180/min burst 20, rate scaled x20), then fewer than 1% get 429', async () => {
+    const limits = { scim_write: { perMinute: 3600, burst: 20 }, scim_read: { perMinute: 60_000, burst: 1000 }, scim_get_user: { perMinute: 60_000, burst: 1000 } }
     const emu = new SlackEmulator({ rateLimits: limits })
     const url = await emu.start()
     try {
