@@ -10,7 +10,6 @@ import { TestClock } from 'pg-boss'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 
-const DAY = 24 * 3600_000
 
 describe('scheduled joiners and leavers (controllable clock)', () => {
   let t: TestTenure
