@@ -5,10 +5,11 @@
  * Retry policy lives here, and only here (provisioners classify, they never retry):
  * - RateLimited: the job is re-queued for after the Retry-After (or the limiter's slot) and this
  *   attempt is completed, so waiting for a vendor's limit never burns a retry attempt.
- * - Transient / AuthFailed: thrown, so pg-boss retries with exponential backoff and jitter; the
+ * - Transient / AuthFailed / Conflict: thrown, so pg-boss retries with exponential backoff and jitter; the
  *   last attempt reports the failure to the machine and parks a copy in the dead-letter queue.
- * - Permanent / Conflict (and NotFound outside revocation): reported to the machine at once as a
- *   final failure (a person must look), copied to the dead-letter queue.
+ * - Conflict: retried like a transient fault (concurrent writes resolve on a later attempt).
+ * - Permanent (and NotFound outside revocation): reported to the machine at once as a final
+ *   failure (a person must look), copied to the dead-letter queue.
  */
 import { z } from 'zod'
 import type { Boss } from '../queue/boss.ts'
@@ -229,7 +230,10 @@ class PermanentJobError extends Error {
 function classify(err: unknown, action: string): { kind: string; retryable: boolean; message: string } {
   if (isProvisionerError(err)) {
     const e = err as ProvisionerError
-    const retryable = e.kind === 'Transient' || e.kind === 'AuthFailed' || (e.kind === 'NotFound' && action === 'deprovision')
+    // Conflict is retried too: most conflicts are concurrent writes (a SCIM group's ETag moved under
+    // two joiners at once) that a later attempt resolves; a true clash still ends in the
+    // dead-letter queue once the retries are spent.
+    const retryable = e.kind === 'Transient' || e.kind === 'AuthFailed' || e.kind === 'Conflict' || (e.kind === 'NotFound' && action === 'deprovision')
     return { kind: e.kind, retryable, message: e.message }
   }
   if (err instanceof PermanentJobError) return { kind: 'Permanent', retryable: false, message: err.message }
