@@ -1,0 +1,403 @@
+/**
+ * Benchmark harness: an in-process Tenure on real PostgreSQL with the vendor emulators on
+ * 127.0.0.1, an open-loop load generator, and the percentile maths. The scenarios
+ * (bench/scenarios.ts) and the smoke test (test/bench-smoke.test.ts) share this code so the
+ * numbers in docs/benchmarks.md come from the same path the test checks for correctness.
+ */
+import http from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import pg from 'pg'
+import { startEmbedded } from '../src/db/embedded.ts'
+import { validateConfig } from '../src/config/load.ts'
+import type { ConfigInput } from '../src/config/index.ts'
+import { startTenure, type Running } from '../src/main.ts'
+import { silentLogger } from '../src/log.ts'
+import { startSandboxEmulators, SANDBOX_ENTRA_GROUPS, type SandboxEmulators } from '../src/sandbox/index.ts'
+import { googleSandboxConfig } from '../provisioners/google/emulator.ts'
+import { entraSandboxConfig } from '../provisioners/entra/emulator.ts'
+import { slackSandboxConfig } from '../provisioners/slack/emulator.ts'
+import { jiraSandboxConfig } from '../provisioners/jira/emulator.ts'
+import { scimSandboxConfig } from '../provisioners/scim/emulator.ts'
+import type { RateLimitSpec } from '../provisioners/types.ts'
+import { signStandardWebhook } from '../src/hr/index.ts'
+
+export const WEBHOOK_SECRET = `whsec_${Buffer.from('tenure-benchmark-webhook-secret!!').toString('base64')}`
+
+/** The API-backed systems a benchmark leaver holds an account in (the case's systems). */
+export const BENCH_SYSTEMS = ['google', 'entra', 'slack', 'jira', 'scim:sandbox'] as const
+export type BenchSystem = (typeof BENCH_SYSTEMS)[number]
+
+/** Realistic median vendor latency per system (log-normal, sigma 0.5), from the issue. */
+export const LATENCY_MEDIAN_MS: Record<BenchSystem, number> = { google: 120, entra: 120, slack: 200, jira: 250, 'scim:sandbox': 150 }
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+export interface BenchDatabase {
+  /** Server URL (admin database). */
+  url: string
+  embedded: boolean
+  version: string
+  create(prefix: string): Promise<{ url: string; drop(): Promise<void> }>
+  stop(): Promise<void>
+}
+
+/** DATABASE_URL when set, else an embedded PostgreSQL in a temporary folder (like `npm test`). */
+export async function openBenchDatabase(): Promise<BenchDatabase> {
+  let url = process.env.DATABASE_URL
+  let stop = async () => {}
+  let embedded = false
+  if (!url) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tenure-bench-'))
+    const db = await startEmbedded({ dataDir: dir, log: silentLogger })
+    url = db.url
+    embedded = true
+    stop = async () => {
+      await db.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  const serverUrl = url
+  const admin = new pg.Client({ connectionString: serverUrl })
+  await admin.connect()
+  const version = ((await admin.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? 'unknown').trim()
+  await admin.end()
+  return {
+    url: serverUrl,
+    embedded,
+    version,
+    create: async (prefix) => {
+      const name = `tenure_bench_${prefix}_${randomBytes(4).toString('hex')}`
+      const c = new pg.Client({ connectionString: serverUrl })
+      await c.connect()
+      await c.query(`CREATE DATABASE ${name}`)
+      await c.end()
+      const dbUrl = new URL(serverUrl)
+      dbUrl.pathname = `/${name}`
+      return {
+        url: dbUrl.toString(),
+        drop: async () => {
+          const d = new pg.Client({ connectionString: serverUrl })
+          await d.connect()
+          await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+          await d.end()
+        },
+      }
+    },
+    stop,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenure + emulators
+
+export interface BenchTenure {
+  running: Running
+  url: string
+  emulators: SandboxEmulators
+  databaseUrl: string
+  /** Stop Tenure only (emulators and the database stay for a restart with other limits). */
+  stopTenure(): Promise<void>
+  /** Start Tenure again on the same database and emulators, with other rate limits. */
+  restart(rateLimits: Record<string, Record<string, RateLimitSpec>>): Promise<void>
+  close(): Promise<void>
+}
+
+export interface BenchTenureOptions {
+  db: BenchDatabase
+  prefix: string
+  /** Tenure's limiter pace per system and bucket (the emulators are set separately). */
+  rateLimits?: Record<string, Record<string, RateLimitSpec>>
+  concurrency?: number
+}
+
+export function benchPolicy() {
+  return {
+    rules: [
+      {
+        name: 'everyone',
+        grant: {
+          google: { groups: ['everyone@example.com'] },
+          entra: { groups: [SANDBOX_ENTRA_GROUPS.allStaff.id] },
+          slack: { channels: ['general'] },
+          jira: { groups: ['engineering'] },
+          // No SCIM group: concurrent joiners' PATCHes to one shared group race on its ETag (412)
+          // and dead-letter the joiner (reported in docs/benchmarks.md); the account is what we measure.
+          'scim:sandbox': {},
+        },
+      },
+    ],
+  }
+}
+
+export function benchSystemsConfig(urls: Record<string, string>, rateLimits: Record<string, Record<string, RateLimitSpec>> = {}) {
+  return {
+    google: googleSandboxConfig(urls.google!),
+    entra: entraSandboxConfig(urls.entra!),
+    slack: slackSandboxConfig(urls.slack!),
+    jira: jiraSandboxConfig(urls.jira!),
+    scim: [scimSandboxConfig(urls.scim!, 'sandbox')],
+    rateLimits,
+  }
+}
+
+export async function startBenchTenure(options: BenchTenureOptions): Promise<BenchTenure> {
+  const database = await options.db.create(options.prefix)
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'tenure-bench-data-'))
+  const emulators = await startSandboxEmulators({ log: silentLogger })
+  const start = async (rateLimits: Record<string, Record<string, RateLimitSpec>>) => {
+    const input: ConfigInput = {
+      server: { port: 0, host: '127.0.0.1' },
+      database: { dataDir, url: database.url },
+      queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1 },
+      log: { level: 'silent' },
+      auth: { rateLimit: { enabled: false } },
+      hr: { generic: { secrets: [WEBHOOK_SECRET], trustedForBulk: true } },
+      systems: benchSystemsConfig(emulators.urls, rateLimits),
+      policy: benchPolicy(),
+      workers: { concurrency: options.concurrency ?? 8 },
+    } as ConfigInput
+    return startTenure({ config: validateConfig(input), mode: 'serve', log: silentLogger })
+  }
+  let running = await start(options.rateLimits ?? {})
+  let stopped = false
+  const bench: BenchTenure = {
+    running,
+    url: running.url ?? '',
+    emulators,
+    databaseUrl: database.url,
+    stopTenure: async () => {
+      if (!stopped) await running.stop('benchmark phase done')
+      stopped = true
+    },
+    restart: async (rateLimits) => {
+      await bench.stopTenure()
+      running = await start(rateLimits)
+      stopped = false
+      bench.running = running
+      bench.url = running.url ?? ''
+    },
+    close: async () => {
+      await bench.stopTenure()
+      await emulators.close()
+      await database.drop()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+  return bench
+}
+
+/** Every emulator by the system id Tenure knows it under. */
+export function emulatorKits(e: SandboxEmulators) {
+  return { google: e.google.kit, entra: e.entra.kit, slack: e.slack.kit, jira: e.jira.kit, 'scim:sandbox': e.scim.kit } as const
+}
+
+export function setRealisticLatency(e: SandboxEmulators, on: boolean): void {
+  for (const [system, kit] of Object.entries(emulatorKits(e))) kit.setLatency(on ? { medianMs: LATENCY_MEDIAN_MS[system as BenchSystem], sigma: 0.5 } : null)
+}
+
+// ---------------------------------------------------------------------------------------------
+// HR deliveries
+
+export interface Delivery {
+  id: string
+  body: Buffer
+  headers: Record<string, string>
+}
+
+export function signedDelivery(payload: unknown, id: string): Delivery {
+  const body = Buffer.from(JSON.stringify(payload))
+  const headers = signStandardWebhook(body, WEBHOOK_SECRET, new Date(), id)
+  return { id, body, headers: { 'content-type': 'application/json', ...headers } }
+}
+
+const slug = (id: string) => id.replace(/[^A-Za-z0-9]/g, '')
+
+export const hiredPayload = (employeeId: string) => ({
+  type: 'employee.hired',
+  timestamp: new Date().toISOString(),
+  data: {
+    employeeId,
+    profile: { firstName: 'Bench', lastName: `Person${slug(employeeId)}`, workEmail: `bench.${slug(employeeId).toLowerCase()}@example.com`, department: 'Engineering' },
+    startDate: new Date().toISOString().slice(0, 10) },
+})
+
+export const terminatedPayload = (employeeId: string) => ({
+  type: 'employee.terminated',
+  timestamp: new Date().toISOString(),
+  data: { employeeId, effectiveAt: new Date().toISOString(), voluntary: 'involuntary', immediate: true },
+})
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 512 })
+
+/** POST over a keep-alive agent; resolves with the status when the whole response has arrived. */
+export function post(url: string, body: Buffer, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+export function destroyAgent(): void {
+  agent.destroy()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Open-loop load
+
+export interface OpenLoopResult {
+  rate: number
+  seconds: number
+  sent: number
+  /** Latency per request from its *planned* send time (no coordinated omission), ms. */
+  latencies: number[]
+  statuses: Record<string, number>
+  errors: number
+  /** Deliveries answered 202, by webhook-id. */
+  acknowledged: string[]
+  achievedRate: number
+}
+
+/**
+ * Fire `send(i)` at a fixed arrival rate whatever the responses do: request i is due at
+ * start + i/rate, and its latency is counted from that moment, so a stalled server shows up as
+ * latency instead of a slower generator (coordinated omission).
+ */
+export async function openLoop<T>(opts: { rate: number; count: number; prepare: (i: number) => T; send: (item: T) => Promise<number>; idOf?: (item: T) => string }): Promise<OpenLoopResult> {
+  const items = Array.from({ length: opts.count }, (_, i) => opts.prepare(i))
+  const latencies: number[] = []
+  const statuses: Record<string, number> = {}
+  const acknowledged: string[] = []
+  let errors = 0
+  const interval = 1000 / opts.rate
+  const started = performance.now()
+  const inflight: Promise<void>[] = []
+  let next = 0
+  while (next < items.length) {
+    const now = performance.now()
+    while (next < items.length && started + next * interval <= now) {
+      const planned = started + next * interval
+      const item = items[next]!
+      inflight.push(
+        opts.send(item).then(
+          (status) => {
+            latencies.push(performance.now() - planned)
+            statuses[status] = (statuses[status] ?? 0) + 1
+            if (status === 202 && opts.idOf) acknowledged.push(opts.idOf(item))
+          },
+          () => {
+            latencies.push(performance.now() - planned)
+            errors += 1
+          },
+        ),
+      )
+      next += 1
+    }
+    const wait = started + next * interval - performance.now()
+    // setTimeout has ~1 ms granularity; the due-list above catches up any lateness.
+    await sleep(Math.max(0, Math.min(wait, 5)))
+  }
+  await Promise.all(inflight)
+  const seconds = (performance.now() - started) / 1000
+  return { rate: opts.rate, seconds, sent: items.length, latencies, statuses, errors, acknowledged, achievedRate: items.length / seconds }
+}
+
+/** Closed loop: `concurrency` workers back to back for `ms`; the throughput ceiling. */
+export async function closedLoop(concurrency: number, ms: number, op: (i: number) => Promise<unknown>): Promise<{ perSecond: number; latencies: number[] }> {
+  const end = performance.now() + ms
+  let i = 0
+  const latencies: number[] = []
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now()
+        await op(i++)
+        latencies.push(performance.now() - t)
+      }
+    }),
+  )
+  return { perSecond: latencies.length / ((performance.now() - started) / 1000), latencies }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+export interface Summary {
+  n: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  mean: number
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const rank = Math.ceil((p / 100) * sorted.length) - 1
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!
+}
+
+export function summarize(values: number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b)
+  const round = (x: number) => Math.round(x * 100) / 100
+  return {
+    n: sorted.length,
+    p50: round(percentile(sorted, 50)),
+    p90: round(percentile(sorted, 90)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted[sorted.length - 1] ?? Number.NaN),
+    mean: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
+  }
+}
+
+export interface MemorySample {
+  rssMB: number
+  heapUsedMB: number
+  heapTotalMB: number
+}
+
+export function memoryNow(): MemorySample {
+  const m = process.memoryUsage()
+  const mb = (x: number) => Math.round((x / 1048576) * 10) / 10
+  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) }
+}
+
+/** Sample memory every `everyMs` until stopped; returns the peak of each figure. */
+export function memoryPeak(everyMs = 100): { stop(): MemorySample } {
+  const peak = memoryNow()
+  const timer = setInterval(() => {
+    const m = memoryNow()
+    peak.rssMB = Math.max(peak.rssMB, m.rssMB)
+    peak.heapUsedMB = Math.max(peak.heapUsedMB, m.heapUsedMB)
+    peak.heapTotalMB = Math.max(peak.heapTotalMB, m.heapTotalMB)
+  }, everyMs)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return peak
+    },
+  }
+}
+
+/** Re-check `check` every `everyMs` until it returns truthy or `timeoutMs` passes. */
+export async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs: number, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}

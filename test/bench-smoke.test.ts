@@ -1,0 +1,39 @@
+/**
+ * The benchmark harness (bench/) at toy sizes: the same scenario code `npm run bench` runs,
+ * checked for correctness only (counts, nothing lost, every leaver revoked), never for timings.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { destroyAgent, openBenchDatabase, type BenchDatabase } from '../bench/harness.ts'
+import { ingestScenario, layoffScenario, singleScenario } from '../bench/scenarios.ts'
+
+let db: BenchDatabase
+before(async () => {
+  db = await openBenchDatabase()
+})
+after(async () => {
+  destroyAgent()
+  await db.stop()
+})
+
+test('when 20 signed deliveries are sent open-loop, then each acknowledged one is stored exactly once', async () => {
+  const r = await ingestScenario(db, { rates: [20], secondsPerRate: 1, stepUpCap: 20, ceilingSeconds: 0.2, concurrency: 2 })
+  assert.equal(r.steps[0]!.sent, 20)
+  assert.equal(r.exactlyOnce.acknowledged, 20)
+  assert.deepEqual({ missing: r.exactlyOnce.missing, duplicated: r.exactlyOnce.duplicated, stored: r.exactlyOnce.stored }, { missing: 0, duplicated: 0, stored: 20 })
+})
+
+test('when 3 leavers leave one after another, then each is verified in every system and the oracle revokes its accounts too', async () => {
+  const r = await singleScenario(db, { leavers: 3 })
+  assert.equal(r.timeToVerifiedMs.n, 3)
+  assert.equal(r.oracleMs.n, 3)
+  assert.equal(r.oracleNotRevoked, 0)
+})
+
+test('when 10 leavers arrive together under scaled limits, then every one is cut off everywhere and none is dead-lettered', async () => {
+  const r = await layoffScenario(db, { leavers: 10, limitScale: 10, arrivalSeconds: 1, timeoutMs: 60_000 })
+  assert.equal(r.acknowledged, 10)
+  assert.equal(r.deadLettered, 0, JSON.stringify(r.deadLetterQueues))
+  assert.ok(r.allCutOffVerifiedSeconds > 0)
+  assert.equal(Object.keys(r.perSystem).length, 5)
+})
