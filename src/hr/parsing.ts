@@ -3,7 +3,7 @@
  * zod failures turned into a 400 that names the offending field path (`data.employeeId`).
  * Nothing here throws on hostile input: every outcome is a structured result.
  */
-import type { z } from 'zod'
+import { z } from 'zod'
 import type { Parsed, RawDelivery } from './types.ts'
 
 export type BodyResult<T> = { ok: true; value: T } | Extract<Parsed, { ok: false }>
@@ -148,3 +148,9 @@ export function toIsoDateTime(value: string | number | undefined, fallback: Date
   const ms = readTimestamp(value)
   return ms === undefined ? fallback.toISOString() : new Date(ms).toISOString()
 }
+
+/** A vendor field that may be a string, a number, null, empty or absent: a non-empty string or undefined. */
+export const optionalText = z
+  .union([z.string(), z.number(), z.null()])
+  .optional()
+  .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)))

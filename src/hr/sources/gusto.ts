@@ -18,7 +18,7 @@ import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets } from '../crypto.ts'
 import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate } from '../parsing.ts'
+import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
 import { sha256Hex } from '../crypto.ts'
 import type {
   ClientOptions,
@@ -90,10 +90,7 @@ export function gustoIntent(event: string): Intent | undefined {
 
 // --- API -------------------------------------------------------------------------------------
 
-const str = z
-  .union([z.string(), z.number(), z.null()])
-  .optional()
-  .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)))
+const str = optionalText
 
 export const gustoEmployeeSchema = z
   .object({

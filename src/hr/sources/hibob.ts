@@ -15,7 +15,7 @@ import { readNoticeData, refetchAndDerive, voluntaryFrom } from '../adapter-kit.
 import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
 import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate } from '../parsing.ts'
+import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
 import type {
   ClientOptions,
   HrApiClient,
@@ -85,10 +85,7 @@ export const HIBOB_FIELDS = [
   'internal.terminationType',
 ] as const
 
-const str = z
-  .union([z.string(), z.number(), z.null()])
-  .optional()
-  .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)))
+const str = optionalText
 
 export const bobEmployeeSchema = z.object({
   id: idLike,

@@ -16,7 +16,7 @@ import { eventBase, readNoticeData, refetchAndDerive, SAMPLE_PERSON } from '../a
 import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
 import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, validate } from '../parsing.ts'
+import { checkContentType, header, parseJson, validate, optionalText } from '../parsing.ts'
 import type {
   ClientOptions,
   HrApiClient,
@@ -31,10 +31,7 @@ import type {
 
 const SOURCE = 'merge' as const
 
-const str = z
-  .union([z.string(), z.number(), z.null()])
-  .optional()
-  .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)))
+const str = optionalText
 
 export const mergeEmployeeSchema = z
   .object({

@@ -16,7 +16,7 @@ import { eventBase, readNoticeData, refetchAndDerive, voluntaryFrom } from '../a
 import { matchToken, sha256Hex } from '../crypto.ts'
 import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate } from '../parsing.ts'
+import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
 import type {
   ClientOptions,
   HrApiClient,
@@ -69,10 +69,7 @@ export function personioIntent(event: string): Intent | undefined {
 
 // --- API -------------------------------------------------------------------------------------
 
-const str = z
-  .union([z.string(), z.number(), z.null()])
-  .optional()
-  .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)))
+const str = optionalText
 
 export const personioPersonSchema = z
   .object({

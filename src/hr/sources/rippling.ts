@@ -16,7 +16,7 @@ import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
 import { matchToken, sha256Hex } from '../crypto.ts'
 import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseForm, validate } from '../parsing.ts'
+import { checkContentType, header, parseForm, validate, optionalText } from '../parsing.ts'
 import type {
   ClientOptions,
   HrApiClient,
@@ -65,10 +65,7 @@ export function ripplingIntent(eventName: string): Intent | undefined {
 
 // --- API -------------------------------------------------------------------------------------
 
-const str = z
-  .union([z.string(), z.number(), z.null()])
-  .optional()
-  .transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v)))
+const str = optionalText
 
 export const ripplingEmployeeSchema = z
   .object({
