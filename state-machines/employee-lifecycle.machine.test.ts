@@ -5,6 +5,7 @@ import {
   MAX_CUTOFF_RERUNS,
   caseView,
   employeeLifecycleMachine,
+  joinerCaseView,
   type JobRequest,
   type LifecycleEvent,
   type Plan,
@@ -616,5 +617,51 @@ describe('dates, leave, rescind, cancellation', () => {
       ['jira', 'cutoff', undefined],
       ['slack', 'cutoff', undefined],
     ])
+  })
+})
+
+describe('joiner case', () => {
+  test('when a provisioning fails for good, then day one enables the rest, does not re-run the failed job, and the joiner case stays open until an operator retry succeeds', () => {
+    const e = new FakeEngine()
+    const { provisionAt, enableAt } = hire(e)
+    assert.equal(joinerCaseView(e.context)?.status, 'scheduled')
+    const created = fire(e, 'provision').jobs
+    assert.equal(joinerCaseView(e.context)?.status, 'open')
+    const t = plusDays(provisionAt, 0.1)
+    complete(e, created.filter((j) => j.system !== 'slack'), t)
+    e.send({ type: 'account.failed', system: 'slack', action: 'provision', error: { kind: 'Permanent', message: 'invalid_email' }, final: true, now: t })
+    assert.equal(e.state, 'ready', 'a system that failed for good does not hold the others back')
+
+    const dayOne = fire(e, 'enable').jobs
+    assert.equal(e.state, 'active')
+    assert.deepEqual(dayOne.map((j) => `${j.system}:${j.action}`), ['google:enable', 'jira:enable'], 'day one does not re-run the failed provisioning')
+    complete(e, dayOne, enableAt)
+    const open = joinerCaseView(e.context)!
+    assert.equal(open.status, 'open')
+    assert.deepEqual(open.counts, { total: 3, ready: 2, failed: 1 })
+    assert.equal(open.startAt, enableAt)
+    assert.equal(open.systems.find((s) => s.system === 'slack')?.lastError?.message, 'invalid_email')
+
+    // A mover changes nothing for the failed system either; only a person's retry does.
+    const later = plusDays(enableAt, 1)
+    const moved = e.send(hr('employee.updated', { changes: { title: 'Lead' } }, { now: later, plan: PLAN, leaver: LEAVER })).jobs
+    assert.equal(moved.filter((j) => j.system === 'slack').length, 0)
+    const retried = e.send({ type: 'operator.retry', system: 'slack', actor: 'ops-1', now: later }).jobs
+    assert.deepEqual(retried.map((j) => [j.system, j.action, j.enabled]), [['slack', 'provision', true]])
+    complete(e, retried, later)
+    const closed = joinerCaseView(e.context)!
+    assert.equal(closed.status, 'closed')
+    assert.equal(closed.systems.find((s) => s.system === 'slack')?.provisionedAt, later)
+  })
+
+  test('when the hire is cancelled or the leaver case starts before onboarding finished, then the joiner case is cancelled; an adopted leaver has none', () => {
+    const e = new FakeEngine()
+    hire(e)
+    e.send(hr('employee.hire_cancelled', {}, { now: plusDays(T0, 1), plan: PLAN, leaver: LEAVER }))
+    assert.equal(joinerCaseView(e.context)?.status, 'cancelled')
+
+    const adopted = new FakeEngine()
+    adopted.send(hr('employee.terminated', { immediate: true, voluntary: 'involuntary', effectiveAt: T0 }, { now: T0, plan: PLAN, leaver: LEAVER, moments: { terminationAt: T0 } }))
+    assert.equal(joinerCaseView(adopted.context), undefined)
   })
 })

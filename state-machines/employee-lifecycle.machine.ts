@@ -92,6 +92,8 @@ export interface SystemProgress {
   /** Failed verifications of the current revocation. */
   attempts: number
   lastError?: { action: string; kind: string; message: string; at: string }
+  /** When the account was last created or restored (a joiner case's "access ready" moment). */
+  provisionedAt?: string
   revokedAt?: string
   verifiedAt?: string
   cleanedAt?: string
@@ -164,6 +166,8 @@ export interface LifecycleContext {
   timers: Record<string, TimerRequest>
   keySeq: Record<string, number>
   pendingRehire?: HireEvent
+  /** The hire (or rehire) of this generation: what the joiner case is anchored on. */
+  hire?: { hrEventId: string; acceptedAt: string }
   caseOpenedAt?: string
   caseClosedAt?: string
 }
@@ -252,6 +256,18 @@ function restingStatus(p: SystemProgress): SystemStatus {
   if (p.accountId === undefined && p.provisioned === undefined) return 'planned'
   if (p.suspended) return 'suspended'
   return p.enabled ? 'active' : 'provisioned'
+}
+
+/**
+ * Record what could not be removed, once per (kind, id): a cut-off re-run after a failed
+ * verification reports the same items again, and each item needs one human decision, not four.
+ */
+function addResidual(p: SystemProgress, items: ResidualAccess[]): void {
+  for (const item of items) {
+    const known = p.residual.find((r) => r.kind === item.kind && r.id === item.id)
+    if (known) known.reason = item.reason
+    else p.residual.push(item)
+  }
 }
 
 function withoutUndefined<T extends object>(value: T): T {
@@ -575,6 +591,9 @@ function reconcileSystem(d: Draft, s: SystemId): void {
   if (!p || p.pending) return
   const want = p.desired?.account === true
   if (want) {
+    // A job that failed for good waits for a person (operator.retry, a dead-letter redrive): a later
+    // HR change or day one re-running it would only fail again and fill the dead-letter queue.
+    if (p.status === 'failed') return
     if (p.purpose !== undefined || p.status === 'planned' || p.accountId === undefined || p.deleted) {
       startProvision(d, s)
       return
@@ -716,7 +735,7 @@ function newGeneration(d: Draft): void {
   }
   d.ctx.systems = systems
   d.ctx.keySeq = {}
-  for (const key of ['termination', 'closing', 'resumeTo', 'leave', 'snapshot', 'pendingRehire', 'caseOpenedAt', 'caseClosedAt', 'startDate', 'provisionAt', 'enableAt'] as const)
+  for (const key of ['termination', 'closing', 'resumeTo', 'leave', 'snapshot', 'pendingRehire', 'hire', 'caseOpenedAt', 'caseClosedAt', 'startDate', 'provisionAt', 'enableAt'] as const)
     delete d.ctx[key]
 }
 
@@ -734,8 +753,10 @@ function acceptHire(d: Draft, ev: HireEvent): void {
   else delete d.ctx.provisionAt
   if (ev.moments.enableAt !== undefined) d.ctx.enableAt = ev.moments.enableAt
   else delete d.ctx.enableAt
-  if (rehire) record(d, d.ctx.generation > 1 ? 'rehire.accepted' : 'hire.accepted', { generation: d.ctx.generation, startDate: ev.hr.startDate })
-  else record(d, 'hire.updated', { startDate: ev.hr.startDate, provisionAt: d.ctx.provisionAt, enableAt: d.ctx.enableAt })
+  if (rehire) {
+    d.ctx.hire = { hrEventId: ev.hr.eventId, acceptedAt: now(d) }
+    record(d, d.ctx.generation > 1 ? 'rehire.accepted' : 'hire.accepted', { generation: d.ctx.generation, startDate: ev.hr.startDate })
+  } else record(d, 'hire.updated', { startDate: ev.hr.startDate, provisionAt: d.ctx.provisionAt, enableAt: d.ctx.enableAt })
   if (d.ctx.phase === 'preHire') {
     if (d.ctx.provisionAt !== undefined) setTimer(d, 'provision', 'provision', d.ctx.provisionAt)
   } else cancelSlot(d, 'provision')
@@ -991,6 +1012,7 @@ const onProvisioned: Handler = (d, ev) => {
     p.suspended = false
     p.attempts = 0
     delete p.lastError
+    p.provisionedAt = e.now
     p.status = restingStatus(p)
     record(d, 'account.provisioned', { system: e.system, accountId: e.accountId, action: pending.action, enabled: p.enabled })
     advance(d, e.system)
@@ -1052,7 +1074,7 @@ const onRevoked: Handler = (d, ev) => {
   }
   const pending = p.pending
   delete p.pending
-  p.residual.push(...e.residual)
+  addResidual(p, e.residual)
   p.enabled = false
   delete p.waitingOn
   if (e.phase === 'cutoff') {
@@ -1131,7 +1153,7 @@ const onFailed: Handler = (d, ev) => {
     p.cleanedAt = e.now
     p.status = 'done'
     const residual = { kind: 'cleanup', id: p.accountId ?? e.system, reason: e.error.message }
-    p.residual.push(residual)
+    addResidual(p, [residual])
     record(d, 'system.residual_access', { system: e.system, residual: [residual] })
     notify(d, 'job_failed', `${e.system}: clean-up failed, the account is cut off but residual access remains: ${e.error.message}`, e.system)
     advance(d, e.system)
@@ -1139,7 +1161,7 @@ const onFailed: Handler = (d, ev) => {
   }
   p.status = 'failed'
   if (e.action === 'deprovision' || e.action === 'verify') {
-    p.residual.push({ kind: 'account', id: p.accountId ?? e.system, reason: `${label} failed: ${e.error.message}` })
+    addResidual(p, [{ kind: 'account', id: p.accountId ?? e.system, reason: `${label} failed: ${e.error.message}` }])
     notify(d, 'job_failed', `${e.system}: ${label} failed for good; access may still work: ${e.error.message}`, e.system)
     return
   }
@@ -1175,7 +1197,7 @@ const onOperatorRetry: Handler = (d, ev) => {
   record(d, 'operator.retry', { system: ev.system, actor: ev.actor, status: p.status })
   if (shouldBeRevoked(d, ev.system)) startCutoff(d, ev.system, p.purpose ?? revokePurpose(d))
   else if (EMPLOYED_PHASES.has(d.ctx.phase)) {
-    if (p.accountId === undefined) p.status = 'planned'
+    p.status = restingStatus(p)
     reconcileSystem(d, ev.system)
   }
 }
@@ -1688,5 +1710,77 @@ export function caseView(
     },
     timers: Object.values(ctx.timers),
     exceptions: ctx.exceptions,
+  })
+}
+
+export interface JoinerSystemView {
+  system: SystemId
+  status: SystemStatus
+  accountId?: string
+  login?: string
+  provisionedAt?: string
+  attempts: number
+  lastError?: SystemProgress['lastError']
+  /** The account exists with the access it should have (enabled or, before day one / on leave, not). */
+  ready: boolean
+}
+
+/**
+ * The joiner (onboarding) case of the current generation: open from the hire until every account
+ * the birthright policy grants exists and works, so a provisioning that failed for good stays
+ * visible on an open case although the person is already `active`. Undefined when this generation
+ * has no hire (an employee adopted by a termination).
+ */
+export interface JoinerCaseView {
+  status: 'scheduled' | 'open' | 'closed' | 'cancelled'
+  hrEventId?: string
+  acceptedAt?: string
+  provisionAt?: string
+  /** Start of day one in the employee's zone: the joiner case's deadline. */
+  startAt?: string
+  systems: JoinerSystemView[]
+  counts: { total: number; ready: number; failed: number }
+}
+
+const READY = new Set<SystemStatus>(['active', 'provisioned', 'suspended'])
+
+export function joinerCaseView(ctx: LifecycleContext): JoinerCaseView | undefined {
+  if (ctx.startDate === undefined) return undefined
+  const systems: JoinerSystemView[] = Object.entries(ctx.systems)
+    .filter(([, p]) => p.desired?.account === true)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([system, p]) =>
+      withoutUndefined({
+        system,
+        status: p.status,
+        accountId: p.accountId,
+        login: p.login,
+        provisionedAt: p.provisionedAt,
+        attempts: p.attempts,
+        lastError: p.lastError,
+        ready: p.accountId !== undefined && p.pending === undefined && READY.has(p.status),
+      }),
+    )
+  const ready = systems.filter((s) => s.ready).length
+  const failed = systems.filter((s) => s.status === 'failed').length
+  const phase = ctx.phase
+  const status: JoinerCaseView['status'] =
+    phase === 'preHire'
+      ? 'scheduled'
+      : phase === 'provisioning' || phase === 'ready'
+        ? 'open'
+        : phase === 'active' || phase === 'onLeave' || phase === 'terminationScheduled'
+          ? ready === systems.length
+            ? 'closed'
+            : 'open'
+          : 'cancelled' // hire cancelled, or the leaver case took over before onboarding finished
+  return withoutUndefined({
+    status,
+    hrEventId: ctx.hire?.hrEventId,
+    acceptedAt: ctx.hire?.acceptedAt,
+    provisionAt: ctx.provisionAt,
+    startAt: ctx.enableAt,
+    systems,
+    counts: { total: systems.length, ready, failed },
   })
 }
