@@ -210,6 +210,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         dayStartsAt: config.lifecycle.dayStartsAt,
       },
       now: options.now ?? (options.clock ? () => new Date(options.clock!.now()) : () => new Date()),
+      residualOwnerGroup: config.lifecycle.residualAccessOwnerGroup,
       onRevocationVerified: (e) => {
         timeToRevoke.observe({ system: e.system, from: 'hr_effective' }, e.secondsFromEffective)
         timeToRevoke.observe({ system: e.system, from: 'webhook_receipt' }, e.secondsFromReceipt)

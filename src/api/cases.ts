@@ -8,20 +8,35 @@ import { z } from 'zod'
 import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDeps } from '../http/routes.ts'
 import { notFound } from '../http/errors.ts'
 import { forecastSystems, type SystemForecast } from '../sla/forecast.ts'
+import { residualDecisions, type ResidualDecision } from '../db/manual-tasks.ts'
 
 const caseSystem = z.object({
   system: z.string(),
   status: z.string(),
   accountId: z.string().nullable(),
   deadlineAt: z.string().nullable(),
+  provisionedAt: z.string().nullable().describe('Joiner cases: when the account was created (or restored on a rehire).'),
   revokedAt: z.string().nullable(),
   verifiedAt: z.string().nullable(),
   cleanupAt: z.string().nullable(),
   attempts: z.number(),
   lastError: z.unknown().nullable(),
-  residual: z.array(z.unknown()),
+  residual: z
+    .array(
+      z.object({
+        kind: z.string(),
+        id: z.string(),
+        reason: z.string(),
+        taskId: z.uuid().nullable().describe('The task a person decides on this item with (GET /api/v1/tasks?kind=residual).'),
+        decision: z.enum(['pending', 'removed', 'accepted', 'resolved']).describe('resolved = recorded by an operator resolving a failed system.'),
+        exceptionId: z.uuid().nullable(),
+        decidedBy: z.string().nullable(),
+        decidedAt: z.string().nullable(),
+      }),
+    )
+    .describe('Access a provisioner could not remove, each with the human decision on it.'),
   waitingOn: z.string().nullable(),
-  atRisk: z.boolean(),
+  atRisk: z.boolean().describe('Leaver: cut-off not verified yet. Joiner: account not created yet, or its provisioning failed for good.'),
   forecastDoneAt: z.string().nullable().describe('When queued work for this system is predicted to finish at its rate limit.'),
 })
 
@@ -72,36 +87,45 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
   if (rows.length === 0) return []
   const ids = rows.map((r) => r.id)
   const systems = await deps.pool.query(
-    `SELECT case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on
+    `SELECT case_id, system, status, account_id, deadline_at, provisioned_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on
        FROM case_systems WHERE case_id = ANY($1::uuid[]) ORDER BY system`,
     [ids],
   )
   const escalations = await deps.pool.query(`SELECT case_id, step, due_at, sent_at FROM case_escalations WHERE case_id = ANY($1::uuid[]) ORDER BY due_at`, [ids])
+  const decisions = await residualDecisions(deps.pool, ids)
   const now = deps.now()
   return rows.map((r) => {
     const mine = systems.rows.filter((s) => s.case_id === r.id)
     const open = r.status === 'open'
+    const joiner = r.kind === 'joiner'
     const mapped = mine.map((s) => {
-      const atRisk = open && !s.verified_at && !s.waiting_on && s.status !== 'absent' && s.status !== 'waiting_exception'
+      const atRisk = joiner
+        ? open && (!s.provisioned_at || s.status === 'failed')
+        : open && !s.verified_at && !s.waiting_on && s.status !== 'absent' && s.status !== 'waiting_exception'
       const f = forecasts.get(s.system)
       return {
         system: s.system,
         status: s.status,
         accountId: s.account_id,
         deadlineAt: iso(s.deadline_at),
+        provisionedAt: iso(s.provisioned_at),
         revokedAt: iso(s.cutoff_at),
         verifiedAt: iso(s.verified_at),
         cleanupAt: iso(s.cleanup_at),
         attempts: s.attempts,
         lastError: s.last_error,
-        residual: s.residual,
+        residual: withDecisions(s.system, s.residual, decisions.get(r.id) ?? []),
         waitingOn: s.waiting_on,
         atRisk,
         forecastDoneAt: atRisk && f ? f.doneAt : null,
       }
     })
     const remaining = r.deadline_at ? Math.round((r.deadline_at.getTime() - now.getTime()) / 1000) : null
-    const budget = r.deadline_at && r.effective_at ? r.deadline_at.getTime() - r.effective_at.getTime() : null
+    // A leaver's budget runs from the HR effective moment; a joiner's from the hire to day one.
+    const budgetStart = joiner ? r.opened_at : r.effective_at
+    const budget = r.deadline_at && budgetStart ? r.deadline_at.getTime() - budgetStart.getTime() : null
+    // A joiner whose provisioning failed for good needs a person now, however far day one is.
+    const failedForGood = joiner && mapped.some((s) => s.status === 'failed')
     const forecastLate = mapped.some((s) => s.forecastDoneAt && r.deadline_at && Date.parse(s.forecastDoneAt) > r.deadline_at.getTime())
     const health =
       r.status === 'closed'
@@ -112,7 +136,7 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
             ? 'scheduled'
             : r.breached_at || (remaining !== null && remaining < 0 && mapped.some((s) => s.atRisk))
               ? 'breached'
-              : forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining < budget * (1 - AT_RISK_FRACTION))
+              : failedForGood || forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining < budget * (1 - AT_RISK_FRACTION))
                 ? 'at_risk'
                 : 'on_track'
     return {
@@ -138,6 +162,26 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
   })
 }
 
+function withDecisions(system: string, residual: unknown, decisions: ResidualDecision[]) {
+  const items = Array.isArray(residual) ? (residual as Array<{ kind?: unknown; id?: unknown; reason?: unknown }>) : []
+  return items.map((item) => {
+    const kind = String(item.kind ?? '')
+    const id = String(item.id ?? '')
+    const task = decisions.find((d) => d.system === system && d.kind === kind && d.id === id)
+    const decision = kind === 'manual' ? 'resolved' : task?.status === 'completed' ? (task.resolution ?? 'removed') : 'pending'
+    return {
+      kind,
+      id,
+      reason: String(item.reason ?? ''),
+      taskId: task?.taskId ?? null,
+      decision,
+      exceptionId: task?.exceptionId ?? null,
+      decidedBy: task?.completedBy ?? null,
+      decidedAt: iso(task?.completedAt),
+    } as const
+  })
+}
+
 const CASE_SELECT = `SELECT c.*, e.display_name, e.external_id FROM cases c JOIN employees e ON e.id = c.employee_id`
 
 export const listCases = defineRoute({
@@ -145,7 +189,8 @@ export const listCases = defineRoute({
   path: '/api/v1/cases',
   summary: 'Leaver (and joiner) cases, open ones by time left',
   description:
-    '`status=open|at_risk|breached|closed|scheduled|cancelled`. Open cases are ordered by deadline (least time left first); closed ones by closing time, newest first.',
+    '`status=open|at_risk|breached|closed|scheduled|cancelled`, `kind=leaver|joiner` (default leaver). Open cases are ordered by deadline (least time left first); closed ones by closing time, newest first. ' +
+    'A joiner case opens at the hire, its deadline is the start of day one, and it stays open until every account the policy grants exists: a provisioning that failed for good keeps it open (at_risk) although the person is active.',
   tags: ['cases'],
   roles: ['operator', 'auditor', 'approver'],
   request: {

@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor } from '../http/routes.ts'
 import { ApiError, notFound } from '../http/errors.ts'
-import { applyEvent } from '../lifecycle/engine.ts'
+import { applyEvent, refreshJoinerCase } from '../lifecycle/engine.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
 import { deadLetterQueue, jobPriority, systemQueue } from '../jobs/queues.ts'
 import { inTransaction } from '../queue/boss.ts'
@@ -36,16 +36,20 @@ export const taskSchema = z.object({
   completedAt: z.string().nullable(),
   completedBy: z.string().nullable(),
   attestation: z.unknown().nullable(),
+  caseId: z.uuid().nullable().describe('Residual tasks: the leaver case the residual access belongs to.'),
+  resolution: z.enum(['removed', 'accepted']).nullable().describe('Residual tasks: removed by hand, or kept under the exception in exceptionId.'),
+  exceptionId: z.uuid().nullable(),
 })
 
-// A manual system's account id is the employee's HR id (provisioners/manual).
+// A manual system's account id is the employee's HR id (provisioners/manual); residual tasks name
+// the employee themselves.
 const TASK_SELECT = `
 SELECT t.*, e.id AS employee_id, e.display_name,
        (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
          WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) AS case_deadline_at
   FROM manual_tasks t
-  LEFT JOIN employee_accounts ea ON ea.system = t.system AND ea.account_id = t.employee_external_id
-  LEFT JOIN employees e ON e.id = ea.employee_id`
+  LEFT JOIN employee_accounts ea ON t.employee_id IS NULL AND ea.system = t.system AND ea.account_id = t.employee_external_id
+  LEFT JOIN employees e ON e.id = COALESCE(t.employee_id, ea.employee_id)`
 
 function taskOut(t: Record<string, unknown>): z.input<typeof taskSchema> {
   return {
@@ -65,6 +69,9 @@ function taskOut(t: Record<string, unknown>): z.input<typeof taskSchema> {
     completedAt: iso(t.completed_at as Date | null),
     completedBy: (t.completed_by as string | null) ?? null,
     attestation: t.attestation ?? null,
+    caseId: (t.case_id as string | null) ?? null,
+    resolution: (t.resolution as 'removed' | 'accepted' | null) ?? null,
+    exceptionId: (t.exception_id as string | null) ?? null,
   }
 }
 
@@ -77,6 +84,7 @@ export const listTasks = defineRoute({
   request: {
     query: pageQuery().extend({
       status: z.enum(['open', 'completed', 'cancelled']).optional(),
+      kind: z.enum(['provision', 'revoke', 'suspend', 'enable', 'change', 'residual']).optional(),
       ownerGroup: z.string().max(200).optional(),
       system: z.string().max(200).optional(),
     }),
@@ -87,6 +95,7 @@ export const listTasks = defineRoute({
     const params: unknown[] = []
     const where: string[] = []
     if (query.status) where.push(`t.status = $${params.push(query.status)}`)
+    if (query.kind) where.push(`t.kind = $${params.push(query.kind)}`)
     if (query.ownerGroup) where.push(`t.owner_group = $${params.push(query.ownerGroup)}`)
     if (query.system) where.push(`t.system = $${params.push(query.system)}`)
     const { rows } = await deps.pool.query(
@@ -103,7 +112,9 @@ export const completeTask = defineRoute({
   path: '/api/v1/tasks/:id/complete',
   summary: 'Complete a manual task with an attestation',
   description:
-    'Records who attests, when, a note and an optional evidence reference. Completing a revocation task counts as the verified revocation of that system in the leaver case.',
+    'Records who attests, when, a note and an optional evidence reference. Completing a revocation task counts as the verified revocation of that system in the leaver case. ' +
+    'A residual-access task needs a decision: `resolution: "removed"` (taken away by hand) or `resolution: "accepted"` with the id of an approved or active retain_account, legal_hold or extra_access exception of the same person. ' +
+    'When the system had failed for good, the decision also resolves it on the case, so the case can close.',
   tags: ['tasks'],
   roles: ['approver'],
   request: {
@@ -112,24 +123,49 @@ export const completeTask = defineRoute({
       note: z.string().min(1).max(2000).describe('What was done.'),
       evidenceRef: z.string().max(500).optional().describe('Where the evidence is (ticket, photo, door-system log id).'),
       doneAt: z.iso.datetime({ offset: true }).optional().describe('When it was done, if earlier than now.'),
+      resolution: z.enum(['removed', 'accepted']).optional().describe('Residual-access tasks only (and required there).'),
+      exceptionId: z.uuid().optional().describe('With resolution "accepted": the exception under which the access is kept.'),
     }),
   },
   responses: {
     200: { description: 'The completed task', schema: taskSchema },
+    400: { description: 'A residual task without a resolution, "accepted" without an exception, or a resolution on another kind of task' },
     404: { description: 'No such task' },
-    409: { description: 'The task is not open' },
+    409: { description: 'The task is not open, or the exception does not cover this access' },
   },
   handler: async ({ params, body, deps, actor, log }) => {
     const attestation = { by: actor.id, byType: actor.type, at: deps.now().toISOString(), doneAt: body.doneAt ?? deps.now().toISOString(), note: body.note, evidenceRef: body.evidenceRef ?? null }
-    const { rows } = await deps.pool.query(`SELECT t.*, ea.employee_id FROM manual_tasks t
-      LEFT JOIN employee_accounts ea ON ea.system = t.system AND ea.account_id = t.employee_external_id WHERE t.id = $1`, [params.id])
+    const { rows } = await deps.pool.query(`SELECT t.*, COALESCE(t.employee_id, ea.employee_id) AS employee_id, ea.status AS system_status FROM manual_tasks t
+      LEFT JOIN employee_accounts ea ON ea.system = t.system AND (ea.employee_id = t.employee_id OR (t.employee_id IS NULL AND ea.account_id = t.employee_external_id))
+      WHERE t.id = $1`, [params.id])
     const task = rows[0]
     if (!task) throw notFound(`task ${params.id}`)
     if (task.status !== 'open') throw new ApiError(409, 'task_not_open', `task ${params.id} is ${task.status}`)
+    const residual = task.kind === 'residual'
+    if (!residual && (body.resolution || body.exceptionId)) {
+      throw new ApiError(400, 'resolution_not_applicable', `a ${task.kind} task takes no resolution; only residual-access tasks do`)
+    }
+    if (residual && !body.resolution) throw new ApiError(400, 'resolution_required', 'residual access needs a decision: resolution "removed" or "accepted" (with exceptionId)')
+    if (residual && body.resolution === 'accepted') {
+      if (!body.exceptionId) throw new ApiError(400, 'exception_required', 'resolution "accepted" keeps access, which needs the id of the approved exception that allows it')
+      const { rows: ex } = await deps.pool.query<{ employee_id: string; kind: string; status: string; system: string | null }>(
+        'SELECT employee_id, kind, status, system FROM exceptions WHERE id = $1',
+        [body.exceptionId],
+      )
+      const e = ex[0]
+      if (!e || e.employee_id !== task.employee_id) throw new ApiError(409, 'exception_not_applicable', `exception ${body.exceptionId} is not one of this person's`)
+      if (!['retain_account', 'legal_hold', 'extra_access'].includes(e.kind)) {
+        throw new ApiError(409, 'exception_not_applicable', `a ${e.kind} exception does not allow keeping access (retain_account, legal_hold or extra_access do)`)
+      }
+      if (e.status !== 'approved' && e.status !== 'active') throw new ApiError(409, 'exception_not_applicable', `exception ${body.exceptionId} is ${e.status}, not approved or active`)
+      if (e.system !== null && e.system !== task.system) throw new ApiError(409, 'exception_not_applicable', `exception ${body.exceptionId} covers ${e.system}, not ${task.system}`)
+    }
+    const decision = residual ? { resolution: body.resolution ?? null, exceptionId: body.exceptionId ?? null } : {}
     const complete = async (client: PoolClient) => {
       const updated = await client.query(
-        `UPDATE manual_tasks SET status = 'completed', completed_at = now(), completed_by = $2, attestation = $3 WHERE id = $1 AND status = 'open'`,
-        [params.id, actor.id, JSON.stringify(attestation)],
+        `UPDATE manual_tasks SET status = 'completed', completed_at = now(), completed_by = $2, attestation = $3, resolution = $4, exception_id = $5
+          WHERE id = $1 AND status = 'open'`,
+        [params.id, actor.id, JSON.stringify(attestation), body.resolution ?? null, body.exceptionId ?? null],
       )
       if (updated.rowCount !== 1) throw new ApiError(409, 'task_not_open', `task ${params.id} was completed meanwhile`)
     }
@@ -138,9 +174,27 @@ export const completeTask = defineRoute({
       action: 'task.completed',
       subject: { employeeId: (task.employee_id as string | null) ?? null, system: task.system as string, accountId: task.employee_external_id as string },
       correlationId: null,
-      details: { taskId: params.id, kind: task.kind, ...attestation },
+      details: { taskId: params.id, kind: task.kind, ...decision, ...(residual ? { residual: (task.details as { residual?: unknown }).residual ?? null } : {}), ...attestation },
     }
-    if (task.kind === 'revoke' && task.employee_id && deps.engine) {
+    const systemFailed = task.system_status === 'failed' || task.system_status === 'verify_failed'
+    // A failed system is resolved on the case once every residual item of it has a decision.
+    const othersOpen = residual
+      ? (
+          await deps.pool.query(
+            `SELECT 1 FROM manual_tasks WHERE kind = 'residual' AND status = 'open' AND id <> $1 AND system = $2 AND employee_id = $3 AND case_id IS NOT DISTINCT FROM $4 LIMIT 1`,
+            [params.id, task.system, task.employee_id, task.case_id],
+          )
+        ).rows.length > 0
+      : false
+    if (residual && systemFailed && !othersOpen && task.employee_id && deps.engine) {
+      // The person's decision is what the failed system was waiting for: it is resolved on the case.
+      await applyEvent(
+        deps.engine,
+        task.employee_id as string,
+        { type: 'operator.resolved', system: task.system as string, actor: actor.id, note: `${body.resolution}: ${body.note}`, now: deps.now().toISOString() },
+        { actor, correlationId: `task:${params.id}`, audit: [audit], within: complete },
+      )
+    } else if (task.kind === 'revoke' && task.employee_id && deps.engine) {
       // The attestation is the verification of a system without an API.
       await applyEvent(
         deps.engine,
@@ -151,6 +205,8 @@ export const completeTask = defineRoute({
     } else {
       await withTransaction(deps.pool, async (client) => {
         await complete(client)
+        // An attested provision task is the joiner's access being ready in that system.
+        if (task.kind === 'provision' && task.employee_id) await refreshJoinerCase(client, task.employee_id as string, deps.now())
         await appendAudit(client, [audit])
       })
     }

@@ -201,7 +201,7 @@ describe('exception service (real PostgreSQL, fake clock, no workers)', () => {
 
   test('when an sla_waiver is approved by one approver and then a distinct admin before the deadline, then the system deadline moves to its end and stays there', async () => {
     const employeeId = await employee('S104', true)
-    const kase = await t.running.pool.query<{ id: string; deadline_at: Date; effective_at: Date }>(`SELECT id, deadline_at, effective_at FROM cases WHERE employee_id = $1`, [employeeId])
+    const kase = await t.running.pool.query<{ id: string; deadline_at: Date; effective_at: Date }>(`SELECT id, deadline_at, effective_at FROM cases WHERE employee_id = $1 AND kind = 'leaver'`, [employeeId])
     const caseId = kase.rows[0]!.id
     const original = kase.rows[0]!.deadline_at.getTime()
     assert.equal(original, T0.getTime() + 4 * HOUR)
@@ -260,7 +260,7 @@ describe('exception service (real PostgreSQL, fake clock, no workers)', () => {
 
   test('when an sla_waiver is approved after the deadline passed, then the deadline is kept and breach_not_hidden is recorded', async () => {
     const employeeId = await employee('S105', true)
-    const { rows } = await t.running.pool.query<{ id: string; deadline_at: Date }>(`SELECT id, deadline_at FROM cases WHERE employee_id = $1`, [employeeId])
+    const { rows } = await t.running.pool.query<{ id: string; deadline_at: Date }>(`SELECT id, deadline_at FROM cases WHERE employee_id = $1 AND kind = 'leaver'`, [employeeId])
     const original = rows[0]!.deadline_at.toISOString()
     const { record } = await request(employeeId, { kind: 'sla_waiver', system: 'sandbox', endsAt: iso(clock.now().getTime() + DAY), reason: 'the sandbox API is down for maintenance' })
     clock.advance(5 * HOUR)

@@ -19,6 +19,12 @@ export const lifecycleConfigSchema = z
       .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM')
       .default('00:00')
       .describe("Local time on the start date from which a joiner's access works."),
+    residualAccessOwnerGroup: z
+      .string()
+      .min(1)
+      .max(200)
+      .default('it-operations')
+      .describe('Owner group of the tasks created for residual access (what a provisioner could not remove); see docs/sla.md.'),
   })
   .strict()
   .prefault({})

@@ -20,7 +20,7 @@ import { inTransaction } from '../queue/boss.ts'
 import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { employeeLifecycleMachine, applyHrProfile, caseView, type LifecycleContext, type CaseView } from '../../state-machines/employee-lifecycle.machine.ts'
+import { employeeLifecycleMachine, applyHrProfile, caseView, joinerCaseView, type LifecycleContext, type CaseView, type JoinerCaseView } from '../../state-machines/employee-lifecycle.machine.ts'
 import type {
   HrLifecycleEvent,
   JobRequest,
@@ -35,6 +35,7 @@ import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMoment } from './schedule.ts'
 import { jobPriority, systemQueue, TIMER_QUEUE } from '../jobs/queues.ts'
 import { uuidV5 } from '../util/ids.ts'
+import { ensureResidualTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 
 export interface Actor {
   type: 'hr_source' | 'api_token' | 'oidc' | 'system'
@@ -66,6 +67,8 @@ export interface EngineDeps {
   onNotify?: (client: PoolClient, notification: MachineNotification) => Promise<void>
   /** Hook when a leaver case opens or its deadline moves (the SLA ladder is queued here). */
   onCaseDeadline?: (client: PoolClient, kase: { id: string; effectiveAt: string; deadlineAt: string; correlationId: string }) => Promise<void>
+  /** Who gets a task for residual access in a system with an API (default `it-operations`). */
+  residualOwnerGroup?: string
   /** Observed when a leaver's system is first verified revoked (metrics: time to revoke). */
   onRevocationVerified?: (event: { system: string; secondsFromEffective: number; secondsFromReceipt: number }) => void
 }
@@ -336,7 +339,9 @@ async function applyLocked(
 
   // 2. Project accounts and cases for the read API and the reports.
   await projectAccounts(client, row.id, ctx)
-  await projectCases(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId: options.correlationId }), deps.onRevocationVerified)
+  await projectJoinerCase(client, row.id, row.external_id, ctx, now)
+  const leaverCase = await projectCases(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId: options.correlationId }), deps.onRevocationVerified)
+  const residualTasks = await ensureResidualTasks(client, residualTaskInputs(deps, row, ctx, leaverCase))
 
   // 3. Jobs and timers, in this transaction.
   const db = inTransaction(client)
@@ -402,6 +407,9 @@ async function applyLocked(
   for (const r of effects.records) {
     audit.push({ actor: options.actor, action: `lifecycle.${r.kind.replaceAll('.', '_')}`, subject, correlationId, details: r.details })
   }
+  for (const task of residualTasks) {
+    audit.push({ actor: options.actor, action: 'task.created', subject: { ...subject, system: task.system }, correlationId, details: { taskId: task.id, kind: 'residual', residual: task.item, caseId: task.caseId } })
+  }
   const result: ApplyResult = {
     employeeId: row.id,
     externalId: row.external_id,
@@ -460,6 +468,119 @@ async function projectAccounts(client: pg.PoolClient, employeeId: string, ctx: L
   }
 }
 
+/**
+ * The joiner case of this generation: one row per hire, open until every account the policy grants
+ * is ready. Its deadline is the start of day one (the promise "right access on day one"); a hire
+ * entered after that moment is late by HR, recorded like a late termination. Once closed or
+ * cancelled the row is final: a later mover or leaver of the same generation does not reopen
+ * onboarding (the conditional upsert skips it, so settled cases cost one statement).
+ */
+export async function projectJoinerCase(client: pg.PoolClient, employeeId: string, externalId: string, ctx: LifecycleContext, now: Date): Promise<void> {
+  const joiner = await withManualTasks(client, externalId, ctx.generation, joinerCaseView(ctx))
+  if (!joiner) return
+  const nowIso = now.toISOString()
+  const deadline = joiner.startAt ?? null
+  const openedAt = joiner.acceptedAt ?? nowIso
+  const lateBy = deadline ? Math.max(0, Math.round((Date.parse(openedAt) - Date.parse(deadline)) / 1000)) : null
+  const settled = joiner.status === 'closed' || joiner.status === 'cancelled'
+  // The promise is that accounts exist by day one; enabling them is itself scheduled at day one, so
+  // a few seconds of enable lag is not a breach. Kept once set.
+  const late =
+    deadline !== null &&
+    (joiner.status === 'open' || joiner.status === 'closed') &&
+    now.getTime() > Date.parse(deadline) &&
+    joiner.systems.some((s) => s.provisionedAt === undefined || Date.parse(s.provisionedAt) > Date.parse(deadline))
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO cases (id, employee_id, kind, generation, status, hr_event_id, effective_at, received_at, late_by_hr_seconds, deadline_at, opened_at, closed_at, breached_at)
+     VALUES ($1, $2, 'joiner', $3, $4, $5, $6, $7, $8, $6, $7, $9, $10)
+     ON CONFLICT (employee_id, kind, generation) DO UPDATE SET
+       status = EXCLUDED.status, hr_event_id = COALESCE(EXCLUDED.hr_event_id, cases.hr_event_id), effective_at = EXCLUDED.effective_at,
+       deadline_at = EXCLUDED.deadline_at, late_by_hr_seconds = EXCLUDED.late_by_hr_seconds, closed_at = EXCLUDED.closed_at,
+       breached_at = COALESCE(cases.breached_at, EXCLUDED.breached_at)
+     WHERE cases.status NOT IN ('closed', 'cancelled')
+     RETURNING id`,
+    [randomUUID(), employeeId, ctx.generation, joiner.status, joiner.hrEventId ?? null, deadline, openedAt, lateBy, settled ? nowIso : null, late ? nowIso : null],
+  )
+  const caseId = rows[0]?.id
+  if (!caseId) return
+  for (const s of joiner.systems) {
+    await client.query(
+      `INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, provisioned_at, attempts, last_error, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+       ON CONFLICT (case_id, system) DO UPDATE SET
+         status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
+         provisioned_at = EXCLUDED.provisioned_at, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, updated_at = now()`,
+      [caseId, s.system, s.status, s.accountId ?? null, deadline, s.provisionedAt ?? null, s.attempts, s.lastError ? JSON.stringify(s.lastError) : null],
+    )
+  }
+  // A system the policy no longer grants (a mover before day one) leaves the onboarding case.
+  await client.query(`DELETE FROM case_systems WHERE case_id = $1 AND NOT (system = ANY($2::text[]))`, [caseId, joiner.systems.map((s) => s.system)])
+}
+
+/**
+ * Every residual item of this generation (what a provisioner could not remove) gets a task, so a
+ * person decides on it: removed by hand, or kept under an approved exception. `manual` items are
+ * themselves the record of such a decision (operator.resolved) and need none.
+ */
+function residualTaskInputs(
+  deps: EngineDeps,
+  row: { id: string; external_id: string },
+  ctx: LifecycleContext,
+  leaverCase: { id: string; deadlineAt: string } | undefined,
+): ResidualTaskInput[] {
+  const out: ResidualTaskInput[] = []
+  for (const [system, p] of Object.entries(ctx.systems)) {
+    for (const item of p.residual) {
+      if (item.kind === 'manual') continue
+      out.push({
+        employeeId: row.id,
+        externalId: row.external_id,
+        generation: ctx.generation,
+        system,
+        item,
+        ownerGroup: deps.residualOwnerGroup ?? 'it-operations',
+        caseId: leaverCase?.id ?? null,
+        deadlineAt: leaverCase?.deadlineAt ?? null,
+      })
+    }
+  }
+  return out
+}
+
+/**
+ * A manual system's "account" exists once its provision task is created, but the badge or laptop
+ * is only there when a person attests the task: until then the joiner's access is not ready.
+ */
+async function withManualTasks(client: pg.PoolClient, externalId: string, generation: number, joiner: JoinerCaseView | undefined): Promise<JoinerCaseView | undefined> {
+  const manual = joiner?.systems.filter((s) => s.system.startsWith('manual:') && s.ready) ?? []
+  if (!joiner || manual.length === 0) return joiner
+  const { rows } = await client.query<{ system: string; status: string; completed_at: Date | null }>(
+    `SELECT DISTINCT ON (system) system, status, completed_at FROM manual_tasks
+      WHERE employee_external_id = $1 AND kind = 'provision' AND system = ANY($2::text[])
+        AND starts_with(idempotency_key, $1 || ':' || system || ':provision:g' || $3::text || ':')
+      ORDER BY system, created_at DESC`,
+    [externalId, manual.map((s) => s.system), String(generation)],
+  )
+  const systems = joiner.systems.map((s) => {
+    const task = rows.find((r) => r.system === s.system)
+    if (!task || task.status === 'completed') return task?.completed_at ? { ...s, provisionedAt: task.completed_at.toISOString() } : s
+    return { ...s, ready: false, provisionedAt: undefined, status: 'provisioning' as const }
+  })
+  const ready = systems.filter((s) => s.ready).length
+  const employed = joiner.status === 'open' || joiner.status === 'closed'
+  return { ...joiner, systems, counts: { ...joiner.counts, ready }, status: employed && joiner.status === 'closed' && ready < systems.length ? 'open' : joiner.status }
+}
+
+/** Re-project the joiner case outside a lifecycle event (a manual provision task was attested). */
+export async function refreshJoinerCase(client: pg.PoolClient, employeeId: string, now: Date): Promise<void> {
+  const { rows } = await client.query<{ external_id: string; snapshot: { context?: LifecycleContext } | null }>(
+    'SELECT external_id, snapshot FROM employees WHERE id = $1 FOR UPDATE',
+    [employeeId],
+  )
+  const ctx = rows[0]?.snapshot?.context
+  if (rows[0] && ctx) await projectJoinerCase(client, employeeId, rows[0].external_id, ctx, now)
+}
+
 async function projectCases(
   client: pg.PoolClient,
   employeeId: string,
@@ -469,7 +590,7 @@ async function projectCases(
   now: Date,
   onDeadline: (kase: { id: string; effectiveAt: string; deadlineAt: string }) => Promise<void>,
   onVerified?: EngineDeps['onRevocationVerified'],
-): Promise<void> {
+): Promise<{ id: string; deadlineAt: string } | undefined> {
   const t = ctx.termination
   if (!t) {
     // A rescinded termination removes the machine's termination: cancel a case still scheduled/open.
@@ -477,7 +598,7 @@ async function projectCases(
       `UPDATE cases SET status = 'cancelled', closed_at = now() WHERE employee_id = $1 AND kind = 'leaver' AND generation = $2 AND status IN ('scheduled', 'open')`,
       [employeeId, ctx.generation],
     )
-    return
+    return undefined
   }
   const systems = view.systems
   const deadlines = systems.map((s) => slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240))
@@ -551,4 +672,5 @@ async function projectCases(
       ],
     )
   }
+  return { id: caseId, deadlineAt: new Date(caseDeadline).toISOString() }
 }

@@ -153,7 +153,7 @@ describe('exceptions end to end (sandbox emulators, real workers, HTTP API and C
     assert.deepEqual(second.body.approvals.map((a) => a.actorId), [tokens.approverB.id, tokens.adminC.id])
 
     const { rows } = await t.running.pool.query<{ deadline_at: Date }>(
-      `SELECT cs.deadline_at FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = $1 AND cs.system = 'entra'`,
+      `SELECT cs.deadline_at FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = $1 AND c.kind = 'leaver' AND cs.system = 'entra'`,
       [employeeId],
     )
     assert.equal(rows[0]!.deadline_at.toISOString(), endsAt, 'the waiver moved the entra deadline')

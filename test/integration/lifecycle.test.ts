@@ -60,7 +60,7 @@ describe('lifecycle engine end to end (real PostgreSQL, real pg-boss, sandbox ta
     const kase = await t.running.pool.query(`SELECT status, deadline_at, effective_at, closed_at FROM cases WHERE kind = 'leaver'`)
     assert.equal(kase.rows[0].status, 'closed')
     assert.equal(kase.rows[0].deadline_at.getTime() - kase.rows[0].effective_at.getTime(), 4 * 3600 * 1000)
-    const sys = await t.running.pool.query(`SELECT system, verified_at, cutoff_at, status FROM case_systems`)
+    const sys = await t.running.pool.query(`SELECT cs.system, cs.verified_at, cs.cutoff_at, cs.status FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.kind = 'leaver'`)
     assert.equal(sys.rows[0].system, 'sandbox')
     assert.ok(sys.rows[0].verified_at, 'revocation was verified by reading the account back')
 

@@ -120,7 +120,7 @@ describe('operations API (real engine, sandbox target, manual badge system)', ()
     })
     await call('approver', `/api/v1/tasks/${badge.id}/complete`, { method: 'POST', body: JSON.stringify({ note: 'badge off' }) })
     const caseStatus = async () =>
-      (await t.running.pool.query(`SELECT c.status, c.reopened_count FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'R1'`)).rows[0]
+      (await t.running.pool.query(`SELECT c.status, c.reopened_count FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'R1' AND c.kind = 'leaver'`)).rows[0]
     await t.until('the case to close', async () => (await caseStatus())?.status === 'closed')
     // An admin switches the account back on in the target system.
     await t.running.pool.query(`UPDATE sandbox_accounts SET active = true, deleted_at = NULL WHERE employee_external_id = 'R1'`)

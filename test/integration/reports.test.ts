@@ -179,12 +179,12 @@ describe('access-revocation report (real engine, API, CLI, manifest)', () => {
     )
 
     const sandboxVerified = async (id: string) =>
-      (await q(`SELECT 1 FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = $1 AND cs.system = 'sandbox' AND cs.verified_at IS NOT NULL`, [ids[id]])).length === 1
+      (await q(`SELECT 1 FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = $1 AND c.kind = 'leaver' AND cs.system = 'sandbox' AND cs.verified_at IS NOT NULL`, [ids[id]])).length === 1
     for (const id of ['R-ADA', 'R-BOB', 'R-CY', 'R-FAY']) await t.until(`${id}'s sandbox revocation to be verified`, () => sandboxVerified(id))
     for (const id of ['R-ADA', 'R-CY']) {
       await t.until(`${id}'s badge task`, async () => (await q(`SELECT 1 FROM manual_tasks WHERE employee_external_id = $1 AND kind = 'revoke'`, [id])).length === 1)
     }
-    await t.until('the case of Di to be scheduled', async () => (await q(`SELECT 1 FROM cases WHERE employee_id = $1 AND status = 'scheduled'`, [ids['R-DI']])).length === 1)
+    await t.until('the case of Di to be scheduled', async () => (await q(`SELECT 1 FROM cases WHERE employee_id = $1 AND kind = 'leaver' AND status = 'scheduled'`, [ids['R-DI']])).length === 1)
     for (const row of await q<{ id: string; employee_id: string }>(`SELECT id, employee_id FROM cases WHERE kind = 'leaver'`)) {
       caseOf[Object.entries(ids).find(([, v]) => v === row.employee_id)![0]] = row.id
     }

@@ -66,7 +66,7 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
     await t.until('the sandbox system to be verified while Slack fails', async () => {
       await clock.tick(200)
       const { rows } = await t.running.pool.query(
-        `SELECT cs.system, cs.verified_at FROM case_systems cs JOIN cases c ON c.id = cs.case_id JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1'`,
+        `SELECT cs.system, cs.verified_at FROM case_systems cs JOIN cases c ON c.id = cs.case_id JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1' AND c.kind = 'leaver'`,
       )
       return rows.find((r) => r.system === 'sandbox')?.verified_at && rows.find((r) => r.system === 'slack') ? rows : undefined
     })
@@ -78,12 +78,12 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
     await advanceTo(T0 + 3 * HOUR + 1000)
     await t.until('the 75% escalation', async () => (await escalationSteps()).length >= 2 || (await clock.tick(200), false))
     assert.deepEqual(await escalationSteps(), ['notify', 'page'])
-    const breachedBefore = await t.running.pool.query(`SELECT c.breached_at FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1'`)
+    const breachedBefore = await t.running.pool.query(`SELECT c.breached_at FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1' AND c.kind = 'leaver'`)
     assert.equal(breachedBefore.rows[0].breached_at, null)
     await advanceTo(T0 + 4 * HOUR + 1000)
     await t.until('the breach', async () => (await escalationSteps()).length >= 3 || (await clock.tick(200), false))
     assert.deepEqual(await escalationSteps(), ['notify', 'page', 'breach'])
-    const kase = await t.running.pool.query(`SELECT c.status, c.breached_at FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1'`)
+    const kase = await t.running.pool.query(`SELECT c.status, c.breached_at FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1' AND c.kind = 'leaver'`)
     assert.equal(kase.rows[0].status, 'open', 'the work goes on after a breach')
     assert.ok(kase.rows[0].breached_at, 'the breach is recorded on the case')
     const audit = await t.running.pool.query(
@@ -104,7 +104,7 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
       'the case to close',
       async () => {
         await advanceTo(clock.now() + 11 * 60_000)
-        return (await t.running.pool.query(`SELECT c.status FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1'`)).rows[0].status === 'closed'
+        return (await t.running.pool.query(`SELECT c.status FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1' AND c.kind = 'leaver'`)).rows[0].status === 'closed'
       },
       60_000,
     )
