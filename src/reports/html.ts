@@ -138,7 +138,11 @@ export function htmlSectionRow(row: ReportRow): string {
   for (const x of row.exceptions) {
     details.push(`Exception ${e(x.kind)} (${e(x.status)})${x.approvers.length > 0 ? `, approved by ${e(x.approvers.join(', '))}` : ''}: “${e(x.reason)}”`)
   }
-  if (row.residualAccess.length > 0) details.push(`Residual access: ${row.residualAccess.map((r) => `${e(r.kind)} ${e(r.id)} (${e(r.reason)})`).join('; ')}`)
+  if (row.residualAccess.length > 0) {
+    const decided = (r: ReportRow['residualAccess'][number]) =>
+      r.decision === 'pending' ? 'decision pending' : `${r.decision}${r.decidedBy ? ` by ${r.decidedBy}` : ''}${r.exceptionId ? ` under exception ${r.exceptionId}` : ''}`
+    details.push(`Residual access: ${row.residualAccess.map((r) => `${e(r.kind)} ${e(r.id)} (${e(r.reason)}; ${e(decided(r))})`).join('; ')}`)
+  }
   const seqs = (Object.keys(SEQ_LABELS) as Array<keyof ReportRow['auditSeqs']>)
     .filter((k) => row.auditSeqs[k] !== null)
     .map((k) => `${SEQ_LABELS[k]}&nbsp;${row.auditSeqs[k]}`)

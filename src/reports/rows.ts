@@ -122,7 +122,8 @@ export interface ReportRow {
   breachedAt: string | null
   exceptions: ExceptionFact[]
   manualAttestation: ManualAttestation | null
-  residualAccess: Array<{ kind: string; id: string; reason: string }>
+  /** What could not be removed, each with the human decision on it (pending until a person decides). */
+  residualAccess: ResidualFact[]
   auditSeqs: AuditSeqs
 }
 
@@ -140,6 +141,53 @@ const stepSchema = z.object({
 const revokedDetailsSchema = z.object({ steps: z.array(z.unknown()).default([]) }).loose()
 
 const residualSchema = z.array(z.object({ kind: z.string(), id: z.string(), reason: z.string() }).loose())
+const residualDecisionSchema = z.array(
+  z
+    .object({
+      kind: z.string().nullable(),
+      id: z.string().nullable(),
+      taskId: z.string(),
+      status: z.string(),
+      resolution: z.string().nullable(),
+      exceptionId: z.string().nullable(),
+      decidedBy: z.string().nullable(),
+      decidedAt: isoish.nullable(),
+    })
+    .loose(),
+)
+
+export interface ResidualFact {
+  kind: string
+  id: string
+  reason: string
+  /** pending | removed | accepted (kept under exceptionId) | resolved (an operator's resolution note) */
+  decision: string
+  taskId: string | null
+  exceptionId: string | null
+  decidedBy: string | null
+  decidedAt: string | null
+}
+
+function residualFacts(residual: unknown, decisions: unknown): ResidualFact[] {
+  const items = residualSchema.safeParse(residual)
+  if (!items.success) return []
+  const tasks = residualDecisionSchema.safeParse(decisions ?? [])
+  const list = tasks.success ? tasks.data : []
+  return items.data.map((r) => {
+    const t = list.find((d) => d.kind === r.kind && d.id === r.id)
+    const decided = t?.status === 'completed'
+    return {
+      kind: r.kind,
+      id: r.id,
+      reason: r.reason,
+      decision: r.kind === 'manual' ? 'resolved' : decided ? (t.resolution ?? 'removed') : 'pending',
+      taskId: t?.taskId ?? null,
+      exceptionId: decided ? t.exceptionId : null,
+      decidedBy: decided ? t.decidedBy : null,
+      decidedAt: decided ? t.decidedAt : null,
+    }
+  })
+}
 const lastErrorSchema = z
   .object({ action: z.string().optional(), kind: z.string().optional(), message: z.string(), at: z.string().optional() })
   .loose()
@@ -429,6 +477,7 @@ export interface CaseDbRow {
   cleanup_at: Date | null
   last_error: unknown
   residual: unknown
+  residual_decisions?: unknown
   waiting_on: string | null
   gap: string | null
   cutoff_seq: number | null
@@ -496,7 +545,6 @@ export function fromCaseRow(row: CaseDbRow, asOf: string): ReportRow {
     // An escalation is about this system when the system was still open when it was sent.
     return e.success && (row.system === null || e.data.openSystems.length === 0 || e.data.openSystems.includes(row.system)) ? [{ step: e.data.step, sentAt: e.data.sentAt }] : []
   })
-  const residual = residualSchema.safeParse(row.residual)
   const attestation = attestationSchema.safeParse(row.attestation)
   return {
     caseId: row.case_id,
@@ -544,7 +592,7 @@ export function fromCaseRow(row: CaseDbRow, asOf: string): ReportRow {
             note: attestation.success ? (attestation.data.note ?? null) : null,
             evidence: attestation.success ? (attestation.data.evidenceRef ?? attestation.data.evidence ?? null) : null,
           },
-    residualAccess: residual.success ? residual.data.map((r) => ({ kind: r.kind, id: r.id, reason: r.reason })) : [],
+    residualAccess: residualFacts(row.residual, row.residual_decisions),
     auditSeqs: {
       hrEventStored: row.hr_stored_seq,
       termination: row.termination_seq,

@@ -127,7 +127,7 @@ export function caseRows(): string {
            s.last_error, s.residual, s.waiting_on, s.gap,
            f.cutoff_seq, rc.details AS cutoff_details, f.cleanup_seq, rcl.details AS cleanup_details, f.verified_seq, f.job_deadline_at,
            mt.id AS task_id, mt.status AS task_status, mt.completed_by, mt.completed_at, mt.attestation,
-           ex.list AS exceptions
+           ex.list AS exceptions, rd.list AS residual_decisions
       FROM cases c
       JOIN employees e ON e.id = c.employee_id
       LEFT JOIN hr_events he ON he.event_id = c.hr_event_id
@@ -213,6 +213,15 @@ export function caseRows(): string {
            AND (x.case_id = c.id
                 OR (x.case_id IS NULL AND x.ends_at >= c.effective_at AND x.starts_at <= GREATEST(COALESCE(c.closed_at, $3), c.deadline_at)))
       ) ex ON true
+      -- The human decision on each residual item of this system (src/db/manual-tasks.ts).
+      LEFT JOIN LATERAL (
+        SELECT json_agg(json_build_object(
+                 'kind', rt.details -> 'residual' ->> 'kind', 'id', rt.details -> 'residual' ->> 'id', 'taskId', rt.id, 'status', rt.status,
+                 'resolution', rt.resolution, 'exceptionId', rt.exception_id, 'decidedBy', rt.completed_by, 'decidedAt', rt.completed_at)
+                 ORDER BY rt.created_at) AS list
+          FROM manual_tasks rt
+         WHERE rt.kind = 'residual' AND rt.case_id = c.id AND rt.system = s.system
+      ) rd ON true
      WHERE c.kind = 'leaver' AND c.effective_at >= $1 AND c.effective_at < $2
      ORDER BY c.effective_at, c.id, s.system NULLS FIRST`
 }

@@ -55,7 +55,7 @@ describe('residual access (Slack cut-off failing for good)', () => {
       lifecycle: { residualAccessOwnerGroup: 'it-security' },
       policy: { rules: [{ name: 'everyone', grant: { sandbox: { groups: ['staff'] }, slack: { channels: ['general'] } } }] },
     })
-    call = await apiAs(t, ['operator', 'approver'])
+    call = await apiAs(t, ['operator', 'approver', 'auditor'])
   })
   after(async () => {
     await t.stop()
@@ -130,5 +130,19 @@ describe('residual access (Slack cut-off failing for good)', () => {
     assert.ok(decided.decidedBy)
     assert.ok(items.some((r) => r.decision === 'resolved'), 'the operator resolution is recorded beside the item')
     assert.equal((await complete({ note: 'again', resolution: 'removed' })).status, 409)
+
+    // The auditors' access-revocation report shows each residual item with its decision.
+    const from = new Date(Date.now() - 3600_000).toISOString()
+    const to = new Date(Date.now() + 60_000).toISOString()
+    const report = await call<{ rows: Array<{ employee: { hrId: string }; system: string | null; residualAccess: Residual[] }> }>(
+      'auditor',
+      `/api/v1/reports/access-revocations?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&format=json`,
+    )
+    assert.equal(report.status, 200)
+    const slackRow = report.body.rows.find((r) => r.employee.hrId === 'R1' && r.system === 'slack')!
+    assert.deepEqual(
+      slackRow.residualAccess.map((r) => [r.kind, r.decision]).sort(),
+      [['manual', 'resolved'], ['slack_disable', 'removed'], ['slack_user_tokens', 'removed']],
+    )
   })
 })
