@@ -142,7 +142,7 @@ function decideRoute(decision: 'confirm' | 'reject') {
     description:
       decision === 'confirm'
         ? 'Every held notice goes back to the HR queue, in the order HR sent it, in one transaction; the leavers are then revoked as usual. Audited with the caller as actor.'
-        : 'The held notices are marked rejected (kept as evidence, never deleted). If HR still says the people left, reconciliation will raise them again. Audited with the caller as actor.',
+        : 'The held notices are marked rejected (kept as evidence, never deleted) and are never applied; people who did leave after all need their terminations sent again. Audited with the caller as actor.',
     tags: ['hr'],
     roles: ['approver'],
     request: { params: z.object({ id: z.uuid() }), body: decisionBody },
