@@ -123,7 +123,7 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
   } else {
     const guard = await guardTerminations(holdDeps(deps), row, events, config)
     if (guard.kind === 'held') {
-      log.warn({ inboxId: row.id, source: row.source, holdId: guard.holdId }, 'termination held by the mass-termination hold')
+      log.info({ inboxId: row.id, source: row.source, holdId: guard.holdId }, 'termination held by the mass-termination hold')
       return guard
     }
   }
