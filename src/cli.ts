@@ -18,6 +18,7 @@ import { registerTokenCommands } from './auth/cli.ts'
 import { registerExceptionCommands } from './exceptions/cli.ts'
 import { registerReportCommands } from './reports/cli.ts'
 import { registerAuditCommands } from './audit/cli.ts'
+import { registerHoldCommands } from './hr/holds-cli.ts'
 
 const program = new Command()
 program
@@ -140,6 +141,9 @@ hr.command('send')
       throw new UsageError((err as Error).message)
     }
   })
+
+// tenure hr holds list | show | confirm | reject (src/hr/holds-cli.ts)
+registerHoldCommands(hr)
 
 const jobs = program.command('jobs').description('work with the job queue')
 jobs

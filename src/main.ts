@@ -314,7 +314,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       await registerWorker(host, { ...escalationWorker({ pool, boss, log, notify: () => notify, now: engine.now }), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...exceptionTimerWorker({ engine, config: config.exceptions, notify: () => notify }), options: { localConcurrency: 2, ...polling } })
       // Strict FIFO per employee: concurrency spreads over employees, never within one.
-      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources }), options: { localConcurrency: 4, batchSize: 1, burstWhenBatchFull: true, ...polling } })
+      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: 4, batchSize: 1, burstWhenBatchFull: true, ...polling } })
       for (const system of registry.enabledIds()) {
         await registerWorker(host, {
           ...systemWorker({ pool, boss, log, engine, registry, limiter, retryLimit: config.queue.retryLimit, queueSchema: config.queue.schema, retryDelayMaxMs: config.queue.retryDelayMaxSeconds * 1000, metrics: targetMetrics }, system),

@@ -43,6 +43,10 @@ export const AUDIT_ACTIONS = {
   'exception.expired': 'An exception reached its end time.',
   'exception.lapsed': 'An exception request went unanswered and the default policy applied.',
   'exception.revoked': 'An exception was ended early.',
+  'hr.bulk_hold_opened': 'An HR source passed its hourly termination threshold: its further terminations are held for a decision (mass-termination hold).',
+  'hr.event_held': 'An HR notice was held in a mass-termination hold instead of being applied (why: over the threshold, hold open, or behind a held notice of the same person).',
+  'hr.bulk_hold_confirmed': 'A person confirmed a mass-termination hold: its notices are applied, in the order HR sent them (who, reason).',
+  'hr.bulk_hold_rejected': 'A person rejected a mass-termination hold: its notices are kept, marked rejected, never applied (who, reason).',
   'report.exported': 'An access-revocation report was exported (query, file SHA-256, signed manifest id, audit head).',
 } as const
 

@@ -120,6 +120,8 @@ export async function storeNotices(client: PoolClient, boss: Boss, input: StoreI
 
 export interface InboxRow {
   id: string
+  /** Acceptance order (bigint, as text). */
+  seq: string
   source: HrSource
   dedupe_key: string
   employee_external_id: string
@@ -130,11 +132,14 @@ export interface InboxRow {
   found_by: 'webhook' | 'reconciliation' | 'manual'
   status: string
   correlation_id: string
+  /** Set when the mass-termination guard counted this notice's termination (src/hr/bulk-hold.ts). */
+  termination_admitted_at: Date | null
 }
 
 export async function readInbox(db: Queryable, id: string): Promise<InboxRow | undefined> {
   const { rows } = await db.query<InboxRow>(
-    `SELECT id, source, dedupe_key, employee_external_id, vendor_event_type, occurred_at, notice, received_at, found_by, status, correlation_id
+    `SELECT id, seq, source, dedupe_key, employee_external_id, vendor_event_type, occurred_at, notice, received_at, found_by, status, correlation_id,
+            termination_admitted_at
        FROM hr_inbox WHERE id = $1`,
     [id],
   )

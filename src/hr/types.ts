@@ -382,7 +382,16 @@ export const hrSourceConfigSchema = z
     trustedForBulk: z
       .boolean()
       .default(false)
-      .describe('Allow this source to terminate many people at once without the mass-change hold (see docs/hr-sources.md)'),
+      .describe('Allow this source to terminate many people at once without the mass-termination hold (see docs/hr-sources.md)'),
+    bulkHoldThresholdPerHour: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(50)
+      .describe(
+        'Mass-termination hold: terminations this source may apply in a rolling hour; the ones over it wait, in one batch, until an approver confirms or rejects them (`tenure hr holds`). Ignored when trustedForBulk is true',
+      ),
     ...vendorOptionsSchema.shape,
   })
   .strict()

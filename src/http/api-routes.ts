@@ -19,6 +19,7 @@ import { REPORT_ROUTES } from '../reports/routes.ts'
 import { EMPLOYEE_ROUTES } from '../api/employees.ts'
 import { CASE_ROUTES } from '../api/cases.ts'
 import { OPERATION_ROUTES } from '../api/operations.ts'
+import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
@@ -26,6 +27,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...EMPLOYEE_ROUTES,
   ...CASE_ROUTES,
   ...OPERATION_ROUTES,
+  ...HR_HOLD_ROUTES,
   ...EXCEPTION_ROUTES,
   ...REPORT_ROUTES,
 ]

@@ -5,6 +5,9 @@
  * normalising (an HR API that is down makes this job retry; the notice is safe in the inbox).
  * Reconciliation rows already carry their canonical events. The queue is strict-FIFO per
  * employee, so one person's notices apply in the order they were accepted.
+ *
+ * Terminations from a source that is not trusted for bulk pass the mass-termination guard first
+ * (src/hr/bulk-hold.ts): over the source's hourly threshold they are held for a person to decide.
  */
 import { z } from 'zod'
 import type { Pool } from '../db/pool.ts'
@@ -15,6 +18,8 @@ import { applyHrEvent, type EngineDeps } from '../lifecycle/engine.ts'
 import { markHrEvent, markInbox, readInbox, recordHrEvent, type InboxRow } from '../db/hr-inbox.ts'
 import { isProvisionerError } from '../../provisioners/errors.ts'
 import { HR_EVENT_QUEUE } from './queues.ts'
+import { anchorReleased, checkLane, guardTerminations, type BulkHoldDeps } from '../hr/bulk-hold.ts'
+import type { NotifyConfig } from '../notify/index.ts'
 import type { WorkerDefinition } from './runtime.ts'
 
 export const hrEventJobSchema = z.object({ inboxId: z.uuid(), correlationId: z.string() })
@@ -24,13 +29,17 @@ export interface HrWorkerDeps {
   log: Logger
   engine: EngineDeps
   sources: HrSourcesConfig
+  /** The notification config in effect (mass-termination hold notices). */
+  notify?: () => NotifyConfig
 }
 
 /** A failure that retrying will not fix (the notice is malformed for its vendor). */
 class PermanentIntakeError extends Error {}
 
-/** How many later notices of the same employee one job may apply before yielding the lane. */
+/** How many notices of the same employee one job may apply before yielding the lane. */
 const DRAIN_LIMIT = 200
+
+type Outcome = { kind: 'done'; events: string[] } | { kind: 'held'; holdId: string } | { kind: 'defer' }
 
 export function hrEventWorker(deps: HrWorkerDeps): WorkerDefinition<typeof hrEventJobSchema> {
   return {
@@ -40,25 +49,46 @@ export function hrEventWorker(deps: HrWorkerDeps): WorkerDefinition<typeof hrEve
       const row = await readInbox(deps.pool, data.inboxId)
       if (!row) return { skipped: 'inbox row not found' }
       if (row.status !== 'received') return { skipped: `already ${row.status}` }
-      const applied = [await processNotice(deps, row, job.log)]
-      // The lane holds one job per employee at a time; notices that queued up behind this one are
-      // applied now, in acceptance order, instead of one per polling interval. Their own jobs
-      // then find them processed and finish at once.
+      // The lane holds one job per employee at a time. It applies the person's notices that are
+      // still to apply, oldest first (this job's own, any queued up behind it, and any released
+      // by a confirmed mass-termination hold, which must not be overtaken), instead of one per
+      // polling interval. Their own jobs then find them processed and finish at once.
+      const applied: string[][] = []
+      const held = new Set<string>()
       for (let n = 0; n < DRAIN_LIMIT; n++) {
         const { rows } = await deps.pool.query<{ id: string }>(
           `SELECT id FROM hr_inbox WHERE source = $1 AND employee_external_id = $2 AND status = 'received' ORDER BY seq LIMIT 1`,
           [row.source, row.employee_external_id],
         )
         const next = rows[0] ? await readInbox(deps.pool, rows[0].id) : undefined
-        if (!next) break
-        applied.push(await processNotice(deps, next, job.log))
+        if (!next || next.status !== 'received') break
+        const outcome = await processNotice(deps, next, job.log)
+        if (outcome.kind === 'done') applied.push(outcome.events)
+        if (outcome.kind === 'held') held.add(outcome.holdId)
       }
-      return { notices: applied.length, events: applied.flat() }
+      return { notices: applied.length, events: applied.flat(), ...(held.size > 0 ? { heldIn: [...held] } : {}) }
     },
   }
 }
 
-async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Promise<string[]> {
+function holdDeps(deps: HrWorkerDeps): BulkHoldDeps {
+  return {
+    pool: deps.pool,
+    boss: deps.engine.boss,
+    log: deps.log,
+    now: deps.engine.now,
+    ...(deps.notify ? { notify: deps.notify } : {}),
+    schedule: { dateOnlyMeans: deps.engine.schedule.dateOnlyMeans, defaultTimeZone: deps.engine.schedule.defaultTimeZone },
+  }
+}
+
+async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Promise<Outcome> {
+  const lane = await checkLane(holdDeps(deps), row)
+  if (lane.kind === 'held') {
+    log.info({ inboxId: row.id, source: row.source, holdId: lane.holdId }, 'HR notice held behind an earlier held notice of the same employee')
+    return lane
+  }
+  if (lane.kind === 'defer') return lane
   const config = deps.sources[row.source]
   const adapter = adapterFor(row.source)
   let events: CanonicalEvent[]
@@ -84,9 +114,18 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
       // Retrying cannot help and would block this employee's lane: record and move on.
       await markInbox(deps.pool, row.id, 'failed', 0, { message: (err as Error).message })
       log.error({ inboxId: row.id, source: row.source, err: (err as Error).message }, 'HR notice could not be normalised')
-      return []
+      return { kind: 'done', events: [] }
     }
     throw err // the vendor API may be down: retry with backoff; the notice stays in the inbox
+  }
+  if (lane.released) {
+    events = anchorReleased(events, row.received_at)
+  } else {
+    const guard = await guardTerminations(holdDeps(deps), row, events, config)
+    if (guard.kind === 'held') {
+      log.info({ inboxId: row.id, source: row.source, holdId: guard.holdId }, 'termination held by the mass-termination hold')
+      return guard
+    }
   }
   for (const event of events) {
     await recordHrEvent(deps.pool, row.id, event)
@@ -99,5 +138,5 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
     })
   }
   await markInbox(deps.pool, row.id, 'processed', events.length)
-  return events.map((e) => e.type)
+  return { kind: 'done', events: events.map((e) => e.type) }
 }

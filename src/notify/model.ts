@@ -18,6 +18,9 @@ export const NOTIFICATION_KINDS = [
   'exception.requested',
   'exception.decided',
   'residual.access',
+  'hr.bulk_hold.opened',
+  'hr.bulk_hold.grown',
+  'hr.bulk_hold.decided',
 ] as const
 export type KnownNotificationKind = (typeof NOTIFICATION_KINDS)[number]
 // `string & {}` keeps editor completion for the known kinds while allowing custom ladder steps (sla.<name>).
@@ -85,9 +88,9 @@ export function notificationId(...parts: string[]): string {
   return id
 }
 
-/** Which Slack channel (from config) a kind belongs in. */
+/** Which Slack channel (from config) a kind belongs in: decisions people must take go to approvals. */
 export function slackRoute(kind: string): 'escalations' | 'approvals' {
-  return kind.startsWith('exception.') ? 'approvals' : 'escalations'
+  return kind.startsWith('exception.') || kind.startsWith('hr.bulk_hold.') ? 'approvals' : 'escalations'
 }
 
 /** Replace the employee's name by their id, for places that must hold ids only (log lines). */
