@@ -163,7 +163,7 @@ export const completeTask = defineRoute({
 // ---------------------------------------------------------------------------------------------
 // reconciliation findings
 
-const findingSchema = z.object({
+export const findingSchema = z.object({
   id: z.uuid(),
   system: z.string(),
   kind: z.enum(['active_after_revocation', 'orphan_account', 'excess_access']),
@@ -224,7 +224,7 @@ export const listFindings = defineRoute({
 // ---------------------------------------------------------------------------------------------
 // systems and failed jobs
 
-const systemSchema = z.object({
+export const systemSchema = z.object({
   system: z.string(),
   kind: z.string(),
   enabled: z.boolean(),
@@ -274,7 +274,7 @@ export const listSystems = defineRoute({
   },
 })
 
-const deadLetterSchema = z.object({
+export const deadLetterSchema = z.object({
   id: z.uuid(),
   system: z.string(),
   employeeId: z.string(),

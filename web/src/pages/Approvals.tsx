@@ -1,0 +1,190 @@
+import { useState, type FormEvent } from 'react'
+import { getJson, postJson, qs } from '../api.ts'
+import { useViewer } from '../App.tsx'
+import { can } from '../roles.ts'
+import { Link } from '../router.tsx'
+import type { Exception, Page } from '../types.ts'
+import { Badge, ErrorBox, Json, Loading, Section, Time, formatDuration, useData } from '../ui.tsx'
+
+const PENDING = ['requested', 'awaiting_second_approval'] as const
+
+function effect(x: Exception) {
+  const d = x.details
+  const on = x.system ?? 'every system'
+  switch (x.kind) {
+    case 'sla_waiver':
+      return (
+        <>
+          Moves the revocation deadline from <Time iso={d.originalDeadlineAt as string | undefined} /> to <Time iso={d.newDeadlineAt as string | undefined} /> on {on}
+          {d.breachNotHidden ? ' (a breach already recorded stays on the record)' : ''}.
+        </>
+      )
+    case 'delay_revocation':
+      return (
+        <>
+          Revocation on {on} waits until <Time iso={x.endsAt} />: if that is past the leaver's deadline, the case breaches its SLA with this exception as the reason.
+        </>
+      )
+    case 'retain_account':
+      return <>The account on {on} is disabled on time but kept (not deleted) until <Time iso={x.endsAt} />. The deadline does not move.</>
+    case 'legal_hold':
+      return <>The account on {on} is disabled on time and never deleted while the hold lasts (until <Time iso={x.endsAt} />). The deadline does not move.</>
+    case 'extra_access':
+      return (
+        <>
+          Grants access beyond policy on {on} until <Time iso={x.endsAt} />: <Json value={d.grant} />
+        </>
+      )
+    default:
+      return null
+  }
+}
+
+/** What stops this viewer from deciding, in words; null when they may. Mirrors the API's four-eyes rules. */
+function blocker(x: Exception, me: { id: string; roles: readonly string[] }, approver: boolean): string | null {
+  if (!approver) return 'Only approvers decide exceptions.'
+  if (x.requestedBy === me.id) return 'You asked for this: four-eyes rule, another approver must decide.'
+  if (x.approvals.some((a) => a.actorId === me.id)) return 'You approved already; the second approval must come from a different admin.'
+  if (x.status === 'awaiting_second_approval' && !me.roles.includes('admin')) return 'The second approval of an SLA waiver needs an admin.'
+  return null
+}
+
+export function Approvals() {
+  const { me } = useViewer()
+  const approver = can.decideExceptions(me.roles)
+  const pending = useData(async () => {
+    const pages = await Promise.all(PENDING.map((status) => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ status, limit: 100 })}`)))
+    return pages.flatMap((p) => p.items).sort((a, b) => a.requestedAt.localeCompare(b.requestedAt))
+  }, [], 5000)
+  const recent = useData(() => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ limit: 20 })}`), [], 10_000)
+  const decided = (recent.data?.items ?? []).filter((x) => !(PENDING as readonly string[]).includes(x.status))
+  return (
+    <>
+      <h1>{approver ? 'Approvals' : 'Exceptions'}</h1>
+      <aside className="rules" aria-label="Four-eyes rules">
+        <h2>Four-eyes rules</h2>
+        <ul>
+          <li>The person who asked for an exception cannot approve or reject it.</li>
+          <li>An SLA waiver needs two approvals; the second from a different person who is an admin.</li>
+          <li>Every decision needs a reason; it goes to the requester and into the audit trail.</li>
+          {!approver && <li>Your roles ({me.roles.join(', ')}) can see exceptions but not decide them.</li>}
+        </ul>
+      </aside>
+      <Section title="Waiting for a decision" id="pending">
+        <ErrorBox error={pending.error} />
+        {pending.loading && !pending.data ? <Loading what="exceptions" /> : null}
+        {pending.data && pending.data.length === 0 ? <p className="muted">Nothing waits for a decision.</p> : null}
+        <ul className="cards">
+          {pending.data?.map((x) => (
+            <ExceptionCard key={x.id} x={x} block={blocker(x, me, approver)} mine={x.requestedBy === me.id} withdraw={approver && x.requestedBy === me.id} onDone={pending.reload} />
+          ))}
+        </ul>
+      </Section>
+      <Section title="Recently decided" id="decided">
+        {decided.length === 0 ? <p className="muted">None.</p> : null}
+        <ul className="plain">
+          {decided.map((x) => (
+            <li key={x.id}>
+              <Badge value={x.status} /> {x.kind.replaceAll('_', ' ')} on {x.system ?? 'every system'} — {x.reason}{' '}
+              <span className="muted small">
+                asked <Time iso={x.requestedAt} />
+                {x.rejectionReason ? `; rejected: ${x.rejectionReason}` : ''}
+              </span>
+            </li>
+          ))}
+        </ul>
+      </Section>
+    </>
+  )
+}
+
+function ExceptionCard({ x, block, mine, withdraw, onDone }: { x: Exception; block: string | null; mine: boolean; withdraw: boolean; onDone: () => void }) {
+  const [reason, setReason] = useState('')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const [done, setDone] = useState<string | null>(null)
+  const decide = (decision: 'approve' | 'reject' | 'revoke') => async (e?: FormEvent) => {
+    e?.preventDefault()
+    setBusy(true)
+    setError(null)
+    try {
+      const after = await postJson<Exception>(`/api/v1/exceptions/${x.id}/${decision}`, { reason: reason.trim() })
+      setDone(`${decision === 'approve' ? 'Approved' : decision === 'reject' ? 'Rejected' : 'Withdrawn'}: now ${after.status.replaceAll('_', ' ')}.`)
+      setReason('')
+      onDone()
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+  const reasonId = `reason-${x.id}`
+  const length = Date.parse(x.endsAt) - Date.parse(x.startsAt)
+  return (
+    <li className="card exception" data-testid={`exception-${x.id}`} aria-labelledby={`x-${x.id}`}>
+      <h3 id={`x-${x.id}`}>
+        {x.kind.replaceAll('_', ' ')} on {x.system ?? 'every system'} <Badge value={x.status} />
+      </h3>
+      <dl className="facts">
+        <dt>Who asked</dt>
+        <dd>
+          {mine ? <strong>you</strong> : x.requestedBy} ({x.requestedByType === 'oidc' ? 'SSO user' : x.requestedByType === 'api_token' ? 'API token' : 'system'}), <Time iso={x.requestedAt} />
+        </dd>
+        <dt>Why</dt>
+        <dd>{x.reason}</dd>
+        <dt>For how long</dt>
+        <dd>
+          {formatDuration(length)}: <Time iso={x.startsAt} /> to <Time iso={x.endsAt} />
+        </dd>
+        <dt>Effect</dt>
+        <dd>{effect(x)}</dd>
+        <dt>Employee</dt>
+        <dd>
+          <Link to={`/employees/${x.employeeId}`}>open the employee</Link>
+        </dd>
+        <dt>Approvals</dt>
+        <dd>
+          {x.approvals.length} of {x.approvalsNeeded}
+          {x.approvals.map((a) => (
+            <span key={a.actorId} className="muted small">
+              {' '}
+              · {a.actorId} ({a.role})
+            </span>
+          ))}
+        </dd>
+      </dl>
+      {done ? (
+        <p role="status" className="ok-text">
+          {done}
+        </p>
+      ) : block ? (
+        <p className="notice" data-testid="four-eyes">
+          {block}
+        </p>
+      ) : null}
+      {!done && (!block || withdraw) && (
+        <form className="stack" onSubmit={block ? decide('revoke') : decide('approve')}>
+          <label htmlFor={reasonId}>{block ? 'Reason to withdraw your request' : 'Reason for your decision'}</label>
+          <textarea id={reasonId} required rows={2} maxLength={2000} value={reason} onChange={(e) => setReason(e.target.value)} />
+          <div className="row">
+            {block ? (
+              <button type="submit" disabled={busy || !reason.trim()}>
+                Withdraw request
+              </button>
+            ) : (
+              <>
+                <button type="submit" className="primary" disabled={busy || !reason.trim()}>
+                  Approve
+                </button>
+                <button type="button" className="danger" disabled={busy || !reason.trim()} onClick={() => void decide('reject')()}>
+                  Reject
+                </button>
+              </>
+            )}
+          </div>
+        </form>
+      )}
+      <ErrorBox error={error} />
+    </li>
+  )
+}
