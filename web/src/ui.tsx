@@ -148,6 +148,12 @@ const TONES: Record<string, string> = {
   rejected: 'bad',
   open: 'warn',
   completed: 'ok',
+  done: 'done',
+  absent: 'done',
+  deprovisioning: 'warn',
+  offboarded: 'done',
+  verify_failed: 'bad',
+  waiting_exception: 'warn',
 }
 
 export function Badge({ value, label }: { value: string; label?: string }) {

@@ -5,6 +5,8 @@ import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData 
 
 const REFRESH_MS = 3000
 const JOINER_DAYS = 14
+/** Someone leaving (or gone) is not a joiner any more, whatever their start date. */
+const LEAVING = new Set(['terminationScheduled', 'deprovisioning', 'offboarded', 'cancelled'])
 
 function isoDate(d: Date): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`
@@ -118,10 +120,11 @@ export function Dashboard() {
       <div className="grid2">
         <Section title={`Joiners starting in the next ${JOINER_DAYS} days`} id="joiners">
           <ErrorBox error={joiners.error} />
-          {joiners.data && joiners.data.items.length === 0 ? <p className="muted">No joiner starts soon.</p> : null}
-          {joiners.data && joiners.data.items.length > 0 && (
+          {joiners.data && joiners.data.items.filter((e) => !LEAVING.has(e.state)).length === 0 ? <p className="muted">No joiner starts soon.</p> : null}
+          {joiners.data && joiners.data.items.some((e) => !LEAVING.has(e.state)) && (
             <ul className="plain">
-              {[...joiners.data.items]
+              {joiners.data.items
+                .filter((e) => !LEAVING.has(e.state))
                 .sort((a, b) => (a.startDate ?? '').localeCompare(b.startDate ?? ''))
                 .map((e) => (
                   <li key={e.id}>
