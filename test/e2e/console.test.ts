@@ -60,7 +60,10 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
         manual: [{ name: 'badge', title: 'Office badge', ownerGroup: 'facilities', provisionTasks: false, instructions: { revoke: 'Deactivate the badge and collect the card.' } }],
       },
       policy: {
-        rules: [{ name: 'everyone', grant: { sandbox: { groups: ['staff'] }, 'manual:badge': {} } }],
+        rules: [
+          { name: 'everyone', grant: { sandbox: { groups: ['staff'] }, 'manual:badge': {} } },
+          { name: 'sales', match: { department: 'Sales' }, grant: { slack: { channels: ['general'] } } },
+        ],
         systems: { sandbox: { leaver: { delete: true } } },
       },
       audit: { signingKey: key.privateKey },
@@ -121,12 +124,12 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   }
 
   /** An employee hired through the sandbox route (the same signed webhook path), ready for exceptions. */
-  async function hire(externalId: string): Promise<string> {
-    const sent = await api('admin', 'POST', '/api/v1/sandbox/hr-events', { event: 'joiner', employeeId: externalId, firstName: 'Katherine', lastName: 'Johnson' })
+  async function hire(externalId: string, department = 'Engineering', until: string[] = ['ready', 'active']): Promise<string> {
+    const sent = await api('admin', 'POST', '/api/v1/sandbox/hr-events', { event: 'joiner', employeeId: externalId, firstName: 'Katherine', lastName: 'Johnson', department })
     assert.equal(sent.status, 202, JSON.stringify(sent.body))
-    return t.until(`${externalId} to be provisioned`, async () => {
+    return t.until(`${externalId} to be ${until.join(' or ')}`, async () => {
       const { rows } = await t.running.pool.query<{ id: string; state: string }>(`SELECT id, state FROM employees WHERE source = 'generic' AND external_id = $1`, [externalId])
-      return rows[0] && ['ready', 'active'].includes(rows[0].state) ? rows[0].id : undefined
+      return rows[0] && until.includes(rows[0].state) ? rows[0].id : undefined
     })
   }
 
@@ -192,7 +195,9 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     // The employee page: state, accounts, plan and one timeline with audit sequence numbers.
     await kase.getByRole('link').first().click()
     await page.getByRole('heading', { name: 'Timeline' }).waitFor()
-    await page.getByRole('list', { name: 'Timeline' }).getByText('HR: terminated').waitFor()
+    const timeline = page.getByRole('list', { name: 'Timeline' })
+    await timeline.getByText('HR: terminated').waitFor()
+    await timeline.locator('.seq', { hasText: /^#\d+$/ }).first().waitFor()
     await page.getByTestId('account-sandbox').getByText(/^(revoked|verifying|verified|cleaning|done|absent)$/).waitFor()
     await page.screenshot({ path: path.join(SHOTS, 'employee.png'), fullPage: true })
 
@@ -267,6 +272,41 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     const forced = await api('operator', 'POST', `/api/v1/exceptions/${String(pending.body.id)}/approve`, { reason: 'forcing it' })
     assert.equal(forced.status, 403)
     assert.equal((forced.body.error as { code: string }).code, 'forbidden')
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when a job failed for good, then an operator retries it from the console and the redrive is on the audit trail with the operator as actor', async () => {
+    const slack = t.running.emulators!.slack
+    // Slack refuses the account once with a 400: Permanent, so the job is dead-lettered at once.
+    slack.kit.injectFault({ pathIncludes: '/scim/', method: 'POST', status: 400, times: 1 })
+    const externalId = `R${Date.now().toString().slice(-6)}`
+    const employeeId = await hire(externalId, 'Sales', ['provisioning', 'ready', 'active'])
+    const dead = await t.until('the dead letter', async () => {
+      const page = await api('operator', 'GET', '/api/v1/jobs/dead-letters?system=slack')
+      return (page.body.items as Array<{ id: string; employeeId: string }>).find((j) => j.employeeId === employeeId)
+    })
+    const { context, page } = await open()
+    await signIn(page, 'operator')
+    await page.getByTestId('system-slack').getByText('1 dead letter').waitFor()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
+    const card = page.getByTestId(`dead-${dead.id}`)
+    await card.getByText('HTTP 400').waitFor()
+    await card.getByLabel(/Reason/).fill('Slack SCIM rejected the user once; the app config was fixed')
+    await page.screenshot({ path: path.join(SHOTS, 'operations.png'), fullPage: true })
+    await card.getByRole('button', { name: 'Retry job' }).click()
+    await card.waitFor({ state: 'detached' })
+    await t.until('the Slack account to be provisioned', async () => {
+      const { rows } = await t.running.pool.query<{ status: string }>(`SELECT status FROM employee_accounts WHERE employee_id = $1 AND system = 'slack'`, [employeeId])
+      return rows[0]?.status === 'active'
+    })
+    const audit = await t.running.pool.query<{ actor_type: string; actor_id: string; details: { reason: string } }>(
+      `SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'job.redriven' AND employee_id = $1`,
+      [employeeId],
+    )
+    assert.equal(audit.rows.length, 1)
+    assert.deepEqual([audit.rows[0]!.actor_type, audit.rows[0]!.actor_id], ['api_token', tokens.operator.id])
+    assert.match(audit.rows[0]!.details.reason, /app config was fixed/)
     await context.close()
     assert.deepEqual(problems, [])
   })

@@ -3,12 +3,31 @@ import { getJson, postJson, qs } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
-import type { Exception, Page } from '../types.ts'
+import type { Case, EmployeeDetail, Exception, Page } from '../types.ts'
 import { Badge, ErrorBox, Json, Loading, Section, Time, formatDuration, useData } from '../ui.tsx'
 
 const PENDING = ['requested', 'awaiting_second_approval'] as const
 
-function effect(x: Exception) {
+interface Context {
+  name: string | null
+  /** The leaver case's current deadline, when the exception was asked against one. */
+  deadlineAt: string | null
+}
+
+function lateBy(x: Exception, ctx: Context | undefined) {
+  if (!ctx?.deadlineAt) return null
+  const late = Date.parse(x.endsAt) - Date.parse(ctx.deadlineAt)
+  return late > 0 ? (
+    <strong>
+      {' '}
+      Approving it puts revocation {formatDuration(late)} past the deadline (<Time iso={ctx.deadlineAt} />).
+    </strong>
+  ) : (
+    <> It ends before the deadline (<Time iso={ctx.deadlineAt} />).</>
+  )
+}
+
+function effect(x: Exception, ctx: Context | undefined) {
   const d = x.details
   const on = x.system ?? 'every system'
   switch (x.kind) {
@@ -22,7 +41,8 @@ function effect(x: Exception) {
     case 'delay_revocation':
       return (
         <>
-          Revocation on {on} waits until <Time iso={x.endsAt} />: if that is past the leaver's deadline, the case breaches its SLA with this exception as the reason.
+          Revocation on {on} waits until <Time iso={x.endsAt} />.
+          {ctx?.deadlineAt ? lateBy(x, ctx) : ' If the employee leaves before then, revocation on this system waits past the four-hour deadline.'}
         </>
       )
     case 'retain_account':
@@ -56,6 +76,20 @@ export function Approvals() {
     const pages = await Promise.all(PENDING.map((status) => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ status, limit: 100 })}`)))
     return pages.flatMap((p) => p.items).sort((a, b) => a.requestedAt.localeCompare(b.requestedAt))
   }, [], 5000)
+  // Who each request is about, and the deadline it would move: read once per exception.
+  const context = useData(async () => {
+    const out = new Map<string, Context>()
+    await Promise.all(
+      (pending.data ?? []).map(async (x) => {
+        const [emp, kase] = await Promise.all([
+          getJson<EmployeeDetail>(`/api/v1/employees/${x.employeeId}`).catch(() => null),
+          x.caseId ? getJson<Case>(`/api/v1/cases/${x.caseId}`).catch(() => null) : null,
+        ])
+        out.set(x.id, { name: emp?.displayName ?? emp?.externalId ?? null, deadlineAt: kase?.deadlineAt ?? null })
+      }),
+    )
+    return out
+  }, [(pending.data ?? []).map((x) => x.id).join()])
   const recent = useData(() => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ limit: 20 })}`), [], 10_000)
   const decided = (recent.data?.items ?? []).filter((x) => !(PENDING as readonly string[]).includes(x.status))
   return (
@@ -76,7 +110,7 @@ export function Approvals() {
         {pending.data && pending.data.length === 0 ? <p className="muted">Nothing waits for a decision.</p> : null}
         <ul className="cards">
           {pending.data?.map((x) => (
-            <ExceptionCard key={x.id} x={x} block={blocker(x, me, approver)} mine={x.requestedBy === me.id} withdraw={approver && x.requestedBy === me.id} onDone={pending.reload} />
+            <ExceptionCard key={x.id} x={x} ctx={context.data?.get(x.id)} block={blocker(x, me, approver)} mine={x.requestedBy === me.id} withdraw={approver && x.requestedBy === me.id} onDone={pending.reload} />
           ))}
         </ul>
       </Section>
@@ -98,7 +132,21 @@ export function Approvals() {
   )
 }
 
-function ExceptionCard({ x, block, mine, withdraw, onDone }: { x: Exception; block: string | null; mine: boolean; withdraw: boolean; onDone: () => void }) {
+function ExceptionCard({
+  x,
+  ctx,
+  block,
+  mine,
+  withdraw,
+  onDone,
+}: {
+  x: Exception
+  ctx: Context | undefined
+  block: string | null
+  mine: boolean
+  withdraw: boolean
+  onDone: () => void
+}) {
   const [reason, setReason] = useState('')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
@@ -123,7 +171,8 @@ function ExceptionCard({ x, block, mine, withdraw, onDone }: { x: Exception; blo
   return (
     <li className="card exception" data-testid={`exception-${x.id}`} aria-labelledby={`x-${x.id}`}>
       <h3 id={`x-${x.id}`}>
-        {x.kind.replaceAll('_', ' ')} on {x.system ?? 'every system'} <Badge value={x.status} />
+        {x.kind.replaceAll('_', ' ')} on {x.system ?? 'every system'}
+        {ctx?.name ? ` for ${ctx.name}` : ''} <Badge value={x.status} />
       </h3>
       <dl className="facts">
         <dt>Who asked</dt>
@@ -137,10 +186,10 @@ function ExceptionCard({ x, block, mine, withdraw, onDone }: { x: Exception; blo
           {formatDuration(length)}: <Time iso={x.startsAt} /> to <Time iso={x.endsAt} />
         </dd>
         <dt>Effect</dt>
-        <dd>{effect(x)}</dd>
+        <dd>{effect(x, ctx)}</dd>
         <dt>Employee</dt>
         <dd>
-          <Link to={`/employees/${x.employeeId}`}>open the employee</Link>
+          <Link to={`/employees/${x.employeeId}`}>{ctx?.name ?? 'open the employee'}</Link>
         </dd>
         <dt>Approvals</dt>
         <dd>
