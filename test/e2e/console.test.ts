@@ -47,8 +47,6 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   let downloads: string
   const key = generateSigningKey()
   const tokens = {} as Record<'admin' | 'approverA' | 'approverB' | 'operator' | 'auditor', { token: string; id: string }>
-  /** Every CSP violation or uncaught error a page reports fails the test that caused it. */
-  const problems: string[] = []
 
   before(async () => {
     await Promise.all([ensureBuilt(), mkdir(SHOTS, { recursive: true })])
@@ -91,7 +89,8 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     if (downloads) await rm(downloads, { recursive: true, force: true })
   })
 
-  async function open(options: { viewport?: { width: number; height: number } } = {}): Promise<{ context: BrowserContext; page: Page }> {
+  /** A fresh browser context; every CSP violation or uncaught error its pages report lands in `problems`. */
+  async function open(options: { viewport?: { width: number; height: number } } = {}): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
     const context = await browser.newContext({
       viewport: options.viewport ?? { width: 1280, height: 900 },
       timezoneId: 'America/New_York',
@@ -100,11 +99,12 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     })
     const page = await context.newPage()
     page.setDefaultTimeout(WAIT)
+    const problems: string[] = []
     page.on('console', (m) => {
       if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
     })
     page.on('pageerror', (e) => problems.push(e.message))
-    return { context, page }
+    return { context, page, problems }
   }
 
   async function signIn(page: Page, who: keyof typeof tokens): Promise<void> {
@@ -142,7 +142,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   })
 
   test('when a user signs in with an API token, then the console shows who they are and only the screens of their role', async () => {
-    const { context, page } = await open()
+    const { context, page, problems } = await open()
     await page.goto(`${t.url}/`)
     // Keyboard first: the first Tab lands on the sign-in controls, each with a label.
     await page.getByLabel('API token').fill('tnr_opr_not-a-real-token-0000000000000000000000000000')
@@ -156,7 +156,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.deepEqual(links, ['Dashboard', 'Employees', 'Exceptions', 'Manual tasks', 'Operations', 'Audit', 'Sandbox'])
     // A skip link is the first stop for keyboard users, and focus is visible.
     await page.keyboard.press('Tab')
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content')
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content')
     await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor()
     // The session survives a reload (sessionStorage), and sign-out ends it.
     await page.reload()
@@ -168,7 +168,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   })
 
   test('when a leaver is sent from the sandbox panel, then it appears on the dashboard with a live countdown and closes once its last system is revoked', async () => {
-    const { context, page } = await open()
+    const { context, page, problems } = await open()
     const id = `E${Date.now().toString().slice(-6)}`
     await signIn(page, 'admin')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sandbox' }).click()
@@ -187,7 +187,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     const countdown = kase.getByTestId('countdown')
     const first = await countdown.textContent()
     assert.match(first ?? '', /^3h \d\dm \d\ds left$/)
-    await page.waitForFunction(({ sel, was }) => document.querySelector(sel)?.textContent !== was, { sel: `[data-testid="case-${id}"] [data-testid="countdown"]`, was: first })
+    await countdown.filter({ hasNotText: first ?? '' }).waitFor()
     assert.match((await kase.locator('time').getAttribute('title')) ?? '', /UTC$/)
     await kase.getByText('manual:badge').waitFor()
     await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true })
@@ -222,7 +222,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     const mine = await api('approverA', 'POST', '/api/v1/exceptions', legalHold(employeeId, 'Keep the mailbox for the handover'))
     assert.equal(mine.status, 201, JSON.stringify(mine.body))
 
-    const { context, page } = await open()
+    const { context, page, problems } = await open()
     await signIn(page, 'approverA')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Approvals' }).click()
     const theirCard = page.getByTestId(`exception-${String(theirs.body.id)}`)
@@ -237,7 +237,9 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
 
     await theirCard.getByLabel('Reason for your decision').fill('Legal confirmed the hold in ticket LEG-88')
     await theirCard.getByRole('button', { name: 'Approve' }).click()
-    await theirCard.getByRole('status').filter({ hasText: 'Approved: now active' }).waitFor()
+    await page.getByTestId('decision-notice').filter({ hasText: /^Approved legal hold on sandbox for Katherine Johnson: now active\.$/ }).waitFor()
+    await theirCard.waitFor({ state: 'detached' })
+    await page.getByRole('region', { name: 'Recently decided' }).getByText('Litigation hold requested by legal').waitFor()
 
     // Forced: the same browser session calls the API directly; the server refuses.
     const forced = await page.evaluate(
@@ -262,7 +264,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     const employeeId = await hire(`Y${Date.now().toString().slice(-6)}`)
     const pending = await api('approverB', 'POST', '/api/v1/exceptions', legalHold(employeeId, 'Regulator inquiry: keep the account'))
     assert.equal(pending.status, 201)
-    const { context, page } = await open()
+    const { context, page, problems } = await open()
     await signIn(page, 'operator')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Exceptions' }).click()
     const card = page.getByTestId(`exception-${String(pending.body.id)}`)
@@ -286,7 +288,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
       const page = await api('operator', 'GET', '/api/v1/jobs/dead-letters?system=slack')
       return (page.body.items as Array<{ id: string; employeeId: string }>).find((j) => j.employeeId === employeeId)
     })
-    const { context, page } = await open()
+    const { context, page, problems } = await open()
     await signIn(page, 'operator')
     await page.getByTestId('system-slack').getByText('1 dead letter').waitFor()
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
@@ -312,7 +314,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   })
 
   test('when an auditor exports the access-revocation report, then the console verifies its manifest and the downloaded files verify offline', async () => {
-    const { context, page } = await open()
+    const { context, page, problems } = await open()
     await signIn(page, 'auditor')
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
     await page.getByLabel('Format').selectOption('csv')
@@ -339,7 +341,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   })
 
   test('when a user signs in with single sign-on, then the authorization code flow with PKCE brings them back signed in with their mapped role', async () => {
-    const { context, page } = await open()
+    const { context, page, problems } = await open()
     await page.goto(`${t.url}/approvals`)
     const [authorize] = await Promise.all([
       page.waitForRequest((r) => r.url().startsWith(`${oidc.issuer}/authorize`)),
@@ -357,11 +359,11 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   })
 
   test('when the console is opened at phone width, then the dashboard stays readable without sideways scrolling of the page', async () => {
-    const { context, page } = await open({ viewport: { width: 390, height: 844 } })
+    const { context, page, problems } = await open({ viewport: { width: 390, height: 844 } })
     await signIn(page, 'admin')
     await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor()
     await page.getByRole('heading', { name: /Joiners starting/ }).waitFor()
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`)
     await page.screenshot({ path: path.join(SHOTS, 'phone-dashboard.png'), fullPage: true })
     await context.close()

@@ -91,6 +91,13 @@ export function Approvals() {
     return out
   }, [(pending.data ?? []).map((x) => x.id).join()])
   const recent = useData(() => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ limit: 20 })}`), [], 10_000)
+  // The decided card leaves the pending list at once; what happened stays said here.
+  const [notice, setNotice] = useState<string | null>(null)
+  const decided_ = (message: string) => {
+    setNotice(message)
+    pending.reload()
+    recent.reload()
+  }
   const decided = (recent.data?.items ?? []).filter((x) => !(PENDING as readonly string[]).includes(x.status))
   return (
     <>
@@ -104,13 +111,16 @@ export function Approvals() {
           {!approver && <li>Your roles ({me.roles.join(', ')}) can see exceptions but not decide them.</li>}
         </ul>
       </aside>
+      <p role="status" className={notice ? 'ok-text' : 'visually-hidden'} data-testid="decision-notice">
+        {notice}
+      </p>
       <Section title="Waiting for a decision" id="pending">
         <ErrorBox error={pending.error} />
         {pending.loading && !pending.data ? <Loading what="exceptions" /> : null}
         {pending.data && pending.data.length === 0 ? <p className="muted">Nothing waits for a decision.</p> : null}
         <ul className="cards">
           {pending.data?.map((x) => (
-            <ExceptionCard key={x.id} x={x} ctx={context.data?.get(x.id)} block={blocker(x, me, approver)} mine={x.requestedBy === me.id} withdraw={approver && x.requestedBy === me.id} onDone={pending.reload} />
+            <ExceptionCard key={x.id} x={x} ctx={context.data?.get(x.id)} block={blocker(x, me, approver)} mine={x.requestedBy === me.id} withdraw={approver && x.requestedBy === me.id} onDone={decided_} />
           ))}
         </ul>
       </Section>
@@ -145,7 +155,7 @@ function ExceptionCard({
   block: string | null
   mine: boolean
   withdraw: boolean
-  onDone: () => void
+  onDone: (message: string) => void
 }) {
   const [reason, setReason] = useState('')
   const [busy, setBusy] = useState(false)
@@ -157,9 +167,11 @@ function ExceptionCard({
     setError(null)
     try {
       const after = await postJson<Exception>(`/api/v1/exceptions/${x.id}/${decision}`, { reason: reason.trim() })
-      setDone(`${decision === 'approve' ? 'Approved' : decision === 'reject' ? 'Rejected' : 'Withdrawn'}: now ${after.status.replaceAll('_', ' ')}.`)
+      const what = `${x.kind.replaceAll('_', ' ')} on ${x.system ?? 'every system'}${ctx?.name ? ` for ${ctx.name}` : ''}`
+      const message = `${decision === 'approve' ? 'Approved' : decision === 'reject' ? 'Rejected' : 'Withdrew'} ${what}: now ${after.status.replaceAll('_', ' ')}.`
+      setDone(message)
       setReason('')
-      onDone()
+      onDone(message)
     } catch (err) {
       setError(err)
     } finally {

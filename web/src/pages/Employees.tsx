@@ -80,8 +80,14 @@ const ACTION_LABELS: Record<string, string> = {
 
 function timelineText(t: TimelineItem): string {
   const d = t.details
+  if (t.action === 'target.api_called') {
+    // One target API call: what was asked, what the vendor answered, how long it took.
+    const ms = typeof d.durationMs === 'number' ? ` in ${Math.round(d.durationMs)} ms` : ''
+    const err = d.errorKind ? ` (${String(d.errorKind)})` : ''
+    return `${String(d.method ?? '')} ${String(d.path ?? d.operation ?? '')} → ${String(d.status ?? 'no answer')}${err}${ms} · attempt ${String(d.attempt ?? '?')}`
+  }
   const bits: string[] = []
-  for (const key of ['from', 'to', 'status', 'outcome', 'reason', 'attempt', 'error', 'kind', 'exceptionId', 'note']) {
+  for (const key of ['from', 'to', 'status', 'outcome', 'reason', 'attempt', 'error', 'kind', 'exceptionId', 'note', 'checks']) {
     const v = d[key]
     if (v !== undefined && v !== null && v !== '') bits.push(`${key}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
   }

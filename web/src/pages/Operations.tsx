@@ -38,9 +38,7 @@ export function Operations() {
                   <td>{s.queued}</td>
                   <td>{s.deadLetters > 0 ? <Badge value="dead_letter" label={String(s.deadLetters)} /> : 0}</td>
                   <td>{s.rateLimitedLastHour}</td>
-                  <td>
-                    <Time iso={s.forecastDoneAt} />
-                  </td>
+                  <td>{s.queued > 0 ? <Time iso={s.forecastDoneAt} /> : <span className="muted">nothing queued</span>}</td>
                   <td>
                     {Object.entries(s.limits)
                       .map(([b, l]) => `${b}: ${l.perMinute}`)
@@ -64,6 +62,13 @@ export function Operations() {
       </Section>
     </>
   )
+}
+
+/** The failure as the job recorded it: its kind and the vendor's message, or nothing readable. */
+function failureText(f: unknown): string | null {
+  if (typeof f !== 'object' || f === null || typeof (f as { message?: unknown }).message !== 'string') return null
+  const { kind, message, attempt } = f as { kind?: unknown; message: string; attempt?: unknown }
+  return `${typeof kind === 'string' ? `${kind}: ` : ''}${message}${typeof attempt === 'number' ? ` (attempt ${attempt})` : ''}`
 }
 
 function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: boolean; onDone: () => void }) {
@@ -97,9 +102,7 @@ function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: 
           <Time iso={j.createdAt} />
         </dd>
         <dt>Why</dt>
-        <dd>
-          <Json value={j.failure} />
-        </dd>
+        <dd>{failureText(j.failure) ?? <Json value={j.failure} />}</dd>
       </dl>
       {mayRedrive && (
         <form className="stack" onSubmit={submit}>
