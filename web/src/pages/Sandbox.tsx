@@ -24,10 +24,20 @@ function newId(): string {
   return `E${String(Math.floor(Math.random() * 90_000) + 10_000)}`
 }
 
+// Target systems derive logins from names (grace.hopper@…): each new sample employee gets another
+// of 256 names, so two joiners rarely claim the same login (the panel says to change it if they do).
+const FIRST = ['Grace', 'Ada', 'Alan', 'Katherine', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Dennis', 'Radia', 'Ken', 'Frances', 'John', 'Hedy', 'Tim', 'Annie']
+const LAST = ['Hopper', 'Lovelace', 'Turing', 'Johnson', 'Dijkstra', 'Liskov', 'Knuth', 'Hamilton', 'Ritchie', 'Perlman', 'Thompson', 'Allen', 'Backus', 'Lamarr', 'Berners-Lee', 'Easley']
+
+function newName(id: string): [string, string] {
+  const n = Number(id.replace(/\D/g, '')) || Math.floor(Math.random() * 1e6)
+  return [FIRST[n % FIRST.length]!, LAST[Math.floor(n / FIRST.length) % LAST.length]!]
+}
+
 export function Sandbox() {
   const [employeeId, setEmployeeId] = useState(newId)
-  const [firstName, setFirstName] = useState('Grace')
-  const [lastName, setLastName] = useState('Hopper')
+  const [firstName, setFirstName] = useState(() => newName(employeeId)[0])
+  const [lastName, setLastName] = useState(() => newName(employeeId)[1])
   const [department, setDepartment] = useState('Engineering')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
@@ -92,10 +102,20 @@ export function Sandbox() {
               ))}
             </select>
           </div>
-          <button type="button" onClick={() => setEmployeeId(newId())}>
-            New employee id
+          <button
+            type="button"
+            onClick={() => {
+              const id = newId()
+              const [first, last] = newName(id)
+              setEmployeeId(id)
+              setFirstName(first)
+              setLastName(last)
+            }}
+          >
+            New employee
           </button>
         </div>
+        <p className="muted small">Give each employee a name of their own: the emulated systems derive logins from names, as the real ones do.</p>
         <ol className="steps">
           {STEPS.map((s) => (
             <li key={s.event}>
