@@ -101,6 +101,7 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
       }
     })
     const remaining = r.deadline_at ? Math.round((r.deadline_at.getTime() - now.getTime()) / 1000) : null
+    // remaining is in seconds, budget in milliseconds.
     const budget = r.deadline_at && r.effective_at ? r.deadline_at.getTime() - r.effective_at.getTime() : null
     const forecastLate = mapped.some((s) => s.forecastDoneAt && r.deadline_at && Date.parse(s.forecastDoneAt) > r.deadline_at.getTime())
     const health =
@@ -112,7 +113,7 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
             ? 'scheduled'
             : r.breached_at || (remaining !== null && remaining < 0 && mapped.some((s) => s.atRisk))
               ? 'breached'
-              : forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining < budget * (1 - AT_RISK_FRACTION))
+              : forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining * 1000 < budget * (1 - AT_RISK_FRACTION))
                 ? 'at_risk'
                 : 'on_track'
     return {

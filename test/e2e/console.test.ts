@@ -183,10 +183,11 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
     const kase = page.getByTestId(`case-${id}`)
     await kase.waitFor()
-    // The badge waits for a person: the case stays open, and its countdown ticks.
+    // The badge waits for a person: the case stays open, on track (a quarter of the budget is far), and its countdown ticks.
+    await kase.getByText('on track').waitFor()
     const countdown = kase.getByTestId('countdown')
     const first = await countdown.textContent()
-    assert.match(first ?? '', /^3h \d\dm \d\ds left$/)
+    assert.match(first ?? '', /^(?:3h \d\dm|4h 00m) \d\ds left$/, 'about four hours left (the default SLA)')
     await countdown.filter({ hasNotText: first ?? '' }).waitFor()
     assert.match((await kase.locator('time').getAttribute('title')) ?? '', /UTC$/)
     await kase.getByText('manual:badge').waitFor()
@@ -210,7 +211,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await task.getByRole('button', { name: 'Complete task' }).click()
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
     await page.getByTestId(`closed-${id}`).waitFor()
-    assert.equal(await page.getByTestId(`case-${id}`).count(), 0)
+    assert.equal(await page.getByTestId(`case-${id}`).count(), 0, 'a closed case is no longer among the open ones')
     await context.close()
     assert.deepEqual(problems, [])
   })

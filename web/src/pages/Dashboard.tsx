@@ -13,8 +13,18 @@ function isoDate(d: Date): string {
 }
 
 export function Dashboard() {
-  const open = useData(() => getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'open', limit: 100 })}`), [], REFRESH_MS)
-  const closed = useData(() => getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'closed', limit: 5 })}`), [], REFRESH_MS)
+  // Open and closed cases in one load, so a case that just closed is never shown in both lists or neither.
+  const both = useData(
+    () =>
+      Promise.all([
+        getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'open', limit: 100 })}`),
+        getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'closed', limit: 5 })}`),
+      ]),
+    [],
+    REFRESH_MS,
+  )
+  const open = { ...both, data: both.data?.[0] }
+  const closed = { ...both, data: both.data?.[1] }
   const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], REFRESH_MS)
   const today = new Date()
   const joiners = useData(
