@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import express, { type Request, type Response, type NextFunction, type Router } from 'express'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../log.ts'
+import { ApiError } from './errors.ts'
 
 export const CONSOLE_DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url))
 
@@ -61,7 +62,9 @@ export function consoleRouter(options: ConsoleOptions): Router {
   // Vite names assets by content hash: a changed file gets a new name, so they never go stale.
   router.use(
     '/assets',
-    express.static(path.join(dist, 'assets'), { immutable: true, maxAge: '365d', index: false, fallthrough: false, redirect: false }),
+    express.static(path.join(dist, 'assets'), { immutable: true, maxAge: '365d', index: false, redirect: false }),
+    // A stale asset name (an old tab after a deploy) is a plain 404, never the page in its place.
+    (req: Request, _res: Response, next: NextFunction) => next(new ApiError(404, 'not_found', `no console asset ${req.path}`)),
   )
   router.use(
     express.static(dist, {

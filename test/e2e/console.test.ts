@@ -363,7 +363,10 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     const { context, page, problems } = await open({ viewport: { width: 390, height: 844 } })
     await signIn(page, 'admin')
     await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor()
-    await page.getByRole('heading', { name: /Joiners starting/ }).waitFor()
+    // Joiners starting soon come from GET /api/v1/employees?startsFrom=&startsBefore= (today's hires are in, old dates out).
+    await page.getByRole('region', { name: /Joiners starting/ }).getByText('Katherine Johnson').first().waitFor()
+    const past = await api('operator', 'GET', '/api/v1/employees?startsFrom=2000-01-01&startsBefore=2000-01-02')
+    assert.deepEqual(past.body.items, [])
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`)
     await page.screenshot({ path: path.join(SHOTS, 'phone-dashboard.png'), fullPage: true })

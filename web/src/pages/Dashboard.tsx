@@ -1,7 +1,7 @@
 import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
 import type { Case, EmployeeSummary, Page, SystemStatus } from '../types.ts'
-import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData, utcText } from '../ui.tsx'
 
 const REFRESH_MS = 3000
 const JOINER_DAYS = 14
@@ -190,9 +190,9 @@ function CaseRow({ c }: { c: Case }) {
         {waiting.length === 0
           ? '—'
           : waiting.map((s) => (
-              <span key={s.system} className="chip" title={s.waitingOn ?? s.status}>
+              <span key={s.system} className="chip" title={`${s.waitingOn ? `waiting on ${s.waitingOn}` : s.status.replaceAll('_', ' ')}${s.attempts > 1 ? `, ${s.attempts} attempts` : ''}${s.forecastDoneAt ? `; queue done by ${utcText(s.forecastDoneAt)}` : ''}`}>
                 {s.system}
-                {s.atRisk ? ' ⚠' : ''}
+                {s.lastError ? ' (failing)' : ''}
               </span>
             ))}
       </td>
