@@ -176,6 +176,13 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByRole('button', { name: 'Send joiner' }).click()
     const row = page.getByTestId(`sandbox-${id}`)
     await row.filter({ hasText: /ready|active/ }).waitFor()
+    // A mover: the department changes through the same signed webhook.
+    await page.getByLabel('Department (joiner, mover)').selectOption('Facilities')
+    await page.getByRole('button', { name: 'Send mover' }).click()
+    await t.until('the mover to be applied', async () => {
+      const { rows } = await t.running.pool.query<{ department: string }>(`SELECT department FROM employees WHERE source = 'generic' AND external_id = $1`, [id])
+      return rows[0]?.department === 'Facilities'
+    })
     await page.screenshot({ path: path.join(SHOTS, 'sandbox.png'), fullPage: true })
 
     await page.getByRole('button', { name: 'Send leaver' }).click()
@@ -212,6 +219,13 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
     await page.getByTestId(`closed-${id}`).waitFor()
     assert.equal(await page.getByTestId(`case-${id}`).count(), 0, 'a closed case is no longer among the open ones')
+    // Rescind goes through the webhook too: HR's withdrawal is recorded against the employee.
+    const rescind = await api('operator', 'POST', '/api/v1/sandbox/hr-events', { event: 'rescind', employeeId: id })
+    assert.equal(rescind.status, 202, JSON.stringify(rescind.body))
+    await t.until('the rescind to reach the employee', async () => {
+      const { rows } = await t.running.pool.query(`SELECT 1 FROM hr_events WHERE source = 'generic' AND type = 'employee.termination_rescinded' AND employee_id = (SELECT id FROM employees WHERE source = 'generic' AND external_id = $1)`, [id])
+      return rows.length === 1
+    })
     await context.close()
     assert.deepEqual(problems, [])
   })
