@@ -24,6 +24,7 @@ import { systemWorker } from './jobs/system-worker.ts'
 import { timerWorker } from './jobs/timer-worker.ts'
 import { hrEventWorker } from './jobs/hr-worker.ts'
 import { webhookRouter } from './http/webhooks.ts'
+import { consoleRouter } from './http/console.ts'
 import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
 import { startHrEmulators, type HrEmulators } from './hr/emulators/index.ts'
 import { lifecycleNotification, notifyConfigSchema, notifyJobs, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
@@ -326,7 +327,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
 
     let url: string | undefined
     if (mode === 'serve') {
-      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry })
+      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources })
       const app = createApp({
         log,
         metrics,
@@ -338,6 +339,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
             router: express.Router().use(requireRoles(api.authenticator, ['auditor']), auditRouter({ pool, config: auditConfig, log })),
           },
           api.mount,
+          // The web console at /: last, so it never shadows an API route.
+          ...(config.console.enabled ? [{ path: '/', router: consoleRouter({ config, log }) }] : []),
         ],
         bodyLimitBytes: config.server.bodyLimitBytes,
         trustProxy: config.server.trustProxy,

@@ -121,7 +121,7 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
       }
     })
     const remaining = r.deadline_at ? Math.round((r.deadline_at.getTime() - now.getTime()) / 1000) : null
-    // A leaver's budget runs from the HR effective moment; a joiner's from the hire to day one.
+    // remaining is in seconds, budget in milliseconds. A leaver's budget runs from the HR effective moment; a joiner's from the hire to day one.
     const budgetStart = joiner ? r.opened_at : r.effective_at
     const budget = r.deadline_at && budgetStart ? r.deadline_at.getTime() - budgetStart.getTime() : null
     // A joiner whose provisioning failed for good needs a person now, however far day one is.
@@ -136,7 +136,7 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
             ? 'scheduled'
             : r.breached_at || (remaining !== null && remaining < 0 && mapped.some((s) => s.atRisk))
               ? 'breached'
-              : failedForGood || forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining < budget * (1 - AT_RISK_FRACTION))
+              : failedForGood || forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining * 1000 < budget * (1 - AT_RISK_FRACTION))
                 ? 'at_risk'
                 : 'on_track'
     return {

@@ -41,7 +41,7 @@ export const employeeSummarySchema = z.object({
   updatedAt: z.string(),
 })
 
-const timelineItem = z.object({
+export const timelineItem = z.object({
   at: z.string(),
   kind: z.enum(['hr_event', 'audit']),
   action: z.string(),
@@ -135,7 +135,7 @@ export const listEmployees = defineRoute({
   method: 'get',
   path: '/api/v1/employees',
   summary: 'Employees, newest change first',
-  description: 'Filter by lifecycle state, department or HR source. Paginated with `limit` and `cursor`.',
+  description: 'Filter by lifecycle state, department, HR source or start date. Paginated with `limit` and `cursor`.',
   tags: ['employees'],
   roles: ['operator', 'auditor', 'approver'],
   request: {
@@ -144,6 +144,8 @@ export const listEmployees = defineRoute({
       department: z.string().max(200).optional(),
       source: z.string().max(50).optional(),
       q: z.string().max(200).optional().describe('Matches name, email or HR id (case-insensitive substring).'),
+      startsFrom: z.iso.date().optional().describe('Only employees whose start date is on or after this date (joiners starting soon: with startsBefore).'),
+      startsBefore: z.iso.date().optional().describe('Only employees whose start date is before this date.'),
     }),
   },
   responses: { 200: { description: 'A page of employees', schema: pageOf(employeeSummarySchema) } },
@@ -158,6 +160,8 @@ export const listEmployees = defineRoute({
     if (query.state) add('state = ?', query.state)
     if (query.department) add('department = ?', query.department)
     if (query.source) add('source = ?', query.source)
+    if (query.startsFrom) add('start_date >= ?::date', query.startsFrom)
+    if (query.startsBefore) add('start_date < ?::date', query.startsBefore)
     if (query.q) add(`(display_name ILIKE ? OR email ILIKE $${params.length + 1} OR external_id ILIKE $${params.length + 1})`, `%${query.q}%`)
     if (after) {
       params.push(after.u, after.i)
@@ -241,7 +245,7 @@ export const getEmployee = defineRoute({
   },
 })
 
-const planSystem = z.object({
+export const planSystem = z.object({
   system: z.string(),
   desired: grantSchema.nullable(),
   provisioned: grantSchema.nullable(),

@@ -219,7 +219,7 @@ export const completeTask = defineRoute({
 // ---------------------------------------------------------------------------------------------
 // reconciliation findings
 
-const findingSchema = z.object({
+export const findingSchema = z.object({
   id: z.uuid(),
   system: z.string(),
   kind: z.enum(['active_after_revocation', 'orphan_account', 'excess_access']),
@@ -280,7 +280,7 @@ export const listFindings = defineRoute({
 // ---------------------------------------------------------------------------------------------
 // systems and failed jobs
 
-const systemSchema = z.object({
+export const systemSchema = z.object({
   system: z.string(),
   kind: z.string(),
   enabled: z.boolean(),
@@ -330,7 +330,7 @@ export const listSystems = defineRoute({
   },
 })
 
-const deadLetterSchema = z.object({
+export const deadLetterSchema = z.object({
   id: z.uuid(),
   system: z.string(),
   employeeId: z.string(),

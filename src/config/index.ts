@@ -13,6 +13,7 @@ import { reconciliationConfigSchema } from '../jobs/reconciliation-config.ts'
 import { notifyConfigSchema } from '../notify/config.ts'
 import { authConfigSchema } from '../auth/config.ts'
 import { exceptionsConfigSchema } from '../exceptions/config.ts'
+import { consoleConfigSchema } from '../console/config.ts'
 
 export const configSchema = z
   .object({
@@ -33,6 +34,7 @@ export const configSchema = z
     audit: auditConfigSchema.optional().describe('The audit trail: checkpoint signing key, publishing, retention. Without it the chain is still written and verifiable, but no signed checkpoints are made.'),
     auth: authConfigSchema.prefault({}).describe('Who may call the API: OIDC single sign-on and rate limits (API tokens are managed with `tenure tokens`).'),
     exceptions: exceptionsConfigSchema,
+    console: consoleConfigSchema.prefault({}).describe('The web console at `/`: IT admins, operators and auditors (docs/console.md).'),
   })
   .strict()
 

@@ -20,6 +20,7 @@ import { EMPLOYEE_ROUTES } from '../api/employees.ts'
 import { CASE_ROUTES } from '../api/cases.ts'
 import { OPERATION_ROUTES } from '../api/operations.ts'
 import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
+import { CONSOLE_ROUTES } from '../console/routes.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
@@ -30,6 +31,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...HR_HOLD_ROUTES,
   ...EXCEPTION_ROUTES,
   ...REPORT_ROUTES,
+  ...CONSOLE_ROUTES,
 ]
 
 export interface ApiOptions {
@@ -46,6 +48,7 @@ export interface ApiOptions {
   boss?: ApiDeps['boss']
   notify?: ApiDeps['notify']
   registry?: ApiDeps['registry']
+  hrSources?: ApiDeps['hrSources']
 }
 
 export interface Api {
@@ -64,7 +67,7 @@ export function createApi(options: ApiOptions): Api {
   const now = options.now ?? (() => new Date())
   const oidc = config.auth.oidc ? createOidcVerifier(config.auth.oidc, { now, log }) : null
   const authenticator = createAuthenticator({ pool, log, oidc, now })
-  const deps: ApiDeps = { pool, config, log, now, engine: options.engine, boss: options.boss, notify: options.notify, registry: options.registry }
+  const deps: ApiDeps = { pool, config, log, now, engine: options.engine, boss: options.boss, notify: options.notify, registry: options.registry, hrSources: options.hrSources }
   const clock = () => now().getTime()
   return {
     before: securityMiddleware({ config, authenticator, log, now: clock }),

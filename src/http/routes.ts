@@ -58,6 +58,7 @@ import type { EngineDeps } from '../lifecycle/engine.ts'
 import type { NotifyConfig } from '../notify/config.ts'
 import type { Boss } from '../queue/boss.ts'
 import type { Registry } from '../../provisioners/registry.ts'
+import type { HrSourcesConfig } from '../hr/index.ts'
 import { ApiError, validationError } from './errors.ts'
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete'
@@ -86,6 +87,8 @@ export interface ApiDeps {
   notify?: () => NotifyConfig
   /** The target systems in effect (the sandbox's emulators, or the configured ones). */
   registry?: Registry
+  /** The HR sources in effect (the sandbox points them at its HR emulators): the sandbox's sample deliveries sign with them. */
+  hrSources?: HrSourcesConfig
 }
 
 export interface RouteContext<P, Q, B, Pr extends Principal | null> {

@@ -120,6 +120,12 @@ export async function startOidcIssuer(options: StartOidcOptions = {}): Promise<O
   const app = express()
   app.disable('x-powered-by')
   app.use(express.urlencoded({ extended: false, limit: '16kb' }))
+  // Like real providers, let browser apps (the console, a public client) read discovery, keys and
+  // token answers from another origin. No credentials: the PKCE verifier is what proves the client.
+  app.use((_req, res, next) => {
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    next()
+  })
   const server: Server = app.listen(0, '127.0.0.1')
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve)

@@ -1,0 +1,390 @@
+/**
+ * The web console end to end, in headless Chromium (Debian's /usr/bin/chromium driven by
+ * playwright-core: no browser download), against a whole Tenure in-process with the sandbox's
+ * emulators, real workers, the local OpenID Connect issuer, and the console built by Vite.
+ *
+ * Screenshots of the main screens go to test-results/console/ (git-ignored); run with
+ * UPDATE_SCREENSHOTS=1 to refresh the ones in docs/console/ that docs/console.md shows.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, statSync, readdirSync } from 'node:fs'
+import { mkdir, readFile, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
+import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc.ts'
+import { createApiToken } from '../../src/auth/tokens.ts'
+import type { Role } from '../../src/auth/roles.ts'
+import { generateSigningKey } from '../../src/audit/index.ts'
+import { verifyReportFile } from '../../src/reports/manifest.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/console') : path.join(ROOT, 'test-results/console')
+// Long enough for a slow CI machine's first page load, short enough to fail fast.
+const WAIT = 20_000
+
+/** Build the console when web/dist is missing or older than its sources (npm install builds it too). */
+async function ensureBuilt(): Promise<void> {
+  const index = path.join(ROOT, 'web/dist/index.html')
+  const newest = (dir: string): number =>
+    Math.max(
+      ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)),
+    )
+  const sources = Math.max(newest(path.join(ROOT, 'web/src')), statSync(path.join(ROOT, 'web/index.html')).mtimeMs)
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
+  const { build } = await import('vite')
+  await build({ configFile: path.join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' })
+}
+
+describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install chromium` }, () => {
+  let t: TestTenure
+  let oidc: OidcIssuer
+  let browser: Browser
+  let downloads: string
+  const key = generateSigningKey()
+  const tokens = {} as Record<'admin' | 'approverA' | 'approverB' | 'operator' | 'auditor', { token: string; id: string }>
+
+  before(async () => {
+    await Promise.all([ensureBuilt(), mkdir(SHOTS, { recursive: true })])
+    downloads = await mkdtemp(path.join(tmpdir(), 'tenure-e2e-'))
+    oidc = await startOidcIssuer({ user: { sub: 'sso-grace', name: 'Grace SSO', email: 'grace@example.com', roles: ['tenure-approvers'] } })
+    t = await startTestTenure({
+      sandbox: { enabled: true },
+      systems: {
+        manual: [{ name: 'badge', title: 'Office badge', ownerGroup: 'facilities', provisionTasks: false, instructions: { revoke: 'Deactivate the badge and collect the card.' } }],
+      },
+      policy: {
+        rules: [
+          { name: 'everyone', grant: { sandbox: { groups: ['staff'] }, 'manual:badge': {} } },
+          { name: 'sales', match: { department: 'Sales' }, grant: { slack: { channels: ['general'] } } },
+        ],
+        systems: { sandbox: { leaver: { delete: true } } },
+      },
+      audit: { signingKey: key.privateKey },
+      auth: { oidc: { issuer: oidc.issuer, audience: oidc.audience, roleMapping: { approver: ['tenure-approvers'] } } },
+      console: { oidc: { clientId: 'tenure-console' } },
+    })
+    oidc.clients = [{ clientId: 'tenure-console', redirectUris: [`${t.url}/auth/callback`] }]
+    const make = async (name: keyof typeof tokens, role: Role) => {
+      const created = await createApiToken(t.running.pool, { name, role, expiresAt: null, createdBy: { type: 'system', id: 'e2e' }, now: new Date() })
+      tokens[name] = { token: created.token, id: created.apiToken.id }
+    }
+    await Promise.all([make('admin', 'admin'), make('approverA', 'approver'), make('approverB', 'approver'), make('operator', 'operator'), make('auditor', 'auditor')])
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // Playwright gives every launch a fresh, empty profile (--user-data-dir) of its own.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+  })
+
+  after(async () => {
+    await browser?.close()
+    await t?.stop()
+    await oidc?.close()
+    if (downloads) await rm(downloads, { recursive: true, force: true })
+  })
+
+  /** A fresh browser context; every CSP violation or uncaught error its pages report lands in `problems`. */
+  async function open(options: { viewport?: { width: number; height: number } } = {}): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+    const context = await browser.newContext({
+      viewport: options.viewport ?? { width: 1280, height: 900 },
+      timezoneId: 'America/New_York',
+      locale: 'en-US',
+      acceptDownloads: true,
+    })
+    const page = await context.newPage()
+    page.setDefaultTimeout(WAIT)
+    const problems: string[] = []
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
+    })
+    page.on('pageerror', (e) => problems.push(e.message))
+    return { context, page, problems }
+  }
+
+  async function signIn(page: Page, who: keyof typeof tokens): Promise<void> {
+    await page.goto(`${t.url}/`)
+    await page.getByLabel('API token').fill(tokens[who].token)
+    await page.getByRole('button', { name: 'Sign in with token' }).click()
+    await page.getByTestId('whoami').waitFor()
+  }
+
+  async function api(who: keyof typeof tokens, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${t.url}${url}`, {
+      method,
+      headers: { Authorization: `Bearer ${tokens[who].token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    })
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+  }
+
+  /** An employee hired through the sandbox route (the same signed webhook path), ready for exceptions. */
+  async function hire(externalId: string, department = 'Engineering', until: string[] = ['ready', 'active']): Promise<string> {
+    const sent = await api('admin', 'POST', '/api/v1/sandbox/hr-events', { event: 'joiner', employeeId: externalId, firstName: 'Katherine', lastName: 'Johnson', department })
+    assert.equal(sent.status, 202, JSON.stringify(sent.body))
+    return t.until(`${externalId} to be ${until.join(' or ')}`, async () => {
+      const { rows } = await t.running.pool.query<{ id: string; state: string }>(`SELECT id, state FROM employees WHERE source = 'generic' AND external_id = $1`, [externalId])
+      return rows[0] && until.includes(rows[0].state) ? rows[0].id : undefined
+    })
+  }
+
+  const legalHold = (employeeId: string, reason: string) => ({
+    kind: 'legal_hold',
+    employeeId,
+    system: 'sandbox',
+    endsAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    reason,
+  })
+
+  test('when a user signs in with an API token, then the console shows who they are and only the screens of their role', async () => {
+    const { context, page, problems } = await open()
+    await page.goto(`${t.url}/`)
+    // Keyboard first: the first Tab lands on the sign-in controls, each with a label.
+    await page.getByLabel('API token').fill('tnr_opr_not-a-real-token-0000000000000000000000000000')
+    await page.getByLabel('API token').press('Enter')
+    await page.getByRole('alert').filter({ hasText: 'This token was refused' }).waitFor()
+    await page.getByLabel('API token').fill(tokens.operator.token)
+    await page.getByRole('button', { name: 'Sign in with token' }).click()
+    await page.getByTestId('whoami').filter({ hasText: 'operator' }).waitFor()
+    const nav = page.getByRole('navigation', { name: 'Main' })
+    const links = await nav.getByRole('link').allTextContents()
+    assert.deepEqual(links, ['Dashboard', 'Employees', 'Exceptions', 'Manual tasks', 'Operations', 'Audit', 'Sandbox'])
+    // A skip link is the first stop for keyboard users, and focus is visible.
+    await page.keyboard.press('Tab')
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content')
+    await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor()
+    // The session survives a reload (sessionStorage), and sign-out ends it.
+    await page.reload()
+    await page.getByTestId('whoami').waitFor()
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('heading', { name: 'Sign in to Tenure' }).waitFor()
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when a leaver is sent from the sandbox panel, then it appears on the dashboard with a live countdown and closes once its last system is revoked', async () => {
+    const { context, page, problems } = await open()
+    const id = `E${Date.now().toString().slice(-6)}`
+    await signIn(page, 'admin')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sandbox' }).click()
+    await page.getByLabel('HR employee id').fill(id)
+    await page.getByRole('button', { name: 'Send joiner' }).click()
+    const row = page.getByTestId(`sandbox-${id}`)
+    await row.filter({ hasText: /ready|active/ }).waitFor()
+    // A mover: the department changes through the same signed webhook.
+    await page.getByLabel('Department (joiner, mover)').selectOption('Facilities')
+    await page.getByRole('button', { name: 'Send mover' }).click()
+    await t.until('the mover to be applied', async () => {
+      const { rows } = await t.running.pool.query<{ department: string }>(`SELECT department FROM employees WHERE source = 'generic' AND external_id = $1`, [id])
+      return rows[0]?.department === 'Facilities'
+    })
+    await page.screenshot({ path: path.join(SHOTS, 'sandbox.png'), fullPage: true })
+
+    await page.getByRole('button', { name: 'Send leaver' }).click()
+    await row.filter({ hasText: /deprovisioning|terminationScheduled|offboarded/ }).waitFor()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
+    const kase = page.getByTestId(`case-${id}`)
+    await kase.waitFor()
+    // The badge waits for a person: the case stays open, on track (a quarter of the budget is far), and its countdown ticks.
+    await kase.getByText('on track').waitFor()
+    const countdown = kase.getByTestId('countdown')
+    const first = await countdown.textContent()
+    assert.match(first ?? '', /^(?:3h \d\dm|4h 00m) \d\ds left$/, 'about four hours left (the default SLA)')
+    await countdown.filter({ hasNotText: first ?? '' }).waitFor()
+    assert.match((await kase.locator('time').getAttribute('title')) ?? '', /UTC$/)
+    await kase.getByText('manual:badge').waitFor()
+    await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true })
+
+    // The employee page: state, accounts, plan and one timeline with audit sequence numbers.
+    await kase.getByRole('link').first().click()
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor()
+    const timeline = page.getByRole('list', { name: 'Timeline' })
+    await timeline.getByText('HR: terminated').waitFor()
+    await timeline.locator('.seq', { hasText: /^#\d+$/ }).first().waitFor()
+    await page.getByTestId('account-sandbox').getByText(/^(revoked|verifying|verified|cleaning|done|absent)$/).waitFor()
+    await page.screenshot({ path: path.join(SHOTS, 'employee.png'), fullPage: true })
+
+    // The last system is the badge: attest it in Manual tasks, and the case closes.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Manual tasks' }).click()
+    const task = page.getByTestId(`task-${id}-revoke`)
+    await task.getByLabel('Attestation: what was done').fill('Badge deactivated in the door system, card collected at the desk.')
+    await task.getByLabel(/Evidence reference/).fill('DOOR-4711')
+    await page.screenshot({ path: path.join(SHOTS, 'tasks.png'), fullPage: true })
+    await task.getByRole('button', { name: 'Complete task' }).click()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
+    await page.getByTestId(`closed-${id}`).waitFor()
+    assert.equal(await page.getByTestId(`case-${id}`).count(), 0, 'a closed case is no longer among the open ones')
+    // Rescind goes through the webhook too: HR's withdrawal is recorded against the employee.
+    const rescind = await api('operator', 'POST', '/api/v1/sandbox/hr-events', { event: 'rescind', employeeId: id })
+    assert.equal(rescind.status, 202, JSON.stringify(rescind.body))
+    await t.until('the rescind to reach the employee', async () => {
+      const { rows } = await t.running.pool.query(`SELECT 1 FROM hr_events WHERE source = 'generic' AND type = 'employee.termination_rescinded' AND employee_id = (SELECT id FROM employees WHERE source = 'generic' AND external_id = $1)`, [id])
+      return rows.length === 1
+    })
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when an approver opens the inbox, then they approve another user\'s exception and are not offered their own, which the API refuses anyway', async () => {
+    const employeeId = await hire(`X${Date.now().toString().slice(-6)}`)
+    const theirs = await api('operator', 'POST', '/api/v1/exceptions', legalHold(employeeId, 'Litigation hold requested by legal (case 2026-117)'))
+    assert.equal(theirs.status, 201, JSON.stringify(theirs.body))
+    const mine = await api('approverA', 'POST', '/api/v1/exceptions', legalHold(employeeId, 'Keep the mailbox for the handover'))
+    assert.equal(mine.status, 201, JSON.stringify(mine.body))
+
+    const { context, page, problems } = await open()
+    await signIn(page, 'approverA')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Approvals' }).click()
+    const theirCard = page.getByTestId(`exception-${String(theirs.body.id)}`)
+    const myCard = page.getByTestId(`exception-${String(mine.body.id)}`)
+    await theirCard.waitFor()
+    await myCard.waitFor()
+    await page.getByRole('complementary', { name: 'Four-eyes rules' }).getByText('cannot approve or reject it').waitFor()
+    // Four-eyes, visible before any click: no Approve on their own request, and why.
+    assert.equal(await myCard.getByRole('button', { name: 'Approve' }).count(), 0)
+    await myCard.getByTestId('four-eyes').filter({ hasText: 'You asked for this' }).waitFor()
+    await page.screenshot({ path: path.join(SHOTS, 'approvals.png'), fullPage: true })
+
+    await theirCard.getByLabel('Reason for your decision').fill('Legal confirmed the hold in ticket LEG-88')
+    await theirCard.getByRole('button', { name: 'Approve' }).click()
+    await page.getByTestId('decision-notice').filter({ hasText: /^Approved legal hold on sandbox for Katherine Johnson: now active\.$/ }).waitFor()
+    await theirCard.waitFor({ state: 'detached' })
+    await page.getByRole('region', { name: 'Recently decided' }).getByText('Litigation hold requested by legal').waitFor()
+
+    // Forced: the same browser session calls the API directly; the server refuses.
+    const forced = await page.evaluate(
+      async ({ id }) => {
+        const session = JSON.parse(sessionStorage.getItem('tenure.session') ?? '{}') as { token: string }
+        const res = await fetch(`/api/v1/exceptions/${id}/approve`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ reason: 'approving my own request' }),
+        })
+        return { status: res.status, body: (await res.json()) as { error: { code: string } } }
+      },
+      { id: String(mine.body.id) },
+    )
+    assert.equal(forced.status, 403)
+    assert.equal(forced.body.error.code, 'four_eyes')
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when an operator opens the exceptions, then no approve button is offered and the API refuses a forced approval', async () => {
+    const employeeId = await hire(`Y${Date.now().toString().slice(-6)}`)
+    const pending = await api('approverB', 'POST', '/api/v1/exceptions', legalHold(employeeId, 'Regulator inquiry: keep the account'))
+    assert.equal(pending.status, 201)
+    const { context, page, problems } = await open()
+    await signIn(page, 'operator')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Exceptions' }).click()
+    const card = page.getByTestId(`exception-${String(pending.body.id)}`)
+    await card.getByTestId('four-eyes').filter({ hasText: 'Only approvers decide exceptions' }).waitFor()
+    assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0)
+    assert.equal(await page.getByRole('button', { name: 'Reject' }).count(), 0)
+    const forced = await api('operator', 'POST', `/api/v1/exceptions/${String(pending.body.id)}/approve`, { reason: 'forcing it' })
+    assert.equal(forced.status, 403)
+    assert.equal((forced.body.error as { code: string }).code, 'forbidden')
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when a job failed for good, then an operator retries it from the console and the redrive is on the audit trail with the operator as actor', async () => {
+    const slack = t.running.emulators!.slack
+    // Slack refuses the account once with a 400: Permanent, so the job is dead-lettered at once.
+    slack.kit.injectFault({ pathIncludes: '/scim/', method: 'POST', status: 400, times: 1 })
+    const externalId = `R${Date.now().toString().slice(-6)}`
+    const employeeId = await hire(externalId, 'Sales', ['provisioning', 'ready', 'active'])
+    const dead = await t.until('the dead letter', async () => {
+      const page = await api('operator', 'GET', '/api/v1/jobs/dead-letters?system=slack')
+      return (page.body.items as Array<{ id: string; employeeId: string }>).find((j) => j.employeeId === employeeId)
+    })
+    const { context, page, problems } = await open()
+    await signIn(page, 'operator')
+    await page.getByTestId('system-slack').getByText('1 dead letter').waitFor()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
+    const card = page.getByTestId(`dead-${dead.id}`)
+    await card.getByText('HTTP 400').waitFor()
+    await card.getByLabel(/Reason/).fill('Slack SCIM rejected the user once; the app config was fixed')
+    await page.screenshot({ path: path.join(SHOTS, 'operations.png'), fullPage: true })
+    await card.getByRole('button', { name: 'Retry job' }).click()
+    await card.waitFor({ state: 'detached' })
+    await t.until('the Slack account to be provisioned', async () => {
+      const { rows } = await t.running.pool.query<{ status: string }>(`SELECT status FROM employee_accounts WHERE employee_id = $1 AND system = 'slack'`, [employeeId])
+      return rows[0]?.status === 'active'
+    })
+    const audit = await t.running.pool.query<{ actor_type: string; actor_id: string; details: { reason: string } }>(
+      `SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'job.redriven' AND employee_id = $1`,
+      [employeeId],
+    )
+    assert.equal(audit.rows.length, 1)
+    assert.deepEqual([audit.rows[0]!.actor_type, audit.rows[0]!.actor_id], ['api_token', tokens.operator.id])
+    assert.match(audit.rows[0]!.details.reason, /app config was fixed/)
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when an auditor exports the access-revocation report, then the console verifies its manifest and the downloaded files verify offline', async () => {
+    const { context, page, problems } = await open()
+    await signIn(page, 'auditor')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
+    await page.getByLabel('Format').selectOption('csv')
+    await page.getByRole('button', { name: 'Export and verify' }).click()
+    await page.getByTestId('report-verdict').filter({ hasText: 'Manifest verified' }).waitFor()
+    await page.getByTestId('report-totals').getByText('Leavers').waitFor()
+    await page.getByRole('button', { name: 'Verify the audit trail' }).click()
+    await page.getByTestId('chain-verdict').filter({ hasText: 'Intact' }).waitFor()
+    await page.screenshot({ path: path.join(SHOTS, 'audit.png'), fullPage: true })
+
+    const save = async (name: RegExp): Promise<string> => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name }).click()])
+      const file = path.join(downloads, download.suggestedFilename())
+      await download.saveAs(file)
+      return file
+    }
+    const report = await save(/^Save report/)
+    const manifest = await save(/^Save manifest/)
+    assert.match(path.basename(report), /\.csv$/)
+    const verdict = await verifyReportFile(report, JSON.parse(await readFile(manifest, 'utf8')), { publicKey: key.publicKeyPem })
+    assert.ok(verdict.ok, JSON.stringify(verdict.checks))
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when a user signs in with single sign-on, then the authorization code flow with PKCE brings them back signed in with their mapped role', async () => {
+    const { context, page, problems } = await open()
+    await page.goto(`${t.url}/approvals`)
+    const [authorize] = await Promise.all([
+      page.waitForRequest((r) => r.url().startsWith(`${oidc.issuer}/authorize`)),
+      page.getByRole('button', { name: 'Sign in with single sign-on' }).click(),
+    ])
+    const q = new URL(authorize.url()).searchParams
+    assert.equal(q.get('code_challenge_method'), 'S256')
+    assert.equal(q.get('client_id'), 'tenure-console')
+    await page.getByTestId('whoami').filter({ hasText: 'Grace SSO (approver)' }).waitFor()
+    // Back where they started, with the code and state gone from the address bar.
+    assert.equal(new URL(page.url()).pathname, '/approvals')
+    await page.getByRole('heading', { name: 'Approvals', level: 1 }).waitFor()
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when the console is opened at phone width, then the dashboard stays readable without sideways scrolling of the page', async () => {
+    const { context, page, problems } = await open({ viewport: { width: 390, height: 844 } })
+    await signIn(page, 'admin')
+    await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor()
+    // Joiners starting soon come from GET /api/v1/employees?startsFrom=&startsBefore= (today's hires are in, old dates out).
+    await page.getByRole('region', { name: /Joiners starting/ }).getByText('Katherine Johnson').first().waitFor()
+    const past = await api('operator', 'GET', '/api/v1/employees?startsFrom=2000-01-01&startsBefore=2000-01-02')
+    assert.deepEqual(past.body.items, [])
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`)
+    await page.screenshot({ path: path.join(SHOTS, 'phone-dashboard.png'), fullPage: true })
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+})

@@ -1,0 +1,317 @@
+import { useEffect, useState, type FormEvent } from 'react'
+import canonicalize from 'canonicalize'
+import { ApiError, getJson, qs, request } from '../api.ts'
+import { useViewer } from '../App.tsx'
+import { can } from '../roles.ts'
+import type { Finding, Page, ReportManifest, VerifyResult } from '../types.ts'
+import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+
+function isoDate(d: Date): string {
+  return d.toISOString().slice(0, 10)
+}
+
+function hex(buf: ArrayBuffer): string {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+function fromBase64(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s)
+  const out = new Uint8Array(new ArrayBuffer(bin.length))
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+  return out
+}
+
+interface Check {
+  name: string
+  ok: boolean
+  message: string
+}
+
+interface Downloaded {
+  fileName: string
+  fileUrl: string
+  manifestUrl: string
+  manifest: ReportManifest
+  checks: Check[]
+}
+
+/** The same checks as `tenure reports verify`, in the browser: SHA-256 and size of the bytes, the Ed25519 signature, the signer. */
+async function verifyInBrowser(bytes: ArrayBuffer, manifest: ReportManifest, published: { keyId: string } | null): Promise<Check[]> {
+  const checks: Check[] = []
+  const sha = hex(await crypto.subtle.digest('SHA-256', bytes))
+  checks.push({ name: 'SHA-256', ok: sha === manifest.file.sha256, message: sha === manifest.file.sha256 ? `${sha} matches the manifest` : `the file hashes to ${sha}, the manifest says ${manifest.file.sha256}` })
+  checks.push({ name: 'Size', ok: bytes.byteLength === manifest.file.bytes, message: `${bytes.byteLength} bytes (manifest: ${manifest.file.bytes})` })
+  if (!manifest.signer || !manifest.signature) {
+    checks.push({ name: 'Signature', ok: false, message: 'the manifest is unsigned: no audit.signingKey is configured on this server' })
+    return checks
+  }
+  const { signature: _sig, ...payload } = manifest
+  const text = canonicalize(payload)
+  let valid: boolean
+  try {
+    const key = await crypto.subtle.importKey('raw', fromBase64(manifest.signer.publicKey), { name: 'Ed25519' }, false, ['verify'])
+    valid = await crypto.subtle.verify({ name: 'Ed25519' }, key, fromBase64(manifest.signature), new TextEncoder().encode(text ?? ''))
+  } catch (err) {
+    checks.push({ name: 'Signature', ok: false, message: `this browser cannot check Ed25519 signatures (${(err as Error).message}); use tenure reports verify` })
+    return checks
+  }
+  checks.push({ name: 'Signature', ok: valid, message: valid ? `Ed25519 signature by key ${manifest.signer.keyId} is valid` : 'the signature does not match the manifest: it was changed' })
+  if (published) {
+    const same = published.keyId === manifest.signer.keyId
+    checks.push({ name: 'Signer', ok: same, message: same ? `key ${published.keyId} is this organisation's published signing key` : `signed by ${manifest.signer.keyId}, but the published key is ${published.keyId}` })
+  }
+  return checks
+}
+
+export function Audit() {
+  const { me } = useViewer()
+  return (
+    <>
+      <h1>Audit</h1>
+      {can.audit(me.roles) && <ReportPanel />}
+      {can.audit(me.roles) && <ChainPanel />}
+      {can.findings(me.roles) && <FindingsPanel />}
+    </>
+  )
+}
+
+function ReportPanel() {
+  const now = new Date()
+  const [from, setFrom] = useState(isoDate(new Date(now.getTime() - 30 * 86_400_000)))
+  const [to, setTo] = useState(isoDate(new Date(now.getTime() + 86_400_000)))
+  const [format, setFormat] = useState<'csv' | 'json'>('csv')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const [result, setResult] = useState<Downloaded | null>(null)
+  useEffect(
+    () => () => {
+      if (result) {
+        URL.revokeObjectURL(result.fileUrl)
+        URL.revokeObjectURL(result.manifestUrl)
+      }
+    },
+    [result],
+  )
+
+  const run = async (e: FormEvent) => {
+    e.preventDefault()
+    setBusy(true)
+    setError(null)
+    setResult(null)
+    try {
+      const res = await request(`/api/v1/reports/access-revocations${qs({ from, to, format })}`, { headers: { Accept: '*/*' } })
+      const bytes = await res.arrayBuffer()
+      const id = res.headers.get('X-Report-Id')
+      if (!id) throw new Error('the server sent no report id (X-Report-Id)')
+      const fileName = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') ?? '')?.[1] ?? `access-revocations.${format}`
+      const manifestRes = await request(`/api/v1/reports/exports/${id}/manifest`)
+      const manifestText = await manifestRes.text()
+      const manifest = JSON.parse(manifestText) as ReportManifest
+      const published = await getJson<{ keyId: string }>('/api/v1/reports/signing-key').catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) return null
+        throw err
+      })
+      const checks = await verifyInBrowser(bytes, manifest, published)
+      setResult({
+        fileName,
+        fileUrl: URL.createObjectURL(new Blob([bytes], { type: res.headers.get('Content-Type') ?? 'application/octet-stream' })),
+        manifestUrl: URL.createObjectURL(new Blob([manifestText], { type: 'application/json' })),
+        manifest,
+        checks,
+      })
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const ok = result?.checks.every((c) => c.ok)
+  const t = result?.manifest.totals
+  return (
+    <Section title="Access-revocation report" id="report">
+      <p className="muted">Every leaver and every system for terminations effective in the period, with evidence. The signed manifest proves the file was not changed.</p>
+      <form className="row wrap" onSubmit={run}>
+        <div className="field">
+          <label htmlFor="from">From (inclusive, UTC date)</label>
+          <input id="from" type="date" required value={from} onChange={(e) => setFrom(e.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="to">To (exclusive, UTC date)</label>
+          <input id="to" type="date" required value={to} onChange={(e) => setTo(e.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="format">Format</label>
+          <select id="format" value={format} onChange={(e) => setFormat(e.target.value as 'csv' | 'json')}>
+            <option value="csv">CSV</option>
+            <option value="json">JSON</option>
+          </select>
+        </div>
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? 'Exporting…' : 'Export and verify'}
+        </button>
+      </form>
+      <ErrorBox error={error} />
+      {result && (
+        <div className="result" aria-live="polite">
+          <p className={ok ? 'ok-text' : 'error'} data-testid="report-verdict">
+            {ok ? 'Manifest verified: the file is the one the server signed.' : 'Verification failed: see the checks below.'}
+          </p>
+          <ul className="plain">
+            {result.checks.map((c) => (
+              <li key={c.name}>
+                <Badge value={c.ok ? 'verified' : 'failed'} label={c.ok ? 'ok' : 'failed'} /> <strong>{c.name}</strong>: {c.message}
+              </li>
+            ))}
+          </ul>
+          <p className="row wrap">
+            <a className="button" href={result.fileUrl} download={result.fileName}>
+              Save report ({result.fileName})
+            </a>
+            <a className="button" href={result.manifestUrl} download={`${result.fileName}.manifest.json`}>
+              Save manifest
+            </a>
+          </p>
+          {t && (
+            <dl className="facts totals" data-testid="report-totals">
+              <dt>Leavers</dt>
+              <dd>{t.leavers}</dd>
+              <dt>Rows (leaver × system)</dt>
+              <dd>{t.rows}</dd>
+              <dt>Systems</dt>
+              <dd>{t.systems}</dd>
+              <dt>Outcomes</dt>
+              <dd>
+                {Object.entries(t.outcomes)
+                  .map(([k, v]) => `${k.replaceAll('_', ' ')}: ${v}`)
+                  .join(', ') || '—'}
+              </dd>
+              <dt>Minutes to revoke</dt>
+              <dd>
+                median {t.minutesToRevoke.median ?? '—'}, p95 {t.minutesToRevoke.p95 ?? '—'}, max {t.minutesToRevoke.max ?? '—'} ({t.minutesToRevoke.count} revocations)
+              </dd>
+              <dt>Terminations HR reported</dt>
+              <dd>
+                {result.manifest.population.terminations} ({result.manifest.population.gap} without a case)
+              </dd>
+              <dt>Audit chain head</dt>
+              <dd>
+                #{result.manifest.auditChainHead.seq} <code>{result.manifest.auditChainHead.hash.slice(0, 16)}…</code>
+              </dd>
+              <dt>Generated</dt>
+              <dd>
+                <Time iso={result.manifest.generatedAt} /> by {result.manifest.generatedBy}
+              </dd>
+            </dl>
+          )}
+          <p className="muted small">
+            Check offline: <code>tenure reports verify {result.fileName} {result.fileName}.manifest.json --public-key KEY.pem</code>
+          </p>
+        </div>
+      )}
+    </Section>
+  )
+}
+
+function ChainPanel() {
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const [result, setResult] = useState<VerifyResult | null>(null)
+  const [at, setAt] = useState<string | null>(null)
+  const verify = async () => {
+    setBusy(true)
+    setError(null)
+    try {
+      setResult(await getJson<VerifyResult>('/api/v1/audit/verify'))
+      setAt(new Date().toISOString())
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <Section title="Audit-trail verification" id="chain">
+      <p className="muted">Recomputes every hash of the tamper-evident chain and checks the signed checkpoints.</p>
+      <button type="button" onClick={verify} disabled={busy}>
+        {busy ? 'Verifying…' : 'Verify the audit trail'}
+      </button>
+      <ErrorBox error={error} />
+      {result && (
+        <div aria-live="polite" data-testid="chain-verdict">
+          {result.ok ? (
+            <p className="ok-text">
+              Intact: {result.count} events verified up to #{result.head.seq}, {result.checkpoints} signed checkpoint{result.checkpoints === 1 ? '' : 's'}, {result.uncheckpointed} event
+              {result.uncheckpointed === 1 ? '' : 's'} after the newest checkpoint. Checked <Time iso={at} />.
+            </p>
+          ) : (
+            <p className="error">
+              Failed at #{result.firstBadSeq}: {result.reason.replaceAll('_', ' ')}. {result.message}
+            </p>
+          )}
+        </div>
+      )}
+    </Section>
+  )
+}
+
+function FindingsPanel() {
+  const [status, setStatus] = useState<'open' | 'resolved' | 'all'>('open')
+  const findings = useData(() => getJson<Page<Finding>>(`/api/v1/reconciliation/findings${qs({ status, limit: 100 })}`), [status], 10_000)
+  return (
+    <Section
+      title="Reconciliation findings"
+      id="findings"
+      actions={
+        <div className="row">
+          <label htmlFor="finding-status">Show</label>
+          <select id="finding-status" value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
+            <option value="open">open</option>
+            <option value="resolved">resolved</option>
+            <option value="all">all</option>
+          </select>
+        </div>
+      }
+    >
+      <ErrorBox error={findings.error} />
+      {findings.loading && !findings.data ? <Loading what="findings" /> : null}
+      {findings.data && findings.data.items.length === 0 ? <p className="muted">No finding: the target systems match what Tenure expects.</p> : null}
+      {findings.data && findings.data.items.length > 0 && (
+        <TableWrap label="Findings">
+          <thead>
+            <tr>
+              <th scope="col">System</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Account</th>
+              <th scope="col">First seen</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">Resolved</th>
+              <th scope="col">Details</th>
+            </tr>
+          </thead>
+          <tbody>
+            {findings.data.items.map((f) => (
+              <tr key={f.id}>
+                <th scope="row">{f.system}</th>
+                <td>{f.kind.replaceAll('_', ' ')}</td>
+                <td>{f.login ?? f.accountId}</td>
+                <td>
+                  <Time iso={f.firstSeenAt} />
+                </td>
+                <td>
+                  <Time iso={f.lastSeenAt} />
+                </td>
+                <td>
+                  <Time iso={f.resolvedAt} />
+                </td>
+                <td>
+                  <Json value={f.details} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </TableWrap>
+      )}
+    </Section>
+  )
+}

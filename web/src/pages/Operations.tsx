@@ -1,0 +1,121 @@
+import { useState, type FormEvent } from 'react'
+import { getJson, postJson, qs } from '../api.ts'
+import { useViewer } from '../App.tsx'
+import { can } from '../roles.ts'
+import { Link } from '../router.tsx'
+import type { DeadLetter, Page, SystemStatus } from '../types.ts'
+import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+
+export function Operations() {
+  const { me } = useViewer()
+  const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], 4000)
+  const dead = useData(() => getJson<Page<DeadLetter>>(`/api/v1/jobs/dead-letters${qs({ limit: 100 })}`), [], 4000)
+  const mayRedrive = can.redrive(me.roles)
+  return (
+    <>
+      <h1>Operations</h1>
+      <Section title="Target systems" id="systems">
+        <ErrorBox error={systems.error} />
+        {systems.loading && !systems.data ? <Loading what="systems" /> : null}
+        {systems.data && (
+          <TableWrap label="Systems">
+            <thead>
+              <tr>
+                <th scope="col">System</th>
+                <th scope="col">Status</th>
+                <th scope="col">Queued</th>
+                <th scope="col">Dead letters</th>
+                <th scope="col">Rate-limited (1 h)</th>
+                <th scope="col">Queue done by</th>
+                <th scope="col">Limits per minute</th>
+              </tr>
+            </thead>
+            <tbody>
+              {systems.data.items.map((s) => (
+                <tr key={s.system}>
+                  <th scope="row">{s.system}</th>
+                  <td>{s.enabled ? <Badge value="active" label="enabled" /> : <Badge value="failed" label={`disabled: ${s.reason ?? ''}`} />}</td>
+                  <td>{s.queued}</td>
+                  <td>{s.deadLetters > 0 ? <Badge value="dead_letter" label={String(s.deadLetters)} /> : 0}</td>
+                  <td>{s.rateLimitedLastHour}</td>
+                  <td>{s.queued > 0 ? <Time iso={s.forecastDoneAt} /> : <span className="muted">nothing queued</span>}</td>
+                  <td>
+                    {Object.entries(s.limits)
+                      .map(([b, l]) => `${b}: ${l.perMinute}`)
+                      .join(', ') || '—'}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </TableWrap>
+        )}
+      </Section>
+      <Section title="Failed jobs (dead letters)" id="dead-letters">
+        {!mayRedrive && <p className="notice">Only operators retry or redrive failed jobs.</p>}
+        <ErrorBox error={dead.error} />
+        {dead.data && dead.data.items.length === 0 ? <p className="muted">No failed job.</p> : null}
+        <ul className="cards">
+          {dead.data?.items.map((j) => (
+            <DeadLetterCard key={j.id} j={j} mayRedrive={mayRedrive} onDone={() => (dead.reload(), systems.reload())} />
+          ))}
+        </ul>
+      </Section>
+    </>
+  )
+}
+
+/** The failure as the job recorded it: its kind and the vendor's message, or nothing readable. */
+function failureText(f: unknown): string | null {
+  if (typeof f !== 'object' || f === null || typeof (f as { message?: unknown }).message !== 'string') return null
+  const { kind, message, attempt } = f as { kind?: unknown; message: string; attempt?: unknown }
+  return `${typeof kind === 'string' ? `${kind}: ` : ''}${message}${typeof attempt === 'number' ? ` (attempt ${attempt})` : ''}`
+}
+
+function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: boolean; onDone: () => void }) {
+  const [reason, setReason] = useState('')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    setBusy(true)
+    setError(null)
+    try {
+      await postJson(`/api/v1/jobs/dead-letters/${j.id}/redrive`, { reason: reason.trim() })
+      onDone()
+    } catch (err) {
+      setError(err)
+      setBusy(false)
+    }
+  }
+  return (
+    <li className="card" data-testid={`dead-${j.id}`}>
+      <h3>
+        {j.system}: {j.action} {j.phase ?? ''}
+      </h3>
+      <dl className="facts">
+        <dt>Employee</dt>
+        <dd>
+          <Link to={`/employees/${j.employeeId}`}>{j.externalId}</Link>
+        </dd>
+        <dt>Failed</dt>
+        <dd>
+          <Time iso={j.createdAt} />
+        </dd>
+        <dt>Why</dt>
+        <dd>{failureText(j.failure) ?? <Json value={j.failure} />}</dd>
+      </dl>
+      {mayRedrive && (
+        <form className="stack" onSubmit={submit}>
+          <label htmlFor={`redrive-${j.id}`}>Reason (what was fixed); recorded in the audit trail</label>
+          <input id={`redrive-${j.id}`} required maxLength={1000} value={reason} onChange={(e) => setReason(e.target.value)} />
+          <div className="row">
+            <button type="submit" className="primary" disabled={busy || !reason.trim()}>
+              Retry job
+            </button>
+          </div>
+        </form>
+      )}
+      <ErrorBox error={error} />
+    </li>
+  )
+}
