@@ -62,7 +62,8 @@ async function scenario(name: string, fn: () => Promise<Record<string, unknown>>
   const profilesBefore = new Set(await readdir(profileDir).catch(() => [] as string[]))
   const loadBefore = load1()
   const t0 = Date.now()
-  const value = await fn()
+  // One failing scenario must not lose the others' figures: record the error and go on.
+  const value = await fn().catch((err: unknown) => ({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) }))
   const record: Record<string, unknown> = { ...value, seconds: Math.round((Date.now() - t0) / 1000), loadAverage1m: { before: loadBefore, after: load1() } }
   const profiles = (await readdir(profileDir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile') && !profilesBefore.has(f))
   if (profiles.length > 0) {
@@ -124,10 +125,11 @@ type Json = Record<string, unknown>
 type Frame = { frame: string; ms: number; shareOfBusy: number }
 function summaryMarkdown(r: typeof record): string {
   const mark = (ok: boolean | undefined) => (ok === undefined ? 'not run' : ok ? '**met**' : '**not met**')
-  const ingest = r.results.ingest as Json | undefined
-  const single = r.results.single as Json | undefined
-  const layoff = r.results.layoff as Json | undefined
-  const memory = r.results.memory as Json | undefined
+  const ok = (x: unknown) => (x && !(x as Json).error ? (x as Json) : undefined)
+  const ingest = ok(r.results.ingest)
+  const single = ok(r.results.single)
+  const layoff = ok(r.results.layoff)
+  const memory = ok(r.results.memory)
   const loadOf = (x: Json) => {
     const l = x.loadAverage1m as { before: number; after: number }
     return `load average (1 min) ${l.before} → ${l.after}, ${String(x.seconds)} s`
@@ -205,6 +207,10 @@ function summaryMarkdown(r: typeof record): string {
         lines.push(`- ${name}, ${p.file} (${p.totalMs} ms, ${p.idleMs} ms idle): self — ${fmt(p.self, 5)}. Under Tenure's frames — ${fmt(p.inclusiveInTenure, 8)}.`)
       }
     }
+  }
+  for (const [name, v] of Object.entries(r.results)) {
+    const error = (v as Json).error
+    if (error) lines.push('', `**${name} failed**: \`${String(error).split('\n')[0]}\` (full stack in the JSON results).`)
   }
   lines.push('', '| target | measured | |', '|---|---|---|', ...targets, '')
   return lines.join('\n')
