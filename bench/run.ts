@@ -85,7 +85,7 @@ try {
     layoffScenario(db, quick ? { leavers: 30, limitScale, arrivalSeconds: 5, timeoutMs: layoffMinutes * 60_000 } : { leavers: 5000, limitScale, arrivalSeconds: 60, timeoutMs: layoffMinutes * 60_000 }),
   )
   await scenario('memory', async () => ({
-    ...(await memoryScenario(db, quick ? { deliveries: 50, leavers: 2 } : { deliveries: 2000, leavers: 20 })),
+    ...(await memoryScenario(db, quick ? { deliveries: 50, leavers: 2 } : { deliveries: 500, leavers: 20 })),
     inFlight: await inFlightMemoryScenario(db, quick ? { leavers: 500, holdSeconds: 5 } : { leavers: 10_000, holdSeconds: 60 }),
   }))
 } finally {
