@@ -14,7 +14,9 @@ import pg from 'pg'
 import { startEmbedded } from '../src/db/embedded.ts'
 import { validateConfig } from '../src/config/load.ts'
 import type { ConfigInput } from '../src/config/index.ts'
-import { startTenure, type Running } from '../src/main.ts'
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { buildRegistry, type Registry } from '../provisioners/registry.ts'
 import { silentLogger } from '../src/log.ts'
 import { startSandboxEmulators, SANDBOX_ENTRA_GROUPS, type SandboxEmulators } from '../src/sandbox/index.ts'
 import { googleSandboxConfig } from '../provisioners/google/emulator.ts'
@@ -58,10 +60,15 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
     const db = await startEmbedded({ dataDir: dir, log: silentLogger })
     url = db.url
     embedded = true
+    let stopped = false
     stop = async () => {
+      if (stopped) return
+      stopped = true
+      cleanups.delete(stop)
       await db.stop()
       await rm(dir, { recursive: true, force: true })
     }
+    cleanups.add(stop)
   }
   const serverUrl = url
   const admin = new pg.Client({ connectionString: serverUrl })
@@ -98,10 +105,18 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
 // Tenure + emulators
 
 export interface BenchTenure {
-  running: Running
+  /** Tenure's API base URL. */
   url: string
+  /** The Tenure server's process id (a child of the benchmark). */
+  pid: number
   emulators: SandboxEmulators
   databaseUrl: string
+  /** The benchmark's own pool on Tenure's database (reads only: counts, verified_at, accounts). */
+  pool: pg.Pool
+  /** Provisioners built from the same systems config, for the oracle (they call the emulators directly). */
+  registry: Registry
+  /** RSS and V8 heap of the Tenure server process (not the benchmark), after a forced GC when asked. */
+  memory(gc?: boolean): Promise<MemorySample>
   /** Stop Tenure only (emulators and the database stay for a restart with other limits). */
   stopTenure(): Promise<void>
   /** Start Tenure again on the same database and emulators, with other rate limits. */
@@ -115,6 +130,17 @@ export interface BenchTenureOptions {
   /** Tenure's limiter pace per system and bucket (the emulators are set separately). */
   rateLimits?: Record<string, Record<string, RateLimitSpec>>
   concurrency?: number
+}
+
+/** Extra node flags for the Tenure process (bench/run.ts sets --cpu-prof here when asked). */
+export const tenureProcess = { execArgv: [] as string[] }
+
+/** Everything a SIGTERM/SIGINT must take down: Tenure processes, emulators, databases. */
+const cleanups = new Set<() => Promise<void>>()
+export async function cleanUpEverything(): Promise<void> {
+  const all = [...cleanups].reverse()
+  cleanups.clear()
+  for (const fn of all) await fn().catch(() => undefined)
 }
 
 export function benchPolicy() {
@@ -147,12 +173,62 @@ export function benchSystemsConfig(urls: Record<string, string>, rateLimits: Rec
   }
 }
 
+interface TenureChild {
+  child: ChildProcess
+  url: string
+  request<T>(message: { type: string; gc?: boolean }, reply: string): Promise<T>
+}
+
+const TENURE_ENTRY = fileURLToPath(new URL('./tenure-process.ts', import.meta.url))
+
+async function forkTenure(input: ConfigInput): Promise<TenureChild> {
+  const child = fork(TENURE_ENTRY, [], {
+    execArgv: ['--expose-gc', ...tenureProcess.execArgv],
+    env: { ...process.env, TENURE_BENCH_CONFIG: JSON.stringify(input) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    const onMessage = (raw: unknown) => {
+      const m = raw as { type: string; url?: string; message?: string }
+      if (m.type === 'ready') resolve(m.url ?? '')
+      if (m.type === 'failed') reject(new Error(`Tenure did not start: ${m.message}`))
+    }
+    child.on('message', onMessage)
+    child.once('exit', (code) => reject(new Error(`Tenure exited with ${code} before it was ready`)))
+  })
+  return {
+    child,
+    url,
+    request: <T>(message: { type: string; gc?: boolean }, reply: string) =>
+      new Promise<T>((resolve, reject) => {
+        const onMessage = (raw: unknown) => {
+          const m = raw as { type: string; sample?: unknown }
+          if (m.type !== reply) return
+          child.off('message', onMessage)
+          resolve((m.sample ?? m) as T)
+        }
+        child.on('message', onMessage)
+        child.send(message, (err) => err && reject(err))
+      }),
+  }
+}
+
+async function stopChild(c: TenureChild): Promise<void> {
+  if (c.child.exitCode !== null || c.child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => c.child.once('exit', () => resolve()))
+  if (c.child.connected) c.child.send({ type: 'stop' })
+  else c.child.kill('SIGTERM')
+  const timer = setTimeout(() => c.child.kill('SIGKILL'), 60_000)
+  await exited
+  clearTimeout(timer)
+}
+
 export async function startBenchTenure(options: BenchTenureOptions): Promise<BenchTenure> {
   const database = await options.db.create(options.prefix)
   const dataDir = await mkdtemp(path.join(tmpdir(), 'tenure-bench-data-'))
   const emulators = await startSandboxEmulators({ log: silentLogger })
-  const start = async (rateLimits: Record<string, Record<string, RateLimitSpec>>) => {
-    const input: ConfigInput = {
+  const inputFor = (rateLimits: Record<string, Record<string, RateLimitSpec>>): ConfigInput =>
+    ({
       server: { port: 0, host: '127.0.0.1' },
       database: { dataDir, url: database.url },
       queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1 },
@@ -162,33 +238,45 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
       systems: benchSystemsConfig(emulators.urls, rateLimits),
       policy: benchPolicy(),
       workers: { concurrency: options.concurrency ?? 8 },
-    } as ConfigInput
-    return startTenure({ config: validateConfig(input), mode: 'serve', log: silentLogger })
+    }) as ConfigInput
+  let current: TenureChild | undefined
+  const pool = new pg.Pool({ connectionString: database.url, max: 4 })
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    cleanups.delete(close)
+    if (current) await stopChild(current)
+    await pool.end().catch(() => undefined)
+    await emulators.close()
+    await database.drop()
+    await rm(dataDir, { recursive: true, force: true })
   }
-  let running = await start(options.rateLimits ?? {})
-  let stopped = false
+  cleanups.add(close)
+  current = await forkTenure(inputFor(options.rateLimits ?? {}))
+  const registry = buildRegistry(validateConfig(inputFor(options.rateLimits ?? {})).systems, { db: pool })
   const bench: BenchTenure = {
-    running,
-    url: running.url ?? '',
+    url: current.url,
+    pid: current.child.pid ?? 0,
     emulators,
     databaseUrl: database.url,
+    pool,
+    registry,
+    memory: (gc = false) => {
+      if (!current) throw new Error('Tenure is not running')
+      return current.request<MemorySample>({ type: 'memory', gc }, 'memory')
+    },
     stopTenure: async () => {
-      if (!stopped) await running.stop('benchmark phase done')
-      stopped = true
+      if (current) await stopChild(current)
+      current = undefined
     },
     restart: async (rateLimits) => {
       await bench.stopTenure()
-      running = await start(rateLimits)
-      stopped = false
-      bench.running = running
-      bench.url = running.url ?? ''
+      current = await forkTenure(inputFor(rateLimits))
+      bench.url = current.url
+      bench.pid = current.child.pid ?? 0
     },
-    close: async () => {
-      await bench.stopTenure()
-      await emulators.close()
-      await database.drop()
-      await rm(dataDir, { recursive: true, force: true })
-    },
+    close,
   }
   return bench
 }
@@ -374,18 +462,26 @@ export function memoryNow(): MemorySample {
   return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) }
 }
 
-/** Sample memory every `everyMs` until stopped; returns the peak of each figure. */
-export function memoryPeak(everyMs = 100): { stop(): MemorySample } {
-  const peak = memoryNow()
+/** Sample the Tenure process's memory every `everyMs` until stopped; returns the peak of each figure. */
+export function memoryPeak(t: Pick<BenchTenure, 'memory'>, everyMs = 200): { stop(): Promise<MemorySample> } {
+  const peak: MemorySample = { rssMB: 0, heapUsedMB: 0, heapTotalMB: 0 }
+  let pending: Promise<void> = Promise.resolve()
+  const sample = () =>
+    t.memory().then(
+      (m) => {
+        peak.rssMB = Math.max(peak.rssMB, m.rssMB)
+        peak.heapUsedMB = Math.max(peak.heapUsedMB, m.heapUsedMB)
+        peak.heapTotalMB = Math.max(peak.heapTotalMB, m.heapTotalMB)
+      },
+      () => undefined,
+    )
   const timer = setInterval(() => {
-    const m = memoryNow()
-    peak.rssMB = Math.max(peak.rssMB, m.rssMB)
-    peak.heapUsedMB = Math.max(peak.heapUsedMB, m.heapUsedMB)
-    peak.heapTotalMB = Math.max(peak.heapTotalMB, m.heapTotalMB)
+    pending = pending.then(sample)
   }, everyMs)
   return {
-    stop: () => {
+    stop: async () => {
       clearInterval(timer)
+      await pending
       return peak
     },
   }

@@ -5,23 +5,18 @@
  * embedded one in a temporary folder), writes bench/results/<timestamp>.json and appends a
  * summary with the targets to docs/benchmarks.md.
  */
-import { spawnSync, execFileSync } from 'node:child_process'
-import { appendFile, mkdir, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { destroyAgent, openBenchDatabase } from './harness.ts'
-import { ingestScenario, layoffScenario, memoryScenario, singleScenario } from './scenarios.ts'
+import { cleanUpEverything, destroyAgent, openBenchDatabase, tenureProcess } from './harness.ts'
+import { inFlightMemoryScenario, ingestScenario, layoffScenario, memoryScenario, singleScenario } from './scenarios.ts'
+import { summarizeProfile } from './profile-summary.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
 const args = process.argv.slice(2)
-
-// The memory scenario needs a forced GC: re-run this script under --expose-gc.
-if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
-  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit' })
-  process.exit(r.status ?? 1)
-}
 
 const quick = args.includes('--quick')
 const pick = (flag: string) => {
@@ -36,32 +31,66 @@ if (only && !only.every((s) => SCENARIOS.includes(s))) {
   process.exit(2)
 }
 const wanted = (s: string) => !only || only.includes(s)
-const limitScale = Number(pick('--limit-scale') ?? (quick ? 10 : 1))
+const limitScale = Number(pick('--limit-scale') ?? (quick ? 2 : 1))
+
+// `--cpu-prof`: profile each Tenure server process (not the generator) into bench/results/profiles/.
+const profileDir = path.join(here, 'results', 'profiles')
+if (args.includes('--cpu-prof')) tenureProcess.execArgv.push('--cpu-prof', '--cpu-prof-dir', profileDir)
+// `--no-append`: print and store the JSON, leave docs/benchmarks.md alone (development runs).
+const append = !args.includes('--no-append')
+
+// Ctrl-C or a SIGTERM must not leave an embedded postgres, a Tenure process or an emulator behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping Tenure, the emulators and PostgreSQL`)
+    destroyAgent()
+    void cleanUpEverything().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  })
+}
 
 const db = await openBenchDatabase()
 const results: Record<string, unknown> = {}
 const started = new Date()
 const log = (what: string, value: unknown) => console.log(`\n## ${what}\n${JSON.stringify(value, null, 2)}`)
+const load1 = () => Math.round(os.loadavg()[0]! * 100) / 100
+// The layoff wave stops after this many minutes and reports how far it got (see docs/benchmarks.md).
+const layoffMinutes = Number(pick('--layoff-minutes') ?? (quick ? 3 : 60))
+
+/** Run one scenario, with the 1-minute load average before/after and, under --cpu-prof, its Tenure profile's top frames. */
+async function scenario(name: string, fn: () => Promise<Record<string, unknown>>): Promise<void> {
+  if (!wanted(name)) return
+  const profilesBefore = new Set(await readdir(profileDir).catch(() => [] as string[]))
+  const loadBefore = load1()
+  const t0 = Date.now()
+  // One failing scenario must not lose the others' figures: record the error and go on.
+  const value = await fn().catch((err: unknown) => ({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) }))
+  const record: Record<string, unknown> = { ...value, seconds: Math.round((Date.now() - t0) / 1000), loadAverage1m: { before: loadBefore, after: load1() } }
+  const profiles = (await readdir(profileDir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile') && !profilesBefore.has(f))
+  if (profiles.length > 0) {
+    record.cpuProfiles = profiles.map((f) => {
+      const p = summarizeProfile(path.join(profileDir, f), 12)
+      return { file: path.relative(root, path.join(profileDir, f)), totalMs: p.totalMs, idleMs: p.idleMs, self: p.self, inclusiveInTenure: p.inclusiveOwn }
+    })
+  }
+  results[name] = record
+  log(name, record)
+}
+
 try {
-  if (wanted('ingest')) {
-    results.ingest = await ingestScenario(db, quick ? { rates: [100, 200], secondsPerRate: 3, stepUpCap: 400, ceilingSeconds: 3, concurrency: 32 } : { rates: [100, 200, 500], secondsPerRate: 10, stepUpCap: 4000, ceilingSeconds: 10, concurrency: 32 })
-    log('ingest', results.ingest)
-  }
-  if (wanted('single')) {
-    results.single = await singleScenario(db, { leavers: quick ? 20 : 200 })
-    log('single', results.single)
-  }
-  if (wanted('layoff')) {
-    results.layoff = await layoffScenario(db, quick ? { leavers: 1000, limitScale, arrivalSeconds: 20, timeoutMs: 600_000 } : { leavers: 5000, limitScale, arrivalSeconds: 60, timeoutMs: 3_600_000 })
-    log('layoff', results.layoff)
-  }
-  if (wanted('memory')) {
-    results.memory = await memoryScenario(db, quick ? { deliveries: 200, leavers: 5 } : { deliveries: 2000, leavers: 20 })
-    log('memory', results.memory)
-  }
+  await scenario('ingest', () =>
+    ingestScenario(db, quick ? { rates: [100, 200], secondsPerRate: 3, stepUpCap: 400, ceilingSeconds: 3, concurrency: 32 } : { rates: [100, 200, 500], secondsPerRate: 10, stepUpCap: 4000, ceilingSeconds: 10, concurrency: 32 }),
+  )
+  await scenario('single', () => singleScenario(db, { leavers: quick ? 5 : 200 }))
+  await scenario('layoff', () =>
+    layoffScenario(db, quick ? { leavers: 30, limitScale, arrivalSeconds: 5, timeoutMs: layoffMinutes * 60_000 } : { leavers: 5000, limitScale, arrivalSeconds: 60, timeoutMs: layoffMinutes * 60_000 }),
+  )
+  await scenario('memory', async () => ({
+    ...(await memoryScenario(db, quick ? { deliveries: 50, leavers: 2 } : { deliveries: 500, leavers: 20 })),
+    inFlight: await inFlightMemoryScenario(db, quick ? { leavers: 500, holdSeconds: 5 } : { leavers: 10_000, holdSeconds: 60 }),
+  }))
 } finally {
   destroyAgent()
-  await db.stop()
+  await cleanUpEverything()
 }
 
 const git = (a: string[]) => {
@@ -85,28 +114,37 @@ const record = { startedAt: started.toISOString(), finishedAt: new Date().toISOS
 await mkdir(path.join(here, 'results'), { recursive: true })
 const file = path.join(here, 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`)
 await writeFile(file, JSON.stringify(record, null, 2))
-await appendFile(path.join(root, 'docs', 'benchmarks.md'), summaryMarkdown(record))
-console.log(`\nresults: ${path.relative(root, file)}; summary appended to docs/benchmarks.md`)
+const summary = summaryMarkdown(record)
+if (append) await appendFile(path.join(root, 'docs', 'benchmarks.md'), summary)
+else console.log(summary)
+console.log(`\nresults: ${path.relative(root, file)}${append ? '; summary appended to docs/benchmarks.md' : ''}`)
 
 // ---------------------------------------------------------------------------------------------
 
 type Json = Record<string, unknown>
+type Frame = { frame: string; ms: number; shareOfBusy: number }
 function summaryMarkdown(r: typeof record): string {
   const mark = (ok: boolean | undefined) => (ok === undefined ? 'not run' : ok ? '**met**' : '**not met**')
-  const ingest = r.results.ingest as Json | undefined
-  const single = r.results.single as Json | undefined
-  const layoff = r.results.layoff as Json | undefined
-  const memory = r.results.memory as Json | undefined
+  const ok = (x: unknown) => (x && !(x as Json).error ? (x as Json) : undefined)
+  const ingest = ok(r.results.ingest)
+  const single = ok(r.results.single)
+  const layoff = ok(r.results.layoff)
+  const memory = ok(r.results.memory)
+  const loadOf = (x: Json) => {
+    const l = x.loadAverage1m as { before: number; after: number }
+    return `load average (1 min) ${l.before} → ${l.after}, ${String(x.seconds)} s`
+  }
   const lines: string[] = []
   lines.push('', `## ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${r.quick ? 'quick' : 'full'} run`, '')
   lines.push(`- Command: \`${r.command}\``)
   lines.push(`- Commit: ${r.commit}`)
   lines.push(`- Machine: ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGB} GB, Node ${r.machine.node}, PostgreSQL ${r.machine.postgres}; load average at the end ${r.machine.loadAverage.join(' / ')} (shared machine)`)
+  if (r.quick) lines.push(`- Quick mode: 5 single leavers, 30 layoff leavers over 5 s with every published limit ×${r.limitScale}, 500 leavers in flight for the memory figure (not 10,000).`)
   lines.push('')
   const targets: string[] = []
   if (ingest) {
     const steps = ingest.steps as Array<{ rate: number; achievedRate: number; latencyMs: { p50: number; p90: number; p99: number; max: number }; p99Within50: boolean }>
-    lines.push('| ingest rate (req/s) | achieved | p50 ms | p90 ms | p99 ms | max ms | p99 ≤ 50 ms |', '|---|---|---|---|---|---|---|')
+    lines.push(`Ingest (${loadOf(ingest)}):`, '', '| rate (req/s) | achieved | p50 ms | p90 ms | p99 ms | max ms | p99 ≤ 50 ms |', '|---|---|---|---|---|---|---|')
     for (const s of steps) lines.push(`| ${s.rate} | ${s.achievedRate} | ${s.latencyMs.p50} | ${s.latencyMs.p90} | ${s.latencyMs.p99} | ${s.latencyMs.max} | ${s.p99Within50 ? 'yes' : 'no'} |`)
     const c = ingest.ceilings as Json
     const e = ingest.exactlyOnce as Json
@@ -118,12 +156,15 @@ function summaryMarkdown(r: typeof record): string {
     const tt = single.timeToVerifiedMs as Json
     const or = single.oracleMs as Json
     const ov = single.overheadMs as { p50: number; p99: number }
-    lines.push(`Single leaver (${String(single.leavers)} in sequence, realistic latency): webhook → last system verified p50 ${String(tt.p50)} ms, p99 ${String(tt.p99)} ms, max ${String(tt.max)} ms; oracle (direct provisioner cut-off + verify) p50 ${String(or.p50)} ms, p99 ${String(or.p99)} ms; overhead p50 ${ov.p50} ms, p99 ${ov.p99} ms.`, '')
+    lines.push(`Single leaver (${String(single.leavers)} in sequence, log-normal vendor latency; ${loadOf(single)}): webhook → last system verified p50 ${String(tt.p50)} ms, p99 ${String(tt.p99)} ms, max ${String(tt.max)} ms; oracle (the provisioners' cut-off + verify called directly, in parallel per system) p50 ${String(or.p50)} ms, p99 ${String(or.p99)} ms; overhead p50 ${ov.p50} ms, p99 ${ov.p99} ms.`, '')
     targets.push(`| single-leaver p99 ≤ 3 s | ${String(tt.p99)} ms | ${mark(Number(tt.p99) <= 3000)} |`)
     targets.push(`| overhead over the oracle ≤ 250 ms p99 | ${ov.p99} ms | ${mark(ov.p99 <= 250)} |`)
   }
   if (layoff) {
-    lines.push(`Layoff: ${String(layoff.leavers)} leavers arriving over ${String(layoff.arrivalSeconds)} s, limits ×${String(layoff.limitScale)} of the published ones (emulators and Tenure's limiter alike). Every cut-off verified after ${String(layoff.allCutOffVerifiedSeconds)} s; last leaver's time-to-revoke ${String(layoff.lastLeaverTimeToRevokeSeconds)} s; 429 share ${String(layoff.share429)}; dead-lettered ${String(layoff.deadLettered)}; cases closed ${String(layoff.casesClosed)}; overall efficiency ${String(layoff.overallEfficiency)}.`, '')
+    const done = layoff.timedOut
+      ? `**stopped after ${String(layoff.waveSeconds)} s with ${String(layoff.leaversVerified)} of ${String(layoff.leavers)} leavers verified everywhere** (budget --layoff-minutes)`
+      : `every cut-off verified after ${String(layoff.allCutOffVerifiedSeconds)} s; last leaver's time-to-revoke ${String(layoff.lastLeaverTimeToRevokeSeconds)} s`
+    lines.push(`Layoff (${loadOf(layoff)}): ${String(layoff.leavers)} leavers (seeded in ${String(layoff.seedSeconds)} s) arriving over ${String(layoff.arrivalSeconds)} s, limits ×${String(layoff.limitScale)} of the published ones (emulators and Tenure's limiter alike); ${done}; 429 share ${String(layoff.share429)}; dead-lettered ${String(layoff.deadLettered)}; cases closed ${String(layoff.casesClosed)}; overall efficiency ${String(layoff.overallEfficiency)}.`, '')
     lines.push('| system | binding bucket | calls/leaver | minimum s | measured s | efficiency | 429 share |', '|---|---|---|---|---|---|---|')
     const per = layoff.perSystem as Record<string, Json>
     let bindingOk = true
@@ -143,17 +184,33 @@ function summaryMarkdown(r: typeof record): string {
   }
   if (ingest) {
     const m = ingest.memory as { idle: { rssMB: number; heapUsedMB: number }; duringIngest: { rssMB: number; heapUsedMB: number } }
-    lines.push(`Memory (whole bench process, emulators included): idle RSS ${m.idle.rssMB} MB / heap ${m.idle.heapUsedMB} MB; peak during ingest RSS ${m.duringIngest.rssMB} MB / heap ${m.duringIngest.heapUsedMB} MB.`)
+    lines.push(`Memory of the Tenure server process (its own child process; the generator and emulators are not in it): idle RSS ${m.idle.rssMB} MB / heap ${m.idle.heapUsedMB} MB; peak during ingest RSS ${m.duringIngest.rssMB} MB / heap ${m.duringIngest.heapUsedMB} MB.`)
     targets.push(`| idle RSS ≤ 120 MB | ${m.idle.rssMB} MB | ${mark(m.idle.rssMB <= 120)} |`)
   }
   if (layoff) {
     const m = layoff.memory as { peak: { rssMB: number; heapUsedMB: number }; leaversInFlightPeak: number }
-    lines.push(`Peak during the layoff (${m.leaversInFlightPeak} leavers in flight at most): RSS ${m.peak.rssMB} MB / heap ${m.peak.heapUsedMB} MB. 10,000 leavers in flight were not run.`)
-    targets.push(`| RSS ≤ 256 MB with 10,000 leavers in flight | ${m.peak.rssMB} MB with ${m.leaversInFlightPeak} in flight | not run at 10,000 |`)
+    lines.push(`Peak during the layoff (${m.leaversInFlightPeak} leavers in flight at most): RSS ${m.peak.rssMB} MB / heap ${m.peak.heapUsedMB} MB.`)
   }
   if (memory) {
     const runs = memory.afterRuns as Array<{ rssMB: number; heapUsedMB: number }>
     lines.push(`After forced GC across three runs of a small scenario: heap ${runs.map((x) => x.heapUsedMB).join(' → ')} MB, RSS ${runs.map((x) => x.rssMB).join(' → ')} MB; growth ${String(memory.heapGrowthMB)} MB${memory.growthFlagged ? ' — **flagged as beyond noise**' : ' (within noise)'}.`)
+    const f = memory.inFlight as { leavers: number; acknowledged: number; sentSeconds: number; holdSeconds: number; leaverCasesOpened: number; jobsQueuedAtEnd: number; memory: { beforeAfterGc: { rssMB: number }; peak: { rssMB: number; heapUsedMB: number } } }
+    lines.push(`${f.leavers.toLocaleString('en')} leavers in flight (targets paused; ${f.acknowledged} acknowledged in ${f.sentSeconds} s, then ${f.holdSeconds} s while the engine opened ${f.leaverCasesOpened} leaver cases; ${f.jobsQueuedAtEnd} jobs queued at the end): peak RSS ${f.memory.peak.rssMB} MB / heap ${f.memory.peak.heapUsedMB} MB (RSS ${f.memory.beforeAfterGc.rssMB} MB before the wave).`)
+    targets.push(`| RSS ≤ 256 MB with 10,000 leavers in flight | ${f.memory.peak.rssMB} MB with ${f.leavers.toLocaleString('en')} | ${f.leavers >= 10_000 ? mark(f.memory.peak.rssMB <= 256) : `${mark(f.memory.peak.rssMB <= 256)} at ${f.leavers.toLocaleString('en')} (quick)`} |`)
+  }
+  const profiled = Object.entries(r.results).filter(([, v]) => (v as Json).cpuProfiles)
+  if (profiled.length > 0) {
+    lines.push('', 'CPU profiles of the Tenure process (`--cpu-prof`; summarise one with `node bench/profile-summary.ts <file>`):', '')
+    for (const [name, v] of profiled) {
+      for (const p of (v as { cpuProfiles: Array<{ file: string; totalMs: number; idleMs: number; self: Frame[]; inclusiveInTenure: Frame[] }> }).cpuProfiles) {
+        const fmt = (fs: Frame[], n: number) => fs.slice(0, n).map((f) => `\`${f.frame}\` ${f.shareOfBusy} %`).join('; ')
+        lines.push(`- ${name}, ${p.file} (${p.totalMs} ms, ${p.idleMs} ms idle): self — ${fmt(p.self, 5)}. Under Tenure's frames — ${fmt(p.inclusiveInTenure, 8)}.`)
+      }
+    }
+  }
+  for (const [name, v] of Object.entries(r.results)) {
+    const error = (v as Json).error
+    if (error) lines.push('', `**${name} failed**: \`${String(error).split('\n')[0]}\` (full stack in the JSON results).`)
   }
   lines.push('', '| target | measured | |', '|---|---|---|', ...targets, '')
   return lines.join('\n')

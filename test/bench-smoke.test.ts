@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { destroyAgent, openBenchDatabase, type BenchDatabase } from '../bench/harness.ts'
-import { ingestScenario, layoffScenario, singleScenario } from '../bench/scenarios.ts'
+import { inFlightMemoryScenario, ingestScenario, layoffScenario, singleScenario } from '../bench/scenarios.ts'
 
 let db: BenchDatabase
 before(async () => {
@@ -34,6 +34,14 @@ test('when 10 leavers arrive together under scaled limits, then every one is cut
   const r = await layoffScenario(db, { leavers: 10, limitScale: 10, arrivalSeconds: 1, timeoutMs: 60_000 })
   assert.equal(r.acknowledged, 10)
   assert.equal(r.deadLettered, 0, JSON.stringify(r.deadLetterQueues))
-  assert.ok(r.allCutOffVerifiedSeconds > 0)
+  assert.equal(r.timedOut, false)
+  assert.equal(r.leaversVerified, 10)
   assert.equal(Object.keys(r.perSystem).length, 5)
+})
+
+test('when 20 seeded leavers are terminated with the targets paused, then every termination is acknowledged and their work is still queued', async () => {
+  const r = await inFlightMemoryScenario(db, { leavers: 20, holdSeconds: 1 })
+  assert.equal(r.acknowledged, 20)
+  assert.ok(r.jobsQueuedAtEnd > 0, 'the cut-offs wait on the paused targets')
+  assert.ok(r.memory.peak.rssMB > 0)
 })

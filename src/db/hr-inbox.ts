@@ -3,7 +3,7 @@
  * sender gets its acknowledgement. Runtime SQL for hr_inbox and hr_events.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import type { PoolClient, Queryable } from './pool.ts'
+import { withTransaction, type Pool, type PoolClient, type Queryable } from './pool.ts'
 import type { Boss } from '../queue/boss.ts'
 import { inTransaction } from '../queue/boss.ts'
 import { HR_EVENT_QUEUE } from '../jobs/queues.ts'
@@ -57,65 +57,146 @@ export interface HrEventJobData {
  * to the employee's strict-FIFO lane, so one person's notices apply in the order accepted.
  */
 export async function storeNotices(client: PoolClient, boss: Boss, input: StoreInput): Promise<StoreResult> {
-  const bodySha256 = createHash('sha256').update(input.body).digest('hex')
-  const stored: StoreResult['stored'] = []
-  const duplicates: string[] = []
+  return (await storeNoticeBatch(client, boss, [input]))[0]!
+}
+
+/**
+ * storeNotices() for several deliveries in one transaction: one multi-row INSERT for the inbox,
+ * one for the jobs and one audit append for all of them. The audit append takes the chain lock
+ * until COMMIT, so per-delivery transactions serialise every webhook on that lock (about one
+ * commit per fsync); a batch pays it once for all the deliveries that arrived meanwhile.
+ */
+export async function storeNoticeBatch(client: PoolClient, boss: Boss, inputs: StoreInput[]): Promise<StoreResult[]> {
+  const rows: Array<{ id: string; input: StoreInput; notice: InboxNotice; bodySha256: string; index: number }> = []
+  inputs.forEach((input, index) => {
+    const bodySha256 = createHash('sha256').update(input.body).digest('hex')
+    for (const notice of input.notices) rows.push({ id: randomUUID(), input, notice, bodySha256, index })
+  })
+  const results: StoreResult[] = inputs.map(() => ({ stored: [], duplicates: [] }))
+  if (rows.length === 0) return results
+  // unnest() keeps the order given, so of two equal keys in one batch the earlier one is stored.
+  const { rows: inserted } = await client.query<{ id: string }>(
+    `INSERT INTO hr_inbox (id, source, dedupe_key, employee_external_id, vendor_event_type, occurred_at, notice, received_at,
+                           content_type, headers, body, body_sha256, found_by, correlation_id)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[], $8::timestamptz[],
+                          $9::text[], $10::jsonb[], $11::bytea[], $12::text[], $13::text[], $14::text[])
+     ON CONFLICT (source, dedupe_key) DO NOTHING
+     RETURNING id`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.input.source),
+      rows.map((r) => r.notice.dedupeKey),
+      rows.map((r) => r.notice.employeeId),
+      rows.map((r) => r.notice.vendorEventType),
+      rows.map((r) => r.notice.occurredAt ?? null),
+      rows.map((r) => JSON.stringify(r.notice.notice ?? null)),
+      rows.map((r) => r.input.receivedAt),
+      rows.map((r) => r.input.contentType ?? null),
+      rows.map((r) => JSON.stringify(r.input.headers)),
+      rows.map((r) => r.input.body),
+      rows.map((r) => r.bodySha256),
+      rows.map((r) => r.input.foundBy),
+      rows.map((r) => r.input.correlationId),
+    ],
+  )
+  const storedIds = new Set(inserted.map((r) => r.id))
+  const jobs: Array<{ id: string; data: object; singletonKey: string }> = []
   const audit: AuditEntryInput[] = []
-  for (const notice of input.notices) {
-    const id = randomUUID()
-    const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO hr_inbox (id, source, dedupe_key, employee_external_id, vendor_event_type, occurred_at, notice, received_at,
-                             content_type, headers, body, body_sha256, found_by, correlation_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-       ON CONFLICT (source, dedupe_key) DO NOTHING
-       RETURNING id`,
-      [
-        id,
-        input.source,
-        notice.dedupeKey,
-        notice.employeeId,
-        notice.vendorEventType,
-        notice.occurredAt ?? null,
-        JSON.stringify(notice.notice ?? null),
-        input.receivedAt,
-        input.contentType ?? null,
-        JSON.stringify(input.headers),
-        input.body,
-        bodySha256,
-        input.foundBy,
-        input.correlationId,
-      ],
-    )
-    if (!rows[0]) {
-      duplicates.push(notice.dedupeKey)
+  for (const r of rows) {
+    const result = results[r.index]!
+    if (!storedIds.has(r.id)) {
+      result.duplicates.push(r.notice.dedupeKey)
       continue
     }
-    const data: HrEventJobData = { inboxId: id, correlationId: input.correlationId }
-    await boss.send(HR_EVENT_QUEUE, data as unknown as object, {
-      id,
-      singletonKey: `${input.source}:${notice.employeeId}`,
-      db: inTransaction(client),
-    })
-    stored.push({ inboxId: id, dedupeKey: notice.dedupeKey })
+    const data: HrEventJobData = { inboxId: r.id, correlationId: r.input.correlationId }
+    jobs.push({ id: r.id, data: data as unknown as object, singletonKey: `${r.input.source}:${r.notice.employeeId}` })
+    result.stored.push({ inboxId: r.id, dedupeKey: r.notice.dedupeKey })
     audit.push({
-      actor: input.actor,
+      actor: r.input.actor,
       action: 'hr.event_stored',
       subject: { employeeId: null },
-      correlationId: input.correlationId,
+      correlationId: r.input.correlationId,
       details: {
-        inboxId: id,
-        source: input.source,
-        foundBy: input.foundBy,
-        dedupeKey: notice.dedupeKey,
-        vendorEventType: notice.vendorEventType,
-        hrEmployeeId: notice.employeeId,
-        bodySha256,
-        receivedAt: input.receivedAt.toISOString(),
+        inboxId: r.id,
+        source: r.input.source,
+        foundBy: r.input.foundBy,
+        dedupeKey: r.notice.dedupeKey,
+        vendorEventType: r.notice.vendorEventType,
+        hrEmployeeId: r.notice.employeeId,
+        bodySha256: r.bodySha256,
+        receivedAt: r.input.receivedAt.toISOString(),
       },
     })
   }
+  // One statement for every job; pg-boss fills the queue's retry/expiry policy in the same SQL send() uses.
+  if (jobs.length > 0) await boss.insert(HR_EVENT_QUEUE, jobs, { db: inTransaction(client) })
   await appendAudit(client, audit)
-  return { stored, duplicates }
+  return results
+}
+
+/**
+ * Group commit for the webhook route: deliveries that arrive while a transaction is committing
+ * wait for the next one, which stores all of them at once (storeNoticeBatch). Nothing waits on
+ * purpose, so a lone delivery is one transaction as before; under load the batch grows instead
+ * of the queue of transactions waiting for the audit chain lock. Each caller still gets its
+ * answer only after COMMIT: a 202 means the notice and its job are durable.
+ *
+ * One transaction at a time keeps the order of acceptance: a later delivery for the same employee
+ * is never committed before an earlier one. Two notices for one employee never share a batch,
+ * because jobs of one transaction share created_on and pg-boss's strict FIFO would then order
+ * them by their random id.
+ */
+export interface InboxWriter {
+  store(input: StoreInput): Promise<StoreResult>
+}
+
+export function createInboxWriter(deps: { pool: Pool; boss: Boss; maxBatch?: number }): InboxWriter {
+  const maxBatch = deps.maxBatch ?? 128
+  type Waiting = { input: StoreInput; resolve: (r: StoreResult) => void; reject: (e: unknown) => void }
+  let waiting: Waiting[] = []
+  let busy = false
+  const keysOf = (input: StoreInput) => input.notices.map((n) => `${input.source}:${n.employeeId}`)
+  const take = (): Waiting[] => {
+    const batch: Waiting[] = []
+    const rest: Waiting[] = []
+    const keys = new Set<string>()
+    for (const w of waiting) {
+      const k = keysOf(w.input)
+      if (batch.length >= maxBatch || k.some((x) => keys.has(x))) rest.push(w)
+      else {
+        batch.push(w)
+        for (const x of k) keys.add(x)
+      }
+    }
+    waiting = rest
+    return batch
+  }
+  const run = async (batch: Waiting[]) => {
+    try {
+      const results = await withTransaction(deps.pool, (client) => storeNoticeBatch(client, deps.boss, batch.map((w) => w.input)))
+      batch.forEach((w, i) => w.resolve(results[i]!))
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err)
+      // One bad delivery must not fail the others: store each on its own.
+      for (const w of batch) await withTransaction(deps.pool, (client) => storeNotices(client, deps.boss, w.input)).then(w.resolve, w.reject)
+    }
+  }
+  const drain = async () => {
+    if (busy) return
+    busy = true
+    try {
+      while (waiting.length > 0) await run(take())
+    } finally {
+      busy = false
+    }
+  }
+  return {
+    store: (input) =>
+      new Promise<StoreResult>((resolve, reject) => {
+        waiting.push({ input, resolve, reject })
+        void drain()
+      }),
+  }
 }
 
 export interface InboxRow {

@@ -1,5 +1,6 @@
 /**
- * `POST /webhooks/hr/:source`: signed HR deliveries in, 202 out, as fast as a durable insert.
+ * `POST /webhooks/hr/:source`: signed HR deliveries in, 202 out, as fast as a durable insert
+ * (concurrent deliveries are group-committed: one transaction, one audit append for all of them).
  *
  * Order of checks, and the answer for each (vendors retry on 5xx only, BambooHR never retries a
  * 4xx, so a 4xx is only ever about the request, never about us):
@@ -19,8 +20,7 @@ import path from 'node:path'
 import { adapterFor, gustoVerificationToken } from '../hr/index.ts'
 import type { HrSourcesConfig, RawDelivery } from '../hr/index.ts'
 import { HR_SOURCES, type HrSource } from '../../state-machines/events.ts'
-import { storeNotices, storableHeaders } from '../db/hr-inbox.ts'
-import { withTransaction } from '../db/pool.ts'
+import { createInboxWriter, storableHeaders } from '../db/hr-inbox.ts'
 import { ApiError, serializeError } from './errors.ts'
 
 export interface WebhookDeps {
@@ -47,6 +47,8 @@ export function webhookRouter(deps: WebhookDeps): Router {
     labelNames: ['source', 'outcome'] as const,
     registers: [deps.registry],
   })
+  // Group commit: concurrent deliveries share one transaction (src/db/hr-inbox.ts createInboxWriter).
+  const inbox = createInboxWriter({ pool: deps.pool, boss: deps.boss })
   const router = express.Router()
   const reject = (source: string, reason: string, error: ApiError): never => {
     rejections.inc({ source, reason })
@@ -106,19 +108,17 @@ export function webhookRouter(deps: WebhookDeps): Router {
       const correlationId = String(req.id)
       let result
       try {
-        result = await withTransaction(deps.pool, (client) =>
-          storeNotices(client, deps.boss, {
-            source,
-            foundBy: 'webhook',
-            body,
-            contentType,
-            headers: storableHeaders(headers),
-            receivedAt,
-            correlationId,
-            actor: { type: 'hr_source', id: source },
-            notices: parsed.notices.map((n) => ({ dedupeKey: n.dedupeKey, employeeId: n.employeeId, vendorEventType: n.vendorEventType, occurredAt: n.occurredAt, notice: n.data })),
-          }),
-        )
+        result = await inbox.store({
+          source,
+          foundBy: 'webhook',
+          body,
+          contentType,
+          headers: storableHeaders(headers),
+          receivedAt,
+          correlationId,
+          actor: { type: 'hr_source', id: source },
+          notices: parsed.notices.map((n) => ({ dedupeKey: n.dedupeKey, employeeId: n.employeeId, vendorEventType: n.vendorEventType, occurredAt: n.occurredAt, notice: n.data })),
+        })
       } catch (err) {
         // Our fault, never the sender's: 503 so the vendor retries (a 4xx would drop the event).
         deps.log.error({ err: serializeError(err), source, correlationId }, 'could not store an HR delivery')
