@@ -3,14 +3,33 @@
  * (`timingSafeEqual` after a length check): a byte-by-byte early exit would turn the webhook
  * endpoint into a signing oracle (Standard Webhooks spec, "Verifying webhook authenticity").
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import type { Secret } from '../config/secret.ts'
 import type { Verification } from './types.ts'
 
 export type HmacAlgorithm = 'sha256' | 'sha512'
 
+/**
+ * Imported keys by secret. Importing the key is a measurable share of each webhook's CPU (the
+ * ingest benchmark's profile, docs/benchmarks.md); the secrets are few and already in memory, so
+ * the import is done once per secret. Bounded so a caller passing ever-new keys cannot grow it.
+ */
+const KEYS = new Map<string, KeyObject>()
+const MAX_KEYS = 256
+
+function keyObject(key: string | Buffer): KeyObject {
+  const id = typeof key === 'string' ? `s:${key}` : `b:${key.toString('base64')}`
+  let k = KEYS.get(id)
+  if (!k) {
+    k = createSecretKey(typeof key === 'string' ? Buffer.from(key, 'utf8') : key)
+    if (KEYS.size >= MAX_KEYS) KEYS.delete(KEYS.keys().next().value!)
+    KEYS.set(id, k)
+  }
+  return k
+}
+
 export function hmac(algorithm: HmacAlgorithm, key: string | Buffer, ...parts: Array<string | Buffer>): Buffer {
-  const mac = createHmac(algorithm, key)
+  const mac = createHmac(algorithm, keyObject(key))
   for (const part of parts) mac.update(part)
   return mac.digest()
 }
