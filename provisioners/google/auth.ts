@@ -20,7 +20,7 @@
  * `aud` = token URL, `exp` ≤ `iat` + 1 h.
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto'
-import { Auth } from 'googleapis'
+import { OAuth2Client, type Credentials } from 'google-auth-library'
 import { z } from 'zod'
 import type { Secret } from '../../src/config/secret.ts'
 
@@ -87,11 +87,11 @@ export function loadPrivateKey(secret: Secret): KeyObject {
 
 export class JwtBearerClient {
   /** Pass this to googleapis as `auth`. */
-  readonly client: Auth.OAuth2Client
+  readonly client: OAuth2Client
   readonly #key: KeyObject
   readonly #opts: JwtBearerOptions
   readonly #now: () => number
-  #inflight: Promise<Auth.Credentials> | undefined
+  #inflight: Promise<Credentials> | undefined
 
   constructor(opts: JwtBearerOptions) {
     this.#opts = opts
@@ -99,7 +99,7 @@ export class JwtBearerClient {
     this.#now = opts.now ?? Date.now
     // useAuthRequestParameters:false drops AuthClient's default interceptors, whose debug
     // logging (GOOGLE_SDK_NODE_LOGGING) prints request headers, bearer token included.
-    this.client = new Auth.OAuth2Client({ useAuthRequestParameters: false, eagerRefreshThresholdMillis: EAGER_REFRESH_MS })
+    this.client = new OAuth2Client({ useAuthRequestParameters: false, eagerRefreshThresholdMillis: EAGER_REFRESH_MS })
     this.client.refreshHandler = async () => {
       const credentials = await this.#shared()
       return { access_token: credentials.access_token ?? '', expiry_date: credentials.expiry_date ?? 0 }
@@ -148,7 +148,7 @@ export class JwtBearerClient {
     this.client.setCredentials(await this.#shared(observe))
   }
 
-  #shared(observe?: (record: TokenCallRecord) => void): Promise<Auth.Credentials> {
+  #shared(observe?: (record: TokenCallRecord) => void): Promise<Credentials> {
     if (!this.#inflight) {
       this.#inflight = this.#grant(observe).finally(() => {
         this.#inflight = undefined
@@ -157,7 +157,7 @@ export class JwtBearerClient {
     return this.#inflight
   }
 
-  async #grant(observe?: (record: TokenCallRecord) => void): Promise<Auth.Credentials> {
+  async #grant(observe?: (record: TokenCallRecord) => void): Promise<Credentials> {
     const started = performance.now()
     const body = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: this.assertion() })
     let res: Response

@@ -1,13 +1,16 @@
 /**
  * Google Workspace: users and group memberships through the Admin SDK Directory API, Drive
  * hand-over through the Data Transfer API, as a service account impersonating an admin
- * (domain-wide delegation). Official SDK: googleapis (`google.admin`).
+ * (domain-wide delegation). Official SDK: googleapis (its Admin SDK module, `admin()`).
  *
  * Leaver cut-off, in this order: suspend, sign out of every session, delete OAuth tokens and
  * app passwords and invalidate backup codes. Clean-up: group memberships (read from Google, so
  * hand-added groups go too), Drive transfer to the manager, leavers org unit, delete.
  */
-import { google, type Common, type admin_datatransfer_v1, type admin_directory_v1 } from 'googleapis'
+// Only the Admin SDK: `googleapis`' index loads all of Google's ~340 API clients (about 94 MB of
+// RSS and 1.7 s of start-up, measured in docs/benchmarks.md); this module is the same client.
+import { admin, type admin_datatransfer_v1, type admin_directory_v1 } from 'googleapis/build/src/apis/admin/index.js'
+import type { MethodOptions } from 'googleapis-common'
 import { randomBytes, randomInt } from 'node:crypto'
 import { z } from 'zod'
 import {
@@ -166,8 +169,8 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
   // retry:false: gaxios would otherwise retry 429/5xx GET/PUT/DELETE three times on its own;
   // the job layer retries, with backoff and the shared limiter (STYLE.md, "Provisioners").
   const sdkOptions = { rootUrl, auth: auth.client, retry: false, timeout: config.timeoutMs }
-  const directory: admin_directory_v1.Admin = google.admin({ version: 'directory_v1', ...sdkOptions })
-  const dataTransfer: admin_datatransfer_v1.Admin = google.admin({ version: 'datatransfer_v1', ...sdkOptions })
+  const directory: admin_directory_v1.Admin = admin({ version: 'directory_v1', ...sdkOptions })
+  const dataTransfer: admin_datatransfer_v1.Admin = admin({ version: 'datatransfer_v1', ...sdkOptions })
   let driveApplicationId: string | undefined
 
   const methodOptions = (ctx: Ctx) => ({ signal: ctx.signal, timeout: config.timeoutMs, retry: false })
@@ -208,7 +211,7 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
   async function call<T>(
     ctx: Ctx,
     spec: CallSpec,
-    fn: (opts: Common.MethodOptions) => Promise<SdkResponse<T>>,
+    fn: (opts: MethodOptions) => Promise<SdkResponse<T>>,
   ): Promise<CallResult<T>> {
     for (let attempt = 1; ; attempt += 1) {
       await ensureToken(ctx)
