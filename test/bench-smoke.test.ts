@@ -31,7 +31,7 @@ test('when 3 leavers leave one after another, then each is verified in every sys
 })
 
 test('when 10 leavers arrive together under scaled limits, then every one is cut off everywhere and none is dead-lettered', async () => {
-  const r = await layoffScenario(db, { leavers: 10, limitScale: 10, arrivalSeconds: 1, timeoutMs: 60_000 })
+  const r = await layoffScenario(db, { leavers: 10, limitScale: 100, arrivalSeconds: 1, timeoutMs: 60_000 })
   assert.equal(r.acknowledged, 10)
   assert.equal(r.deadLettered, 0, JSON.stringify(r.deadLetterQueues))
   assert.equal(r.timedOut, false)
