@@ -437,35 +437,41 @@ function eventFacts(event: LifecycleEvent): Record<string, unknown> {
   return {}
 }
 
+/** One statement for every system of the employee (a layoff applies thousands of these). */
 async function projectAccounts(client: pg.PoolClient, employeeId: string, ctx: LifecycleContext): Promise<void> {
-  for (const [system, p] of Object.entries(ctx.systems)) {
-    await client.query(
-      `INSERT INTO employee_accounts (employee_id, system, account_id, login, status, desired, provisioned, attempts, last_error, residual,
-                                      waiting_on, revoked_at, verified_at, cleaned_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
-       ON CONFLICT (employee_id, system) DO UPDATE SET
-         account_id = EXCLUDED.account_id, login = EXCLUDED.login, status = EXCLUDED.status, desired = EXCLUDED.desired,
-         provisioned = EXCLUDED.provisioned, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
-         residual = EXCLUDED.residual, waiting_on = EXCLUDED.waiting_on, revoked_at = EXCLUDED.revoked_at,
-         verified_at = EXCLUDED.verified_at, cleaned_at = EXCLUDED.cleaned_at, updated_at = now()`,
-      [
-        employeeId,
-        system,
-        p.accountId ?? null,
-        p.login ?? null,
-        p.status,
-        p.desired ? JSON.stringify(p.desired) : null,
-        p.provisioned ? JSON.stringify(p.provisioned) : null,
-        p.attempts,
-        p.lastError ? JSON.stringify(p.lastError) : null,
-        JSON.stringify(p.residual),
-        p.waitingOn ?? null,
-        p.revokedAt ?? null,
-        p.verifiedAt ?? null,
-        p.cleanedAt ?? null,
-      ],
-    )
-  }
+  const systems = Object.entries(ctx.systems)
+  if (systems.length === 0) return
+  const col = <T>(f: (p: LifecycleContext['systems'][string]) => T): T[] => systems.map(([, p]) => f(p))
+  await client.query(
+    `INSERT INTO employee_accounts (employee_id, system, account_id, login, status, desired, provisioned, attempts, last_error, residual,
+                                    waiting_on, revoked_at, verified_at, cleaned_at, updated_at)
+     SELECT $1::uuid, s.system, s.account_id, s.login, s.status, s.desired, s.provisioned, s.attempts, s.last_error, s.residual,
+            s.waiting_on, s.revoked_at, s.verified_at, s.cleaned_at, now()
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::int[], $9::jsonb[], $10::jsonb[],
+                   $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
+         AS s (system, account_id, login, status, desired, provisioned, attempts, last_error, residual, waiting_on, revoked_at, verified_at, cleaned_at)
+     ON CONFLICT (employee_id, system) DO UPDATE SET
+       account_id = EXCLUDED.account_id, login = EXCLUDED.login, status = EXCLUDED.status, desired = EXCLUDED.desired,
+       provisioned = EXCLUDED.provisioned, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
+       residual = EXCLUDED.residual, waiting_on = EXCLUDED.waiting_on, revoked_at = EXCLUDED.revoked_at,
+       verified_at = EXCLUDED.verified_at, cleaned_at = EXCLUDED.cleaned_at, updated_at = now()`,
+    [
+      employeeId,
+      systems.map(([system]) => system),
+      col((p) => p.accountId ?? null),
+      col((p) => p.login ?? null),
+      col((p) => p.status),
+      col((p) => (p.desired ? JSON.stringify(p.desired) : null)),
+      col((p) => (p.provisioned ? JSON.stringify(p.provisioned) : null)),
+      col((p) => p.attempts),
+      col((p) => (p.lastError ? JSON.stringify(p.lastError) : null)),
+      col((p) => JSON.stringify(p.residual)),
+      col((p) => p.waitingOn ?? null),
+      col((p) => p.revokedAt ?? null),
+      col((p) => p.verifiedAt ?? null),
+      col((p) => p.cleanedAt ?? null),
+    ],
+  )
 }
 
 /**
@@ -648,29 +654,33 @@ async function projectCases(
         secondsFromReceipt: Math.max(0, (verified - Date.parse(t.receivedAt)) / 1000),
       })
     }
-    await client.query(
-      `INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
-       ON CONFLICT (case_id, system) DO UPDATE SET
-         status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
-         cutoff_at = EXCLUDED.cutoff_at, verified_at = EXCLUDED.verified_at, cleanup_at = EXCLUDED.cleanup_at,
-         attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, residual = EXCLUDED.residual,
-         waiting_on = EXCLUDED.waiting_on, updated_at = now()`,
-      [
-        caseId,
-        s.system,
-        s.status,
-        s.accountId ?? null,
-        slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240),
-        s.revokedAt ?? null,
-        s.verifiedAt ?? null,
-        s.cleanedAt ?? null,
-        s.attempts,
-        s.lastError ? JSON.stringify(s.lastError) : null,
-        JSON.stringify(s.residual),
-        s.waitingOn ?? null,
-      ],
-    )
   }
+  if (systems.length === 0) return { id: caseId, deadlineAt: new Date(caseDeadline).toISOString() }
+  // One statement for every system (row-level SLA-waiver triggers still fire per row).
+  await client.query(
+    `INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, updated_at)
+     SELECT $1::uuid, s.system, s.status, s.account_id, s.deadline_at, s.cutoff_at, s.verified_at, s.cleanup_at, s.attempts, s.last_error, s.residual, s.waiting_on, now()
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::int[], $10::jsonb[], $11::jsonb[], $12::text[])
+         AS s (system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on)
+     ON CONFLICT (case_id, system) DO UPDATE SET
+       status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
+       cutoff_at = EXCLUDED.cutoff_at, verified_at = EXCLUDED.verified_at, cleanup_at = EXCLUDED.cleanup_at,
+       attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, residual = EXCLUDED.residual,
+       waiting_on = EXCLUDED.waiting_on, updated_at = now()`,
+    [
+      caseId,
+      systems.map((s) => s.system),
+      systems.map((s) => s.status),
+      systems.map((s) => s.accountId ?? null),
+      systems.map((s) => slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240)),
+      systems.map((s) => s.revokedAt ?? null),
+      systems.map((s) => s.verifiedAt ?? null),
+      systems.map((s) => s.cleanedAt ?? null),
+      systems.map((s) => s.attempts),
+      systems.map((s) => (s.lastError ? JSON.stringify(s.lastError) : null)),
+      systems.map((s) => JSON.stringify(s.residual)),
+      systems.map((s) => s.waitingOn ?? null),
+    ],
+  )
   return { id: caseId, deadlineAt: new Date(caseDeadline).toISOString() }
 }
