@@ -32,6 +32,15 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
     drop: async () => {
       const client = new pg.Client({ connectionString: base.toString() })
       await client.connect()
+      // pg-pool's end() resolves once it has *asked* its clients to close, not when they have
+      // closed. Dropping WITH (FORCE) at once terminates those sockets mid-close, and a client the
+      // pool no longer listens to then throws "terminating connection due to administrator
+      // command" as an uncaught exception in the test that owned it. Give them up to 2 s to go.
+      for (let i = 0; i < 40; i++) {
+        const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name])
+        if (rows[0]!.n === 0) break
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
       await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
       await client.end()
     },
