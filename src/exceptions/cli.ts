@@ -9,6 +9,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { EXCEPTION_KINDS } from '../../state-machines/lifecycle-types.ts'
 import { durationMs } from './config.ts'
+import { apiCall as call, CliError } from '../commands/api-client.ts'
 
 export interface ExceptionCommandsDeps {
   env?: NodeJS.ProcessEnv
@@ -44,7 +45,6 @@ interface ApiException {
   details: Record<string, unknown>
 }
 
-class CliError extends Error {}
 
 /** An ISO 8601 time, or a duration from now: `+8h`, `3d`, `90m`. */
 export function parseWhen(value: string, now: Date): string {
@@ -57,38 +57,7 @@ export function parseWhen(value: string, now: Date): string {
   return new Date(ms).toISOString()
 }
 
-function apiBase(env: NodeJS.ProcessEnv): string {
-  return (env.TENURE_URL ?? `http://127.0.0.1:${env.PORT ?? 8080}`).replace(/\/+$/, '')
-}
 
-async function call(deps: Required<Pick<ExceptionCommandsDeps, 'env' | 'fetch'>>, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-  const token = deps.env.TENURE_TOKEN
-  if (!token) throw new CliError('set TENURE_TOKEN to an API token (create one with `tenure tokens create --role approver --name <you>`)')
-  const base = apiBase(deps.env)
-  let res: Response
-  try {
-    res = await deps.fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    })
-  } catch (err) {
-    throw new CliError(`cannot reach Tenure at ${base} (${(err as Error).message}): is \`tenure serve\` running? Set TENURE_URL to its address.`)
-  }
-  const text = await res.text()
-  let json: unknown
-  try {
-    json = text === '' ? undefined : JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  if (!res.ok) {
-    const error = (json as { error?: { code?: string; message?: string; details?: { issues?: { path: string; message: string }[] } } } | undefined)?.error
-    const issues = error?.details?.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? ''
-    throw new CliError(`${res.status} ${error?.code ?? 'error'}: ${error?.message ?? (text.slice(0, 200) || res.statusText)}${issues}`)
-  }
-  return json
-}
 
 function show(e: ApiException): string {
   const rows: [string, string][] = [

@@ -5,6 +5,7 @@
  * server as the person the token belongs to. `--json` prints what the API returned.
  */
 import type { Command } from 'commander'
+import { apiCall as call, CliError } from '../commands/api-client.ts'
 
 export interface HoldCommandsDeps {
   env?: NodeJS.ProcessEnv
@@ -41,35 +42,7 @@ interface ApiHoldItem {
   status: string
 }
 
-class CliError extends Error {}
 
-async function call(deps: Required<Pick<HoldCommandsDeps, 'env' | 'fetch'>>, method: string, path: string, body?: unknown): Promise<unknown> {
-  const token = deps.env.TENURE_TOKEN
-  if (!token) throw new CliError('set TENURE_TOKEN to an API token (create one with `tenure tokens create --role approver --name <you>`)')
-  const base = (deps.env.TENURE_URL ?? `http://127.0.0.1:${deps.env.PORT ?? 8080}`).replace(/\/+$/, '')
-  let res: Response
-  try {
-    res = await deps.fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    })
-  } catch (err) {
-    throw new CliError(`cannot reach Tenure at ${base} (${(err as Error).message}): is \`tenure serve\` running? Set TENURE_URL to its address.`)
-  }
-  const text = await res.text()
-  let json: unknown
-  try {
-    json = text === '' ? undefined : JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  if (!res.ok) {
-    const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error
-    throw new CliError(`${res.status} ${error?.code ?? 'error'}: ${error?.message ?? (text.slice(0, 200) || res.statusText)}`)
-  }
-  return json
-}
 
 function columns(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
