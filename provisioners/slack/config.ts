@@ -88,6 +88,20 @@ export const slackConfigSchema = z
         'How long channel and user-group name-to-id lookups are cached. conversations.list and usergroups.list are ' +
           'Tier 2 (20/min); resolving names per joiner would exhaust them in a hiring wave. 0 disables the cache.',
       ),
+    userGroupListingCacheSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(60)
+      .describe(
+        'How long the leaver clean-ups (remove_groups) in one process share one usergroups.list include_users answer; ' +
+          'clean-ups that start while it is in flight wait for the same request. usergroups.list is Tier 2 (20/min): ' +
+          'one listing per leaver caps clean-up at 20 leavers a minute (5,000 take over four hours); at 60 s it costs ' +
+          'at most 1 of those 20 calls a minute. The listing only picks which groups to check: the groups on the ' +
+          "leaver's SCIM record are added, and each group is re-read (usergroups.users.list) right before it is " +
+          "written, so an old listing never drops someone else's member. 0: every clean-up lists for itself.",
+      ),
     listPageSize: z
       .number()
       .int()

@@ -290,6 +290,14 @@ export class SlackEmulator {
     return [...group.users]
   }
 
+  /** Simulate an admin disabling (or re-enabling) a user group in Slack; disabled groups answer no_such_subteam. */
+  setUserGroupDisabled(groupId: string, disabled: boolean): void {
+    const group = this.groups.get(groupId)
+    if (!group) throw new Error(`no such user group ${groupId}`)
+    group.disabled = disabled
+    group.updated = Math.floor(this.kit.now() / 1000)
+  }
+
   /** Messages posted with chat.postMessage to a channel (by id or name), oldest first. */
   messages(channel: string): SlackEmulatorMessage[] {
     const ch = this.channelByRef(channel)

@@ -12,6 +12,9 @@
  *   their tokens fail with `account_inactive` (https://slack.com/help/articles/204475027). The
  *   per-user Tier 2 method admin.users.session.reset (20/min) never runs in the cut-off: at that
  *   pace 5,000 leavers take 250 minutes and miss the four-hour deadline, while SCIM writes run at 180/min.
+ * - The clean-up's remove_groups shares one `usergroups.list include_users` (Tier 2) among the
+ *   clean-ups in flight and serialises writes per user group (usergroups.ts): one listing per
+ *   leaver would cap the clean-up at 20 leavers a minute.
  */
 import { LogLevel, WebAPIPlatformError, WebClient, type FetchFunction, type Logger as SlackLogger } from '@slack/web-api'
 import { z } from 'zod'
@@ -45,6 +48,7 @@ import type {
 import { classifyNetworkError, classifyScimResponse, classifyWebApiError, type CallFacts } from './classify.ts'
 import type { SlackConfig } from './config.ts'
 import { SLACK_RATE_LIMITS, type WebApiMethod } from './limits.ts'
+import { UserGroupDirectory, type MembershipOutcome } from './usergroups.ts'
 
 /** The vendor's published limits per limiter bucket (see limits.ts for sources). */
 export const rateLimitBuckets: Record<string, RateLimitSpec> = SLACK_RATE_LIMITS
@@ -154,6 +158,8 @@ const TARGET_REFUSALS = new Set([
 
 interface StepState {
   active: boolean
+  /** User groups the SCIM read at the start of this deprovision lists (fresh, unlike a shared usergroups.list). */
+  scimGroups: string[]
   /** Deactivated by this deprovision call (status `done`), as opposed to found deactivated (`already_done`). */
   deactivatedNow: boolean
   deactivationIds: string[]
@@ -184,6 +190,7 @@ class SlackProvisioner implements Provisioner {
   private readonly now: () => number
   private channelCache: NameCache | undefined
   private groupCache: NameCache | undefined
+  private readonly userGroups: UserGroupDirectory
 
   constructor(config: SlackConfig, options: SlackProvisionerOptions) {
     this.config = config
@@ -192,6 +199,18 @@ class SlackProvisioner implements Provisioner {
     this.rateLimitBuckets = { ...rateLimitBuckets, ...config.rateLimits }
     this.scimBase = new URL(config.scimBaseUrl.endsWith('/') ? config.scimBaseUrl : `${config.scimBaseUrl}/`)
     this.apiBase = config.apiBaseUrl.endsWith('/') ? config.apiBaseUrl : `${config.apiBaseUrl}/`
+    this.userGroups = new UserGroupDirectory(
+      {
+        list: async (ctx) => {
+          const { result, requestId } = await this.web(ctx, 'usergroups.list', (c) => c.usergroups.list({ include_users: true }))
+          const list = this.parse(usergroupListSchema, result, 'usergroups.list', requestId)
+          return { groups: list.usergroups.map((g) => ({ id: g.id, users: g.users ?? [] })), requestId }
+        },
+        read: (ctx, groupId) => this.userGroupMembers(ctx, groupId),
+        write: (ctx, groupId, users) => this.setUserGroupMembers(ctx, groupId, users),
+      },
+      { system: this.system, listingTtlMs: config.userGroupListingCacheSeconds * 1000, now: this.now },
+    )
   }
 
   // -------------------------------------------------------------------------------------------
@@ -302,7 +321,12 @@ class SlackProvisioner implements Provisioner {
       }
       return { steps, residual }
     }
-    const state: StepState = { active: user.active, deactivatedNow: false, deactivationIds: readTrace }
+    const state: StepState = {
+      active: user.active,
+      scimGroups: (user.groups ?? []).map((g) => g.value),
+      deactivatedNow: false,
+      deactivationIds: readTrace,
+    }
     const explicitReset = async (reason: string) => {
       const trace: string[] = []
       await this.web(ctx, 'admin.users.session.reset', (c) => c.admin.users.session.reset({ user_id: ref.accountId }), { token: 'admin', trace })
@@ -424,19 +448,42 @@ class SlackProvisioner implements Provisioner {
       }
       case 'remove_groups': {
         const trace: string[] = []
-        const groups = await this.userGroupsContaining(ctx, ref.accountId, trace)
+        // Which groups to look at: the listing shared by the clean-ups in flight (one Tier 2 call
+        // for all of them, see usergroups.ts) plus the groups on the SCIM user read at the start of
+        // this run, which is fresh, so a group the person joined after the listing is not missed.
+        // Each removal then re-reads the group's members right before writing.
+        const listed = await this.userGroups.membershipsOf(ctx, ref.accountId)
+        if (listed.requestId) trace.push(listed.requestId)
+        const groups = [...new Set([...listed.groups, ...state.scimGroups])]
+        const source =
+          'usergroups.list include_users' +
+          (listed.shared ? ` shared by the clean-ups in flight, ${Math.round(listed.ageMs / 1000)} s old` : '') +
+          ', and the SCIM user record'
         if (groups.length === 0) {
-          record('remove_groups', 'already_done', 'member of no user group (usergroups.list include_users)', trace)
+          record('remove_groups', 'already_done', `member of no user group (${source})`, trace)
           return
         }
         const removed: string[] = []
+        const absent: string[] = []
         const left: string[] = []
-        for (const group of groups) {
-          const outcome = await this.removeFromUserGroup(ctx, ref.accountId, group.id, trace)
+        for (const groupId of groups) {
+          let outcome: 'removed' | 'absent' | { code: string; reason: string }
+          try {
+            outcome = await this.removeFromUserGroup(ctx, ref.accountId, groupId, trace)
+          } catch (err) {
+            // Deleted or disabled since it was listed: nothing left to remove the person from.
+            if (!(err instanceof NotFoundError && err.vendorCode === 'no_such_subteam')) throw err
+            outcome = 'absent'
+          }
           if (typeof outcome === 'object') {
-            left.push(group.id)
-            residual.push({ kind: 'slack_usergroup', id: group.id, reason: outcome.reason })
-          } else removed.push(group.id)
+            left.push(groupId)
+            residual.push({ kind: 'slack_usergroup', id: groupId, reason: outcome.reason })
+          } else if (outcome === 'removed') removed.push(groupId)
+          else absent.push(groupId)
+        }
+        if (removed.length === 0 && left.length === 0) {
+          record('remove_groups', 'already_done', `member of no user group (${source}; usergroups.users.list of ${absent.join(', ')} reads no membership)`, trace)
+          return
         }
         const detail = `removed from ${removed.length} user group(s)${removed.length ? `: ${removed.join(', ')}` : ''}` + (left.length ? `; still in ${left.join(', ')} (see residual)` : '')
         record('remove_groups', removed.length === 0 && left.length > 0 ? 'failed' : 'done', detail, trace)
@@ -674,20 +721,18 @@ class SlackProvisioner implements Provisioner {
   /**
    * usergroups.users.update REPLACES the member list (https://docs.slack.dev/reference/methods/usergroups.users.update),
    * so every add or remove is read-modify-write and two writers can lose each other's change.
-   * The window is kept to one round trip: the list is read with usergroups.users.list right
-   * before the update (not taken from a cached or earlier usergroups.list), and the update's
-   * answer is checked for our change. The job layer should also run at most one membership job
-   * per user group at a time.
+   * Changes go through this.userGroups, which serialises them per group within this process (and
+   * applies the ones that queue up together), reads the list with usergroups.users.list right
+   * before the update (never from a cached or earlier usergroups.list) and checks the update's
+   * answer for each change. Writers in other processes can still interleave between read and write.
    */
   private async addToUserGroups(ctx: Ctx, userId: string, refs: string[]): Promise<ItemFailure[]> {
     const { resolved, missing } = await this.resolveUserGroups(ctx, refs)
     const failures: ItemFailure[] = missing.map((ref) => ({ ref, code: 'no_such_subteam' }))
     for (const { ref, id } of resolved) {
       try {
-        const members = await this.userGroupMembers(ctx, id)
-        if (members.includes(userId)) continue
-        const after = await this.setUserGroupMembers(ctx, id, [...members, userId])
-        if (!after.includes(userId)) failures.push({ ref, code: 'not_applied' })
+        const outcome = await this.userGroups.change(ctx, id, { kind: 'add', userId })
+        if (outcome.status === 'refused') failures.push({ ref, code: outcome.code })
       } catch (err) {
         if (!(isProvisionerError(err) && err.vendorCode !== undefined && GROUP_ITEM_ERRORS.has(err.vendorCode))) throw err
         failures.push({ ref, code: err.vendorCode })
@@ -703,38 +748,24 @@ class SlackProvisioner implements Provisioner {
     groupId: string,
     trace?: string[],
   ): Promise<'removed' | 'absent' | { code: string; reason: string }> {
-    const members = await this.userGroupMembers(ctx, groupId, trace)
-    if (!members.includes(userId)) return 'absent'
-    const remaining = members.filter((m) => m !== userId)
-    if (remaining.length === 0) {
-      // "You cannot use this method to remove all members from a user group. Instead, use
-      // usergroups.disable" — disabling a group is a decision for its owner, not for a leaver job.
-      return { code: 'last_member', reason: 'last member of the user group: Slack cannot empty a group through usergroups.users.update; disable the group or add a member' }
-    }
-    const after = await this.setUserGroupMembers(ctx, groupId, remaining, trace)
-    if (after.includes(userId)) return { code: 'not_applied', reason: 'still a member after usergroups.users.update' }
-    return 'removed'
+    const outcome: MembershipOutcome = await this.userGroups.change(ctx, groupId, { kind: 'remove', userId }, trace)
+    if (outcome.status === 'refused') return { code: outcome.code, reason: outcome.reason }
+    return outcome.status === 'changed' ? 'removed' : 'absent'
   }
 
-  private async userGroupMembers(ctx: Ctx, groupId: string, trace?: string[]): Promise<string[]> {
-    const { result, requestId } = await this.web(ctx, 'usergroups.users.list', (c) => c.usergroups.users.list({ usergroup: groupId }), { ...(trace ? { trace } : {}) })
-    return this.parse(usergroupUsersSchema, result, 'usergroups.users.list', requestId).users
+  private async userGroupMembers(ctx: Ctx, groupId: string): Promise<{ users: string[]; requestId: string | undefined }> {
+    const { result, requestId } = await this.web(ctx, 'usergroups.users.list', (c) => c.usergroups.users.list({ usergroup: groupId }))
+    return { users: this.parse(usergroupUsersSchema, result, 'usergroups.users.list', requestId).users, requestId }
   }
 
-  private async setUserGroupMembers(ctx: Ctx, groupId: string, users: string[], trace?: string[]): Promise<string[]> {
+  private async setUserGroupMembers(ctx: Ctx, groupId: string, users: string[]): Promise<{ users: string[]; requestId: string | undefined }> {
     const { result, requestId } = await this.web(
       ctx,
       'usergroups.users.update',
       (c) => c.usergroups.users.update({ usergroup: groupId, users: users.join(',') }),
-      { token: 'admin', ...(trace ? { trace } : {}) },
+      { token: 'admin' },
     )
-    return this.parse(usergroupUpdateSchema, result, 'usergroups.users.update', requestId).usergroup.users ?? users
-  }
-
-  private async userGroupsContaining(ctx: Ctx, userId: string, trace: string[]): Promise<Array<{ id: string }>> {
-    const { result, requestId } = await this.web(ctx, 'usergroups.list', (c) => c.usergroups.list({ include_users: true }), { trace })
-    const list = this.parse(usergroupListSchema, result, 'usergroups.list', requestId)
-    return list.usergroups.filter((g) => g.users?.includes(userId)).map((g) => ({ id: g.id }))
+    return { users: this.parse(usergroupUpdateSchema, result, 'usergroups.users.update', requestId).usergroup.users ?? users, requestId }
   }
 
   private async resolveChannels(ctx: Ctx, refs: string[]): Promise<{ resolved: Array<{ ref: string; id: string }>; missing: string[] }> {
