@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --scenario ingest|single|layoff|memory] [-- --limit-scale N]`
+ * `npm run bench [-- --quick] [-- --scenario ingest|single|layoff|memory] [-- --limit-scale N] [-- --leavers N]`
  *
  * Runs the benchmark scenarios against an in-process Tenure on PostgreSQL (DATABASE_URL, or an
  * embedded one in a temporary folder), writes bench/results/<timestamp>.json and appends a
@@ -55,6 +55,12 @@ const log = (what: string, value: unknown) => console.log(`\n## ${what}\n${JSON.
 const load1 = () => Math.round(os.loadavg()[0]! * 100) / 100
 // The layoff wave stops after this many minutes and reports how far it got (see docs/benchmarks.md).
 const layoffMinutes = Number(pick('--layoff-minutes') ?? (quick ? 3 : 60))
+// `--leavers N`: the layoff's size (full: 5,000, quick: 30); with a high --limit-scale it measures the pipeline alone.
+const layoffLeavers = Number(pick('--leavers') ?? (quick ? 30 : 5000))
+if (!Number.isInteger(layoffLeavers) || layoffLeavers < 1) {
+  console.error('--leavers must be a positive whole number')
+  process.exit(2)
+}
 
 /** Run one scenario, with the 1-minute load average before/after and, under --cpu-prof, its Tenure profile's top frames. */
 async function scenario(name: string, fn: () => Promise<Record<string, unknown>>): Promise<void> {
@@ -82,7 +88,7 @@ try {
   )
   await scenario('single', () => singleScenario(db, { leavers: quick ? 5 : 200 }))
   await scenario('layoff', () =>
-    layoffScenario(db, quick ? { leavers: 30, limitScale, arrivalSeconds: 5, timeoutMs: layoffMinutes * 60_000 } : { leavers: 5000, limitScale, arrivalSeconds: 60, timeoutMs: layoffMinutes * 60_000 }),
+    layoffScenario(db, quick ? { leavers: layoffLeavers, limitScale, arrivalSeconds: 5, timeoutMs: layoffMinutes * 60_000 } : { leavers: layoffLeavers, limitScale, arrivalSeconds: 60, timeoutMs: layoffMinutes * 60_000 }),
   )
   await scenario('memory', async () => ({
     ...(await memoryScenario(db, quick ? { deliveries: 50, leavers: 2 } : { deliveries: 500, leavers: 20 })),
