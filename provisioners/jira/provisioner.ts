@@ -16,18 +16,9 @@
  * Jira has no externalId. The accountId is the reference; the HR employee id lives on the SCIM
  * record (externalId) when SCIM is used, and email is the fallback lookup key.
  */
-import {
-  addUserToGroup,
-  createUser,
-  findUsers,
-  getAllUsers,
-  getUser,
-  getUserGroups,
-  removeUser,
-  removeUserFromGroup,
-  type DashboardUser,
-  type GroupName,
-} from 'jira.js/cloud'
+// Type-only: a value import of `jira.js/cloud` loads its whole API (see ./endpoints.ts), and an
+// `import { type X }` would still load it at run time under verbatimModuleSyntax.
+import type { DashboardUser, GroupName } from 'jira.js/cloud'
 import type { Client } from 'jira.js/core'
 import {
   NotFoundError,
@@ -52,6 +43,16 @@ import type {
   VerifyCheck,
 } from '../types.ts'
 import { classifyJiraError } from './classify.ts'
+import {
+  addUserToGroup,
+  createUser,
+  findUsers,
+  getAllUsers,
+  getUser,
+  getUserGroups,
+  removeUser,
+  removeUserFromGroup,
+} from './endpoints.ts'
 import type { JiraConfig } from './config.ts'
 import { createAtlassianScimClient, scimEq, type AtlassianScimClient, type ScimUser } from './scim.ts'
 import { createJiraTransport, emptyMeta, type CallMeta } from './transport.ts'

@@ -1,10 +1,10 @@
 /**
  * The transport under jira.js's endpoint functions.
  *
- * jira.js 6 composes a client from two parts: endpoint functions (`getUser(client, params)` from
- * `jira.js/cloud`, which build the path, query and body and carry the response schema) and a
- * `Client` whose `sendRequest` moves bytes. Its own `createClient` cannot take an AbortSignal or
- * expose response headers (it calls the global fetch with neither; see
+ * jira.js 6 composes a client from two parts: endpoint functions (`getUser(client, params)`, loaded
+ * from jira.js's endpoint modules by ./endpoints.ts; they build the path, query and body and carry
+ * the response schema) and a `Client` whose `sendRequest` moves bytes. Its own `createClient`
+ * cannot take an AbortSignal or expose response headers (it calls the global fetch with neither; see
  * node_modules/jira.js/src/core/createClient.ts), and Tenure needs both: every call must stop when
  * the job is cancelled or the configured timeout passes, and every call's Atlassian request id and
  * `RateLimit-Reason` belong in the audit trail. So this module implements the SDK's public
