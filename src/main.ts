@@ -315,12 +315,30 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       await registerWorker(host, { ...escalationWorker({ pool, boss, log, notify: () => notify, now: engine.now }), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...exceptionTimerWorker({ engine, config: config.exceptions, notify: () => notify }), options: { localConcurrency: 2, ...polling } })
       // Strict FIFO per employee: concurrency spreads over employees, never within one.
-      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: 4, batchSize: 1, burstWhenBatchFull: true, ...polling } })
+      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: 4, ...polling } })
+      const systemDeps = {
+        pool,
+        boss,
+        log,
+        engine,
+        registry,
+        limiter,
+        retryLimit: config.queue.retryLimit,
+        queueSchema: config.queue.schema,
+        retryDelayMaxMs: config.queue.retryDelayMaxSeconds * 1000,
+        metrics: targetMetrics,
+        // A clean-up waiting for cut-offs must finish well before pg-boss would call it lost.
+        cleanupWaitMs: Math.min(60_000, (config.queue.expireInSeconds * 1000) / 3),
+      }
       for (const system of registry.enabledIds()) {
         await registerWorker(host, {
-          ...systemWorker({ pool, boss, log, engine, registry, limiter, retryLimit: config.queue.retryLimit, queueSchema: config.queue.schema, retryDelayMaxMs: config.queue.retryDelayMaxSeconds * 1000, metrics: targetMetrics }, system),
+          ...systemWorker(systemDeps, system),
           // Several jobs in flight per system; the shared limiter, not the worker count, sets the pace.
-          options: { localConcurrency: config.workers.concurrency, batchSize: 1, burstWhenBatchFull: true, ...polling },
+          options: { localConcurrency: config.workers.concurrency, ...polling },
+        })
+        await registerWorker(host, {
+          ...systemWorker(systemDeps, system, 'cleanup'),
+          options: { localConcurrency: config.workers.cleanupConcurrency, ...polling },
         })
       }
     }

@@ -7,7 +7,7 @@ import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor } from '../h
 import { ApiError, notFound } from '../http/errors.ts'
 import { applyEvent, refreshJoinerCase } from '../lifecycle/engine.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { deadLetterQueue, jobPriority, systemQueue } from '../jobs/queues.ts'
+import { cleanupQueue, deadLetterQueue, jobPriority, queueFor, systemQueue } from '../jobs/queues.ts'
 import { inTransaction } from '../queue/boss.ts'
 import { withTransaction, type PoolClient } from '../db/pool.ts'
 import { uuidV5 } from '../util/ids.ts'
@@ -304,7 +304,7 @@ export const listSystems = defineRoute({
     if (!registry) return { items: [] }
     const schema = deps.config.queue.schema
     const counts = await deps.pool.query<{ name: string; n: number }>(
-      `SELECT name, count(*)::int AS n FROM ${schema}.job WHERE (name LIKE 'system.%' AND state IN ('created', 'retry', 'active')) OR (name LIKE 'dlq.%' AND state = 'created') GROUP BY name`,
+      `SELECT name, count(*)::int AS n FROM ${schema}.job WHERE ((name LIKE 'system.%' OR name LIKE 'cleanup.%') AND state IN ('created', 'retry', 'active')) OR (name LIKE 'dlq.%' AND state = 'created') GROUP BY name`,
     )
     const limited = await deps.pool.query<{ system: string; n: number }>(
       `SELECT system, count(*)::int AS n FROM audit_events WHERE action = 'target.api_called' AND (details->>'status') = '429' AND occurred_at > now() - interval '1 hour' GROUP BY system`,
@@ -320,7 +320,7 @@ export const listSystems = defineRoute({
           enabled: info.enabled,
           reason: info.reason ?? null,
           limits,
-          queued: counts.rows.find((c) => c.name === systemQueue(info.system))?.n ?? 0,
+          queued: counts.rows.filter((c) => c.name === systemQueue(info.system) || c.name === cleanupQueue(info.system)).reduce((n, c) => n + c.n, 0),
           deadLetters: counts.rows.find((c) => c.name === deadLetterQueue(info.system))?.n ?? 0,
           rateLimitedLastHour: limited.rows.find((r) => r.system === info.system)?.n ?? 0,
           forecastDoneAt: forecasts.get(info.system)?.doneAt ?? null,
@@ -406,7 +406,7 @@ export const redriveDeadLetter = defineRoute({
         correlationId: data.correlationId,
         audit: [{ actor, action: 'job.redriven', subject: { employeeId: data.employeeId, system: request.system }, correlationId: data.correlationId, details: { deadLetterId: params.id, jobId: newId, key: request.key, reason: body.reason } }],
         within: async (client) => {
-          await boss.send(systemQueue(request.system), { ...data, rateLimitedCount: 0 } as object, {
+          await boss.send(queueFor(request), { ...data, rateLimitedCount: 0 } as object, {
             id: newId,
             priority: jobPriority(request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.now()),
             db: inTransaction(client),

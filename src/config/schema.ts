@@ -93,6 +93,13 @@ export const workersSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Run job workers in this process (`tenure serve`); `tenure worker` always does.'),
     concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process.'),
+    cleanupConcurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(200)
+      .default(8)
+      .describe("Leavers' clean-up jobs (groups, licences, data transfer) in flight per system in this process; they start only once no cut-off is pending in the system."),
   })
   .strict()
 

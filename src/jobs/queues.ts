@@ -1,12 +1,19 @@
 /**
  * Every queue Tenure uses, declared in one place and created at start.
  *
- * Target systems get ONE queue each (`system.<id>`), not a provisioning and a deprovisioning
+ * Target systems get one work queue each (`system.<id>`), not a provisioning and a deprovisioning
  * queue: pg-boss fetches each queue independently, so with two queues a busy provisioning queue
  * would take worker slots and limiter tokens while leavers wait. Within one queue, job priority
  * orders the work (pg-boss fetches `priority DESC, created_on`):
- *   cut-off and verification of leavers  >  clean-up of leavers  >  everything else,
- * and within the leaver tiers the earliest SLA deadline first.
+ *   cut-off and verification of leavers  >  everything else,
+ * and within the leaver tier the earliest SLA deadline first.
+ *
+ * A leaver's clean-up (groups, licences, data transfer) goes to a second queue per system,
+ * `cleanup.<id>`, whose workers start a job only while no cut-off or verification is pending in
+ * that system (src/jobs/system-worker.ts). In one queue a clean-up fetched while cut-offs were
+ * still running had to be pushed back, and in a layoff the workers then cycled every waiting
+ * clean-up through the queue every few seconds: thousands of re-queues a minute, which took the
+ * database and CPU the cut-offs needed. In their own queue they wait in place, a few at a time.
  */
 import type { Boss } from '../queue/boss.ts'
 import type { Config } from '../config/index.ts'
@@ -24,6 +31,20 @@ export const AUDIT_CHECKPOINT_QUEUE = 'audit.checkpoint'
 /** pg-boss queue names allow [\w.\-/]; SCIM systems are `scim:<name>`. */
 export function systemQueue(system: string): string {
   return `system.${system.replaceAll(':', '/')}`
+}
+
+/** Where a leaver's clean-up of `system` waits until every cut-off in the system is done. */
+export function cleanupQueue(system: string): string {
+  return `cleanup.${system.replaceAll(':', '/')}`
+}
+
+export function isCleanup(request: Pick<JobRequest, 'action' | 'phase'>): boolean {
+  return request.action === 'deprovision' && request.phase === 'cleanup'
+}
+
+/** The queue a job for `request` goes to. */
+export function queueFor(request: Pick<JobRequest, 'action' | 'phase' | 'system'>): string {
+  return isCleanup(request) ? cleanupQueue(request.system) : systemQueue(request.system)
 }
 
 export function deadLetterQueue(system: string): string {
@@ -62,6 +83,7 @@ export async function createQueues(boss: Boss, config: Config, systems: string[]
   for (const system of systems) {
     await ensure(deadLetterQueue(system), { retentionSeconds: 30 * 24 * 3600, notify: false } as QueueOptions)
     await ensure(systemQueue(system), { ...retry, deadLetter: deadLetterQueue(system), notify: true } as QueueOptions)
+    await ensure(cleanupQueue(system), { ...retry, deadLetter: deadLetterQueue(system), notify: true } as QueueOptions)
   }
   // HR events of one employee apply strictly in the order they were accepted: one lane per
   // employee (singletonKey = source:employee), different employees in parallel.

@@ -65,10 +65,36 @@ export interface WorkerHost {
   shutdown: AbortSignal
 }
 
+/**
+ * Starts `localConcurrency` workers on the queue, each fetching one job at a time.
+ *
+ * Each is its own `work()` with `localConcurrency: 1`, so a handler knows its worker and, when it
+ * finishes a job, wakes that worker to fetch again at once (`notifyWorker`). pg-boss only bursts
+ * for batches larger than one (`burstWhenBatchFull` is ignored at `batchSize: 1`); without this,
+ * a worker with a backlog took one job per polling interval unless a NOTIFY happened to land,
+ * which capped a system's queue at `localConcurrency` jobs per interval in a layoff. A fetch
+ * that finds nothing runs no handler, so an idle queue still just polls (or waits for NOTIFY).
+ * Returns the first worker's id.
+ */
 export async function registerWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>): Promise<string> {
+  const { localConcurrency = 1, ...rest } = def.options ?? {}
+  const ids: string[] = []
+  for (let i = 0; i < localConcurrency; i++) {
+    // The id is known only once work() returns; a job fetched before that just waits one interval.
+    const self: { id?: string } = {}
+    self.id = await startWorker(host, def, { ...rest, localConcurrency: 1 }, () => {
+      if (self.id) host.boss.notifyWorker(self.id)
+    })
+    ids.push(self.id)
+  }
+  return ids[0]!
+}
+
+async function startWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, workOptions: WorkOptions, fetchAgain: () => void): Promise<string> {
   const { boss, log, metrics } = host
-  const options: WorkOptions = { batchSize: 1, ...def.options }
+  const options: WorkOptions = { batchSize: 1, ...workOptions }
   return boss.work(def.queue, options, async (jobs: Job<unknown>[]) => {
+    if (jobs.length > 0) fetchAgain()
     for (const job of jobs) {
       const data = job.data as { correlationId?: unknown } | null
       const correlationId = typeof data?.correlationId === 'string' ? data.correlationId : job.id

@@ -25,7 +25,7 @@ import type { Registry } from '../../provisioners/registry.ts'
 import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
 import { applyEvent, SYSTEM_ACTOR, type EngineDeps, type SystemJobData } from '../lifecycle/engine.ts'
 import { uuidV5 } from '../util/ids.ts'
-import { deadLetterQueue, jobPriority, systemQueue } from './queues.ts'
+import { cleanupQueue, deadLetterQueue, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
 
@@ -94,6 +94,13 @@ export interface SystemWorkerDeps {
   /** The longest backoff; a leaver's cut-off that exhausted its retries is re-queued this far out. */
   retryDelayMaxMs: number
   metrics: { rateLimited: Counter<'system' | 'source'>; calls: Counter<'system' | 'status'> }
+  /**
+   * How long a clean-up job waits in place for the system's cut-offs before it steps back into
+   * its queue (default 60 s; keep well under the queue's expireInSeconds).
+   */
+  cleanupWaitMs?: number
+  /** Injected for tests: the pause between two looks at the cut-off work (default 1 s). */
+  cleanupPollMs?: number
 }
 
 type Outcome = AccountOutcomeEvent | undefined
@@ -199,9 +206,48 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
   }
 }
 
-const CLEANUP_YIELD_MS = 2_000
+const CLEANUP_WAIT_MS = 60_000
+const CLEANUP_POLL_MS = 1_000
 
-async function cutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
+/**
+ * Clean-up yields to cut-off: while any leaver's cut-off or verification in this system is queued
+ * or running, no clean-up starts, so in a mass layoff everyone is cut off before anyone's groups
+ * and licences are tidied. The job waits here (its queue has its own workers, so nothing else is
+ * held up) and looks again every second; after `cleanupWaitMs` it steps back into its queue
+ * without spending an attempt. Returns false when it stepped back.
+ */
+async function awaitCutoffs(deps: SystemWorkerDeps, system: string, signal: AbortSignal): Promise<boolean> {
+  const until = Date.now() + (deps.cleanupWaitMs ?? CLEANUP_WAIT_MS)
+  while (await cutoffWorkPending(deps, system)) {
+    if (Date.now() >= until || signal.aborted) return false
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, deps.cleanupPollMs ?? CLEANUP_POLL_MS)
+      signal.addEventListener('abort', done, { once: true })
+      function done() {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+    })
+  }
+  return true
+}
+
+/** One look per system at a time, shared by every clean-up of this process waiting on it. */
+const pendingLooks = new WeakMap<SystemWorkerDeps, Map<string, { at: number; answer: Promise<boolean> }>>()
+
+function cutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
+  let looks = pendingLooks.get(deps)
+  if (!looks) pendingLooks.set(deps, (looks = new Map()))
+  const last = looks.get(system)
+  if (last && Date.now() - last.at < (deps.cleanupPollMs ?? CLEANUP_POLL_MS) / 2) return last.answer
+  const answer = queryCutoffWorkPending(deps, system)
+  looks.set(system, { at: Date.now(), answer })
+  answer.catch(() => looks.delete(system))
+  return answer
+}
+
+async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
   const { rows } = await deps.pool.query(
     `SELECT 1 FROM ${deps.queueSchema}.job
       WHERE name = $1 AND state IN ('created', 'retry', 'active')
@@ -241,8 +287,9 @@ function classify(err: unknown, action: string): { kind: string; retryable: bool
   return { kind: 'Transient', retryable: true, message: (err as Error)?.message ?? String(err) }
 }
 
-export function systemWorker(deps: SystemWorkerDeps, system: string): WorkerDefinition<typeof systemJobSchema> {
-  const queue = systemQueue(system)
+/** The worker of a system's work queue, or (`'cleanup'`) of its clean-up queue; both run any job they are given. */
+export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work' | 'cleanup' = 'work'): WorkerDefinition<typeof systemJobSchema> {
+  const queue = lane === 'cleanup' ? cleanupQueue(system) : systemQueue(system)
   return {
     queue,
     schema: systemJobSchema,
@@ -263,12 +310,16 @@ export function systemWorker(deps: SystemWorkerDeps, system: string): WorkerDefi
           if (call.status === 429) deps.metrics.rateLimited.inc({ system, source: 'vendor' })
         },
       }
-      if (data.request.action === 'deprovision' && data.request.phase === 'cleanup' && (await cutoffWorkPending(deps, system))) {
-        // Clean-up yields to cut-off: while any leaver's cut-off or verification in this system is
-        // queued, every clean-up waits, so in a mass layoff everyone is cut off before anyone's
-        // groups and licences are tidied. Waiting does not count as an attempt.
-        await requeueAfter(deps, data, CLEANUP_YIELD_MS, [], job)
-        return { outcome: 'yielded_to_cutoff' }
+      if (isCleanup(data.request)) {
+        if (job.queue !== cleanupQueue(system)) {
+          // Queued before clean-ups had a queue of their own (an upgrade): move it there.
+          await requeueAfter(deps, data, 0, [], job)
+          return { outcome: 'moved_to_cleanup_queue' }
+        }
+        if (!(await awaitCutoffs(deps, system, job.signal))) {
+          await requeueAfter(deps, data, CLEANUP_POLL_MS, [], job)
+          return { outcome: 'yielded_to_cutoff' }
+        }
       }
       if (!provisioner) {
         await finalFailure(deps, data, job, { kind: 'Permanent', message: `system ${system} is not configured or is disabled` }, calls)
@@ -318,7 +369,7 @@ async function requeueAfter(deps: SystemWorkerDeps, data: SystemJobData, ms: num
   const n = (data.rateLimitedCount ?? 0) + 1
   const next: SystemJobData = { ...data, rateLimitedCount: n }
   await withTransaction(deps.pool, async (client) => {
-    await deps.boss.send(systemQueue(data.request.system), next as unknown as object, {
+    await deps.boss.send(queueFor(data.request), next as unknown as object, {
       id: uuidV5(`job:${data.request.key}:rl${n}`),
       startAfter: new Date(deps.engine.now().getTime() + ms),
       priority: jobPriority(data.request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.engine.now()),

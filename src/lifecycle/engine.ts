@@ -33,7 +33,7 @@ import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
 import type { EmployeeProfile } from '../../provisioners/types.ts'
 import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMoment } from './schedule.ts'
-import { jobPriority, systemQueue, TIMER_QUEUE } from '../jobs/queues.ts'
+import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { ensureResidualTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 
@@ -358,7 +358,7 @@ async function applyLocked(
       ...(ctx.profile ? { profile: ctx.profile } : {}),
       ...(deadlineAt ? { deadlineAt } : {}),
     }
-    const id = await deps.boss.send(systemQueue(request.system), data as unknown as object, {
+    const id = await deps.boss.send(queueFor(request), data as unknown as object, {
       id: uuidV5(`job:${request.key}`),
       priority: jobPriority(request, deadlineAt ? new Date(deadlineAt) : undefined, now),
       ...(request.startAfter ? { startAfter: new Date(request.startAfter) } : {}),

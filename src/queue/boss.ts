@@ -7,10 +7,12 @@
  *   woken by NOTIFY the instant a job is inserted instead of waiting for their next poll
  *   (pg-boss >= 12.21). Polling stays on as the correctness floor: delayed (`startAfter`) jobs
  *   do not notify, so `notifyPollingIntervalSeconds` bounds how late a timer can fire.
- * - `burstWhenBatchFull: true` on workers: while fetches come back full, fetch again at once
- *   instead of sleeping out the interval, so a mass layoff drains at the rate the targets allow.
- * - `localConcurrency`: several jobs in flight per queue per process; pg-boss hands out jobs
- *   with SKIP LOCKED, so several `tenure worker` processes share the work without a lock service.
+ * - A worker that just got a job fetches again at once instead of sleeping out the interval
+ *   (src/jobs/runtime.ts wakes it with `notifyWorker`; pg-boss's own `burstWhenBatchFull` does
+ *   nothing at `batchSize: 1`), so a mass layoff drains at the rate the targets allow.
+ * - `localConcurrency`: several jobs in flight per queue per process (one single-job worker
+ *   each); pg-boss hands out jobs with SKIP LOCKED, so several `tenure worker` processes share
+ *   the work without a lock service.
  */
 import { PgBoss, type Db as IDatabase, type Clock } from 'pg-boss'
 import type { Config } from '../config/index.ts'
