@@ -430,6 +430,27 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
     )
     const dead = deadRows.rows.reduce((a, r) => a + r.n, 0)
     const closed = await count(t, `SELECT count(*)::int AS n FROM cases WHERE kind = 'leaver' AND status = 'closed'`)
+    // Cut-off before clean-up, per system, from the audit trail's record of every vendor call: the
+    // last cut-off call, the first clean-up call, and how many cut-off calls came after that first
+    // clean-up call (a leaver who arrived after the system had caught up and started cleaning).
+    const order = await t.pool.query<{ system: string; last_cutoff: Date | null; first_cleanup: Date | null; cutoff_after: number }>(
+      `WITH calls AS (
+         SELECT system, occurred_at, details->>'jobKey' LIKE '%:deprovision:cleanup:%' AS cleanup
+           FROM audit_events WHERE action = 'target.api_called' AND details->>'jobKey' LIKE '%:deprovision:%')
+       SELECT system, max(occurred_at) FILTER (WHERE NOT cleanup) AS last_cutoff, min(occurred_at) FILTER (WHERE cleanup) AS first_cleanup,
+              count(*) FILTER (WHERE NOT cleanup AND occurred_at > (SELECT min(c.occurred_at) FROM calls c WHERE c.cleanup AND c.system = calls.system))::int AS cutoff_after
+         FROM calls GROUP BY system ORDER BY system`,
+    )
+    const cutoffBeforeCleanup = Object.fromEntries(
+      order.rows.map((r) => [
+        r.system,
+        {
+          lastCutoffSeconds: r.last_cutoff ? Math.round((r.last_cutoff.getTime() - start) / 100) / 10 : null,
+          firstCleanupSeconds: r.first_cleanup ? Math.round((r.first_cleanup.getTime() - start) / 100) / 10 : null,
+          cutoffCallsAfterFirstCleanup: r.cutoff_after,
+        },
+      ]),
+    )
 
     const perSystem: Record<string, unknown> = {}
     let totalMin = 0
@@ -483,6 +504,7 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
       allCutOffVerifiedSeconds: allCutOffSeconds === null ? null : Math.round(allCutOffSeconds * 10) / 10,
       lastLeaverTimeToRevokeSeconds: lastLeaverSeconds === null ? null : Math.round(lastLeaverSeconds * 10) / 10,
       casesClosed: closed,
+      cutoffBeforeCleanup,
       deadLettered: dead,
       deadLetterQueues: deadRows.rows,
       share429: Math.round((total429 / Math.max(1, totalRequests)) * 10000) / 10000,

@@ -329,6 +329,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         metrics: targetMetrics,
         // A clean-up waiting for cut-offs must finish well before pg-boss would call it lost.
         cleanupWaitMs: Math.min(60_000, (config.queue.expireInSeconds * 1000) / 3),
+        cleanupSettleMs: config.workers.cleanupSettleSeconds * 1000,
       }
       for (const system of registry.enabledIds()) {
         await registerWorker(host, {

@@ -4,8 +4,11 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { destroyAgent, openBenchDatabase, type BenchDatabase } from '../bench/harness.ts'
+import { benchSettings, destroyAgent, openBenchDatabase, type BenchDatabase } from '../bench/harness.ts'
 import { inFlightMemoryScenario, ingestScenario, layoffScenario, singleScenario } from '../bench/scenarios.ts'
+
+// The toy layoff's leavers arrive at once: clean-ups need not wait the default 30 s.
+benchSettings.cleanupSettleSeconds = 1
 
 let db: BenchDatabase
 before(async () => {

@@ -100,6 +100,14 @@ export const workersSchema = z
       .max(200)
       .default(8)
       .describe("Leavers' clean-up jobs (groups, licences, data transfer) in flight per system in this process; they start only once no cut-off is pending in the system."),
+    cleanupSettleSeconds: z
+      .number()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe(
+        "A leaver's clean-up in a system starts only when the system's last cut-off or verification finished at least this long ago and no HR notice is waiting to be applied, so a layoff arriving over a minute is cut off everywhere before anyone is cleaned up. Delays the close of a lone leaver's case by as much.",
+      ),
   })
   .strict()
 

@@ -25,7 +25,7 @@ import type { Registry } from '../../provisioners/registry.ts'
 import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
 import { applyEvent, SYSTEM_ACTOR, type EngineDeps, type SystemJobData } from '../lifecycle/engine.ts'
 import { uuidV5 } from '../util/ids.ts'
-import { cleanupQueue, deadLetterQueue, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
+import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
 
@@ -101,6 +101,13 @@ export interface SystemWorkerDeps {
   cleanupWaitMs?: number
   /** Injected for tests: the pause between two looks at the cut-off work (default 1 s). */
   cleanupPollMs?: number
+  /**
+   * A clean-up also waits until the system's last cut-off or verification finished this long ago
+   * and the HR intake has nothing queued (default 30 s), so leavers of one wave who arrive over a
+   * minute are all cut off before anyone's clean-up starts, even in a system fast enough to keep
+   * its cut-off queue empty between arrivals.
+   */
+  cleanupSettleMs?: number
 }
 
 type Outcome = AccountOutcomeEvent | undefined
@@ -207,11 +214,13 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
 }
 
 const CLEANUP_WAIT_MS = 60_000
+const CLEANUP_SETTLE_MS = 30_000
 const CLEANUP_POLL_MS = 1_000
 
 /**
  * Clean-up yields to cut-off: while any leaver's cut-off or verification in this system is queued
- * or running, no clean-up starts, so in a mass layoff everyone is cut off before anyone's groups
+ * or running, or finished less than `cleanupSettleMs` ago, or an HR notice is still waiting to
+ * be applied, no clean-up starts, so in a mass layoff everyone is cut off before anyone's groups
  * and licences are tidied. The job waits here (its queue has its own workers, so nothing else is
  * held up) and looks again every second; after `cleanupWaitMs` it steps back into its queue
  * without spending an attempt. Returns false when it stepped back.
@@ -250,11 +259,14 @@ function cutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<bool
 async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
   const { rows } = await deps.pool.query(
     `SELECT 1 FROM ${deps.queueSchema}.job
-      WHERE name = $1 AND state IN ('created', 'retry', 'active')
+      WHERE name = $1
+        AND (state IN ('created', 'retry', 'active') AND start_after <= now() + interval '1 second'
+             OR state = 'completed' AND completed_on > now() - make_interval(secs => $3))
         AND data->'request'->>'action' IN ('deprovision', 'verify') AND COALESCE(data->'request'->>'phase', 'cutoff') <> 'cleanup'
-        AND start_after <= now() + interval '1 second'
-      LIMIT 1`,
-    [systemQueue(system)],
+     UNION ALL
+     SELECT 1 FROM ${deps.queueSchema}.job WHERE name = $2 AND state IN ('created', 'retry', 'active') AND start_after <= now()
+     LIMIT 1`,
+    [systemQueue(system), HR_EVENT_QUEUE, (deps.cleanupSettleMs ?? CLEANUP_SETTLE_MS) / 1000],
   )
   return rows.length > 0
 }

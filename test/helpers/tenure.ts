@@ -36,6 +36,8 @@ export async function startTestTenure(
     server: { port: 0, ...config.server },
     database: { dataDir, ...config.database, url: db.url },
     queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, ...config.queue },
+    // Tests send their leavers at once; a second of settling keeps clean-ups from waiting 30 s.
+    workers: { cleanupSettleSeconds: 1, ...config.workers },
     log: { level: 'silent', ...config.log },
   })
   const running = await startTenure({

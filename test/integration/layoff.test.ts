@@ -96,3 +96,40 @@ describe(`mass layoff: ${N} leavers at once against a rate-limited Slack`, () =>
     console.log(`# layoff of ${N}: ${seconds.toFixed(1)} s, ${stats.requests} Slack calls, ${stats.rateLimited} answered 429`)
   })
 })
+
+describe('clean-up settle window: a leaver who arrives after the others were cut off', () => {
+  let t: TestTenure
+  before(async () => {
+    t = await startTestTenure({
+      systems: { sandbox: { enabled: true } },
+      policy: { rules: [{ name: 'everyone', grant: { sandbox: { groups: ['staff'] } } }] },
+      workers: { cleanupSettleSeconds: 4 },
+    })
+  })
+  after(async () => {
+    await t.stop()
+  })
+
+  test("when a second leaver arrives after the first was cut off, then the first one's clean-up waits until the second is cut off too", async () => {
+    const ids = ['S0001', 'S0002']
+    for (const id of ids) {
+      await applyHrEvent(t.running.engine, hrEvent('employee.hired', id, { profile: { employeeId: id, firstName: 'Set', lastName: `Tle${id}` }, startDate: today(), preHire: false }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: `hire-${id}`,
+      })
+    }
+    await t.until('both joiners active', async () => (await t.running.pool.query(`SELECT count(*)::int AS n FROM employees WHERE state = 'active'`)).rows[0].n === 2)
+    const terminate = (id: string) =>
+      applyHrEvent(t.running.engine, hrEvent('employee.terminated', id, { effectiveAt: new Date().toISOString(), immediate: true, voluntary: 'involuntary' }), { actor: SYSTEM_ACTOR, correlationId: `leave-${id}` })
+    await terminate('S0001')
+    await t.until('the first leaver verified', async () => (await t.running.pool.query(`SELECT count(*)::int AS n FROM case_systems WHERE verified_at IS NOT NULL`)).rows[0].n === 1)
+    await terminate('S0002')
+    await t.until('both offboarded', async () => (await t.running.pool.query(`SELECT count(*)::int AS n FROM employees WHERE state = 'offboarded'`)).rows[0].n === 2)
+    const { rows } = await t.running.pool.query<{ last_cutoff: Date; first_cleanup: Date }>(
+      `SELECT max(occurred_at) FILTER (WHERE details->>'jobKey' LIKE '%:deprovision:cutoff:%') AS last_cutoff,
+              min(occurred_at) FILTER (WHERE details->>'jobKey' LIKE '%:deprovision:cleanup:%') AS first_cleanup
+         FROM audit_events WHERE action = 'target.api_called' AND system = 'sandbox'`,
+    )
+    assert.ok(rows[0]!.last_cutoff < rows[0]!.first_cleanup, `the first clean-up call (${rows[0]!.first_cleanup.toISOString()}) came before the second leaver's cut-off (${rows[0]!.last_cutoff.toISOString()})`)
+  })
+})
