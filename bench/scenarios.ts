@@ -436,10 +436,11 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
     const order = await t.pool.query<{ system: string; last_cutoff: Date | null; first_cleanup: Date | null; cutoff_after: number }>(
       `WITH calls AS (
          SELECT system, occurred_at, details->>'jobKey' LIKE '%:deprovision:cleanup:%' AS cleanup
-           FROM audit_events WHERE action = 'target.api_called' AND details->>'jobKey' LIKE '%:deprovision:%')
-       SELECT system, max(occurred_at) FILTER (WHERE NOT cleanup) AS last_cutoff, min(occurred_at) FILTER (WHERE cleanup) AS first_cleanup,
-              count(*) FILTER (WHERE NOT cleanup AND occurred_at > (SELECT min(c.occurred_at) FROM calls c WHERE c.cleanup AND c.system = calls.system))::int AS cutoff_after
-         FROM calls GROUP BY system ORDER BY system`,
+           FROM audit_events WHERE action = 'target.api_called' AND details->>'jobKey' LIKE '%:deprovision:%'),
+       firsts AS (SELECT system, min(occurred_at) AS first_cleanup FROM calls WHERE cleanup GROUP BY system)
+       SELECT calls.system, max(occurred_at) FILTER (WHERE NOT cleanup) AS last_cutoff, min(firsts.first_cleanup) AS first_cleanup,
+              count(*) FILTER (WHERE NOT cleanup AND occurred_at > firsts.first_cleanup)::int AS cutoff_after
+         FROM calls LEFT JOIN firsts USING (system) GROUP BY calls.system ORDER BY calls.system`,
     )
     const cutoffBeforeCleanup = Object.fromEntries(
       order.rows.map((r) => [
