@@ -65,3 +65,12 @@ test('when the configured limit changes, then the bucket follows it on the next 
   const after = await pools[0]!.query(`SELECT per_minute, capacity FROM rate_limit_buckets WHERE system = 'jira'`)
   assert.deepEqual(after.rows[0], { per_minute: 6000, capacity: 50 })
 })
+
+test('when calls wait for their slot under the shared shutdown signal, then no listener is left on the signal afterwards', async () => {
+  const { getEventListeners } = await import('node:events')
+  const limiter = createLimiter(pools[0]!, { maxWaitMs: 60_000 })
+  const shutdown = new AbortController()
+  const spec = { perMinute: 6000, burst: 1 } // 100 per second: every call but the first waits a few ms
+  await Promise.all(Array.from({ length: 20 }, () => limiter.take('entra', 'write-leak', spec, 1, shutdown.signal)))
+  assert.equal(getEventListeners(shutdown.signal, 'abort').length, 0)
+})
