@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts'
 import { migrate } from '../db/migrate.ts'
@@ -67,10 +68,9 @@ test('when the configured limit changes, then the bucket follows it on the next 
 })
 
 test('when calls wait for their slot under the shared shutdown signal, then no listener is left on the signal afterwards', async () => {
-  const { getEventListeners } = await import('node:events')
   const limiter = createLimiter(pools[0]!, { maxWaitMs: 60_000 })
   const shutdown = new AbortController()
   const spec = { perMinute: 6000, burst: 1 } // 100 per second: every call but the first waits a few ms
   await Promise.all(Array.from({ length: 20 }, () => limiter.take('entra', 'write-leak', spec, 1, shutdown.signal)))
-  assert.equal(getEventListeners(shutdown.signal, 'abort').length, 0)
+  assert.equal(EventEmitter.getEventListeners(shutdown.signal, 'abort').length, 0)
 })
