@@ -20,6 +20,7 @@ import {
   TransientError,
 } from '../errors.ts'
 import type { Ctx } from '../types.ts'
+import { abortError, raceSignal } from '../abort.ts'
 
 /** Refresh this long before expiry (MSAL refreshes client-credential tokens with < 5 min left). */
 const REFRESH_MARGIN_MS = 5 * 60_000
@@ -225,28 +226,4 @@ function errMessage(err: unknown): string {
     return cause instanceof Error ? `${err.message} (${cause.message})` : err.message
   }
   return String(err)
-}
-
-/** Resolve with `promise` unless `signal` aborts first (the promise itself keeps running). */
-export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal))
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal))
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      },
-    )
-  })
-}
-
-function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason
-  return reason instanceof Error ? reason : new Error('aborted')
 }

@@ -25,6 +25,7 @@
  */
 import { TransientError, isProvisionerError } from '../errors.ts'
 import type { Ctx } from '../types.ts'
+import { raceSignal } from '../abort.ts'
 
 export interface GroupMembers {
   users: string[]
@@ -196,7 +197,7 @@ export class UserGroupDirectory {
       const flight = this.inFlight
       if (ttl > 0 && flight !== undefined) {
         try {
-          return { listing: await untilAborted(flight.promise, ctx.signal, () => this.cancelled(ctx, 'usergroups.list')), shared: true }
+          return { listing: await raceSignal(flight.promise, ctx.signal, () => this.cancelled(ctx, 'usergroups.list')), shared: true }
         } catch (err) {
           // The request died with the job that sent it, not because of Slack: send it again (one of
           // the waiting callers becomes the new leader, the others wait for that one).
@@ -328,23 +329,4 @@ export class UserGroupDirectory {
       cause: ctx.signal.reason,
     })
   }
-}
-
-/** Wait for `promise` unless `signal` aborts first; the shared request itself is left running. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, error: () => Error): Promise<T> {
-  if (signal.aborted) return Promise.reject(error())
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(error())
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
-  })
 }
