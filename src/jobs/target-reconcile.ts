@@ -7,6 +7,13 @@
  *   (c) excess_access: an active employee holding groups, licences or roles beyond policy.
  * Each finding is stored (one open finding per account and kind), audited when first seen, shown
  * at GET /api/v1/reconciliation/findings, and resolved when a later run no longer sees it.
+ *
+ * A listing is a coarse view: Jira's user list shows only whether the Atlassian account is active,
+ * not whether it still has product access, which is how Jira is cut off when the account has no
+ * SCIM record. So before (a) is recorded, the account is read back with the provisioner's own
+ * `verify`, the rule that judged it revoked in the first place; only when verify also finds it
+ * usable is it a finding. Reconciliation and verification can therefore never disagree about what
+ * "revoked" means, and a case is never re-opened on the strength of the listing alone.
  */
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
@@ -88,7 +95,8 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
       summary.accounts += 1
       if (!account.active) continue
       const known = byId.get(account.accountId) ?? (account.login ? byLogin.get(account.login.toLowerCase()) : undefined)
-      const finding = classify(account, known, ignore)
+      let finding = classify(account, known, ignore)
+      if (finding?.kind === 'active_after_revocation' && known) finding = await confirmActive(ctx, provisioner, account, known, finding)
       if (!finding) continue
       summary.findings[finding.kind] = (summary.findings[finding.kind] ?? 0) + 1
       const isNew = await upsertFinding(deps, system, runId, account, known, finding, correlationId)
@@ -107,6 +115,29 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
   // Whatever this run did not see again is resolved.
   await deps.pool.query(`UPDATE reconciliation_findings SET resolved_at = now() WHERE system = $1 AND resolved_at IS NULL AND last_seen_at < $2`, [system, started])
   return summary
+}
+
+/**
+ * Read the account back with verify before calling it active after revocation. Verify saying
+ * revoked clears it (the listing could not see the cut-off); verify failing keeps the finding, with
+ * the failure in its details: an account that may be usable is reported, not assumed safe.
+ */
+async function confirmActive(
+  ctx: Ctx,
+  provisioner: Provisioner,
+  account: AccountState,
+  known: Known,
+  finding: { kind: string; details: Record<string, unknown> },
+): Promise<{ kind: string; details: Record<string, unknown> } | undefined> {
+  const ref = { system: provisioner.system, accountId: account.accountId, employeeId: known.employee_id, ...(account.login ? { login: account.login } : {}) }
+  try {
+    const state = await provisioner.verify(ctx, ref)
+    if (state.revoked) return undefined
+    const failed = state.checks.filter((c) => !c.ok).map((c) => ({ name: c.name, detail: c.detail }))
+    return { kind: finding.kind, details: { ...finding.details, confirmedBy: 'verify', failedChecks: failed } }
+  } catch (err) {
+    return { kind: finding.kind, details: { ...finding.details, confirmedBy: 'listing only', verifyError: (err as Error).message } }
+  }
 }
 
 function classify(account: AccountState, known: Known | undefined, ignore: RegExp[]): { kind: string; details: Record<string, unknown> } | undefined {

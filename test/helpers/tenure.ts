@@ -13,6 +13,8 @@ import { startTenure, type Running } from '../../src/main.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 import type { CanonicalEvent } from '../../state-machines/events.ts'
 import type { Clock } from 'pg-boss'
+import type { TargetReconcileDeps } from '../../src/jobs/target-reconcile.ts'
+import { createLimiter } from '../../src/jobs/limiter.ts'
 
 export interface TestTenure {
   running: Running
@@ -100,4 +102,17 @@ export function hrEvent<T extends CanonicalEvent['type']>(
     ...fields,
     type,
   } as Extract<CanonicalEvent, { type: T }>
+}
+
+/** What `reconcileSystem` needs, from a running test Tenure, to run target reconciliation by hand. */
+export function reconcileDeps(t: TestTenure, ignoreAccounts: string[] = []): TargetReconcileDeps {
+  return {
+    pool: t.running.pool,
+    boss: t.running.boss,
+    log: silentLogger,
+    engine: t.running.engine,
+    registry: t.running.registry,
+    limiter: createLimiter(t.running.pool, { maxWaitMs: 5000 }),
+    config: { enabled: true, intervalMinutes: 60, ignoreAccounts },
+  }
 }

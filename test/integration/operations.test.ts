@@ -5,12 +5,10 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
+import { startTestTenure, hrEvent, reconcileDeps, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
-import { createLimiter } from '../../src/jobs/limiter.ts'
-import { silentLogger } from '../../src/log.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -124,15 +122,7 @@ describe('operations API (real engine, sandbox target, manual badge system)', ()
     await t.until('the case to close', async () => (await caseStatus())?.status === 'closed')
     // An admin switches the account back on in the target system.
     await t.running.pool.query(`UPDATE sandbox_accounts SET active = true, deleted_at = NULL WHERE employee_external_id = 'R1'`)
-    const deps = {
-      pool: t.running.pool,
-      boss: t.running.boss,
-      log: silentLogger,
-      engine: t.running.engine,
-      registry: t.running.registry,
-      limiter: createLimiter(t.running.pool, { maxWaitMs: 5000 }),
-      config: { enabled: true, intervalMinutes: 60, ignoreAccounts: [] },
-    }
+    const deps = reconcileDeps(t)
     const summary = await reconcileSystem(deps, t.running.registry.get('sandbox')!, 'reconcile-test')
     assert.equal(summary.findings.active_after_revocation, 1)
     assert.equal(summary.reopened, 1)
