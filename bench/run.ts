@@ -173,27 +173,33 @@ function summaryMarkdown(r: typeof record): string {
     const done = layoff.timedOut
       ? `**stopped after ${String(layoff.waveSeconds)} s with ${String(layoff.leaversVerified)} of ${String(layoff.leavers)} leavers verified everywhere** (budget --layoff-minutes)`
       : `every cut-off verified after ${String(layoff.allCutOffVerifiedSeconds)} s; last leaver's time-to-revoke ${String(layoff.lastLeaverTimeToRevokeSeconds)} s`
-    lines.push(`Layoff (${loadOf(layoff)}): ${String(layoff.leavers)} leavers (seeded in ${String(layoff.seedSeconds)} s) arriving over ${String(layoff.arrivalSeconds)} s, limits ×${String(layoff.limitScale)} of the published ones (emulators and Tenure's limiter alike); ${done}; 429 share ${String(layoff.share429)}; dead-lettered ${String(layoff.deadLettered)}; cases closed ${String(layoff.casesClosed)}; overall efficiency ${String(layoff.overallEfficiency)}.`, '')
+    lines.push(`Layoff (${loadOf(layoff)}): ${String(layoff.leavers)} leavers (seeded in ${String(layoff.seedSeconds)} s) arriving over ${String(layoff.arrivalSeconds)} s, limits ×${String(layoff.limitScale)} of the published ones (emulators and Tenure's limiter alike); ${done}; 429 share ${String(layoff.share429)}; dead-lettered ${String(layoff.deadLettered)}; cases closed ${String(layoff.casesClosed)}; efficiency of the cut-off phase ${String(layoff.overallCutoffEfficiency ?? '–')}, of the whole wave ${String(layoff.overallEfficiency)}.`, '')
     lines.push(
-      '| system | binding bucket | calls/leaver | minimum s | measured s | efficiency | 429 share | last cut-off call s | first clean-up call s | cut-off calls after it |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      "Efficiency = theoretical minimum / measured, per system. **Cut-off phase**: the calls made until the system's last cut-off was verified, against the time that took (what the SLA is about). **Whole wave**: every call including clean-up, until the system's last call; clean-ups wait for every cut-off and then a settle window (workers.cleanupSettleSeconds), so this one is lower by design.",
+      '',
+      '| system | cut-off: binding bucket | minimum s | verified s | efficiency | wave: binding bucket | calls/leaver | minimum s | measured s | efficiency | 429 share | last cut-off call s | first clean-up call s | cut-off calls after it |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     )
     const per = layoff.perSystem as Record<string, Json>
     const order = (layoff.cutoffBeforeCleanup ?? {}) as Record<string, Json>
+    // Targets are judged on the cut-off phase; on the whole wave when the run was cut short.
+    const judged = (v: Json): Json => (v.cutoff as Json | null) ?? v
     let bindingOk = true
     let othersOk = true
-    const worst = Object.entries(per).reduce((a, b) => (Number(b[1].minimumSeconds) > Number(a[1].minimumSeconds) ? b : a))
+    const worst = Object.entries(per).reduce((a, b) => (Number(judged(b[1]).minimumSeconds) > Number(judged(a[1]).minimumSeconds) ? b : a))
     for (const [s, v] of Object.entries(per)) {
       const o = order[s]
+      const c = v.cutoff as Json | null
       lines.push(
-        `| ${s} | ${String(v.bindingBucket)} | ${JSON.stringify(v.callsPerLeaver).replaceAll('"', '')} | ${String(v.minimumSeconds)} | ${String(v.measuredSeconds)} | ${String(v.efficiency)} | ${String(v.share429)} | ${String(o?.lastCutoffSeconds ?? '–')} | ${String(o?.firstCleanupSeconds ?? '–')} | ${String(o?.cutoffCallsAfterFirstCleanup ?? '–')} |`,
+        `| ${s} | ${String(c?.bindingBucket ?? '–')} | ${String(c?.minimumSeconds ?? '–')} | ${String(c?.measuredSeconds ?? '–')} | ${String(c?.efficiency ?? '–')} | ${String(v.bindingBucket)} | ${JSON.stringify(v.callsPerLeaver).replaceAll('"', '')} | ${String(v.minimumSeconds)} | ${String(v.measuredSeconds)} | ${String(v.efficiency)} | ${String(v.share429)} | ${String(o?.lastCutoffSeconds ?? '–')} | ${String(o?.firstCleanupSeconds ?? '–')} | ${String(o?.cutoffCallsAfterFirstCleanup ?? '–')} |`,
       )
-      const eff = Number(v.efficiency)
+      const eff = Number(judged(v).efficiency)
       if (s === worst[0]) bindingOk = eff >= 0.95
       else othersOk &&= eff >= 0.9
     }
     lines.push('')
-    targets.push(`| layoff efficiency ≥ 0.95 on the binding system (${worst[0]}) | ${String(worst[1].efficiency)} | ${mark(bindingOk)} |`)
+    const phase = worst[1].cutoff ? 'cut-off phase' : 'whole wave (no cut-off phase: the run was cut short)'
+    targets.push(`| layoff efficiency ≥ 0.95 on the binding system (${worst[0]}, ${phase}) | ${String(judged(worst[1]).efficiency)} | ${mark(bindingOk)} |`)
     targets.push(`| layoff efficiency ≥ 0.9 on the others | see table | ${mark(othersOk)} |`)
     targets.push(`| 429s ≤ 1 % | ${String(layoff.share429)} | ${mark(Number(layoff.share429) <= 0.01)} |`)
     targets.push(`| no leaver dead-lettered | ${String(layoff.deadLettered)} | ${mark(layoff.deadLettered === 0)} |`)
