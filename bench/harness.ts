@@ -135,7 +135,7 @@ export interface BenchTenureOptions {
 /** Extra node flags for the Tenure process (bench/run.ts sets --cpu-prof here when asked). */
 export const tenureProcess = { execArgv: [] as string[] }
 /** Settings `bench/run.ts` chooses per run (quick mode shortens the clean-up settle window). */
-export const benchSettings: { cleanupSettleSeconds?: number } = {}
+export const benchSettings: { cleanupSettleSeconds?: number; hrEventConcurrency?: number } = {}
 
 /** Everything a SIGTERM/SIGINT must take down: Tenure processes, emulators, databases. */
 const cleanups = new Set<() => Promise<void>>()
@@ -239,7 +239,11 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
       hr: { generic: { secrets: [WEBHOOK_SECRET], trustedForBulk: true } },
       systems: benchSystemsConfig(emulators.urls, rateLimits),
       policy: benchPolicy(),
-      workers: { concurrency: options.concurrency ?? 8, ...(benchSettings.cleanupSettleSeconds !== undefined ? { cleanupSettleSeconds: benchSettings.cleanupSettleSeconds } : {}) },
+      workers: {
+        concurrency: options.concurrency ?? 8,
+        ...(benchSettings.cleanupSettleSeconds !== undefined ? { cleanupSettleSeconds: benchSettings.cleanupSettleSeconds } : {}),
+        ...(benchSettings.hrEventConcurrency !== undefined ? { hrEventConcurrency: benchSettings.hrEventConcurrency } : {}),
+      },
     }) as ConfigInput
   let current: TenureChild | undefined
   const pool = new pg.Pool({ connectionString: database.url, max: 4 })

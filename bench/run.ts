@@ -35,6 +35,15 @@ const limitScale = Number(pick('--limit-scale') ?? (quick ? 2 : 1))
 // The quick layoff's 30 leavers arrive within 5 s: 5 s of settling is enough before clean-ups
 // start (the full run keeps the default of 30 s, docs/sla.md "Order of work").
 if (quick) benchSettings.cleanupSettleSeconds = 5
+// `--hr-concurrency N`: workers.hrEventConcurrency of the Tenure process (HR notices applied at once).
+const hrConcurrency = pick('--hr-concurrency')
+if (hrConcurrency !== undefined) {
+  if (!/^[1-9]\d*$/.test(hrConcurrency)) {
+    console.error('--hr-concurrency must be a positive whole number')
+    process.exit(2)
+  }
+  benchSettings.hrEventConcurrency = Number(hrConcurrency)
+}
 
 // `--cpu-prof`: profile each Tenure server process (not the generator) into bench/results/profiles/.
 const profileDir = path.join(here, 'results', 'profiles')

@@ -315,7 +315,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       await registerWorker(host, { ...escalationWorker({ pool, boss, log, notify: () => notify, now: engine.now }), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...exceptionTimerWorker({ engine, config: config.exceptions, notify: () => notify }), options: { localConcurrency: 2, ...polling } })
       // Strict FIFO per employee: concurrency spreads over employees, never within one.
-      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: 4, ...polling } })
+      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: config.workers.hrEventConcurrency, ...polling } })
       const systemDeps = {
         pool,
         boss,

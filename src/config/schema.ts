@@ -93,6 +93,15 @@ export const workersSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Run job workers in this process (`tenure serve`); `tenure worker` always does.'),
     concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process.'),
+    hrEventConcurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .describe(
+        'HR notices applied at once in this process (each a different employee: one employee\'s notices always apply one at a time, in order). Bounds how fast a mass layoff opens its leaver cases.',
+      ),
     cleanupConcurrency: z
       .number()
       .int()
