@@ -26,6 +26,8 @@ export const TIMER_QUEUE = 'lifecycle.timer'
 export const NOTIFY_QUEUE = 'notify'
 export const SLA_ESCALATION_QUEUE = 'sla.escalation'
 export const TARGET_RECONCILE_QUEUE = 'reconcile.targets'
+/** How long one target reconciliation run may take before pg-boss counts it as lost. */
+export const TARGET_RECONCILE_EXPIRE_SECONDS = 3 * 3600
 export const AUDIT_CHECKPOINT_QUEUE = 'audit.checkpoint'
 
 /** pg-boss queue names allow [\w.\-/]; SCIM systems are `scim:<name>`. */
@@ -92,6 +94,11 @@ export async function createQueues(boss: Boss, config: Config, systems: string[]
   await ensure(TIMER_QUEUE, { ...retry, notify: true } as QueueOptions)
   await ensure(NOTIFY_QUEUE, { ...NOTIFY_QUEUE_OPTIONS, notify: true } as QueueOptions)
   await ensure(SLA_ESCALATION_QUEUE, { ...retry, notify: true } as QueueOptions)
-  await ensure(TARGET_RECONCILE_QUEUE, { ...retry, retryLimit: 1, notify: true } as QueueOptions)
+  // A run lists every account of every system and reads back each one the listing shows active
+  // after a verified revocation: thousands of calls after a layoff, paced by the vendors' limits.
+  // Five minutes (queue.expireInSeconds) would expire it mid-run and start a second one beside it.
+  const reconcile = { ...retry, retryLimit: 1, expireInSeconds: Math.max(retry.expireInSeconds, TARGET_RECONCILE_EXPIRE_SECONDS), notify: true }
+  if (await boss.getQueue(TARGET_RECONCILE_QUEUE)) await boss.updateQueue(TARGET_RECONCILE_QUEUE, { expireInSeconds: reconcile.expireInSeconds })
+  else await boss.createQueue(TARGET_RECONCILE_QUEUE, reconcile as QueueOptions)
   await ensure(AUDIT_CHECKPOINT_QUEUE, { ...retry, retryLimit: 3, notify: true } as QueueOptions)
 }

@@ -91,12 +91,19 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
   let page: string | undefined
   do {
     const result = await provisioner.listAccounts(ctx, page)
-    for (const account of result.items) {
-      summary.accounts += 1
-      if (!account.active) continue
-      const known = byId.get(account.accountId) ?? (account.login ? byLogin.get(account.login.toLowerCase()) : undefined)
-      let finding = classify(account, known, ignore)
-      if (finding?.kind === 'active_after_revocation' && known) finding = await confirmActive(ctx, provisioner, account, known, finding)
+    summary.accounts += result.items.length
+    const classified = result.items
+      .filter((account) => account.active)
+      .map((account) => {
+        const known = byId.get(account.accountId) ?? (account.login ? byLogin.get(account.login.toLowerCase()) : undefined)
+        return { account, known, finding: classify(account, known, ignore) }
+      })
+    // The read-backs of a page run side by side (the limiter paces them): after a layoff a page can
+    // hold a thousand of them, and one at a time at a vendor's latency would take the hour.
+    await eachLimited(classified, CONFIRM_CONCURRENCY, async (c) => {
+      if (c.finding?.kind === 'active_after_revocation' && c.known) c.finding = await confirmActive(ctx, provisioner, c.account, c.known, c.finding)
+    })
+    for (const { account, known, finding } of classified) {
       if (!finding) continue
       summary.findings[finding.kind] = (summary.findings[finding.kind] ?? 0) + 1
       const isNew = await upsertFinding(deps, system, runId, account, known, finding, correlationId)
@@ -115,6 +122,17 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
   // Whatever this run did not see again is resolved.
   await deps.pool.query(`UPDATE reconciliation_findings SET resolved_at = now() WHERE system = $1 AND resolved_at IS NULL AND last_seen_at < $2`, [system, started])
   return summary
+}
+
+/** Read-backs in flight at once per system during a run. */
+const CONFIRM_CONCURRENCY = 8
+
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
 }
 
 /**

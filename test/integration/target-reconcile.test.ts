@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, reconcileDeps, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { reconcileSystem, type TargetReconcileDeps } from '../../src/jobs/target-reconcile.ts'
+import { TARGET_RECONCILE_EXPIRE_SECONDS, TARGET_RECONCILE_QUEUE } from '../../src/jobs/queues.ts'
 import { JIRA_SANDBOX_CREDENTIALS, JiraEmulator, jiraSandboxConfig } from '../../provisioners/jira/emulator.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
@@ -39,36 +40,48 @@ describe('target reconciliation: Jira without SCIM (cut off by product access)',
       | { status: string; reopened_count: number }
       | undefined
 
-  test('when a leaver was cut off by product access, then reconciliation finds nothing; when access is granted again by hand, it re-opens the case', async () => {
-    const profile = { employeeId: 'JR1', firstName: 'Jira', lastName: 'Leaver', workEmail: 'jira.leaver@example.com' }
-    await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'JR1', { profile, startDate: today(), preHire: false }), { actor: SYSTEM_ACTOR, correlationId: 'h-jr1' })
-    await t.until('JR1 active', async () => (await t.employeeState('JR1')) === 'active')
-    const accountId = await t.until('the Jira account with product access', async () => {
-      const { rows } = await t.running.pool.query<{ account_id: string | null }>(
-        `SELECT ea.account_id FROM employee_accounts ea JOIN employees e ON e.id = ea.employee_id WHERE e.external_id = 'JR1' AND ea.system = 'jira'`,
-      )
-      const id = rows[0]?.account_id
-      return id && (jira.getUser(id)?.products.length ?? 0) > 0 ? id : undefined
-    })
+  test('when leavers were cut off by product access, then reconciliation finds nothing; when access is granted again by hand, it re-opens that case', async () => {
+    // Several leavers, so the run reads back more accounts than it does at once (CONFIRM_CONCURRENCY).
+    const ids = Array.from({ length: 12 }, (_, i) => `JR${i}`)
+    const accounts = new Map<string, string>()
+    await Promise.all(
+      ids.map(async (id) => {
+        const profile = { employeeId: id, firstName: 'Jira', lastName: `Leaver${id}`, workEmail: `jira.leaver.${id.toLowerCase()}@example.com` }
+        await applyHrEvent(t.running.engine, hrEvent('employee.hired', id, { profile, startDate: today(), preHire: false }), { actor: SYSTEM_ACTOR, correlationId: `h-${id}` })
+        accounts.set(
+          id,
+          await t.until(`${id}'s Jira account with product access`, async () => {
+            const { rows } = await t.running.pool.query<{ account_id: string | null }>(
+              `SELECT ea.account_id FROM employee_accounts ea JOIN employees e ON e.id = ea.employee_id WHERE e.external_id = $1 AND ea.system = 'jira'`,
+              [id],
+            )
+            const accountId = rows[0]?.account_id
+            return accountId && (jira.getUser(accountId)?.products.length ?? 0) > 0 && (await t.employeeState(id)) === 'active' ? accountId : undefined
+          }, 60_000),
+        )
+        await applyHrEvent(t.running.engine, hrEvent('employee.terminated', id, { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'involuntary' }), {
+          actor: SYSTEM_ACTOR,
+          correlationId: `l-${id}`,
+        })
+      }),
+    )
+    await t.until('every leaver case to close', async () => (await Promise.all(ids.map(caseRow))).every((r) => r?.status === 'closed'), 90_000)
+    for (const accountId of accounts.values()) {
+      const after = jira.getUser(accountId)!
+      assert.equal(after.active, true, "without SCIM the Atlassian account stays active: the user list can't show the cut-off")
+      assert.deepEqual(after.products, [], 'product access was removed')
+    }
 
-    await applyHrEvent(t.running.engine, hrEvent('employee.terminated', 'JR1', { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'involuntary' }), {
-      actor: SYSTEM_ACTOR,
-      correlationId: 'l-jr1',
-    })
-    await t.until('the leaver case to close', async () => (await caseRow('JR1'))?.status === 'closed', 60_000)
-    const after = jira.getUser(accountId)!
-    assert.equal(after.active, true, "without SCIM the Atlassian account stays active: the user list can't show the cut-off")
-    assert.deepEqual(after.products, [], 'product access was removed')
-
-    const quiet = await reconcileSystem(deps, t.running.registry.get('jira')!, 'reconcile-jr1')
-    assert.ok(quiet.accounts >= 1, 'the listing saw the account')
+    const quiet = await reconcileSystem(deps, t.running.registry.get('jira')!, 'reconcile-jr')
+    assert.ok(quiet.accounts >= ids.length, 'the listing saw every account')
     assert.deepEqual(quiet.findings, {}, 'a verified cut-off is not reported as active')
     assert.equal(quiet.reopened, 0)
-    assert.equal((await caseRow('JR1'))?.reopened_count, 0)
+    for (const id of ids) assert.equal((await caseRow(id))?.reopened_count, 0)
 
-    // An admin gives the leaver Jira Software again, outside Tenure.
+    // An admin gives one leaver Jira Software again, outside Tenure.
+    const accountId = accounts.get('JR1')!
     jira.addToGroup(accountId, 'jira-software-users')
-    const found = await reconcileSystem(deps, t.running.registry.get('jira')!, 'reconcile-jr1-2')
+    const found = await reconcileSystem(deps, t.running.registry.get('jira')!, 'reconcile-jr-2')
     assert.equal(found.findings.active_after_revocation, 1)
     assert.equal(found.reopened, 1)
     const { rows: findings } = await t.running.pool.query<{ details: { confirmedBy: string; failedChecks: Array<{ name: string }> } }>(
@@ -85,5 +98,11 @@ describe('target reconciliation: Jira without SCIM (cut off by product access)',
       const row = await caseRow('JR1')
       return row && row.reopened_count === 1 && row.status === 'closed' && jira.getUser(accountId)!.products.length === 0
     }, 60_000)
+    for (const id of ids.filter((x) => x !== 'JR1')) assert.equal((await caseRow(id))?.reopened_count, 0, `${id} stays closed`)
+  })
+
+  test('a reconciliation run may take hours after a layoff: its jobs do not expire after queue.expireInSeconds', async () => {
+    const queue = await t.running.boss.getQueue(TARGET_RECONCILE_QUEUE)
+    assert.equal(queue?.expireInSeconds, TARGET_RECONCILE_EXPIRE_SECONDS)
   })
 })
