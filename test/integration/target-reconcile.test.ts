@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, reconcileDeps, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { reconcileSystem, type TargetReconcileDeps } from '../../src/jobs/target-reconcile.ts'
-import { TARGET_RECONCILE_EXPIRE_SECONDS, TARGET_RECONCILE_QUEUE } from '../../src/jobs/queues.ts'
+import { createQueues, TARGET_RECONCILE_EXPIRE_SECONDS, TARGET_RECONCILE_QUEUE } from '../../src/jobs/queues.ts'
 import { JIRA_SANDBOX_CREDENTIALS, JiraEmulator, jiraSandboxConfig } from '../../provisioners/jira/emulator.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
@@ -101,8 +101,12 @@ describe('target reconciliation: Jira without SCIM (cut off by product access)',
     for (const id of ids.filter((x) => x !== 'JR1')) assert.equal((await caseRow(id))?.reopened_count, 0, `${id} stays closed`)
   })
 
-  test('a reconciliation run may take hours after a layoff: its jobs do not expire after queue.expireInSeconds', async () => {
+  test('a reconciliation run may take hours after a layoff: its jobs do not expire after queue.expireInSeconds, also in an existing database', async () => {
     const queue = await t.running.boss.getQueue(TARGET_RECONCILE_QUEUE)
     assert.equal(queue?.expireInSeconds, TARGET_RECONCILE_EXPIRE_SECONDS)
+    // A database whose queue was created by an earlier release, with the five-minute expiry:
+    await t.running.boss.updateQueue(TARGET_RECONCILE_QUEUE, { expireInSeconds: 300 })
+    await createQueues(t.running.boss, t.running.config, t.running.registry.enabledIds())
+    assert.equal((await t.running.boss.getQueue(TARGET_RECONCILE_QUEUE))?.expireInSeconds, TARGET_RECONCILE_EXPIRE_SECONDS)
   })
 })
