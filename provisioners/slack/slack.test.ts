@@ -257,7 +257,11 @@ describe('slack leaver', () => {
     assert.ok((cutoff.steps[0]?.requestIds?.length ?? 0) > 0, 'the deactivating call is evidenced by its x-slack-req-id')
     assert.match(cutoff.steps[1]?.detail ?? '', /implicitly by deactivation/)
     assert.deepEqual(cutoff.residual, [])
-    assert.equal(h.calls.filter((c) => c.method !== 'GET').length, 1, 'exactly one write on the cut-off path')
+    assert.deepEqual(
+      h.calls.map((c) => c.operation),
+      ['scim.Users.patch'],
+      'the cut-off is one write and no read: GET /Users/{id} (300/min) is left to verification',
+    )
     assert.ok(!h.throttled.some((b) => b.startsWith('admin.') || b.startsWith('usergroups.')), 'no Tier 2 bucket on the cut-off path')
     assert.equal(h.emu.sessionResets(ref.accountId), 0)
     assert.equal(h.emu.getUser(ref.accountId)?.active, false)
@@ -298,9 +302,21 @@ describe('slack leaver', () => {
     assert.equal(h.emu.userCount() > 1, true, 'DELETE deactivates, the account stays listed')
   })
 
-  test('when the account is already deactivated, then every cut-off step says already_done and nothing is written', async (t) => {
+  test('when the account is already deactivated, then the cut-off PATCH changes nothing and the account reads back deactivated', async (t) => {
     const h = await setup(t)
     const ref = await h.p.provision(h.ctx, joiner('E302'))
+    h.emu.setActive(ref.accountId, false)
+    h.calls.length = 0
+    const evidence = await h.p.deprovision(h.ctx, ref, { phase: 'cutoff', steps: CUTOFF, options: {} })
+    assert.deepEqual(evidence.steps.map((s) => s.status), ['done', 'done', 'done'])
+    assert.deepEqual(h.calls.map((c) => c.operation), ['scim.Users.patch'])
+    assert.equal(h.emu.getUser(ref.accountId)?.active, false)
+    assert.equal((await h.p.verify(h.ctx, ref)).revoked, true)
+  })
+
+  test("when deactivateWith is 'delete' and the account is already deactivated, then the cut-off reads first and writes nothing", async (t) => {
+    const h = await setup(t, { deactivateWith: 'delete' })
+    const ref = await h.p.provision(h.ctx, joiner('E305'))
     h.emu.setActive(ref.accountId, false)
     h.calls.length = 0
     const evidence = await h.p.deprovision(h.ctx, ref, { phase: 'cutoff', steps: CUTOFF, options: {} })
