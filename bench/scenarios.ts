@@ -543,7 +543,7 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
       deadLetterQueues: deadRows.rows,
       share429: Math.round((total429 / Math.max(1, totalRequests)) * 10000) / 10000,
       overallEfficiency: ratio(phases.wave),
-      overallCutoffEfficiency: phases.cutoff.measured > 0 ? ratio(phases.cutoff) : null,
+      overallCutoffEfficiency: ratio(phases.cutoff),
       perSystem,
       memory: { peak: memory, leaversInFlightPeak: inFlightPeak },
     }

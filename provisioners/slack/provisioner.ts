@@ -163,8 +163,6 @@ interface StepState {
   /** Deactivated by this deprovision call (status `done`), as opposed to found deactivated (`already_done`). */
   deactivatedNow: boolean
   deactivationIds: string[]
-  /** The cut-off deactivated without reading the user first (so `scimGroups` is empty). */
-  wroteFirst: boolean
 }
 
 interface NameCache {
@@ -329,7 +327,7 @@ class SlackProvisioner implements Provisioner {
       const trace: string[] = []
       try {
         const patched = await this.setActive(ctx, ref.accountId, false, trace)
-        state = { active: patched.active, scimGroups: [], deactivatedNow: !patched.active, deactivationIds: trace, wroteFirst: true }
+        state = { active: patched.active, scimGroups: [], deactivatedNow: !patched.active, deactivationIds: trace }
       } catch (err) {
         if (err instanceof NotFoundError) return notFound(err)
         // Refused (the primary owner, say): read, and let the steps record what they can.
@@ -349,7 +347,6 @@ class SlackProvisioner implements Provisioner {
         scimGroups: (user.groups ?? []).map((g) => g.value),
         deactivatedNow: false,
         deactivationIds: readTrace,
-        wroteFirst: false,
       }
     }
     const explicitReset = async (reason: string) => {
@@ -432,7 +429,8 @@ class SlackProvisioner implements Provisioner {
     const implicit = (what: string) => record(step, state.deactivatedNow ? 'done' : 'already_done', `done implicitly by deactivation: ${what}`, state.deactivationIds)
     switch (step) {
       case 'disable': {
-        if (state.wroteFirst && state.deactivatedNow) {
+        // Already deactivated by this call: the cut-off wrote before reading (see deprovision).
+        if (state.deactivatedNow) {
           record('disable', 'done', 'SCIM PATCH active=false, written without a read first (idempotent: an account already deactivated stays so)', state.deactivationIds)
           return
         }
