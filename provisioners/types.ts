@@ -150,6 +150,11 @@ export interface RevocationPlan {
     retainAccount?: boolean
     /** Entra: keep the mailbox (convert to shared) under an approved exception. */
     keepMailbox?: boolean
+    /**
+     * What Tenure itself granted in this system (last provision / update). A lower bound of what
+     * to remove and check, never the answer: the target may hold more (granted by hand).
+     */
+    granted?: AccessGrant
   }
 }
 
@@ -181,6 +186,16 @@ export interface VerifyCheck {
   detail?: string
 }
 
+/**
+ * Something a read could not show: an attribute the target did not return, a filter it refused,
+ * a page not read. Unknown is not empty: callers never treat it as "no access".
+ */
+export interface UnknownRead {
+  /** `groups`, `licences`, `roles`, `userGroups`, `channels`, `products`, `sessions`, `active` … */
+  attribute: string
+  reason: string
+}
+
 /** What the target says now, read back. */
 export interface AccountState {
   accountId: string
@@ -195,11 +210,21 @@ export interface AccountState {
   checks: VerifyCheck[]
   /** True when every cut-off check passed: the account cannot be used. */
   revoked: boolean
+  /**
+   * What this read could not show. `groups: []` with `unknown: [{ attribute: 'groups' }]` means
+   * "could not tell", not "member of no groups".
+   */
+  unknown?: UnknownRead[]
 }
 
 export interface VerifyOptions {
   /** When revocation happened; session checks compare against it (Graph signInSessionsValidFromDateTime). */
   revokedAt?: string
+  /**
+   * What Tenure granted in this system: every item here is read back and checked, even where the
+   * target's user resource does not list memberships (a lower bound, never the whole answer).
+   */
+  granted?: AccessGrant
 }
 
 export interface Page<T> {

@@ -492,13 +492,19 @@ function startUpdate(d: Draft, s: SystemId, change: AccessChange): void {
   addJob(d, { system: s, action: 'update', change, grant: p.desired, accountId: p.accountId })
 }
 
+/** What Tenure granted in this system, as far as it knows: a lower bound of what to remove and check. */
+function grantedIn(d: Draft, s: SystemId): AccessGrant | undefined {
+  const p = d.ctx.systems[s]
+  return p?.provisioned ?? p?.pending?.grant ?? d.ctx.snapshot?.systems[s]?.grant
+}
+
 function cutoffPlan(d: Draft, s: SystemId): RevocationPlan {
   const legalHold = activeExceptions(d, 'legal_hold', s).length > 0
   const retainAccount = activeExceptions(d, 'retain_account', s).length > 0
   return {
     phase: 'cutoff',
     steps: [...CUTOFF_STEPS],
-    options: withoutUndefined({ legalHold: legalHold || undefined, retainAccount: retainAccount || undefined }),
+    options: withoutUndefined({ legalHold: legalHold || undefined, retainAccount: retainAccount || undefined, granted: grantedIn(d, s) }),
   }
 }
 
@@ -532,6 +538,7 @@ function cleanupPlan(d: Draft, s: SystemId, purpose: RevocationPurpose): Revocat
       legalHold: legalHold || undefined,
       retainAccount: retainAccount || undefined,
       keepMailbox: keepMailbox || undefined,
+      granted: grantedIn(d, s),
     }),
   }
 }
@@ -574,7 +581,7 @@ function startVerify(d: Draft, s: SystemId): void {
   const p = ensure(d, s)
   p.pending = { action: 'verify' }
   p.status = 'verifying'
-  addJob(d, { system: s, action: 'verify', accountId: p.accountId, revokedAt: p.revokedAt, deadline: deadlineFor(d, p.purpose) })
+  addJob(d, { system: s, action: 'verify', accountId: p.accountId, revokedAt: p.revokedAt, deadline: deadlineFor(d, p.purpose), grant: grantedIn(d, s) })
 }
 
 function startCleanup(d: Draft, s: SystemId): void {

@@ -59,7 +59,7 @@ export interface JobRequest {
   system: SystemId
   action: JobAction
   phase?: RevocationPhase
-  /** provision / restore / update: the access the account should end up with. */
+  /** provision / restore / update: the access the account should end up with. verify: what Tenure granted (a lower bound of what to check). */
   grant?: AccessGrant
   /** update: the delta to apply. */
   change?: AccessChange

@@ -196,7 +196,7 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
     case 'verify': {
       const ref = await resolveRef(p, ctx, data)
       const state = ref
-        ? await p.verify(ctx, ref, req.revokedAt ? { revokedAt: req.revokedAt } : {})
+        ? await p.verify(ctx, ref, { ...(req.revokedAt ? { revokedAt: req.revokedAt } : {}), ...(req.grant ? { granted: req.grant } : {}) })
         : { accountId: '', exists: false, active: false, groups: [], licences: [], roles: [], checks: [{ name: 'account_absent', ok: true }], revoked: true }
       audit.push({
         actor: SYSTEM_ACTOR,
