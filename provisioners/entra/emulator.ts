@@ -21,6 +21,7 @@ import {
   EmulatorKit,
   encodePageToken,
   type Fault,
+  type InventoryAccount,
 } from '../emulator-kit.ts'
 import type { EntraConfigInput } from './config.ts'
 import { ENTRA_RATE_LIMITS, type GraphBucket, graphRequestCost } from './limits.ts'
@@ -333,6 +334,20 @@ export class EntraEmulator {
   getDeletedUser(id: string): EmulatedUser | undefined {
     const user = this.#deleted.get(id)
     return user ? this.#snapshot(user) : undefined
+  }
+
+  /** Every (not deleted) user with the access it holds. */
+  inventory(): InventoryAccount[] {
+    return [...this.#users.values()].map((stored) => {
+      const u = this.#snapshot(stored)
+      return {
+        accountId: u.id,
+        ...(u.employeeId ? { key: u.employeeId } : {}),
+        email: u.userPrincipalName,
+        active: u.accountEnabled,
+        access: { groups: u.groups, licences: u.licences, roles: [...u.roles, ...u.eligibleRoles] },
+      }
+    })
   }
 
   userCount(): number {

@@ -13,7 +13,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomInt, verify, type KeyObject } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod'
-import { EmulatorKit, decodePageToken, encodePageToken, type EmulatorOptions, type Fault } from '../emulator-kit.ts'
+import { EmulatorKit, decodePageToken, encodePageToken, type EmulatorOptions, type Fault, type InventoryAccount } from '../emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import { GOOGLE_SCOPES, GOOGLE_TOKEN_URL, type GoogleConfigInput } from './config.ts'
 
@@ -522,6 +522,25 @@ export class GoogleEmulator {
       driveFiles: copy.driveFiles,
       groups: this.groupsOfUser(user).map((g) => g.email),
     }
+  }
+
+  /** Every account with the access it holds (deleted accounts hold none and are left out). */
+  inventory(): InventoryAccount[] {
+    return [...this.users.values()].map((u) => ({
+      accountId: u.id,
+      ...(u.externalIds.find((e) => e.type === 'organization') ? { key: u.externalIds.find((e) => e.type === 'organization')!.value } : {}),
+      email: u.primaryEmail,
+      active: !u.suspended,
+      access: {
+        groups: [...this.groups.values()].filter((g) => [...g.members.values()].some((m) => m.userId === u.id)).map((g) => g.email),
+        tokens: [
+          ...u.tokens.map((t) => `oauth:${t.clientId}`),
+          ...u.asps.map((a) => `asp:${a.codeId}`),
+          ...(u.backupCodes > 0 ? ['backup_codes'] : []),
+        ],
+        roles: u.isAdmin ? ['super_admin'] : u.isDelegatedAdmin ? ['delegated_admin'] : [],
+      },
+    }))
   }
 
   isDeleted(userId: string): boolean {

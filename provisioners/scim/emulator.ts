@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { EmulatorKit, type EmulatorOptions, type Fault } from '../emulator-kit.ts'
+import { EmulatorKit, type EmulatorOptions, type Fault, type InventoryAccount } from '../emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import type { ScimAppConfigInput } from './config.ts'
 import {
@@ -142,6 +142,22 @@ export class ScimEmulator {
   // ---------------------------------------------------------------- inspection for tests
 
   /** A user as GET /Users/{id} would return it, or undefined. */
+  /** Every user with the groups it is in. */
+  inventory(): InventoryAccount[] {
+    return [...this.users.values()].map((u) => {
+      const data = u.data
+      const key = data.externalId ?? data.externalid
+      const userName = data.userName ?? data.username
+      return {
+        accountId: u.id,
+        ...(typeof key === 'string' ? { key } : {}),
+        ...(typeof userName === 'string' ? { email: userName } : {}),
+        active: (data.active ?? true) !== false,
+        access: { groups: this.groupsOf(u.id) },
+      }
+    })
+  }
+
   getUser(id: string): Record<string, unknown> | undefined {
     const stored = this.users.get(id)
     return stored ? this.renderUser(stored) : undefined

@@ -23,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { EmulatorKit, encodePageToken, type Admission, type EmulatorOptions } from '../emulator-kit.ts'
+import { EmulatorKit, encodePageToken, type Admission, type EmulatorOptions, type InventoryAccount } from '../emulator-kit.ts'
 import type { SlackConfigInput } from './config.ts'
 import { EMULATOR_RATE_LIMITS } from './limits.ts'
 import { FilterError, matchesFilter, parseFilter } from './scim-filter.ts'
@@ -253,6 +253,22 @@ export class SlackEmulator {
       updated: now,
     })
     return id
+  }
+
+  /** Every member but the org owner who installed the app, with what they still hold. */
+  inventory(): InventoryAccount[] {
+    return [...this.users.values()]
+      .filter((u) => !u.isPrimaryOwner)
+      .map((u) => ({
+        accountId: u.id,
+        ...(u.externalId ? { key: u.externalId } : {}),
+        ...(u.emails[0] ? { email: u.emails[0] } : {}),
+        active: u.active,
+        access: {
+          channels: [...this.channels.values()].filter((c) => !c.isArchived && c.members.has(u.id)).map((c) => c.name),
+          userGroups: [...this.groups.values()].filter((g) => !g.disabled && g.users.includes(u.id)).map((g) => g.handle),
+        },
+      }))
   }
 
   getUser(id: string): SlackEmulatorUser | undefined {
