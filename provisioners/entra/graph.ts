@@ -160,6 +160,8 @@ export interface GraphCallSpec {
   operation: string
   /** OData / query options; values are URL-encoded here. */
   query?: Record<string, string | number | undefined>
+  /** Extra request headers, e.g. `ConsistencyLevel: eventual` for advanced queries. */
+  headers?: Record<string, string>
   body?: unknown
 }
 
@@ -248,7 +250,8 @@ export class GraphApi {
       .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
       .join('&')
     const target = qs ? `${spec.path}${spec.path.includes('?') ? '&' : '?'}${qs}` : spec.path
-    const request: GraphRequest = this.client.api(target).middlewareOptions([probe]).option('signal', signal)
+    let request: GraphRequest = this.client.api(target).middlewareOptions([probe]).option('signal', signal)
+    if (spec.headers) request = request.headers(spec.headers)
     const pathOnly = `/${GRAPH_VERSION}${spec.path.split('?')[0] ?? ''}`
     const started = performance.now()
     try {

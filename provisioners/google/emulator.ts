@@ -260,6 +260,18 @@ const RATE_REASONS = new Set(['userRateLimitExceeded', 'quotaExceeded', 'rateLim
 const EMAIL = /^[a-z0-9._'+-]+@[a-z0-9.-]+\.[a-z]{2,}$/i
 
 const externalIdsSchema = z.array(z.object({ value: z.string(), type: z.string(), customType: z.string().optional() }))
+
+/**
+ * users resource, externalIds: "The maximum allowed data size for this field is 2KB"
+ * (https://developers.google.com/admin-sdk/directory/reference/rest/v1/users). Measured here as
+ * the UTF-8 size of the field's JSON.
+ */
+const EXTERNAL_IDS_MAX_BYTES = 2048
+
+function checkExternalIds(value: Array<{ value: string; type: string; customType?: string | undefined }> | null | undefined): typeof value {
+  if (value && Buffer.byteLength(JSON.stringify(value), 'utf8') > EXTERNAL_IDS_MAX_BYTES) throw invalid('Invalid Input: externalIds')
+  return value
+}
 const userWriteSchema = z.object({
   primaryEmail: z.string().optional(),
   name: z.object({ givenName: z.string().optional(), familyName: z.string().optional(), fullName: z.string().optional() }).optional(),
@@ -1159,7 +1171,7 @@ export class GoogleEmulator {
       isAdmin: false,
       isDelegatedAdmin: false,
       orgUnitPath,
-      externalIds: body.externalIds ?? [],
+      externalIds: checkExternalIds(body.externalIds) ?? [],
       organizations: body.organizations ?? [],
       relations: body.relations ?? [],
       changePasswordAtNextLogin: body.changePasswordAtNextLogin ?? false,
@@ -1196,7 +1208,7 @@ export class GoogleEmulator {
     }
     if (body.orgUnitPath !== undefined) user.orgUnitPath = this.checkOrgUnit(body.orgUnitPath)
     if (body.changePasswordAtNextLogin !== undefined) user.changePasswordAtNextLogin = body.changePasswordAtNextLogin
-    if (body.externalIds !== undefined) user.externalIds = body.externalIds ?? []
+    if (body.externalIds !== undefined) user.externalIds = checkExternalIds(body.externalIds) ?? []
     if (body.organizations !== undefined) user.organizations = body.organizations ?? []
     if (body.relations !== undefined) user.relations = body.relations ?? []
     if (body.suspended !== undefined && body.suspended !== user.suspended) {
