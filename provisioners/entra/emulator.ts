@@ -385,7 +385,8 @@ export class EntraEmulator {
       const u = this.#snapshot(stored)
       return {
         accountId: u.id,
-        ...(u.employeeId ? { key: u.employeeId } : {}),
+        // Tenure's identity key: extensionAttribute15 by default (docs/systems/entra.md), else employeeId.
+        ...(u.onPremisesExtensionAttributes.extensionAttribute15 ? { key: u.onPremisesExtensionAttributes.extensionAttribute15 } : u.employeeId ? { key: u.employeeId } : {}),
         email: u.userPrincipalName,
         active: u.accountEnabled,
         access: { groups: u.groups, licences: u.licences, roles: [...u.roles, ...u.eligibleRoles] },
