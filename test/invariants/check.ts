@@ -90,6 +90,15 @@ export async function checkInvariant(
        FROM cases c LEFT JOIN case_systems s ON s.case_id = c.id
       WHERE c.kind = 'leaver' AND c.generation = (SELECT max(generation) FROM cases c2 WHERE c2.employee_id = c.employee_id AND c2.kind = 'leaver')`,
   )
+  // A job that failed for good needs a person: no scenario here has a fault that lasts.
+  const { rows: dead } = await pool.query<{ name: string; key: string | null; failure: unknown }>(
+    `SELECT name, data->'request'->>'key' AS key, data->'failure' AS failure FROM pgboss.job WHERE name LIKE 'dlq.%' AND state = 'created'`,
+  )
+  for (const d of dead) {
+    const owner = people.find((p) => d.key !== null && d.key.startsWith(`${p.source}:${p.hrId}:`))
+    if (!owner) continue
+    out.push({ person: `${owner.source}:${owner.hrId} (${owner.story})`, system: '-', rule: 'no_dead_letters', detail: `${d.name} ${d.key}: ${JSON.stringify(d.failure)}` })
+  }
   for (const p of people) {
     const name = `${p.source}:${p.hrId} (${p.story})`
     const row = keyRows.find((r) => r.source === p.source && r.external_id === p.hrId)

@@ -112,12 +112,19 @@ export async function startPipeline(options: { log?: (line: string) => void } = 
       for (;;) {
         const { rows } = await pool.query<{ busy: number }>(
           `SELECT (SELECT count(*) FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '2 seconds'
-                     AND name NOT LIKE '%reconcile%')
+                     AND name NOT LIKE '%reconcile%' AND name NOT LIKE 'dlq.%')
                 + (SELECT count(*) FROM hr_inbox WHERE status = 'received') AS busy`,
         )
         quiet = Number(rows[0]!.busy) === 0 ? quiet + 1 : 0
         if (quiet >= 4) return
-        if (Date.now() > deadline) throw new Error(`the pipeline did not settle within ${timeoutMs} ms (${rows[0]!.busy} jobs or notices busy)`)
+        if (Date.now() > deadline) {
+          const busy = await pool.query<{ what: string }>(
+            `SELECT name || ' ' || state || ' ' || coalesce(data->'request'->>'key', data::text) || ' retry ' || retry_count || ' start ' || start_after AS what
+               FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '2 seconds' AND name NOT LIKE '%reconcile%' AND name NOT LIKE 'dlq.%'
+             UNION ALL SELECT 'inbox ' || source || ' ' || employee_external_id || ' ' || vendor_event_type FROM hr_inbox WHERE status = 'received' LIMIT 10`,
+          )
+          throw new Error(`the pipeline did not settle within ${timeoutMs} ms: ${busy.rows.map((r) => r.what).join('; ')}`)
+        }
         await new Promise((r) => setTimeout(r, 250))
       }
     },
