@@ -133,6 +133,14 @@ describe('reconciliation findings: Slack user groups, acknowledge, link, cut off
     assert.ok(raised[0]!.raisedAgainAt)
     assert.equal(raised[0]!.details.beyondPolicy?.groups?.length, 2)
     assert.equal(await auditCount('reconciliation.finding_raised_again', id), 1)
+
+    // Two operators acknowledge the raised finding at the same moment: one wins, one is told.
+    const both = await Promise.all([
+      post(id, 'acknowledge', { reason: 'ops group is the on-call rota, SEC-43' }),
+      post(id, 'acknowledge', { reason: 'ops group is the on-call rota, SEC-43' }),
+    ])
+    assert.deepEqual(both.map((r) => r.status).sort(), [200, 409])
+    assert.equal(await auditCount('reconciliation.finding_acknowledged', id), 2, 'the first acknowledgement and this one, not three')
   })
 
   test('when an orphan account is linked to an active employee, then it is linked once and the next run maps the account to them', async () => {
