@@ -63,6 +63,12 @@ export interface SystemReconcileSummary {
   accounts: number
   findings: Record<string, number>
   reopened: number
+  /**
+   * Accounts whose access could not be compared with policy this run (the grant could not be put
+   * in the listing's vocabulary, e.g. Slack's usergroups.list failed). Unknown is not "no excess":
+   * their open excess_access findings are kept, not resolved.
+   */
+  accessUnjudged: number
 }
 
 export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Provisioner, correlationId: string): Promise<SystemReconcileSummary> {
@@ -70,7 +76,7 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
   const runId = randomUUID()
   const started = new Date()
   const ignore = deps.config.ignoreAccounts.map(globToRegExp)
-  const summary: SystemReconcileSummary = { system, accounts: 0, findings: {}, reopened: 0 }
+  const summary: SystemReconcileSummary = { system, accounts: 0, findings: {}, reopened: 0, accessUnjudged: 0 }
   const ctx: Ctx = {
     idempotencyKey: `reconcile:${system}:${runId}`,
     correlationId,
@@ -95,7 +101,15 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
     // The read-backs of a page run side by side (the limiter paces them): after a layoff a page can
     // hold a thousand of them, and one at a time at a vendor's latency would take the hour.
     await eachLimited(classified, CONFIRM_CONCURRENCY, async (c) => {
-      c.finding = await classify(c.account, c.owner, ignore, expected)
+      try {
+        c.finding = await classify(c.account, c.owner, ignore, expected)
+      } catch (err) {
+        // Only the policy-to-listing translation throws. One failed read must not blind the run to
+        // accounts active after revocation, so the account is left unjudged and the run goes on.
+        if (summary.accessUnjudged === 0) ctx.log.warn({ err: { message: (err as Error).message } }, 'could not compare access with policy; excess access left unjudged this run')
+        summary.accessUnjudged += 1
+        return
+      }
       if (c.finding?.kind === 'active_after_revocation' && c.owner) c.finding = await confirmActive(ctx, provisioner, c.account, c.owner.employee.id, c.finding)
     })
     for (const { account, owner, finding } of classified) {
@@ -115,7 +129,7 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
     page = result.nextPage
   } while (page)
   // Whatever this run did not see again is resolved.
-  await resolveUnseen(deps.pool, system, started)
+  await resolveUnseen(deps.pool, system, started, summary.accessUnjudged > 0 ? ['excess_access'] : [])
   return summary
 }
 
@@ -243,7 +257,7 @@ export function targetReconcileWorker(deps: TargetReconcileDeps): WorkerDefiniti
           job.log.error({ system, err: { message: (err as Error).message } }, 'target reconciliation failed for a system')
         }
       }
-      const flagged = summaries.filter((s) => Object.keys(s.findings).length > 0)
+      const flagged = summaries.filter((s) => Object.keys(s.findings).length > 0 || s.accessUnjudged > 0)
       if (flagged.length > 0) job.log.warn({ summaries: flagged }, 'target reconciliation found drift')
       return { summaries }
     },

@@ -150,12 +150,12 @@ export async function upsertFinding(
   return { id: row.id, inserted: row.inserted, raisedAgain: row.prev_status === 'acknowledged' && row.status === 'open' }
 }
 
-/** Whatever a run did not see again is resolved. */
-export async function resolveUnseen(db: Queryable, system: string, runStartedAt: Date): Promise<number> {
-  const { rowCount } = await db.query(`UPDATE reconciliation_findings SET resolved_at = now() WHERE system = $1 AND resolved_at IS NULL AND last_seen_at < $2`, [
-    system,
-    runStartedAt,
-  ])
+/** Whatever a run did not see again is resolved, except kinds the run could not judge (`keepKinds`). */
+export async function resolveUnseen(db: Queryable, system: string, runStartedAt: Date, keepKinds: readonly string[] = []): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE reconciliation_findings SET resolved_at = now() WHERE system = $1 AND resolved_at IS NULL AND last_seen_at < $2 AND NOT (kind = ANY($3::text[]))`,
+    [system, runStartedAt, keepKinds],
+  )
   return rowCount ?? 0
 }
 

@@ -12,6 +12,8 @@ import { apiAs, type ApiCall } from '../helpers/api.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { reconcileSystem, type TargetReconcileDeps } from '../../src/jobs/target-reconcile.ts'
 import { SlackEmulator, slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
+import { TransientError } from '../../provisioners/errors.ts'
+import type { Provisioner } from '../../provisioners/types.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -141,6 +143,25 @@ describe('reconciliation findings: Slack user groups, acknowledge, link, cut off
     ])
     assert.deepEqual(both.map((r) => r.status).sort(), [200, 409])
     assert.equal(await auditCount('reconciliation.finding_acknowledged', id), 2, 'the first acknowledgement and this one, not three')
+  })
+
+  test('when the policy cannot be put in the listing\'s vocabulary, then the run still judges the rest and keeps open excess findings instead of resolving them', async () => {
+    await t.running.pool.query(`UPDATE sandbox_accounts SET groups = array_append(groups, 'finance') WHERE employee_external_id = 'E1'`)
+    const sandbox = t.running.registry.get('sandbox')!
+    const seen = await reconcileSystem(deps, sandbox, 'sandbox-1')
+    assert.equal(seen.findings.excess_access, 1)
+    // The translation fails (in Slack: usergroups.list refused): unknown, not "no excess".
+    const blind: Provisioner = {
+      ...sandbox,
+      listedAccess: async () => {
+        throw new TransientError('usergroups.list failed', { system: 'sandbox', operation: 'usergroups.list' })
+      },
+    }
+    const unjudged = await reconcileSystem(deps, blind, 'sandbox-2')
+    assert.ok(unjudged.accessUnjudged >= 1)
+    const open = (await findings('kind=excess_access&system=sandbox'))
+    assert.equal(open.length, 1, 'the excess finding stays open')
+    assert.deepEqual(open[0]!.details.beyondPolicy, { groups: ['finance'] })
   })
 
   test('when an orphan account is linked to an active employee, then it is linked once and the next run maps the account to them', async () => {
