@@ -30,7 +30,7 @@ import { recordAudit } from '../audit/index.ts'
 import type { AccessGrant, AccountState, Ctx, ListedAccess, Provisioner } from '../../provisioners/types.ts'
 import type { Registry } from '../../provisioners/registry.ts'
 import { applyEvent, SYSTEM_ACTOR, type EngineDeps } from '../lifecycle/engine.ts'
-import { accessSnapshot, defaultListedAccess, excessOf, ownerIndex, ownerOf, type Owner } from '../reconciliation/access.ts'
+import { accessSnapshot, defaultListedAccess, excessOf, LEAVER_STATES, ownerIndex, ownerOf, type Owner } from '../reconciliation/access.ts'
 import { loadOwnerData, resolveUnseen, upsertFinding, type FindingKind } from '../reconciliation/store.ts'
 import type { Limiter } from './limiter.ts'
 import { TARGET_RECONCILE_QUEUE } from './queues.ts'
@@ -52,7 +52,6 @@ export interface TargetReconcileDeps {
 }
 
 const REVOKED_STATUSES = new Set(['verified', 'cleaning', 'done', 'revoked', 'verifying'])
-const GONE_STATES = new Set(['deprovisioning', 'offboarded', 'cancelled'])
 
 function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*')}$`, 'i')
@@ -191,7 +190,7 @@ async function classify(account: AccountState, owner: Owner | undefined, ignore:
   }
   const { employee, row, managed } = owner
   const ownerFacts = { ownerVia: owner.via, employeeState: employee.state }
-  if (GONE_STATES.has(employee.state)) {
+  if (LEAVER_STATES.has(employee.state)) {
     if (managed && row?.verified_at && REVOKED_STATUSES.has(row.status)) {
       return { kind: 'active_after_revocation', details: { verifiedAt: row.verified_at.toISOString(), employeeState: employee.state } }
     }

@@ -55,6 +55,9 @@ export function accessSnapshot(account: AccountState): { active: boolean; groups
 // ---------------------------------------------------------------------------------------------
 // whose account
 
+/** Employee states in which the lifecycle revokes access (a leaver, or a hire cancelled). */
+export const LEAVER_STATES: ReadonlySet<string> = new Set(['deprovisioning', 'offboarded', 'cancelled'])
+
 /** Tenure's record of an employee's account in the system being reconciled. */
 export interface AccountRow {
   employee_id: string

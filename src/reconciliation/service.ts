@@ -9,6 +9,7 @@ import { withTransaction } from '../db/pool.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
 import { ApiError, notFound } from '../http/errors.ts'
 import { applyEvent, type Actor, type EngineDeps } from '../lifecycle/engine.ts'
+import { LEAVER_STATES } from './access.ts'
 import {
   acknowledgeFinding,
   findEmployee,
@@ -19,9 +20,6 @@ import {
   markCutoffRequested,
   type FindingRecord,
 } from './store.ts'
-
-/** Employee states in which the machine revokes access: where a cut-off can be asked for. */
-export const LEAVER_STATES: readonly string[] = ['deprovisioning', 'offboarded', 'cancelled']
 
 export interface ActionOptions {
   correlationId: string
@@ -151,7 +149,7 @@ export async function requestCutoff(engine: EngineDeps | undefined, pool: Pool, 
         )
       }
       if (f.employeeId !== employeeId) throw new ApiError(409, 'finding_changed', `finding ${id} changed while the cut-off was being requested; try again`)
-      if (!LEAVER_STATES.includes(result.from)) {
+      if (!LEAVER_STATES.has(result.from)) {
         throw new ApiError(409, 'not_a_leaver', `employee ${employeeId} is ${result.from}, not a leaver: Tenure cuts off leavers' accounts; acknowledge the finding or change the access by hand`)
       }
       const account = await machineAccount(client, employeeId, f.system)

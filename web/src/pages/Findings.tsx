@@ -8,7 +8,7 @@ import { Badge, ErrorBox, Json, Loading, Section, Time, useData } from '../ui.ts
 
 /** Mirrors FINDING_REASON_MIN_LENGTH (src/reconciliation/routes.ts): the server refuses less. */
 const REASON_MIN = 10
-/** Mirrors LEAVER_STATES (src/reconciliation/service.ts): a cut-off is for leavers. */
+/** Mirrors LEAVER_STATES (src/reconciliation/access.ts): a cut-off is for leavers. */
 const LEAVER_STATES = ['deprovisioning', 'offboarded', 'cancelled']
 
 type Status = 'open' | 'acknowledged' | 'resolved' | 'all'
