@@ -35,6 +35,7 @@ import type {
   AccountState,
   Ctx,
   EmployeeProfile,
+  ListedAccess,
   Page,
   Provisioner,
   RateLimitSpec,
@@ -409,6 +410,17 @@ class SlackProvisioner implements Provisioner {
       items: list.Resources.map((u) => this.toAccountState(u)),
       ...(list.Resources.length > 0 && next <= list.totalResults ? { nextPage: String(next) } : {}),
     }
+  }
+
+  /**
+   * SCIM lists a user's user groups as `groups[].value`, the group's id
+   * (https://docs.slack.dev/reference/scim-api#user-attributes), while a policy names them by handle, name or
+   * id (under `userGroups` or `groups`, see userGroupsOf). Reconciliation compares the listing with
+   * the resolved ids; a name that resolves to nothing stays as written and matches nothing.
+   */
+  async listedAccess(ctx: Ctx, grant: AccessGrant): Promise<ListedAccess> {
+    const { resolved, missing } = await this.resolveUserGroups(ctx, userGroupsOf(grant))
+    return { groups: [...resolved.map((r) => r.id), ...missing], licences: [], roles: [] }
   }
 
   // -------------------------------------------------------------------------------------------
