@@ -108,7 +108,7 @@ export async function loadOwnerData(
       `SELECT employee_id, account_id, login, status, verified_at, desired FROM employee_accounts WHERE system = $1`,
       [system],
     ),
-    db.query<EmployeeRef>(`SELECT id, external_id AS key, state FROM employees`),
+    db.query<EmployeeRef>(`SELECT id, account_key AS key, state FROM employees`),
     db.query<{ account_id: string; employee_id: string }>(`SELECT account_id, employee_id FROM reconciliation_account_links WHERE system = $1`, [system]),
   ])
   return { rows: rows.rows.map((r) => ({ ...r, desired: (r.desired as AccessGrant | null) ?? null })), employees: employees.rows, links: links.rows }
