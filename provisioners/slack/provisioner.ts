@@ -193,6 +193,8 @@ class SlackProvisioner implements Provisioner {
   private readonly now: () => number
   private channelCache: NameCache | undefined
   private groupCache: NameCache | undefined
+  /** user-group id → handle, for listAccounts (refreshed like the name caches). */
+  private handleCache: NameCache | undefined
   private readonly userGroups: UserGroupDirectory
 
   constructor(config: SlackConfig, options: SlackProvisionerOptions) {
@@ -482,8 +484,15 @@ class SlackProvisioner implements Provisioner {
     })
     const list = this.parse(scimListSchema, res.body, 'scim.Users.list', res.requestId)
     const next = startIndex + list.Resources.length
+    // Reconciliation compares these with the policy's `userGroups`, which name groups by handle
+    // (`engineers`, `@engineers`): SCIM lists ids (S…), so each is reported as its handle. A group
+    // usergroups.list does not show (disabled since) keeps its id.
+    const handles = list.Resources.some((u) => (u.groups?.length ?? 0) > 0) ? await this.userGroupHandles(ctx) : new Map<string, string>()
     return {
-      items: list.Resources.map((u) => this.toAccountState(u)),
+      items: list.Resources.map((u) => {
+        const state = this.toAccountState(u)
+        return { ...state, groups: state.groups.map((id) => handles.get(id) ?? id) }
+      }),
       ...(list.Resources.length > 0 && next <= list.totalResults ? { nextPage: String(next) } : {}),
     }
   }
@@ -951,6 +960,18 @@ class SlackProvisioner implements Provisioner {
       for (const ch of page.channels) if (ch.name) ids.set(ch.name.toLowerCase(), ch.id)
       cursor = page.response_metadata?.next_cursor || undefined
     } while (cursor)
+    return ids
+  }
+
+  private async userGroupHandles(ctx: Ctx): Promise<Map<string, string>> {
+    const cache = this.handleCache
+    if (cache !== undefined && this.now() - cache.loadedAt < this.config.channelCacheSeconds * 1000) return cache.ids
+    const { result, requestId } = await this.web(ctx, 'usergroups.list', (c) => c.usergroups.list({}))
+    const ids = new Map<string, string>()
+    for (const g of this.parse(usergroupListSchema, result, 'usergroups.list', requestId).usergroups) {
+      if (g.handle) ids.set(g.id, g.handle.toLowerCase())
+    }
+    this.handleCache = { loadedAt: this.now(), ids }
     return ids
   }
 

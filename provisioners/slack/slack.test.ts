@@ -463,6 +463,18 @@ describe('slack listAccounts', () => {
     assert.equal(deactivated?.employeeId, 'E403')
     await rejectsWith(h.p.listAccounts(h.ctx, 'abc'), 'Permanent')
   })
+
+  test("when accounts are in user groups, then listAccounts names each group by its handle, as a policy's userGroups does", async (t) => {
+    const h = await setup(t)
+    const ada = h.emu.seedUser({ userName: 'ada', email: 'ada@example.com', externalId: 'E450' })
+    h.emu.seedUserGroup({ handle: 'Engineers', users: [ada] })
+    const off = h.emu.seedUserGroup({ handle: 'old-team', users: [ada] })
+    h.emu.setUserGroupDisabled(off, true)
+    const listed = (await h.p.listAccounts(h.ctx)).items.find((i) => i.accountId === ada)
+    // The disabled group is not on the SCIM record (no membership to compare); the enabled one reads by handle.
+    assert.deepEqual(listed?.groups, ['engineers'])
+    assert.equal(listed?.unknown, undefined)
+  })
 })
 
 describe('slack error classification', () => {
