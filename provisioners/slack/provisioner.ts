@@ -606,14 +606,13 @@ class SlackProvisioner implements Provisioner {
         return
       }
       case 'remove_channels': {
-        if (!state.active) {
-          implicit(`Slack removes a deactivated member from all channels (${DEACTIVATION_HELP})`)
-          return
-        }
+        // Read even for a deactivated account: Slack documents that deactivation removes a member
+        // from all channels (help 204475027), and this is the read that shows it did.
         const trace: string[] = []
         const before = await this.channelsOf(ctx, ref.accountId, trace)
         if (before.length === 0) {
-          record('remove_channels', 'already_done', 'member of no channel (users.conversations)', trace)
+          const why = state.active ? '' : `; Slack removes a deactivated member from all channels (${DEACTIVATION_HELP})`
+          record('remove_channels', 'already_done', `member of no channel (users.conversations)${why}`, trace)
           return
         }
         const refused = new Map<string, string>()

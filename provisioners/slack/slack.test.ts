@@ -310,6 +310,18 @@ describe('slack leaver', () => {
     assert.deepEqual((await h.p.verify(h.ctx, ref)).groups, [])
   })
 
+  test('when a deactivated leaver still reads as a channel member, then the clean-up removes them instead of assuming deactivation did', async (t) => {
+    const h = await setup(t)
+    const ref = await h.p.provision(h.ctx, joiner('E303'))
+    await h.p.deprovision(h.ctx, ref, { phase: 'cutoff', steps: CUTOFF, options: {} })
+    // Whatever the reason (a shared channel, a lag in Slack), the read is the evidence, not the help article.
+    const ops = h.emu.seedChannel({ name: 'ops', members: [ref.accountId] })
+    const cleanup = await h.p.deprovision(h.ctx, ref, { phase: 'cleanup', steps: ['remove_channels'], options: {} })
+    assert.equal(cleanup.steps[0]?.status, 'done', cleanup.steps[0]?.detail)
+    assert.deepEqual(h.emu.channelMembers(ops), [])
+    assert.deepEqual(cleanup.residual, [])
+  })
+
   test("when deactivateWith is 'delete', then the cut-off sends SCIM DELETE and the user reads back deactivated", async (t) => {
     const h = await setup(t, { deactivateWith: 'delete' })
     const ref = await h.p.provision(h.ctx, joiner('E301'))
