@@ -378,9 +378,10 @@ class SlackProvisioner implements Provisioner {
 
   /**
    * Reads the SCIM user (the cut-off check: active=false) and, when Tenure says what it granted,
-   * reads those user groups and channels back too (a lower bound: the SCIM record's own `groups`
-   * are reported as well). What could not be read goes to `unknown`; a rate limit or outage on
-   * one of these reads is thrown, so the job retries instead of reporting a gap.
+   * reads those user groups back too, and the granted channels of an account that is still active
+   * (a lower bound: the SCIM record's own `groups` are reported as well). What could not be read
+   * goes to `unknown`; a rate limit or outage on one of these reads is thrown, so the job retries
+   * instead of reporting a gap.
    */
   async verify(ctx: Ctx, ref: AccountRef, opts: VerifyOptions = {}): Promise<AccountState> {
     let user: ScimUser
@@ -403,7 +404,11 @@ class SlackProvisioner implements Provisioner {
     const granted = opts.granted
     if (granted) {
       await this.readGrantedUserGroups(ctx, user, userGroupsOf(granted), state)
-      await this.readGrantedChannels(ctx, user.id, granted.channels, state)
+      // Channels are read while the account is active: then membership is access. A deactivated
+      // account's channels are read by the clean-up's remove_channels (users.conversations), not
+      // here: verification is on the cut-off path, and one Tier 3 read (50/min) per leaver would
+      // make it, not GET /Users/{id} (300/min), bind a layoff (5,000 leavers: 100 min, not 17).
+      if (user.active) await this.readGrantedChannels(ctx, user.id, granted.channels, state)
     }
     return state
   }
@@ -444,8 +449,7 @@ class SlackProvisioner implements Provisioner {
   }
 
   /**
-   * The channels Tenure granted, read with users.conversations (Slack removes a deactivated member
-   * from every channel, https://slack.com/help/articles/204475027; this reads that it did). A
+   * The channels Tenure granted (and the default channels), read with users.conversations. A
    * granted channel the app cannot see (private, app not in it) cannot be read: `unknown`.
    */
   private async readGrantedChannels(ctx: Ctx, userId: string, refs: string[], state: AccountState): Promise<void> {

@@ -441,14 +441,23 @@ describe('slack verify', () => {
     const ref = await h.p.provision(h.ctx, joiner('E400', {}, { channels: ['engineering'], userGroups: ['eng'] }))
     const granted = grant({ channels: ['engineering', 'secret'], userGroups: ['eng'] })
 
+    // Active (a cut-off that did not take, say): the channels are live access and are read.
+    const active = await h.p.verify(h.ctx, ref, { granted })
+    assert.equal(active.revoked, false)
+    assert.deepEqual(active.groups, [eng])
+    const left = active.checks.find((c) => c.name === 'granted_channels_left')
+    assert.equal(left?.ok, false)
+    assert.match(left?.detail ?? '', /still in general, engineering/)
+    assert.deepEqual(active.unknown?.map((u) => u.attribute), ['channels'], 'the private channel could not be read')
+    assert.match(active.unknown?.[0]?.reason ?? '', /secret/)
+
     await h.p.deprovision(h.ctx, ref, { phase: 'cutoff', steps: CUTOFF, options: { granted } })
+    h.calls.length = 0
     const afterCutoff = await h.p.verify(h.ctx, ref, { granted })
     assert.equal(afterCutoff.revoked, true)
     assert.deepEqual(afterCutoff.groups, [eng], 'still in the user group until the clean-up: reported, not hidden')
-    assert.deepEqual(afterCutoff.checks.find((c) => c.name === 'granted_channels_left')?.ok, true, 'Slack dropped the deactivated member from #engineering')
-    assert.deepEqual(afterCutoff.unknown?.map((u) => u.attribute), ['channels'], 'the private channel could not be read')
-    assert.match(afterCutoff.unknown?.[0]?.reason ?? '', /secret/)
-    assert.ok(h.calls.some((c) => c.operation === 'users.conversations'), 'channels were read, not assumed from the deactivation')
+    assert.equal(afterCutoff.checks.find((c) => c.name === 'granted_user_groups_read')?.ok, true)
+    assert.ok(!h.calls.some((c) => c.operation === 'users.conversations'), "a deactivated account's channels are left to the clean-up's read")
   })
 })
 
