@@ -243,6 +243,8 @@ function controlled() {
   const writes: Array<{ groupId: string; users: string[] }> = []
   let members = new Map<string, string[]>()
   const refused = new Set<string>()
+  /** Members Slack reads as deactivated: refused in a list, reported by users.info. */
+  const inactive = new Set<string>()
   const options = { answerWithoutUsers: false, failReadsAfterWrite: false }
   let lastCall = ''
   const calls: UserGroupCalls = {
@@ -262,12 +264,12 @@ function controlled() {
     write: async (_ctx, groupId, users) => {
       writes.push({ groupId, users })
       lastCall = 'write'
-      if (users.some((u) => refused.has(u))) throw new PermanentError('usergroups.users.update: invalid_users', { system: 'slack', vendorCode: 'invalid_users' })
+      if (users.some((u) => refused.has(u) || inactive.has(u))) throw new PermanentError('usergroups.users.update: invalid_users', { system: 'slack', vendorCode: 'invalid_users' })
       members.set(groupId, users)
       return { users: options.answerWithoutUsers ? undefined : users, requestId: `write-${groupId}` }
     },
-    // Nobody reads as deactivated here: a refused id is someone Slack will not take for another reason (a guest).
-    deactivated: async () => [],
+    // A `refused` id is someone Slack will not take for another reason (a guest): not deactivated.
+    deactivated: async (_ctx, ids) => ids.filter((u) => inactive.has(u)),
   }
   return {
     calls,
@@ -276,6 +278,7 @@ function controlled() {
     listed: (n: number) => new Promise<void>((resolve) => (lists.length >= n ? resolve() : listWaiters.push({ n, resolve }))),
     writes,
     refused,
+    inactive,
     options,
     setMembers: (m: Record<string, string[]>) => {
       members = new Map(Object.entries(m))
@@ -345,5 +348,17 @@ describe('slack user-group directory', () => {
     const outcome = await dir.change(testCtx(silentLogger), 'S1', { kind: 'remove', userId: 'U2' })
     assert.equal(outcome.status, 'refused')
     assert.equal(outcome.status === 'refused' ? outcome.code : '', 'unread')
+  })
+
+  test('when only deactivated members would remain, then the removal is refused as last_member and no empty list is sent', async () => {
+    const c = controlled()
+    c.setMembers({ S1: ['GONE', 'U1'] })
+    c.inactive.add('GONE')
+    const dir = new UserGroupDirectory(c.calls, { system: 'slack', listingTtlMs: 60_000, now: () => 0 })
+    const outcome = await dir.change(testCtx(silentLogger), 'S1', { kind: 'remove', userId: 'U1' })
+    assert.equal(outcome.status === 'refused' ? outcome.code : outcome.status, 'last_member')
+    assert.match(outcome.status === 'refused' ? outcome.reason : '', /only deactivated members would remain/)
+    assert.deepEqual(c.writes.map((w) => w.users), [['GONE']], 'the refused list, and no empty one after it')
+    assert.deepEqual(c.members('S1'), ['GONE', 'U1'])
   })
 })
