@@ -44,8 +44,7 @@ export async function startSandboxEmulators(options: SandboxOptions): Promise<Sa
   const jira = new JiraEmulator({ ...latency(250) })
   const scim = new ScimEmulator({ ...latency(150) })
   for (const g of Object.values(SANDBOX_ENTRA_GROUPS)) entra.seedGroup({ id: g.id, displayName: g.displayName, securityEnabled: true, mailEnabled: false })
-  for (const name of ['general', 'engineering', 'sales', 'random']) slack.seedChannel({ name, isGeneral: name === 'general' })
-  for (const handle of ['engineers', 'sellers']) slack.seedUserGroup({ handle })
+  seedSlackSandbox(slack)
   for (const group of ['engineering', 'sales']) jira.seedGroup(group)
   for (const group of ['everyone', 'engineering']) scim.seedGroup(group)
   const urls = {
@@ -67,6 +66,17 @@ export async function startSandboxEmulators(options: SandboxOptions): Promise<Sa
       await Promise.all([google.close(), entra.close(), slack.close(), jira.close(), scim.close()])
     },
   }
+}
+
+/**
+ * The channels and user groups config/sandbox.yaml grants. Each user group starts with the org
+ * owner in it, as a group someone created in Slack would: Slack cannot empty a group through
+ * usergroups.users.update (https://docs.slack.dev/reference/methods/usergroups.users.update), so a
+ * group whose only member is the sandbox's one mover or leaver could never let them go.
+ */
+export function seedSlackSandbox(slack: SlackEmulator): void {
+  for (const name of ['general', 'engineering', 'sales', 'random']) slack.seedChannel({ name, isGeneral: name === 'general' })
+  for (const handle of ['engineers', 'sellers']) slack.seedUserGroup({ handle, users: [slack.ownerId] })
 }
 
 /** The systems block for the sandbox: the built-in table target plus every emulator. */
