@@ -123,11 +123,12 @@ export function classifyGoogleError(err: unknown, details: { system: string; ope
   }
   const message = `${details.operation}: ${info.message}`
   if (info.status === undefined) return new TransientError(message, d)
-  const retryAfterMs = parseRetryAfter(info.retryAfter) ?? DEFAULT_RETRY_AFTER_MS
+  const retryAfterMs = parseRetryAfter(info.retryAfter)
   if (info.status === 429 || (info.status === 403 && info.reason !== undefined && RATE_LIMIT_REASONS.has(info.reason))) {
-    return new RateLimitedError(message, retryAfterMs, d)
+    return new RateLimitedError(message, retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, d)
   }
-  return classifyHttpStatus(info.status, message, { ...d, retryAfterMs })
+  // Only a Retry-After the server actually sent: a 503 with one is RateLimited, without one Transient.
+  return classifyHttpStatus(info.status, message, { ...d, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
 }
 
 /**

@@ -433,6 +433,14 @@ function provisionerSuite(variant: Variant): void {
       }
     })
 
+    test('when the app answers 503 with Retry-After, then RateLimited carries that wait, as a 429 does', async () => {
+      emu.injectFault({ status: 503, retryAfterSeconds: 11, pathIncludes: '/Users' })
+      await rejectsWith(p.lookup(makeCtx(), employee()), RateLimitedError, (err) => {
+        assert.equal(err.status, 503)
+        assert.equal(err.retryAfterMs, 11_000)
+      })
+    })
+
     test('when the app fails (5xx) or does not answer in time, then Transient', async () => {
       emu.injectFault({ status: 500, pathIncludes: '/Users' })
       await rejectsWith(p.lookup(makeCtx(), employee()), TransientError, (err) => assert.equal(err.status, 500))
