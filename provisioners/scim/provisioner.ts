@@ -152,9 +152,14 @@ function isUnreadable(err: unknown): err is ProvisionerError {
   return isProvisionerError(err) && (err.kind === 'Permanent' || err.kind === 'NotFound' || (err.kind === 'AuthFailed' && err.status === 403))
 }
 
-/** RFC 7644 §3.4.2.2 / §3.12: the app declined this filter. */
+/**
+ * The app declined a filtered GET. RFC 7644 §3.4.2.2 / §3.12 say that is 400 invalidFilter; some
+ * servers answer another 400 when their filter code trips (SCIMMY 1.3.5 answers `members.value eq`
+ * with 400 invalidValue once any Group has no members). A GET carries nothing else to refuse, so
+ * any 400 to a filtered search means "cannot filter this": page instead, which is always correct.
+ */
 function isInvalidFilter(err: unknown): boolean {
-  return isProvisionerError(err) && err.status === 400 && err.vendorCode === 'invalidFilter'
+  return isProvisionerError(err) && err.status === 400
 }
 
 /** What SCIM cannot do: these steps exist in other systems, not in RFC 7644. */
