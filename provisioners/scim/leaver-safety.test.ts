@@ -163,4 +163,15 @@ describe('discovery lifetime', () => {
     assert.equal(emu.requests.filter((r) => r.path === '/Schemas').length, 2)
     assert.equal(emu.requests.filter((r) => r.path === '/ResourceTypes').length, 2)
   })
+
+  test('when discovery fails in passing (503), then the configured quirks serve this call and the next call asks again', async () => {
+    const p = make()
+    const emp = employee()
+    emu.clearRequests()
+    emu.injectFault({ status: 503, pathIncludes: '/ServiceProviderConfig', times: 1 })
+    await p.lookup(ctx(), emp)
+    await p.lookup(ctx(), emp)
+    await p.lookup(ctx(), emp)
+    assert.equal(emu.requests.filter((r) => r.path === '/ServiceProviderConfig').length, 2, 'asked again once, then cached')
+  })
 })

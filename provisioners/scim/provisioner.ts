@@ -222,8 +222,8 @@ class ScimProvisioner implements Provisioner {
   /**
    * Read /ServiceProviderConfig, /Schemas and /ResourceTypes (RFC 7644 §4; RFC 7643 §5–§7) once per
    * DISCOVERY_TTL_MS and complete the quirks with them. An app that does not serve them (404, 501,
-   * 400, 401/403) keeps the configured quirks and is not asked again within the lifetime; a
-   * passing failure (5xx, 429, timeout) is not cached, so the next call asks again.
+   * 400, 403) keeps the configured quirks and is not asked again within the lifetime; a passing
+   * failure (5xx, 429, timeout, 401) is not cached, so the next call asks again.
    */
   private async discover(ctx: Ctx): Promise<void> {
     if (this.discovered && this.now() - this.discovered.at < DISCOVERY_TTL_MS) return
@@ -239,7 +239,9 @@ class ScimProvisioner implements Provisioner {
       try {
         return (await this.client.request(ctx, { operation, method: 'GET', path })).body
       } catch (err) {
-        if (isUnreadable(err) || (isProvisionerError(err) && err.kind === 'AuthFailed')) return undefined
+        // Not served (404, 501, 400, 403): the configured quirks it is. A 401 is the credential,
+        // not discovery: like 5xx, 429 and timeouts it is not cached, so the next call asks again.
+        if (isUnreadable(err)) return undefined
         passing = true
         ctx.log.warn({ system: this.system, operation, err }, 'scim: discovery failed; using the configured quirks for now')
         return undefined
@@ -477,7 +479,7 @@ class ScimProvisioner implements Provisioner {
     }
     // Groups Tenure granted are read back even where the User lists none: an absent User.groups,
     // a refused filter or an unreadable group is unknown, never "member of no groups".
-    const read = await this.readMemberships(ctx, fetched, { names: opts.granted?.groups ?? [] })
+    const read = await this.readMemberships(ctx, fetched.user.id, fetched.user, { names: opts.granted?.groups ?? [] })
     const groups: string[] = []
     for (const m of read.memberships) groups.push(await this.groupLabel(ctx, m))
     return this.stateOf(fetched.user, groups, unknownOf(read.unread))
@@ -885,41 +887,62 @@ class ScimProvisioner implements Provisioner {
     }
   }
 
+  /** Whether a `members.value eq` search may be sent to this app now. */
+  private get memberFilterUsable(): boolean {
+    return this.quirks.filterSupported && !this.refusedFilters.has('groups.members') && this.discovered?.found.groupResource !== false
+  }
+
   /**
-   * Groups the user is in, and what could not be read. From User.groups where the app returns it;
-   * otherwise by searching Groups (filter members.value eq; on a refused filter, or without filter
-   * support, by listing /Groups page by page and reading members). Then, whatever the source, the
-   * members of every group named in `check` (what Tenure granted, what was just removed) are read
-   * directly: the grant list is a lower bound of what to check, never the answer.
+   * Groups the user is in, and what could not be read. Membership lives on the Group (RFC 7643
+   * §4.1.2: User.groups is read-only and optional), so the Group side is read whenever Tenure has
+   * something to check (what it granted, what it just removed) or the User does not list groups:
+   * one `members.value eq` search where the app filters; otherwise, without User.groups, a listing
+   * of /Groups with members; otherwise the members of each group to check, one GET each. The grant
+   * list is a lower bound of what to check, never the answer.
+   *
+   * `user` undefined reads the Group side only (the clean-up's read-back, where a fresh User.groups
+   * would add a call and nothing the Group side does not show).
    */
-  private async readMemberships(ctx: Ctx, fetched: FetchedUser, check: { names?: string[]; ids?: string[] }): Promise<MembershipRead> {
-    const userId = fetched.user.id
+  private async readMemberships(
+    ctx: Ctx,
+    userId: string,
+    user: ScimUser | undefined,
+    check: { names?: string[]; ids?: string[] },
+  ): Promise<MembershipRead> {
     const found = new Map<string, Membership>()
     const unread: Unread[] = []
     const how: string[] = []
     const add = (m: Membership) => {
       if (!found.has(m.id)) found.set(m.id, m)
     }
+    const toCheck = (check.names?.length ?? 0) + (check.ids?.length ?? 0) > 0
     let complete = false
-    if (this.quirks.groupsOnUser && Array.isArray(fetched.user.groups)) {
-      for (const g of fetched.user.groups) if (g.value !== undefined) add({ id: g.value, ...(g.display ? { display: g.display } : {}) })
+    if (user && this.quirks.groupsOnUser && Array.isArray(user.groups)) {
+      for (const g of user.groups) if (g.value !== undefined) add({ id: g.value, ...(g.display ? { display: g.display } : {}) })
       complete = true
       how.push('User.groups')
-    } else if (this.discovered?.found.groupResource === false) {
-      unread.push({ id: 'unknown', reason: 'the app returns no User.groups and /ResourceTypes lists no Group resource' })
-    } else {
+    }
+    let groupSide = false
+    if (this.discovered?.found.groupResource === false) {
+      if (!complete) unread.push({ id: 'unknown', reason: 'the app returns no User.groups and /ResourceTypes lists no Group resource' })
+    } else if (!complete || (toCheck && this.memberFilterUsable)) {
       try {
-        const searched = await this.searchMemberships(ctx, userId)
-        for (const m of searched.memberships) add(m)
-        unread.push(...searched.unread)
-        how.push(searched.how)
-        complete = searched.unread.length === 0
+        const searched = await this.searchMemberships(ctx, userId, !complete)
+        if (searched) {
+          for (const m of searched.memberships) add(m)
+          unread.push(...searched.unread)
+          how.push(searched.how)
+          groupSide = searched.unread.length === 0
+          complete ||= groupSide
+        }
       } catch (err) {
         if (!isUnreadable(err)) throw err
         unread.push({ id: 'unknown', reason: `the app's Groups could not be searched or listed: ${err.message}` })
       }
     }
+    if (groupSide || !toCheck) return { memberships: [...found.values()], unread, how }
 
+    // The Group side was not read for every group: read each group to check directly.
     const ids = new Set(check.ids ?? [])
     for (const name of check.names ?? []) {
       try {
@@ -935,20 +958,28 @@ class ScimProvisioner implements Provisioner {
     }
     let readDirectly = 0
     for (const id of ids) {
-      if (found.has(id)) continue
+      if (found.has(id) || unread.some((u) => u.groupId === id)) continue
       const result = await this.groupHasMember(ctx, id, userId)
       readDirectly += 1
       if (result.kind === 'member') add({ id, ...(result.display ? { display: result.display } : {}) })
       else if (result.kind === 'unknown') unread.push({ id, groupId: id, reason: result.reason })
     }
-    if (readDirectly > 0) how.push(`${readDirectly} granted group${readDirectly === 1 ? '' : 's'} read directly`)
+    if (readDirectly > 0) how.push(`${readDirectly} group${readDirectly === 1 ? '' : 's'} read directly`)
     return { memberships: [...found.values()], unread, how }
   }
 
-  /** Groups whose members include the user, without User.groups. */
-  private async searchMemberships(ctx: Ctx, userId: string): Promise<{ memberships: Membership[]; unread: Unread[]; how: string }> {
+  /**
+   * Groups whose members include the user, read on the Group side: a `members.value eq` search, or
+   * (filter unsupported or refused, and `listIfRefused`) a listing of /Groups with members.
+   * Undefined when the filter is not usable and listing was not wanted.
+   */
+  private async searchMemberships(
+    ctx: Ctx,
+    userId: string,
+    listIfRefused: boolean,
+  ): Promise<{ memberships: Membership[]; unread: Unread[]; how: string } | undefined> {
     const memberships: Membership[] = []
-    if (this.quirks.filterSupported && !this.refusedFilters.has('groups.members')) {
+    if (this.memberFilterUsable) {
       const filter = `${this.attr('members')}.${this.attr('value')} eq ${scimString(userId)}`
       try {
         let startIndex: number | undefined = 1
@@ -970,6 +1001,7 @@ class ScimProvisioner implements Provisioner {
         memberships.length = 0
       }
     }
+    if (!listIfRefused) return undefined
     const unread: Unread[] = []
     const withoutMembers: string[] = []
     let startIndex: number | undefined = 1
@@ -1117,7 +1149,7 @@ class ScimProvisioner implements Provisioner {
     fetched: FetchedUser,
     granted: string[],
   ): Promise<{ status: StepStatus; detail: string; residual: ResidualAccess[] }> {
-    const first = await this.readMemberships(ctx, fetched, { names: granted })
+    const first = await this.readMemberships(ctx, fetched.user.id, fetched.user, { names: granted })
     const unreadResidual = (read: MembershipRead): ResidualAccess[] =>
       read.unread.map((u) => ({ kind: 'group', id: u.groupId ?? u.id, reason: `membership could not be read: ${u.reason}` }))
     if (this.quirks.groupMembership === 'none') {
@@ -1160,10 +1192,16 @@ class ScimProvisioner implements Provisioner {
       }
     }
 
-    // Read back: a fresh User (User.groups changed) and every group touched or granted.
-    const fresh = await this.getUser(ctx, fetched.user.id, 'scim.Users.get')
-    if (!fresh) return { status: 'done', detail: `removed from ${removed} groups; the account is gone at the app (404)`, residual: [] }
-    const after = await this.readMemberships(ctx, fresh, { names: granted, ids: [...attempted] })
+    // Read back every group touched or granted. Where the app filters on members.value, one
+    // search of the Group side shows every membership; otherwise a fresh User (its groups changed)
+    // and the groups themselves.
+    let freshUser: ScimUser | undefined
+    if (!this.memberFilterUsable) {
+      const fresh = await this.getUser(ctx, fetched.user.id, 'scim.Users.get')
+      if (!fresh) return { status: 'done', detail: `removed from ${removed} groups; the account is gone at the app (404)`, residual: [] }
+      freshUser = fresh.user
+    }
+    const after = await this.readMemberships(ctx, fetched.user.id, freshUser, { names: granted, ids: [...attempted] })
     const residual: ResidualAccess[] = [
       ...after.memberships.map((m) => ({
         kind: 'group',
