@@ -626,28 +626,26 @@ class ScimProvisioner implements Provisioner {
     owned: (u: ScimUser) => boolean,
     sameLogin: (u: ScimUser) => boolean,
   ): Promise<FetchedUser | undefined> {
-    {
-      if (byExternalId) {
-        const hits = await this.searchUsers(ctx, `${this.attr('externalId')} eq ${scimString(employee.employeeId)}`)
-        // externalId is caseExact (RFC 7643 §3.1); a server that matched loosely must not fool us.
-        const exact = hits.filter((h) => h.user.externalId === employee.employeeId)
-        if (exact.length > 1) {
-          throw this.permanent('lookup', `${exact.length} SCIM users carry externalId ${employee.employeeId}; resolve the duplicate at the app`)
-        }
-        if (exact[0]) return exact[0]
+    if (byExternalId) {
+      const hits = await this.searchUsers(ctx, `${this.attr('externalId')} eq ${scimString(employee.employeeId)}`)
+      // externalId is caseExact (RFC 7643 §3.1); a server that matched loosely must not fool us.
+      const exact = hits.filter((h) => h.user.externalId === employee.employeeId)
+      if (exact.length > 1) {
+        throw this.permanent('lookup', `${exact.length} SCIM users carry externalId ${employee.employeeId}; resolve the duplicate at the app`)
       }
-      if (userName === undefined) return undefined
-      const hits = await this.searchUsers(ctx, `${this.attr('userName')} eq ${scimString(userName)}`)
-      return hits.find((h) => sameLogin(h.user) && owned(h.user))
+      if (exact[0]) return exact[0]
     }
+    if (userName === undefined) return undefined
+    const hits = await this.searchUsers(ctx, `${this.attr('userName')} eq ${scimString(userName)}`)
+    return hits.find((h) => sameLogin(h.user) && owned(h.user))
   }
 
-  /** Remember that the app refused a filter (400 invalidFilter) and use the paging fallback from now on. */
+  /** Remember that the app refused a filter (a 400 to a filtered GET) and use the paging fallback from now on. */
   private refuseFilter(ctx: Ctx, which: 'users' | 'groups.displayName' | 'groups.members', err: unknown): void {
     this.refusedFilters.add(which)
     ctx.log.warn(
       { system: this.system, filter: which, err },
-      'scim: the app refused a filter it claims to support (400 invalidFilter); paging instead from now on',
+      'scim: the app refused a filter it claims to support (400); paging instead from now on',
     )
   }
 
