@@ -147,6 +147,9 @@ function classifyTokenError(err: TokenGrantError, details: { system: string; ope
   const message = `${details.operation}: ${err.message}`
   if (err.status === undefined) return new TransientError(message, d)
   if (err.status === 429) return new RateLimitedError(message, parseRetryAfter(err.retryAfter) ?? DEFAULT_RETRY_AFTER_MS, d)
+  // A 503 with Retry-After is a wait, like a 429 (provisioners/errors.ts classifyHttpStatus).
+  const retryAfterMs = parseRetryAfter(err.retryAfter)
+  if (err.status === 503 && retryAfterMs !== undefined) return new RateLimitedError(message, retryAfterMs, d)
   if (err.status >= 500) return new TransientError(message, d)
   if (err.status === 400 || err.status === 401 || err.status === 403) return new AuthFailedError(message, d)
   return new PermanentError(message, d)
