@@ -122,6 +122,8 @@ export class ScimEmulator {
   > & { patchResponse: 'resource' | 'noContent' | undefined }
   private readonly clients: Array<{ clientId: string; clientSecret: string }>
   private readonly rules: AttributeRules
+  /** Groups left out of User.groups (see laggingUserGroups). */
+  private readonly hiddenFromUserGroups = new Set<string>()
   private origin: string | undefined
 
   constructor(options: ScimEmulatorOptions = {}) {
@@ -194,6 +196,12 @@ export class ScimEmulator {
     return this.insert(this.groups, data).id
   }
 
+  /** The id of the group with this displayName (case-insensitive), or undefined. */
+  findGroup(displayName: string): string | undefined {
+    for (const group of this.groups.values()) if (String(group.data.displayName).toLowerCase() === displayName.toLowerCase()) return group.id
+    return undefined
+  }
+
   /** Member ids of a group. */
   groupMembers(groupId: string): string[] {
     const group = this.groups.get(groupId)
@@ -210,6 +218,16 @@ export class ScimEmulator {
     const stored = this.mustGet(this.users, id)
     stored.data.active = active
     this.touch(stored)
+  }
+
+  /**
+   * User.groups stops showing this group although Group.members still has the user. RFC 7643
+   * §4.1.2 makes User.groups a read-only value the provider derives ("direct membership, nested
+   * groups, or dynamically calculated"); servers that compute it apart from Group.members (a cache,
+   * an index that lags) can show less than the Group side, which is where membership lives (§4.2).
+   */
+  laggingUserGroups(groupId: string): void {
+    this.hiddenFromUserGroups.add(groupId)
   }
 
   /** A change made at the app by someone else: the version (ETag) moves on. */
@@ -609,7 +627,7 @@ export class ScimEmulator {
       ...structuredClone(stored.data),
       ...(this.opts.userGroupsAttribute
         ? {
-            groups: this.groupsContaining(stored.id).map((g) => ({
+            groups: this.groupsContaining(stored.id).filter((g) => !this.hiddenFromUserGroups.has(g.id)).map((g) => ({
               value: g.id,
               display: g.data.displayName,
               $ref: `${base}${this.opts.basePath}/Groups/${g.id}`,

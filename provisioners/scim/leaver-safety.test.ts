@@ -175,3 +175,28 @@ describe('discovery lifetime', () => {
     assert.equal(emu.requests.filter((r) => r.path === '/ServiceProviderConfig').length, 2, 'asked again once, then cached')
   })
 })
+
+describe('a provider whose User.groups shows less than its Groups', () => {
+  const { emu, make } = setup({})
+  before(async () => {
+    await emu.start()
+    for (const name of ['Engineering', 'Finance']) emu.seedGroup(name)
+  })
+  after(() => emu.close())
+
+  test('when User.groups misses a granted group, then the clean-up finds it on the Group side, removes it and reads back', async () => {
+    const p = make()
+    const ref = await p.provision(ctx(), spec(employee(), ['Engineering', 'Finance']))
+    const finance = emu.findGroup('Finance')!
+    emu.laggingUserGroups(finance)
+    assert.deepEqual(((emu.getUser(ref.accountId)?.groups as Array<{ display: string }>) ?? []).map((g) => g.display), ['Engineering'])
+
+    const state = await p.verify(ctx(), ref, { granted: grant(['Engineering', 'Finance']) })
+    assert.deepEqual(state.groups.sort(), ['Engineering', 'Finance'], 'verify reads the granted groups on the Group side')
+
+    const evidence = await p.deprovision(ctx(), ref, cleanup(['Engineering', 'Finance']))
+    assert.deepEqual(evidence.steps.map((s) => [s.step, s.status]), [['remove_groups', 'done']], evidence.steps[0]?.detail)
+    assert.match(evidence.steps[0]?.detail ?? '', /removed from 2 groups/)
+    assert.deepEqual(emu.groupsOf(ref.accountId), [])
+  })
+})

@@ -1138,16 +1138,22 @@ class ScimProvisioner implements Provisioner {
   }
 
   /**
-   * The clean-up's remove_groups: read what the user is in (at least every group Tenure granted),
-   * remove each, then read back. Anything still there, or any membership that could not be read,
-   * is residual access and the step `failed`: never "member of no groups" without having read it.
+   * The clean-up's remove_groups: read what the user is in, remove each, then read back on the
+   * Group side every group touched or granted (`granted`, a lower bound). What the read-back finds
+   * that the first read missed (a User.groups that did not list it) is removed and read back once
+   * more. Anything still there, or any membership that could not be read, is residual access and
+   * the step `failed`: never "member of no groups" without having read it.
    */
   private async removeAllGroups(
     ctx: Ctx,
     fetched: FetchedUser,
     granted: string[],
   ): Promise<{ status: StepStatus; detail: string; residual: ResidualAccess[] }> {
-    const first = await this.readMemberships(ctx, fetched.user.id, fetched.user, { names: granted })
+    const userId = fetched.user.id
+    // Where User.groups is there, it is the first read (no extra call); the granted groups are
+    // then checked on the Group side by the read-back below, which runs whenever there is a grant.
+    const userListsGroups = this.quirks.groupsOnUser && Array.isArray(fetched.user.groups)
+    const first = await this.readMemberships(ctx, userId, fetched.user, userListsGroups ? {} : { names: granted })
     const unreadResidual = (read: MembershipRead): ResidualAccess[] =>
       read.unread.map((u) => ({ kind: 'group', id: u.groupId ?? u.id, reason: `membership could not be read: ${u.reason}` }))
     if (this.quirks.groupMembership === 'none') {
@@ -1164,42 +1170,51 @@ class ScimProvisioner implements Provisioner {
         ],
       }
     }
-    const checked = `read: ${first.how.join(' + ') || 'nothing readable'}`
-    if (first.memberships.length === 0 && first.unread.length === 0) {
-      return { status: 'already_done', detail: `member of no groups (${checked})`, residual: [] }
-    }
     const refused = new Map<string, string>()
     const attempted = new Set<string>()
     let removed = 0
-    // Members found, and groups whose membership could not be read but whose id is known: a
-    // remove of a non-member is harmless (RFC 7644 §3.5.2.2), and the read-back decides.
-    const targets = [...first.memberships.map((m) => m.id), ...first.unread.flatMap((u) => (u.groupId ? [u.groupId] : []))]
-    for (const groupId of targets) {
-      if (attempted.has(groupId)) continue
-      attempted.add(groupId)
-      try {
-        if ((await this.removeMember(ctx, groupId, fetched.user.id)) === 'changed') removed += 1
-      } catch (err) {
-        // Retryable failures go back to the job layer; a refusal a retry will not change
-        // (403 on this group, 400) is left for a human as residual access.
-        if (isProvisionerError(err) && (err.kind === 'Permanent' || (err.kind === 'AuthFailed' && err.status === 403))) {
-          refused.set(groupId, err.message)
-          continue
+    const removeAll = async (read: MembershipRead) => {
+      // Members found, and groups whose membership could not be read but whose id is known: a
+      // remove of a non-member is harmless (RFC 7644 §3.5.2.2), and the read-back decides.
+      const targets = [...read.memberships.map((m) => m.id), ...read.unread.flatMap((u) => (u.groupId ? [u.groupId] : []))]
+      for (const groupId of targets) {
+        if (attempted.has(groupId)) continue
+        attempted.add(groupId)
+        try {
+          if ((await this.removeMember(ctx, groupId, userId)) === 'changed') removed += 1
+        } catch (err) {
+          // Retryable failures go back to the job layer; a refusal a retry will not change
+          // (403 on this group, 400) is left for a human as residual access.
+          if (isProvisionerError(err) && (err.kind === 'Permanent' || (err.kind === 'AuthFailed' && err.status === 403))) {
+            refused.set(groupId, err.message)
+            continue
+          }
+          throw err
         }
-        throw err
       }
     }
-
-    // Read back every group touched or granted. Where the app filters on members.value, one
-    // search of the Group side shows every membership; otherwise a fresh User (its groups changed)
-    // and the groups themselves.
-    let freshUser: ScimUser | undefined
-    if (!this.memberFilterUsable) {
-      const fresh = await this.getUser(ctx, fetched.user.id, 'scim.Users.get')
-      if (!fresh) return { status: 'done', detail: `removed from ${removed} groups; the account is gone at the app (404)`, residual: [] }
-      freshUser = fresh.user
+    await removeAll(first)
+    if (attempted.size === 0 && first.unread.length === 0 && granted.length === 0) {
+      return { status: 'already_done', detail: `member of no groups (read: ${first.how.join(' + ') || 'nothing to read'})`, residual: [] }
     }
-    const after = await this.readMemberships(ctx, fetched.user.id, freshUser, { names: granted, ids: [...attempted] })
+
+    // Read back. Where the app filters on members.value, one search of the Group side shows
+    // every membership; otherwise a fresh User (its groups changed) and the groups themselves.
+    const readBack = async (): Promise<MembershipRead | undefined> => {
+      let freshUser: ScimUser | undefined
+      if (!this.memberFilterUsable) {
+        const fresh = await this.getUser(ctx, userId, 'scim.Users.get')
+        if (!fresh) return undefined
+        freshUser = fresh.user
+      }
+      return await this.readMemberships(ctx, userId, freshUser, { names: granted, ids: [...attempted] })
+    }
+    let after = await readBack()
+    if (after && [...after.memberships.map((m) => m.id), ...after.unread.flatMap((u) => (u.groupId ? [u.groupId] : []))].some((id) => !attempted.has(id))) {
+      await removeAll(after)
+      after = await readBack()
+    }
+    if (!after) return { status: 'done', detail: `removed from ${removed} groups; the account is gone at the app (404)`, residual: [] }
     const residual: ResidualAccess[] = [
       ...after.memberships.map((m) => ({
         kind: 'group',
@@ -1208,11 +1223,16 @@ class ScimProvisioner implements Provisioner {
       })),
       ...unreadResidual(after),
     ]
-    const detail = `removed from ${removed} group${removed === 1 ? '' : 's'}; read back: ${after.how.join(' + ') || 'nothing readable'}`
+    const readHow = after.how.join(' + ') || 'nothing readable'
     if (residual.length > 0) {
-      return { status: 'failed', detail: `${detail}; ${residual.length} membership${residual.length === 1 ? '' : 's'} remain or could not be read`, residual }
+      return {
+        status: 'failed',
+        detail: `removed from ${removed} group${removed === 1 ? '' : 's'}; read back: ${readHow}; ${residual.length} membership${residual.length === 1 ? '' : 's'} remain or could not be read`,
+        residual,
+      }
     }
-    return { status: removed === 0 ? 'already_done' : 'done', detail, residual }
+    if (removed === 0) return { status: 'already_done', detail: `member of no groups (read back: ${readHow})`, residual }
+    return { status: 'done', detail: `removed from ${removed} group${removed === 1 ? '' : 's'}; read back: ${readHow}`, residual }
   }
 
   // ---------------------------------------------------------------- paging
