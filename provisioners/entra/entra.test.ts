@@ -657,13 +657,16 @@ describe('errors', () => {
     assert.ok(!err.message.includes('not-the-secret'))
   })
 
-  test('when Graph answers 500 or 503, then the error is Transient', async (t) => {
+  test('when Graph answers 500 or 503, then the error is Transient; a 503 with Retry-After is RateLimited with that wait', async (t) => {
     const env = await setup(t)
     env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 500 })
     await rejectsWith(env.provisioner.lookup(env.ctx, joiner().employee), 'Transient')
-    env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 503, retryAfterSeconds: 2 })
+    env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 503 })
     const err = await rejectsWith(env.provisioner.lookup(env.ctx, joiner().employee), 'Transient')
     assert.equal(err.vendorCode, 'ServiceUnavailable')
+    env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 503, retryAfterSeconds: 2 })
+    const busy = await rejectsWith(env.provisioner.lookup(env.ctx, joiner().employee), 'RateLimited')
+    assert.equal((busy as { retryAfterMs?: number }).retryAfterMs, 2000)
   })
 
   test('when Graph does not answer in time, then the error is Transient', async (t) => {

@@ -362,10 +362,11 @@ export function classifyGraphError(err: unknown, c: ClassifyContext): Provisione
     return new TransientError(`${c.operation} ${why}`, { ...details, status: err.statusCode > 0 ? status : undefined })
   }
   const message = `${c.operation} → ${status}${code ? ` ${code}` : ''}: ${err.message || 'no message'}`
-  if (status === 429) {
-    const retryAfterMs = parseRetryAfter(err.headers?.get('retry-after')) ?? DEFAULT_RETRY_AFTER_MS
-    return classifyHttpStatus(429, message, { ...details, retryAfterMs })
-  }
+  // Graph sends Retry-After with 429 and with 503 Service Unavailable
+  // (https://learn.microsoft.com/en-us/graph/throttling); both are waits, not failures.
+  const retryAfterMs = parseRetryAfter(err.headers?.get('retry-after'))
+  if (status === 429) return classifyHttpStatus(429, message, { ...details, retryAfterMs: retryAfterMs ?? DEFAULT_RETRY_AFTER_MS })
+  if (status === 503 && retryAfterMs !== undefined) return classifyHttpStatus(503, message, { ...details, retryAfterMs })
   if (status === 401) return new AuthFailedError(message, details)
   // Graph reports uniqueness clashes as 400 Request_BadRequest with a sentence, not a 409:
   // "Another object with the same value for property userPrincipalName already exists.",

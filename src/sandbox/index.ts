@@ -89,6 +89,15 @@ export function sandboxSystems(urls: Record<string, string>, configured: Systems
     jira: jiraSandboxConfig(urls.jira!),
     scim: [scimSandboxConfig(urls.scim!, 'sandbox')],
   })
-  // Manual systems, overrides and switches come from the sandbox config file.
-  return { ...parsed, manual: configured.manual, disabled: configured.disabled, rateLimits: configured.rateLimits }
+  // Manual systems, SCIM apps, overrides and switches come from the sandbox config file. Every
+  // SCIM app the file configures is kept (a sandbox pointed at a real SCIM test tenant, or at a
+  // third-party SCIM server, must not lose it); the emulated `scim:sandbox` is added beside them
+  // and takes the place of a configured app of the same name.
+  return {
+    ...parsed,
+    scim: [...configured.scim.filter((app) => app.name !== 'sandbox'), ...parsed.scim],
+    manual: configured.manual,
+    disabled: configured.disabled,
+    rateLimits: configured.rateLimits,
+  }
 }
