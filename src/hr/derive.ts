@@ -44,6 +44,8 @@ export interface EventBase {
   occurredAt: string
   receivedAt: string
   foundBy: 'webhook' | 'reconciliation' | 'manual'
+  /** The events are derived from the HR system's own record (re-fetch or roster), not from a notice alone. */
+  confirmed?: boolean
 }
 
 export interface DeriveOptions {
@@ -150,6 +152,7 @@ function build(type: CanonicalEventType, base: EventBase, fields: Record<string,
     occurredAt: base.occurredAt,
     receivedAt: base.receivedAt,
     foundBy: base.foundBy,
+    ...(base.confirmed ? { confirmed: true } : {}),
     ...(profile ? { profile } : {}),
     ...fields,
   }
@@ -176,7 +179,10 @@ export function isTerminated(record: HrEmployeeRecord): boolean {
   return record.employmentStatus === 'terminated' || t?.date !== undefined || t?.at !== undefined || t?.immediate === true
 }
 
-function terminated(record: HrEmployeeRecord | undefined, base: EventBase, opts: DeriveOptions, removed = false): CanonicalEvent {
+function terminated(record: HrEmployeeRecord | undefined, given: EventBase, opts: DeriveOptions, removed = false): CanonicalEvent {
+  // Only a record that itself says "terminated" confirms a termination (not a removal, not a
+  // notice the record contradicts).
+  const base = given.confirmed && !(record && isTerminated(record)) ? { ...given, confirmed: false } : given
   const t = record?.termination
   const immediate = opts.termination?.immediate ?? t?.immediate ?? false
   const fields: Record<string, unknown> = {
@@ -229,7 +235,9 @@ function updated(record: HrEmployeeRecord, previous: HrEmployeeRecord | undefine
  * Webhook path: what the vendor said (`intent`) checked against the re-fetched `record`
  * (undefined when HR no longer has the person).
  */
-export function eventsForIntent(intent: Intent, record: HrEmployeeRecord | undefined, base: EventBase, opts: DeriveOptions): CanonicalEvent[] {
+export function eventsForIntent(intent: Intent, record: HrEmployeeRecord | undefined, given: EventBase, opts: DeriveOptions): CanonicalEvent[] {
+  // No record read, nothing confirmed.
+  const base = record ? given : { ...given, confirmed: false }
   switch (intent) {
     case 'deleted':
       // The record is gone (or out of the integration's scope): nothing keeps the person's access.
@@ -296,6 +304,8 @@ export function eventsFromDiff(
     occurredAt: occurredAt ?? record.updatedAt ?? foundAt.toISOString(),
     receivedAt: foundAt.toISOString(),
     foundBy: ctx.foundBy ?? 'reconciliation',
+    // The roster record is HR's own state.
+    confirmed: true,
   })
   const events: CanonicalEvent[] = []
   const nowTerminated = isTerminated(record)

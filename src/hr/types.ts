@@ -359,6 +359,15 @@ export const hrSourceConfigSchema = z
       .max(3600)
       .default(300)
       .describe('Maximum age (and clock skew) of a signed timestamp, where the vendor signs one (Standard Webhooks, BambooHR)'),
+    futureTimestampToleranceSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(300)
+      .describe(
+        'How far ahead of the receipt time a vendor timestamp may lie (clock skew). A later one is clamped to the receipt time and flagged (timestampClamped), so a clock running ahead cannot make the changes after it look stale',
+      ),
     defaultTimeZone: z
       .string()
       .default('UTC')

@@ -281,7 +281,7 @@ export const personio: HrSourceAdapter = {
       // who is gone from Personio loses access.
       if (!ctx.client) return refetchAndDerive(SOURCE, 'deleted', notice, ctx)
       const record = await ctx.client.getEmployee(notice.employeeId)
-      return eventsForIntent(record ? 'updated' : 'deleted', record, eventBase(SOURCE, notice, ctx), {
+      return eventsForIntent(record ? 'updated' : 'deleted', record, { ...eventBase(SOURCE, notice, ctx), confirmed: true }, {
         now: ctx.now ?? ctx.receivedAt,
         defaultTimeZone: ctx.config?.defaultTimeZone,
       })
