@@ -413,7 +413,10 @@ export type HrSourceConfigInput = z.input<typeof hrSourceConfigSchema>
 function checkSource(source: HrSource, cfg: HrSourceConfig, ctx: z.RefinementCtx): void {
   if (!cfg.enabled) return
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path: [source, ...path], message })
-  if (source !== 'workday' && cfg.secrets.length === 0) issue(['secrets'], `${source} needs at least one webhook secret`)
+  // Gusto may start without one: its secret is the verification token Gusto POSTs when the
+  // subscription is created, and Tenure accepts that handshake only while no secret is set.
+  // Until then every Gusto event is refused (401).
+  if (source !== 'workday' && source !== 'gusto' && cfg.secrets.length === 0) issue(['secrets'], `${source} needs at least one webhook secret`)
   if (source === 'generic') {
     for (const [i, s] of cfg.secrets.entries()) {
       if (!/^whsec_[A-Za-z0-9+/=]+$/.test(s.reveal()) || Buffer.from(s.reveal().slice(6), 'base64').length < 24)
