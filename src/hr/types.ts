@@ -132,6 +132,17 @@ export interface ClientOptions {
   now?: () => number
 }
 
+/**
+ * What makes a sample a new delivery: `tenure hr send` passes a fresh event id and the current
+ * time, so a second send is not a duplicate of the first. Omitted (docs, fixtures): the fixed
+ * example values.
+ */
+export interface SampleOptions {
+  now?: Date
+  /** A fresh id for vendors whose payload carries an event id (Gusto uuid, Deel tracking_id, Merge hook id). */
+  eventId?: string
+}
+
 export interface SampleDelivery {
   body: Buffer
   contentType: string
@@ -153,7 +164,7 @@ export interface HrSourceAdapter {
    */
   fromRecord(record: HrEmployeeRecord, previous?: HrEmployeeRecord, ctx?: FromRecordContext): CanonicalEvent[]
   /** A realistic delivery body for `kind` (sandbox, docs, tests). */
-  buildSample(kind: CanonicalEventType, employeeId: string): SampleDelivery
+  buildSample(kind: CanonicalEventType, employeeId: string, options?: SampleOptions): SampleDelivery
   /** The headers the vendor would send for `body`, signed with `secret`. */
   sign(body: Buffer, secret: string, now: Date): Record<string, string>
   /** Build the vendor API client from config; undefined when `api` is not configured. */

@@ -262,15 +262,16 @@ export const gusto: HrSourceAdapter = {
     return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
   },
   fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
-  buildSample(kind, employeeId) {
+  buildSample(kind, employeeId, options = {}) {
     const body = {
-      uuid: '03ffbf0c-48a9-4f1c-932a-546413a26ad1',
+      // The event uuid is Gusto's delivery id (the dedupe key): a new event needs a new one.
+      uuid: options.eventId ?? '03ffbf0c-48a9-4f1c-932a-546413a26ad1',
       event_type: SAMPLE_EVENT[kind],
       resource_type: 'Company',
       resource_uuid: '5df911a0-e8e9-412d-8aaf-a46ad193dd96',
       entity_type: 'Employee',
       entity_uuid: employeeId,
-      timestamp: 1768469400,
+      timestamp: options.now ? Math.floor(options.now.getTime() / 1000) : 1768469400,
     }
     return {
       body: Buffer.from(JSON.stringify(body)),
