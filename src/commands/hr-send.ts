@@ -213,7 +213,7 @@ export async function hrSend(options: HrSendOptions, sources: HrSourcesConfig, b
   if (response.ok && (parsed as { status?: unknown } | null)?.status === 'duplicate') {
     // Nothing was stored: the server already had an event with this id (or this exact body).
     throw new HrSendError(
-      `${response.status} duplicate: ${url} already has this ${source} event, so nothing was applied${options.file ? ` (${options.file} was sent before; change its event id)` : ''}`,
+      `${response.status} duplicate: ${url} already has this ${source} event, so nothing was applied${options.file ? ` (${options.file} was sent before; change its event id or, for vendors without one, its timestamp)` : ''}`,
     )
   }
   return { status: response.status, body: parsed, url, sourceEventType: event, employeeId, ...(registered ? { registered } : {}) }
