@@ -194,8 +194,10 @@ function terminated(record: HrEmployeeRecord | undefined, given: EventBase, opts
     reason: opts.termination?.reason ?? t?.reason ?? (removed ? `removed in ${base.source}` : undefined),
   }
   // HR says "gone" without a date (deleted record, status flipped without a date): the change
-  // took effect when HR made it.
-  if (fields.effectiveDate === undefined && fields.effectiveAt === undefined && !immediate) fields.effectiveAt = base.occurredAt
+  // took effect when HR made it, and no later than when Tenure heard of it (a vendor clock
+  // running ahead must not postpone the cut-off).
+  if (fields.effectiveDate === undefined && fields.effectiveAt === undefined && !immediate)
+    fields.effectiveAt = Date.parse(base.occurredAt) > Date.parse(base.receivedAt) ? base.receivedAt : base.occurredAt
   return build('employee.terminated', base, fields, record?.profile)
 }
 

@@ -22,7 +22,7 @@ describe('future vendor timestamps', () => {
     assert.equal(isFutureTimestamp('2026-12-07', new Date('2026-12-06T09:00:00Z'), 300), true)
   })
 
-  test('when an event is clamped, then occurredAt becomes receivedAt, the vendor value is kept, and a dateless termination takes effect on receipt', () => {
+  test('when an event is clamped, then occurredAt becomes receivedAt, the vendor value is kept, and the effective moment HR gave stays', () => {
     const event = {
       eventId: '2b0f6f36-7c52-4b0b-9a43-4a7c3b7e2d10',
       type: 'employee.terminated',
@@ -32,7 +32,7 @@ describe('future vendor timestamps', () => {
       occurredAt: '2026-12-06T20:21:00.000Z',
       receivedAt: RECEIVED.toISOString(),
       foundBy: 'webhook',
-      effectiveAt: '2026-12-06T20:21:00.000Z',
+      effectiveAt: '2026-12-07T09:00:00.000Z',
       voluntary: 'unknown',
       immediate: false,
     } as CanonicalEvent
@@ -40,7 +40,7 @@ describe('future vendor timestamps', () => {
     assert.equal(clamped.length, 1)
     const e = events[0] as Extract<CanonicalEvent, { type: 'employee.terminated' }>
     assert.equal(e.occurredAt, RECEIVED.toISOString())
-    assert.equal(e.effectiveAt, RECEIVED.toISOString())
+    assert.equal(e.effectiveAt, '2026-12-07T09:00:00.000Z', 'a termination scheduled for tomorrow still waits for tomorrow')
     assert.deepEqual(e.timestampClamped, { vendorOccurredAt: '2026-12-06T20:21:00.000Z', toleranceSeconds: 300 })
     assert.equal(clampFutureTimestamps([{ ...event, occurredAt: '2026-12-06T20:03:00.000Z' }], 300).clamped.length, 0)
   })

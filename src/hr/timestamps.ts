@@ -43,12 +43,10 @@ export function clampFutureTimestamps(events: CanonicalEvent[], toleranceSeconds
   const out = events.map((event) => {
     if (!isFutureTimestamp(event.occurredAt, new Date(event.receivedAt), toleranceSeconds)) return event
     clamped.push({ eventId: event.eventId, type: event.type, vendorOccurredAt: event.occurredAt, clampedTo: event.receivedAt })
-    const fixed = { ...event, occurredAt: event.receivedAt, timestampClamped: { vendorOccurredAt: event.occurredAt, toleranceSeconds } }
-    // A change HR dated only by that same timestamp (a termination without a date takes effect
-    // "when HR made it") takes effect on receipt too, not 21 minutes from now.
-    if ((fixed.type === 'employee.terminated' || fixed.type === 'employee.updated') && fixed.effectiveAt !== undefined && Date.parse(fixed.effectiveAt) === Date.parse(event.occurredAt))
-      fixed.effectiveAt = event.receivedAt
-    return fixed
+    // Only the ordering timestamp moves. Effective moments stay: a termination HR scheduled for
+    // tomorrow (found by the roster poll, occurredAt = that moment) must still wait for tomorrow.
+    // A dateless termination never takes effect after receipt (src/hr/derive.ts terminated()).
+    return { ...event, occurredAt: event.receivedAt, timestampClamped: { vendorOccurredAt: event.occurredAt, toleranceSeconds } }
   })
   return { events: out, clamped }
 }
