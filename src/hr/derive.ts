@@ -313,9 +313,13 @@ export function eventsFromDiff(
   const nowTerminated = isTerminated(record)
   const wasTerminated = previous !== undefined && isTerminated(previous)
   const termState = { date: record.termination?.date, at: record.termination?.at, immediate: record.termination?.immediate ?? false }
+  // The termination happened at its moment, or, when HR scheduled it for later, when we found it
+  // (an effective moment in the future is effectiveAt, not a vendor clock running ahead).
+  const at = record.termination?.at
+  const terminationOccurredAt = at !== undefined && Date.parse(at) > foundAt.getTime() ? foundAt.toISOString() : at
 
   if (previous === undefined) {
-    if (nowTerminated) return [terminated(record, base('terminated', termState, record.termination?.at), opts)]
+    if (nowTerminated) return [terminated(record, base('terminated', termState, terminationOccurredAt), opts)]
     if (record.employmentStatus === 'pending' || record.employmentStatus === 'active') {
       events.push(hired(record, base('hired', { startDate: record.startDate }), opts))
       if (record.leave?.onLeave) events.push(leaveStarted(record, base('leave_started', record.leave), opts))
@@ -326,7 +330,7 @@ export function eventsFromDiff(
   if (nowTerminated) {
     const previousState = { date: previous.termination?.date, at: previous.termination?.at, immediate: previous.termination?.immediate ?? false }
     if (!wasTerminated || JSON.stringify(previousState) !== JSON.stringify(termState))
-      events.push(terminated(record, base('terminated', termState, record.termination?.at), opts))
+      events.push(terminated(record, base('terminated', termState, terminationOccurredAt), opts))
     return events
   }
 
