@@ -50,6 +50,10 @@ async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   const { startTenure } = await import('./main.ts')
   const running = await startTenure({ config: cfg, mode, log, configFile: file })
   if (running.url) process.stderr.write(`\nTenure is listening on ${running.url}\n\n`)
+  if (running.hrEmulators) {
+    const urls = Object.entries(running.hrEmulators.urls).map(([source, url]) => `  ${source.padEnd(9)} ${url}`)
+    process.stderr.write(`HR emulators (tenure hr send --sandbox registers employees there; docs/sandbox.md):\n${urls.join('\n')}\n\n`)
+  }
 
   let signals = 0
   const onSignal = (signal: NodeJS.Signals) => {
@@ -118,13 +122,17 @@ hr.command('send')
   .requiredOption('--event <kind>', 'employee.hired, employee.updated, employee.terminated, employee.rehired, employee.hire_cancelled, employee.termination_rescinded, employee.leave_started, employee.leave_ended')
   .option('--employee <id>', "the HR system's employee id (default: a random one)")
   .option('--file <payload.json>', 'send this body instead of a built sample (signed all the same)')
-  .option('--set <key=value...>', 'generic source: set profile fields (or changes, for employee.updated), e.g. --set department=Engineering')
+  .option('--set <key=value...>', 'set profile fields (or changes, for employee.updated), e.g. --set department=Engineering: in the generic payload, or in the sandbox HR emulator\'s record for the other sources')
   .option('--sandbox', 'use the sandbox configuration (its development secrets)')
   .action(async (opts: { source: string; event: string; employee?: string; file?: string; set?: string[]; sandbox?: boolean }) => {
     const { hrSend } = await import('./commands/hr-send.ts')
     const { config: cfg } = await config({ sandbox: opts.sandbox })
     let sources = cfg.hr
+    let emulators: Record<string, string> | undefined
     if (opts.sandbox || cfg.sandbox.enabled) {
+      // Thin-payload vendors re-fetch the employee: the running sandbox says where its HR emulators are.
+      const { readSandboxHrState } = await import('./hr/emulators/index.ts')
+      emulators = (await readSandboxHrState(cfg.database.dataDir))?.emulators
       // The sandbox's HR sources use the documented development secrets.
       const { HR_DEV_WEBHOOK_SECRETS } = await import('./hr/emulators/index.ts')
       const { hrSourcesConfigSchema } = await import('./hr/index.ts')
@@ -134,7 +142,10 @@ hr.command('send')
     const set = Object.fromEntries((opts.set ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
     const base = process.env.TENURE_URL ?? `http://127.0.0.1:${process.env.PORT ?? cfg.server.port}`
     try {
-      const result = await hrSend({ source: opts.source, event: opts.event, employee: opts.employee, file: opts.file, set }, sources, base)
+      if (emulators === undefined && (opts.sandbox || cfg.sandbox.enabled) && opts.source !== 'generic' && !opts.file)
+        process.stderr.write(`no ${cfg.database.dataDir}/sandbox-hr.json: is the sandbox (npm start) running? ${opts.source} re-fetches the employee, who is not registered in its emulator\n`)
+      const result = await hrSend({ source: opts.source, event: opts.event, employee: opts.employee, file: opts.file, set, ...(emulators ? { emulators } : {}) }, sources, base)
+      if (result.registered) process.stdout.write(`${opts.source} emulator: ${result.registered}\n`)
       process.stdout.write(`${result.status} ${JSON.stringify(result.body)}\n`)
       if (result.status >= 400) process.exitCode = 1
     } catch (err) {

@@ -26,7 +26,7 @@ import { hrEventWorker } from './jobs/hr-worker.ts'
 import { webhookRouter } from './http/webhooks.ts'
 import { consoleRouter } from './http/console.ts'
 import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
-import { startHrEmulators, type HrEmulators } from './hr/emulators/index.ts'
+import { removeSandboxHrState, startHrEmulators, writeSandboxHrState, type HrEmulators } from './hr/emulators/index.ts'
 import { lifecycleNotification, notifyConfigSchema, notifyJobs, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
 import { inTransaction } from './queue/boss.ts'
 import { uuidV5 } from './util/ids.ts'
@@ -138,6 +138,10 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       hrEmulators = await startHrEmulators()
       const hr = hrEmulators
       cleanups.unshift({ name: 'hr emulators', fn: () => hr.close() })
+      // `tenure hr send --sandbox` reads these to register employees with thin-payload vendors (docs/sandbox.md).
+      const stateFile = await writeSandboxHrState(config.database.dataDir, hr.urls)
+      cleanups.unshift({ name: 'hr emulator state', fn: () => removeSandboxHrState(config.database.dataDir) })
+      log.info({ hrEmulators: hr.urls, stateFile }, 'sandbox HR emulators started')
       // Sources configured in the file win; the rest point at the HR emulators.
       hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
     }

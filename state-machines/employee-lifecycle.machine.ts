@@ -369,7 +369,11 @@ export function hrIgnoreReason(ctx: LifecycleContext, ev: HrLifecycleEvent): str
   const hr = ev.hr
   if (hr.employeeId !== ctx.employeeId) return `employee_mismatch: event is for ${hr.employeeId}`
   if (ctx.seenHrEventIds.includes(hr.eventId)) return 'duplicate'
-  if (EMPLOYMENT_TYPES.has(hr.type) && ctx.lastEmploymentAt !== undefined && ms(hr.occurredAt) < ms(ctx.lastEmploymentAt))
+  // A termination the HR record itself shows (re-fetched or polled: `confirmed`) is never stale:
+  // HR's current state outranks the order of vendor timestamps, and revoking is the safe way to
+  // be wrong. Other confirmed changes keep the check: an old hire must not undo a newer leaver.
+  const confirmedLeaver = hr.type === 'employee.terminated' && hr.confirmed === true
+  if (EMPLOYMENT_TYPES.has(hr.type) && !confirmedLeaver && ctx.lastEmploymentAt !== undefined && ms(hr.occurredAt) < ms(ctx.lastEmploymentAt))
     return `stale: occurred ${hr.occurredAt}, before the employment change already applied (${ctx.lastEmploymentAt})`
   if (LEAVE_TYPES.has(hr.type) && ctx.lastLeaveAt !== undefined && ms(hr.occurredAt) < ms(ctx.lastLeaveAt))
     return `stale: occurred ${hr.occurredAt}, before the leave change already applied (${ctx.lastLeaveAt})`

@@ -62,6 +62,18 @@ const envelope = {
   foundBy: z.enum(['webhook', 'reconciliation', 'manual']),
   /** The full record re-fetched from HR, when the adapter has it. */
   profile: employeeProfileSchema.optional(),
+  /**
+   * The state this event asserts was read from the HR system's own record (the adapter
+   * re-fetched the employee through the vendor API, or the roster poll found it), not only
+   * claimed by a notice. A confirmed termination is never dropped as stale (docs/hr-events.md).
+   */
+  confirmed: z.boolean().optional(),
+  /**
+   * The vendor's timestamp lay further in the future than the source's
+   * futureTimestampToleranceSeconds: occurredAt was clamped to receivedAt and this keeps what
+   * the vendor said (a clock running ahead must not make later changes look stale).
+   */
+  timestampClamped: z.object({ vendorOccurredAt: isoDateTime, toleranceSeconds: z.number().int().nonnegative() }).optional(),
 }
 
 export const employeeHiredSchema = z.object({

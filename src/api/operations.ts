@@ -12,6 +12,8 @@ import { withTransaction, type PoolClient } from '../db/pool.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { forecastSystems } from '../sla/forecast.ts'
 import type { SystemJobData } from '../lifecycle/engine.ts'
+import { listInbox } from '../db/hr-inbox.ts'
+import { HR_SOURCES } from '../../state-machines/events.ts'
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
 
@@ -359,4 +361,75 @@ export const redriveDeadLetter = defineRoute({
   },
 })
 
-export const OPERATION_ROUTES = [listTasks, completeTask, listSystems, listDeadLetters, redriveDeadLetter]
+// ---------------------------------------------------------------------------------------------
+// HR inbox
+
+export const HR_INBOX_STATUSES = ['received', 'processed', 'failed', 'held', 'rejected', 'not_found'] as const
+
+export const hrInboxItemSchema = z.object({
+  id: z.uuid(),
+  source: z.string(),
+  hrEmployeeId: z.string().describe("The HR system's id for the person."),
+  vendorEventType: z.string(),
+  foundBy: z.string(),
+  status: z
+    .enum(HR_INBOX_STATUSES)
+    .describe('not_found: the re-fetch found no such employee in the HR system, nothing was applied; failed: the notice could not be read'),
+  occurredAt: z.string().nullable(),
+  receivedAt: z.string(),
+  processedAt: z.string().nullable(),
+  eventsCount: z.number(),
+  error: z.unknown().nullable(),
+  timestampsClamped: z
+    .array(z.object({ eventId: z.string(), type: z.string(), vendorOccurredAt: z.string(), clampedTo: z.string() }))
+    .nullable()
+    .describe("Vendor timestamps further in the future than the source's tolerance, clamped to the receipt time."),
+})
+
+export const listHrInbox = defineRoute({
+  method: 'get',
+  path: '/api/v1/hr/inbox',
+  summary: 'HR notices as received and what became of them (not found in HR, failed, clamped timestamps)',
+  tags: ['hr'],
+  roles: ['operator', 'auditor'],
+  request: {
+    query: pageQuery().extend({
+      status: z.enum(HR_INBOX_STATUSES).optional(),
+      source: z.enum(HR_SOURCES).optional(),
+      attention: z
+        .enum(['true', 'false'])
+        .default('false')
+        .describe('true: only notices a person should look at (failed, not_found, or with a clamped timestamp)'),
+    }),
+  },
+  responses: { 200: { description: 'A page of inbox rows, newest first', schema: pageOf(hrInboxItemSchema) } },
+  handler: async ({ query, deps }) => {
+    const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
+    const rows = await listInbox(deps.pool, {
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.source ? { source: query.source } : {}),
+      attention: query.attention === 'true',
+      limit: query.limit + 1,
+      offset,
+    })
+    return {
+      items: rows.slice(0, query.limit).map((r) => ({
+        id: r.id,
+        source: r.source,
+        hrEmployeeId: r.employee_external_id,
+        vendorEventType: r.vendor_event_type,
+        foundBy: r.found_by,
+        status: r.status as (typeof HR_INBOX_STATUSES)[number],
+        occurredAt: iso(r.occurred_at),
+        receivedAt: r.received_at.toISOString(),
+        processedAt: iso(r.processed_at),
+        eventsCount: r.events_count,
+        error: r.error ?? null,
+        timestampsClamped: (r.timestamps_clamped as z.infer<typeof hrInboxItemSchema>['timestampsClamped']) ?? null,
+      })),
+      nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
+    }
+  },
+})
+
+export const OPERATION_ROUTES = [listTasks, completeTask, listSystems, listDeadLetters, redriveDeadLetter, listHrInbox]

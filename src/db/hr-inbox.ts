@@ -227,7 +227,7 @@ export async function readInbox(db: Queryable, id: string): Promise<InboxRow | u
   return rows[0]
 }
 
-export async function markInbox(db: Queryable, id: string, status: 'processed' | 'failed', eventsCount: number, error?: unknown): Promise<void> {
+export async function markInbox(db: Queryable, id: string, status: 'processed' | 'failed' | 'not_found', eventsCount: number, error?: unknown): Promise<void> {
   await db.query('UPDATE hr_inbox SET status = $2, processed_at = now(), events_count = $3, error = $4 WHERE id = $1', [
     id,
     status,
@@ -254,4 +254,47 @@ export async function markHrEvent(db: Queryable, eventId: string, employeeId: st
     outcome,
     reason ?? null,
   ])
+}
+
+/** The notice's vendor timestamps that were clamped to the receipt time (src/hr/timestamps.ts). */
+export async function markInboxClamped(db: Queryable, id: string, clamped: unknown[]): Promise<void> {
+  await db.query('UPDATE hr_inbox SET timestamps_clamped = $2 WHERE id = $1', [id, JSON.stringify(clamped)])
+}
+
+export interface InboxListItem {
+  id: string
+  source: HrSource
+  employee_external_id: string
+  vendor_event_type: string
+  found_by: string
+  status: string
+  occurred_at: Date | null
+  received_at: Date
+  processed_at: Date | null
+  events_count: number
+  error: unknown
+  timestamps_clamped: unknown
+}
+
+/**
+ * Inbox rows for the console, newest first. `attention` keeps the ones a person should look at:
+ * failed, not_found (the re-fetch found no such employee), or with a clamped vendor timestamp.
+ */
+export async function listInbox(
+  db: Queryable,
+  filter: { status?: string; source?: string; attention?: boolean; limit: number; offset: number },
+): Promise<InboxListItem[]> {
+  const where: string[] = []
+  const params: unknown[] = []
+  if (filter.status) where.push(`status = $${params.push(filter.status)}`)
+  if (filter.source) where.push(`source = $${params.push(filter.source)}`)
+  if (filter.attention) where.push(`(status IN ('failed', 'not_found') OR timestamps_clamped IS NOT NULL)`)
+  const { rows } = await db.query<InboxListItem>(
+    `SELECT id, source, employee_external_id, vendor_event_type, found_by, status, occurred_at, received_at, processed_at, events_count, error, timestamps_clamped
+       FROM hr_inbox ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY received_at DESC, seq DESC
+      LIMIT $${params.push(filter.limit)} OFFSET $${params.push(filter.offset)}`,
+    params,
+  )
+  return rows
 }

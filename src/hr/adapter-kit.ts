@@ -51,11 +51,34 @@ export async function refetchAndDerive(
     })
   }
   const record = await ctx.client.getEmployee(notice.employeeId)
-  return eventsForIntent(intent, record, eventBase(source, notice, ctx), {
+  const events = eventsForIntent(intent, record, { ...eventBase(source, notice, ctx), confirmed: true }, {
     now: ctx.now ?? ctx.receivedAt,
     defaultTimeZone: ctx.config?.defaultTimeZone,
     ...opts,
   })
+  if (!record && events.length === 0) throw new HrEmployeeNotFoundError(source, notice)
+  return events
+}
+
+/**
+ * A thin notice (a joiner, a change, a leave) whose re-fetch found no such employee in HR: the
+ * record decides, and there is none, so nothing is applied. Not a retryable failure and not
+ * "processed" either: the HR worker records the inbox row as `not_found`, logs a warning and the
+ * console lists it (a mistyped id, an employee outside the API user's scope, or a vendor whose
+ * API lags its webhooks; the reconciliation poll picks a real joiner up later).
+ */
+export class HrEmployeeNotFoundError extends Error {
+  readonly source: HrSource
+  readonly employeeId: string
+  readonly vendorEventType: string
+
+  constructor(source: HrSource, notice: Pick<HrNotice, 'employeeId' | 'vendorEventType'>) {
+    super(`hr:${source}: ${notice.vendorEventType} for employee ${notice.employeeId}, but the ${source} API has no such employee`)
+    this.name = 'HrEmployeeNotFoundError'
+    this.source = source
+    this.employeeId = notice.employeeId
+    this.vendorEventType = notice.vendorEventType
+  }
 }
 
 /** Map a vendor's termination type/reason text to voluntary/involuntary. */

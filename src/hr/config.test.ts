@@ -31,8 +31,12 @@ describe('hr source config', () => {
   })
 
   test('when a push source has no secret, then the config is refused for that source', () => {
-    assert.deepEqual(issues({ gusto: {} }), ['gusto.secrets: gusto needs at least one webhook secret'])
-    assert.deepEqual(issues({ gusto: { enabled: false } }), [])
+    assert.deepEqual(issues({ deel: {} }), ['deel.secrets: deel needs at least one webhook secret'])
+    assert.deepEqual(issues({ deel: { enabled: false } }), [])
+  })
+
+  test('when Gusto has no secret yet, then the config is accepted (it waits for the verification handshake)', () => {
+    assert.deepEqual(issues({ gusto: {} }), [])
   })
 
   test('when the generic secret is not a whsec_ key of at least 24 bytes, then it is refused', () => {

@@ -146,3 +146,29 @@ describe('profiles and dates', () => {
     assert.equal(dateInZone(new Date('2026-02-02T03:00:00Z'), 'not/a-zone'), '2026-02-02')
   })
 })
+
+describe('confirmed events and future vendor clocks', () => {
+  const base: EventBase = {
+    source: 'gusto',
+    sourceEventId: 'gusto:1',
+    employeeId: '42',
+    occurredAt: '2026-02-02T08:21:00.000Z',
+    receivedAt: FOUND.toISOString(),
+    foundBy: 'webhook',
+    confirmed: true,
+  }
+
+  test('when the re-fetched record says terminated, then the termination is confirmed; a removal or a contradicted notice is not', () => {
+    const [t] = eventsForIntent('terminated', record({ employmentStatus: 'terminated', termination: { date: '2026-02-01' } }), base, { now: FOUND })
+    assert.equal(t?.confirmed, true)
+    const [gone] = eventsForIntent('deleted', undefined, base, { now: FOUND })
+    assert.equal(gone?.confirmed, undefined)
+    assert.deepEqual(eventsForIntent('terminated', record(), base, { now: FOUND }), [])
+  })
+
+  test('when a dateless termination is stamped in the future, then it takes effect on receipt, not later', () => {
+    const [gone] = eventsForIntent('deleted', undefined, base, { now: FOUND })
+    assert.ok(gone?.type === 'employee.terminated')
+    assert.equal(gone.effectiveAt, FOUND.toISOString())
+  })
+})

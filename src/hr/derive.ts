@@ -44,6 +44,8 @@ export interface EventBase {
   occurredAt: string
   receivedAt: string
   foundBy: 'webhook' | 'reconciliation' | 'manual'
+  /** The events are derived from the HR system's own record (re-fetch or roster), not from a notice alone. */
+  confirmed?: boolean
 }
 
 export interface DeriveOptions {
@@ -150,6 +152,7 @@ function build(type: CanonicalEventType, base: EventBase, fields: Record<string,
     occurredAt: base.occurredAt,
     receivedAt: base.receivedAt,
     foundBy: base.foundBy,
+    ...(base.confirmed ? { confirmed: true } : {}),
     ...(profile ? { profile } : {}),
     ...fields,
   }
@@ -176,7 +179,10 @@ export function isTerminated(record: HrEmployeeRecord): boolean {
   return record.employmentStatus === 'terminated' || t?.date !== undefined || t?.at !== undefined || t?.immediate === true
 }
 
-function terminated(record: HrEmployeeRecord | undefined, base: EventBase, opts: DeriveOptions, removed = false): CanonicalEvent {
+function terminated(record: HrEmployeeRecord | undefined, given: EventBase, opts: DeriveOptions, removed = false): CanonicalEvent {
+  // Only a record that itself says "terminated" confirms a termination (not a removal, not a
+  // notice the record contradicts).
+  const base = given.confirmed && !(record && isTerminated(record)) ? { ...given, confirmed: false } : given
   const t = record?.termination
   const immediate = opts.termination?.immediate ?? t?.immediate ?? false
   const fields: Record<string, unknown> = {
@@ -188,8 +194,10 @@ function terminated(record: HrEmployeeRecord | undefined, base: EventBase, opts:
     reason: opts.termination?.reason ?? t?.reason ?? (removed ? `removed in ${base.source}` : undefined),
   }
   // HR says "gone" without a date (deleted record, status flipped without a date): the change
-  // took effect when HR made it.
-  if (fields.effectiveDate === undefined && fields.effectiveAt === undefined && !immediate) fields.effectiveAt = base.occurredAt
+  // took effect when HR made it, and no later than when Tenure heard of it (a vendor clock
+  // running ahead must not postpone the cut-off).
+  if (fields.effectiveDate === undefined && fields.effectiveAt === undefined && !immediate)
+    fields.effectiveAt = Date.parse(base.occurredAt) > Date.parse(base.receivedAt) ? base.receivedAt : base.occurredAt
   return build('employee.terminated', base, fields, record?.profile)
 }
 
@@ -229,7 +237,9 @@ function updated(record: HrEmployeeRecord, previous: HrEmployeeRecord | undefine
  * Webhook path: what the vendor said (`intent`) checked against the re-fetched `record`
  * (undefined when HR no longer has the person).
  */
-export function eventsForIntent(intent: Intent, record: HrEmployeeRecord | undefined, base: EventBase, opts: DeriveOptions): CanonicalEvent[] {
+export function eventsForIntent(intent: Intent, record: HrEmployeeRecord | undefined, given: EventBase, opts: DeriveOptions): CanonicalEvent[] {
+  // No record read, nothing confirmed.
+  const base = record ? given : { ...given, confirmed: false }
   switch (intent) {
     case 'deleted':
       // The record is gone (or out of the integration's scope): nothing keeps the person's access.
@@ -296,14 +306,20 @@ export function eventsFromDiff(
     occurredAt: occurredAt ?? record.updatedAt ?? foundAt.toISOString(),
     receivedAt: foundAt.toISOString(),
     foundBy: ctx.foundBy ?? 'reconciliation',
+    // The roster record is HR's own state.
+    confirmed: true,
   })
   const events: CanonicalEvent[] = []
   const nowTerminated = isTerminated(record)
   const wasTerminated = previous !== undefined && isTerminated(previous)
   const termState = { date: record.termination?.date, at: record.termination?.at, immediate: record.termination?.immediate ?? false }
+  // The termination happened at its moment, or, when HR scheduled it for later, when we found it
+  // (an effective moment in the future is effectiveAt, not a vendor clock running ahead).
+  const at = record.termination?.at
+  const terminationOccurredAt = at !== undefined && Date.parse(at) > foundAt.getTime() ? foundAt.toISOString() : at
 
   if (previous === undefined) {
-    if (nowTerminated) return [terminated(record, base('terminated', termState, record.termination?.at), opts)]
+    if (nowTerminated) return [terminated(record, base('terminated', termState, terminationOccurredAt), opts)]
     if (record.employmentStatus === 'pending' || record.employmentStatus === 'active') {
       events.push(hired(record, base('hired', { startDate: record.startDate }), opts))
       if (record.leave?.onLeave) events.push(leaveStarted(record, base('leave_started', record.leave), opts))
@@ -314,7 +330,7 @@ export function eventsFromDiff(
   if (nowTerminated) {
     const previousState = { date: previous.termination?.date, at: previous.termination?.at, immediate: previous.termination?.immediate ?? false }
     if (!wasTerminated || JSON.stringify(previousState) !== JSON.stringify(termState))
-      events.push(terminated(record, base('terminated', termState, record.termination?.at), opts))
+      events.push(terminated(record, base('terminated', termState, terminationOccurredAt), opts))
     return events
   }
 

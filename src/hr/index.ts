@@ -30,5 +30,7 @@ export {
 } from './types.ts'
 export { deterministicUuid } from './crypto.ts'
 export { isTerminated } from './derive.ts'
+export { HrEmployeeNotFoundError } from './adapter-kit.ts'
+export { clampFutureTimestamps, isFutureTimestamp, type ClampedTimestamp } from './timestamps.ts'
 export { gustoVerificationToken } from './sources/gusto.ts'
 export { signStandardWebhook, genericPayloadSchema, type GenericPayload } from './sources/generic.ts'

@@ -132,6 +132,17 @@ export interface ClientOptions {
   now?: () => number
 }
 
+/**
+ * What makes a sample a new delivery: `tenure hr send` passes a fresh event id and the current
+ * time, so a second send is not a duplicate of the first. Omitted (docs, fixtures): the fixed
+ * example values.
+ */
+export interface SampleOptions {
+  now?: Date
+  /** A fresh id for vendors whose payload carries an event id (Gusto uuid, Deel tracking_id, Merge hook id). */
+  eventId?: string
+}
+
 export interface SampleDelivery {
   body: Buffer
   contentType: string
@@ -153,7 +164,7 @@ export interface HrSourceAdapter {
    */
   fromRecord(record: HrEmployeeRecord, previous?: HrEmployeeRecord, ctx?: FromRecordContext): CanonicalEvent[]
   /** A realistic delivery body for `kind` (sandbox, docs, tests). */
-  buildSample(kind: CanonicalEventType, employeeId: string): SampleDelivery
+  buildSample(kind: CanonicalEventType, employeeId: string, options?: SampleOptions): SampleDelivery
   /** The headers the vendor would send for `body`, signed with `secret`. */
   sign(body: Buffer, secret: string, now: Date): Record<string, string>
   /** Build the vendor API client from config; undefined when `api` is not configured. */
@@ -359,6 +370,15 @@ export const hrSourceConfigSchema = z
       .max(3600)
       .default(300)
       .describe('Maximum age (and clock skew) of a signed timestamp, where the vendor signs one (Standard Webhooks, BambooHR)'),
+    futureTimestampToleranceSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(300)
+      .describe(
+        'How far ahead of the receipt time a vendor timestamp may lie (clock skew). A later one is clamped to the receipt time and flagged (timestampClamped), so a clock running ahead cannot make the changes after it look stale',
+      ),
     defaultTimeZone: z
       .string()
       .default('UTC')
@@ -404,7 +424,10 @@ export type HrSourceConfigInput = z.input<typeof hrSourceConfigSchema>
 function checkSource(source: HrSource, cfg: HrSourceConfig, ctx: z.RefinementCtx): void {
   if (!cfg.enabled) return
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path: [source, ...path], message })
-  if (source !== 'workday' && cfg.secrets.length === 0) issue(['secrets'], `${source} needs at least one webhook secret`)
+  // Gusto may start without one: its secret is the verification token Gusto POSTs when the
+  // subscription is created, and Tenure accepts that handshake only while no secret is set.
+  // Until then every Gusto event is refused (401).
+  if (source !== 'workday' && source !== 'gusto' && cfg.secrets.length === 0) issue(['secrets'], `${source} needs at least one webhook secret`)
   if (source === 'generic') {
     for (const [i, s] of cfg.secrets.entries()) {
       if (!/^whsec_[A-Za-z0-9+/=]+$/.test(s.reveal()) || Buffer.from(s.reveal().slice(6), 'base64').length < 24)

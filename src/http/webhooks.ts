@@ -88,7 +88,7 @@ export function webhookRouter(deps: WebhookDeps): Router {
         // Gusto's subscription handshake: an unsigned {"verification_token"} that the admin must
         // send back to Gusto, and that becomes the signing secret. It is a secret, so it goes to
         // a file only the operator can read, never to the log.
-        const token = gustoVerificationToken(delivery)
+        const token = gustoVerificationToken(delivery, config)
         if (token) {
           const file = path.resolve(deps.dataDir, 'gusto-verification-token')
           await writeFile(file, `${token}\n`, { mode: 0o600 })

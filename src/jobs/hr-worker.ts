@@ -12,10 +12,11 @@
 import { z } from 'zod'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
-import { adapterFor, type HrSourcesConfig } from '../hr/index.ts'
+import { adapterFor, clampFutureTimestamps, HrEmployeeNotFoundError, type HrSourcesConfig } from '../hr/index.ts'
 import { canonicalEventSchema, type CanonicalEvent } from '../../state-machines/events.ts'
 import { applyHrEvent, type EngineDeps } from '../lifecycle/engine.ts'
-import { markHrEvent, markInbox, readInbox, recordHrEvent, type InboxRow } from '../db/hr-inbox.ts'
+import { markHrEvent, markInbox, markInboxClamped, readInbox, recordHrEvent, type InboxRow } from '../db/hr-inbox.ts'
+import { recordAudit } from '../audit/index.ts'
 import { isProvisionerError } from '../../provisioners/errors.ts'
 import { HR_EVENT_QUEUE } from './queues.ts'
 import { anchorReleased, checkLane, guardTerminations, type BulkHoldDeps } from '../hr/bulk-hold.ts'
@@ -118,6 +119,25 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
       if (!check.success) throw new PermanentIntakeError(`adapter produced an invalid ${event.type}: ${check.error.issues[0]?.path.join('.')} ${check.error.issues[0]?.message}`)
     }
   } catch (err) {
+    if (err instanceof HrEmployeeNotFoundError) {
+      // The record decides and there is none: nothing to apply, but never silently. The row says
+      // not_found (the console lists it), the log says which person, the audit trail keeps it.
+      await markInbox(deps.pool, row.id, 'not_found', 0, { message: err.message })
+      log.warn(
+        { inboxId: row.id, source: row.source, hrEmployeeId: row.employee_external_id, vendorEventType: row.vendor_event_type },
+        'HR notice not applied: the re-fetch found no such employee in the HR system',
+      )
+      await recordAudit(deps.pool, [
+        {
+          actor: { type: 'hr_source', id: row.source },
+          action: 'hr.employee_not_found',
+          subject: { employeeId: null },
+          correlationId: row.correlation_id,
+          details: { inboxId: row.id, source: row.source, hrEmployeeId: row.employee_external_id, vendorEventType: row.vendor_event_type },
+        },
+      ])
+      return { kind: 'done', events: [] }
+    }
     const permanent = err instanceof PermanentIntakeError || (isProvisionerError(err) && (err.kind === 'Permanent' || err.kind === 'NotFound'))
     if (permanent) {
       // Retrying cannot help and would block this employee's lane: record and move on.
@@ -126,6 +146,26 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
       return { kind: 'done', events: [] }
     }
     throw err // the vendor API may be down: retry with backoff; the notice stays in the inbox
+  }
+  // One rule for every source and whatever found the change: a vendor clock running ahead must
+  // not make the next change look stale (src/hr/timestamps.ts).
+  const clamp = clampFutureTimestamps(events, config?.futureTimestampToleranceSeconds ?? 300)
+  if (clamp.clamped.length > 0) {
+    events = clamp.events
+    await markInboxClamped(deps.pool, row.id, clamp.clamped)
+    log.warn(
+      { inboxId: row.id, source: row.source, hrEmployeeId: row.employee_external_id, clamped: clamp.clamped },
+      'HR timestamp in the future beyond the tolerance: clamped to the receipt time',
+    )
+    await recordAudit(deps.pool, [
+      {
+        actor: { type: 'hr_source', id: row.source },
+        action: 'hr.timestamp_clamped',
+        subject: { employeeId: null },
+        correlationId: row.correlation_id,
+        details: { inboxId: row.id, source: row.source, hrEmployeeId: row.employee_external_id, toleranceSeconds: config?.futureTimestampToleranceSeconds ?? 300, clamped: clamp.clamped },
+      },
+    ])
   }
   if (lane.released) {
     events = anchorReleased(events, row.received_at)

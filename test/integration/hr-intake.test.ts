@@ -20,7 +20,7 @@ describe('HR intake over HTTP (generic source, Standard Webhooks signatures)', (
 
   before(async () => {
     t = await startTestTenure({
-      hr: { generic: { secrets: [SECRET] }, gusto: { secrets: ['gusto-secret-not-yet-known'] } },
+      hr: { generic: { secrets: [SECRET] }, gusto: { secrets: [] } },
       systems: { sandbox: { enabled: true } },
       policy: { rules: [{ name: 'everyone', grant: { sandbox: { groups: ['staff'] } } }] },
     })
@@ -83,7 +83,7 @@ describe('HR intake over HTTP (generic source, Standard Webhooks signatures)', (
     assert.match(metrics, /tenure_webhook_rejections_total\{source="generic",reason="timestamp_out_of_tolerance"/)
   })
 
-  test("when Gusto sends its unsigned subscription handshake, then the token is saved for the operator (not logged) and nothing is stored", async () => {
+  test("when Gusto sends its unsigned subscription handshake before any secret is configured, then the token is saved for the operator (not logged) and nothing is stored", async () => {
     const before = await inboxCount()
     const res = await fetch(`${t.url}/webhooks/hr/gusto`, {
       method: 'POST',

@@ -337,6 +337,22 @@ export abstract class HrEmulator {
       }
       res.json(this.store.rescind(req.params.id))
     })
+    // Emulator control only (no vendor counterpart): start and end a leave of absence.
+    r.post('/employees/:id/leave', (req, res) => {
+      const { startDate, expectedReturnDate } = (req.body ?? {}) as { startDate?: string; expectedReturnDate?: string }
+      if (!this.store.get(req.params.id) || typeof startDate !== 'string') {
+        res.status(400).json({ error: 'unknown employee or missing startDate' })
+        return
+      }
+      res.json(this.store.startLeave(req.params.id, startDate, expectedReturnDate))
+    })
+    r.post('/employees/:id/return', (req, res) => {
+      if (!this.store.get(req.params.id)) {
+        res.status(404).end()
+        return
+      }
+      res.json(this.store.endLeave(req.params.id))
+    })
     r.delete('/employees/:id', (req, res) => {
       this.store.remove(req.params.id)
       res.status(204).end()

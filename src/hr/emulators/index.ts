@@ -6,6 +6,9 @@
  * the webhook secrets in HR_DEV_WEBHOOK_SECRETS and the API credentials exported by each
  * emulator module (BAMBOOHR_DEV_API_KEY, HIBOB_DEV_TOKEN, …).
  */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { z } from 'zod'
 import type { HrSource, HrSourceConfigInput } from '../types.ts'
 import { BAMBOOHR_DEV_API_KEY, BambooHrEmulator } from './bamboohr.ts'
 import { DEEL_DEV_TOKEN, DeelEmulator } from './deel.ts'
@@ -147,3 +150,42 @@ export async function startHrEmulators(options: HrEmulatorOptions = {}): Promise
 
 /** Basic-auth user and password of the Workday emulator, for a config that prefers Basic over OAuth. */
 export const WORKDAY_DEV_BASIC = { username: `${WORKDAY_DEV_USER}@tenure_sandbox`, password: WORKDAY_DEV_PASSWORD }
+
+/**
+ * Where a running sandbox tells `tenure hr send --sandbox` how to reach its HR emulators:
+ * <dataDir>/sandbox-hr.json, written at start and removed at shutdown. Thin-payload vendors
+ * re-fetch the employee, so `hr send` registers the change in the emulator before it sends the
+ * webhook (docs/sandbox.md).
+ */
+export const SANDBOX_HR_STATE_FILE = 'sandbox-hr.json'
+
+const sandboxHrStateSchema = z.object({
+  pid: z.number().int(),
+  startedAt: z.string(),
+  emulators: z.record(z.string(), z.url()),
+})
+export type SandboxHrState = z.infer<typeof sandboxHrStateSchema>
+
+export async function writeSandboxHrState(dataDir: string, urls: HrEmulators['urls']): Promise<string> {
+  const file = path.join(dataDir, SANDBOX_HR_STATE_FILE)
+  await mkdir(dataDir, { recursive: true })
+  const state: SandboxHrState = { pid: process.pid, startedAt: new Date().toISOString(), emulators: urls }
+  await writeFile(file, `${JSON.stringify(state, null, 2)}\n`)
+  return file
+}
+
+export async function removeSandboxHrState(dataDir: string): Promise<void> {
+  await rm(path.join(dataDir, SANDBOX_HR_STATE_FILE), { force: true })
+}
+
+/** The running sandbox's HR emulator URLs, or undefined when no sandbox wrote them. */
+export async function readSandboxHrState(dataDir: string): Promise<SandboxHrState | undefined> {
+  let text: string
+  try {
+    text = await readFile(path.join(dataDir, SANDBOX_HR_STATE_FILE), 'utf8')
+  } catch {
+    return undefined
+  }
+  const parsed = sandboxHrStateSchema.safeParse(JSON.parse(text))
+  return parsed.success ? parsed.data : undefined
+}

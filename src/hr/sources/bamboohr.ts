@@ -41,6 +41,7 @@ import type {
   ListRosterOptions,
   Parsed,
   RawDelivery,
+  SampleOptions,
   Verification,
 } from '../types.ts'
 
@@ -346,7 +347,7 @@ export function bambooIntent(data: z.output<typeof noticeDataSchema>, terminatio
   return data.changedFields.some((f) => watch.has(f.toLowerCase())) ? 'status_changed' : 'updated'
 }
 
-function sample(kind: CanonicalEventType, employeeId: string): { body: Buffer; contentType: string; notes?: string } {
+function sample(kind: CanonicalEventType, employeeId: string, options: SampleOptions = {}): { body: Buffer; contentType: string; notes?: string } {
   const changed: Record<CanonicalEventType, { type: string; fields: string[] }> = {
     'employee.hired': { type: 'employee.created', fields: [] },
     'employee.updated': { type: 'employee.updated', fields: ['jobTitle', 'department'] },
@@ -358,7 +359,8 @@ function sample(kind: CanonicalEventType, employeeId: string): { body: Buffer; c
     'employee.leave_ended': { type: 'employee.updated', fields: ['employmentHistoryStatus'] },
   }
   const c = changed[kind]
-  const body = { type: c.type, timestamp: '2026-01-15T09:30:00+0000', data: { companyId: '12345', employeeId, changedFields: c.fields } }
+  const timestamp = options.now ? options.now.toISOString().replace(/\.\d{3}Z$/, '+0000') : '2026-01-15T09:30:00+0000'
+  const body = { type: c.type, timestamp, data: { companyId: '12345', employeeId, changedFields: c.fields } }
   return {
     body: Buffer.from(JSON.stringify(body)),
     contentType: 'application/json',

@@ -250,7 +250,7 @@ export const deel: HrSourceAdapter = {
     return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
   },
   fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
-  buildSample(kind, employeeId) {
+  buildSample(kind, employeeId, options = {}) {
     const event = SAMPLE_EVENT[kind]
     const body = {
       data: {
@@ -259,11 +259,12 @@ export const deel: HrSourceAdapter = {
           event_type_id: '7b2f8d9e-1c3a-4b5d-8e6f-0a1b2c3d4e5f',
           organization_id: 'c1a2b3d4-e5f6-4789-8abc-def012345678',
           organization_name: 'Acme',
-          tracking_id: 'f3d9a8b7c6e5d4c3b2a1f0e9d8c7b6a5',
+          // Deel's per-event id (the dedupe key): a new event needs a new one.
+          tracking_id: options.eventId?.replaceAll('-', '') ?? 'f3d9a8b7c6e5d4c3b2a1f0e9d8c7b6a5',
         },
         resource: { id: employeeId, ...(event === 'contract.terminated' ? { completion_date: '2026-01-30' } : {}) },
       },
-      timestamp: '2026-01-30T12:00:00.000Z',
+      timestamp: options.now?.toISOString() ?? '2026-01-30T12:00:00.000Z',
     }
     return { body: Buffer.from(JSON.stringify(body)), contentType: 'application/json', notes: 'Deel keys lifecycle events by contract id' }
   },

@@ -197,9 +197,9 @@ export const generic: HrSourceAdapter = {
   fromRecord(record, previous, ctx) {
     return eventsFromDiff(record, previous, ctx ?? {})
   },
-  buildSample(kind, id) {
+  buildSample(kind, id, options = {}) {
     return {
-      body: Buffer.from(JSON.stringify(genericSample(kind, id), null, 2)),
+      body: Buffer.from(JSON.stringify(genericSample(kind, id, options.now?.toISOString()), null, 2)),
       contentType: 'application/json',
       notes: 'Tenure generic format; sign with signStandardWebhook() or any Standard Webhooks library',
     }

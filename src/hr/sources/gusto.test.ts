@@ -41,8 +41,13 @@ describe('gusto verify', () => {
     const d = delivery('gusto', fixture('gusto', 'subscription-verification.json'), {}, { receivedAt: NOW })
     const v = gusto.verify(d, config)
     assert.equal(v.ok === false && v.reason, 'missing_signature')
-    assert.equal(gustoVerificationToken(d), TOKEN)
+    assert.equal(gustoVerificationToken(d, { secrets: [] }), TOKEN)
     assert.deepEqual(gusto.parse(d), { ok: true, notices: [] })
+  })
+
+  test('when the unsigned handshake arrives while a Gusto secret is configured, then it is not accepted (it would overwrite the saved token)', () => {
+    const d = delivery('gusto', fixture('gusto', 'subscription-verification.json'), {}, { receivedAt: NOW })
+    assert.equal(gustoVerificationToken(d, config), undefined)
   })
 })
 

@@ -50,10 +50,18 @@ const verificationSchema = z.object({ verification_token: z.string().min(1).max(
 
 /**
  * The subscription-verification POST (`{"verification_token": …}`), which Gusto sends unsigned
- * before any event. The HTTP layer shows this token to the admin, who confirms it with
- * `PUT /v1/webhook_subscriptions/{uuid}/verify` and then configures it as this source's secret.
+ * before any event. The HTTP layer saves this token for the admin, who confirms it with
+ * `PUT /v1/webhook_subscriptions/{uuid}/verify` and then configures it as this source's secret
+ * (https://docs.gusto.com/app-integrations/reference/put-v1-verify-webhook-subscription-uuid:
+ * "a verification_token is POSTed to the registered webhook subscription URL";
+ * `GET …/request_verification_token` sends it again).
+ *
+ * Accepted only while no Gusto secret is configured: the POST is unsigned, so once a secret is
+ * set anyone could otherwise overwrite the saved token (and steer the admin to verify theirs).
+ * With a secret configured it is refused like any unsigned delivery (401).
  */
-export function gustoVerificationToken(delivery: RawDelivery): string | undefined {
+export function gustoVerificationToken(delivery: RawDelivery, config: Pick<HrSourceConfig, 'secrets'>): string | undefined {
+  if (config.secrets.length > 0) return undefined
   const json = parseJson(delivery.body)
   if (!json.ok) return undefined
   const parsed = verificationSchema.safeParse(json.value)
@@ -254,15 +262,16 @@ export const gusto: HrSourceAdapter = {
     return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
   },
   fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
-  buildSample(kind, employeeId) {
+  buildSample(kind, employeeId, options = {}) {
     const body = {
-      uuid: '03ffbf0c-48a9-4f1c-932a-546413a26ad1',
+      // The event uuid is Gusto's delivery id (the dedupe key): a new event needs a new one.
+      uuid: options.eventId ?? '03ffbf0c-48a9-4f1c-932a-546413a26ad1',
       event_type: SAMPLE_EVENT[kind],
       resource_type: 'Company',
       resource_uuid: '5df911a0-e8e9-412d-8aaf-a46ad193dd96',
       entity_type: 'Employee',
       entity_uuid: employeeId,
-      timestamp: 1768469400,
+      timestamp: options.now ? Math.floor(options.now.getTime() / 1000) : 1768469400,
     }
     return {
       body: Buffer.from(JSON.stringify(body)),

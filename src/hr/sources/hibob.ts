@@ -262,12 +262,13 @@ export const hibob: HrSourceAdapter = {
     return refetchAndDerive(SOURCE, intent, notice, ctx)
   },
   fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
-  buildSample(kind, employeeId) {
+  buildSample(kind, employeeId, options = {}) {
     const body = {
       companyId: 637323,
       type: SAMPLE_TYPE[kind],
       triggeredBy: kind === 'employee.terminated' ? 'system' : '3332883804594373380',
-      triggeredAt: '2026-01-30T00:00:03.120394',
+      // Bob's triggeredAt has no zone (UTC) and microseconds.
+      triggeredAt: options.now ? `${options.now.toISOString().slice(0, 23)}000` : '2026-01-30T00:00:03.120394',
       version: 'v2',
       data: { employeeId, ...(kind === 'employee.hire_cancelled' ? { email: 'ada.lovelace@example.com' } : {}) },
     }

@@ -248,10 +248,10 @@ export const merge: HrSourceAdapter = {
     })
   },
   fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
-  buildSample(kind, employeeId) {
+  buildSample(kind, employeeId, options = {}) {
     const event = kind === 'employee.hired' ? 'Employee.added' : kind === 'employee.hire_cancelled' ? 'Employee.removed' : 'Employee.changed'
     const body = {
-      hook: { id: '0b2c6c3f-7a9e-4a7b-9c1d-2e3f4a5b6c7d', event, target: 'https://tenure.example.com/hr/merge' },
+      hook: { id: options.eventId ?? '0b2c6c3f-7a9e-4a7b-9c1d-2e3f4a5b6c7d', event, target: 'https://tenure.example.com/hr/merge' },
       linked_account: {
         id: '2f7a1b1e-5c8d-4d3a-9f0e-6b5a4c3d2e1f',
         integration: 'BambooHR',
@@ -264,7 +264,7 @@ export const merge: HrSourceAdapter = {
         webhook_listener_url: 'https://api.merge.dev/api/integrations/webhook-listener/abc',
         is_duplicate: null,
       },
-      data: mergeSampleEmployee(employeeId, kind),
+      data: { ...mergeSampleEmployee(employeeId, kind), ...(options.now ? { modified_at: options.now.toISOString() } : {}) },
     }
     return { body: Buffer.from(JSON.stringify(body)), contentType: 'application/json' }
   },

@@ -281,7 +281,7 @@ export const personio: HrSourceAdapter = {
       // who is gone from Personio loses access.
       if (!ctx.client) return refetchAndDerive(SOURCE, 'deleted', notice, ctx)
       const record = await ctx.client.getEmployee(notice.employeeId)
-      return eventsForIntent(record ? 'updated' : 'deleted', record, eventBase(SOURCE, notice, ctx), {
+      return eventsForIntent(record ? 'updated' : 'deleted', record, { ...eventBase(SOURCE, notice, ctx), confirmed: true }, {
         now: ctx.now ?? ctx.receivedAt,
         defaultTimeZone: ctx.config?.defaultTimeZone,
       })
@@ -289,12 +289,12 @@ export const personio: HrSourceAdapter = {
     return refetchAndDerive(SOURCE, intent, notice, ctx)
   },
   fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
-  buildSample(kind, employeeId) {
+  buildSample(kind, employeeId, options = {}) {
     const event = SAMPLE_EVENT[kind]
     const body = {
       company_id: '152342',
       event_name: event,
-      occurred_at: '2026-01-30T00:00:05Z',
+      occurred_at: options.now?.toISOString() ?? '2026-01-30T00:00:05Z',
       payload: event.startsWith('person.') ? { id: employeeId } : { id: '2306b77a-35fb-4b1d-8044-3b14f7f2ca65', person_id: employeeId },
       meta: {},
     }

@@ -266,7 +266,8 @@ export const workday: HrSourceAdapter = {
     const record = workdayRowToRecord(row, fields, ctx.config?.defaultTimeZone ?? 'UTC', ctx.now ?? ctx.receivedAt)
     if (!record) return []
     const intent = record.employmentStatus === 'pending' ? 'hired' : 'updated'
-    return eventsForIntent(intent, record, eventBase(SOURCE, notice, ctx), { now: ctx.now ?? ctx.receivedAt, defaultTimeZone: ctx.config?.defaultTimeZone })
+    // The report row is Workday's own record of the worker.
+    return eventsForIntent(intent, record, { ...eventBase(SOURCE, notice, ctx), confirmed: true }, { now: ctx.now ?? ctx.receivedAt, defaultTimeZone: ctx.config?.defaultTimeZone })
   },
   fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
   buildSample(kind, employeeId) {

@@ -6,10 +6,36 @@ import { Link } from '../router.tsx'
 import type { DeadLetter, Page, SystemStatus } from '../types.ts'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
 
+/** GET /api/v1/hr/inbox (src/api/operations.ts hrInboxItemSchema). */
+interface HrInboxItem {
+  id: string
+  source: string
+  hrEmployeeId: string
+  vendorEventType: string
+  foundBy: string
+  status: string
+  occurredAt: string | null
+  receivedAt: string
+  processedAt: string | null
+  eventsCount: number
+  error: unknown
+  timestampsClamped: Array<{ eventId: string; type: string; vendorOccurredAt: string; clampedTo: string }> | null
+}
+
+/** What became of the notice, in words an operator can act on. */
+function inboxOutcome(r: HrInboxItem): string {
+  if (r.status === 'not_found') return 'The HR system has no such employee (re-fetch found nothing): nothing was applied. Check the id and the API user\'s scope.'
+  if (r.status === 'failed') return failureText(r.error) ?? 'could not be read'
+  if (r.timestampsClamped?.length)
+    return r.timestampsClamped.map((c) => `${c.type}: vendor said ${c.vendorOccurredAt}, clamped to ${c.clampedTo}`).join('; ')
+  return r.status
+}
+
 export function Operations() {
   const { me } = useViewer()
   const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], 4000)
   const dead = useData(() => getJson<Page<DeadLetter>>(`/api/v1/jobs/dead-letters${qs({ limit: 100 })}`), [], 4000)
+  const inbox = useData(() => getJson<Page<HrInboxItem>>(`/api/v1/hr/inbox${qs({ attention: 'true', limit: 50 })}`), [], 8000)
   const mayRedrive = can.redrive(me.roles)
   return (
     <>
@@ -44,6 +70,41 @@ export function Operations() {
                       .map(([b, l]) => `${b}: ${l.perMinute}`)
                       .join(', ') || '—'}
                   </td>
+                </tr>
+              ))}
+            </tbody>
+          </TableWrap>
+        )}
+      </Section>
+      <Section title="HR notices that need a look" id="hr-inbox">
+        <ErrorBox error={inbox.error} />
+        {inbox.loading && !inbox.data ? <Loading what="HR notices" /> : null}
+        {inbox.data && inbox.data.items.length === 0 ? <p className="muted">Every HR notice was applied.</p> : null}
+        {inbox.data && inbox.data.items.length > 0 && (
+          <TableWrap label="HR notices that need a look">
+            <thead>
+              <tr>
+                <th scope="col">Received</th>
+                <th scope="col">Source</th>
+                <th scope="col">HR employee id</th>
+                <th scope="col">Event</th>
+                <th scope="col">Status</th>
+                <th scope="col">What happened</th>
+              </tr>
+            </thead>
+            <tbody>
+              {inbox.data.items.map((r) => (
+                <tr key={r.id} data-testid={`hr-inbox-${r.id}`}>
+                  <td>
+                    <Time iso={r.receivedAt} />
+                  </td>
+                  <td>{r.source}</td>
+                  <th scope="row">{r.hrEmployeeId}</th>
+                  <td>{r.vendorEventType}</td>
+                  <td>
+                    <Badge value={r.status === 'not_found' ? 'at_risk' : r.status === 'processed' ? 'requested' : r.status} label={r.timestampsClamped?.length && r.status === 'processed' ? 'timestamp clamped' : r.status.replaceAll('_', ' ')} />
+                  </td>
+                  <td>{inboxOutcome(r)}</td>
                 </tr>
               ))}
             </tbody>
