@@ -505,12 +505,14 @@ class SlackProvisioner implements Provisioner {
   /**
    * SCIM lists a user's user groups as `groups[].value`, the group's id
    * (https://docs.slack.dev/reference/scim-api#user-attributes), while a policy names them by handle, name or
-   * id (under `userGroups` or `groups`, see userGroupsOf). Reconciliation compares the listing with
-   * the resolved ids; a name that resolves to nothing stays as written and matches nothing.
+   * id (under `userGroups` or `groups`, see userGroupsOf). listAccounts reports each group as its
+   * handle (the id where the group has none), so the policy's names are resolved to the same
+   * spelling; a name that resolves to nothing stays as written and matches nothing.
    */
   async listedAccess(ctx: Ctx, grant: AccessGrant): Promise<ListedAccess> {
     const { resolved, missing } = await this.resolveUserGroups(ctx, userGroupsOf(grant))
-    return { groups: [...resolved.map((r) => r.id), ...missing], licences: [], roles: [] }
+    const handles = resolved.length > 0 ? await this.userGroupHandles(ctx) : new Map<string, string>()
+    return { groups: [...resolved.map((r) => handles.get(r.id) ?? r.id), ...missing], licences: [], roles: [] }
   }
 
   // -------------------------------------------------------------------------------------------
