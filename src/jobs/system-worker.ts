@@ -20,7 +20,7 @@ import type { Counter } from 'prom-client'
 import { appendAudit, recordAudit, type AuditEntryInput } from '../audit/index.ts'
 import { withTransaction } from '../db/pool.ts'
 import { isProvisionerError, RateLimitedError, type ProvisionerError } from '../../provisioners/errors.ts'
-import type { ApiCallRecord, AccountRef, Ctx, Provisioner } from '../../provisioners/types.ts'
+import type { ApiCallRecord, AccountRef, AccountState, Ctx, Provisioner } from '../../provisioners/types.ts'
 import type { Registry } from '../../provisioners/registry.ts'
 import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
 import { applyEvent, SYSTEM_ACTOR, type EngineDeps, type SystemJobData } from '../lifecycle/engine.ts'
@@ -204,7 +204,17 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
         action: 'target.verified',
         subject: { ...subject, accountId: ref?.accountId ?? null },
         correlationId: data.correlationId,
-        details: { revoked: state.revoked, exists: state.exists, active: state.active, checks: state.checks, groups: state.groups.length, licences: state.licences.length, roles: state.roles.length },
+        // Counts only for what the read could show: an attribute in `unknown` is null, never 0.
+        details: {
+          revoked: state.revoked,
+          exists: state.exists,
+          active: state.active,
+          checks: state.checks,
+          groups: readable(state, 'groups', 'userGroups') ? state.groups.length : null,
+          licences: readable(state, 'licences', 'products') ? state.licences.length : null,
+          roles: readable(state, 'roles') ? state.roles.length : null,
+          unknown: state.unknown ?? [],
+        },
       })
       // A manual system is verified by a person's attestation, which reports itself; until
       // then there is nothing to tell the machine.
@@ -212,6 +222,11 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
       return { outcome: { type: 'account.verified', system: req.system, revoked: state.revoked, checks: state.checks.map((c) => ({ name: c.name, ok: c.ok })), now: now() }, audit }
     }
   }
+}
+
+/** False when the read could not show any of these attributes (AccountState.unknown). */
+function readable(state: AccountState, ...attributes: string[]): boolean {
+  return !(state.unknown ?? []).some((u) => attributes.includes(u.attribute))
 }
 
 const CLEANUP_WAIT_MS = 60_000
