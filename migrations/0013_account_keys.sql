@@ -16,3 +16,16 @@ UPDATE employees e
 
 ALTER TABLE employees ALTER COLUMN account_key SET NOT NULL;
 CREATE UNIQUE INDEX employees_account_key_idx ON employees (account_key);
+
+-- Rows written without a key (a bulk load, a restore from an older dump) take the HR id; a clash
+-- with another source's employee fails loudly on the unique index instead of sharing accounts.
+CREATE FUNCTION employees_default_account_key() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.account_key IS NULL THEN
+    NEW.account_key := NEW.external_id;
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER employees_default_account_key BEFORE INSERT ON employees
+  FOR EACH ROW EXECUTE FUNCTION employees_default_account_key();
