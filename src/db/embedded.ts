@@ -100,9 +100,12 @@ function wanted(relative: string): boolean {
   return parts[0] === 'share'
 }
 
-/** Identifies the binaries: the package version and a hash of the two programs. */
+/** Bump when `wanted` changes, so existing copies are made again with the new selection. */
+const COPY_LAYOUT = 2
+
+/** Identifies the copy: what is copied, the package version and a hash of the two programs. */
 function binariesDigest(native: string, version: string): string {
-  const hash = createHash('sha256').update(version)
+  const hash = createHash('sha256').update(`layout ${COPY_LAYOUT}\n${version}\n`)
   for (const name of ['postgres', 'initdb']) hash.update(readFileSync(path.join(native, 'bin', name)))
   return hash.digest('hex')
 }
