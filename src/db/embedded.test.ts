@@ -136,4 +136,22 @@ describe('embedded PostgreSQL placement', () => {
       if (clusterDir) await rm(clusterDir, { recursive: true, force: true })
     }
   })
+  test('when a folder above an in-place cluster is made private afterwards, then the start says which folder and what to do', { skip: !isRoot && 'only root runs PostgreSQL as another user' }, async () => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'tenure-closed-'))
+    await chmod(parent, 0o755)
+    const dataDir = path.join(parent, '.tenure')
+    try {
+      const first = await startEmbedded({ dataDir, log: silentLogger })
+      assert.equal(first.pgDir, path.join(dataDir, 'pg'))
+      await first.stop()
+      await chmod(parent, 0o700)
+      await assert.rejects(startEmbedded({ dataDir, log: silentLogger }), (err: Error) => {
+        assert.match(err.message, new RegExp(`cannot enter ${parent} \\(mode 700\\)`))
+        assert.match(err.message, /chmod o\+x/)
+        return true
+      })
+    } finally {
+      await rm(parent, { recursive: true, force: true })
+    }
+  })
 })

@@ -141,8 +141,7 @@ export async function preparePostgresCache(log: Logger, cacheRoot = POSTGRES_CAC
     filter: (from) => wanted(path.relative(source.native, from)),
   })
   await normaliseModes(temp)
-  await writeFile(path.join(temp, MARKER), `${JSON.stringify({ version: source.version, digest, from: source.native })}
-`, { mode: 0o644 })
+  await writeFile(path.join(temp, MARKER), `${JSON.stringify({ version: source.version, digest, from: source.native })}\n`, { mode: 0o644 })
   await chmod(path.join(temp, MARKER), 0o644)
   // An outdated copy (same version, other build) is replaced; a fresh one made meanwhile by
   // another process is kept and ours dropped.
@@ -170,8 +169,8 @@ async function normaliseModes(dir: string): Promise<void> {
 /** The `postgres` OS user's ids, creating the user (as the package did) when it is missing. */
 function postgresUser(): { uid: number; gid: number } {
   const ids = () => ({
-    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
-    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+    uid: Number(execFileSync('id', ['-u', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()),
   })
   try {
     return ids()
@@ -320,6 +319,14 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
     await rm(path.dirname(pgDir), { recursive: true, force: true })
   }
 
+  if (hidden && pgDir === inPlace) {
+    // A cluster made in place while the folders above were open, and one of them closed since.
+    throw new Error(
+      `The embedded PostgreSQL runs as the 'postgres' user, which cannot enter ${hidden.folder} (mode ${hidden.mode.toString(8)}) to reach ${pgDir}: ` +
+        `give others search permission on it (chmod o+x), or delete ${dataDir} to start afresh with the cluster kept in ${CLUSTERS_ROOT}.`,
+    )
+  }
+
   const user = isRoot ? postgresUser() : undefined
   const bin = isRoot ? await preparePostgresCache(log) : await packageBinaries()
   // npm keeps the modes of the package's files, but an unpacker that does not would leave the
@@ -376,6 +383,7 @@ async function initCluster(pgDir: string, password: string, initdb: string, user
     await chown(pgDir, user.uid, user.gid)
     await chown(pwfile, user.uid, user.gid)
   }
+  let initialised = false
   try {
     const output = await new Promise<string>((resolve, reject) => {
       const child = spawn(
@@ -392,8 +400,11 @@ async function initCluster(pgDir: string, password: string, initdb: string, user
       )
     })
     log.debug({ component: 'initdb' }, output.trim())
+    initialised = true
   } finally {
     await rm(pwfile, { force: true })
+    // initdb refuses a non-empty folder: leave none behind for the next try.
+    if (!initialised) await rm(pgDir, { recursive: true, force: true })
   }
 }
 
