@@ -35,8 +35,30 @@ export interface Fault {
   hangMs?: number
   /** Treat the caller's token as expired (401 in the vendor's format). */
   expireToken?: boolean
+  /**
+   * Apply the request as usual, then drop the connection instead of answering: the write took
+   * effect at the vendor but the caller never learns it (a response lost in transit). The retry
+   * must find the work done, never do it twice.
+   */
+  loseResponse?: boolean
   /** How many requests this fault applies to; default 1. Infinity keeps it until cleared. */
   times?: number
+}
+
+/**
+ * One account as an emulator holds it, read from its own store: the access invariant's view of a
+ * target (test/invariants/), never derived from what Tenure recorded.
+ */
+export interface InventoryAccount {
+  accountId: string
+  /** The id Tenure stamps on the account to find it again (externalId, employeeId …), if any. */
+  key?: string
+  /** Login or primary email. */
+  email?: string
+  /** The account exists and can sign in. */
+  active: boolean
+  /** Access still attached, by kind: groups, licences, roles, channels, userGroups, products, tokens. */
+  access: Record<string, string[]>
 }
 
 export type Admission =
@@ -106,6 +128,19 @@ export function logNormalMs(spec: LatencySpec): number {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Let the handler run (and apply its write), then destroy the socket instead of sending its answer. */
+function loseResponseOf(req: Request): void {
+  const res = req.res
+  if (!res) return
+  const drop = () => {
+    req.socket.destroy()
+    return res
+  }
+  res.send = drop as typeof res.send
+  res.json = drop as typeof res.json
+  res.end = drop as typeof res.end
+}
 
 export class EmulatorKit {
   readonly app: Express
@@ -211,9 +246,17 @@ export class EmulatorKit {
         req.socket.destroy()
         return { kind: 'dropped' }
       }
+      if (fault.loseResponse) {
+        loseResponseOf(req)
+        return this.admitRate(req, bucket, cost)
+      }
       if (fault.expireToken) this.expireAllTokens()
       return { kind: 'fault', fault }
     }
+    return this.admitRate(req, bucket, cost)
+  }
+
+  private admitRate(_req: Request, bucket: string | undefined, cost: number): Admission {
     if (bucket) {
       this.stats.byBucket[bucket] = (this.stats.byBucket[bucket] ?? 0) + 1
       const limiter = this.buckets.get(bucket)

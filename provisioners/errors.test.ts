@@ -30,3 +30,14 @@ test('when a vendor answers with a status, then it is classified into the error 
   assert.ok(limited instanceof RateLimitedError)
   assert.equal(limited.retryAfterMs, 7000)
 })
+
+test('when a 503 carries Retry-After, then it is RateLimited with that wait; without one it stays Transient', () => {
+  const d = { system: 'x' }
+  const busy = classifyHttpStatus(503, 'busy', { ...d, retryAfterMs: 12_000 })
+  assert.ok(busy instanceof RateLimitedError)
+  assert.equal(busy.retryAfterMs, 12_000)
+  assert.equal(busy.status, 503)
+  assert.equal(classifyHttpStatus(503, 'busy', d).kind, 'Transient')
+  // Other 5xx with a Retry-After are still failures of the server, retried with backoff.
+  assert.equal(classifyHttpStatus(500, 'broken', { ...d, retryAfterMs: 12_000 }).kind, 'Transient')
+})

@@ -121,7 +121,9 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
 
 /**
  * Classify by HTTP status where the vendor gives nothing more specific. Provisioners call this
- * after handling their vendor's special cases (Google's throttled 403, Slack's `ok: false`).
+ * after handling their vendor's special cases (Google's throttled 403, Slack's `ok: false`), and
+ * pass `retryAfterMs` whenever the response carried a Retry-After, whatever the status: a 429 or
+ * a 503 with one becomes RateLimited with that wait.
  */
 export function classifyHttpStatus(
   status: number | undefined,
@@ -131,6 +133,10 @@ export function classifyHttpStatus(
   const d = { ...details, status }
   if (status === undefined) return new TransientError(message, d) // network error, timeout, reset
   if (status === 429) return new RateLimitedError(message, details.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, d)
+  // A 503 with Retry-After is the server saying when to come back (RFC 9110 §15.6.4, §10.2.3):
+  // a rate limit in all but name. RateLimited lets the job layer re-queue after that wait without
+  // burning an attempt; a 503 without Retry-After stays Transient (backoff, counted attempts).
+  if (status === 503 && details.retryAfterMs !== undefined) return new RateLimitedError(message, details.retryAfterMs, d)
   if (status === 401) return new AuthFailedError(message, d)
   if (status === 403) return new AuthFailedError(message, d)
   if (status === 404 || status === 410) return new NotFoundError(message, d)

@@ -217,6 +217,13 @@ export interface AccountState {
   unknown?: UnknownRead[]
 }
 
+/** Access in the vocabulary of AccountState: the three lists a listing reports. */
+export interface ListedAccess {
+  groups: string[]
+  licences: string[]
+  roles: string[]
+}
+
 export interface VerifyOptions {
   /** When revocation happened; session checks compare against it (Graph signInSessionsValidFromDateTime). */
   revokedAt?: string
@@ -255,6 +262,13 @@ export interface Provisioner {
   deprovision(ctx: Ctx, ref: AccountRef, plan: RevocationPlan): Promise<RevocationEvidence>
   verify(ctx: Ctx, ref: AccountRef, opts?: VerifyOptions): Promise<AccountState>
   listAccounts(ctx: Ctx, page?: string): Promise<Page<AccountState>>
+  /**
+   * Optional: a policy grant as listAccounts would report it (which AccountState list each policy
+   * list lands in, names resolved to what the listing shows, e.g. Slack user-group handles to ids).
+   * Reconciliation compares a listed account with this. Absent: src/reconciliation/access.ts's
+   * defaultListedAccess.
+   */
+  listedAccess?(ctx: Ctx, grant: AccessGrant): Promise<ListedAccess>
 }
 
 /** A context for tests and scripts: no limiter, calls collected in an array. */

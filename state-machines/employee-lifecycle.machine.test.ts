@@ -94,9 +94,9 @@ describe('joiner → mover → leaver → rehire', () => {
     const created = fire(e, 'provision').jobs
     assert.equal(e.state, 'provisioning')
     assert.deepEqual(created.map((j) => [j.key, j.action, j.enabled]), [
-      ['E-100:google:provision:g1', 'provision', false],
-      ['E-100:jira:provision:g1', 'provision', false],
-      ['E-100:slack:provision:g1', 'provision', false],
+      ['generic:E-100:google:provision:g1', 'provision', false],
+      ['generic:E-100:jira:provision:g1', 'provision', false],
+      ['generic:E-100:slack:provision:g1', 'provision', false],
     ])
     assert.deepEqual(created[0]?.grant?.groups, ['all@example.com', 'eng@example.com'])
     complete(e, created, plusDays(provisionAt, 0.1))
@@ -166,9 +166,9 @@ describe('joiner → mover → leaver → rehire', () => {
     assert.equal(e.context.generation, 2)
     const again = fire(e, 'provision').jobs
     assert.deepEqual(again.map((j) => [j.key, j.action, j.accountId, j.enabled]), [
-      ['E-100:google:restore:g2', 'restore', 'google-1', false],
-      ['E-100:jira:restore:g2', 'restore', 'jira-1', false],
-      ['E-100:slack:provision:g2', 'provision', undefined, false],
+      ['generic:E-100:google:restore:g2', 'restore', 'google-1', false],
+      ['generic:E-100:jira:restore:g2', 'restore', 'jira-1', false],
+      ['generic:E-100:slack:provision:g2', 'provision', undefined, false],
     ])
     const keys = e.captured.jobs.map((j) => j.key)
     assert.equal(new Set(keys).size, keys.length, 'no job key is ever reused')
@@ -209,7 +209,7 @@ describe('persist and restore', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(actor.getSnapshot().context)), JSON.parse(JSON.stringify(e.context)))
     const afterRestore = e.captured.jobs.slice(-restored.jobs.length)
     assert.deepEqual(restored.jobs, afterRestore)
-    assert.deepEqual(restored.jobs.map((j) => j.key), ['E-100:jira:verify:g1', 'E-100:slack:deprovision:cleanup:g1', 'E-100:jira:deprovision:cleanup:g1'])
+    assert.deepEqual(restored.jobs.map((j) => j.key), ['generic:E-100:jira:verify:g1', 'generic:E-100:slack:deprovision:cleanup:g1', 'generic:E-100:jira:deprovision:cleanup:g1'])
     actor.stop()
   })
 
@@ -244,7 +244,7 @@ describe('exceptions', () => {
     assert.equal(view.counts.waiting, 1)
 
     const ended = e.send({ type: 'exception.ended', exceptionId: 'X-1', now: plusDays(t, 2) })
-    assert.deepEqual(ended.jobs.map((j) => [j.key, j.startAfter]), [['E-100:google:deprovision:cutoff:g1:n2', undefined]])
+    assert.deepEqual(ended.jobs.map((j) => [j.key, j.startAfter]), [['generic:E-100:google:deprovision:cutoff:g1:n2', undefined]])
     assert.equal(ended.cancelled.length, 1, 'the exception_end timer is cancelled')
     assert.equal(e.context.systems['google']?.status, 'revoking')
   })
@@ -288,7 +288,7 @@ describe('exceptions', () => {
     assert.deepEqual(added.map((j) => [j.action, j.change]), [['update', { add: { projects: ['FIN'] }, remove: {} }]])
     complete(e, added, t)
     const removed = fire2(e, 'exception_end').jobs
-    assert.deepEqual(removed.map((j) => [j.key, j.change]), [['E-100:jira:update:g1:n2', { add: {}, remove: { projects: ['FIN'] } }]])
+    assert.deepEqual(removed.map((j) => [j.key, j.change]), [['generic:E-100:jira:update:g1:n2', { add: {}, remove: { projects: ['FIN'] } }]])
   })
 })
 
@@ -476,7 +476,7 @@ describe('failures and re-opened cases', () => {
     assert.equal(e.state, 'offboarded')
     const reopened = e.send({ type: 'reconciliation.account_active', system: 'google', accountId: 'google-1', now: plusDays(t, 2) })
     assert.equal(e.state, 'deprovisioning')
-    assert.deepEqual(reopened.jobs.map((j) => j.key), ['E-100:google:deprovision:cutoff:g1:n2'])
+    assert.deepEqual(reopened.jobs.map((j) => j.key), ['generic:E-100:google:deprovision:cutoff:g1:n2'])
     assert.deepEqual(reopened.notifications.map((n) => n.kind), ['case_reopened'])
     drain(e, reopened.jobs, plusDays(t, 2))
     assert.equal(e.state, 'offboarded')

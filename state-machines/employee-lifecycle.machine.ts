@@ -277,8 +277,17 @@ function withoutUndefined<T extends object>(value: T): T {
 // ---------------------------------------------------------------------------------------------
 // jobs and timers
 
+/**
+ * The employee's part of every job, timer and task key: the HR id qualified by its source, since
+ * two HR sources may both have an employee 1002 (their keys must never meet: a job id derived from
+ * one would swallow the other's job).
+ */
+export function employeeKeyOf(ctx: Pick<LifecycleContext, 'source' | 'employeeId'>): string {
+  return `${ctx.source}:${ctx.employeeId}`
+}
+
 function nextKey(d: Draft, system: SystemId, action: JobAction, phase?: RevocationPhase): string {
-  const base = `${d.ctx.employeeId}:${system}:${action}${phase ? `:${phase}` : ''}:g${d.ctx.generation}`
+  const base = `${employeeKeyOf(d.ctx)}:${system}:${action}${phase ? `:${phase}` : ''}:g${d.ctx.generation}`
   const n = (d.ctx.keySeq[base] ?? 0) + 1
   d.ctx.keySeq[base] = n
   return n === 1 ? base : `${base}:n${n}`
@@ -289,7 +298,7 @@ function addJob(d: Draft, job: Omit<JobRequest, 'key'>): void {
 }
 
 function setTimer(d: Draft, slot: string, timer: TimerKind, at: string, suffix?: string): void {
-  const timerId = `${d.ctx.employeeId}:${timer}:g${d.ctx.generation}:${at}${suffix ? `:${suffix}` : ''}`
+  const timerId = `${employeeKeyOf(d.ctx)}:${timer}:g${d.ctx.generation}:${at}${suffix ? `:${suffix}` : ''}`
   const current = d.ctx.timers[slot]
   if (current?.timerId === timerId) return
   if (current) cancelSlot(d, slot)

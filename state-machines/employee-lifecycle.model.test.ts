@@ -166,7 +166,7 @@ const model = createTestModel(employeeLifecycleMachine, {
   input: { employeeId: EMPLOYEE_ID, source: 'generic' },
 })
 
-const KEY_FORMAT = /^E-100:[a-z:]+:(provision|update|enable|suspend|deprovision|verify|restore)(:cutoff|:cleanup)?:g\d+(:n\d+)?$/
+const KEY_FORMAT = /^generic:E-100:[a-z:]+:(provision|update|enable|suspend|deprovision|verify|restore)(:cutoff|:cleanup)?:g\d+(:n\d+)?$/
 const LEAVER_ACTIONS = new Set(['provision', 'restore', 'enable'])
 
 /** Invariants that hold after every step, whatever the path. */

@@ -49,7 +49,7 @@ export type JobAction = (typeof JOB_ACTIONS)[number]
 
 /**
  * One job for the engine to enqueue. `key` is deterministic:
- * `${employeeId}:${system}:${action}[:${phase}]:g${generation}` for the first job of its kind in a
+ * `${source}:${employeeId}:${system}:${action}[:${phase}]:g${generation}` for the first job of its kind in a
  * generation and `…:g${generation}:n${n}` (n ≥ 2) for later ones (a re-plan, a cut-off re-run after
  * a failed verification), so a re-run is never swallowed by singleton de-duplication while a
  * restored snapshot that re-sends nothing can never produce a second copy.
@@ -84,7 +84,7 @@ export const TIMER_KINDS = ['provision', 'enable', 'terminate', 'leave_start', '
 export type TimerKind = (typeof TIMER_KINDS)[number]
 
 /**
- * `timerId` is `${employeeId}:${timer}:g${generation}:${at}` (`…:${exceptionId}` for
+ * `timerId` is `${source}:${employeeId}:${timer}:g${generation}:${at}` (`…:${exceptionId}` for
  * exception_end): a changed date yields a new id, so a fired stale timer is recognised and ignored.
  */
 export interface TimerRequest {

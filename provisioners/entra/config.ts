@@ -73,6 +73,14 @@ export const entraConfigSchema = z
           '{employeeId}, {domain}. Names are lower-cased and transliterated to ASCII (José Müller → jose.muller, Łukasz → lukasz). ' +
           'The part before @ also becomes mailNickname.',
       ),
+    identityKeyAttribute: z
+      .enum(Array.from({ length: 15 }, (_, i) => `extensionAttribute${i + 1}`) as [string, ...string[]])
+      .default('extensionAttribute15')
+      .describe(
+        'Which of the 15 onPremisesExtensionAttributes holds the full identity key (the HR id, or <source>:<id> when two ' +
+          'HR sources share an id; up to 200 characters; Graph stores up to 1024). Tenure finds accounts by it. employeeId ' +
+          'also gets the key when it fits (at most 16 characters). Pick an attribute nothing else in the tenant writes.',
+      ),
     defaultUsageLocation: z
       .string()
       .regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code in upper case, e.g. DE')

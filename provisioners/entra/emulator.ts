@@ -6,8 +6,12 @@
  * - token errors: `{ error, error_description, error_codes, timestamp, trace_id, correlation_id }`;
  * - uniqueness clashes as 400 Request_BadRequest sentences, as Graph sends them (not 409);
  * - `$filter` only for what Graph supports on these paths and the provisioner needs
- *   (`employeeId eq`, `userPrincipalName eq`, `mail eq`, `principalId eq`), `$select` with
- *   Graph's default property set when absent, `$top` + `@odata.nextLink`/`$skiptoken` paging;
+ *   (`employeeId eq`, `userPrincipalName eq`, `mail eq`, `principalId eq`, and
+ *   `onPremisesExtensionAttributes/extensionAttributeN eq`, which Graph answers only as an advanced
+ *   query), `$select` with Graph's default property set when absent, `$top` +
+ *   `@odata.nextLink`/`$skiptoken` paging;
+ * - the documented length limits of the user properties it stores (employeeId 16, each
+ *   extensionAttribute 1024, …), refused with Graph's 400 property-validation sentence;
  * - throttling as in limits.ts: a resource-unit bucket for reads and a write bucket, 429 with
  *   Retry-After, `x-ms-throttle-scope` and `x-ms-throttle-information`.
  * Users created with `searchable: false` are readable by key but not yet returned by queries,
@@ -21,6 +25,7 @@ import {
   EmulatorKit,
   encodePageToken,
   type Fault,
+  type InventoryAccount,
 } from '../emulator-kit.ts'
 import type { EntraConfigInput } from './config.ts'
 import { ENTRA_RATE_LIMITS, type GraphBucket, graphRequestCost } from './limits.ts'
@@ -102,6 +107,10 @@ interface StoredUser {
   department: string | null
   mail: string | null
   employeeId: string | null
+  /** extensionAttribute1…15 (null when unset). */
+  extensionAttributes: ExtensionAttributes
+  /** True for users synced from on-premises AD: their extension attributes and employeeId are read-only here. */
+  onPremisesSyncEnabled: boolean | null
   accountEnabled: boolean
   usageLocation: string | null
   createdDateTime: string
@@ -139,6 +148,10 @@ export interface SeedUser {
   userPrincipalName: string
   displayName?: string
   employeeId?: string | null
+  /** e.g. { extensionAttribute15: 'hibob:1234' } */
+  onPremisesExtensionAttributes?: Partial<ExtensionAttributes>
+  /** True: synced from on-premises AD (extension attributes and employeeId read-only through Graph). */
+  onPremisesSyncEnabled?: boolean | null
   accountEnabled?: boolean
   usageLocation?: string | null
   licences?: string[]
@@ -166,6 +179,7 @@ export interface EmulatedUser {
   mailNickname: string
   displayName: string
   employeeId: string | null
+  onPremisesExtensionAttributes: ExtensionAttributes
   accountEnabled: boolean
   usageLocation: string | null
   signInSessionsValidFromDateTime: string
@@ -178,6 +192,34 @@ export interface EmulatedUser {
   roles: string[]
   eligibleRoles: string[]
 }
+
+/** The 15 names of onPremisesExtensionAttributes (https://learn.microsoft.com/graph/api/resources/onpremisesextensionattributes). */
+export const EXTENSION_ATTRIBUTE_NAMES = Array.from({ length: 15 }, (_, i) => `extensionAttribute${i + 1}`)
+export type ExtensionAttributes = Record<string, string | null>
+
+const emptyExtensionAttributes = (): ExtensionAttributes => Object.fromEntries(EXTENSION_ATTRIBUTE_NAMES.map((n) => [n, null]))
+
+/**
+ * Documented maximum lengths of the user properties the emulator stores
+ * (user resource type, https://learn.microsoft.com/graph/api/resources/user: "employeeId … The
+ * maximum length is 16 characters", displayName 256, givenName/surname 64, jobTitle 128,
+ * department 64, mailNickname 64, userPrincipalName 113; and onPremisesExtensionAttributes,
+ * https://learn.microsoft.com/graph/api/resources/onpremisesextensionattributes: "Each attribute
+ * can store up to 1024 characters"). Graph refuses a longer value with 400 Request_BadRequest
+ * "Invalid value specified for property '<name>' of resource '<type>'." (its property-validation
+ * sentence; error shape per https://learn.microsoft.com/graph/errors).
+ */
+export const USER_PROPERTY_MAX_LENGTH = {
+  employeeId: 16,
+  extensionAttribute: 1024,
+  displayName: 256,
+  givenName: 64,
+  surname: 64,
+  jobTitle: 128,
+  department: 64,
+  mailNickname: 64,
+  userPrincipalName: 113,
+} as const
 
 class GraphHttpError extends Error {
   readonly status: number
@@ -211,6 +253,8 @@ const USER_PROPERTIES = [
   'mail',
   'mailNickname',
   'employeeId',
+  'onPremisesExtensionAttributes',
+  'onPremisesSyncEnabled',
   'accountEnabled',
   'usageLocation',
   'createdDateTime',
@@ -250,7 +294,7 @@ const DIRECTORY_OBJECT_PROPERTIES = [
   'roleTemplateId',
   'mail',
 ]
-const USER_FILTERABLE = new Set(['employeeId', 'userPrincipalName', 'mail', 'displayName', 'accountEnabled'])
+const USER_FILTERABLE = new Set(['employeeId', 'userPrincipalName', 'mail', 'displayName', 'accountEnabled', 'onPremisesExtensionAttributes'])
 
 type Handler = (req: Request, res: Response, match: RegExpExecArray) => void | Promise<void>
 interface Route {
@@ -335,6 +379,21 @@ export class EntraEmulator {
     return user ? this.#snapshot(user) : undefined
   }
 
+  /** Every (not deleted) user with the access it holds. */
+  inventory(): InventoryAccount[] {
+    return [...this.#users.values()].map((stored) => {
+      const u = this.#snapshot(stored)
+      return {
+        accountId: u.id,
+        // Tenure's identity key: extensionAttribute15 by default (docs/systems/entra.md), else employeeId.
+        ...(u.onPremisesExtensionAttributes.extensionAttribute15 ? { key: u.onPremisesExtensionAttributes.extensionAttribute15 } : u.employeeId ? { key: u.employeeId } : {}),
+        email: u.userPrincipalName,
+        active: u.accountEnabled,
+        access: { groups: u.groups, licences: u.licences, roles: [...u.roles, ...u.eligibleRoles] },
+      }
+    })
+  }
+
   userCount(): number {
     return this.#users.size
   }
@@ -355,6 +414,8 @@ export class EntraEmulator {
       department: null,
       mail: upn,
       employeeId: input.employeeId ?? null,
+      extensionAttributes: this.#extensionAttributes(input.onPremisesExtensionAttributes, emptyExtensionAttributes()),
+      onPremisesSyncEnabled: input.onPremisesSyncEnabled ?? null,
       accountEnabled: input.accountEnabled ?? true,
       usageLocation: input.usageLocation === undefined ? 'US' : input.usageLocation,
       createdDateTime: now,
@@ -706,16 +767,38 @@ export class EntraEmulator {
     const q = this.#odata(req)
     const select = this.#select(q.$select, USER_PROPERTIES, 'microsoft.graph.user')
     let users = [...this.#users.values()].filter((u) => u.searchable)
+    // "Advanced query parameters": the ConsistencyLevel: eventual header and $count=true
+    // (https://learn.microsoft.com/graph/aad-advanced-queries). Without the header Graph silently
+    // ignores $count=true; with both it adds @odata.count.
+    const advanced = (req.get('consistencylevel') ?? '').toLowerCase() === 'eventual' && q.$count === 'true'
     if (q.$filter !== undefined) {
       const { property, value } = this.#parseFilter(q.$filter, USER_FILTERABLE, 'microsoft.graph.user', 'User')
-      users = users.filter((u) => {
-        const actual = (u as unknown as Record<string, unknown>)[property]
-        // Graph compares userPrincipalName and mail without regard to case.
-        if (property === 'userPrincipalName' || property === 'mail') return String(actual ?? '').toLowerCase() === value.toLowerCase()
-        return actual === value || (typeof actual === 'boolean' && String(actual) === value)
-      })
+      const extension = /^onPremisesExtensionAttributes\/(extensionAttribute(?:[1-9]|1[0-5]))$/.exec(property)
+      if (extension) {
+        // "onPremisesExtensionAttributes | eq: Advanced" in the filter table of
+        // https://learn.microsoft.com/graph/aad-advanced-queries (the extension attributes are only
+        // in the separate advanced-query index): without both advanced query parameters Graph
+        // answers 400 Request_UnsupportedQuery ("If a property or query parameter in the URL is
+        // supported only in advanced queries but either the ConsistencyLevel header or the
+        // $count=true query string is missing, the request returns an error").
+        if (!advanced) {
+          throw badRequest(
+            `Unsupported or invalid query filter clause specified for property '${property}' of resource 'User'. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information`,
+            'Request_UnsupportedQuery',
+          )
+        }
+        const name = extension[1] ?? ''
+        users = users.filter((u) => u.extensionAttributes[name] === value)
+      } else {
+        users = users.filter((u) => {
+          const actual = (u as unknown as Record<string, unknown>)[property]
+          // Graph compares userPrincipalName and mail without regard to case.
+          if (property === 'userPrincipalName' || property === 'mail') return String(actual ?? '').toLowerCase() === value.toLowerCase()
+          return actual === value || (typeof actual === 'boolean' && String(actual) === value)
+        })
+      }
     }
-    this.#page(req, res, users.map((u) => this.#renderUser(u, select)), q, 'users', select)
+    this.#page(req, res, users.map((u) => this.#renderUser(u, select)), q, 'users', select, advanced ? users.length : undefined)
   }
 
   #createUser(req: Request, res: Response): void {
@@ -727,9 +810,10 @@ export class EntraEmulator {
       }
     }
     if (typeof body.accountEnabled !== 'boolean') throw badRequest("Invalid value specified for property 'accountEnabled' of resource 'User'.")
-    const upn = this.#string(body, 'userPrincipalName', 113).toLowerCase()
-    const displayName = this.#string(body, 'displayName', 256)
-    const mailNickname = this.#string(body, 'mailNickname', 64)
+    const max = USER_PROPERTY_MAX_LENGTH
+    const upn = this.#string(body, 'userPrincipalName', max.userPrincipalName).toLowerCase()
+    const displayName = this.#string(body, 'displayName', max.displayName)
+    const mailNickname = this.#string(body, 'mailNickname', max.mailNickname)
     if (!/^[^\s@()\\[\]";:<>,]+$/.test(mailNickname)) throw badRequest("Invalid value specified for property 'mailNickname' of resource 'User'.")
     const at = upn.lastIndexOf('@')
     const local = upn.slice(0, at)
@@ -747,7 +831,8 @@ export class EntraEmulator {
     if (password.length < 8 || password.length > 256 || classes < 3) {
       throw badRequest('The specified password does not comply with password complexity requirements. Please provide a different password.')
     }
-    const employeeId = body.employeeId === undefined || body.employeeId === null ? null : this.#string(body, 'employeeId', 16)
+    const employeeId = body.employeeId === undefined || body.employeeId === null ? null : this.#string(body, 'employeeId', max.employeeId)
+    const extensionAttributes = this.#extensionAttributes(body.onPremisesExtensionAttributes, emptyExtensionAttributes())
     const usageLocation = this.#usageLocation(body.usageLocation)
     if ([...this.#users.values()].some((u) => u.userPrincipalName === upn)) {
       throw badRequest('Another object with the same value for property userPrincipalName already exists.')
@@ -761,12 +846,14 @@ export class EntraEmulator {
       userPrincipalName: upn,
       mailNickname,
       displayName,
-      givenName: this.#optionalString(body, 'givenName', 64),
-      surname: this.#optionalString(body, 'surname', 64),
-      jobTitle: this.#optionalString(body, 'jobTitle', 128),
-      department: this.#optionalString(body, 'department', 64),
+      givenName: this.#optionalString(body, 'givenName', max.givenName),
+      surname: this.#optionalString(body, 'surname', max.surname),
+      jobTitle: this.#optionalString(body, 'jobTitle', max.jobTitle),
+      department: this.#optionalString(body, 'department', max.department),
       mail: upn,
       employeeId,
+      extensionAttributes,
+      onPremisesSyncEnabled: null,
       accountEnabled: body.accountEnabled,
       usageLocation: usageLocation ?? null,
       createdDateTime: now,
@@ -792,23 +879,43 @@ export class EntraEmulator {
   #patchUser(req: Request, res: Response, m: RegExpExecArray): void {
     const user = this.#requireUser(m[1])
     const body = this.#bodyObject(req)
-    const writable = new Set(['accountEnabled', 'employeeId', 'usageLocation', 'displayName', 'jobTitle', 'department', 'givenName', 'surname'])
+    const writable = new Set([
+      'accountEnabled',
+      'employeeId',
+      'onPremisesExtensionAttributes',
+      'usageLocation',
+      'displayName',
+      'jobTitle',
+      'department',
+      'givenName',
+      'surname',
+    ])
     for (const key of Object.keys(body)) {
       if (!writable.has(key)) throw badRequest(`Property '${key}' is read-only and cannot be set.`)
     }
+    // For a synced user "the source of authority for this set of properties is the on-premises
+    // Active Directory … and is read-only" (onPremisesExtensionAttributes resource type); the same
+    // holds for employeeId, which Entra Connect syncs. Graph refuses the write with this sentence.
+    if (user.onPremisesSyncEnabled === true && ('onPremisesExtensionAttributes' in body || 'employeeId' in body)) {
+      throw badRequest('Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.')
+    }
+    const max = USER_PROPERTY_MAX_LENGTH
     if ('accountEnabled' in body) {
       if (typeof body.accountEnabled !== 'boolean') throw badRequest("Invalid value specified for property 'accountEnabled' of resource 'User'.")
       this.#requireSensitiveRight(user)
     }
     const next = { ...user }
     if ('accountEnabled' in body) next.accountEnabled = body.accountEnabled as boolean
-    if ('employeeId' in body) next.employeeId = body.employeeId === null ? null : this.#string(body, 'employeeId', 16)
+    if ('employeeId' in body) next.employeeId = body.employeeId === null ? null : this.#string(body, 'employeeId', max.employeeId)
+    if ('onPremisesExtensionAttributes' in body) {
+      next.extensionAttributes = this.#extensionAttributes(body.onPremisesExtensionAttributes, user.extensionAttributes)
+    }
     if ('usageLocation' in body) next.usageLocation = this.#usageLocation(body.usageLocation) ?? null
-    if ('displayName' in body) next.displayName = this.#string(body, 'displayName', 256)
-    if ('jobTitle' in body) next.jobTitle = this.#optionalString(body, 'jobTitle', 128)
-    if ('department' in body) next.department = this.#optionalString(body, 'department', 64)
-    if ('givenName' in body) next.givenName = this.#optionalString(body, 'givenName', 64)
-    if ('surname' in body) next.surname = this.#optionalString(body, 'surname', 64)
+    if ('displayName' in body) next.displayName = this.#string(body, 'displayName', max.displayName)
+    if ('jobTitle' in body) next.jobTitle = this.#optionalString(body, 'jobTitle', max.jobTitle)
+    if ('department' in body) next.department = this.#optionalString(body, 'department', max.department)
+    if ('givenName' in body) next.givenName = this.#optionalString(body, 'givenName', max.givenName)
+    if ('surname' in body) next.surname = this.#optionalString(body, 'surname', max.surname)
     Object.assign(user, next)
     res.status(204).end()
   }
@@ -1068,14 +1175,18 @@ export class EntraEmulator {
   }
 
   #parseFilter(raw: string, allowed: Set<string>, type: string, resource: string): { property: string; value: string } {
-    const m = /^\s*([A-Za-z]+)\s+eq\s+(?:'((?:[^']|'')*)'|(true|false))\s*$/.exec(raw)
+    const m = /^\s*([A-Za-z]+(?:\/[A-Za-z0-9]+)?)\s+eq\s+(?:'((?:[^']|'')*)'|(true|false))\s*$/.exec(raw)
     if (!m) {
       const property = /^\s*(?:[a-z]+\()?([A-Za-z]+)/.exec(raw)?.[1] ?? 'unknown'
       if (!allowed.has(property)) throw badRequest(`Invalid filter clause: Could not find a property named '${property}' on type '${type}'.`)
       throw badRequest(`Unsupported or invalid query filter clause specified for property '${property}' of resource '${resource}'.`, 'Request_UnsupportedQuery')
     }
     const property = m[1] ?? ''
-    if (!allowed.has(property)) throw badRequest(`Invalid filter clause: Could not find a property named '${property}' on type '${type}'.`)
+    const root = property.split('/')[0] ?? ''
+    if (!allowed.has(root)) throw badRequest(`Invalid filter clause: Could not find a property named '${root}' on type '${type}'.`)
+    if (root !== property && !(root === 'onPremisesExtensionAttributes' && EXTENSION_ATTRIBUTE_NAMES.includes(property.slice(root.length + 1)))) {
+      throw badRequest(`Invalid filter clause: Could not find a property named '${property.slice(root.length + 1)}' on type 'microsoft.graph.onPremisesExtensionAttributes'.`)
+    }
     return { property, value: m[3] ?? (m[2] ?? '').replaceAll("''", "'") }
   }
 
@@ -1086,6 +1197,7 @@ export class EntraEmulator {
     q: Record<string, string | undefined>,
     entitySet: string,
     select: string[] | undefined,
+    count?: number,
   ): void {
     const top = q.$top === undefined ? 100 : Number(q.$top)
     if (!Number.isInteger(top) || top < 1 || top > 999) {
@@ -1095,6 +1207,7 @@ export class EntraEmulator {
     const page = items.slice(offset, offset + top)
     const body: Record<string, unknown> = {
       '@odata.context': `${this.#origin(req)}/v1.0/$metadata#${entitySet}${select ? `(${select.join(',')})` : ''}`,
+      ...(count === undefined ? {} : { '@odata.count': count }),
     }
     if (offset + top < items.length) {
       const params: Record<string, string> = {}
@@ -1127,6 +1240,8 @@ export class EntraEmulator {
       mail: user.mail,
       mailNickname: user.mailNickname,
       employeeId: user.employeeId,
+      onPremisesExtensionAttributes: { ...user.extensionAttributes },
+      onPremisesSyncEnabled: user.onPremisesSyncEnabled,
       accountEnabled: user.accountEnabled,
       usageLocation: user.usageLocation,
       createdDateTime: user.createdDateTime,
@@ -1172,6 +1287,7 @@ export class EntraEmulator {
       mailNickname: user.mailNickname,
       displayName: user.displayName,
       employeeId: user.employeeId,
+      onPremisesExtensionAttributes: { ...user.extensionAttributes },
       accountEnabled: user.accountEnabled,
       usageLocation: user.usageLocation,
       signInSessionsValidFromDateTime: user.signInSessionsValidFromDateTime,
@@ -1232,6 +1348,32 @@ export class EntraEmulator {
   #optionalString(body: Record<string, unknown>, key: string, max: number): string | null {
     if (body[key] === undefined || body[key] === null) return null
     return this.#string(body, key, max)
+  }
+
+  /**
+   * Merge an onPremisesExtensionAttributes body into `current`: only the attributes named change,
+   * null clears one (update user: "only the properties you specify are changed").
+   */
+  #extensionAttributes(value: unknown, current: ExtensionAttributes): ExtensionAttributes {
+    if (value === undefined || value === null) return { ...current }
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      throw badRequest("Invalid value specified for property 'onPremisesExtensionAttributes' of resource 'User'.")
+    }
+    const next = { ...current }
+    for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+      if (!EXTENSION_ATTRIBUTE_NAMES.includes(name)) {
+        throw badRequest(`The property '${name}' does not exist on type 'microsoft.graph.onPremisesExtensionAttributes'. Make sure to only use property names that are defined by the type.`)
+      }
+      if (v === null) {
+        next[name] = null
+        continue
+      }
+      if (typeof v !== 'string' || v.length > USER_PROPERTY_MAX_LENGTH.extensionAttribute) {
+        throw badRequest(`Invalid value specified for property '${name}' of resource 'OnPremisesExtensionAttributes'.`)
+      }
+      next[name] = v
+    }
+    return next
   }
 
   #usageLocation(value: unknown): string | undefined {

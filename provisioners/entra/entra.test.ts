@@ -166,9 +166,9 @@ describe('joiner', () => {
     assert.equal(await env.provisioner.lookup(env.ctx, { ...joiner().employee, employeeId: 'E9999' }), undefined)
   })
 
-  test('when Graph rejects the new user (employeeId over 16 characters), then the emulator validation error is Permanent', async (t) => {
+  test('when Graph rejects the new user (a displayName over its documented 256 characters), then the emulator validation error is Permanent', async (t) => {
     const env = await setup(t)
-    const err = await rejectsWith(env.provisioner.provision(env.ctx, joiner({}, { employeeId: 'HR-0000000000000000042' })), 'Permanent')
+    const err = await rejectsWith(env.provisioner.provision(env.ctx, joiner({}, { displayName: 'x'.repeat(257) })), 'Permanent')
     assert.equal(err.status, 400)
     assert.equal(err.vendorCode, 'Request_BadRequest')
     assert.match(err.requestId ?? '', /^[0-9a-f-]{36}$/)
@@ -179,6 +179,168 @@ describe('joiner', () => {
     await rejectsWith(env.provisioner.provision(env.ctx, joiner({ licences: ['Visio Plan 9'] })), 'Permanent')
     assert.equal(env.emulator.userCount(), 0)
     assert.equal(env.calls.length, 0)
+  })
+})
+
+/** Identity keys of every shape Tenure hands over (EmployeeProfile.employeeId; the canonical schema allows 200 characters). */
+const LONG_KEY = `workday:${'a1b2-c3d4:'.repeat(19)}x-9z`.slice(0, 200)
+const KEYS: Array<{ kind: string; key: string }> = [
+  { kind: 'a short HR id', key: '1002' },
+  { kind: 'a HiBob 19-digit id', key: '1234567890123456789' },
+  { kind: 'a UUID (Gusto, Merge)', key: '3f2b8c1e-9d4a-4e6b-8f0a-7c5d2e1b9a63' },
+  { kind: 'a source-qualified id', key: 'bamboohr:1002' },
+  { kind: 'a 200-character id with ":" and "-"', key: LONG_KEY },
+]
+
+/** A raw Graph call with a token, to check what the emulator itself accepts and refuses. */
+async function graph(env: Env, path: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const token = await fetch(`${env.baseUrl}/${env.emulator.tenantId}/oauth2/v2.0/token`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: env.emulator.clientId,
+      client_secret: ENTRA_EMULATOR_CLIENT_SECRET,
+      scope: 'https://graph.microsoft.com/.default',
+    }),
+  }).then((r) => r.json() as Promise<{ access_token: string }>)
+  const res = await fetch(`${env.baseUrl}/v1.0${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) },
+  })
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> }
+}
+
+const errorOf = (body: Record<string, unknown>) => body.error as { code: string; message: string }
+
+describe('identity keys of any length or shape', () => {
+  assert.equal(LONG_KEY.length, 200)
+  for (const { kind, key } of KEYS) {
+    test(`when ${kind} joins, then the Entra account is created, found again by lookup and its full id is stored in extensionAttribute15`, async (t) => {
+      const env = await setup(t)
+      const ref = await env.provisioner.provision(env.ctx, joiner({}, { employeeId: key }))
+      const stored = env.emulator.getUser(ref.accountId)
+      assert.ok(stored)
+      assert.equal(stored.onPremisesExtensionAttributes.extensionAttribute15, key)
+      // employeeId holds the key only whole: never a truncated id that could match someone else.
+      assert.equal(stored.employeeId, key.length <= 16 ? key : null)
+      assert.equal(ref.employeeId, key)
+
+      const found = await env.provisioner.lookup(env.ctx, joiner({}, { employeeId: key }).employee)
+      assert.equal(found?.accountId, ref.accountId)
+      assert.ok(env.calls.some((c) => c.operation === 'GET /users?$filter=onPremisesExtensionAttributes/extensionAttribute15' && c.status === 200))
+      const again = await env.provisioner.provision(env.ctx, joiner({}, { employeeId: key }))
+      assert.equal(again.accountId, ref.accountId)
+      assert.equal(env.emulator.userCount(), 1)
+      assert.equal((await env.provisioner.verify(env.ctx, ref)).employeeId, key)
+    })
+  }
+
+  test('when the config names another extension attribute, then the key goes there', async (t) => {
+    const env = await setup(t, { config: { identityKeyAttribute: 'extensionAttribute7' } })
+    const ref = await env.provisioner.provision(env.ctx, joiner({}, { employeeId: LONG_KEY }))
+    const stored = env.emulator.getUser(ref.accountId)
+    assert.equal(stored?.onPremisesExtensionAttributes.extensionAttribute7, LONG_KEY)
+    assert.equal(stored?.onPremisesExtensionAttributes.extensionAttribute15, null)
+    assert.equal((await env.provisioner.lookup(env.ctx, joiner({}, { employeeId: LONG_KEY }).employee))?.accountId, ref.accountId)
+  })
+
+  test('when an account Tenure created before carries the id only in employeeId, then lookup finds it and provision stamps the attribute', async (t) => {
+    const env = await setup(t)
+    const id = env.emulator.seedUser({ userPrincipalName: 'j.m@tenure.example', employeeId: 'bamboohr:1002' })
+    assert.equal((await env.provisioner.lookup(env.ctx, joiner({}, { employeeId: 'bamboohr:1002' }).employee))?.accountId, id)
+    const ref = await env.provisioner.provision(env.ctx, joiner({}, { employeeId: 'bamboohr:1002' }))
+    assert.equal(ref.accountId, id)
+    assert.equal(env.emulator.userCount(), 1)
+    assert.equal(env.emulator.getUser(id)?.onPremisesExtensionAttributes.extensionAttribute15, 'bamboohr:1002')
+  })
+
+  test('when an account matches by employeeId but its attribute holds another key, then it is never adopted', async (t) => {
+    const env = await setup(t)
+    const id = env.emulator.seedUser({
+      userPrincipalName: 'someone.else@tenure.example',
+      employeeId: '1002',
+      onPremisesExtensionAttributes: { extensionAttribute15: 'bamboohr:1002' },
+    })
+    await rejectsWith(env.provisioner.lookup(env.ctx, joiner({}, { employeeId: '1002' }).employee), 'Conflict')
+    await rejectsWith(env.provisioner.provision(env.ctx, joiner({}, { employeeId: '1002' })), 'Conflict')
+    assert.equal(env.emulator.userCount(), 1)
+    assert.equal(env.emulator.getUser(id)?.onPremisesExtensionAttributes.extensionAttribute15, 'bamboohr:1002')
+  })
+
+  test('when the expected UPN is held by an account with another key, then lookup ignores it and provision fails Conflict without stamping it', async (t) => {
+    const env = await setup(t)
+    const other = env.emulator.seedUser({
+      userPrincipalName: 'jose.muller@tenure.example',
+      onPremisesExtensionAttributes: { extensionAttribute15: 'hibob:1234567890123456789' },
+    })
+    assert.equal(await env.provisioner.lookup(env.ctx, joiner({}, { employeeId: '1234567890123456789' }).employee), undefined)
+    await rejectsWith(env.provisioner.provision(env.ctx, joiner({}, { employeeId: '1234567890123456789' })), 'Conflict')
+    assert.equal(env.emulator.getUser(other)?.onPremisesExtensionAttributes.extensionAttribute15, 'hibob:1234567890123456789')
+    assert.equal(env.emulator.getUser(other)?.employeeId, null)
+  })
+
+  test('when a long key meets an account at the expected UPN with a (truncated) employeeId, then it is not adopted', async (t) => {
+    const env = await setup(t)
+    env.emulator.seedUser({ userPrincipalName: 'jose.muller@tenure.example', employeeId: '1234567890123456' })
+    assert.equal(await env.provisioner.lookup(env.ctx, joiner({}, { employeeId: '1234567890123456789' }).employee), undefined)
+    await rejectsWith(env.provisioner.provision(env.ctx, joiner({}, { employeeId: '1234567890123456789' })), 'Conflict')
+  })
+
+  test('when an account at the expected UPN is synced from on-premises AD, then it is adopted without writing its read-only attributes', async (t) => {
+    const env = await setup(t)
+    const id = env.emulator.seedUser({ userPrincipalName: 'jose.muller@tenure.example', onPremisesSyncEnabled: true })
+    const ref = await env.provisioner.provision(env.ctx, joiner({}, { employeeId: LONG_KEY }))
+    assert.equal(ref.accountId, id)
+    assert.equal(env.emulator.getUser(id)?.onPremisesExtensionAttributes.extensionAttribute15, null)
+    assert.ok(!env.calls.some((c) => c.operation === 'PATCH /users/{id}' && c.status === 400))
+  })
+
+  test('when the emulator gets values over the documented limits, then it refuses them as Graph does (employeeId 16, extension attribute 1024)', async (t) => {
+    const env = await setup(t)
+    const base = {
+      accountEnabled: true,
+      displayName: 'A B',
+      mailNickname: 'a.b',
+      userPrincipalName: 'a.b@tenure.example',
+      passwordProfile: { password: 'Aa1!Aa1!Aa1!' },
+    }
+    const long = await graph(env, '/users', { method: 'POST', body: JSON.stringify({ ...base, employeeId: '1234567890123456789' }) })
+    assert.equal(long.status, 400)
+    assert.equal(errorOf(long.body).code, 'Request_BadRequest')
+    assert.match(errorOf(long.body).message, /property 'employeeId'/)
+    const huge = await graph(env, '/users', {
+      method: 'POST',
+      body: JSON.stringify({ ...base, onPremisesExtensionAttributes: { extensionAttribute15: 'x'.repeat(1025) } }),
+    })
+    assert.equal(huge.status, 400)
+    assert.match(errorOf(huge.body).message, /extensionAttribute15/)
+    const unknown = await graph(env, '/users', {
+      method: 'POST',
+      body: JSON.stringify({ ...base, onPremisesExtensionAttributes: { extensionAttribute16: 'x' } }),
+    })
+    assert.equal(unknown.status, 400)
+    const fits = await graph(env, '/users', {
+      method: 'POST',
+      body: JSON.stringify({ ...base, employeeId: '1234567890123456', onPremisesExtensionAttributes: { extensionAttribute15: 'x'.repeat(1024) } }),
+    })
+    assert.equal(fits.status, 201)
+  })
+
+  test('when the extension attribute is filtered without ConsistencyLevel: eventual and $count=true, then the emulator refuses the query as Graph does', async (t) => {
+    const env = await setup(t)
+    env.emulator.seedUser({ userPrincipalName: 'a.b@tenure.example', onPremisesExtensionAttributes: { extensionAttribute15: 'bamboohr:1002' } })
+    const filter = encodeURIComponent("onPremisesExtensionAttributes/extensionAttribute15 eq 'bamboohr:1002'")
+    const plain = await graph(env, `/users?$filter=${filter}`)
+    assert.equal(plain.status, 400)
+    assert.equal(errorOf(plain.body).code, 'Request_UnsupportedQuery')
+    const headerOnly = await graph(env, `/users?$filter=${filter}`, { headers: { ConsistencyLevel: 'eventual' } })
+    assert.equal(headerOnly.status, 400)
+    const countOnly = await graph(env, `/users?$filter=${filter}&$count=true`)
+    assert.equal(countOnly.status, 400)
+    const advanced = await graph(env, `/users?$filter=${filter}&$count=true`, { headers: { ConsistencyLevel: 'eventual' } })
+    assert.equal(advanced.status, 200)
+    assert.equal(advanced.body['@odata.count'], 1)
+    assert.equal((advanced.body.value as unknown[]).length, 1)
   })
 })
 
@@ -495,13 +657,16 @@ describe('errors', () => {
     assert.ok(!err.message.includes('not-the-secret'))
   })
 
-  test('when Graph answers 500 or 503, then the error is Transient', async (t) => {
+  test('when Graph answers 500 or 503, then the error is Transient; a 503 with Retry-After is RateLimited with that wait', async (t) => {
     const env = await setup(t)
     env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 500 })
     await rejectsWith(env.provisioner.lookup(env.ctx, joiner().employee), 'Transient')
-    env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 503, retryAfterSeconds: 2 })
+    env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 503 })
     const err = await rejectsWith(env.provisioner.lookup(env.ctx, joiner().employee), 'Transient')
     assert.equal(err.vendorCode, 'ServiceUnavailable')
+    env.emulator.kit.injectFault({ pathIncludes: '/v1.0/users', status: 503, retryAfterSeconds: 2 })
+    const busy = await rejectsWith(env.provisioner.lookup(env.ctx, joiner().employee), 'RateLimited')
+    assert.equal((busy as { retryAfterMs?: number }).retryAfterMs, 2000)
   })
 
   test('when Graph does not answer in time, then the error is Transient', async (t) => {

@@ -160,6 +160,8 @@ export interface GraphCallSpec {
   operation: string
   /** OData / query options; values are URL-encoded here. */
   query?: Record<string, string | number | undefined>
+  /** Extra request headers, e.g. `ConsistencyLevel: eventual` for advanced queries. */
+  headers?: Record<string, string>
   body?: unknown
 }
 
@@ -248,7 +250,8 @@ export class GraphApi {
       .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
       .join('&')
     const target = qs ? `${spec.path}${spec.path.includes('?') ? '&' : '?'}${qs}` : spec.path
-    const request: GraphRequest = this.client.api(target).middlewareOptions([probe]).option('signal', signal)
+    let request: GraphRequest = this.client.api(target).middlewareOptions([probe]).option('signal', signal)
+    if (spec.headers) request = request.headers(spec.headers)
     const pathOnly = `/${GRAPH_VERSION}${spec.path.split('?')[0] ?? ''}`
     const started = performance.now()
     try {
@@ -359,10 +362,11 @@ export function classifyGraphError(err: unknown, c: ClassifyContext): Provisione
     return new TransientError(`${c.operation} ${why}`, { ...details, status: err.statusCode > 0 ? status : undefined })
   }
   const message = `${c.operation} → ${status}${code ? ` ${code}` : ''}: ${err.message || 'no message'}`
-  if (status === 429) {
-    const retryAfterMs = parseRetryAfter(err.headers?.get('retry-after')) ?? DEFAULT_RETRY_AFTER_MS
-    return classifyHttpStatus(429, message, { ...details, retryAfterMs })
-  }
+  // Graph sends Retry-After with 429 and with 503 Service Unavailable
+  // (https://learn.microsoft.com/en-us/graph/throttling); both are waits, not failures.
+  const retryAfterMs = parseRetryAfter(err.headers?.get('retry-after'))
+  if (status === 429) return classifyHttpStatus(429, message, { ...details, retryAfterMs: retryAfterMs ?? DEFAULT_RETRY_AFTER_MS })
+  if (status === 503 && retryAfterMs !== undefined) return classifyHttpStatus(503, message, { ...details, retryAfterMs })
   if (status === 401) return new AuthFailedError(message, details)
   // Graph reports uniqueness clashes as 400 Request_BadRequest with a sentence, not a 409:
   // "Another object with the same value for property userPrincipalName already exists.",

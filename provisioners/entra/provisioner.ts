@@ -3,10 +3,16 @@
  * through Microsoft Graph v1.0 with app-only auth. docs/systems/entra.md explains the setup,
  * the permissions and what each lifecycle step does.
  *
- * Identity rule: a Graph user belongs to an employee when its `employeeId` equals the HR id, or
- * when it has no employeeId and its userPrincipalName is the one the pattern (or HR's work email)
- * gives; such an account is adopted and stamped with the HR id. An account carrying another
- * employeeId is never taken over.
+ * Identity rule. The identity key Tenure hands over (`EmployeeProfile.employeeId`: the HR id, or
+ * `<source>:<id>` when two HR sources share an id; up to 200 characters, any shape) lives in the
+ * configured `onPremisesExtensionAttributes.extensionAttributeN` (Graph stores up to 1024
+ * characters there), and also in `employeeId` when it fits that property's 16 characters (never
+ * truncated: a cut id could be someone else's). A Graph user belongs to an employee when its
+ * identity attribute equals the key; when that attribute is empty, when its employeeId equals the
+ * key (accounts Tenure stamped before the attribute existed); when both are empty, when its
+ * userPrincipalName is the one the pattern (or HR's work email) gives. Such an account is adopted
+ * and stamped. An account carrying another key or another employeeId is never taken over.
+ * docs/systems/entra.md ("Where the HR id goes") explains the choice of attribute.
  */
 import { randomInt } from 'node:crypto'
 import { z } from 'zod'
@@ -43,6 +49,15 @@ import { ClientCredentialsTokenSource } from './token.ts'
 /** The vendor's published limits per bucket (see limits.ts); config.rateLimits may override. */
 export const rateLimitBuckets = ENTRA_RATE_LIMITS
 
+/** "employeeId … The maximum length is 16 characters" (https://learn.microsoft.com/graph/api/resources/user). */
+export const EMPLOYEE_ID_MAX_LENGTH = 16
+
+/**
+ * Advanced query parameters: Graph answers `$filter` on onPremisesExtensionAttributes only with
+ * the ConsistencyLevel: eventual header and $count=true (https://learn.microsoft.com/graph/aad-advanced-queries).
+ */
+const ADVANCED_QUERY_HEADERS = { ConsistencyLevel: 'eventual' }
+
 /** Graph compares signInSessionsValidFromDateTime at whole seconds; allow that much clock skew. */
 const SESSION_CLOCK_TOLERANCE_MS = 1_000
 
@@ -50,6 +65,8 @@ const USER_SELECT = [
   'id',
   'userPrincipalName',
   'employeeId',
+  'onPremisesExtensionAttributes',
+  'onPremisesSyncEnabled',
   'accountEnabled',
   'displayName',
   'usageLocation',
@@ -73,6 +90,8 @@ const userSchema = z.object({
   id: z.string().min(1),
   userPrincipalName: z.string().nullish(),
   employeeId: z.string().nullish(),
+  onPremisesExtensionAttributes: z.record(z.string(), z.string().nullish()).nullish(),
+  onPremisesSyncEnabled: z.boolean().nullish(),
   accountEnabled: z.boolean().nullish(),
   displayName: z.string().nullish(),
   usageLocation: z.string().nullish(),
@@ -188,14 +207,14 @@ class EntraProvisioner implements Provisioner {
         if (!(err instanceof ConflictError)) throw err
         // The UPN is taken: a previous attempt of this job created it (and Graph's $filter index
         // had not caught up), or someone else holds it. A read by key is consistent; decide by
-        // employeeId.
+        // the identity key (and employeeId).
         const holder = await this.#getUser(ctx, upn, 'GET /users/{userPrincipalName}').catch((e: unknown) => {
           if (e instanceof NotFoundError) throw err // conflicting on mailNickname/proxyAddresses, not on UPN
           throw e
         })
         if (!this.#belongsTo(holder, employee, [upn])) {
           throw new ConflictError(
-            `userPrincipalName ${upn} is held by another account (employeeId ${holder.employeeId ?? 'none'}); ` +
+            `userPrincipalName ${upn} is held by another account (${this.#config.identityKeyAttribute} ${this.#keyOf(holder) ?? 'none'}, employeeId ${holder.employeeId ?? 'none'}); ` +
               'change userPrincipalNamePattern or resolve the clash in Entra',
             {
               system: this.system,
@@ -210,10 +229,7 @@ class EntraProvisioner implements Provisioner {
         user = holder
       }
     }
-    if (!user.employeeId) {
-      await this.#patchUser(ctx, user.id, { employeeId: employee.employeeId })
-      ctx.log.warn({ system: this.system, employeeId: employee.employeeId, accountId: user.id }, 'entra: adopted an existing user without employeeId')
-    }
+    await this.#stampIdentity(ctx, user, employee)
 
     if (skuIds.length > 0) {
       if (!user.usageLocation && usageLocation) await this.#patchUser(ctx, user.id, { usageLocation })
@@ -650,7 +666,7 @@ class EntraProvisioner implements Provisioner {
       exists: true,
       active: user.accountEnabled === true,
       ...(user.userPrincipalName ? { login: user.userPrincipalName } : {}),
-      employeeId: user.employeeId ?? ref.employeeId,
+      employeeId: this.#keyOf(user) ?? user.employeeId ?? ref.employeeId,
       groups,
       licences: (user.assignedLicenses ?? []).map((l) => this.#skuLabel(l.skuId)),
       roles,
@@ -666,18 +682,19 @@ class EntraProvisioner implements Provisioner {
           method: 'GET',
           path: '/users',
           operation: 'GET /users',
-          query: { $select: 'id,userPrincipalName,employeeId,accountEnabled,assignedLicenses', $top: this.#config.pageSize },
+          query: { $select: 'id,userPrincipalName,employeeId,onPremisesExtensionAttributes,accountEnabled,assignedLicenses', $top: this.#config.pageSize },
         }
     const result = await this.#graph.call(ctx, spec)
     const body = this.#parse(collection(userSchema), result, 'GET /users')
     const items = body.value.map((user): AccountState => {
       const checks = [{ name: 'account_disabled', ok: user.accountEnabled === false }]
+      const employeeId = this.#keyOf(user) ?? user.employeeId
       return {
         accountId: user.id,
         exists: true,
         active: user.accountEnabled === true,
         ...(user.userPrincipalName ? { login: user.userPrincipalName } : {}),
-        ...(user.employeeId ? { employeeId: user.employeeId } : {}),
+        ...(employeeId ? { employeeId } : {}),
         // Memberships and roles cost one call each per user; reconciliation calls verify() for those.
         groups: [],
         roles: [],
@@ -701,15 +718,46 @@ class EntraProvisioner implements Provisioner {
 
   // ─── Graph calls ───────────────────────────────────────────────────────────────────────────
 
+  /**
+   * 1. by the full identity key in the identity attribute (an advanced query);
+   * 2. by employeeId, only when the key fits it (accounts Tenure stamped before the attribute
+   *    existed); a holder whose identity attribute carries another key is someone else's: Conflict;
+   * 3. by userPrincipalName (pattern, then HR's work email), adopted only per #belongsTo.
+   */
   async #findUser(ctx: Ctx, employee: EmployeeProfile): Promise<GraphUser | undefined> {
-    const byId = await this.#queryUsers(ctx, `employeeId eq ${odataString(employee.employeeId)}`, 'GET /users?$filter=employeeId')
-    if (byId.length > 1) {
+    const key = employee.employeeId
+    const attribute = this.#config.identityKeyAttribute
+    const byKey = await this.#queryUsers(
+      ctx,
+      `onPremisesExtensionAttributes/${attribute} eq ${odataString(key)}`,
+      `GET /users?$filter=onPremisesExtensionAttributes/${attribute}`,
+      true,
+    )
+    if (byKey.length > 1) {
       throw new ConflictError(
-        `${byId.length} users carry employeeId ${employee.employeeId} (${byId.map((u) => u.userPrincipalName ?? u.id).join(', ')}); resolve the duplicate in Entra`,
-        { system: this.system, operation: 'GET /users?$filter=employeeId' },
+        `${byKey.length} users carry ${attribute} ${key} (${byKey.map((u) => u.userPrincipalName ?? u.id).join(', ')}); resolve the duplicate in Entra`,
+        { system: this.system, operation: `GET /users?$filter=onPremisesExtensionAttributes/${attribute}` },
       )
     }
-    if (byId[0]) return byId[0]
+    if (byKey[0]) return byKey[0]
+    if (fitsEmployeeId(key)) {
+      const byId = await this.#queryUsers(ctx, `employeeId eq ${odataString(key)}`, 'GET /users?$filter=employeeId')
+      if (byId.length > 1) {
+        throw new ConflictError(
+          `${byId.length} users carry employeeId ${key} (${byId.map((u) => u.userPrincipalName ?? u.id).join(', ')}); resolve the duplicate in Entra`,
+          { system: this.system, operation: 'GET /users?$filter=employeeId' },
+        )
+      }
+      const holder = byId[0]
+      if (holder) {
+        const holderKey = this.#keyOf(holder)
+        if (holderKey === undefined || holderKey === key) return holder
+        throw new ConflictError(
+          `user ${holder.userPrincipalName ?? holder.id} carries employeeId ${key} but ${attribute} ${holderKey}: it belongs to another identity; resolve in Entra`,
+          { system: this.system, operation: 'GET /users?$filter=employeeId' },
+        )
+      }
+    }
     const candidates = [...new Set([this.#tryUpn(employee), employee.workEmail?.toLowerCase()].filter((x): x is string => !!x))]
     for (const upn of candidates) {
       const [holder] = await this.#queryUsers(ctx, `userPrincipalName eq ${odataString(upn)}`, 'GET /users?$filter=userPrincipalName')
@@ -726,17 +774,48 @@ class EntraProvisioner implements Provisioner {
     }
   }
 
+  /** The key a user carries (another one means another person; an employeeId alone decides when the attribute is empty). */
   #belongsTo(user: GraphUser, employee: EmployeeProfile, upns: string[]): boolean {
+    const key = this.#keyOf(user)
+    if (key !== undefined) return key === employee.employeeId
     if (user.employeeId) return user.employeeId === employee.employeeId
     return upns.some((u) => u.toLowerCase() === user.userPrincipalName?.toLowerCase())
   }
 
-  async #queryUsers(ctx: Ctx, filter: string, operation: string): Promise<GraphUser[]> {
+  /** The identity key stored on the user, or undefined when the attribute is empty (or was not returned). */
+  #keyOf(user: GraphUser): string | undefined {
+    return user.onPremisesExtensionAttributes?.[this.#config.identityKeyAttribute] || undefined
+  }
+
+  /**
+   * Write the key onto an account found by employeeId or userPrincipalName (or created by an
+   * earlier attempt): the identity attribute, and employeeId when it is empty and the key fits.
+   * Graph keeps both read-only for accounts synced from on-premises AD; those must be stamped in
+   * AD (Entra Connect syncs extensionAttribute1–15 and employeeID), so Tenure only warns.
+   */
+  async #stampIdentity(ctx: Ctx, user: GraphUser, employee: EmployeeProfile): Promise<void> {
+    const key = employee.employeeId
+    const attribute = this.#config.identityKeyAttribute
+    const patch: Record<string, unknown> = {}
+    if (this.#keyOf(user) !== key) patch.onPremisesExtensionAttributes = { [attribute]: key }
+    if (!user.employeeId && fitsEmployeeId(key)) patch.employeeId = key
+    if (Object.keys(patch).length === 0) return
+    const log = { system: this.system, employeeId: key, accountId: user.id }
+    if (user.onPremisesSyncEnabled === true) {
+      ctx.log.warn(log, `entra: account is synced from on-premises AD; set ${attribute} there so Tenure finds it by its identity key`)
+      return
+    }
+    await this.#patchUser(ctx, user.id, patch)
+    ctx.log.warn({ ...log, stamped: Object.keys(patch) }, 'entra: adopted an existing user and stamped its identity key')
+  }
+
+  async #queryUsers(ctx: Ctx, filter: string, operation: string, advanced = false): Promise<GraphUser[]> {
     const result = await this.#graph.call(ctx, {
       method: 'GET',
       path: '/users',
       operation,
-      query: { $filter: filter, $select: USER_SELECT, $top: 2 },
+      query: { $filter: filter, $select: USER_SELECT, $top: 2, ...(advanced ? { $count: 'true' } : {}) },
+      ...(advanced ? { headers: ADVANCED_QUERY_HEADERS } : {}),
     })
     return this.#parse(collection(userSchema), result, operation).value
   }
@@ -773,7 +852,9 @@ class EntraProvisioner implements Provisioner {
       // Nobody is told this password: it only satisfies Graph's required passwordProfile. People
       // get in with a Temporary Access Pass, SSPR or federation, and must change it on first use.
       passwordProfile: { forceChangePasswordNextSignIn: true, password: strongPassword() },
-      employeeId: e.employeeId,
+      // The full key always goes to the identity attribute; employeeId only when it fits whole.
+      onPremisesExtensionAttributes: { [this.#config.identityKeyAttribute]: e.employeeId },
+      ...(fitsEmployeeId(e.employeeId) ? { employeeId: e.employeeId } : {}),
       ...(usageLocation ? { usageLocation } : {}),
       ...(e.title ? { jobTitle: e.title } : {}),
       ...(e.department ? { department: e.department } : {}),
@@ -783,7 +864,8 @@ class EntraProvisioner implements Provisioner {
     return {
       ...created,
       userPrincipalName: created.userPrincipalName ?? upn,
-      employeeId: created.employeeId ?? e.employeeId,
+      employeeId: created.employeeId ?? (fitsEmployeeId(e.employeeId) ? e.employeeId : null),
+      onPremisesExtensionAttributes: created.onPremisesExtensionAttributes ?? { [this.#config.identityKeyAttribute]: e.employeeId },
       accountEnabled: spec.enabled,
       usageLocation: created.usageLocation ?? usageLocation ?? null,
       assignedLicenses: created.assignedLicenses ?? [],
@@ -1032,6 +1114,11 @@ function stepEvidence(
 ): StepEvidence {
   const ids = requestIds.filter((x): x is string => !!x)
   return { step, status, at: new Date().toISOString(), detail, ...(ids.length ? { requestIds: ids } : {}) }
+}
+
+/** True when the key can go into employeeId whole (it is never truncated: a cut id could match someone else). */
+export function fitsEmployeeId(key: string): boolean {
+  return key.length <= EMPLOYEE_ID_MAX_LENGTH
 }
 
 function enc(segment: string): string {

@@ -187,6 +187,9 @@ function classifyTokenError(
   if (response.status === 429) {
     return new RateLimitedError(message, parseRetryAfter(response.headers.get('retry-after')) ?? TOKEN_RETRY_AFTER_MS, details)
   }
+  // A 503 that says when to come back is a wait, like a 429 (provisioners/errors.ts classifyHttpStatus).
+  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'))
+  if (response.status === 503 && retryAfterMs !== undefined) return new RateLimitedError(message, retryAfterMs, details)
   if (response.status >= 500 || response.status === 408) return new TransientError(message, details)
   // invalid_client (wrong or expired secret), unauthorized_client (unknown app), invalid_request
   // (unknown tenant), invalid_scope: all mean the credentials or config need a human.

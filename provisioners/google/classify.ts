@@ -123,11 +123,12 @@ export function classifyGoogleError(err: unknown, details: { system: string; ope
   }
   const message = `${details.operation}: ${info.message}`
   if (info.status === undefined) return new TransientError(message, d)
-  const retryAfterMs = parseRetryAfter(info.retryAfter) ?? DEFAULT_RETRY_AFTER_MS
+  const retryAfterMs = parseRetryAfter(info.retryAfter)
   if (info.status === 429 || (info.status === 403 && info.reason !== undefined && RATE_LIMIT_REASONS.has(info.reason))) {
-    return new RateLimitedError(message, retryAfterMs, d)
+    return new RateLimitedError(message, retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, d)
   }
-  return classifyHttpStatus(info.status, message, { ...d, retryAfterMs })
+  // Only a Retry-After the server actually sent: a 503 with one is RateLimited, without one Transient.
+  return classifyHttpStatus(info.status, message, { ...d, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
 }
 
 /**
@@ -146,6 +147,9 @@ function classifyTokenError(err: TokenGrantError, details: { system: string; ope
   const message = `${details.operation}: ${err.message}`
   if (err.status === undefined) return new TransientError(message, d)
   if (err.status === 429) return new RateLimitedError(message, parseRetryAfter(err.retryAfter) ?? DEFAULT_RETRY_AFTER_MS, d)
+  // A 503 with Retry-After is a wait, like a 429 (provisioners/errors.ts classifyHttpStatus).
+  const retryAfterMs = parseRetryAfter(err.retryAfter)
+  if (err.status === 503 && retryAfterMs !== undefined) return new RateLimitedError(message, retryAfterMs, d)
   if (err.status >= 500) return new TransientError(message, d)
   if (err.status === 400 || err.status === 401 || err.status === 403) return new AuthFailedError(message, d)
   return new PermanentError(message, d)

@@ -13,7 +13,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomInt, verify, type KeyObject } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod'
-import { EmulatorKit, decodePageToken, encodePageToken, type EmulatorOptions, type Fault } from '../emulator-kit.ts'
+import { EmulatorKit, decodePageToken, encodePageToken, type EmulatorOptions, type Fault, type InventoryAccount } from '../emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import { GOOGLE_SCOPES, GOOGLE_TOKEN_URL, type GoogleConfigInput } from './config.ts'
 
@@ -260,6 +260,18 @@ const RATE_REASONS = new Set(['userRateLimitExceeded', 'quotaExceeded', 'rateLim
 const EMAIL = /^[a-z0-9._'+-]+@[a-z0-9.-]+\.[a-z]{2,}$/i
 
 const externalIdsSchema = z.array(z.object({ value: z.string(), type: z.string(), customType: z.string().optional() }))
+
+/**
+ * users resource, externalIds: "The maximum allowed data size for this field is 2KB"
+ * (https://developers.google.com/admin-sdk/directory/reference/rest/v1/users). Measured here as
+ * the UTF-8 size of the field's JSON.
+ */
+const EXTERNAL_IDS_MAX_BYTES = 2048
+
+function checkExternalIds(value: Array<{ value: string; type: string; customType?: string | undefined }> | null | undefined): typeof value {
+  if (value && Buffer.byteLength(JSON.stringify(value), 'utf8') > EXTERNAL_IDS_MAX_BYTES) throw invalid('Invalid Input: externalIds')
+  return value
+}
 const userWriteSchema = z.object({
   primaryEmail: z.string().optional(),
   name: z.object({ givenName: z.string().optional(), familyName: z.string().optional(), fullName: z.string().optional() }).optional(),
@@ -522,6 +534,25 @@ export class GoogleEmulator {
       driveFiles: copy.driveFiles,
       groups: this.groupsOfUser(user).map((g) => g.email),
     }
+  }
+
+  /** Every account with the access it holds (deleted accounts hold none and are left out). */
+  inventory(): InventoryAccount[] {
+    return [...this.users.values()].map((u) => ({
+      accountId: u.id,
+      ...(u.externalIds.find((e) => e.type === 'organization') ? { key: u.externalIds.find((e) => e.type === 'organization')!.value } : {}),
+      email: u.primaryEmail,
+      active: !u.suspended,
+      access: {
+        groups: [...this.groups.values()].filter((g) => [...g.members.values()].some((m) => m.userId === u.id)).map((g) => g.email),
+        tokens: [
+          ...u.tokens.map((t) => `oauth:${t.clientId}`),
+          ...u.asps.map((a) => `asp:${a.codeId}`),
+          ...(u.backupCodes > 0 ? ['backup_codes'] : []),
+        ],
+        roles: u.isAdmin ? ['super_admin'] : u.isDelegatedAdmin ? ['delegated_admin'] : [],
+      },
+    }))
   }
 
   isDeleted(userId: string): boolean {
@@ -1140,7 +1171,7 @@ export class GoogleEmulator {
       isAdmin: false,
       isDelegatedAdmin: false,
       orgUnitPath,
-      externalIds: body.externalIds ?? [],
+      externalIds: checkExternalIds(body.externalIds) ?? [],
       organizations: body.organizations ?? [],
       relations: body.relations ?? [],
       changePasswordAtNextLogin: body.changePasswordAtNextLogin ?? false,
@@ -1177,7 +1208,7 @@ export class GoogleEmulator {
     }
     if (body.orgUnitPath !== undefined) user.orgUnitPath = this.checkOrgUnit(body.orgUnitPath)
     if (body.changePasswordAtNextLogin !== undefined) user.changePasswordAtNextLogin = body.changePasswordAtNextLogin
-    if (body.externalIds !== undefined) user.externalIds = body.externalIds ?? []
+    if (body.externalIds !== undefined) user.externalIds = checkExternalIds(body.externalIds) ?? []
     if (body.organizations !== undefined) user.organizations = body.organizations ?? []
     if (body.relations !== undefined) user.relations = body.relations ?? []
     if (body.suspended !== undefined && body.suspended !== user.suspended) {

@@ -528,6 +528,19 @@ describe('errors', () => {
     assert.equal(err.kind, 'Transient')
   })
 
+  test('when Google or its token endpoint answers 503 with Retry-After, then RateLimited carries that wait', async (t) => {
+    const { emulator, provisioner, ctx } = await setup(t)
+    emulator.kit.injectFault({ pathIncludes: '/token', status: 503, retryAfterSeconds: 8 })
+    const tokenErr = (await rejects(provisioner.listAccounts(ctx))) as ProvisionerError & { retryAfterMs: number }
+    assert.equal(tokenErr.kind, 'RateLimited')
+    assert.equal(tokenErr.retryAfterMs, 8000)
+    emulator.kit.injectFault({ pathIncludes: '/admin/directory/v1/users', status: 503, code: 'backendError', retryAfterSeconds: 6 })
+    const apiErr = (await rejects(provisioner.listAccounts(ctx))) as ProvisionerError & { retryAfterMs: number }
+    assert.equal(apiErr.kind, 'RateLimited')
+    assert.equal(apiErr.status, 503)
+    assert.equal(apiErr.retryAfterMs, 6000)
+  })
+
   test('when Google rejects the input, then Permanent with the vendor reason', async (t) => {
     const { provisioner, ctx } = await setup(t)
     const blankName = await rejects(provisioner.provision(ctx, spec(employee({ lastName: '   ' }))))

@@ -284,12 +284,15 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
   async function searchByEmployeeId(ctx: Ctx, employeeId: string): Promise<GoogleUser | undefined> {
     const res = await call(ctx, { operation: 'directory.users.list', method: 'GET', path: `${DIR}/users` }, (o) =>
       directory.users.list(
-        { customer: config.customerId, query: `externalId:${searchValue(employeeId)}`, maxResults: 10, projection: 'basic' },
+        { customer: config.customerId, query: `externalId=${searchValue(employeeId)}`, maxResults: 10, projection: 'basic' },
         o,
       ),
     )
-    // ":" is a word match and the search covers every externalId type; keep exact
-    // organization ids only.
+    // "=" is the exact match (https://developers.google.com/admin-sdk/directory/v1/guides/search-users:
+    // externalId takes "=, :"). ":" is a word match: `externalId:1002` also returns every
+    // `bamboohr:1002`, `hibob:1002` or UUID with a 1002 segment, and with more than one page of
+    // those the person's own account fell off the page. The search covers every externalId type;
+    // keep exact organization ids only.
     const matches = (parse(usersPageSchema, res.data, 'directory.users.list').users ?? []).filter((u) => ownedBy(u, employeeId))
     if (matches.length > 1) {
       throw new PermanentError(

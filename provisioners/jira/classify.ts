@@ -47,6 +47,8 @@ export interface ClassifyContext {
   operation: string
   requestId: string | undefined
   rateLimitReason: string | undefined
+  /** Retry-After of the failed response, if it had one (a 503 with it is RateLimited). */
+  retryAfterMs?: number | undefined
 }
 
 export function classifyJiraError(err: unknown, c: ClassifyContext): ProvisionerError {
@@ -67,6 +69,7 @@ export function classifyJiraError(err: unknown, c: ClassifyContext): Provisioner
     return classifyHttpStatus(err.status, `${c.operation}: ${err.status} ${message ?? err.statusText}`, {
       ...details,
       ...(field === undefined ? {} : { vendorCode: field }),
+      ...(c.retryAfterMs === undefined ? {} : { retryAfterMs: c.retryAfterMs }),
     })
   }
   if (err instanceof ScimHttpError) {

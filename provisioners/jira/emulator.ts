@@ -19,7 +19,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod'
-import { EmulatorKit, type Admission, type EmulatorOptions } from '../emulator-kit.ts'
+import { EmulatorKit, type Admission, type EmulatorOptions, type InventoryAccount } from '../emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import type { JiraConfigInput } from './config.ts'
 import { ATLASSIAN_EXTENSION, SCIM_ERROR_SCHEMA, SCIM_LIST_SCHEMA, SCIM_PATCH_SCHEMA, SCIM_USER_SCHEMA } from './scim.ts'
@@ -246,6 +246,22 @@ export class JiraEmulator {
   setActive(accountId: string, active: boolean): void {
     const account = this.accounts.get(accountId)
     if (account) account.active = active
+  }
+
+  /** Every site user (app accounts aside) with the groups and products they hold. */
+  inventory(): InventoryAccount[] {
+    return [...this.accounts.values()]
+      .filter((a) => a.accountType === 'atlassian')
+      .map((a) => {
+        const scim = [...this.scimRecords.values()].find((r) => r.accountId === a.accountId)
+        return {
+          accountId: a.accountId,
+          ...(scim?.externalId ? { key: scim.externalId } : {}),
+          email: a.email,
+          active: a.active && a.onSite && this.productsOf(a.accountId).length > 0,
+          access: a.onSite ? { groups: this.groupsOf(a.accountId).map((g) => g.name), products: this.productsOf(a.accountId) } : ({} as Record<string, string[]>),
+        }
+      })
   }
 
   getUser(accountId: string): EmulatedJiraUser | undefined {

@@ -532,6 +532,15 @@ describe('jira errors are classified from the vendor response', () => {
     }
   })
 
+  test('when Jira answers 503 with Retry-After, then RateLimited carries that wait (the job re-queues without burning an attempt)', async () => {
+    const jira = h.make({ scim: undefined })
+    h.emulator.kit.injectFault({ pathIncludes: '/rest/api/3/', status: 503, retryAfterSeconds: 9 })
+    const err = (await rejection(jira.listAccounts(testCtx(silentLogger)))) as RateLimitedError
+    assert.equal(err.kind, 'RateLimited')
+    assert.equal(err.status, 503)
+    assert.equal(err.retryAfterMs, 9_000)
+  })
+
   test('when Jira does not answer within the timeout, then Transient', async () => {
     const jira = h.make({ timeoutMs: 150, scim: undefined })
     h.emulator.kit.injectFault({ pathIncludes: '/rest/api/3/', hangMs: 1_000 })

@@ -147,6 +147,7 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
         operation,
         requestId: meta.requestId,
         rateLimitReason: meta.rateLimitReason,
+        retryAfterMs: meta.retryAfterMs,
       })
       ctx.recordCall({
         operation,

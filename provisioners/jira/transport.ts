@@ -41,6 +41,8 @@ export interface CallMeta {
   requestId: string | undefined
   /** `RateLimit-Reason` on a 429: jira-burst-based, jira-quota-tenant-based, ... */
   rateLimitReason: string | undefined
+  /** Retry-After of the response in ms (jira.js keeps it only on 429s; a 503 may carry one too). */
+  retryAfterMs?: number | undefined
 }
 
 export function emptyMeta(): CallMeta {
@@ -152,6 +154,7 @@ export function createJiraTransport(options: JiraTransportOptions): JiraTranspor
       meta.status = response.status
       meta.requestId = atlassianRequestId(response.headers)
       meta.rateLimitReason = response.headers.get('ratelimit-reason') ?? undefined
+      meta.retryAfterMs = parseRetryAfter(response.headers.get('retry-after'))
       text = await response.text()
     } catch (err) {
       throw networkError(err, `${method} ${url.pathname}`, limit.timedOut(), timeoutMs)

@@ -212,11 +212,9 @@ export class ScimClient {
     const detail = scimError.success ? scimError.data.detail : undefined
     const status = response.status
     const message = `${details.operation}: ${status}${scimType ? ` ${scimType}` : ''}${detail ? `: ${detail}` : ''}`
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now())
     const d = { ...details, status, vendorCode: scimType, cause: parsedBody ?? text.slice(0, 500) }
-    if (status === 429) {
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? DEFAULT_RETRY_AFTER_MS
-      return new RateLimitedError(message, retryAfterMs, d)
-    }
+    if (status === 429) return new RateLimitedError(message, retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, d)
     // 501 (RFC 7644 §3.12: "does not support the request operation, e.g., PATCH") and 405 mean
     // the quirks do not match the app; retrying cannot help, unlike other 5xx.
     if (status === 501 || status === 405) {
@@ -225,7 +223,9 @@ export class ScimClient {
     if (status === 400 && scimType === 'invalidFilter') {
       return new PermanentError(`${message} (set quirks.filterSupported=false if the app has no filter support)`, d)
     }
-    return classifyHttpStatus(status, message, d)
+    // A 503 with Retry-After (RFC 7644 §3.12 lists 503 among the errors; RFC 9110 §10.2.3 lets it
+    // say when to come back) becomes RateLimited with that wait.
+    return classifyHttpStatus(status, message, { ...d, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
   }
 
   private async authorization(ctx: Ctx): Promise<string> {
@@ -298,12 +298,13 @@ export class ScimClient {
       const oauthError = oauthErrorSchema.safeParse(json)
       const code = oauthError.success ? oauthError.data.error : undefined
       const message = `${operation}: ${response.status}${code ? ` ${code}` : ''}`
-      const d = { ...details, requestId, status: response.status, vendorCode: code }
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now())
+      const d = { ...details, requestId, status: response.status, vendorCode: code, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }
       // RFC 6749 §5.2: invalid_client / unauthorized_client / invalid_grant / invalid_scope are
       // credential or registration problems: AuthFailed, whatever status the server chose.
       const err =
         response.status === 429
-          ? new RateLimitedError(message, parseRetryAfter(response.headers.get('retry-after'), this.now()) ?? DEFAULT_RETRY_AFTER_MS, d)
+          ? new RateLimitedError(message, retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, d)
           : code && ['invalid_client', 'unauthorized_client', 'invalid_grant', 'invalid_scope'].includes(code)
             ? new AuthFailedError(message, d)
             : classifyHttpStatus(response.status, message, d)

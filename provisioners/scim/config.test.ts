@@ -14,8 +14,10 @@ const ada = { employeeId: 'E1', firstName: 'Ada', lastName: 'Lovelace', workEmai
 
 test('when an app entry leaves quirks and mapping out, then the RFC defaults apply', () => {
   const config = scimAppConfigSchema.parse(app())
-  assert.equal(config.quirks.updateMethod, 'patch')
-  assert.equal(config.quirks.filterSupported, true)
+  // Capabilities left unset are discovered from the app (ServiceProviderConfig, Schemas).
+  assert.equal(config.quirks.updateMethod, undefined)
+  assert.equal(config.quirks.filterSupported, undefined)
+  assert.equal(config.quirks.groupsOnUser, undefined)
   assert.equal(config.quirks.contentType, 'application/scim+json')
   assert.equal(config.attributeMapping.userName, '{workEmail}')
   assert.equal(config.timeoutMs, 30_000)

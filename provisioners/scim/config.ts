@@ -113,25 +113,28 @@ const quirksSchema = z
   .object({
     updateMethod: z
       .enum(['patch', 'put'])
-      .default('patch')
+      .optional()
       .describe(
         'How Users are changed. "patch": PATCH with a PatchOp (RFC 7644 §3.5.2). "put": the app only supports ' +
-          'replacing the whole resource, so Tenure reads the User back first and PUTs it with the change (§3.5.1).',
+          'replacing the whole resource, so Tenure reads the User back first and PUTs it with the change (§3.5.1). ' +
+          'Unset: "put" when the app\'s ServiceProviderConfig says patch.supported=false, else "patch".',
       ),
     filterSupported: z
       .boolean()
-      .default(true)
+      .optional()
       .describe(
         'Whether GET /Users?filter=... works (RFC 7644 §3.4.2.2). When false, Tenure pages through /Users and matches ' +
-          'externalId / userName itself: correct but one call per page, so keep it true where the app supports eq.',
+          'externalId / userName itself: correct but one call per page, so keep it true where the app supports eq. ' +
+          'Unset: what ServiceProviderConfig filter.supported says, else true. A filter the app refuses anyway ' +
+          '(400 invalidFilter, e.g. members.value eq on an eq-only server) falls back to paging and is remembered.',
       ),
     etag: z
       .boolean()
-      .default(false)
+      .optional()
       .describe(
         'Send If-Match with the ETag (or meta.version) last read (RFC 7644 §3.14). On 412 Tenure reads the resource ' +
           'once more and repeats the write once as part of the same operation; a second 412 is a Conflict for the ' +
-          'job layer to retry.',
+          'job layer to retry. Unset: what ServiceProviderConfig etag.supported says, else false.',
       ),
     patchOpCase: z
       .enum(['lower', 'capitalized'])
@@ -153,17 +156,20 @@ const quirksSchema = z
       ),
     groupMembership: z
       .enum(['patch_group', 'put_group', 'none'])
-      .default('patch_group')
+      .optional()
       .describe(
         'How group membership changes: PATCH on the Group (add members / remove members[value eq "id"]), read-modify-' +
-          'PUT of the whole Group for PUT-only apps, or "none" when the app does not manage groups over SCIM.',
+          'PUT of the whole Group for PUT-only apps, or "none" when the app does not manage groups over SCIM. ' +
+          'Unset: "put_group" when ServiceProviderConfig says patch.supported=false, else "patch_group".',
       ),
     groupsOnUser: z
       .boolean()
-      .default(true)
+      .optional()
       .describe(
-        "Whether the app returns the read-only User.groups attribute. When false Tenure finds a user's groups by " +
-          'searching Groups (filter members.value eq, or paging through all Groups without filter support).',
+        "Whether the app returns the read-only User.groups attribute (optional, RFC 7643 §4.1.2). When false, or when " +
+          "a User comes back without it, Tenure finds a user's groups by searching Groups (filter members.value eq, or " +
+          'paging through all Groups) and always reads the members of every group Tenure granted. Unset: whether the ' +
+          "app's User schema at /Schemas lists groups, else true.",
       ),
     deactivateWith: z
       .enum(['patch_active', 'delete'])
@@ -185,7 +191,10 @@ const quirksSchema = z
       .describe('count per page when listing or scanning; servers may return fewer (their filter.maxResults).'),
   })
   .strict()
-  .describe('What this app implements of SCIM 2.0; read its ServiceProviderConfig and docs to fill these in.')
+  .describe(
+    'What this app implements of SCIM 2.0. Tenure reads the app\'s /ServiceProviderConfig, /Schemas and /ResourceTypes ' +
+      '(RFC 7644 §4) once an hour and fills in what is left unset here; what is set here always wins.',
+  )
 
 const rateLimitSpecSchema = z
   .object({

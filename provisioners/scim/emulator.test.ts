@@ -292,8 +292,9 @@ describe('SCIM emulator quirk switches', () => {
     })
   })
 
-  test('when ETags are switched off, then no ETag is sent and If-Match is ignored', async () => {
+  test('when ETags are switched off, then no ETag is sent, If-Match is ignored and discovery says etag.supported=false', async () => {
     await withEmulator({ etagSupported: false }, async (emu) => {
+      assert.deepEqual((await client(emu)('GET', '/ServiceProviderConfig')).body.etag, { supported: false })
       const created = await client(emu)('POST', '/Users', user('noetag@example.com'))
       assert.equal(created.headers.get('etag'), null)
       assert.equal((created.body.meta as Record<string, unknown>).version, undefined)
@@ -315,12 +316,68 @@ describe('SCIM emulator quirk switches', () => {
     })
   })
 
-  test('when User.groups is switched off, then Users come back without it', async () => {
+  test('when User.groups is switched off, then Users come back without it and the User schema does not list it', async () => {
     await withEmulator({ userGroupsAttribute: false }, async (emu) => {
       const id = emu.seedUser({ userName: 'nogroups@example.com' })
       emu.seedGroup('G', [id])
       assert.equal(emu.getUser(id)?.groups, undefined)
+      assert.equal((await client(emu)('GET', `/Users/${id}`)).body.groups, undefined)
       assert.deepEqual(emu.groupsOf(id), ['G'])
+      const schema = await client(emu)('GET', `/Schemas/${SCHEMA.user}`)
+      const names = (schema.body.attributes as Array<{ name: string }>).map((a) => a.name)
+      assert.ok(names.includes('userName'))
+      assert.ok(!names.includes('groups'), 'discovery tells the truth: no groups on User')
+    })
+    await withEmulator({}, async (emu) => {
+      const schema = await client(emu)('GET', `/Schemas/${SCHEMA.user}`)
+      assert.ok((schema.body.attributes as Array<{ name: string }>).some((a) => a.name === 'groups'))
+    })
+  })
+
+  test('when filters are eq-only, then top-level eq works and members.value eq or other operators are 400 invalidFilter', async () => {
+    await withEmulator({ filterSupport: 'eq' }, async (emu) => {
+      const id = emu.seedUser({ userName: 'eqonly@example.com', externalId: 'X1' })
+      emu.seedGroup('G', [id])
+      const call = client(emu)
+      const q = (f: string) => `?filter=${encodeURIComponent(f)}`
+      assert.equal((await call('GET', `/Users${q('externalId eq "X1"')}`)).body.totalResults, 1)
+      assert.equal((await call('GET', `/Groups${q('displayName eq "G"')}`)).body.totalResults, 1)
+      for (const [path, filter] of [
+        ['/Groups', `members.value eq "${id}"`],
+        ['/Users', 'userName sw "eq"'],
+        ['/Users', 'userName eq "a" or userName eq "b"'],
+      ] as const) {
+        const res = await call('GET', `${path}${q(filter)}`)
+        assert.equal(res.status, 400, filter)
+        assert.equal(res.body.scimType, 'invalidFilter', filter)
+      }
+      // RFC 7643 §5 cannot say "eq only": filter.supported is true, which is what the server does.
+      assert.deepEqual((await call('GET', '/ServiceProviderConfig')).body.filter, { supported: true, maxResults: 100 })
+    })
+  })
+
+  test('when PATCH is set to answer 204 or 200, then Users and Groups follow it (RFC 7644 §3.5.2)', async () => {
+    for (const [patchResponse, status] of [['noContent', 204], ['resource', 200]] as const) {
+      await withEmulator({ patchResponse }, async (emu) => {
+        const id = emu.seedUser({ userName: `p${status}@example.com` })
+        const group = emu.seedGroup('G')
+        const call = client(emu)
+        const onUser = await call('PATCH', `/Users/${id}`, patchOp({ op: 'replace', path: 'active', value: false }))
+        assert.equal(onUser.status, status)
+        assert.equal(emu.getUser(id)?.active, false)
+        const onGroup = await call('PATCH', `/Groups/${group}`, patchOp({ op: 'add', path: 'members', value: [{ value: id }] }))
+        assert.equal(onGroup.status, status)
+        if (status === 200) assert.equal(onGroup.body.id, group)
+      })
+    }
+  })
+
+  test('when discovery is switched off, then /ServiceProviderConfig, /Schemas and /ResourceTypes answer 404', async () => {
+    await withEmulator({ discovery: false }, async (emu) => {
+      for (const path of ['/ServiceProviderConfig', '/Schemas', '/ResourceTypes']) {
+        assert.equal((await client(emu)('GET', path)).status, 404, path)
+      }
+      assert.equal((await client(emu)('GET', '/Users')).status, 200)
     })
   })
 

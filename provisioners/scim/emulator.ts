@@ -5,21 +5,34 @@
  *
  * - `patchSupported` / `putSupported`: false answers 501 Not Implemented (RFC 7644 §3.12: "Service
  *   provider does not support the request operation, e.g., PATCH").
- * - `filterSupported`: false answers any `filter` with 400 invalidFilter. RFC 7644 §3.4.2.2 says a
- *   provider "MUST decline to filter results if the specified filter operation is not recognized
- *   and return an HTTP 400 error with a scimType of invalidFilter"; 501 is kept for whole operations.
+ * - `filterSupport` (`filterSupported: false` is the same as 'none'): 'full' (the grammar subset in
+ *   emulator-engine.ts), 'eq' (only `attribute eq value` on a top-level attribute: `userName eq`,
+ *   `externalId eq`, `displayName eq`, but not `members.value eq`, as many real servers) or 'none'.
+ *   Filtering is OPTIONAL (RFC 7644 §3.4.2.2), and a provider "MUST decline to filter results if
+ *   the specified filter operation is not recognized and return an HTTP 400 error with a scimType
+ *   of invalidFilter"; §3.12 gives invalidFilter for "the specified attribute and filter comparison
+ *   combination is not supported". 501 is kept for whole operations.
  * - `etagSupported`: ETag header + meta.version (weak, `W/"n"`); If-Match on PUT/PATCH/DELETE is
- *   enforced with 412, If-None-Match on GET answers 304 (§3.14).
+ *   enforced with 412, If-None-Match on GET answers 304 (§3.14). ETags are OPTIONAL (RFC 7644
+ *   §3.14): with false there is no ETag header, no meta.version and etag.supported=false.
+ * - `patchResponse`: PATCH answers 200 with the whole resource or 204 No Content; RFC 7644 §3.5.2
+ *   allows either ("MUST return a 200 OK ... and the entire resource ... or MAY return HTTP status
+ *   code 204 (No Content)"). Default: Users 200 with the resource, Groups 204.
  * - `strict`: exact attribute-name case and lower-case PATCH ops only. Off by default, because RFC
  *   7643 §2.1 makes attribute names case-insensitive.
- * - `userGroupsAttribute`: whether Users carry the read-only `groups` attribute.
+ * - `userGroupsAttribute`: whether Users carry the read-only `groups` attribute. RFC 7643 §4.1.2
+ *   lists `groups` among the User's optional multi-valued attributes (readOnly, changed only
+ *   through the Group resource, §4.2); many service providers do not return it at all. With false
+ *   the User schema at /Schemas does not list `groups` either.
+ * - `discovery`: false answers /ServiceProviderConfig, /Schemas and /ResourceTypes with 404, as
+ *   servers do that skip RFC 7644 §4 although it says they SHALL serve them.
  *
  * Served: /Users, /Users/{id}, /Groups, /Groups/{id}, /ServiceProviderConfig, /Schemas,
  * /ResourceTypes under `basePath` (default /scim/v2), and POST /oauth/token (client credentials).
  */
 import { randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { EmulatorKit, type EmulatorOptions, type Fault } from '../emulator-kit.ts'
+import { EmulatorKit, type EmulatorOptions, type Fault, type InventoryAccount } from '../emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import type { ScimAppConfigInput } from './config.ts'
 import {
@@ -48,7 +61,13 @@ export interface ScimEmulatorOptions extends EmulatorOptions {
   patchSupported?: boolean
   putSupported?: boolean
   filterSupported?: boolean
+  /** 'full', 'eq' (top-level `attr eq value` only) or 'none'; overrides filterSupported. */
+  filterSupport?: FilterSupport
   etagSupported?: boolean
+  /** What a successful PATCH answers (RFC 7644 §3.5.2); default Users 'resource', Groups 'noContent'. */
+  patchResponse?: 'resource' | 'noContent'
+  /** Serve /ServiceProviderConfig, /Schemas and /ResourceTypes (RFC 7644 §4); default true. */
+  discovery?: boolean
   strict?: boolean
   userGroupsAttribute?: boolean
   /** ServiceProviderConfig filter.maxResults: the largest page served. */
@@ -58,6 +77,8 @@ export interface ScimEmulatorOptions extends EmulatorOptions {
   /** OAuth clients accepted at /oauth/token; default the development client. */
   clients?: Array<{ clientId: string; clientSecret: string }>
 }
+
+export type FilterSupport = 'none' | 'eq' | 'full'
 
 export interface RecordedRequest {
   method: string
@@ -96,11 +117,13 @@ export class ScimEmulator {
   private readonly opts: Required<
     Pick<
       ScimEmulatorOptions,
-      'basePath' | 'patchSupported' | 'putSupported' | 'filterSupported' | 'etagSupported' | 'strict' | 'userGroupsAttribute' | 'maxResults'
+      'basePath' | 'patchSupported' | 'putSupported' | 'filterSupport' | 'etagSupported' | 'strict' | 'userGroupsAttribute' | 'maxResults' | 'discovery'
     >
-  >
+  > & { patchResponse: 'resource' | 'noContent' | undefined }
   private readonly clients: Array<{ clientId: string; clientSecret: string }>
   private readonly rules: AttributeRules
+  /** Groups left out of User.groups (see laggingUserGroups). */
+  private readonly hiddenFromUserGroups = new Set<string>()
   private origin: string | undefined
 
   constructor(options: ScimEmulatorOptions = {}) {
@@ -109,8 +132,10 @@ export class ScimEmulator {
       basePath: (options.basePath ?? '/scim/v2').replace(/\/+$/, ''),
       patchSupported: options.patchSupported ?? true,
       putSupported: options.putSupported ?? true,
-      filterSupported: options.filterSupported ?? true,
+      filterSupport: options.filterSupport ?? (options.filterSupported === false ? 'none' : 'full'),
       etagSupported: options.etagSupported ?? true,
+      patchResponse: options.patchResponse,
+      discovery: options.discovery ?? true,
       strict: options.strict ?? false,
       userGroupsAttribute: options.userGroupsAttribute ?? true,
       maxResults: options.maxResults ?? 100,
@@ -142,6 +167,22 @@ export class ScimEmulator {
   // ---------------------------------------------------------------- inspection for tests
 
   /** A user as GET /Users/{id} would return it, or undefined. */
+  /** Every user with the groups it is in. */
+  inventory(): InventoryAccount[] {
+    return [...this.users.values()].map((u) => {
+      const data = u.data
+      const key = data.externalId ?? data.externalid
+      const userName = data.userName ?? data.username
+      return {
+        accountId: u.id,
+        ...(typeof key === 'string' ? { key } : {}),
+        ...(typeof userName === 'string' ? { email: userName } : {}),
+        active: (data.active ?? true) !== false,
+        access: { groups: this.groupsOf(u.id) },
+      }
+    })
+  }
+
   getUser(id: string): Record<string, unknown> | undefined {
     const stored = this.users.get(id)
     return stored ? this.renderUser(stored) : undefined
@@ -171,6 +212,12 @@ export class ScimEmulator {
     return this.insert(this.groups, data).id
   }
 
+  /** The id of the group with this displayName (case-insensitive), or undefined. */
+  findGroup(displayName: string): string | undefined {
+    for (const group of this.groups.values()) if (String(group.data.displayName).toLowerCase() === displayName.toLowerCase()) return group.id
+    return undefined
+  }
+
   /** Member ids of a group. */
   groupMembers(groupId: string): string[] {
     const group = this.groups.get(groupId)
@@ -187,6 +234,16 @@ export class ScimEmulator {
     const stored = this.mustGet(this.users, id)
     stored.data.active = active
     this.touch(stored)
+  }
+
+  /**
+   * User.groups stops showing this group although Group.members still has the user. RFC 7643
+   * §4.1.2 makes User.groups a read-only value the provider derives ("direct membership, nested
+   * groups, or dynamically calculated"); servers that compute it apart from Group.members (a cache,
+   * an index that lags) can show less than the Group side, which is where membership lives (§4.2).
+   */
+  laggingUserGroups(groupId: string): void {
+    this.hiddenFromUserGroups.add(groupId)
   }
 
   /** A change made at the app by someone else: the version (ETag) moves on. */
@@ -253,9 +310,17 @@ export class ScimEmulator {
       next()
     })
     // Discovery endpoints are readable without a token, as RFC 7644 §4 allows and most servers do.
-    router.get('/ServiceProviderConfig', (_req, res) => this.send(res, 200, this.serviceProviderConfig()))
-    router.get('/Schemas', (_req, res) => this.send(res, 200, this.list(SCHEMA_DEFINITIONS, 1, SCHEMA_DEFINITIONS.length)))
-    router.get('/ResourceTypes', (_req, res) => this.send(res, 200, this.list(this.resourceTypes(), 1, 2)))
+    // They answer for the configured capabilities: what a client reads there is what it gets.
+    if (this.opts.discovery) {
+      router.get('/ServiceProviderConfig', (_req, res) => this.send(res, 200, this.serviceProviderConfig()))
+      router.get('/Schemas', (_req, res) => this.send(res, 200, this.list(this.schemas(), 1, this.schemas().length)))
+      router.get('/Schemas/:id', (req, res) => {
+        const schema = this.schemas().find((s) => s.id.toLowerCase() === String(req.params.id).toLowerCase())
+        if (!schema) throw new ScimHttpError(404, undefined, `Schema ${String(req.params.id)} not found`)
+        this.send(res, 200, schema)
+      })
+      router.get('/ResourceTypes', (_req, res) => this.send(res, 200, this.list(this.resourceTypes(), 1, 2)))
+    }
     router.use((req, res, next) => {
       const check = this.kit.checkToken(req.get('authorization'))
       if (check === 'ok') return next()
@@ -327,8 +392,13 @@ export class ScimEmulator {
       kind === 'User' ? this.renderUser(s) : this.renderGroup(s),
     )
     if (filterText !== null) {
-      if (!this.opts.filterSupported) throw new ScimHttpError(400, 'invalidFilter', 'Filtering is not supported by this service provider')
+      if (this.opts.filterSupport === 'none') throw new ScimHttpError(400, 'invalidFilter', 'Filtering is not supported by this service provider')
       const filter = parseFilter(filterText)
+      // RFC 7644 §3.12 invalidFilter: "the specified attribute and filter comparison combination is
+      // not supported". An eq-only server takes `attr eq value` on top-level attributes only.
+      if (this.opts.filterSupport === 'eq' && !(filter.type === 'compare' && filter.op === 'eq' && !filter.path.includes('.'))) {
+        throw new ScimHttpError(400, 'invalidFilter', `Unsupported filter "${filterText}": only "attribute eq value" on a top-level attribute`)
+      }
       items = items.filter((item) => matches(filter, item, this.rules))
     }
     // RFC 7644 §3.4.2.4: startIndex < 1 means 1; a negative count means 0; the server caps count.
@@ -393,9 +463,10 @@ export class ScimEmulator {
     const schemaUrns = kind === 'User' ? [SCHEMA.user, ...(copy[SCHEMA.enterprise] ? [SCHEMA.enterprise] : [])] : [SCHEMA.group]
     stored.data = kind === 'User' ? this.validateUser({ ...copy, schemas: schemaUrns }, stored.id) : this.validateGroup({ ...copy, schemas: schemaUrns }, stored.id)
     this.touch(stored)
-    // Groups answer 204 (a large member list is not worth echoing); Users answer 200 with the
-    // resource. RFC 7644 §3.5.2 allows either, so clients must handle both.
-    if (kind === 'Group') {
+    // By default Groups answer 204 (a large member list is not worth echoing) and Users 200 with
+    // the resource. RFC 7644 §3.5.2 allows either, so clients must handle both.
+    const noContent = this.opts.patchResponse === undefined ? kind === 'Group' : this.opts.patchResponse === 'noContent'
+    if (noContent) {
       if (this.opts.etagSupported) res.setHeader('etag', this.etag(stored))
       res.status(204).end()
       return
@@ -572,7 +643,7 @@ export class ScimEmulator {
       ...structuredClone(stored.data),
       ...(this.opts.userGroupsAttribute
         ? {
-            groups: this.groupsContaining(stored.id).map((g) => ({
+            groups: this.groupsContaining(stored.id).filter((g) => !this.hiddenFromUserGroups.has(g.id)).map((g) => ({
               value: g.id,
               display: g.data.displayName,
               $ref: `${base}${this.opts.basePath}/Groups/${g.id}`,
@@ -662,7 +733,8 @@ export class ScimEmulator {
       documentationUri: 'https://www.rfc-editor.org/rfc/rfc7644',
       patch: { supported: this.opts.patchSupported },
       bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
-      filter: { supported: this.opts.filterSupported, maxResults: this.opts.maxResults },
+      // RFC 7643 §5 has no way to say "eq only": supported=true is the truthful answer for 'eq'.
+      filter: { supported: this.opts.filterSupport !== 'none', maxResults: this.opts.maxResults },
       changePassword: { supported: false },
       sort: { supported: false },
       etag: { supported: this.opts.etagSupported },
@@ -677,6 +749,14 @@ export class ScimEmulator {
       ],
       meta: { resourceType: 'ServiceProviderConfig', location: `${this.origin ?? ''}${this.opts.basePath}/ServiceProviderConfig` },
     }
+  }
+
+  /** /Schemas (RFC 7643 §7) for the configured capabilities: no `groups` on User when Users carry none. */
+  private schemas(): Array<{ id: string } & Record<string, unknown>> {
+    if (this.opts.userGroupsAttribute) return SCHEMA_DEFINITIONS
+    return SCHEMA_DEFINITIONS.map((schema) =>
+      schema.id === SCHEMA.user ? { ...schema, attributes: schema.attributes.filter((a) => a.name !== 'groups') } : schema,
+    )
   }
 
   private resourceTypes(): unknown[] {

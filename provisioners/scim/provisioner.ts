@@ -9,6 +9,7 @@
  * externalId belongs to someone else and is never adopted.
  */
 import { ConflictError, NotFoundError, PermanentError, type ProvisionerError, isProvisionerError } from '../errors.ts'
+import { z } from 'zod'
 import type {
   AccessChange,
   AccessList,
@@ -26,10 +27,12 @@ import type {
   RevocationStepKind,
   StepEvidence,
   StepStatus,
+  UnknownRead,
   VerifyCheck,
+  VerifyOptions,
 } from '../types.ts'
 import { ScimClient, type ScimResponse } from './client.ts'
-import type { ScimAppConfig } from './config.ts'
+import type { ScimAppConfig, ScimQuirks } from './config.ts'
 import {
   SCHEMA,
   buildUser,
@@ -81,6 +84,84 @@ interface Membership {
 
 type MemberResult = 'changed' | 'unchanged'
 
+/** A group whose membership could not be read: its id, the policy name, or `unknown`. */
+interface Unread {
+  id: string
+  /** The SCIM Group id when known (a removal can still be attempted). */
+  groupId?: string
+  reason: string
+}
+
+/** What a membership read showed, and what it could not show. */
+interface MembershipRead {
+  memberships: Membership[]
+  unread: Unread[]
+  /** How it was read (`User.groups`, `filter members.value eq`, `listing /Groups`, `N granted groups read`). */
+  how: string[]
+}
+
+/** The quirks with every capability decided: configured, else discovered, else the old default. */
+type ResolvedQuirks = Omit<ScimQuirks, 'updateMethod' | 'filterSupported' | 'etag' | 'groupMembership' | 'groupsOnUser'> & {
+  updateMethod: 'patch' | 'put'
+  filterSupported: boolean
+  etag: boolean
+  groupMembership: 'patch_group' | 'put_group' | 'none'
+  groupsOnUser: boolean
+}
+
+/** What the app's discovery endpoints said (RFC 7644 §4); undefined where it said nothing. */
+interface Discovered {
+  patch?: boolean
+  filter?: boolean
+  etag?: boolean
+  /** The User schema lists `groups` (RFC 7643 §4.1.2, §8.7.1). */
+  userGroups?: boolean
+  /** The Group schema lists `members`. */
+  groupMembers?: boolean
+  /** /ResourceTypes has a Group type. */
+  groupResource?: boolean
+}
+
+/**
+ * How long discovery results are trusted. Capabilities change with the app's releases, not by the
+ * minute; an hour keeps it to three GETs per system per hour and picks a change up the same day.
+ */
+export const DISCOVERY_TTL_MS = 60 * 60_000
+
+const supportedSchema = z.object({ supported: z.boolean().optional() }).loose().optional()
+const serviceProviderConfigSchema = z.object({ patch: supportedSchema, filter: supportedSchema, etag: supportedSchema }).loose()
+const schemaDefinitionSchema = z
+  .object({ id: z.string(), attributes: z.array(z.object({ name: z.string() }).loose()).default([]) })
+  .loose()
+const resourceTypeSchema = z.object({ name: z.string().optional(), endpoint: z.string().optional() }).loose()
+
+function resolveQuirks(quirks: ScimQuirks, found: Discovered): ResolvedQuirks {
+  const patch = found.patch ?? true
+  return {
+    ...quirks,
+    updateMethod: quirks.updateMethod ?? (patch ? 'patch' : 'put'),
+    filterSupported: quirks.filterSupported ?? found.filter ?? true,
+    etag: quirks.etag ?? found.etag ?? false,
+    groupMembership: quirks.groupMembership ?? (patch ? 'patch_group' : 'put_group'),
+    groupsOnUser: quirks.groupsOnUser ?? found.userGroups ?? true,
+  }
+}
+
+/** A read failure a retry will not change (refused, forbidden, not served): the membership is unknown. */
+function isUnreadable(err: unknown): err is ProvisionerError {
+  return isProvisionerError(err) && (err.kind === 'Permanent' || err.kind === 'NotFound' || (err.kind === 'AuthFailed' && err.status === 403))
+}
+
+/**
+ * The app declined a filtered GET. RFC 7644 §3.4.2.2 / §3.12 say that is 400 invalidFilter; some
+ * servers answer another 400 when their filter code trips (SCIMMY 1.3.5 answers `members.value eq`
+ * with 400 invalidValue once any Group has no members). A GET carries nothing else to refuse, so
+ * any 400 to a filtered search means "cannot filter this": page instead, which is always correct.
+ */
+function isInvalidFilter(err: unknown): boolean {
+  return isProvisionerError(err) && err.status === 400
+}
+
 /** What SCIM cannot do: these steps exist in other systems, not in RFC 7644. */
 const NOT_IN_SCIM: Partial<Record<RevocationStepKind, string>> = {
   revoke_sessions:
@@ -119,6 +200,15 @@ class ScimProvisioner implements Provisioner {
   /** displayName (lower case) → group id, and back; group ids do not change, names rarely. */
   private readonly groupIdByName = new Map<string, string>()
   private readonly groupNameById = new Map<string, string>()
+  /** Configured quirks, completed by discovery (configured values always win). */
+  private quirks: ResolvedQuirks
+  private discovered: { at: number; found: Discovered } | undefined
+  private discovering: Promise<void> | undefined
+  /**
+   * Filters this app answered 400 invalidFilter although it claims filter support (an eq-only
+   * server asked for members.value eq): not sent again, the fallback (paging) is used instead.
+   */
+  private readonly refusedFilters = new Set<'users' | 'groups.displayName' | 'groups.members'>()
 
   constructor(config: ScimAppConfig, system: string, now: () => number) {
     this.config = config
@@ -126,10 +216,63 @@ class ScimProvisioner implements Provisioner {
     this.now = now
     this.client = new ScimClient(config, system, now)
     this.rateLimitBuckets = { ...rateLimitBuckets, ...config.rateLimits }
+    this.quirks = resolveQuirks(config.quirks, {})
   }
 
-  private get quirks() {
-    return this.config.quirks
+  /**
+   * Read /ServiceProviderConfig, /Schemas and /ResourceTypes (RFC 7644 §4; RFC 7643 §5–§7) once per
+   * DISCOVERY_TTL_MS and complete the quirks with them. An app that does not serve them (404, 501,
+   * 400, 403) keeps the configured quirks and is not asked again within the lifetime; a passing
+   * failure (5xx, 429, timeout, 401) is not cached, so the next call asks again.
+   */
+  private async discover(ctx: Ctx): Promise<void> {
+    if (this.discovered && this.now() - this.discovered.at < DISCOVERY_TTL_MS) return
+    this.discovering ??= this.readDiscovery(ctx).finally(() => {
+      this.discovering = undefined
+    })
+    await this.discovering
+  }
+
+  private async readDiscovery(ctx: Ctx): Promise<void> {
+    let passing = false
+    const read = async (path: string, operation: string): Promise<unknown> => {
+      try {
+        return (await this.client.request(ctx, { operation, method: 'GET', path })).body
+      } catch (err) {
+        // Not served (404, 501, 400, 403): the configured quirks it is. A 401 is the credential,
+        // not discovery: like 5xx, 429 and timeouts it is not cached, so the next call asks again.
+        if (isUnreadable(err)) return undefined
+        passing = true
+        ctx.log.warn({ system: this.system, operation, err }, 'scim: discovery failed; using the configured quirks for now')
+        return undefined
+      }
+    }
+    const found: Discovered = {}
+    const spc = serviceProviderConfigSchema.safeParse(await read('/ServiceProviderConfig', 'scim.ServiceProviderConfig.get'))
+    if (spc.success) {
+      if (spc.data.patch?.supported !== undefined) found.patch = spc.data.patch.supported
+      if (spc.data.filter?.supported !== undefined) found.filter = spc.data.filter.supported
+      if (spc.data.etag?.supported !== undefined) found.etag = spc.data.etag.supported
+    }
+    const schemas = resourcesOf(await read('/Schemas', 'scim.Schemas.list')).flatMap((raw) => {
+      const parsed = schemaDefinitionSchema.safeParse(raw)
+      return parsed.success ? [parsed.data] : []
+    })
+    const attributesOf = (urn: string) =>
+      schemas.find((sc) => sc.id.toLowerCase() === urn.toLowerCase())?.attributes.map((a) => a.name.toLowerCase())
+    const userAttributes = attributesOf(SCHEMA.user)
+    if (userAttributes) found.userGroups = userAttributes.includes('groups')
+    const groupAttributes = attributesOf(SCHEMA.group)
+    if (groupAttributes) found.groupMembers = groupAttributes.includes('members')
+    const types = resourcesOf(await read('/ResourceTypes', 'scim.ResourceTypes.list')).flatMap((raw) => {
+      const parsed = resourceTypeSchema.safeParse(raw)
+      return parsed.success ? [parsed.data] : []
+    })
+    if (types.length > 0) {
+      found.groupResource = types.some((t) => t.name?.toLowerCase() === 'group' || t.endpoint?.toLowerCase().replace(/\/+$/, '') === '/groups')
+    }
+    this.quirks = resolveQuirks(this.config.quirks, found)
+    if (!passing) this.discovered = { at: this.now(), found }
   }
 
   private get send() {
@@ -144,6 +287,7 @@ class ScimProvisioner implements Provisioner {
     if (!spec.enabled && !this.send.has('active')) {
       throw this.permanent('provision', 'cannot create a disabled account: "active" is not in attributeMapping.send')
     }
+    await this.discover(ctx)
     if (spec.access.groups.length > 0) this.assertGroupsManaged('provision')
 
     let fetched = await this.find(ctx, employee, userName)
@@ -176,7 +320,18 @@ class ScimProvisioner implements Provisioner {
         // it. Return that account, but only if it is this employee's (RFC 7644 §3.3).
         if (!(err instanceof ConflictError && err.status === 409)) throw err
         const existing = await this.find(ctx, employee, userName)
-        if (!existing) throw err
+        if (!existing) {
+          // The app says the userName or externalId is taken, yet no account it returns is this
+          // employee's: someone else's account holds the login (or one Tenure cannot see). No
+          // retry changes that, so it goes to a person at once instead of ~20 minutes of Conflict
+          // retries (src/jobs/system-worker.ts retries Conflict, not Permanent).
+          throw new PermanentError(
+            `${this.system} provision: the app refused to create userName "${userName}" (409 ${err.vendorCode ?? 'uniqueness'}) ` +
+              `and no account it returns belongs to employee ${employee.employeeId}: the userName or externalId is held by ` +
+              `another account. Rename or link that account at the app, or change attributeMapping.userName.`,
+            { system: this.system, operation: 'scim.Users.create', status: 409, vendorCode: 'uniqueness', requestId: err.requestId, cause: err },
+          )
+        }
         fetched = existing
       }
     }
@@ -191,6 +346,7 @@ class ScimProvisioner implements Provisioner {
 
   async lookup(ctx: Ctx, employee: EmployeeProfile): Promise<AccountRef | undefined> {
     const userName = renderTemplate(this.config.attributeMapping.userName, employee)
+    await this.discover(ctx)
     const found = await this.find(ctx, employee, userName)
     return found ? this.refOf(found, employee.employeeId) : undefined
   }
@@ -204,6 +360,7 @@ class ScimProvisioner implements Provisioner {
     const add = change.add.groups ?? []
     const remove = change.remove.groups ?? []
     if (add.length === 0 && remove.length === 0) return
+    await this.discover(ctx)
     this.assertGroupsManaged('update')
     const fetched = await this.getUserOrThrow(ctx, ref.accountId, 'update')
     const known = this.knownMemberships(fetched)
@@ -217,6 +374,7 @@ class ScimProvisioner implements Provisioner {
   }
 
   async enable(ctx: Ctx, ref: AccountRef): Promise<void> {
+    await this.discover(ctx)
     const fetched = await this.getUserOrThrow(ctx, ref.accountId, 'enable')
     if (this.quirks.deactivateWith === 'delete') return // an existing account is an enabled one
     if (fetched.user.active === true) return
@@ -224,6 +382,7 @@ class ScimProvisioner implements Provisioner {
   }
 
   async suspend(ctx: Ctx, ref: AccountRef): Promise<void> {
+    await this.discover(ctx)
     if (this.quirks.deactivateWith === 'delete') {
       throw this.permanent('suspend', 'this app can only be cut off by DELETE (quirks.deactivateWith); a leave of absence must not delete')
     }
@@ -236,6 +395,7 @@ class ScimProvisioner implements Provisioner {
     const steps: StepEvidence[] = []
     const residual: ResidualAccess[] = []
     const readIds: string[] = []
+    await this.discover(collecting(ctx, readIds))
     let current = await this.getUser(collecting(ctx, readIds), ref.accountId, 'scim.Users.get')
     let deletedNow = false
 
@@ -280,7 +440,7 @@ class ScimProvisioner implements Provisioner {
       }
 
       if (step === 'remove_groups') {
-        const result = await this.removeAllGroups(sctx, current)
+        const result = await this.removeAllGroups(sctx, current, plan.options.granted?.groups ?? [])
         residual.push(...result.residual)
         record(result.status, result.detail)
         continue
@@ -302,7 +462,8 @@ class ScimProvisioner implements Provisioner {
     return { steps, residual }
   }
 
-  async verify(ctx: Ctx, ref: AccountRef): Promise<AccountState> {
+  async verify(ctx: Ctx, ref: AccountRef, opts: VerifyOptions = {}): Promise<AccountState> {
+    await this.discover(ctx)
     const fetched = await this.getUser(ctx, ref.accountId, 'scim.Users.get')
     if (!fetched) {
       return {
@@ -316,10 +477,12 @@ class ScimProvisioner implements Provisioner {
         revoked: true,
       }
     }
-    const memberships = await this.membershipsOf(ctx, fetched)
+    // Groups Tenure granted are read back even where the User lists none: an absent User.groups,
+    // a refused filter or an unreadable group is unknown, never "member of no groups".
+    const read = await this.readMemberships(ctx, fetched.user.id, fetched.user, { names: opts.granted?.groups ?? [] })
     const groups: string[] = []
-    for (const m of memberships) groups.push(await this.groupLabel(ctx, m))
-    return this.stateOf(fetched.user, groups)
+    for (const m of read.memberships) groups.push(await this.groupLabel(ctx, m))
+    return this.stateOf(fetched.user, groups, unknownOf(read.unread))
   }
 
   async listAccounts(ctx: Ctx, page?: string): Promise<Page<AccountState>> {
@@ -327,6 +490,7 @@ class ScimProvisioner implements Provisioner {
     if (!Number.isInteger(startIndex) || startIndex < 1) {
       throw this.permanent('listAccounts', `page token "${page}" is not a SCIM startIndex`)
     }
+    await this.discover(ctx)
     const list = await this.listPage(ctx, '/Users', 'scim.Users.list', startIndex, {})
     const items = list.resources.map((raw) => {
       const user = this.client.parse(scimUserSchema, { ...list.res, body: raw }, 'scim.Users.list')
@@ -334,7 +498,12 @@ class ScimProvisioner implements Provisioner {
         if (g.value === undefined) return []
         return [this.config.attributeMapping.groupsBy === 'id' ? g.value : (g.display ?? g.value)]
       })
-      return this.stateOf(user, groups)
+      // Reconciliation reads Users only; without User.groups their memberships are unknown here.
+      const unknown: Unread[] =
+        this.quirks.groupsOnUser && Array.isArray(user.groups)
+          ? []
+          : [{ id: 'unknown', reason: 'the app did not return User.groups in the list; memberships were not read' }]
+      return this.stateOf(user, groups, unknownOf(unknown))
     })
     return list.next === undefined ? { items } : { items, nextPage: String(list.next) }
   }
@@ -361,7 +530,7 @@ class ScimProvisioner implements Provisioner {
     }
   }
 
-  private stateOf(user: ScimUser, groups: string[]): AccountState {
+  private stateOf(user: ScimUser, groups: string[], unknown: UnknownRead[] = []): AccountState {
     // RFC 7643 §4.1.1 makes `active` optional. Absent means we cannot prove the cut-off, so it
     // counts as active: a false "revoked" is worse than a retried verification.
     const active = user.active ?? true
@@ -381,6 +550,14 @@ class ScimProvisioner implements Provisioner {
       roles: (user.roles ?? []).flatMap((r) => (r.value === undefined ? [] : [r.value])),
       checks: [check],
       revoked: check.ok,
+      ...(unknown.length > 0 || user.active == null
+        ? {
+            unknown: [
+              ...unknown,
+              ...(user.active == null ? [{ attribute: 'active', reason: 'the app did not return "active" (RFC 7643 §4.1.1 makes it optional)' }] : []),
+            ],
+          }
+        : {}),
     }
   }
 
@@ -416,19 +593,13 @@ class ScimProvisioner implements Provisioner {
     const owned = (u: ScimUser) => !byExternalId || u.externalId == null || u.externalId === employee.employeeId
     const sameLogin = (u: ScimUser) => userName !== undefined && (u.userName ?? '').toLowerCase() === userName.toLowerCase()
 
-    if (this.quirks.filterSupported) {
-      if (byExternalId) {
-        const hits = await this.searchUsers(ctx, `${this.attr('externalId')} eq ${scimString(employee.employeeId)}`)
-        // externalId is caseExact (RFC 7643 §3.1); a server that matched loosely must not fool us.
-        const exact = hits.filter((h) => h.user.externalId === employee.employeeId)
-        if (exact.length > 1) {
-          throw this.permanent('lookup', `${exact.length} SCIM users carry externalId ${employee.employeeId}; resolve the duplicate at the app`)
-        }
-        if (exact[0]) return exact[0]
+    if (this.quirks.filterSupported && !this.refusedFilters.has('users')) {
+      try {
+        return await this.findByFilter(ctx, employee, userName, byExternalId, owned, sameLogin)
+      } catch (err) {
+        if (!isInvalidFilter(err)) throw err
+        this.refuseFilter(ctx, 'users', err)
       }
-      if (userName === undefined) return undefined
-      const hits = await this.searchUsers(ctx, `${this.attr('userName')} eq ${scimString(userName)}`)
-      return hits.find((h) => sameLogin(h.user) && owned(h.user))
     }
 
     // No filter support: page through /Users once, preferring an externalId match.
@@ -445,6 +616,37 @@ class ScimProvisioner implements Provisioner {
       startIndex = list.next
     }
     return byLogin
+  }
+
+  private async findByFilter(
+    ctx: Ctx,
+    employee: EmployeeProfile,
+    userName: string | undefined,
+    byExternalId: boolean,
+    owned: (u: ScimUser) => boolean,
+    sameLogin: (u: ScimUser) => boolean,
+  ): Promise<FetchedUser | undefined> {
+    if (byExternalId) {
+      const hits = await this.searchUsers(ctx, `${this.attr('externalId')} eq ${scimString(employee.employeeId)}`)
+      // externalId is caseExact (RFC 7643 §3.1); a server that matched loosely must not fool us.
+      const exact = hits.filter((h) => h.user.externalId === employee.employeeId)
+      if (exact.length > 1) {
+        throw this.permanent('lookup', `${exact.length} SCIM users carry externalId ${employee.employeeId}; resolve the duplicate at the app`)
+      }
+      if (exact[0]) return exact[0]
+    }
+    if (userName === undefined) return undefined
+    const hits = await this.searchUsers(ctx, `${this.attr('userName')} eq ${scimString(userName)}`)
+    return hits.find((h) => sameLogin(h.user) && owned(h.user))
+  }
+
+  /** Remember that the app refused a filter (a 400 to a filtered GET) and use the paging fallback from now on. */
+  private refuseFilter(ctx: Ctx, which: 'users' | 'groups.displayName' | 'groups.members', err: unknown): void {
+    this.refusedFilters.add(which)
+    ctx.log.warn(
+      { system: this.system, filter: which, err },
+      'scim: the app refused a filter it claims to support (400); paging instead from now on',
+    )
   }
 
   private async searchUsers(ctx: Ctx, filter: string): Promise<FetchedUser[]> {
@@ -585,10 +787,13 @@ class ScimProvisioner implements Provisioner {
     }
   }
 
-  /** Group ids the user is known to be in, or undefined when the app does not say on the User. */
+  /**
+   * Group ids the user is known to be in, or undefined when the app does not say on the User
+   * (quirk off, or the attribute absent: RFC 7643 §4.1.2 makes it optional).
+   */
   private knownMemberships(fetched: FetchedUser): Set<string> | undefined {
-    if (!this.quirks.groupsOnUser) return undefined
-    return new Set((fetched.user.groups ?? []).flatMap((g) => (g.value === undefined ? [] : [g.value])))
+    if (!this.quirks.groupsOnUser || !Array.isArray(fetched.user.groups)) return undefined
+    return new Set(fetched.user.groups.flatMap((g) => (g.value === undefined ? [] : [g.value])))
   }
 
   private async addGroups(ctx: Ctx, userId: string, names: string[], known: Set<string> | undefined): Promise<void> {
@@ -611,16 +816,21 @@ class ScimProvisioner implements Provisioner {
     const key = name.toLowerCase()
     const cached = this.groupIdByName.get(key)
     if (cached) return cached
-    if (this.quirks.filterSupported) {
-      const res = await this.client.request(ctx, {
-        operation: 'scim.Groups.search',
-        method: 'GET',
-        path: '/Groups',
-        query: { filter: `${this.attr('displayName')} eq ${scimString(name)}`, excludedAttributes: 'members', count: 10 },
-      })
-      const list = this.client.parse(listResponseSchema, res, 'scim.Groups.search')
-      for (const raw of list.Resources) this.cacheGroup(this.client.parse(scimGroupSchema, { ...res, body: raw }, 'scim.Groups.search'))
-      return this.groupIdByName.get(key)
+    if (this.quirks.filterSupported && !this.refusedFilters.has('groups.displayName')) {
+      try {
+        const res = await this.client.request(ctx, {
+          operation: 'scim.Groups.search',
+          method: 'GET',
+          path: '/Groups',
+          query: { filter: `${this.attr('displayName')} eq ${scimString(name)}`, excludedAttributes: 'members', count: 10 },
+        })
+        const list = this.client.parse(listResponseSchema, res, 'scim.Groups.search')
+        for (const raw of list.Resources) this.cacheGroup(this.client.parse(scimGroupSchema, { ...res, body: raw }, 'scim.Groups.search'))
+        return this.groupIdByName.get(key)
+      } catch (err) {
+        if (!isInvalidFilter(err)) throw err
+        this.refuseFilter(ctx, 'groups.displayName', err)
+      }
     }
     let startIndex: number | undefined = 1
     while (startIndex !== undefined) {
@@ -675,29 +885,170 @@ class ScimProvisioner implements Provisioner {
     }
   }
 
-  /** Groups the user is in: from User.groups, or by searching Groups where the app omits it. */
-  private async membershipsOf(ctx: Ctx, fetched: FetchedUser): Promise<Membership[]> {
-    const fromUser = (fetched.user.groups ?? []).flatMap((g) =>
-      g.value === undefined ? [] : [{ id: g.value, ...(g.display ? { display: g.display } : {}) }],
-    )
-    if (this.quirks.groupsOnUser || this.quirks.groupMembership === 'none') return fromUser
-    const userId = fetched.user.id
-    const found: Membership[] = []
-    const filter = this.quirks.filterSupported ? `${this.attr('members')}.${this.attr('value')} eq ${scimString(userId)}` : undefined
+  /** Whether a `members.value eq` search may be sent to this app now. */
+  private get memberFilterUsable(): boolean {
+    return this.quirks.filterSupported && !this.refusedFilters.has('groups.members') && this.discovered?.found.groupResource !== false
+  }
+
+  /**
+   * Groups the user is in, and what could not be read. Membership lives on the Group (RFC 7643
+   * §4.1.2: User.groups is read-only and optional), so the Group side is read whenever Tenure has
+   * something to check (what it granted, what it just removed) or the User does not list groups:
+   * one `members.value eq` search where the app filters; otherwise, without User.groups, a listing
+   * of /Groups with members; otherwise the members of each group to check, one GET each. The grant
+   * list is a lower bound of what to check, never the answer.
+   *
+   * `user` undefined reads the Group side only (the clean-up's read-back, where a fresh User.groups
+   * would add a call and nothing the Group side does not show).
+   */
+  private async readMemberships(
+    ctx: Ctx,
+    userId: string,
+    user: ScimUser | undefined,
+    check: { names?: string[]; ids?: string[] },
+  ): Promise<MembershipRead> {
+    const found = new Map<string, Membership>()
+    const unread: Unread[] = []
+    const how: string[] = []
+    const add = (m: Membership) => {
+      if (!found.has(m.id)) found.set(m.id, m)
+    }
+    const toCheck = (check.names?.length ?? 0) + (check.ids?.length ?? 0) > 0
+    let complete = false
+    if (user && this.quirks.groupsOnUser && Array.isArray(user.groups)) {
+      for (const g of user.groups) if (g.value !== undefined) add({ id: g.value, ...(g.display ? { display: g.display } : {}) })
+      complete = true
+      how.push('User.groups')
+    }
+    let groupSide = false
+    if (this.discovered?.found.groupResource === false) {
+      if (!complete) unread.push({ id: 'unknown', reason: 'the app returns no User.groups and /ResourceTypes lists no Group resource' })
+    } else if (!complete || (toCheck && this.memberFilterUsable)) {
+      try {
+        const searched = await this.searchMemberships(ctx, userId, !complete)
+        if (searched) {
+          for (const m of searched.memberships) add(m)
+          unread.push(...searched.unread)
+          how.push(searched.how)
+          groupSide = searched.unread.length === 0
+          complete ||= groupSide
+        }
+      } catch (err) {
+        if (!isUnreadable(err)) throw err
+        unread.push({ id: 'unknown', reason: `the app's Groups could not be searched or listed: ${err.message}` })
+      }
+    }
+    if (groupSide || !toCheck) return { memberships: [...found.values()], unread, how }
+
+    // The Group side was not read for every group: read each group to check directly.
+    const ids = new Set(check.ids ?? [])
+    for (const name of check.names ?? []) {
+      try {
+        const id = await this.resolveGroup(ctx, name)
+        if (id !== undefined) ids.add(id)
+        // A granted group the app no longer finds by name was renamed or deleted; where nothing
+        // else showed every membership, that is a gap, not a "no".
+        else if (!complete) unread.push({ id: name, reason: `granted group "${name}" was not found by displayName (renamed or deleted?)` })
+      } catch (err) {
+        if (!isUnreadable(err)) throw err
+        unread.push({ id: name, reason: `granted group "${name}" could not be looked up: ${err.message}` })
+      }
+    }
+    let readDirectly = 0
+    for (const id of ids) {
+      if (found.has(id) || unread.some((u) => u.groupId === id)) continue
+      const result = await this.groupHasMember(ctx, id, userId)
+      readDirectly += 1
+      if (result.kind === 'member') add({ id, ...(result.display ? { display: result.display } : {}) })
+      else if (result.kind === 'unknown') unread.push({ id, groupId: id, reason: result.reason })
+    }
+    if (readDirectly > 0) how.push(`${readDirectly} group${readDirectly === 1 ? '' : 's'} read directly`)
+    return { memberships: [...found.values()], unread, how }
+  }
+
+  /**
+   * Groups whose members include the user, read on the Group side: a `members.value eq` search, or
+   * (filter unsupported or refused, and `listIfRefused`) a listing of /Groups with members.
+   * Undefined when the filter is not usable and listing was not wanted.
+   */
+  private async searchMemberships(
+    ctx: Ctx,
+    userId: string,
+    listIfRefused: boolean,
+  ): Promise<{ memberships: Membership[]; unread: Unread[]; how: string } | undefined> {
+    const memberships: Membership[] = []
+    if (this.memberFilterUsable) {
+      const filter = `${this.attr('members')}.${this.attr('value')} eq ${scimString(userId)}`
+      try {
+        let startIndex: number | undefined = 1
+        while (startIndex !== undefined) {
+          const list = await this.listPage(ctx, '/Groups', 'scim.Groups.search', startIndex, { filter, excludedAttributes: 'members' })
+          for (const raw of list.resources) {
+            const group = this.client.parse(scimGroupSchema, { ...list.res, body: raw }, 'scim.Groups.search')
+            this.cacheGroup(group)
+            memberships.push({ id: group.id, ...(group.displayName ? { display: group.displayName } : {}) })
+          }
+          startIndex = list.next
+        }
+        return { memberships, unread: [], how: 'filter members.value eq' }
+      } catch (err) {
+        // RFC 7644 §3.12: invalidFilter also means "the specified attribute and filter comparison
+        // combination is not supported" — an eq-only server refuses members.value. List instead.
+        if (!isInvalidFilter(err)) throw err
+        this.refuseFilter(ctx, 'groups.members', err)
+        memberships.length = 0
+      }
+    }
+    if (!listIfRefused) return undefined
+    const unread: Unread[] = []
+    const withoutMembers: string[] = []
     let startIndex: number | undefined = 1
     while (startIndex !== undefined) {
-      const list = await this.listPage(ctx, '/Groups', filter ? 'scim.Groups.search' : 'scim.Groups.list', startIndex, {
-        ...(filter ? { filter, excludedAttributes: 'members' } : {}),
-      })
+      const list = await this.listPage(ctx, '/Groups', 'scim.Groups.list', startIndex, {})
       for (const raw of list.resources) {
         const group = this.client.parse(scimGroupSchema, { ...list.res, body: raw }, 'scim.Groups.list')
         this.cacheGroup(group)
-        const member = filter !== undefined || (group.members ?? []).some((m) => m.value === userId)
-        if (member) found.push({ id: group.id, ...(group.displayName ? { display: group.displayName } : {}) })
+        // Some apps list Groups without members (returned "request", or to keep lists small):
+        // those are read one by one below, never taken as empty.
+        if (!Array.isArray(group.members)) withoutMembers.push(group.id)
+        else if (group.members.some((m) => m.value === userId)) {
+          memberships.push({ id: group.id, ...(group.displayName ? { display: group.displayName } : {}) })
+        }
       }
       startIndex = list.next
     }
-    return found
+    for (const id of withoutMembers) {
+      const result = await this.groupHasMember(ctx, id, userId)
+      if (result.kind === 'member') memberships.push({ id, ...(result.display ? { display: result.display } : {}) })
+      else if (result.kind === 'unknown') unread.push({ id, groupId: id, reason: result.reason })
+    }
+    return { memberships, unread, how: 'listing /Groups with members' }
+  }
+
+  /** Read one group's members: is the user one of them? */
+  private async groupHasMember(
+    ctx: Ctx,
+    groupId: string,
+    userId: string,
+  ): Promise<{ kind: 'member'; display?: string } | { kind: 'not_member' } | { kind: 'unknown'; reason: string }> {
+    let group: FetchedGroup | undefined
+    try {
+      group = await this.getGroup(ctx, groupId, false)
+    } catch (err) {
+      if (!isUnreadable(err)) throw err
+      return { kind: 'unknown', reason: `group ${groupId} could not be read: ${err.message}` }
+    }
+    if (!group) return { kind: 'not_member' } // the group is gone (404): nobody is in it
+    const display = group.group.displayName ?? undefined
+    if (!Array.isArray(group.group.members)) {
+      if (this.discovered?.found.groupMembers === false) {
+        return { kind: 'unknown', reason: `the app's Group schema has no members attribute; group ${groupId} cannot show its members` }
+      }
+      // RFC 7643 §2.5: an unassigned multi-valued attribute and an empty one are the same state,
+      // and members is returned by default (§4.2, §8.7.1): a whole Group without it has none.
+      return { kind: 'not_member' }
+    }
+    return group.group.members.some((m) => m.value === userId) ? { kind: 'member', ...(display ? { display } : {}) } : { kind: 'not_member' }
   }
 
   private async addMember(ctx: Ctx, groupId: string, userId: string): Promise<MemberResult> {
@@ -786,46 +1137,102 @@ class ScimProvisioner implements Provisioner {
     }
   }
 
+  /**
+   * The clean-up's remove_groups: read what the user is in, remove each, then read back on the
+   * Group side every group touched or granted (`granted`, a lower bound). What the read-back finds
+   * that the first read missed (a User.groups that did not list it) is removed and read back once
+   * more. Anything still there, or any membership that could not be read, is residual access and
+   * the step `failed`: never "member of no groups" without having read it.
+   */
   private async removeAllGroups(
     ctx: Ctx,
     fetched: FetchedUser,
+    granted: string[],
   ): Promise<{ status: StepStatus; detail: string; residual: ResidualAccess[] }> {
-    const memberships = await this.membershipsOf(ctx, fetched)
+    const userId = fetched.user.id
+    // Where User.groups is there, it is the first read (no extra call); the granted groups are
+    // then checked on the Group side by the read-back below, which runs whenever there is a grant.
+    const userListsGroups = this.quirks.groupsOnUser && Array.isArray(fetched.user.groups)
+    const first = await this.readMemberships(ctx, userId, fetched.user, userListsGroups ? {} : { names: granted })
+    const unreadResidual = (read: MembershipRead): ResidualAccess[] =>
+      read.unread.map((u) => ({ kind: 'group', id: u.groupId ?? u.id, reason: `membership could not be read: ${u.reason}` }))
     if (this.quirks.groupMembership === 'none') {
       return {
         status: 'not_supported',
         detail: 'quirks.groupMembership="none": group membership is not managed over SCIM',
-        residual: memberships.map((m) => ({
-          kind: 'group',
-          id: m.id,
-          reason: 'the app reports this membership but is configured without SCIM group management',
-        })),
+        residual: [
+          ...first.memberships.map((m) => ({
+            kind: 'group',
+            id: m.id,
+            reason: 'the app reports this membership but is configured without SCIM group management',
+          })),
+          ...unreadResidual(first),
+        ],
       }
     }
-    if (memberships.length === 0) return { status: 'already_done', detail: 'member of no groups', residual: [] }
-    const residual: ResidualAccess[] = []
+    const refused = new Map<string, string>()
+    const attempted = new Set<string>()
     let removed = 0
-    for (const m of memberships) {
-      try {
-        if ((await this.removeMember(ctx, m.id, fetched.user.id)) === 'changed') removed += 1
-      } catch (err) {
-        // Retryable failures go back to the job layer; a refusal a retry will not change
-        // (403 on this group, 400) is left for a human as residual access.
-        if (isProvisionerError(err) && (err.kind === 'Permanent' || (err.kind === 'AuthFailed' && err.status === 403))) {
-          residual.push({ kind: 'group', id: m.id, reason: err.message })
-          continue
+    const removeAll = async (read: MembershipRead) => {
+      // Members found, and groups whose membership could not be read but whose id is known: a
+      // remove of a non-member is harmless (RFC 7644 §3.5.2.2), and the read-back decides.
+      const targets = [...read.memberships.map((m) => m.id), ...read.unread.flatMap((u) => (u.groupId ? [u.groupId] : []))]
+      for (const groupId of targets) {
+        if (attempted.has(groupId)) continue
+        attempted.add(groupId)
+        try {
+          if ((await this.removeMember(ctx, groupId, userId)) === 'changed') removed += 1
+        } catch (err) {
+          // Retryable failures go back to the job layer; a refusal a retry will not change
+          // (403 on this group, 400) is left for a human as residual access.
+          if (isProvisionerError(err) && (err.kind === 'Permanent' || (err.kind === 'AuthFailed' && err.status === 403))) {
+            refused.set(groupId, err.message)
+            continue
+          }
+          throw err
         }
-        throw err
       }
     }
+    await removeAll(first)
+    if (attempted.size === 0 && first.unread.length === 0 && granted.length === 0) {
+      return { status: 'already_done', detail: `member of no groups (read: ${first.how.join(' + ') || 'nothing to read'})`, residual: [] }
+    }
+
+    // Read back. Where the app filters on members.value, one search of the Group side shows
+    // every membership; otherwise a fresh User (its groups changed) and the groups themselves.
+    const readBack = async (): Promise<MembershipRead | undefined> => {
+      let freshUser: ScimUser | undefined
+      if (!this.memberFilterUsable) {
+        const fresh = await this.getUser(ctx, userId, 'scim.Users.get')
+        if (!fresh) return undefined
+        freshUser = fresh.user
+      }
+      return await this.readMemberships(ctx, userId, freshUser, { names: granted, ids: [...attempted] })
+    }
+    let after = await readBack()
+    if (after && [...after.memberships.map((m) => m.id), ...after.unread.flatMap((u) => (u.groupId ? [u.groupId] : []))].some((id) => !attempted.has(id))) {
+      await removeAll(after)
+      after = await readBack()
+    }
+    if (!after) return { status: 'done', detail: `removed from ${removed} groups; the account is gone at the app (404)`, residual: [] }
+    const residual: ResidualAccess[] = [
+      ...after.memberships.map((m) => ({
+        kind: 'group',
+        id: m.id,
+        reason: refused.get(m.id) ?? 'still a member when read back after removal',
+      })),
+      ...unreadResidual(after),
+    ]
+    const readHow = after.how.join(' + ') || 'nothing readable'
     if (residual.length > 0) {
-      return { status: 'failed', detail: `removed from ${removed} of ${memberships.length} groups`, residual }
+      return {
+        status: 'failed',
+        detail: `removed from ${removed} group${removed === 1 ? '' : 's'}; read back: ${readHow}; ${residual.length} membership${residual.length === 1 ? '' : 's'} remain or could not be read`,
+        residual,
+      }
     }
-    return {
-      status: removed === 0 ? 'already_done' : 'done',
-      detail: `removed from ${removed} group${removed === 1 ? '' : 's'}`,
-      residual,
-    }
+    if (removed === 0) return { status: 'already_done', detail: `member of no groups (read back: ${readHow})`, residual }
+    return { status: 'done', detail: `removed from ${removed} group${removed === 1 ? '' : 's'}; read back: ${readHow}`, residual }
   }
 
   // ---------------------------------------------------------------- paging
@@ -890,4 +1297,16 @@ function collecting(ctx: Ctx, ids: string[]): Ctx {
       ctx.recordCall(call)
     },
   }
+}
+
+/** Resources of a ListResponse, or a bare array (some apps answer /Schemas that way). */
+function resourcesOf(body: unknown): unknown[] {
+  if (Array.isArray(body)) return body
+  const resources = (body as { Resources?: unknown } | undefined)?.Resources
+  return Array.isArray(resources) ? resources : []
+}
+
+/** Unread memberships as AccountState.unknown. */
+function unknownOf(unread: Unread[]): UnknownRead[] {
+  return unread.map((u) => ({ attribute: 'groups', reason: u.id === 'unknown' ? u.reason : `${u.id}: ${u.reason}` }))
 }

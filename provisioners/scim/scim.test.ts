@@ -210,14 +210,16 @@ function provisionerSuite(variant: Variant): void {
       assert.equal((await p.lookup(makeCtx(), emp))?.accountId, existing)
     })
 
-    test("when the login belongs to another employee's account, then provision fails with Conflict and changes nothing", async () => {
+    test("when the login belongs to another employee's account (409), then provision fails Permanent at once for a person, and changes nothing", async () => {
       const emp = employee()
       const other = emu.seedUser({ userName: emp.workEmail, externalId: 'SOMEONE-ELSE' })
       const before = emu.userCount()
       assert.equal(await p.lookup(makeCtx(), emp), undefined)
-      await rejectsWith(p.provision(makeCtx(), spec(emp)), ConflictError, (err) => {
+      // Not a Conflict: the job layer retries those for ~20 minutes, and no retry frees the login.
+      await rejectsWith(p.provision(makeCtx(), spec(emp)), PermanentError, (err) => {
         assert.equal(err.status, 409)
         assert.equal(err.vendorCode, 'uniqueness')
+        assert.match(err.message, /another account/)
         assert.match(err.requestId ?? '', /^[0-9a-f-]{36}$/)
       })
       assert.equal(emu.userCount(), before)
@@ -433,6 +435,14 @@ function provisionerSuite(variant: Variant): void {
       }
     })
 
+    test('when the app answers 503 with Retry-After, then RateLimited carries that wait, as a 429 does', async () => {
+      emu.injectFault({ status: 503, retryAfterSeconds: 11, pathIncludes: '/Users' })
+      await rejectsWith(p.lookup(makeCtx(), employee()), RateLimitedError, (err) => {
+        assert.equal(err.status, 503)
+        assert.equal(err.retryAfterMs, 11_000)
+      })
+    })
+
     test('when the app fails (5xx) or does not answer in time, then Transient', async () => {
       emu.injectFault({ status: 500, pathIncludes: '/Users' })
       await rejectsWith(p.lookup(makeCtx(), employee()), TransientError, (err) => assert.equal(err.status, 500))
@@ -560,16 +570,21 @@ describe('quirk mismatches and policy edges', () => {
       }),
     )
 
-  test('when filters are sent to an app without filter support, then Permanent invalidFilter', async () => {
-    await rejectsWith(on(putOnly).lookup(makeCtx(), employee()), PermanentError, (err) => {
-      assert.equal(err.status, 400)
-      assert.equal(err.vendorCode, 'invalidFilter')
-    })
+  test('when quirks are left unset, then the app\'s ServiceProviderConfig decides: no filter, PUT instead of PATCH', async () => {
+    const emp = employee()
+    const p = on(putOnly)
+    putOnly.clearRequests()
+    const ref = await p.provision(makeCtx(), spec(emp))
+    await p.suspend(makeCtx(), ref)
+    assert.equal(putOnly.getUser(ref.accountId)?.active, false)
+    assert.ok(!putOnly.requests.some((r) => r.query.filter !== undefined), 'no filter sent to an app that says filter.supported=false')
+    assert.ok(putOnly.requests.some((r) => r.method === 'PUT'))
+    assert.equal(putOnly.requests.filter((r) => r.path === '/ServiceProviderConfig').length, 1, 'discovery is read once and cached')
   })
 
-  test('when PATCH is sent to a PUT-only app, then Permanent (501), not a retry loop', async () => {
+  test('when PATCH is configured for a PUT-only app, then the configured quirk wins and the app answers Permanent (501), not a retry loop', async () => {
     const emp = employee()
-    const p = on(putOnly, { quirks: { filterSupported: false } })
+    const p = on(putOnly, { quirks: { filterSupported: false, updateMethod: 'patch' } })
     const ref = await p.provision(makeCtx(), spec(emp))
     await rejectsWith(p.suspend(makeCtx(), ref), PermanentError, (err) => assert.equal(err.status, 501))
   })

@@ -23,7 +23,7 @@ export const slackConfigSchema = z
   .object({
     botToken: secretSchema.describe(
       'Bot token (xoxb-...) of the Tenure Slack app, for the Web API: conversations.list/invite/kick, ' +
-        'users.conversations, usergroups.list/users.list/users.update. Example: { "env": "SLACK_BOT_TOKEN" }.',
+        'users.conversations, users.info, usergroups.list/users.list/users.update. Example: { "env": "SLACK_BOT_TOKEN" }.',
     ),
     scimToken: secretSchema.describe(
       'User token (xoxp-...) with the `admin` scope, installed by an Org Owner/Admin, for the SCIM API. ' +

@@ -4,8 +4,8 @@
  * - Web API at `/api/<method>` (https://docs.slack.dev/apis/web-api/): form or JSON bodies, token
  *   in `Authorization: Bearer` (or the legacy `token` form field), logical errors as HTTP 200
  *   `{ ok: false, error }`, 429 + Retry-After per method tier. Methods: auth.test, conversations.list
- *   (cursor paging), conversations.invite, conversations.kick, users.conversations, usergroups.list,
- *   usergroups.users.list, usergroups.users.update, admin.users.session.reset and chat.postMessage
+ *   (cursor paging), conversations.invite, conversations.kick, users.conversations, users.info,
+ *   usergroups.list, usergroups.users.list, usergroups.users.update, admin.users.session.reset and chat.postMessage
  *   (for the SLA escalation feature; `messages(channel)` reads posts back).
  * - SCIM 2.0 at `/scim/v2/` (https://docs.slack.dev/reference/scim-api): Users (list with filter and
  *   startIndex/count paging, get, create, PATCH, DELETE = deactivate) and read-only Groups (Slack's
@@ -20,10 +20,25 @@
  * - SCIM filters only on userName and email; usergroups.users.update replaces the whole list and
  *   cannot empty a group; conversations.invite refuses deactivated users; the primary owner cannot
  *   be deactivated.
+ *
+ * Deactivated members and user groups. What Slack documents: deactivation removes the member "from
+ * all channels" (https://slack.com/help/articles/204475027); it says nothing of user groups.
+ * usergroups.users.update takes "the entire list of users for the user group", guests and bots in
+ * it are refused, and `invalid_users` means "Value passed for `users` was empty or invalid"
+ * (https://docs.slack.dev/reference/methods/usergroups.users.update). `include_disabled` on
+ * usergroups.list / usergroups.users.list is about disabled *groups*, not deactivated users
+ * (https://docs.slack.dev/reference/methods/usergroups.users.list). Where the docs are silent the
+ * emulator takes the reading that is inconvenient for a client, so Tenure copes with it:
+ * - a deactivated member stays in every user group: usergroups.list include_users,
+ *   usergroups.users.list and the SCIM user's `groups` keep listing them (nothing documents a removal);
+ * - a member list sent to usergroups.users.update that names a deactivated user is refused with
+ *   `invalid_users`, like any other user who may not be a member;
+ * - users.info reports them with `deleted: true` ("This user has been deactivated when the value of
+ *   this field is true", https://docs.slack.dev/reference/objects/user-object).
  */
 import { randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { EmulatorKit, encodePageToken, type Admission, type EmulatorOptions } from '../emulator-kit.ts'
+import { EmulatorKit, encodePageToken, type Admission, type EmulatorOptions, type InventoryAccount } from '../emulator-kit.ts'
 import type { SlackConfigInput } from './config.ts'
 import { EMULATOR_RATE_LIMITS } from './limits.ts'
 import { FilterError, matchesFilter, parseFilter } from './scim-filter.ts'
@@ -55,6 +70,7 @@ const METHOD_SCOPES: Record<string, string[]> = {
   'conversations.invite': ['channels:manage', 'groups:write'],
   'conversations.kick': ['channels:manage', 'groups:write'],
   'users.conversations': ['channels:read', 'groups:read'],
+  'users.info': ['users:read'],
   'usergroups.list': ['usergroups:read'],
   'usergroups.users.list': ['usergroups:read'],
   'usergroups.users.update': ['usergroups:write'],
@@ -255,6 +271,22 @@ export class SlackEmulator {
     return id
   }
 
+  /** Every member but the org owner who installed the app, with what they still hold. */
+  inventory(): InventoryAccount[] {
+    return [...this.users.values()]
+      .filter((u) => !u.isPrimaryOwner)
+      .map((u) => ({
+        accountId: u.id,
+        ...(u.externalId ? { key: u.externalId } : {}),
+        ...(u.emails[0] ? { email: u.emails[0] } : {}),
+        active: u.active,
+        access: {
+          channels: [...this.channels.values()].filter((c) => !c.isArchived && c.members.has(u.id)).map((c) => c.name),
+          userGroups: [...this.groups.values()].filter((g) => !g.disabled && g.users.includes(u.id)).map((g) => g.handle),
+        },
+      }))
+  }
+
   getUser(id: string): SlackEmulatorUser | undefined {
     const user = this.users.get(id)
     return user ? structuredClone(user) : undefined
@@ -438,15 +470,41 @@ export class SlackEmulator {
       const group = this.requireGroupForWeb(str(p, 'usergroup'), bool(p, 'include_disabled'))
       return { users: [...group.users] }
     },
+    'users.info': (p) => {
+      // https://docs.slack.dev/reference/methods/users.info: user_not_found for an unknown id; a
+      // deactivated member is still returned, with `deleted: true` (user object reference).
+      const userId = str(p, 'user')
+      if (!userId) throw new WebError('user_not_found')
+      if (userId === this.botUserId) return { user: { id: userId, team_id: this.teamId, name: 'tenure', deleted: false, is_bot: true } }
+      const user = this.users.get(userId)
+      if (!user) throw new WebError('user_not_found')
+      return {
+        user: {
+          id: user.id,
+          team_id: this.teamId,
+          name: user.userName,
+          real_name: `${user.givenName} ${user.familyName}`.trim(),
+          deleted: !user.active,
+          is_bot: false,
+          is_primary_owner: user.isPrimaryOwner,
+          profile: { email: user.emails[0], display_name: user.displayName },
+        },
+      }
+    },
     'usergroups.users.update': (p, token) => {
       if (this.options.userGroupsAdminOnly && token.kind === 'bot') throw new WebError('permission_denied')
       const group = this.requireGroupForWeb(str(p, 'usergroup'), true)
-      const ids = [...new Set((str(p, 'users') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''))]
+      // `users` is "the entire list of users for the user group" (form: comma separated; JSON: an array).
+      const raw = p.users
+      const listed = Array.isArray(raw) ? raw.filter((v): v is string => typeof v === 'string') : (str(p, 'users') ?? '').split(',')
+      const ids = [...new Set(listed.map((s) => s.trim()).filter((s) => s !== ''))]
       // "You cannot use this method to remove all members from a user group" (docs.slack.dev).
       if (ids.length === 0) throw new WebError('no_users_provided')
+      // Bots (and guests) "cannot be added to user groups"; unknown ids are invalid; a deactivated
+      // member is refused too, the reading of the undocumented case described in the header.
       if (ids.some((id) => id === this.botUserId || !this.users.get(id)?.active)) throw new WebError('invalid_users')
       group.users = ids
-      group.disabled = false
+      // No silent re-enable of a disabled group: Slack documents usergroups.enable for that.
       group.updated = Math.floor(this.kit.now() / 1000)
       return { usergroup: this.usergroupJson(group, true, bool(p, 'include_count')) }
     },
@@ -946,7 +1004,10 @@ export class SlackEmulator {
   // -------------------------------------------------------------------------------------------
   // Shared state rules
 
-  /** What Slack does on deactivation (https://slack.com/help/articles/204475027). */
+  /**
+   * What Slack does on deactivation (https://slack.com/help/articles/204475027): out of every
+   * channel, signed out. User-group memberships stay (see the header: nothing documents removing them).
+   */
   private deactivate(user: SlackEmulatorUser): void {
     user.active = false
     user.sessionsEndedAt = new Date(this.kit.now()).toISOString()

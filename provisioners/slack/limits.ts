@@ -16,6 +16,7 @@ import type { RateLimitSpec } from '../types.ts'
 
 const TIER_2: RateLimitSpec = { perMinute: 20, burst: 20 }
 const TIER_3: RateLimitSpec = { perMinute: 50, burst: 50 }
+const TIER_4: RateLimitSpec = { perMinute: 100, burst: 100 }
 
 /** Web API methods and their tier (from each method's reference page on docs.slack.dev). */
 export const WEB_API_METHOD_LIMITS = {
@@ -23,6 +24,8 @@ export const WEB_API_METHOD_LIMITS = {
   'conversations.invite': TIER_3,
   'conversations.kick': TIER_3,
   'users.conversations': TIER_3,
+  /** Tier 4 (https://docs.slack.dev/reference/methods/users.info): which members of a refused user-group list are deactivated. */
+  'users.info': TIER_4,
   'usergroups.list': TIER_2,
   'usergroups.users.list': TIER_2,
   'usergroups.users.update': TIER_2,

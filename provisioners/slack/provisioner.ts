@@ -35,6 +35,7 @@ import type {
   AccountState,
   Ctx,
   EmployeeProfile,
+  ListedAccess,
   Page,
   Provisioner,
   RateLimitSpec,
@@ -44,6 +45,7 @@ import type {
   RevocationStepKind,
   StepEvidence,
   StepStatus,
+  VerifyOptions,
 } from '../types.ts'
 import { classifyNetworkError, classifyScimResponse, classifyWebApiError, type CallFacts } from './classify.ts'
 import type { SlackConfig } from './config.ts'
@@ -102,6 +104,8 @@ const usergroupListSchema = z.object({
   ),
 })
 const usergroupUsersSchema = z.object({ users: z.array(z.string()) })
+/** users.info: `deleted` is true for a deactivated member, "otherwise false, or the field may not appear at all". */
+const userInfoSchema = z.object({ user: z.object({ id: z.string(), deleted: z.boolean().optional() }) })
 const usergroupUpdateSchema = z.object({ usergroup: z.object({ id: z.string(), users: z.array(z.string()).optional() }) })
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +194,8 @@ class SlackProvisioner implements Provisioner {
   private readonly now: () => number
   private channelCache: NameCache | undefined
   private groupCache: NameCache | undefined
+  /** user-group id → handle, for listAccounts (refreshed like the name caches). */
+  private handleCache: NameCache | undefined
   private readonly userGroups: UserGroupDirectory
 
   constructor(config: SlackConfig, options: SlackProvisionerOptions) {
@@ -208,6 +214,7 @@ class SlackProvisioner implements Provisioner {
         },
         read: (ctx, groupId) => this.userGroupMembers(ctx, groupId),
         write: (ctx, groupId, users) => this.setUserGroupMembers(ctx, groupId, users),
+        deactivated: (ctx, userIds, trace) => this.deactivatedUsers(ctx, userIds, trace),
       },
       { system: this.system, listingTtlMs: config.userGroupListingCacheSeconds * 1000, now: this.now },
     )
@@ -370,7 +377,14 @@ class SlackProvisioner implements Provisioner {
     return { steps, residual }
   }
 
-  async verify(ctx: Ctx, ref: AccountRef): Promise<AccountState> {
+  /**
+   * Reads the SCIM user (the cut-off check: active=false) and, when Tenure says what it granted,
+   * reads those user groups back too, and the granted channels of an account that is still active
+   * (a lower bound: the SCIM record's own `groups` are reported as well). What could not be read
+   * goes to `unknown`; a rate limit or outage on one of these reads is thrown, so the job retries
+   * instead of reporting a gap.
+   */
+  async verify(ctx: Ctx, ref: AccountRef, opts: VerifyOptions = {}): Promise<AccountState> {
     let user: ScimUser
     try {
       user = await this.getUser(ctx, ref.accountId)
@@ -387,7 +401,77 @@ class SlackProvisioner implements Provisioner {
         revoked: true,
       }
     }
-    return this.toAccountState(user)
+    const state = this.toAccountState(user)
+    const granted = opts.granted
+    if (granted) {
+      await this.readGrantedUserGroups(ctx, user, userGroupsOf(granted), state)
+      // Channels are read while the account is active: then membership is access. A deactivated
+      // account's channels are read by the clean-up's remove_channels (users.conversations), not
+      // here: verification is on the cut-off path, and one Tier 3 read (50/min) per leaver would
+      // make it, not GET /Users/{id} (300/min), bind a layoff (5,000 leavers: 100 min, not 17).
+      if (user.active) await this.readGrantedChannels(ctx, user.id, granted.channels, state)
+    }
+    return state
+  }
+
+  /**
+   * Each user group Tenure granted is checked: on the SCIM record's `groups` when Slack returned
+   * that attribute, otherwise with usergroups.users.list. A member is added to `state.groups`; a
+   * group that could not be read goes to `state.unknown`.
+   */
+  private async readGrantedUserGroups(ctx: Ctx, user: ScimUser, refs: string[], state: AccountState): Promise<void> {
+    if (refs.length === 0) return
+    const { resolved, missing } = await this.resolveUserGroups(ctx, refs)
+    const unreadable: string[] = []
+    for (const { ref, id } of resolved) {
+      if (user.groups != null) continue // the SCIM record lists memberships; toAccountState reported them
+      try {
+        const { users } = await this.userGroupMembers(ctx, id)
+        if (users.includes(user.id) && !state.groups.includes(id)) state.groups.push(id)
+      } catch (err) {
+        if (err instanceof NotFoundError && err.vendorCode === 'no_such_subteam') continue // deleted or disabled: no membership
+        if (isProvisionerError(err) && (err.kind === 'RateLimited' || err.kind === 'Transient')) throw err
+        unreadable.push(`${ref} (${isProvisionerError(err) ? `${err.kind}${err.vendorCode ? ` ${err.vendorCode}` : ''}` : String(err)})`)
+      }
+    }
+    if (user.groups == null) {
+      // Granted groups were read one by one, but groups granted by hand are not visible this way.
+      addUnknown(state, 'userGroups', 'SCIM returned no groups attribute; only the user groups Tenure granted were read (usergroups.users.list)')
+    }
+    if (unreadable.length > 0) addUnknown(state, 'userGroups', `could not read ${unreadable.join(', ')}`)
+    state.checks.push({
+      name: 'granted_user_groups_read',
+      ok: unreadable.length === 0,
+      detail:
+        `${resolved.length} granted user group(s) read` +
+        (missing.length > 0 ? `; ${missing.join(', ')} not in usergroups.list (deleted or disabled: no membership)` : '') +
+        `; member of ${resolved.filter((g) => state.groups.includes(g.id)).map((g) => g.ref).join(', ') || 'none'}`,
+    })
+  }
+
+  /**
+   * The channels Tenure granted (and the default channels), read with users.conversations. A
+   * granted channel the app cannot see (private, app not in it) cannot be read: `unknown`.
+   */
+  private async readGrantedChannels(ctx: Ctx, userId: string, refs: string[], state: AccountState): Promise<void> {
+    const wanted = [...new Set([...this.config.defaultChannels, ...refs])]
+    if (wanted.length === 0) return
+    const { resolved, missing } = await this.resolveChannels(ctx, wanted)
+    if (missing.length > 0) addUnknown(state, 'channels', `not visible to the Tenure app (archived, private without the app, or gone): ${missing.join(', ')}`)
+    let member: string[]
+    try {
+      member = await this.channelsOf(ctx, userId, [])
+    } catch (err) {
+      if (isProvisionerError(err) && (err.kind === 'RateLimited' || err.kind === 'Transient')) throw err
+      addUnknown(state, 'channels', `users.conversations failed (${isProvisionerError(err) ? `${err.kind}${err.vendorCode ? ` ${err.vendorCode}` : ''}` : String(err)})`)
+      return
+    }
+    const still = resolved.filter((ch) => member.includes(ch.id)).map((ch) => ch.ref)
+    state.checks.push({
+      name: 'granted_channels_left',
+      ok: still.length === 0,
+      detail: still.length === 0 ? `in none of the ${resolved.length} granted channel(s) (users.conversations)` : `still in ${still.join(', ')} (users.conversations)`,
+    })
   }
 
   async listAccounts(ctx: Ctx, page?: string): Promise<Page<AccountState>> {
@@ -405,10 +489,28 @@ class SlackProvisioner implements Provisioner {
     })
     const list = this.parse(scimListSchema, res.body, 'scim.Users.list', res.requestId)
     const next = startIndex + list.Resources.length
+    // Reconciliation compares these with the policy's `userGroups`, which name groups by handle
+    // (`engineers`, `@engineers`): SCIM lists ids (S…), so each is reported as its handle. A group
+    // usergroups.list does not show (disabled since) keeps its id.
+    const handles = list.Resources.some((u) => (u.groups?.length ?? 0) > 0) ? await this.userGroupHandles(ctx) : new Map<string, string>()
     return {
-      items: list.Resources.map((u) => this.toAccountState(u)),
+      items: list.Resources.map((u) => {
+        const state = this.toAccountState(u)
+        return { ...state, groups: state.groups.map((id) => handles.get(id) ?? id) }
+      }),
       ...(list.Resources.length > 0 && next <= list.totalResults ? { nextPage: String(next) } : {}),
     }
+  }
+
+  /**
+   * SCIM lists a user's user groups as `groups[].value`, the group's id
+   * (https://docs.slack.dev/reference/scim-api#user-attributes), while a policy names them by handle, name or
+   * id (under `userGroups` or `groups`, see userGroupsOf). Reconciliation compares the listing with
+   * the resolved ids; a name that resolves to nothing stays as written and matches nothing.
+   */
+  async listedAccess(ctx: Ctx, grant: AccessGrant): Promise<ListedAccess> {
+    const { resolved, missing } = await this.resolveUserGroups(ctx, userGroupsOf(grant))
+    return { groups: [...resolved.map((r) => r.id), ...missing], licences: [], roles: [] }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -481,6 +583,9 @@ class SlackProvisioner implements Provisioner {
         // Each removal then re-reads the group's members right before writing.
         const listed = await this.userGroups.membershipsOf(ctx, ref.accountId)
         if (listed.requestId) trace.push(listed.requestId)
+        // The user groups Tenure granted (plan.options.granted) need no read of their own: the
+        // listing covers every enabled group, so each granted one is in it (or deleted/disabled).
+        // Re-reading them per leaver would be one Tier 2 call per leaver and group.
         const groups = [...new Set([...listed.groups, ...state.scimGroups])]
         const source =
           'usergroups.list include_users' +
@@ -517,14 +622,13 @@ class SlackProvisioner implements Provisioner {
         return
       }
       case 'remove_channels': {
-        if (!state.active) {
-          implicit(`Slack removes a deactivated member from all channels (${DEACTIVATION_HELP})`)
-          return
-        }
+        // Read even for a deactivated account: Slack documents that deactivation removes a member
+        // from all channels (help 204475027), and this is the read that shows it did.
         const trace: string[] = []
         const before = await this.channelsOf(ctx, ref.accountId, trace)
         if (before.length === 0) {
-          record('remove_channels', 'already_done', 'member of no channel (users.conversations)', trace)
+          const why = state.active ? '' : `; Slack removes a deactivated member from all channels (${DEACTIVATION_HELP})`
+          record('remove_channels', 'already_done', `member of no channel (users.conversations)${why}`, trace)
           return
         }
         const refused = new Map<string, string>()
@@ -669,6 +773,8 @@ class SlackProvisioner implements Provisioner {
   private toAccountState(user: ScimUser): AccountState {
     const groups = (user.groups ?? []).map((g) => g.value)
     const login = scimPrimaryEmail(user)
+    // `groups` is optional in a SCIM user (RFC 7643 §4.1.2, read-only): absent is "not shown", not "none".
+    const unknown = user.groups == null ? [{ attribute: 'userGroups', reason: `SCIM GET /Users/${user.id} returned no groups attribute` }] : []
     return {
       accountId: user.id,
       exists: true,
@@ -686,6 +792,7 @@ class SlackProvisioner implements Provisioner {
         },
       ],
       revoked: !user.active,
+      ...(unknown.length > 0 ? { unknown } : {}),
     }
   }
 
@@ -785,14 +892,34 @@ class SlackProvisioner implements Provisioner {
     return { users: this.parse(usergroupUsersSchema, result, 'usergroups.users.list', requestId).users, requestId }
   }
 
-  private async setUserGroupMembers(ctx: Ctx, groupId: string, users: string[]): Promise<{ users: string[]; requestId: string | undefined }> {
+  /** `users` undefined when Slack's answer leaves the member list out: the caller reads it back, never assumes what it sent. */
+  private async setUserGroupMembers(ctx: Ctx, groupId: string, users: string[]): Promise<{ users: string[] | undefined; requestId: string | undefined }> {
     const { result, requestId } = await this.web(
       ctx,
       'usergroups.users.update',
       (c) => c.usergroups.users.update({ usergroup: groupId, users: users.join(',') }),
       { token: 'admin' },
     )
-    return { users: this.parse(usergroupUpdateSchema, result, 'usergroups.users.update', requestId).usergroup.users ?? users, requestId }
+    return { users: this.parse(usergroupUpdateSchema, result, 'usergroups.users.update', requestId).usergroup.users, requestId }
+  }
+
+  /**
+   * The ids users.info reads as deactivated (`deleted: true`, https://docs.slack.dev/reference/objects/user-object)
+   * or as no user at all (`user_not_found`): members Slack will not take in a user group's list.
+   * Any other failure is thrown: a member is never left out of a list on a guess.
+   */
+  private async deactivatedUsers(ctx: Ctx, userIds: string[], trace: string[]): Promise<string[]> {
+    const out: string[] = []
+    for (const user of userIds) {
+      try {
+        const { result, requestId } = await this.web(ctx, 'users.info', (c) => c.users.info({ user }), { trace })
+        if (this.parse(userInfoSchema, result, 'users.info', requestId).user.deleted === true) out.push(user)
+      } catch (err) {
+        if (!(err instanceof NotFoundError && err.vendorCode === 'user_not_found')) throw err
+        out.push(user)
+      }
+    }
+    return out
   }
 
   private async resolveChannels(ctx: Ctx, refs: string[]): Promise<{ resolved: Array<{ ref: string; id: string }>; missing: string[] }> {
@@ -848,6 +975,18 @@ class SlackProvisioner implements Provisioner {
       for (const ch of page.channels) if (ch.name) ids.set(ch.name.toLowerCase(), ch.id)
       cursor = page.response_metadata?.next_cursor || undefined
     } while (cursor)
+    return ids
+  }
+
+  private async userGroupHandles(ctx: Ctx): Promise<Map<string, string>> {
+    const cache = this.handleCache
+    if (cache !== undefined && this.now() - cache.loadedAt < this.config.channelCacheSeconds * 1000) return cache.ids
+    const { result, requestId } = await this.web(ctx, 'usergroups.list', (c) => c.usergroups.list({}))
+    const ids = new Map<string, string>()
+    for (const g of this.parse(usergroupListSchema, result, 'usergroups.list', requestId).usergroups) {
+      if (g.handle) ids.set(g.id, g.handle.toLowerCase())
+    }
+    this.handleCache = { loadedAt: this.now(), ids }
     return ids
   }
 
@@ -983,6 +1122,10 @@ class SlackProvisioner implements Provisioner {
       vendorCode: failures[0]?.code,
     })
   }
+}
+
+function addUnknown(state: AccountState, attribute: string, reason: string): void {
+  ;(state.unknown ??= []).push({ attribute, reason })
 }
 
 function isStepLevelFailure(err: ProvisionerError): boolean {

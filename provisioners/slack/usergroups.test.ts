@@ -59,12 +59,13 @@ describe('slack user-group clean-up in a mass layoff', () => {
   test('when 50 leavers are cleaned up at once, then usergroups.list is called once and every leaver leaves every group, nobody else', async (t) => {
     const h = await setup(t)
     const stayers = [1, 2, 3].map((n) => h.emu.seedUser({ userName: `stayer${n}`, email: `stayer${n}@example.com` }))
-    // The leavers stay active here: the emulator (like its model of Slack) refuses a member list
-    // that still names deactivated people, which would make this about that rule, not about sharing.
     const leavers = Array.from({ length: 50 }, (_, i) => leaver(h, i))
     const everyone = h.emu.seedUserGroup({ handle: 'everyone-eng', users: [stayers[0]!, ...leavers.map((l) => l.accountId)] })
     const half = h.emu.seedUserGroup({ handle: 'platform', users: [...leavers.filter((_, i) => i % 2 === 0).map((l) => l.accountId), stayers[1]!] })
     const untouched = h.emu.seedUserGroup({ handle: 'sales', users: [stayers[2]!] })
+    // As in a layoff: every cut-off has run before the first clean-up, so each group's list names
+    // deactivated people, which Slack refuses in usergroups.users.update.
+    for (const l of leavers) h.emu.setActive(l.accountId, false)
 
     const perJob: ApiCallRecord[][] = leavers.map(() => [])
     const evidence = await Promise.all(leavers.map((ref, i) => cleanup(h, ref, testCtx(silentLogger, perJob[i], `${ref.employeeId}:slack:deprovision:cleanup`))))
@@ -75,8 +76,10 @@ describe('slack user-group clean-up in a mass layoff', () => {
     assert.deepEqual(h.emu.userGroupMembers(untouched), [stayers[2]])
     for (const [i, e] of evidence.entries()) {
       const step = stepOf(e)
-      assert.equal(step.status, 'done', `leaver ${i}: ${step.detail}`)
-      assert.match(step.detail ?? '', i % 2 === 0 ? /removed from 2 user group/ : /removed from 1 user group/)
+      // A leaver whose membership went with another leaver's write (deactivated members are left
+      // out of the list Slack would refuse) reads as no longer a member: already_done, read back.
+      assert.ok(step.status === 'done' || step.status === 'already_done', `leaver ${i}: ${step.status} ${step.detail}`)
+      if (step.status === 'done') assert.match(step.detail ?? '', /removed from [12] user group/)
       assert.ok((step.requestIds?.length ?? 0) >= 2, 'evidence cites the listing and the group read/write it relied on')
       assert.deepEqual(e.residual, [])
     }
@@ -85,8 +88,41 @@ describe('slack user-group clean-up in a mass layoff', () => {
     const updates = await calls(h, 'usergroups.users.update')
     assert.ok(updates < 20, `${updates} usergroups.users.update calls for 75 removals`)
     assert.ok((await calls(h, 'usergroups.users.list')) < 20)
+    // One refused update per group, then users.info (Tier 4) for the members of that list only.
+    assert.ok((await calls(h, 'users.info')) <= 75, `${await calls(h, 'users.info')} users.info calls`)
     assert.equal(await calls(h, '429'), 0)
     assert.equal(perJob.flat().filter((c) => c.operation === 'usergroups.list').length, 1, 'the listing is recorded once, by the job that made it')
+  })
+
+  test('when two leavers of one user group are cut off seconds apart, then both clean-ups remove them and the group is readable and correct', async (t) => {
+    const h = await setup(t)
+    const stayer = h.emu.seedUser({ userName: 'stayer', email: 'stayer@example.com' })
+    const [a, b] = [leaver(h, 1), leaver(h, 2)]
+    const group = h.emu.seedUserGroup({ handle: 'eng', users: [stayer, a.accountId, b.accountId] })
+    const ctx = testCtx(silentLogger)
+    // Both cut-offs run before either clean-up (clean-up yields to cut-off): when a's clean-up
+    // writes the list without a, that list still names b, deactivated a few seconds earlier.
+    for (const ref of [a, b]) await h.p.deprovision(ctx, ref, { phase: 'cutoff', steps: ['disable'], options: {} })
+    assert.equal(h.emu.getUser(b.accountId)?.active, false)
+
+    const [ea, eb] = await Promise.all([cleanup(h, a), cleanup(h, b)])
+    for (const e of [ea, eb]) {
+      const step = stepOf(e)
+      assert.ok(step.status === 'done' || step.status === 'already_done', `${step.status}: ${step.detail}`)
+      assert.deepEqual(e.residual, [])
+    }
+    assert.equal(stepOf(ea).status, 'done', 'the first clean-up wrote the group')
+    const read = await h.admin.usergroups.users.list({ usergroup: group })
+    assert.deepEqual(read.users, [stayer], 'usergroups.users.list reads the group without either leaver')
+    for (const ref of [a, b]) {
+      const state = await h.p.verify(ctx, ref, { granted: { account: true, groups: [], licences: [], channels: [], projects: [], roles: [], userGroups: ['eng'] } })
+      assert.deepEqual(state.groups, [], `${ref.employeeId} reads in no user group`)
+      assert.equal(state.unknown, undefined)
+    }
+    // A later change to the group is accepted again (the list no longer names anyone deactivated).
+    const newcomer = h.emu.seedUser({ userName: 'newcomer', email: 'newcomer@example.com' })
+    await h.p.update(ctx, { system: 'slack', accountId: newcomer, employeeId: 'E9' }, { add: { userGroups: [group] }, remove: {} })
+    assert.deepEqual(h.emu.userGroupMembers(group), [stayer, newcomer])
   })
 
   test('when someone adds a member after the listing, then the next leaver removal keeps that member', async (t) => {
@@ -207,6 +243,10 @@ function controlled() {
   const writes: Array<{ groupId: string; users: string[] }> = []
   let members = new Map<string, string[]>()
   const refused = new Set<string>()
+  /** Members Slack reads as deactivated: refused in a list, reported by users.info. */
+  const inactive = new Set<string>()
+  const options = { answerWithoutUsers: false, failReadsAfterWrite: false }
+  let lastCall = ''
   const calls: UserGroupCalls = {
     list: (ctx) => {
       const answer = deferred<{ groups: Array<{ id: string; users: string[] }>; requestId: string }>()
@@ -215,13 +255,21 @@ function controlled() {
       ctx.signal.addEventListener('abort', () => answer.reject(new TransientError('aborted', { system: 'slack' })), { once: true })
       return answer.promise
     },
-    read: async (_ctx, groupId): Promise<GroupMembers> => ({ users: [...(members.get(groupId) ?? [])], requestId: `read-${groupId}` }),
-    write: async (_ctx, groupId, users): Promise<GroupMembers> => {
-      writes.push({ groupId, users })
-      if (users.some((u) => refused.has(u))) throw new PermanentError('usergroups.users.update: invalid_users', { system: 'slack', vendorCode: 'invalid_users' })
-      members.set(groupId, users)
-      return { users, requestId: `write-${groupId}` }
+    read: async (_ctx, groupId): Promise<GroupMembers> => {
+      const afterWrite = lastCall === 'write'
+      lastCall = 'read'
+      if (options.failReadsAfterWrite && afterWrite) throw new PermanentError('usergroups.users.list: fatal_error', { system: 'slack', vendorCode: 'fatal_error' })
+      return { users: [...(members.get(groupId) ?? [])], requestId: `read-${groupId}` }
     },
+    write: async (_ctx, groupId, users) => {
+      writes.push({ groupId, users })
+      lastCall = 'write'
+      if (users.some((u) => refused.has(u) || inactive.has(u))) throw new PermanentError('usergroups.users.update: invalid_users', { system: 'slack', vendorCode: 'invalid_users' })
+      members.set(groupId, users)
+      return { users: options.answerWithoutUsers ? undefined : users, requestId: `write-${groupId}` }
+    },
+    // A `refused` id is someone Slack will not take for another reason (a guest): not deactivated.
+    deactivated: async (_ctx, ids) => ids.filter((u) => inactive.has(u)),
   }
   return {
     calls,
@@ -230,6 +278,8 @@ function controlled() {
     listed: (n: number) => new Promise<void>((resolve) => (lists.length >= n ? resolve() : listWaiters.push({ n, resolve }))),
     writes,
     refused,
+    inactive,
+    options,
     setMembers: (m: Record<string, string[]>) => {
       members = new Map(Object.entries(m))
     },
@@ -283,5 +333,32 @@ describe('slack user-group directory', () => {
     assert.deepEqual(outcomes.map((o) => o.status), ['changed', 'changed', 'refused'])
     assert.deepEqual(c.members('S1'), ['U2'])
     assert.ok(c.writes.length <= 2)
+  })
+
+  test("when Slack's update answer leaves out the member list, then the change is read back, and a list that cannot be read is unknown, not done", async () => {
+    const c = controlled()
+    c.setMembers({ S1: ['U0', 'U1', 'U2'] })
+    c.options.answerWithoutUsers = true
+    const dir = new UserGroupDirectory(c.calls, { system: 'slack', listingTtlMs: 60_000, now: () => 0 })
+    const trace: string[] = []
+    assert.deepEqual(await dir.change(testCtx(silentLogger), 'S1', { kind: 'remove', userId: 'U1' }, trace), { status: 'changed' })
+    assert.deepEqual(trace, ['read-S1', 'write-S1', 'read-S1'], 'the read after the write is the evidence')
+
+    c.options.failReadsAfterWrite = true
+    const outcome = await dir.change(testCtx(silentLogger), 'S1', { kind: 'remove', userId: 'U2' })
+    assert.equal(outcome.status, 'refused')
+    assert.equal(outcome.status === 'refused' ? outcome.code : '', 'unread')
+  })
+
+  test('when only deactivated members would remain, then the removal is refused as last_member and no empty list is sent', async () => {
+    const c = controlled()
+    c.setMembers({ S1: ['GONE', 'U1'] })
+    c.inactive.add('GONE')
+    const dir = new UserGroupDirectory(c.calls, { system: 'slack', listingTtlMs: 60_000, now: () => 0 })
+    const outcome = await dir.change(testCtx(silentLogger), 'S1', { kind: 'remove', userId: 'U1' })
+    assert.equal(outcome.status === 'refused' ? outcome.code : outcome.status, 'last_member')
+    assert.match(outcome.status === 'refused' ? outcome.reason : '', /only deactivated members would remain/)
+    assert.deepEqual(c.writes.map((w) => w.users), [['GONE']], 'the refused list, and no empty one after it')
+    assert.deepEqual(c.members('S1'), ['GONE', 'U1'])
   })
 })

@@ -22,8 +22,23 @@
  *    taken from the listing, so a member someone else added since the listing stays.
  *    This does not protect against writers in *other* processes (another Tenure worker, an admin in
  *    Slack) between our read and our write; each round checks the update's answer for its own changes.
+ *
+ * 3. The list sent must be one Slack accepts. Slack documents no removal of a deactivated member
+ *    from user groups (the help article lists channels only, https://slack.com/help/articles/204475027),
+ *    so the list read back may still name people deactivated since they joined, and an update naming
+ *    them can be refused as `invalid_users` ("Value passed for `users` was empty or invalid"). In a
+ *    layoff that is the normal case: every leaver is deactivated by the cut-off before any clean-up
+ *    runs, so the first removal from a shared group would name all the other leavers. When Slack
+ *    refuses a list, the round asks users.info which of its members are deactivated (`deleted: true`,
+ *    read, never guessed), leaves exactly those out and writes once more. Leaving them out only ever
+ *    removes a deactivated account's membership; it is logged with the ids. Statuses are looked up
+ *    only after a refusal, so a group without deactivated members costs nothing extra.
+ *
+ * 4. Every change is checked against the member list Slack holds afterwards: the update's answer,
+ *    or, when the answer carries no `users`, a usergroups.users.list read. A list that could not be
+ *    read leaves the change unknown (`refused` / `unread`), never "done".
  */
-import { TransientError, isProvisionerError } from '../errors.ts'
+import { TransientError, isProvisionerError, type ProvisionerError } from '../errors.ts'
 import type { Ctx } from '../types.ts'
 import { raceSignal } from '../abort.ts'
 
@@ -38,8 +53,16 @@ export interface UserGroupCalls {
   list(ctx: Ctx): Promise<{ groups: Array<{ id: string; users: string[] }>; requestId: string | undefined }>
   /** usergroups.users.list: one group's members as they are now. */
   read(ctx: Ctx, groupId: string): Promise<GroupMembers>
-  /** usergroups.users.update: replace the member list; answers the list Slack stored. */
-  write(ctx: Ctx, groupId: string, users: string[]): Promise<GroupMembers>
+  /**
+   * usergroups.users.update: replace the member list. Answers the list Slack stored, or `users`
+   * undefined when the answer did not include it (then the round reads the group back).
+   */
+  write(ctx: Ctx, groupId: string, users: string[]): Promise<{ users: string[] | undefined; requestId: string | undefined }>
+  /**
+   * users.info for each id: the ones Slack reads as deactivated. Throws (a ProvisionerError) when a
+   * status cannot be read, so a member is never left out on a guess.
+   */
+  deactivated(ctx: Ctx, userIds: string[], trace: string[]): Promise<string[]>
 }
 
 export interface MembershipChange {
@@ -51,7 +74,7 @@ export type MembershipOutcome =
   | { status: 'changed' }
   /** Already a member (add) or not a member (remove): nothing written for this change. */
   | { status: 'unchanged' }
-  | { status: 'refused'; code: 'last_member' | 'not_applied'; reason: string }
+  | { status: 'refused'; code: 'last_member' | 'not_applied' | 'unread'; reason: string }
 
 export interface Memberships {
   groups: string[]
@@ -72,6 +95,8 @@ export interface UserGroupDirectoryOptions {
 
 const LAST_MEMBER_REASON =
   'last member of the user group: Slack cannot empty a group through usergroups.users.update; disable the group or add a member'
+const ONLY_DEACTIVATED_REASON =
+  'only deactivated members would remain, and Slack refuses them in usergroups.users.update and cannot empty a group: disable the group or add a member'
 
 /**
  * Refusals about one member of the list rather than the group or the request
@@ -285,23 +310,43 @@ export class UserGroupDirectory {
           writes += 1
         }
       }
-      let after: string[] = before.users
+      let after: string[] | undefined = before.users
+      let unread: string | undefined
       if (writes > 0) {
         phase = 'write'
-        const writeSeq = ++this.seq
-        const written = await this.calls.write(leader.ctx, groupId, members)
-        if (written.requestId) ids.push(written.requestId)
-        this.patch(groupId, written.users, writeSeq)
-        after = written.users
+        const written = await this.writeAccepted(leader.ctx, groupId, members, ids)
+        if (written === 'only_deactivated') {
+          for (const p of live) {
+            if (!decided.has(p) && p.change.kind === 'remove') decided.set(p, { status: 'refused', code: 'last_member', reason: ONLY_DEACTIVATED_REASON })
+          }
+          after = undefined
+          unread = 'only deactivated members would remain, so no update was sent'
+        } else {
+          after = written.users
+          if (after === undefined) {
+            // Slack's answer did not carry the member list: read it, never assume the list we sent.
+            const readBackSeq = ++this.seq
+            try {
+              const back = await this.calls.read(leader.ctx, groupId)
+              if (back.requestId) ids.push(back.requestId)
+              this.patch(groupId, back.users, readBackSeq)
+              after = back.users
+            } catch (err) {
+              if (!isProvisionerError(err)) throw err
+              unread = `usergroups.users.update answered without the member list and usergroups.users.list failed (${err.kind}${err.vendorCode ? ` ${err.vendorCode}` : ''})`
+            }
+          } else this.patch(groupId, after, ++this.seq)
+        }
       }
       for (const p of live) {
         if (p.settled) continue
         p.trace?.push(...ids)
-        const outcome: MembershipOutcome =
-          decided.get(p) ??
-          ((p.change.kind === 'add') === after.includes(p.change.userId)
-            ? { status: 'changed' }
-            : { status: 'refused', code: 'not_applied', reason: `${p.change.kind === 'add' ? 'not' : 'still'} a member after usergroups.users.update` })
+        const known = decided.get(p)
+        let outcome: MembershipOutcome
+        if (known) outcome = known
+        else if (after === undefined) outcome = { status: 'refused', code: 'unread', reason: `member list after the change could not be read: ${unread ?? 'unknown'}` }
+        else if ((p.change.kind === 'add') === after.includes(p.change.userId)) outcome = { status: 'changed' }
+        else outcome = { status: 'refused', code: 'not_applied', reason: `${p.change.kind === 'add' ? 'not' : 'still'} a member after usergroups.users.update` }
         p.finish({ outcome })
       }
     } catch (err) {
@@ -312,13 +357,46 @@ export class UserGroupDirectory {
         queue.ops.unshift(...others)
         return
       }
-      if (phase === 'write' && live.length > 1 && isProvisionerError(err) && err.vendorCode !== undefined && MEMBER_REFUSALS.has(err.vendorCode)) {
+      if (phase === 'write' && live.length > 1 && isMemberRefusal(err)) {
         // One member Slack refuses (a guest being added, say) must not fail everyone else's change.
         for (const p of live) if (!p.settled) await this.round(groupId, queue, [p])
         return
       }
       if (phase === 'read' && isProvisionerError(err) && err.vendorCode === 'no_such_subteam') this.patch(groupId, undefined, readSeq)
       for (const p of live) p.finish({ error: err })
+    }
+  }
+
+  /**
+   * usergroups.users.update with `members`; when Slack refuses a member of the list, the members
+   * users.info reads as deactivated are left out and the list is sent once more (see 3 above).
+   * Answers 'only_deactivated' when nobody else would remain (nothing is sent then). A refusal that
+   * is not about deactivated members is thrown as it came.
+   */
+  private async writeAccepted(
+    ctx: Ctx,
+    groupId: string,
+    members: string[],
+    ids: string[],
+  ): Promise<{ users: string[] | undefined } | 'only_deactivated'> {
+    try {
+      const written = await this.calls.write(ctx, groupId, members)
+      if (written.requestId) ids.push(written.requestId)
+      return written
+    } catch (refusal) {
+      if (!isMemberRefusal(refusal)) throw refusal
+      if (refusal.requestId) ids.push(refusal.requestId)
+      const deactivated = await this.calls.deactivated(ctx, members, ids)
+      if (deactivated.length === 0) throw refusal
+      const kept = members.filter((m) => !deactivated.includes(m))
+      ctx.log.info(
+        { system: this.options.system, groupId, leftOut: deactivated, vendorCode: refusal.vendorCode },
+        'slack user group: leaving deactivated members out of the list Slack refused',
+      )
+      if (kept.length === 0) return 'only_deactivated'
+      const written = await this.calls.write(ctx, groupId, kept)
+      if (written.requestId) ids.push(written.requestId)
+      return written
     }
   }
 
@@ -329,4 +407,8 @@ export class UserGroupDirectory {
       cause: ctx.signal.reason,
     })
   }
+}
+
+function isMemberRefusal(err: unknown): err is ProvisionerError {
+  return isProvisionerError(err) && err.vendorCode !== undefined && MEMBER_REFUSALS.has(err.vendorCode)
 }

@@ -1,6 +1,5 @@
 /**
- * Operational endpoints: manual tasks (list, complete with an attestation), reconciliation
- * findings, the systems and their status, and failed jobs in the dead-letter queues (with redrive).
+ * Operational endpoints: manual tasks (list, complete with an attestation), the systems and their status, and failed jobs in the dead-letter queues (with redrive).
  */
 import { z } from 'zod'
 import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor } from '../http/routes.ts'
@@ -216,66 +215,7 @@ export const completeTask = defineRoute({
   },
 })
 
-// ---------------------------------------------------------------------------------------------
-// reconciliation findings
-
-export const findingSchema = z.object({
-  id: z.uuid(),
-  system: z.string(),
-  kind: z.enum(['active_after_revocation', 'orphan_account', 'excess_access']),
-  accountId: z.string(),
-  login: z.string().nullable(),
-  employeeId: z.uuid().nullable(),
-  details: z.record(z.string(), z.unknown()),
-  firstSeenAt: z.string(),
-  lastSeenAt: z.string(),
-  resolvedAt: z.string().nullable(),
-})
-
-export const listFindings = defineRoute({
-  method: 'get',
-  path: '/api/v1/reconciliation/findings',
-  summary: 'Drift found in target systems: accounts active after revocation, orphans, access beyond policy',
-  tags: ['reconciliation'],
-  roles: ['operator', 'auditor'],
-  request: {
-    query: pageQuery().extend({
-      status: z.enum(['open', 'resolved', 'all']).default('open'),
-      system: z.string().max(200).optional(),
-      kind: z.enum(['active_after_revocation', 'orphan_account', 'excess_access']).optional(),
-    }),
-  },
-  responses: { 200: { description: 'A page of findings', schema: pageOf(findingSchema) } },
-  handler: async ({ query, deps }) => {
-    const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
-    const params: unknown[] = []
-    const where: string[] = []
-    if (query.status === 'open') where.push('resolved_at IS NULL')
-    if (query.status === 'resolved') where.push('resolved_at IS NOT NULL')
-    if (query.system) where.push(`system = $${params.push(query.system)}`)
-    if (query.kind) where.push(`kind = $${params.push(query.kind)}`)
-    const { rows } = await deps.pool.query(
-      `SELECT * FROM reconciliation_findings ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY last_seen_at DESC, id
-       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
-      params,
-    )
-    return {
-      items: rows.slice(0, query.limit).map((f) => ({
-        id: f.id,
-        system: f.system,
-        kind: f.kind,
-        accountId: f.account_id,
-        login: f.login,
-        employeeId: f.employee_id,
-        details: f.details,
-        firstSeenAt: f.first_seen_at.toISOString(),
-        lastSeenAt: f.last_seen_at.toISOString(),
-        resolvedAt: iso(f.resolved_at),
-      })),
-      nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
-    }
-  },
-})
+// Reconciliation findings: src/reconciliation/routes.ts.
 
 // ---------------------------------------------------------------------------------------------
 // systems and failed jobs
@@ -419,4 +359,4 @@ export const redriveDeadLetter = defineRoute({
   },
 })
 
-export const OPERATION_ROUTES = [listTasks, completeTask, listFindings, listSystems, listDeadLetters, redriveDeadLetter]
+export const OPERATION_ROUTES = [listTasks, completeTask, listSystems, listDeadLetters, redriveDeadLetter]

@@ -20,6 +20,7 @@ import { EMPLOYEE_ROUTES } from '../api/employees.ts'
 import { CASE_ROUTES } from '../api/cases.ts'
 import { OPERATION_ROUTES } from '../api/operations.ts'
 import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
+import { RECONCILIATION_ROUTES } from '../reconciliation/routes.ts'
 import { CONSOLE_ROUTES } from '../console/routes.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
@@ -28,6 +29,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...EMPLOYEE_ROUTES,
   ...CASE_ROUTES,
   ...OPERATION_ROUTES,
+  ...RECONCILIATION_ROUTES,
   ...HR_HOLD_ROUTES,
   ...EXCEPTION_ROUTES,
   ...REPORT_ROUTES,

@@ -46,6 +46,7 @@ export const systemJobSchema = z.object({
   correlationId: z.string(),
   employeeId: z.uuid(),
   externalId: z.string(),
+  accountKey: z.string().optional(),
   source: z.string(),
   generation: z.number().int(),
   request: z
@@ -133,7 +134,7 @@ function callAudit(data: SystemJobData, calls: ApiCallRecord[], attempt: number)
 }
 
 async function resolveRef(p: Provisioner, ctx: Ctx, data: SystemJobData): Promise<AccountRef | undefined> {
-  if (data.request.accountId) return { system: p.system, accountId: data.request.accountId, employeeId: data.externalId }
+  if (data.request.accountId) return { system: p.system, accountId: data.request.accountId, employeeId: data.accountKey ?? data.externalId }
   if (!data.profile) return undefined
   return p.lookup(ctx, data.profile as unknown as SystemJobData['profile'] & object)
 }

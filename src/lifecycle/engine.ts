@@ -20,7 +20,7 @@ import { inTransaction } from '../queue/boss.ts'
 import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { employeeLifecycleMachine, applyHrProfile, caseView, joinerCaseView, type LifecycleContext, type CaseView, type JoinerCaseView } from '../../state-machines/employee-lifecycle.machine.ts'
+import { employeeLifecycleMachine, employeeKeyOf, applyHrProfile, caseView, joinerCaseView, type LifecycleContext, type CaseView, type JoinerCaseView } from '../../state-machines/employee-lifecycle.machine.ts'
 import type {
   HrLifecycleEvent,
   JobRequest,
@@ -88,6 +88,12 @@ export interface SystemJobData {
   correlationId: string
   employeeId: string
   externalId: string
+  /**
+   * The key the employee is known by in target systems (employees.account_key): the HR id, or
+   * `<source>:<id>` when another source had the id first. Provisioners see it as
+   * `profile.employeeId`; absent in jobs queued before it existed (then the HR id).
+   */
+  accountKey?: string
   source: HrSource
   generation: number
   request: JobRequest
@@ -129,6 +135,7 @@ interface EmployeeRow {
   id: string
   source: HrSource
   external_id: string
+  account_key: string
   snapshot: unknown
   version: number
   state: string
@@ -213,23 +220,36 @@ export async function applyEvent(deps: EngineDeps, employeeId: string, event: Li
 
 async function lockEmployee(client: PoolClient, key: EmployeeKey, create: boolean): Promise<EmployeeRow> {
   if ('id' in key) {
-    const { rows } = await client.query<EmployeeRow>('SELECT id, source, external_id, snapshot, version, state FROM employees WHERE id = $1 FOR UPDATE', [key.id])
+    const { rows } = await client.query<EmployeeRow>('SELECT id, source, external_id, account_key, snapshot, version, state FROM employees WHERE id = $1 FOR UPDATE', [key.id])
     if (!rows[0]) throw new EmployeeNotFoundError(key.id)
     return rows[0]
   }
   if (create) {
-    await client.query('INSERT INTO employees (id, source, external_id) VALUES ($1, $2, $3) ON CONFLICT (source, external_id) DO NOTHING', [
-      randomUUID(),
-      key.source,
-      key.externalId,
-    ])
+    await insertEmployee(client, key.source, key.externalId)
   }
   const { rows } = await client.query<EmployeeRow>(
-    'SELECT id, source, external_id, snapshot, version, state FROM employees WHERE source = $1 AND external_id = $2 FOR UPDATE',
+    'SELECT id, source, external_id, account_key, snapshot, version, state FROM employees WHERE source = $1 AND external_id = $2 FOR UPDATE',
     [key.source, key.externalId],
   )
   if (!rows[0]) throw new EmployeeNotFoundError(`${key.source}:${key.externalId}`)
   return rows[0]
+}
+
+/**
+ * A new employee row. Its account key is the HR id unless another source's employee already holds
+ * it (then `<source>:<id>`); both inserts skip on any conflict, so a concurrent insert of the same
+ * person, or of the same id from another source, settles on one row and distinct keys.
+ */
+async function insertEmployee(client: PoolClient, source: HrSource, externalId: string): Promise<void> {
+  for (const accountKey of [externalId, `${source}:${externalId}`, `${source}:${externalId}:${randomUUID()}`]) {
+    const { rowCount } = await client.query(
+      'INSERT INTO employees (id, source, external_id, account_key) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [randomUUID(), source, externalId, accountKey],
+    )
+    if (rowCount === 1) return
+    const mine = await client.query('SELECT 1 FROM employees WHERE source = $1 AND external_id = $2', [source, externalId])
+    if (mine.rows.length > 0) return
+  }
 }
 
 function restore(row: EmployeeRow, effects: Effects) {
@@ -339,7 +359,7 @@ async function applyLocked(
 
   // 2. Project accounts and cases for the read API and the reports.
   await projectAccounts(client, row.id, ctx)
-  await projectJoinerCase(client, row.id, row.external_id, ctx, now)
+  await projectJoinerCase(client, row.id, row.account_key, ctx, now)
   const leaverCase = await projectCases(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId: options.correlationId }), deps.onRevocationVerified)
   const residualTasks = await ensureResidualTasks(client, residualTaskInputs(deps, row, ctx, leaverCase))
 
@@ -352,10 +372,11 @@ async function applyLocked(
       correlationId,
       employeeId: row.id,
       externalId: row.external_id,
+      accountKey: row.account_key,
       source: row.source,
       generation: ctx.generation,
       request,
-      ...(ctx.profile ? { profile: ctx.profile } : {}),
+      ...(ctx.profile ? { profile: { ...ctx.profile, employeeId: row.account_key } } : {}),
       ...(deadlineAt ? { deadlineAt } : {}),
     }
     const id = await deps.boss.send(queueFor(request), data as unknown as object, {
@@ -481,8 +502,8 @@ async function projectAccounts(client: pg.PoolClient, employeeId: string, ctx: L
  * cancelled the row is final: a later mover or leaver of the same generation does not reopen
  * onboarding (the conditional upsert skips it, so settled cases cost one statement).
  */
-export async function projectJoinerCase(client: pg.PoolClient, employeeId: string, externalId: string, ctx: LifecycleContext, now: Date): Promise<void> {
-  const joiner = await withManualTasks(client, externalId, ctx.generation, joinerCaseView(ctx))
+export async function projectJoinerCase(client: pg.PoolClient, employeeId: string, accountKey: string, ctx: LifecycleContext, now: Date): Promise<void> {
+  const joiner = await withManualTasks(client, accountKey, employeeKeyOf(ctx), ctx.generation, joinerCaseView(ctx))
   if (!joiner) return
   const nowIso = now.toISOString()
   const deadline = joiner.startAt ?? null
@@ -557,15 +578,16 @@ function residualTaskInputs(
  * A manual system's "account" exists once its provision task is created, but the badge or laptop
  * is only there when a person attests the task: until then the joiner's access is not ready.
  */
-async function withManualTasks(client: pg.PoolClient, externalId: string, generation: number, joiner: JoinerCaseView | undefined): Promise<JoinerCaseView | undefined> {
+/** `accountKey`: the manual task's employee (its "account"); `employeeKey`: the prefix of its job keys. */
+async function withManualTasks(client: pg.PoolClient, accountKey: string, employeeKey: string, generation: number, joiner: JoinerCaseView | undefined): Promise<JoinerCaseView | undefined> {
   const manual = joiner?.systems.filter((s) => s.system.startsWith('manual:') && s.ready) ?? []
   if (!joiner || manual.length === 0) return joiner
   const { rows } = await client.query<{ system: string; status: string; completed_at: Date | null }>(
     `SELECT DISTINCT ON (system) system, status, completed_at FROM manual_tasks
       WHERE employee_external_id = $1 AND kind = 'provision' AND system = ANY($2::text[])
-        AND starts_with(idempotency_key, $1 || ':' || system || ':provision:g' || $3::text || ':')
+        AND starts_with(idempotency_key, $4 || ':' || system || ':provision:g' || $3::text || ':')
       ORDER BY system, created_at DESC`,
-    [externalId, manual.map((s) => s.system), String(generation)],
+    [accountKey, manual.map((s) => s.system), String(generation), employeeKey],
   )
   const systems = joiner.systems.map((s) => {
     const task = rows.find((r) => r.system === s.system)
@@ -579,12 +601,12 @@ async function withManualTasks(client: pg.PoolClient, externalId: string, genera
 
 /** Re-project the joiner case outside a lifecycle event (a manual provision task was attested). */
 export async function refreshJoinerCase(client: pg.PoolClient, employeeId: string, now: Date): Promise<void> {
-  const { rows } = await client.query<{ external_id: string; snapshot: { context?: LifecycleContext } | null }>(
-    'SELECT external_id, snapshot FROM employees WHERE id = $1 FOR UPDATE',
+  const { rows } = await client.query<{ account_key: string; snapshot: { context?: LifecycleContext } | null }>(
+    'SELECT account_key, snapshot FROM employees WHERE id = $1 FOR UPDATE',
     [employeeId],
   )
   const ctx = rows[0]?.snapshot?.context
-  if (rows[0] && ctx) await projectJoinerCase(client, employeeId, rows[0].external_id, ctx, now)
+  if (rows[0] && ctx) await projectJoinerCase(client, employeeId, rows[0].account_key, ctx, now)
 }
 
 async function projectCases(

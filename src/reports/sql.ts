@@ -195,8 +195,8 @@ export function caseRows(): string {
       LEFT JOIN audit_events rcl ON rcl.seq = f.cleanup_seq
       LEFT JOIN LATERAL (
         SELECT m.id, m.status, m.completed_by, m.completed_at, m.attestation FROM manual_tasks m
-         WHERE s.system LIKE 'manual:%' AND m.system = s.system AND m.employee_external_id = e.external_id AND m.kind = 'revoke'
-           AND starts_with(m.idempotency_key, e.external_id || ':' || s.system || ':deprovision:cutoff:g' || c.generation || ':')
+         WHERE s.system LIKE 'manual:%' AND m.system = s.system AND m.employee_external_id = e.account_key AND m.kind = 'revoke'
+           AND starts_with(m.idempotency_key, e.source || ':' || e.external_id || ':' || s.system || ':deprovision:cutoff:g' || c.generation || ':')
          ORDER BY m.created_at DESC LIMIT 1
       ) mt ON true
       -- Exceptions of the case: those tied to it (an sla_waiver always is), and those of the person in

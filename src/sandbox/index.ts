@@ -44,8 +44,7 @@ export async function startSandboxEmulators(options: SandboxOptions): Promise<Sa
   const jira = new JiraEmulator({ ...latency(250) })
   const scim = new ScimEmulator({ ...latency(150) })
   for (const g of Object.values(SANDBOX_ENTRA_GROUPS)) entra.seedGroup({ id: g.id, displayName: g.displayName, securityEnabled: true, mailEnabled: false })
-  for (const name of ['general', 'engineering', 'sales', 'random']) slack.seedChannel({ name, isGeneral: name === 'general' })
-  for (const handle of ['engineers', 'sellers']) slack.seedUserGroup({ handle })
+  seedSlackSandbox(slack)
   for (const group of ['engineering', 'sales']) jira.seedGroup(group)
   for (const group of ['everyone', 'engineering']) scim.seedGroup(group)
   const urls = {
@@ -69,6 +68,17 @@ export async function startSandboxEmulators(options: SandboxOptions): Promise<Sa
   }
 }
 
+/**
+ * The channels and user groups config/sandbox.yaml grants. Each user group starts with the org
+ * owner in it, as a group someone created in Slack would: Slack cannot empty a group through
+ * usergroups.users.update (https://docs.slack.dev/reference/methods/usergroups.users.update), so a
+ * group whose only member is the sandbox's one mover or leaver could never let them go.
+ */
+export function seedSlackSandbox(slack: SlackEmulator): void {
+  for (const name of ['general', 'engineering', 'sales', 'random']) slack.seedChannel({ name, isGeneral: name === 'general' })
+  for (const handle of ['engineers', 'sellers']) slack.seedUserGroup({ handle, users: [slack.ownerId] })
+}
+
 /** The systems block for the sandbox: the built-in table target plus every emulator. */
 export function sandboxSystems(urls: Record<string, string>, configured: SystemsConfig): SystemsConfig {
   const parsed = systemsConfigSchema.parse({
@@ -79,6 +89,15 @@ export function sandboxSystems(urls: Record<string, string>, configured: Systems
     jira: jiraSandboxConfig(urls.jira!),
     scim: [scimSandboxConfig(urls.scim!, 'sandbox')],
   })
-  // Manual systems, overrides and switches come from the sandbox config file.
-  return { ...parsed, manual: configured.manual, disabled: configured.disabled, rateLimits: configured.rateLimits }
+  // Manual systems, SCIM apps, overrides and switches come from the sandbox config file. Every
+  // SCIM app the file configures is kept (a sandbox pointed at a real SCIM test tenant, or at a
+  // third-party SCIM server, must not lose it); the emulated `scim:sandbox` is added beside them
+  // and takes the place of a configured app of the same name.
+  return {
+    ...parsed,
+    scim: [...configured.scim.filter((app) => app.name !== 'sandbox'), ...parsed.scim],
+    manual: configured.manual,
+    disabled: configured.disabled,
+    rateLimits: configured.rateLimits,
+  }
 }

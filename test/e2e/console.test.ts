@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
+import { reconcileDeps, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
+import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import type { Role } from '../../src/auth/roles.ts'
@@ -153,7 +154,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.getByTestId('whoami').filter({ hasText: 'operator' }).waitFor()
     const nav = page.getByRole('navigation', { name: 'Main' })
     const links = await nav.getByRole('link').allTextContents()
-    assert.deepEqual(links, ['Dashboard', 'Employees', 'Exceptions', 'Manual tasks', 'Operations', 'Audit', 'Sandbox'])
+    assert.deepEqual(links, ['Dashboard', 'Employees', 'Exceptions', 'Manual tasks', 'Operations', 'Findings', 'Sandbox'])
     // A skip link is the first stop for keyboard users, and focus is visible.
     await page.keyboard.press('Tab')
     assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content')
@@ -289,6 +290,42 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     const forced = await api('operator', 'POST', `/api/v1/exceptions/${String(pending.body.id)}/approve`, { reason: 'forcing it' })
     assert.equal(forced.status, 403)
     assert.equal((forced.body.error as { code: string }).code, 'forbidden')
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when an operator acknowledges a reconciliation finding with a reason, then it moves to acknowledged with who and why, on the audit trail', async () => {
+    // An account someone made by hand in the sandbox target: the next run reports it as an orphan.
+    await t.running.pool.query(
+      `INSERT INTO sandbox_accounts (id, system, employee_external_id, login, active) VALUES (gen_random_uuid(), 'sandbox', 'svc-backup', 'svc.backup@example.com', true)`,
+    )
+    await reconcileSystem(reconcileDeps(t), t.running.registry.get('sandbox')!, 'e2e-reconcile')
+    const listed = await api('auditor', 'GET', '/api/v1/reconciliation/findings?kind=orphan_account')
+    const finding = (listed.body.items as Array<{ id: string; login: string }>).find((f) => f.login === 'svc.backup@example.com')
+    assert.ok(finding, 'the run found the hand-made account')
+
+    const { context, page, problems } = await open()
+    await signIn(page, 'operator')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Findings' }).click()
+    const card = page.getByTestId(`finding-${finding.id}`)
+    await card.getByText('svc.backup@example.com').waitFor()
+    const reason = card.getByLabel(/^Reason/)
+    const acknowledge = card.getByRole('button', { name: 'Acknowledge' })
+    await reason.fill('backup')
+    assert.equal(await acknowledge.isDisabled(), true, 'a reason shorter than the server accepts is not offered')
+    await reason.fill('Backup service account, owned by the platform team')
+    await acknowledge.click()
+    await card.waitFor({ state: 'detached' })
+    await page.getByLabel('Show').selectOption('acknowledged')
+    const acknowledged = page.getByTestId(`finding-${finding.id}`)
+    await acknowledged.getByTestId('acknowledgement').filter({ hasText: 'Backup service account, owned by the platform team' }).waitFor()
+    await acknowledged.getByText('acknowledged', { exact: true }).waitFor()
+    assert.equal(await acknowledged.getByRole('button', { name: 'Acknowledge' }).count(), 0)
+    await page.screenshot({ path: path.join(SHOTS, 'findings.png'), fullPage: true })
+    const { rows } = await t.running.pool.query(`SELECT actor_id, details FROM audit_events WHERE action = 'reconciliation.finding_acknowledged'`)
+    assert.equal(rows.length, 1)
+    assert.equal(rows[0].actor_id, tokens.operator.id)
+    assert.equal(rows[0].details.reason, 'Backup service account, owned by the platform team')
     await context.close()
     assert.deepEqual(problems, [])
   })

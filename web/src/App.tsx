@@ -11,6 +11,7 @@ import { Employees, EmployeePage } from './pages/Employees.tsx'
 import { Approvals } from './pages/Approvals.tsx'
 import { Tasks } from './pages/Tasks.tsx'
 import { Operations } from './pages/Operations.tsx'
+import { Findings } from './pages/Findings.tsx'
 import { Audit } from './pages/Audit.tsx'
 import { Sandbox } from './pages/Sandbox.tsx'
 
@@ -83,7 +84,8 @@ function Shell() {
     { to: '/approvals', label: can.decideExceptions(me.roles) ? 'Approvals' : 'Exceptions', show: can.seeExceptions(me.roles) },
     { to: '/tasks', label: 'Manual tasks', show: can.seeExceptions(me.roles) },
     { to: '/operations', label: 'Operations', show: can.seeOperations(me.roles) },
-    { to: '/audit', label: 'Audit', show: can.audit(me.roles) || can.findings(me.roles) },
+    { to: '/findings', label: 'Findings', show: can.findings(me.roles) },
+    { to: '/audit', label: 'Audit', show: can.audit(me.roles) },
     { to: '/sandbox', label: 'Sandbox', show: config.sandbox && can.sandbox(me.roles) },
   ]
   const section = '/' + (path.split('/')[1] ?? '')
@@ -144,8 +146,10 @@ function Screen({ path }: { path: string }) {
       return <Tasks />
     case '/operations':
       return can.seeOperations(me.roles) ? <Operations /> : <NotOffered />
+    case '/findings':
+      return can.findings(me.roles) ? <Findings /> : <NotOffered />
     case '/audit':
-      return can.audit(me.roles) || can.findings(me.roles) ? <Audit /> : <NotOffered />
+      return can.audit(me.roles) ? <Audit /> : <NotOffered />
     case '/sandbox':
       return config.sandbox && can.sandbox(me.roles) ? <Sandbox /> : <NotOffered />
     default:

@@ -14,5 +14,6 @@ export const can = {
   redrive: (r: readonly Role[]) => hasRole(r, 'operator'),
   audit: (r: readonly Role[]) => hasRole(r, 'auditor'),
   findings: (r: readonly Role[]) => hasRole(r, 'operator', 'auditor'),
+  actOnFindings: (r: readonly Role[]) => hasRole(r, 'operator'),
   sandbox: (r: readonly Role[]) => hasRole(r, 'operator'),
 }

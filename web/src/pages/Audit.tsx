@@ -3,8 +3,8 @@ import canonicalize from 'canonicalize'
 import { ApiError, getJson, qs, request } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
-import type { Finding, Page, ReportManifest, VerifyResult } from '../types.ts'
-import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+import type { ReportManifest, VerifyResult } from '../types.ts'
+import { Badge, ErrorBox, Section, Time } from '../ui.tsx'
 
 function isoDate(d: Date): string {
   return d.toISOString().slice(0, 10)
@@ -70,7 +70,6 @@ export function Audit() {
       <h1>Audit</h1>
       {can.audit(me.roles) && <ReportPanel />}
       {can.audit(me.roles) && <ChainPanel />}
-      {can.findings(me.roles) && <FindingsPanel />}
     </>
   )
 }
@@ -250,67 +249,6 @@ function ChainPanel() {
             </p>
           )}
         </div>
-      )}
-    </Section>
-  )
-}
-
-function FindingsPanel() {
-  const [status, setStatus] = useState<'open' | 'resolved' | 'all'>('open')
-  const findings = useData(() => getJson<Page<Finding>>(`/api/v1/reconciliation/findings${qs({ status, limit: 100 })}`), [status], 10_000)
-  return (
-    <Section
-      title="Reconciliation findings"
-      id="findings"
-      actions={
-        <div className="row">
-          <label htmlFor="finding-status">Show</label>
-          <select id="finding-status" value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
-            <option value="open">open</option>
-            <option value="resolved">resolved</option>
-            <option value="all">all</option>
-          </select>
-        </div>
-      }
-    >
-      <ErrorBox error={findings.error} />
-      {findings.loading && !findings.data ? <Loading what="findings" /> : null}
-      {findings.data && findings.data.items.length === 0 ? <p className="muted">No finding: the target systems match what Tenure expects.</p> : null}
-      {findings.data && findings.data.items.length > 0 && (
-        <TableWrap label="Findings">
-          <thead>
-            <tr>
-              <th scope="col">System</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Account</th>
-              <th scope="col">First seen</th>
-              <th scope="col">Last seen</th>
-              <th scope="col">Resolved</th>
-              <th scope="col">Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            {findings.data.items.map((f) => (
-              <tr key={f.id}>
-                <th scope="row">{f.system}</th>
-                <td>{f.kind.replaceAll('_', ' ')}</td>
-                <td>{f.login ?? f.accountId}</td>
-                <td>
-                  <Time iso={f.firstSeenAt} />
-                </td>
-                <td>
-                  <Time iso={f.lastSeenAt} />
-                </td>
-                <td>
-                  <Time iso={f.resolvedAt} />
-                </td>
-                <td>
-                  <Json value={f.details} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </TableWrap>
       )}
     </Section>
   )

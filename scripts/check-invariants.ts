@@ -1,0 +1,59 @@
+/**
+ * `npm run check:invariants -- --runs N --seed S [--path P] [--shrink] [--crashes] [--commands M]`:
+ * randomized whole-pipeline scenarios, then the access invariant from the targets' side
+ * (test/invariants/). On a violation it prints the scenario, the seed and the path to replay it
+ * (`--seed S --path P`), and exits 1. Starts an embedded PostgreSQL unless DATABASE_URL is set.
+ */
+import { parseArgs } from 'node:util'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { startEmbedded } from '../src/db/embedded.ts'
+import { createLogger } from '../src/log.ts'
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20' },
+    seed: { type: 'string' },
+    path: { type: 'string' },
+    shrink: { type: 'boolean', default: false },
+    crashes: { type: 'boolean', default: false },
+    commands: { type: 'string', default: '14' },
+  },
+})
+const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31)
+let stop = async () => {}
+let tempDir: string | undefined
+if (!process.env.DATABASE_URL) {
+  tempDir = await mkdtemp(path.join(tmpdir(), 'tenure-inv-pg-'))
+  const db = await startEmbedded({ dataDir: tempDir, log: createLogger({ level: 'warn' }) })
+  process.env.DATABASE_URL = db.url
+  stop = db.stop
+}
+const { runInvariantCheck } = await import('../test/invariants/run.ts')
+const started = Date.now()
+let code = 0
+try {
+  const result = await runInvariantCheck({
+    seed,
+    runs: Number(values.runs),
+    ...(values.path ? { path: values.path } : {}),
+    shrink: values.shrink,
+    crashes: values.crashes,
+    maxCommands: Number(values.commands),
+    log: (line) => console.log(line),
+  })
+  const seconds = Math.round((Date.now() - started) / 1000)
+  console.log(`\n${result.runs} scenarios, ${result.commands} commands, ${result.kills} kill -9, seed ${seed}, ${seconds} s`)
+  if (result.failure) {
+    code = 1
+    console.log(`VIOLATED: seed ${result.failure.seed} path ${result.failure.path ?? '-'}`)
+    console.log(`scenario: ${result.failure.scenario}`)
+    for (const v of result.failure.violations) console.log(`  ${v.rule} ${v.system} ${v.person}: ${v.detail}`)
+    console.log(`replay: npm run check:invariants -- --seed ${result.failure.seed}${result.failure.path ? ` --path ${result.failure.path}` : ''} --runs 1`)
+  } else console.log('0 violations')
+} finally {
+  await stop()
+  if (tempDir) await rm(tempDir, { recursive: true, force: true })
+}
+process.exit(code)

@@ -1,0 +1,74 @@
+/**
+ * Run scenarios against one pipeline and report: shared by the test in `npm test` (fixed seed,
+ * few runs) and `npm run check:invariants` (as many runs and seeds as you like).
+ */
+import fc from 'fast-check'
+import { tenureView, type Violation } from './check.ts'
+import { startPipeline } from './harness.ts'
+import { runScenario, scenarioArbitrary, type ScenarioOptions } from './model.ts'
+
+export interface InvariantRunOptions extends ScenarioOptions {
+  seed: number
+  runs: number
+  /** Replay one failing run: the `path` fast-check printed with the seed. */
+  path?: string
+  /** Shrink a failure to a smaller scenario (each try replays through the whole pipeline). */
+  shrink: boolean
+  log: (line: string) => void
+}
+
+export interface InvariantRunResult {
+  runs: number
+  commands: number
+  kills: number
+  violations: Violation[]
+  failure?: { seed: number; path: string | undefined; scenario: string; violations: Violation[] }
+}
+
+export async function runInvariantCheck(options: InvariantRunOptions): Promise<InvariantRunResult> {
+  const pipeline = await startPipeline({ log: options.log })
+  let runs = 0
+  let commands = 0
+  let last: { scenario: string; violations: Violation[] } | undefined
+  let failing: { scenario: string; violations: Violation[] } | undefined
+  try {
+    const property = fc.asyncProperty(scenarioArbitrary(options), async ({ skewGeneric, skewBamboo, cmds }) => {
+      runs += 1
+      const list = [...cmds]
+      commands += list.length
+      const scenario = `skew generic ${skewGeneric / 60_000} min, bamboohr ${skewBamboo / 60_000} min; ${list.map(String).join(', ')}`
+      options.log(`run ${runs}: ${scenario}`)
+      const violations = await runScenario(pipeline, { generic: skewGeneric, bamboohr: skewBamboo }, cmds, options.log)
+      last = { scenario, violations }
+      if (violations.length > 0) {
+        failing = last
+        for (const v of violations) options.log(`  VIOLATION ${v.rule} ${v.system} ${v.person}: ${v.detail}`)
+        for (const line of await tenureView(pipeline.pool, violations)) options.log(`  tenure says ${line}`)
+        return false
+      }
+      return true
+    })
+    const details = await fc.check(property, {
+      seed: options.seed,
+      numRuns: options.runs,
+      endOnFailure: !options.shrink,
+      ...(options.path ? { path: options.path } : {}),
+    })
+    const result: InvariantRunResult = { runs, commands, kills: pipeline.kills, violations: failing?.violations ?? [] }
+    if (details.failed) {
+      const counterexample = details.counterexample?.[0] as { cmds?: Iterable<unknown>; skewGeneric?: number; skewBamboo?: number } | undefined
+      result.failure = {
+        seed: details.seed,
+        path: details.counterexamplePath ?? undefined,
+        scenario: counterexample
+          ? `skew generic ${(counterexample.skewGeneric ?? 0) / 60_000} min, bamboohr ${(counterexample.skewBamboo ?? 0) / 60_000} min; ${[...(counterexample.cmds ?? [])].map(String).join(', ')}`
+          : (failing?.scenario ?? ''),
+        violations: failing?.violations ?? [],
+      }
+      if (details.errorInstance && !failing) throw details.errorInstance
+    }
+    return result
+  } finally {
+    await pipeline.stop()
+  }
+}
