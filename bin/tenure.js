@@ -1,15 +1,11 @@
 #!/usr/bin/env node
-// The `tenure` command. Tenure's sources are TypeScript run directly by Node's type stripping
-// (on by default from Node 23.6 / 22.18). On an older 22.x, re-run once with the flag.
-import { spawnSync } from 'node:child_process'
+// The `tenure` command. Tenure's sources are TypeScript run directly by Node's type stripping;
+// node-check.js first refuses a Node older than 22.12 in one line, and turns type stripping on
+// where this Node does not by default (before 22.18 / 23.6).
 import { fileURLToPath } from 'node:url'
+import { runTypeScript } from './node-check.js'
 
-if (!process.features.typescript && !process.env.TENURE_STRIP_TYPES_FLAG) {
-  const entry = fileURLToPath(import.meta.url)
-  const result = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', entry, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, TENURE_STRIP_TYPES_FLAG: '1' },
-  })
-  process.exit(result.status ?? 1)
-}
-await import('../src/cli.ts')
+runTypeScript(fileURLToPath(new URL('../src/cli.ts', import.meta.url)), process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`tenure: ${(err && err.stack) || err}\n`)
+  process.exit(1)
+})

@@ -4,6 +4,8 @@
  * temporary folder; each test file creates its own database on it (test/helpers/db.ts), so files
  * run in parallel without seeing each other's rows.
  *
+ * `npm test` runs it through bin/node-check.js, which refuses a Node older than 22.12 in one line.
+ *
  *   npm test                      every test
  *   npm test -- provisioners/slack  only files under that path (or matching that substring)
  */
@@ -44,12 +46,15 @@ if (files.length === 0) {
 const log = createLogger({ level: process.env.TEST_PG_LOG ?? 'warn' })
 let stop = async () => {}
 let tempDir: string | undefined
+let clusterDir: string | undefined
 const env = { ...process.env }
 if (!env.DATABASE_URL) {
   tempDir = await mkdtemp(path.join(tmpdir(), 'tenure-test-'))
   const db = await startEmbedded({ dataDir: tempDir, log })
   env.DATABASE_URL = db.url
   stop = db.stop
+  // As root with a private TMPDIR the cluster lives outside the temporary folder (embedded.ts).
+  if (!db.pgDir.startsWith(tempDir + path.sep)) clusterDir = path.dirname(db.pgDir)
 }
 env.TENURE_TEST = '1'
 env.LOG_LEVEL ??= 'silent'
@@ -57,10 +62,12 @@ env.LOG_LEVEL ??= 'silent'
 const concurrency = process.env.TEST_CONCURRENCY ?? '2'
 const child = spawn(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', '--test-reporter=spec', ...passthrough, ...files],
+  // execArgv carries --experimental-strip-types where bin/node-check.js had to add it.
+  [...process.execArgv, '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', '--test-reporter=spec', ...passthrough, ...files],
   { stdio: 'inherit', env },
 )
 const code: number = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))))
 await stop()
 if (tempDir) await rm(tempDir, { recursive: true, force: true })
+if (clusterDir) await rm(clusterDir, { recursive: true, force: true })
 process.exit(code)

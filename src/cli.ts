@@ -11,7 +11,7 @@ import type { Config } from './config/index.ts'
 import { MigrationError, migrate } from './db/migrate.ts'
 import { createPool, safeUrl } from './db/pool.ts'
 import { createLogger, type Logger } from './log.ts'
-import type { Mode } from './main.ts'
+import type { Mode, Running } from './main.ts'
 import { createBoss } from './queue/boss.ts'
 import { PROBE_QUEUE } from './jobs/diagnostics.ts'
 import { registerTokenCommands } from './auth/cli.ts'
@@ -38,7 +38,7 @@ class UsageError extends Error {
 
 async function config(opts: { sandbox?: boolean } = {}): Promise<{ config: Config; log: Logger; file: string }> {
   const { config, file } = await loadConfig({ file: program.opts<{ config?: string }>().config, sandbox: opts.sandbox })
-  const log = createLogger({ level: config.log.level })
+  const log = createLogger({ level: config.log.level, format: config.log.format })
   return { config, log, file }
 }
 
@@ -49,11 +49,8 @@ async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   // main.ts loads every vendor SDK; commands that do not run the service skip that cost.
   const { startTenure } = await import('./main.ts')
   const running = await startTenure({ config: cfg, mode, log, configFile: file })
-  if (running.url) process.stderr.write(`\nTenure is listening on ${running.url}\n\n`)
-  if (running.hrEmulators) {
-    const urls = Object.entries(running.hrEmulators.urls).map(([source, url]) => `  ${source.padEnd(9)} ${url}`)
-    process.stderr.write(`HR emulators (tenure hr send --sandbox registers employees there; docs/sandbox.md):\n${urls.join('\n')}\n\n`)
-  }
+  if (running.url && cfg.sandbox.enabled) process.stderr.write(await sandboxSummary(running))
+  else if (running.url) process.stderr.write(`\nTenure is listening on ${running.url}\n\n`)
 
   let signals = 0
   const onSignal = (signal: NodeJS.Signals) => {
@@ -71,6 +68,26 @@ async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+}
+
+/** The sandbox's start-up summary: URL, console, tokens, emulators, data, how to stop. */
+async function sandboxSummary(running: Running): Promise<string> {
+  const { formatSandboxSummary, readSandboxTokens } = await import('./sandbox/summary.ts')
+  const path = await import('node:path')
+  const dataDir = path.resolve(running.config.database.dataDir)
+  const { file, tokens } = await readSandboxTokens(dataDir)
+  const inPlace = running.postgresDir === undefined || running.postgresDir.startsWith(dataDir + path.sep)
+  return formatSandboxSummary({
+    url: running.url!,
+    dataDir,
+    ...(inPlace ? {} : { postgresDir: running.postgresDir }),
+    externalDatabase: running.postgresDir === undefined,
+    consoleEnabled: running.config.console.enabled,
+    tokens,
+    tokensFile: file,
+    emulators: running.emulators?.urls ?? {},
+    hrEmulators: running.hrEmulators?.urls ?? {},
+  })
 }
 
 program

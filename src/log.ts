@@ -1,4 +1,5 @@
 import { pino, type Logger as PinoLogger, type LoggerOptions } from 'pino'
+import pretty from 'pino-pretty'
 
 export type Logger = PinoLogger
 
@@ -39,11 +40,22 @@ export const REDACT_PATHS = [
   'headers.authorization',
 ]
 
+/** `auto`: readable lines on a terminal, JSON lines otherwise (piped, redirected, under a supervisor). */
+export type LogFormat = 'auto' | 'json' | 'pretty'
+
 export interface LogOptions {
   level?: string
-  /** Where lines go; defaults to stdout. Tests pass a stream to inspect what was written. */
+  /** Where lines go; defaults to stdout. Tests pass a stream to inspect what was written (always JSON). */
   destination?: NodeJS.WritableStream
   base?: Record<string, unknown>
+  /** Default: LOG_FORMAT, else `auto`. */
+  format?: LogFormat
+}
+
+/** What `format` means here: pretty only when asked, or when `auto` and stdout is a terminal. */
+export function resolveLogFormat(format: string | undefined = process.env.LOG_FORMAT, isTTY = Boolean(process.stdout.isTTY)): 'json' | 'pretty' {
+  if (format === 'json' || format === 'pretty') return format
+  return isTTY ? 'pretty' : 'json'
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
@@ -54,7 +66,23 @@ export function createLogger(options: LogOptions = {}): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
   }
-  return options.destination ? pino(opts, options.destination) : pino(opts)
+  if (options.destination) return pino(opts, options.destination)
+  if (resolveLogFormat(options.format) === 'pretty') {
+    // In this thread and synchronous (not pino's worker transport): a line is on the terminal
+    // before the next statement runs, and nothing is lost when the process exits. Redaction
+    // happens before the line reaches the prettifier, as for JSON.
+    return pino(
+      opts,
+      pretty({
+        sync: true,
+        colorize: Boolean(process.stdout.isTTY),
+        singleLine: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,service',
+      }),
+    )
+  }
+  return pino(opts)
 }
 
 /** A logger that drops everything; for unit tests of pure code that still takes a logger. */

@@ -75,6 +75,8 @@ export interface Running {
   boss: Boss
   metrics: Metrics
   databaseUrl: string
+  /** The embedded PostgreSQL's cluster folder, when Tenure runs one. */
+  postgresDir?: string
   registry: Registry
   engine: EngineDeps
   /** The sandbox's emulators, when the sandbox runs (tests and benchmarks steer them). */
@@ -401,7 +403,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           }),
       })
       log.info({ url, mode, workers: runWorkers }, `Tenure is listening on ${url}`)
-      if (config.sandbox.enabled) await ensureSandboxTokens(pool, log, { dataDir: config.database.dataDir, url })
+      // The tokens are printed by the start-up summary (src/sandbox/summary.ts), not here.
+      if (config.sandbox.enabled) await ensureSandboxTokens(pool, log, { dataDir: config.database.dataDir, url, write: () => {} })
     } else {
       log.info({ mode }, 'Tenure worker started')
     }
@@ -415,6 +418,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       boss,
       metrics,
       databaseUrl: database.url,
+      ...(database.embedded ? { postgresDir: database.embedded.pgDir } : {}),
       registry,
       engine,
       hrSources,

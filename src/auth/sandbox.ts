@@ -1,8 +1,9 @@
 /**
  * The sandbox's ready-made credentials: on the first `serve --sandbox`, one API token per role
- * (`sandbox-admin`, `sandbox-approver`, …), printed once to stderr and saved to
- * <dataDir>/sandbox-tokens.json (mode 0600) so a newcomer can call the API at once. Later starts
- * find them and print nothing. A revoked or expired sandbox token is replaced on the next start.
+ * (`sandbox-admin`, `sandbox-approver`, …), saved to <dataDir>/sandbox-tokens.json (mode 0600)
+ * so a newcomer can call the API at once; `npm start` prints them from that file in its start-up
+ * summary (src/sandbox/summary.ts), so main.ts turns this function's own notice off. Later
+ * starts find them and create nothing. A revoked or expired sandbox token is replaced on the next start.
  */
 import { randomUUID } from 'node:crypto'
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises'

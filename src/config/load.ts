@@ -39,6 +39,7 @@ export const ENV_OVERRIDES: Array<{ env: string; key: string[] }> = [
   { env: 'DATABASE_URL', key: ['database', 'url'] },
   { env: 'TENURE_DATA_DIR', key: ['database', 'dataDir'] },
   { env: 'LOG_LEVEL', key: ['log', 'level'] },
+  { env: 'LOG_FORMAT', key: ['log', 'format'] },
 ]
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

@@ -125,7 +125,13 @@ export const logSchema = z
     level: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
-      .describe('Log level. Env: LOG_LEVEL. Logs are JSON lines on stdout.'),
+      .describe('Log level. Env: LOG_LEVEL.'),
+    format: z
+      .enum(['auto', 'json', 'pretty'])
+      .default('auto')
+      .describe(
+        'How log lines look on stdout. `auto`: readable lines (pino-pretty) when stdout is a terminal, JSON lines otherwise (piped, redirected, a service manager, a container log). `json`: always JSON lines. `pretty`: always readable lines. Env: LOG_FORMAT.',
+      ),
   })
   .strict()
 

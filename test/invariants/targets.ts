@@ -4,7 +4,7 @@
  * each one holds, taken from the emulator's own store (never from Tenure's tables). The sandbox
  * table target is a target too: its store happens to be a table in the same database.
  */
-import pg from 'pg'
+import type pg from 'pg'
 import { startSandboxEmulators, type SandboxEmulators, SANDBOX_ENTRA_GROUPS } from '../../src/sandbox/index.ts'
 import { googleSandboxConfig, SANDBOX_DOMAIN } from '../../provisioners/google/emulator.ts'
 import { entraSandboxConfig, ENTRA_SKUS } from '../../provisioners/entra/emulator.ts'
