@@ -51,6 +51,8 @@ export const AUDIT_ACTIONS = {
   'hr.event_held': 'An HR notice was held in a mass-termination hold instead of being applied (why: over the threshold, hold open, or behind a held notice of the same person).',
   'hr.bulk_hold_confirmed': 'A person confirmed a mass-termination hold: its notices are applied, in the order HR sent them (who, reason).',
   'hr.bulk_hold_rejected': 'A person rejected a mass-termination hold: its notices are kept, marked rejected, never applied (who, reason).',
+  'hr.employee_not_found': 'An HR notice named an employee the re-fetch found no record of: nothing was applied (source, inbox id, HR id).',
+  'hr.timestamp_clamped': "A vendor timestamp further in the future than the source's tolerance was set back to the receipt time (the vendor's value is kept).",
   'report.exported': 'An access-revocation report was exported (query, file SHA-256, signed manifest id, audit head).',
 } as const
 
