@@ -325,6 +325,37 @@ describe('ordering and duplicates', () => {
     assert.match(String(stale.records[0]?.details['reason']), /^stale: occurred/)
   })
 
+  test('when a leave and a move overtake the hire they follow, then the hire does not undo them: the person is provisioned in the new department and goes on leave', () => {
+    const e = new FakeEngine()
+    const hiredAt = T0
+    const movedAt = plusMinutes(T0, 10)
+    const leaveAt = plusMinutes(T0, 20)
+    const arrive = plusMinutes(T0, 30)
+    e.send(hr('employee.updated', { changes: { department: 'Finance' }, occurredAt: movedAt }, { now: arrive, plan: {} }))
+    e.send(hr('employee.leave_started', { effectiveDate: '2025-03-03', occurredAt: leaveAt }, { now: arrive, plan: {}, moments: { leaveAt } }))
+    assert.equal(e.state, 'unknown')
+    const hired = e.send(
+      hr('employee.hired', { profile: PROFILE, startDate: '2025-03-03', preHire: false, occurredAt: hiredAt }, { now: arrive, plan: PLAN, moments: { provisionAt: hiredAt, enableAt: hiredAt }, leaver: LEAVER }),
+    )
+    assert.equal(e.state, 'provisioning')
+    assert.equal(e.context.profile?.department, 'Finance', 'the newer department survives the older hire')
+    const suspends = complete(e, hired.jobs, arrive)
+    assert.equal(e.state, 'onLeave', 'the remembered leave takes effect once provisioned')
+    assert.deepEqual(suspends.map((j) => j.action), ['suspend', 'suspend', 'suspend'])
+  })
+
+  test('when a hire cancellation overtakes the hire, then the older hire is ignored and nothing is provisioned', () => {
+    const e = new FakeEngine()
+    const arrive = plusMinutes(T0, 30)
+    e.send(hr('employee.hire_cancelled', { occurredAt: plusMinutes(T0, 10) }, { now: arrive, plan: {} }))
+    const hired = e.send(
+      hr('employee.hired', { profile: PROFILE, startDate: '2025-03-03', preHire: false, occurredAt: T0 }, { now: arrive, plan: PLAN, moments: { provisionAt: T0, enableAt: T0 }, leaver: LEAVER }),
+    )
+    assert.equal(hired.jobs.length, 0)
+    assert.equal(e.state, 'unknown')
+    assert.match(String(hired.records.find((r) => r.kind === 'event.ignored')?.details['reason']), /^stale/)
+  })
+
   test('when the same HR event is delivered twice, then the second is ignored as a duplicate', () => {
     const e = new FakeEngine()
     toActive(e)

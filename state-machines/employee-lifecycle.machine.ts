@@ -143,6 +143,8 @@ export interface LifecycleContext {
   phase: LifecyclePhase
   generation: number
   profile?: EmployeeProfile
+  /** Attributes HR changed before any event carried the whole profile (an update that overtook the hire). */
+  partialProfile?: Partial<EmployeeProfile>
   /** Per attribute: the HR moment its current value is from (an older change never overwrites it). */
   profileAsOf: Record<string, string>
   startDate?: string
@@ -330,11 +332,11 @@ function consumeTimer(d: Draft, timerId: string): void {
  * overwrites a newer one. The engine calls this to evaluate the policy for the right profile.
  */
 export function applyHrProfile(
-  context: Pick<LifecycleContext, 'profile' | 'profileAsOf' | 'employeeId'>,
+  context: Pick<LifecycleContext, 'profile' | 'profileAsOf' | 'employeeId' | 'partialProfile'>,
   hr: HrLifecycleEvent['hr'],
-): { profile: EmployeeProfile | undefined; applied: string[]; stale: string[]; asOf: Record<string, string> } {
+): { profile: EmployeeProfile | undefined; partial: Partial<EmployeeProfile>; applied: string[]; stale: string[]; asOf: Record<string, string> } {
   const asOf = { ...context.profileAsOf }
-  const profile: Record<string, unknown> = { ...(context.profile ?? {}) }
+  const profile: Record<string, unknown> = { ...(context.profile ?? context.partialProfile ?? {}) }
   const applied: string[] = []
   const stale: string[] = []
   const moment = hr.type === 'employee.updated' ? (hr.effectiveAt ?? hr.occurredAt) : hr.occurredAt
@@ -361,7 +363,7 @@ export function applyHrProfile(
     typeof merged.firstName === 'string' && typeof merged.lastName === 'string'
       ? ({ ...merged, employeeId: context.employeeId } as EmployeeProfile)
       : context.profile
-  return { profile: complete, applied, stale, asOf }
+  return { profile: complete, partial: merged, applied, stale, asOf }
 }
 
 /** Why an HR event must not be applied, or undefined when it applies. */
@@ -421,8 +423,11 @@ function applyHr(d: Draft, ev: HrLifecycleEvent): void {
   d.ctx.lastHrAt = later(d.ctx.lastHrAt, ev.hr.occurredAt)
   if (EMPLOYMENT_TYPES.has(ev.hr.type)) d.ctx.lastEmploymentAt = later(d.ctx.lastEmploymentAt, ev.hr.occurredAt)
   if (LEAVE_TYPES.has(ev.hr.type)) d.ctx.lastLeaveAt = later(d.ctx.lastLeaveAt, ev.hr.occurredAt)
-  const { profile, applied, stale, asOf } = applyHrProfile(d.ctx, ev.hr)
-  if (profile) d.ctx.profile = profile
+  const { profile, partial, applied, stale, asOf } = applyHrProfile(d.ctx, ev.hr)
+  if (profile) {
+    d.ctx.profile = profile
+    delete d.ctx.partialProfile
+  } else d.ctx.partialProfile = partial
   d.ctx.profileAsOf = asOf
   if (stale.length > 0) record(d, 'profile.stale_attributes', { hrEventId: ev.hr.eventId, stale, applied })
   d.ctx.plan = Object.fromEntries(Object.entries(ev.plan).map(([s, g]) => [s, normaliseGrant(g)]))
@@ -766,7 +771,9 @@ type Handler<E extends LifecycleEvent = LifecycleEvent> = (d: Draft, ev: E) => v
 
 function acceptHire(d: Draft, ev: HireEvent): void {
   const rehire = d.from === 'offboarded' || d.from === 'cancelled' || d.from === 'unknown' || d.from === 'deprovisioning'
+  const remembered = d.from === 'unknown' ? d.ctx.leave : undefined
   if (rehire) newGeneration(d)
+  if (remembered) d.ctx.leave = remembered
   applyHr(d, ev)
   d.ctx.startDate = ev.hr.startDate
   if (ev.moments.provisionAt !== undefined) d.ctx.provisionAt = ev.moments.provisionAt
@@ -804,6 +811,34 @@ const startPendingRehire: Handler = (d) => {
   delete d.ctx.pendingRehire
   d.ctx.seenHrEventIds = d.ctx.seenHrEventIds.filter((id) => id !== ev.hr.eventId)
   acceptHire({ ...d, from: 'offboarded' }, ev)
+}
+
+/**
+ * An update or a leave that arrived before the hire it follows (reordered delivery). The profile
+ * attributes keep their HR moment, so the older hire does not overwrite them; a leave is kept in
+ * `leave` and takes effect once the person is active (`rememberedLeaveDue`).
+ */
+const onChangeBeforeHire: Handler = (d, ev) => {
+  if (!isHrEvent(ev)) return
+  applyHr(d, ev)
+  if (ev.type === 'employee.leave_started') d.ctx.leave = { startAt: ev.moments.leaveAt ?? now(d) }
+  if (ev.type === 'employee.leave_ended') delete d.ctx.leave
+  record(d, 'hr.remembered_before_hire', { hrEventId: ev.hr.eventId, type: ev.type })
+}
+
+/** The remembered leave takes effect now that the person is active: accounts are suspended. */
+const onRememberedLeave: Handler = (d) => {
+  const at = d.ctx.leave?.startAt ?? now(d)
+  record(d, 'leave.started', { startAt: at, remembered: true })
+  reconcileAll(d)
+}
+
+/** A cancellation that overtook its hire: the older hire, when it arrives, is stale. */
+const onCancelBeforeHire: Handler = (d, ev) => {
+  if (ev.type !== 'employee.hire_cancelled') return
+  markSeen(d, ev)
+  d.ctx.lastEmploymentAt = later(d.ctx.lastEmploymentAt, ev.hr.occurredAt)
+  record(d, 'hire.cancelled', { startedAlready: false, beforeHireArrived: true })
 }
 
 const onProfileChange: Handler = (d, ev) => {
@@ -1332,6 +1367,9 @@ const HANDLERS = {
   onPendingRehire,
   startPendingRehire,
   onProfileChange,
+  onChangeBeforeHire,
+  onCancelBeforeHire,
+  onRememberedLeave,
   onProvisionTimer,
   onEnable,
   enterReady,
@@ -1394,6 +1432,9 @@ const PREDICATES = {
   'timer:exception_end': timerIs('exception_end'),
   hasTermination: (ctx: LifecycleContext) => ctx.termination !== undefined,
   hasScheduledLeave: (ctx: LifecycleContext) => ctx.timers['leave_start'] !== undefined,
+  /** A leave HR reported before the hire arrived, now in effect (no timer: it was never scheduled). */
+  rememberedLeaveDue: (ctx: LifecycleContext) =>
+    ctx.leave?.startAt !== undefined && ctx.timers['leave_start'] === undefined && (ctx.now === undefined || atOrBefore(ctx.leave.startAt, ctx.now)),
   resumeOnLeave: (ctx: LifecycleContext) => ctx.resumeTo === 'onLeave',
   terminationTookEffect: (ctx: LifecycleContext) => ctx.closing === 'offboarded',
   notTerminationTookEffect: (ctx: LifecycleContext) => ctx.closing !== 'offboarded',
@@ -1523,6 +1564,12 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
           go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationDueEv'),
           go('terminationScheduled', 'onTerminateLater', 'fresh'),
         ],
+        // Deliveries overtaken by later ones (HR retries, reordering): what HR said after the hire
+        // is remembered so the hire, when it arrives, does not undo it.
+        'employee.updated': stay('onChangeBeforeHire', 'fresh'),
+        'employee.leave_started': stay('onChangeBeforeHire', 'fresh'),
+        'employee.leave_ended': stay('onChangeBeforeHire', 'fresh'),
+        'employee.hire_cancelled': stay('onCancelBeforeHire', 'fresh'),
       },
     },
     preHire: {
@@ -1557,7 +1604,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
       },
     },
     active: {
-      always: go('terminationScheduled', 'onPendingTerminationReached', 'hasTermination'),
+      always: [go('terminationScheduled', 'onPendingTerminationReached', 'hasTermination'), go('onLeave', 'onRememberedLeave', 'rememberedLeaveDue')],
       on: {
         'timer.fired': go('onLeave', 'onLeaveStartNow', 'timer:leave_start'),
         'employee.hired': stay('onHire', 'fresh'),

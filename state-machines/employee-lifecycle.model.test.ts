@@ -88,7 +88,7 @@ function modelEvents(snapshot: LifecycleSnapshot): LifecycleEvent[] {
       if (quiet) events.push(retitle, leave(13, 3 * 1440), back(15, 3 * 1440))
       break
     case 'deprovisioning':
-      events.push(rescind, retitle)
+      events.push(rescind, retitle, cancel, leave(12, -1))
       if (Object.keys(ctx.exceptions).length === 0 && Object.values(ctx.systems).every((p) => p.attempts === 0)) events.push(rehired, rehiredDue, hired(1, false))
       break
     default:
@@ -155,6 +155,8 @@ function abstractState(snapshot: LifecycleSnapshot): string {
     Object.values(c.timers).map((t) => t.timer).sort(),
     Object.keys(c.exceptions).length,
     c.pendingRehire === undefined ? '-' : Date.parse(c.pendingRehire.moments.provisionAt ?? '') <= Date.parse(c.now ?? '') ? 'due' : 'later',
+    // A leave remembered before the hire arrived (it decides whether the person goes on leave once active).
+    c.leave !== undefined && c.timers['leave_start'] === undefined && !['onLeave', 'terminationScheduled'].includes(String(snapshot.value)) ? 'leave-before-hire' : '-',
   ])
 }
 

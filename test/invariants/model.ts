@@ -230,10 +230,12 @@ class Terminate extends PersonCommand {
     note(p, `${adopted ? 'terminated (never hired here)' : 'terminated'} ${this.label().slice('terminate '.length)}${p.terminationAt > now + 60_000 ? ' (not yet effective)' : ''}`)
     if (p.source === 'generic') await deliver(m, r, generic(m, 'employee.terminated', { employeeId: p.hrId, ...data }), this.hold)
     else {
+      // BambooHR records a termination date only (no moment, no "immediate"): access ends at the
+      // end of that day in the employee's zone (none here, so Tenure's default, UTC).
       const bamboohr = r.pipeline.hr.bamboohr
-      if (this.mode === 'past') p.terminationAt = DateTime.fromMillis(now, { zone: 'UTC' }).startOf('day').toMillis()
       const date = this.mode === 'future' ? isoDate(now + 5 * DAY) : this.mode === 'immediate' ? isoDate(now) : isoDate(now - DAY)
-      bamboohr.terminate(p.hrId, date, { immediate: this.mode === 'immediate', scheduled: this.mode === 'future', type: 'involuntary' })
+      p.terminationAt = DateTime.fromISO(date, { zone: 'UTC' }).plus({ days: 1 }).toMillis()
+      bamboohr.terminate(p.hrId, date, { scheduled: this.mode === 'future', type: 'involuntary' })
       await deliver(m, r, bamboo(m, 'employee.terminated', p.hrId), this.hold)
     }
   }
