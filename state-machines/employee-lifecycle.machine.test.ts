@@ -638,6 +638,30 @@ describe('dates, leave, rescind, cancellation', () => {
     assert.equal(done.cancelled.length, 1)
   })
 
+  test('when a hire is cancelled but the clean-up did not delete an account, then the rehire restores that account instead of provisioning another', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 30)
+    let jobs = e.send(hr('employee.hire_cancelled', {}, { now: t, plan: PLAN, leaver: LEAVER })).jobs
+    for (let i = 0; i < 5 && jobs.length > 0; i++) {
+      const next: JobRequest[] = []
+      for (const job of jobs) {
+        const event: LifecycleEvent =
+          job.action === 'verify'
+            ? { type: 'account.verified', system: job.system, revoked: true, checks: [{ name: 'suspended', ok: true }], now: t }
+            : // The plan asks every clean-up to delete (a cancelled hire); Google's evidence says it skipped the step.
+              { type: 'account.revoked', system: job.system, phase: job.phase ?? 'cutoff', residual: [], ...(job.phase === 'cleanup' ? { deleted: job.system !== 'google' } : {}), now: t }
+        next.push(...e.send(event).jobs)
+      }
+      jobs = next
+    }
+    assert.equal(e.state, 'cancelled')
+    const rehired = e.send(
+      hr('employee.rehired', { profile: PROFILE, startDate: '2025-04-10' }, { now: plusDays(t, 1), plan: PLAN, moments: { provisionAt: plusDays(t, 1), enableAt: plusDays(t, 1) }, leaver: LEAVER }),
+    ).jobs
+    assert.deepEqual(rehired.map((j) => `${j.system}:${j.action}`), ['google:restore', 'jira:provision', 'slack:provision'])
+  })
+
   test('when an unknown employee is terminated, then the plan\'s systems are revoked by lookup', () => {
     const e = new FakeEngine()
     const t = plusDays(T0, 1)

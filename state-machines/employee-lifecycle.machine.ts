@@ -1145,7 +1145,9 @@ const onRevoked: Handler = (d, ev) => {
   }
   p.cleanedAt = e.now
   p.status = 'done'
-  if (pending?.deletes) p.deleted = true
+  // Gone only if the evidence says so: a plan's delete step can be skipped (a system configured not
+  // to delete, a hold), and a rehire must then restore the account that is still there.
+  if (e.deleted ?? pending?.deletes) p.deleted = true
   delete p.provisioned
   record(d, 'system.cleaned', { system: e.system, deleted: p.deleted })
   if (e.residual.length > 0) {

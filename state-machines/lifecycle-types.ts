@@ -165,6 +165,11 @@ export interface AccountRevokedEvent {
   system: SystemId
   phase: RevocationPhase
   residual: ResidualAccess[]
+  /**
+   * Clean-up: whether the account is gone now, read from the evidence (the delete step ran, or the
+   * account did not exist). Absent from workers older than this field: the plan decides then.
+   */
+  deleted?: boolean
   now: string
 }
 export interface AccountVerifiedEvent {

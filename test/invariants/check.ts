@@ -85,10 +85,12 @@ export async function checkInvariant(
   const { rows: keyRows } = await pool.query<{ source: string; external_id: string; account_key: string; id: string; state: string }>(
     'SELECT id, source, external_id, account_key, state FROM employees',
   )
+  // The leaver case of the employee's current generation: an older one (before a rehire) is history.
   const { rows: caseRows } = await pool.query<{ employee_id: string; status: string; generation: number; system: string | null; cs_status: string | null; verified_at: Date | null }>(
     `SELECT c.employee_id, c.status, c.generation, s.system, s.status AS cs_status, s.verified_at
-       FROM cases c LEFT JOIN case_systems s ON s.case_id = c.id
-      WHERE c.kind = 'leaver' AND c.generation = (SELECT max(generation) FROM cases c2 WHERE c2.employee_id = c.employee_id AND c2.kind = 'leaver')`,
+       FROM cases c JOIN employees e ON e.id = c.employee_id AND e.generation = c.generation
+       LEFT JOIN case_systems s ON s.case_id = c.id
+      WHERE c.kind = 'leaver' AND c.status IN ('open', 'closed')`,
   )
   // A job that failed for good needs a person: no scenario here has a fault that lasts.
   const { rows: dead } = await pool.query<{ name: string; key: string | null; failure: unknown }>(

@@ -44,6 +44,15 @@ export async function runInvariantCheck(options: InvariantRunOptions): Promise<I
         failing = last
         for (const v of violations) options.log(`  VIOLATION ${v.rule} ${v.system} ${v.person}: ${v.detail}`)
         for (const line of await tenureView(pipeline.pool, violations)) options.log(`  tenure says ${line}`)
+        if (process.env.INVARIANT_DEBUG) {
+          const { rows } = await pipeline.pool.query<{ line: string }>(
+            `SELECT to_char(a.occurred_at, 'HH24:MI:SS.MS') || ' ' || a.action || ' ' || coalesce(a.system, '') || ' ' || left(a.details::text, CASE WHEN a.action = 'target.revoked' THEN 3000 ELSE 300 END) AS line
+               FROM audit_events a JOIN employees e ON e.id::text = a.employee_id
+              WHERE e.source || ':' || e.external_id = ANY($1) AND a.action NOT IN ('target.api_called') ORDER BY a.seq`,
+            [[...new Set(violations.map((v) => v.person.split(' ')[0]!))]],
+          )
+          for (const r of rows) options.log(`    ${r.line}`)
+        }
         return false
       }
       return true
