@@ -31,7 +31,7 @@ import { lifecycleNotification, notifyConfigSchema, notifyJobs, notifySandboxCon
 import { inTransaction } from './queue/boss.ts'
 import { uuidV5 } from './util/ids.ts'
 import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
-import { hrReconcileWorker, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
+import { hrReconcileWorker, reconcileHrSourcesNow, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
 import { scheduleTargetReconciliation, targetReconcileWorker } from './jobs/target-reconcile.ts'
 import { buildRegistry, type Registry } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
@@ -137,7 +137,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       systemsConfig = sandboxSystems(emulators.urls, config.systems)
       seedNotifyChannels(emulators.slack)
       if (!config.notify.slack) notify = { ...config.notify, slack: notifyConfigSchema.parse(notifySandboxConfig(emulators.urls.slack!)).slack }
-      hrEmulators = await startHrEmulators()
+      hrEmulators = await startHrEmulators({ sandboxPeople: true })
       const hr = hrEmulators
       cleanups.unshift({ name: 'hr emulators', fn: () => hr.close() })
       // `tenure hr send --sandbox` reads these to register employees with thin-payload vendors (docs/sandbox.md).
@@ -266,6 +266,10 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       },
     ])
     await scheduleHrReconciliation(boss, hrSources, log)
+    if (config.sandbox.enabled && (mode === 'worker' || config.workers.enabled)) {
+      const sources = await reconcileHrSourcesNow(boss, hrSources, new Date())
+      if (sources.length > 0) log.info({ sources }, 'sandbox: reading the HR emulators now')
+    }
     await scheduleTargetReconciliation(boss, config.reconciliation)
 
     const jobMetrics = createJobMetrics(metrics.registry)

@@ -16,6 +16,7 @@ import { adapterFor, type HrEmployeeRecord, type HrSourcesConfig } from '../hr/i
 import { HR_SOURCES, type HrSource } from '../../state-machines/events.ts'
 import { storeNotices } from '../db/hr-inbox.ts'
 import { HR_RECONCILE_QUEUE } from './queues.ts'
+import { uuidV5 } from '../util/ids.ts'
 import type { WorkerDefinition } from './runtime.ts'
 
 export const reconcileJobSchema = z.object({ source: z.enum(HR_SOURCES), correlationId: z.string().optional() })
@@ -102,6 +103,22 @@ export function hrReconcileWorker(deps: HrReconcileDeps): WorkerDefinition<typeo
       return summary
     },
   }
+}
+
+/**
+ * One reconciliation of each source with an API, now (the sandbox's start: its HR emulators hold
+ * people, and the console should show them at once rather than at the next half hour). The job id
+ * is per source and minute, so two processes starting together run it once.
+ */
+export async function reconcileHrSourcesNow(boss: Boss, sources: HrSourcesConfig, now: Date): Promise<string[]> {
+  const started: string[] = []
+  for (const source of HR_SOURCES) {
+    const config = sources[source]
+    if (!config?.enabled || !config.api || !config.reconcile.enabled) continue
+    const id = uuidV5(`hr-reconcile-now:${source}:${now.toISOString().slice(0, 16)}`)
+    if (await boss.send(HR_RECONCILE_QUEUE, { source }, { id })) started.push(source)
+  }
+  return started
 }
 
 /** One pg-boss schedule per source with an API and reconciliation on. */

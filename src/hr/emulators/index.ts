@@ -14,7 +14,7 @@ import { BAMBOOHR_DEV_API_KEY, BambooHrEmulator } from './bamboohr.ts'
 import { DEEL_DEV_TOKEN, DeelEmulator } from './deel.ts'
 import { GUSTO_DEV_TOKEN, GustoEmulator } from './gusto.ts'
 import { HIBOB_DEV_SERVICE_USER, HIBOB_DEV_TOKEN, HiBobEmulator } from './hibob.ts'
-import type { HrEmulatorOptions } from './hr-emulator.ts'
+import { DEFAULT_EMPLOYEES, type EmployeeSeed, type HrEmulatorOptions } from './hr-emulator.ts'
 import { MERGE_DEV_ACCOUNT_TOKEN, MERGE_DEV_API_KEY, MergeEmulator } from './merge.ts'
 import { PERSONIO_DEV_CLIENT_ID, PERSONIO_DEV_CLIENT_SECRET, PersonioEmulator } from './personio.ts'
 import { RIPPLING_DEV_TOKEN, RipplingEmulator } from './rippling.ts'
@@ -59,16 +59,43 @@ export interface HrEmulators {
   close(): Promise<void>
 }
 
-export async function startHrEmulators(options: HrEmulatorOptions = {}): Promise<HrEmulators> {
+/**
+ * Each HR system of the sandbox has its own three people. Their ids are the same in every system
+ * (1001–1003, as real HR systems number from the same start), but they are different people with
+ * their own names and work emails: the sandbox shows that overlapping ids stay apart, and no two
+ * seeded people ask the targets for the same address.
+ */
+const SANDBOX_PEOPLE: Record<Exclude<HrSource, 'generic'>, Array<[string, string]>> = {
+  bamboohr: [['Ada', 'Lovelace'], ['Grace', 'Hopper'], ['Alan', 'Turing']],
+  hibob: [['Katherine', 'Johnson'], ['Edsger', 'Dijkstra'], ['Barbara', 'Liskov']],
+  personio: [['Margaret', 'Hamilton'], ['Donald', 'Knuth'], ['Frances', 'Allen']],
+  merge: [['Radia', 'Perlman'], ['Tim', 'Berners-Lee'], ['Shafi', 'Goldwasser']],
+  deel: [['Hedy', 'Lamarr'], ['Dennis', 'Ritchie'], ['Adele', 'Goldberg']],
+  gusto: [['Annie', 'Easley'], ['Ken', 'Thompson'], ['Sophie', 'Wilson']],
+  rippling: [['Joan', 'Clarke'], ['John', 'McCarthy'], ['Mary', 'Kenneth Keller']],
+  workday: [['Evelyn', 'Boyd Granville'], ['Niklaus', 'Wirth'], ['Jean', 'Sammet']],
+}
+
+function sandboxPeople(source: Exclude<HrSource, 'generic'>): EmployeeSeed[] {
+  return DEFAULT_EMPLOYEES.map((seed, i) => {
+    const [firstName, lastName] = SANDBOX_PEOPLE[source][i] ?? [`Person${i}`, source]
+    const local = `${firstName}.${lastName}`.toLowerCase().replace(/[^a-z.]+/g, '')
+    return { ...seed, firstName, lastName, workEmail: `${local}@example.com` }
+  })
+}
+
+export async function startHrEmulators(options: HrEmulatorOptions & { sandboxPeople?: boolean } = {}): Promise<HrEmulators> {
+  const opts = (source: Exclude<HrSource, 'generic'>): HrEmulatorOptions =>
+    options.sandboxPeople && !options.employees ? { ...options, employees: sandboxPeople(source) } : options
   const emulators = {
-    bamboohr: new BambooHrEmulator(options),
-    hibob: new HiBobEmulator(options),
-    personio: new PersonioEmulator(options),
-    merge: new MergeEmulator(options),
-    deel: new DeelEmulator(options),
-    gusto: new GustoEmulator(options),
-    rippling: new RipplingEmulator(options),
-    workday: new WorkdayEmulator(options),
+    bamboohr: new BambooHrEmulator(opts('bamboohr')),
+    hibob: new HiBobEmulator(opts('hibob')),
+    personio: new PersonioEmulator(opts('personio')),
+    merge: new MergeEmulator(opts('merge')),
+    deel: new DeelEmulator(opts('deel')),
+    gusto: new GustoEmulator(opts('gusto')),
+    rippling: new RipplingEmulator(opts('rippling')),
+    workday: new WorkdayEmulator(opts('workday')),
   }
   const started: Array<{ close(): Promise<void> }> = []
   try {
