@@ -129,7 +129,9 @@ class Hire extends PersonCommand {
   }
   check(m: Readonly<Model>) {
     const p = this.person(m)
-    return p.status !== 'employed' && !(this.future && p.source === 'bamboohr')
+    // A rehire is generated once the termination took effect (not during the notice period).
+    const noticePeriod = p.status === 'terminated' && (p.terminationAt ?? 0) > Date.now()
+    return p.status !== 'employed' && !noticePeriod && !(this.future && p.source === 'bamboohr')
   }
   async run(m: Model, r: Real) {
     const p = this.person(m)

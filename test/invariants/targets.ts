@@ -10,13 +10,13 @@ import { googleSandboxConfig, SANDBOX_DOMAIN } from '../../provisioners/google/e
 import { entraSandboxConfig, ENTRA_SKUS } from '../../provisioners/entra/emulator.ts'
 import { slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
 import { jiraSandboxConfig } from '../../provisioners/jira/emulator.ts'
-import { scimSandboxConfig } from '../../provisioners/scim/emulator.ts'
+import { ScimEmulator, scimSandboxConfig, SCIM_DEV_TOKEN } from '../../provisioners/scim/emulator.ts'
 import type { InventoryAccount } from '../../provisioners/emulator-kit.ts'
 import { silentLogger } from '../../src/log.ts'
 
-export const SYSTEMS = ['sandbox', 'google', 'entra', 'slack', 'jira', 'scim:sandbox'] as const
+export const SYSTEMS = ['sandbox', 'google', 'entra', 'slack', 'jira', 'scim:sandbox', 'scim:minimal'] as const
 export type TargetSystem = (typeof SYSTEMS)[number]
-export const FAULTABLE = ['google', 'entra', 'slack', 'jira', 'scim:sandbox'] as const
+export const FAULTABLE = ['google', 'entra', 'slack', 'jira', 'scim:sandbox', 'scim:minimal'] as const
 
 export type Department = 'Engineering' | 'Sales' | 'Support'
 export const DEPARTMENTS: Department[] = ['Engineering', 'Sales', 'Support']
@@ -37,6 +37,7 @@ export const POLICY = {
         entra: { groups: [E.allStaff.id], licences: ['Microsoft 365 E3'] },
         slack: { channels: ['general'] },
         'scim:sandbox': { groups: ['everyone'] },
+        'scim:minimal': { groups: ['everyone'] },
       },
     },
     {
@@ -48,6 +49,7 @@ export const POLICY = {
         slack: { channels: ['engineering'], userGroups: ['engineers'] },
         jira: { groups: ['engineering'] },
         'scim:sandbox': { groups: ['engineering'] },
+        'scim:minimal': { groups: ['engineering'] },
       },
     },
     {
@@ -59,6 +61,7 @@ export const POLICY = {
         slack: { channels: ['sales'], userGroups: ['sellers'] },
         jira: { groups: ['sales'] },
         'scim:sandbox': { groups: ['sales'] },
+        'scim:minimal': { groups: ['sales'] },
       },
     },
   ],
@@ -76,6 +79,7 @@ export function expectedAccess(department: Department): Record<TargetSystem, Rec
     slack: { channels: ['general', ...(eng ? ['engineering'] : []), ...(sales ? ['sales'] : [])], userGroups: [...(eng ? ['engineers'] : []), ...(sales ? ['sellers'] : [])] },
     jira: eng || sales ? { groups: [eng ? 'engineering' : 'sales'] } : undefined,
     'scim:sandbox': { groups: ['everyone', ...(eng ? ['engineering'] : []), ...(sales ? ['sales'] : [])] },
+    'scim:minimal': { groups: ['everyone', ...(eng ? ['engineering'] : []), ...(sales ? ['sales'] : [])] },
   }
 }
 
@@ -104,6 +108,12 @@ export interface Targets {
 export async function startTargets(): Promise<Targets> {
   const emulators = await startSandboxEmulators({ log: silentLogger })
   emulators.scim.seedGroup('sales')
+  // A second SCIM app with the capabilities RFC 7643/7644 leave optional switched off: no `groups`
+  // on User (§4.1.2), eq-only filters (a members.value filter is refused, §3.4.2.2), PATCH answered
+  // 204, no ETags. Tenure is given no quirks for it: it must discover them.
+  const minimal = new ScimEmulator({ userGroupsAttribute: false, filterSupport: 'eq', patchResponse: 'noContent', etagSupported: false })
+  for (const group of ['everyone', 'engineering', 'sales']) minimal.seedGroup(group)
+  const minimalUrl = await minimal.start()
   const u = emulators.urls
   const systemsConfig = {
     sandbox: { enabled: true },
@@ -111,7 +121,7 @@ export async function startTargets(): Promise<Targets> {
     entra: entraSandboxConfig(u.entra!),
     slack: slackSandboxConfig(u.slack!),
     jira: jiraSandboxConfig(u.jira!),
-    scim: [scimSandboxConfig(u.scim!, 'sandbox')],
+    scim: [scimSandboxConfig(u.scim!, 'sandbox'), { name: 'minimal', baseUrl: `${minimalUrl}/scim/v2`, auth: { type: 'bearer', token: SCIM_DEV_TOKEN } }],
   }
   const bySystem = {
     google: emulators.google,
@@ -119,6 +129,7 @@ export async function startTargets(): Promise<Targets> {
     slack: emulators.slack,
     jira: emulators.jira,
     'scim:sandbox': emulators.scim,
+    'scim:minimal': minimal,
   } as const
   return {
     emulators,
@@ -137,6 +148,7 @@ export async function startTargets(): Promise<Targets> {
         slack: emulators.slack.inventory(),
         jira: emulators.jira.inventory(),
         'scim:sandbox': emulators.scim.inventory(),
+        'scim:minimal': minimal.inventory(),
       }
     },
     injectFault(system, fault) {
@@ -145,6 +157,8 @@ export async function startTargets(): Promise<Targets> {
     clearFaults() {
       for (const e of Object.values(bySystem)) e.kit.clearFaults()
     },
-    close: () => emulators.close(),
+    close: async () => {
+      await Promise.all([emulators.close(), minimal.close()])
+    },
   }
 }
