@@ -731,6 +731,8 @@ describe('listing', () => {
     assert.deepEqual(seen, ids)
     const all = await env.provisioner.listAccounts(env.ctx)
     assert.equal(all.items[0]?.employeeId, 'E1')
+    // GET /users carries no memberships or roles: the listing says so instead of "none".
+    assert.deepEqual(all.items[0]?.unknown?.map((u) => u.attribute), ['groups', 'roles'])
   })
 
   test('when a page token points at another host, then it is refused and no token is sent there', async (t) => {

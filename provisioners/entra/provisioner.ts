@@ -695,12 +695,17 @@ class EntraProvisioner implements Provisioner {
         active: user.accountEnabled === true,
         ...(user.userPrincipalName ? { login: user.userPrincipalName } : {}),
         ...(employeeId ? { employeeId } : {}),
-        // Memberships and roles cost one call each per user; reconciliation calls verify() for those.
+        // Memberships and roles cost one call each per user, so the listing does not read them:
+        // they are unknown here, never "none" (verify() reads them for one account).
         groups: [],
         roles: [],
         licences: (user.assignedLicenses ?? []).map((l) => this.#skuLabel(l.skuId)),
         checks,
         revoked: checks.every((c) => c.ok),
+        unknown: [
+          { attribute: 'groups', reason: 'GET /users does not return memberships (GET /users/{id}/memberOf per user)' },
+          { attribute: 'roles', reason: 'GET /users does not return directory roles (roleManagement per user)' },
+        ],
       }
     })
     const next = body['@odata.nextLink']

@@ -302,6 +302,9 @@ describe('jira with Atlassian SCIM: joiner, mover, leaver', () => {
     for (let i = 0; i < 5; i += 1) assert.ok(seen.includes(`list${i}@acme.example`))
     assert.ok(!seen.includes('automation@acme.example'))
     assert.equal(seen.length, h.emulator.userCount() - 1)
+    // The user list shows neither groups nor product access: unknown, not "no groups".
+    const first = (await jira.listAccounts(testCtx(silentLogger))).items[0]
+    assert.deepEqual(first?.unknown?.map((u) => u.attribute), ['groups', 'products'])
   })
 
   test('when a whole lifecycle runs, then no log line carries a secret and every response matched the jira.js schemas', async () => {

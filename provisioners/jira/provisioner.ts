@@ -782,6 +782,11 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
             },
           ],
           revoked: u.active === false,
+          // The user list shows neither groups nor product access: unknown, never "none".
+          unknown: [
+            { attribute: 'groups', reason: 'GET /rest/api/3/users/search does not return groups (GET /user?expand=groups per user)' },
+            { attribute: 'products', reason: 'GET /rest/api/3/users/search does not return product access (GET /user?expand=applicationRoles per user)' },
+          ],
         }))
       // Jira's offset paging has no total; a short page is not proof of the end, an empty one is.
       return users.length > 0 ? { items, nextPage: String(startAt + users.length) } : { items }

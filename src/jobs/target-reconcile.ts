@@ -39,6 +39,9 @@ import type { WorkerDefinition } from './runtime.ts'
 export { reconciliationConfigSchema, type ReconciliationConfig } from './reconciliation-config.ts'
 import type { ReconciliationConfig } from './reconciliation-config.ts'
 
+/** Attributes that hold access (AccountState.unknown names them when a listing cannot show them). */
+const ACCESS_ATTRIBUTES = new Set(['groups', 'userGroups', 'licences', 'products', 'roles', 'channels'])
+
 export const targetReconcileJobSchema = z.object({ system: z.string().optional(), correlationId: z.string().optional() })
 
 export interface TargetReconcileDeps {
@@ -109,6 +112,9 @@ export async function reconcileSystem(deps: TargetReconcileDeps, provisioner: Pr
         summary.accessUnjudged += 1
         return
       }
+      // A listing that cannot show an access list (Entra's and Jira's user lists carry no
+      // memberships) has not shown "no excess": the account's excess stays unjudged this run.
+      if ((c.account.unknown ?? []).some((u) => ACCESS_ATTRIBUTES.has(u.attribute))) summary.accessUnjudged += 1
       if (c.finding?.kind === 'active_after_revocation' && c.owner) c.finding = await confirmActive(ctx, provisioner, c.account, c.owner.employee.id, c.finding)
     })
     for (const { account, owner, finding } of classified) {
