@@ -344,6 +344,18 @@ describe('ordering and duplicates', () => {
     assert.deepEqual(suspends.map((j) => j.action), ['suspend', 'suspend', 'suspend'])
   })
 
+  test('when a leave starts while the joiner is still being provisioned, then the person goes on leave once provisioned', () => {
+    const e = new FakeEngine()
+    const created = e.send(hr('employee.hired', { profile: PROFILE, startDate: '2025-03-03', preHire: false }, { now: T0, plan: PLAN, moments: { provisionAt: T0, enableAt: T0 }, leaver: LEAVER })).jobs
+    assert.equal(e.state, 'provisioning')
+    const t = plusMinutes(T0, 5)
+    e.send(hr('employee.leave_started', { effectiveDate: '2025-03-03' }, { now: t, plan: PLAN, moments: { leaveAt: t } }))
+    assert.equal(e.state, 'provisioning')
+    const suspends = complete(e, created, plusMinutes(T0, 6))
+    assert.equal(e.state, 'onLeave')
+    assert.deepEqual(suspends.map((j) => j.action), ['suspend', 'suspend', 'suspend'])
+  })
+
   test('when a hire cancellation overtakes the hire, then the older hire is ignored and nothing is provisioned', () => {
     const e = new FakeEngine()
     const arrive = plusMinutes(T0, 30)

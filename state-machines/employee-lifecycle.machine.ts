@@ -814,7 +814,8 @@ const startPendingRehire: Handler = (d) => {
 }
 
 /**
- * An update or a leave that arrived before the hire it follows (reordered delivery). The profile
+ * An update or a leave that arrived before the hire it follows (reordered delivery), or a leave
+ * that arrived while the joiner was still being provisioned. The profile
  * attributes keep their HR moment, so the older hire does not overwrite them; a leave is kept in
  * `leave` and takes effect once the person is active (`rememberedLeaveDue`).
  */
@@ -1514,6 +1515,12 @@ const terminatedBeforeStart = [
 
 const rehire = [go('provisioning', 'onHire', 'fresh', 'provisionDueEv'), go('preHire', 'onHire', 'fresh')]
 
+/** A leave HR reports before the person is active (still being provisioned): kept, applied on activation. */
+const leaveBeforeActive = {
+  'employee.leave_started': stay('onChangeBeforeHire', 'fresh'),
+  'employee.leave_ended': stay('onChangeBeforeHire', 'fresh'),
+}
+
 export const employeeLifecycleMachine = lifecycleSetup.createMachine({
   id: 'employeeLifecycle',
   initial: 'unknown',
@@ -1582,6 +1589,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hire_cancelled': go('cancelled', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
         'employee.termination_rescinded': stay('onRescindScheduled', 'fresh', 'hasTermination'),
+        ...leaveBeforeActive,
       },
     },
     provisioning: {
@@ -1593,6 +1601,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
         'employee.termination_rescinded': stay('onRescindScheduled', 'fresh', 'hasTermination', 'notTerminationTookEffect'),
+        ...leaveBeforeActive,
       },
     },
     ready: {
@@ -1603,6 +1612,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
         'employee.termination_rescinded': stay('onRescindScheduled', 'fresh', 'hasTermination'),
+        ...leaveBeforeActive,
       },
     },
     active: {

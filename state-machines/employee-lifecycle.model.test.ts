@@ -71,7 +71,7 @@ function modelEvents(snapshot: LifecycleSnapshot): LifecycleEvent[] {
     case 'preHire':
     case 'provisioning':
     case 'ready':
-      events.push(hired(1, false), hired(2, true), retitle, terminateLater, terminateNow, terminateBeforeStart, cancel, rescind)
+      events.push(hired(1, false), hired(2, true), retitle, terminateLater, terminateNow, terminateBeforeStart, cancel, rescind, leave(12, -1), back(14, -1))
       if (quiet) events.push(regrant)
       break
     case 'active':
