@@ -1,0 +1,160 @@
+/**
+ * Upgrades of stored machines through the engine, on real PostgreSQL: snapshots written by today's
+ * lifecycle machine (test/fixtures/snapshots/, kept as files) are stored as rows, then handled by
+ * a worker of this build, by a newer worker (a test-only version 2 whose context gained a field)
+ * and, once the newer worker wrote them, by an old worker again, which must refuse and leave the
+ * row alone. Workers are off: each step is driven here, so nothing else moves the rows.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
+import { applyEvent, applyHrEvent, SYSTEM_ACTOR, type EngineDeps } from '../../src/lifecycle/engine.ts'
+import { timerWorker } from '../../src/jobs/timer-worker.ts'
+import { TIMER_QUEUE } from '../../src/jobs/queues.ts'
+import { uuidV5 } from '../../src/util/ids.ts'
+import { silentLogger } from '../../src/log.ts'
+import { googleSandboxConfig } from '../../provisioners/google/emulator.ts'
+import { slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
+import { jiraSandboxConfig } from '../../provisioners/jira/emulator.ts'
+import { EMPLOYEE_LIFECYCLE_VERSION, type JobRequest, type TimerRequest } from '../../state-machines/employee-lifecycle.machine.ts'
+import { LIFECYCLE_VERSIONING, MachineVersionError, type MachineVersioning, type StoredSnapshot } from '../../state-machines/upgrades.ts'
+
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/snapshots')
+
+interface Fixture {
+  machineVersion: number
+  state: string
+  employeeId: string
+  at: string
+  pendingJobs: JobRequest[]
+  snapshot: StoredSnapshot
+}
+
+/**
+ * A fixture as employee `id`'s snapshot: the stored id is replaced everywhere (profile, job keys,
+ * timer ids), so rows from several fixtures in one database never share a job id.
+ */
+function fixture(name: string, id: string): Fixture {
+  const text = readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8')
+  const stored = (JSON.parse(text) as Fixture).employeeId
+  return JSON.parse(text.replaceAll(stored, id)) as Fixture
+}
+
+/** The next release in a test: version +1, whose step adds `context.notes`. */
+const NEXT: MachineVersioning = {
+  machine: 'employeeLifecycle',
+  current: LIFECYCLE_VERSIONING.current + 1,
+  steps: [...LIFECYCLE_VERSIONING.steps, { from: LIFECYCLE_VERSIONING.current, change: 'context.notes added', up: (s) => ({ ...s, context: { ...s.context, notes: ['upgraded'] } }) }],
+}
+
+interface Row {
+  snapshot: StoredSnapshot
+  machine_version: number
+  version: number
+  state: string
+}
+
+describe('upgrades of stored machines', () => {
+  let t: TestTenure
+  const unreachable = 'http://127.0.0.1:9'
+
+  before(async () => {
+    t = await startTestTenure({
+      systems: { google: googleSandboxConfig(unreachable), slack: slackSandboxConfig(unreachable), jira: jiraSandboxConfig(unreachable) },
+      policy: { rules: [{ name: 'everyone', grant: { google: { groups: ['all@example.com'] }, slack: { channels: ['general'] }, jira: { projects: ['ENG'] } } }] },
+      workers: { enabled: false },
+    })
+  })
+  after(async () => {
+    await t.stop()
+  })
+
+  /** Store a fixture as an employee row written by machine version `machineVersion`. */
+  async function store(f: Fixture, externalId: string, machineVersion = f.machineVersion): Promise<string> {
+    const id = randomUUID()
+    await t.running.pool.query(
+      `INSERT INTO employees (id, source, external_id, account_key, snapshot, state, machine_version) VALUES ($1, 'generic', $2, $2, $3, $4, $5)`,
+      [id, externalId, JSON.stringify(f.snapshot), f.state, machineVersion],
+    )
+    return id
+  }
+
+  const row = async (id: string): Promise<Row> =>
+    (await t.running.pool.query<Row>('SELECT snapshot, machine_version, version, state FROM employees WHERE id = $1', [id])).rows[0]!
+  const audits = async (id: string): Promise<number> =>
+    (await t.running.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE employee_id = $1`, [id])).rows[0]!.n
+  const newer = (): EngineDeps => ({ ...t.running.engine, lifecycleVersioning: NEXT })
+
+  test('when this build handles an event for a snapshot stored by the machine of today, then it restores it, moves on and stores its version', async () => {
+    const f = fixture('lifecycle-deprovisioning-v1', 'E-201')
+    const id = await store(f, 'E-201')
+    const jira = f.pendingJobs.find((j) => j.system === 'jira' && j.action === 'deprovision')
+    assert.ok(jira, 'the fixture has a Jira cut-off in flight')
+    // The cut-off that was in flight when the snapshot was stored comes back.
+    const result = await applyEvent(t.running.engine, id, { type: 'account.revoked', system: 'jira', phase: 'cutoff', residual: [], now: f.at }, { actor: SYSTEM_ACTOR, correlationId: 'upgrade-1' })
+    assert.equal(result.from, 'deprovisioning')
+    assert.equal(result.jobsEnqueued, 1, "Jira's verification is queued")
+    const after = await row(id)
+    assert.equal(after.machine_version, EMPLOYEE_LIFECYCLE_VERSION)
+    assert.equal((after.snapshot.context as { systems: Record<string, { status: string }> }).systems['jira']?.status, 'verifying')
+  })
+
+  test('when a newer worker upgrades a stored snapshot and an old worker then gets an event for it, then the old worker refuses and the row keeps what the newer one wrote', async () => {
+    const f = fixture('lifecycle-active-v1', 'E-202')
+    const id = await store(f, 'E-202')
+
+    // The newer worker: reads version 1, upgrades, terminates, writes version 2 with the new field.
+    const moved = await applyHrEvent(newer(), hrEvent('employee.terminated', 'E-202', { effectiveAt: new Date().toISOString(), immediate: true, voluntary: 'involuntary' }), { actor: SYSTEM_ACTOR, correlationId: 'upgrade-2' })
+    assert.equal(moved.from, 'active')
+    assert.equal(moved.to, 'deprovisioning')
+    assert.equal(moved.jobsEnqueued, 3, 'a cut-off per system')
+    const written = await row(id)
+    assert.equal(written.machine_version, NEXT.current)
+    assert.deepEqual(written.snapshot.context.notes, ['upgraded'], 'the field the upgrade step added is persisted')
+
+    // An old worker (this build) gets the next event: refused before anything is written.
+    const auditsBefore = await audits(id)
+    await assert.rejects(
+      applyEvent(t.running.engine, id, { type: 'account.revoked', system: 'slack', phase: 'cutoff', residual: [], now: new Date().toISOString() }, { actor: SYSTEM_ACTOR, correlationId: 'upgrade-3' }),
+      (err: unknown) => err instanceof MachineVersionError && err.problem === 'newer' && err.stored === NEXT.current && err.current === EMPLOYEE_LIFECYCLE_VERSION,
+    )
+    assert.deepEqual(await row(id), written, 'snapshot, version and machine version are untouched')
+    assert.equal(await audits(id), auditsBefore)
+
+    // The same event on the newer worker goes through, and keeps the field.
+    const revoked = await applyEvent(newer(), id, { type: 'account.revoked', system: 'slack', phase: 'cutoff', residual: [], now: new Date().toISOString() }, { actor: SYSTEM_ACTOR, correlationId: 'upgrade-4' })
+    assert.equal(revoked.jobsEnqueued, 1, "Slack's verification is queued")
+    const later = await row(id)
+    assert.equal(later.machine_version, NEXT.current)
+    assert.deepEqual(later.snapshot.context.notes, ['upgraded'])
+    assert.equal(later.version, written.version + 1)
+  })
+
+  test('when an old worker fires a timer for an employee a newer machine wrote, then the timer is sent again for later instead of running out of retries', async () => {
+    const f = fixture('lifecycle-prehire-v1', 'E-203')
+    const id = await store(f, 'E-203', NEXT.current)
+    const timer = Object.values(f.snapshot.context.timers as Record<string, TimerRequest>).find((x) => x.timer === 'provision')
+    assert.ok(timer, 'the fixture has a provision timer')
+    const jobId = randomUUID()
+    const handled = await timerWorker(t.running.engine).handler(
+      { correlationId: 'upgrade-5', employeeId: id, timerId: timer.timerId, timer: 'provision' },
+      { jobId, queue: TIMER_QUEUE, attempt: 1, correlationId: 'upgrade-5', log: silentLogger, signal: new AbortController().signal },
+    )
+    assert.deepEqual(handled, { deferred: 'newer_machine_version' })
+    const again = await t.running.boss.getJobById<{ timerId: string }>(TIMER_QUEUE, uuidV5(`timer:${timer.timerId}:after:${jobId}`))
+    assert.equal(again?.data.timerId, timer.timerId)
+    assert.ok(again && again.startAfter.getTime() > Date.now() + 10_000, 'deferred, not immediate')
+    assert.equal((await row(id)).version, 0, 'the row is untouched')
+
+    // The newer worker takes the deferred timer: upgraded, provisioning starts.
+    const fired = await timerWorker(newer()).handler(
+      { correlationId: 'upgrade-6', employeeId: id, timerId: timer.timerId, timer: 'provision' },
+      { jobId: randomUUID(), queue: TIMER_QUEUE, attempt: 1, correlationId: 'upgrade-6', log: silentLogger, signal: new AbortController().signal },
+    )
+    assert.deepEqual(fired, { from: 'preHire', to: 'provisioning', jobs: 3 })
+  })
+})
