@@ -21,6 +21,11 @@ import { googleSandboxConfig } from '../../provisioners/google/emulator.ts'
 import { slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
 import { jiraSandboxConfig } from '../../provisioners/jira/emulator.ts'
 import { EMPLOYEE_LIFECYCLE_VERSION, type JobRequest, type TimerRequest } from '../../state-machines/employee-lifecycle.machine.ts'
+import { EXCEPTION_APPROVAL_VERSION } from '../../state-machines/exception-approval.machine.ts'
+import { exceptionsConfigSchema } from '../../src/exceptions/config.ts'
+import { notifyConfigSchema } from '../../src/notify/index.ts'
+import { requestException } from '../../src/exceptions/service.ts'
+import { apiAs } from '../helpers/api.ts'
 import { LIFECYCLE_VERSIONING, MachineVersionError, type MachineVersioning, type StoredSnapshot } from '../../state-machines/upgrades.ts'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/snapshots')
@@ -156,5 +161,34 @@ describe('upgrades of stored machines', () => {
       { jobId: randomUUID(), queue: TIMER_QUEUE, attempt: 1, correlationId: 'upgrade-6', log: silentLogger, signal: new AbortController().signal },
     )
     assert.deepEqual(fired, { from: 'preHire', to: 'provisioning', jobs: 3 })
+  })
+
+  test('when an old serve gets a decision on an exception a newer approval machine wrote, then it answers 503 newer_machine_version and leaves the row alone', async () => {
+    const f = fixture('lifecycle-active-v1', 'E-204')
+    const employeeId = await store(f, 'E-204')
+    const deps = { engine: t.running.engine, config: exceptionsConfigSchema.parse({}), notify: () => notifyConfigSchema.parse({ log: true }) }
+    const requester = { type: 'api_token' as const, id: 'tok-operator', name: 'it-ops', roles: ['operator' as const] }
+    const { record } = await requestException(
+      deps,
+      requester,
+      { kind: 'retain_account', employeeId, endsAt: new Date(Date.now() + 86_400_000).toISOString(), reason: 'keep the mailbox for the audit period' },
+      { correlationId: 'upgrade-7' },
+    )
+    assert.equal(record.machineVersion, EXCEPTION_APPROVAL_VERSION)
+    await t.running.pool.query('UPDATE exceptions SET machine_version = $2 WHERE id = $1', [record.id, EXCEPTION_APPROVAL_VERSION + 1])
+    const stored = (await t.running.pool.query('SELECT snapshot, status, version FROM exceptions WHERE id = $1', [record.id])).rows[0]
+
+    const api = await apiAs(t, ['approver'])
+    const approve = () => api<{ error?: { code: string }; status?: string }>('approver', `/api/v1/exceptions/${record.id}/approve`, { method: 'POST', body: JSON.stringify({ reason: 'the audit needs the mailbox' }) })
+    const refused = await approve()
+    assert.equal(refused.status, 503)
+    assert.equal(refused.body.error?.code, 'newer_machine_version')
+    assert.deepEqual((await t.running.pool.query('SELECT snapshot, status, version FROM exceptions WHERE id = $1', [record.id])).rows[0], stored, 'nothing was written')
+
+    // Back on a process that knows the version (here: the row as this build wrote it), the same call goes through.
+    await t.running.pool.query('UPDATE exceptions SET machine_version = $2 WHERE id = $1', [record.id, EXCEPTION_APPROVAL_VERSION])
+    const approved = await approve()
+    assert.equal(approved.status, 200)
+    assert.notEqual(approved.body.status, 'requested')
   })
 })
