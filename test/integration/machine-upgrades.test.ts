@@ -13,8 +13,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyEvent, applyHrEvent, SYSTEM_ACTOR, type EngineDeps } from '../../src/lifecycle/engine.ts'
+import { Counter, Registry as MetricsRegistry } from 'prom-client'
 import { timerWorker } from '../../src/jobs/timer-worker.ts'
-import { TIMER_QUEUE } from '../../src/jobs/queues.ts'
+import { systemWorker } from '../../src/jobs/system-worker.ts'
+import { createLimiter } from '../../src/jobs/limiter.ts'
+import { queueFor, TIMER_QUEUE } from '../../src/jobs/queues.ts'
 import { uuidV5 } from '../../src/util/ids.ts'
 import { silentLogger } from '../../src/log.ts'
 import { googleSandboxConfig } from '../../provisioners/google/emulator.ts'
@@ -69,7 +72,7 @@ describe('upgrades of stored machines', () => {
 
   before(async () => {
     t = await startTestTenure({
-      systems: { google: googleSandboxConfig(unreachable), slack: slackSandboxConfig(unreachable), jira: jiraSandboxConfig(unreachable) },
+      systems: { sandbox: { enabled: true }, google: googleSandboxConfig(unreachable), slack: slackSandboxConfig(unreachable), jira: jiraSandboxConfig(unreachable) },
       policy: { rules: [{ name: 'everyone', grant: { google: { groups: ['all@example.com'] }, slack: { channels: ['general'] }, jira: { projects: ['ENG'] } } }] },
       workers: { enabled: false },
     })
@@ -161,6 +164,47 @@ describe('upgrades of stored machines', () => {
       { jobId: randomUUID(), queue: TIMER_QUEUE, attempt: 1, correlationId: 'upgrade-6', log: silentLogger, signal: new AbortController().signal },
     )
     assert.deepEqual(fired, { from: 'preHire', to: 'provisioning', jobs: 3 })
+  })
+
+  test('when an old worker provisions for an employee a newer machine wrote, then the job is handed back for later without spending an attempt', async () => {
+    const f = fixture('lifecycle-prehire-v1', 'E-205')
+    const id = await store(f, 'E-205', NEXT.current)
+    const metrics = new MetricsRegistry()
+    const worker = systemWorker(
+      {
+        pool: t.running.pool,
+        boss: t.running.boss,
+        log: silentLogger,
+        engine: t.running.engine,
+        registry: t.running.registry,
+        limiter: createLimiter(t.running.pool, { maxWaitMs: 5_000 }),
+        retryLimit: 8,
+        queueSchema: t.running.config.queue.schema,
+        retryDelayMaxMs: 600_000,
+        metrics: {
+          rateLimited: new Counter({ name: 'rl', help: 'rl', labelNames: ['system', 'source'] as const, registers: [metrics] }),
+          calls: new Counter({ name: 'calls', help: 'calls', labelNames: ['system', 'status'] as const, registers: [metrics] }),
+        },
+      },
+      'sandbox',
+    )
+    const request: JobRequest = { key: 'generic:E-205:sandbox:provision:g1', system: 'sandbox', action: 'provision', enabled: false, grant: { account: true, groups: ['staff'], licences: [], channels: [], projects: [], roles: [] } }
+    const data = {
+      correlationId: 'upgrade-8',
+      employeeId: id,
+      externalId: 'E-205',
+      accountKey: 'E-205',
+      source: 'generic' as const,
+      generation: 1,
+      request,
+      profile: { employeeId: 'E-205', firstName: 'Ada', lastName: 'Lovelace' },
+    }
+    const handled = await worker.handler(data as never, { jobId: randomUUID(), queue: queueFor(request), attempt: 1, correlationId: 'upgrade-8', log: silentLogger, signal: new AbortController().signal })
+    assert.deepEqual(handled, { outcome: 'newer_machine_version' })
+    const again = await t.running.boss.getJobById<{ rateLimitedCount: number }>(queueFor(request), uuidV5(`job:${request.key}:rl1`))
+    assert.equal(again?.data.rateLimitedCount, 1, 'the same job, handed back')
+    assert.ok(again && again.startAfter.getTime() > Date.now() + 10_000, 'for later, not at once')
+    assert.equal((await row(id)).version, 0, 'the row is untouched')
   })
 
   test('when an old serve gets a decision on an exception a newer approval machine wrote, then it answers 503 newer_machine_version and leaves the row alone', async () => {
