@@ -28,6 +28,9 @@ import { EXCEPTION_APPROVAL_VERSION } from '../../state-machines/exception-appro
 import { exceptionsConfigSchema } from '../../src/exceptions/config.ts'
 import { notifyConfigSchema } from '../../src/notify/index.ts'
 import { requestException } from '../../src/exceptions/service.ts'
+import { exceptionTimerWorker } from '../../src/exceptions/worker.ts'
+import { EXCEPTION_TIMER_QUEUE } from '../../src/exceptions/queue.ts'
+import { restoredContext } from '../../src/exceptions/approval.ts'
 import { apiAs } from '../helpers/api.ts'
 import { LIFECYCLE_VERSIONING, MachineVersionError, type MachineVersioning, type StoredSnapshot } from '../../state-machines/upgrades.ts'
 
@@ -207,7 +210,7 @@ describe('upgrades of stored machines', () => {
     assert.equal((await row(id)).version, 0, 'the row is untouched')
   })
 
-  test('when an old serve gets a decision on an exception a newer approval machine wrote, then it answers 503 newer_machine_version and leaves the row alone', async () => {
+  test('when an old serve gets a decision on an exception a newer approval machine wrote, then it answers 503 newer_machine_version, defers its timer and leaves the row alone', async () => {
     const f = fixture('lifecycle-active-v1', 'E-204')
     const employeeId = await store(f, 'E-204')
     const deps = { engine: t.running.engine, config: exceptionsConfigSchema.parse({}), notify: () => notifyConfigSchema.parse({ log: true }) }
@@ -228,6 +231,19 @@ describe('upgrades of stored machines', () => {
     assert.equal(refused.status, 503)
     assert.equal(refused.body.error?.code, 'newer_machine_version')
     assert.deepEqual((await t.running.pool.query('SELECT snapshot, status, version FROM exceptions WHERE id = $1', [record.id])).rows[0], stored, 'nothing was written')
+
+    // Its expiry timer fires on an old worker: sent again for later, not run out of retries.
+    const due = restoredContext(record.snapshot).context.timers['answer_due']
+    assert.ok(due, 'the request has an answer_due timer')
+    const jobId = randomUUID()
+    const fired = await exceptionTimerWorker(deps).handler(
+      { correlationId: 'upgrade-9', exceptionId: record.id, timerId: due.timerId, timer: 'answer_due' },
+      { jobId, queue: EXCEPTION_TIMER_QUEUE, attempt: 1, correlationId: 'upgrade-9', log: silentLogger, signal: new AbortController().signal },
+    )
+    assert.deepEqual(fired, { outcome: 'deferred_newer_machine_version' })
+    const again = await t.running.boss.getJobById<{ timerId: string }>(EXCEPTION_TIMER_QUEUE, uuidV5(`exception-timer:${due.timerId}:after:${jobId}`))
+    assert.equal(again?.data.timerId, due.timerId)
+    assert.deepEqual((await t.running.pool.query('SELECT snapshot, status, version FROM exceptions WHERE id = $1', [record.id])).rows[0], stored, 'still nothing written')
 
     // Back on a process that knows the version (here: the row as this build wrote it), the same call goes through.
     await t.running.pool.query('UPDATE exceptions SET machine_version = $2 WHERE id = $1', [record.id, EXCEPTION_APPROVAL_VERSION])
