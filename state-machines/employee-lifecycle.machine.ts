@@ -53,6 +53,14 @@ export { EXCEPTION_KINDS, JOB_ACTIONS, NOTIFY_KINDS, SYSTEM_STATUSES, TIMER_KIND
 export const MAX_CUTOFF_RERUNS = 3
 /** HR event ids remembered for duplicate detection (the webhook layer de-duplicates deliveries too). */
 export const SEEN_EVENT_IDS = 500
+/**
+ * The shape of this machine's persisted snapshot (states and context). Bump it with every change a
+ * snapshot stored by the previous version would not fit (a context field added without a default,
+ * renamed or re-typed; a state renamed or removed), and add the step that carries old snapshots over
+ * in state-machines/upgrades.ts. Stored beside each snapshot (employees.machine_version): a worker
+ * upgrades older snapshots on read and refuses newer ones (docs/operations.md, "Upgrades").
+ */
+export const EMPLOYEE_LIFECYCLE_VERSION = 1
 
 export const LIFECYCLE_STATES = [
   'unknown',

@@ -13,6 +13,12 @@ import type { AccessGrant, SystemId } from '../provisioners/types.ts'
 import type { ExceptionActivatedEvent, ExceptionEndedEvent, ExceptionKind } from './lifecycle-types.ts'
 import { EXCEPTION_KINDS } from './lifecycle-types.ts'
 
+/**
+ * The shape of this machine's persisted snapshot, stored beside it (exceptions.machine_version).
+ * Bump it when a stored snapshot would no longer fit, with a step in state-machines/upgrades.ts.
+ */
+export const EXCEPTION_APPROVAL_VERSION = 1
+
 export interface ApprovalActor {
   id: string
   roles: string[]

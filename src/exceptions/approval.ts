@@ -16,6 +16,7 @@ import {
 import type { ExceptionActivatedEvent, ExceptionEndedEvent } from '../../state-machines/lifecycle-types.ts'
 import type { Role } from '../auth/roles.ts'
 import type { ApprovalRecord, ExceptionColumns, ExceptionStatus } from './store.ts'
+import { APPROVAL_VERSIONING, upgradeSnapshot } from '../../state-machines/upgrades.ts'
 
 export type ApprovalSnapshot = SnapshotFrom<typeof exceptionApprovalMachine>
 
@@ -122,6 +123,15 @@ export function stepApproval(input: ApprovalInput, persisted: unknown, event: Ap
     effects,
     refused: effects.records.some((r) => r.kind === 'exception.refused'),
   }
+}
+
+/**
+ * A stored row's snapshot in this build's shape: upgraded when an older approval machine wrote
+ * it, refused (MachineVersionError) when a newer one did, so an old process in a rolling upgrade
+ * never steps, and so never overwrites, a snapshot it does not know.
+ */
+export function currentApprovalSnapshot(row: { snapshot: unknown; machineVersion: number }): unknown {
+  return upgradeSnapshot(APPROVAL_VERSIONING, row.snapshot, row.machineVersion).snapshot
 }
 
 /** The approval machine's view of a stored snapshot (for reads). */

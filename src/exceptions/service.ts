@@ -26,7 +26,7 @@ import { notifyJobs, type NotifyConfig } from '../notify/index.ts'
 import { inTransaction } from '../queue/boss.ts'
 import { scheduleEscalations } from '../sla/escalation.ts'
 import { uuidV5 } from '../util/ids.ts'
-import { approvalActor, columnsOf, restoredContext, stepApproval, type ApprovalStep } from './approval.ts'
+import { approvalActor, columnsOf, currentApprovalSnapshot, restoredContext, stepApproval, type ApprovalStep } from './approval.ts'
 import { approvalConfig, maxDurationMs, type ExceptionsConfig } from './config.ts'
 import { deadlineEffect, exceptionNotification, type ExceptionFacts } from './notifications.ts'
 import { EXCEPTION_TIMER_QUEUE, type ExceptionTimerJob } from './queue.ts'
@@ -241,7 +241,7 @@ export async function decideException(deps: ExceptionDeps, caller: Caller, id: s
         : decision === 'reject'
           ? { type: 'exception.reject', actor, reason: trimmed, now: nowIso }
           : { type: 'exception.revoke', actor, reason: trimmed, now: nowIso }
-    const step = stepApproval({ exceptionId: id, config: approvalConfig(config) }, row.snapshot, event)
+    const step = stepApproval({ exceptionId: id, config: approvalConfig(config) }, currentApprovalSnapshot(row), event)
     if (step.refused) {
       const message = step.context.refusal?.message ?? 'refused'
       const machineRefusal: Refusal = { status: 409, code: 'refused', message: `${decision} refused: ${message}` }
@@ -269,9 +269,10 @@ export async function fireExceptionTimer(deps: ExceptionDeps, job: ExceptionTime
     const row = await findException(engine.pool, job.exceptionId)
     if (!row) return 'not_found'
     // A timer the machine no longer holds (cancelled, or replaced by a later one) changes nothing.
-    if (restoredContext(row.snapshot).context.timers[job.timer]?.timerId !== job.timerId) return 'stale'
+    const stored = currentApprovalSnapshot(row)
+    if (restoredContext(stored).context.timers[job.timer]?.timerId !== job.timerId) return 'stale'
     const now = engine.now()
-    const step = stepApproval({ exceptionId: row.id, config: approvalConfig(config) }, row.snapshot, {
+    const step = stepApproval({ exceptionId: row.id, config: approvalConfig(config) }, stored, {
       type: 'timer.fired',
       timerId: job.timerId,
       timer: job.timer,

@@ -4,6 +4,7 @@
  */
 import type { Queryable } from '../db/pool.ts'
 import type { ExceptionKind } from '../../state-machines/lifecycle-types.ts'
+import { EXCEPTION_APPROVAL_VERSION } from '../../state-machines/exception-approval.machine.ts'
 
 export const EXCEPTION_STATUSES = ['requested', 'awaiting_second_approval', 'approved', 'active', 'rejected', 'expired', 'revoked', 'lapsed'] as const
 export type ExceptionStatus = (typeof EXCEPTION_STATUSES)[number]
@@ -43,6 +44,8 @@ export interface ExceptionRecord {
   details: Record<string, unknown>
   caseId: string | null
   snapshot: unknown
+  /** The approval machine version that wrote `snapshot` (read it through `currentApprovalSnapshot`). */
+  machineVersion: number
   version: number
   updatedAt: Date
 }
@@ -70,13 +73,14 @@ interface Row {
   details: Record<string, unknown>
   case_id: string | null
   snapshot: unknown
+  machine_version: number
   version: number
   updated_at: Date
 }
 
 const COLUMNS = `id, kind, employee_id, system, reason, requested_by, requested_by_type, requested_at, starts_at, ends_at, status,
   approvals, decided_at, rejected_by, rejection_reason, revoked_at, revoked_by, revoke_reason, expired_at, details, case_id,
-  snapshot, version, updated_at`
+  snapshot, machine_version, version, updated_at`
 
 function toRecord(r: Row): ExceptionRecord {
   return {
@@ -102,6 +106,7 @@ function toRecord(r: Row): ExceptionRecord {
     details: r.details,
     caseId: r.case_id,
     snapshot: r.snapshot,
+    machineVersion: r.machine_version,
     version: r.version,
     updatedAt: r.updated_at,
   }
@@ -146,8 +151,8 @@ export async function insertException(db: Queryable, e: NewException): Promise<b
   const result = await db.query(
     `INSERT INTO exceptions (id, kind, employee_id, system, reason, requested_by, requested_by_type, requested_at, starts_at, ends_at, status,
                              approvals, decided_at, rejected_by, rejection_reason, revoked_at, revoked_by, revoke_reason, expired_at, details,
-                             case_id, snapshot, version, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1, now())
+                             case_id, snapshot, machine_version, version, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 1, now())
      ON CONFLICT (id) DO NOTHING`,
     [
       e.id,
@@ -172,6 +177,7 @@ export async function insertException(db: Queryable, e: NewException): Promise<b
       JSON.stringify(e.details),
       e.caseId,
       JSON.stringify(e.snapshot),
+      EXCEPTION_APPROVAL_VERSION,
     ],
   )
   return result.rowCount === 1
@@ -181,7 +187,7 @@ export async function insertException(db: Queryable, e: NewException): Promise<b
 export async function updateException(db: Queryable, id: string, version: number, c: ExceptionColumns): Promise<void> {
   await db.query(
     `UPDATE exceptions SET status = $3, approvals = $4, decided_at = $5, rejected_by = $6, rejection_reason = $7, revoked_at = $8,
-            revoked_by = $9, revoke_reason = $10, expired_at = $11, details = $12, snapshot = $13, version = version + 1, updated_at = now()
+            revoked_by = $9, revoke_reason = $10, expired_at = $11, details = $12, snapshot = $13, machine_version = $14, version = version + 1, updated_at = now()
       WHERE id = $1 AND version = $2`,
     [
       id,
@@ -197,6 +203,7 @@ export async function updateException(db: Queryable, id: string, version: number
       c.expiredAt,
       JSON.stringify(c.details),
       JSON.stringify(c.snapshot),
+      EXCEPTION_APPROVAL_VERSION,
     ],
   )
 }

@@ -6,6 +6,7 @@
 import type { NextFunction, Request, Response } from 'express'
 import { z } from 'zod'
 import type { Logger } from '../log.ts'
+import { MachineVersionError } from '../../state-machines/upgrades.ts'
 
 export class ApiError extends Error {
   readonly status: number
@@ -59,6 +60,9 @@ export function errorHandler(log: Logger) {
         apiError = new ApiError(415, 'unsupported_encoding', 'unsupported content encoding or charset')
       else if (typeof bodyErr?.status === 'number' && bodyErr.status >= 400 && bodyErr.status < 500 && bodyErr.expose)
         apiError = new ApiError(bodyErr.status, 'bad_request', (err as Error).message)
+      // An old process in a rolling upgrade met a snapshot a newer machine wrote: a new one can serve it.
+      else if (err instanceof MachineVersionError && err.problem === 'newer')
+        apiError = new ApiError(503, 'newer_machine_version', err.message, { machine: err.machine, stored: err.stored, current: err.current }, { 'Retry-After': '30' })
       else if (isUnavailable(err))
         apiError = new ApiError(503, 'service_unavailable', 'the database is unreachable; retry shortly', null, { 'Retry-After': '5' })
       else apiError = new ApiError(500, 'internal_error', 'Tenure could not handle the request')

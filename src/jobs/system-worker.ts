@@ -25,6 +25,7 @@ import type { Registry } from '../../provisioners/registry.ts'
 import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
 import { applyEvent, SYSTEM_ACTOR, type EngineDeps, type SystemJobData } from '../lifecycle/engine.ts'
 import { uuidV5 } from '../util/ids.ts'
+import { MachineVersionError } from '../../state-machines/upgrades.ts'
 import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
@@ -231,6 +232,8 @@ function readable(state: AccountState, ...attributes: string[]): boolean {
 }
 
 const CLEANUP_WAIT_MS = 60_000
+/** How long an old worker in a rolling upgrade hands back a job whose employee a newer machine wrote. */
+export const NEWER_MACHINE_WAIT_MS = 30_000
 const CLEANUP_SETTLE_MS = 30_000
 const CLEANUP_POLL_MS = 1_000
 
@@ -367,6 +370,13 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
         }
         return { outcome: outcome?.type ?? 'waiting' }
       } catch (err) {
+        if (err instanceof MachineVersionError && err.problem === 'newer') {
+          // A rolling upgrade: a newer worker already wrote this employee's snapshot and this one
+          // must not overwrite it. Hand the job back without spending an attempt (the target calls
+          // are idempotent); a newer worker takes it, even if the upgrade takes longer than the retries.
+          await requeueAfter(deps, data, NEWER_MACHINE_WAIT_MS, calls, job)
+          return { outcome: 'newer_machine_version' }
+        }
         if (err instanceof RateLimitedError) {
           await requeueAfter(deps, data, err.retryAfterMs, calls, job)
           deps.metrics.rateLimited.inc({ system, source: err.operation?.startsWith('limiter.') ? 'limiter' : 'vendor' })

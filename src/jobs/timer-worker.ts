@@ -8,6 +8,8 @@ import { z } from 'zod'
 import { TIMER_KINDS } from '../../state-machines/lifecycle-types.ts'
 import { applyEvent, EmployeeNotFoundError, SYSTEM_ACTOR, type EngineDeps } from '../lifecycle/engine.ts'
 import { TIMER_QUEUE } from './queues.ts'
+import { MachineVersionError } from '../../state-machines/upgrades.ts'
+import { uuidV5 } from '../util/ids.ts'
 import type { WorkerDefinition } from './runtime.ts'
 
 export const timerJobSchema = z.object({
@@ -16,6 +18,9 @@ export const timerJobSchema = z.object({
   timerId: z.string(),
   timer: z.enum(TIMER_KINDS),
 })
+
+/** How long an old worker in a rolling upgrade defers a timer whose employee a newer machine wrote. */
+export const NEWER_MACHINE_WAIT_MS = 30_000
 
 export function timerWorker(engine: EngineDeps): WorkerDefinition<typeof timerJobSchema> {
   return {
@@ -31,6 +36,14 @@ export function timerWorker(engine: EngineDeps): WorkerDefinition<typeof timerJo
         )
         return { from: result.from, to: result.to, jobs: result.jobsEnqueued }
       } catch (err) {
+        if (err instanceof MachineVersionError && err.problem === 'newer') {
+          // A rolling upgrade: a newer worker wrote this employee's snapshot. A timer must not run
+          // out of retries meanwhile (a lost `terminate` is a leaver never cut off), so it is sent
+          // again for later, once per job (the id derives from this job's), and a newer worker takes it.
+          await engine.boss.send(TIMER_QUEUE, data, { id: uuidV5(`timer:${data.timerId}:after:${job.jobId}`), startAfter: new Date(engine.now().getTime() + NEWER_MACHINE_WAIT_MS) })
+          job.log.info({ employeeId: data.employeeId }, 'timer deferred: a newer machine version wrote this employee')
+          return { deferred: 'newer_machine_version' }
+        }
         if (err instanceof EmployeeNotFoundError) {
           job.log.warn({ employeeId: data.employeeId }, 'timer for an employee that no longer exists')
           return { skipped: 'employee_not_found' }

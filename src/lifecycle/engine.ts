@@ -36,6 +36,7 @@ import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMom
 import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { ensureResidualTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
+import { LIFECYCLE_VERSIONING, upgradeSnapshot, type MachineVersioning } from '../../state-machines/upgrades.ts'
 
 export interface Actor {
   type: 'hr_source' | 'api_token' | 'oidc' | 'system'
@@ -71,6 +72,8 @@ export interface EngineDeps {
   residualOwnerGroup?: string
   /** Observed when a leaver's system is first verified revoked (metrics: time to revoke). */
   onRevocationVerified?: (event: { system: string; secondsFromEffective: number; secondsFromReceipt: number }) => void
+  /** The machine version this process writes and its upgrade steps (tests stand in a later version). */
+  lifecycleVersioning?: MachineVersioning
 }
 
 export interface MachineNotification {
@@ -138,6 +141,7 @@ interface EmployeeRow {
   account_key: string
   snapshot: unknown
   version: number
+  machine_version: number
   state: string
 }
 
@@ -220,7 +224,7 @@ export async function applyEvent(deps: EngineDeps, employeeId: string, event: Li
 
 async function lockEmployee(client: PoolClient, key: EmployeeKey, create: boolean): Promise<EmployeeRow> {
   if ('id' in key) {
-    const { rows } = await client.query<EmployeeRow>('SELECT id, source, external_id, account_key, snapshot, version, state FROM employees WHERE id = $1 FOR UPDATE', [key.id])
+    const { rows } = await client.query<EmployeeRow>('SELECT id, source, external_id, account_key, snapshot, version, machine_version, state FROM employees WHERE id = $1 FOR UPDATE', [key.id])
     if (!rows[0]) throw new EmployeeNotFoundError(key.id)
     return rows[0]
   }
@@ -228,7 +232,7 @@ async function lockEmployee(client: PoolClient, key: EmployeeKey, create: boolea
     await insertEmployee(client, key.source, key.externalId)
   }
   const { rows } = await client.query<EmployeeRow>(
-    'SELECT id, source, external_id, account_key, snapshot, version, state FROM employees WHERE source = $1 AND external_id = $2 FOR UPDATE',
+    'SELECT id, source, external_id, account_key, snapshot, version, machine_version, state FROM employees WHERE source = $1 AND external_id = $2 FOR UPDATE',
     [key.source, key.externalId],
   )
   if (!rows[0]) throw new EmployeeNotFoundError(`${key.source}:${key.externalId}`)
@@ -252,7 +256,19 @@ async function insertEmployee(client: PoolClient, source: HrSource, externalId: 
   }
 }
 
-function restore(row: EmployeeRow, effects: Effects) {
+/**
+ * The stored snapshot in this build's shape: upgraded when an older machine wrote it, refused
+ * (MachineVersionError, before anything is written) when a newer one did: an old worker in a
+ * rolling upgrade must not overwrite it, the job is retried until a newer worker takes it.
+ */
+function currentSnapshot(deps: { log?: Logger; lifecycleVersioning?: MachineVersioning }, row: Pick<EmployeeRow, 'id' | 'snapshot' | 'machine_version'>): unknown {
+  if (!row.snapshot) return undefined
+  const up = upgradeSnapshot(deps.lifecycleVersioning ?? LIFECYCLE_VERSIONING, row.snapshot, row.machine_version)
+  if (up.applied.length > 0) deps.log?.info({ employeeId: row.id, from: up.from, to: up.to, steps: up.applied }, 'lifecycle snapshot upgraded')
+  return up.snapshot
+}
+
+function restore(row: EmployeeRow, snapshot: unknown, effects: Effects) {
   const machine = employeeLifecycleMachine.provide({
     actions: {
       enqueue: (_, params: { jobs: JobRequest[] }) => {
@@ -273,8 +289,8 @@ function restore(row: EmployeeRow, effects: Effects) {
     },
   })
   const input = { employeeId: row.external_id, source: row.source }
-  return row.snapshot
-    ? createActor(machine, { snapshot: row.snapshot as Parameters<typeof createActor>[1] extends { snapshot?: infer S } ? S : never, input })
+  return snapshot
+    ? createActor(machine, { snapshot: snapshot as Parameters<typeof createActor>[1] extends { snapshot?: infer S } ? S : never, input })
     : createActor(machine, { input })
 }
 
@@ -309,7 +325,7 @@ async function applyLocked(
 ): Promise<ApplyResult> {
   const row = await lockEmployee(client, key, create)
   const effects: Effects = { jobs: [], timers: [], cancels: [], records: [], notifies: [] }
-  const actor = restore(row, effects)
+  const actor = restore(row, currentSnapshot(deps, row), effects)
   actor.start()
   const before = actor.getSnapshot()
   const from = String(before.value)
@@ -340,7 +356,7 @@ async function applyLocked(
   const timers = Object.values(ctx.timers).sort((a, b) => a.at.localeCompare(b.at))
   await client.query(
     `UPDATE employees SET snapshot = $2, state = $3, version = version + 1, generation = $4, profile = $5,
-            display_name = $6, email = $7, department = $8, start_date = $9, next_action = $10, next_action_at = $11, updated_at = now()
+            display_name = $6, email = $7, department = $8, start_date = $9, next_action = $10, next_action_at = $11, machine_version = $12, updated_at = now()
       WHERE id = $1`,
     [
       row.id,
@@ -354,6 +370,7 @@ async function applyLocked(
       ctx.startDate ?? null,
       timers[0]?.timer ?? null,
       timers[0]?.at ?? null,
+      (deps.lifecycleVersioning ?? LIFECYCLE_VERSIONING).current,
     ],
   )
 
@@ -600,12 +617,12 @@ async function withManualTasks(client: pg.PoolClient, accountKey: string, employ
 }
 
 /** Re-project the joiner case outside a lifecycle event (a manual provision task was attested). */
-export async function refreshJoinerCase(client: pg.PoolClient, employeeId: string, now: Date): Promise<void> {
-  const { rows } = await client.query<{ account_key: string; snapshot: { context?: LifecycleContext } | null }>(
-    'SELECT account_key, snapshot FROM employees WHERE id = $1 FOR UPDATE',
+export async function refreshJoinerCase(client: pg.PoolClient, employeeId: string, now: Date, deps: { log?: Logger; lifecycleVersioning?: MachineVersioning } = {}): Promise<void> {
+  const { rows } = await client.query<{ id: string; account_key: string; snapshot: unknown; machine_version: number }>(
+    'SELECT id, account_key, snapshot, machine_version FROM employees WHERE id = $1 FOR UPDATE',
     [employeeId],
   )
-  const ctx = rows[0]?.snapshot?.context
+  const ctx = rows[0] ? (currentSnapshot(deps, rows[0]) as { context?: LifecycleContext } | undefined)?.context : undefined
   if (rows[0] && ctx) await projectJoinerCase(client, employeeId, rows[0].account_key, ctx, now)
 }
 
