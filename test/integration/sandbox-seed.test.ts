@@ -23,7 +23,7 @@ describe('the sandbox as npm start runs it', () => {
   const residualTasks = () => count(`SELECT count(*)::int AS n FROM manual_tasks WHERE kind = 'residual'`)
   const busy = () =>
     count(
-      `SELECT ((SELECT count(*) FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '2 seconds'
+      `SELECT ((SELECT count(*) FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '120 seconds'
                   AND name NOT LIKE 'dlq.%' AND name NOT LIKE '%reconcile%')
              + (SELECT count(*) FROM hr_inbox WHERE status = 'received'))::int AS n`,
     )

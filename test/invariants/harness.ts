@@ -33,7 +33,10 @@ export interface Pipeline {
   send(delivery: Delivery): Promise<number>
   /** kill -9 the Tenure process and start a new one. */
   crash(): Promise<void>
-  /** Wait until no job is due or running and the inbox is empty, stable for a moment. */
+  /**
+   * Wait until no job is running or due within two minutes (a job pushed back by a rate limit is
+   * work still to do; a timer days ahead is not) and the inbox is empty, stable for a moment.
+   */
   settle(timeoutMs?: number): Promise<void>
   stop(): Promise<void>
   kills: number
@@ -111,7 +114,7 @@ export async function startPipeline(options: { log?: (line: string) => void } = 
       let quiet = 0
       for (;;) {
         const { rows } = await pool.query<{ busy: number }>(
-          `SELECT (SELECT count(*) FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '2 seconds'
+          `SELECT (SELECT count(*) FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '120 seconds'
                      AND name NOT LIKE '%reconcile%' AND name NOT LIKE 'dlq.%')
                 + (SELECT count(*) FROM hr_inbox WHERE status = 'received') AS busy`,
         )
@@ -120,7 +123,7 @@ export async function startPipeline(options: { log?: (line: string) => void } = 
         if (Date.now() > deadline) {
           const busy = await pool.query<{ what: string }>(
             `SELECT name || ' ' || state || ' ' || coalesce(data->'request'->>'key', data::text) || ' retry ' || retry_count || ' start ' || start_after AS what
-               FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '2 seconds' AND name NOT LIKE '%reconcile%' AND name NOT LIKE 'dlq.%'
+               FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '120 seconds' AND name NOT LIKE '%reconcile%' AND name NOT LIKE 'dlq.%'
              UNION ALL SELECT 'inbox ' || source || ' ' || employee_external_id || ' ' || vendor_event_type FROM hr_inbox WHERE status = 'received' LIMIT 10`,
           )
           throw new Error(`the pipeline did not settle within ${timeoutMs} ms: ${busy.rows.map((r) => r.what).join('; ')}`)
