@@ -24,7 +24,7 @@ describe('the sandbox as npm start runs it', () => {
   const busy = () =>
     count(
       `SELECT ((SELECT count(*) FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '120 seconds'
-                  AND name NOT LIKE 'dlq.%' AND name NOT LIKE '%reconcile%')
+                  AND (name IN ('hr.event', 'lifecycle.timer') OR name LIKE 'system.%' OR name LIKE 'cleanup.%'))
              + (SELECT count(*) FROM hr_inbox WHERE status = 'received'))::int AS n`,
     )
   const settle = async () => {

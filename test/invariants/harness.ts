@@ -115,7 +115,7 @@ export async function startPipeline(options: { log?: (line: string) => void } = 
       for (;;) {
         const { rows } = await pool.query<{ busy: number }>(
           `SELECT (SELECT count(*) FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '120 seconds'
-                     AND name NOT LIKE '%reconcile%' AND name NOT LIKE 'dlq.%')
+                     AND (name IN ('hr.event', 'lifecycle.timer') OR name LIKE 'system.%' OR name LIKE 'cleanup.%'))
                 + (SELECT count(*) FROM hr_inbox WHERE status = 'received') AS busy`,
         )
         quiet = Number(rows[0]!.busy) === 0 ? quiet + 1 : 0
@@ -123,7 +123,7 @@ export async function startPipeline(options: { log?: (line: string) => void } = 
         if (Date.now() > deadline) {
           const busy = await pool.query<{ what: string }>(
             `SELECT name || ' ' || state || ' ' || coalesce(data->'request'->>'key', data::text) || ' retry ' || retry_count || ' start ' || start_after AS what
-               FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '120 seconds' AND name NOT LIKE '%reconcile%' AND name NOT LIKE 'dlq.%'
+               FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() + interval '120 seconds' AND (name IN ('hr.event', 'lifecycle.timer') OR name LIKE 'system.%' OR name LIKE 'cleanup.%')
              UNION ALL SELECT 'inbox ' || source || ' ' || employee_external_id || ' ' || vendor_event_type FROM hr_inbox WHERE status = 'received' LIMIT 10`,
           )
           throw new Error(`the pipeline did not settle within ${timeoutMs} ms: ${busy.rows.map((r) => r.what).join('; ')}`)
