@@ -1,8 +1,10 @@
 /**
- * `npm run check:invariants -- --runs N --seed S [--path P] [--shrink] [--crashes] [--commands M]`:
+ * `npm run check:invariants -- --runs N --seed S [--path P] [--no-shrink] [--crashes] [--commands M]`:
  * randomized whole-pipeline scenarios, then the access invariant from the targets' side
- * (test/invariants/). On a violation it prints the scenario, the seed and the path to replay it
- * (`--seed S --path P`), and exits 1. Starts an embedded PostgreSQL unless DATABASE_URL is set.
+ * (test/invariants/). On a violation it shrinks the scenario (each try replays it through the
+ * whole pipeline; `--no-shrink` skips that), prints the smallest failing one, the seed and the
+ * path to replay it (`--seed S --path P`), and exits 1. Starts an embedded PostgreSQL unless
+ * DATABASE_URL is set.
  */
 import { parseArgs } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -12,11 +14,12 @@ import { startEmbedded } from '../src/db/embedded.ts'
 import { createLogger } from '../src/log.ts'
 
 const { values } = parseArgs({
+  allowNegative: true,
   options: {
     runs: { type: 'string', default: '20' },
     seed: { type: 'string' },
     path: { type: 'string' },
-    shrink: { type: 'boolean', default: false },
+    shrink: { type: 'boolean', default: true },
     crashes: { type: 'boolean', default: false },
     commands: { type: 'string', default: '14' },
   },
