@@ -398,6 +398,14 @@ describe('errors', () => {
     assert.ok(err.requestId)
   })
 
+  test('when accounts are listed, then their memberships are unknown (the user list does not show them), never "no groups"', async (t) => {
+    const { emulator, provisioner, ctx } = await setup(t)
+    const id = emulator.seedUser({ primaryEmail: 'listed.person@example.com', givenName: 'Listed', familyName: 'Person' })
+    const listed = (await provisioner.listAccounts(ctx)).items.find((a) => a.accountId === id)
+    assert.ok(listed)
+    assert.deepEqual(listed.unknown?.map((u) => u.attribute), ['groups'])
+  })
+
   test('when Google answers 429 with Retry-After, then RateLimited carries the wait', async (t) => {
     const { emulator, provisioner, ctx } = await setup(t)
     emulator.kit.injectFault({ pathIncludes: '/admin/directory/v1/users', status: 429, code: 'rateLimitExceeded', retryAfterSeconds: 7 })

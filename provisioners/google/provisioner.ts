@@ -871,7 +871,10 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
       )
       const data = parse(usersPageSchema, res.data, 'directory.users.list')
       // A list page reads suspension only; `revoked` needs tokens and app passwords: use verify.
-      const items = (data.users ?? []).map((user) => stateOf(user))
+      // Memberships are not on the user resource: unknown here, never "no groups".
+      const items = (data.users ?? []).map((user) =>
+        stateOf(user, { unknown: [{ attribute: 'groups', reason: 'directory.users.list does not return memberships (directory.groups.list?userKey per user)' }] }),
+      )
       return { items, ...(data.nextPageToken ? { nextPage: data.nextPageToken } : {}) }
     },
   }
