@@ -356,6 +356,19 @@ describe('ordering and duplicates', () => {
     assert.deepEqual(suspends.map((j) => j.action), ['suspend', 'suspend', 'suspend'])
   })
 
+  test('when a rehire arrives before the cancellation it follows, then the late cancellation is stale and the person stays employed', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 30)
+    // HR: cancelled at t, rehired at t+10 min; Tenure hears the rehire first.
+    e.send(hr('employee.rehired', { profile: PROFILE, startDate: '2025-04-02', occurredAt: plusMinutes(t, 10) }, { now: plusMinutes(t, 20), plan: PLAN, moments: { provisionAt: t, enableAt: t }, leaver: LEAVER }))
+    assert.equal(e.state, 'active')
+    const late = e.send(hr('employee.hire_cancelled', { occurredAt: t }, { now: plusMinutes(t, 21), plan: PLAN, leaver: LEAVER }))
+    assert.equal(e.state, 'active')
+    assert.equal(late.jobs.length, 0)
+    assert.match(String(late.records.find((r) => r.kind === 'event.ignored')?.details['reason']), /^stale/)
+  })
+
   test('when a hire cancellation overtakes the hire, then the older hire is ignored and nothing is provisioned', () => {
     const e = new FakeEngine()
     const arrive = plusMinutes(T0, 30)

@@ -1593,6 +1593,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
       on: {
         'timer.fired': [go('provisioning', 'onProvisionTimer', 'timer:provision'), go('deprovisioning', 'onTerminateNow', 'timer:terminate')],
         'employee.hired': [go('provisioning', 'onHire', 'fresh', 'provisionDueEv'), stay('onHire', 'fresh')],
+        'employee.rehired': [go('provisioning', 'onHire', 'fresh', 'provisionDueEv'), stay('onHire', 'fresh')],
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.hire_cancelled': go('cancelled', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
@@ -1605,6 +1606,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
       on: {
         'timer.fired': go('deprovisioning', 'onTerminateNow', 'timer:terminate'),
         'employee.hired': stay('onHire', 'fresh'),
+        'employee.rehired': stay('onHire', 'fresh'),
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
@@ -1616,6 +1618,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
       on: {
         'timer.fired': [go('active', 'onEnable', 'timer:enable'), go('deprovisioning', 'onTerminateNow', 'timer:terminate')],
         'employee.hired': [go('active', 'onHire', 'fresh', 'enableDueEv'), stay('onHire', 'fresh')],
+        'employee.rehired': [go('active', 'onHire', 'fresh', 'enableDueEv'), stay('onHire', 'fresh')],
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
@@ -1628,6 +1631,9 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
       on: {
         'timer.fired': go('onLeave', 'onLeaveStartNow', 'timer:leave_start'),
         'employee.hired': stay('onHire', 'fresh'),
+        // A rehire for someone Tenure still has employed (the cancellation or termination it follows
+        // has not arrived yet): a hire like any other, so that the late one is then stale.
+        'employee.rehired': stay('onHire', 'fresh'),
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.leave_started': [go('onLeave', 'onLeaveStartNow', 'fresh', 'leaveDueEv'), stay('onLeaveStartLater', 'fresh')],
         'employee.leave_ended': stay('onLeaveEndNow', 'fresh', 'hasScheduledLeave'),
@@ -1642,6 +1648,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
       on: {
         'timer.fired': go('active', 'onLeaveEndNow', 'timer:leave_end'),
         'employee.hired': stay('onHire', 'fresh'),
+        'employee.rehired': stay('onHire', 'fresh'),
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.leave_ended': [go('active', 'onLeaveEndNow', 'fresh', 'returnDueEv'), stay('onLeaveEndLater', 'fresh')],
         'employee.terminated': [
@@ -1659,6 +1666,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
           stay('onLeaveEndNow', 'timer:leave_end'),
         ],
         'employee.hired': stay('onHire', 'fresh'),
+        'employee.rehired': stay('onHire', 'fresh'),
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.terminated': [go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationDueEv'), stay('onTerminateLater', 'fresh')],
         'employee.termination_rescinded': [

@@ -71,20 +71,20 @@ function modelEvents(snapshot: LifecycleSnapshot): LifecycleEvent[] {
     case 'preHire':
     case 'provisioning':
     case 'ready':
-      events.push(hired(1, false), hired(2, true), retitle, terminateLater, terminateNow, terminateBeforeStart, cancel, rescind, leave(12, -1), back(14, -1))
+      events.push(hired(1, false), hired(2, true), rehired, rehiredDue, retitle, terminateLater, terminateNow, terminateBeforeStart, cancel, rescind, leave(12, -1), back(14, -1))
       if (quiet) events.push(regrant)
       break
     case 'active':
-      events.push(hired(1, false), retitle, terminateLater, terminateNow, terminatePast, cancel, leave(12, -1), back(14, -1))
+      events.push(hired(1, false), rehired, retitle, terminateLater, terminateNow, terminatePast, cancel, leave(12, -1), back(14, -1))
       // Side trips (a mover losing the system, a leave booked ahead) only from a quiet state.
       if (quiet) events.push(regrant, leave(13, 3 * 1440))
       break
     case 'onLeave':
-      events.push(hired(1, false), retitle, terminateLater, terminateNow, cancel, back(14, -1))
+      events.push(hired(1, false), rehired, retitle, terminateLater, terminateNow, cancel, back(14, -1))
       if (quiet) events.push(back(15, 3 * 1440))
       break
     case 'terminationScheduled':
-      events.push(hired(1, false), terminateLater, terminateNow, rescind, cancel, leave(12, -1), back(14, -1))
+      events.push(hired(1, false), rehired, terminateLater, terminateNow, rescind, cancel, leave(12, -1), back(14, -1))
       if (quiet) events.push(retitle, leave(13, 3 * 1440), back(15, 3 * 1440))
       break
     case 'deprovisioning':

@@ -40,6 +40,7 @@ export interface Model {
   people: Person[]
   /** Each HR source's clock, off by this many ms (constant within a scenario). */
   skew: Record<Source, number>
+  lastStamp: Partial<Record<Source, number>>
   sent: Delivery[]
   held: Delivery[]
 }
@@ -57,9 +58,19 @@ function profile(p: Person) {
   return { employeeId: p.hrId, firstName: p.firstName, lastName: p.lastName, workEmail: email(p), department: p.department }
 }
 
+/**
+ * The source's (skewed) clock, strictly increasing: an HR system stamps two changes of one person
+ * a millisecond apart at least. Two changes with one timestamp have no order Tenure could know.
+ */
+function stamp(model: Model, source: Source): number {
+  const at = Math.max(Date.now() + model.skew[source], (model.lastStamp[source] ?? 0) + 1)
+  model.lastStamp[source] = at
+  return at
+}
+
 /** A generic (Tenure's signed format) delivery, stamped with the source's skewed clock. */
 function generic(model: Model, type: CanonicalEventType, data: Record<string, unknown>): Delivery {
-  const body = { type, timestamp: new Date(Date.now() + model.skew.generic).toISOString(), data }
+  const body = { type, timestamp: new Date(stamp(model, 'generic')).toISOString(), data }
   return { source: 'generic', body: Buffer.from(JSON.stringify(body)), contentType: 'application/json', webhookId: `msg_${randomUUID().replaceAll('-', '')}` }
 }
 
@@ -67,7 +78,7 @@ function generic(model: Model, type: CanonicalEventType, data: Record<string, un
 function bamboo(model: Model, kind: CanonicalEventType, hrId: string): Delivery {
   const sample = adapterFor('bamboohr').buildSample(kind, hrId)
   const body = JSON.parse(sample.body.toString()) as { timestamp: string }
-  body.timestamp = DateTime.fromMillis(Date.now() + model.skew.bamboohr, { zone: 'UTC' }).toFormat("yyyy-LL-dd'T'HH:mm:ssZZZ")
+  body.timestamp = DateTime.fromMillis(stamp(model, 'bamboohr'), { zone: 'UTC' }).toFormat("yyyy-LL-dd'T'HH:mm:ssZZZ")
   return { source: 'bamboohr', body: Buffer.from(JSON.stringify(body)), contentType: sample.contentType, webhookId: randomUUID() }
 }
 
@@ -462,7 +473,7 @@ export function newModel(skew: Record<Source, number>): Model {
     onLeave: false,
     history: [],
   }))
-  return { people, skew, sent: [], held: [] }
+  return { people, skew, lastStamp: {}, sent: [], held: [] }
 }
 
 /** What HR's current word means for each person who has a history, for the checker. */
