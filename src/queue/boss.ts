@@ -31,6 +31,7 @@ import { PgBoss, type Db as IDatabase, type Clock } from 'pg-boss'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../log.ts'
 import type { Queryable } from '../db/pool.ts'
+import { isUnavailable } from '../http/errors.ts'
 
 export type Boss = PgBoss
 
@@ -58,7 +59,26 @@ export function createBoss(options: BossOptions): Boss {
     schedule: options.supervise ?? true,
     ...(options.clock ? { clock: options.clock } : {}),
   })
-  boss.on('error', (err: Error) => log.error({ err: { message: err.message, name: err.name } }, 'queue error'))
+  // While PostgreSQL is away (restart, fail-over) every worker's poll and every heartbeat fails
+  // and pg-boss reports each one; pg-boss keeps polling and recovers by itself when PostgreSQL is
+  // back. One warning per 10 s says so without burying the log; other errors are logged each time.
+  let quietUntil = 0
+  let suppressed = 0
+  boss.on('error', (err: Error) => {
+    const code = (err as { code?: string }).code
+    if (isUnavailable(err)) {
+      const now = Date.now()
+      if (now < quietUntil) {
+        suppressed += 1
+        return
+      }
+      log.warn({ err: { message: err.message, code }, suppressed }, 'queue cannot reach PostgreSQL; it retries by itself')
+      quietUntil = now + 10_000
+      suppressed = 0
+      return
+    }
+    log.error({ err: { message: err.message, name: err.name, code } }, 'queue error')
+  })
   boss.on('warning', (warning: { message: string; data?: unknown }) => log.warn({ warning: warning.message }, 'queue warning'))
   return boss
 }
