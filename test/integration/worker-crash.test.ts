@@ -16,6 +16,8 @@ import { startTestTenure, hrEvent } from '../helpers/tenure.ts'
 import { signStandardWebhook } from '../../src/hr/index.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { SlackEmulator, slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
+import { cleanupQueue, createQueues, deadLetterQueue, HR_EVENT_QUEUE, NOTIFY_QUEUE, systemQueue, TARGET_RECONCILE_QUEUE, TIMER_QUEUE } from '../../src/jobs/queues.ts'
+import { createExceptionQueues, EXCEPTION_TIMER_QUEUE } from '../../src/exceptions/queue.ts'
 
 const SECRET = `whsec_${Buffer.from('worker-crash-secret-of-thirty-2!').toString('base64')}`
 const today = () => new Date().toISOString().slice(0, 10)
@@ -130,5 +132,22 @@ test('when a job is slow but its process is alive, then it is not retried while 
   } finally {
     await t.stop()
     await slack.close()
+  }
+})
+
+test('when a database has queues from before heartbeats, then the next start gives them the configured heartbeat', async () => {
+  const t = await startTestTenure({ systems: { sandbox: { enabled: true } } })
+  try {
+    const { boss, config } = t.running
+    const worked = [systemQueue('sandbox'), cleanupQueue('sandbox'), HR_EVENT_QUEUE, TIMER_QUEUE, NOTIFY_QUEUE, TARGET_RECONCILE_QUEUE, EXCEPTION_TIMER_QUEUE]
+    for (const name of worked) assert.equal((await boss.getQueue(name))?.heartbeatSeconds, config.queue.heartbeatSeconds, `${name} has a heartbeat`)
+    for (const name of worked) await boss.updateQueue(name, { heartbeatSeconds: null })
+    // What start does for an existing database.
+    await createQueues(boss, config, ['sandbox'])
+    await createExceptionQueues(boss, config)
+    for (const name of worked) assert.equal((await boss.getQueue(name))?.heartbeatSeconds, config.queue.heartbeatSeconds, `${name} got its heartbeat back`)
+    assert.equal((await boss.getQueue(deadLetterQueue('sandbox')))?.heartbeatSeconds ?? null, null, 'nobody works a dead-letter queue')
+  } finally {
+    await t.stop()
   }
 })
