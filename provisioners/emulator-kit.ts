@@ -33,6 +33,11 @@ export interface Fault {
   retryAfterSeconds?: number
   /** Hold the request this long and then drop the connection (a timeout for the client). */
   hangMs?: number
+  /**
+   * Hold the request this long, then handle it as usual: a slow answer, not a lost one (a vendor
+   * under load; the job that made the call is slow, not dead).
+   */
+  delayMs?: number
   /** Treat the caller's token as expired (401 in the vendor's format). */
   expireToken?: boolean
   /**
@@ -128,6 +133,22 @@ export function logNormalMs(spec: LatencySpec): number {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Wait `ms`, or less if the caller hangs up first (its process was killed): holding a request
+ * nobody waits for would only keep the emulator's process alive.
+ */
+function hold(req: Request, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      req.socket.off('close', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    req.socket.once('close', done)
+  })
+}
 
 /** Let the handler run (and apply its write), then destroy the socket instead of sending its answer. */
 function loseResponseOf(req: Request): void {
@@ -242,9 +263,13 @@ export class EmulatorKit {
     if (fault) {
       this.stats.faultsInjected += 1
       if (fault.hangMs !== undefined) {
-        await sleep(fault.hangMs)
+        await hold(req, fault.hangMs)
         req.socket.destroy()
         return { kind: 'dropped' }
+      }
+      if (fault.delayMs !== undefined) {
+        await hold(req, fault.delayMs)
+        return this.admitRate(req, bucket, cost)
       }
       if (fault.loseResponse) {
         loseResponseOf(req)

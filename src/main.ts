@@ -18,7 +18,7 @@ import type { Logger } from './log.ts'
 import { createBoss, type Boss } from './queue/boss.ts'
 import { probeWorker, PROBE_QUEUE } from './jobs/diagnostics.ts'
 import { createJobMetrics, registerWorker, type WorkerHost } from './jobs/runtime.ts'
-import { createQueues } from './jobs/queues.ts'
+import { createQueues, ensureQueue, heartbeatRefreshSeconds } from './jobs/queues.ts'
 import { createLimiter } from './jobs/limiter.ts'
 import { systemWorker } from './jobs/system-worker.ts'
 import { timerWorker } from './jobs/timer-worker.ts'
@@ -90,12 +90,11 @@ export interface Running {
 export { openDatabase, type Database } from './db/open.ts'
 
 async function createProbeQueue(boss: Boss, config: Config): Promise<void> {
-  if (await boss.getQueue(PROBE_QUEUE)) return
-  await boss.createQueue(PROBE_QUEUE, {
+  await ensureQueue(boss, config, PROBE_QUEUE, {
     retryLimit: 0,
     expireInSeconds: config.queue.expireInSeconds,
     notify: true,
-  } as Parameters<Boss['createQueue']>[1])
+  } as NonNullable<Parameters<Boss['createQueue']>[1]>)
 }
 
 export async function startTenure(options: StartOptions): Promise<Running> {
@@ -304,6 +303,9 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       const polling = {
         pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
         notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds,
+        // pg-boss refreshes at half the heartbeat by default: one late refresh (a busy pool, a
+        // stalled event loop) would then retry a job that is still running.
+        heartbeatRefreshSeconds: heartbeatRefreshSeconds(config),
       }
       await registerWorker(host, { ...probeWorker(), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...timerWorker(engine), options: { localConcurrency: 2, ...polling } })

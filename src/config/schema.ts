@@ -74,18 +74,32 @@ export const queueSchema = z
     retryLimit: z.number().int().min(0).default(8).describe('Attempts after the first before a job goes to its dead-letter queue.'),
     retryDelaySeconds: z.number().min(0).default(5).describe('First retry delay; doubles with jitter (exponential backoff).'),
     retryDelayMaxSeconds: z.number().min(1).default(600).describe('Longest backoff between retries.'),
+    heartbeatSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .default(20)
+      .describe(
+        'A running job proves it is alive every quarter of this; a job not heard from for this long (its process died: kill -9, OOM, a lost host) is retried. Detects a dead worker in about heartbeatSeconds + monitorIntervalSeconds, without touching slow jobs that are still running. pg-boss requires >= 10.',
+      ),
     superviseIntervalSeconds: z
       .number()
       .int()
       .min(1)
-      .default(60)
-      .describe('How often pg-boss looks for jobs whose worker died (active past expireInSeconds) and retries them.'),
+      .default(10)
+      .describe("How often pg-boss's supervisor runs in each process (job expiry, heartbeat checks, retention); monitoring runs on these ticks."),
+    monitorIntervalSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe('How often jobs whose heartbeat stopped (or that ran past expireInSeconds) are found and retried, and queue statistics refreshed.'),
     expireInSeconds: z
       .number()
       .int()
       .min(30)
       .default(300)
-      .describe('A job running longer than this is considered lost and retried; keep above the slowest vendor call.'),
+      .describe('Longest a single run of a job may take; a run still going after this is counted as failed and retried. Keep above the slowest vendor call. Dead workers are found by heartbeatSeconds, not by this.'),
   })
   .strict()
 

@@ -33,16 +33,24 @@ export function createPool(options: PoolOptions): Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   })
-  // An idle client losing its connection (database restart) emits here; without a listener the
-  // process would crash. The pool replaces the client on next use.
   const statements = options.sessionStatements ?? []
-  if (statements.length > 0) {
+  pool.on('connect', (client) => {
+    // pg's documented pitfall (https://node-postgres.com/apis/pool#error, /apis/client#error): a
+    // client whose connection is cut emits 'error', and an 'error' with no listener ends the
+    // process. The pool listens only while a client is idle in it; a client checked out (a
+    // transaction in progress, a lock held across a vendor call) has no listener of its own, so a
+    // PostgreSQL restart or fail-over (57P01 "terminating connection due to administrator
+    // command") used to take Tenure down. This listener stays for the client's whole life. The
+    // holder learns of the loss from its next query, which rejects; the pool discards the broken
+    // client on release (it is no longer queryable) and opens a fresh one when PostgreSQL is back.
+    client.on('error', (err: Error) => lost(err, 'in use'))
     // Queries queue per client, so these run before anything the pool hands the client out for.
-    pool.on('connect', (client) => {
-      for (const sql of statements) client.query(sql).catch((err: Error) => options.log.warn({ err: { message: err.message } }, 'session statement failed'))
-    })
-  }
-  pool.on('error', (err) => options.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle database connection lost'))
+    for (const sql of statements) client.query(sql).catch((err: Error) => options.log.warn({ err: { message: err.message } }, 'session statement failed'))
+  })
+  const lost = (err: Error, where: 'idle' | 'in use') =>
+    options.log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, where }, 'database connection lost')
+  // An idle client losing its connection emits here too; the pool drops it and replaces it on next use.
+  pool.on('error', (err) => lost(err, 'idle'))
   return pool
 }
 

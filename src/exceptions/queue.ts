@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import type { Boss } from '../queue/boss.ts'
 import type { Config } from '../config/index.ts'
+import { ensureQueue } from '../jobs/queues.ts'
 
 export const EXCEPTION_TIMER_QUEUE = 'exceptions.timer'
 
@@ -22,8 +23,7 @@ type QueueOptions = NonNullable<Parameters<Boss['createQueue']>[1]>
 
 /** Same retry policy as the lifecycle timers: a failed step (database hiccup) is tried again. */
 export async function createExceptionQueues(boss: Boss, config: Config): Promise<void> {
-  if (await boss.getQueue(EXCEPTION_TIMER_QUEUE)) return
-  await boss.createQueue(EXCEPTION_TIMER_QUEUE, {
+  await ensureQueue(boss, config, EXCEPTION_TIMER_QUEUE, {
     retryLimit: config.queue.retryLimit,
     retryDelay: config.queue.retryDelaySeconds,
     retryBackoff: true,

@@ -70,6 +70,25 @@ export function jobPriority(request: JobRequest, deadline: Date | undefined, now
 
 type QueueOptions = NonNullable<Parameters<Boss['createQueue']>[1]>
 
+/**
+ * Create a queue that workers take jobs from, with heartbeats (src/queue/boss.ts says why), or
+ * bring an existing one's heartbeat in line with the configuration: a database made before
+ * heartbeats, or under another `queue.heartbeatSeconds`, would otherwise keep finding dead
+ * workers' jobs only after `expireInSeconds`. Other options of an existing queue are left as
+ * they are. Jobs take the queue's heartbeat when they are inserted.
+ */
+export async function ensureQueue(boss: Boss, config: Config, name: string, options: QueueOptions): Promise<void> {
+  const heartbeatSeconds = config.queue.heartbeatSeconds
+  const existing = await boss.getQueue(name)
+  if (!existing) await boss.createQueue(name, { ...options, heartbeatSeconds })
+  else if (existing.heartbeatSeconds !== heartbeatSeconds) await boss.updateQueue(name, { heartbeatSeconds })
+}
+
+/** How often a running job refreshes its heartbeat: four chances before it counts as dead. */
+export function heartbeatRefreshSeconds(config: Config): number {
+  return config.queue.heartbeatSeconds / 4
+}
+
 export async function createQueues(boss: Boss, config: Config, systems: string[]): Promise<void> {
   const retry = {
     retryLimit: config.queue.retryLimit,
@@ -78,12 +97,10 @@ export async function createQueues(boss: Boss, config: Config, systems: string[]
     retryDelayMax: config.queue.retryDelayMaxSeconds,
     expireInSeconds: config.queue.expireInSeconds,
   }
-  const ensure = async (name: string, options: QueueOptions) => {
-    const existing = await boss.getQueue(name)
-    if (!existing) await boss.createQueue(name, options)
-  }
+  const ensure = (name: string, options: QueueOptions) => ensureQueue(boss, config, name, options)
   for (const system of systems) {
-    await ensure(deadLetterQueue(system), { retentionSeconds: 30 * 24 * 3600, notify: false } as QueueOptions)
+    // Nobody works a dead-letter queue (jobs wait there for an operator), so no heartbeat.
+    if (!(await boss.getQueue(deadLetterQueue(system)))) await boss.createQueue(deadLetterQueue(system), { retentionSeconds: 30 * 24 * 3600, notify: false } as QueueOptions)
     await ensure(systemQueue(system), { ...retry, deadLetter: deadLetterQueue(system), notify: true } as QueueOptions)
     await ensure(cleanupQueue(system), { ...retry, deadLetter: deadLetterQueue(system), notify: true } as QueueOptions)
   }
@@ -97,8 +114,10 @@ export async function createQueues(boss: Boss, config: Config, systems: string[]
   // A run lists every account of every system and reads back each one the listing shows active
   // after a verified revocation: thousands of calls after a layoff, paced by the vendors' limits.
   // Five minutes (queue.expireInSeconds) would expire it mid-run and start a second one beside it.
+  // Its heartbeat still finds a run whose process died within a minute.
   const reconcile = { ...retry, retryLimit: 1, expireInSeconds: Math.max(retry.expireInSeconds, TARGET_RECONCILE_EXPIRE_SECONDS), notify: true }
-  if (await boss.getQueue(TARGET_RECONCILE_QUEUE)) await boss.updateQueue(TARGET_RECONCILE_QUEUE, { expireInSeconds: reconcile.expireInSeconds })
-  else await boss.createQueue(TARGET_RECONCILE_QUEUE, reconcile as QueueOptions)
+  if (await boss.getQueue(TARGET_RECONCILE_QUEUE)) {
+    await boss.updateQueue(TARGET_RECONCILE_QUEUE, { expireInSeconds: reconcile.expireInSeconds, heartbeatSeconds: config.queue.heartbeatSeconds })
+  } else await boss.createQueue(TARGET_RECONCILE_QUEUE, { ...reconcile, heartbeatSeconds: config.queue.heartbeatSeconds } as QueueOptions)
   await ensure(AUDIT_CHECKPOINT_QUEUE, { ...retry, retryLimit: 3, notify: true } as QueueOptions)
 }

@@ -13,11 +13,25 @@
  * - `localConcurrency`: several jobs in flight per queue per process (one single-job worker
  *   each); pg-boss hands out jobs with SKIP LOCKED, so several `tenure worker` processes share
  *   the work without a lock service.
+ *
+ * Crash recovery, and why:
+ * - Every worked queue carries `heartbeatSeconds` (src/jobs/queues.ts `ensureQueue`): a worker
+ *   refreshes its job's `heartbeat_on` while the handler runs (src/jobs/runtime.ts), and the
+ *   supervisor retries an active job not refreshed for `heartbeatSeconds` (pg-boss >= 12.12,
+ *   `failJobsByHeartbeat`). A process killed with -9, or one that lost PostgreSQL while it held
+ *   a job and could not settle it, stops refreshing, so its jobs are retried in about
+ *   heartbeatSeconds + monitorIntervalSeconds (+ the first retry delay and a poll): under 60 s by
+ *   default. Before, only `expireInSeconds` (300 s) plus pg-boss's 60 s monitor interval found
+ *   them, about 6 minutes of a leaver's SLA per crash. A slow job keeps refreshing and is left
+ *   alone; `expireInSeconds` still bounds one run.
+ * - `monitorIntervalSeconds` is pg-boss's own (default 60 s): the supervisor only looks for
+ *   stale heartbeats that often, whatever `superviseIntervalSeconds` says.
  */
 import { PgBoss, type Db as IDatabase, type Clock } from 'pg-boss'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../log.ts'
 import type { Queryable } from '../db/pool.ts'
+import { isUnavailable } from '../http/errors.ts'
 
 export type Boss = PgBoss
 
@@ -41,10 +55,30 @@ export function createBoss(options: BossOptions): Boss {
     useListenNotify: config.queue.useListenNotify,
     supervise: options.supervise ?? true,
     superviseIntervalSeconds: config.queue.superviseIntervalSeconds,
+    monitorIntervalSeconds: config.queue.monitorIntervalSeconds,
     schedule: options.supervise ?? true,
     ...(options.clock ? { clock: options.clock } : {}),
   })
-  boss.on('error', (err: Error) => log.error({ err: { message: err.message, name: err.name } }, 'queue error'))
+  // While PostgreSQL is away (restart, fail-over) every worker's poll and every heartbeat fails
+  // and pg-boss reports each one; pg-boss keeps polling and recovers by itself when PostgreSQL is
+  // back. One warning per 10 s says so without burying the log; other errors are logged each time.
+  let quietUntil = 0
+  let suppressed = 0
+  boss.on('error', (err: Error) => {
+    const code = (err as { code?: string }).code
+    if (isUnavailable(err)) {
+      const now = Date.now()
+      if (now < quietUntil) {
+        suppressed += 1
+        return
+      }
+      log.warn({ err: { message: err.message, code }, suppressed }, 'queue cannot reach PostgreSQL; it retries by itself')
+      quietUntil = now + 10_000
+      suppressed = 0
+      return
+    }
+    log.error({ err: { message: err.message, name: err.name, code } }, 'queue error')
+  })
   boss.on('warning', (warning: { message: string; data?: unknown }) => log.warn({ warning: warning.message }, 'queue warning'))
   return boss
 }
