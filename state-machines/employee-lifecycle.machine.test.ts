@@ -299,7 +299,7 @@ function fire2(engine: FakeEngine, kind: 'exception_end'): Captured {
 }
 
 describe('ordering and duplicates', () => {
-  test('when an update that happened before the termination arrives after it took effect, then it is ignored and nothing is re-provisioned', () => {
+  test('when an update that happened before the termination arrives after it took effect, then nothing is re-provisioned: it is only kept for a rehire', () => {
     const e = new FakeEngine()
     toActive(e)
     const t = plusDays(T0, 40)
@@ -309,8 +309,7 @@ describe('ordering and duplicates', () => {
     )
     assert.equal(late.jobs.length, 0)
     assert.equal(e.state, 'deprovisioning')
-    const ignored = late.records.find((r) => r.kind === 'event.ignored')
-    assert.match(String(ignored?.details['reason']), /not_applicable: employee.updated in deprovisioning/)
+    assert.ok(late.records.some((r) => r.kind === 'hr.held_for_rehire'))
     assert.equal(e.context.systems['netsuite'], undefined)
   })
 
@@ -367,6 +366,36 @@ describe('ordering and duplicates', () => {
     assert.equal(e.state, 'active')
     assert.equal(late.jobs.length, 0)
     assert.match(String(late.records.find((r) => r.kind === 'event.ignored')?.details['reason']), /^stale/)
+  })
+
+  test('when a termination of someone whose hire was cancelled overtakes their rehire, then the late rehire is stale', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 30)
+    drain(e, e.send(hr('employee.hire_cancelled', { occurredAt: t }, { now: t, plan: PLAN, leaver: LEAVER })).jobs, t)
+    assert.equal(e.state, 'cancelled')
+    // HR: rehired at t+10, terminated at t+20; the termination arrives first (nothing to do), the rehire last.
+    e.send(hr('employee.terminated', { immediate: true, voluntary: 'involuntary', occurredAt: plusMinutes(t, 20) }, { now: plusMinutes(t, 30), plan: PLAN, moments: { terminationAt: plusMinutes(t, 20) } }))
+    assert.equal(e.state, 'cancelled')
+    const late = e.send(
+      hr('employee.rehired', { profile: PROFILE, startDate: '2025-04-02', occurredAt: plusMinutes(t, 10) }, { now: plusMinutes(t, 31), plan: PLAN, moments: { provisionAt: t, enableAt: t }, leaver: LEAVER }),
+    )
+    assert.equal(late.jobs.length, 0, 'nothing is provisioned for a rehire HR has since ended')
+    assert.equal(e.state, 'cancelled')
+    assert.match(String(late.records.find((r) => r.kind === 'event.ignored')?.details['reason']), /^stale/)
+  })
+
+  test('when a move HR made after a rehire arrives while the person is still leaving, then the rehire provisions the new department', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 30)
+    const cut = e.send(hr('employee.terminated', { immediate: true, voluntary: 'involuntary', occurredAt: t }, { now: t, plan: PLAN, moments: { terminationAt: t }, leaver: LEAVER })).jobs
+    // Rehired (t+10) into the old plan, then moved (t+20) to one with an extra system, both while the cut-off runs.
+    e.send(hr('employee.rehired', { profile: PROFILE, startDate: '2025-04-02', occurredAt: plusMinutes(t, 10) }, { now: plusMinutes(t, 11), plan: PLAN, moments: { provisionAt: t, enableAt: t }, leaver: LEAVER }))
+    e.send(hr('employee.updated', { changes: { department: 'Finance' }, occurredAt: plusMinutes(t, 20) }, { now: plusMinutes(t, 21), plan: { ...PLAN, netsuite: grant() }, leaver: LEAVER }))
+    drain(e, cut, plusMinutes(t, 22))
+    assert.equal(e.context.profile?.department, 'Finance')
+    assert.ok(e.context.systems['netsuite'], 'the plan of the newer department applies')
   })
 
   test('when a hire cancellation overtakes the hire, then the older hire is ignored and nothing is provisioned', () => {

@@ -145,6 +145,8 @@ export interface TerminationInfo {
 type HireEvent = Extract<HrLifecycleEvent, { type: 'employee.hired' | 'employee.rehired' }>
 
 export interface LifecycleContext {
+  /** Profile updates HR sent after the person left (before a rehire that may follow); replayed on rehire. */
+  heldUpdates?: HrLifecycleEvent[]
   employeeId: string
   source: HrSource
   /** Mirrors the state value after every macrostep (handlers need it; tests assert it). */
@@ -780,9 +782,14 @@ type Handler<E extends LifecycleEvent = LifecycleEvent> = (d: Draft, ev: E) => v
 function acceptHire(d: Draft, ev: HireEvent): void {
   const rehire = d.from === 'offboarded' || d.from === 'cancelled' || d.from === 'unknown' || d.from === 'deprovisioning'
   const remembered = d.from === 'unknown' ? d.ctx.leave : undefined
+  const held = rehire ? (d.ctx.heldUpdates ?? []) : []
+  delete d.ctx.heldUpdates
   if (rehire) newGeneration(d)
   if (remembered) d.ctx.leave = remembered
   applyHr(d, ev)
+  // Changes HR made after this hire but delivered while the person was still leaving: their
+  // attributes (and the plan evaluated with them) win over the hire's older ones.
+  for (const update of held) if (ms(update.hr.occurredAt) > ms(ev.hr.occurredAt)) applyHr(d, update)
   d.ctx.startDate = ev.hr.startDate
   if (ev.moments.provisionAt !== undefined) d.ctx.provisionAt = ev.moments.provisionAt
   else delete d.ctx.provisionAt
@@ -848,6 +855,14 @@ const onCancelBeforeHire: Handler = (d, ev) => {
   markSeen(d, ev)
   d.ctx.lastEmploymentAt = later(d.ctx.lastEmploymentAt, ev.hr.occurredAt)
   record(d, 'hire.cancelled', { startedAlready: false, beforeHireArrived: true })
+}
+
+/** A profile update for someone who has left: kept for a rehire that may follow (and is older than it). */
+const onUpdateWhileGone: Handler = (d, ev) => {
+  if (ev.type !== 'employee.updated') return
+  markSeen(d, ev)
+  d.ctx.heldUpdates = [...(d.ctx.heldUpdates ?? []), ev].slice(-20)
+  record(d, 'hr.held_for_rehire', { hrEventId: ev.hr.eventId, type: ev.type })
 }
 
 const onProfileChange: Handler = (d, ev) => {
@@ -1040,8 +1055,14 @@ const onCaseReopened: Handler = (d) => {
 
 const ignoreEvent: Handler = (d, ev) => {
   if (isHrEvent(ev)) {
-    const reason = hrIgnoreReason(d.ctx, ev) ?? `not_applicable: ${ev.type} in ${d.ctx.phase}`
+    const stale = hrIgnoreReason(d.ctx, ev)
+    const reason = stale ?? `not_applicable: ${ev.type} in ${d.ctx.phase}`
     if (reason !== 'duplicate') markSeen(d, ev)
+    // A newer word from HR on the employment that needs nothing done here (a termination of someone
+    // whose hire was cancelled) still supersedes older ones: a hire sent before it and delivered
+    // after it is then stale. A rescind is left out: it speaks of a termination, not of the hire.
+    if (stale === undefined && EMPLOYMENT_TYPES.has(ev.type) && ev.type !== 'employee.termination_rescinded')
+      d.ctx.lastEmploymentAt = later(d.ctx.lastEmploymentAt, ev.hr.occurredAt)
     record(d, 'event.ignored', { eventType: ev.type, hrEventId: ev.hr.eventId, reason })
     return
   }
@@ -1380,6 +1401,7 @@ const HANDLERS = {
   onProfileChange,
   onChangeBeforeHire,
   onCancelBeforeHire,
+  onUpdateWhileGone,
   onRememberedLeave,
   onProvisionTimer,
   onEnable,
@@ -1684,6 +1706,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.termination_rescinded': go('provisioning', 'onRescindAfterEffect', 'fresh', 'terminationTookEffect'),
         'employee.hired': stay('onPendingRehire', 'fresh'),
         'employee.rehired': stay('onPendingRehire', 'fresh'),
+        'employee.updated': stay('onUpdateWhileGone', 'fresh'),
       },
     },
     offboarded: {
@@ -1696,6 +1719,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hired': rehire,
         'employee.rehired': rehire,
         'employee.termination_rescinded': go('provisioning', 'onRescindAfterEffect', 'fresh', 'terminationTookEffect'),
+        'employee.updated': stay('onUpdateWhileGone', 'fresh'),
       },
     },
     cancelled: {
@@ -1707,6 +1731,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
       on: {
         'employee.hired': rehire,
         'employee.rehired': rehire,
+        'employee.updated': stay('onUpdateWhileGone', 'fresh'),
       },
     },
   },

@@ -92,13 +92,14 @@ function modelEvents(snapshot: LifecycleSnapshot): LifecycleEvent[] {
       if (Object.keys(ctx.exceptions).length === 0 && Object.values(ctx.systems).every((p) => p.attempts === 0)) events.push(rehired, rehiredDue, hired(1, false))
       break
     default:
-      events.push(hired(1, false), hired(2, true), rehired, rehiredDue, rescind)
+      events.push(hired(1, false), hired(2, true), rehired, rehiredDue, rescind, retitle, terminateNow)
   }
   // Re-deliveries and stale events: recorded as ignored wherever they arrive.
   const firstSeen = ctx.seenHrEventIds[0]
   if (firstSeen !== undefined && ctx.lastEmploymentAt !== undefined) {
     events.push(hr('employee.hired', { profile: PROFILE, startDate, preHire: true, eventId: firstSeen }, { now: t, plan: PLAN_A, moments: {} }))
     events.push(hr('employee.rehired', { profile: PROFILE, startDate, eventId: firstSeen }, { now: t, plan: PLAN_A, moments: {} }))
+    events.push(hr('employee.updated', { changes: { title: 'Again' }, eventId: firstSeen }, { now: t, plan }))
     events.push(hr('employee.terminated', { immediate: true, voluntary: 'unknown', eventId: id(17), occurredAt: plusDays(ctx.lastEmploymentAt, -1) }, { now: t, plan, moments: { terminationAt: t } }))
   }
   for (const timer of Object.values(ctx.timers)) {
