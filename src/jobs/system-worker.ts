@@ -80,6 +80,7 @@ export const systemJobSchema = z.object({
   profile: z.record(z.string(), z.unknown()).optional(),
   deadlineAt: z.string().optional(),
   rateLimitedCount: z.number().int().optional(),
+  attemptsBefore: z.number().int().nonnegative().optional(),
 })
 
 export interface SystemWorkerDeps {
@@ -395,7 +396,10 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
 /** Push the same job back by `ms` without counting an attempt. The new id is derived, so a retry of this step re-queues once. */
 async function requeueAfter(deps: SystemWorkerDeps, data: SystemJobData, ms: number, calls: ApiCallRecord[], job: JobContext): Promise<void> {
   const n = (data.rateLimitedCount ?? 0) + 1
-  const next: SystemJobData = { ...data, rateLimitedCount: n }
+  // The re-run is a new pg-boss job: carry the attempts this one made (its failed retries, and
+  // this run if it reached the target) so the final count is the number actually made.
+  const attemptsBefore = (data.attemptsBefore ?? 0) + (job.attempt - 1) + (calls.length > 0 ? 1 : 0)
+  const next: SystemJobData = { ...data, rateLimitedCount: n, attemptsBefore }
   await withTransaction(deps.pool, async (client) => {
     await deps.boss.send(queueFor(data.request), next as unknown as object, {
       id: uuidV5(`job:${data.request.key}:rl${n}`),
@@ -414,7 +418,16 @@ async function finalFailure(deps: SystemWorkerDeps, data: SystemJobData, job: Jo
   await applyEvent(
     deps.engine,
     data.employeeId,
-    { type: 'account.failed', system, action: data.request.action, ...(data.request.phase ? { phase: data.request.phase } : {}), error, final: true, now: deps.engine.now().toISOString() },
+    {
+      type: 'account.failed',
+      system,
+      action: data.request.action,
+      ...(data.request.phase ? { phase: data.request.phase } : {}),
+      error,
+      final: true,
+      attempts: (data.attemptsBefore ?? 0) + job.attempt,
+      now: deps.engine.now().toISOString(),
+    },
     {
       actor: SYSTEM_ACTOR,
       correlationId: data.correlationId,
