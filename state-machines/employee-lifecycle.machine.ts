@@ -1168,7 +1168,11 @@ const onFailed: Handler = (d, ev) => {
   const phase = e.phase ?? pending?.phase
   p.lastError = { action: e.action, kind: e.error.kind, message: e.error.message, at: e.now }
   record(d, 'job.failed', { system: e.system, action: e.action, phase, error: e.error, final: e.final })
-  if (!e.final) return
+  if (!e.final) {
+    // A leaver's cut-off never gives up; the attempts it made so far still count.
+    if (e.attempts !== undefined && pending?.action === e.action) p.tries = (p.tries ?? 0) + e.attempts
+    return
+  }
   const matches = pending !== undefined && pending.action === e.action && (e.action !== 'deprovision' || pending.phase === phase)
   if (!matches) return
   delete p.pending

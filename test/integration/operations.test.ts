@@ -150,7 +150,12 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
   let t: TestTenure
   let call: ApiCall
   before(async () => {
-    t = await startTestTenure({ sandbox: { enabled: true }, policy: { rules: [{ name: 'everyone', grant: { slack: { channels: ['general'] } } }] } })
+    t = await startTestTenure({
+      sandbox: { enabled: true },
+      policy: { rules: [{ name: 'everyone', grant: { slack: { channels: ['general'] } } }] },
+      // Retries spent fast, so a leaver's cut-off reaches its never-give-up rounds within the test.
+      queue: { retryLimit: 1, retryDelaySeconds: 0, retryDelayMaxSeconds: 1 },
+    })
     call = await apiAs(t, ['operator'])
   })
   after(async () => {
@@ -226,5 +231,31 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
     assert.equal(refused.body.error.code, 'nothing_to_retry')
     assert.match(refused.body.error.message, /not waiting for a retry \(status \w+\)/)
     assert.equal(await inFlight('RT1'), 0, 'nothing was queued')
+  })
+
+  test('when a leaver cut-off keeps failing and never gives up, then the case counts the attempts made while it goes on', async () => {
+    await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'RT2', { profile: { employeeId: 'RT2', firstName: 'Le', lastName: 'Aver' }, startDate: today(), preHire: false }), {
+      actor: SYSTEM_ACTOR,
+      correlationId: 'h-rt2',
+    })
+    await t.until('Slack active', async () => (await slackRow('RT2'))?.status === 'active')
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ pathIncludes: '/scim/', status: 503, times: Number.POSITIVE_INFINITY })
+    try {
+      await applyHrEvent(t.running.engine, hrEvent('employee.terminated', 'RT2', { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'voluntary' }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'l-rt2',
+      })
+      // retryLimit 1: two attempts per round; two rounds reported means at least 4 attempts.
+      const row = await t.until('attempts counted while the cut-off goes on', async () => {
+        const r = await slackRow('RT2')
+        return r && r.case_attempts !== null && r.case_attempts >= 4 ? r : undefined
+      })
+      assert.notEqual(row.status, 'failed', 'a leaver cut-off does not give up')
+      assert.equal((await deadLetters('RT2')).length, 0)
+    } finally {
+      slack.kit.clearFaults()
+    }
+    await t.until('the cut-off to be verified once Slack answers', async () => ['done', 'verified'].includes((await slackRow('RT2'))?.status ?? ''))
   })
 })
