@@ -39,16 +39,14 @@ import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import express from 'express'
-import { z } from 'zod'
 import { requireRoles } from './auth/require-roles.ts'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
-import { auditRouter, createCheckpoint, checkpointCron, recordAudit } from './audit/index.ts'
+import { auditCheckpointWorker, auditRetentionWorker, auditRouter, recordAudit, scheduleAuditJobs } from './audit/index.ts'
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 
 const TENURE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 import { localAuditConfig } from './audit/local-key.ts'
-import { AUDIT_CHECKPOINT_QUEUE } from './jobs/queues.ts'
 import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
@@ -248,7 +246,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       log.warn({ file: local.file, created: local.created }, 'audit.signingKey is not configured: checkpoints are signed with a key kept in the data folder; configure one from a secret store for production (docs/audit.md)')
     }
     const auditConfig = audit
-    await boss.schedule(AUDIT_CHECKPOINT_QUEUE, checkpointCron(auditConfig), {}, { key: 'audit' })
+    await scheduleAuditJobs(boss, auditConfig)
     // Which configuration this process runs with, on the chain (a digest and the source, never values).
     await recordAudit(pool, [
       {
@@ -310,15 +308,9 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       await registerWorker(host, { ...probeWorker(), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...timerWorker(engine), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...notifyWorker({ config: notify }), options: { localConcurrency: 4, ...polling } })
-      await registerWorker(host, {
-        queue: AUDIT_CHECKPOINT_QUEUE,
-        schema: z.object({}).loose(),
-        handler: async () => {
-          const cp = await createCheckpoint(pool, auditConfig, log)
-          return { seq: cp.checkpoint.seq }
-        },
-        options: { localConcurrency: 1, ...polling },
-      })
+      const auditJobs = { pool, config: auditConfig, log, now: engine.now }
+      await registerWorker(host, { ...auditCheckpointWorker(auditJobs), options: { localConcurrency: 1, ...polling } })
+      await registerWorker(host, { ...auditRetentionWorker(auditJobs), options: { localConcurrency: 1, ...polling } })
       await registerWorker(host, { ...hrReconcileWorker({ pool, boss, log, sources: hrSources, now: engine.now }), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, {
         ...targetReconcileWorker({ pool, boss, log, engine, registry, limiter, config: config.reconciliation }),

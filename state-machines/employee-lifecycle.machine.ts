@@ -99,6 +99,8 @@ export interface SystemProgress {
   provisioned?: AccessGrant
   /** Failed verifications of the current revocation. */
   attempts: number
+  /** Job attempts at the target that failed for the step under way, kept across operator retries; cleared when the step succeeds. */
+  tries?: number
   lastError?: { action: string; kind: string; message: string; at: string }
   /** When the account was last created or restored (a joiner case's "access ready" moment). */
   provisionedAt?: string
@@ -1096,6 +1098,7 @@ const onProvisioned: Handler = (d, ev) => {
     p.enabled = pending.enabled ?? true
     p.suspended = false
     p.attempts = 0
+    delete p.tries
     delete p.lastError
     p.provisionedAt = e.now
     p.status = restingStatus(p)
@@ -1139,6 +1142,7 @@ const onChanged: Handler = (d, ev) => {
     delete p.pending
   }
   delete p.lastError
+  delete p.tries
   p.status = restingStatus(p)
   record(d, e.type, { system: e.system })
   advance(d, e.system)
@@ -1231,10 +1235,17 @@ const onFailed: Handler = (d, ev) => {
   const phase = e.phase ?? pending?.phase
   p.lastError = { action: e.action, kind: e.error.kind, message: e.error.message, at: e.now }
   record(d, 'job.failed', { system: e.system, action: e.action, phase, error: e.error, final: e.final })
-  if (!e.final) return
+  if (!e.final) {
+    // A leaver's cut-off never gives up; the attempts it made so far still count.
+    if (e.attempts !== undefined && pending?.action === e.action) p.tries = (p.tries ?? 0) + e.attempts
+    return
+  }
   const matches = pending !== undefined && pending.action === e.action && (e.action !== 'deprovision' || pending.phase === phase)
   if (!matches) return
   delete p.pending
+  // Counted apart from `attempts` (which bounds verification re-runs); the case shows both, so
+  // case_systems.attempts no longer stays 0 through hundreds of rejected calls.
+  p.tries = (p.tries ?? 0) + (e.attempts ?? 1)
   const label = `${e.action}${phase ? ` (${phase})` : ''}`
   if (e.action === 'deprovision' && phase === 'cleanup') {
     p.cleanedAt = e.now
@@ -1796,7 +1807,7 @@ export function caseView(
         login: p.login,
         atRisk: revoking && !secured && p.status !== 'absent' && p.status !== 'waiting_exception',
         waitingOn: p.waitingOn,
-        attempts: p.attempts,
+        attempts: p.attempts + (p.tries ?? 0),
         lastError: p.lastError,
         residual: p.residual,
         revokedAt: p.revokedAt,
@@ -1876,7 +1887,7 @@ export function joinerCaseView(ctx: LifecycleContext): JoinerCaseView | undefine
         accountId: p.accountId,
         login: p.login,
         provisionedAt: p.provisionedAt,
-        attempts: p.attempts,
+        attempts: p.attempts + (p.tries ?? 0),
         lastError: p.lastError,
         ready: p.accountId !== undefined && p.pending === undefined && READY.has(p.status),
       }),

@@ -188,6 +188,8 @@ export interface AccountFailedEvent {
   error: { kind: string; message: string }
   /** True when the job layer gave up (permanent error or retries exhausted). */
   final: boolean
+  /** Attempts the job layer made at the target for this step (retries and pushed-back re-runs included); absent counts 1. */
+  attempts?: number
   now: string
 }
 export interface ExceptionActivatedEvent {

@@ -6,10 +6,8 @@ import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor } from '../h
 import { ApiError, notFound } from '../http/errors.ts'
 import { applyEvent, refreshJoinerCase } from '../lifecycle/engine.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { cleanupQueue, deadLetterQueue, jobPriority, queueFor, systemQueue } from '../jobs/queues.ts'
-import { inTransaction } from '../queue/boss.ts'
+import { cleanupQueue, deadLetterQueue, systemQueue } from '../jobs/queues.ts'
 import { withTransaction, type PoolClient } from '../db/pool.ts'
-import { uuidV5 } from '../util/ids.ts'
 import { forecastSystems } from '../sla/forecast.ts'
 import type { SystemJobData } from '../lifecycle/engine.ts'
 import { listInbox } from '../db/hr-inbox.ts'
@@ -320,13 +318,15 @@ export const redriveDeadLetter = defineRoute({
   method: 'post',
   path: '/api/v1/jobs/dead-letters/:id/redrive',
   summary: 'Run a failed job again (after the cause was fixed)',
-  description: 'Tells the case the system is being retried and queues the job again; the action is audited with the operator as actor.',
+  description:
+    "Tells the case the system is being retried (operator.retry); the case queues the one job that brings the system where it should be, and the dead letter is removed in the same transaction. The action is audited with the operator as actor. A retry of a system that is already being retried or is done changes nothing and answers 409 with the system's status.",
   tags: ['jobs'],
   roles: ['operator'],
   request: { params: z.object({ id: z.uuid() }), body: z.object({ reason: z.string().min(1).max(1000) }) },
   responses: {
-    202: { description: 'Queued again', schema: z.object({ jobId: z.string(), system: z.string() }) },
-    404: { description: 'No such failed job' },
+    202: { description: 'Queued again', schema: z.object({ jobId: z.string().nullable(), system: z.string() }) },
+    404: { description: 'No such failed job (already redriven, or never there)' },
+    409: { description: 'Nothing to retry: the system is already being retried, or is done; nothing was queued' },
     503: { description: 'No queue in this process' },
   },
   handler: async ({ params, body, deps, actor }) => {
@@ -338,26 +338,49 @@ export const redriveDeadLetter = defineRoute({
     if (!dead) throw notFound(`failed job ${params.id}`)
     const { failure: _failure, ...data } = dead.data as SystemJobData & { failure?: unknown }
     const request = data.request
-    const newId = uuidV5(`redrive:${params.id}`)
-    await applyEvent(
+    // The case alone queues the retry (its operator.retry handler starts the job the system needs
+    // now). Queueing the dead letter's copy as well ran the step twice: one click on "Retry job"
+    // turned 2 dead letters into 3.
+    let queued: string | null = null
+    // Filled inside the transaction (the engine appends these after `within`, under the chain lock).
+    const audit: AuditEntryInput[] = []
+    const result = await applyEvent(
       deps.engine,
       data.employeeId,
       { type: 'operator.retry', system: request.system, actor: actor.id, now: deps.now().toISOString() },
       {
         actor,
         correlationId: data.correlationId,
-        audit: [{ actor, action: 'job.redriven', subject: { employeeId: data.employeeId, system: request.system }, correlationId: data.correlationId, details: { deadLetterId: params.id, jobId: newId, key: request.key, reason: body.reason } }],
-        within: async (client) => {
-          await boss.send(queueFor(request), { ...data, rateLimitedCount: 0 } as object, {
-            id: newId,
-            priority: jobPriority(request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.now()),
-            db: inTransaction(client),
+        audit,
+        within: async (client, applied) => {
+          if (!applied.applied) return
+          // Locked with the employee: of two clicks, only the first removes the dead letter.
+          const removed = await client.query(`DELETE FROM ${schema}.job WHERE id = $1 AND name = $2 AND state = 'created' RETURNING id`, [params.id, dead.name])
+          if (removed.rowCount === 0) throw new ApiError(404, 'not_found', `failed job ${params.id} was already redriven`)
+          const job = await client.query<{ id: string }>(
+            `SELECT id FROM ${schema}.job WHERE data->>'employeeId' = $1 AND data->'request'->>'system' = $2 AND name NOT LIKE 'dlq.%' AND state IN ('created', 'retry', 'active')
+             ORDER BY created_on DESC LIMIT 1`,
+            [data.employeeId, request.system],
+          )
+          queued = job.rows[0]?.id ?? null
+          audit.push({
+            actor,
+            action: 'job.redriven',
+            subject: { employeeId: data.employeeId, system: request.system },
+            correlationId: data.correlationId,
+            details: { deadLetterId: params.id, jobId: queued, key: request.key, reason: body.reason },
           })
-          await boss.deleteJob(dead.name, params.id, { db: inTransaction(client) })
         },
       },
     )
-    return { jobId: newId, system: request.system }
+    if (!result.applied) {
+      const status = result.view.systems.find((s) => s.system === request.system)?.status ?? 'unknown'
+      throw new ApiError(409, 'nothing_to_retry', `${request.system} is not waiting for a retry (status ${status}): nothing was queued; ${result.ignoredReason ?? ''}`.trim(), {
+        system: request.system,
+        status,
+      })
+    }
+    return { jobId: queued, system: request.system }
   },
 })
 

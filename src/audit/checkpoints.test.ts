@@ -8,8 +8,8 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { silentLogger } from '../log.ts'
 import { signedCheckpointSchema } from './checkpoint-format.ts'
-import { createCheckpoint, listCheckpoints } from './checkpoints.ts'
-import { auditConfigSchema, checkpointCron } from './config.ts'
+import { checkpointIfHeadMoved, createCheckpoint, listCheckpoints } from './checkpoints.ts'
+import { auditConfigSchema, checkpointCron, headCheckpointCron } from './config.ts'
 import { generateSigningKey, keyId, loadPrivateKey, loadPublicKey } from './keys.ts'
 import { auditTestDb, entry, tamper, testConfig, type AuditTestDb } from './test-support.ts'
 import { verifyAudit } from './verify.ts'
@@ -160,6 +160,23 @@ describe('createCheckpoint', () => {
     await tamper(t.pool, ['DELETE FROM audit_events WHERE seq = 3'])
     await assert.rejects(createCheckpoint(t.pool, config, silentLogger), { code: 'chain_regressed' })
   })
+
+  test('when the head moved since the newest checkpoint, then the per-minute job signs one; in a quiet minute it signs nothing', async () => {
+    const t = await freshDb()
+    const { config } = testConfig()
+    assert.equal(await checkpointIfHeadMoved(t.pool, config, silentLogger), null, 'an empty log has nothing to sign')
+    await recordAudit(t.pool, [entry(0), entry(1)])
+    const first = await checkpointIfHeadMoved(t.pool, config, silentLogger)
+    assert.deepEqual(first && [first.checkpoint.id, first.checkpoint.seq], [1, 2])
+    assert.equal(await checkpointIfHeadMoved(t.pool, config, silentLogger), null, 'the head has not moved')
+    await recordAudit(t.pool, [entry(2)])
+    const second = await checkpointIfHeadMoved(t.pool, config, silentLogger)
+    assert.deepEqual(second && [second.checkpoint.id, second.checkpoint.seq, second.checkpoint.previous_signature], [2, 3, first?.checkpoint.signature])
+    // The same refusal as the heartbeat's: a tail deleted before it was signed is not signed over.
+    await recordAudit(t.pool, [entry(3), entry(4)])
+    await tamper(t.pool, ['DELETE FROM audit_events WHERE seq = 4'])
+    await assert.rejects(checkpointIfHeadMoved(t.pool, config, silentLogger), { code: 'chain_invalid' })
+  })
 })
 
 describe('signing keys and configuration', () => {
@@ -176,7 +193,12 @@ describe('signing keys and configuration', () => {
   test('when the audit config is parsed, then defaults apply and bad keys or unsigned webhooks are named by path', () => {
     const key = generateSigningKey()
     const config = auditConfigSchema.parse({ signingKey: key.privateKeyPem })
-    assert.deepEqual([config.checkpointIntervalMinutes, config.retentionDays, config.publish], [60, null, {}])
+    assert.deepEqual([config.checkpointIntervalMinutes, config.headCheckpointMinutes, config.retentionDays, config.publish], [60, 1, null, {}])
+    // By default the unsigned tail is at most a minute long.
+    assert.equal(headCheckpointCron(config), '* * * * *')
+    assert.equal(headCheckpointCron(auditConfigSchema.parse({ signingKey: key.privateKey, headCheckpointMinutes: 5 })), '*/5 * * * *')
+    assert.equal(headCheckpointCron(auditConfigSchema.parse({ signingKey: key.privateKey, headCheckpointMinutes: null })), null)
+    assert.equal(auditConfigSchema.safeParse({ signingKey: key.privateKey, headCheckpointMinutes: 7 }).success, false)
     assert.equal(JSON.stringify(config.signingKey), '"[redacted]"')
 
     const bad = auditConfigSchema.safeParse({ signingKey: 'not-a-key', publish: { webhookUrl: 'https://siem.example/hook' } })

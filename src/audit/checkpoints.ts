@@ -1,6 +1,7 @@
 /**
- * Checkpoints: sign the chain head, store it, publish it outside PostgreSQL. The lead schedules
- * createCheckpoint() every `checkpointIntervalMinutes` (pg-boss cron) and exposes it on demand.
+ * Checkpoints: sign the chain head, store it, publish it outside PostgreSQL. src/audit/jobs.ts
+ * schedules createCheckpoint() every `checkpointIntervalMinutes` and checkpointIfHeadMoved() every
+ * `headCheckpointMinutes` (pg-boss cron); the API and the CLI make one on demand.
  *
  * A checkpoint is made even when nothing was appended since the last one (CloudTrail delivers
  * digests for quiet hours too): a run of checkpoints with no hole shows the log was watched the
@@ -71,6 +72,33 @@ export async function createCheckpoint(
   log: Logger,
   options: CheckpointOptions = {},
 ): Promise<CreatedCheckpoint> {
+  const created = await signHead(pool, config, log, options, false)
+  if (!created) throw new AuditError('checkpoint_failed', 'no checkpoint was made')
+  return created
+}
+
+/**
+ * A checkpoint only when the chain head moved past the newest one (null otherwise): run every
+ * minute by default (headCheckpointMinutes), so deleting the newest rows shows against a signed,
+ * published checkpoint within a minute instead of waiting up to an hour for the heartbeat.
+ * Nothing is signed in a quiet minute: the heartbeat (checkpointIntervalMinutes) covers those.
+ */
+export async function checkpointIfHeadMoved(
+  pool: pg.Pool,
+  config: AuditConfig,
+  log: Logger,
+  options: CheckpointOptions = {},
+): Promise<CreatedCheckpoint | null> {
+  return signHead(pool, config, log, options, true)
+}
+
+async function signHead(
+  pool: pg.Pool,
+  config: AuditConfig,
+  log: Logger,
+  options: CheckpointOptions,
+  onlyIfHeadMoved: boolean,
+): Promise<CreatedCheckpoint | null> {
   const privateKey = signingKeyOf(config)
   const client = await pool.connect()
   let checkpoint: SignedCheckpoint
@@ -85,6 +113,10 @@ export async function createCheckpoint(
     const anchor = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH }
     const headSeq = head?.seq ?? 0
 
+    if (onlyIfHeadMoved && headSeq === anchor.seq && (head?.hash ?? anchor.hash) === anchor.hash) {
+      await client.query('COMMIT')
+      return null
+    }
     if (headSeq < anchor.seq) {
       throw refuse(log, 'chain_regressed', `the chain head is seq ${headSeq} but checkpoint #${last?.id} covers seq ${anchor.seq}: rows were removed from the end`)
     }

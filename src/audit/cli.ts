@@ -1,5 +1,5 @@
 /**
- * `tenure audit verify | export | checkpoint`: the same operations as GET /api/v1/audit/verify,
+ * `tenure audit verify [--published <file|url>] | export | checkpoint`: the same operations as GET /api/v1/audit/verify,
  * GET /api/v1/audit/events and POST /api/v1/audit/checkpoints, run straight against the database
  * (DATABASE_URL, or the data folder's embedded PostgreSQL) so an auditor or an operator needs no
  * server and no token.
@@ -16,6 +16,8 @@ import { createPool } from '../db/pool.ts'
 import { localAuditConfig } from './local-key.ts'
 import { auditPublicKey } from './checkpoints.ts'
 import { createCheckpoint, streamAudit, verifyAudit, type AuditConfig } from './index.ts'
+import { AuditError } from './errors.ts'
+import { readPublished } from './published.ts'
 
 export interface AuditCliDeps {
   loadConfig: () => Promise<{ config: Config; log: Logger }>
@@ -34,13 +36,8 @@ async function withPool<T>(deps: AuditCliDeps, fn: (pool: ReturnType<typeof crea
   }
 }
 
-async function readJsonLines(file: string | undefined): Promise<unknown[]> {
-  if (!file) return []
-  const text = await readFile(file, 'utf8')
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as unknown)
+function isMissingFile(err: unknown): boolean {
+  return err instanceof AuditError && err.code === 'published_unreadable' && /ENOENT/.test(err.message)
 }
 
 export function registerAuditCommands(program: Command, deps: AuditCliDeps): void {
@@ -50,13 +47,31 @@ export function registerAuditCommands(program: Command, deps: AuditCliDeps): voi
     .command('verify')
     .description('recompute the hash chain and check every checkpoint signature; exit 0 when intact, 1 with the first bad row')
     .option('--public-key <file>', 'PEM public key to trust (default: the configured signing key)')
-    .option('--published <file>', 'JSON lines of checkpoints as published outside the database (default: audit.publish.file)')
+    .option(
+      '--published <file|url>',
+      'checkpoints as published outside the database, to compare with the chain: a file of JSON lines, or an http(s) URL serving them (JSON lines or an array; webhook bodies accepted). Default: audit.publish.file when it exists',
+    )
     .action(async (opts: { publicKey?: string; published?: string }) => {
       const result = await withPool(deps, async (pool, config) => {
         const publicKey = opts.publicKey ? await readFile(opts.publicKey, 'utf8') : auditPublicKey(config).pem
-        const publishedCheckpoints = await readJsonLines(opts.published ?? config.publish.file).catch(() => [])
-        return verifyAudit(pool, { publicKey, publishedCheckpoints })
+        // Named on the command line: it must be read. The configured file may not exist yet (nothing published).
+        const source = opts.published ?? config.publish.file
+        let publishedCheckpoints: unknown[] = []
+        try {
+          if (source !== undefined) publishedCheckpoints = await readPublished(source)
+        } catch (err) {
+          if (!(err instanceof AuditError)) throw err
+          if (opts.published !== undefined || !isMissingFile(err)) return { unreadable: err.message }
+        }
+        const verified = await verifyAudit(pool, { publicKey, publishedCheckpoints })
+        return source === undefined ? verified : { ...verified, published: { source, checkpoints: publishedCheckpoints.length } }
       })
+      if ('unreadable' in result) {
+        // Exit 2, not 1: the published copy could not be compared, which is not a verdict on the chain.
+        process.stderr.write(`${result.unreadable}\n`)
+        process.exitCode = 2
+        return
+      }
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
       if (!result.ok) process.exitCode = 1
     })

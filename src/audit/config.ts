@@ -33,7 +33,20 @@ export const auditConfigSchema = z
         (m) => (m < 60 ? 60 % m === 0 : m % 60 === 0 && (24 * 60) % m === 0),
         'must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) or be whole hours dividing a day (60, 120, 180, 240, 360, 480, 720, 1440), so a cron schedule can express it',
       )
-      .describe('How often a signed checkpoint of the chain head is made and published (minutes). Rows after the newest published checkpoint are only hash-chained.'),
+      .describe(
+        'How often a signed checkpoint of the chain head is made and published even when nothing happened (minutes): the heartbeat that shows the log was watched. Rows after the newest published checkpoint are only hash-chained.',
+      ),
+    headCheckpointMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(30)
+      .refine((m) => 60 % m === 0, 'must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30), so a cron schedule can express it')
+      .nullable()
+      .default(1)
+      .describe(
+        'When the chain head has moved since the newest checkpoint, sign and publish one at the next multiple of this many minutes: at most this much of the newest history can be deleted without the deletion showing against a signed checkpoint. null: only the checkpointIntervalMinutes heartbeat.',
+      ),
     publish: z
       .object({
         file: z
@@ -53,7 +66,9 @@ export const auditConfigSchema = z
       .positive()
       .nullable()
       .default(null)
-      .describe('Delete audit rows older than this many days, up to the newest signed checkpoint before that age; null keeps everything.'),
+      .describe(
+        'Delete audit rows older than this many days, daily (pg-boss schedule, 03:17 UTC), up to the newest signed checkpoint before that age: the kept chain starts right after that signed hash and an audit.pruned row records the cut, so it still verifies. null keeps everything.',
+      ),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -82,6 +97,16 @@ export type AuditConfigInput = z.input<typeof auditConfigSchema>
  * cron schedule expresses exactly): 15 → every quarter hour, 60 → hourly on the hour, 360 → every
  * six hours.
  */
+/** The pg-boss cron expression for headCheckpointMinutes (null when head checkpoints are off). */
+export function headCheckpointCron(config: Pick<AuditConfig, 'headCheckpointMinutes'>): string | null {
+  const minutes = config.headCheckpointMinutes
+  if (minutes === null) return null
+  return minutes === 1 ? '* * * * *' : `*/${minutes} * * * *`
+}
+
+/** Retention runs once a day, off the hour (the hourly checkpoint and reconciliation runs start on it). */
+export const RETENTION_CRON = '17 3 * * *'
+
 export function checkpointCron(config: Pick<AuditConfig, 'checkpointIntervalMinutes'>): string {
   const minutes = config.checkpointIntervalMinutes
   if (minutes < 60) return `*/${minutes} * * * *`

@@ -16,7 +16,7 @@ export {
   type AuditRow,
   type KnownAuditAction,
 } from './record.ts'
-export { auditConfigSchema, checkpointCron, type AuditConfig, type AuditConfigInput } from './config.ts'
+export { auditConfigSchema, checkpointCron, headCheckpointCron, RETENTION_CRON, type AuditConfig, type AuditConfigInput } from './config.ts'
 export { generateSigningKey, loadPrivateKey, loadPublicKey, keyId, type GeneratedSigningKey, type PublicKeyInput } from './keys.ts'
 export {
   CHECKPOINT_TYPE,
@@ -26,6 +26,7 @@ export {
 } from './checkpoint-format.ts'
 export {
   auditPublicKey,
+  checkpointIfHeadMoved,
   createCheckpoint,
   listCheckpoints,
   type CheckpointOptions,
@@ -37,5 +38,6 @@ export { verifyAudit, verifyExport, type VerifyAuditOptions, type VerifyExportOp
 export type { FailureReason, TamperReason, VerifyFailure, VerifyOk, VerifyResult } from './chain.ts'
 export { queryAudit, streamAudit, type AuditFilters, type AuditPage } from './query.ts'
 export { pruneAudit, type PruneResult } from './retention.ts'
+export { auditCheckpointWorker, auditRetentionWorker, scheduleAuditJobs, type AuditJobDeps } from './jobs.ts'
 export { auditRouter, type AuditRouterDeps } from './router.ts'
 export { AuditError } from './errors.ts'

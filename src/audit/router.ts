@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts'
 import { auditPublicKey, createCheckpoint, listCheckpoints, signingKeyOf, type CheckpointOptions } from './checkpoints.ts'
 import type { AuditConfig } from './config.ts'
 import { AuditError } from './errors.ts'
+import { parsePublished } from './published.ts'
 import { MAX_PAGE_SIZE, queryAudit, streamAudit, type AuditFilters } from './query.ts'
 import { verifyAudit } from './verify.ts'
 
@@ -93,16 +94,8 @@ async function readPublishedCheckpoints(file: string | undefined): Promise<unkno
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
   }
-  return content
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, index) => {
-      try {
-        return JSON.parse(line) as unknown
-      } catch {
-        throw new AuditError('published_checkpoints_unreadable', `${file} line ${index + 1} is not JSON`)
-      }
-    })
+  // The same reading as `tenure audit verify --published` (webhook bodies, duplicates).
+  return parsePublished(content, file)
 }
 
 export function auditRouter(deps: AuditRouterDeps): express.Router {

@@ -246,6 +246,37 @@ describe('verifyAudit checks checkpoints', { concurrency: 2 }, () => {
     assertBad(await verify(pool, published), 'checkpoint_mismatch', 20)
   })
 
+  test('when the newest rows are deleted together with the checkpoints over them, then only the published checkpoints show it, as a deleted tail', async () => {
+    const pool = await chain(20, [10, 20])
+    const published = (await listCheckpoints(pool)).checkpoints
+    await tamper(pool, ['DELETE FROM audit_checkpoints WHERE id = 2', 'DELETE FROM audit_events WHERE seq > 12'])
+    assert.equal((await verify(pool)).ok, true, 'the database alone still looks intact')
+    assertBad(await verify(pool, published), 'deleted', 13)
+  })
+
+  test('when rows after a published checkpoint are rewritten and the log written on, then the published checkpoint no longer matches', async () => {
+    const pool = await chain(20, [10, 20])
+    const published = (await listCheckpoints(pool)).checkpoints
+    // Rows 16..20 replaced by a consistent chain of other rows, checkpoint #2 dropped.
+    const r15 = await row(pool, 15)
+    await tamper(pool, ['DELETE FROM audit_checkpoints WHERE id = 2', 'DELETE FROM audit_events WHERE seq > 15'])
+    let prev = r15.hash
+    const rewrites = []
+    for (let seq = 16; seq <= 22; seq++) {
+      const base = { seq, occurred_at: r15.occurred_at, actor: r15.actor, action: r15.action, subject: r15.subject, correlation_id: null, details: { rewritten: seq } }
+      const hash = computeHash(base, prev)
+      rewrites.push({
+        text: `INSERT INTO audit_events (seq, occurred_at, actor_type, actor_id, action, employee_id, system, account_id, correlation_id, details, prev_hash, hash)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        values: [seq, base.occurred_at, base.actor.type, base.actor.id, base.action, base.subject.employee_id, base.subject.system, base.subject.account_id, null, JSON.stringify(base.details), prev, hash],
+      })
+      prev = hash
+    }
+    await tamper(pool, rewrites)
+    assert.equal((await verify(pool)).ok, true, 'the database alone still looks intact')
+    assertBad(await verify(pool, published), 'checkpoint_mismatch', 20)
+  })
+
   test('when a published checkpoint was altered, then its signature gives it away', async () => {
     const pool = await chain(20, [20])
     const [cp] = (await listCheckpoints(pool)).checkpoints

@@ -61,11 +61,33 @@ function dbLookup(client: pg.PoolClient): ChainLookup {
   }
 }
 
-function comparePublished(published: SignedCheckpoint[], stored: SignedCheckpoint[]): VerifyFailure | null {
+/**
+ * Every published checkpoint must be stored, identical. One that is missing is told apart by
+ * what the rows show: a log that now ends before its seq lost its newest rows (and the
+ * checkpoints over them) together, the deletion no stored checkpoint can show and publishing is for.
+ */
+async function comparePublished(client: pg.PoolClient, published: SignedCheckpoint[], stored: SignedCheckpoint[]): Promise<VerifyFailure | null> {
   const byId = new Map(stored.map((cp) => [cp.id, cp]))
-  for (const p of published) {
+  for (const p of [...published].sort((a, b) => a.id - b.id)) {
     const s = byId.get(p.id)
     if (!s) {
+      const headDb = (await client.query<DbAuditRow>(sql.headRow())).rows[0]
+      const headSeq = headDb ? fromDbRow(headDb).seq : 0
+      if (headSeq < p.seq) {
+        return failure(
+          'deleted',
+          headSeq + 1,
+          `published checkpoint #${p.id} (signed ${p.created_at}) covers rows up to seq ${p.seq}, but the log ends at ${headSeq} and the checkpoint is missing from the database: rows ${headSeq + 1}..${p.seq} were removed from the end`,
+        )
+      }
+      const atDb = (await client.query<DbAuditRow>(sql.rowAt(), [p.seq])).rows[0]
+      if (atDb && fromDbRow(atDb).hash !== p.hash) {
+        return failure(
+          'checkpoint_mismatch',
+          p.seq,
+          `published checkpoint #${p.id} is missing from the database and row ${p.seq} no longer has the hash it signed: the rows up to it were rewritten or removed and written again`,
+        )
+      }
       return failure('checkpoint_mismatch', p.seq, `published checkpoint #${p.id} (seq ${p.seq}) is missing from the database`)
     }
     if (s.signature !== p.signature || !checkpointPayloadBytes(s).equals(checkpointPayloadBytes(p))) {
@@ -90,7 +112,7 @@ function ok(walker: ChainWalker, checkpoints: number, newestCheckpointSeq: numbe
 async function verifyOnClient(client: pg.PoolClient, keys: ReturnType<typeof trustedKeys>, published: SignedCheckpoint[]): Promise<VerifyResult> {
   const stored = (await client.query<DbCheckpointRow>(sql.allCheckpoints())).rows.map(fromDbCheckpoint)
   const checkpointProblem =
-    checkCheckpointChain(published, keys, false) ?? comparePublished(published, stored) ?? checkCheckpointChain(stored, keys, true)
+    checkCheckpointChain(published, keys, false) ?? (await comparePublished(client, published, stored)) ?? checkCheckpointChain(stored, keys, true)
   if (checkpointProblem) return checkpointProblem
 
   const bounds = (await client.query<{ first_seq: string | null }>(sql.chainBounds())).rows[0]

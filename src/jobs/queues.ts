@@ -29,6 +29,7 @@ export const TARGET_RECONCILE_QUEUE = 'reconcile.targets'
 /** How long one target reconciliation run may take before pg-boss counts it as lost. */
 export const TARGET_RECONCILE_EXPIRE_SECONDS = 3 * 3600
 export const AUDIT_CHECKPOINT_QUEUE = 'audit.checkpoint'
+export const AUDIT_RETENTION_QUEUE = 'audit.retention'
 
 /** pg-boss queue names allow [\w.\-/]; SCIM systems are `scim:<name>`. */
 export function systemQueue(system: string): string {
@@ -120,4 +121,6 @@ export async function createQueues(boss: Boss, config: Config, systems: string[]
     await boss.updateQueue(TARGET_RECONCILE_QUEUE, { expireInSeconds: reconcile.expireInSeconds, heartbeatSeconds: config.queue.heartbeatSeconds })
   } else await boss.createQueue(TARGET_RECONCILE_QUEUE, { ...reconcile, heartbeatSeconds: config.queue.heartbeatSeconds } as QueueOptions)
   await ensure(AUDIT_CHECKPOINT_QUEUE, { ...retry, retryLimit: 3, notify: true } as QueueOptions)
+  // Pruning verifies the stretch it deletes first: a long log takes a while.
+  await ensure(AUDIT_RETENTION_QUEUE, { ...retry, retryLimit: 1, expireInSeconds: Math.max(retry.expireInSeconds, 3600), notify: true } as QueueOptions)
 }

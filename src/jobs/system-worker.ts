@@ -81,6 +81,7 @@ export const systemJobSchema = z.object({
   profile: z.record(z.string(), z.unknown()).optional(),
   deadlineAt: z.string().optional(),
   rateLimitedCount: z.number().int().optional(),
+  attemptsBefore: z.number().int().nonnegative().optional(),
 })
 
 export interface SystemWorkerDeps {
@@ -388,7 +389,25 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
           // A leaver's cut-off never gives up on a transient fault: the SLA ladder escalates to
           // people while the work goes on at the longest backoff until the target answers.
           job.log.warn({ error: c, key: data.request.key }, 'leaver cut-off still failing after every retry: trying again later')
-          await requeueAfter(deps, data, deps.retryDelayMaxMs, calls, job)
+          // The case hears of every round (not final: the work goes on), so its attempts grow with
+          // the rejected calls instead of staying 0 until a success that may be days away.
+          const attempts = (data.attemptsBefore ?? 0) + job.attempt
+          await applyEvent(
+            deps.engine,
+            data.employeeId,
+            {
+              type: 'account.failed',
+              system,
+              action: data.request.action,
+              ...(data.request.phase ? { phase: data.request.phase } : {}),
+              error: { kind: c.kind, message: c.message },
+              final: false,
+              attempts,
+              now: deps.engine.now().toISOString(),
+            },
+            { actor: SYSTEM_ACTOR, correlationId: data.correlationId },
+          )
+          await requeueAfter(deps, { ...data, attemptsBefore: 0 }, deps.retryDelayMaxMs, calls, job, { reported: true })
           return { outcome: 'requeued_after_retries', kind: c.kind }
         }
         if (c.retryable && !lastAttempt) {
@@ -404,9 +423,20 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
 }
 
 /** Push the same job back by `ms` without counting an attempt. The new id is derived, so a retry of this step re-queues once. */
-async function requeueAfter(deps: SystemWorkerDeps, data: SystemJobData, ms: number, calls: ApiCallRecord[], job: JobContext): Promise<void> {
+async function requeueAfter(
+  deps: SystemWorkerDeps,
+  data: SystemJobData,
+  ms: number,
+  calls: ApiCallRecord[],
+  job: JobContext,
+  options: { reported?: boolean } = {},
+): Promise<void> {
   const n = (data.rateLimitedCount ?? 0) + 1
-  const next: SystemJobData = { ...data, rateLimitedCount: n }
+  // The re-run is a new pg-boss job: carry the attempts this one made (its failed retries, and
+  // this run if it reached the target) so the final count is the number actually made, unless
+  // they were just reported to the case.
+  const attemptsBefore = options.reported ? 0 : (data.attemptsBefore ?? 0) + (job.attempt - 1) + (calls.length > 0 ? 1 : 0)
+  const next: SystemJobData = { ...data, rateLimitedCount: n, attemptsBefore }
   await withTransaction(deps.pool, async (client) => {
     await deps.boss.send(queueFor(data.request), next as unknown as object, {
       id: uuidV5(`job:${data.request.key}:rl${n}`),
@@ -425,7 +455,16 @@ async function finalFailure(deps: SystemWorkerDeps, data: SystemJobData, job: Jo
   await applyEvent(
     deps.engine,
     data.employeeId,
-    { type: 'account.failed', system, action: data.request.action, ...(data.request.phase ? { phase: data.request.phase } : {}), error, final: true, now: deps.engine.now().toISOString() },
+    {
+      type: 'account.failed',
+      system,
+      action: data.request.action,
+      ...(data.request.phase ? { phase: data.request.phase } : {}),
+      error,
+      final: true,
+      attempts: (data.attemptsBefore ?? 0) + job.attempt,
+      now: deps.engine.now().toISOString(),
+    },
     {
       actor: SYSTEM_ACTOR,
       correlationId: data.correlationId,

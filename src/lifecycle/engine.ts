@@ -105,6 +105,8 @@ export interface SystemJobData {
   deadlineAt?: string
   /** Times this job was pushed back by a rate limit (does not count as a failed attempt). */
   rateLimitedCount?: number
+  /** Attempts earlier runs of this step made at the target before it was pushed back (rate limit, long backoff). */
+  attemptsBefore?: number
 }
 
 export interface TimerJobData {
@@ -501,7 +503,7 @@ async function projectAccounts(client: pg.PoolClient, employeeId: string, ctx: L
       col((p) => p.status),
       col((p) => (p.desired ? JSON.stringify(p.desired) : null)),
       col((p) => (p.provisioned ? JSON.stringify(p.provisioned) : null)),
-      col((p) => p.attempts),
+      col((p) => p.attempts + (p.tries ?? 0)),
       col((p) => (p.lastError ? JSON.stringify(p.lastError) : null)),
       col((p) => JSON.stringify(p.residual)),
       col((p) => p.waitingOn ?? null),

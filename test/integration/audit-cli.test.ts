@@ -1,6 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
@@ -43,6 +45,75 @@ test('when an operator runs tenure audit checkpoint, export and verify, then a t
     assert.match(bad.stdout(), /"firstBadSeq": 2/)
     assert.match(bad.stdout(), /"reason": "edited"/)
   } finally {
+    await pool.end()
+    await db.drop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('when the newest rows and their checkpoint are deleted from the database, then tenure audit verify --published <url|file> reports the deleted tail and exits 1', async () => {
+  const db = await createTestDatabase('auditpub')
+  const dir = await mkdtemp(path.join(tmpdir(), 'tenure-auditpub-'))
+  const env = { DATABASE_URL: db.url, TENURE_DATA_DIR: dir, TENURE_CONFIG: 'config/tenure.yaml', LOG_LEVEL: 'silent' }
+  const pool = new pg.Pool({ connectionString: db.url })
+  // What a webhook receiver stored: the bodies as delivered, served back as JSON lines.
+  const bodies: string[] = []
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' })
+    res.end(bodies.join('\n'))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/checkpoints`
+  try {
+    assert.equal((await runTenure(['migrate'], env).exited).code, 0)
+    const { recordAudit } = await import('../../src/audit/index.ts')
+    const publish = async () => {
+      const run = runTenure(['audit', 'checkpoint'], env)
+      assert.equal((await run.exited).code, 0, run.stderr())
+      const created = JSON.parse(run.stdout()) as { checkpoint: unknown }
+      bodies.push(JSON.stringify({ type: 'audit.checkpoint_created', timestamp: 'x', data: created.checkpoint }))
+    }
+    for (let i = 0; i < 3; i++) await recordAudit(pool, [{ actor: { type: 'system', id: 'test' }, action: 'job.enqueued', details: { i } }])
+    await publish()
+    for (let i = 3; i < 6; i++) await recordAudit(pool, [{ actor: { type: 'system', id: 'test' }, action: 'job.enqueued', details: { i } }])
+    await publish()
+    const file = path.join(dir, 'published.ndjson')
+    await writeFile(file, bodies.map((b) => JSON.stringify((JSON.parse(b) as { data: unknown }).data)).join('\n'))
+
+    const intact = runTenure(['audit', 'verify', '--published', url], env)
+    assert.equal((await intact.exited).code, 0, intact.stdout() + intact.stderr())
+    assert.match(intact.stdout(), /"checkpoints": 2/)
+
+    // A database administrator removes the newest rows and the checkpoint over them.
+    const admin = await pool.connect()
+    try {
+      await admin.query('BEGIN')
+      await admin.query('ALTER TABLE audit_events DISABLE TRIGGER USER')
+      await admin.query('ALTER TABLE audit_checkpoints DISABLE TRIGGER USER')
+      await admin.query('DELETE FROM audit_events WHERE seq > 4')
+      await admin.query('DELETE FROM audit_checkpoints WHERE id = 2')
+      await admin.query('ALTER TABLE audit_events ENABLE TRIGGER USER')
+      await admin.query('ALTER TABLE audit_checkpoints ENABLE TRIGGER USER')
+      await admin.query('COMMIT')
+    } finally {
+      admin.release()
+    }
+
+    const blind = runTenure(['audit', 'verify'], env)
+    assert.equal((await blind.exited).code, 0, 'the database alone cannot show it')
+    for (const source of [url, file]) {
+      const bad = runTenure(['audit', 'verify', '--published', source], env)
+      assert.equal((await bad.exited).code, 1, bad.stdout() + bad.stderr())
+      assert.match(bad.stdout(), /"reason": "deleted"/)
+      assert.match(bad.stdout(), /"firstBadSeq": 5/)
+      assert.match(bad.stdout(), /published checkpoint #2/)
+    }
+    // A published copy that cannot be read is an error, not "nothing published".
+    const missing = runTenure(['audit', 'verify', '--published', path.join(dir, 'nope.ndjson')], env)
+    assert.equal((await missing.exited).code, 2)
+    assert.match(missing.stdout() + missing.stderr(), /could not read the published checkpoints/)
+  } finally {
+    server.close()
     await pool.end()
     await db.drop()
     await rm(dir, { recursive: true, force: true })

@@ -9,6 +9,7 @@ import { startTestTenure, hrEvent, reconcileDeps, type TestTenure } from '../hel
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
+import { apiAs, type ApiCall } from '../helpers/api.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -142,5 +143,119 @@ describe('operations API (real engine, sandbox target, manual badge system)', ()
     await reconcileSystem(deps, t.running.registry.get('sandbox')!, 'reconcile-test-2')
     const open = await call('auditor', '/api/v1/reconciliation/findings?kind=active_after_revocation&status=open')
     assert.equal(open.body.items!.length, 0)
+  })
+})
+
+describe('operator retry of a failed job (real engine, Slack emulator rejecting every SCIM call)', () => {
+  let t: TestTenure
+  let call: ApiCall
+  before(async () => {
+    t = await startTestTenure({
+      sandbox: { enabled: true },
+      policy: { rules: [{ name: 'everyone', grant: { slack: { channels: ['general'] } } }] },
+      // Retries spent fast, so a leaver's cut-off reaches its never-give-up rounds within the test.
+      queue: { retryLimit: 1, retryDelaySeconds: 0, retryDelayMaxSeconds: 1 },
+    })
+    call = await apiAs(t, ['operator'])
+  })
+  after(async () => {
+    await t.stop()
+  })
+
+  const schema = () => t.running.config.queue.schema
+  const slackRow = async (externalId: string) =>
+    (
+      await t.running.pool.query<{ status: string; attempts: number; case_attempts: number | null }>(
+        `SELECT ea.status, ea.attempts, (SELECT cs.attempts FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = e.id AND cs.system = 'slack' ORDER BY c.opened_at DESC LIMIT 1) AS case_attempts
+           FROM employee_accounts ea JOIN employees e ON e.id = ea.employee_id WHERE e.external_id = $1 AND ea.system = 'slack'`,
+        [externalId],
+      )
+    ).rows[0]
+  /** Slack jobs of this person still to run (created, retrying or active), outside the dead-letter queue. */
+  const inFlight = async (externalId: string) =>
+    (
+      await t.running.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${schema()}.job WHERE data->>'externalId' = $1 AND data->'request'->>'system' = 'slack' AND name NOT LIKE 'dlq.%' AND state IN ('created', 'retry', 'active')`,
+        [externalId],
+      )
+    ).rows[0]!.n
+  const deadLetters = async (externalId: string) =>
+    (await call<{ items: Array<{ id: string; externalId: string }> }>('operator', '/api/v1/jobs/dead-letters?system=slack&limit=100')).body.items.filter((i) => i.externalId === externalId)
+
+  test('when an operator clicks "Retry job" twice, then one retry runs, the dead letters do not multiply, attempts count what was tried, and a retry of a done system is a no-op with 409', async () => {
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ method: 'POST', pathIncludes: '/scim/', status: 400, times: Number.POSITIVE_INFINITY })
+    try {
+      await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'RT1', { profile: { employeeId: 'RT1', firstName: 'Re', lastName: 'Try' }, startDate: today(), preHire: false }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'h-rt1',
+      })
+      await t.until('Slack to fail for good', async () => (await slackRow('RT1'))?.status === 'failed' && (await inFlight('RT1')) === 0)
+      const first = await slackRow('RT1')
+      assert.equal(first?.attempts, 1, 'the rejected provisioning was one attempt')
+      assert.equal(first?.case_attempts, 1, 'the joiner case shows the attempt too')
+      const [dead] = await deadLetters('RT1')
+      assert.ok(dead)
+
+      // A double click: two requests for the same dead letter at once.
+      const clicks = await Promise.all(
+        [1, 2].map(() => call<{ jobId?: string; error?: { code: string } }>('operator', `/api/v1/jobs/dead-letters/${dead.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'retry' }) })),
+      )
+      const statuses = clicks.map((c) => c.status).sort()
+      assert.equal(statuses[0], 202, JSON.stringify(clicks.map((c) => c.body)))
+      assert.ok([404, 409].includes(statuses[1]!), `the second click is refused: ${JSON.stringify(clicks.map((c) => c.body))}`)
+
+      await t.until('the retry to fail again', async () => {
+        const r = await slackRow('RT1')
+        return r?.status === 'failed' && r.attempts === 2 && (await inFlight('RT1')) === 0 })
+      const afterRetry = await deadLetters('RT1')
+      assert.equal(afterRetry.length, 1, 'one retry ran and failed: one dead letter, not two')
+      assert.equal((await slackRow('RT1'))?.case_attempts, 2)
+      const redriven = await t.running.pool.query(`SELECT details FROM audit_events WHERE action = 'job.redriven'`)
+      assert.equal(redriven.rows.length, 1, 'one redrive on the audit trail')
+    } finally {
+      slack.kit.clearFaults()
+    }
+
+    // Fixed: the remaining dead letter is retried and Slack is provisioned.
+    const [last] = await deadLetters('RT1')
+    const stale = (await t.running.pool.query(`SELECT data FROM ${schema()}.job WHERE id = $1`, [last!.id])).rows[0]!.data as object
+    const ok = await call('operator', `/api/v1/jobs/dead-letters/${last!.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'Slack SCIM fixed' }) })
+    assert.equal(ok.status, 202)
+    await t.until('Slack provisioned', async () => ['active', 'provisioned'].includes((await slackRow('RT1'))?.status ?? '') && (await inFlight('RT1')) === 0)
+
+    // A dead letter left over for a system that is done: retrying it changes nothing.
+    const leftover = await t.running.boss.send('dlq.slack', stale)
+    const refused = await call<{ error: { code: string; message: string } }>('operator', `/api/v1/jobs/dead-letters/${leftover}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'again' }) })
+    assert.equal(refused.status, 409)
+    assert.equal(refused.body.error.code, 'nothing_to_retry')
+    assert.match(refused.body.error.message, /not waiting for a retry \(status \w+\)/)
+    assert.equal(await inFlight('RT1'), 0, 'nothing was queued')
+  })
+
+  test('when a leaver cut-off keeps failing and never gives up, then the case counts the attempts made while it goes on', async () => {
+    await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'RT2', { profile: { employeeId: 'RT2', firstName: 'Le', lastName: 'Aver' }, startDate: today(), preHire: false }), {
+      actor: SYSTEM_ACTOR,
+      correlationId: 'h-rt2',
+    })
+    await t.until('Slack active', async () => (await slackRow('RT2'))?.status === 'active')
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ pathIncludes: '/scim/', status: 503, times: Number.POSITIVE_INFINITY })
+    try {
+      await applyHrEvent(t.running.engine, hrEvent('employee.terminated', 'RT2', { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'voluntary' }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'l-rt2',
+      })
+      // retryLimit 1: two attempts per round; two rounds reported means at least 4 attempts.
+      const row = await t.until('attempts counted while the cut-off goes on', async () => {
+        const r = await slackRow('RT2')
+        return r && r.case_attempts !== null && r.case_attempts >= 4 ? r : undefined
+      })
+      assert.notEqual(row.status, 'failed', 'a leaver cut-off does not give up')
+      assert.equal((await deadLetters('RT2')).length, 0)
+    } finally {
+      slack.kit.clearFaults()
+    }
+    await t.until('the cut-off to be verified once Slack answers', async () => ['done', 'verified'].includes((await slackRow('RT2'))?.status ?? ''))
   })
 })
