@@ -83,7 +83,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       server: { port: 0 },
       queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, retryDelayMaxSeconds: 8 },
       workers: { cleanupSettleSeconds: 2 },
-      hr: { generic: { secrets: [SECRET], reconcile: { enabled: false } } },
+      // A layoff from a source trusted for bulk: the mass-termination hold is not what is tested here.
+      hr: { generic: { secrets: [SECRET], reconcile: { enabled: false }, trustedForBulk: true } },
       reconciliation: { enabled: false },
       systems: targets.systemsConfig,
       policy: POLICY,

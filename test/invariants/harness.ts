@@ -52,8 +52,10 @@ export async function startPipeline(options: { log?: (line: string) => void } = 
     queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, retryDelayMaxSeconds: 4, expireInSeconds: 30, superviseIntervalSeconds: 2 },
     workers: { cleanupSettleSeconds: 1 },
     hr: {
-      generic: { secrets: [GENERIC_SECRET], reconcile: { enabled: false } },
-      bamboohr: { ...hr.config.bamboohr, reconcile: { enabled: false } },
+      // Hundreds of scenarios terminate hundreds of people within the hour: trusted for bulk, or
+      // the mass-termination hold would (rightly) wait for a person.
+      generic: { secrets: [GENERIC_SECRET], reconcile: { enabled: false }, trustedForBulk: true },
+      bamboohr: { ...hr.config.bamboohr, reconcile: { enabled: false }, trustedForBulk: true },
     },
     reconciliation: { enabled: false },
     systems: targets.systemsConfig,
