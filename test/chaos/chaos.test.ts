@@ -9,7 +9,7 @@ import { runChaos } from './run.ts'
 
 test('when Tenure processes are killed and PostgreSQL restarts during a leaver wave, then every leaver loses all access, nothing is done twice and the audit chain verifies', async () => {
   const lines: string[] = []
-  const r = await runChaos({ leavers: 24, joiners: 8, workers: 2, kills: 3, pgRestarts: 1, faultWindowMs: 20_000, waveMs: 15_000, seed: 20261206, log: (l) => lines.push(l) })
+  const r = await runChaos({ leavers: 24, joiners: 8, workers: 2, kills: 3, pgRestarts: 1, faultWindowMs: 20_000, waveMs: 15_000, tailMs: 15_000, seed: 20261206, log: (l) => lines.push(l) })
   const report = `\n${lines.join('\n')}\n${JSON.stringify({ ...r, violations: r.violations.slice(0, 10) }, null, 2)}`
   assert.deepEqual(r.violations, [], report)
   assert.equal(r.kills.length, 3, report)

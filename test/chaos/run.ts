@@ -36,6 +36,8 @@ export interface ChaosOptions {
   faultWindowMs: number
   /** Spread of the wave's deliveries. */
   waveMs: number
+  /** Chaos goes on this long after the wave is sent (default 60 s). */
+  tailMs?: number
   log: (line: string) => void
   seed?: number
 }
@@ -91,7 +93,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       log: { level: 'warn' },
     }),
   )
-  const env = (name: string) => ({ DATABASE_URL: databaseUrl, TENURE_CONFIG: configFile, TENURE_DATA_DIR: path.join(dir, name), PORT: '0', LOG_LEVEL: 'warn' })
+  // One data folder for every process, as one deployment: the audit signing key kept there must be
+  // the same for all of them (each would make its own in a folder of its own). Workers log at info
+  // so that their "started" line can be waited on.
+  const env = (name: string) => ({ DATABASE_URL: databaseUrl, TENURE_CONFIG: configFile, TENURE_DATA_DIR: path.join(dir, 'tenure'), PORT: '0', LOG_LEVEL: name === 'serve' ? 'warn' : 'info' })
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 })
   pool.on('error', () => {})
   const processes = new Map<string, Spawned>()
@@ -210,7 +215,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       })
     })()
     // Chaos: kills spread over the wave and the minute after it, PostgreSQL restarts between them.
-    const chaosSpan = options.waveMs + 60_000
+    const chaosSpan = options.waveMs + (options.tailMs ?? 60_000)
     const events = [
       ...Array.from({ length: options.kills }, () => ({ kind: 'kill' as const, atMs: random() * chaosSpan })),
       ...Array.from({ length: options.pgRestarts }, (_, i) => ({ kind: 'pg' as const, atMs: ((i + 1) * chaosSpan) / (options.pgRestarts + 1) })),
