@@ -644,6 +644,26 @@ describe('dates, leave, rescind, cancellation', () => {
     assert.deepEqual(enabled.map((j) => j.action), ['enable', 'enable', 'enable'])
   })
 
+  test('when a person on leave moves, then the suspended accounts only lose access now and gain the new access when the leave ends', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 40)
+    const leaveAt = plusMinutes(t, 1)
+    complete(e, e.send(hr('employee.leave_started', { effectiveDate: '2025-04-12' }, { now: leaveAt, plan: PLAN, moments: { leaveAt } })).jobs, leaveAt)
+    assert.equal(e.state, 'onLeave')
+    // The new department drops Google's eng group and adds ops.
+    const OPS = { ...PLAN, google: grant({ groups: ['all@example.com', 'ops@example.com'], licences: ['workspace'] }) }
+    const moved = e.send(hr('employee.updated', { changes: { department: 'Ops' } }, { now: plusMinutes(t, 5), plan: OPS, leaver: LEAVER })).jobs
+    assert.deepEqual(moved.map((j) => [j.system, j.action, j.change]), [['google', 'update', { add: {}, remove: { groups: ['eng@example.com'] } }]])
+    complete(e, moved, plusMinutes(t, 6))
+    const back = e.send(hr('employee.leave_ended', { effectiveDate: '2025-04-13' }, { now: plusMinutes(t, 10), plan: OPS, moments: { returnAt: plusMinutes(t, 10) } })).jobs
+    const enableGoogle = back.find((j) => j.system === 'google')
+    assert.equal(enableGoogle?.action, 'enable')
+    assert.deepEqual(enableGoogle?.grant?.groups, ['all@example.com', 'ops@example.com'], 'the enable carries the whole grant, ops included')
+    complete(e, back, plusMinutes(t, 11))
+    assert.deepEqual(e.context.systems['google']?.provisioned?.groups, ['all@example.com', 'ops@example.com'])
+  })
+
   test('when a termination that took effect is rescinded, then today\'s plan is restored and access the policy no longer grants is listed, not restored', () => {
     const e = new FakeEngine()
     toActive(e)

@@ -22,7 +22,7 @@
 import { enqueueActions, setup } from 'xstate'
 import type { EmployeeProfile, ResidualAccess, RevocationPhase, RevocationPlan, SystemId } from '../provisioners/types.ts'
 import { CUTOFF_STEPS } from '../provisioners/types.ts'
-import type { RevocationStepKind, AccessChange, AccessGrant } from '../provisioners/types.ts'
+import type { RevocationStepKind, AccessChange, AccessGrant, AccessList } from '../provisioners/types.ts'
 import { diffAccess, isEmptyChange, intersectGrants, mergeGrants, normaliseGrant, subtractGrants } from './access.ts'
 import { employeeProfileSchema, type HrSource } from './events.ts'
 import type {
@@ -507,19 +507,25 @@ function startProvision(d: Draft, s: SystemId): void {
   addJob(d, { system: s, action, grant, enabled, accountId: restore ? p.accountId : undefined })
 }
 
+/**
+ * Enabling carries the whole desired grant: access is attached to an account that can use it
+ * (Slack refuses channel and user-group additions for a deactivated member), so what a suspended
+ * account could not be given (a move during a leave, a restore before day one) is given here.
+ */
 function startToggle(d: Draft, s: SystemId, enabled: boolean): void {
   const p = ensure(d, s)
   const action: JobAction = enabled ? 'enable' : 'suspend'
-  p.pending = { action }
+  const grant = enabled ? p.desired : undefined
+  p.pending = withoutUndefined({ action, grant })
   p.status = enabled ? restingStatus(p) : 'suspending'
-  addJob(d, { system: s, action, accountId: p.accountId })
+  addJob(d, { system: s, action, accountId: p.accountId, grant })
 }
 
-function startUpdate(d: Draft, s: SystemId, change: AccessChange): void {
+function startUpdate(d: Draft, s: SystemId, change: AccessChange, grant: AccessGrant | undefined): void {
   const p = ensure(d, s)
-  p.pending = { action: 'update', grant: p.desired }
+  p.pending = { action: 'update', grant }
   p.status = 'updating'
-  addJob(d, { system: s, action: 'update', change, grant: p.desired, accountId: p.accountId })
+  addJob(d, { system: s, action: 'update', change, grant, accountId: p.accountId })
 }
 
 /** What Tenure granted in this system, as far as it knows: a lower bound of what to remove and check. */
@@ -641,7 +647,15 @@ function reconcileSystem(d: Draft, s: SystemId): void {
       return
     }
     const { change } = diffAccess(p.desired, p.provisioned)
-    if (!isEmptyChange(change)) startUpdate(d, s, change)
+    if (!enabled && p.provisioned) {
+      // A suspended account (a leave, before day one) only loses access now: what it gains is
+      // given when it is enabled again (startToggle carries the whole grant).
+      const removal: AccessChange = { add: {}, remove: change.remove }
+      if (isEmptyChange(removal)) p.status = restingStatus(p)
+      else startUpdate(d, s, removal, { ...p.provisioned, ...Object.fromEntries(Object.entries(change.remove).map(([list, items]) => [list, (p.provisioned?.[list as AccessList] ?? []).filter((i) => !items.includes(i))])) })
+      return
+    }
+    if (!isEmptyChange(change)) startUpdate(d, s, change, p.desired)
     else p.status = restingStatus(p)
     return
   }
@@ -1128,6 +1142,7 @@ const onChanged: Handler = (d, ev) => {
       accountLiveUnexpectedly(d, e.system, e.type)
       return
     }
+    if (p.pending?.grant) p.provisioned = p.pending.grant
     delete p.pending
     p.enabled = true
     p.suspended = false

@@ -160,9 +160,13 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
       const existing = await resolveRef(p, ctx, data)
       let ref = existing
       if (existing) {
-        if (req.enabled !== false) await p.enable(ctx, existing)
-        const g = req.grant
-        if (g) await p.update(ctx, existing, { add: { groups: g.groups, licences: g.licences, channels: g.channels, projects: g.projects, roles: g.roles, products: g.products ?? [], userGroups: g.userGroups ?? [] }, remove: {} })
+        // Access goes to an account that can use it: a restore before day one (enabled false)
+        // leaves it for the enable job, which carries the whole grant (Slack refuses channel and
+        // user-group additions for a deactivated member).
+        if (req.enabled !== false) {
+          await p.enable(ctx, existing)
+          if (req.grant && grantsAnything(p, req.grant)) await p.update(ctx, existing, grantAsChange(req.grant))
+        }
       } else {
         ref = await p.provision(ctx, { employee: needProfile(), access: req.grant ?? emptyGrant(), enabled: req.enabled ?? true })
       }
@@ -174,8 +178,11 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
       const ref = await resolveRef(p, ctx, data)
       if (!ref) throw new PermanentJobError(`no ${req.system} account found for ${data.externalId}`)
       if (req.action === 'update') await p.update(ctx, ref, req.change ?? { add: {}, remove: {} })
-      else if (req.action === 'enable') await p.enable(ctx, ref)
-      else await p.suspend(ctx, ref)
+      else if (req.action === 'enable') {
+        await p.enable(ctx, ref)
+        // The whole grant, now that the account can hold it (additions are idempotent).
+        if (req.grant && grantsAnything(p, req.grant)) await p.update(ctx, ref, grantAsChange(req.grant))
+      } else await p.suspend(ctx, ref)
       const type = req.action === 'update' ? 'account.updated' : req.action === 'enable' ? 'account.enabled' : 'account.suspended'
       return { outcome: { type, system: req.system, now: now() }, audit }
     }
@@ -296,6 +303,15 @@ async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): P
 function isLeaverCritical(data: SystemJobData): boolean {
   const r = data.request
   return (r.action === 'deprovision' && r.phase !== 'cleanup') || r.action === 'verify'
+}
+
+/** A grant with items, for a system with an API (a manual system would get a needless task). */
+function grantsAnything(p: Provisioner, g: NonNullable<SystemJobData['request']['grant']>): boolean {
+  return p.kind !== 'manual' && Object.values(grantAsChange(g).add).some((items) => items.length > 0)
+}
+
+function grantAsChange(g: NonNullable<SystemJobData['request']['grant']>) {
+  return { add: { groups: g.groups, licences: g.licences, channels: g.channels, projects: g.projects, roles: g.roles, products: g.products ?? [], userGroups: g.userGroups ?? [] }, remove: {} }
 }
 
 function emptyGrant() {

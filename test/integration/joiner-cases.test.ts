@@ -112,8 +112,10 @@ describe('joiner cases (real engine, sandbox + Slack emulator + manual badge)', 
     }
 
     const dead = await call<{ items: Array<{ id: string; system: string; externalId?: string; data?: unknown }> }>('operator', '/api/v1/jobs/dead-letters?system=slack')
-    assert.equal(dead.body.items.length, 2, 'both failed provisionings are in the Slack dead-letter queue')
-    for (const job of dead.body.items) {
+    // The sandbox's own seeded HR people were read at start and met the same fault: only this test's joiners count here.
+    const mine = dead.body.items.filter((j) => j.externalId === 'J2' || j.externalId === 'J4')
+    assert.equal(mine.length, 2, 'both failed provisionings are in the Slack dead-letter queue')
+    for (const job of mine) {
       const redriven = await call('operator', `/api/v1/jobs/dead-letters/${job.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'Slack SCIM fixed' }) })
       assert.equal(redriven.status, 202)
     }
