@@ -385,6 +385,19 @@ describe('ordering and duplicates', () => {
     assert.match(String(late.records.find((r) => r.kind === 'event.ignored')?.details['reason']), /^stale/)
   })
 
+  test('when a hire is cancelled again while the rehire that followed the first cancellation waits for the clean-up, then that rehire is withdrawn', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 30)
+    const cut = e.send(hr('employee.hire_cancelled', { occurredAt: t }, { now: t, plan: PLAN, leaver: LEAVER })).jobs
+    e.send(hr('employee.rehired', { profile: PROFILE, startDate: '2025-04-02', occurredAt: plusMinutes(t, 10) }, { now: plusMinutes(t, 11), plan: PLAN, moments: { provisionAt: t, enableAt: t }, leaver: LEAVER }))
+    assert.ok(e.context.pendingRehire)
+    const again = e.send(hr('employee.hire_cancelled', { occurredAt: plusMinutes(t, 20) }, { now: plusMinutes(t, 21), plan: PLAN, leaver: LEAVER }))
+    assert.ok(again.records.some((r) => r.kind === 'rehire.withdrawn'))
+    drain(e, cut, plusMinutes(t, 22))
+    assert.equal(e.state, 'cancelled', 'the clean-up ends the case and nothing is provisioned again')
+  })
+
   test('when a move HR made after a rehire arrives while the person is still leaving, then the rehire provisions the new department', () => {
     const e = new FakeEngine()
     toActive(e)

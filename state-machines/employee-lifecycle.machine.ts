@@ -873,6 +873,22 @@ const onCancelBeforeHire: Handler = (d, ev) => {
   record(d, 'hire.cancelled', { startedAlready: false, beforeHireArrived: true })
 }
 
+/**
+ * A cancellation or termination while the person is still leaving: nothing more to revoke, but it
+ * is HR's newer word on the employment, so a rehire deferred behind the clean-up that it follows
+ * is withdrawn (and any older one arriving later is stale).
+ */
+const onEndWhileLeaving: Handler = (d, ev) => {
+  if (ev.type !== 'employee.hire_cancelled' && ev.type !== 'employee.terminated') return
+  markSeen(d, ev)
+  d.ctx.lastEmploymentAt = later(d.ctx.lastEmploymentAt, ev.hr.occurredAt)
+  const pending = d.ctx.pendingRehire
+  if (pending && ms(pending.hr.occurredAt) <= ms(ev.hr.occurredAt)) {
+    delete d.ctx.pendingRehire
+    record(d, 'rehire.withdrawn', { hrEventId: pending.hr.eventId, by: ev.hr.eventId, type: ev.type })
+  } else record(d, 'event.ignored', { eventType: ev.type, hrEventId: ev.hr.eventId, reason: `not_applicable: ${ev.type} while leaving` })
+}
+
 /** A profile update for someone who has left: kept for a rehire that may follow (and is older than it). */
 const onUpdateWhileGone: Handler = (d, ev) => {
   if (ev.type !== 'employee.updated') return
@@ -1428,6 +1444,7 @@ const HANDLERS = {
   onChangeBeforeHire,
   onCancelBeforeHire,
   onUpdateWhileGone,
+  onEndWhileLeaving,
   onRememberedLeave,
   onProvisionTimer,
   onEnable,
@@ -1733,6 +1750,8 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hired': stay('onPendingRehire', 'fresh'),
         'employee.rehired': stay('onPendingRehire', 'fresh'),
         'employee.updated': stay('onUpdateWhileGone', 'fresh'),
+        'employee.hire_cancelled': stay('onEndWhileLeaving', 'fresh'),
+        'employee.terminated': stay('onEndWhileLeaving', 'fresh'),
       },
     },
     offboarded: {

@@ -88,11 +88,11 @@ function modelEvents(snapshot: LifecycleSnapshot): LifecycleEvent[] {
       if (quiet) events.push(retitle, leave(13, 3 * 1440), back(15, 3 * 1440))
       break
     case 'deprovisioning':
-      events.push(rescind, retitle, cancel, leave(12, -1))
+      events.push(rescind, retitle, cancel, leave(12, -1), terminateNow)
       if (Object.keys(ctx.exceptions).length === 0 && Object.values(ctx.systems).every((p) => p.attempts === 0)) events.push(rehired, rehiredDue, hired(1, false))
       break
     default:
-      events.push(hired(1, false), hired(2, true), rehired, rehiredDue, rescind, retitle, terminateNow)
+      events.push(hired(1, false), hired(2, true), rehired, rehiredDue, rescind, retitle, terminateNow, cancel)
   }
   // Re-deliveries and stale events: recorded as ignored wherever they arrive.
   const firstSeen = ctx.seenHrEventIds[0]
