@@ -305,6 +305,9 @@ function isLeaverCritical(data: SystemJobData): boolean {
   return (r.action === 'deprovision' && r.phase !== 'cleanup') || r.action === 'verify'
 }
 
+const GRANTING_ACTIONS = new Set(['provision', 'restore', 'update', 'enable'])
+const LEAVING_STATES = new Set(['deprovisioning', 'offboarded', 'cancelled'])
+
 /** A grant with items, for a system with an API (a manual system would get a needless task). */
 function grantsAnything(p: Provisioner, g: NonNullable<SystemJobData['request']['grant']>): boolean {
   return p.kind !== 'manual' && Object.values(grantAsChange(g).add).some((items) => items.length > 0)
@@ -494,7 +497,10 @@ async function finalFailure(deps: SystemWorkerDeps, data: SystemJobData, job: Jo
           details: { jobId: job.jobId, key: data.request.key, action: data.request.action, attempt: job.attempt, error },
         },
       ],
-      within: async (client) => {
+      within: async (client, result) => {
+        // A grant that failed for someone who is leaving by now needs nobody: the revocation that
+        // superseded it is the case's business (a provision racing a cancelled hire's cut-off).
+        if (GRANTING_ACTIONS.has(data.request.action) && LEAVING_STATES.has(result.to)) return
         await deps.boss.send(deadLetterQueue(system), { ...data, failure: { ...error, jobId: job.jobId, attempt: job.attempt, at: new Date().toISOString() } } as object, {
           id: uuidV5(`dlq:${data.request.key}:${job.jobId}`),
           db: inTransaction(client),

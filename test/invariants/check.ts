@@ -16,7 +16,12 @@ import type pg from 'pg'
 import type { InventoryAccount } from '../../provisioners/emulator-kit.ts'
 import { expectedAccess, MANAGED, SYSTEMS, type Department, type TargetSystem } from './targets.ts'
 
-export type Expectation = { kind: 'employed'; department: Department } | { kind: 'on_leave'; department: Department } | { kind: 'gone' }
+export type Expectation =
+  | { kind: 'employed'; department: Department }
+  | { kind: 'on_leave'; department: Department }
+  /** Hired, day one still ahead: accounts may exist (created disabled ahead of it), none may work. */
+  | { kind: 'not_started' }
+  | { kind: 'gone' }
 
 export interface PersonView {
   source: string
@@ -105,7 +110,7 @@ export async function checkInvariant(
     const name = `${p.source}:${p.hrId} (${p.story})`
     const row = keyRows.find((r) => r.source === p.source && r.external_id === p.hrId)
     const accountKey = row?.account_key
-    const expected = p.expectation.kind === 'gone' ? undefined : expectedAccess(p.expectation.department)
+    const expected = p.expectation.kind === 'employed' || p.expectation.kind === 'on_leave' ? expectedAccess(p.expectation.department) : undefined
     for (const system of SYSTEMS) {
       const mine = accountsOf(p, accountKey, inventory[system])
       const live = mine.filter((a) => a.active)
@@ -137,6 +142,10 @@ export async function checkInvariant(
       }
       if (p.expectation.kind === 'on_leave') {
         if (live.length > 0) out.push({ person: name, system, rule: 'leave_suspends', detail: `account ${live[0]!.accountId} is active during a leave of absence` })
+        continue
+      }
+      if (p.expectation.kind === 'not_started') {
+        if (live.length > 0) out.push({ person: name, system, rule: 'prehire_cannot_sign_in', detail: `account ${live[0]!.accountId} is active before day one` })
         continue
       }
       // gone

@@ -484,7 +484,8 @@ export function peopleViews(model: Model, now = Date.now()): PersonView[] {
       let expectation: PersonView['expectation']
       const terminated = p.status === 'terminated' && (p.terminationAt ?? 0) <= now
       if (p.status === 'employed' || (p.status === 'terminated' && !terminated)) {
-        if (p.startFuture || !p.hired) expectation = { kind: 'gone' }
+        if (!p.hired) expectation = { kind: 'gone' }
+        else if (p.startFuture) expectation = { kind: 'not_started' }
         else if (p.onLeave) expectation = { kind: 'on_leave', department: p.department }
         else expectation = { kind: 'employed', department: p.department }
       } else expectation = { kind: 'gone' }
