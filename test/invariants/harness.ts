@@ -18,6 +18,8 @@ export const GENERIC_SECRET = `whsec_${Buffer.from('invariant-check-secret-32-by
 
 export interface Delivery {
   source: 'generic' | 'bamboohr'
+  /** Whose change it carries. */
+  hrId: string
   body: Buffer
   /** Headers minus the signature: signed when sent (a signature is only valid for minutes). */
   contentType: string
