@@ -105,6 +105,9 @@ const ONLY_DEACTIVATED_REASON =
  */
 const MEMBER_REFUSALS = new Set(['invalid_users', 'invalid_user', 'failed_for_some_users', 'single_channel_guests_cannot_be_added'])
 
+/** How often a refused list is cleaned of deactivated members and sent again. */
+const MAX_CLEAN_ROUNDS = 5
+
 /** How often a caller follows a listing whose leader was cancelled before it gives up (Transient). */
 const MAX_LEADER_HANDOFFS = 3
 
@@ -379,24 +382,27 @@ export class UserGroupDirectory {
     members: string[],
     ids: string[],
   ): Promise<{ users: string[] | undefined } | 'only_deactivated'> {
-    try {
-      const written = await this.calls.write(ctx, groupId, members)
-      if (written.requestId) ids.push(written.requestId)
-      return written
-    } catch (refusal) {
-      if (!isMemberRefusal(refusal)) throw refusal
-      if (refusal.requestId) ids.push(refusal.requestId)
-      const deactivated = await this.calls.deactivated(ctx, members, ids)
-      if (deactivated.length === 0) throw refusal
-      const kept = members.filter((m) => !deactivated.includes(m))
-      ctx.log.info(
-        { system: this.options.system, groupId, leftOut: deactivated, vendorCode: refusal.vendorCode },
-        'slack user group: leaving deactivated members out of the list Slack refused',
-      )
-      if (kept.length === 0) return 'only_deactivated'
-      const written = await this.calls.write(ctx, groupId, kept)
-      if (written.requestId) ids.push(written.requestId)
-      return written
+    // In a layoff members are deactivated while the round runs: a list cleaned of the deactivated
+    // ones can be refused again for someone deactivated since, so the round cleans and sends again
+    // (a few times; found by the chaos run, where one retry was not enough).
+    let list = members
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const written = await this.calls.write(ctx, groupId, list)
+        if (written.requestId) ids.push(written.requestId)
+        return written
+      } catch (refusal) {
+        if (!isMemberRefusal(refusal) || attempt >= MAX_CLEAN_ROUNDS) throw refusal
+        if (refusal.requestId) ids.push(refusal.requestId)
+        const deactivated = await this.calls.deactivated(ctx, list, ids)
+        if (deactivated.length === 0) throw refusal
+        list = list.filter((m) => !deactivated.includes(m))
+        ctx.log.info(
+          { system: this.options.system, groupId, leftOut: deactivated, vendorCode: refusal.vendorCode, attempt },
+          'slack user group: leaving deactivated members out of the list Slack refused',
+        )
+        if (list.length === 0) return 'only_deactivated'
+      }
     }
   }
 

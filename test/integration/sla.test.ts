@@ -106,7 +106,8 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
         await advanceTo(clock.now() + 11 * 60_000)
         return (await t.running.pool.query(`SELECT c.status FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1' AND c.kind = 'leaver'`)).rows[0].status === 'closed'
       },
-      60_000,
+      // A deadline for a busy machine (npm test now runs the chaos and invariant runs beside it).
+      150_000,
     )
     const user = (
       await t.running.pool.query(
