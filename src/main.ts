@@ -263,7 +263,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       },
     ])
     await scheduleHrReconciliation(boss, hrSources, log)
-    if (config.sandbox.enabled && (mode === 'worker' || config.workers.enabled)) {
+    if (config.sandbox.enabled && config.sandbox.readHrAtStart && (mode === 'worker' || config.workers.enabled)) {
       const sources = await reconcileHrSourcesNow(boss, hrSources, new Date())
       if (sources.length > 0) log.info({ sources }, 'sandbox: reading the HR emulators now')
     }

@@ -21,6 +21,10 @@ export const configSchema = z
     sandbox: z
       .object({
         enabled: z.boolean().default(false).describe('Start the local emulators and point every system at them (`npm start`).'),
+        readHrAtStart: z
+          .boolean()
+          .default(true)
+          .describe("Read the HR emulators' seeded people at start instead of at the first half-hourly reconciliation (so the console shows them at once)."),
       })
       .strict()
       .prefault({})

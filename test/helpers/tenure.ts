@@ -35,6 +35,9 @@ export async function startTestTenure(
   const dataDir = await mkdtemp(path.join(tmpdir(), 'tenure-it-'))
   const merged = validateConfig({
     ...config,
+    // Tests that start the sandbox hire their own people: the 24 seeded HR people would only compete
+    // with them (test/integration/sandbox-seed.test.ts turns it on).
+    sandbox: { readHrAtStart: false, ...config.sandbox },
     server: { port: 0, ...config.server },
     database: { dataDir, ...config.database, url: db.url },
     queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, ...config.queue },

@@ -39,7 +39,7 @@ describe('the sandbox as npm start runs it', () => {
     const config = YAML.parse(await readFile(path.join(ROOT, 'config/sandbox.yaml'), 'utf8')) as Record<string, unknown>
     delete config.server
     delete config.database
-    t = await startTestTenure({ ...config, sandbox: { enabled: true }, log: { level: 'silent' } })
+    t = await startTestTenure({ ...config, sandbox: { enabled: true, readHrAtStart: true }, log: { level: 'silent' } })
     const tokens = JSON.parse(await readFile(path.join(t.running.config.database.dataDir, 'sandbox-tokens.json'), 'utf8')) as { tokens: Record<string, { token: string }> }
     token = tokens.tokens.operator!.token
   })
