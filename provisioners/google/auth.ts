@@ -99,7 +99,12 @@ export class JwtBearerClient {
     this.#now = opts.now ?? Date.now
     // useAuthRequestParameters:false drops AuthClient's default interceptors, whose debug
     // logging (GOOGLE_SDK_NODE_LOGGING) prints request headers, bearer token included.
-    this.client = new OAuth2Client({ useAuthRequestParameters: false, eagerRefreshThresholdMillis: EAGER_REFRESH_MS })
+    // Node's own fetch for API calls made through this client (see provisioner.ts: node-fetch's abort).
+    this.client = new OAuth2Client({
+      useAuthRequestParameters: false,
+      eagerRefreshThresholdMillis: EAGER_REFRESH_MS,
+      transporterOptions: { fetchImplementation: fetch },
+    })
     this.client.refreshHandler = async () => {
       const credentials = await this.#shared()
       return { access_token: credentials.access_token ?? '', expiry_date: credentials.expiry_date ?? 0 }

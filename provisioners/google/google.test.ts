@@ -623,3 +623,29 @@ describe('reconciliation and bookkeeping', () => {
     assert.ok(!output.includes(config.serviceAccount.privateKey.reveal().split('\n')[1] ?? 'x'))
   })
 })
+
+describe('shutdown', () => {
+  // gaxios falls back to node-fetch v3 unless given a fetch. node-fetch answers an abort that comes
+  // while a response is unfinished by emitting 'error' on a body stream nobody listens to: an
+  // uncaught exception. Ctrl-C on `npm start` with a Google call in flight killed Tenure that way
+  // (2 of 6 tries in a fresh sandbox, before 'shutdown complete'). Every call goes through Node's fetch.
+  test("when the provisioner calls the directory, then every call goes through Node's own fetch", async (t) => {
+    const { emulator, provisioner, ctx } = await setup(t, { emulator: { groups: SANDBOX_GROUPS } })
+    const seen: string[] = []
+    const nodeFetch = globalThis.fetch
+    globalThis.fetch = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+      seen.push(String(input instanceof Request ? input.url : input))
+      return nodeFetch(input, init)
+    }) as typeof fetch
+    t.after(() => {
+      globalThis.fetch = nodeFetch
+    })
+
+    const ref = await provisioner.provision(ctx, spec(employee(), { groups: ['everyone@example.com'] }))
+    await provisioner.deprovision(ctx, ref, CUTOFF)
+    await provisioner.verify(ctx, ref)
+
+    assert.ok(emulator.kit.stats.requests > 5)
+    assert.equal(seen.length, emulator.kit.stats.requests)
+  })
+})

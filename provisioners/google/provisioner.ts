@@ -168,12 +168,15 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
   const rootUrl = config.apiBaseUrl.endsWith('/') ? config.apiBaseUrl : `${config.apiBaseUrl}/`
   // retry:false: gaxios would otherwise retry 429/5xx GET/PUT/DELETE three times on its own;
   // the job layer retries, with backoff and the shared limiter (STYLE.md, "Provisioners").
-  const sdkOptions = { rootUrl, auth: auth.client, retry: false, timeout: config.timeoutMs }
+  // fetchImplementation: Node's own fetch. gaxios otherwise falls back to node-fetch v3, which on
+  // an abort after the response arrived emits 'error' on a body stream nobody listens to: an
+  // uncaught exception that killed the process on Ctrl-C with a Google call in flight.
+  const sdkOptions = { rootUrl, auth: auth.client, retry: false, timeout: config.timeoutMs, fetchImplementation: fetch }
   const directory: admin_directory_v1.Admin = admin({ version: 'directory_v1', ...sdkOptions })
   const dataTransfer: admin_datatransfer_v1.Admin = admin({ version: 'datatransfer_v1', ...sdkOptions })
   let driveApplicationId: string | undefined
 
-  const methodOptions = (ctx: Ctx) => ({ signal: ctx.signal, timeout: config.timeoutMs, retry: false })
+  const methodOptions = (ctx: Ctx) => ({ signal: ctx.signal, timeout: config.timeoutMs, retry: false, fetchImplementation: fetch })
 
   async function ensureToken(ctx: Ctx): Promise<void> {
     if (auth.hasFreshToken()) return
