@@ -100,6 +100,16 @@ describe('eventsForIntent (webhook path)', () => {
     foundBy: 'webhook',
   }
 
+  test('when a status change meets an active record, then a rescind, a leave end and the hire (a hire notice may have met the record still terminated)', () => {
+    const events = eventsForIntent('status_changed', record(), { ...base, confirmed: true }, { now: FOUND })
+    assert.deepEqual(types(events), ['employee.termination_rescinded', 'employee.leave_ended', 'employee.hired'])
+    const hire = events[2]
+    assert.ok(hire?.type === 'employee.hired')
+    assert.equal(hire.startDate, '2024-01-08')
+    assert.equal(new Set(events.map((e) => e.eventId)).size, 3)
+    for (const e of events) assert.ok(canonicalEventSchema.safeParse(e).success)
+  })
+
   test('when a termination notice meets a record without a termination, then nothing (stale or forged notices do not revoke)', () => {
     assert.deepEqual(eventsForIntent('terminated', record(), base, { now: FOUND }), [])
   })

@@ -267,7 +267,13 @@ export function eventsForIntent(intent: Intent, record: HrEmployeeRecord | undef
       if (isTerminated(record)) return [terminated(record, base, opts)]
       if (record.leave?.onLeave) return [leaveStarted(record, base, opts)]
       if (record.employmentStatus !== 'active') return []
-      return [build('employee.termination_rescinded', base, {}, record.profile), leaveEnded(record, base, opts)]
+      // The record says "employed" and the notice does not say since when: a termination that
+      // was rescinded, a leave that ended, or a hire whose own notice met the record while it
+      // still showed a termination (hire, termination and rehire within a second: each thin
+      // notice reads the state of its own processing moment, so the hire notice can find the
+      // person terminated and the later ones find them active again). The hire comes last; it
+      // starts a joiner Tenure never saw and updates the start date of one it knows.
+      return [build('employee.termination_rescinded', base, {}, record.profile), leaveEnded(record, base, opts), hired(record, base, opts)]
     }
     case 'updated': {
       if (!record) return []

@@ -18,7 +18,7 @@ test('when randomized HR scenarios run through the whole pipeline, then every le
         `scenario: ${result.failure.scenario}`,
         ...result.failure.violations.map((v) => `${v.rule} ${v.system} ${v.person}: ${v.detail}`),
         ...lines.filter((l) => l.includes('tenure says')),
-        `replay: npm run check:invariants -- --seed ${result.failure.seed}${result.failure.path ? ` --path ${result.failure.path}` : ''} --runs 1`,
+        `replay: npm run check:invariants -- --runs 5 --scenario '${result.failure.scenario}'`,
       ].join('\n')
     : ''
   assert.equal(result.failure, undefined, report)

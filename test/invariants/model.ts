@@ -6,7 +6,7 @@
  * side. The model is HR's current word about each person, nothing more: what Tenure should make of
  * it is the invariant's business.
  *
- * Replay: a failing run prints its seed and path; `npm run check:invariants -- --seed S --path P`.
+ * Replay: a failing run prints its scenario; `npm run check:invariants -- --runs 5 --scenario '<as printed>'`.
  */
 import { randomUUID } from 'node:crypto'
 import fc from 'fast-check'
@@ -508,4 +508,63 @@ export async function runScenario(pipeline: Pipeline, skew: Record<Source, numbe
   }
   const inventory = await pipeline.targets.inventory(pipeline.pool)
   return checkInvariant(pipeline.pool, peopleViews(model), inventory)
+}
+
+/** One scenario as printed (`skew generic G min, bamboohr B min; cmd, cmd, …`), parsed back. */
+export interface ParsedScenario {
+  skew: Record<Source, number>
+  cmds: Array<fc.AsyncCommand<Model, Real>>
+}
+
+/** The printed form of a scenario: what a failure reports and `--scenario` reads back. */
+export function describeScenario(skew: Record<Source, number>, cmds: Iterable<unknown>): string {
+  return `skew generic ${skew.generic / 60_000} min, bamboohr ${skew.bamboohr / 60_000} min; ${[...cmds].map(String).join(', ')}`
+}
+
+/**
+ * Read a printed scenario back into commands, to replay a shrunk failure exactly (fast-check's
+ * path replays the unshrunk run only). Throws naming the command it cannot read.
+ */
+export function parseScenario(text: string): ParsedScenario {
+  const head = /^\s*skew generic (-?[\d.]+) min, bamboohr (-?[\d.]+) min;\s*(.*)$/s.exec(text)
+  if (!head) throw new Error('a scenario starts "skew generic G min, bamboohr B min; " followed by its commands')
+  const skew = { generic: Number(head[1]) * 60_000, bamboohr: Number(head[2]) * 60_000 }
+  // Split on ", " outside parentheses: "hire Sales(#3, held)" is one command.
+  const parts: string[] = []
+  let depth = 0
+  let current = ''
+  for (const ch of head[3]!) {
+    if (ch === '(') depth += 1
+    if (ch === ')') depth -= 1
+    if (ch === ',' && depth === 0) {
+      parts.push(current.trim())
+      current = ''
+    } else current += ch
+  }
+  if (current.trim()) parts.push(current.trim())
+  const isDept = (d: string): d is Department => (DEPARTMENTS as string[]).includes(d)
+  const cmds = parts.map((part): fc.AsyncCommand<Model, Real> => {
+    let m: RegExpExecArray | null
+    if (part === 'settle') return new Settle()
+    if (part === 'release held (newest first)') return new Release()
+    if ((m = /^duplicate\(-(\d+)\)$/.exec(part))) return new Duplicate(Number(m[1]))
+    if ((m = /^kill -9 after (\d+) ms$/.exec(part))) return new Crash(Number(m[1]))
+    if ((m = /^fault (\S+) (\S+) x(\d+)$/.exec(part)) && (FAULTABLE as readonly string[]).includes(m[1]!))
+      return new Fault(m[1] as (typeof FAULTABLE)[number], m[2] as FaultKind, Number(m[3]))
+    const person = /^(.*)\(#(\d+)(, held)?\)$/.exec(part)
+    if (person) {
+      const [, label, slotText, heldText] = person
+      const slot = Number(slotText)
+      const hold = heldText !== undefined
+      if ((m = /^hire (\S+)( start\+30d)?$/.exec(label!)) && isDept(m[1]!)) return new Hire(slot, hold, m[1], m[2] !== undefined)
+      if ((m = /^move to (\S+)$/.exec(label!)) && isDept(m[1]!)) return new Move(slot, hold, m[1])
+      if ((m = /^terminate (now|immediate|past|future|date_only)(?: (\S+))?$/.exec(label!)))
+        return new Terminate(slot, hold, m[1] as TerminationMode, m[2] ?? 'UTC')
+      if (label === 'rescind termination') return new Rescind(slot, hold)
+      if (label === 'cancel hire') return new CancelHire(slot, hold)
+      if (label === 'leave starts' || label === 'leave ends') return new Leave(slot, hold, label === 'leave starts')
+    }
+    throw new Error(`cannot read the scenario command "${part}"`)
+  })
+  return { skew, cmds }
 }

@@ -150,12 +150,12 @@ describe('bamboohr normalize against the emulator', () => {
     assert.equal(again[0]!.eventId, e.eventId)
   })
 
-  test('when Status flips back to Active, then the assertion is termination_rescinded', async () => {
+  test('when Status flips back to Active, then the assertions are termination_rescinded, leave_ended and the hire the record shows', async () => {
     emu.rescind('1001')
     const events = await bamboohr.normalize(notice('event-status-changed.json'), ctx())
     assert.deepEqual(
       events.map((e) => e.type),
-      ['employee.termination_rescinded', 'employee.leave_ended'],
+      ['employee.termination_rescinded', 'employee.leave_ended', 'employee.hired'],
     )
   })
 
