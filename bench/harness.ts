@@ -260,7 +260,7 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
   }
   cleanups.add(close)
   current = await forkTenure(inputFor(options.rateLimits ?? {}))
-  const registry = buildRegistry(validateConfig(inputFor(options.rateLimits ?? {})).systems, { db: pool })
+  const registry = await buildRegistry(validateConfig(inputFor(options.rateLimits ?? {})).systems, { db: pool })
   const bench: BenchTenure = {
     url: current.url,
     pid: current.child.pid ?? 0,

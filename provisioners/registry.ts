@@ -6,13 +6,6 @@
  */
 import type { Queryable } from '../src/db/pool.ts'
 import type { Provisioner, RateLimitSpec, SystemKind } from './types.ts'
-import { createSandboxProvisioner } from './sandbox/provisioner.ts'
-import { createGoogleProvisioner } from './google/provisioner.ts'
-import { createEntraProvisioner } from './entra/provisioner.ts'
-import { createSlackProvisioner } from './slack/provisioner.ts'
-import { createJiraProvisioner } from './jira/provisioner.ts'
-import { createScimProvisioner } from './scim/provisioner.ts'
-import { createManualProvisioner } from './manual/provisioner.ts'
 
 export { systemsConfigSchema, type SystemsConfig } from './config.ts'
 import type { SystemsConfig } from './config.ts'
@@ -40,7 +33,11 @@ const UNLIMITED: RateLimitSpec = { perMinute: 600_000, burst: 10_000 }
 /** The share of a vendor's published limit Tenure paces at by default. */
 export const PUBLISHED_LIMIT_HEADROOM = 0.95
 
-export function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): Registry {
+/**
+ * Each provisioner module (and the vendor SDK it loads: googleapis alone is tens of MB) is imported
+ * only when its system is configured.
+ */
+export async function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): Promise<Registry> {
   const provisioners = new Map<string, Provisioner>()
   const systems: SystemInfo[] = []
   const add = (p: Provisioner) => {
@@ -50,17 +47,23 @@ export function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): R
   }
   const missing = (system: string, kind: SystemKind) => systems.push({ system, kind, enabled: false, reason: `no systems.${system} block in the configuration` })
 
-  if (config.sandbox?.enabled) add(createSandboxProvisioner(deps.db, config.sandbox))
-  if (config.google) add(createGoogleProvisioner(config.google))
+  if (config.sandbox?.enabled) add((await import('./sandbox/provisioner.ts')).createSandboxProvisioner(deps.db, config.sandbox))
+  if (config.google) add((await import('./google/provisioner.ts')).createGoogleProvisioner(config.google))
   else missing('google', 'google')
-  if (config.entra) add(createEntraProvisioner(config.entra))
+  if (config.entra) add((await import('./entra/provisioner.ts')).createEntraProvisioner(config.entra))
   else missing('entra', 'entra')
-  if (config.slack) add(createSlackProvisioner(config.slack))
+  if (config.slack) add((await import('./slack/provisioner.ts')).createSlackProvisioner(config.slack))
   else missing('slack', 'slack')
-  if (config.jira) add(createJiraProvisioner(config.jira))
+  if (config.jira) add((await import('./jira/provisioner.ts')).createJiraProvisioner(config.jira))
   else missing('jira', 'jira')
-  for (const app of config.scim) add(createScimProvisioner(app))
-  for (const manual of config.manual) add(createManualProvisioner(deps.db, manual))
+  if (config.scim.length > 0) {
+    const { createScimProvisioner } = await import('./scim/provisioner.ts')
+    for (const app of config.scim) add(createScimProvisioner(app))
+  }
+  if (config.manual.length > 0) {
+    const { createManualProvisioner } = await import('./manual/provisioner.ts')
+    for (const manual of config.manual) add(createManualProvisioner(deps.db, manual))
+  }
 
   return {
     provisioners,

@@ -43,13 +43,14 @@ import { requireRoles } from './auth/require-roles.ts'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
 import { auditCheckpointWorker, auditRetentionWorker, auditRouter, recordAudit, scheduleAuditJobs } from './audit/index.ts'
 import { createHash } from 'node:crypto'
-import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
 
-const TENURE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version
+const TENURE_VERSION = (JSON.parse(readFileSync(rootPath('package.json'), 'utf8')) as { version: string }).version
 import { localAuditConfig } from './audit/local-key.ts'
 import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
+import { COMPILED, rootPath } from './paths.ts'
 
 export type Mode = 'serve' | 'worker'
 
@@ -144,7 +145,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       // Sources configured in the file win; the rest point at the HR emulators.
       hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
     }
-    const registry = buildRegistry(systemsConfig, { db: pool })
+    const registry = await buildRegistry(systemsConfig, { db: pool })
     // Policy errors are configuration errors: refuse to start, naming the rule.
     const policy = validatePolicy(config.policy, registry.systems.map((s) => s.system))
     for (const info of registry.systems.filter((s) => !s.enabled)) log.info({ system: info.system, reason: info.reason }, 'system disabled')
@@ -400,11 +401,11 @@ export async function startTenure(options: StartOptions): Promise<Running> {
             setTimeout(() => httpServer.closeAllConnections(), config.server.shutdownTimeoutSeconds * 500).unref()
           }),
       })
-      log.info({ url, mode, workers: runWorkers }, `Tenure is listening on ${url}`)
+      log.info({ url, mode, workers: runWorkers, runtime: COMPILED ? 'compiled' : 'typescript' }, `Tenure is listening on ${url}`)
       // The tokens are printed by the start-up summary (src/sandbox/summary.ts), not here.
       if (config.sandbox.enabled) await ensureSandboxTokens(pool, log, { dataDir: config.database.dataDir, url, write: () => {} })
     } else {
-      log.info({ mode }, 'Tenure worker started')
+      log.info({ mode, runtime: COMPILED ? 'compiled' : 'typescript' }, 'Tenure worker started')
     }
 
     let stopping: Promise<void> | undefined

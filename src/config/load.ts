@@ -5,12 +5,12 @@
  */
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { configSchema, type Config } from './index.ts'
+import { rootPath } from '../paths.ts'
 
-export const CONFIG_DIR = fileURLToPath(new URL('../../config/', import.meta.url))
+export const CONFIG_DIR = `${rootPath('config')}${path.sep}`
 export const DEFAULT_CONFIG = path.join(CONFIG_DIR, 'tenure.yaml')
 export const SANDBOX_CONFIG = path.join(CONFIG_DIR, 'sandbox.yaml')
 

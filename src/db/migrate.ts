@@ -8,11 +8,11 @@
 import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
 import type { Logger } from '../log.ts'
+import { rootPath } from '../paths.ts'
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url))
+export const MIGRATIONS_DIR = `${rootPath('migrations')}${path.sep}`
 
 /** Arbitrary but fixed: hashtext('tenure.migrations') would do too, a constant is clearer. */
 const MIGRATION_LOCK_KEY = 7_402_519_331

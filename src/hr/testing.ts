@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { hrSourceConfigSchema, type HrSource, type HrSourceConfig, type HrSourceConfigInput, type RawDelivery } from './types.ts'
+import { rootPath } from '../paths.ts'
 
-export const FIXTURES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/hr')
+export const FIXTURES_DIR = rootPath('test', 'fixtures', 'hr')
 
 export function fixture(source: HrSource, name: string): Buffer {
   return readFileSync(path.join(FIXTURES_DIR, source, name))

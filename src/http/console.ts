@@ -11,13 +11,13 @@
  */
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import express, { type Request, type Response, type NextFunction, type Router } from 'express'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../log.ts'
 import { ApiError } from './errors.ts'
+import { rootPath } from '../paths.ts'
 
-export const CONSOLE_DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url))
+export const CONSOLE_DIST = `${rootPath('web', 'dist')}${path.sep}`
 
 /** Paths the console never answers: the API, the webhooks and the probes keep their own 404s. */
 const NOT_CONSOLE = /^\/(?:api|webhooks)(?:\/|$)|^\/(?:healthz|readyz|metrics)$/

@@ -35,6 +35,7 @@ import {
 } from './rows.ts'
 import * as sql from './sql.ts'
 import { PopulationAccumulator, TotalsAccumulator, type PopulationTotals, type ReportTotals } from './totals.ts'
+import { rootPath } from '../paths.ts'
 
 export const REPORT_NAME = 'access-revocations'
 /** Longest period one export covers; ask for consecutive periods beyond it. */
@@ -50,7 +51,7 @@ const GENESIS = '0'.repeat(64)
 
 export const TENURE_VERSION: string = z
   .object({ version: z.string().min(1) })
-  .parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))).version
+  .parse(JSON.parse(readFileSync(rootPath('package.json'), 'utf8'))).version
 
 /** `2025-01-01` (midnight UTC) or an ISO 8601 date-time with offset; normalised to UTC with milliseconds. */
 export const reportMoment = z
