@@ -4,7 +4,8 @@
  * the reason); a configured system can be switched off with `systems.disabled` without deleting
  * its block.
  */
-import type { Queryable } from '../src/db/pool.ts'
+import type { Pool } from '../src/db/pool.ts'
+import { advisoryLocks } from '../src/db/advisory-locks.ts'
 import type { Provisioner, RateLimitSpec, SystemKind } from './types.ts'
 import { createSandboxProvisioner } from './sandbox/provisioner.ts'
 import { createGoogleProvisioner } from './google/provisioner.ts'
@@ -40,7 +41,9 @@ const UNLIMITED: RateLimitSpec = { perMinute: 600_000, burst: 10_000 }
 /** The share of a vendor's published limit Tenure paces at by default. */
 export const PUBLISHED_LIMIT_HEADROOM = 0.95
 
-export function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): Registry {
+export function buildRegistry(config: SystemsConfig, deps: { db: Pool }): Registry {
+  // One set of advisory locks for the process: user-group and SCIM Group edits across processes (docs/operations.md).
+  const lock = advisoryLocks(deps.db)
   const provisioners = new Map<string, Provisioner>()
   const systems: SystemInfo[] = []
   const add = (p: Provisioner) => {
@@ -55,11 +58,11 @@ export function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): R
   else missing('google', 'google')
   if (config.entra) add(createEntraProvisioner(config.entra))
   else missing('entra', 'entra')
-  if (config.slack) add(createSlackProvisioner(config.slack))
+  if (config.slack) add(createSlackProvisioner(config.slack, { lock }))
   else missing('slack', 'slack')
   if (config.jira) add(createJiraProvisioner(config.jira))
   else missing('jira', 'jira')
-  for (const app of config.scim) add(createScimProvisioner(app))
+  for (const app of config.scim) add(createScimProvisioner(app, { lock }))
   for (const manual of config.manual) add(createManualProvisioner(deps.db, manual))
 
   return {
