@@ -606,7 +606,7 @@ class SlackProvisioner implements Provisioner {
         const source =
           'usergroups.list include_users' +
           (listed.shared ? ` shared by the clean-ups in flight, ${Math.round(listed.ageMs / 1000)} s old` : '') +
-          ', and the SCIM user record'
+          (state.scimGroups === undefined ? ', and the user groups Tenure granted (the SCIM user record carries no groups)' : ', and the SCIM user record')
         if (groups.length === 0) {
           record('remove_groups', 'already_done', `member of no user group (${source})`, trace)
           return
