@@ -4,7 +4,8 @@
  * the reason); a configured system can be switched off with `systems.disabled` without deleting
  * its block.
  */
-import type { Queryable } from '../src/db/pool.ts'
+import type { Pool } from '../src/db/pool.ts'
+import { advisoryLocks } from '../src/db/advisory-locks.ts'
 import type { Provisioner, RateLimitSpec, SystemKind } from './types.ts'
 
 export { systemsConfigSchema, type SystemsConfig } from './config.ts'
@@ -37,7 +38,9 @@ export const PUBLISHED_LIMIT_HEADROOM = 0.95
  * Each provisioner module (and the vendor SDK it loads: googleapis alone is tens of MB) is imported
  * only when its system is configured.
  */
-export async function buildRegistry(config: SystemsConfig, deps: { db: Queryable }): Promise<Registry> {
+export async function buildRegistry(config: SystemsConfig, deps: { db: Pool }): Promise<Registry> {
+  // One set of advisory locks for the process: user-group and SCIM Group edits across processes (docs/operations.md).
+  const lock = advisoryLocks(deps.db)
   const provisioners = new Map<string, Provisioner>()
   const systems: SystemInfo[] = []
   const add = (p: Provisioner) => {
@@ -52,13 +55,13 @@ export async function buildRegistry(config: SystemsConfig, deps: { db: Queryable
   else missing('google', 'google')
   if (config.entra) add((await import('./entra/provisioner.ts')).createEntraProvisioner(config.entra))
   else missing('entra', 'entra')
-  if (config.slack) add((await import('./slack/provisioner.ts')).createSlackProvisioner(config.slack))
+  if (config.slack) add((await import('./slack/provisioner.ts')).createSlackProvisioner(config.slack, { lock }))
   else missing('slack', 'slack')
   if (config.jira) add((await import('./jira/provisioner.ts')).createJiraProvisioner(config.jira))
   else missing('jira', 'jira')
   if (config.scim.length > 0) {
     const { createScimProvisioner } = await import('./scim/provisioner.ts')
-    for (const app of config.scim) add(createScimProvisioner(app))
+    for (const app of config.scim) add(createScimProvisioner(app, { lock }))
   }
   if (config.manual.length > 0) {
     const { createManualProvisioner } = await import('./manual/provisioner.ts')

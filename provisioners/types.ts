@@ -52,6 +52,21 @@ export interface Ctx {
   recordCall(call: ApiCallRecord): void
 }
 
+/**
+ * Mutual exclusion for a read-modify-write of one object in a target system (a Slack user group's
+ * member list, a PUT-only SCIM Group) among every Tenure process on the database. The registry
+ * builds it on PostgreSQL advisory locks (src/db/advisory-locks.ts); a provisioner built without
+ * one (unit tests) serialises within its own process only.
+ */
+export interface TargetLock {
+  /**
+   * Run `fn` while holding the lock named `key`; waits (without holding a database connection)
+   * while another process holds it. Rejects when `signal` aborts while waiting, or when the lock
+   * cannot be taken (database unreachable).
+   */
+  hold<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T>
+}
+
 /** HR attributes that policies and account specs read. */
 export interface EmployeeProfile {
   /** The HR system's id for this person; used as the target's externalId where it has one. */

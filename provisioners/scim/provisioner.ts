@@ -8,7 +8,7 @@
  * userName changes), then by `userName`. An account found by userName that carries a different
  * externalId belongs to someone else and is never adopted.
  */
-import { ConflictError, NotFoundError, PermanentError, type ProvisionerError, isProvisionerError } from '../errors.ts'
+import { ConflictError, NotFoundError, PermanentError, TransientError, type ProvisionerError, isProvisionerError } from '../errors.ts'
 import { z } from 'zod'
 import type {
   AccessChange,
@@ -27,6 +27,7 @@ import type {
   RevocationStepKind,
   StepEvidence,
   StepStatus,
+  TargetLock,
   UnknownRead,
   VerifyCheck,
   VerifyOptions,
@@ -180,9 +181,9 @@ const UNSUPPORTED_LISTS: AccessList[] = ['licences', 'channels', 'projects', 'ro
 
 export function createScimProvisioner(
   config: ScimAppConfig,
-  options: { systemId?: string; now?: () => number } = {},
+  options: { systemId?: string; now?: () => number; lock?: TargetLock } = {},
 ): Provisioner {
-  return new ScimProvisioner(config, options.systemId ?? `scim:${config.name}`, options.now ?? Date.now)
+  return new ScimProvisioner(config, options.systemId ?? `scim:${config.name}`, options.now ?? Date.now, options.lock)
 }
 
 /** Every configured app as its own provisioner. */
@@ -197,7 +198,14 @@ class ScimProvisioner implements Provisioner {
   private readonly config: ScimAppConfig
   private readonly client: ScimClient
   private readonly now: () => number
-  /** displayName (lower case) → group id, and back; group ids do not change, names rarely. */
+  /** Cross-process lock for a Group's read-modify-write (put_group, or PATCH behind an ETag read); see changeMember. */
+  private readonly lock: TargetLock | undefined
+  /**
+   * displayName (lower case) → group id, and back; group ids do not change, names rarely. Per
+   * process, and safe so: Tenure never creates or renames Groups, a name missing here is looked
+   * up again, and a Group answering 404 is forgotten (forgetGroup), so a stale entry costs one
+   * failed call, never a wrong membership.
+   */
   private readonly groupIdByName = new Map<string, string>()
   private readonly groupNameById = new Map<string, string>()
   /** Configured quirks, completed by discovery (configured values always win). */
@@ -210,8 +218,9 @@ class ScimProvisioner implements Provisioner {
    */
   private readonly refusedFilters = new Set<'users' | 'groups.displayName' | 'groups.members'>()
 
-  constructor(config: ScimAppConfig, system: string, now: () => number) {
+  constructor(config: ScimAppConfig, system: string, now: () => number, lock: TargetLock | undefined) {
     this.config = config
+    this.lock = lock
     this.system = system
     this.now = now
     this.client = new ScimClient(config, system, now)
@@ -1080,7 +1089,40 @@ class ScimProvisioner implements Provisioner {
     }
   }
 
+  /**
+   * A PUT-only app's membership change is read-modify-write of the whole Group (RFC 7644 §3.5.1
+   * replaces every attribute, members included): two processes adding two joiners to one Group
+   * at once would each PUT a list without the other. An ETag (If-Match, RFC 7644 §3.14) turns
+   * that into a 412 and a retry, but ETags are optional and many PUT-only apps have none. So the
+   * read and the write hold a PostgreSQL advisory lock on system + Group id (src/db/advisory-locks.ts),
+   * which every Tenure process on the database honours. A PATCH add/remove of one member is applied
+   * by the server as one operation (RFC 7644 §3.5.2) and needs no lock, unless it first reads the
+   * Group's ETag: then the lock saves the 412s that concurrent PATCHes would cause.
+   */
   private async changeMember(ctx: Ctx, groupId: string, userId: string, action: 'add' | 'remove'): Promise<MemberResult> {
+    const readsFirst = this.quirks.groupMembership !== 'patch_group' || this.quirks.etag
+    if (!this.lock || !readsFirst) return this.changeMemberNow(ctx, groupId, userId, action)
+    let failed: { err: unknown } | undefined
+    try {
+      return await this.lock.hold(`tenure.scim.group:${this.system}:${groupId}`, ctx.signal, async () => {
+        try {
+          return await this.changeMemberNow(ctx, groupId, userId, action)
+        } catch (err) {
+          failed = { err }
+          throw err
+        }
+      })
+    } catch (err) {
+      if (failed !== undefined && failed.err === err) throw err
+      throw new TransientError(`SCIM group ${groupId}: the cross-process lock could not be taken or released`, {
+        system: this.system,
+        operation: 'scim.Groups.lock',
+        cause: err,
+      })
+    }
+  }
+
+  private async changeMemberNow(ctx: Ctx, groupId: string, userId: string, action: 'add' | 'remove'): Promise<MemberResult> {
     const path = `/Groups/${encodeURIComponent(groupId)}`
     if (this.quirks.groupMembership === 'patch_group') {
       const body = this.patchBody(

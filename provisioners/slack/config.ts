@@ -99,7 +99,8 @@ export const slackConfigSchema = z
           'clean-ups that start while it is in flight wait for the same request. usergroups.list is Tier 2 (20/min): ' +
           'one listing per leaver caps clean-up at 20 leavers a minute (5,000 take over four hours); at 60 s it costs ' +
           'at most 1 of those 20 calls a minute. The listing only picks which groups to check: the groups on the ' +
-          "leaver's SCIM record are added, and each group is re-read (usergroups.users.list) right before it is " +
+          "leaver's SCIM record are added (the groups Tenure granted when the record carries none; another worker " +
+          "process's grants are not in this process's listing), and each group is re-read (usergroups.users.list) under a cross-process lock right before it is " +
           "written, so an old listing never drops someone else's member. 0: every clean-up lists for itself.",
       ),
     listPageSize: z

@@ -137,6 +137,12 @@ interface TokenInfo {
 export interface SlackEmulatorOptions extends EmulatorOptions {
   /** When true, only admins may edit user groups: usergroups.users.update with a bot token gets permission_denied. */
   userGroupsAdminOnly?: boolean
+  /**
+   * False: SCIM Users come back without `groups`. The attribute is optional and read-only in SCIM
+   * (RFC 7643 §4.1.2), and Slack's SCIM reference (https://docs.slack.dev/reference/scim-api)
+   * does not promise it on every read; a client must not take its absence for "in no group".
+   */
+  scimUserGroups?: boolean
 }
 
 class WebError extends Error {
@@ -975,7 +981,7 @@ export class SlackEmulator {
         manager: { managerId: null },
         ...user.enterprise,
       },
-      groups: groups.map((g) => ({ value: g.id, display: g.name })),
+      ...(this.options.scimUserGroups === false ? {} : { groups: groups.map((g) => ({ value: g.id, display: g.name })) }),
     }
   }
 

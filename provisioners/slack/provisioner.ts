@@ -45,6 +45,7 @@ import type {
   RevocationStepKind,
   StepEvidence,
   StepStatus,
+  TargetLock,
   VerifyOptions,
 } from '../types.ts'
 import { classifyNetworkError, classifyScimResponse, classifyWebApiError, type CallFacts } from './classify.ts'
@@ -162,8 +163,11 @@ const TARGET_REFUSALS = new Set([
 
 interface StepState {
   active: boolean
-  /** User groups the SCIM read at the start of this deprovision lists (fresh, unlike a shared usergroups.list). */
-  scimGroups: string[]
+  /**
+   * User groups the SCIM read at the start of this deprovision lists (fresh, unlike a shared
+   * usergroups.list); undefined when the record carried no `groups` attribute (unknown, not none).
+   */
+  scimGroups: string[] | undefined
   /** Deactivated by this deprovision call (status `done`), as opposed to found deactivated (`already_done`). */
   deactivatedNow: boolean
   deactivationIds: string[]
@@ -178,6 +182,8 @@ export interface SlackProvisionerOptions {
   systemId?: string
   /** Clock for the name caches; tests may pass a controllable one. */
   now?: () => number
+  /** Cross-process lock for user-group read-modify-writes (the registry passes PostgreSQL advisory locks). */
+  lock?: TargetLock
 }
 
 export function createSlackProvisioner(config: SlackConfig, options: SlackProvisionerOptions = {}): Provisioner {
@@ -216,7 +222,7 @@ class SlackProvisioner implements Provisioner {
         write: (ctx, groupId, users) => this.setUserGroupMembers(ctx, groupId, users),
         deactivated: (ctx, userIds, trace) => this.deactivatedUsers(ctx, userIds, trace),
       },
-      { system: this.system, listingTtlMs: config.userGroupListingCacheSeconds * 1000, now: this.now },
+      { system: this.system, listingTtlMs: config.userGroupListingCacheSeconds * 1000, now: this.now, ...(options.lock ? { lock: options.lock } : {}) },
     )
   }
 
@@ -334,7 +340,7 @@ class SlackProvisioner implements Provisioner {
       const trace: string[] = []
       try {
         const patched = await this.setActive(ctx, ref.accountId, false, trace)
-        state = { active: patched.active, scimGroups: [], deactivatedNow: !patched.active, deactivationIds: trace }
+        state = { active: patched.active, scimGroups: patched.groups?.map((g) => g.value), deactivatedNow: !patched.active, deactivationIds: trace }
       } catch (err) {
         if (err instanceof NotFoundError) return notFound(err)
         // Refused (the primary owner, say): read, and let the steps record what they can.
@@ -351,7 +357,7 @@ class SlackProvisioner implements Provisioner {
       }
       state = {
         active: user.active,
-        scimGroups: (user.groups ?? []).map((g) => g.value),
+        scimGroups: user.groups?.map((g) => g.value),
         deactivatedNow: false,
         deactivationIds: readTrace,
       }
@@ -585,14 +591,22 @@ class SlackProvisioner implements Provisioner {
         // Each removal then re-reads the group's members right before writing.
         const listed = await this.userGroups.membershipsOf(ctx, ref.accountId)
         if (listed.requestId) trace.push(listed.requestId)
-        // The user groups Tenure granted (plan.options.granted) need no read of their own: the
-        // listing covers every enabled group, so each granted one is in it (or deleted/disabled).
-        // Re-reading them per leaver would be one Tier 2 call per leaver and group.
-        const groups = [...new Set([...listed.groups, ...state.scimGroups])]
+        // The listing is per process and up to userGroupListingCacheSeconds old: a group the
+        // person joined since, through another worker process, is not in it (this process's own
+        // writes patch it; other processes' do not). The fresh SCIM record covers that. When the
+        // record carries no groups (unknown), the user groups Tenure granted (plan.options.granted)
+        // are added instead; otherwise they need no read of their own, since a fresh SCIM record
+        // and the listing between them show every membership (one Tier 2 read per leaver and group saved).
+        let fresh = state.scimGroups
+        if (fresh === undefined) {
+          const granted = plan.options.granted ? userGroupsOf(plan.options.granted) : []
+          fresh = granted.length > 0 ? (await this.resolveUserGroups(ctx, granted)).resolved.map((g) => g.id) : []
+        }
+        const groups = [...new Set([...listed.groups, ...fresh])]
         const source =
           'usergroups.list include_users' +
           (listed.shared ? ` shared by the clean-ups in flight, ${Math.round(listed.ageMs / 1000)} s old` : '') +
-          ', and the SCIM user record'
+          (state.scimGroups === undefined ? ', and the user groups Tenure granted (the SCIM user record carries no groups)' : ', and the SCIM user record')
         if (groups.length === 0) {
           record('remove_groups', 'already_done', `member of no user group (${source})`, trace)
           return

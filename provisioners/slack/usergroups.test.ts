@@ -159,6 +159,32 @@ describe('slack user-group clean-up in a mass layoff', () => {
     assert.equal(await calls(h, 'usergroups.list'), 1, 'the stale listing was in play; the SCIM record caught the new group')
   })
 
+  test('when another process granted a group after this process listed, and the SCIM record carries no groups, then the clean-up still removes the person from the granted group', async (t) => {
+    const emu = new SlackEmulator({ scimUserGroups: false })
+    const url = await emu.start()
+    t.after(() => emu.close())
+    const config = slackConfigSchema.parse(slackSandboxConfig(url))
+    // Two worker processes: each has its own provisioner, so its own usergroups.list listing.
+    const [here, there] = [createSlackProvisioner(config), createSlackProvisioner(config)]
+    const h = { emu, url, p: here } as Harness
+    const stayer = emu.seedUser({ userName: 'stayer', email: 'stayer@example.com' })
+    const [a, b] = [leaver(h, 1), leaver(h, 2)]
+    const group = emu.seedUserGroup({ handle: 'oncall', users: [stayer] })
+
+    assert.equal(stepOf(await cleanup(h, a)).status, 'already_done') // this process's listing: b is in no group
+    await there.update(testCtx(silentLogger), b, { add: { userGroups: ['oncall'] }, remove: {} })
+    assert.deepEqual(emu.userGroupMembers(group), [stayer, b.accountId])
+
+    const granted = { account: true, groups: [], licences: [], channels: [], projects: [], roles: [], userGroups: ['oncall'] }
+    const evidence = await here.deprovision(testCtx(silentLogger, [], 'E2:slack:deprovision:cleanup'), b, { phase: 'cleanup', steps: ['remove_groups'], options: { granted } })
+    const step = stepOf(evidence)
+    assert.equal(step.status, 'done', step.detail)
+    assert.deepEqual(emu.userGroupMembers(group), [stayer])
+    // The include_users listing was not sent again (still the stale one); the other two are the
+    // name→id lookups of 'oncall', one per process.
+    assert.equal(await calls(h, 'usergroups.list'), 3)
+  })
+
   test('when a clean-up is retried within the window, then our own removal is already in the shared listing', async (t) => {
     const h = await setup(t)
     const stayer = h.emu.seedUser({ userName: 'stayer', email: 'stayer@example.com' })

@@ -10,7 +10,10 @@
  *    in flight wait for the same request (single-flight), and a settled listing is reused for
  *    `listingTtlMs`. Our own reads and writes of a group patch the shared copy, so a retried
  *    clean-up does not see the member it just removed. The listing only decides *which* groups
- *    to look at; see 2 for what is written.
+ *    to look at; see 2 for what is written. It is per process: another process's writes do not
+ *    patch it, so a group someone joined through another process since the listing may be missing
+ *    from it. The caller adds the groups on the leaver's fresh SCIM record (and the groups Tenure
+ *    granted when that record carries no groups), so a stale listing never hides a membership.
  *
  * 2. usergroups.users.update REPLACES the member list
  *    (https://docs.slack.dev/reference/methods/usergroups.users.update), so every change is
@@ -39,7 +42,7 @@
  *    read leaves the change unknown (`refused` / `unread`), never "done".
  */
 import { TransientError, isProvisionerError, type ProvisionerError } from '../errors.ts'
-import type { Ctx } from '../types.ts'
+import type { Ctx, TargetLock } from '../types.ts'
 import { raceSignal } from '../abort.ts'
 
 export interface GroupMembers {
@@ -91,6 +94,8 @@ export interface UserGroupDirectoryOptions {
   /** How long a settled listing is reused; 0: every caller sends its own usergroups.list. */
   listingTtlMs: number
   now: () => number
+  /** Held around each round's read-modify-write, across processes (see 2); absent: this process only. */
+  lock?: TargetLock
 }
 
 const LAST_MEMBER_REASON =
@@ -285,73 +290,76 @@ export class UserGroupDirectory {
     const leader = live[0]
     if (leader === undefined) return
     const ids: string[] = []
-    let phase: 'read' | 'write' = 'read'
+    // Set inside the locked callback, so declared wide: TypeScript does not follow assignments in closures.
+    let phase = 'read' as 'read' | 'write'
     const readSeq = ++this.seq
     try {
-      const before = await this.calls.read(leader.ctx, groupId)
-      if (before.requestId) ids.push(before.requestId)
-      this.patch(groupId, before.users, readSeq)
-      let members = [...before.users]
-      const decided = new Map<Pending, MembershipOutcome>()
-      let writes = 0
-      for (const p of live) {
-        const { kind, userId } = p.change
-        const isMember = members.includes(userId)
-        if (kind === 'add') {
-          if (isMember) decided.set(p, { status: 'unchanged' })
-          else {
-            members.push(userId)
+      await this.locked(leader.ctx, groupId, async () => {
+        const before = await this.calls.read(leader.ctx, groupId)
+        if (before.requestId) ids.push(before.requestId)
+        this.patch(groupId, before.users, readSeq)
+        let members = [...before.users]
+        const decided = new Map<Pending, MembershipOutcome>()
+        let writes = 0
+        for (const p of live) {
+          const { kind, userId } = p.change
+          const isMember = members.includes(userId)
+          if (kind === 'add') {
+            if (isMember) decided.set(p, { status: 'unchanged' })
+            else {
+              members.push(userId)
+              writes += 1
+            }
+          } else if (!isMember) decided.set(p, { status: 'unchanged' })
+          else if (members.length === 1) {
+            // "You cannot use this method to remove all members from a user group. Instead, use
+            // usergroups.disable" — disabling a group is a decision for its owner, not for a leaver job.
+            decided.set(p, { status: 'refused', code: 'last_member', reason: LAST_MEMBER_REASON })
+          } else {
+            members = members.filter((m) => m !== userId)
             writes += 1
           }
-        } else if (!isMember) decided.set(p, { status: 'unchanged' })
-        else if (members.length === 1) {
-          // "You cannot use this method to remove all members from a user group. Instead, use
-          // usergroups.disable" — disabling a group is a decision for its owner, not for a leaver job.
-          decided.set(p, { status: 'refused', code: 'last_member', reason: LAST_MEMBER_REASON })
-        } else {
-          members = members.filter((m) => m !== userId)
-          writes += 1
         }
-      }
-      let after: string[] | undefined = before.users
-      let unread: string | undefined
-      if (writes > 0) {
-        phase = 'write'
-        const written = await this.writeAccepted(leader.ctx, groupId, members, ids)
-        if (written === 'only_deactivated') {
-          for (const p of live) {
-            if (!decided.has(p) && p.change.kind === 'remove') decided.set(p, { status: 'refused', code: 'last_member', reason: ONLY_DEACTIVATED_REASON })
-          }
-          after = undefined
-          unread = 'only deactivated members would remain, so no update was sent'
-        } else {
-          after = written.users
-          if (after === undefined) {
-            // Slack's answer did not carry the member list: read it, never assume the list we sent.
-            const readBackSeq = ++this.seq
-            try {
-              const back = await this.calls.read(leader.ctx, groupId)
-              if (back.requestId) ids.push(back.requestId)
-              this.patch(groupId, back.users, readBackSeq)
-              after = back.users
-            } catch (err) {
-              if (!isProvisionerError(err)) throw err
-              unread = `usergroups.users.update answered without the member list and usergroups.users.list failed (${err.kind}${err.vendorCode ? ` ${err.vendorCode}` : ''})`
+        let after: string[] | undefined = before.users
+        let unread: string | undefined
+        if (writes > 0) {
+          phase = 'write'
+          const written = await this.writeAccepted(leader.ctx, groupId, members, ids)
+          if (written === 'only_deactivated') {
+            for (const p of live) {
+              if (!decided.has(p) && p.change.kind === 'remove') decided.set(p, { status: 'refused', code: 'last_member', reason: ONLY_DEACTIVATED_REASON })
             }
-          } else this.patch(groupId, after, ++this.seq)
+            after = undefined
+            unread = 'only deactivated members would remain, so no update was sent'
+          } else {
+            after = written.users
+            if (after === undefined) {
+              // Slack's answer did not carry the member list: read it, never assume the list we sent.
+              const readBackSeq = ++this.seq
+              try {
+                const back = await this.calls.read(leader.ctx, groupId)
+                if (back.requestId) ids.push(back.requestId)
+                this.patch(groupId, back.users, readBackSeq)
+                after = back.users
+              } catch (err) {
+                if (!isProvisionerError(err)) throw err
+                unread = `usergroups.users.update answered without the member list and usergroups.users.list failed (${err.kind}${err.vendorCode ? ` ${err.vendorCode}` : ''})`
+              }
+            } else this.patch(groupId, after, ++this.seq)
+          }
         }
-      }
-      for (const p of live) {
-        if (p.settled) continue
-        p.trace?.push(...ids)
-        const known = decided.get(p)
-        let outcome: MembershipOutcome
-        if (known) outcome = known
-        else if (after === undefined) outcome = { status: 'refused', code: 'unread', reason: `member list after the change could not be read: ${unread ?? 'unknown'}` }
-        else if ((p.change.kind === 'add') === after.includes(p.change.userId)) outcome = { status: 'changed' }
-        else outcome = { status: 'refused', code: 'not_applied', reason: `${p.change.kind === 'add' ? 'not' : 'still'} a member after usergroups.users.update` }
-        p.finish({ outcome })
-      }
+        for (const p of live) {
+          if (p.settled) continue
+          p.trace?.push(...ids)
+          const known = decided.get(p)
+          let outcome: MembershipOutcome
+          if (known) outcome = known
+          else if (after === undefined) outcome = { status: 'refused', code: 'unread', reason: `member list after the change could not be read: ${unread ?? 'unknown'}` }
+          else if ((p.change.kind === 'add') === after.includes(p.change.userId)) outcome = { status: 'changed' }
+          else outcome = { status: 'refused', code: 'not_applied', reason: `${p.change.kind === 'add' ? 'not' : 'still'} a member after usergroups.users.update` }
+          p.finish({ outcome })
+        }
+      })
     } catch (err) {
       const others = live.slice(1).filter((p) => !p.settled)
       if (leader.ctx.signal.aborted && others.length > 0) {
@@ -403,6 +411,35 @@ export class UserGroupDirectory {
         )
         if (list.length === 0) return 'only_deactivated'
       }
+    }
+  }
+
+  /**
+   * `fn` under the cross-process lock of this group. A lock that cannot be taken (database
+   * unreachable) is a Transient error: nothing was read or written, the job retries. Errors of
+   * `fn` itself pass through as they are.
+   */
+  private async locked(ctx: Ctx, groupId: string, fn: () => Promise<void>): Promise<void> {
+    const lock = this.options.lock
+    if (!lock) return fn()
+    let failed: { err: unknown } | undefined
+    try {
+      await lock.hold(`tenure.slack.usergroup:${this.options.system}:${groupId}`, ctx.signal, async () => {
+        try {
+          await fn()
+        } catch (err) {
+          failed = { err }
+          throw err
+        }
+      })
+    } catch (err) {
+      if (failed !== undefined && failed.err === err) throw err
+      if (ctx.signal.aborted) throw this.cancelled(ctx, groupId)
+      throw new TransientError(`user group ${groupId}: the cross-process lock could not be taken or released`, {
+        system: this.options.system,
+        operation: 'usergroups.lock',
+        cause: err,
+      })
     }
   }
 
