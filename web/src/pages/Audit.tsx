@@ -27,12 +27,25 @@ interface Check {
   message: string
 }
 
+/** GET /api/v1/reports/signing-key */
+interface SigningKey {
+  algorithm: 'Ed25519'
+  keyId: string
+  fingerprint: string
+  pem: string
+  source: 'configured' | 'data_folder'
+  warning: string | null
+}
+
 interface Downloaded {
   fileName: string
   fileUrl: string
   manifestUrl: string
   manifest: ReportManifest
   checks: Check[]
+  /** The server's published key (null: an older server that serves none). */
+  signingKey: SigningKey | null
+  keyUrl: string | null
 }
 
 /** The same checks as `tenure reports verify`, in the browser: SHA-256 and size of the bytes, the Ed25519 signature, the signer. */
@@ -87,6 +100,7 @@ function ReportPanel() {
       if (result) {
         URL.revokeObjectURL(result.fileUrl)
         URL.revokeObjectURL(result.manifestUrl)
+        if (result.keyUrl) URL.revokeObjectURL(result.keyUrl)
       }
     },
     [result],
@@ -106,7 +120,7 @@ function ReportPanel() {
       const manifestRes = await request(`/api/v1/reports/exports/${id}/manifest`)
       const manifestText = await manifestRes.text()
       const manifest = JSON.parse(manifestText) as ReportManifest
-      const published = await getJson<{ keyId: string }>('/api/v1/reports/signing-key').catch((err: unknown) => {
+      const published = await getJson<SigningKey>('/api/v1/reports/signing-key').catch((err: unknown) => {
         if (err instanceof ApiError && err.status === 404) return null
         throw err
       })
@@ -117,6 +131,8 @@ function ReportPanel() {
         manifestUrl: URL.createObjectURL(new Blob([manifestText], { type: 'application/json' })),
         manifest,
         checks,
+        signingKey: published,
+        keyUrl: published ? URL.createObjectURL(new Blob([published.pem], { type: 'application/x-pem-file' })) : null,
       })
     } catch (err) {
       setError(err)
@@ -203,12 +219,79 @@ function ReportPanel() {
               </dd>
             </dl>
           )}
-          <p className="muted small">
-            Check offline: <code>tenure reports verify {result.fileName} {result.fileName}.manifest.json --public-key KEY.pem</code>
-          </p>
+          <OfflineSteps result={result} />
         </div>
       )}
     </Section>
+  )
+}
+
+/**
+ * How an auditor checks the report without this server: the exact commands, with the file names
+ * just saved. The openssl route needs no Tenure at all: the signature is Ed25519 over the RFC 8785
+ * canonical JSON of the manifest without `signature` (src/reports/manifest.ts), which for these
+ * manifests (ASCII keys, plain numbers) is what `jq -cjS` prints.
+ */
+function OfflineSteps({ result }: { result: Downloaded }) {
+  const file = result.fileName
+  const manifest = `${file}.manifest.json`
+  const key = result.signingKey
+  return (
+    <div data-testid="offline-steps">
+      <h3>Verify it yourself, offline</h3>
+      <ol>
+        <li>
+          Save the report and its manifest (the buttons above) into one folder{key ? ', and the public key that signed it:' : '.'}
+          {key && result.keyUrl && (
+            <>
+              {' '}
+              <a className="button" href={result.keyUrl} download="KEY.pem">
+                Save public key (KEY.pem)
+              </a>
+            </>
+          )}
+        </li>
+        {key && (
+          <li>
+            Check that it is your organisation&apos;s key: key id <code>{key.keyId}</code>, SHA-256 fingerprint{' '}
+            <code data-testid="key-fingerprint">{key.fingerprint}</code>. Compare the fingerprint with the one published to you through a channel you trust
+            (not with this page alone).
+            {key.warning && (
+              <p className="notice" data-testid="key-warning">
+                {key.warning}
+              </p>
+            )}
+          </li>
+        )}
+        <li>
+          With Tenure&apos;s command line (no database, no configuration, no network):
+          <div className="table-wrap" role="region" aria-label="tenure reports verify command" tabIndex={0}>
+            <pre>
+              <code data-testid="verify-command">{`tenure reports verify ${file} ${manifest} --public-key KEY.pem`}</code>
+            </pre>
+          </div>
+          It prints <code>VERIFIED</code> when the file is byte for byte the one described and the manifest was signed with KEY.pem.
+        </li>
+        <li>
+          Or without Tenure, with openssl 3 and jq:
+          <div className="table-wrap" role="region" aria-label="openssl commands" tabIndex={0}>
+            <pre>
+              <code data-testid="openssl-commands">
+                {[
+                  `openssl pkey -pubin -in KEY.pem -outform DER | openssl dgst -sha256   # the fingerprint above`,
+                  `openssl dgst -sha256 ${file}   # equals:`,
+                  `jq -r .file.sha256 ${manifest}`,
+                  `jq -cjS 'del(.signature)' ${manifest} > manifest.signed`,
+                  `jq -r .signature ${manifest} | openssl base64 -d -A > manifest.sig`,
+                  `openssl pkeyutl -verify -pubin -inkey KEY.pem -rawin -in manifest.signed -sigfile manifest.sig`,
+                ].join('\n')}
+              </code>
+            </pre>
+          </div>
+          The last command prints <code>Signature Verified Successfully</code>. docs/reports.md explains each field of the manifest.
+        </li>
+      </ol>
+    </div>
   )
 }
 
@@ -239,9 +322,14 @@ function ChainPanel() {
       {result && (
         <div aria-live="polite" data-testid="chain-verdict">
           {result.ok ? (
-            <p className="ok-text">
-              Intact: {result.count} events verified up to #{result.head.seq}, {result.checkpoints} signed checkpoint{result.checkpoints === 1 ? '' : 's'}, {result.uncheckpointed} event
-              {result.uncheckpointed === 1 ? '' : 's'} after the newest checkpoint. Checked <Time iso={at} />.
+            <p className={result.coverage === 'none' ? 'notice' : 'ok-text'} data-coverage={result.coverage}>
+              {result.summary.charAt(0).toUpperCase() + result.summary.slice(1)}. Verified up to #{result.head.seq}
+              {result.newestCheckpoint && (
+                <>
+                  ; newest checkpoint #{result.newestCheckpoint.id} signed <Time iso={result.newestCheckpoint.createdAt} />
+                </>
+              )}
+              . Checked <Time iso={at} />.
             </p>
           ) : (
             <p className="error">
