@@ -23,8 +23,10 @@ let routerPool: pg.Pool
 let auditor: string
 const { key } = testConfig()
 let operator: string
-/** Rows 1 and 2 are the tokens' token.created; then 250 test rows. */
-const ROWS = 252
+/** Rows 1 and 2 are the tokens' token.created; then 250 test rows, then 3 about Ada by a person. */
+const ROWS = 255
+const ADA = '6f1c7d4e-8a2b-4c3d-9e5f-0a1b2c3d4e5f'
+const PERSON = '=HYPERLINK("https://evil.example","x")'
 
 before(async () => {
   t = await auditTestDb('audit_router', 4)
@@ -45,6 +47,11 @@ before(async () => {
       Array.from({ length: 50 }, (_, j) => entry(i + j, { action: (i + j) % 5 === 0 ? 'job.enqueued' : 'lifecycle.transitioned' })),
     )
   }
+  await t.pool.query(`INSERT INTO employees (id, source, external_id, display_name, email) VALUES ($1, 'generic', 'HR-ADA', 'Ada Lovelace', 'Ada@Example.com')`, [ADA])
+  await recordAudit(
+    t.pool,
+    Array.from({ length: 3 }, (_, i) => entry(1000 + i, { actor: { type: 'oidc', id: PERSON }, action: 'exception.requested', subject: { employeeId: ADA, system: 'google', accountId: null } })),
+  )
   base = `${h.url}/api/v1/audit`
 })
 after(async () => {
@@ -93,6 +100,33 @@ describe('GET /events', () => {
     const from = newest.events[0]!.occurred_at
     const since = (await getJson(`${base}/events?from=${encodeURIComponent(from)}&limit=1000`)).body as { events: AuditRow[] }
     assert.ok(since.events.every((e) => e.occurred_at >= from) && since.events.some((e) => e.seq === ROWS))
+  })
+
+  test('when searching by employee as people name them (HR id, e-mail, Tenure id) and by actor, then only their rows come back, and an unknown employee is said to be unknown', async () => {
+    for (const employee of ['HR-ADA', 'ada@example.com', ADA]) {
+      const { status, body } = await getJson(`${base}/events?employee=${encodeURIComponent(employee)}`)
+      assert.equal(status, 200, employee)
+      const page = body as { events: AuditRow[]; employees: string[] }
+      assert.deepEqual(page.employees, [ADA], employee)
+      assert.deepEqual(page.events.map((e) => [e.subject.employee_id, e.actor.id]), Array(3).fill([ADA, PERSON]), employee)
+    }
+    const unknown = (await getJson(`${base}/events?employee=HR-NOBODY`)).body as { events: AuditRow[]; employees: string[] }
+    assert.deepEqual([unknown.events, unknown.employees], [[], []], 'no such employee, not merely no events')
+    const byActor = (await getJson(`${base}/events?actor=${encodeURIComponent(PERSON)}&system=google&action=exception.*`)).body as { events: AuditRow[]; employees: null }
+    assert.deepEqual([byActor.events.length, byActor.employees], [3, null])
+  })
+
+  test('when the search is exported as CSV, then every matching row is one RFC 4180 line with a header, downloaded as an attachment, cells guarded against formulas', async () => {
+    const res = await fetch(`${base}/events?employee=HR-ADA&format=csv`)
+    assert.equal(res.status, 200)
+    assert.match(res.headers.get('content-type') ?? '', /^text\/csv/)
+    assert.match(res.headers.get('content-disposition') ?? '', /^attachment; filename="audit-events\.csv"/)
+    const lines = (await res.text()).split('\r\n').filter(Boolean)
+    assert.equal(lines[0], 'seq,occurred_at,actor_type,actor_id,action,employee_id,system,account_id,correlation_id,details,prev_hash,hash')
+    assert.equal(lines.length, 4)
+    assert.ok(lines.slice(1).every((l) => l.includes(`"'=HYPERLINK(""https://evil.example"",""x"")"`)), 'the actor cell starts with a quote, so no spreadsheet runs it')
+    const all = await fetch(`${base}/events`, { headers: { accept: 'text/csv' } })
+    assert.equal((await all.text()).split('\r\n').filter(Boolean).length, ROWS + 1, 'Accept: text/csv exports every row')
   })
 
   test('when the query is invalid, then the answer is 400 with the error shape and the field named', async () => {

@@ -4,7 +4,7 @@
  * OpenAPI document and the role matrix, like every other endpoint (until now they were a plain
  * express router that neither listed).
  *
- *   GET  /api/v1/audit/events        a page of rows, or every matching row as NDJSON
+ *   GET  /api/v1/audit/events        a page of rows, or every matching row as NDJSON or CSV
  *   GET  /api/v1/audit/verify        verifyAudit() with the signing key and the published checkpoint file
  *   POST /api/v1/audit/checkpoints   sign and publish a checkpoint now
  *   GET  /api/v1/audit/checkpoints   stored checkpoints (a page, or NDJSON: the publish-file format)
@@ -18,14 +18,15 @@ import { z } from 'zod'
 import { ApiError } from '../http/errors.ts'
 import { defineRoute, type ApiDeps } from '../http/routes.ts'
 import type { Logger } from '../log.ts'
-import { ACTOR_TYPES } from './record.ts'
+import { csvLine } from '../reports/csv.ts'
+import { ACTOR_TYPES, type AuditRow } from './record.ts'
 import { signedCheckpointSchema } from './checkpoint-format.ts'
 import { auditPublicKey, createCheckpoint, listCheckpoints, signingKeyOf } from './checkpoints.ts'
 import type { AuditConfig } from './config.ts'
 import { AuditError } from './errors.ts'
 import { effectiveAuditConfig } from './local-key.ts'
 import { parsePublished } from './published.ts'
-import { MAX_PAGE_SIZE, queryAudit, streamAudit } from './query.ts'
+import { MAX_PAGE_SIZE, matchEmployees, queryAudit, streamAudit, type AuditFilters } from './query.ts'
 import { verifyAudit } from './verify.ts'
 
 const NDJSON = 'application/x-ndjson'
@@ -37,7 +38,10 @@ export const auditEventsQuerySchema = z
   .object({
     from: datetime.optional().describe('occurred_at at or after (ISO 8601)'),
     to: datetime.optional().describe('occurred_at before (ISO 8601)'),
-    employeeId: text.optional().describe("The employee's Tenure id (subject.employee_id)."),
+    employee: text
+      .optional()
+      .describe("An employee as people name them: Tenure's id, the HR employee id (any source) or the work e-mail. The page's `employees` lists the Tenure ids it matched (empty: no such employee, not \"no events\")."),
+    employeeId: text.optional().describe("The employee's Tenure id (subject.employee_id), exactly."),
     system: text.optional().describe('The target system (subject.system), e.g. `google` or `manual:badge`.'),
     action: z
       .string()
@@ -45,15 +49,22 @@ export const auditEventsQuerySchema = z
       .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$/, 'an action such as lifecycle.transitioned, or a prefix such as lifecycle.*')
       .optional()
       .describe('An exact action, or a prefix ending in `.*` (`lifecycle.*`).'),
-    actorId: text.optional().describe('actor.id: an API token id, an SSO subject, `tenure` for the system.'),
+    actor: text.optional().describe('Who did it: actor.id, e.g. an API token id, an SSO subject, `tenure` for the system.'),
+    actorId: text.optional().describe('The same as `actor` (its first name).'),
     correlationId: text.optional(),
     cursor: z.string().min(1).max(200).optional().describe('`nextCursor` of the previous page.'),
     // The handler's own bound (queryAudit refuses more than MAX_PAGE_SIZE): said here, so the document and a 400 agree.
     limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().describe(`Rows per page, 1–${MAX_PAGE_SIZE} (default 100). With ndjson: the most rows to send (default all).`),
     order: z.enum(['asc', 'desc']).optional().describe('By seq; `desc` is newest first. Default `asc`.'),
-    format,
+    format: z
+      .enum(['json', 'ndjson', 'csv'])
+      .optional()
+      .describe(
+        'Default: one page as JSON. `ndjson` (or `Accept: application/x-ndjson`): every matching row, one JSON object a line, with prev_hash and hash (a contiguous range verifies offline). `csv` (or `Accept: text/csv`): every matching row for a spreadsheet, RFC 4180, formula-guarded. Both download as attachments.',
+      ),
   })
   .strict()
+  .refine((q) => q.actor === undefined || q.actorId === undefined || q.actor === q.actorId, { path: ['actor'], message: 'give actor or actorId, not two different ones' })
 
 const checkpointsQuerySchema = z
   .object({
@@ -123,30 +134,38 @@ async function auditConfigOf(deps: ApiDeps): Promise<AuditConfig> {
   return (await effectiveAuditConfig(deps.config)).config
 }
 
-function wantsNdjson(req: Request, requested: 'json' | 'ndjson' | undefined): boolean {
-  if (requested !== undefined) return requested === 'ndjson'
-  return req.accepts(['application/json', NDJSON]) === NDJSON
+/** The format a request without `format` asks for by its Accept header. */
+function negotiate(req: Request): 'json' | 'ndjson' | 'csv' {
+  const best = req.accepts(['application/json', NDJSON, 'text/csv'])
+  return best === NDJSON ? 'ndjson' : best === 'text/csv' ? 'csv' : 'json'
 }
 
-/** Stream objects as NDJSON; resolves when the response is complete or the client went away. */
-function sendNdjson(res: Response, rows: AsyncIterable<unknown> & { destroy?: (err?: Error) => void }, log: Logger): Promise<void> {
+function wantsNdjson(req: Request, requested: 'json' | 'ndjson' | undefined): boolean {
+  if (requested !== undefined) return requested === 'ndjson'
+  return negotiate(req) === 'ndjson'
+}
+
+/** Stream text lines; resolves when the response is complete or the client went away. */
+function sendLines(res: Response, contentType: string, lines: AsyncIterable<string> & { destroy?: (err?: Error) => void }, log: Logger): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let started = false
+    const start = () => {
+      if (started) return
+      res.status(200).type(contentType)
+      started = true
+    }
     res.on('close', () => {
-      if (!res.writableFinished) rows.destroy?.()
+      if (!res.writableFinished) lines.destroy?.()
       resolve()
     })
     void (async () => {
       try {
-        for await (const row of rows) {
-          if (!started) {
-            res.status(200).type(NDJSON)
-            started = true
-          }
-          if (!res.write(`${JSON.stringify(row)}\n`)) await new Promise((r) => res.once('drain', r))
+        for await (const line of lines) {
+          start()
+          if (!res.write(line)) await new Promise((r) => res.once('drain', r))
           if (res.destroyed) return
         }
-        if (!started) res.status(200).type(NDJSON)
+        start()
         res.end()
       } catch (err) {
         // Before the first byte: a JSON error. After it: cut the response, so the client sees an incomplete download.
@@ -158,6 +177,29 @@ function sendNdjson(res: Response, rows: AsyncIterable<unknown> & { destroy?: (e
       }
     })()
   })
+}
+
+/** Stream objects as NDJSON. */
+function sendNdjson(res: Response, rows: AsyncIterable<unknown> & { destroy?: (err?: Error) => void }, log: Logger): Promise<void> {
+  async function* lines() {
+    for await (const row of rows) yield `${JSON.stringify(row)}\n`
+  }
+  const it = Object.assign(lines(), { destroy: (err?: Error) => rows.destroy?.(err) })
+  return sendLines(res, NDJSON, it, log)
+}
+
+export const AUDIT_CSV_COLUMNS = ['seq', 'occurred_at', 'actor_type', 'actor_id', 'action', 'employee_id', 'system', 'account_id', 'correlation_id', 'details', 'prev_hash', 'hash'] as const
+
+/** Audit rows as CSV lines (a header first); `details` is its JSON. Cells guarded against formula injection (src/reports/csv.ts). */
+function csvRows(rows: AsyncIterable<unknown> & { destroy?: (err?: Error) => void }): AsyncIterable<string> & { destroy?: (err?: Error) => void } {
+  async function* lines() {
+    yield csvLine(AUDIT_CSV_COLUMNS)
+    for await (const value of rows) {
+      const r = value as AuditRow
+      yield csvLine([r.seq, r.occurred_at, r.actor.type, r.actor.id, r.action, r.subject.employee_id, r.subject.system, r.subject.account_id, r.correlation_id, JSON.stringify(r.details), r.prev_hash, r.hash])
+    }
+  }
+  return Object.assign(lines(), { destroy: (err?: Error) => rows.destroy?.(err) })
 }
 
 /** The published checkpoint file (JSON lines), so /verify compares the database with it. */
@@ -186,13 +228,28 @@ export const auditEventsRoute = defineRoute({
   roles: ['auditor'],
   request: { query: auditEventsQuerySchema },
   responses: {
-    200: { description: 'A page of rows (or NDJSON, one row a line).', schema: z.object({ events: z.array(auditRowResponseSchema), nextCursor: z.string().nullable() }) },
+    200: {
+      description: 'A page of rows (or, per `format`, every row as NDJSON or CSV).',
+      schema: z.object({
+        events: z.array(auditRowResponseSchema),
+        nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+        employees: z.array(z.string()).nullable().describe('With `employee`: the Tenure ids it matched (empty: no such employee). Otherwise null.'),
+      }),
+    },
   },
   handler: async ({ req, res, query, deps, log }) => {
-    const { format: requested, ...filters } = query
-    if (!wantsNdjson(req, requested)) return asApi(() => queryAudit(deps.pool, filters))
-    await asApi(() => sendNdjson(res, streamAudit(deps.pool, filters), log))
-    return { events: [], nextCursor: null }
+    const { format: requested, actor, actorId, ...rest } = query
+    const filters: AuditFilters = { ...rest, ...(actor ?? actorId ? { actorId: actor ?? actorId } : {}) }
+    const format = requested ?? negotiate(req)
+    if (format === 'json') {
+      const page = await asApi(() => queryAudit(deps.pool, filters))
+      return { ...page, employees: filters.employee === undefined ? null : await matchEmployees(deps.pool, filters.employee) }
+    }
+    res.setHeader('Content-Disposition', `attachment; filename="audit-events.${format}"`)
+    res.setHeader('Cache-Control', 'no-store')
+    if (format === 'csv') await asApi(() => sendLines(res, 'text/csv; charset=utf-8; header=present', csvRows(streamAudit(deps.pool, filters)), log))
+    else await asApi(() => sendNdjson(res, streamAudit(deps.pool, filters), log))
+    return { events: [], nextCursor: null, employees: null }
   },
 })
 
