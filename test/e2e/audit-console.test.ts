@@ -18,6 +18,8 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { BIN } from '../helpers/process.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
+import { recordAudit } from '../../src/audit/index.ts'
+import { readFile } from 'node:fs/promises'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -132,6 +134,45 @@ describe('auditor in the console, with no signing key configured', { skip: exist
       assert.match(out.at(-1) ?? '', /Signature Verified Successfully/)
       assert.ok(out.some((l) => l.includes(published.fingerprint)), 'the fingerprint line matches')
     }
+    await close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when an auditor searches the audit log by employee, then their entries show newest first with server-side paging, export as CSV, and an unknown employee is said to be unknown', async () => {
+    const ada = '6f1c7d4e-8a2b-4c3d-9e5f-0a1b2c3d4e5f'
+    await t.running.pool.query(`INSERT INTO employees (id, source, external_id, display_name, email) VALUES ($1, 'generic', 'HR-ADA', 'Ada Lovelace', 'ada@example.com')`, [ada])
+    await recordAudit(
+      t.running.pool,
+      Array.from({ length: 60 }, (_, i) => ({
+        actor: { type: 'system' as const, id: 'engine' },
+        action: i === 59 ? 'exception.requested' : 'job.enqueued',
+        subject: { employeeId: ada, system: 'google', accountId: null },
+        details: { i },
+      })),
+    )
+    const { page, problems, close } = await openAudit()
+    await page.getByLabel('Employee').fill('HR-ADA')
+    await page.getByRole('button', { name: 'Search the log' }).click()
+    const count = page.getByTestId('log-count')
+    await count.filter({ hasText: '50 entries shown, more match' }).waitFor()
+    const rows = page.getByRole('region', { name: 'Audit log entries' }).locator('tbody tr')
+    assert.match((await rows.first().textContent()) ?? '', /exception\.requested/, 'newest first')
+    await page.evaluate(() => document.getElementById('log')?.scrollIntoView())
+    await page.screenshot({ path: path.join(SHOTS, 'audit-log.png'), fullPage: false })
+    await page.getByRole('button', { name: 'Next 50' }).click()
+    await count.filter({ hasText: '60 entries shown, all that match' }).waitFor()
+    assert.equal(await rows.count(), 60)
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()])
+    const file = path.join(folder, download.suggestedFilename())
+    await download.saveAs(file)
+    assert.equal(path.basename(file), 'audit-events.csv')
+    const lines = (await readFile(file, 'utf8')).split('\r\n').filter(Boolean)
+    assert.equal(lines.length, 61, 'a header and every matching entry, not just the pages shown')
+
+    await page.getByLabel('Employee').fill('HR-NOBODY')
+    await page.getByRole('button', { name: 'Search the log' }).click()
+    await page.getByTestId('log-unknown-employee').filter({ hasText: 'No employee matches “HR-NOBODY”' }).waitFor()
     await close()
     assert.deepEqual(problems, [])
   })
