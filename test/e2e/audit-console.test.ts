@@ -157,7 +157,7 @@ describe('auditor in the console, with no signing key configured', { skip: exist
     await count.filter({ hasText: '50 entries shown, more match' }).waitFor()
     const rows = page.getByRole('region', { name: 'Audit log entries' }).locator('tbody tr')
     assert.match((await rows.first().textContent()) ?? '', /exception\.requested/, 'newest first')
-    await page.evaluate(() => document.getElementById('log')?.scrollIntoView())
+    await page.locator('#log').scrollIntoViewIfNeeded()
     await page.screenshot({ path: path.join(SHOTS, 'audit-log.png'), fullPage: false })
     await page.getByRole('button', { name: 'Next 50' }).click()
     await count.filter({ hasText: '60 entries shown, all that match' }).waitFor()
