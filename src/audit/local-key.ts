@@ -4,7 +4,8 @@
  * in production the key belongs in a secret store (`audit.signingKey: { env: ... }`) and its
  * public key with your auditors, and Tenure says so at every start until it is configured.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { auditConfigSchema, type AuditConfig } from './config.ts'
 import { generateSigningKey } from './keys.ts'
@@ -18,11 +19,20 @@ export async function localAuditConfig(dataDir: string): Promise<{ config: Audit
     await readFile(file, 'utf8')
   } catch {
     await mkdir(path.dirname(file), { recursive: true })
-    await writeFile(file, generateSigningKey().privateKeyPem, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-      // Another process created it first: use theirs.
-      if (err.code !== 'EEXIST') throw err
-    })
-    created = true
+    // Written whole under a temporary name, then linked into place: link() fails if the key
+    // exists, so a concurrent first use (two requests, a worker and the API) never reads a
+    // half-written key, and the first key made is the one everybody keeps.
+    const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+    await writeFile(temporary, generateSigningKey().privateKeyPem, { mode: 0o600, flag: 'wx' })
+    try {
+      await link(temporary, file)
+      created = true
+    } catch (err) {
+      // Another process or request created it first: use theirs.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    } finally {
+      await unlink(temporary).catch(() => {})
+    }
   }
   return { config: auditConfigSchema.parse({ signingKey: { file } }), file, created }
 }
