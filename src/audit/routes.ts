@@ -18,8 +18,8 @@ import { z } from 'zod'
 import { ApiError } from '../http/errors.ts'
 import { defineRoute, type ApiDeps } from '../http/routes.ts'
 import type { Logger } from '../log.ts'
-import { csvLine } from '../reports/csv.ts'
-import { ACTOR_TYPES, type AuditRow } from './record.ts'
+import { csvRows } from './csv.ts'
+import { ACTOR_TYPES } from './record.ts'
 import { signedCheckpointSchema } from './checkpoint-format.ts'
 import { auditPublicKey, createCheckpoint, listCheckpoints, signingKeyOf } from './checkpoints.ts'
 import type { AuditConfig } from './config.ts'
@@ -186,20 +186,6 @@ function sendNdjson(res: Response, rows: AsyncIterable<unknown> & { destroy?: (e
   }
   const it = Object.assign(lines(), { destroy: (err?: Error) => rows.destroy?.(err) })
   return sendLines(res, NDJSON, it, log)
-}
-
-export const AUDIT_CSV_COLUMNS = ['seq', 'occurred_at', 'actor_type', 'actor_id', 'action', 'employee_id', 'system', 'account_id', 'correlation_id', 'details', 'prev_hash', 'hash'] as const
-
-/** Audit rows as CSV lines (a header first); `details` is its JSON. Cells guarded against formula injection (src/reports/csv.ts). */
-function csvRows(rows: AsyncIterable<unknown> & { destroy?: (err?: Error) => void }): AsyncIterable<string> & { destroy?: (err?: Error) => void } {
-  async function* lines() {
-    yield csvLine(AUDIT_CSV_COLUMNS)
-    for await (const value of rows) {
-      const r = value as AuditRow
-      yield csvLine([r.seq, r.occurred_at, r.actor.type, r.actor.id, r.action, r.subject.employee_id, r.subject.system, r.subject.account_id, r.correlation_id, JSON.stringify(r.details), r.prev_hash, r.hash])
-    }
-  }
-  return Object.assign(lines(), { destroy: (err?: Error) => rows.destroy?.(err) })
 }
 
 /** The published checkpoint file (JSON lines), so /verify compares the database with it. */
