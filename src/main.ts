@@ -38,15 +38,14 @@ import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
 import { Counter, Gauge, Histogram } from 'prom-client'
-import express from 'express'
-import { requireRoles } from './auth/require-roles.ts'
+import express, { type Express } from 'express'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
-import { auditCheckpointWorker, auditRetentionWorker, auditRouter, recordAudit, scheduleAuditJobs } from './audit/index.ts'
+import { auditCheckpointWorker, auditRetentionWorker, recordAudit, scheduleAuditJobs } from './audit/index.ts'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 
 const TENURE_VERSION = (JSON.parse(readFileSync(rootPath('package.json'), 'utf8')) as { version: string }).version
-import { localAuditConfig } from './audit/local-key.ts'
+import { effectiveAuditConfig, LOCAL_KEY_WARNING } from './audit/local-key.ts'
 import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
@@ -70,6 +69,8 @@ export interface Running {
   config: Config
   /** The URL the API listens on (serve mode). */
   url?: string
+  /** The express app (serve mode): tests walk its router stack to check every route is documented. */
+  app?: Express
   pool: Pool
   boss: Boss
   metrics: Metrics
@@ -240,13 +241,10 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     }
 
     // The audit trail's checkpoint key: configured, or (sandbox, trying Tenure out) kept in the data folder.
-    let audit = config.audit
-    if (!audit) {
-      const local = await localAuditConfig(config.database.dataDir)
-      audit = local.config
-      log.warn({ file: local.file, created: local.created }, 'audit.signingKey is not configured: checkpoints are signed with a key kept in the data folder; configure one from a secret store for production (docs/audit.md)')
-    }
-    const auditConfig = audit
+    // The same key signs report manifests (src/reports/export.ts resolves it the same way).
+    const effectiveAudit = await effectiveAuditConfig(config)
+    if (effectiveAudit.local) log.warn({ file: effectiveAudit.local.file, created: effectiveAudit.local.created }, LOCAL_KEY_WARNING)
+    const auditConfig = effectiveAudit.config
     await scheduleAuditJobs(boss, auditConfig)
     // Which configuration this process runs with, on the chain (a digest and the source, never values).
     await recordAudit(pool, [
@@ -350,6 +348,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     }
 
     let url: string | undefined
+    let served: Express | undefined
     if (mode === 'serve') {
       const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources })
       const app = createApp({
@@ -357,11 +356,6 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         metrics,
         before: api.before,
         mounts: [
-          // The audit trail: auditors (and admins) only.
-          {
-            path: '/api/v1/audit',
-            router: express.Router().use(requireRoles(api.authenticator, ['auditor']), auditRouter({ pool, config: auditConfig, log })),
-          },
           api.mount,
           // The web console at /: last, so it never shadows an API route.
           ...(config.console.enabled ? [{ path: '/', router: consoleRouter({ config, log }) }] : []),
@@ -382,6 +376,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           { name: 'queue', check: async () => void (await startedBoss.getDb().executeSql('SELECT 1')) },
         ],
       })
+      served = app
       server = app.listen(config.server.port, config.server.host)
       await new Promise<void>((resolve, reject) => {
         server!.once('listening', resolve)
@@ -413,6 +408,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       mode,
       config,
       url,
+      app: served,
       pool,
       boss,
       metrics,

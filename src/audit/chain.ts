@@ -46,6 +46,18 @@ export interface VerifyOk {
   anchor: { seq: number; hash: string }
   /** Rows after the newest checkpoint: chained, but not yet covered by a signature. */
   uncheckpointed: number
+  /**
+   * Verified rows at or before the newest signed checkpoint (count - uncheckpointed). The hash
+   * chain alone proves no row was changed in place, not that the whole log was not rewritten by
+   * someone with database access: only rows under a signed checkpoint are protected from that.
+   */
+  covered: number
+  /** `full`: every row is under a signed checkpoint; `partial`: the newest rows are not yet; `none`: no row is (no checkpoint at all, or none over these rows). */
+  coverage: 'full' | 'partial' | 'none'
+  /** The newest signed checkpoint, null when there is none. */
+  newestCheckpoint: { id: number; seq: number; createdAt: string } | null
+  /** One sentence for people: "chain intact; 1,234 of 1,250 entries covered by 12 signed checkpoints; last checkpoint 2025-…". */
+  summary: string
 }
 
 export type VerifyResult = VerifyOk | VerifyFailure

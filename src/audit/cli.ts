@@ -7,13 +7,14 @@
 import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
-import { Transform } from 'node:stream'
-import type { Command } from 'commander'
+import { Readable, Transform } from 'node:stream'
+import { Option, type Command } from 'commander'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../log.ts'
 import { openDatabase } from '../db/open.ts'
 import { createPool } from '../db/pool.ts'
-import { localAuditConfig } from './local-key.ts'
+import { csvRows } from './csv.ts'
+import { effectiveAuditConfig, LOCAL_KEY_WARNING } from './local-key.ts'
 import { auditPublicKey } from './checkpoints.ts'
 import { createCheckpoint, streamAudit, verifyAudit, type AuditConfig } from './index.ts'
 import { AuditError } from './errors.ts'
@@ -28,8 +29,9 @@ async function withPool<T>(deps: AuditCliDeps, fn: (pool: ReturnType<typeof crea
   const db = await openDatabase(config, log)
   const pool = createPool({ url: db.url, max: 2, statementTimeoutMs: 0, log })
   try {
-    const audit = config.audit ?? (await localAuditConfig(config.database.dataDir)).config
-    return await fn(pool, audit, log)
+    const audit = await effectiveAuditConfig(config)
+    if (audit.local) log.warn({ file: audit.local.file }, LOCAL_KEY_WARNING)
+    return await fn(pool, audit.config, log)
   } finally {
     await pool.end()
     if (db.embedded?.owned) await db.embedded.stop()
@@ -81,24 +83,34 @@ export function registerAuditCommands(program: Command, deps: AuditCliDeps): voi
     .description('write audit rows as NDJSON (one row per line, with seq, prev_hash and hash) for a period')
     .option('--from <iso>', 'occurred at or after (ISO 8601)')
     .option('--to <iso>', 'occurred before (ISO 8601)')
-    .option('--employee <id>', 'only rows about this employee')
+    .option('--employee <id>', "only rows about this employee: Tenure's id, the HR employee id or the work e-mail")
+    .option('--actor <id>', 'only rows by this actor (an API token id, an SSO subject, tenure)')
+    .option('--system <name>', 'only rows about this target system')
     .option('--action <name>', 'an action, or a prefix like lifecycle.*')
+    .addOption(new Option('--format <format>', 'ndjson (verifiable: seq, prev_hash, hash) or csv (for a spreadsheet)').choices(['ndjson', 'csv']).default('ndjson'))
     .option('--out <file>', 'write here instead of stdout')
-    .action(async (opts: { from?: string; to?: string; employee?: string; action?: string; out?: string }) => {
+    .action(async (opts: { from?: string; to?: string; employee?: string; actor?: string; system?: string; action?: string; format: 'ndjson' | 'csv'; out?: string }) => {
       await withPool(deps, async (pool) => {
         const rows = streamAudit(pool, {
           ...(opts.from ? { from: opts.from } : {}),
           ...(opts.to ? { to: opts.to } : {}),
-          ...(opts.employee ? { employeeId: opts.employee } : {}),
+          ...(opts.employee ? { employee: opts.employee } : {}),
+          ...(opts.actor ? { actorId: opts.actor } : {}),
+          ...(opts.system ? { system: opts.system } : {}),
           ...(opts.action ? { action: opts.action } : {}),
         })
+        const destination = opts.out ? createWriteStream(opts.out) : process.stdout
+        if (opts.format === 'csv') {
+          await pipeline(Readable.from(csvRows(rows)), destination)
+          return
+        }
         const lines = new Transform({
           writableObjectMode: true,
           transform(row: unknown, _enc, cb) {
             cb(null, `${JSON.stringify(row)}\n`)
           },
         })
-        await pipeline(rows, lines, opts.out ? createWriteStream(opts.out) : process.stdout)
+        await pipeline(rows, lines, destination)
       })
     })
 

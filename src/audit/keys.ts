@@ -77,6 +77,11 @@ export function keyId(key: KeyObject): string {
   return `ed25519:${createHash('sha256').update(rawPublicKey(key)).digest('hex').slice(0, 32)}`
 }
 
+/** The SPKI DER of the public key: what `openssl pkey -pubin -outform DER` writes (its SHA-256 is the key's fingerprint). */
+export function publicKeyDer(key: KeyObject): Buffer {
+  return (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'der', type: 'spki' })
+}
+
 export function publicKeyPem(key: KeyObject): string {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key
   return publicKey.export({ format: 'pem', type: 'spki' }).toString()

@@ -17,6 +17,11 @@ export interface AuditFilters {
   /** occurred_at < to */
   to?: Date | string
   employeeId?: string
+  /**
+   * An employee as a person would name them: Tenure's id, the HR employee id (any source) or the
+   * work e-mail. Matches rows about every employee it names (see matchEmployees()).
+   */
+  employee?: string
   system?: string
   /** An exact action, or a prefix ending in `.*` (`lifecycle.*`). */
   action?: string
@@ -34,6 +39,18 @@ export interface AuditPage {
   events: AuditRow[]
   /** Pass back as `cursor` for the next page; null on the last page. */
   nextCursor: string | null
+}
+
+/** Tenure ids named by `p`: the id itself (rows about an employee since deleted keep it), an HR employee id, an e-mail. */
+const EMPLOYEE_IDS = (p: string) => `SELECT ${p}::text UNION SELECT id::text FROM employees WHERE external_id = ${p}::text OR lower(email) = lower(${p}::text)`
+
+/** The Tenure ids an `employee` filter matches (none: no such employee, say so rather than show an empty log). */
+export async function matchEmployees(pool: pg.Pool, employee: string): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id::text AS id FROM employees WHERE id::text = $1 OR external_id = $1 OR lower(email) = lower($1) ORDER BY id`,
+    [employee],
+  )
+  return rows.map((r) => r.id)
 }
 
 export const DEFAULT_PAGE_SIZE = 100
@@ -57,6 +74,7 @@ function buildQuery(filters: AuditFilters, limit: number | undefined): { text: s
   if (filters.to !== undefined) add((p) => `occurred_at < ${p}`, toDate(filters.to, 'to'))
   if (filters.employeeId !== undefined) add((p) => `employee_id = ${p}`, filters.employeeId)
   if (filters.system !== undefined) add((p) => `system = ${p}`, filters.system)
+  if (filters.employee !== undefined) add((p) => `employee_id IN (${EMPLOYEE_IDS(p)})`, filters.employee)
   if (filters.actorId !== undefined) add((p) => `actor_id = ${p}`, filters.actorId)
   if (filters.correlationId !== undefined) add((p) => `correlation_id = ${p}`, filters.correlationId)
   if (filters.action !== undefined) {

@@ -66,7 +66,9 @@ describe('verifyAudit on an intact log', () => {
   test('when nothing was touched, then it reports the count, head, checkpoints and unsigned tail', async () => {
     const pool = await chain(40, [30])
     const head = await row(pool, 40)
-    const result = await verify(pool, (await listCheckpoints(pool)).checkpoints)
+    const checkpoints = (await listCheckpoints(pool)).checkpoints
+    const result = await verify(pool, checkpoints)
+    const createdAt = checkpoints[0]!.created_at
     assert.deepEqual(result, {
       ok: true,
       count: 40,
@@ -74,7 +76,27 @@ describe('verifyAudit on an intact log', () => {
       checkpoints: 1,
       anchor: { seq: 0, hash: '0'.repeat(64) },
       uncheckpointed: 10,
+      covered: 30,
+      coverage: 'partial',
+      newestCheckpoint: { id: 1, seq: 30, createdAt },
+      summary: `chain intact; 30 of 40 entries covered by 1 signed checkpoint; last checkpoint ${createdAt}`,
     })
+  })
+
+  test('when no checkpoint was ever signed, then the chain is intact but its coverage is none, and the summary says so', async () => {
+    const pool = await chain(1250)
+    const result = await verify(pool)
+    assert.equal(result.ok, true)
+    if (!result.ok) return
+    assert.deepEqual([result.count, result.covered, result.coverage, result.newestCheckpoint], [1250, 0, 'none', null])
+    assert.match(result.summary, /^chain intact, but no entry is covered by a signed checkpoint \(0 signed checkpoints\): the 1,250 entries are only hash-chained/)
+  })
+
+  test('when every row is under a checkpoint, then coverage is full', async () => {
+    const pool = await chain(20, [10, 20])
+    const result = await verify(pool)
+    assert.deepEqual(result.ok && [result.covered, result.count, result.coverage, result.newestCheckpoint?.seq], [20, 20, 'full', 20])
+    assert.match(result.ok ? result.summary : '', /^chain intact; 20 of 20 entries covered by 2 signed checkpoints; last checkpoint \d{4}-/)
   })
 
   test('when the log is empty, then it verifies with count 0', async () => {

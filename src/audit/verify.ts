@@ -15,6 +15,7 @@ import {
   type Anomaly,
   type ChainLookup,
   type VerifyFailure,
+  type VerifyOk,
   type VerifyResult,
 } from './chain.ts'
 import {
@@ -97,15 +98,32 @@ async function comparePublished(client: pg.PoolClient, published: SignedCheckpoi
   return null
 }
 
-function ok(walker: ChainWalker, checkpoints: number, newestCheckpointSeq: number) {
+const count = (n: number) => n.toLocaleString('en-US')
+
+/** What a successful verification says, including how much of the chain signed checkpoints cover. */
+function ok(walker: ChainWalker, checkpoints: readonly SignedCheckpoint[], newestSeq: number): VerifyOk {
   const head = walker.head
+  const uncheckpointed = Math.max(0, head.seq - Math.max(newestSeq, walker.anchor.seq))
+  const covered = walker.count - uncheckpointed
+  const newest = checkpoints.reduce<SignedCheckpoint | null>((a, c) => (a === null || c.id > a.id ? c : a), null)
+  const coverage = checkpoints.length === 0 || (walker.count > 0 && covered === 0) ? 'none' : uncheckpointed > 0 ? 'partial' : 'full'
+  const signed = `${count(checkpoints.length)} signed checkpoint${checkpoints.length === 1 ? '' : 's'}`
+  const summary =
+    coverage === 'none'
+      ? `chain intact, but no entry is covered by a signed checkpoint (${signed}${newest ? `, the newest at ${newest.created_at}` : ''}): ` +
+        `the ${count(walker.count)} entries are only hash-chained, which does not show a rewrite of the whole log by someone with database access`
+      : `chain intact; ${count(covered)} of ${count(walker.count)} entries covered by ${signed}; last checkpoint ${newest!.created_at}`
   return {
     ok: true as const,
     count: walker.count,
     head,
-    checkpoints,
+    checkpoints: checkpoints.length,
     anchor: walker.anchor,
-    uncheckpointed: Math.max(0, head.seq - Math.max(newestCheckpointSeq, walker.anchor.seq)),
+    uncheckpointed,
+    covered,
+    coverage,
+    newestCheckpoint: newest ? { id: newest.id, seq: newest.seq, createdAt: newest.created_at } : null,
+    summary,
   }
 }
 
@@ -154,7 +172,7 @@ async function verifyOnClient(client: pg.PoolClient, keys: ReturnType<typeof tru
   }
   // After the loop: leaving it closed the cursor, so the look-ups can use the same client and snapshot.
   if (anomaly) return diagnose(anomaly, dbLookup(client))
-  return matcher.atEnd(walker.head.seq) ?? ok(walker, stored.length, matcher.newestSeq)
+  return matcher.atEnd(walker.head.seq) ?? ok(walker, stored, matcher.newestSeq)
 }
 
 /**
@@ -314,5 +332,5 @@ export async function verifyExport(
       ringPos = (ringPos + 1) % EXPORT_LOOKBACK_ROWS
     }
   }
-  return matcher.atEnd(walker.head.seq) ?? ok(walker, all.length, matcher.newestSeq)
+  return matcher.atEnd(walker.head.seq) ?? ok(walker, all, matcher.newestSeq)
 }

@@ -43,6 +43,13 @@ const maxDurationShape = Object.fromEntries(
   EXCEPTION_KINDS.map((kind) => [kind, duration(DEFAULT_MAX_DURATION[kind]).default(DEFAULT_MAX_DURATION[kind]).describe(`${KIND_TEXT[kind]} Default ${DEFAULT_MAX_DURATION[kind]}.`)]),
 ) as Record<ExceptionKind, z.ZodDefault<z.ZodString>>
 
+/**
+ * The floor of every exception reason, in the route schemas (src/exceptions/routes.ts) and so in
+ * the OpenAPI document. exceptions.minReasonLength may raise it, never lower it: a lower value
+ * would make the documented schema refuse what the configuration allows.
+ */
+export const REASON_MIN_LENGTH = 10
+
 export const exceptionsConfigSchema = z
   .object({
     maxDuration: z
@@ -56,10 +63,12 @@ export const exceptionsConfigSchema = z
     minReasonLength: z
       .number()
       .int()
-      .min(1)
+      .min(REASON_MIN_LENGTH)
       .max(500)
-      .default(10)
-      .describe('Requests, approvals, rejections and revocations must give a reason of at least this many characters (it goes into the audit trail).'),
+      .default(REASON_MIN_LENGTH)
+      .describe(
+        `Requests, approvals, rejections and revocations must give a reason of at least this many characters (it goes into the audit trail). At least ${REASON_MIN_LENGTH}: the API's schema (and its OpenAPI document) refuses shorter reasons before the service sees them.`,
+      ),
   })
   .strict()
   .prefault({})

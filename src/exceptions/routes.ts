@@ -12,8 +12,12 @@ import type { Principal } from '../auth/roles.ts'
 import { ApiError, notFound } from '../http/errors.ts'
 import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery, reply, timestamp, type ApiDeps } from '../http/routes.ts'
 import { grantSchema } from '../policy/schema.ts'
+import { REASON_MIN_LENGTH } from './config.ts'
 import { decideException, requestException, type Caller, type Decision, type ExceptionDeps } from './service.ts'
 import { EXCEPTION_STATUSES, findException, listExceptions, type ExceptionRecord } from './store.ts'
+
+/** What the service enforces at its floor, stated here so the OpenAPI document says it (it said 1 where the server asked for 10). */
+const reasonSchema = z.string().trim().min(REASON_MIN_LENGTH, `give a reason of at least ${REASON_MIN_LENGTH} characters`).max(2000)
 
 export const exceptionSchema = z
   .object({
@@ -95,14 +99,14 @@ const requestBody = z
       .describe('The system (`entra`, `google`, `scim:github` …). Required for delay_revocation and extra_access; omit to cover every system.'),
     startsAt: z.iso.datetime({ offset: true }).optional().describe('When it takes effect once approved; default: at approval.'),
     endsAt: z.iso.datetime({ offset: true }).describe('When it ends, within exceptions.maxDuration of its kind.'),
-    reason: z.string().trim().min(1).max(2000).describe('Why; goes to the approvers and into the audit trail.'),
+    reason: reasonSchema.describe(`Why, in at least ${REASON_MIN_LENGTH} characters after trimming (more when exceptions.minReasonLength says so); goes to the approvers and into the audit trail.`),
     grant: grantSchema.optional().describe('extra_access only: what it adds on `system`.'),
   })
   .strict()
   .meta({ id: 'ExceptionRequest' })
 
 const decisionBody = z
-  .object({ reason: z.string().trim().min(1).max(2000).describe('Why; goes to the requester and into the audit trail.') })
+  .object({ reason: reasonSchema.describe(`Why, in at least ${REASON_MIN_LENGTH} characters after trimming (more when exceptions.minReasonLength says so); goes to the requester and into the audit trail.`) })
   .strict()
   .meta({ id: 'ExceptionDecision' })
 

@@ -16,6 +16,7 @@ import { openApiRoute } from './openapi.ts'
 import { mountRoutes, type ApiDeps, type RouteDefinition } from './routes.ts'
 import { EXCEPTION_ROUTES } from '../exceptions/routes.ts'
 import { REPORT_ROUTES } from '../reports/routes.ts'
+import { AUDIT_ROUTES } from '../audit/routes.ts'
 import { EMPLOYEE_ROUTES } from '../api/employees.ts'
 import { CASE_ROUTES } from '../api/cases.ts'
 import { OPERATION_ROUTES } from '../api/operations.ts'
@@ -33,6 +34,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...HR_HOLD_ROUTES,
   ...EXCEPTION_ROUTES,
   ...REPORT_ROUTES,
+  ...AUDIT_ROUTES,
   ...CONSOLE_ROUTES,
 ]
 

@@ -32,6 +32,35 @@ function concretePath(route: RouteDefinition): string {
   return route.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, (_, name: string) => encodeURIComponent(sampleParam(shape[name]!)))
 }
 
+/** A layer of express 5's router (the `router` package): a route, or a mounted router with its own stack. */
+interface RouterLayer {
+  rawPath?: string | RegExp | unknown[]
+  slash?: boolean
+  route?: { path: string; methods: Record<string, boolean> }
+  handle?: { stack?: RouterLayer[] }
+}
+
+/** Every method and path the app answers, mounted routers included (their mount path prefixed). */
+function mountedRoutes(stack: RouterLayer[], prefix = ''): Array<{ method: string; path: string }> {
+  const out: Array<{ method: string; path: string }> = []
+  for (const layer of stack) {
+    if (layer.route) {
+      for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') out.push({ method, path: `${prefix}${layer.route.path}` })
+    } else if (layer.handle?.stack) {
+      const mount = layer.slash || typeof layer.rawPath !== 'string' ? '' : layer.rawPath.replace(/\/$/, '')
+      out.push(...mountedRoutes(layer.handle.stack, `${prefix}${mount}`))
+    }
+  }
+  return out
+}
+
+/**
+ * Served by the app but not the API, so not in its document: the orchestrator's probes and the
+ * Prometheus scrape (docs/operations.md), and the HR vendors' webhook, whose contract is each
+ * vendor's payload and signature (docs/hr-sources.md), not ours.
+ */
+const NOT_API = new Set(['get /healthz', 'get /readyz', 'get /metrics', 'post /webhooks/hr/:source'])
+
 function expectation(route: RouteDefinition, caller: Caller): 'admitted' | 401 | 403 {
   if (route.roles === 'public') return 'admitted'
   if (caller.kind === 'none') return 401
@@ -131,6 +160,19 @@ describe('role matrix on the running server (the real registry, real dependencie
     }, { noServerErrors: true })
     assert.deepEqual(mismatches, [])
     assert.equal(calls, API_ROUTES.length * (ROLES.length + 1))
+  })
+
+  test('when the running app\'s router stack is walked, then every mounted route is an operation of the OpenAPI document', async () => {
+    const doc = (await (await fetch(`${running.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> }
+    const mounted = mountedRoutes((running.app as unknown as { router: { stack: RouterLayer[] } }).router.stack)
+    // Sanity: the walk sees the registry's routes and the plain routers (the webhook), or it proves nothing.
+    assert.ok(mounted.length > API_ROUTES.length, `walked ${mounted.length} routes`)
+    assert.ok(mounted.some((r) => r.path === '/api/v1/audit/events'))
+    const undocumented = mounted
+      .filter((r) => !NOT_API.has(`${r.method} ${r.path}`))
+      .filter((r) => !doc.paths[r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}')]?.[r.method])
+      .map((r) => `${r.method.toUpperCase()} ${r.path}`)
+    assert.deepEqual(undocumented, [], 'mounted but missing from /api/v1/openapi.json: define them with defineRoute() and add them to API_ROUTES')
   })
 
   test('when the server runs, then the registry is served behind the security middleware and documented', async () => {

@@ -18,6 +18,7 @@ import QueryStream from 'pg-query-stream'
 import { z } from 'zod'
 import { appendAudit } from '../audit/index.ts'
 import { signingKeyOf } from '../audit/checkpoints.ts'
+import { effectiveAuditConfig, LOCAL_KEY_WARNING } from '../audit/local-key.ts'
 import type { Config } from '../config/index.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
@@ -79,7 +80,7 @@ export interface ReportActor {
 
 export interface ReportDeps {
   pool: Pool
-  config: Pick<Config, 'lifecycle' | 'audit'>
+  config: Pick<Config, 'lifecycle' | 'audit' | 'database'>
   log: Logger
   now: () => Date
 }
@@ -324,8 +325,11 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
   const file = await out.close()
   const result = totals.result()
 
-  const signingKey = deps.config.audit ? signingKeyOf(deps.config.audit) : null
-  if (!signingKey) deps.log.warn({ reportId }, 'report manifest is unsigned: configure audit.signingKey so auditors can check who produced it')
+  // Signed out of the box: without audit.signingKey, with the data folder's key that also signs
+  // the audit checkpoints (an unsigned manifest proves nothing about who made it).
+  const audit = await effectiveAuditConfig(deps.config)
+  const signingKey = signingKeyOf(audit.config)
+  if (audit.local) deps.log.warn({ reportId, file: audit.local.file }, LOCAL_KEY_WARNING)
   const manifest = signManifest(
     {
       type: MANIFEST_TYPE,

@@ -207,12 +207,21 @@ describe('totals', () => {
     const t = acc.result()
     assert.equal(t.leavers, 11)
     assert.equal(t.rows, 21)
-    assert.equal(t.systems, 20)
+    assert.equal(t.systems, 1, 'twenty rows of one system are one system')
     assert.equal(t.outcomes.met, 20)
     assert.equal(t.outcomes.gap, 1)
     assert.equal(t.minutesToRevoke.median, 100)
     assert.equal(t.minutesToRevoke.p95, 190)
     assert.equal(t.minutesToRevoke.max, 200)
     assert.equal(percentile(new Float64Array([]), 0.5), null)
+  })
+
+  test('when two leavers each had the same 7 systems, then the totals say 7 systems and 14 rows, not 14 systems', () => {
+    const acc = new TotalsAccumulator()
+    const systems = ['sandbox', 'google', 'slack', 'github', 'okta', 'manual:badge', 'legacy-crm']
+    for (const caseId of ['case-a', 'case-b']) for (const system of systems) acc.add(sampleRow({ caseId, system }))
+    acc.add(sampleRow({ caseId: null, system: null, outcome: 'gap', minutesToRevoke: null, hrEvent: { ...sampleRow().hrEvent, id: 'hr-gap' } }))
+    const t = acc.result()
+    assert.deepEqual({ leavers: t.leavers, rows: t.rows, systems: t.systems }, { leavers: 3, rows: 15, systems: 7 })
   })
 })

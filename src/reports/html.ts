@@ -73,7 +73,8 @@ took effect in the period and every system, when access was removed and verified
 <h2>Totals</h2>
 <div class="cards">
 ${card('', 'leavers', totals.leavers)}
-${card('', 'system revocations', totals.systems)}
+${card('', 'systems', totals.systems)}
+${card('', 'rows (leaver × system)', totals.rows)}
 ${card('met', 'met the deadline', o.met)}
 ${card('breached', 'breached', o.breached)}
 ${card('waived', 'waived (approved exception)', o.waived)}

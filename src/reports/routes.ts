@@ -17,7 +17,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { z } from 'zod'
-import { auditPublicKey } from '../audit/checkpoints.ts'
+import { createHash } from 'node:crypto'
+import { signingKeyOf } from '../audit/checkpoints.ts'
+import { keyId, publicKeyDer, publicKeyPem } from '../audit/keys.ts'
+import { effectiveAuditConfig, LOCAL_KEY_WARNING } from '../audit/local-key.ts'
 import { ApiError, notFound } from '../http/errors.ts'
 import { defineRoute } from '../http/routes.ts'
 import { findExportManifest, reportFileName, reportQuerySchema, writeAccessRevocationReport } from './export.ts'
@@ -116,28 +119,46 @@ export const exportManifestRoute = defineRoute({
   },
 })
 
+export const signingKeySchema = z
+  .object({
+    algorithm: z.literal('Ed25519'),
+    keyId: z.string().describe('`ed25519:` + the first 32 hex digits of SHA-256 of the raw public key; also in every manifest signed with it (`signer.keyId`).'),
+    fingerprint: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .describe('SHA-256 (hex) of the key\'s DER (SPKI) encoding: what `openssl pkey -pubin -in KEY.pem -outform DER | openssl dgst -sha256` prints. Compare it with the one your organisation published.'),
+    pem: z.string().describe('SPKI PEM: save it as KEY.pem and pass it to `tenure reports verify --public-key KEY.pem`.'),
+    source: z
+      .enum(['configured', 'data_folder'])
+      .describe('`configured`: audit.signingKey. `data_folder`: none is configured and the key kept in the data folder signs (the sandbox, a trial); configure one from a secret store for production.'),
+    warning: z.string().nullable().describe('Set while the data folder\'s key signs: say so to whoever relies on these reports.'),
+  })
+  .meta({ id: 'ReportSigningKey' })
+
 export const signingKeyRoute = defineRoute({
   method: 'get',
   path: '/api/v1/reports/signing-key',
   summary: 'The public key that signs report manifests',
-  description: 'The Ed25519 public key of `audit.signingKey`, which signs report manifests and audit checkpoints. Publish it to your auditors through a channel they trust.',
+  description:
+    'The Ed25519 public key that signs report manifests and audit checkpoints: `audit.signingKey`, or (none configured: the sandbox, a trial) the key Tenure keeps in its data folder. ' +
+    'Publish it to your auditors through a channel they trust; they verify a report offline with `tenure reports verify FILE FILE.manifest.json --public-key KEY.pem` (docs/reports.md).',
   tags: ['reports'],
   roles: ['auditor'],
   responses: {
-    200: {
-      description: 'The public key',
-      schema: z.object({
-        algorithm: z.literal('Ed25519'),
-        keyId: z.string().describe('Also in every manifest signed with it (signer.keyId).'),
-        pem: z.string().describe('SPKI PEM: pass it to `tenure reports verify --public-key`.'),
-      }),
-    },
-    404: { description: 'No signing key is configured (audit.signingKey): manifests are unsigned.' },
+    200: { description: 'The public key', schema: signingKeySchema },
   },
   handler: async ({ deps }) => {
-    if (!deps.config.audit) throw new ApiError(404, 'not_configured', 'no signing key is configured (audit.signingKey): report manifests are unsigned')
-    const { pem, keyId } = auditPublicKey(deps.config.audit)
-    return { algorithm: 'Ed25519' as const, keyId, pem }
+    const audit = await effectiveAuditConfig(deps.config)
+    const key = signingKeyOf(audit.config)
+    const spki = publicKeyDer(key)
+    return {
+      algorithm: 'Ed25519' as const,
+      keyId: keyId(key),
+      fingerprint: createHash('sha256').update(spki).digest('hex'),
+      pem: publicKeyPem(key),
+      source: audit.local ? ('data_folder' as const) : ('configured' as const),
+      warning: audit.local ? LOCAL_KEY_WARNING : null,
+    }
   },
 })
 

@@ -10,7 +10,11 @@ export interface ReportTotals {
   leavers: number
   /** Rows: one per leaver per system (and one per gap). */
   rows: number
-  /** Rows that name a system. */
+  /**
+   * Distinct systems named by the rows. Not the number of rows that name a system: two leavers
+   * with the same 7 systems are 14 rows but 7 systems (the console and the HTML summary showed
+   * "Systems 14" where 7 exist). `rows` counts leaver × system.
+   */
   systems: number
   outcomes: Record<Outcome, number>
   /** Minutes from the effective termination to the verified revocation, over verified rows. */
@@ -39,7 +43,8 @@ export function percentile(sorted: Float64Array, p: number): number | null {
 
 export class TotalsAccumulator {
   #rows = 0
-  #systems = 0
+  /** Bounded by the number of configured systems, not by the rows. */
+  #systems = new Set<string>()
   #leavers = 0
   #lastLeaver: string | null = null
   #outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>
@@ -48,7 +53,7 @@ export class TotalsAccumulator {
 
   add(row: ReportRow): void {
     this.#rows += 1
-    if (row.system !== null) this.#systems += 1
+    if (row.system !== null) this.#systems.add(row.system)
     this.#outcomes[row.outcome] += 1
     // Rows arrive grouped by case (and gap terminations one row each), so a change of key is a new leaver.
     const leaver = row.caseId ?? `hr:${row.hrEvent.id ?? row.employee.hrId}`
@@ -71,7 +76,7 @@ export class TotalsAccumulator {
     return {
       leavers: this.#leavers,
       rows: this.#rows,
-      systems: this.#systems,
+      systems: this.#systems.size,
       outcomes: { ...this.#outcomes },
       minutesToRevoke: {
         count: this.#count,

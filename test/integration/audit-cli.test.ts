@@ -35,6 +35,19 @@ test('when an operator runs tenure audit checkpoint, export and verify, then a t
     const ok = runTenure(['audit', 'verify'], env)
     assert.equal((await ok.exited).code, 0, ok.stdout() + ok.stderr())
     assert.match(ok.stdout(), /"ok": true/)
+    assert.match(ok.stdout(), /"coverage": "full"/)
+    assert.match(ok.stdout(), /"summary": "chain intact; 3 of 3 entries covered by 1 signed checkpoint; last checkpoint \d{4}-/)
+
+    // The same rows for a spreadsheet, filtered by actor and action prefix.
+    const csv = path.join(dir, 'export.csv')
+    const exported = runTenure(['audit', 'export', '--format', 'csv', '--actor', 'test', '--action', 'job.*', '--out', csv], env)
+    assert.equal((await exported.exited).code, 0, exported.stderr())
+    const csvLines = (await readFile(csv, 'utf8')).split('\r\n').filter(Boolean)
+    assert.equal(csvLines[0]?.split(',')[0], 'seq')
+    assert.deepEqual(csvLines.slice(1).map((l) => l.split(',')[0]), ['1', '2', '3'])
+    const none = path.join(dir, 'none.csv')
+    assert.equal((await runTenure(['audit', 'export', '--format', 'csv', '--actor', 'someone-else', '--out', none], env).exited).code, 0)
+    assert.equal((await readFile(none, 'utf8')).split('\r\n').filter(Boolean).length, 1, 'only the header')
 
     // A database administrator edits row 2 behind the triggers' back.
     await pool.query('ALTER TABLE audit_events DISABLE TRIGGER USER')

@@ -24,7 +24,8 @@ import { Command } from 'commander'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { BIN, ROOT } from '../helpers/process.ts'
 import { signStandardWebhook } from '../../src/hr/index.ts'
-import { generateSigningKey } from '../../src/audit/keys.ts'
+import { generateSigningKey, keyId, loadPrivateKey } from '../../src/audit/keys.ts'
+import { LOCAL_KEY_FILE } from '../../src/audit/local-key.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { applyEvent } from '../../src/lifecycle/engine.ts'
 import { validateConfig } from '../../src/config/load.ts'
@@ -321,7 +322,7 @@ describe('access-revocation report (real engine, API, CLI, manifest)', () => {
     assert.equal(doc.rows.length, 10)
     assert.deepEqual(
       { leavers: doc.totals.leavers, rows: doc.totals.rows, systems: doc.totals.systems },
-      { leavers: 6, rows: 10, systems: 9 },
+      { leavers: 6, rows: 10, systems: 3 },
     )
     assert.deepEqual(doc.totals.outcomes, { met: 4, breached: 2, waived: 1, pending: 1, no_account: 0, rescinded: 0, gap: 2 })
     const minutes = doc.rows.flatMap((r) => (r.minutesToRevoke === null ? [] : [r.minutesToRevoke])).sort((a, b) => a - b)
@@ -434,5 +435,89 @@ describe('access-revocation report (real engine, API, CLI, manifest)', () => {
     assert.match(((await bad.json()) as { error: { message: string } }).error.message, /query\.to: must be after from/)
     const operator = (await createApiToken(t.running.pool, { name: 'op', role: 'operator', expiresAt: null, createdBy: { type: 'system', id: 'test' }, now: new Date() })).token
     assert.equal((await api(`from=${from.slice(0, 10)}&to=${to.slice(0, 10)}`, operator)).status, 403)
+  })
+})
+
+/** Whether a command-line tool is on the PATH (the openssl route of docs/reports.md needs openssl and jq). */
+function has(tool: string): boolean {
+  return spawnSync(tool, ['--version'], { encoding: 'utf8' }).status === 0 || spawnSync(tool, ['version'], { encoding: 'utf8' }).status === 0
+}
+
+describe('reports signed out of the box (no audit.signingKey configured, as in the sandbox)', () => {
+  let t: TestTenure
+  let dir: string
+  let auditor: string
+  const unconfigured: ConfigInput = { hr: { generic: { secrets: [SECRET] } } }
+  const get = (p: string) => fetch(`${t.url}${p}`, { headers: { authorization: `Bearer ${auditor}` } })
+
+  before(async () => {
+    t = await startTestTenure(unconfigured)
+    dir = await mkdtemp(path.join(tmpdir(), 'tenure-reports-unconfigured-'))
+    auditor = (await createApiToken(t.running.pool, { name: 'auditor', role: 'auditor', expiresAt: null, createdBy: { type: 'system', id: 'test' }, now: new Date() })).token
+  })
+  after(async () => {
+    await t?.stop()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('when an auditor exports a report, then it is signed with the data folder key that signs checkpoints, served with its fingerprint, and `tenure reports verify` says VERIFIED', async () => {
+    const localKey = loadPrivateKey(await readFile(path.join(t.running.config.database.dataDir, LOCAL_KEY_FILE), 'utf8'))
+
+    const keyRes = await get('/api/v1/reports/signing-key')
+    assert.equal(keyRes.status, 200, 'the public key is served (it answered 404 without a configured key)')
+    const published = (await keyRes.json()) as { keyId: string; fingerprint: string; pem: string; source: string; warning: string | null }
+    assert.equal(published.keyId, keyId(localKey))
+    assert.equal(published.source, 'data_folder')
+    assert.match(published.warning ?? '', /configure one from a secret store for production/)
+    const checkpointKey = (await (await get('/api/v1/audit/public-key')).json()) as { keyId: string }
+    assert.equal(checkpointKey.keyId, published.keyId, 'one key signs checkpoints and reports')
+
+    const res = await get(`/api/v1/reports/access-revocations?from=2025-01-01&to=2025-02-01&format=csv`)
+    assert.equal(res.status, 200)
+    const file = path.join(dir, 'r.csv')
+    await writeFile(file, Buffer.from(await res.arrayBuffer()))
+    const manifestRes = await get(`/api/v1/reports/exports/${res.headers.get('x-report-id')}/manifest`)
+    const manifestText = await manifestRes.text()
+    const manifest = JSON.parse(manifestText) as ReportManifest
+    assert.equal(manifest.signer?.keyId, published.keyId, 'the manifest is signed')
+    const manifestPath = `${file}.manifest.json`
+    await writeFile(manifestPath, manifestText)
+    const keyPath = path.join(dir, 'KEY.pem')
+    await writeFile(keyPath, published.pem)
+
+    // The steps the console shows, as an auditor runs them: no database, no configuration.
+    const env = { PATH: process.env.PATH ?? '', HOME: dir, TENURE_CONFIG: path.join(dir, 'absent.yaml') }
+    const verified = spawnSync(process.execPath, [BIN, 'reports', 'verify', file, manifestPath, '--public-key', keyPath], { cwd: ROOT, env, encoding: 'utf8' })
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr)
+    assert.match(verified.stdout, /^VERIFIED/m)
+
+    if (has('openssl') && has('jq')) {
+      // The openssl route (docs/reports.md): the fingerprint, the file's SHA-256, and the Ed25519 signature over the canonical manifest.
+      const sh = (script: string) => spawnSync('sh', ['-c', script], { cwd: dir, env, encoding: 'utf8' })
+      const fingerprint = sh('openssl pkey -pubin -in KEY.pem -outform DER | openssl dgst -sha256 -r | cut -d" " -f1')
+      assert.equal(fingerprint.stdout.trim(), published.fingerprint)
+      assert.equal(sh('openssl dgst -sha256 -r r.csv | cut -d" " -f1').stdout.trim(), manifest.file.sha256)
+      const openssl = sh(
+        "jq -cjS 'del(.signature)' r.csv.manifest.json > manifest.signed && jq -r .signature r.csv.manifest.json | openssl base64 -d -A > manifest.sig && " +
+          'openssl pkeyutl -verify -pubin -inkey KEY.pem -rawin -in manifest.signed -sigfile manifest.sig',
+      )
+      assert.match(openssl.stdout, /Signature Verified Successfully/, openssl.stdout + openssl.stderr)
+    }
+  })
+
+  test('when the CLI exports without a configured key, then its manifest carries the same key', async () => {
+    const out = path.join(dir, 'cli.ndjson')
+    const program = new Command().exitOverride()
+    const stderr: string[] = []
+    registerReportCommands(program, {
+      loadConfig: async () => ({ config: validateConfig({ ...unconfigured, database: { url: t.db.url, dataDir: t.running.config.database.dataDir }, log: { level: 'silent' } }) }),
+      stdout: () => {},
+      stderr: (s) => void stderr.push(s),
+    })
+    await program.parseAsync(['node', 'tenure', 'reports', 'access-revocations', '--from', '2025-01-01', '--to', '2025-02-01', '--format', 'ndjson', '--out', out])
+    const manifest = JSON.parse(await readFile(`${out}.manifest.json`, 'utf8')) as ReportManifest
+    const published = (await (await get('/api/v1/reports/signing-key')).json()) as { keyId: string }
+    assert.equal(manifest.signer?.keyId, published.keyId)
+    assert.match(stderr.join(''), /signed by ed25519:/)
   })
 })

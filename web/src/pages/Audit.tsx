@@ -4,7 +4,9 @@ import { ApiError, getJson, qs, request } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import type { ReportManifest, VerifyResult } from '../types.ts'
-import { Badge, ErrorBox, Section, Time } from '../ui.tsx'
+import type { AuditRow } from '../../../src/audit/record.ts'
+import { Link } from '../router.tsx'
+import { Badge, ErrorBox, Json, Section, TableWrap, Time } from '../ui.tsx'
 
 function isoDate(d: Date): string {
   return d.toISOString().slice(0, 10)
@@ -27,12 +29,25 @@ interface Check {
   message: string
 }
 
+/** GET /api/v1/reports/signing-key */
+interface SigningKey {
+  algorithm: 'Ed25519'
+  keyId: string
+  fingerprint: string
+  pem: string
+  source: 'configured' | 'data_folder'
+  warning: string | null
+}
+
 interface Downloaded {
   fileName: string
   fileUrl: string
   manifestUrl: string
   manifest: ReportManifest
   checks: Check[]
+  /** The server's published key (null: an older server that serves none). */
+  signingKey: SigningKey | null
+  keyUrl: string | null
 }
 
 /** The same checks as `tenure reports verify`, in the browser: SHA-256 and size of the bytes, the Ed25519 signature, the signer. */
@@ -69,6 +84,7 @@ export function Audit() {
     <>
       <h1>Audit</h1>
       {can.audit(me.roles) && <ReportPanel />}
+      {can.audit(me.roles) && <LogPanel />}
       {can.audit(me.roles) && <ChainPanel />}
     </>
   )
@@ -87,6 +103,7 @@ function ReportPanel() {
       if (result) {
         URL.revokeObjectURL(result.fileUrl)
         URL.revokeObjectURL(result.manifestUrl)
+        if (result.keyUrl) URL.revokeObjectURL(result.keyUrl)
       }
     },
     [result],
@@ -106,7 +123,7 @@ function ReportPanel() {
       const manifestRes = await request(`/api/v1/reports/exports/${id}/manifest`)
       const manifestText = await manifestRes.text()
       const manifest = JSON.parse(manifestText) as ReportManifest
-      const published = await getJson<{ keyId: string }>('/api/v1/reports/signing-key').catch((err: unknown) => {
+      const published = await getJson<SigningKey>('/api/v1/reports/signing-key').catch((err: unknown) => {
         if (err instanceof ApiError && err.status === 404) return null
         throw err
       })
@@ -117,6 +134,8 @@ function ReportPanel() {
         manifestUrl: URL.createObjectURL(new Blob([manifestText], { type: 'application/json' })),
         manifest,
         checks,
+        signingKey: published,
+        keyUrl: published ? URL.createObjectURL(new Blob([published.pem], { type: 'application/x-pem-file' })) : null,
       })
     } catch (err) {
       setError(err)
@@ -203,12 +222,79 @@ function ReportPanel() {
               </dd>
             </dl>
           )}
-          <p className="muted small">
-            Check offline: <code>tenure reports verify {result.fileName} {result.fileName}.manifest.json --public-key KEY.pem</code>
-          </p>
+          <OfflineSteps result={result} />
         </div>
       )}
     </Section>
+  )
+}
+
+/**
+ * How an auditor checks the report without this server: the exact commands, with the file names
+ * just saved. The openssl route needs no Tenure at all: the signature is Ed25519 over the RFC 8785
+ * canonical JSON of the manifest without `signature` (src/reports/manifest.ts), which for these
+ * manifests (ASCII keys, plain numbers) is what `jq -cjS` prints.
+ */
+function OfflineSteps({ result }: { result: Downloaded }) {
+  const file = result.fileName
+  const manifest = `${file}.manifest.json`
+  const key = result.signingKey
+  return (
+    <div data-testid="offline-steps">
+      <h3>Verify it yourself, offline</h3>
+      <ol>
+        <li>
+          Save the report and its manifest (the buttons above) into one folder{key ? ', and the public key that signed it:' : '.'}
+          {key && result.keyUrl && (
+            <>
+              {' '}
+              <a className="button" href={result.keyUrl} download="KEY.pem">
+                Save public key (KEY.pem)
+              </a>
+            </>
+          )}
+        </li>
+        {key && (
+          <li>
+            Check that it is your organisation&apos;s key: key id <code>{key.keyId}</code>, SHA-256 fingerprint{' '}
+            <code data-testid="key-fingerprint">{key.fingerprint}</code>. Compare the fingerprint with the one published to you through a channel you trust
+            (not with this page alone).
+            {key.warning && (
+              <p className="notice" data-testid="key-warning">
+                {key.warning}
+              </p>
+            )}
+          </li>
+        )}
+        <li>
+          With Tenure&apos;s command line (no database, no configuration, no network):
+          <div className="table-wrap" role="region" aria-label="tenure reports verify command" tabIndex={0}>
+            <pre>
+              <code data-testid="verify-command">{`tenure reports verify ${file} ${manifest} --public-key KEY.pem`}</code>
+            </pre>
+          </div>
+          It prints <code>VERIFIED</code> when the file is byte for byte the one described and the manifest was signed with KEY.pem.
+        </li>
+        <li>
+          Or without Tenure, with openssl 3 and jq:
+          <div className="table-wrap" role="region" aria-label="openssl commands" tabIndex={0}>
+            <pre>
+              <code data-testid="openssl-commands">
+                {[
+                  `openssl pkey -pubin -in KEY.pem -outform DER | openssl dgst -sha256   # the fingerprint above`,
+                  `openssl dgst -sha256 ${file}   # equals:`,
+                  `jq -r .file.sha256 ${manifest}`,
+                  `jq -cjS 'del(.signature)' ${manifest} > manifest.signed`,
+                  `jq -r .signature ${manifest} | openssl base64 -d -A > manifest.sig`,
+                  `openssl pkeyutl -verify -pubin -inkey KEY.pem -rawin -in manifest.signed -sigfile manifest.sig`,
+                ].join('\n')}
+              </code>
+            </pre>
+          </div>
+          The last command prints <code>Signature Verified Successfully</code>. docs/reports.md explains each field of the manifest.
+        </li>
+      </ol>
+    </div>
   )
 }
 
@@ -239,14 +325,192 @@ function ChainPanel() {
       {result && (
         <div aria-live="polite" data-testid="chain-verdict">
           {result.ok ? (
-            <p className="ok-text">
-              Intact: {result.count} events verified up to #{result.head.seq}, {result.checkpoints} signed checkpoint{result.checkpoints === 1 ? '' : 's'}, {result.uncheckpointed} event
-              {result.uncheckpointed === 1 ? '' : 's'} after the newest checkpoint. Checked <Time iso={at} />.
+            <p className={result.coverage === 'none' ? 'notice' : 'ok-text'} data-coverage={result.coverage}>
+              {result.summary.charAt(0).toUpperCase() + result.summary.slice(1)}. Verified up to #{result.head.seq}
+              {result.newestCheckpoint && (
+                <>
+                  ; newest checkpoint #{result.newestCheckpoint.id} signed <Time iso={result.newestCheckpoint.createdAt} />
+                </>
+              )}
+              . Checked <Time iso={at} />.
             </p>
           ) : (
             <p className="error">
               Failed at #{result.firstBadSeq}: {result.reason.replaceAll('_', ' ')}. {result.message}
             </p>
+          )}
+        </div>
+      )}
+    </Section>
+  )
+}
+
+interface LogFilters {
+  employee: string
+  actor: string
+  action: string
+  system: string
+  from: string
+  to: string
+}
+
+interface LogPage {
+  events: AuditRow[]
+  nextCursor: string | null
+  /** With an employee filter: the Tenure ids it matched (empty: no such employee). */
+  employees: string[] | null
+}
+
+const NO_FILTERS: LogFilters = { employee: '', actor: '', action: '', system: '', from: '', to: '' }
+const LOG_PAGE_SIZE = 50
+
+/** The filters as the API's query: dates are whole UTC days (`to` exclusive, like the report). */
+function logQuery(f: LogFilters): Record<string, string> {
+  const q: Record<string, string> = {}
+  if (f.employee.trim()) q.employee = f.employee.trim()
+  if (f.actor.trim()) q.actor = f.actor.trim()
+  if (f.action.trim()) q.action = f.action.trim()
+  if (f.system.trim()) q.system = f.system.trim()
+  if (f.from) q.from = `${f.from}T00:00:00Z`
+  if (f.to) q.to = `${f.to}T00:00:00Z`
+  return q
+}
+
+/**
+ * The audit log, searchable like Okta's System Log: by employee (HR id, e-mail or Tenure id),
+ * actor, action (or a prefix such as `exception.*`), system and period, newest first, paged on the
+ * server; every match exported as CSV or NDJSON.
+ */
+function LogPanel() {
+  const [filters, setFilters] = useState<LogFilters>(NO_FILTERS)
+  const [applied, setApplied] = useState<LogFilters | null>(null)
+  const [rows, setRows] = useState<AuditRow[]>([])
+  const [next, setNext] = useState<string | null>(null)
+  const [matched, setMatched] = useState<string[] | null>(null)
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+
+  const load = async (f: LogFilters, cursor: string | null) => {
+    setBusy(true)
+    setError(null)
+    try {
+      const page = await getJson<LogPage>(`/api/v1/audit/events${qs({ ...logQuery(f), order: 'desc', limit: LOG_PAGE_SIZE, cursor })}`)
+      setRows((before) => (cursor ? [...before, ...page.events] : page.events))
+      setNext(page.nextCursor)
+      setMatched(page.employees)
+      setApplied(f)
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const exportAs = async (format: 'csv' | 'ndjson') => {
+    if (!applied) return
+    setError(null)
+    try {
+      const res = await request(`/api/v1/audit/events${qs({ ...logQuery(applied), format })}`, { headers: { Accept: '*/*' } })
+      const url = URL.createObjectURL(await res.blob())
+      const a = document.createElement('a')
+      a.href = url
+      a.download = `audit-events.${format}`
+      document.body.append(a)
+      a.click()
+      a.remove()
+      setTimeout(() => URL.revokeObjectURL(url), 10_000)
+    } catch (err) {
+      setError(err)
+    }
+  }
+
+  const field = (name: keyof LogFilters, label: string, placeholder: string, type = 'text') => (
+    <div className="field">
+      <label htmlFor={`log-${name}`}>{label}</label>
+      <input id={`log-${name}`} type={type} placeholder={placeholder} value={filters[name]} onChange={(e) => setFilters({ ...filters, [name]: e.target.value })} />
+    </div>
+  )
+
+  return (
+    <Section title="Audit log" id="log">
+      <p className="muted">Every recorded fact, newest first. Leave a filter empty to match everything.</p>
+      <form
+        className="row wrap"
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault()
+          void load(filters, null)
+        }}
+      >
+        {field('employee', 'Employee', 'HR id, e-mail or Tenure id')}
+        {field('actor', 'Actor', 'token id, SSO subject, tenure')}
+        {field('action', 'Action', 'exception.* or job.enqueued')}
+        {field('system', 'System', 'google, manual:badge')}
+        {field('from', 'From (UTC date)', '', 'date')}
+        {field('to', 'To (exclusive, UTC date)', '', 'date')}
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? 'Searching…' : 'Search the log'}
+        </button>
+      </form>
+      <ErrorBox error={error} />
+      {applied && (
+        <div aria-live="polite" data-testid="log-results">
+          {matched !== null && matched.length === 0 ? (
+            <p className="notice" data-testid="log-unknown-employee">
+              No employee matches “{applied.employee.trim()}” (by HR id, e-mail or Tenure id): nothing to show, which is not the same as no events.
+            </p>
+          ) : (
+            <>
+              <p className="row wrap">
+                <span data-testid="log-count">
+                  {rows.length} entr{rows.length === 1 ? 'y' : 'ies'} shown{next ? ', more match' : ', all that match'}
+                </span>
+                <button type="button" onClick={() => void exportAs('csv')}>
+                  Export CSV
+                </button>
+                <button type="button" onClick={() => void exportAs('ndjson')}>
+                  Export NDJSON
+                </button>
+              </p>
+              {rows.length > 0 && (
+                <TableWrap label="Audit log entries">
+                  <thead>
+                    <tr>
+                      <th>#</th>
+                      <th>When</th>
+                      <th>Actor</th>
+                      <th>Action</th>
+                      <th>Employee</th>
+                      <th>System</th>
+                      <th>Details</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {rows.map((r) => (
+                      <tr key={r.seq}>
+                        <td>{r.seq}</td>
+                        <td>
+                          <Time iso={r.occurred_at} />
+                        </td>
+                        <td>
+                          <span className="muted">{r.actor.type.replaceAll('_', ' ')}</span> <code>{r.actor.id}</code>
+                        </td>
+                        <td>{r.action}</td>
+                        <td>{r.subject.employee_id ? <Link to={`/employees/${r.subject.employee_id}`}>{r.subject.employee_id.slice(0, 8)}…</Link> : <span className="muted">—</span>}</td>
+                        <td>{r.subject.system ?? <span className="muted">—</span>}</td>
+                        <td>
+                          <Json value={r.details} />
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </TableWrap>
+              )}
+              {next && (
+                <button type="button" onClick={() => void load(applied, next)} disabled={busy}>
+                  {busy ? 'Loading…' : `Next ${LOG_PAGE_SIZE}`}
+                </button>
+              )}
+            </>
           )}
         </div>
       )}
