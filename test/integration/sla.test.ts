@@ -125,6 +125,12 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
     assert.match(mails[2]!.subject ?? '', /missed its 4-hour deadline: Sla Leaver/)
     assert.match(mails[2]!.raw, /slack: /)
     assert.equal(new Set(smtp.messages.map((m) => m.messageId)).size, 3, 'one Message-ID per step')
+    // Every accepted Message-ID is recorded, so a notify job that runs again sends nothing.
+    await t.until('the email deliveries to be recorded', async () => {
+      const { rows } = await t.running.pool.query<{ message_id: string }>('SELECT message_id FROM notify_email_deliveries')
+      const recorded = new Set(rows.map((r) => r.message_id))
+      return smtp.messages.every((m) => m.messageId && recorded.has(m.messageId))
+    })
 
     // Slack recovers: the retried cut-off goes through, is verified, and the case closes.
     slack.kit.clearFaults()
