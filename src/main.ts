@@ -306,7 +306,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       }
       await registerWorker(host, { ...probeWorker(), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...timerWorker(engine), options: { localConcurrency: 2, ...polling } })
-      await registerWorker(host, { ...notifyWorker({ config: notify }), options: { localConcurrency: 4, ...polling } })
+      await registerWorker(host, { ...notifyWorker({ config: notify, pool }), options: { localConcurrency: 4, ...polling } })
       const auditJobs = { pool, config: auditConfig, log, now: engine.now }
       await registerWorker(host, { ...auditCheckpointWorker(auditJobs), options: { localConcurrency: 1, ...polling } })
       await registerWorker(host, { ...auditRetentionWorker(auditJobs), options: { localConcurrency: 1, ...polling } })

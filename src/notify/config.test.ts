@@ -21,16 +21,16 @@ describe('notify config defaults', () => {
     assert.deepEqual(c.webhooks, [])
     assert.equal(c.slack, undefined)
     assert.deepEqual(c.escalation.steps, [
-      { name: 'notify', atFraction: 0.5, channels: ['slack', 'webhook', 'log'] },
-      { name: 'page', atFraction: 0.75, channels: ['slack', 'webhook', 'log'] },
-      { name: 'breach', atFraction: 1, channels: ['slack', 'webhook', 'log'] },
+      { name: 'notify', atFraction: 0.5, channels: ['slack', 'webhook', 'log', 'email'], recipients: ['system_owner'] },
+      { name: 'page', atFraction: 0.75, channels: ['slack', 'webhook', 'log', 'email'], recipients: ['system_owner', 'manager'] },
+      { name: 'breach', atFraction: 1, channels: ['slack', 'webhook', 'log', 'email'], recipients: ['system_owner', 'manager', 'approvers'] },
     ])
   })
 
   test('when two configs are parsed, then they do not share the default ladder object', () => {
     const a = notifyConfigSchema.parse({})
     a.escalation.steps[0]!.channels.push('log')
-    assert.deepEqual(notifyConfigSchema.parse({}).escalation.steps[0]!.channels, ['slack', 'webhook', 'log'])
+    assert.deepEqual(notifyConfigSchema.parse({}).escalation.steps[0]!.channels, ['slack', 'webhook', 'log', 'email'])
   })
 
   test('when slack and a webhook are given, then their defaults are filled in and secrets are wrapped', () => {
@@ -69,7 +69,8 @@ describe('notify config validation', () => {
 
   test('when a step has no channels or an unknown one, then it is refused', () => {
     assert.ok(problems({ escalation: { steps: [{ name: 'breach', atFraction: 1, channels: [] }] } }).some((p) => p.startsWith('escalation.steps.0.channels')))
-    assert.ok(problems({ escalation: { steps: [{ name: 'breach', atFraction: 1, channels: ['email'] }] } }).some((p) => p.startsWith('escalation.steps.0.channels.0')))
+    assert.ok(problems({ escalation: { steps: [{ name: 'breach', atFraction: 1, channels: ['sms'] }] } }).some((p) => p.startsWith('escalation.steps.0.channels.0')))
+    assert.ok(problems({ escalation: { steps: [{ name: 'breach', atFraction: 1, channels: ['email'], recipients: ['boss'] }] } }).some((p) => p.startsWith('escalation.steps.0.recipients.0')))
   })
 
   test('when a webhook secret is not a whsec_ base64 secret of 24-64 bytes, then it is refused without echoing it', () => {

@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { secretSchema } from '../config/secret.ts'
 
-export const NOTIFY_CHANNELS = ['slack', 'webhook', 'log'] as const
+export const NOTIFY_CHANNELS = ['slack', 'webhook', 'log', 'email'] as const
 export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number]
 
 /**
@@ -115,6 +115,47 @@ export const webhookEndpointSchema = z
     }
   })
 
+const emailAddress = z.email().max(254)
+
+export const RECIPIENT_KINDS = ['manager', 'system_owner', 'approvers'] as const
+export type RecipientKind = (typeof RECIPIENT_KINDS)[number]
+
+export const emailNotifySchema = z
+  .object({
+    host: z.string().min(1).describe('SMTP server host name (the sandbox starts none: see docs/notifications.md for a local sink).'),
+    port: z.number().int().min(1).max(65535).default(587).describe('SMTP port: 587 (submission, STARTTLS), 465 (implicit TLS, set secure) or 25.'),
+    secure: z.boolean().default(false).describe('Implicit TLS from the first byte (port 465). false: plain connection upgraded with STARTTLS when the server offers it.'),
+    requireTLS: z
+      .boolean()
+      .default(true)
+      .describe('Refuse to send unless the connection is upgraded with STARTTLS (ignored when secure). Turn off only for a loopback sink.'),
+    tls: z
+      .object({ rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate. false only for a local test server.') })
+      .strict()
+      .optional()
+      .describe('TLS options for the SMTP connection.'),
+    auth: z
+      .object({
+        user: z.string().min(1).describe('SMTP user name.'),
+        password: secretSchema.describe('SMTP password. Example: { "env": "TENURE_SMTP_PASSWORD" }. Never logged.'),
+      })
+      .strict()
+      .optional()
+      .describe('SMTP AUTH credentials. Unset: send without authenticating.'),
+    from: z.string().min(3).max(320).describe('From address, e.g. "Tenure <tenure@example.com>"; its domain is used in Message-IDs.'),
+    timeoutMs: z.number().int().positive().max(120_000).default(15_000).describe('Connection, greeting and socket timeout; a timeout is retried.'),
+    approvers: z.array(emailAddress).default([]).describe("The approver group's addresses (recipient kind approvers)."),
+    owners: z
+      .record(z.string(), z.array(emailAddress).min(1))
+      .default({})
+      .describe('Owner contacts per system id (recipient kind system_owner), e.g. { "google": ["it-google@example.com"] }.'),
+    fallback: z
+      .array(emailAddress)
+      .default([])
+      .describe('Addresses used when a recipient kind resolves to nobody (manager unknown, no owner configured); the delivery says which kind was missing.'),
+  })
+  .strict()
+
 export const escalationStepSchema = z
   .object({
     name: z
@@ -131,16 +172,25 @@ export const escalationStepSchema = z
       .array(z.enum(NOTIFY_CHANNELS))
       .min(1)
       .refine((c) => new Set(c).size === c.length, 'each channel once')
-      .describe('Where the step is sent: slack, webhook, log.'),
+      .describe('Where the step is sent: slack, webhook, log, email.'),
+    recipients: z
+      .array(z.union([z.enum(RECIPIENT_KINDS), emailAddress]))
+      .min(1)
+      .default(['approvers'])
+      .describe(
+        "Who the email channel writes to for this step: manager (the leaver's manager, from the employee profile), system_owner " +
+          '(notify.email.owners of each unverified system), approvers (notify.email.approvers), or fixed addresses. A kind that ' +
+          'resolves to nobody falls back to notify.email.fallback and the delivery records it.',
+      ),
   })
   .strict()
 
 export type EscalationStep = z.output<typeof escalationStepSchema>
 
 export const DEFAULT_ESCALATION_STEPS: readonly EscalationStep[] = [
-  { name: 'notify', atFraction: 0.5, channels: ['slack', 'webhook', 'log'] },
-  { name: 'page', atFraction: 0.75, channels: ['slack', 'webhook', 'log'] },
-  { name: 'breach', atFraction: 1, channels: ['slack', 'webhook', 'log'] },
+  { name: 'notify', atFraction: 0.5, channels: ['slack', 'webhook', 'log', 'email'], recipients: ['system_owner'] },
+  { name: 'page', atFraction: 0.75, channels: ['slack', 'webhook', 'log', 'email'], recipients: ['system_owner', 'manager'] },
+  { name: 'breach', atFraction: 1, channels: ['slack', 'webhook', 'log', 'email'], recipients: ['system_owner', 'manager', 'approvers'] },
 ]
 
 export const escalationSchema = z
@@ -148,10 +198,10 @@ export const escalationSchema = z
     steps: z
       .array(escalationStepSchema)
       .min(1)
-      .default(() => DEFAULT_ESCALATION_STEPS.map((s) => ({ ...s, channels: [...s.channels] })))
+      .default(() => DEFAULT_ESCALATION_STEPS.map((s) => ({ ...s, channels: [...s.channels], recipients: [...s.recipients] })))
       .describe(
         'The ladder, earliest first: fractions strictly increasing in (0, 1], exactly one step named breach at 1.0. ' +
-          'Default: notify at 0.5, page at 0.75, breach at 1.0, each to slack, webhook and log.',
+          'Default: notify at 0.5 (system owners), page at 0.75 (+ manager), breach at 1.0 (+ approvers), each to slack, webhook, log and email.',
       ),
   })
   .strict()
@@ -191,18 +241,20 @@ export const notifyConfigSchema = z
         })
       })
       .describe('Signed outgoing webhooks (Standard Webhooks v1) to paging bridges, SIEMs or ticketing.'),
+    email: emailNotifySchema.optional().describe('Send escalations by email over SMTP (nodemailer). Unset: the email channel is off.'),
     log: z.boolean().default(true).describe('Also write each notification as one structured log line, at the level of its severity (info, warn, error for critical).'),
     escalation: escalationSchema
-      .default(() => ({ steps: DEFAULT_ESCALATION_STEPS.map((s) => ({ ...s, channels: [...s.channels] })) }))
+      .default(() => ({ steps: DEFAULT_ESCALATION_STEPS.map((s) => ({ ...s, channels: [...s.channels], recipients: [...s.recipients] })) }))
       .describe('SLA escalation ladder for open leaver cases.'),
   })
   .strict()
-  .describe('Notifications: Slack, signed webhooks (Standard Webhooks v1), the log, and the SLA escalation ladder. See docs/notifications.md.')
+  .describe('Notifications: Slack, signed webhooks (Standard Webhooks v1), email, the log, and the SLA escalation ladder. See docs/notifications.md.')
 
 export type NotifyConfig = z.output<typeof notifyConfigSchema>
 export type NotifyConfigInput = z.input<typeof notifyConfigSchema>
 export type SlackNotifyConfig = z.output<typeof slackNotifySchema>
 export type WebhookEndpoint = z.output<typeof webhookEndpointSchema>
+export type EmailNotifyConfig = z.output<typeof emailNotifySchema>
 
 /** True when an endpoint's `events` filter lets a kind through. */
 export function endpointWants(endpoint: Pick<WebhookEndpoint, 'events'>, kind: string): boolean {

@@ -20,7 +20,9 @@ export interface Delivery {
   /** The receiver's Retry-After, in ms, when it sent one. */
   retryAfterMs?: number
   /** Set when nothing was sent on purpose: the channel is not configured, or the endpoint filters this kind out. */
-  skipped?: 'not_configured' | 'filtered'
+  skipped?: 'not_configured' | 'filtered' | 'already_sent'
+  /** Email: recipients that could not be resolved and the fallback used (manager unknown, no owner). */
+  routing?: string[]
 }
 
 export interface SendDeps {
@@ -32,6 +34,16 @@ export interface SendDeps {
   now?: () => number
   /** Aborts in-flight requests (shutdown); an aborted send is retryable. */
   signal?: AbortSignal
+  /**
+   * Email: Message-IDs already accepted by the SMTP server. A job re-run after a send whose
+   * completion was lost (worker crash, expired job) checks here and does not mail again.
+   */
+  emailLedger?: EmailLedger
+}
+
+export interface EmailLedger {
+  sent(messageId: string): Promise<boolean>
+  record(messageId: string, notificationId: string): Promise<void>
 }
 
 /**

@@ -81,8 +81,8 @@ describe('due steps', () => {
 
   test('when a custom ladder is configured, then its own fractions are used', () => {
     const steps: EscalationStep[] = [
-      { name: 'heads-up', atFraction: 0.25, channels: ['log'] },
-      { name: 'breach', atFraction: 1, channels: ['slack', 'webhook'] },
+      { name: 'heads-up', atFraction: 0.25, channels: ['log'], recipients: ['approvers'] },
+      { name: 'breach', atFraction: 1, channels: ['slack', 'webhook'], recipients: ['approvers'] },
     ]
     assert.deepEqual(
       escalationMoments({ ...window, steps }).map((m) => m.dueAt),

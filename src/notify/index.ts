@@ -1,7 +1,9 @@
-/** Notifications: Slack, signed webhooks and the log; the SLA escalation ladder; the `notify` queue. */
+/** Notifications: Slack, signed webhooks, email and the log; the SLA escalation ladder; the `notify` queue. */
 export {
   DEFAULT_ESCALATION_STEPS,
   NOTIFY_CHANNELS,
+  RECIPIENT_KINDS,
+  emailNotifySchema,
   decodeWebhookSecret,
   endpointWants,
   escalationSchema,
@@ -9,14 +11,18 @@ export {
   notifyConfigSchema,
   slackNotifySchema,
   webhookEndpointSchema,
+  type EmailNotifyConfig,
   type EscalationStep,
+  type RecipientKind,
   type NotifyChannel,
   type NotifyConfig,
   type NotifyConfigInput,
   type SlackNotifyConfig,
   type WebhookEndpoint,
 } from './config.ts'
-export { NotificationDeliveryError, type Delivery, type SendDeps } from './delivery.ts'
+export { NotificationDeliveryError, type Delivery, type EmailLedger, type SendDeps } from './delivery.ts'
+export { classifySmtpError, emailContent, escapeHtml, messageIdFor, sendEmail } from './email.ts'
+export { resolveRecipients, type Routing, type RoutingInput } from './routing.ts'
 export {
   budgetLabel,
   dueSteps,
@@ -53,6 +59,7 @@ export {
   notifyJobSchema,
   notifyJobs,
   notifyWorker,
+  pgEmailLedger,
   type NotifyJob,
   type NotifyJobPayload,
   type NotifyWorkerDeps,

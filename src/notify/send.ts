@@ -7,6 +7,7 @@ import { NOTIFY_CHANNELS, endpointWants, type NotifyChannel } from './config.ts'
 import type { Delivery, SendDeps } from './delivery.ts'
 import { logNotification } from './log-channel.ts'
 import type { Notification } from './model.ts'
+import { sendEmail } from './email.ts'
 import { sendSlack } from './slack.ts'
 import { sendWebhook } from './webhook.ts'
 
@@ -31,6 +32,8 @@ export interface Target {
   channel: NotifyChannel
   /** The webhook endpoint's name; required for the webhook channel. */
   endpoint?: string
+  /** Email: the resolved addresses and routing notes (see routing.ts). */
+  email?: { to: string[]; routing: string[] }
 }
 
 /** Send to exactly one target (one queue job). Never throws for a receiver's answer. */
@@ -40,6 +43,11 @@ export async function sendTarget(notification: Notification, target: Target, dep
     case 'slack':
       if (!config.slack) return { channel: 'slack', ok: true, retryable: false, skipped: 'not_configured' }
       return sendSlack(notification, config.slack, deps)
+    case 'email': {
+      if (!config.email) return { channel: 'email', ok: true, retryable: false, skipped: 'not_configured' }
+      const d = await sendEmail(notification, target.email?.to ?? [], config.email, deps)
+      return target.email?.routing.length ? { ...d, routing: target.email.routing } : d
+    }
     case 'log':
       if (!config.log) return { channel: 'log', ok: true, retryable: false, skipped: 'not_configured' }
       return logNotification(notification, deps.log)

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { WorkerDefinition } from '../jobs/runtime.ts'
 import { NOTIFY_CHANNELS, endpointWants, type NotifyChannel, type NotifyConfig } from './config.ts'
-import { NotificationDeliveryError, type SendDeps } from './delivery.ts'
+import { NotificationDeliveryError, type EmailLedger, type SendDeps } from './delivery.ts'
 import { notificationSchema, type Notification } from './model.ts'
 import { sendTarget } from './send.ts'
 
@@ -38,12 +38,17 @@ export const notifyJobSchema = z
     notification: notificationSchema,
     channel: z.enum(NOTIFY_CHANNELS),
     endpoint: z.string().min(1).optional(),
+    email: z.object({ to: z.array(z.email()), routing: z.array(z.string()) }).strict().optional(),
     correlationId: z.string().min(1),
   })
   .strict()
   .refine((d) => (d.channel === 'webhook') === (d.endpoint !== undefined), {
     message: 'endpoint is required for the webhook channel and only there',
     path: ['endpoint'],
+  })
+  .refine((d) => (d.channel === 'email') === (d.email !== undefined), {
+    message: 'email recipients are required for the email channel and only there',
+    path: ['email'],
   })
 
 export type NotifyJobPayload = z.output<typeof notifyJobSchema>
@@ -64,17 +69,17 @@ export interface NotifyJob {
 export function notifyJobs(
   notification: Notification,
   channels: readonly NotifyChannel[],
-  opts: { config: NotifyConfig; correlationId?: string },
+  opts: { config: NotifyConfig; correlationId?: string; email?: { to: string[]; routing: string[] } },
 ): NotifyJob[] {
   const { config } = opts
   const correlationId = opts.correlationId ?? notification.id
   const jobs: NotifyJob[] = []
-  const add = (channel: NotifyChannel, endpoint?: string) => {
+  const add = (channel: NotifyChannel, endpoint?: string, email?: { to: string[]; routing: string[] }) => {
     const key = endpoint ? `${notification.id}:${channel}:${endpoint}` : `${notification.id}:${channel}`
     jobs.push({
       name: NOTIFY_QUEUE,
       key,
-      data: { notification, channel, ...(endpoint ? { endpoint } : {}), correlationId },
+      data: { notification, channel, ...(endpoint ? { endpoint } : {}), ...(email ? { email } : {}), correlationId },
       options: { id: jobIdFor(key), singletonKey: key },
     })
   }
@@ -82,6 +87,8 @@ export function notifyJobs(
     if (!channels.includes(channel)) continue
     if (channel === 'slack' && config.slack) add('slack')
     if (channel === 'log' && config.log) add('log')
+    // Without resolved recipients (a caller outside the ladder) the email goes to the fallback list.
+    if (channel === 'email' && config.email) add('email', undefined, opts.email ?? { to: [...config.email.fallback], routing: [] })
     if (channel === 'webhook') for (const w of config.webhooks) if (endpointWants(w, notification.kind)) add('webhook', w.name)
   }
   return jobs
@@ -99,8 +106,24 @@ export function jobIdFor(key: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
 
-export interface NotifyWorkerDeps extends Omit<SendDeps, 'log' | 'signal'> {
+export interface NotifyWorkerDeps extends Omit<SendDeps, 'log' | 'signal' | 'emailLedger'> {
   config: NotifyConfig
+  /** Where email Message-IDs accepted by the SMTP server are recorded (notify_email_deliveries). */
+  pool?: Queryable
+}
+
+interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rowCount: number | null; rows: unknown[] }>
+}
+
+/** The email ledger over notify_email_deliveries (migration 0019). */
+export function pgEmailLedger(db: Queryable): EmailLedger {
+  return {
+    sent: async (messageId) => ((await db.query('SELECT 1 FROM notify_email_deliveries WHERE message_id = $1', [messageId])).rowCount ?? 0) > 0,
+    record: async (messageId, notificationId) => {
+      await db.query('INSERT INTO notify_email_deliveries (message_id, notification_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [messageId, notificationId])
+    },
+  }
 }
 
 /**
@@ -114,8 +137,13 @@ export function notifyWorker(deps: NotifyWorkerDeps): WorkerDefinition<typeof no
     schema: notifyJobSchema,
     handler: async (data, ctx) => {
       const n: Notification = data.notification
-      const delivery = await sendTarget(n, { channel: data.channel, ...(data.endpoint ? { endpoint: data.endpoint } : {}) }, { ...deps, log: ctx.log, signal: ctx.signal })
-      const fields = { notificationId: n.id, kind: n.kind, channel: delivery.channel, target: delivery.target, status: delivery.status }
+      const { pool, ...sendDeps } = deps
+      const delivery = await sendTarget(
+        n,
+        { channel: data.channel, ...(data.endpoint ? { endpoint: data.endpoint } : {}), ...(data.email ? { email: data.email } : {}) },
+        { ...sendDeps, log: ctx.log, signal: ctx.signal, ...(pool ? { emailLedger: pgEmailLedger(pool) } : {}) },
+      )
+      const fields = { notificationId: n.id, kind: n.kind, channel: delivery.channel, target: delivery.target, status: delivery.status, routing: delivery.routing }
       if (delivery.ok) {
         ctx.log.info({ ...fields, skipped: delivery.skipped }, delivery.skipped ? 'notification skipped' : 'notification delivered')
         return delivery

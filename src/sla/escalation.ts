@@ -13,7 +13,7 @@ import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit } from '../audit/index.ts'
 import { SYSTEM_ACTOR } from '../lifecycle/engine.ts'
-import { escalationMoments, escalationNotification, notifyJobs, type EscalationStep, type NotifyConfig } from '../notify/index.ts'
+import { escalationMoments, escalationNotification, notifyJobs, resolveRecipients, type EscalationStep, type NotifyConfig } from '../notify/index.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { SLA_ESCALATION_QUEUE } from '../jobs/queues.ts'
 import type { WorkerDefinition } from '../jobs/runtime.ts'
@@ -51,6 +51,7 @@ interface CaseRow {
   effective_at: Date
   deadline_at: Date
   display_name: string | null
+  manager_email: string | null
 }
 
 interface CaseSystemRow {
@@ -78,7 +79,7 @@ export function escalationWorker(deps: EscalationDeps): WorkerDefinition<typeof 
       try {
         await client.query('BEGIN')
         const { rows } = await client.query<CaseRow>(
-          `SELECT c.id, c.employee_id, c.status, c.effective_at, c.deadline_at, e.display_name
+          `SELECT c.id, c.employee_id, c.status, c.effective_at, c.deadline_at, e.display_name, e.profile->>'managerEmail' AS manager_email
              FROM cases c JOIN employees e ON e.id = c.employee_id WHERE c.id = $1 FOR UPDATE OF c`,
           [data.caseId],
         )
@@ -133,7 +134,13 @@ async function escalate(deps: EscalationDeps, client: PoolClient, kase: CaseRow 
     },
     step,
   )
-  for (const j of notifyJobs(notification, step.channels, { config: deps.notify(), correlationId: data.correlationId })) {
+  const config = deps.notify()
+  // Email recipients per step: the leaver's manager (HR profile), the owners of the systems still
+  // at risk, the approver group, fixed addresses; what could not be resolved travels with the job.
+  const email = config.email
+    ? resolveRecipients(step.recipients, { managerEmail: kase.manager_email ?? undefined, systems: atRisk.map((s) => s.system) }, config.email)
+    : undefined
+  for (const j of notifyJobs(notification, step.channels, { config, correlationId: data.correlationId, ...(email ? { email: { to: email.to, routing: email.notes } } : {}) })) {
     await deps.boss.send(j.name, j.data as object, { ...j.options, db: inTransaction(client) })
   }
   const breach = step.atFraction >= 1
@@ -144,7 +151,7 @@ async function escalate(deps: EscalationDeps, client: PoolClient, kase: CaseRow 
       action: breach ? 'sla.breached' : 'sla.escalated',
       subject: { employeeId: kase.employee_id },
       correlationId: data.correlationId,
-      details: { caseId: kase.id, step: step.name, dueAt: moment.dueAt, deadlineAt: kase.deadline_at.toISOString(), systemsAtRisk: atRisk.map((s) => s.system), channels: step.channels },
+      details: { caseId: kase.id, step: step.name, dueAt: moment.dueAt, deadlineAt: kase.deadline_at.toISOString(), systemsAtRisk: atRisk.map((s) => s.system), channels: step.channels, ...(email && step.channels.includes('email') ? { emailRecipients: email.to.length, emailRouting: email.notes } : {}) },
     },
   ])
   deps.log.warn({ caseId: kase.id, employeeId: kase.employee_id, step: step.name, systems: atRisk.map((s) => s.system) }, breach ? 'leaver SLA breached' : 'leaver SLA escalated')

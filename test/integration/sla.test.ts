@@ -8,19 +8,33 @@ import { TestClock } from 'pg-boss'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { SANDBOX_SLACK_CHANNELS } from '../../src/notify/index.ts'
+import { startSmtpSink, type SmtpSink } from '../../src/notify/smtp-sink.ts'
 
 const HOUR = 3600_000
 
 describe('four-hour revocation SLA (controllable clock, Slack emulator down)', () => {
   let t: TestTenure
   let clock: TestClock
+  let smtp: SmtpSink
   const T0 = Date.parse('2026-03-02T09:00:00.000Z')
 
   before(async () => {
     clock = new TestClock(T0)
+    smtp = await startSmtpSink()
     t = await startTestTenure(
       {
         sandbox: { enabled: true },
+        notify: {
+          email: {
+            host: '127.0.0.1',
+            port: smtp.port,
+            requireTLS: false,
+            from: 'Tenure <tenure@example.com>',
+            approvers: ['approvers@example.com'],
+            owners: { slack: ['slack-admins@example.com'] },
+            fallback: ['it-oncall@example.com'],
+          },
+        },
         policy: { rules: [{ name: 'everyone', grant: { sandbox: { groups: ['staff'] }, slack: { channels: ['general'] } } }] },
       },
       { clock },
@@ -28,6 +42,7 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
   })
   after(async () => {
     await t.stop()
+    await smtp.close()
   })
 
   /** Jump the clock and let every timer that the jump passed fire once (polls, delayed jobs). */
@@ -45,7 +60,7 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
 
   test('when Slack is down for a leaver, then 50% and 75% escalate on time, 100% is a breach, and the case closes when Slack recovers', async () => {
     const slack = t.running.emulators!.slack
-    const profile = { employeeId: 'S1', firstName: 'Sla', lastName: 'Leaver' }
+    const profile = { employeeId: 'S1', firstName: 'Sla', lastName: 'Leaver', managerEmail: 'grace@example.com' }
     await applyHrEvent(
       t.running.engine,
       hrEvent('employee.hired', 'S1', { profile, startDate: '2026-03-02', preHire: false, occurredAt: new Date(T0 - HOUR).toISOString() }),
@@ -97,6 +112,25 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
       await clock.tick(200)
       return slack.messages(SANDBOX_SLACK_CHANNELS.escalations).length >= 3
     })
+    // Email, routed per step: owners of the failing system at 50%, + the manager at 75%, + the approver group at the breach.
+    await t.until('the three escalation emails', async () => {
+      await clock.tick(200)
+      return smtp.messages.length >= 3
+    })
+    const mails = [...smtp.messages].sort((a, b) => a.to.length - b.to.length)
+    assert.deepEqual(
+      mails.map((m) => m.to.sort()),
+      [['slack-admins@example.com'], ['grace@example.com', 'slack-admins@example.com'], ['approvers@example.com', 'grace@example.com', 'slack-admins@example.com']],
+    )
+    assert.match(mails[2]!.subject ?? '', /missed its 4-hour deadline: Sla Leaver/)
+    assert.match(mails[2]!.raw, /slack: /)
+    assert.equal(new Set(smtp.messages.map((m) => m.messageId)).size, 3, 'one Message-ID per step')
+    // Every accepted Message-ID is recorded, so a notify job that runs again sends nothing.
+    await t.until('the email deliveries to be recorded', async () => {
+      const { rows } = await t.running.pool.query<{ message_id: string }>('SELECT message_id FROM notify_email_deliveries')
+      const recorded = new Set(rows.map((r) => r.message_id))
+      return smtp.messages.every((m) => m.messageId && recorded.has(m.messageId))
+    })
 
     // Slack recovers: the retried cut-off goes through, is verified, and the case closes.
     slack.kit.clearFaults()
@@ -116,5 +150,6 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
     ).rows[0].account_id
     assert.equal(slack.getUser(user)?.active, false, 'the Slack account reads back deactivated')
     assert.deepEqual(await escalationSteps(), ['notify', 'page', 'breach'], 'no step was sent twice')
+    assert.equal(smtp.messages.length, 3, 'no email was sent twice')
   })
 })
