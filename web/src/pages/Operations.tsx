@@ -136,18 +136,24 @@ function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: 
   const [reason, setReason] = useState('')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
-  const submit = async (e: FormEvent) => {
-    e.preventDefault()
+  const act = async (what: 'redrive' | 'accepted' | 'resolved_by_hand') => {
     setBusy(true)
     setError(null)
     try {
-      await postJson(`/api/v1/jobs/dead-letters/${j.id}/redrive`, { reason: reason.trim() })
+      if (what === 'redrive') await postJson(`/api/v1/jobs/dead-letters/${j.id}/redrive`, { reason: reason.trim() })
+      else await postJson(`/api/v1/jobs/dead-letters/${j.id}/settle`, { outcome: what, reason: reason.trim() })
       onDone()
     } catch (err) {
       setError(err)
       setBusy(false)
     }
   }
+  const submit = (e: FormEvent) => {
+    e.preventDefault()
+    void act('redrive')
+  }
+  // The API asks at least 10 characters of a reason to settle a failure without retrying it.
+  const settleable = reason.trim().length >= 10
   return (
     <li className="card" data-testid={`dead-${j.id}`}>
       <h3>
@@ -167,13 +173,23 @@ function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: 
       </dl>
       {mayRedrive && (
         <form className="stack" onSubmit={submit}>
-          <label htmlFor={`redrive-${j.id}`}>Reason (what was fixed); recorded in the audit trail</label>
+          <label htmlFor={`redrive-${j.id}`}>Reason (what was fixed, done by hand, or why the failure is accepted); recorded in the audit trail</label>
           <input id={`redrive-${j.id}`} required maxLength={1000} value={reason} onChange={(e) => setReason(e.target.value)} />
           <div className="row">
             <button type="submit" className="primary" disabled={busy || !reason.trim()}>
               Retry job
             </button>
+            <button type="button" disabled={busy || !settleable} onClick={() => void act('accepted')}>
+              Accept failure
+            </button>
+            <button type="button" disabled={busy || !settleable} onClick={() => void act('resolved_by_hand')}>
+              Resolved by hand
+            </button>
           </div>
+          <p className="muted small">
+            Accept failure: the job is not retried; a leaver&apos;s access that may remain becomes residual access with a task to decide on, a joiner goes without it.
+            Resolved by hand: someone did it by hand. Both need a reason of at least 10 characters.
+          </p>
         </form>
       )}
       <ErrorBox error={error} />

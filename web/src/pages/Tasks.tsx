@@ -3,8 +3,8 @@ import { getJson, postJson, qs } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
-import type { Page, Task } from '../types.ts'
-import { Badge, Countdown, ErrorBox, Loading, Section, Time, useData } from '../ui.tsx'
+import type { Exception, Page, Task } from '../types.ts'
+import { Badge, Countdown, ErrorBox, Loading, Section, Time, useData, utcText } from '../ui.tsx'
 
 export function Tasks() {
   const { me } = useViewer()
@@ -41,12 +41,21 @@ function TaskCard({ t, mayComplete, onDone }: { t: Task; mayComplete: boolean; o
   const [evidence, setEvidence] = useState('')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
+  const residual = t.kind === 'residual'
+  const [resolution, setResolution] = useState<'removed' | 'accepted' | ''>('')
+  const [exceptionId, setExceptionId] = useState('')
+  const missing = residual && (!resolution || (resolution === 'accepted' && !exceptionId))
   const submit = async (e: FormEvent) => {
     e.preventDefault()
     setBusy(true)
     setError(null)
     try {
-      await postJson<Task>(`/api/v1/tasks/${t.id}/complete`, { note: note.trim(), ...(evidence.trim() ? { evidenceRef: evidence.trim() } : {}) })
+      await postJson<Task>(`/api/v1/tasks/${t.id}/complete`, {
+        note: note.trim(),
+        ...(evidence.trim() ? { evidenceRef: evidence.trim() } : {}),
+        ...(residual && resolution ? { resolution } : {}),
+        ...(residual && resolution === 'accepted' && exceptionId ? { exceptionId } : {}),
+      })
       onDone()
     } catch (err) {
       setError(err)
@@ -90,23 +99,88 @@ function TaskCard({ t, mayComplete, onDone }: { t: Task; mayComplete: boolean; o
               </dd>
             </>
           )}
+          {t.resolution && (
+            <>
+              <dt>Decision</dt>
+              <dd data-testid={`task-decision-${t.id}`}>
+                {t.resolution === 'removed' ? 'removed by hand' : `kept under exception ${t.exceptionId ?? ''}`}
+              </dd>
+            </>
+          )}
         </dl>
         {t.status === 'open' && mayComplete && (
           <form className="stack" onSubmit={submit}>
+            {residual && (
+              <fieldset className="stack">
+                <legend>Decision on this residual access</legend>
+                <label>
+                  <input type="radio" name={`resolution-${t.id}`} value="removed" checked={resolution === 'removed'} onChange={() => setResolution('removed')} /> Removed
+                  by hand
+                </label>
+                <label>
+                  <input type="radio" name={`resolution-${t.id}`} value="accepted" checked={resolution === 'accepted'} onChange={() => setResolution('accepted')} />{' '}
+                  Accepted: kept under an approved exception
+                </label>
+                {resolution === 'accepted' && t.employeeId && <ExceptionPicker t={t} value={exceptionId} onChange={setExceptionId} />}
+                {resolution === 'accepted' && !t.employeeId && (
+                  <p className="error" role="alert">
+                    The person is not known to Tenure, so no exception can cover this access: remove it by hand.
+                  </p>
+                )}
+              </fieldset>
+            )}
             <label htmlFor={`note-${t.id}`}>Attestation: what was done</label>
             <textarea id={`note-${t.id}`} required rows={2} maxLength={2000} value={note} onChange={(e) => setNote(e.target.value)} />
             <label htmlFor={`evidence-${t.id}`}>Evidence reference (optional: ticket, door-system log id)</label>
             <input id={`evidence-${t.id}`} maxLength={500} value={evidence} onChange={(e) => setEvidence(e.target.value)} />
             <div className="row">
-              <button type="submit" className="primary" disabled={busy || !note.trim()}>
+              <button type="submit" className="primary" disabled={busy || !note.trim() || missing}>
                 Complete task
               </button>
             </div>
+            {missing && (
+              <p className="muted small" data-testid={`task-missing-${t.id}`}>
+                {!resolution ? 'Choose a decision: removed by hand, or kept under an exception.' : 'Choose the exception under which the access is kept.'}
+              </p>
+            )}
             <p className="muted small">You attest that this was done; your name, the time and the note go into the audit trail.</p>
           </form>
         )}
         <ErrorBox error={error} />
       </Section>
     </li>
+  )
+}
+
+/** Exceptions allowed to keep access (completeTask's rule): retain_account, legal_hold or extra_access, approved or active, for this person and this system or every system. */
+const KEEPING_KINDS = new Set(['retain_account', 'legal_hold', 'extra_access'])
+
+function ExceptionPicker({ t, value, onChange }: { t: Task; value: string; onChange: (id: string) => void }) {
+  const list = useData(() => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ employeeId: t.employeeId, limit: 100 })}`), [t.employeeId])
+  const usable = (list.data?.items ?? []).filter(
+    (x) => KEEPING_KINDS.has(x.kind) && (x.status === 'approved' || x.status === 'active') && (x.system === null || x.system === t.system),
+  )
+  if (list.error) return <ErrorBox error={list.error} />
+  if (!list.data) return <Loading what="exceptions" />
+  if (usable.length === 0) {
+    return (
+      <p className="error" role="alert" data-testid={`task-no-exception-${t.id}`}>
+        {t.employeeName ?? t.employeeExternalId} has no approved or active retain-account, legal-hold or extra-access exception for {t.system}.{' '}
+        <Link to="/approvals">Request one</Link>, or remove the access by hand.
+      </p>
+    )
+  }
+  return (
+    <>
+      <label htmlFor={`exception-${t.id}`}>Exception that allows keeping it</label>
+      <select id={`exception-${t.id}`} required value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">choose…</option>
+        {usable.map((x) => (
+          <option key={x.id} value={x.id}>
+            {x.kind.replaceAll('_', ' ')} ({x.system ?? 'every system'}, {x.status}, until {x.endsAt ? utcText(x.endsAt) : 'no end'}): {x.reason}
+          </option>
+        ))}
+      </select>
+    </>
   )
 }
