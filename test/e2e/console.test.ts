@@ -365,6 +365,109 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.deepEqual(problems, [])
   })
 
+  test('when a job failed for good and will not be retried, then an operator accepts the failure with a reason from the console and the decision is on the audit trail', async () => {
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ pathIncludes: '/scim/', method: 'POST', status: 400, times: 1 })
+    const externalId = `S${Date.now().toString().slice(-6)}`
+    const employeeId = await hire(externalId, 'Sales', ['provisioning', 'ready', 'active'])
+    const dead = await t.until('the dead letter', async () => {
+      const page = await api('operator', 'GET', '/api/v1/jobs/dead-letters?system=slack')
+      return (page.body.items as Array<{ id: string; employeeId: string }>).find((j) => j.employeeId === employeeId)
+    })
+    const { context, page, problems } = await open()
+    await signIn(page, 'operator')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
+    const card = page.getByTestId(`dead-${dead.id}`)
+    await card.getByLabel(/Reason/).fill('short')
+    assert.ok(await card.getByRole('button', { name: 'Accept failure' }).isDisabled(), 'a reason of a few characters cannot settle a failure')
+    await card.getByLabel(/Reason/).fill('Contractor works without Slack; agreed with the team lead')
+    await card.getByRole('button', { name: 'Accept failure' }).click()
+    await card.waitFor({ state: 'detached' })
+    const audit = await t.running.pool.query<{ actor_id: string; details: { outcome: string; reason: string } }>(
+      `SELECT actor_id, details FROM audit_events WHERE action = 'job.settled' AND employee_id = $1`,
+      [employeeId],
+    )
+    assert.equal(audit.rows.length, 1)
+    assert.equal(audit.rows[0]!.actor_id, tokens.operator.id)
+    assert.deepEqual([audit.rows[0]!.details.outcome, audit.rows[0]!.details.reason], ['accepted', 'Contractor works without Slack; agreed with the team lead'])
+    const again = await api('operator', 'POST', `/api/v1/jobs/dead-letters/${dead.id}/redrive`, { reason: 'second try' })
+    assert.equal(again.status, 409)
+    assert.equal((again.body.error as { code: string }).code, 'dead_letter_settled')
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test("when a leaver's Slack cut-off fails for good, then an approver decides each residual-access task in the console: one removed by hand, one kept under an approved legal hold", async () => {
+    const externalId = `Q${Date.now().toString().slice(-6)}`
+    const employeeId = await hire(externalId, 'Sales')
+    await t.until('Slack active', async () => {
+      const { rows } = await t.running.pool.query<{ status: string }>(`SELECT status FROM employee_accounts WHERE employee_id = $1 AND system = 'slack'`, [employeeId])
+      return rows[0]?.status === 'active'
+    })
+    const slack = t.running.emulators!.slack
+    for (const method of ['PATCH', 'DELETE'] as const) slack.kit.injectFault({ method, pathIncludes: '/scim/', status: 400, times: Number.POSITIVE_INFINITY })
+    try {
+      const left = await api('admin', 'POST', '/api/v1/sandbox/hr-events', { event: 'leaver', employeeId: externalId })
+      assert.equal(left.status, 202, JSON.stringify(left.body))
+      await t.until('two residual-access tasks', async () => {
+        const r = await api('approverA', 'GET', '/api/v1/tasks?kind=residual&status=open&limit=100')
+        return (r.body.items as Array<{ employeeId: string }>).filter((x) => x.employeeId === employeeId).length === 2 || undefined
+      })
+    } finally {
+      slack.kit.clearFaults()
+    }
+    const { context, page, problems } = await open()
+    await signIn(page, 'approverA')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Manual tasks' }).click()
+    const cards = page.getByTestId(`task-${externalId}-residual`)
+    const disable = cards.filter({ hasText: 'slack_disable' })
+    const userTokens = cards.filter({ hasText: 'slack_user_tokens' })
+    await disable.getByLabel('Attestation: what was done').fill('Kept: the workspace export is under legal hold')
+    const complete = disable.getByRole('button', { name: 'Complete task' })
+    assert.ok(await complete.isDisabled(), 'no decision yet')
+    await disable.getByTestId(/^task-missing-/).filter({ hasText: 'Choose a decision' }).waitFor()
+    await disable.getByLabel(/Accepted: kept under an approved exception/).check()
+    // No exception allows keeping it yet: the form says so instead of failing with a 400.
+    await disable.getByText(/has no approved or active retain-account, legal-hold or extra-access exception for slack/).waitFor()
+    assert.ok(await complete.isDisabled())
+
+    const hold = await api('operator', 'POST', '/api/v1/exceptions', { ...legalHold(employeeId, 'Litigation hold on the Slack workspace export'), system: 'slack' })
+    assert.equal(hold.status, 201, JSON.stringify(hold.body))
+    const approved = await api('approverB', 'POST', `/api/v1/exceptions/${String(hold.body.id)}/approve`, { reason: 'Legal confirmed the hold in LEG-90' })
+    assert.equal(approved.status, 200, JSON.stringify(approved.body))
+    // Choosing the decision again reads the person's exceptions again.
+    await disable.getByLabel(/Removed by hand/).check()
+    await disable.getByLabel(/Accepted: kept under an approved exception/).check()
+    await disable.getByLabel('Exception that allows keeping it').selectOption(String(hold.body.id))
+    await userTokens.getByLabel('Attestation: what was done').fill('Deactivated by hand in the Slack admin; tokens invalidated')
+    await userTokens.getByLabel(/Removed by hand/).check()
+    await page.screenshot({ path: path.join(SHOTS, 'tasks-residual.png'), fullPage: true })
+    await complete.click()
+    await disable.waitFor({ state: 'detached' })
+    await userTokens.getByRole('button', { name: 'Complete task' }).click()
+    await userTokens.waitFor({ state: 'detached' })
+
+    const done = await api('approverA', 'GET', '/api/v1/tasks?kind=residual&status=completed&limit=100')
+    const mine = (done.body.items as Array<{ employeeId: string; title: string; resolution: string; exceptionId: string | null }>).filter((x) => x.employeeId === employeeId)
+    assert.deepEqual(
+      mine.map((x) => [x.title.includes('slack_disable') ? 'disable' : 'tokens', x.resolution, x.exceptionId]).sort(),
+      [
+        ['disable', 'accepted', String(hold.body.id)],
+        ['tokens', 'removed', null],
+      ],
+    )
+    // Every residual item decided: Slack is resolved on the leaver case (the badge task is another matter).
+    await t.until('Slack resolved on the leaver case', async () => {
+      const { rows } = await t.running.pool.query<{ status: string }>(
+        `SELECT cs.status FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = $1 AND c.kind = 'leaver' AND cs.system = 'slack' ORDER BY c.opened_at DESC LIMIT 1`,
+        [employeeId],
+      )
+      return rows[0]?.status === 'done' || undefined
+    })
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
   test('when an auditor exports the access-revocation report, then the console verifies its manifest and the downloaded files verify offline', async () => {
     const { context, page, problems } = await open()
     await signIn(page, 'auditor')
