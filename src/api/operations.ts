@@ -86,9 +86,11 @@ export const listTasks = defineRoute({
       kind: z.enum(['provision', 'revoke', 'suspend', 'enable', 'change', 'residual']).optional(),
       ownerGroup: z.string().max(200).optional(),
       system: z.string().max(200).optional(),
+      employeeId: z.uuid().optional().describe("Only this employee's tasks."),
+      sort: z.enum(['deadline', 'created', '-created']).default('deadline').describe('deadline: open ones first, least time left first (default); created / -created: oldest / newest first.'),
     }),
   },
-  responses: { 200: { description: 'A page of tasks', schema: pageOf(taskSchema) } },
+  responses: { 200: { description: 'A page of tasks', schema: pageOf(taskSchema).extend({ total: z.number().int().describe('Tasks matching the filters, on every page.') }) } },
   handler: async ({ query, deps }) => {
     const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
     const params: unknown[] = []
@@ -97,12 +99,15 @@ export const listTasks = defineRoute({
     if (query.kind) where.push(`t.kind = $${params.push(query.kind)}`)
     if (query.ownerGroup) where.push(`t.owner_group = $${params.push(query.ownerGroup)}`)
     if (query.system) where.push(`t.system = $${params.push(query.system)}`)
-    const { rows } = await deps.pool.query(
-      `${TASK_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY (t.status = 'open') DESC, case_deadline_at ASC NULLS LAST, t.created_at
-       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
-      params,
-    )
-    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null }
+    if (query.employeeId) where.push(`e.id = $${params.push(query.employeeId)}`)
+    const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
+    const order =
+      query.sort === 'created' ? 't.created_at ASC, t.id' : query.sort === '-created' ? 't.created_at DESC, t.id' : `(t.status = 'open') DESC, case_deadline_at ASC NULLS LAST, t.created_at, t.id`
+    const [{ rows }, count] = await Promise.all([
+      deps.pool.query(`${TASK_SELECT} ${filter} ORDER BY ${order} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [...params, query.limit + 1, offset]),
+      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${TASK_SELECT} ${filter}) x`, params),
+    ])
+    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total: count.rows[0]!.n }
   },
 })
 
@@ -287,17 +292,33 @@ export const listDeadLetters = defineRoute({
   summary: 'Jobs that failed for good, per system, waiting for a person',
   tags: ['jobs'],
   roles: ['operator', 'auditor'],
-  request: { query: pageQuery().extend({ system: z.string().max(200).optional() }) },
-  responses: { 200: { description: 'A page of failed jobs', schema: pageOf(deadLetterSchema) } },
+  request: {
+    query: pageQuery().extend({
+      system: z.string().max(200).optional(),
+      employeeId: z.uuid().optional().describe("Only this employee's failed jobs."),
+      action: z.string().max(100).optional().describe('Only this action (provision, deprovision, ...).'),
+      sort: z.enum(['-created', 'created']).default('-created').describe('-created: newest first (default); created: oldest first.'),
+    }),
+  },
+  responses: {
+    200: { description: 'A page of failed jobs', schema: pageOf(deadLetterSchema).extend({ total: z.number().int().describe('Dead letters matching the filters, on every page.') }) },
+  },
   handler: async ({ query, deps }) => {
     const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
     const schema = deps.config.queue.schema
     const params: unknown[] = [query.system ? deadLetterQueue(query.system) : 'dlq.%']
-    const { rows } = await deps.pool.query(
-      `SELECT id, name, data, created_on FROM ${schema}.job WHERE name LIKE $1 AND state = 'created' ORDER BY created_on DESC
-       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
-      params,
-    )
+    const where = [`name LIKE $1`, `state = 'created'`]
+    if (query.employeeId) where.push(`data->>'employeeId' = $${params.push(query.employeeId)}`)
+    if (query.action) where.push(`data->'request'->>'action' = $${params.push(query.action)}`)
+    const filter = where.join(' AND ')
+    const [{ rows }, count] = await Promise.all([
+      deps.pool.query(
+        `SELECT id, name, data, created_on FROM ${schema}.job WHERE ${filter} ORDER BY created_on ${query.sort === 'created' ? 'ASC' : 'DESC'}, id
+         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+        [...params, query.limit + 1, offset],
+      ),
+      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.job WHERE ${filter}`, params),
+    ])
     return {
       items: rows.slice(0, query.limit).map((j) => ({
         id: j.id,
@@ -310,6 +331,7 @@ export const listDeadLetters = defineRoute({
         createdAt: j.created_on.toISOString(),
       })),
       nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
+      total: count.rows[0]!.n,
     }
   },
 })

@@ -180,7 +180,7 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
       )
     ).rows[0]!.n
   const deadLetters = async (externalId: string) =>
-    (await call<{ items: Array<{ id: string; externalId: string }> }>('operator', '/api/v1/jobs/dead-letters?system=slack&limit=100')).body.items.filter((i) => i.externalId === externalId)
+    (await call<{ items: Array<{ id: string; externalId: string; employeeId: string }> }>('operator', '/api/v1/jobs/dead-letters?system=slack&limit=100')).body.items.filter((i) => i.externalId === externalId)
 
   test('when an operator clicks "Retry job" twice, then one retry runs, the dead letters do not multiply, attempts count what was tried, and a retry of a done system is a no-op with 409', async () => {
     const slack = t.running.emulators!.slack
@@ -241,7 +241,7 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
   test('when an operator accepts a failed provisioning with a reason, then the dead letter is settled once, the case stops waiting for it, and the decision is audited', async () => {
     const slack = t.running.emulators!.slack
     slack.kit.injectFault({ method: 'POST', pathIncludes: '/scim/', status: 400, times: Number.POSITIVE_INFINITY })
-    let dead: { id: string } | undefined
+    let dead: { id: string; employeeId: string } | undefined
     try {
       await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'ST1', { profile: { employeeId: 'ST1', firstName: 'Set', lastName: 'Tle' }, startDate: today(), preHire: false }), {
         actor: SYSTEM_ACTOR,
@@ -253,6 +253,8 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
     } finally {
       slack.kit.clearFaults()
     }
+    const mine = await call<{ items: Array<{ id: string }>; total: number }>('operator', `/api/v1/jobs/dead-letters?employeeId=${dead.employeeId}&limit=1`)
+    assert.deepEqual([mine.body.total, mine.body.items.map((d) => d.id)], [1, [dead.id]], 'the dead letters of one person, with their total')
     const short = await call<{ error: { code: string } }>('operator', `/api/v1/jobs/dead-letters/${dead.id}/settle`, { method: 'POST', body: JSON.stringify({ outcome: 'accepted', reason: 'ok' }) })
     assert.equal(short.status, 400, 'a reason of a few characters is refused')
     const stale = (await t.running.pool.query(`SELECT data FROM ${schema()}.job WHERE id = $1`, [dead.id])).rows[0]!.data as object
