@@ -527,4 +527,46 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await context.close()
     assert.deepEqual(problems, [])
   })
+
+  test('when there are more open leaver cases than one page, then the dashboard counts every one of them from the server and pages through the list', async () => {
+    // 110 open leaver cases (3 of them breached, with the latest deadlines: on the last page), more than the 100 rows the dashboard used to count.
+    const prefix = `P${Date.now().toString().slice(-5)}-`
+    await t.running.pool.query(
+      `WITH e AS (
+         INSERT INTO employees (id, source, external_id, display_name, state, account_key)
+         SELECT gen_random_uuid(), 'generic', $1 || lpad(n::text, 3, '0'), 'Paged Leaver ' || n, 'deprovisioning', $1 || n FROM generate_series(1, 110) n
+         RETURNING id, external_id)
+       INSERT INTO cases (id, employee_id, kind, generation, status, effective_at, deadline_at, breached_at)
+       SELECT gen_random_uuid(), e.id, 'leaver', 1, 'open', now(), now() + (substring(e.external_id from '...$')::int || ' days')::interval,
+              CASE WHEN substring(e.external_id from '...$')::int > 107 THEN now() END
+         FROM e`,
+      [prefix],
+    )
+    try {
+      const { context, page, problems } = await open()
+      await signIn(page, 'operator')
+      const server = await api('operator', 'GET', '/api/v1/cases/counts')
+      const counts = server.body as { open: number; breached: number; atRisk: number }
+      assert.ok(counts.open >= 110 && counts.breached >= 3, JSON.stringify(counts))
+      await page.getByTestId('count-open').filter({ hasText: new RegExp(`^${counts.open} open leaver cases$`) }).waitFor()
+      await page.getByTestId('count-breached').filter({ hasText: new RegExp(`^${counts.breached} breached$`) }).waitFor()
+      await page.getByTestId('count-at-risk').filter({ hasText: new RegExp(`^${counts.atRisk} at risk$`) }).waitFor()
+      const pager = page.getByTestId('pager-open-cases')
+      await pager.getByText(`Showing 1–50 of ${counts.open} open cases`).waitFor()
+      assert.equal(await page.getByTestId(`case-${prefix}110`).count(), 0, 'the last case is not on the first page')
+      await pager.getByRole('button', { name: 'Next' }).click()
+      await pager.getByText(`Showing 51–100 of ${counts.open} open cases`).waitFor()
+      await pager.getByRole('button', { name: 'Next' }).click()
+      await pager.getByText(new RegExp(`Showing 101–${counts.open} of ${counts.open} open cases`)).waitFor()
+      await page.getByTestId(`case-${prefix}110`).getByText('breached').waitFor()
+      assert.equal(await pager.getByRole('button', { name: 'Next' }).count(), 0, 'no page after the last')
+      await pager.getByRole('button', { name: 'Previous' }).click()
+      await pager.getByText(`Showing 51–100 of ${counts.open} open cases`).waitFor()
+      await context.close()
+      assert.deepEqual(problems, [])
+    } finally {
+      await t.running.pool.query(`DELETE FROM cases WHERE employee_id IN (SELECT id FROM employees WHERE external_id LIKE $1 || '%')`, [prefix])
+      await t.running.pool.query(`DELETE FROM employees WHERE external_id LIKE $1 || '%'`, [prefix])
+    }
+  })
 })

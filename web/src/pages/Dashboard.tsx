@@ -1,10 +1,12 @@
 import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
-import type { Case, EmployeeSummary, Page, SystemStatus } from '../types.ts'
+import type { Case, CaseCounts, CountedPage, EmployeeSummary, Page, SystemStatus } from '../types.ts'
+import { PagerBar, usePager } from './paging.tsx'
 import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData, utcText } from '../ui.tsx'
 
 const REFRESH_MS = 3000
 const JOINER_DAYS = 14
+const CASES_PER_PAGE = 50
 /** Someone leaving (or gone) is not a joiner any more, whatever their start date. */
 const LEAVING = new Set(['terminationScheduled', 'deprovisioning', 'offboarded', 'cancelled'])
 
@@ -13,18 +15,21 @@ function isoDate(d: Date): string {
 }
 
 export function Dashboard() {
+  const pager = usePager()
   // Open and closed cases in one load, so a case that just closed is never shown in both lists or neither.
   const both = useData(
     () =>
       Promise.all([
-        getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'open', limit: 100 })}`),
-        getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'closed', limit: 5 })}`),
+        getJson<CountedPage<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'open', limit: CASES_PER_PAGE, cursor: pager.cursor })}`),
+        getJson<CountedPage<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'closed', limit: 5 })}`),
       ]),
-    [],
+    [pager.cursor],
     REFRESH_MS,
   )
   const open = { ...both, data: both.data?.[0] }
   const closed = { ...both, data: both.data?.[1] }
+  // The figures count every case on the server, not the rows of one page.
+  const counts = useData(() => getJson<CaseCounts>(`/api/v1/cases/counts${qs({ kind: 'leaver' })}`), [], REFRESH_MS)
   const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], REFRESH_MS)
   const today = new Date()
   const joiners = useData(
@@ -37,8 +42,7 @@ export function Dashboard() {
   )
 
   const cases = open.data?.items ?? []
-  const breached = cases.filter((c) => c.health === 'breached').length
-  const atRisk = cases.filter((c) => c.health === 'at_risk').length
+  const figures = counts.data
   const sys = systems.data?.items ?? []
   const deadLetters = sys.reduce((n, s) => n + s.deadLetters, 0)
   const troubled = sys.filter((s) => s.deadLetters > 0 || s.rateLimitedLastHour > 0 || !s.enabled)
@@ -48,25 +52,26 @@ export function Dashboard() {
     <>
       <h1>Dashboard</h1>
       <ul className="stats" aria-label="Summary">
-        <li>
-          <strong>{open.data ? cases.length : '…'}</strong> open leaver cases
+        <li data-testid="count-open">
+          <strong>{figures ? figures.open : '…'}</strong> open leaver cases
         </li>
-        <li className={breached ? 'bad' : ''}>
-          <strong>{open.data ? breached : '…'}</strong> breached
+        <li className={figures?.breached ? 'bad' : ''} data-testid="count-breached">
+          <strong>{figures ? figures.breached : '…'}</strong> breached
         </li>
-        <li className={atRisk ? 'warn' : ''}>
-          <strong>{open.data ? atRisk : '…'}</strong> at risk
+        <li className={figures?.atRisk ? 'warn' : ''} data-testid="count-at-risk">
+          <strong>{figures ? figures.atRisk : '…'}</strong> at risk
         </li>
         <li className={deadLetters ? 'bad' : ''}>
           <strong>{systems.data ? deadLetters : '…'}</strong> dead letters
         </li>
       </ul>
 
+      <ErrorBox error={counts.error} />
       <Section title="Open leaver cases, least time left first" id="open-cases">
         <ErrorBox error={open.error} />
         {open.loading && !open.data ? (
           <Loading what="cases" />
-        ) : cases.length === 0 ? (
+        ) : !open.data ? null : cases.length === 0 && pager.index === 0 ? (
           <p className="muted">No open leaver case. Every leaver's access is revoked and verified.</p>
         ) : (
           <TableWrap label="Open leaver cases">
@@ -87,6 +92,7 @@ export function Dashboard() {
             </tbody>
           </TableWrap>
         )}
+        <PagerBar label="open cases" pager={pager} limit={CASES_PER_PAGE} shown={cases.length} total={open.data?.total} nextCursor={open.data?.nextCursor} />
       </Section>
 
       <div className="grid2">

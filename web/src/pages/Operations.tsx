@@ -3,7 +3,8 @@ import { getJson, postJson, qs } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
-import type { DeadLetter, Page, SystemStatus } from '../types.ts'
+import type { CountedPage, DeadLetter, Page, SystemStatus } from '../types.ts'
+import { PagerBar, usePager } from './paging.tsx'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
 
 /** GET /api/v1/hr/inbox (src/api/operations.ts hrInboxItemSchema). */
@@ -31,10 +32,19 @@ function inboxOutcome(r: HrInboxItem): string {
   return r.status
 }
 
+const DEAD_PER_PAGE = 25
+
 export function Operations() {
   const { me } = useViewer()
   const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], 4000)
-  const dead = useData(() => getJson<Page<DeadLetter>>(`/api/v1/jobs/dead-letters${qs({ limit: 100 })}`), [], 4000)
+  const [deadSystem, setDeadSystem] = useState('')
+  const [deadSort, setDeadSort] = useState<'-created' | 'created'>('-created')
+  const pager = usePager()
+  const dead = useData(
+    () => getJson<CountedPage<DeadLetter>>(`/api/v1/jobs/dead-letters${qs({ system: deadSystem, sort: deadSort, limit: DEAD_PER_PAGE, cursor: pager.cursor })}`),
+    [deadSystem, deadSort, pager.cursor],
+    4000,
+  )
   const inbox = useData(() => getJson<Page<HrInboxItem>>(`/api/v1/hr/inbox${qs({ attention: 'true', limit: 50 })}`), [], 8000)
   const mayRedrive = can.redrive(me.roles)
   return (
@@ -113,13 +123,46 @@ export function Operations() {
       </Section>
       <Section title="Failed jobs (dead letters)" id="dead-letters">
         {!mayRedrive && <p className="notice">Only operators retry or redrive failed jobs.</p>}
+        <div className="row">
+          <label htmlFor="dead-system">System</label>
+          <select
+            id="dead-system"
+            value={deadSystem}
+            onChange={(e) => {
+              setDeadSystem(e.target.value)
+              pager.first()
+            }}
+          >
+            <option value="">every system</option>
+            {systems.data?.items.map((s) => (
+              <option key={s.system} value={s.system}>
+                {s.system}
+                {s.deadLetters ? ` (${s.deadLetters})` : ''}
+              </option>
+            ))}
+          </select>
+          <label htmlFor="dead-sort">Order</label>
+          <select
+            id="dead-sort"
+            value={deadSort}
+            onChange={(e) => {
+              setDeadSort(e.target.value as typeof deadSort)
+              pager.first()
+            }}
+          >
+            <option value="-created">newest first</option>
+            <option value="created">oldest first</option>
+          </select>
+        </div>
         <ErrorBox error={dead.error} />
-        {dead.data && dead.data.items.length === 0 ? <p className="muted">No failed job.</p> : null}
+        {dead.loading && !dead.data ? <Loading what="failed jobs" /> : null}
+        {dead.data && dead.data.items.length === 0 && pager.index === 0 ? <p className="muted">No failed job.</p> : null}
         <ul className="cards">
           {dead.data?.items.map((j) => (
             <DeadLetterCard key={j.id} j={j} mayRedrive={mayRedrive} onDone={() => (dead.reload(), systems.reload())} />
           ))}
         </ul>
+        {dead.data && <PagerBar label="failed jobs" pager={pager} limit={DEAD_PER_PAGE} shown={dead.data.items.length} total={dead.data.total} nextCursor={dead.data.nextCursor} />}
       </Section>
     </>
   )

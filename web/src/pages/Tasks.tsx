@@ -3,13 +3,22 @@ import { getJson, postJson, qs } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
-import type { Exception, Page, Task } from '../types.ts'
+import type { CountedPage, Exception, Page, Task } from '../types.ts'
+import { PagerBar, usePager } from './paging.tsx'
 import { Badge, Countdown, ErrorBox, Loading, Section, Time, useData, utcText } from '../ui.tsx'
+
+const TASKS_PER_PAGE = 50
 
 export function Tasks() {
   const { me } = useViewer()
   const [status, setStatus] = useState<'open' | 'completed' | ''>('open')
-  const tasks = useData(() => getJson<Page<Task>>(`/api/v1/tasks${qs({ status, limit: 100 })}`), [status], 4000)
+  const [kind, setKind] = useState('')
+  const pager = usePager()
+  const tasks = useData(
+    () => getJson<CountedPage<Task>>(`/api/v1/tasks${qs({ status, kind, limit: TASKS_PER_PAGE, cursor: pager.cursor, sort: status === 'completed' ? '-created' : 'deadline' })}`),
+    [status, kind, pager.cursor],
+    4000,
+  )
   const mayComplete = can.completeTasks(me.roles)
   return (
     <>
@@ -17,21 +26,46 @@ export function Tasks() {
       <p className="muted">Work for systems without an API. A completed revocation task counts as that system's verified revocation in the leaver case.</p>
       <div className="row">
         <label htmlFor="task-status">Show</label>
-        <select id="task-status" value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
+        <select
+          id="task-status"
+          value={status}
+          onChange={(e) => {
+            setStatus(e.target.value as typeof status)
+            pager.first()
+          }}
+        >
           <option value="open">open tasks</option>
           <option value="completed">completed tasks</option>
           <option value="">all tasks</option>
+        </select>
+        <label htmlFor="task-kind">Kind</label>
+        <select
+          id="task-kind"
+          value={kind}
+          onChange={(e) => {
+            setKind(e.target.value)
+            pager.first()
+          }}
+        >
+          <option value="">every kind</option>
+          <option value="residual">residual access</option>
+          <option value="revoke">revoke</option>
+          <option value="provision">provision</option>
+          <option value="suspend">suspend</option>
+          <option value="enable">enable</option>
+          <option value="change">change</option>
         </select>
       </div>
       {!mayComplete && <p className="notice">Only approvers complete tasks; you can follow them here.</p>}
       <ErrorBox error={tasks.error} />
       {tasks.loading && !tasks.data ? <Loading what="tasks" /> : null}
-      {tasks.data && tasks.data.items.length === 0 ? <p className="muted">No task.</p> : null}
+      {tasks.data && tasks.data.items.length === 0 && pager.index === 0 ? <p className="muted">No task.</p> : null}
       <ul className="cards">
         {tasks.data?.items.map((t) => (
           <TaskCard key={t.id} t={t} mayComplete={mayComplete} onDone={tasks.reload} />
         ))}
       </ul>
+      {tasks.data && <PagerBar label="tasks" pager={pager} limit={TASKS_PER_PAGE} shown={tasks.data.items.length} total={tasks.data.total} nextCursor={tasks.data.nextCursor} />}
     </>
   )
 }
