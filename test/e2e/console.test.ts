@@ -569,4 +569,48 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
       await t.running.pool.query(`DELETE FROM employees WHERE external_id LIKE $1 || '%'`, [prefix])
     }
   })
+
+  test('when the server cannot be reached, then one banner says so, the countdowns stop, and no list claims to be empty; when it answers again, the banner goes', async () => {
+    const externalId = `D${Date.now().toString().slice(-6)}`
+    await t.running.pool.query(
+      `WITH e AS (INSERT INTO employees (id, source, external_id, display_name, state, account_key) VALUES (gen_random_uuid(), 'generic', $1, 'Down Leaver', 'deprovisioning', $1) RETURNING id)
+       INSERT INTO cases (id, employee_id, kind, generation, status, effective_at, deadline_at) SELECT gen_random_uuid(), e.id, 'leaver', 1, 'open', now(), now() + interval '2 hours' FROM e`,
+      [externalId],
+    )
+    try {
+      const { context, page, problems } = await open()
+      await signIn(page, 'operator')
+      const countdown = page.getByTestId(`case-${externalId}`).getByTestId('countdown')
+      await countdown.waitFor()
+      // The server goes away (as the browser sees it: every API call refused).
+      await context.route('**/api/v1/**', (route) => route.abort('connectionrefused'))
+      await page.getByTestId('server-down').getByText('Cannot reach the Tenure server').waitFor()
+      await countdown.filter({ hasText: /\(paused\)$/ }).waitFor()
+      const frozen = await countdown.textContent()
+      // Showing that something does not change needs time to pass: two ticks of the one-second clock.
+      await page.waitForTimeout(2200)
+      assert.equal(await countdown.textContent(), frozen, 'the countdown stopped')
+      assert.equal(await page.getByRole('alert').count(), 1, 'one banner, not an error in every section')
+
+      // A page first opened while the server is down claims nothing about what it could not load.
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
+      await page.getByRole('heading', { name: 'Operations', level: 1 }).waitFor()
+      assert.equal(await page.getByText('No failed job.').count(), 0)
+      assert.equal(await page.getByText('Every HR notice was applied.').count(), 0)
+      assert.equal(await page.getByRole('alert').count(), 1)
+
+      // Back: the banner goes by itself and the page loads.
+      await context.unroute('**/api/v1/**')
+      await page.getByTestId('server-down').waitFor({ state: 'detached' })
+      await page.getByRole('region', { name: 'Systems', exact: true }).waitFor()
+      await context.close()
+      assert.deepEqual(
+        problems.filter((p) => !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(p)),
+        [],
+      )
+    } finally {
+      await t.running.pool.query(`DELETE FROM cases WHERE employee_id = (SELECT id FROM employees WHERE external_id = $1)`, [externalId])
+      await t.running.pool.query(`DELETE FROM employees WHERE external_id = $1`, [externalId])
+    }
+  })
 })
