@@ -42,10 +42,14 @@ export const taskSchema = z.object({
 
 // A manual system's account id is the employee's HR id (provisioners/manual); residual tasks name
 // the employee themselves.
+// A revocation or residual task's deadline is its case's, read now: an SLA waiver that moved the
+// case's deadline moves the task's too (the copy stored at creation is only a fallback).
 const TASK_SELECT = `
 SELECT t.*, e.id AS employee_id, e.display_name,
-       (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
-         WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) AS case_deadline_at
+       CASE WHEN t.kind = 'residual' AND t.case_id IS NOT NULL
+            THEN (SELECT COALESCE(cs.deadline_at, c.deadline_at) FROM cases c LEFT JOIN case_systems cs ON cs.case_id = c.id AND cs.system = t.system WHERE c.id = t.case_id)
+            ELSE (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
+                   WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) END AS case_deadline_at
   FROM manual_tasks t
   LEFT JOIN employee_accounts ea ON t.employee_id IS NULL AND ea.system = t.system AND ea.account_id = t.employee_external_id
   LEFT JOIN employees e ON e.id = COALESCE(t.employee_id, ea.employee_id)`
@@ -63,7 +67,7 @@ function taskOut(t: Record<string, unknown>): z.input<typeof taskSchema> {
     instructions: (t.instructions as string | null) ?? null,
     details: t.details as Record<string, unknown>,
     status: t.status as 'open' | 'completed' | 'cancelled',
-    deadlineAt: iso((t.kind === 'revoke' ? (t.case_deadline_at as Date | null) : null) ?? (t.deadline_at as Date | null)),
+    deadlineAt: iso((t.kind === 'revoke' || t.kind === 'residual' ? (t.case_deadline_at as Date | null) : null) ?? (t.deadline_at as Date | null)),
     createdAt: (t.created_at as Date).toISOString(),
     completedAt: iso(t.completed_at as Date | null),
     completedBy: (t.completed_by as string | null) ?? null,
