@@ -13,7 +13,7 @@ import { ApiError, notFound } from '../http/errors.ts'
 import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery, reply, timestamp, type ApiDeps } from '../http/routes.ts'
 import { grantSchema } from '../policy/schema.ts'
 import { decideException, requestException, type Caller, type Decision, type ExceptionDeps } from './service.ts'
-import { EXCEPTION_STATUSES, findException, listExceptions, type ExceptionRecord } from './store.ts'
+import { EXCEPTION_STATUSES, countExceptions, findException, listExceptions, type ExceptionRecord } from './store.ts'
 
 export const exceptionSchema = z
   .object({
@@ -194,22 +194,27 @@ export const listExceptionsRoute = defineRoute({
       system: z.string().min(1).max(200).optional().describe('Only exceptions on this system.'),
     }),
   },
-  responses: { 200: { description: 'One page of exceptions', schema: pageOf(exceptionSchema) } },
+  responses: {
+    200: { description: 'One page of exceptions', schema: pageOf(exceptionSchema).extend({ total: z.number().int().describe('Exceptions matching the filters, on every page.') }) },
+  },
   handler: async ({ query, deps }) => {
     const after = decodeCursor(query.cursor, cursorSchema)
-    const rows = await listExceptions(deps.pool, {
-      limit: query.limit,
-      after: after ? { requestedAt: new Date(after.r), id: after.i } : null,
+    const filters = {
       ...(query.status ? { status: query.status } : {}),
       ...(query.employeeId ? { employeeId: query.employeeId } : {}),
       ...(query.kind ? { kind: query.kind } : {}),
       ...(query.system ? { system: query.system } : {}),
-    })
+    }
+    const [rows, total] = await Promise.all([
+      listExceptions(deps.pool, { ...filters, limit: query.limit, after: after ? { requestedAt: new Date(after.r), id: after.i } : null }),
+      countExceptions(deps.pool, filters),
+    ])
     const page = rows.slice(0, query.limit)
     const last = page.at(-1)
     return {
       items: page.map(exceptionView),
       nextCursor: rows.length > query.limit && last ? encodeCursor({ r: last.requestedAt.toISOString(), i: last.id }) : null,
+      total,
     }
   },
 })

@@ -598,6 +598,12 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
       assert.equal(await page.getByText('No failed job.').count(), 0)
       assert.equal(await page.getByText('Every HR notice was applied.').count(), 0)
       assert.equal(await page.getByRole('alert').count(), 1)
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Exceptions' }).click()
+      await page.getByRole('heading', { name: 'Exceptions', level: 1 }).waitFor()
+      assert.equal(await page.getByText('Nothing waits for a decision.').count(), 0)
+      assert.equal(await page.getByRole('region', { name: 'Recently decided' }).getByText('None.').count(), 0, '"None" only for what was read')
+      assert.equal(await page.getByRole('alert').count(), 1)
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
 
       // Back: the banner goes by itself and the page loads.
       await context.unroute('**/api/v1/**')

@@ -85,6 +85,23 @@ describe('lists: paging with totals, filters, sorting, and server-side counts', 
     assert.deepEqual([breached.body.total, breached.body.items.map((c) => c.externalId), breached.body.nextCursor], [1, ['LS3'], null])
   })
 
+  test('when exceptions span pages, then each page carries the total of the filter', async () => {
+    const employees = (await t.running.pool.query<{ id: string }>(`SELECT id FROM employees WHERE external_id = ANY($1) ORDER BY external_id`, [ids])).rows
+    for (const e of employees) {
+      const made = await call('operator', '/api/v1/exceptions', {
+        method: 'POST',
+        body: JSON.stringify({ kind: 'legal_hold', employeeId: e.id, system: 'sandbox', endsAt: new Date(Date.now() + 7 * 86_400_000).toISOString(), reason: 'Litigation hold on the mailbox' }),
+      })
+      assert.equal(made.status, 201, JSON.stringify(made.body))
+    }
+    const first = await call<{ items: unknown[]; total: number; nextCursor: string | null }>('operator', '/api/v1/exceptions?status=requested&limit=2')
+    assert.deepEqual([first.body.items.length, first.body.total], [2, 3])
+    const second = await call<{ items: unknown[]; total: number; nextCursor: string | null }>('operator', `/api/v1/exceptions?status=requested&limit=2&cursor=${first.body.nextCursor}`)
+    assert.deepEqual([second.body.items.length, second.body.total, second.body.nextCursor], [1, 3, null])
+    const one = await call<{ total: number }>('operator', `/api/v1/exceptions?employeeId=${employees[0]!.id}`)
+    assert.equal(one.body.total, 1)
+  })
+
   test('when tasks span pages, then the list carries the total and filters by employee', async () => {
     const all = await call<{ items: Array<{ id: string; employeeId: string; employeeExternalId: string }>; nextCursor: string | null; total: number }>(
       'approver',

@@ -11,7 +11,7 @@ const TASKS_PER_PAGE = 50
 
 export function Tasks() {
   const { me } = useViewer()
-  const [status, setStatus] = useState<'open' | 'completed' | ''>('open')
+  const [status, setStatus] = useState<'open' | 'completed' | 'cancelled' | ''>('open')
   const [kind, setKind] = useState('')
   const pager = usePager()
   const tasks = useData(
@@ -36,6 +36,7 @@ export function Tasks() {
         >
           <option value="open">open tasks</option>
           <option value="completed">completed tasks</option>
+          <option value="cancelled">cancelled tasks</option>
           <option value="">all tasks</option>
         </select>
         <label htmlFor="task-kind">Kind</label>
@@ -97,7 +98,7 @@ function TaskCard({ t, mayComplete, onDone }: { t: Task; mayComplete: boolean; o
       setBusy(false)
     }
   }
-  const attestation = t.attestation as { note?: string; evidenceRef?: string | null } | null
+  const attestation = t.attestation as { note?: string; evidenceRef?: string | null; cancelled?: string } | null
   return (
     <li className="card" data-testid={`task-${t.employeeExternalId}-${t.kind}`}>
       <Section title={t.title} id={`task-${t.id}`} actions={<Badge value={t.status} />}>
@@ -131,6 +132,12 @@ function TaskCard({ t, mayComplete, onDone }: { t: Task; mayComplete: boolean; o
                 <Time iso={t.completedAt} /> by {t.completedBy}: {attestation?.note}
                 {attestation?.evidenceRef ? ` (evidence: ${attestation.evidenceRef})` : ''}
               </dd>
+            </>
+          )}
+          {t.status === 'cancelled' && (
+            <>
+              <dt>Cancelled</dt>
+              <dd>{attestation?.cancelled ?? 'no longer needed'}</dd>
             </>
           )}
           {t.resolution && (
