@@ -10,6 +10,8 @@ import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
 import { apiAs, type ApiCall } from '../helpers/api.ts'
+import { Command } from 'commander'
+import { registerDeadLetterCommands } from '../../src/api/jobs-cli.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -303,6 +305,37 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
     assert.equal(dismissed.status, 200, JSON.stringify(dismissed.body))
     assert.equal(dismissed.body.caseChanged, false, 'the case is left as it is')
     assert.equal((await deadLetters('ST1')).length, 0)
+  })
+
+  test('when an operator uses the CLI, then `tenure jobs dead-letters` lists the failure and `tenure jobs settle` settles it once, a second time exits 1 with the code', async () => {
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ method: 'POST', pathIncludes: '/scim/', status: 400, times: 1 })
+    try {
+      await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'CL1', { profile: { employeeId: 'CL1', firstName: 'Cli', lastName: 'Ent' }, startDate: today(), preHire: false }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'h-cl1',
+      })
+      await t.until('Slack to fail for good', async () => (await slackRow('CL1'))?.status === 'failed' && (await inFlight('CL1')) === 0)
+    } finally {
+      slack.kit.clearFaults()
+    }
+    const [dead] = await deadLetters('CL1')
+    assert.ok(dead)
+    const token = (await createApiToken(t.running.pool, { name: 'cli-operator', role: 'operator', createdBy: { type: 'system', id: 'test' }, now: new Date() })).token
+    const out: string[] = []
+    const exits: number[] = []
+    const program = new Command().exitOverride()
+    registerDeadLetterCommands(program.command('jobs'), { env: { TENURE_URL: t.url, TENURE_TOKEN: token }, stdout: (s) => out.push(s), stderr: (s) => out.push(s), exit: (c) => exits.push(c) })
+    await program.parseAsync(['node', 'tenure', 'jobs', 'dead-letters', '--system', 'slack'])
+    assert.match(out.join(''), new RegExp(`${dead.id}\\s+slack\\s+CL1\\s+provision`))
+    out.length = 0
+    await program.parseAsync(['node', 'tenure', 'jobs', 'settle', dead.id, '--outcome', 'resolved_by_hand', '--reason', 'Created the Slack user by hand in the admin UI'])
+    assert.equal(out.join(''), 'slack: resolved by hand\n')
+    assert.deepEqual(exits, [])
+    out.length = 0
+    await program.parseAsync(['node', 'tenure', 'jobs', 'retry', dead.id, '--reason', 'clicked again'])
+    assert.match(out.join(''), /^409 dead_letter_settled: .*already resolved by hand by /)
+    assert.deepEqual(exits, [1])
   })
 
   test('when a leaver cut-off keeps failing and never gives up, then the case counts the attempts made while it goes on', async () => {
