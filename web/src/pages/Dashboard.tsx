@@ -1,6 +1,6 @@
 import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
-import type { Case, CaseCounts, CountedPage, EmployeeSummary, Page, SystemStatus } from '../types.ts'
+import type { Case, CaseCounts, CountedPage, EmployeeSummary, SystemStatus } from '../types.ts'
 import { PagerBar, usePager } from './paging.tsx'
 import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData, utcText } from '../ui.tsx'
 
@@ -34,7 +34,7 @@ export function Dashboard() {
   const today = new Date()
   const joiners = useData(
     () =>
-      getJson<Page<EmployeeSummary>>(
+      getJson<CountedPage<EmployeeSummary>>(
         `/api/v1/employees${qs({ startsFrom: isoDate(today), startsBefore: isoDate(new Date(today.getTime() + JOINER_DAYS * 86_400_000)), limit: 50 })}`,
       ),
     [],
@@ -150,6 +150,12 @@ export function Dashboard() {
                 ))}
             </ul>
           )}
+          {joiners.data && joiners.data.total > joiners.data.items.length ? (
+            <p className="muted small" data-testid="joiners-more">
+              Showing {joiners.data.items.length} of {joiners.data.total} people starting in the next {JOINER_DAYS} days (the most recently changed).{' '}
+              <Link to="/employees">All employees</Link>
+            </p>
+          ) : null}
         </Section>
 
         <Section title="Recently closed leaver cases" id="closed-cases">
