@@ -562,6 +562,15 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
       assert.equal(await pager.getByRole('button', { name: 'Next' }).count(), 0, 'no page after the last')
       await pager.getByRole('button', { name: 'Previous' }).click()
       await pager.getByText(`Showing 51–100 of ${counts.open} open cases`).waitFor()
+      // Filtered on the server: the breached ones, and one leaver by HR id; each starts at the first page.
+      await page.getByLabel('Show').selectOption('breached')
+      await pager.getByText(`Showing 1–${counts.breached} of ${counts.breached} open cases`).waitFor()
+      await page.getByTestId(`case-${prefix}109`).getByText('breached').waitFor()
+      await page.getByLabel('Show').selectOption('open')
+      await page.getByRole('searchbox', { name: 'Leaver' }).fill(`${prefix}042`)
+      await page.getByRole('button', { name: 'Find' }).click()
+      await pager.getByText('Showing 1–1 of 1 open cases').waitFor()
+      await page.getByTestId(`case-${prefix}042`).waitFor()
       await context.close()
       assert.deepEqual(problems, [])
     } finally {

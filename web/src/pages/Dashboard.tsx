@@ -1,3 +1,4 @@
+import { useState } from 'react'
 import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
 import type { Case, CaseCounts, CountedPage, EmployeeSummary, SystemStatus } from '../types.ts'
@@ -16,14 +17,17 @@ function isoDate(d: Date): string {
 
 export function Dashboard() {
   const pager = usePager()
+  const [health, setHealth] = useState<'open' | 'at_risk' | 'breached'>('open')
+  const [search, setSearch] = useState('')
+  const [q, setQ] = useState('')
   // Open and closed cases in one load, so a case that just closed is never shown in both lists or neither.
   const both = useData(
     () =>
       Promise.all([
-        getJson<CountedPage<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'open', limit: CASES_PER_PAGE, cursor: pager.cursor })}`),
+        getJson<CountedPage<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: health, q, limit: CASES_PER_PAGE, cursor: pager.cursor })}`),
         getJson<CountedPage<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'closed', limit: 5 })}`),
       ]),
-    [pager.cursor],
+    [pager.cursor, health, q],
     REFRESH_MS,
   )
   const open = { ...both, data: both.data?.[0] }
@@ -67,12 +71,45 @@ export function Dashboard() {
       </ul>
 
       <ErrorBox error={counts.error} />
-      <Section title="Open leaver cases, least time left first" id="open-cases">
+      <Section
+        title="Open leaver cases, least time left first"
+        id="open-cases"
+        actions={
+          <form
+            className="row wrap"
+            role="search"
+            onSubmit={(e) => {
+              e.preventDefault()
+              setQ(search.trim())
+              pager.first()
+            }}
+          >
+            <label htmlFor="case-health">Show</label>
+            <select
+              id="case-health"
+              value={health}
+              onChange={(e) => {
+                setHealth(e.target.value as typeof health)
+                pager.first()
+              }}
+            >
+              <option value="open">every open case</option>
+              <option value="at_risk">at risk</option>
+              <option value="breached">breached</option>
+            </select>
+            <label htmlFor="case-q">Leaver</label>
+            <input id="case-q" type="search" size={14} placeholder="name or HR id" value={search} onChange={(e) => setSearch(e.target.value)} />
+            <button type="submit">Find</button>
+          </form>
+        }
+      >
         <ErrorBox error={open.error} />
         {open.loading && !open.data ? (
           <Loading what="cases" />
         ) : !open.data ? null : cases.length === 0 && pager.index === 0 ? (
-          <p className="muted">No open leaver case. Every leaver's access is revoked and verified.</p>
+          <p className="muted">
+            {health === 'open' && !q ? "No open leaver case. Every leaver's access is revoked and verified." : 'No open leaver case matches.'}
+          </p>
         ) : (
           <TableWrap label="Open leaver cases">
             <thead>

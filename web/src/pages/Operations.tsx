@@ -123,7 +123,7 @@ export function Operations() {
       </Section>
       <Section title="Failed jobs (dead letters)" id="dead-letters">
         {!mayRedrive && <p className="notice">Only operators retry or redrive failed jobs.</p>}
-        <div className="row">
+        <div className="row wrap">
           <label htmlFor="dead-system">System</label>
           <select
             id="dead-system"
@@ -218,7 +218,7 @@ function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: 
         <form className="stack" onSubmit={submit}>
           <label htmlFor={`redrive-${j.id}`}>Reason (what was fixed, done by hand, or why the failure is accepted); recorded in the audit trail</label>
           <input id={`redrive-${j.id}`} required maxLength={1000} value={reason} onChange={(e) => setReason(e.target.value)} />
-          <div className="row">
+          <div className="row wrap">
             <button type="submit" className="primary" disabled={busy || !reason.trim()}>
               Retry job
             </button>

@@ -24,7 +24,7 @@ export function Tasks() {
     <>
       <h1>Manual tasks</h1>
       <p className="muted">Work for systems without an API. A completed revocation task counts as that system's verified revocation in the leaver case.</p>
-      <div className="row">
+      <div className="row wrap">
         <label htmlFor="task-status">Show</label>
         <select
           id="task-status"

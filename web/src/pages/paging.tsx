@@ -46,7 +46,7 @@ export function PagerBar({
   const to = pager.index * limit + shown
   const of = total !== undefined ? ` of ${total}` : nextCursor ? ', more on the next page' : ''
   return (
-    <nav className="row pager" aria-label={`${label} pages`} data-testid={`pager-${label.toLowerCase().replaceAll(' ', '-')}`}>
+    <nav className="row wrap pager" aria-label={`${label} pages`} data-testid={`pager-${label.toLowerCase().replaceAll(' ', '-')}`}>
       <span className="muted small" aria-live="polite">
         {shown === 0 ? `Nothing on this page${of}` : `Showing ${from}–${to}${of} ${label}`}
       </span>
