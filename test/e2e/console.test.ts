@@ -397,7 +397,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.deepEqual(problems, [])
   })
 
-  test("when a leaver's Slack cut-off fails for good, then an approver decides each residual-access task in the console: one removed by hand, one kept under an approved legal hold", async () => {
+  test("when a leaver's Slack cut-off fails for good, then an approver decides each residual-access task in the console: one removed by hand, one kept under a legal hold they request from the task and another approver approves", async () => {
     const externalId = `Q${Date.now().toString().slice(-6)}`
     const employeeId = await hire(externalId, 'Sales')
     await t.until('Slack active', async () => {
@@ -431,8 +431,16 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await disable.getByText(/has no approved or active retain-account, legal-hold or extra-access exception for slack/).waitFor()
     assert.ok(await complete.isDisabled())
 
-    const hold = await api('operator', 'POST', '/api/v1/exceptions', { ...legalHold(employeeId, 'Litigation hold on the Slack workspace export'), system: 'slack' })
-    assert.equal(hold.status, 201, JSON.stringify(hold.body))
+    // The approver asks for the exception from the task itself; another approver decides it.
+    const request = disable.getByTestId(/^task-request-exception-/)
+    await request.getByLabel('Exception to request').selectOption('legal_hold')
+    await request.getByLabel('Until (date)').fill(new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10))
+    await request.getByLabel(/Why keep it/).fill('Litigation hold on the Slack workspace export')
+    await request.getByRole('button', { name: 'Request exception' }).click()
+    await disable.getByTestId(/^task-waiting-exception-/).filter({ hasText: 'legal hold request for slack is waiting for approval' }).waitFor()
+    const requested = await api('approverB', 'GET', `/api/v1/exceptions?employeeId=${employeeId}&status=requested`)
+    const hold = { body: (requested.body.items as Array<{ id: string; kind: string; system: string; requestedBy: string }>).find((x) => x.kind === 'legal_hold' && x.system === 'slack')! }
+    assert.equal(hold.body.requestedBy, tokens.approverA.id, 'requested as the approver who completes the task')
     const approved = await api('approverB', 'POST', `/api/v1/exceptions/${String(hold.body.id)}/approve`, { reason: 'Legal confirmed the hold in LEG-90' })
     assert.equal(approved.status, 200, JSON.stringify(approved.body))
     // Choosing the decision again reads the person's exceptions again.

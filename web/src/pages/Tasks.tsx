@@ -198,17 +198,25 @@ const KEEPING_KINDS = new Set(['retain_account', 'legal_hold', 'extra_access'])
 
 function ExceptionPicker({ t, value, onChange }: { t: Task; value: string; onChange: (id: string) => void }) {
   const list = useData(() => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ employeeId: t.employeeId, limit: 100 })}`), [t.employeeId])
-  const usable = (list.data?.items ?? []).filter(
-    (x) => KEEPING_KINDS.has(x.kind) && (x.status === 'approved' || x.status === 'active') && (x.system === null || x.system === t.system),
-  )
+  const covers = (x: Exception) => KEEPING_KINDS.has(x.kind) && (x.system === null || x.system === t.system)
+  const usable = (list.data?.items ?? []).filter((x) => covers(x) && (x.status === 'approved' || x.status === 'active'))
+  const waiting = (list.data?.items ?? []).filter((x) => covers(x) && (x.status === 'requested' || x.status === 'awaiting_second_approval'))
   if (list.error) return <ErrorBox error={list.error} />
   if (!list.data) return <Loading what="exceptions" />
   if (usable.length === 0) {
     return (
-      <p className="error" role="alert" data-testid={`task-no-exception-${t.id}`}>
-        {t.employeeName ?? t.employeeExternalId} has no approved or active retain-account, legal-hold or extra-access exception for {t.system}.{' '}
-        <Link to="/approvals">Request one</Link>, or remove the access by hand.
-      </p>
+      <>
+        <p className="error" role="alert" data-testid={`task-no-exception-${t.id}`}>
+          {t.employeeName ?? t.employeeExternalId} has no approved or active retain-account, legal-hold or extra-access exception for {t.system}. Request
+          one below (another approver decides), or remove the access by hand.
+        </p>
+        {waiting.map((x) => (
+          <p key={x.id} className="notice" data-testid={`task-waiting-exception-${t.id}`}>
+            A {x.kind.replaceAll('_', ' ')} request for {x.system ?? 'every system'} is waiting for approval: {x.reason}
+          </p>
+        ))}
+        {waiting.length === 0 && <RequestException t={t} onDone={list.reload} />}
+      </>
     )
   }
   return (
@@ -223,5 +231,45 @@ function ExceptionPicker({ t, value, onChange }: { t: Task; value: string; onCha
         ))}
       </select>
     </>
+  )
+}
+
+/** Ask for the exception that would allow keeping the access (POST /api/v1/exceptions); four-eyes: someone else approves it. */
+function RequestException({ t, onDone }: { t: Task; onDone: () => void }) {
+  const [kind, setKind] = useState<'retain_account' | 'legal_hold'>('retain_account')
+  const [until, setUntil] = useState('')
+  const [reason, setReason] = useState('')
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const send = async () => {
+    setBusy(true)
+    setError(null)
+    try {
+      await postJson<Exception>('/api/v1/exceptions', { kind, employeeId: t.employeeId, system: t.system, endsAt: new Date(`${until}T23:59:59`).toISOString(), reason: reason.trim() })
+      onDone()
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <div className="stack" data-testid={`task-request-exception-${t.id}`}>
+      <label htmlFor={`rx-kind-${t.id}`}>Exception to request</label>
+      <select id={`rx-kind-${t.id}`} value={kind} onChange={(e) => setKind(e.target.value as typeof kind)}>
+        <option value="retain_account">retain account</option>
+        <option value="legal_hold">legal hold</option>
+      </select>
+      <label htmlFor={`rx-until-${t.id}`}>Until (date)</label>
+      <input id={`rx-until-${t.id}`} type="date" value={until} onChange={(e) => setUntil(e.target.value)} />
+      <label htmlFor={`rx-reason-${t.id}`}>Why keep it (at least 10 characters)</label>
+      <input id={`rx-reason-${t.id}`} maxLength={1000} value={reason} onChange={(e) => setReason(e.target.value)} />
+      <div className="row">
+        <button type="button" disabled={busy || !until || reason.trim().length < 10} onClick={() => void send()}>
+          Request exception
+        </button>
+      </div>
+      <ErrorBox error={error} />
+    </div>
   )
 }
