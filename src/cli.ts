@@ -19,6 +19,7 @@ import { registerExceptionCommands } from './exceptions/cli.ts'
 import { registerReportCommands } from './reports/cli.ts'
 import { registerAuditCommands } from './audit/cli.ts'
 import { registerHoldCommands } from './hr/holds-cli.ts'
+import { registerDeadLetterCommands } from './api/jobs-cli.ts'
 
 const program = new Command()
 program
@@ -204,6 +205,9 @@ jobs
       if (db.embedded?.owned) await db.embedded.stop()
     }
   })
+
+// tenure jobs dead-letters | retry | settle (src/api/jobs-cli.ts)
+registerDeadLetterCommands(jobs)
 
 // tenure tokens create | list | revoke (src/auth/cli.ts)
 registerTokenCommands(program, { loadConfig: () => config() })

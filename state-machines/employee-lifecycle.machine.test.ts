@@ -566,6 +566,23 @@ describe('failures and re-opened cases', () => {
     assert.equal(e.state, 'offboarded')
   })
 
+  test('when an operator accepts a failed cut-off, then the account stays as residual access (one item, for a person to decide on) and the case closes', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 40)
+    const jobs = e.send(hr('employee.terminated', { immediate: true, voluntary: 'involuntary' }, { now: t, plan: PLAN, moments: { terminationAt: t }, leaver: LEAVER })).jobs
+    e.send({ type: 'account.failed', system: 'jira', action: 'deprovision', error: { kind: 'AuthFailed', message: 'API token revoked' }, final: true, now: t })
+    drain(e, jobs.filter((j) => j.system !== 'jira'), t)
+    e.send({ type: 'operator.resolved', system: 'jira', actor: 'it-1', note: 'Jira admin unreachable; accepted until the contract ends', outcome: 'accepted', now: plusMinutes(t, 60) })
+    assert.equal(e.context.systems['jira']?.status, 'done')
+    assert.deepEqual(
+      e.context.systems['jira']?.residual.map((r) => [r.kind, r.id]),
+      [['account', 'jira-1']],
+      'the access the failure left is the residual item, not a "resolved by hand" one',
+    )
+    assert.equal(e.state, 'offboarded')
+  })
+
   test('when reconciliation finds a revoked account active again, then the case re-opens for that system and closes after a new cut-off', () => {
     const e = new FakeEngine()
     toActive(e)

@@ -1338,10 +1338,16 @@ const onOperatorResolved: Handler = (d, ev) => {
     record(d, 'event.ignored', { eventType: ev.type, system: ev.system, reason: `nothing to resolve (status ${p?.status ?? 'unknown'})` })
     return
   }
-  record(d, 'operator.resolved', { system: ev.system, actor: ev.actor, note: ev.note, status: p.status })
+  record(d, 'operator.resolved', { system: ev.system, actor: ev.actor, note: ev.note, status: p.status, ...(ev.outcome ? { outcome: ev.outcome } : {}) })
   delete p.lastError
   if (shouldBeRevoked(d, ev.system)) {
-    p.residual.push({ kind: 'manual', id: p.accountId ?? ev.system, reason: `resolved by ${ev.actor}: ${ev.note}` })
+    // Accepted: nobody removed it, so the access may still be there: residual access, with a task
+    // on which a person decides (removed by hand, or kept under an exception).
+    // What the failure already reported (with its tasks) stands; otherwise the account itself.
+    if (ev.outcome === 'accepted') {
+      if (p.residual.length === 0) addResidual(p, [{ kind: 'account', id: p.accountId ?? ev.system, reason: `failure accepted by ${ev.actor}: ${ev.note}` }])
+    }
+    else p.residual.push({ kind: 'manual', id: p.accountId ?? ev.system, reason: `resolved by ${ev.actor}: ${ev.note}` })
     p.status = 'done'
     p.purpose = p.purpose ?? revokePurpose(d)
   } else p.status = restingStatus(p)

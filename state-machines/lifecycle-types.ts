@@ -227,6 +227,11 @@ export interface OperatorResolvedEvent {
   actor: string
   note: string
   now: string
+  /**
+   * accepted: the failure stands and the access may still be there (a leaver's becomes residual
+   * access with a task for a person to decide on); absent or resolved_by_hand: handled by hand.
+   */
+  outcome?: 'accepted' | 'resolved_by_hand'
 }
 
 export type AccountOutcomeEvent =

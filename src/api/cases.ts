@@ -184,41 +184,111 @@ function withDecisions(system: string, residual: unknown, decisions: ResidualDec
 
 const CASE_SELECT = `SELECT c.*, e.display_name, e.external_id FROM cases c JOIN employees e ON e.id = c.employee_id`
 
+const CASE_STATUSES = ['open', 'at_risk', 'breached', 'closed', 'scheduled', 'cancelled'] as const
+const CASE_SORTS = ['deadline', '-deadline', 'opened', '-opened', 'closed', '-closed'] as const
+const SORT_SQL: Record<(typeof CASE_SORTS)[number], string> = {
+  deadline: 'c.deadline_at ASC NULLS LAST, c.id',
+  '-deadline': 'c.deadline_at DESC NULLS LAST, c.id',
+  opened: 'c.opened_at ASC, c.id',
+  '-opened': 'c.opened_at DESC, c.id',
+  closed: 'c.closed_at ASC NULLS LAST, c.id',
+  '-closed': 'c.closed_at DESC NULLS LAST, c.id',
+}
+
+/** The WHERE of a case list (kind, stored status, search), with its parameters. */
+function caseFilter(query: { kind: 'joiner' | 'leaver'; status?: (typeof CASE_STATUSES)[number] | undefined; q?: string | undefined }): { where: string; params: unknown[] } {
+  const params: unknown[] = [query.kind]
+  const where = ['c.kind = $1']
+  const stored = query.status === 'at_risk' || query.status === 'breached' ? 'open' : query.status
+  if (stored) where.push(`c.status = $${params.push(stored)}`)
+  if (query.q) {
+    const p = params.push(`%${query.q.replaceAll('\\', '\\\\').replaceAll('%', '\\%').replaceAll('_', '\\_')}%`)
+    where.push(`(e.display_name ILIKE $${p} OR e.external_id ILIKE $${p})`)
+  }
+  return { where: where.join(' AND '), params }
+}
+
+/**
+ * Every open case of a kind with its health. Health is derived (deadline, budget, forecast,
+ * systems at risk), so counting it means hydrating each open case: the dashboard's counts and the
+ * at_risk/breached filters read them all, not one page.
+ */
+async function openCasesWithHealth(deps: ApiDeps, kind: 'joiner' | 'leaver', q?: string): Promise<Array<z.input<typeof caseSchema>>> {
+  const { where, params } = caseFilter({ kind, status: 'open', q })
+  const { rows } = await deps.pool.query<CaseRow>(`${CASE_SELECT} WHERE ${where} ORDER BY ${SORT_SQL.deadline}`, params)
+  return hydrate(deps, rows, await forecastSystems(deps))
+}
+
 export const listCases = defineRoute({
   method: 'get',
   path: '/api/v1/cases',
   summary: 'Leaver (and joiner) cases, open ones by time left',
   description:
-    '`status=open|at_risk|breached|closed|scheduled|cancelled`, `kind=leaver|joiner` (default leaver). Open cases are ordered by deadline (least time left first); closed ones by closing time, newest first. ' +
+    '`status=open|at_risk|breached|closed|scheduled|cancelled`, `kind=leaver|joiner` (default leaver), `q` (part of the name or HR id). Open cases are ordered by deadline (least time left first); closed and cancelled ones by closing time, newest first; `sort` overrides (`deadline`, `opened`, `closed`, `-` for descending). ' +
+    '`total` is the number of cases matching the filters (every page). ' +
     'A joiner case opens at the hire, its deadline is the start of day one, and it stays open until every account the policy grants exists: a provisioning that failed for good keeps it open (at_risk) although the person is active.',
   tags: ['cases'],
   roles: ['operator', 'auditor', 'approver'],
   request: {
     query: pageQuery().extend({
-      status: z.enum(['open', 'at_risk', 'breached', 'closed', 'scheduled', 'cancelled']).optional(),
+      status: z.enum(CASE_STATUSES).optional(),
       kind: z.enum(['joiner', 'leaver']).default('leaver'),
+      q: z.string().trim().min(1).max(200).optional().describe('Part of the employee name or HR id (case-insensitive).'),
+      sort: z.enum(CASE_SORTS).optional().describe('Order; default deadline (open) or -closed (closed, cancelled).'),
     }),
   },
-  responses: { 200: { description: 'A page of cases', schema: pageOf(caseSchema) } },
+  responses: {
+    200: { description: 'A page of cases', schema: pageOf(caseSchema).extend({ total: z.number().int().describe('Cases matching the filters, on every page.') }) },
+  },
   handler: async ({ query, deps }) => {
     const after = decodeCursor(query.cursor, z.object({ o: z.number() }))
     const offset = after?.o ?? 0
-    const statusFilter =
-      query.status === 'at_risk' || query.status === 'breached' ? `c.status = 'open'` : query.status ? `c.status = '${query.status}'` : 'TRUE'
-    const order = query.status === 'closed' || query.status === 'cancelled' ? 'c.closed_at DESC NULLS LAST, c.id' : 'c.deadline_at ASC NULLS LAST, c.id'
-    // at_risk/breached are derived: fetch open cases and filter after hydration (bounded page).
-    const derived = query.status === 'at_risk' || query.status === 'breached'
-    const { rows } = await deps.pool.query<CaseRow>(
-      `${CASE_SELECT} WHERE c.kind = $1 AND ${statusFilter} ORDER BY ${order} LIMIT $2 OFFSET $3`,
-      [query.kind, derived ? 1000 : query.limit + 1, derived ? 0 : offset],
-    )
-    const forecasts = await forecastSystems(deps)
-    let items = await hydrate(deps, rows, forecasts)
-    if (derived) {
-      items = items.filter((c) => c.health === query.status).slice(offset, offset + query.limit + 1)
+    const sort = query.sort ?? (query.status === 'closed' || query.status === 'cancelled' ? '-closed' : 'deadline')
+    // at_risk/breached are derived: every open case is hydrated and filtered, then paged.
+    if (query.status === 'at_risk' || query.status === 'breached') {
+      const all = (await openCasesWithHealth(deps, query.kind, query.q)).filter((c) => c.health === query.status)
+      const items = all.slice(offset, offset + query.limit)
+      return { items, nextCursor: offset + query.limit < all.length ? encodeCursor({ o: offset + query.limit }) : null, total: all.length }
     }
-    const page = items.slice(0, query.limit)
-    return { items: page, nextCursor: items.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null }
+    const { where, params } = caseFilter(query)
+    const [{ rows }, count] = await Promise.all([
+      deps.pool.query<CaseRow>(`${CASE_SELECT} WHERE ${where} ORDER BY ${SORT_SQL[sort]} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [
+        ...params,
+        query.limit + 1,
+        offset,
+      ]),
+      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases c JOIN employees e ON e.id = c.employee_id WHERE ${where}`, params),
+    ])
+    const items = await hydrate(deps, rows, await forecastSystems(deps))
+    return { items: items.slice(0, query.limit), nextCursor: items.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total: count.rows[0]!.n }
+  },
+})
+
+export const caseCountsSchema = z.object({
+  kind: z.enum(['joiner', 'leaver']),
+  open: z.number().int().describe('Open cases (on track, at risk and breached).'),
+  onTrack: z.number().int(),
+  atRisk: z.number().int(),
+  breached: z.number().int(),
+  scheduled: z.number().int().describe('Cases whose effective moment is still ahead.'),
+})
+
+export const caseCounts = defineRoute({
+  method: 'get',
+  path: '/api/v1/cases/counts',
+  summary: 'How many cases are open, on track, at risk, breached and scheduled (every case, not one page)',
+  description: "The dashboard's figures. Health is computed as in `GET /api/v1/cases` (deadline, budget, forecast, systems at risk), over every open case.",
+  tags: ['cases'],
+  roles: ['operator', 'auditor', 'approver'],
+  request: { query: z.object({ kind: z.enum(['joiner', 'leaver']).default('leaver') }) },
+  responses: { 200: { description: 'The counts', schema: caseCountsSchema } },
+  handler: async ({ query, deps }) => {
+    const [open, scheduled] = await Promise.all([
+      openCasesWithHealth(deps, query.kind),
+      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases WHERE kind = $1 AND status = 'scheduled'`, [query.kind]),
+    ])
+    const count = (h: string) => open.filter((c) => c.health === h).length
+    return { kind: query.kind, open: open.length, onTrack: count('on_track'), atRisk: count('at_risk'), breached: count('breached'), scheduled: scheduled.rows[0]!.n }
   },
 })
 
@@ -238,4 +308,4 @@ export const getCase = defineRoute({
   },
 })
 
-export const CASE_ROUTES = [listCases, getCase]
+export const CASE_ROUTES = [listCases, caseCounts, getCase]

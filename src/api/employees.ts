@@ -148,7 +148,9 @@ export const listEmployees = defineRoute({
       startsBefore: z.iso.date().optional().describe('Only employees whose start date is before this date.'),
     }),
   },
-  responses: { 200: { description: 'A page of employees', schema: pageOf(employeeSummarySchema) } },
+  responses: {
+    200: { description: 'A page of employees', schema: pageOf(employeeSummarySchema).extend({ total: z.number().int().describe('Employees matching the filters, on every page.') }) },
+  },
   handler: async ({ query, deps }) => {
     const after = decodeCursor(query.cursor, cursorShape)
     const params: unknown[] = []
@@ -163,6 +165,7 @@ export const listEmployees = defineRoute({
     if (query.startsFrom) add('start_date >= ?::date', query.startsFrom)
     if (query.startsBefore) add('start_date < ?::date', query.startsBefore)
     if (query.q) add(`(display_name ILIKE ? OR email ILIKE $${params.length + 1} OR external_id ILIKE $${params.length + 1})`, `%${query.q}%`)
+    const counted = deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, [...params])
     if (after) {
       params.push(after.u, after.i)
       where.push(`(updated_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`)
@@ -174,7 +177,11 @@ export const listEmployees = defineRoute({
     )
     const items = rows.slice(0, query.limit)
     const last = items[items.length - 1]
-    return { items: items.map(summary), nextCursor: rows.length > query.limit && last ? encodeCursor({ u: last.updated_at.toISOString(), i: last.id }) : null }
+    return {
+      items: items.map(summary),
+      nextCursor: rows.length > query.limit && last ? encodeCursor({ u: last.updated_at.toISOString(), i: last.id }) : null,
+      total: (await counted).rows[0]!.n,
+    }
   },
 })
 

@@ -2,7 +2,7 @@
  * Operational endpoints: manual tasks (list, complete with an attestation), the systems and their status, and failed jobs in the dead-letter queues (with redrive).
  */
 import { z } from 'zod'
-import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor } from '../http/routes.ts'
+import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDeps } from '../http/routes.ts'
 import { ApiError, notFound } from '../http/errors.ts'
 import { applyEvent, refreshJoinerCase } from '../lifecycle/engine.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
@@ -42,10 +42,14 @@ export const taskSchema = z.object({
 
 // A manual system's account id is the employee's HR id (provisioners/manual); residual tasks name
 // the employee themselves.
+// A revocation or residual task's deadline is its case's, read now: an SLA waiver that moved the
+// case's deadline moves the task's too (the copy stored at creation is only a fallback).
 const TASK_SELECT = `
 SELECT t.*, e.id AS employee_id, e.display_name,
-       (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
-         WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) AS case_deadline_at
+       CASE WHEN t.kind = 'residual' AND t.case_id IS NOT NULL
+            THEN (SELECT COALESCE(cs.deadline_at, c.deadline_at) FROM cases c LEFT JOIN case_systems cs ON cs.case_id = c.id AND cs.system = t.system WHERE c.id = t.case_id)
+            ELSE (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
+                   WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) END AS case_deadline_at
   FROM manual_tasks t
   LEFT JOIN employee_accounts ea ON t.employee_id IS NULL AND ea.system = t.system AND ea.account_id = t.employee_external_id
   LEFT JOIN employees e ON e.id = COALESCE(t.employee_id, ea.employee_id)`
@@ -63,7 +67,7 @@ function taskOut(t: Record<string, unknown>): z.input<typeof taskSchema> {
     instructions: (t.instructions as string | null) ?? null,
     details: t.details as Record<string, unknown>,
     status: t.status as 'open' | 'completed' | 'cancelled',
-    deadlineAt: iso((t.kind === 'revoke' ? (t.case_deadline_at as Date | null) : null) ?? (t.deadline_at as Date | null)),
+    deadlineAt: iso((t.kind === 'revoke' || t.kind === 'residual' ? (t.case_deadline_at as Date | null) : null) ?? (t.deadline_at as Date | null)),
     createdAt: (t.created_at as Date).toISOString(),
     completedAt: iso(t.completed_at as Date | null),
     completedBy: (t.completed_by as string | null) ?? null,
@@ -86,9 +90,11 @@ export const listTasks = defineRoute({
       kind: z.enum(['provision', 'revoke', 'suspend', 'enable', 'change', 'residual']).optional(),
       ownerGroup: z.string().max(200).optional(),
       system: z.string().max(200).optional(),
+      employeeId: z.uuid().optional().describe("Only this employee's tasks."),
+      sort: z.enum(['deadline', 'created', '-created']).default('deadline').describe('deadline: open ones first, least time left first (default); created / -created: oldest / newest first.'),
     }),
   },
-  responses: { 200: { description: 'A page of tasks', schema: pageOf(taskSchema) } },
+  responses: { 200: { description: 'A page of tasks', schema: pageOf(taskSchema).extend({ total: z.number().int().describe('Tasks matching the filters, on every page.') }) } },
   handler: async ({ query, deps }) => {
     const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
     const params: unknown[] = []
@@ -97,12 +103,15 @@ export const listTasks = defineRoute({
     if (query.kind) where.push(`t.kind = $${params.push(query.kind)}`)
     if (query.ownerGroup) where.push(`t.owner_group = $${params.push(query.ownerGroup)}`)
     if (query.system) where.push(`t.system = $${params.push(query.system)}`)
-    const { rows } = await deps.pool.query(
-      `${TASK_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY (t.status = 'open') DESC, case_deadline_at ASC NULLS LAST, t.created_at
-       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
-      params,
-    )
-    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null }
+    if (query.employeeId) where.push(`e.id = $${params.push(query.employeeId)}`)
+    const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
+    const order =
+      query.sort === 'created' ? 't.created_at ASC, t.id' : query.sort === '-created' ? 't.created_at DESC, t.id' : `(t.status = 'open') DESC, case_deadline_at ASC NULLS LAST, t.created_at, t.id`
+    const [{ rows }, count] = await Promise.all([
+      deps.pool.query(`${TASK_SELECT} ${filter} ORDER BY ${order} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [...params, query.limit + 1, offset]),
+      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${TASK_SELECT} ${filter}) x`, params),
+    ])
+    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total: count.rows[0]!.n }
   },
 })
 
@@ -287,17 +296,33 @@ export const listDeadLetters = defineRoute({
   summary: 'Jobs that failed for good, per system, waiting for a person',
   tags: ['jobs'],
   roles: ['operator', 'auditor'],
-  request: { query: pageQuery().extend({ system: z.string().max(200).optional() }) },
-  responses: { 200: { description: 'A page of failed jobs', schema: pageOf(deadLetterSchema) } },
+  request: {
+    query: pageQuery().extend({
+      system: z.string().max(200).optional(),
+      employeeId: z.uuid().optional().describe("Only this employee's failed jobs."),
+      action: z.string().max(100).optional().describe('Only this action (provision, deprovision, ...).'),
+      sort: z.enum(['-created', 'created']).default('-created').describe('-created: newest first (default); created: oldest first.'),
+    }),
+  },
+  responses: {
+    200: { description: 'A page of failed jobs', schema: pageOf(deadLetterSchema).extend({ total: z.number().int().describe('Dead letters matching the filters, on every page.') }) },
+  },
   handler: async ({ query, deps }) => {
     const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
     const schema = deps.config.queue.schema
     const params: unknown[] = [query.system ? deadLetterQueue(query.system) : 'dlq.%']
-    const { rows } = await deps.pool.query(
-      `SELECT id, name, data, created_on FROM ${schema}.job WHERE name LIKE $1 AND state = 'created' ORDER BY created_on DESC
-       LIMIT $${params.push(query.limit + 1)} OFFSET $${params.push(offset)}`,
-      params,
-    )
+    const where = [`name LIKE $1`, `state = 'created'`]
+    if (query.employeeId) where.push(`data->>'employeeId' = $${params.push(query.employeeId)}`)
+    if (query.action) where.push(`data->'request'->>'action' = $${params.push(query.action)}`)
+    const filter = where.join(' AND ')
+    const [{ rows }, count] = await Promise.all([
+      deps.pool.query(
+        `SELECT id, name, data, created_on FROM ${schema}.job WHERE ${filter} ORDER BY created_on ${query.sort === 'created' ? 'ASC' : 'DESC'}, id
+         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+        [...params, query.limit + 1, offset],
+      ),
+      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.job WHERE ${filter}`, params),
+    ])
     return {
       items: rows.slice(0, query.limit).map((j) => ({
         id: j.id,
@@ -310,33 +335,75 @@ export const listDeadLetters = defineRoute({
         createdAt: j.created_on.toISOString(),
       })),
       nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
+      total: count.rows[0]!.n,
     }
   },
 })
+
+/** How a dead letter was settled, kept on its pg-boss row (state completed, `output`). */
+interface Settled {
+  settled: 'redriven' | 'accepted' | 'resolved_by_hand'
+  by: string
+  at: string
+  reason: string
+}
+
+/**
+ * The dead letter, still waiting for a person. One that was settled already (retried, accepted or
+ * resolved by hand) answers 409 `dead_letter_settled` with how and by whom: a second click never
+ * does the work twice.
+ */
+async function openDeadLetter(deps: ApiDeps, id: string): Promise<{ id: string; name: string; data: SystemJobData & { failure?: unknown } }> {
+  const schema = deps.config.queue.schema
+  const { rows } = await deps.pool.query(`SELECT id, name, data, state, output FROM ${schema}.job WHERE id = $1 AND name LIKE 'dlq.%'`, [id])
+  const dead = rows[0]
+  if (!dead) throw notFound(`failed job ${id}`)
+  if (dead.state !== 'created') throw alreadySettled(id, dead.output as Partial<Settled> | null)
+  return dead
+}
+
+function alreadySettled(id: string, how: Partial<Settled> | null | undefined): ApiError {
+  const what = how?.settled ? `${how.settled.replaceAll('_', ' ')} by ${how.by ?? 'someone'} at ${how.at ?? '?'}` : 'settled meanwhile'
+  return new ApiError(409, 'dead_letter_settled', `failed job ${id} was already ${what}: nothing was done`, how ?? null)
+}
+
+/**
+ * Marks the dead letter settled in the caller's transaction (the row stays, state completed, until
+ * pg-boss's retention removes it). Of two concurrent clicks only the first one's update matches.
+ */
+async function settleDeadLetter(client: PoolClient, deps: ApiDeps, dead: { id: string; name: string }, how: Settled): Promise<void> {
+  const schema = deps.config.queue.schema
+  const updated = await client.query(
+    `UPDATE ${schema}.job SET state = 'completed', completed_on = now(), output = $3 WHERE id = $1 AND name = $2 AND state = 'created'`,
+    [dead.id, dead.name, JSON.stringify(how)],
+  )
+  if (updated.rowCount === 0) {
+    const { rows } = await client.query(`SELECT output FROM ${schema}.job WHERE id = $1`, [dead.id])
+    throw alreadySettled(dead.id, rows[0]?.output as Partial<Settled> | null)
+  }
+}
 
 export const redriveDeadLetter = defineRoute({
   method: 'post',
   path: '/api/v1/jobs/dead-letters/:id/redrive',
   summary: 'Run a failed job again (after the cause was fixed)',
   description:
-    "Tells the case the system is being retried (operator.retry); the case queues the one job that brings the system where it should be, and the dead letter is removed in the same transaction. The action is audited with the operator as actor. A retry of a system that is already being retried or is done changes nothing and answers 409 with the system's status.",
+    "Tells the case the system is being retried (operator.retry); the case queues the one job that brings the system where it should be, and the dead letter is settled in the same transaction. The action is audited with the operator as actor. A dead letter that was already settled (retried, accepted or resolved by hand; e.g. a second click) answers 409 `dead_letter_settled`; a retry of a system that is already being retried or is done changes nothing and answers 409 `nothing_to_retry` with the system's status.",
   tags: ['jobs'],
   roles: ['operator'],
   request: { params: z.object({ id: z.uuid() }), body: z.object({ reason: z.string().min(1).max(1000) }) },
   responses: {
     202: { description: 'Queued again', schema: z.object({ jobId: z.string().nullable(), system: z.string() }) },
-    404: { description: 'No such failed job (already redriven, or never there)' },
-    409: { description: 'Nothing to retry: the system is already being retried, or is done; nothing was queued' },
+    404: { description: 'No such failed job' },
+    409: { description: 'The dead letter was already settled (dead_letter_settled), or there is nothing to retry (nothing_to_retry); nothing was queued' },
     503: { description: 'No queue in this process' },
   },
   handler: async ({ params, body, deps, actor }) => {
     const boss = deps.boss
     if (!boss || !deps.engine) throw new ApiError(503, 'queue_unavailable', 'the job queue is not running in this process')
     const schema = deps.config.queue.schema
-    const { rows } = await deps.pool.query(`SELECT id, name, data FROM ${schema}.job WHERE id = $1 AND name LIKE 'dlq.%' AND state = 'created'`, [params.id])
-    const dead = rows[0]
-    if (!dead) throw notFound(`failed job ${params.id}`)
-    const { failure: _failure, ...data } = dead.data as SystemJobData & { failure?: unknown }
+    const dead = await openDeadLetter(deps, params.id)
+    const { failure: _failure, ...data } = dead.data
     const request = data.request
     // The case alone queues the retry (its operator.retry handler starts the job the system needs
     // now). Queueing the dead letter's copy as well ran the step twice: one click on "Retry job"
@@ -354,9 +421,8 @@ export const redriveDeadLetter = defineRoute({
         audit,
         within: async (client, applied) => {
           if (!applied.applied) return
-          // Locked with the employee: of two clicks, only the first removes the dead letter.
-          const removed = await client.query(`DELETE FROM ${schema}.job WHERE id = $1 AND name = $2 AND state = 'created' RETURNING id`, [params.id, dead.name])
-          if (removed.rowCount === 0) throw new ApiError(404, 'not_found', `failed job ${params.id} was already redriven`)
+          // Locked with the employee: of two clicks, only the first settles the dead letter.
+          await settleDeadLetter(client, deps, dead, { settled: 'redriven', by: actor.id, at: deps.now().toISOString(), reason: body.reason })
           const job = await client.query<{ id: string }>(
             `SELECT id FROM ${schema}.job WHERE data->>'employeeId' = $1 AND data->'request'->>'system' = $2 AND name NOT LIKE 'dlq.%' AND state IN ('created', 'retry', 'active')
              ORDER BY created_on DESC LIMIT 1`,
@@ -381,6 +447,83 @@ export const redriveDeadLetter = defineRoute({
       })
     }
     return { jobId: queued, system: request.system }
+  },
+})
+
+export const settleDeadLetterRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/jobs/dead-letters/:id/settle',
+  summary: 'Settle a job that failed for good without retrying it: accept the failure, or record it as resolved by hand',
+  description:
+    '`outcome: "accepted"`: the failure stands. For a leaver the access may still be there, so it becomes residual access on the case, with a residual-access task on which a person decides ' +
+    '(removed by hand, or kept under an approved exception: `POST /api/v1/tasks/{id}/complete`); for a joiner or a mover the person goes without that access and the case stops waiting for it. ' +
+    '`outcome: "resolved_by_hand"`: someone did by hand what the job could not (the failed system is resolved on the case and recorded as such). ' +
+    'Either way the dead letter is settled in the same transaction and the decision is on the audit trail (`job.settled`) with the operator and the reason. ' +
+    'A dead letter whose system is no longer failed (left over after a retry) can only be resolved by hand: it is settled and the case is left as it is (`caseChanged: false`).',
+  tags: ['jobs'],
+  roles: ['operator'],
+  request: {
+    params: z.object({ id: z.uuid() }),
+    body: z.object({
+      outcome: z.enum(['accepted', 'resolved_by_hand']),
+      reason: z.string().trim().min(10).max(1000).describe('Why (at least 10 characters): what was done by hand, or why the failure is accepted.'),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'Settled',
+      schema: z.object({
+        system: z.string(),
+        outcome: z.enum(['accepted', 'resolved_by_hand']),
+        caseChanged: z.boolean().describe('false: the system was not failed any more, so only the dead letter was settled.'),
+        residualTaskIds: z.array(z.uuid()).describe('accepted, for a leaver: the residual-access tasks to decide on.'),
+      }),
+    },
+    404: { description: 'No such failed job' },
+    409: { description: 'Already settled (dead_letter_settled), or "accepted" for a system that is not failed any more (nothing_to_settle)' },
+    503: { description: 'No lifecycle engine in this process' },
+  },
+  handler: async ({ params, body, deps, actor }) => {
+    if (!deps.engine) throw new ApiError(503, 'queue_unavailable', 'the lifecycle engine is not running in this process')
+    const dead = await openDeadLetter(deps, params.id)
+    const data = dead.data
+    const system = data.request.system
+    const audit: AuditEntryInput[] = []
+    let residualTaskIds: string[] = []
+    const result = await applyEvent(
+      deps.engine,
+      data.employeeId,
+      { type: 'operator.resolved', system, actor: actor.id, note: body.reason, outcome: body.outcome, now: deps.now().toISOString() },
+      {
+        actor,
+        correlationId: data.correlationId,
+        audit,
+        within: async (client, applied) => {
+          // Accepting a failure the case no longer has would record nothing: refused, nothing changes.
+          if (!applied.applied && body.outcome === 'accepted') return
+          await settleDeadLetter(client, deps, dead, { settled: body.outcome, by: actor.id, at: deps.now().toISOString(), reason: body.reason })
+          if (applied.applied && body.outcome === 'accepted') {
+            const { rows } = await client.query<{ id: string }>(
+              `SELECT id FROM manual_tasks WHERE kind = 'residual' AND status = 'open' AND employee_id = $1 AND system = $2 ORDER BY created_at`,
+              [data.employeeId, system],
+            )
+            residualTaskIds = rows.map((r) => r.id)
+          }
+          audit.push({
+            actor,
+            action: 'job.settled',
+            subject: { employeeId: data.employeeId, system },
+            correlationId: data.correlationId,
+            details: { deadLetterId: params.id, outcome: body.outcome, reason: body.reason, key: data.request.key, failure: data.failure ?? null, caseChanged: applied.applied, residualTaskIds },
+          })
+        },
+      },
+    )
+    if (!result.applied && body.outcome === 'accepted') {
+      const status = result.view.systems.find((s) => s.system === system)?.status ?? 'unknown'
+      throw new ApiError(409, 'nothing_to_settle', `${system} has not failed (status ${status}): there is no failure to accept; resolve the dead letter by hand instead`, { system, status })
+    }
+    return { system, outcome: body.outcome, caseChanged: result.applied, residualTaskIds }
   },
 })
 
@@ -455,4 +598,4 @@ export const listHrInbox = defineRoute({
   },
 })
 
-export const OPERATION_ROUTES = [listTasks, completeTask, listSystems, listDeadLetters, redriveDeadLetter, listHrInbox]
+export const OPERATION_ROUTES = [listTasks, completeTask, listSystems, listDeadLetters, redriveDeadLetter, settleDeadLetterRoute, listHrInbox]

@@ -101,3 +101,56 @@ export async function residualDecisions(db: Queryable, caseIds: string[]): Promi
   }
   return out
 }
+
+export interface CancelledTask {
+  id: string
+  system: string
+  kind: string
+  reason: string
+}
+
+/**
+ * Tasks nobody should do any more close themselves (status `cancelled`, the reason in
+ * `attestation.cancelled`), in the transaction that made them stale:
+ * - a leaver whose termination took effect: open provision, enable and change tasks of their
+ *   systems without an API (the revocation task supersedes them);
+ * - a rescinded termination (no termination any more): the open revocation tasks created while the
+ *   cancelled leaver case was open, and the open residual-access tasks of that case.
+ * Residual tasks read their deadline from the case (GET /api/v1/tasks), so a deadline moved by
+ * an SLA waiver needs no copy here.
+ */
+export async function closeStaleTasks(
+  db: Queryable,
+  employee: { id: string; accountKey: string; generation: number },
+  now: { terminated: boolean; effective: boolean },
+): Promise<CancelledTask[]> {
+  const out: CancelledTask[] = []
+  const cancel = async (reason: string, where: string, params: unknown[]) => {
+    const { rows } = await db.query<{ id: string; system: string; kind: string }>(
+      `UPDATE manual_tasks t SET status = 'cancelled', attestation = jsonb_build_object('cancelled', $1::text, 'at', now())
+        WHERE t.status = 'open' AND ${where}
+        RETURNING t.id, t.system, t.kind`,
+      [reason, ...params],
+    )
+    out.push(...rows.map((r) => ({ ...r, reason })))
+  }
+  if (now.terminated && now.effective) {
+    await cancel('the person is leaving: the revocation supersedes it', `t.system LIKE 'manual:%' AND t.employee_external_id = $2 AND t.kind IN ('provision', 'enable', 'change')`, [
+      employee.accountKey,
+    ])
+  }
+  if (!now.terminated) {
+    await cancel(
+      'the termination was rescinded',
+      `t.system LIKE 'manual:%' AND t.employee_external_id = $2 AND t.kind = 'revoke'
+         AND EXISTS (SELECT 1 FROM cases c WHERE c.employee_id = $3 AND c.kind = 'leaver' AND c.generation = $4 AND c.status = 'cancelled' AND t.created_at >= c.opened_at)`,
+      [employee.accountKey, employee.id, employee.generation],
+    )
+    await cancel(
+      'the termination was rescinded',
+      `t.kind = 'residual' AND t.employee_id = $2 AND EXISTS (SELECT 1 FROM cases c WHERE c.id = t.case_id AND c.status = 'cancelled')`,
+      [employee.id],
+    )
+  }
+  return out
+}

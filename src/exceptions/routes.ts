@@ -14,7 +14,7 @@ import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery, reply, time
 import { grantSchema } from '../policy/schema.ts'
 import { REASON_MIN_LENGTH } from './config.ts'
 import { decideException, requestException, type Caller, type Decision, type ExceptionDeps } from './service.ts'
-import { EXCEPTION_STATUSES, findException, listExceptions, type ExceptionRecord } from './store.ts'
+import { EXCEPTION_STATUSES, countExceptions, findException, listExceptions, type ExceptionRecord } from './store.ts'
 
 /** What the service enforces at its floor, stated here so the OpenAPI document says it (it said 1 where the server asked for 10). */
 const reasonSchema = z.string().trim().min(REASON_MIN_LENGTH, `give a reason of at least ${REASON_MIN_LENGTH} characters`).max(2000)
@@ -198,22 +198,27 @@ export const listExceptionsRoute = defineRoute({
       system: z.string().min(1).max(200).optional().describe('Only exceptions on this system.'),
     }),
   },
-  responses: { 200: { description: 'One page of exceptions', schema: pageOf(exceptionSchema) } },
+  responses: {
+    200: { description: 'One page of exceptions', schema: pageOf(exceptionSchema).extend({ total: z.number().int().describe('Exceptions matching the filters, on every page.') }) },
+  },
   handler: async ({ query, deps }) => {
     const after = decodeCursor(query.cursor, cursorSchema)
-    const rows = await listExceptions(deps.pool, {
-      limit: query.limit,
-      after: after ? { requestedAt: new Date(after.r), id: after.i } : null,
+    const filters = {
       ...(query.status ? { status: query.status } : {}),
       ...(query.employeeId ? { employeeId: query.employeeId } : {}),
       ...(query.kind ? { kind: query.kind } : {}),
       ...(query.system ? { system: query.system } : {}),
-    })
+    }
+    const [rows, total] = await Promise.all([
+      listExceptions(deps.pool, { ...filters, limit: query.limit, after: after ? { requestedAt: new Date(after.r), id: after.i } : null }),
+      countExceptions(deps.pool, filters),
+    ])
     const page = rows.slice(0, query.limit)
     const last = page.at(-1)
     return {
       items: page.map(exceptionView),
       nextCursor: rows.length > query.limit && last ? encodeCursor({ r: last.requestedAt.toISOString(), i: last.id }) : null,
+      total,
     }
   },
 })

@@ -246,6 +246,18 @@ export async function listExceptions(db: Queryable, f: ListFilters): Promise<Exc
   return rows.map(toRecord)
 }
 
+/** How many exceptions match the filters (every page; the cursor is ignored). */
+export async function countExceptions(db: Queryable, f: Omit<ListFilters, 'limit' | 'after'>): Promise<number> {
+  const where: string[] = []
+  const values: unknown[] = []
+  if (f.status) where.push(`status = $${values.push(f.status)}`)
+  if (f.employeeId) where.push(`employee_id = $${values.push(f.employeeId)}`)
+  if (f.kind) where.push(`kind = $${values.push(f.kind)}`)
+  if (f.system) where.push(`system = $${values.push(f.system)}`)
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM exceptions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, values)
+  return rows[0]!.n
+}
+
 export interface EmployeeInfo {
   id: string
   externalId: string

@@ -35,7 +35,7 @@ import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMoment } from './schedule.ts'
 import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
 import { uuidV5 } from '../util/ids.ts'
-import { ensureResidualTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
+import { closeStaleTasks, ensureResidualTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 import { LIFECYCLE_VERSIONING, upgradeSnapshot, type MachineVersioning } from '../../state-machines/upgrades.ts'
 
 export interface Actor {
@@ -381,6 +381,11 @@ async function applyLocked(
   await projectJoinerCase(client, row.id, row.account_key, ctx, now)
   const leaverCase = await projectCases(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId: options.correlationId }), deps.onRevocationVerified)
   const residualTasks = await ensureResidualTasks(client, residualTaskInputs(deps, row, ctx, leaverCase))
+  const staleTasks = await closeStaleTasks(
+    client,
+    { id: row.id, accountKey: row.account_key, generation: ctx.generation },
+    { terminated: ctx.termination !== undefined, effective: ctx.termination !== undefined && Date.parse(ctx.termination.effectiveAt) <= now.getTime() },
+  )
 
   // 3. Jobs and timers, in this transaction.
   const db = inTransaction(client)
@@ -449,6 +454,9 @@ async function applyLocked(
   }
   for (const task of residualTasks) {
     audit.push({ actor: options.actor, action: 'task.created', subject: { ...subject, system: task.system }, correlationId, details: { taskId: task.id, kind: 'residual', residual: task.item, caseId: task.caseId } })
+  }
+  for (const task of staleTasks) {
+    audit.push({ actor: options.actor, action: 'task.cancelled', subject: { ...subject, system: task.system }, correlationId, details: { taskId: task.id, kind: task.kind, reason: task.reason } })
   }
   const result: ApplyResult = {
     employeeId: row.id,

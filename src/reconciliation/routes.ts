@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { notFound } from '../http/errors.ts'
 import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery, timestamp } from '../http/routes.ts'
 import { acknowledge, linkAccount, requestCutoff } from './service.ts'
-import { FINDING_KINDS, FINDING_STATES, findFinding, listFindings, type FindingRecord } from './store.ts'
+import { FINDING_KINDS, FINDING_STATES, countFindings, findFinding, listFindings, type FindingRecord } from './store.ts'
 
 /**
  * What a person must write to act on a finding. The schema is the rule: the server enforces
@@ -107,20 +107,25 @@ export const listFindingsRoute = defineRoute({
       employeeId: z.uuid().optional(),
     }),
   },
-  responses: { 200: { description: 'A page of findings, most recently seen first', schema: pageOf(findingSchema) } },
+  responses: {
+    200: {
+      description: 'A page of findings, most recently seen first',
+      schema: pageOf(findingSchema).extend({ total: z.number().int().describe('Findings matching the filters, on every page.') }),
+    },
+  },
   handler: async ({ query, deps }) => {
     const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
-    const rows = await listFindings(deps.pool, {
+    const filter = {
       state: query.status,
-      limit: query.limit,
-      offset,
       ...(query.system ? { system: query.system } : {}),
       ...(query.kind ? { kind: query.kind } : {}),
       ...(query.employeeId ? { employeeId: query.employeeId } : {}),
-    })
+    }
+    const [rows, total] = await Promise.all([listFindings(deps.pool, { ...filter, limit: query.limit, offset }), countFindings(deps.pool, filter)])
     return {
       items: rows.slice(0, query.limit).map(findingView),
       nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
+      total,
     }
   },
 })

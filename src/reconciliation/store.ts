@@ -177,7 +177,7 @@ export interface FindingFilter {
   offset: number
 }
 
-export async function listFindings(db: Queryable, q: FindingFilter): Promise<FindingRecord[]> {
+function findingWhere(q: Omit<FindingFilter, 'limit' | 'offset'>): { where: string[]; params: unknown[] } {
   const params: unknown[] = []
   const where: string[] = []
   if (q.state === 'open') where.push(`f.resolved_at IS NULL AND f.status = 'open'`)
@@ -187,6 +187,18 @@ export async function listFindings(db: Queryable, q: FindingFilter): Promise<Fin
   if (q.system) where.push(`f.system = $${params.push(q.system)}`)
   if (q.kind) where.push(`f.kind = $${params.push(q.kind)}`)
   if (q.employeeId) where.push(`f.employee_id = $${params.push(q.employeeId)}`)
+  return { where, params }
+}
+
+/** How many findings match the filter (every page). */
+export async function countFindings(db: Queryable, q: Omit<FindingFilter, 'limit' | 'offset'>): Promise<number> {
+  const { where, params } = findingWhere(q)
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM reconciliation_findings f ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, params)
+  return rows[0]!.n
+}
+
+export async function listFindings(db: Queryable, q: FindingFilter): Promise<FindingRecord[]> {
+  const { where, params } = findingWhere(q)
   const { rows } = await db.query(
     `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY f.last_seen_at DESC, f.id
      LIMIT $${params.push(q.limit + 1)} OFFSET $${params.push(q.offset)}`,

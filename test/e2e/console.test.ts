@@ -365,6 +365,117 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     assert.deepEqual(problems, [])
   })
 
+  test('when a job failed for good and will not be retried, then an operator accepts the failure with a reason from the console and the decision is on the audit trail', async () => {
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ pathIncludes: '/scim/', method: 'POST', status: 400, times: 1 })
+    const externalId = `S${Date.now().toString().slice(-6)}`
+    const employeeId = await hire(externalId, 'Sales', ['provisioning', 'ready', 'active'])
+    const dead = await t.until('the dead letter', async () => {
+      const page = await api('operator', 'GET', '/api/v1/jobs/dead-letters?system=slack')
+      return (page.body.items as Array<{ id: string; employeeId: string }>).find((j) => j.employeeId === employeeId)
+    })
+    const { context, page, problems } = await open()
+    await signIn(page, 'operator')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
+    const card = page.getByTestId(`dead-${dead.id}`)
+    await card.getByLabel(/Reason/).fill('short')
+    assert.ok(await card.getByRole('button', { name: 'Accept failure' }).isDisabled(), 'a reason of a few characters cannot settle a failure')
+    await card.getByLabel(/Reason/).fill('Contractor works without Slack; agreed with the team lead')
+    await card.getByRole('button', { name: 'Accept failure' }).click()
+    await card.waitFor({ state: 'detached' })
+    const audit = await t.running.pool.query<{ actor_id: string; details: { outcome: string; reason: string } }>(
+      `SELECT actor_id, details FROM audit_events WHERE action = 'job.settled' AND employee_id = $1`,
+      [employeeId],
+    )
+    assert.equal(audit.rows.length, 1)
+    assert.equal(audit.rows[0]!.actor_id, tokens.operator.id)
+    assert.deepEqual([audit.rows[0]!.details.outcome, audit.rows[0]!.details.reason], ['accepted', 'Contractor works without Slack; agreed with the team lead'])
+    const again = await api('operator', 'POST', `/api/v1/jobs/dead-letters/${dead.id}/redrive`, { reason: 'second try' })
+    assert.equal(again.status, 409)
+    assert.equal((again.body.error as { code: string }).code, 'dead_letter_settled')
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test("when a leaver's Slack cut-off fails for good, then an approver decides each residual-access task in the console: one removed by hand, one kept under a legal hold they request from the task and another approver approves", async () => {
+    const externalId = `Q${Date.now().toString().slice(-6)}`
+    const employeeId = await hire(externalId, 'Sales')
+    await t.until('Slack active', async () => {
+      const { rows } = await t.running.pool.query<{ status: string }>(`SELECT status FROM employee_accounts WHERE employee_id = $1 AND system = 'slack'`, [employeeId])
+      return rows[0]?.status === 'active'
+    })
+    const slack = t.running.emulators!.slack
+    for (const method of ['PATCH', 'DELETE'] as const) slack.kit.injectFault({ method, pathIncludes: '/scim/', status: 400, times: Number.POSITIVE_INFINITY })
+    try {
+      const left = await api('admin', 'POST', '/api/v1/sandbox/hr-events', { event: 'leaver', employeeId: externalId })
+      assert.equal(left.status, 202, JSON.stringify(left.body))
+      await t.until('two residual-access tasks', async () => {
+        const r = await api('approverA', 'GET', '/api/v1/tasks?kind=residual&status=open&limit=100')
+        return (r.body.items as Array<{ employeeId: string }>).filter((x) => x.employeeId === employeeId).length === 2 || undefined
+      })
+    } finally {
+      slack.kit.clearFaults()
+    }
+    const { context, page, problems } = await open()
+    await signIn(page, 'approverA')
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Manual tasks' }).click()
+    const cards = page.getByTestId(`task-${externalId}-residual`)
+    const disable = cards.filter({ hasText: 'slack_disable' })
+    const userTokens = cards.filter({ hasText: 'slack_user_tokens' })
+    await disable.getByLabel('Attestation: what was done').fill('Kept: the workspace export is under legal hold')
+    const complete = disable.getByRole('button', { name: 'Complete task' })
+    assert.ok(await complete.isDisabled(), 'no decision yet')
+    await disable.getByTestId(/^task-missing-/).filter({ hasText: 'Choose a decision' }).waitFor()
+    await disable.getByLabel(/Accepted: kept under an approved exception/).check()
+    // No exception allows keeping it yet: the form says so instead of failing with a 400.
+    await disable.getByText(/has no approved or active retain-account, legal-hold or extra-access exception for slack/).waitFor()
+    assert.ok(await complete.isDisabled())
+
+    // The approver asks for the exception from the task itself; another approver decides it.
+    const request = disable.getByTestId(/^task-request-exception-/)
+    await request.getByLabel('Exception to request').selectOption('legal_hold')
+    await request.getByLabel('Until (date)').fill(new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10))
+    await request.getByLabel(/Why keep it/).fill('Litigation hold on the Slack workspace export')
+    await request.getByRole('button', { name: 'Request exception' }).click()
+    await disable.getByTestId(/^task-waiting-exception-/).filter({ hasText: 'legal hold request for slack is waiting for approval' }).waitFor()
+    const requested = await api('approverB', 'GET', `/api/v1/exceptions?employeeId=${employeeId}&status=requested`)
+    const hold = { body: (requested.body.items as Array<{ id: string; kind: string; system: string; requestedBy: string }>).find((x) => x.kind === 'legal_hold' && x.system === 'slack')! }
+    assert.equal(hold.body.requestedBy, tokens.approverA.id, 'requested as the approver who completes the task')
+    const approved = await api('approverB', 'POST', `/api/v1/exceptions/${String(hold.body.id)}/approve`, { reason: 'Legal confirmed the hold in LEG-90' })
+    assert.equal(approved.status, 200, JSON.stringify(approved.body))
+    // Choosing the decision again reads the person's exceptions again.
+    await disable.getByLabel(/Removed by hand/).check()
+    await disable.getByLabel(/Accepted: kept under an approved exception/).check()
+    await disable.getByLabel('Exception that allows keeping it').selectOption(String(hold.body.id))
+    await userTokens.getByLabel('Attestation: what was done').fill('Deactivated by hand in the Slack admin; tokens invalidated')
+    await userTokens.getByLabel(/Removed by hand/).check()
+    await page.screenshot({ path: path.join(SHOTS, 'tasks-residual.png'), fullPage: true })
+    await complete.click()
+    await disable.waitFor({ state: 'detached' })
+    await userTokens.getByRole('button', { name: 'Complete task' }).click()
+    await userTokens.waitFor({ state: 'detached' })
+
+    const done = await api('approverA', 'GET', '/api/v1/tasks?kind=residual&status=completed&limit=100')
+    const mine = (done.body.items as Array<{ employeeId: string; title: string; resolution: string; exceptionId: string | null }>).filter((x) => x.employeeId === employeeId)
+    assert.deepEqual(
+      mine.map((x) => [x.title.includes('slack_disable') ? 'disable' : 'tokens', x.resolution, x.exceptionId]).sort(),
+      [
+        ['disable', 'accepted', String(hold.body.id)],
+        ['tokens', 'removed', null],
+      ],
+    )
+    // Every residual item decided: Slack is resolved on the leaver case (the badge task is another matter).
+    await t.until('Slack resolved on the leaver case', async () => {
+      const { rows } = await t.running.pool.query<{ status: string }>(
+        `SELECT cs.status FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = $1 AND c.kind = 'leaver' AND cs.system = 'slack' ORDER BY c.opened_at DESC LIMIT 1`,
+        [employeeId],
+      )
+      return rows[0]?.status === 'done' || undefined
+    })
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
   test('when an auditor exports the access-revocation report, then the console verifies its manifest and the downloaded files verify offline', async () => {
     const { context, page, problems } = await open()
     await signIn(page, 'auditor')
@@ -423,5 +534,106 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await page.screenshot({ path: path.join(SHOTS, 'phone-dashboard.png'), fullPage: true })
     await context.close()
     assert.deepEqual(problems, [])
+  })
+
+  test('when there are more open leaver cases than one page, then the dashboard counts every one of them from the server and pages through the list', async () => {
+    // 110 open leaver cases (3 of them breached, with the latest deadlines: on the last page), more than the 100 rows the dashboard used to count.
+    const prefix = `P${Date.now().toString().slice(-5)}-`
+    await t.running.pool.query(
+      `WITH e AS (
+         INSERT INTO employees (id, source, external_id, display_name, state, account_key)
+         SELECT gen_random_uuid(), 'generic', $1 || lpad(n::text, 3, '0'), 'Paged Leaver ' || n, 'deprovisioning', $1 || n FROM generate_series(1, 110) n
+         RETURNING id, external_id)
+       INSERT INTO cases (id, employee_id, kind, generation, status, effective_at, deadline_at, breached_at)
+       SELECT gen_random_uuid(), e.id, 'leaver', 1, 'open', now(), now() + (substring(e.external_id from '...$')::int || ' days')::interval,
+              CASE WHEN substring(e.external_id from '...$')::int > 107 THEN now() END
+         FROM e`,
+      [prefix],
+    )
+    try {
+      const { context, page, problems } = await open()
+      await signIn(page, 'operator')
+      const server = await api('operator', 'GET', '/api/v1/cases/counts')
+      const counts = server.body as { open: number; breached: number; atRisk: number }
+      assert.ok(counts.open >= 110 && counts.breached >= 3, JSON.stringify(counts))
+      await page.getByTestId('count-open').filter({ hasText: new RegExp(`^${counts.open} open leaver cases$`) }).waitFor()
+      await page.getByTestId('count-breached').filter({ hasText: new RegExp(`^${counts.breached} breached$`) }).waitFor()
+      await page.getByTestId('count-at-risk').filter({ hasText: new RegExp(`^${counts.atRisk} at risk$`) }).waitFor()
+      const pager = page.getByTestId('pager-open-cases')
+      await pager.getByText(`Showing 1–50 of ${counts.open} open cases`).waitFor()
+      assert.equal(await page.getByTestId(`case-${prefix}110`).count(), 0, 'the last case is not on the first page')
+      await pager.getByRole('button', { name: 'Next' }).click()
+      await pager.getByText(`Showing 51–100 of ${counts.open} open cases`).waitFor()
+      await pager.getByRole('button', { name: 'Next' }).click()
+      await pager.getByText(new RegExp(`Showing 101–${counts.open} of ${counts.open} open cases`)).waitFor()
+      await page.getByTestId(`case-${prefix}110`).getByText('breached').waitFor()
+      assert.equal(await pager.getByRole('button', { name: 'Next' }).count(), 0, 'no page after the last')
+      await pager.getByRole('button', { name: 'Previous' }).click()
+      await pager.getByText(`Showing 51–100 of ${counts.open} open cases`).waitFor()
+      // Filtered on the server: the breached ones, and one leaver by HR id; each starts at the first page.
+      await page.getByLabel('Show').selectOption('breached')
+      await pager.getByText(`Showing 1–${counts.breached} of ${counts.breached} open cases`).waitFor()
+      await page.getByTestId(`case-${prefix}109`).getByText('breached').waitFor()
+      await page.getByLabel('Show').selectOption('open')
+      await page.getByRole('searchbox', { name: 'Leaver' }).fill(`${prefix}042`)
+      await page.getByRole('button', { name: 'Find' }).click()
+      await pager.getByText('Showing 1–1 of 1 open cases').waitFor()
+      await page.getByTestId(`case-${prefix}042`).waitFor()
+      await context.close()
+      assert.deepEqual(problems, [])
+    } finally {
+      await t.running.pool.query(`DELETE FROM cases WHERE employee_id IN (SELECT id FROM employees WHERE external_id LIKE $1 || '%')`, [prefix])
+      await t.running.pool.query(`DELETE FROM employees WHERE external_id LIKE $1 || '%'`, [prefix])
+    }
+  })
+
+  test('when the server cannot be reached, then one banner says so, the countdowns stop, and no list claims to be empty; when it answers again, the banner goes', async () => {
+    const externalId = `D${Date.now().toString().slice(-6)}`
+    await t.running.pool.query(
+      `WITH e AS (INSERT INTO employees (id, source, external_id, display_name, state, account_key) VALUES (gen_random_uuid(), 'generic', $1, 'Down Leaver', 'deprovisioning', $1) RETURNING id)
+       INSERT INTO cases (id, employee_id, kind, generation, status, effective_at, deadline_at) SELECT gen_random_uuid(), e.id, 'leaver', 1, 'open', now(), now() + interval '2 hours' FROM e`,
+      [externalId],
+    )
+    try {
+      const { context, page, problems } = await open()
+      await signIn(page, 'operator')
+      const countdown = page.getByTestId(`case-${externalId}`).getByTestId('countdown')
+      await countdown.waitFor()
+      // The server goes away (as the browser sees it: every API call refused).
+      await context.route('**/api/v1/**', (route) => route.abort('connectionrefused'))
+      await page.getByTestId('server-down').getByText('Cannot reach the Tenure server').waitFor()
+      await countdown.filter({ hasText: /\(paused\)$/ }).waitFor()
+      const frozen = await countdown.textContent()
+      // Showing that something does not change needs time to pass: two ticks of the one-second clock.
+      await page.waitForTimeout(2200)
+      assert.equal(await countdown.textContent(), frozen, 'the countdown stopped')
+      assert.equal(await page.getByRole('alert').count(), 1, 'one banner, not an error in every section')
+
+      // A page first opened while the server is down claims nothing about what it could not load.
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
+      await page.getByRole('heading', { name: 'Operations', level: 1 }).waitFor()
+      assert.equal(await page.getByText('No failed job.').count(), 0)
+      assert.equal(await page.getByText('Every HR notice was applied.').count(), 0)
+      assert.equal(await page.getByRole('alert').count(), 1)
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Exceptions' }).click()
+      await page.getByRole('heading', { name: 'Exceptions', level: 1 }).waitFor()
+      assert.equal(await page.getByText('Nothing waits for a decision.').count(), 0)
+      assert.equal(await page.getByRole('region', { name: 'Recently decided' }).getByText('None.').count(), 0, '"None" only for what was read')
+      assert.equal(await page.getByRole('alert').count(), 1)
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click()
+
+      // Back: the banner goes by itself and the page loads.
+      await context.unroute('**/api/v1/**')
+      await page.getByTestId('server-down').waitFor({ state: 'detached' })
+      await page.getByRole('region', { name: 'Systems', exact: true }).waitFor()
+      await context.close()
+      assert.deepEqual(
+        problems.filter((p) => !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(p)),
+        [],
+      )
+    } finally {
+      await t.running.pool.query(`DELETE FROM cases WHERE employee_id = (SELECT id FROM employees WHERE external_id = $1)`, [externalId])
+      await t.running.pool.query(`DELETE FROM employees WHERE external_id = $1`, [externalId])
+    }
   })
 })

@@ -10,6 +10,8 @@ import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
 import { apiAs, type ApiCall } from '../helpers/api.ts'
+import { Command } from 'commander'
+import { registerDeadLetterCommands } from '../../src/api/jobs-cli.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -180,7 +182,7 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
       )
     ).rows[0]!.n
   const deadLetters = async (externalId: string) =>
-    (await call<{ items: Array<{ id: string; externalId: string }> }>('operator', '/api/v1/jobs/dead-letters?system=slack&limit=100')).body.items.filter((i) => i.externalId === externalId)
+    (await call<{ items: Array<{ id: string; externalId: string; employeeId: string }> }>('operator', '/api/v1/jobs/dead-letters?system=slack&limit=100')).body.items.filter((i) => i.externalId === externalId)
 
   test('when an operator clicks "Retry job" twice, then one retry runs, the dead letters do not multiply, attempts count what was tried, and a retry of a done system is a no-op with 409', async () => {
     const slack = t.running.emulators!.slack
@@ -223,6 +225,11 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
     const ok = await call('operator', `/api/v1/jobs/dead-letters/${last!.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'Slack SCIM fixed' }) })
     assert.equal(ok.status, 202)
     await t.until('Slack provisioned', async () => ['active', 'provisioned'].includes((await slackRow('RT1'))?.status ?? '') && (await inFlight('RT1')) === 0)
+    // Clicked again later: the dead letter was settled, and says so.
+    const again = await call<{ error: { code: string; message: string } }>('operator', `/api/v1/jobs/dead-letters/${last!.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'again' }) })
+    assert.equal(again.status, 409, JSON.stringify(again.body))
+    assert.equal(again.body.error.code, 'dead_letter_settled')
+    assert.match(again.body.error.message, /already redriven by /)
 
     // A dead letter left over for a system that is done: retrying it changes nothing.
     const leftover = await t.running.boss.send('dlq.slack', stale)
@@ -231,6 +238,104 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
     assert.equal(refused.body.error.code, 'nothing_to_retry')
     assert.match(refused.body.error.message, /not waiting for a retry \(status \w+\)/)
     assert.equal(await inFlight('RT1'), 0, 'nothing was queued')
+  })
+
+  test('when an operator accepts a failed provisioning with a reason, then the dead letter is settled once, the case stops waiting for it, and the decision is audited', async () => {
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ method: 'POST', pathIncludes: '/scim/', status: 400, times: Number.POSITIVE_INFINITY })
+    let dead: { id: string; employeeId: string } | undefined
+    try {
+      await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'ST1', { profile: { employeeId: 'ST1', firstName: 'Set', lastName: 'Tle' }, startDate: today(), preHire: false }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'h-st1',
+      })
+      await t.until('Slack to fail for good', async () => (await slackRow('ST1'))?.status === 'failed' && (await inFlight('ST1')) === 0)
+      ;[dead] = await deadLetters('ST1')
+      assert.ok(dead)
+    } finally {
+      slack.kit.clearFaults()
+    }
+    const mine = await call<{ items: Array<{ id: string }>; total: number }>('operator', `/api/v1/jobs/dead-letters?employeeId=${dead.employeeId}&limit=1`)
+    assert.deepEqual([mine.body.total, mine.body.items.map((d) => d.id)], [1, [dead.id]], 'the dead letters of one person, with their total')
+    const short = await call<{ error: { code: string } }>('operator', `/api/v1/jobs/dead-letters/${dead.id}/settle`, { method: 'POST', body: JSON.stringify({ outcome: 'accepted', reason: 'ok' }) })
+    assert.equal(short.status, 400, 'a reason of a few characters is refused')
+    const stale = (await t.running.pool.query(`SELECT data FROM ${schema()}.job WHERE id = $1`, [dead.id])).rows[0]!.data as object
+
+    const accepted = await call<{ system: string; outcome: string; caseChanged: boolean }>('operator', `/api/v1/jobs/dead-letters/${dead.id}/settle`, {
+      method: 'POST',
+      body: JSON.stringify({ outcome: 'accepted', reason: 'Contractor works without Slack until the workspace seat frees up' }),
+    })
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body))
+    assert.deepEqual([accepted.body.system, accepted.body.outcome, accepted.body.caseChanged], ['slack', 'accepted', true])
+    assert.equal((await deadLetters('ST1')).length, 0, 'the dead letter is settled')
+    assert.notEqual((await slackRow('ST1'))?.status, 'failed', 'the system no longer waits for a person')
+    assert.equal(await inFlight('ST1'), 0, 'accepting queues nothing')
+    const audit = await t.running.pool.query<{ actor_type: string; details: { outcome: string; reason: string; deadLetterId: string } }>(
+      `SELECT actor_type, details FROM audit_events WHERE action = 'job.settled' AND details->>'deadLetterId' = $1`,
+      [dead.id],
+    )
+    assert.equal(audit.rows.length, 1)
+    assert.equal(audit.rows[0]!.actor_type, 'api_token')
+    assert.deepEqual([audit.rows[0]!.details.outcome, audit.rows[0]!.details.reason], ['accepted', 'Contractor works without Slack until the workspace seat frees up'])
+
+    // A second click, as settle or as retry: refused, nothing done twice.
+    for (const [verb, body] of [
+      ['settle', { outcome: 'accepted', reason: 'clicked twice by mistake' }],
+      ['redrive', { reason: 'clicked twice' }],
+    ] as const) {
+      const twice: { status: number; body: { error: { code: string; message: string } } } = await call<{ error: { code: string; message: string } }>('operator', `/api/v1/jobs/dead-letters/${dead.id}/${verb}`, { method: 'POST', body: JSON.stringify(body) })
+      assert.equal(twice.status, 409, `${verb}: ${JSON.stringify(twice.body)}`)
+      assert.equal(twice.body.error.code, 'dead_letter_settled')
+      assert.match(twice.body.error.message, /already accepted by /)
+    }
+    assert.equal((await t.running.pool.query(`SELECT 1 FROM audit_events WHERE action = 'job.settled' AND details->>'deadLetterId' = $1`, [dead.id])).rows.length, 1)
+
+    // A leftover copy for a system that is not failed any more: there is no failure to accept, but it can be dismissed as resolved by hand.
+    const leftover = await t.running.boss.send('dlq.slack', stale)
+    const refused = await call<{ error: { code: string } }>('operator', `/api/v1/jobs/dead-letters/${leftover}/settle`, {
+      method: 'POST',
+      body: JSON.stringify({ outcome: 'accepted', reason: 'accepting a leftover copy' }),
+    })
+    assert.equal(refused.status, 409)
+    assert.equal(refused.body.error.code, 'nothing_to_settle')
+    const dismissed = await call<{ caseChanged: boolean }>('operator', `/api/v1/jobs/dead-letters/${leftover}/settle`, {
+      method: 'POST',
+      body: JSON.stringify({ outcome: 'resolved_by_hand', reason: 'duplicate of the failure accepted above' }),
+    })
+    assert.equal(dismissed.status, 200, JSON.stringify(dismissed.body))
+    assert.equal(dismissed.body.caseChanged, false, 'the case is left as it is')
+    assert.equal((await deadLetters('ST1')).length, 0)
+  })
+
+  test('when an operator uses the CLI, then `tenure jobs dead-letters` lists the failure and `tenure jobs settle` settles it once, a second time exits 1 with the code', async () => {
+    const slack = t.running.emulators!.slack
+    slack.kit.injectFault({ method: 'POST', pathIncludes: '/scim/', status: 400, times: 1 })
+    try {
+      await applyHrEvent(t.running.engine, hrEvent('employee.hired', 'CL1', { profile: { employeeId: 'CL1', firstName: 'Cli', lastName: 'Ent' }, startDate: today(), preHire: false }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'h-cl1',
+      })
+      await t.until('Slack to fail for good', async () => (await slackRow('CL1'))?.status === 'failed' && (await inFlight('CL1')) === 0)
+    } finally {
+      slack.kit.clearFaults()
+    }
+    const [dead] = await deadLetters('CL1')
+    assert.ok(dead)
+    const token = (await createApiToken(t.running.pool, { name: 'cli-operator', role: 'operator', createdBy: { type: 'system', id: 'test' }, now: new Date() })).token
+    const out: string[] = []
+    const exits: number[] = []
+    const program = new Command().exitOverride()
+    registerDeadLetterCommands(program.command('jobs'), { env: { TENURE_URL: t.url, TENURE_TOKEN: token }, stdout: (s) => out.push(s), stderr: (s) => out.push(s), exit: (c) => exits.push(c) })
+    await program.parseAsync(['node', 'tenure', 'jobs', 'dead-letters', '--system', 'slack'])
+    assert.match(out.join(''), new RegExp(`${dead.id}\\s+slack\\s+CL1\\s+provision`))
+    out.length = 0
+    await program.parseAsync(['node', 'tenure', 'jobs', 'settle', dead.id, '--outcome', 'resolved_by_hand', '--reason', 'Created the Slack user by hand in the admin UI'])
+    assert.equal(out.join(''), 'slack: resolved by hand\n')
+    assert.deepEqual(exits, [])
+    out.length = 0
+    await program.parseAsync(['node', 'tenure', 'jobs', 'retry', dead.id, '--reason', 'clicked again'])
+    assert.match(out.join(''), /^409 dead_letter_settled: .*already resolved by hand by /)
+    assert.deepEqual(exits, [1])
   })
 
   test('when a leaver cut-off keeps failing and never gives up, then the case counts the attempts made while it goes on', async () => {

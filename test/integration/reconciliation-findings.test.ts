@@ -94,6 +94,8 @@ describe('reconciliation findings: Slack user groups, acknowledge, link, cut off
     assert.equal(found.findings.excess_access, 1)
     const open = await findings('kind=excess_access')
     assert.equal(open.length, 1)
+    const counted = await call<{ total: number; nextCursor: string | null }>('auditor', '/api/v1/reconciliation/findings?kind=excess_access&limit=1')
+    assert.deepEqual([counted.body.total, counted.body.nextCursor], [1, null], 'the page says how many there are in all')
     excessFinding = open[0]!
     assert.equal(excessFinding.accountId, e1Account)
     assert.equal(excessFinding.employeeId, await employeeId('E1'))

@@ -103,6 +103,16 @@ describe('residual access (Slack cut-off failing for good)', () => {
     await applyHrEvent(t.running.engine, hrEvent('employee.updated', 'R1', { changes: { title: 'Former engineer' } }), opts('update'))
     assert.equal((await residualTasks('R1')).length, 2)
 
+    // An approved SLA waiver extends the system's deadline on the case (migration 0006's trigger on
+    // case_systems); the residual tasks show the deadline the case has now, not the one they were created with.
+    const moved = new Date(Date.parse(task.deadlineAt!) + 2 * 86_400_000)
+    await t.running.pool.query(`UPDATE case_systems SET deadline_at = $2 WHERE case_id = $1 AND system = 'slack'`, [task.caseId, moved])
+    assert.deepEqual(
+      (await residualTasks('R1')).map((x) => x.deadlineAt),
+      [moved.toISOString(), moved.toISOString()],
+      'the residual tasks follow the moved deadline',
+    )
+
     // Bad decisions are refused with a clear code and change nothing.
     const complete = (body: Record<string, unknown>) => call<{ error?: { code: string } }>('approver', `/api/v1/tasks/${task.id}/complete`, { method: 'POST', body: JSON.stringify(body) })
     assert.equal((await complete({ note: 'done' })).body.error?.code, 'resolution_required')

@@ -14,6 +14,7 @@ import { Operations } from './pages/Operations.tsx'
 import { Findings } from './pages/Findings.tsx'
 import { Audit } from './pages/Audit.tsx'
 import { Sandbox } from './pages/Sandbox.tsx'
+import { ServerDownBanner } from './pages/ServerDown.tsx'
 
 export interface Viewer {
   me: Whoami
@@ -29,6 +30,15 @@ export function useViewer(): Viewer {
 }
 
 export function App() {
+  return (
+    <>
+      <ServerDownBanner />
+      <Screens />
+    </>
+  )
+}
+
+function Screens() {
   const session = useSyncExternalStore(subscribe, currentSession)
   const { path } = useLocation()
   const config = useData(() => getJson<ConsoleConfig>('/api/v1/console/config', ''), [])

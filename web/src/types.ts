@@ -4,7 +4,7 @@
  * erased at build time).
  */
 import type { z } from 'zod'
-import type { caseSchema } from '../../src/api/cases.ts'
+import type { caseSchema, caseCountsSchema } from '../../src/api/cases.ts'
 import type { employeeSummarySchema, employeeDetailSchema, planSystem, timelineItem } from '../../src/api/employees.ts'
 import type { taskSchema, systemSchema, deadLetterSchema } from '../../src/api/operations.ts'
 import type { findingSchema } from '../../src/reconciliation/routes.ts'
@@ -16,6 +16,7 @@ import type { SampleEvent } from '../../src/console/sample-events.ts'
 
 export type { Role, ReportManifest, VerifyResult, SampleEvent }
 export type Case = z.output<typeof caseSchema>
+export type CaseCounts = z.output<typeof caseCountsSchema>
 export type CaseSystem = Case['systems'][number]
 export type EmployeeSummary = z.output<typeof employeeSummarySchema>
 export type EmployeeDetail = z.output<typeof employeeDetailSchema>
@@ -30,6 +31,11 @@ export type Exception = z.output<typeof exceptionSchema>
 export interface Page<T> {
   items: T[]
   nextCursor: string | null
+}
+
+/** A page of a list whose API counts every match (cases, tasks, dead letters). */
+export interface CountedPage<T> extends Page<T> {
+  total: number
 }
 
 export interface Whoami {

@@ -1,6 +1,6 @@
 /** Building blocks shared by the screens: times, countdowns, data loading, badges, errors. */
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
-import { ApiError } from './api.ts'
+import { ApiError, isUnreachable, serverStatus, subscribeServerStatus } from './api.ts'
 
 // One clock for every countdown on the page, ticking once a second.
 const tickers = new Set<() => void>()
@@ -55,12 +55,21 @@ export function formatDuration(ms: number): string {
 
 /** Live time left to a deadline; past it, how long ago it passed. */
 export function Countdown({ deadline }: { deadline: string | null }) {
-  const t = useNow()
+  const tick = useNow()
+  // While the server cannot be reached the figures are stale: the countdown stops where it was.
+  const server = useSyncExternalStore(subscribeServerStatus, serverStatus)
+  const paused = server.down && server.since !== null
+  const t = paused ? server.since! : tick
   if (!deadline) return <span className="muted">no deadline</span>
   const left = Date.parse(deadline) - t
   return (
-    <span className={left < 0 ? 'countdown overdue' : 'countdown'} data-testid="countdown" title={`Deadline ${utcText(new Date(deadline).toISOString())}`}>
+    <span
+      className={`${left < 0 ? 'countdown overdue' : 'countdown'}${paused ? ' paused' : ''}`}
+      data-testid="countdown"
+      title={`Deadline ${utcText(new Date(deadline).toISOString())}${paused ? '; paused: the server cannot be reached' : ''}`}
+    >
       {left < 0 ? `${formatDuration(left)} overdue` : `${formatDuration(left)} left`}
+      {paused ? ' (paused)' : ''}
     </span>
   )
 }
@@ -111,7 +120,8 @@ export function useData<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: 
 }
 
 export function ErrorBox({ error }: { error: unknown }) {
-  if (!error) return null
+  // The server being unreachable is said once, by the banner (pages/ServerDown.tsx).
+  if (!error || isUnreachable(error)) return null
   const e = error as Error
   const code = error instanceof ApiError ? ` (${error.status} ${error.code})` : ''
   return (

@@ -3,7 +3,7 @@ import { getJson, postJson, qs } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
-import type { Case, EmployeeDetail, Exception, Page } from '../types.ts'
+import type { Case, CountedPage, EmployeeDetail, Exception, Page } from '../types.ts'
 import { Badge, ErrorBox, Json, Loading, Section, Time, formatDuration, useData } from '../ui.tsx'
 
 const PENDING = ['requested', 'awaiting_second_approval'] as const
@@ -73,14 +73,17 @@ export function Approvals() {
   const { me } = useViewer()
   const approver = can.decideExceptions(me.roles)
   const pending = useData(async () => {
-    const pages = await Promise.all(PENDING.map((status) => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ status, limit: 100 })}`)))
-    return pages.flatMap((p) => p.items).sort((a, b) => a.requestedAt.localeCompare(b.requestedAt))
+    const pages = await Promise.all(PENDING.map((status) => getJson<CountedPage<Exception>>(`/api/v1/exceptions${qs({ status, limit: 100 })}`)))
+    return {
+      items: pages.flatMap((p) => p.items).sort((a, b) => a.requestedAt.localeCompare(b.requestedAt)),
+      total: pages.reduce((n, p) => n + p.total, 0),
+    }
   }, [], 5000)
   // Who each request is about, and the deadline it would move: read once per exception.
   const context = useData(async () => {
     const out = new Map<string, Context>()
     await Promise.all(
-      (pending.data ?? []).map(async (x) => {
+      (pending.data?.items ?? []).map(async (x) => {
         const [emp, kase] = await Promise.all([
           getJson<EmployeeDetail>(`/api/v1/employees/${x.employeeId}`).catch(() => null),
           x.caseId ? getJson<Case>(`/api/v1/cases/${x.caseId}`).catch(() => null) : null,
@@ -89,7 +92,7 @@ export function Approvals() {
       }),
     )
     return out
-  }, [(pending.data ?? []).map((x) => x.id).join()])
+  }, [(pending.data?.items ?? []).map((x) => x.id).join()])
   const recent = useData(() => getJson<Page<Exception>>(`/api/v1/exceptions${qs({ limit: 20 })}`), [], 10_000)
   // The decided card leaves the pending list at once; what happened stays said here.
   const [notice, setNotice] = useState<string | null>(null)
@@ -117,15 +120,21 @@ export function Approvals() {
       <Section title="Waiting for a decision" id="pending">
         <ErrorBox error={pending.error} />
         {pending.loading && !pending.data ? <Loading what="exceptions" /> : null}
-        {pending.data && pending.data.length === 0 ? <p className="muted">Nothing waits for a decision.</p> : null}
+        {pending.data && pending.data.items.length === 0 ? <p className="muted">Nothing waits for a decision.</p> : null}
+        {pending.data && pending.data.total > pending.data.items.length ? (
+          <p className="notice" data-testid="pending-more">
+            Showing {pending.data.items.length} of {pending.data.total} waiting for a decision (the newest 100 of each status); decide these and the rest appear.
+          </p>
+        ) : null}
         <ul className="cards">
-          {pending.data?.map((x) => (
+          {pending.data?.items.map((x) => (
             <ExceptionCard key={x.id} x={x} ctx={context.data?.get(x.id)} block={blocker(x, me, approver)} mine={x.requestedBy === me.id} withdraw={approver && x.requestedBy === me.id} onDone={decided_} />
           ))}
         </ul>
       </Section>
       <Section title="Recently decided" id="decided">
-        {decided.length === 0 ? <p className="muted">None.</p> : null}
+        <ErrorBox error={recent.error} />
+        {recent.data && decided.length === 0 ? <p className="muted">None.</p> : null}
         <ul className="plain">
           {decided.map((x) => (
             <li key={x.id}>

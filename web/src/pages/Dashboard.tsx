@@ -1,10 +1,13 @@
+import { useState } from 'react'
 import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
-import type { Case, EmployeeSummary, Page, SystemStatus } from '../types.ts'
+import type { Case, CaseCounts, CountedPage, EmployeeSummary, SystemStatus } from '../types.ts'
+import { PagerBar, usePager } from './paging.tsx'
 import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData, utcText } from '../ui.tsx'
 
 const REFRESH_MS = 3000
 const JOINER_DAYS = 14
+const CASES_PER_PAGE = 50
 /** Someone leaving (or gone) is not a joiner any more, whatever their start date. */
 const LEAVING = new Set(['terminationScheduled', 'deprovisioning', 'offboarded', 'cancelled'])
 
@@ -13,23 +16,29 @@ function isoDate(d: Date): string {
 }
 
 export function Dashboard() {
+  const pager = usePager()
+  const [health, setHealth] = useState<'open' | 'at_risk' | 'breached'>('open')
+  const [search, setSearch] = useState('')
+  const [q, setQ] = useState('')
   // Open and closed cases in one load, so a case that just closed is never shown in both lists or neither.
   const both = useData(
     () =>
       Promise.all([
-        getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'open', limit: 100 })}`),
-        getJson<Page<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'closed', limit: 5 })}`),
+        getJson<CountedPage<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: health, q, limit: CASES_PER_PAGE, cursor: pager.cursor })}`),
+        getJson<CountedPage<Case>>(`/api/v1/cases${qs({ kind: 'leaver', status: 'closed', limit: 5 })}`),
       ]),
-    [],
+    [pager.cursor, health, q],
     REFRESH_MS,
   )
   const open = { ...both, data: both.data?.[0] }
   const closed = { ...both, data: both.data?.[1] }
+  // The figures count every case on the server, not the rows of one page.
+  const counts = useData(() => getJson<CaseCounts>(`/api/v1/cases/counts${qs({ kind: 'leaver' })}`), [], REFRESH_MS)
   const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], REFRESH_MS)
   const today = new Date()
   const joiners = useData(
     () =>
-      getJson<Page<EmployeeSummary>>(
+      getJson<CountedPage<EmployeeSummary>>(
         `/api/v1/employees${qs({ startsFrom: isoDate(today), startsBefore: isoDate(new Date(today.getTime() + JOINER_DAYS * 86_400_000)), limit: 50 })}`,
       ),
     [],
@@ -37,8 +46,7 @@ export function Dashboard() {
   )
 
   const cases = open.data?.items ?? []
-  const breached = cases.filter((c) => c.health === 'breached').length
-  const atRisk = cases.filter((c) => c.health === 'at_risk').length
+  const figures = counts.data
   const sys = systems.data?.items ?? []
   const deadLetters = sys.reduce((n, s) => n + s.deadLetters, 0)
   const troubled = sys.filter((s) => s.deadLetters > 0 || s.rateLimitedLastHour > 0 || !s.enabled)
@@ -48,26 +56,60 @@ export function Dashboard() {
     <>
       <h1>Dashboard</h1>
       <ul className="stats" aria-label="Summary">
-        <li>
-          <strong>{open.data ? cases.length : '…'}</strong> open leaver cases
+        <li data-testid="count-open">
+          <strong>{figures ? figures.open : '…'}</strong> open leaver cases
         </li>
-        <li className={breached ? 'bad' : ''}>
-          <strong>{open.data ? breached : '…'}</strong> breached
+        <li className={figures?.breached ? 'bad' : ''} data-testid="count-breached">
+          <strong>{figures ? figures.breached : '…'}</strong> breached
         </li>
-        <li className={atRisk ? 'warn' : ''}>
-          <strong>{open.data ? atRisk : '…'}</strong> at risk
+        <li className={figures?.atRisk ? 'warn' : ''} data-testid="count-at-risk">
+          <strong>{figures ? figures.atRisk : '…'}</strong> at risk
         </li>
         <li className={deadLetters ? 'bad' : ''}>
           <strong>{systems.data ? deadLetters : '…'}</strong> dead letters
         </li>
       </ul>
 
-      <Section title="Open leaver cases, least time left first" id="open-cases">
+      <ErrorBox error={counts.error} />
+      <Section
+        title="Open leaver cases, least time left first"
+        id="open-cases"
+        actions={
+          <form
+            className="row wrap"
+            role="search"
+            onSubmit={(e) => {
+              e.preventDefault()
+              setQ(search.trim())
+              pager.first()
+            }}
+          >
+            <label htmlFor="case-health">Show</label>
+            <select
+              id="case-health"
+              value={health}
+              onChange={(e) => {
+                setHealth(e.target.value as typeof health)
+                pager.first()
+              }}
+            >
+              <option value="open">every open case</option>
+              <option value="at_risk">at risk</option>
+              <option value="breached">breached</option>
+            </select>
+            <label htmlFor="case-q">Leaver</label>
+            <input id="case-q" type="search" size={14} placeholder="name or HR id" value={search} onChange={(e) => setSearch(e.target.value)} />
+            <button type="submit">Find</button>
+          </form>
+        }
+      >
         <ErrorBox error={open.error} />
         {open.loading && !open.data ? (
           <Loading what="cases" />
-        ) : cases.length === 0 ? (
-          <p className="muted">No open leaver case. Every leaver's access is revoked and verified.</p>
+        ) : !open.data ? null : cases.length === 0 && pager.index === 0 ? (
+          <p className="muted">
+            {health === 'open' && !q ? "No open leaver case. Every leaver's access is revoked and verified." : 'No open leaver case matches.'}
+          </p>
         ) : (
           <TableWrap label="Open leaver cases">
             <thead>
@@ -87,6 +129,7 @@ export function Dashboard() {
             </tbody>
           </TableWrap>
         )}
+        <PagerBar label="open cases" pager={pager} limit={CASES_PER_PAGE} shown={cases.length} total={open.data?.total} nextCursor={open.data?.nextCursor} />
       </Section>
 
       <div className="grid2">
@@ -144,6 +187,12 @@ export function Dashboard() {
                 ))}
             </ul>
           )}
+          {joiners.data && joiners.data.total > joiners.data.items.length ? (
+            <p className="muted small" data-testid="joiners-more">
+              Showing {joiners.data.items.length} of {joiners.data.total} people starting in the next {JOINER_DAYS} days (the most recently changed).{' '}
+              <Link to="/employees">All employees</Link>
+            </p>
+          ) : null}
         </Section>
 
         <Section title="Recently closed leaver cases" id="closed-cases">

@@ -1,16 +1,21 @@
 import { useState, type FormEvent } from 'react'
 import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
-import type { EmployeeDetail, EmployeeSummary, Exception, Page, PlanSystem, TimelineItem } from '../types.ts'
+import type { CountedPage, EmployeeDetail, EmployeeSummary, Exception, Page, PlanSystem, TimelineItem } from '../types.ts'
+import { PagerBar, usePager } from './paging.tsx'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+
+const EMPLOYEES_PER_PAGE = 50
 
 export function Employees() {
   const [q, setQ] = useState('')
   const [query, setQuery] = useState('')
-  const list = useData(() => getJson<Page<EmployeeSummary>>(`/api/v1/employees${qs({ q: query, limit: 100 })}`), [query], 5000)
+  const pager = usePager()
+  const list = useData(() => getJson<CountedPage<EmployeeSummary>>(`/api/v1/employees${qs({ q: query, limit: EMPLOYEES_PER_PAGE, cursor: pager.cursor })}`), [query, pager.cursor], 5000)
   const submit = (e: FormEvent) => {
     e.preventDefault()
     setQuery(q.trim())
+    pager.first()
   }
   return (
     <>
@@ -22,7 +27,7 @@ export function Employees() {
       </form>
       <ErrorBox error={list.error} />
       {list.loading && !list.data ? <Loading what="employees" /> : null}
-      {list.data && list.data.items.length === 0 ? <p className="muted">No employee matches.</p> : null}
+      {list.data && list.data.items.length === 0 && pager.index === 0 ? <p className="muted">No employee matches.</p> : null}
       {list.data && list.data.items.length > 0 && (
         <TableWrap label="Employees">
           <thead>
@@ -59,6 +64,7 @@ export function Employees() {
           </tbody>
         </TableWrap>
       )}
+      {list.data && <PagerBar label="employees" pager={pager} limit={EMPLOYEES_PER_PAGE} shown={list.data.items.length} total={list.data.total} nextCursor={list.data.nextCursor} />}
     </>
   )
 }

@@ -3,7 +3,8 @@ import { getJson, postJson, qs } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
-import type { EmployeeSummary, Finding, Page } from '../types.ts'
+import type { CountedPage, EmployeeSummary, Finding, Page } from '../types.ts'
+import { PagerBar, usePager } from './paging.tsx'
 import { Badge, ErrorBox, Json, Loading, Section, Time, useData } from '../ui.tsx'
 
 /** Mirrors FINDING_REASON_MIN_LENGTH (src/reconciliation/routes.ts): the server refuses less. */
@@ -14,11 +15,18 @@ const LEAVER_STATES = ['deprovisioning', 'offboarded', 'cancelled']
 type Status = 'open' | 'acknowledged' | 'resolved' | 'all'
 type Kind = '' | Finding['kind']
 
+const FINDINGS_PER_PAGE = 50
+
 export function Findings() {
   const { me } = useViewer()
   const [status, setStatus] = useState<Status>('open')
   const [kind, setKind] = useState<Kind>('')
-  const findings = useData(() => getJson<Page<Finding>>(`/api/v1/reconciliation/findings${qs({ status, kind, limit: 100 })}`), [status, kind], 10_000)
+  const pager = usePager()
+  const findings = useData(
+    () => getJson<CountedPage<Finding>>(`/api/v1/reconciliation/findings${qs({ status, kind, limit: FINDINGS_PER_PAGE, cursor: pager.cursor })}`),
+    [status, kind, pager.cursor],
+    10_000,
+  )
   const mayAct = can.actOnFindings(me.roles)
   return (
     <>
@@ -33,14 +41,14 @@ export function Findings() {
         actions={
           <div className="row">
             <label htmlFor="finding-status">Show</label>
-            <select id="finding-status" value={status} onChange={(e) => setStatus(e.target.value as Status)}>
+            <select id="finding-status" value={status} onChange={(e) => (setStatus(e.target.value as Status), pager.first())}>
               <option value="open">open</option>
               <option value="acknowledged">acknowledged</option>
               <option value="resolved">resolved</option>
               <option value="all">all</option>
             </select>
             <label htmlFor="finding-kind">Kind</label>
-            <select id="finding-kind" value={kind} onChange={(e) => setKind(e.target.value as Kind)}>
+            <select id="finding-kind" value={kind} onChange={(e) => (setKind(e.target.value as Kind), pager.first())}>
               <option value="">any</option>
               <option value="active_after_revocation">active after revocation</option>
               <option value="orphan_account">orphan account</option>
@@ -52,12 +60,15 @@ export function Findings() {
         {!mayAct && <p className="notice">Only operators acknowledge, link or cut off findings.</p>}
         <ErrorBox error={findings.error} />
         {findings.loading && !findings.data ? <Loading what="findings" /> : null}
-        {findings.data && findings.data.items.length === 0 ? <p className="muted">No {status === 'all' ? '' : status} finding.</p> : null}
+        {findings.data && findings.data.items.length === 0 && pager.index === 0 ? <p className="muted">No {status === 'all' ? '' : status} finding.</p> : null}
         <ul className="cards">
           {findings.data?.items.map((f) => (
             <FindingCard key={f.id} f={f} mayAct={mayAct} onDone={findings.reload} />
           ))}
         </ul>
+        {findings.data && (
+          <PagerBar label="findings" pager={pager} limit={FINDINGS_PER_PAGE} shown={findings.data.items.length} total={findings.data.total} nextCursor={findings.data.nextCursor} />
+        )}
       </Section>
     </>
   )

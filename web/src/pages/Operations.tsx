@@ -3,7 +3,8 @@ import { getJson, postJson, qs } from '../api.ts'
 import { useViewer } from '../App.tsx'
 import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
-import type { DeadLetter, Page, SystemStatus } from '../types.ts'
+import type { CountedPage, DeadLetter, Page, SystemStatus } from '../types.ts'
+import { PagerBar, usePager } from './paging.tsx'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
 
 /** GET /api/v1/hr/inbox (src/api/operations.ts hrInboxItemSchema). */
@@ -31,10 +32,19 @@ function inboxOutcome(r: HrInboxItem): string {
   return r.status
 }
 
+const DEAD_PER_PAGE = 25
+
 export function Operations() {
   const { me } = useViewer()
   const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], 4000)
-  const dead = useData(() => getJson<Page<DeadLetter>>(`/api/v1/jobs/dead-letters${qs({ limit: 100 })}`), [], 4000)
+  const [deadSystem, setDeadSystem] = useState('')
+  const [deadSort, setDeadSort] = useState<'-created' | 'created'>('-created')
+  const pager = usePager()
+  const dead = useData(
+    () => getJson<CountedPage<DeadLetter>>(`/api/v1/jobs/dead-letters${qs({ system: deadSystem, sort: deadSort, limit: DEAD_PER_PAGE, cursor: pager.cursor })}`),
+    [deadSystem, deadSort, pager.cursor],
+    4000,
+  )
   const inbox = useData(() => getJson<Page<HrInboxItem>>(`/api/v1/hr/inbox${qs({ attention: 'true', limit: 50 })}`), [], 8000)
   const mayRedrive = can.redrive(me.roles)
   return (
@@ -113,13 +123,46 @@ export function Operations() {
       </Section>
       <Section title="Failed jobs (dead letters)" id="dead-letters">
         {!mayRedrive && <p className="notice">Only operators retry or redrive failed jobs.</p>}
+        <div className="row wrap">
+          <label htmlFor="dead-system">System</label>
+          <select
+            id="dead-system"
+            value={deadSystem}
+            onChange={(e) => {
+              setDeadSystem(e.target.value)
+              pager.first()
+            }}
+          >
+            <option value="">every system</option>
+            {systems.data?.items.map((s) => (
+              <option key={s.system} value={s.system}>
+                {s.system}
+                {s.deadLetters ? ` (${s.deadLetters})` : ''}
+              </option>
+            ))}
+          </select>
+          <label htmlFor="dead-sort">Order</label>
+          <select
+            id="dead-sort"
+            value={deadSort}
+            onChange={(e) => {
+              setDeadSort(e.target.value as typeof deadSort)
+              pager.first()
+            }}
+          >
+            <option value="-created">newest first</option>
+            <option value="created">oldest first</option>
+          </select>
+        </div>
         <ErrorBox error={dead.error} />
-        {dead.data && dead.data.items.length === 0 ? <p className="muted">No failed job.</p> : null}
+        {dead.loading && !dead.data ? <Loading what="failed jobs" /> : null}
+        {dead.data && dead.data.items.length === 0 && pager.index === 0 ? <p className="muted">No failed job.</p> : null}
         <ul className="cards">
           {dead.data?.items.map((j) => (
             <DeadLetterCard key={j.id} j={j} mayRedrive={mayRedrive} onDone={() => (dead.reload(), systems.reload())} />
           ))}
         </ul>
+        {dead.data && <PagerBar label="failed jobs" pager={pager} limit={DEAD_PER_PAGE} shown={dead.data.items.length} total={dead.data.total} nextCursor={dead.data.nextCursor} />}
       </Section>
     </>
   )
@@ -136,18 +179,24 @@ function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: 
   const [reason, setReason] = useState('')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
-  const submit = async (e: FormEvent) => {
-    e.preventDefault()
+  const act = async (what: 'redrive' | 'accepted' | 'resolved_by_hand') => {
     setBusy(true)
     setError(null)
     try {
-      await postJson(`/api/v1/jobs/dead-letters/${j.id}/redrive`, { reason: reason.trim() })
+      if (what === 'redrive') await postJson(`/api/v1/jobs/dead-letters/${j.id}/redrive`, { reason: reason.trim() })
+      else await postJson(`/api/v1/jobs/dead-letters/${j.id}/settle`, { outcome: what, reason: reason.trim() })
       onDone()
     } catch (err) {
       setError(err)
       setBusy(false)
     }
   }
+  const submit = (e: FormEvent) => {
+    e.preventDefault()
+    void act('redrive')
+  }
+  // The API asks at least 10 characters of a reason to settle a failure without retrying it.
+  const settleable = reason.trim().length >= 10
   return (
     <li className="card" data-testid={`dead-${j.id}`}>
       <h3>
@@ -167,13 +216,23 @@ function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: 
       </dl>
       {mayRedrive && (
         <form className="stack" onSubmit={submit}>
-          <label htmlFor={`redrive-${j.id}`}>Reason (what was fixed); recorded in the audit trail</label>
+          <label htmlFor={`redrive-${j.id}`}>Reason (what was fixed, done by hand, or why the failure is accepted); recorded in the audit trail</label>
           <input id={`redrive-${j.id}`} required maxLength={1000} value={reason} onChange={(e) => setReason(e.target.value)} />
-          <div className="row">
+          <div className="row wrap">
             <button type="submit" className="primary" disabled={busy || !reason.trim()}>
               Retry job
             </button>
+            <button type="button" disabled={busy || !settleable} onClick={() => void act('accepted')}>
+              Accept failure
+            </button>
+            <button type="button" disabled={busy || !settleable} onClick={() => void act('resolved_by_hand')}>
+              Resolved by hand
+            </button>
           </div>
+          <p className="muted small">
+            Accept failure: the job is not retried; a leaver&apos;s access that may remain becomes residual access with a task to decide on, a joiner goes without it.
+            Resolved by hand: someone did it by hand. Both need a reason of at least 10 characters.
+          </p>
         </form>
       )}
       <ErrorBox error={error} />
