@@ -4,16 +4,9 @@
  * checks the operator role and records each decision as the person the token belongs to.
  */
 import type { Command } from 'commander'
-import { apiCall as call, CliError } from '../commands/api-client.ts'
+import { apiCall as call, apiCommandKit, type ApiCommandDeps } from '../commands/api-client.ts'
 
-export interface DeadLetterCommandsDeps {
-  env?: NodeJS.ProcessEnv
-  fetch?: typeof fetch
-  stdout?: (text: string) => void
-  stderr?: (text: string) => void
-  /** Default: process.exitCode = code. */
-  exit?: (code: number) => void
-}
+export type DeadLetterCommandsDeps = ApiCommandDeps
 
 interface ApiDeadLetter {
   id: string
@@ -36,23 +29,7 @@ function why(f: unknown): string {
 }
 
 export function registerDeadLetterCommands(jobs: Command, options: DeadLetterCommandsDeps = {}): Command {
-  const deps = {
-    env: options.env ?? process.env,
-    fetch: options.fetch ?? fetch,
-    stdout: options.stdout ?? ((t: string) => void process.stdout.write(t)),
-    stderr: options.stderr ?? ((t: string) => void process.stderr.write(t)),
-    exit: options.exit ?? ((code: number) => void (process.exitCode = code)),
-  }
-  const run = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn()
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err
-      deps.stderr(`${err.message}\n`)
-      deps.exit(1)
-    }
-  }
-  const print = (value: unknown, json: boolean | undefined, human: () => string) => deps.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : human())
+  const { deps, run, print } = apiCommandKit(options)
 
   jobs
     .command('dead-letters')

@@ -45,3 +45,39 @@ export async function apiCall(deps: ApiClientDeps, method: string, path: string,
   }
   return json
 }
+
+/** What a CLI command group acting through the API can be given (tests pass their own). */
+export interface ApiCommandDeps {
+  env?: NodeJS.ProcessEnv
+  fetch?: typeof fetch
+  stdout?: (text: string) => void
+  stderr?: (text: string) => void
+  /** Default: process.exitCode = code. */
+  exit?: (code: number) => void
+}
+
+/**
+ * The plumbing every API-backed command group shares: its dependencies with the process's as
+ * defaults, `run` (a CliError becomes one line on stderr and exit code 1) and `print` (JSON with
+ * --json, else the human form).
+ */
+export function apiCommandKit(options: ApiCommandDeps) {
+  const deps = {
+    env: options.env ?? process.env,
+    fetch: options.fetch ?? fetch,
+    stdout: options.stdout ?? ((t: string) => void process.stdout.write(t)),
+    stderr: options.stderr ?? ((t: string) => void process.stderr.write(t)),
+    exit: options.exit ?? ((code: number) => void (process.exitCode = code)),
+  }
+  const run = (fn: () => Promise<void>) => async () => {
+    try {
+      await fn()
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err
+      deps.stderr(`${err.message}\n`)
+      deps.exit(1)
+    }
+  }
+  const print = (value: unknown, json: boolean | undefined, human: () => string) => deps.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : human())
+  return { deps, run, print }
+}

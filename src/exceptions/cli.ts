@@ -9,16 +9,10 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { EXCEPTION_KINDS } from '../../state-machines/lifecycle-types.ts'
 import { durationMs } from './config.ts'
-import { apiCall as call, CliError } from '../commands/api-client.ts'
+import { apiCall as call, apiCommandKit, type ApiCommandDeps } from '../commands/api-client.ts'
 
-export interface ExceptionCommandsDeps {
-  env?: NodeJS.ProcessEnv
-  fetch?: typeof fetch
-  stdout?: (text: string) => void
-  stderr?: (text: string) => void
+export interface ExceptionCommandsDeps extends ApiCommandDeps {
   now?: () => Date
-  /** Default: process.exitCode = code. */
-  exit?: (code: number) => void
 }
 
 interface ApiException {
@@ -104,24 +98,9 @@ function jsonArg(value: string): unknown {
 }
 
 export function registerExceptionCommands(program: Command, options: ExceptionCommandsDeps = {}): Command {
-  const deps = {
-    env: options.env ?? process.env,
-    fetch: options.fetch ?? fetch,
-    stdout: options.stdout ?? ((t: string) => void process.stdout.write(t)),
-    stderr: options.stderr ?? ((t: string) => void process.stderr.write(t)),
-    now: options.now ?? (() => new Date()),
-    exit: options.exit ?? ((code: number) => void (process.exitCode = code)),
-  }
-  const run = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn()
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err
-      deps.stderr(`${err.message}\n`)
-      deps.exit(1)
-    }
-  }
-  const print = (value: unknown, json: boolean | undefined, human: () => string) => deps.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : human())
+  const kit = apiCommandKit(options)
+  const deps = { ...kit.deps, now: options.now ?? (() => new Date()) }
+  const { run, print } = kit
 
   const cmd = program
     .command('exceptions')

@@ -5,16 +5,9 @@
  * server as the person the token belongs to. `--json` prints what the API returned.
  */
 import type { Command } from 'commander'
-import { apiCall as call, CliError } from '../commands/api-client.ts'
+import { apiCall as call, apiCommandKit, type ApiCommandDeps } from '../commands/api-client.ts'
 
-export interface HoldCommandsDeps {
-  env?: NodeJS.ProcessEnv
-  fetch?: typeof fetch
-  stdout?: (text: string) => void
-  stderr?: (text: string) => void
-  /** Default: process.exitCode = code. */
-  exit?: (code: number) => void
-}
+export type HoldCommandsDeps = ApiCommandDeps
 
 interface ApiHold {
   id: string
@@ -65,23 +58,7 @@ function summary(h: ApiHold): string {
 }
 
 export function registerHoldCommands(hr: Command, options: HoldCommandsDeps = {}): Command {
-  const deps = {
-    env: options.env ?? process.env,
-    fetch: options.fetch ?? fetch,
-    stdout: options.stdout ?? ((t: string) => void process.stdout.write(t)),
-    stderr: options.stderr ?? ((t: string) => void process.stderr.write(t)),
-    exit: options.exit ?? ((code: number) => void (process.exitCode = code)),
-  }
-  const run = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn()
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err
-      deps.stderr(`${err.message}\n`)
-      deps.exit(1)
-    }
-  }
-  const print = (value: unknown, json: boolean | undefined, human: () => string) => deps.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : human())
+  const { deps, run, print } = apiCommandKit(options)
 
   const cmd = hr.command('holds').description('mass-termination holds: terminations over a source’s hourly threshold, waiting for a decision (docs/hr-sources.md)')
 
