@@ -60,7 +60,13 @@ function startSandbox(project: string, env: NodeJS.ProcessEnv): Started {
   let err = ''
   child.stdout.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // A signal death (exit code null) says which signal in the output, for the assertion's message.
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      if (code === null) err += `\n[test] tenure exited on ${signal}\n`
+      resolve(code)
+    }),
+  )
   return {
     stdout: () => out,
     stderr: () => err,
@@ -130,7 +136,7 @@ describe('a newcomer clones into a folder under a private parent', () => {
       const admin = summary.match(/admin +(tnr_\S+)/)![1]!
       assert.equal((await fetch(`${url}/api/v1/whoami`, { headers: { authorization: `Bearer ${admin}` } })).status, 200, 'the token shown works')
     } finally {
-      assert.equal(await run.stop(), 0)
+      assert.equal(await run.stop(), 0, `${run.stderr().slice(-1500)}\n${run.stdout().slice(-1500)}`)
     }
     for (const line of run.stdout().trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `a JSON line on a pipe: ${line}`)
     assert.deepEqual(postgresProcessesFor(pgDir!), [], 'no postgres left behind')
@@ -142,7 +148,7 @@ describe('a newcomer clones into a folder under a private parent', () => {
       const [summary] = await run.waitFor(/Tenure is listening on [\s\S]*Stop +Ctrl-C.*\n/, 90_000)
       assert.match(summary, /^ +admin +tnr_\w+/m, 'the saved tokens are shown on later starts too')
     } finally {
-      assert.equal(await run.stop(), 0)
+      assert.equal(await run.stop(), 0, `${run.stderr().slice(-1500)}\n${run.stdout().slice(-1500)}`)
     }
     const lines = run.stdout().trim().split('\n')
     assert.ok(lines.some((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Tenure is listening on/.test(line)), run.stdout())
