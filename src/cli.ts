@@ -50,8 +50,9 @@ async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   // main.ts loads every vendor SDK; commands that do not run the service skip that cost.
   const { startTenure } = await import('./main.ts')
   const running = await startTenure({ config: cfg, mode, log, configFile: file })
-  if (running.url && cfg.sandbox.enabled) process.stderr.write(await sandboxSummary(running))
-  else if (running.url) process.stderr.write(`\nTenure is listening on ${running.url}\n\n`)
+  // Ctrl-C is handled before the "ready" summary is printed: a signal that arrives between the two
+  // would otherwise meet Node's default action and kill the process (seen in a fresh-clone run).
+  const summary = running.url && cfg.sandbox.enabled ? await sandboxSummary(running) : running.url ? `\nTenure is listening on ${running.url}\n\n` : undefined
 
   let signals = 0
   const onSignal = (signal: NodeJS.Signals) => {
@@ -69,6 +70,7 @@ async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  if (summary) process.stderr.write(summary)
 }
 
 /** The sandbox's start-up summary: URL, console, tokens, emulators, data, how to stop. */
