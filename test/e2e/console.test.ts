@@ -219,6 +219,9 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await task.getByRole('button', { name: 'Complete task' }).click()
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
     await page.getByTestId(`closed-${id}`).waitFor()
+    // The open-case list and the closed list load separately (server-side pages): the closed case
+    // leaves the open ones by the dashboard's next refresh at the latest.
+    await page.getByTestId(`case-${id}`).waitFor({ state: 'detached', timeout: 15_000 })
     assert.equal(await page.getByTestId(`case-${id}`).count(), 0, 'a closed case is no longer among the open ones')
     // Rescind goes through the webhook too: HR's withdrawal is recorded against the employee.
     const rescind = await api('operator', 'POST', '/api/v1/sandbox/hr-events', { event: 'rescind', employeeId: id })
