@@ -154,3 +154,138 @@ export async function closeStaleTasks(
   }
   return out
 }
+
+/**
+ * The newest provision task of each manual system for this generation of the employee.
+ * `accountKey`: the task's employee (its "account"); `employeeKey`: the prefix of its job keys.
+ */
+export async function latestManualProvisionTasks(
+  db: Queryable,
+  k: { accountKey: string; systems: string[]; generation: number; employeeKey: string },
+): Promise<Array<{ system: string; status: string; completed_at: Date | null }>> {
+  const { rows } = await db.query<{ system: string; status: string; completed_at: Date | null }>(
+    `SELECT DISTINCT ON (system) system, status, completed_at FROM manual_tasks
+      WHERE employee_external_id = $1 AND kind = 'provision' AND system = ANY($2::text[])
+        AND starts_with(idempotency_key, $4 || ':' || system || ':provision:g' || $3::text || ':')
+      ORDER BY system, created_at DESC`,
+    [k.accountKey, k.systems, String(k.generation), k.employeeKey],
+  )
+  return rows
+}
+
+/** A manual_tasks row. */
+export interface ManualTaskRow {
+  id: string
+  system: string
+  employee_external_id: string
+  employee_id: string | null
+  case_id: string | null
+  kind: 'provision' | 'revoke' | 'suspend' | 'enable' | 'change' | 'residual'
+  idempotency_key: string
+  owner_group: string
+  title: string
+  instructions: string | null
+  details: { residual?: unknown } & Record<string, unknown>
+  status: 'open' | 'completed' | 'cancelled'
+  deadline_at: Date | null
+  created_at: Date
+  completed_at: Date | null
+  completed_by: string | null
+  attestation: unknown
+  resolution: 'removed' | 'accepted' | null
+  exception_id: string | null
+}
+
+/** A task as the API lists it: with its employee (found through the account for a manual system) and its case's deadline. */
+export interface TaskListRow extends ManualTaskRow {
+  display_name: string | null
+  case_deadline_at: Date | null
+}
+
+// A manual system's account id is the employee's HR id (provisioners/manual); residual tasks name
+// the employee themselves.
+// A revocation or residual task's deadline is its case's, read now: an SLA waiver that moved the
+// case's deadline moves the task's too (the copy stored at creation is only a fallback).
+const TASK_SELECT = `
+SELECT t.*, e.id AS employee_id, e.display_name,
+       CASE WHEN t.kind = 'residual' AND t.case_id IS NOT NULL
+            THEN (SELECT COALESCE(cs.deadline_at, c.deadline_at) FROM cases c LEFT JOIN case_systems cs ON cs.case_id = c.id AND cs.system = t.system WHERE c.id = t.case_id)
+            ELSE (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
+                   WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) END AS case_deadline_at
+  FROM manual_tasks t
+  LEFT JOIN employee_accounts ea ON t.employee_id IS NULL AND ea.system = t.system AND ea.account_id = t.employee_external_id
+  LEFT JOIN employees e ON e.id = COALESCE(t.employee_id, ea.employee_id)`
+
+export interface TaskFilter {
+  status?: ManualTaskRow['status'] | undefined
+  kind?: ManualTaskRow['kind'] | undefined
+  ownerGroup?: string | undefined
+  system?: string | undefined
+  employeeId?: string | undefined
+  sort: 'deadline' | 'created' | '-created'
+  limit: number
+  offset: number
+}
+
+/** A page of tasks and how many match the filters. */
+export async function listTasks(db: Queryable, f: TaskFilter): Promise<{ rows: TaskListRow[]; total: number }> {
+  const params: unknown[] = []
+  const where: string[] = []
+  if (f.status) where.push(`t.status = $${params.push(f.status)}`)
+  if (f.kind) where.push(`t.kind = $${params.push(f.kind)}`)
+  if (f.ownerGroup) where.push(`t.owner_group = $${params.push(f.ownerGroup)}`)
+  if (f.system) where.push(`t.system = $${params.push(f.system)}`)
+  if (f.employeeId) where.push(`e.id = $${params.push(f.employeeId)}`)
+  const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
+  const order =
+    f.sort === 'created' ? 't.created_at ASC, t.id' : f.sort === '-created' ? 't.created_at DESC, t.id' : `(t.status = 'open') DESC, case_deadline_at ASC NULLS LAST, t.created_at, t.id`
+  const [{ rows }, count] = await Promise.all([
+    db.query<TaskListRow>(`${TASK_SELECT} ${filter} ORDER BY ${order} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [...params, f.limit, f.offset]),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${TASK_SELECT} ${filter}) x`, params),
+  ])
+  return { rows, total: count.rows[0]!.n }
+}
+
+export async function taskById(db: Queryable, id: string): Promise<TaskListRow | undefined> {
+  const out = await db.query<TaskListRow>(`${TASK_SELECT} WHERE t.id = $1`, [id])
+  return out.rows[0]
+}
+
+/** A task with its employee and the status of that employee's account in the task's system. */
+export async function taskWithAccountStatus(db: Queryable, id: string): Promise<(ManualTaskRow & { system_status: string | null }) | undefined> {
+  const { rows } = await db.query<ManualTaskRow & { system_status: string | null }>(`SELECT t.*, COALESCE(t.employee_id, ea.employee_id) AS employee_id, ea.status AS system_status FROM manual_tasks t
+      LEFT JOIN employee_accounts ea ON ea.system = t.system AND (ea.employee_id = t.employee_id OR (t.employee_id IS NULL AND ea.account_id = t.employee_external_id))
+      WHERE t.id = $1`, [id])
+  return rows[0]
+}
+
+/** Complete an open task; false when it was not open any more. */
+export async function completeOpenTask(
+  db: Queryable,
+  c: { id: string; by: string; attestation: unknown; resolution: string | null; exceptionId: string | null },
+): Promise<boolean> {
+  const updated = await db.query(
+    `UPDATE manual_tasks SET status = 'completed', completed_at = now(), completed_by = $2, attestation = $3, resolution = $4, exception_id = $5
+          WHERE id = $1 AND status = 'open'`,
+    [c.id, c.by, JSON.stringify(c.attestation), c.resolution, c.exceptionId],
+  )
+  return updated.rowCount === 1
+}
+
+/** Is another residual task of this employee, system and case still open? */
+export async function otherOpenResidualTask(db: Queryable, t: { id: string; system: string; employeeId: string | null; caseId: string | null }): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM manual_tasks WHERE kind = 'residual' AND status = 'open' AND id <> $1 AND system = $2 AND employee_id = $3 AND case_id IS NOT DISTINCT FROM $4 LIMIT 1`,
+    [t.id, t.system, t.employeeId, t.caseId],
+  )
+  return rows.length > 0
+}
+
+/** The open residual tasks of an employee in a system, oldest first. */
+export async function openResidualTaskIds(db: Queryable, employeeId: string, system: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM manual_tasks WHERE kind = 'residual' AND status = 'open' AND employee_id = $1 AND system = $2 ORDER BY created_at`,
+    [employeeId, system],
+  )
+  return rows.map((r) => r.id)
+}

@@ -1,0 +1,82 @@
+/**
+ * The writers of what the machine asked for: jobs and timers go to pg-boss through the event's
+ * transaction (job ids are derived from their meaning, so a re-insert after a retry is a no-op),
+ * cancelled timers are withdrawn, and notifications go to the composition root's hook.
+ */
+import type { PoolClient } from '../db/pool.ts'
+import { inTransaction } from '../queue/boss.ts'
+import type { AuditEntryInput } from '../audit/index.ts'
+import type { LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
+import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
+import { uuidV5 } from '../util/ids.ts'
+import { slaDeadline } from './schedule.ts'
+import type { Effects } from './restore.ts'
+import type { Actor, EngineDeps, SystemJobData, TimerJobData } from './engine.ts'
+import type { EmployeeLockRow } from '../db/employees.ts'
+
+export interface EffectsContext {
+  row: EmployeeLockRow
+  ctx: LifecycleContext
+  slaMinutes: Record<string, number>
+  correlationId: string
+  actor: Actor
+  now: Date
+}
+
+/** Send the jobs and timers, cancel timers, raise notifications; returns the jobs enqueued now and their audit rows. */
+export async function writeEffects(deps: EngineDeps, client: PoolClient, effects: Effects, e: EffectsContext): Promise<{ jobsEnqueued: number; audit: AuditEntryInput[] }> {
+  const { row, ctx, slaMinutes, correlationId, now } = e
+  const subject = { employeeId: row.id }
+  const audit: AuditEntryInput[] = []
+  const db = inTransaction(client)
+  let jobsEnqueued = 0
+  for (const request of effects.jobs) {
+    const deadlineAt = request.deadline ? slaDeadline(request.deadline, slaMinutes[request.system] ?? 240) : undefined
+    const data: SystemJobData = {
+      correlationId,
+      employeeId: row.id,
+      externalId: row.external_id,
+      accountKey: row.account_key,
+      source: row.source,
+      generation: ctx.generation,
+      request,
+      ...(ctx.profile ? { profile: { ...ctx.profile, employeeId: row.account_key } } : {}),
+      ...(deadlineAt ? { deadlineAt } : {}),
+    }
+    const id = await deps.boss.send(queueFor(request), data as unknown as object, {
+      id: uuidV5(`job:${request.key}`),
+      priority: jobPriority(request, deadlineAt ? new Date(deadlineAt) : undefined, now),
+      ...(request.startAfter ? { startAfter: new Date(request.startAfter) } : {}),
+      db,
+    })
+    if (id) {
+      jobsEnqueued += 1
+      audit.push({
+        actor: e.actor,
+        action: 'job.enqueued',
+        subject: { ...subject, system: request.system, accountId: request.accountId ?? null },
+        correlationId,
+        details: { jobId: id, key: request.key, action: request.action, phase: request.phase ?? null, startAfter: request.startAfter ?? null, deadlineAt: deadlineAt ?? null },
+      })
+    }
+  }
+  for (const timer of effects.timers) {
+    const data: TimerJobData = { correlationId, employeeId: row.id, timerId: timer.timerId, timer: timer.timer }
+    await deps.boss.send(TIMER_QUEUE, data as unknown as object, { id: uuidV5(`timer:${timer.timerId}`), startAfter: new Date(timer.at), db })
+  }
+  for (const timerId of effects.cancels) {
+    // A cancelled timer that still fires is ignored by the machine (stale id); cancelling just
+    // keeps the queue tidy.
+    await deps.boss.cancel(TIMER_QUEUE, uuidV5(`timer:${timerId}`), { db }).catch(() => undefined)
+  }
+  for (const n of effects.notifies) {
+    await deps.onNotify?.(client, {
+      ...n,
+      employeeId: row.id,
+      externalId: row.external_id,
+      displayName: ctx.profile ? `${ctx.profile.firstName} ${ctx.profile.lastName}` : undefined,
+      correlationId,
+    })
+  }
+  return { jobsEnqueued, audit }
+}

@@ -1,0 +1,228 @@
+/**
+ * The read side the engine keeps in step with the machine, inside the event's transaction:
+ * employee_accounts (one row per system), the joiner and leaver cases with their systems, and the
+ * residual-access tasks. What each row says is decided here; src/db/ writes it.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Queryable } from '../db/pool.ts'
+import type { Logger } from '../log.ts'
+import { employeeKeyOf, joinerCaseView, type LifecycleContext, type CaseView, type JoinerCaseView } from '../../state-machines/employee-lifecycle.machine.ts'
+import type { MachineVersioning } from '../../state-machines/upgrades.ts'
+import { slaDeadline } from './schedule.ts'
+import { currentSnapshot } from './restore.ts'
+import { upsertEmployeeAccounts, lockEmployeeSnapshot } from '../db/employees.ts'
+import {
+  cancelLeaverCase,
+  caseSystemsVerifiedAt,
+  deleteCaseSystemsExcept,
+  leaverCaseDeadline,
+  upsertJoinerCase,
+  upsertJoinerCaseSystem,
+  upsertLeaverCase,
+  upsertLeaverCaseSystems,
+} from '../db/cases.ts'
+import { latestManualProvisionTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
+
+/** Observed when a leaver's system is first verified revoked (metrics: time to revoke). */
+export type OnRevocationVerified = (event: { system: string; secondsFromEffective: number; secondsFromReceipt: number }) => void
+
+/** One row per system of the employee, in one statement (a layoff applies thousands of these). */
+export async function projectAccounts(db: Queryable, employeeId: string, ctx: LifecycleContext): Promise<void> {
+  await upsertEmployeeAccounts(
+    db,
+    employeeId,
+    Object.entries(ctx.systems).map(([system, p]) => ({
+      system,
+      accountId: p.accountId ?? null,
+      login: p.login ?? null,
+      status: p.status,
+      desired: p.desired,
+      provisioned: p.provisioned,
+      attempts: p.attempts + (p.tries ?? 0),
+      lastError: p.lastError,
+      residual: p.residual,
+      waitingOn: p.waitingOn ?? null,
+      revokedAt: p.revokedAt ?? null,
+      verifiedAt: p.verifiedAt ?? null,
+      cleanedAt: p.cleanedAt ?? null,
+    })),
+  )
+}
+
+/**
+ * The joiner case of this generation: one row per hire, open until every account the policy grants
+ * is ready. Its deadline is the start of day one (the promise "right access on day one"); a hire
+ * entered after that moment is late by HR, recorded like a late termination. Once closed or
+ * cancelled the row is final: a later mover or leaver of the same generation does not reopen
+ * onboarding (the conditional upsert skips it, so settled cases cost one statement).
+ */
+export async function projectJoinerCase(db: Queryable, employeeId: string, accountKey: string, ctx: LifecycleContext, now: Date): Promise<void> {
+  const joiner = await withManualTasks(db, accountKey, employeeKeyOf(ctx), ctx.generation, joinerCaseView(ctx))
+  if (!joiner) return
+  const nowIso = now.toISOString()
+  const deadline = joiner.startAt ?? null
+  const openedAt = joiner.acceptedAt ?? nowIso
+  const lateBy = deadline ? Math.max(0, Math.round((Date.parse(openedAt) - Date.parse(deadline)) / 1000)) : null
+  const settled = joiner.status === 'closed' || joiner.status === 'cancelled'
+  // The promise is that accounts exist by day one; enabling them is itself scheduled at day one, so
+  // a few seconds of enable lag is not a breach. Kept once set.
+  const late =
+    deadline !== null &&
+    (joiner.status === 'open' || joiner.status === 'closed') &&
+    now.getTime() > Date.parse(deadline) &&
+    joiner.systems.some((s) => s.provisionedAt === undefined || Date.parse(s.provisionedAt) > Date.parse(deadline))
+  const caseId = await upsertJoinerCase(db, {
+    id: randomUUID(),
+    employeeId,
+    generation: ctx.generation,
+    status: joiner.status,
+    hrEventId: joiner.hrEventId ?? null,
+    deadlineAt: deadline,
+    openedAt,
+    lateBySeconds: lateBy,
+    closedAt: settled ? nowIso : null,
+    breachedAt: late ? nowIso : null,
+  })
+  if (!caseId) return
+  for (const s of joiner.systems) {
+    await upsertJoinerCaseSystem(db, caseId, {
+      system: s.system,
+      status: s.status,
+      accountId: s.accountId ?? null,
+      deadlineAt: deadline,
+      provisionedAt: s.provisionedAt ?? null,
+      attempts: s.attempts,
+      lastError: s.lastError,
+    })
+  }
+  // A system the policy no longer grants (a mover before day one) leaves the onboarding case.
+  await deleteCaseSystemsExcept(db, caseId, joiner.systems.map((s) => s.system))
+}
+
+/**
+ * Every residual item of this generation (what a provisioner could not remove) gets a task, so a
+ * person decides on it: removed by hand, or kept under an approved exception. `manual` items are
+ * themselves the record of such a decision (operator.resolved) and need none.
+ */
+export function residualTaskInputs(
+  ownerGroup: string | undefined,
+  row: { id: string; external_id: string },
+  ctx: LifecycleContext,
+  leaverCase: { id: string; deadlineAt: string } | undefined,
+): ResidualTaskInput[] {
+  const out: ResidualTaskInput[] = []
+  for (const [system, p] of Object.entries(ctx.systems)) {
+    for (const item of p.residual) {
+      if (item.kind === 'manual') continue
+      out.push({
+        employeeId: row.id,
+        externalId: row.external_id,
+        generation: ctx.generation,
+        system,
+        item,
+        ownerGroup: ownerGroup ?? 'it-operations',
+        caseId: leaverCase?.id ?? null,
+        deadlineAt: leaverCase?.deadlineAt ?? null,
+      })
+    }
+  }
+  return out
+}
+
+/**
+ * A manual system's "account" exists once its provision task is created, but the badge or laptop
+ * is only there when a person attests the task: until then the joiner's access is not ready.
+ */
+/** `accountKey`: the manual task's employee (its "account"); `employeeKey`: the prefix of its job keys. */
+async function withManualTasks(db: Queryable, accountKey: string, employeeKey: string, generation: number, joiner: JoinerCaseView | undefined): Promise<JoinerCaseView | undefined> {
+  const manual = joiner?.systems.filter((s) => s.system.startsWith('manual:') && s.ready) ?? []
+  if (!joiner || manual.length === 0) return joiner
+  const rows = await latestManualProvisionTasks(db, { accountKey, systems: manual.map((s) => s.system), generation, employeeKey })
+  const systems = joiner.systems.map((s) => {
+    const task = rows.find((r) => r.system === s.system)
+    if (!task || task.status === 'completed') return task?.completed_at ? { ...s, provisionedAt: task.completed_at.toISOString() } : s
+    return { ...s, ready: false, provisionedAt: undefined, status: 'provisioning' as const }
+  })
+  const ready = systems.filter((s) => s.ready).length
+  const employed = joiner.status === 'open' || joiner.status === 'closed'
+  return { ...joiner, systems, counts: { ...joiner.counts, ready }, status: employed && joiner.status === 'closed' && ready < systems.length ? 'open' : joiner.status }
+}
+
+/** Re-project the joiner case outside a lifecycle event (a manual provision task was attested). */
+export async function refreshJoinerCase(db: Queryable, employeeId: string, now: Date, deps: { log?: Logger; lifecycleVersioning?: MachineVersioning } = {}): Promise<void> {
+  const row = await lockEmployeeSnapshot(db, employeeId)
+  const ctx = row ? (currentSnapshot(deps, row) as { context?: LifecycleContext } | undefined)?.context : undefined
+  if (row && ctx) await projectJoinerCase(db, employeeId, row.account_key, ctx, now)
+}
+
+/** The leaver case of this generation and its systems; returns the case when there is a termination. */
+export async function projectLeaverCase(
+  db: Queryable,
+  employeeId: string,
+  ctx: LifecycleContext,
+  view: CaseView,
+  slaMinutes: Record<string, number>,
+  now: Date,
+  onDeadline: (kase: { id: string; effectiveAt: string; deadlineAt: string }) => Promise<void>,
+  onVerified?: OnRevocationVerified,
+): Promise<{ id: string; deadlineAt: string } | undefined> {
+  const t = ctx.termination
+  if (!t) {
+    // A rescinded termination removes the machine's termination: cancel a case still scheduled/open.
+    await cancelLeaverCase(db, employeeId, ctx.generation)
+    return undefined
+  }
+  const systems = view.systems
+  const deadlines = systems.map((s) => slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240))
+  const caseDeadline = deadlines.length > 0 ? deadlines.sort()[0]! : slaDeadline(t.effectiveAt, 240)
+  const status = view.case === 'open' ? 'open' : view.case === 'closed' ? 'closed' : new Date(t.effectiveAt) > now ? 'scheduled' : 'open'
+  const lateBy = Math.max(0, Math.round((new Date(t.receivedAt).getTime() - new Date(t.effectiveAt).getTime()) / 1000))
+  const previousDeadline = await leaverCaseDeadline(db, employeeId, ctx.generation)
+  const caseId = await upsertLeaverCase(db, {
+    id: randomUUID(),
+    employeeId,
+    generation: ctx.generation,
+    status,
+    hrEventId: t.hrEventId,
+    effectiveAt: t.effectiveAt,
+    receivedAt: t.receivedAt,
+    lateBySeconds: lateBy,
+    deadlineAt: caseDeadline,
+    openedAt: view.openedAt ?? null,
+    closedAt: view.case === 'closed' ? (view.closedAt ?? now.toISOString()) : null,
+  })
+  const before = previousDeadline?.toISOString()
+  if ((status === 'open' || status === 'scheduled') && before !== new Date(caseDeadline).toISOString()) {
+    await onDeadline({ id: caseId, effectiveAt: t.effectiveAt, deadlineAt: new Date(caseDeadline).toISOString() })
+  }
+  const known = await caseSystemsVerifiedAt(db, caseId)
+  for (const s of systems) {
+    const wasVerified = known.find((k) => k.system === s.system)?.verified_at
+    if (s.verifiedAt && !wasVerified && onVerified) {
+      const verified = Date.parse(s.verifiedAt)
+      onVerified({
+        system: s.system,
+        secondsFromEffective: Math.max(0, (verified - Date.parse(t.effectiveAt)) / 1000),
+        secondsFromReceipt: Math.max(0, (verified - Date.parse(t.receivedAt)) / 1000),
+      })
+    }
+  }
+  await upsertLeaverCaseSystems(
+    db,
+    caseId,
+    systems.map((s) => ({
+      system: s.system,
+      status: s.status,
+      accountId: s.accountId ?? null,
+      deadlineAt: slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240),
+      cutoffAt: s.revokedAt ?? null,
+      verifiedAt: s.verifiedAt ?? null,
+      cleanupAt: s.cleanedAt ?? null,
+      attempts: s.attempts,
+      lastError: s.lastError,
+      residual: s.residual,
+      waitingOn: s.waitingOn ?? null,
+    })),
+  )
+  return { id: caseId, deadlineAt: new Date(caseDeadline).toISOString() }
+}
