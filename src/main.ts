@@ -50,6 +50,7 @@ import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
 import { COMPILED, rootPath } from './paths.ts'
+import { deadLetterDepths } from './jobs/inspect.ts'
 
 export type Mode = 'serve' | 'worker'
 
@@ -195,9 +196,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       labelNames: ['system'] as const,
       registers: [metrics.registry],
       collect: async () => {
-        const { rows } = await pool.query<{ name: string; n: number }>(
-          `SELECT name, count(*)::int AS n FROM ${config.queue.schema}.job WHERE name LIKE 'dlq.%' AND state = 'created' GROUP BY name`,
-        )
+        const rows = await deadLetterDepths(pool, config.queue.schema)
         deadLetterGauge.reset()
         for (const r of rows) deadLetterGauge.set({ system: r.name.slice(4).replaceAll('/', ':') }, r.n)
       },

@@ -29,6 +29,7 @@ import { MachineVersionError } from '../../state-machines/upgrades.ts'
 import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
+import { workBlockingCleanup } from './inspect.ts'
 
 const grantSchema = z.object({
   account: z.boolean(),
@@ -285,18 +286,7 @@ function cutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<bool
 }
 
 async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
-  const { rows } = await deps.pool.query(
-    `SELECT 1 FROM ${deps.queueSchema}.job
-      WHERE name = $1
-        AND (state IN ('created', 'retry', 'active') AND start_after <= now() + interval '1 second'
-             OR state = 'completed' AND completed_on > now() - make_interval(secs => $3))
-        AND data->'request'->>'action' IN ('deprovision', 'verify') AND COALESCE(data->'request'->>'phase', 'cutoff') <> 'cleanup'
-     UNION ALL
-     SELECT 1 FROM ${deps.queueSchema}.job WHERE name = $2 AND state IN ('created', 'retry', 'active') AND start_after <= now()
-     LIMIT 1`,
-    [systemQueue(system), HR_EVENT_QUEUE, (deps.cleanupSettleMs ?? CLEANUP_SETTLE_MS) / 1000],
-  )
-  return rows.length > 0
+  return workBlockingCleanup(deps.pool, deps.queueSchema, { systemQueue: systemQueue(system), hrQueue: HR_EVENT_QUEUE, settleSeconds: (deps.cleanupSettleMs ?? CLEANUP_SETTLE_MS) / 1000 })
 }
 
 /** Cut-off and verification of a leaver: work that must continue until it succeeds. */

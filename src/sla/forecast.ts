@@ -6,6 +6,7 @@
  */
 import type { Queryable } from '../db/pool.ts'
 import type { Registry } from '../../provisioners/registry.ts'
+import { leaverWorkDepths } from '../jobs/inspect.ts'
 
 export interface SystemForecast {
   system: string
@@ -22,12 +23,7 @@ export async function forecastSystems(deps: { pool: Queryable; registry?: Regist
   const out = new Map<string, SystemForecast>()
   const registry = deps.registry
   if (!registry) return out
-  const { rows } = await deps.pool.query<{ name: string; n: number }>(
-    `SELECT name, count(*)::int AS n FROM ${deps.config.queue.schema}.job
-      WHERE name LIKE 'system.%' AND state IN ('created', 'retry', 'active')
-        AND data->'request'->>'action' IN ('deprovision', 'verify')
-      GROUP BY name`,
-  )
+  const rows = await leaverWorkDepths(deps.pool, deps.config.queue.schema)
   const now = deps.now().getTime()
   for (const system of registry.enabledIds()) {
     const queue = `system.${system.replaceAll(':', '/')}`
