@@ -4,13 +4,25 @@
 import { z } from 'zod'
 import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDeps } from '../http/routes.ts'
 import { ApiError, notFound } from '../http/errors.ts'
-import { applyEvent, refreshJoinerCase } from '../lifecycle/engine.ts'
+import { applyEvent } from '../lifecycle/engine.ts'
+import { refreshJoinerCase } from '../lifecycle/projections.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
+import { rateLimitedCallsLastHour } from '../audit/store.ts'
 import { cleanupQueue, deadLetterQueue, systemQueue } from '../jobs/queues.ts'
 import { withTransaction, type PoolClient } from '../db/pool.ts'
 import { forecastSystems } from '../sla/forecast.ts'
-import type { SystemJobData } from '../lifecycle/engine.ts'
-import { listInbox } from '../db/hr-inbox.ts'
+import { HR_INBOX_STATUSES, listInbox } from '../db/hr-inbox.ts'
+import { completeOpenTask, listTasks as listTaskRows, openResidualTaskIds, otherOpenResidualTask, taskById, taskWithAccountStatus, type TaskListRow } from '../db/manual-tasks.ts'
+import { findException } from '../exceptions/store.ts'
+import {
+  deadLetterById,
+  jobOutput,
+  latestSystemJob,
+  listDeadLetters as listDeadLetterRows,
+  queueDepths,
+  settleDeadLetter as markDeadLetterSettled,
+  type DeadLetterRow,
+} from '../jobs/inspect.ts'
 import { HR_SOURCES } from '../../state-machines/events.ts'
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
@@ -40,41 +52,27 @@ export const taskSchema = z.object({
   exceptionId: z.uuid().nullable(),
 })
 
-// A manual system's account id is the employee's HR id (provisioners/manual); residual tasks name
-// the employee themselves.
-// A revocation or residual task's deadline is its case's, read now: an SLA waiver that moved the
-// case's deadline moves the task's too (the copy stored at creation is only a fallback).
-const TASK_SELECT = `
-SELECT t.*, e.id AS employee_id, e.display_name,
-       CASE WHEN t.kind = 'residual' AND t.case_id IS NOT NULL
-            THEN (SELECT COALESCE(cs.deadline_at, c.deadline_at) FROM cases c LEFT JOIN case_systems cs ON cs.case_id = c.id AND cs.system = t.system WHERE c.id = t.case_id)
-            ELSE (SELECT cs.deadline_at FROM cases c JOIN case_systems cs ON cs.case_id = c.id
-                   WHERE c.employee_id = e.id AND c.kind = 'leaver' AND cs.system = t.system ORDER BY c.generation DESC LIMIT 1) END AS case_deadline_at
-  FROM manual_tasks t
-  LEFT JOIN employee_accounts ea ON t.employee_id IS NULL AND ea.system = t.system AND ea.account_id = t.employee_external_id
-  LEFT JOIN employees e ON e.id = COALESCE(t.employee_id, ea.employee_id)`
-
-function taskOut(t: Record<string, unknown>): z.input<typeof taskSchema> {
+function taskOut(t: TaskListRow): z.input<typeof taskSchema> {
   return {
-    id: t.id as string,
-    system: t.system as string,
-    employeeExternalId: t.employee_external_id as string,
-    employeeId: (t.employee_id as string | null) ?? null,
-    employeeName: (t.display_name as string | null) ?? null,
-    kind: t.kind as string,
-    ownerGroup: t.owner_group as string,
-    title: t.title as string,
-    instructions: (t.instructions as string | null) ?? null,
-    details: t.details as Record<string, unknown>,
-    status: t.status as 'open' | 'completed' | 'cancelled',
-    deadlineAt: iso((t.kind === 'revoke' || t.kind === 'residual' ? (t.case_deadline_at as Date | null) : null) ?? (t.deadline_at as Date | null)),
-    createdAt: (t.created_at as Date).toISOString(),
-    completedAt: iso(t.completed_at as Date | null),
-    completedBy: (t.completed_by as string | null) ?? null,
+    id: t.id,
+    system: t.system,
+    employeeExternalId: t.employee_external_id,
+    employeeId: t.employee_id,
+    employeeName: t.display_name,
+    kind: t.kind,
+    ownerGroup: t.owner_group,
+    title: t.title,
+    instructions: t.instructions,
+    details: t.details,
+    status: t.status,
+    deadlineAt: iso((t.kind === 'revoke' || t.kind === 'residual' ? t.case_deadline_at : null) ?? t.deadline_at),
+    createdAt: t.created_at.toISOString(),
+    completedAt: iso(t.completed_at),
+    completedBy: t.completed_by,
     attestation: t.attestation ?? null,
-    caseId: (t.case_id as string | null) ?? null,
-    resolution: (t.resolution as 'removed' | 'accepted' | null) ?? null,
-    exceptionId: (t.exception_id as string | null) ?? null,
+    caseId: t.case_id,
+    resolution: t.resolution,
+    exceptionId: t.exception_id,
   }
 }
 
@@ -97,21 +95,17 @@ export const listTasks = defineRoute({
   responses: { 200: { description: 'A page of tasks', schema: pageOf(taskSchema).extend({ total: z.number().int().describe('Tasks matching the filters, on every page.') }) } },
   handler: async ({ query, deps }) => {
     const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
-    const params: unknown[] = []
-    const where: string[] = []
-    if (query.status) where.push(`t.status = $${params.push(query.status)}`)
-    if (query.kind) where.push(`t.kind = $${params.push(query.kind)}`)
-    if (query.ownerGroup) where.push(`t.owner_group = $${params.push(query.ownerGroup)}`)
-    if (query.system) where.push(`t.system = $${params.push(query.system)}`)
-    if (query.employeeId) where.push(`e.id = $${params.push(query.employeeId)}`)
-    const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
-    const order =
-      query.sort === 'created' ? 't.created_at ASC, t.id' : query.sort === '-created' ? 't.created_at DESC, t.id' : `(t.status = 'open') DESC, case_deadline_at ASC NULLS LAST, t.created_at, t.id`
-    const [{ rows }, count] = await Promise.all([
-      deps.pool.query(`${TASK_SELECT} ${filter} ORDER BY ${order} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [...params, query.limit + 1, offset]),
-      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${TASK_SELECT} ${filter}) x`, params),
-    ])
-    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total: count.rows[0]!.n }
+    const { rows, total } = await listTaskRows(deps.pool, {
+      status: query.status,
+      kind: query.kind,
+      ownerGroup: query.ownerGroup,
+      system: query.system,
+      employeeId: query.employeeId,
+      sort: query.sort,
+      limit: query.limit + 1,
+      offset,
+    })
+    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total }
   },
 })
 
@@ -143,10 +137,7 @@ export const completeTask = defineRoute({
   },
   handler: async ({ params, body, deps, actor, log }) => {
     const attestation = { by: actor.id, byType: actor.type, at: deps.now().toISOString(), doneAt: body.doneAt ?? deps.now().toISOString(), note: body.note, evidenceRef: body.evidenceRef ?? null }
-    const { rows } = await deps.pool.query(`SELECT t.*, COALESCE(t.employee_id, ea.employee_id) AS employee_id, ea.status AS system_status FROM manual_tasks t
-      LEFT JOIN employee_accounts ea ON ea.system = t.system AND (ea.employee_id = t.employee_id OR (t.employee_id IS NULL AND ea.account_id = t.employee_external_id))
-      WHERE t.id = $1`, [params.id])
-    const task = rows[0]
+    const task = await taskWithAccountStatus(deps.pool, params.id)
     if (!task) throw notFound(`task ${params.id}`)
     if (task.status !== 'open') throw new ApiError(409, 'task_not_open', `task ${params.id} is ${task.status}`)
     const residual = task.kind === 'residual'
@@ -156,12 +147,8 @@ export const completeTask = defineRoute({
     if (residual && !body.resolution) throw new ApiError(400, 'resolution_required', 'residual access needs a decision: resolution "removed" or "accepted" (with exceptionId)')
     if (residual && body.resolution === 'accepted') {
       if (!body.exceptionId) throw new ApiError(400, 'exception_required', 'resolution "accepted" keeps access, which needs the id of the approved exception that allows it')
-      const { rows: ex } = await deps.pool.query<{ employee_id: string; kind: string; status: string; system: string | null }>(
-        'SELECT employee_id, kind, status, system FROM exceptions WHERE id = $1',
-        [body.exceptionId],
-      )
-      const e = ex[0]
-      if (!e || e.employee_id !== task.employee_id) throw new ApiError(409, 'exception_not_applicable', `exception ${body.exceptionId} is not one of this person's`)
+      const e = await findException(deps.pool, body.exceptionId)
+      if (!e || e.employeeId !== task.employee_id) throw new ApiError(409, 'exception_not_applicable', `exception ${body.exceptionId} is not one of this person's`)
       if (!['retain_account', 'legal_hold', 'extra_access'].includes(e.kind)) {
         throw new ApiError(409, 'exception_not_applicable', `a ${e.kind} exception does not allow keeping access (retain_account, legal_hold or extra_access do)`)
       }
@@ -170,57 +157,46 @@ export const completeTask = defineRoute({
     }
     const decision = residual ? { resolution: body.resolution ?? null, exceptionId: body.exceptionId ?? null } : {}
     const complete = async (client: PoolClient) => {
-      const updated = await client.query(
-        `UPDATE manual_tasks SET status = 'completed', completed_at = now(), completed_by = $2, attestation = $3, resolution = $4, exception_id = $5
-          WHERE id = $1 AND status = 'open'`,
-        [params.id, actor.id, JSON.stringify(attestation), body.resolution ?? null, body.exceptionId ?? null],
-      )
-      if (updated.rowCount !== 1) throw new ApiError(409, 'task_not_open', `task ${params.id} was completed meanwhile`)
+      const completed = await completeOpenTask(client, { id: params.id, by: actor.id, attestation, resolution: body.resolution ?? null, exceptionId: body.exceptionId ?? null })
+      if (!completed) throw new ApiError(409, 'task_not_open', `task ${params.id} was completed meanwhile`)
     }
     const audit: AuditEntryInput = {
       actor,
       action: 'task.completed',
-      subject: { employeeId: (task.employee_id as string | null) ?? null, system: task.system as string, accountId: task.employee_external_id as string },
+      subject: { employeeId: task.employee_id, system: task.system, accountId: task.employee_external_id },
       correlationId: null,
-      details: { taskId: params.id, kind: task.kind, ...decision, ...(residual ? { residual: (task.details as { residual?: unknown }).residual ?? null } : {}), ...attestation },
+      details: { taskId: params.id, kind: task.kind, ...decision, ...(residual ? { residual: task.details.residual ?? null } : {}), ...attestation },
     }
     const systemFailed = task.system_status === 'failed' || task.system_status === 'verify_failed'
     // A failed system is resolved on the case once every residual item of it has a decision.
-    const othersOpen = residual
-      ? (
-          await deps.pool.query(
-            `SELECT 1 FROM manual_tasks WHERE kind = 'residual' AND status = 'open' AND id <> $1 AND system = $2 AND employee_id = $3 AND case_id IS NOT DISTINCT FROM $4 LIMIT 1`,
-            [params.id, task.system, task.employee_id, task.case_id],
-          )
-        ).rows.length > 0
-      : false
+    const othersOpen = residual ? await otherOpenResidualTask(deps.pool, { id: params.id, system: task.system, employeeId: task.employee_id, caseId: task.case_id }) : false
     if (residual && systemFailed && !othersOpen && task.employee_id && deps.engine) {
       // The person's decision is what the failed system was waiting for: it is resolved on the case.
       await applyEvent(
         deps.engine,
-        task.employee_id as string,
-        { type: 'operator.resolved', system: task.system as string, actor: actor.id, note: `${body.resolution}: ${body.note}`, now: deps.now().toISOString() },
+        task.employee_id,
+        { type: 'operator.resolved', system: task.system, actor: actor.id, note: `${body.resolution}: ${body.note}`, now: deps.now().toISOString() },
         { actor, correlationId: `task:${params.id}`, audit: [audit], within: complete },
       )
     } else if (task.kind === 'revoke' && task.employee_id && deps.engine) {
       // The attestation is the verification of a system without an API.
       await applyEvent(
         deps.engine,
-        task.employee_id as string,
-        { type: 'account.verified', system: task.system as string, revoked: true, checks: [{ name: 'revocation_attested', ok: true }], now: deps.now().toISOString() },
+        task.employee_id,
+        { type: 'account.verified', system: task.system, revoked: true, checks: [{ name: 'revocation_attested', ok: true }], now: deps.now().toISOString() },
         { actor, correlationId: `task:${params.id}`, audit: [audit], within: complete },
       )
     } else {
       await withTransaction(deps.pool, async (client) => {
         await complete(client)
         // An attested provision task is the joiner's access being ready in that system.
-        if (task.kind === 'provision' && task.employee_id) await refreshJoinerCase(client, task.employee_id as string, deps.now())
+        if (task.kind === 'provision' && task.employee_id) await refreshJoinerCase(client, task.employee_id, deps.now())
         await appendAudit(client, [audit])
       })
     }
     log.info({ taskId: params.id, system: task.system }, 'manual task completed')
-    const out = await deps.pool.query(`${TASK_SELECT} WHERE t.id = $1`, [params.id])
-    return taskOut(out.rows[0])
+    const out = await taskById(deps.pool, params.id)
+    return taskOut(out!)
   },
 })
 
@@ -251,13 +227,8 @@ export const listSystems = defineRoute({
   handler: async ({ deps }) => {
     const registry = deps.registry
     if (!registry) return { items: [] }
-    const schema = deps.config.queue.schema
-    const counts = await deps.pool.query<{ name: string; n: number }>(
-      `SELECT name, count(*)::int AS n FROM ${schema}.job WHERE ((name LIKE 'system.%' OR name LIKE 'cleanup.%') AND state IN ('created', 'retry', 'active')) OR (name LIKE 'dlq.%' AND state = 'created') GROUP BY name`,
-    )
-    const limited = await deps.pool.query<{ system: string; n: number }>(
-      `SELECT system, count(*)::int AS n FROM audit_events WHERE action = 'target.api_called' AND (details->>'status') = '429' AND occurred_at > now() - interval '1 hour' GROUP BY system`,
-    )
+    const counts = await queueDepths(deps.pool, deps.config.queue.schema)
+    const limited = await rateLimitedCallsLastHour(deps.pool)
     const forecasts = await forecastSystems(deps)
     return {
       items: registry.systems.map((info) => {
@@ -269,9 +240,9 @@ export const listSystems = defineRoute({
           enabled: info.enabled,
           reason: info.reason ?? null,
           limits,
-          queued: counts.rows.filter((c) => c.name === systemQueue(info.system) || c.name === cleanupQueue(info.system)).reduce((n, c) => n + c.n, 0),
-          deadLetters: counts.rows.find((c) => c.name === deadLetterQueue(info.system))?.n ?? 0,
-          rateLimitedLastHour: limited.rows.find((r) => r.system === info.system)?.n ?? 0,
+          queued: counts.filter((c) => c.name === systemQueue(info.system) || c.name === cleanupQueue(info.system)).reduce((n, c) => n + c.n, 0),
+          deadLetters: counts.find((c) => c.name === deadLetterQueue(info.system))?.n ?? 0,
+          rateLimitedLastHour: limited.find((r) => r.system === info.system)?.n ?? 0,
           forecastDoneAt: forecasts.get(info.system)?.doneAt ?? null,
         }
       }),
@@ -309,20 +280,14 @@ export const listDeadLetters = defineRoute({
   },
   handler: async ({ query, deps }) => {
     const offset = decodeCursor(query.cursor, z.object({ o: z.number() }))?.o ?? 0
-    const schema = deps.config.queue.schema
-    const params: unknown[] = [query.system ? deadLetterQueue(query.system) : 'dlq.%']
-    const where = [`name LIKE $1`, `state = 'created'`]
-    if (query.employeeId) where.push(`data->>'employeeId' = $${params.push(query.employeeId)}`)
-    if (query.action) where.push(`data->'request'->>'action' = $${params.push(query.action)}`)
-    const filter = where.join(' AND ')
-    const [{ rows }, count] = await Promise.all([
-      deps.pool.query(
-        `SELECT id, name, data, created_on FROM ${schema}.job WHERE ${filter} ORDER BY created_on ${query.sort === 'created' ? 'ASC' : 'DESC'}, id
-         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-        [...params, query.limit + 1, offset],
-      ),
-      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.job WHERE ${filter}`, params),
-    ])
+    const { rows, total } = await listDeadLetterRows(deps.pool, deps.config.queue.schema, {
+      queue: query.system ? deadLetterQueue(query.system) : 'dlq.%',
+      ...(query.employeeId ? { employeeId: query.employeeId } : {}),
+      ...(query.action ? { action: query.action } : {}),
+      sort: query.sort,
+      limit: query.limit + 1,
+      offset,
+    })
     return {
       items: rows.slice(0, query.limit).map((j) => ({
         id: j.id,
@@ -335,17 +300,24 @@ export const listDeadLetters = defineRoute({
         createdAt: j.created_on.toISOString(),
       })),
       nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
-      total: count.rows[0]!.n,
+      total,
     }
   },
 })
 
 /** How a dead letter was settled, kept on its pg-boss row (state completed, `output`). */
-interface Settled {
-  settled: 'redriven' | 'accepted' | 'resolved_by_hand'
-  by: string
-  at: string
-  reason: string
+const settledSchema = z.object({
+  settled: z.enum(['redriven', 'accepted', 'resolved_by_hand']),
+  by: z.string(),
+  at: z.string(),
+  reason: z.string(),
+})
+type Settled = z.infer<typeof settledSchema>
+
+/** What a settled dead letter's `output` says (null when it says nothing readable). */
+function howSettled(output: unknown): Partial<Settled> | null {
+  const read = settledSchema.partial().safeParse(output)
+  return read.success ? read.data : null
 }
 
 /**
@@ -353,12 +325,10 @@ interface Settled {
  * resolved by hand) answers 409 `dead_letter_settled` with how and by whom: a second click never
  * does the work twice.
  */
-async function openDeadLetter(deps: ApiDeps, id: string): Promise<{ id: string; name: string; data: SystemJobData & { failure?: unknown } }> {
-  const schema = deps.config.queue.schema
-  const { rows } = await deps.pool.query(`SELECT id, name, data, state, output FROM ${schema}.job WHERE id = $1 AND name LIKE 'dlq.%'`, [id])
-  const dead = rows[0]
+async function openDeadLetter(deps: ApiDeps, id: string): Promise<Pick<DeadLetterRow, 'id' | 'name' | 'data'>> {
+  const dead = await deadLetterById(deps.pool, deps.config.queue.schema, id)
   if (!dead) throw notFound(`failed job ${id}`)
-  if (dead.state !== 'created') throw alreadySettled(id, dead.output as Partial<Settled> | null)
+  if (dead.state !== 'created') throw alreadySettled(id, howSettled(dead.output))
   return dead
 }
 
@@ -373,13 +343,8 @@ function alreadySettled(id: string, how: Partial<Settled> | null | undefined): A
  */
 async function settleDeadLetter(client: PoolClient, deps: ApiDeps, dead: { id: string; name: string }, how: Settled): Promise<void> {
   const schema = deps.config.queue.schema
-  const updated = await client.query(
-    `UPDATE ${schema}.job SET state = 'completed', completed_on = now(), output = $3 WHERE id = $1 AND name = $2 AND state = 'created'`,
-    [dead.id, dead.name, JSON.stringify(how)],
-  )
-  if (updated.rowCount === 0) {
-    const { rows } = await client.query(`SELECT output FROM ${schema}.job WHERE id = $1`, [dead.id])
-    throw alreadySettled(dead.id, rows[0]?.output as Partial<Settled> | null)
+  if (!(await markDeadLetterSettled(client, schema, dead, how))) {
+    throw alreadySettled(dead.id, howSettled(await jobOutput(client, schema, dead.id)))
   }
 }
 
@@ -401,7 +366,6 @@ export const redriveDeadLetter = defineRoute({
   handler: async ({ params, body, deps, actor }) => {
     const boss = deps.boss
     if (!boss || !deps.engine) throw new ApiError(503, 'queue_unavailable', 'the job queue is not running in this process')
-    const schema = deps.config.queue.schema
     const dead = await openDeadLetter(deps, params.id)
     const { failure: _failure, ...data } = dead.data
     const request = data.request
@@ -423,12 +387,7 @@ export const redriveDeadLetter = defineRoute({
           if (!applied.applied) return
           // Locked with the employee: of two clicks, only the first settles the dead letter.
           await settleDeadLetter(client, deps, dead, { settled: 'redriven', by: actor.id, at: deps.now().toISOString(), reason: body.reason })
-          const job = await client.query<{ id: string }>(
-            `SELECT id FROM ${schema}.job WHERE data->>'employeeId' = $1 AND data->'request'->>'system' = $2 AND name NOT LIKE 'dlq.%' AND state IN ('created', 'retry', 'active')
-             ORDER BY created_on DESC LIMIT 1`,
-            [data.employeeId, request.system],
-          )
-          queued = job.rows[0]?.id ?? null
+          queued = await latestSystemJob(boss, client, data.employeeId, request.system)
           audit.push({
             actor,
             action: 'job.redriven',
@@ -503,11 +462,7 @@ export const settleDeadLetterRoute = defineRoute({
           if (!applied.applied && body.outcome === 'accepted') return
           await settleDeadLetter(client, deps, dead, { settled: body.outcome, by: actor.id, at: deps.now().toISOString(), reason: body.reason })
           if (applied.applied && body.outcome === 'accepted') {
-            const { rows } = await client.query<{ id: string }>(
-              `SELECT id FROM manual_tasks WHERE kind = 'residual' AND status = 'open' AND employee_id = $1 AND system = $2 ORDER BY created_at`,
-              [data.employeeId, system],
-            )
-            residualTaskIds = rows.map((r) => r.id)
+            residualTaskIds = await openResidualTaskIds(client, data.employeeId, system)
           }
           audit.push({
             actor,
@@ -530,7 +485,7 @@ export const settleDeadLetterRoute = defineRoute({
 // ---------------------------------------------------------------------------------------------
 // HR inbox
 
-export const HR_INBOX_STATUSES = ['received', 'processed', 'failed', 'held', 'rejected', 'not_found'] as const
+export { HR_INBOX_STATUSES }
 
 export const hrInboxItemSchema = z.object({
   id: z.uuid(),
@@ -585,13 +540,13 @@ export const listHrInbox = defineRoute({
         hrEmployeeId: r.employee_external_id,
         vendorEventType: r.vendor_event_type,
         foundBy: r.found_by,
-        status: r.status as (typeof HR_INBOX_STATUSES)[number],
+        status: r.status,
         occurredAt: iso(r.occurred_at),
         receivedAt: r.received_at.toISOString(),
         processedAt: iso(r.processed_at),
         eventsCount: r.events_count,
         error: r.error ?? null,
-        timestampsClamped: (r.timestamps_clamped as z.infer<typeof hrInboxItemSchema>['timestampsClamped']) ?? null,
+        timestampsClamped: r.timestamps_clamped ?? null,
       })),
       nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
     }

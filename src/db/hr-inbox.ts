@@ -261,19 +261,30 @@ export async function markInboxClamped(db: Queryable, id: string, clamped: unkno
   await db.query('UPDATE hr_inbox SET timestamps_clamped = $2 WHERE id = $1', [id, JSON.stringify(clamped)])
 }
 
+/** What became of a notice (hr_inbox.status). */
+export const HR_INBOX_STATUSES = ['received', 'processed', 'failed', 'held', 'rejected', 'not_found'] as const
+
+/** A vendor timestamp further in the future than the source's tolerance, clamped to the receipt time. */
+export interface ClampedTimestamp {
+  eventId: string
+  type: string
+  vendorOccurredAt: string
+  clampedTo: string
+}
+
 export interface InboxListItem {
   id: string
   source: HrSource
   employee_external_id: string
   vendor_event_type: string
   found_by: string
-  status: string
+  status: (typeof HR_INBOX_STATUSES)[number]
   occurred_at: Date | null
   received_at: Date
   processed_at: Date | null
   events_count: number
   error: unknown
-  timestamps_clamped: unknown
+  timestamps_clamped: ClampedTimestamp[] | null
 }
 
 /**
