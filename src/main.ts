@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import type { Config } from './config/index.ts'
 import { openDatabase } from './db/open.ts'
 import { migrate } from './db/migrate.ts'
-import { createPool, safeUrl, type Pool } from './db/pool.ts'
+import { createPool, ping, safeUrl, type Pool } from './db/pool.ts'
 import { createApp } from './http/app.ts'
 import { createApi } from './http/api-routes.ts'
 import { createMetrics, type Metrics } from './http/metrics.ts'
@@ -51,6 +51,7 @@ import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
 import { COMPILED, rootPath } from './paths.ts'
 import { deadLetterDepths } from './jobs/inspect.ts'
+import { leaverCaseCounts } from './db/cases.ts'
 
 export type Mode = 'serve' | 'worker'
 
@@ -178,13 +179,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       labelNames: ['state'] as const,
       registers: [metrics.registry],
       collect: async () => {
-        const { rows } = await pool.query<{ open: number; at_risk: number; breached: number }>(
-          `SELECT count(*) FILTER (WHERE status = 'open')::int AS open,
-                  count(*) FILTER (WHERE status = 'open' AND now() > effective_at + (deadline_at - effective_at) * 0.75)::int AS at_risk,
-                  count(*) FILTER (WHERE breached_at IS NOT NULL)::int AS breached
-             FROM cases WHERE kind = 'leaver'`,
-        )
-        const r = rows[0]!
+        const r = await leaverCaseCounts(pool)
         casesGauge.set({ state: 'open' }, r.open)
         casesGauge.set({ state: 'at_risk' }, r.at_risk)
         casesGauge.set({ state: 'breached' }, r.breached)
@@ -371,7 +366,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           },
         ],
         readiness: [
-          { name: 'database', check: async () => void (await pool.query('SELECT 1')) },
+          { name: 'database', check: () => ping(pool) },
           { name: 'queue', check: async () => void (await startedBoss.getDb().executeSql('SELECT 1')) },
         ],
       })

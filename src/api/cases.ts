@@ -9,6 +9,7 @@ import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDep
 import { notFound } from '../http/errors.ts'
 import { forecastSystems, type SystemForecast } from '../sla/forecast.ts'
 import { residualDecisions, type ResidualDecision } from '../db/manual-tasks.ts'
+import { allCases, caseById, caseEscalationsOf, caseSystemsOf, CASE_SORTS, listCases as listCaseRows, scheduledCaseCount, type CaseListRow } from '../db/cases.ts'
 
 const caseSystem = z.object({
   system: z.string(),
@@ -61,41 +62,20 @@ export const caseSchema = z.object({
   escalations: z.array(z.object({ step: z.string(), dueAt: z.string(), sentAt: z.string() })),
 })
 
-interface CaseRow {
-  id: string
-  kind: 'joiner' | 'leaver'
-  employee_id: string
-  display_name: string | null
-  external_id: string
-  status: 'scheduled' | 'open' | 'closed' | 'cancelled'
-  effective_at: Date | null
-  received_at: Date | null
-  late_by_hr_seconds: number | null
-  deadline_at: Date | null
-  opened_at: Date
-  closed_at: Date | null
-  breached_at: Date | null
-  reopened_count: number
-}
-
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
 
 /** The fraction of the budget after which an open case counts as at risk (the ladder's "page"). */
 const AT_RISK_FRACTION = 0.75
 
-async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, SystemForecast>): Promise<Array<z.input<typeof caseSchema>>> {
+async function hydrate(deps: ApiDeps, rows: CaseListRow[], forecasts: Map<string, SystemForecast>): Promise<Array<z.input<typeof caseSchema>>> {
   if (rows.length === 0) return []
   const ids = rows.map((r) => r.id)
-  const systems = await deps.pool.query(
-    `SELECT case_id, system, status, account_id, deadline_at, provisioned_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on
-       FROM case_systems WHERE case_id = ANY($1::uuid[]) ORDER BY system`,
-    [ids],
-  )
-  const escalations = await deps.pool.query(`SELECT case_id, step, due_at, sent_at FROM case_escalations WHERE case_id = ANY($1::uuid[]) ORDER BY due_at`, [ids])
+  const systems = await caseSystemsOf(deps.pool, ids)
+  const escalations = await caseEscalationsOf(deps.pool, ids)
   const decisions = await residualDecisions(deps.pool, ids)
   const now = deps.now()
   return rows.map((r) => {
-    const mine = systems.rows.filter((s) => s.case_id === r.id)
+    const mine = systems.filter((s) => s.case_id === r.id)
     const open = r.status === 'open'
     const joiner = r.kind === 'joiner'
     const mapped = mine.map((s) => {
@@ -157,7 +137,7 @@ async function hydrate(deps: ApiDeps, rows: CaseRow[], forecasts: Map<string, Sy
       breachedAt: iso(r.breached_at),
       reopenedCount: r.reopened_count,
       systems: mapped,
-      escalations: escalations.rows.filter((e) => e.case_id === r.id).map((e) => ({ step: e.step, dueAt: e.due_at.toISOString(), sentAt: e.sent_at.toISOString() })),
+      escalations: escalations.filter((e) => e.case_id === r.id).map((e) => ({ step: e.step, dueAt: e.due_at.toISOString(), sentAt: e.sent_at.toISOString() })),
     }
   })
 }
@@ -182,31 +162,10 @@ function withDecisions(system: string, residual: unknown, decisions: ResidualDec
   })
 }
 
-const CASE_SELECT = `SELECT c.*, e.display_name, e.external_id FROM cases c JOIN employees e ON e.id = c.employee_id`
-
 const CASE_STATUSES = ['open', 'at_risk', 'breached', 'closed', 'scheduled', 'cancelled'] as const
-const CASE_SORTS = ['deadline', '-deadline', 'opened', '-opened', 'closed', '-closed'] as const
-const SORT_SQL: Record<(typeof CASE_SORTS)[number], string> = {
-  deadline: 'c.deadline_at ASC NULLS LAST, c.id',
-  '-deadline': 'c.deadline_at DESC NULLS LAST, c.id',
-  opened: 'c.opened_at ASC, c.id',
-  '-opened': 'c.opened_at DESC, c.id',
-  closed: 'c.closed_at ASC NULLS LAST, c.id',
-  '-closed': 'c.closed_at DESC NULLS LAST, c.id',
-}
 
-/** The WHERE of a case list (kind, stored status, search), with its parameters. */
-function caseFilter(query: { kind: 'joiner' | 'leaver'; status?: (typeof CASE_STATUSES)[number] | undefined; q?: string | undefined }): { where: string; params: unknown[] } {
-  const params: unknown[] = [query.kind]
-  const where = ['c.kind = $1']
-  const stored = query.status === 'at_risk' || query.status === 'breached' ? 'open' : query.status
-  if (stored) where.push(`c.status = $${params.push(stored)}`)
-  if (query.q) {
-    const p = params.push(`%${query.q.replaceAll('\\', '\\\\').replaceAll('%', '\\%').replaceAll('_', '\\_')}%`)
-    where.push(`(e.display_name ILIKE $${p} OR e.external_id ILIKE $${p})`)
-  }
-  return { where: where.join(' AND '), params }
-}
+/** at_risk and breached are derived from open cases. */
+const storedStatus = (status: (typeof CASE_STATUSES)[number] | undefined) => (status === 'at_risk' || status === 'breached' ? 'open' : status)
 
 /**
  * Every open case of a kind with its health. Health is derived (deadline, budget, forecast,
@@ -214,8 +173,7 @@ function caseFilter(query: { kind: 'joiner' | 'leaver'; status?: (typeof CASE_ST
  * at_risk/breached filters read them all, not one page.
  */
 async function openCasesWithHealth(deps: ApiDeps, kind: 'joiner' | 'leaver', q?: string): Promise<Array<z.input<typeof caseSchema>>> {
-  const { where, params } = caseFilter({ kind, status: 'open', q })
-  const { rows } = await deps.pool.query<CaseRow>(`${CASE_SELECT} WHERE ${where} ORDER BY ${SORT_SQL.deadline}`, params)
+  const rows = await allCases(deps.pool, { kind, status: 'open', q })
   return hydrate(deps, rows, await forecastSystems(deps))
 }
 
@@ -250,17 +208,9 @@ export const listCases = defineRoute({
       const items = all.slice(offset, offset + query.limit)
       return { items, nextCursor: offset + query.limit < all.length ? encodeCursor({ o: offset + query.limit }) : null, total: all.length }
     }
-    const { where, params } = caseFilter(query)
-    const [{ rows }, count] = await Promise.all([
-      deps.pool.query<CaseRow>(`${CASE_SELECT} WHERE ${where} ORDER BY ${SORT_SQL[sort]} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [
-        ...params,
-        query.limit + 1,
-        offset,
-      ]),
-      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases c JOIN employees e ON e.id = c.employee_id WHERE ${where}`, params),
-    ])
+    const { rows, total } = await listCaseRows(deps.pool, { kind: query.kind, status: storedStatus(query.status), q: query.q, sort, limit: query.limit + 1, offset })
     const items = await hydrate(deps, rows, await forecastSystems(deps))
-    return { items: items.slice(0, query.limit), nextCursor: items.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total: count.rows[0]!.n }
+    return { items: items.slice(0, query.limit), nextCursor: items.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total }
   },
 })
 
@@ -285,10 +235,10 @@ export const caseCounts = defineRoute({
   handler: async ({ query, deps }) => {
     const [open, scheduled] = await Promise.all([
       openCasesWithHealth(deps, query.kind),
-      deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases WHERE kind = $1 AND status = 'scheduled'`, [query.kind]),
+      scheduledCaseCount(deps.pool, query.kind),
     ])
     const count = (h: string) => open.filter((c) => c.health === h).length
-    return { kind: query.kind, open: open.length, onTrack: count('on_track'), atRisk: count('at_risk'), breached: count('breached'), scheduled: scheduled.rows[0]!.n }
+    return { kind: query.kind, open: open.length, onTrack: count('on_track'), atRisk: count('at_risk'), breached: count('breached'), scheduled }
   },
 })
 
@@ -301,9 +251,9 @@ export const getCase = defineRoute({
   request: { params: z.object({ id: z.uuid() }) },
   responses: { 200: { description: 'The case', schema: caseSchema }, 404: { description: 'No such case' } },
   handler: async ({ params, deps }) => {
-    const { rows } = await deps.pool.query<CaseRow>(`${CASE_SELECT} WHERE c.id = $1`, [params.id])
-    if (!rows[0]) throw notFound(`case ${params.id}`)
-    const [item] = await hydrate(deps, rows, await forecastSystems(deps))
+    const row = await caseById(deps.pool, params.id)
+    if (!row) throw notFound(`case ${params.id}`)
+    const [item] = await hydrate(deps, [row], await forecastSystems(deps))
     return item!
   },
 })

@@ -157,3 +157,134 @@ export async function upsertLeaverCaseSystems(db: Queryable, caseId: string, sys
     ],
   )
 }
+
+// ---------------------------------------------------------------------------------------------
+// reads for the API and the metrics
+
+/** A case with its employee's name and HR id. */
+export interface CaseListRow {
+  id: string
+  kind: 'joiner' | 'leaver'
+  employee_id: string
+  display_name: string | null
+  external_id: string
+  status: 'scheduled' | 'open' | 'closed' | 'cancelled'
+  effective_at: Date | null
+  received_at: Date | null
+  late_by_hr_seconds: number | null
+  deadline_at: Date | null
+  opened_at: Date
+  closed_at: Date | null
+  breached_at: Date | null
+  reopened_count: number
+}
+
+const CASE_SELECT = `SELECT c.*, e.display_name, e.external_id FROM cases c JOIN employees e ON e.id = c.employee_id`
+
+export const CASE_SORTS = ['deadline', '-deadline', 'opened', '-opened', 'closed', '-closed'] as const
+export type CaseSort = (typeof CASE_SORTS)[number]
+const SORT_SQL: Record<CaseSort, string> = {
+  deadline: 'c.deadline_at ASC NULLS LAST, c.id',
+  '-deadline': 'c.deadline_at DESC NULLS LAST, c.id',
+  opened: 'c.opened_at ASC, c.id',
+  '-opened': 'c.opened_at DESC, c.id',
+  closed: 'c.closed_at ASC NULLS LAST, c.id',
+  '-closed': 'c.closed_at DESC NULLS LAST, c.id',
+}
+
+export interface CaseFilter {
+  kind: 'joiner' | 'leaver'
+  /** A stored status. */
+  status?: CaseListRow['status'] | undefined
+  /** Part of the employee's name or HR id. */
+  q?: string | undefined
+}
+
+/** The WHERE of a case list (kind, stored status, search), with its parameters. */
+function caseFilter(query: CaseFilter): { where: string; params: unknown[] } {
+  const params: unknown[] = [query.kind]
+  const where = ['c.kind = $1']
+  if (query.status) where.push(`c.status = $${params.push(query.status)}`)
+  if (query.q) {
+    const p = params.push(`%${query.q.replaceAll('\\', '\\\\').replaceAll('%', '\\%').replaceAll('_', '\\_')}%`)
+    where.push(`(e.display_name ILIKE $${p} OR e.external_id ILIKE $${p})`)
+  }
+  return { where: where.join(' AND '), params }
+}
+
+/** Every case matching the filter, least time left first (no paging: the caller derives health from all of them). */
+export async function allCases(db: Queryable, filter: CaseFilter): Promise<CaseListRow[]> {
+  const { where, params } = caseFilter(filter)
+  const { rows } = await db.query<CaseListRow>(`${CASE_SELECT} WHERE ${where} ORDER BY ${SORT_SQL.deadline}`, params)
+  return rows
+}
+
+/** A page of cases and how many match the filter. */
+export async function listCases(db: Queryable, filter: CaseFilter & { sort: CaseSort; limit: number; offset: number }): Promise<{ rows: CaseListRow[]; total: number }> {
+  const { where, params } = caseFilter(filter)
+  const [{ rows }, count] = await Promise.all([
+    db.query<CaseListRow>(`${CASE_SELECT} WHERE ${where} ORDER BY ${SORT_SQL[filter.sort]} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [
+      ...params,
+      filter.limit,
+      filter.offset,
+    ]),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases c JOIN employees e ON e.id = c.employee_id WHERE ${where}`, params),
+  ])
+  return { rows, total: count.rows[0]!.n }
+}
+
+export async function caseById(db: Queryable, id: string): Promise<CaseListRow | undefined> {
+  const { rows } = await db.query<CaseListRow>(`${CASE_SELECT} WHERE c.id = $1`, [id])
+  return rows[0]
+}
+
+export async function scheduledCaseCount(db: Queryable, kind: 'joiner' | 'leaver'): Promise<number> {
+  const scheduled = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases WHERE kind = $1 AND status = 'scheduled'`, [kind])
+  return scheduled.rows[0]!.n
+}
+
+export interface CaseSystemRow {
+  case_id: string
+  system: string
+  status: string
+  account_id: string | null
+  deadline_at: Date | null
+  provisioned_at: Date | null
+  cutoff_at: Date | null
+  verified_at: Date | null
+  cleanup_at: Date | null
+  attempts: number
+  last_error: unknown
+  residual: unknown
+  waiting_on: string | null
+}
+
+/** The systems of some cases, by system name. */
+export async function caseSystemsOf(db: Queryable, caseIds: string[]): Promise<CaseSystemRow[]> {
+  const systems = await db.query<CaseSystemRow>(
+    `SELECT case_id, system, status, account_id, deadline_at, provisioned_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on
+       FROM case_systems WHERE case_id = ANY($1::uuid[]) ORDER BY system`,
+    [caseIds],
+  )
+  return systems.rows
+}
+
+/** The escalations of some cases, soonest first. */
+export async function caseEscalationsOf(db: Queryable, caseIds: string[]): Promise<Array<{ case_id: string; step: string; due_at: Date; sent_at: Date }>> {
+  const escalations = await db.query<{ case_id: string; step: string; due_at: Date; sent_at: Date }>(
+    `SELECT case_id, step, due_at, sent_at FROM case_escalations WHERE case_id = ANY($1::uuid[]) ORDER BY due_at`,
+    [caseIds],
+  )
+  return escalations.rows
+}
+
+/** Leaver cases open, open past 75% of their budget, and ever breached (the metric). */
+export async function leaverCaseCounts(db: Queryable): Promise<{ open: number; at_risk: number; breached: number }> {
+  const { rows } = await db.query<{ open: number; at_risk: number; breached: number }>(
+    `SELECT count(*) FILTER (WHERE status = 'open')::int AS open,
+                  count(*) FILTER (WHERE status = 'open' AND now() > effective_at + (deadline_at - effective_at) * 0.75)::int AS at_risk,
+                  count(*) FILTER (WHERE breached_at IS NOT NULL)::int AS breached
+             FROM cases WHERE kind = 'leaver'`,
+  )
+  return rows[0]!
+}

@@ -80,3 +80,8 @@ export function safeUrl(url: string): string {
     return '(unparseable database URL)'
   }
 }
+
+/** One round trip: the readiness check's proof that PostgreSQL answers. */
+export async function ping(db: Queryable): Promise<void> {
+  await db.query('SELECT 1')
+}
