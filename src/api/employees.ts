@@ -8,6 +8,10 @@ import { notFound, ApiError } from '../http/errors.ts'
 import { evaluatePolicy, diffAccess } from '../policy/index.ts'
 import type { EmployeeProfile, AccessGrant } from '../../provisioners/types.ts'
 import type { ApiDeps } from '../http/routes.ts'
+import { accountsOf, employeeById, listEmployees as listEmployeeRows, type EmployeeRecord } from '../db/employees.ts'
+import { hrEventsOfEmployee } from '../db/hr-inbox.ts'
+import { auditEventsOfEmployee } from '../audit/store.ts'
+import { pendingJobsOf } from '../jobs/inspect.ts'
 
 const grantSchema = z.record(z.string(), z.unknown())
 
@@ -70,27 +74,10 @@ export const employeeDetailSchema = employeeSummarySchema.extend({
   timeline: z.array(timelineItem),
 })
 
-interface EmployeeRow {
-  id: string
-  source: string
-  external_id: string
-  display_name: string | null
-  email: string | null
-  department: string | null
-  state: string
-  start_date: Date | string | null
-  next_action: string | null
-  next_action_at: Date | null
-  updated_at: Date
-  profile: Record<string, unknown>
-  generation: number
-  version: number
-}
-
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
 const dateOnly = (d: Date | string | null) => (d === null ? null : typeof d === 'string' ? d : d.toISOString().slice(0, 10))
 
-function summary(r: EmployeeRow): z.input<typeof employeeSummarySchema> {
+function summary(r: EmployeeRecord): z.input<typeof employeeSummarySchema> {
   return {
     id: r.id,
     source: r.source,
@@ -107,11 +94,7 @@ function summary(r: EmployeeRow): z.input<typeof employeeSummarySchema> {
 }
 
 export async function loadAccounts(deps: ApiDeps, employeeId: string): Promise<Array<z.input<typeof accountSchema>>> {
-  const { rows } = await deps.pool.query(
-    `SELECT system, account_id, login, status, attempts, last_error, residual, waiting_on, revoked_at, verified_at, cleaned_at, desired, provisioned
-       FROM employee_accounts WHERE employee_id = $1 ORDER BY system`,
-    [employeeId],
-  )
+  const rows = await accountsOf(deps.pool, employeeId)
   return rows.map((a) => ({
     system: a.system,
     accountId: a.account_id,
@@ -153,34 +136,22 @@ export const listEmployees = defineRoute({
   },
   handler: async ({ query, deps }) => {
     const after = decodeCursor(query.cursor, cursorShape)
-    const params: unknown[] = []
-    const where: string[] = []
-    const add = (sql: string, value: unknown) => {
-      params.push(value)
-      where.push(sql.replace('?', `$${params.length}`))
-    }
-    if (query.state) add('state = ?', query.state)
-    if (query.department) add('department = ?', query.department)
-    if (query.source) add('source = ?', query.source)
-    if (query.startsFrom) add('start_date >= ?::date', query.startsFrom)
-    if (query.startsBefore) add('start_date < ?::date', query.startsBefore)
-    if (query.q) add(`(display_name ILIKE ? OR email ILIKE $${params.length + 1} OR external_id ILIKE $${params.length + 1})`, `%${query.q}%`)
-    const counted = deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, [...params])
-    if (after) {
-      params.push(after.u, after.i)
-      where.push(`(updated_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`)
-    }
-    params.push(query.limit + 1)
-    const { rows } = await deps.pool.query<EmployeeRow>(
-      `SELECT * FROM employees ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id DESC LIMIT $${params.length}`,
-      params,
-    )
+    const { rows, total } = await listEmployeeRows(deps.pool, {
+      state: query.state,
+      department: query.department,
+      source: query.source,
+      startsFrom: query.startsFrom,
+      startsBefore: query.startsBefore,
+      q: query.q,
+      after: after ? { updatedAt: after.u, id: after.i } : undefined,
+      limit: query.limit + 1,
+    })
     const items = rows.slice(0, query.limit)
     const last = items[items.length - 1]
     return {
       items: items.map(summary),
       nextCursor: rows.length > query.limit && last ? encodeCursor({ u: last.updated_at.toISOString(), i: last.id }) : null,
-      total: (await counted).rows[0]!.n,
+      total,
     }
   },
 })
@@ -194,26 +165,14 @@ export const getEmployee = defineRoute({
   request: { params: z.object({ id: z.uuid() }) },
   responses: { 200: { description: 'The employee', schema: employeeDetailSchema }, 404: { description: 'No such employee' } },
   handler: async ({ params, deps }) => {
-    const { rows } = await deps.pool.query<EmployeeRow>('SELECT * FROM employees WHERE id = $1', [params.id])
-    const row = rows[0]
+    const row = await employeeById(deps.pool, params.id)
     if (!row) throw notFound(`employee ${params.id}`)
     const accounts = await loadAccounts(deps, row.id)
-    const schema = deps.config.queue.schema
-    const jobs = await deps.pool.query(
-      `SELECT id, name, state, start_after, retry_count, data->'request'->>'action' AS action, data->'request'->>'phase' AS phase
-         FROM ${schema}.job WHERE data->>'employeeId' = $1 AND state IN ('created', 'retry', 'active') ORDER BY start_after LIMIT 100`,
-      [row.id],
-    )
-    const hr = await deps.pool.query(
-      `SELECT event_id, type, occurred_at, received_at, found_by, outcome, outcome_reason, source FROM hr_events WHERE employee_id = $1 ORDER BY received_at`,
-      [row.id],
-    )
-    const audit = await deps.pool.query(
-      `SELECT seq, occurred_at, action, system, actor_type, actor_id, details FROM audit_events WHERE employee_id = $1 ORDER BY seq DESC LIMIT 500`,
-      [row.id],
-    )
+    const jobs = await pendingJobsOf(deps.pool, deps.config.queue.schema, row.id)
+    const hr = await hrEventsOfEmployee(deps.pool, row.id)
+    const audit = await auditEventsOfEmployee(deps.pool, row.id)
     const timeline = [
-      ...hr.rows.map((e) => ({
+      ...hr.map((e) => ({
         at: e.received_at.toISOString(),
         kind: 'hr_event' as const,
         action: e.type,
@@ -222,7 +181,7 @@ export const getEmployee = defineRoute({
         actor: e.source,
         details: { eventId: e.event_id, occurredAt: e.occurred_at.toISOString(), foundBy: e.found_by, outcome: e.outcome, reason: e.outcome_reason },
       })),
-      ...audit.rows.map((a) => ({
+      ...audit.map((a) => ({
         at: a.occurred_at.toISOString(),
         kind: 'audit' as const,
         action: a.action,
@@ -238,7 +197,7 @@ export const getEmployee = defineRoute({
       generation: row.generation,
       version: row.version,
       accounts,
-      pendingJobs: jobs.rows.map((j) => ({
+      pendingJobs: jobs.map((j) => ({
         id: j.id,
         queue: j.name,
         state: j.state,
@@ -278,8 +237,7 @@ export const getEmployeePlan = defineRoute({
   },
   handler: async ({ params, deps }) => {
     if (!deps.engine) throw new ApiError(503, 'engine_unavailable', 'the lifecycle engine is not running in this process')
-    const { rows } = await deps.pool.query<EmployeeRow>('SELECT * FROM employees WHERE id = $1', [params.id])
-    const row = rows[0]
+    const row = await employeeById(deps.pool, params.id)
     if (!row) throw notFound(`employee ${params.id}`)
     const profile = row.profile as unknown as EmployeeProfile
     if (!profile.firstName) throw new ApiError(409, 'no_profile', 'this employee has no HR profile yet')

@@ -13,3 +13,15 @@ export async function rateLimitedCallsLastHour(db: Queryable): Promise<Array<{ s
   )
   return limited.rows
 }
+
+/** An employee's newest 500 audit rows, newest first (the timeline). */
+export async function auditEventsOfEmployee(
+  db: Queryable,
+  employeeId: string,
+): Promise<Array<{ seq: number; occurred_at: Date; action: string; system: string | null; actor_type: string; actor_id: string; details: Record<string, unknown> }>> {
+  const audit = await db.query<{ seq: number; occurred_at: Date; action: string; system: string | null; actor_type: string; actor_id: string; details: Record<string, unknown> }>(
+    `SELECT seq, occurred_at, action, system, actor_type, actor_id, details FROM audit_events WHERE employee_id = $1 ORDER BY seq DESC LIMIT 500`,
+    [employeeId],
+  )
+  return audit.rows
+}

@@ -138,3 +138,95 @@ export async function upsertEmployeeAccounts(db: Queryable, employeeId: string, 
     ],
   )
 }
+
+// ---------------------------------------------------------------------------------------------
+// reads for the API
+
+/** An employees row as the read API shows it. */
+export interface EmployeeRecord {
+  id: string
+  source: string
+  external_id: string
+  display_name: string | null
+  email: string | null
+  department: string | null
+  state: string
+  start_date: Date | string | null
+  next_action: string | null
+  next_action_at: Date | null
+  updated_at: Date
+  profile: Record<string, unknown>
+  generation: number
+  version: number
+}
+
+export async function employeeById(db: Queryable, id: string): Promise<EmployeeRecord | undefined> {
+  const { rows } = await db.query<EmployeeRecord>('SELECT * FROM employees WHERE id = $1', [id])
+  return rows[0]
+}
+
+export interface EmployeeFilter {
+  state?: string | undefined
+  department?: string | undefined
+  source?: string | undefined
+  startsFrom?: string | undefined
+  startsBefore?: string | undefined
+  /** Part of the name, email or HR id. */
+  q?: string | undefined
+  /** Continue after this row (newest change first). */
+  after?: { updatedAt: string; id: string } | undefined
+  limit: number
+}
+
+/** A page of employees, most recently changed first, and how many match the filter (every page). */
+export async function listEmployees(db: Queryable, f: EmployeeFilter): Promise<{ rows: EmployeeRecord[]; total: number }> {
+  const params: unknown[] = []
+  const where: string[] = []
+  const add = (sql: string, value: unknown) => {
+    params.push(value)
+    where.push(sql.replace('?', `$${params.length}`))
+  }
+  if (f.state) add('state = ?', f.state)
+  if (f.department) add('department = ?', f.department)
+  if (f.source) add('source = ?', f.source)
+  if (f.startsFrom) add('start_date >= ?::date', f.startsFrom)
+  if (f.startsBefore) add('start_date < ?::date', f.startsBefore)
+  if (f.q) add(`(display_name ILIKE ? OR email ILIKE $${params.length + 1} OR external_id ILIKE $${params.length + 1})`, `%${f.q}%`)
+  const counted = db.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`, [...params])
+  if (f.after) {
+    params.push(f.after.updatedAt, f.after.id)
+    where.push(`(updated_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`)
+  }
+  params.push(f.limit)
+  const { rows } = await db.query<EmployeeRecord>(
+    `SELECT * FROM employees ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  )
+  return { rows, total: (await counted).rows[0]!.n }
+}
+
+/** An employee_accounts row as the read API shows it. */
+export interface AccountRow {
+  system: string
+  account_id: string | null
+  login: string | null
+  status: string
+  attempts: number
+  last_error: unknown
+  residual: unknown[]
+  waiting_on: string | null
+  revoked_at: Date | null
+  verified_at: Date | null
+  cleaned_at: Date | null
+  desired: Record<string, unknown> | null
+  provisioned: Record<string, unknown> | null
+}
+
+export async function accountsOf(db: Queryable, employeeId: string): Promise<AccountRow[]> {
+  const { rows } = await db.query<AccountRow>(
+    `SELECT system, account_id, login, status, attempts, last_error, residual, waiting_on, revoked_at, verified_at, cleaned_at, desired, provisioned
+       FROM employee_accounts WHERE employee_id = $1 ORDER BY system`,
+    [employeeId],
+  )
+  return rows
+}

@@ -309,3 +309,15 @@ export async function listInbox(
   )
   return rows
 }
+
+/** An employee's HR events as received, oldest first (the timeline). */
+export async function hrEventsOfEmployee(
+  db: Queryable,
+  employeeId: string,
+): Promise<Array<{ event_id: string; type: string; occurred_at: Date; received_at: Date; found_by: string; outcome: string | null; outcome_reason: string | null; source: string }>> {
+  const hr = await db.query<{ event_id: string; type: string; occurred_at: Date; received_at: Date; found_by: string; outcome: string | null; outcome_reason: string | null; source: string }>(
+    `SELECT event_id, type, occurred_at, received_at, found_by, outcome, outcome_reason, source FROM hr_events WHERE employee_id = $1 ORDER BY received_at`,
+    [employeeId],
+  )
+  return hr.rows
+}
