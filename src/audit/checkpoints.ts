@@ -20,7 +20,6 @@ import {
   CHECKPOINT_TYPE,
   fromDbCheckpoint,
   signCheckpoint,
-  type DbCheckpointRow,
   type SignedCheckpoint,
 } from './checkpoint-format.ts'
 import { webhookSecretBytes, type AuditConfig } from './config.ts'
@@ -28,8 +27,9 @@ import { decodeCursor, encodeCursor } from './cursor.ts'
 import { AuditError } from './errors.ts'
 import { keyId, loadPrivateKey, publicKeyPem } from './keys.ts'
 import { computeHash, GENESIS_HASH } from './record.ts'
-import { fromDbRow, type DbAuditRow } from './rows.ts'
-import * as sql from './sql.ts'
+import { fromDbRow } from './rows.ts'
+import { checkpointsAfter, lockCheckpointClock, newestCheckpoint, newestRow, rowAtSeq, storeCheckpoint } from './store.ts'
+import { withTransaction } from '../db/pool.ts'
 import { verifySegment } from './verify.ts'
 
 const privateKeys = new WeakMap<Secret, KeyObject>()
@@ -100,71 +100,55 @@ async function signHead(
   onlyIfHeadMoved: boolean,
 ): Promise<CreatedCheckpoint | null> {
   const privateKey = signingKeyOf(config)
-  const client = await pool.connect()
-  let checkpoint: SignedCheckpoint
-  try {
-    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-    const clock = (await client.query<{ now_at: string }>(sql.checkpointClock())).rows[0]
-    if (!clock) throw new AuditError('checkpoint_failed', 'no clock row')
-    const lastRow = (await client.query<DbCheckpointRow>(sql.lastCheckpoint())).rows[0]
-    const last = lastRow ? fromDbCheckpoint(lastRow) : undefined
-    const headDb = (await client.query<DbAuditRow>(sql.headRow())).rows[0]
-    const head = headDb ? fromDbRow(headDb) : undefined
-    const anchor = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH }
-    const headSeq = head?.seq ?? 0
+  const checkpoint = await withTransaction(
+    pool,
+    async (client): Promise<SignedCheckpoint | null> => {
+      const clock = await lockCheckpointClock(client)
+      if (!clock) throw new AuditError('checkpoint_failed', 'no clock row')
+      const lastRow = await newestCheckpoint(client)
+      const last = lastRow ? fromDbCheckpoint(lastRow) : undefined
+      const headDb = await newestRow(client)
+      const head = headDb ? fromDbRow(headDb) : undefined
+      const anchor = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH }
+      const headSeq = head?.seq ?? 0
 
-    if (onlyIfHeadMoved && headSeq === anchor.seq && (head?.hash ?? anchor.hash) === anchor.hash) {
-      await client.query('COMMIT')
-      return null
-    }
-    if (headSeq < anchor.seq) {
-      throw refuse(log, 'chain_regressed', `the chain head is seq ${headSeq} but checkpoint #${last?.id} covers seq ${anchor.seq}: rows were removed from the end`)
-    }
-    if (last && last.seq > 0) {
-      const atLast = (await client.query<DbAuditRow>(sql.rowAt(), [last.seq])).rows[0]
-      // Absent only when retention pruned exactly up to this checkpoint.
-      if (atLast) {
-        const row = fromDbRow(atLast)
-        if (row.hash !== last.hash || computeHash(row, row.prev_hash) !== row.hash) {
-          throw refuse(log, 'chain_invalid', `row ${last.seq} no longer matches checkpoint #${last.id}: it was changed after it was signed`)
+      if (onlyIfHeadMoved && headSeq === anchor.seq && (head?.hash ?? anchor.hash) === anchor.hash) return null
+      if (headSeq < anchor.seq) {
+        throw refuse(log, 'chain_regressed', `the chain head is seq ${headSeq} but checkpoint #${last?.id} covers seq ${anchor.seq}: rows were removed from the end`)
+      }
+      if (last && last.seq > 0) {
+        const atLast = await rowAtSeq(client, last.seq)
+        // Absent only when retention pruned exactly up to this checkpoint.
+        if (atLast) {
+          const row = fromDbRow(atLast)
+          if (row.hash !== last.hash || computeHash(row, row.prev_hash) !== row.hash) {
+            throw refuse(log, 'chain_invalid', `row ${last.seq} no longer matches checkpoint #${last.id}: it was changed after it was signed`)
+          }
         }
       }
-    }
-    const problem = await verifySegment(client, anchor, headSeq)
-    if (problem) throw refuse(log, 'chain_invalid', `${problem.reason} at seq ${problem.firstBadSeq}: ${problem.message}`, problem)
+      const problem = await verifySegment(client, anchor, headSeq)
+      if (problem) throw refuse(log, 'chain_invalid', `${problem.reason} at seq ${problem.firstBadSeq}: ${problem.message}`, problem)
 
-    checkpoint = signCheckpoint(
-      {
-        type: CHECKPOINT_TYPE,
-        id: (last?.id ?? 0) + 1,
-        created_at: clock.now_at,
-        seq: headSeq,
-        hash: head?.hash ?? anchor.hash,
-        occurred_at: head?.occurred_at ?? null,
-        count: headSeq - anchor.seq,
-        previous_signature: last?.signature ?? null,
-        key_id: keyId(privateKey),
-      },
-      privateKey,
-    )
-    await client.query(sql.insertCheckpoint(), [
-      checkpoint.id,
-      checkpoint.created_at,
-      checkpoint.seq,
-      checkpoint.hash,
-      checkpoint.occurred_at,
-      checkpoint.count,
-      checkpoint.previous_signature,
-      checkpoint.key_id,
-      checkpoint.signature,
-    ])
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+      const signed = signCheckpoint(
+        {
+          type: CHECKPOINT_TYPE,
+          id: (last?.id ?? 0) + 1,
+          created_at: clock.now_at,
+          seq: headSeq,
+          hash: head?.hash ?? anchor.hash,
+          occurred_at: head?.occurred_at ?? null,
+          count: headSeq - anchor.seq,
+          previous_signature: last?.signature ?? null,
+          key_id: keyId(privateKey),
+        },
+        privateKey,
+      )
+      await storeCheckpoint(client, signed)
+      return signed
+    },
+    'readCommitted',
+  )
+  if (!checkpoint) return null
 
   const published = await publishCheckpoint(checkpoint, config, log, options)
   log.info(
@@ -243,7 +227,7 @@ export interface CheckpointPage {
 export async function listCheckpoints(pool: pg.Pool, options: { cursor?: string; limit?: number } = {}): Promise<CheckpointPage> {
   const after = options.cursor === undefined ? 0 : decodeCursor(options.cursor)
   const limit = options.limit ?? 100
-  const { rows } = await pool.query<DbCheckpointRow>(sql.checkpointPage(), [after, limit + 1])
+  const rows = await checkpointsAfter(pool, after, limit + 1)
   const checkpoints = rows.slice(0, limit).map(fromDbCheckpoint)
   const last = checkpoints.at(-1)
   return { checkpoints, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null }

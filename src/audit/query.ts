@@ -4,12 +4,12 @@
  */
 import { Transform, type Readable } from 'node:stream'
 import type pg from 'pg'
-import QueryStream from 'pg-query-stream'
-import { decodeCursor, encodeCursor } from './cursor.ts'
+import type QueryStream from 'pg-query-stream'
+import { encodeCursor } from './cursor.ts'
 import { AuditError } from './errors.ts'
 import type { AuditRow } from './record.ts'
 import { fromDbRow, type DbAuditRow } from './rows.ts'
-import { ROW_COLUMNS } from './sql.ts'
+import { employeeIdsNamed, eventRows, eventsQuery, streamEventRows } from './store.ts'
 
 export interface AuditFilters {
   /** occurred_at >= from */
@@ -41,63 +41,13 @@ export interface AuditPage {
   nextCursor: string | null
 }
 
-/** Tenure ids named by `p`: the id itself (rows about an employee since deleted keep it), an HR employee id, an e-mail. */
-const EMPLOYEE_IDS = (p: string) => `SELECT ${p}::text UNION SELECT id::text FROM employees WHERE external_id = ${p}::text OR lower(email) = lower(${p}::text)`
-
 /** The Tenure ids an `employee` filter matches (none: no such employee, say so rather than show an empty log). */
 export async function matchEmployees(pool: pg.Pool, employee: string): Promise<string[]> {
-  const { rows } = await pool.query<{ id: string }>(
-    `SELECT id::text AS id FROM employees WHERE id::text = $1 OR external_id = $1 OR lower(email) = lower($1) ORDER BY id`,
-    [employee],
-  )
-  return rows.map((r) => r.id)
+  return employeeIdsNamed(pool, employee)
 }
 
 export const DEFAULT_PAGE_SIZE = 100
 export const MAX_PAGE_SIZE = 1000
-
-function toDate(value: Date | string, name: string): Date {
-  const date = value instanceof Date ? value : new Date(value)
-  if (Number.isNaN(date.getTime())) throw new AuditError('invalid_filter', `${name} is not a date`, { status: 400, details: { [name]: value } })
-  return date
-}
-
-function buildQuery(filters: AuditFilters, limit: number | undefined): { text: string; values: unknown[] } {
-  const where: string[] = []
-  const values: unknown[] = []
-  const add = (clause: (p: string) => string, value: unknown) => {
-    values.push(value)
-    where.push(clause(`$${values.length}`))
-  }
-  const order = filters.order ?? 'asc'
-  if (filters.from !== undefined) add((p) => `occurred_at >= ${p}`, toDate(filters.from, 'from'))
-  if (filters.to !== undefined) add((p) => `occurred_at < ${p}`, toDate(filters.to, 'to'))
-  if (filters.employeeId !== undefined) add((p) => `employee_id = ${p}`, filters.employeeId)
-  if (filters.system !== undefined) add((p) => `system = ${p}`, filters.system)
-  if (filters.employee !== undefined) add((p) => `employee_id IN (${EMPLOYEE_IDS(p)})`, filters.employee)
-  if (filters.actorId !== undefined) add((p) => `actor_id = ${p}`, filters.actorId)
-  if (filters.correlationId !== undefined) add((p) => `correlation_id = ${p}`, filters.correlationId)
-  if (filters.action !== undefined) {
-    if (filters.action.endsWith('.*')) {
-      const prefix = filters.action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`)
-      add((p) => `action LIKE ${p}`, `${prefix}%`)
-    } else {
-      add((p) => `action = ${p}`, filters.action)
-    }
-  }
-  if (filters.cursor !== undefined) {
-    const after = decodeCursor(filters.cursor)
-    add((p) => (order === 'asc' ? `seq > ${p}` : `seq < ${p}`), after)
-  }
-  let text = `SELECT ${ROW_COLUMNS} FROM audit_events`
-  if (where.length > 0) text += ` WHERE ${where.join(' AND ')}`
-  text += ` ORDER BY seq ${order === 'asc' ? 'ASC' : 'DESC'}`
-  if (limit !== undefined) {
-    values.push(limit)
-    text += ` LIMIT $${values.length}`
-  }
-  return { text, values }
-}
 
 function pageSize(limit: number | undefined): number {
   const size = limit ?? DEFAULT_PAGE_SIZE
@@ -110,8 +60,7 @@ function pageSize(limit: number | undefined): number {
 export async function queryAudit(pool: pg.Pool, filters: AuditFilters = {}): Promise<AuditPage> {
   const limit = pageSize(filters.limit)
   // One row more than the page tells whether another page exists without a count(*).
-  const query = buildQuery(filters, limit + 1)
-  const { rows } = await pool.query<DbAuditRow>(query.text, query.values)
+  const rows = await eventRows(pool, eventsQuery(filters, limit + 1))
   const events = rows.slice(0, limit).map(fromDbRow)
   const last = events.at(-1)
   return { events, nextCursor: rows.length > limit && last ? encodeCursor(last.seq) : null }
@@ -126,7 +75,7 @@ export function streamAudit(pool: pg.Pool, filters: AuditFilters = {}): Readable
   if (filters.limit !== undefined && (!Number.isInteger(filters.limit) || filters.limit < 1)) {
     throw new AuditError('invalid_filter', 'limit must be a positive integer', { status: 400, details: { limit: filters.limit } })
   }
-  const query = buildQuery(filters, filters.limit)
+  const query = eventsQuery(filters, filters.limit)
   const rows = new Transform({
     objectMode: true,
     transform(row: DbAuditRow, _encoding, callback) {
@@ -160,7 +109,7 @@ export function streamAudit(pool: pg.Pool, filters: AuditFilters = {}): Readable
     .then((c) => {
       client = c
       if (rows.destroyed) return release()
-      source = c.query(new QueryStream(query.text, query.values, { batchSize: 500 }))
+      source = streamEventRows(c, query)
       source.on('error', (err: Error) => {
         release(err)
         rows.destroy(err)

@@ -6,13 +6,14 @@
  */
 import type pg from 'pg'
 import type { Logger } from '../log.ts'
-import { checkpointSignatureProblem, fromDbCheckpoint, trustedKeys, type DbCheckpointRow } from './checkpoint-format.ts'
+import { checkpointSignatureProblem, fromDbCheckpoint, trustedKeys } from './checkpoint-format.ts'
 import { signingKeyOf } from './checkpoints.ts'
 import type { AuditConfig } from './config.ts'
 import { AuditError } from './errors.ts'
 import { computeHash, GENESIS_HASH, type AuditRow } from './record.ts'
 import { toSafeInteger } from './rows.ts'
-import * as sql from './sql.ts'
+import { checkpointCovering, firstStoredSeq, lockChainHead, newestCheckpointAtOrBefore, pruneThrough } from './store.ts'
+import { withTransaction } from '../db/pool.ts'
 import { verifySegment } from './verify.ts'
 
 export interface PruneResult {
@@ -38,86 +39,94 @@ export async function pruneAudit(
   const retentionDays = config.retentionDays
   const cutoff = new Date((options.now ?? new Date()).getTime() - retentionDays * DAY_MS)
   const keys = trustedKeys(signingKeyOf(config))
-  const client = await pool.connect()
   try {
-    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-    const cpRow = (await client.query<DbCheckpointRow>(sql.newestCheckpointBefore(), [cutoff])).rows[0]
-    const firstBefore = (await client.query<{ first_seq: string | null }>(sql.chainBounds())).rows[0]?.first_seq
-    const cp = cpRow ? fromDbCheckpoint(cpRow) : undefined
-    if (!cp || firstBefore == null || toSafeInteger(firstBefore, 'first seq') > cp.seq) {
-      await client.query('COMMIT')
-      log.debug({ cutoff: cutoff.toISOString(), checkpointId: cp?.id }, 'audit retention: nothing to prune')
+    const result = await withTransaction(pool, (client) => pruneOnClient(client, { cutoff, retentionDays, keys }), 'readCommitted')
+    if (result.pruned === 0 && result.throughSeq === null) {
+      log.debug({ cutoff: cutoff.toISOString(), checkpointId: result.checkpointId ?? undefined }, 'audit retention: nothing to prune')
       return NOTHING
     }
-    const signatureProblem = checkpointSignatureProblem(cp, keys)
-    if (signatureProblem) {
-      throw new AuditError('prune_refused', `refusing to prune: ${signatureProblem}`, { status: 409 })
-    }
-    const firstSeq = toSafeInteger(firstBefore, 'first seq')
-    let anchor = { seq: 0, hash: GENESIS_HASH }
-    if (firstSeq > 1) {
-      const previous = (await client.query<DbCheckpointRow>(sql.checkpointAtSeq(), [firstSeq - 1])).rows[0]
-      if (!previous) throw new AuditError('prune_refused', `refusing to prune: no checkpoint anchors the chain at seq ${firstSeq - 1}`, { status: 409 })
-      anchor = { seq: firstSeq - 1, hash: previous.hash }
-    }
-    // Verified before the chain lock is taken: these rows are behind a checkpoint and no writer
-    // touches them, and the engine must not wait while a long stretch is read.
-    const problem = await verifySegment(client, anchor, cp.seq)
-    if (problem) {
-      throw new AuditError('prune_refused', `refusing to delete rows that fail verification (${problem.reason} at seq ${problem.firstBadSeq}): ${problem.message}`, {
-        status: 409,
-        details: problem,
-      })
-    }
-
-    const head = (await client.query<{ head_seq: string; head_hash: string; now_at: string }>(sql.chainHead())).rows[0]
-    if (!head) throw new AuditError('chain_head_missing', 'audit_chain_head() returned no row')
-    const firstNow = (await client.query<{ first_seq: string | null }>(sql.chainBounds())).rows[0]?.first_seq
-    if (firstNow !== firstBefore) {
-      throw new AuditError('prune_conflict', 'another retention run pruned the audit log at the same time', { status: 409 })
-    }
-    const deletedCount = cp.seq - firstSeq + 1
-    const record = {
-      seq: toSafeInteger(head.head_seq, 'head seq') + 1,
-      occurred_at: head.now_at,
-      actor: { type: 'system' as const, id: 'retention' },
-      action: 'audit.pruned',
-      subject: { employee_id: null, system: null, account_id: null },
-      correlation_id: null,
-      details: {
-        throughSeq: cp.seq,
-        checkpointId: cp.id,
-        checkpointHash: cp.hash,
-        deletedCount,
-        retentionDays,
-        cutoff: cutoff.toISOString(),
-      },
-    }
-    const tombstone: AuditRow = { ...record, prev_hash: head.head_hash, hash: computeHash(record, head.head_hash) }
-    const dbTombstone = {
-      seq: tombstone.seq,
-      occurred_at: tombstone.occurred_at,
-      actor_type: tombstone.actor.type,
-      actor_id: tombstone.actor.id,
-      action: tombstone.action,
-      employee_id: null,
-      system: null,
-      account_id: null,
-      correlation_id: null,
-      details: tombstone.details,
-      prev_hash: tombstone.prev_hash,
-      hash: tombstone.hash,
-    }
-    const deleted = (await client.query<{ deleted: string }>(sql.pruneBefore(), [cp.seq, JSON.stringify(dbTombstone)])).rows[0]
-    await client.query('COMMIT')
-    const pruned = toSafeInteger(deleted?.deleted ?? '0', 'deleted')
-    log.info({ pruned, throughSeq: cp.seq, checkpointId: cp.id, cutoff: cutoff.toISOString(), tombstoneSeq: tombstone.seq }, 'audit rows pruned by retention')
-    return { pruned, throughSeq: cp.seq, checkpointId: cp.id, tombstone }
+    log.info(
+      { pruned: result.pruned, throughSeq: result.throughSeq, checkpointId: result.checkpointId, cutoff: cutoff.toISOString(), tombstoneSeq: result.tombstone?.seq },
+      'audit rows pruned by retention',
+    )
+    return result
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
     if (err instanceof AuditError) log.error({ code: err.code }, err.message)
     throw err
-  } finally {
-    client.release()
   }
+}
+
+/** Inside the transaction: find the checkpoint to prune up to, verify the stretch, delete it and append the tombstone. */
+async function pruneOnClient(
+  client: pg.PoolClient,
+  { cutoff, retentionDays, keys }: { cutoff: Date; retentionDays: number; keys: ReturnType<typeof trustedKeys> },
+): Promise<PruneResult> {
+  const cpRow = await newestCheckpointAtOrBefore(client, cutoff)
+  const firstBefore = await firstStoredSeq(client)
+  const cp = cpRow ? fromDbCheckpoint(cpRow) : undefined
+  if (!cp || firstBefore == null || toSafeInteger(firstBefore, 'first seq') > cp.seq) {
+    return { ...NOTHING, checkpointId: cp?.id ?? null }
+  }
+  const signatureProblem = checkpointSignatureProblem(cp, keys)
+  if (signatureProblem) {
+    throw new AuditError('prune_refused', `refusing to prune: ${signatureProblem}`, { status: 409 })
+  }
+  const firstSeq = toSafeInteger(firstBefore, 'first seq')
+  let anchor = { seq: 0, hash: GENESIS_HASH }
+  if (firstSeq > 1) {
+    const previous = await checkpointCovering(client, firstSeq - 1)
+    if (!previous) throw new AuditError('prune_refused', `refusing to prune: no checkpoint anchors the chain at seq ${firstSeq - 1}`, { status: 409 })
+    anchor = { seq: firstSeq - 1, hash: previous.hash }
+  }
+  // Verified before the chain lock is taken: these rows are behind a checkpoint and no writer
+  // touches them, and the engine must not wait while a long stretch is read.
+  const problem = await verifySegment(client, anchor, cp.seq)
+  if (problem) {
+    throw new AuditError('prune_refused', `refusing to delete rows that fail verification (${problem.reason} at seq ${problem.firstBadSeq}): ${problem.message}`, {
+      status: 409,
+      details: problem,
+    })
+  }
+
+  const head = await lockChainHead(client)
+  if (!head) throw new AuditError('chain_head_missing', 'audit_chain_head() returned no row')
+  const firstNow = await firstStoredSeq(client)
+  if (firstNow !== firstBefore) {
+    throw new AuditError('prune_conflict', 'another retention run pruned the audit log at the same time', { status: 409 })
+  }
+  const deletedCount = cp.seq - firstSeq + 1
+  const record = {
+    seq: toSafeInteger(head.head_seq, 'head seq') + 1,
+    occurred_at: head.now_at,
+    actor: { type: 'system' as const, id: 'retention' },
+    action: 'audit.pruned',
+    subject: { employee_id: null, system: null, account_id: null },
+    correlation_id: null,
+    details: {
+      throughSeq: cp.seq,
+      checkpointId: cp.id,
+      checkpointHash: cp.hash,
+      deletedCount,
+      retentionDays,
+      cutoff: cutoff.toISOString(),
+    },
+  }
+  const tombstone: AuditRow = { ...record, prev_hash: head.head_hash, hash: computeHash(record, head.head_hash) }
+  const dbTombstone = {
+    seq: tombstone.seq,
+    occurred_at: tombstone.occurred_at,
+    actor_type: tombstone.actor.type,
+    actor_id: tombstone.actor.id,
+    action: tombstone.action,
+    employee_id: null,
+    system: null,
+    account_id: null,
+    correlation_id: null,
+    details: tombstone.details,
+    prev_hash: tombstone.prev_hash,
+    hash: tombstone.hash,
+  }
+  const deleted = await pruneThrough(client, cp.seq, dbTombstone)
+  const pruned = toSafeInteger(deleted ?? '0', 'deleted')
+  return { pruned, throughSeq: cp.seq, checkpointId: cp.id, tombstone }
 }

@@ -4,7 +4,6 @@
  * checkpoint's signature and position. verifyExport(): the same for an exported range, offline.
  */
 import type pg from 'pg'
-import QueryStream from 'pg-query-stream'
 import { z } from 'zod'
 import {
   ChainWalker,
@@ -23,14 +22,14 @@ import {
   fromDbCheckpoint,
   signedCheckpointSchema,
   trustedKeys,
-  type DbCheckpointRow,
   type SignedCheckpoint,
 } from './checkpoint-format.ts'
 import { AuditError } from './errors.ts'
 import type { PublicKeyInput } from './keys.ts'
 import { ACTOR_TYPES, GENESIS_HASH, type AuditRow, type JsonObject } from './record.ts'
-import { fromDbRow, toSafeInteger, type DbAuditRow } from './rows.ts'
-import * as sql from './sql.ts'
+import { fromDbRow, toSafeInteger } from './rows.ts'
+import { firstStoredSeq, newestRow, prunedTombstones, rowAtSeq, rowsWithHash, rowsWithPrevHash, storedCheckpoints, streamRowRange, streamRowsFrom } from './store.ts'
+import { withTransaction } from '../db/pool.ts'
 
 export interface VerifyAuditOptions {
   /** The checkpoint public key(s): SPKI PEM, base64 raw key or KeyObject; several during a key rotation. */
@@ -57,8 +56,8 @@ function parseCheckpoints(items: unknown[], what: string): SignedCheckpoint[] {
 
 function dbLookup(client: pg.PoolClient): ChainLookup {
   return {
-    byHash: async (hash) => (await client.query<DbAuditRow>(sql.selectRowsByHash(), [hash])).rows.map(fromDbRow),
-    byPrevHash: async (prevHash) => (await client.query<DbAuditRow>(sql.selectRowsByPrevHash(), [prevHash])).rows.map(fromDbRow),
+    byHash: async (hash) => (await rowsWithHash(client, hash)).map(fromDbRow),
+    byPrevHash: async (prevHash) => (await rowsWithPrevHash(client, prevHash)).map(fromDbRow),
   }
 }
 
@@ -72,7 +71,7 @@ async function comparePublished(client: pg.PoolClient, published: SignedCheckpoi
   for (const p of [...published].sort((a, b) => a.id - b.id)) {
     const s = byId.get(p.id)
     if (!s) {
-      const headDb = (await client.query<DbAuditRow>(sql.headRow())).rows[0]
+      const headDb = await newestRow(client)
       const headSeq = headDb ? fromDbRow(headDb).seq : 0
       if (headSeq < p.seq) {
         return failure(
@@ -81,7 +80,7 @@ async function comparePublished(client: pg.PoolClient, published: SignedCheckpoi
           `published checkpoint #${p.id} (signed ${p.created_at}) covers rows up to seq ${p.seq}, but the log ends at ${headSeq} and the checkpoint is missing from the database: rows ${headSeq + 1}..${p.seq} were removed from the end`,
         )
       }
-      const atDb = (await client.query<DbAuditRow>(sql.rowAt(), [p.seq])).rows[0]
+      const atDb = await rowAtSeq(client, p.seq)
       if (atDb && fromDbRow(atDb).hash !== p.hash) {
         return failure(
           'checkpoint_mismatch',
@@ -128,19 +127,19 @@ function ok(walker: ChainWalker, checkpoints: readonly SignedCheckpoint[], newes
 }
 
 async function verifyOnClient(client: pg.PoolClient, keys: ReturnType<typeof trustedKeys>, published: SignedCheckpoint[]): Promise<VerifyResult> {
-  const stored = (await client.query<DbCheckpointRow>(sql.allCheckpoints())).rows.map(fromDbCheckpoint)
+  const stored = (await storedCheckpoints(client)).map(fromDbCheckpoint)
   const checkpointProblem =
     checkCheckpointChain(published, keys, false) ?? (await comparePublished(client, published, stored)) ?? checkCheckpointChain(stored, keys, true)
   if (checkpointProblem) return checkpointProblem
 
-  const bounds = (await client.query<{ first_seq: string | null }>(sql.chainBounds())).rows[0]
-  const firstSeq = bounds?.first_seq == null ? null : toSafeInteger(bounds.first_seq, 'first seq')
+  const first = await firstStoredSeq(client)
+  const firstSeq = first == null ? null : toSafeInteger(first, 'first seq')
   let anchor = { seq: 0, hash: GENESIS_HASH }
   if (firstSeq !== null && firstSeq > 1) {
     // Rows before firstSeq are gone. That is retention only if a signed checkpoint pins the last
     // pruned row and a tombstone in the (still verified) chain records the pruning.
     const through = firstSeq - 1
-    const tombs = (await client.query<{ seq: string | number; through_seq: string | null }>(sql.tombstones())).rows
+    const tombs = (await prunedTombstones(client))
       .map((t) => Number(t.through_seq))
       .filter((n) => Number.isSafeInteger(n))
     const cp = stored.find((c) => c.seq === through)
@@ -160,8 +159,7 @@ async function verifyOnClient(client: pg.PoolClient, keys: ReturnType<typeof tru
   const atAnchor = matcher.atAnchor(anchor)
   if (atAnchor) return atAnchor
   const walker = new ChainWalker(anchor)
-  const query = sql.selectAllRows(firstSeq ?? 1)
-  const stream: AsyncIterable<DbAuditRow> = client.query(new QueryStream(query.text, query.values, { batchSize: 1000 }))
+  const stream = streamRowsFrom(client, firstSeq ?? 1)
   let anomaly: Anomaly | null = null
   for await (const dbRow of stream) {
     const row = fromDbRow(dbRow)
@@ -185,9 +183,7 @@ export async function verifySegment(
   throughSeq: number,
 ): Promise<VerifyFailure | null> {
   const walker = new ChainWalker(anchor)
-  const stream: AsyncIterable<DbAuditRow> = client.query(
-    new QueryStream(sql.selectRowRange(), [anchor.seq, throughSeq], { batchSize: 1000 }),
-  )
+  const stream = streamRowRange(client, anchor.seq, throughSeq)
   let anomaly: Anomaly | null = null
   for await (const dbRow of stream) {
     anomaly = walker.push(fromDbRow(dbRow))
@@ -208,20 +204,9 @@ export async function verifySegment(
 export async function verifyAudit(pool: pg.Pool, options: VerifyAuditOptions): Promise<VerifyResult> {
   const keys = trustedKeys(options.publicKey)
   const published = parseCheckpoints(options.publishedCheckpoints ?? [], 'published checkpoint')
-  const client = await pool.connect()
-  try {
-    // One snapshot for checkpoints and rows: appends during a long verification are not seen
-    // half-way, and a checkpoint created meanwhile cannot point past the rows we read.
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-    const result = await verifyOnClient(client, keys, published)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+  // One snapshot for checkpoints and rows: appends during a long verification are not seen
+  // half-way, and a checkpoint created meanwhile cannot point past the rows we read.
+  return withTransaction(pool, (client) => verifyOnClient(client, keys, published), 'repeatableReadOnly')
 }
 
 const iso = z.string().min(1)

@@ -17,7 +17,8 @@ import { z } from 'zod'
 import { AuditError } from './errors.ts'
 import { ACTION_PATTERN, ACTOR_TYPES, computeHash, type ActorType, type AuditAction, type AuditRow } from './record.ts'
 import { redactDetails } from './redact.ts'
-import { chainHead, insertEvents } from './sql.ts'
+import { insertEventBatch, lockChainHead } from './store.ts'
+import { withTransaction } from '../db/pool.ts'
 import { toSafeInteger } from './rows.ts'
 
 export interface AuditEntryInput {
@@ -46,15 +47,6 @@ const entrySchema = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
 })
 
-type Queryable = Pick<pg.ClientBase, 'query'>
-
-interface ChainHeadRow {
-  head_seq: string
-  head_hash: string
-  now_at: string
-  xact_id: string
-}
-
 /**
  * Append entries to the chain in the caller's transaction (READ COMMITTED) and return the rows as
  * written. Entries of one call share one occurred_at and one INSERT.
@@ -80,10 +72,8 @@ export async function appendAudit(client: pg.PoolClient | pg.Client, entries: Au
     }
   })
 
-  const db: Queryable = client
   // Named (prepared once per connection): the two statements run while every other writer waits.
-  const { rows } = await db.query<ChainHeadRow>({ name: 'tenure_audit_chain_head', text: chainHead() })
-  const head = rows[0]
+  const head = await lockChainHead(client, true)
   if (!head) throw new AuditError('chain_head_missing', 'audit_chain_head() returned no row')
   let seq = toSafeInteger(head.head_seq, 'head seq')
   let prevHash = head.head_hash
@@ -96,22 +86,25 @@ export async function appendAudit(client: pg.PoolClient | pg.Client, entries: Au
     return row
   })
 
-  const result = await db.query({ name: 'tenure_audit_insert_events', text: insertEvents() }, [
-    written.map((r) => r.seq),
-    written.map((r) => r.occurred_at),
-    written.map((r) => r.actor.type),
-    written.map((r) => r.actor.id),
-    written.map((r) => r.action),
-    written.map((r) => r.subject.employee_id),
-    written.map((r) => r.subject.system),
-    written.map((r) => r.subject.account_id),
-    written.map((r) => r.correlation_id),
-    written.map((r) => JSON.stringify(r.details)),
-    written.map((r) => r.prev_hash),
-    written.map((r) => r.hash),
+  const inserted = await insertEventBatch(
+    client,
+    {
+      seq: written.map((r) => r.seq),
+      occurredAt: written.map((r) => r.occurred_at),
+      actorType: written.map((r) => r.actor.type),
+      actorId: written.map((r) => r.actor.id),
+      action: written.map((r) => r.action),
+      employeeId: written.map((r) => r.subject.employee_id),
+      system: written.map((r) => r.subject.system),
+      accountId: written.map((r) => r.subject.account_id),
+      correlationId: written.map((r) => r.correlation_id),
+      details: written.map((r) => JSON.stringify(r.details)),
+      prevHash: written.map((r) => r.prev_hash),
+      hash: written.map((r) => r.hash),
+    },
     head.xact_id,
-  ])
-  if (result.rowCount !== written.length) {
+  )
+  if (inserted !== written.length) {
     throw new AuditError(
       'audit_not_in_transaction',
       'appendAudit() must run inside a transaction (BEGIN … COMMIT) on one client: the chain lock ended before the insert',
@@ -125,16 +118,5 @@ export async function appendAudit(client: pg.PoolClient | pg.Client, entries: Au
  * (config.loaded at start-up, a token created through the API).
  */
 export async function recordAudit(pool: pg.Pool, entries: AuditEntryInput[]): Promise<AuditRow[]> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-    const rows = await appendAudit(client, entries)
-    await client.query('COMMIT')
-    return rows
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+  return withTransaction(pool, (client) => appendAudit(client, entries), 'readCommitted')
 }

@@ -54,11 +54,19 @@ export function createPool(options: PoolOptions): Pool {
   return pool
 }
 
+/** How a transaction begins: PostgreSQL's default, or an explicit isolation level (the audit chain's writers and readers). */
+const BEGIN = {
+  default: 'BEGIN',
+  readCommitted: 'BEGIN ISOLATION LEVEL READ COMMITTED',
+  repeatableReadOnly: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+} as const
+export type TransactionMode = keyof typeof BEGIN
+
 /** Run `fn` in a transaction; commit on success, roll back on any error and rethrow it. */
-export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, mode: TransactionMode = 'default'): Promise<T> {
   const client = await pool.connect()
   try {
-    await client.query('BEGIN')
+    await client.query(BEGIN[mode])
     const result = await fn(client)
     await client.query('COMMIT')
     return result
