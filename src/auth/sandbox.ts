@@ -12,8 +12,8 @@ import { z } from 'zod'
 import { withTransaction, type Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { ROLES, type Role } from './roles.ts'
-import * as sql from './sql.ts'
-import { insertApiToken, type TokenRow } from './tokens.ts'
+import { activeTokenRowsNamed, lockSandboxTokenSet } from './store.ts'
+import { insertApiToken } from './tokens.ts'
 
 export interface SandboxToken {
   role: Role
@@ -43,12 +43,12 @@ export async function ensureSandboxTokens(pool: Pool, log: Logger, options: Sand
   const now = (options.now ?? (() => new Date()))()
   const { created, active } = await withTransaction(pool, async (client) => {
     // Two processes starting on one database at once must not both create a set.
-    await client.query(sql.lockSandboxTokens())
+    await lockSandboxTokenSet(client)
     const created: SandboxToken[] = []
     const active = new Map<Role, string[]>()
     for (const role of ROLES) {
       const name = `sandbox-${role}`
-      const { rows } = await client.query<TokenRow>(sql.activeTokensNamed(), [name, now])
+      const rows = await activeTokenRowsNamed(client, name, now)
       if (rows.length > 0) {
         active.set(
           role,

@@ -9,7 +9,18 @@ import type pg from 'pg'
 import { appendAudit, type ActorType } from '../audit/index.ts'
 import { withTransaction, type Pool, type Queryable } from '../db/pool.ts'
 import { isRole, type Role } from './roles.ts'
-import * as sql from './sql.ts'
+import {
+  beginTokenInsert,
+  insertTokenRow,
+  keepTokenInsert,
+  listTokenRows,
+  revokeTokenRow,
+  tokenRowById,
+  tokenRowByPrefix,
+  touchTokenRow,
+  undoTokenInsert,
+  type TokenRow,
+} from './store.ts'
 import { generateToken } from './token-format.ts'
 
 /** Who issued or revoked a token, as the audit trail records it. */
@@ -33,19 +44,7 @@ export interface ApiToken {
 
 export type TokenStatus = 'active' | 'expired' | 'revoked'
 
-export interface TokenRow {
-  id: string
-  name: string
-  role: string
-  prefix: string
-  secret_sha256: Buffer
-  created_by: string
-  created_at: Date
-  expires_at: Date | null
-  revoked_at: Date | null
-  revoked_by: string | null
-  last_used_at: Date | null
-}
+export type { TokenRow }
 
 export function toApiToken(row: TokenRow): ApiToken {
   if (!isRole(row.role)) throw new Error(`api_tokens row ${row.id} has unknown role ${row.role}`)
@@ -95,20 +94,20 @@ export async function insertApiToken(client: pg.PoolClient, input: CreateTokenIn
   // 8 random prefix characters collide once in ~10^14 tokens; retry rather than fail if it happens.
   for (let attempt = 1; ; attempt++) {
     const generated = generateToken(input.role)
-    await client.query('SAVEPOINT api_token_insert')
+    await beginTokenInsert(client)
     try {
-      const { rows } = await client.query<TokenRow>(sql.insertToken(), [
-        randomUUID(),
-        input.name,
-        input.role,
-        generated.prefix,
-        generated.sha256,
-        actorLabel(input.createdBy),
-        input.now,
-        input.expiresAt ?? null,
-      ])
-      await client.query('RELEASE SAVEPOINT api_token_insert')
-      const apiToken = toApiToken(rows[0]!)
+      const row = await insertTokenRow(client, {
+        id: randomUUID(),
+        name: input.name,
+        role: input.role,
+        prefix: generated.prefix,
+        sha256: generated.sha256,
+        createdBy: actorLabel(input.createdBy),
+        createdAt: input.now,
+        expiresAt: input.expiresAt ?? null,
+      })
+      await keepTokenInsert(client)
+      const apiToken = toApiToken(row)
       await appendAudit(client, [
         {
           actor: input.createdBy,
@@ -125,7 +124,7 @@ export async function insertApiToken(client: pg.PoolClient, input: CreateTokenIn
       ])
       return { token: generated.token, apiToken }
     } catch (err) {
-      await client.query('ROLLBACK TO SAVEPOINT api_token_insert')
+      await undoTokenInsert(client)
       const pgErr = err as { code?: string; constraint?: string }
       if (pgErr.code === UNIQUE_VIOLATION && pgErr.constraint === 'api_tokens_prefix_key' && attempt < 3) continue
       throw err
@@ -150,11 +149,10 @@ export interface RevokeInput {
  */
 export async function revokeApiToken(pool: Pool, id: string, input: RevokeInput): Promise<ApiToken | null> {
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query<TokenRow>(sql.revokeToken(), [id, input.now, actorLabel(input.revokedBy)])
-    const revoked = rows[0]
+    const revoked = await revokeTokenRow(client, id, input.now, actorLabel(input.revokedBy))
     if (!revoked) {
-      const existing = await client.query<TokenRow>(sql.tokenById(), [id])
-      return existing.rows[0] ? toApiToken(existing.rows[0]) : null
+      const existing = await tokenRowById(client, id)
+      return existing ? toApiToken(existing) : null
     }
     const token = toApiToken(revoked)
     await appendAudit(client, [
@@ -170,17 +168,16 @@ export async function revokeApiToken(pool: Pool, id: string, input: RevokeInput)
 }
 
 export async function getApiToken(db: Queryable, id: string): Promise<ApiToken | null> {
-  const { rows } = await db.query<TokenRow>(sql.tokenById(), [id])
-  return rows[0] ? toApiToken(rows[0]) : null
+  const row = await tokenRowById(db, id)
+  return row ? toApiToken(row) : null
 }
 
 export async function findTokenByPrefix(db: Queryable, prefix: string): Promise<TokenRow | null> {
-  const { rows } = await db.query<TokenRow>(sql.tokenByPrefix(), [prefix])
-  return rows[0] ?? null
+  return (await tokenRowByPrefix(db, prefix)) ?? null
 }
 
 export async function touchLastUsed(db: Queryable, id: string, now: Date): Promise<void> {
-  await db.query(sql.touchToken(), [id, now])
+  await touchTokenRow(db, id, now)
 }
 
 export interface ListTokensOptions {
@@ -198,14 +195,14 @@ export interface TokenList {
 }
 
 export async function listApiTokens(db: Queryable, options: ListTokensOptions): Promise<TokenList> {
-  const { rows } = await db.query<TokenRow>(sql.listTokens(), [
-    options.includeRevoked ?? false,
-    options.includeExpired ?? true,
-    options.now,
-    options.after?.createdAt ?? null,
-    options.after?.id ?? null,
-    options.limit + 1,
-  ])
+  const rows = await listTokenRows(db, {
+    includeRevoked: options.includeRevoked ?? false,
+    includeExpired: options.includeExpired ?? true,
+    now: options.now,
+    afterCreatedAt: options.after?.createdAt ?? null,
+    afterId: options.after?.id ?? null,
+    limit: options.limit + 1,
+  })
   const items = rows.slice(0, options.limit).map(toApiToken)
   const last = items[items.length - 1]
   return { items, next: rows.length > options.limit && last ? { createdAt: last.createdAt, id: last.id } : null }
