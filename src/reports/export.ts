@@ -14,13 +14,12 @@ import { once } from 'node:events'
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { finished } from 'node:stream/promises'
 import type pg from 'pg'
-import QueryStream from 'pg-query-stream'
 import { z } from 'zod'
 import { appendAudit } from '../audit/index.ts'
 import { signingKeyOf } from '../audit/checkpoints.ts'
 import { effectiveAuditConfig, LOCAL_KEY_WARNING } from '../audit/local-key.ts'
 import type { Config } from '../config/index.ts'
-import type { Pool } from '../db/pool.ts'
+import { withTransaction, type Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { csvHeader, csvRow } from './csv.ts'
 import { HTML_SECTIONS, htmlFoot, htmlHead, htmlSectionEnd, htmlSectionRow, htmlSectionStart, type HtmlMeta } from './html.ts'
@@ -29,20 +28,26 @@ import {
   fromCaseRow,
   fromPopulationRow,
   fromUncoveredTermination,
-  type CaseDbRow,
-  type PopulationDbRow,
   type PopulationEvent,
   type ReportRow,
 } from './rows.ts'
-import * as sql from './sql.ts'
+import {
+  abandonReportSnapshot,
+  beginReportSnapshot,
+  caseRowsOf,
+  endReportSnapshot,
+  exportManifestById,
+  insertExportRow,
+  populationEventRows,
+  reportChainHead,
+  uncoveredTerminationRows,
+} from './store.ts'
 import { PopulationAccumulator, TotalsAccumulator, type PopulationTotals, type ReportTotals } from './totals.ts'
 import { rootPath } from '../paths.ts'
 
 export const REPORT_NAME = 'access-revocations'
 /** Longest period one export covers; ask for consecutive periods beyond it. */
 export const MAX_PERIOD_DAYS = 1096
-/** Rows fetched per cursor round trip. */
-const BATCH_SIZE = 500
 /** Output is written in chunks of about this size (fewer syscalls, same flat memory). */
 const CHUNK_BYTES = 64 * 1024
 /** A year of a large company takes seconds; this only stops a runaway export holding a snapshot. */
@@ -153,23 +158,14 @@ interface Pass {
   period: { from: string; to: string }
 }
 
-async function* cursor<T>(client: pg.PoolClient, text: string, params: unknown[]): AsyncGenerator<T> {
-  const stream = client.query(new QueryStream(text, params, { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE }))
-  try {
-    for await (const row of stream) yield row as T
-  } finally {
-    if (!stream.destroyed) stream.destroy()
-  }
-}
-
 /** Every report row in order: the leaver cases of the period, then the terminations no case accounts for. */
 async function* reportRows(pass: Pass): AsyncGenerator<ReportRow> {
-  for await (const row of cursor<CaseDbRow>(pass.client, sql.caseRows(), pass.caseParams)) yield fromCaseRow(normaliseSeqs(row), pass.asOf)
-  for await (const row of cursor<PopulationDbRow>(pass.client, sql.uncoveredTerminations(), pass.populationParams)) yield fromUncoveredTermination(normaliseSeqs(row), pass.asOf)
+  for await (const row of caseRowsOf(pass.client, pass.caseParams)) yield fromCaseRow(normaliseSeqs(row), pass.asOf)
+  for await (const row of uncoveredTerminationRows(pass.client, pass.populationParams)) yield fromUncoveredTermination(normaliseSeqs(row), pass.asOf)
 }
 
 async function* populationEvents(pass: Pass): AsyncGenerator<PopulationEvent> {
-  for await (const row of cursor<PopulationDbRow>(pass.client, sql.populationEvents(), pass.populationParams)) yield fromPopulationRow(normaliseSeqs(row), pass.period)
+  for await (const row of populationEventRows(pass.client, pass.populationParams)) yield fromPopulationRow(normaliseSeqs(row), pass.period)
 }
 
 /** bigint columns arrive as strings unless the pool's int8 parser is installed; seqs are always numbers here. */
@@ -271,9 +267,8 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
   try {
     // One snapshot for the chain head and every pass: the report describes exactly the state
     // the head names, whatever is written while it runs.
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
-    await client.query(`SET LOCAL statement_timeout = '${EXPORT_STATEMENT_TIMEOUT}'`)
-    const head = (await client.query<{ seq: number | string; hash: string; occurred_at: string | null }>(sql.chainHead())).rows[0]
+    await beginReportSnapshot(client, EXPORT_STATEMENT_TIMEOUT)
+    const head = await reportChainHead(client)
     chainHead = head ? { seq: Number(head.seq), hash: head.hash, occurredAt: head.occurred_at } : { seq: 0, hash: GENESIS, occurredAt: null }
     const pass: Pass = {
       client,
@@ -312,10 +307,10 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
         })
         break
     }
-    await client.query('COMMIT')
+    await endReportSnapshot(client)
   } catch (err) {
     failed = err as Error
-    await client.query('ROLLBACK').catch(() => {})
+    await abandonReportSnapshot(client)
     out.destroy()
     throw err
   } finally {
@@ -357,22 +352,20 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
 }
 
 async function storeExport(pool: Pool, manifest: ReportManifest, text: string, actor: ReportActor): Promise<void> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    await client.query(sql.insertExport(), [
-      manifest.id,
-      manifest.report,
-      manifest.query.format,
-      manifest.query.from,
-      manifest.query.to,
-      manifest.file.sha256,
-      manifest.file.bytes,
-      manifest.rowCount,
-      manifest.generatedAt,
-      manifest.generatedBy,
-      text,
-    ])
+  await withTransaction(pool, async (client) => {
+    await insertExportRow(client, {
+      id: manifest.id,
+      report: manifest.report,
+      format: manifest.query.format,
+      from: manifest.query.from,
+      to: manifest.query.to,
+      sha256: manifest.file.sha256,
+      bytes: manifest.file.bytes,
+      rowCount: manifest.rowCount,
+      generatedAt: manifest.generatedAt,
+      generatedBy: manifest.generatedBy,
+      manifest: text,
+    })
     await appendAudit(client, [
       {
         actor,
@@ -392,19 +385,12 @@ async function storeExport(pool: Pool, manifest: ReportManifest, text: string, a
         },
       },
     ])
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
-  }
+  })
 }
 
 /** The stored manifest text of an export, or undefined. */
 export async function findExportManifest(pool: Pool, id: string): Promise<string | undefined> {
-  const { rows } = await pool.query<{ manifest: string }>(sql.exportManifest(), [id])
-  return rows[0]?.manifest
+  return exportManifestById(pool, id)
 }
 
 export type { ReportTotals }

@@ -1,5 +1,6 @@
 /**
- * Every SQL statement of the reports, as functions returning text (pg-boss's plans.ts shape).
+ * The reports' repository: every SQL statement of the reports, as functions returning text
+ * (pg-boss's plans.ts shape), and the functions at the end that run them and return typed rows.
  * They run inside one REPEATABLE READ, READ ONLY transaction, so every pass of one export (rows,
  * population, HTML sections) reads the same snapshot as the audit chain head it names.
  *
@@ -8,9 +9,14 @@
  *   population queries: $1 from  $2 to  $3 what a date-only termination means ('end_of_day' |
  *                      'start_of_day')  $4 the default time zone
  */
+import type pg from 'pg'
+import QueryStream from 'pg-query-stream'
+import type { Queryable } from '../db/pool.ts'
+import type { CaseDbRow, PopulationDbRow } from './rows.ts'
+
 
 /** The chain head the export is built from: the newest row, or the newest checkpoint once retention pruned every row. */
-export function chainHead(): string {
+function chainHead(): string {
   return `
     SELECT seq, hash, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at
       FROM (
@@ -86,7 +92,7 @@ function populationCte(): string {
 }
 
 /** The population with the status of each event (in_report, duplicate, superseded, gap), in effective order. */
-export function populationEvents(): string {
+function populationEvents(): string {
   return `
     WITH ${populationCte()}
     SELECT a.event_id, a.source, a.source_event_id, a.employee_external_id, a.employee_id, a.display_name, a.email,
@@ -114,7 +120,7 @@ const LIVE_ACCOUNT = `ea.status NOT IN ('absent', 'done') AND NOT (ea.status = '
  * The audit rows of a case are those of its generation: after the first lifecycle.case_opened of
  * that generation and before the first of a later one (a rehire that leaves again).
  */
-export function caseRows(): string {
+function caseRows(): string {
   return `
     SELECT c.id AS case_id, c.status AS case_status, c.generation, c.effective_at, c.deadline_at AS case_deadline_at,
            c.opened_at, c.closed_at, c.breached_at, c.late_by_hr_seconds, c.received_at AS case_received_at,
@@ -227,7 +233,7 @@ export function caseRows(): string {
 }
 
 /** Terminations in the period that no leaver case accounts for: one gap row each. */
-export function uncoveredTerminations(): string {
+function uncoveredTerminations(): string {
   return `
     WITH ${populationCte()}
     SELECT a.event_id, a.source, a.source_event_id, a.employee_external_id, a.employee_id, a.display_name, a.email,
@@ -243,12 +249,75 @@ export function uncoveredTerminations(): string {
      ORDER BY a.effective_at, a.event_id`
 }
 
-export function insertExport(): string {
+function insertExport(): string {
   return `
     INSERT INTO report_exports (id, report, format, period_from, period_to, sha256, bytes, row_count, generated_at, generated_by, manifest)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 }
 
-export function exportManifest(): string {
+function exportManifest(): string {
   return 'SELECT manifest FROM report_exports WHERE id = $1'
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Rows per round trip of a server-side cursor. */
+const BATCH_SIZE = 500
+
+/**
+ * Opens the export's snapshot: one REPEATABLE READ, READ ONLY transaction for the chain head and
+ * every pass, with a statement timeout long enough for a large export.
+ */
+export async function beginReportSnapshot(client: pg.PoolClient, statementTimeout: string): Promise<void> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+  await client.query(`SET LOCAL statement_timeout = '${statementTimeout}'`)
+}
+
+export async function endReportSnapshot(client: pg.PoolClient): Promise<void> {
+  await client.query('COMMIT')
+}
+
+export async function abandonReportSnapshot(client: pg.PoolClient): Promise<void> {
+  await client.query('ROLLBACK').catch(() => {})
+}
+
+/** The chain head the export is built from, or undefined for an empty log. */
+export async function reportChainHead(db: Queryable): Promise<{ seq: number | string; hash: string; occurred_at: string | null } | undefined> {
+  return (await db.query<{ seq: number | string; hash: string; occurred_at: string | null }>(chainHead())).rows[0]
+}
+
+async function* cursor<T>(client: pg.PoolClient, text: string, params: unknown[]): AsyncGenerator<T> {
+  const stream = client.query(new QueryStream(text, params, { batchSize: BATCH_SIZE, highWaterMark: BATCH_SIZE }))
+  try {
+    for await (const row of stream) yield row as T
+  } finally {
+    if (!stream.destroyed) stream.destroy()
+  }
+}
+
+/** The leaver cases of the period ($1 from, $2 to, $3 the report's moment), through a server-side cursor. */
+export function caseRowsOf(client: pg.PoolClient, params: unknown[]): AsyncGenerator<CaseDbRow> {
+  return cursor<CaseDbRow>(client, caseRows(), params)
+}
+
+/** Terminations no case accounts for (population parameters), through a server-side cursor. */
+export function uncoveredTerminationRows(client: pg.PoolClient, params: unknown[]): AsyncGenerator<PopulationDbRow> {
+  return cursor<PopulationDbRow>(client, uncoveredTerminations(), params)
+}
+
+/** Every termination of the HR population (population parameters), through a server-side cursor. */
+export function populationEventRows(client: pg.PoolClient, params: unknown[]): AsyncGenerator<PopulationDbRow> {
+  return cursor<PopulationDbRow>(client, populationEvents(), params)
+}
+
+export async function insertExportRow(
+  db: Queryable,
+  e: { id: string; report: string; format: string; from: string; to: string; sha256: string; bytes: number; rowCount: number; generatedAt: string; generatedBy: string; manifest: string },
+): Promise<void> {
+  await db.query(insertExport(), [e.id, e.report, e.format, e.from, e.to, e.sha256, e.bytes, e.rowCount, e.generatedAt, e.generatedBy, e.manifest])
+}
+
+export async function exportManifestById(db: Queryable, id: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ manifest: string }>(exportManifest(), [id])
+  return rows[0]?.manifest
 }
