@@ -11,6 +11,7 @@
 import { RateLimitedError } from '../../provisioners/errors.ts'
 import type { RateLimitSpec } from '../../provisioners/types.ts'
 import type { Queryable } from '../db/pool.ts'
+import { createBucket, peekTokens, takeTokens } from '../db/rate-limits.ts'
 
 export interface LimiterOptions {
   /** The longest a caller may wait for its slot before the job is pushed back instead. */
@@ -41,55 +42,29 @@ const sleepFor = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 
-/**
- * One statement: refill by elapsed time (capped at capacity), take `cost`, and return the new
- * balance, unless the balance would fall below the most we allow to reserve ahead. Capacity and
- * rate come from the caller, so a changed limit in config applies on the next call.
- */
-const TAKE_SQL = `
-UPDATE rate_limit_buckets
-   SET tokens = LEAST($3::float8, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * $4::float8 / 60.0) - $5::float8,
-       capacity = $3::float8,
-       per_minute = $4::float8,
-       updated_at = clock_timestamp()
- WHERE system = $1 AND bucket = $2
-   AND LEAST($3::float8, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * $4::float8 / 60.0) - $5::float8 >= -$6::float8
-RETURNING tokens`
-
-/** A new bucket starts full. */
-const CREATE_SQL = `
-INSERT INTO rate_limit_buckets (system, bucket, tokens, capacity, per_minute)
-VALUES ($1, $2, $3, $3, $4)
-ON CONFLICT (system, bucket) DO NOTHING`
-
-const PEEK_SQL = `
-SELECT LEAST(capacity, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * per_minute / 60.0) AS tokens
-  FROM rate_limit_buckets WHERE system = $1 AND bucket = $2`
-
 export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
   const sleep = options.sleep
   return {
     async take(system, bucket, spec, cost = 1, signal) {
       const perSecond = spec.perMinute / 60
       const maxAhead = (options.maxWaitMs / 1000) * perSecond
-      const params = [system, bucket, spec.burst, spec.perMinute, cost, maxAhead]
-      let row = (await db.query<{ tokens: number }>(TAKE_SQL, params)).rows[0]
-      if (!row) {
+      const request = { system, bucket, burst: spec.burst, perMinute: spec.perMinute, cost, maxAhead }
+      let tokens = await takeTokens(db, request)
+      if (tokens === undefined) {
         // First use (or a concurrent first use by another worker): create the bucket, then take.
-        await db.query(CREATE_SQL, [system, bucket, spec.burst, spec.perMinute])
-        row = (await db.query<{ tokens: number }>(TAKE_SQL, params)).rows[0]
+        await createBucket(db, { system, bucket, burst: spec.burst, perMinute: spec.perMinute })
+        tokens = await takeTokens(db, request)
       }
-      if (!row) {
-        const peek = await db.query<{ tokens: number }>(PEEK_SQL, [system, bucket])
-        const balance = peek.rows[0]?.tokens ?? 0
+      if (tokens === undefined) {
+        const balance = (await peekTokens(db, system, bucket)) ?? 0
         const retryAfterMs = Math.max(1, Math.ceil(((cost - balance) / perSecond) * 1000))
         throw new RateLimitedError(`local limiter: ${system}/${bucket} is booked for the next ${retryAfterMs} ms`, retryAfterMs, {
           system,
           operation: `limiter.${bucket}`,
         })
       }
-      if (row.tokens >= 0) return
-      const waitMs = Math.ceil((-row.tokens / perSecond) * 1000)
+      if (tokens >= 0) return
+      const waitMs = Math.ceil((-tokens / perSecond) * 1000)
       options.onWait?.(system, bucket, waitMs)
       await (sleep ? sleep(waitMs) : sleepFor(waitMs, signal))
     },
