@@ -230,3 +230,9 @@ export async function accountsOf(db: Queryable, employeeId: string): Promise<Acc
   )
   return rows
 }
+
+/** The time zone in an employee's stored HR profile, if any. */
+export async function employeeTimeZone(db: Queryable, source: string, externalId: string): Promise<string | null | undefined> {
+  const { rows } = await db.query<{ tz: string | null }>(`SELECT profile->>'timeZone' AS tz FROM employees WHERE source = $1 AND external_id = $2`, [source, externalId])
+  return rows[0]?.tz
+}

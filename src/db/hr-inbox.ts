@@ -321,3 +321,32 @@ export async function hrEventsOfEmployee(
   )
   return hr.rows
 }
+
+/** The oldest notice of this employee still waiting to be processed. */
+export async function nextReceivedNotice(db: Queryable, source: string, employeeExternalId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM hr_inbox WHERE source = $1 AND employee_external_id = $2 AND status = 'received' ORDER BY seq LIMIT 1`,
+    [source, employeeExternalId],
+  )
+  return rows[0]?.id
+}
+
+/** Which of these canonical event ids are stored already. */
+export async function knownHrEventIds(db: Queryable, eventIds: string[]): Promise<Set<string>> {
+  const known = await db.query<{ event_id: string }>('SELECT event_id FROM hr_events WHERE event_id = ANY($1::uuid[])', [eventIds])
+  return new Set(known.rows.map((r) => r.event_id))
+}
+
+/** The HR record reconciliation saw last for this employee (hr_roster). */
+export async function rosterRecord<R>(db: Queryable, source: string, employeeExternalId: string): Promise<R | undefined> {
+  const { rows } = await db.query<{ record: R }>('SELECT record FROM hr_roster WHERE source = $1 AND employee_external_id = $2', [source, employeeExternalId])
+  return rows[0]?.record
+}
+
+export async function saveRosterRecord(db: Queryable, source: string, employeeExternalId: string, record: unknown): Promise<void> {
+  await db.query(
+    `INSERT INTO hr_roster (source, employee_external_id, record, seen_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (source, employee_external_id) DO UPDATE SET record = EXCLUDED.record, seen_at = now()`,
+    [source, employeeExternalId, JSON.stringify(record)],
+  )
+}

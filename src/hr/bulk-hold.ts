@@ -30,6 +30,7 @@ import { uuidV5 } from '../util/ids.ts'
 import type { HrEventJobData, InboxRow } from '../db/hr-inbox.ts'
 import type { CanonicalEvent } from '../../state-machines/events.ts'
 import type { HrSourceConfig } from './types.ts'
+import { employeeTimeZone } from '../db/employees.ts'
 import {
   addHoldItem,
   admittedInWindow,
@@ -168,8 +169,7 @@ async function holdNotice(deps: BulkHoldDeps, client: PoolClient, hold: HoldRow,
 }
 
 async function effectiveMoment(deps: BulkHoldDeps, client: PoolClient, e: Terminated, row: InboxRow): Promise<string | null> {
-  const { rows } = await client.query<{ tz: string | null }>(`SELECT profile->>'timeZone' AS tz FROM employees WHERE source = $1 AND external_id = $2`, [row.source, row.employee_external_id])
-  const timeZone = e.timeZone ?? e.profile?.timeZone ?? rows[0]?.tz ?? undefined
+  const timeZone = e.timeZone ?? e.profile?.timeZone ?? (await employeeTimeZone(client, row.source, row.employee_external_id)) ?? undefined
   try {
     // An immediate termination without an HR moment counts from receipt (see anchorReleased).
     return terminationMoment({ effectiveDate: e.effectiveDate, effectiveAt: e.effectiveAt, immediate: e.immediate, timeZone }, deps.schedule, row.received_at.toISOString()).effectiveAt

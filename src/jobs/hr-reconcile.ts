@@ -14,7 +14,7 @@ import { withTransaction } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { adapterFor, type HrEmployeeRecord, type HrSourcesConfig } from '../hr/index.ts'
 import { HR_SOURCES, type HrSource } from '../../state-machines/events.ts'
-import { storeNotices } from '../db/hr-inbox.ts'
+import { knownHrEventIds, rosterRecord, saveRosterRecord, storeNotices } from '../db/hr-inbox.ts'
 import { HR_RECONCILE_QUEUE } from './queues.ts'
 import { uuidV5 } from '../util/ids.ts'
 import type { WorkerDefinition } from './runtime.ts'
@@ -46,17 +46,12 @@ export async function reconcileSource(deps: HrReconcileDeps, source: HrSource, c
   const foundAt = deps.now()
   for await (const record of client.listRoster({ includeTerminated: true })) {
     summary.records += 1
-    const { rows } = await deps.pool.query<{ record: HrEmployeeRecord }>('SELECT record FROM hr_roster WHERE source = $1 AND employee_external_id = $2', [
-      source,
-      record.employeeId,
-    ])
-    const previous = rows[0]?.record
+    const previous = await rosterRecord<HrEmployeeRecord>(deps.pool, source, record.employeeId)
     const events = adapter.fromRecord(record, previous, { foundAt, foundBy: 'reconciliation' })
     await withTransaction(deps.pool, async (tx) => {
       if (events.length > 0) {
         // Skip what webhooks (or an earlier poll) already delivered: same canonical event id.
-        const known = await tx.query<{ event_id: string }>('SELECT event_id FROM hr_events WHERE event_id = ANY($1::uuid[])', [events.map((e) => e.eventId)])
-        const seen = new Set(known.rows.map((r) => r.event_id))
+        const seen = await knownHrEventIds(tx, events.map((e) => e.eventId))
         const fresh = events.filter((e) => !seen.has(e.eventId))
         summary.events += fresh.length
         for (const e of fresh) summary.byType[e.type] = (summary.byType[e.type] ?? 0) + 1
@@ -82,11 +77,7 @@ export async function reconcileSource(deps: HrReconcileDeps, source: HrSource, c
           summary.stored += result.stored.length
         }
       }
-      await tx.query(
-        `INSERT INTO hr_roster (source, employee_external_id, record, seen_at) VALUES ($1, $2, $3, now())
-         ON CONFLICT (source, employee_external_id) DO UPDATE SET record = EXCLUDED.record, seen_at = now()`,
-        [source, record.employeeId, JSON.stringify(record)],
-      )
+      await saveRosterRecord(tx, source, record.employeeId, record)
     })
   }
   return summary

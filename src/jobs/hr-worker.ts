@@ -15,7 +15,7 @@ import type { Logger } from '../log.ts'
 import { adapterFor, clampFutureTimestamps, HrEmployeeNotFoundError, type HrSourcesConfig } from '../hr/index.ts'
 import { canonicalEventSchema, type CanonicalEvent } from '../../state-machines/events.ts'
 import { applyHrEvent, type EngineDeps } from '../lifecycle/engine.ts'
-import { markHrEvent, markInbox, markInboxClamped, readInbox, recordHrEvent, type InboxRow } from '../db/hr-inbox.ts'
+import { markHrEvent, markInbox, markInboxClamped, nextReceivedNotice, readInbox, recordHrEvent, type InboxRow } from '../db/hr-inbox.ts'
 import { recordAudit } from '../audit/index.ts'
 import { isProvisionerError } from '../../provisioners/errors.ts'
 import { HR_EVENT_QUEUE } from './queues.ts'
@@ -58,11 +58,8 @@ export function hrEventWorker(deps: HrWorkerDeps): WorkerDefinition<typeof hrEve
       const held = new Set<string>()
       const drained: string[] = []
       for (let n = 0; n < DRAIN_LIMIT; n++) {
-        const { rows } = await deps.pool.query<{ id: string }>(
-          `SELECT id FROM hr_inbox WHERE source = $1 AND employee_external_id = $2 AND status = 'received' ORDER BY seq LIMIT 1`,
-          [row.source, row.employee_external_id],
-        )
-        const next = rows[0] ? await readInbox(deps.pool, rows[0].id) : undefined
+        const nextId = await nextReceivedNotice(deps.pool, row.source, row.employee_external_id)
+        const next = nextId ? await readInbox(deps.pool, nextId) : undefined
         if (!next || next.status !== 'received') break
         const outcome = await processNotice(deps, next, job.log)
         if (outcome.kind === 'done') applied.push(outcome.events)
