@@ -59,9 +59,9 @@ export {
   notifyJobSchema,
   notifyJobs,
   notifyWorker,
-  pgEmailLedger,
   type NotifyJob,
   type NotifyJobPayload,
   type NotifyWorkerDeps,
 } from './worker.ts'
+export { pgEmailLedger } from './store.ts'
 export { SANDBOX_SLACK_CHANNELS, notifySandboxConfig, seedNotifyChannels } from './sandbox.ts'

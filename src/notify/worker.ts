@@ -14,9 +14,10 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { WorkerDefinition } from '../jobs/runtime.ts'
 import { NOTIFY_CHANNELS, endpointWants, type NotifyChannel, type NotifyConfig } from './config.ts'
-import { NotificationDeliveryError, type EmailLedger, type SendDeps } from './delivery.ts'
+import { NotificationDeliveryError, type SendDeps } from './delivery.ts'
 import { notificationSchema, type Notification } from './model.ts'
 import { sendTarget } from './send.ts'
+import { pgEmailLedger, type LedgerDb } from './store.ts'
 
 export const NOTIFY_QUEUE = 'notify'
 
@@ -109,21 +110,7 @@ export function jobIdFor(key: string): string {
 export interface NotifyWorkerDeps extends Omit<SendDeps, 'log' | 'signal' | 'emailLedger'> {
   config: NotifyConfig
   /** Where email Message-IDs accepted by the SMTP server are recorded (notify_email_deliveries). */
-  pool?: Queryable
-}
-
-interface Queryable {
-  query(text: string, values?: unknown[]): Promise<{ rowCount: number | null; rows: unknown[] }>
-}
-
-/** The email ledger over notify_email_deliveries (migration 0019). */
-export function pgEmailLedger(db: Queryable): EmailLedger {
-  return {
-    sent: async (messageId) => ((await db.query('SELECT 1 FROM notify_email_deliveries WHERE message_id = $1', [messageId])).rowCount ?? 0) > 0,
-    record: async (messageId, notificationId) => {
-      await db.query('INSERT INTO notify_email_deliveries (message_id, notification_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [messageId, notificationId])
-    },
-  }
+  pool?: LedgerDb
 }
 
 /**
