@@ -9,7 +9,8 @@
 import { z } from 'zod'
 import type { Boss } from '../queue/boss.ts'
 import { inTransaction } from '../queue/boss.ts'
-import type { Pool, PoolClient } from '../db/pool.ts'
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
+import { escalationSystemsOf, insertEscalation, lockCaseForEscalation, markCaseBreached, type EscalationCaseRow } from '../db/cases.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit } from '../audit/index.ts'
 import { SYSTEM_ACTOR } from '../lifecycle/engine.ts'
@@ -44,24 +45,6 @@ export async function scheduleEscalations(
   }
 }
 
-interface CaseRow {
-  id: string
-  employee_id: string
-  status: string
-  effective_at: Date
-  deadline_at: Date
-  display_name: string | null
-  manager_email: string | null
-}
-
-interface CaseSystemRow {
-  system: string
-  status: string
-  verified_at: Date | null
-  waiting_on: string | null
-  last_error: { kind?: string; message?: string; at?: string } | null
-}
-
 export interface EscalationDeps {
   pool: Pool
   boss: Boss
@@ -75,48 +58,26 @@ export function escalationWorker(deps: EscalationDeps): WorkerDefinition<typeof 
     queue: SLA_ESCALATION_QUEUE,
     schema: escalationJobSchema,
     handler: async (data, job) => {
-      const client = await deps.pool.connect()
-      try {
-        await client.query('BEGIN')
-        const { rows } = await client.query<CaseRow>(
-          `SELECT c.id, c.employee_id, c.status, c.effective_at, c.deadline_at, e.display_name, e.profile->>'managerEmail' AS manager_email
-             FROM cases c JOIN employees e ON e.id = c.employee_id WHERE c.id = $1 FOR UPDATE OF c`,
-          [data.caseId],
-        )
-        const kase = rows[0]
-        const outcome = await escalate(deps, client, kase, data)
-        await client.query('COMMIT')
-        if (outcome !== 'sent') job.log.debug({ caseId: data.caseId, step: data.step, outcome }, 'escalation not sent')
-        return { outcome }
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {})
-        throw err
-      } finally {
-        client.release()
-      }
+      const outcome = await withTransaction(deps.pool, async (client) => escalate(deps, client, await lockCaseForEscalation(client, data.caseId), data))
+      if (outcome !== 'sent') job.log.debug({ caseId: data.caseId, step: data.step, outcome }, 'escalation not sent')
+      return { outcome }
     },
   }
 }
 
-async function escalate(deps: EscalationDeps, client: PoolClient, kase: CaseRow | undefined, data: EscalationJob): Promise<string> {
+async function escalate(deps: EscalationDeps, client: PoolClient, kase: EscalationCaseRow | undefined, data: EscalationJob): Promise<string> {
   if (!kase) return 'case_not_found'
   if (kase.status !== 'open' && kase.status !== 'scheduled') return `case_${kase.status}`
   if (kase.deadline_at.toISOString() !== new Date(data.deadlineAt).toISOString()) return 'deadline_changed'
   const steps = deps.notify().escalation.steps
   const step = steps.find((s) => s.name === data.step)
   if (!step) return 'step_not_configured'
-  const { rows: systems } = await client.query<CaseSystemRow>(
-    'SELECT system, status, verified_at, waiting_on, last_error FROM case_systems WHERE case_id = $1 ORDER BY system',
-    [kase.id],
-  )
+  const systems = await escalationSystemsOf(client, kase.id)
   const atRisk = systems.filter((s) => !s.verified_at && s.status !== 'absent' && !s.waiting_on && s.status !== 'waiting_exception')
   if (systems.length > 0 && atRisk.length === 0) return 'nothing_at_risk'
   const moment = escalationMoments({ effectiveAt: kase.effective_at, deadlineAt: kase.deadline_at, steps }).find((m) => m.step.name === step.name)!
-  const inserted = await client.query(
-    `INSERT INTO case_escalations (case_id, step, due_at, deadline_at, open_systems) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-    [kase.id, step.name, moment.dueAt, kase.deadline_at, JSON.stringify(atRisk.map((s) => s.system))],
-  )
-  if (inserted.rowCount === 0) return 'already_sent'
+  const inserted = await insertEscalation(client, { caseId: kase.id, step: step.name, dueAt: moment.dueAt, deadlineAt: kase.deadline_at, openSystems: atRisk.map((s) => s.system) })
+  if (!inserted) return 'already_sent'
   const notification = escalationNotification(
     {
       caseId: kase.id,
@@ -144,7 +105,7 @@ async function escalate(deps: EscalationDeps, client: PoolClient, kase: CaseRow 
     await deps.boss.send(j.name, j.data as object, { ...j.options, db: inTransaction(client) })
   }
   const breach = step.atFraction >= 1
-  if (breach) await client.query('UPDATE cases SET breached_at = COALESCE(breached_at, $2) WHERE id = $1', [kase.id, deps.now()])
+  if (breach) await markCaseBreached(client, kase.id, deps.now())
   await appendAudit(client, [
     {
       actor: SYSTEM_ACTOR,
