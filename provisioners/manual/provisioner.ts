@@ -6,9 +6,9 @@
  *
  * `verify` reads the task: revoked = the revocation task was completed with an attestation.
  */
-import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Queryable } from '../../src/db/pool.ts'
+import { ensureManualTask, latestRevokeTask } from '../../src/db/manual-tasks.ts'
 import type {
   AccessChange,
   AccountRef,
@@ -48,29 +48,23 @@ export const manualConfigSchema = z
 
 export type ManualSystemConfig = z.output<typeof manualSystemSchema>
 
-interface TaskRow {
-  id: string
-  kind: string
-  status: string
-  created_at: Date
-  completed_at: Date | null
-  employee_external_id: string
-}
-
 export function createManualProvisioner(db: Queryable, config: ManualSystemConfig): Provisioner {
   const system = `manual:${config.name}`
 
   async function task(ctx: Ctx, employeeId: string, kind: string, instructions: string | undefined, details: Record<string, unknown>): Promise<string> {
     const started = Date.now()
-    const { rows } = await db.query<{ id: string }>(
-      `INSERT INTO manual_tasks (id, system, employee_external_id, kind, idempotency_key, owner_group, title, instructions, details)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-       RETURNING id`,
-      [randomUUID(), system, employeeId, kind, `${ctx.idempotencyKey}:${kind}`, config.ownerGroup, `${config.title}: ${kind}`, instructions ?? null, JSON.stringify(details)],
-    )
-    ctx.recordCall({ operation: `task.${kind}`, method: 'POST', path: 'manual_tasks', status: 201, requestId: rows[0]!.id, durationMs: Date.now() - started })
-    return rows[0]!.id
+    const id = await ensureManualTask(db, {
+      system,
+      employeeExternalId: employeeId,
+      kind,
+      idempotencyKey: `${ctx.idempotencyKey}:${kind}`,
+      ownerGroup: config.ownerGroup,
+      title: `${config.title}: ${kind}`,
+      instructions: instructions ?? null,
+      details,
+    })
+    ctx.recordCall({ operation: `task.${kind}`, method: 'POST', path: 'manual_tasks', status: 201, requestId: id, durationMs: Date.now() - started })
+    return id
   }
 
   const ref = (employeeId: string): AccountRef => ({ system, accountId: employeeId, employeeId })
@@ -112,13 +106,8 @@ export function createManualProvisioner(db: Queryable, config: ManualSystemConfi
     },
     async verify(ctx, account): Promise<AccountState> {
       const started = Date.now()
-      const { rows } = await db.query<TaskRow>(
-        `SELECT id, kind, status, created_at, completed_at, employee_external_id FROM manual_tasks
-          WHERE system = $1 AND employee_external_id = $2 AND kind = 'revoke' ORDER BY created_at DESC LIMIT 1`,
-        [system, account.employeeId],
-      )
-      ctx.recordCall({ operation: 'task.read', method: 'GET', path: 'manual_tasks', status: 200, requestId: rows[0]?.id, durationMs: Date.now() - started })
-      const latest = rows[0]
+      const latest = await latestRevokeTask(db, system, account.employeeId)
+      ctx.recordCall({ operation: 'task.read', method: 'GET', path: 'manual_tasks', status: 200, requestId: latest?.id, durationMs: Date.now() - started })
       const attested = latest?.status === 'completed'
       return {
         accountId: account.accountId,

@@ -289,3 +289,35 @@ export async function openResidualTaskIds(db: Queryable, employeeId: string, sys
   )
   return rows.map((r) => r.id)
 }
+
+// ---------------------------------------------------------------------------------------------
+// the manual provisioner's tasks (provisioners/manual)
+
+/** Create the task for this job step unless it exists (same idempotency key); returns its id either way. */
+export async function ensureManualTask(
+  db: Queryable,
+  t: { system: string; employeeExternalId: string; kind: string; idempotencyKey: string; ownerGroup: string; title: string; instructions: string | null; details: Record<string, unknown> },
+): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO manual_tasks (id, system, employee_external_id, kind, idempotency_key, owner_group, title, instructions, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+       RETURNING id`,
+    [randomUUID(), t.system, t.employeeExternalId, t.kind, t.idempotencyKey, t.ownerGroup, t.title, t.instructions, JSON.stringify(t.details)],
+  )
+  return rows[0]!.id
+}
+
+/** The newest revocation task of an employee in a manual system. */
+export async function latestRevokeTask(
+  db: Queryable,
+  system: string,
+  employeeExternalId: string,
+): Promise<{ id: string; kind: string; status: string; created_at: Date; completed_at: Date | null; employee_external_id: string } | undefined> {
+  const { rows } = await db.query<{ id: string; kind: string; status: string; created_at: Date; completed_at: Date | null; employee_external_id: string }>(
+    `SELECT id, kind, status, created_at, completed_at, employee_external_id FROM manual_tasks
+          WHERE system = $1 AND employee_external_id = $2 AND kind = 'revoke' ORDER BY created_at DESC LIMIT 1`,
+    [system, employeeExternalId],
+  )
+  return rows[0]
+}
