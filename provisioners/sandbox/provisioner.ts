@@ -3,9 +3,9 @@
  * (sandbox_accounts). It implements the whole contract, so the engine can be run end to end
  * with no emulator at all, and it stays as the sandbox's simplest target.
  */
-import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Queryable } from '../../src/db/pool.ts'
+import * as store from './store.ts'
 import { NotFoundError } from '../errors.ts'
 import type {
   AccessChange,
@@ -30,15 +30,7 @@ export const sandboxConfigSchema = z
   .strict()
 export type SandboxConfig = z.output<typeof sandboxConfigSchema>
 
-interface Row {
-  id: string
-  employee_external_id: string
-  login: string
-  active: boolean
-  sessions_valid_from: Date | null
-  groups: string[]
-  deleted_at: Date | null
-}
+type Row = store.SandboxAccountRow
 
 function toState(row: Row): AccountState {
   const exists = row.deleted_at === null
@@ -87,7 +79,7 @@ export function createSandboxProvisioner(db: Queryable, config: SandboxConfig, o
   }
 
   async function read(ctx: Ctx, ref: AccountRef): Promise<Row | undefined> {
-    const { rows } = await call(ctx, 'get', 'GET', () => db.query<Row>('SELECT * FROM sandbox_accounts WHERE id = $1 AND system = $2', [ref.accountId, system]))
+    const rows = await call(ctx, 'get', 'GET', () => store.accountById(db, system, ref.accountId))
     return rows[0]
   }
 
@@ -103,9 +95,7 @@ export function createSandboxProvisioner(db: Queryable, config: SandboxConfig, o
     rateLimitBuckets: { default: { perMinute: 60_000, burst: 1000 } },
 
     async lookup(ctx, employee) {
-      const { rows } = await call(ctx, 'lookup', 'GET', () =>
-        db.query<Row>('SELECT * FROM sandbox_accounts WHERE system = $1 AND employee_external_id = $2 AND deleted_at IS NULL', [system, employee.employeeId]),
-      )
+      const rows = await call(ctx, 'lookup', 'GET', () => store.liveAccountOf(db, system, employee.employeeId))
       const row = rows[0]
       return row ? { system, accountId: row.id, login: row.login, employeeId: row.employee_external_id } : undefined
     },
@@ -113,18 +103,8 @@ export function createSandboxProvisioner(db: Queryable, config: SandboxConfig, o
     async provision(ctx, spec: AccountSpec) {
       // Idempotent: one account per employee; a second call returns it (reactivating a deleted one).
       const login = spec.employee.workEmail ?? loginFor(spec.employee, config.domain)
-      const { rows } = await call(ctx, 'create', 'POST', () =>
-        db.query<Row>(
-          `INSERT INTO sandbox_accounts (id, system, employee_external_id, login, active, groups)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (system, employee_external_id) DO UPDATE
-             SET deleted_at = NULL,
-                 active = CASE WHEN sandbox_accounts.deleted_at IS NULL THEN sandbox_accounts.active ELSE EXCLUDED.active END,
-                 groups = ARRAY(SELECT DISTINCT unnest(sandbox_accounts.groups || EXCLUDED.groups) ORDER BY 1),
-                 updated_at = now()
-           RETURNING *`,
-          [randomUUID(), system, spec.employee.employeeId, login, spec.enabled, [...new Set(spec.access.groups)].sort()],
-        ),
+      const rows = await call(ctx, 'create', 'POST', () =>
+        store.upsertAccount(db, { system, employeeExternalId: spec.employee.employeeId, login, enabled: spec.enabled, groups: [...new Set(spec.access.groups)].sort() }),
       )
       const row = rows[0]!
       return { system, accountId: row.id, login: row.login, employeeId: row.employee_external_id }
@@ -136,21 +116,21 @@ export function createSandboxProvisioner(db: Queryable, config: SandboxConfig, o
       for (const g of change.add.groups ?? []) groups.add(g)
       for (const g of change.remove.groups ?? []) groups.delete(g)
       await call(ctx, 'update', 'PATCH', () =>
-        db.query('UPDATE sandbox_accounts SET groups = $2, updated_at = now() WHERE id = $1', [ref.accountId, [...groups].sort()]),
+        store.setGroups(db, ref.accountId, [...groups].sort()),
       )
     },
 
     async enable(ctx, ref) {
       await mustRead(ctx, ref)
       await call(ctx, 'enable', 'PATCH', () =>
-        db.query('UPDATE sandbox_accounts SET active = true, sessions_valid_from = NULL, updated_at = now() WHERE id = $1', [ref.accountId]),
+        store.enableAccount(db, ref.accountId),
       )
     },
 
     async suspend(ctx, ref) {
       await mustRead(ctx, ref)
       await call(ctx, 'suspend', 'PATCH', () =>
-        db.query('UPDATE sandbox_accounts SET active = false, sessions_valid_from = now(), updated_at = now() WHERE id = $1', [ref.accountId]),
+        store.suspendAccount(db, ref.accountId),
       )
     },
 
@@ -164,17 +144,17 @@ export function createSandboxProvisioner(db: Queryable, config: SandboxConfig, o
       for (const step of plan.steps) {
         switch (step) {
           case 'disable':
-            await call(ctx, 'disable', 'PATCH', () => db.query('UPDATE sandbox_accounts SET active = false, updated_at = now() WHERE id = $1', [ref.accountId]))
+            await call(ctx, 'disable', 'PATCH', () => store.disableAccount(db, ref.accountId))
             steps.push({ step, status: row.active ? 'done' : 'already_done', at: at() })
             break
           case 'revoke_sessions':
             await call(ctx, 'revoke_sessions', 'POST', () =>
-              db.query('UPDATE sandbox_accounts SET sessions_valid_from = now(), updated_at = now() WHERE id = $1', [ref.accountId]),
+              store.revokeSessions(db, ref.accountId),
             )
             steps.push({ step, status: 'done', at: at() })
             break
           case 'remove_groups':
-            await call(ctx, 'remove_groups', 'PATCH', () => db.query(`UPDATE sandbox_accounts SET groups = '{}', updated_at = now() WHERE id = $1`, [ref.accountId]))
+            await call(ctx, 'remove_groups', 'PATCH', () => store.clearGroups(db, ref.accountId))
             steps.push({ step, status: row.groups.length > 0 ? 'done' : 'already_done', at: at(), detail: row.groups.join(', ') || undefined })
             break
           case 'delete':
@@ -182,7 +162,7 @@ export function createSandboxProvisioner(db: Queryable, config: SandboxConfig, o
               steps.push({ step, status: 'skipped', at: at(), detail: plan.options.legalHold ? 'legal hold' : 'retain_account exception' })
               break
             }
-            await call(ctx, 'delete', 'DELETE', () => db.query('UPDATE sandbox_accounts SET deleted_at = now(), active = false WHERE id = $1', [ref.accountId]))
+            await call(ctx, 'delete', 'DELETE', () => store.deleteAccount(db, ref.accountId))
             steps.push({ step, status: 'done', at: at() })
             break
           default:
@@ -202,9 +182,7 @@ export function createSandboxProvisioner(db: Queryable, config: SandboxConfig, o
 
     async listAccounts(ctx, page?: string): Promise<Page<AccountState>> {
       const offset = page ? Number(page) : 0
-      const { rows } = await call(ctx, 'list', 'GET', () =>
-        db.query<Row>('SELECT * FROM sandbox_accounts WHERE system = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3', [system, config.pageSize + 1, offset]),
-      )
+      const rows = await call(ctx, 'list', 'GET', () => store.accountPage(db, system, config.pageSize + 1, offset))
       const items = rows.slice(0, config.pageSize).map(toState)
       return rows.length > config.pageSize ? { items, nextPage: String(offset + config.pageSize) } : { items }
     },
