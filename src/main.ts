@@ -50,7 +50,7 @@ import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
 import { COMPILED, rootPath } from './paths.ts'
-import { deadLetterDepths } from './jobs/inspect.ts'
+import { deadLetterDepths, queueAnswers } from './jobs/inspect.ts'
 import { leaverCaseCounts } from './db/cases.ts'
 
 export type Mode = 'serve' | 'worker'
@@ -367,7 +367,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         ],
         readiness: [
           { name: 'database', check: () => ping(pool) },
-          { name: 'queue', check: async () => void (await startedBoss.getDb().executeSql('SELECT 1')) },
+          { name: 'queue', check: () => queueAnswers(startedBoss) },
         ],
       })
       served = app

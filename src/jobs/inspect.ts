@@ -192,3 +192,8 @@ export async function latestSystemJob(boss: Boss, client: PoolClient, employeeId
   live.sort((a, b) => b.createdOn.getTime() - a.createdOn.getTime())
   return live[0]?.id ?? null
 }
+
+/** Readiness: one round trip on pg-boss's own connection pool (public API: getDb().executeSql()). */
+export async function queueAnswers(boss: Boss): Promise<void> {
+  await boss.getDb().executeSql('SELECT 1')
+}
