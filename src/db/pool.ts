@@ -1,6 +1,7 @@
 /**
  * The application's connection pool and a transaction helper. Runtime SQL lives in src/db/
- * modules, one per table group, parameterised and returning plain typed objects.
+ * modules, one per table group, and in a capability's one store.ts (docs/architecture.md, "Where
+ * SQL lives"), parameterised and returning plain typed objects.
  */
 import pg from 'pg'
 import type { Logger } from '../log.ts'
