@@ -355,5 +355,3 @@ function eventFacts(event: LifecycleEvent): Record<string, unknown> {
   if ('exceptionId' in event) return { exceptionId: event.exceptionId }
   return {}
 }
-/** Re-exported for callers that projected through the engine before projections.ts existed. */
-export { refreshJoinerCase } from './projections.ts'
