@@ -353,19 +353,7 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
 
 async function storeExport(pool: Pool, manifest: ReportManifest, text: string, actor: ReportActor): Promise<void> {
   await withTransaction(pool, async (client) => {
-    await insertExportRow(client, {
-      id: manifest.id,
-      report: manifest.report,
-      format: manifest.query.format,
-      from: manifest.query.from,
-      to: manifest.query.to,
-      sha256: manifest.file.sha256,
-      bytes: manifest.file.bytes,
-      rowCount: manifest.rowCount,
-      generatedAt: manifest.generatedAt,
-      generatedBy: manifest.generatedBy,
-      manifest: text,
-    })
+    await insertExportRow(client, manifest, text)
     await appendAudit(client, [
       {
         actor,

@@ -13,6 +13,7 @@ import type pg from 'pg'
 import QueryStream from 'pg-query-stream'
 import type { Queryable } from '../db/pool.ts'
 import type { CaseDbRow, PopulationDbRow } from './rows.ts'
+import type { ReportManifest } from './manifest.ts'
 
 
 /** The chain head the export is built from: the newest row, or the newest checkpoint once retention pruned every row. */
@@ -310,11 +311,9 @@ export function populationEventRows(client: pg.PoolClient, params: unknown[]): A
   return cursor<PopulationDbRow>(client, populationEvents(), params)
 }
 
-export async function insertExportRow(
-  db: Queryable,
-  e: { id: string; report: string; format: string; from: string; to: string; sha256: string; bytes: number; rowCount: number; generatedAt: string; generatedBy: string; manifest: string },
-): Promise<void> {
-  await db.query(insertExport(), [e.id, e.report, e.format, e.from, e.to, e.sha256, e.bytes, e.rowCount, e.generatedAt, e.generatedBy, e.manifest])
+/** The export's row: its manifest's facts and the signed manifest text. */
+export async function insertExportRow(db: Queryable, m: ReportManifest, manifestText: string): Promise<void> {
+  await db.query(insertExport(), [m.id, m.report, m.query.format, m.query.from, m.query.to, m.file.sha256, m.file.bytes, m.rowCount, m.generatedAt, m.generatedBy, manifestText])
 }
 
 export async function exportManifestById(db: Queryable, id: string): Promise<string | undefined> {
