@@ -222,8 +222,13 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
     // Fixed: the remaining dead letter is retried and Slack is provisioned.
     const [last] = await deadLetters('RT1')
     const stale = (await t.running.pool.query(`SELECT data FROM ${schema()}.job WHERE id = $1`, [last!.id])).rows[0]!.data as object
-    const ok = await call('operator', `/api/v1/jobs/dead-letters/${last!.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'Slack SCIM fixed' }) })
+    const ok = await call<{ jobId: string | null; system: string }>('operator', `/api/v1/jobs/dead-letters/${last!.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'Slack SCIM fixed' }) })
     assert.equal(ok.status, 202)
+    // The answer names the job the case queued in the same transaction (found through pg-boss's findJobs()).
+    assert.ok(ok.body.jobId, `the redrive names the job it queued: ${JSON.stringify(ok.body)}`)
+    const queued = (await t.running.pool.query(`SELECT name, data FROM ${schema()}.job WHERE id = $1`, [ok.body.jobId])).rows[0]
+    assert.equal(queued?.name, 'system.slack')
+    assert.equal(queued?.data.employeeId, (stale as { employeeId: string }).employeeId)
     await t.until('Slack provisioned', async () => ['active', 'provisioned'].includes((await slackRow('RT1'))?.status ?? '') && (await inFlight('RT1')) === 0)
     // Clicked again later: the dead letter was settled, and says so.
     const again = await call<{ error: { code: string; message: string } }>('operator', `/api/v1/jobs/dead-letters/${last!.id}/redrive`, { method: 'POST', body: JSON.stringify({ reason: 'again' }) })
