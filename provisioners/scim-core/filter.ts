@@ -226,6 +226,9 @@ export function parseFilter(input: string, grammar: FilterGrammar = RFC_GRAMMAR)
   }
 
   const node = parseOr()
+  if (!grammar.logical && (isWord(peek(), 'and') || isWord(peek(), 'or'))) {
+    throw new ScimFilterError('unsupported', 'only one comparison is supported')
+  }
   if (pos !== tokens.length) {
     const extra = tokens[pos]!
     throw new ScimFilterError(extra.kind === ')' || extra.kind === ']' ? 'group' : 'incomplete', `unexpected "${extra.text}" in "${input}"`)
