@@ -18,7 +18,7 @@ import { ATLASSIAN_DIALECT, describeDialect, filterGrammarOf, genericDialect, SL
 import { filterEq, matchesFilter, parseFilter, RFC_GRAMMAR, ScimFilterError, scimString, type FilterRefusal } from './filter.ts'
 import { SCHEMA } from './schemas.ts'
 
-const GENERIC = genericDialect({
+const GENERIC_CAPS = {
   updateMethod: 'patch',
   filterSupported: true,
   etag: false,
@@ -27,7 +27,8 @@ const GENERIC = genericDialect({
   attributeNameCase: 'canonical',
   contentType: 'application/scim+json',
   pageSize: 100,
-})
+} as const
+const GENERIC = genericDialect(GENERIC_CAPS)
 
 /** A client whose transport records the request and answers with `answer`. */
 function recording(dialect: ScimDialect, answer: unknown = { id: 'u1' }) {
@@ -142,17 +143,6 @@ describe('scim-core dialect table', () => {
     assert.deepEqual(capabilitiesOf('not json'), {})
   })
 })
-
-const GENERIC_CAPS = {
-  updateMethod: 'patch',
-  filterSupported: true,
-  etag: false,
-  patchOpCase: 'lower',
-  patchValueStyle: 'path',
-  attributeNameCase: 'canonical',
-  contentType: 'application/scim+json',
-  pageSize: 100,
-} as const
 
 describe('scim-core filter parser', () => {
   const refusal = (input: string, grammar = RFC_GRAMMAR): FilterRefusal | 'parsed' => {
