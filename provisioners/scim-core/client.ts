@@ -18,7 +18,8 @@
  * folders of those systems.
  */
 import { z } from 'zod'
-import type { ScimDialect } from './dialect.ts'
+import { filterGrammarOf, type ScimDialect } from './dialect.ts'
+import { parseFilter, ScimFilterError } from './filter.ts'
 import { canonicalKeys, lowerKeys, SCHEMA } from './schemas.ts'
 
 export type ScimMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -221,8 +222,9 @@ export class ScimCoreClient<C> {
   async request(call: C, req: ScimRequest): Promise<ScimResponse> {
     const headers: Record<string, string> = { accept: this.dialect.accept }
     if (req.body !== undefined) headers['content-type'] = this.dialect.contentType
-    // RFC 7644 §3.14: If-Match makes a write conditional on the version last read.
-    if (req.ifMatch !== undefined) headers['if-match'] = req.ifMatch
+    // RFC 7644 §3.14: If-Match makes a write conditional on the version last read; a server
+    // without ETags gets none (it may refuse a precondition it cannot check).
+    if (req.ifMatch !== undefined && this.dialect.etag) headers['if-match'] = req.ifMatch
     const res = await this.transport(call, { ...req, headers })
     const body = res.body === undefined ? undefined : this.dialect.caseInsensitiveKeys ? canonicalKeys(res.body) : res.body
     return { status: res.status, body, raw: res.body, etag: res.etag, requestId: res.requestId }
@@ -249,7 +251,17 @@ export class ScimCoreClient<C> {
    * exact match on a unique attribute needs. The caller builds the filter with `filterEq`.
    */
   search(call: C, path: string, filter: string, operation: string, query: Record<string, string> = {}): Promise<ScimResponse> {
+    this.assertFilter(filter)
     return this.get(call, path, operation, { filter, ...query, startIndex: 1, count: this.dialect.paging.lookupCount })
+  }
+
+  /**
+   * A filter outside the dialect (Slack has no `externalId eq`, Atlassian no `and`) is our bug,
+   * not the server's: refused here, before it is sent, instead of read as "no such user".
+   */
+  private assertFilter(filter: string): void {
+    if (!this.dialect.filter.supported) throw new ScimFilterError('unsupported', `${this.dialect.vendor}: this server does not filter`)
+    parseFilter(filter, filterGrammarOf(this.dialect))
   }
 
   /** One page of a listing (RFC 7644 §3.4.2.4) and the startIndex of the next one. */
@@ -266,6 +278,8 @@ export class ScimCoreClient<C> {
 
   /** PATCH (RFC 7644 §3.5.2) with the dialect's PatchOp form; 200 with the resource or 204 without. */
   patch(call: C, path: string, ops: readonly PatchChange[], operation: string, ifMatch?: string): Promise<ScimResponse> {
+    const readOnly = ops.find((o) => path.startsWith('/Users/') && this.dialect.patch.readOnly.some((a) => a.toLowerCase() === o.attr.toLowerCase()))
+    if (readOnly) throw new Error(`${operation}: ${this.dialect.vendor} does not change ${readOnly.attr} by PATCH (read-only or managed elsewhere)`)
     return this.request(call, { operation, method: 'PATCH', path, body: patchBody(this.dialect, ops), ...(ifMatch ? { ifMatch } : {}) })
   }
 

@@ -99,10 +99,36 @@ describe('scim-core dialect table', () => {
     assert.equal(nextStartIndex(list(1, 0, 5), 1), undefined) // an empty page ends the listing
   })
 
-  test('when an ETag was read, then the write carries If-Match (RFC 7644 §3.14)', async () => {
-    const { client, sent } = recording(genericDialect({ ...GENERIC_CAPS, etag: true }))
-    await client.delete(null, '/Users/u1', 'scim.Users.delete', 'W/"7"')
-    assert.equal(sent[0]?.headers['if-match'], 'W/"7"')
+  test('when an ETag was read, then the write carries If-Match where the dialect has ETags and not elsewhere (RFC 7644 §3.14)', async () => {
+    const withEtags = recording(genericDialect({ ...GENERIC_CAPS, etag: true }))
+    await withEtags.client.delete(null, '/Users/u1', 'scim.Users.delete', 'W/"7"')
+    assert.equal(withEtags.sent[0]?.headers['if-match'], 'W/"7"')
+    const without = recording(SLACK_DIALECT)
+    await without.client.delete(null, '/Users/u1', 'scim.Users.delete', 'W/"7"')
+    assert.equal(without.sent[0]?.headers['if-match'], undefined)
+  })
+
+  test('when a lookup uses a filter outside the vendor dialect, then the client refuses it and sends nothing', async () => {
+    const cases: Array<[ScimDialect, string]> = [
+      [SLACK_DIALECT, filterEq('externalId', 'E1')], // Slack filters on userName and email only
+      [ATLASSIAN_DIALECT, `${filterEq('userName', 'a')} or ${filterEq('externalId', 'E1')}`], // one comparison
+      [ATLASSIAN_DIALECT, 'userName co "a"'], // eq only
+      [genericDialect({ ...GENERIC_CAPS, filterSupported: false }), filterEq('userName', 'a')],
+    ]
+    for (const [dialect, filter] of cases) {
+      const { client, sent } = recording(dialect)
+      assert.throws(() => client.search(null, '/Users', filter, 'scim.Users.search'), ScimFilterError, `${dialect.vendor}: ${filter}`)
+      assert.equal(sent.length, 0)
+    }
+    const { client, sent } = recording(SLACK_DIALECT, { totalResults: 0 })
+    await client.search(null, '/Users', filterEq('email', 'a@b.c'), 'scim.Users.search')
+    assert.equal(sent.length, 1)
+  })
+
+  test('when a read-only User attribute is patched, then the client refuses it (Slack user groups change through the Web API)', () => {
+    const { client, sent } = recording(SLACK_DIALECT)
+    assert.throws(() => client.patch(null, '/Users/u1', [{ op: 'add', attr: 'groups', value: [{ value: 'S1' }] }], 'scim.Users.patch'), /read-only/)
+    assert.equal(sent.length, 0)
   })
 
   test('when a generic app answers in odd key case, then the body is read canonically and the raw JSON kept; Slack and Atlassian are read as sent', async () => {
