@@ -48,6 +48,10 @@ import type {
   TargetLock,
   VerifyOptions,
 } from '../types.ts'
+import { nextStartIndex, resourcePath, ScimCoreClient, type ScimTransport } from '../scim-core/client.ts'
+import { SLACK_DIALECT } from '../scim-core/dialect.ts'
+import { filterEq } from '../scim-core/filter.ts'
+import { SCHEMA } from '../scim-core/schemas.ts'
 import { classifyNetworkError, classifyScimResponse, classifyWebApiError, type CallFacts } from './classify.ts'
 import type { SlackConfig } from './config.ts'
 import { SLACK_RATE_LIMITS, type WebApiMethod } from './limits.ts'
@@ -56,15 +60,11 @@ import { UserGroupDirectory, type MembershipOutcome } from './usergroups.ts'
 /** The vendor's published limits per limiter bucket (see limits.ts for sources). */
 export const rateLimitBuckets: Record<string, RateLimitSpec> = SLACK_RATE_LIMITS
 
-const CORE_USER = 'urn:ietf:params:scim:schemas:core:2.0:User'
-const ENTERPRISE_USER = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp'
-
 /** Slack ids: channels C/G, user groups S. Channel names are lower case, so an upper-case token is an id. */
 const CHANNEL_ID = /^[CG][A-Z0-9]{6,}$/
 const USERGROUP_ID = /^S[A-Z0-9]{6,}$/
 /** https://docs.slack.dev/reference/scim-api#user-attributes: userName max 21 chars of [a-z0-9._-]. */
-const USERNAME_MAX = 21
+const USERNAME_MAX = SLACK_DIALECT.userName?.maxLength ?? 21
 
 const DEACTIVATION_HELP = 'https://slack.com/help/articles/204475027'
 
@@ -120,6 +120,13 @@ interface ScimRequest {
   body?: unknown
   /** Limiter buckets to take a token from, in order. */
   buckets: string[]
+}
+
+/** What the SCIM core client hands back to `scim()` per call: the limiter buckets and the evidence trace. */
+interface ScimCall {
+  ctx: Ctx
+  buckets: string[]
+  trace?: string[] | undefined
 }
 
 interface WebOptions {
@@ -196,6 +203,8 @@ class SlackProvisioner implements Provisioner {
   readonly rateLimitBuckets: Record<string, RateLimitSpec>
   private readonly config: SlackConfig
   private readonly scimBase: URL
+  /** The SCIM core client with Slack's dialect; requests go out through `scim()`. */
+  private readonly scimClient: ScimCoreClient<ScimCall>
   private readonly apiBase: string
   private readonly now: () => number
   private channelCache: NameCache | undefined
@@ -210,6 +219,9 @@ class SlackProvisioner implements Provisioner {
     this.now = options.now ?? Date.now
     this.rateLimitBuckets = { ...rateLimitBuckets, ...config.rateLimits }
     this.scimBase = new URL(config.scimBaseUrl.endsWith('/') ? config.scimBaseUrl : `${config.scimBaseUrl}/`)
+    this.scimClient = new ScimCoreClient<ScimCall>(SLACK_DIALECT, this.scimTransport, (operation, res, error) =>
+      this.badResponse(operation, res.requestId, error),
+    )
     this.apiBase = config.apiBaseUrl.endsWith('/') ? config.apiBaseUrl : `${config.apiBaseUrl}/`
     this.userGroups = new UserGroupDirectory(
       {
@@ -486,15 +498,10 @@ class SlackProvisioner implements Provisioner {
     if (!Number.isInteger(startIndex) || startIndex < 1) {
       throw new PermanentError(`listAccounts: page token ${JSON.stringify(page)} is not a SCIM startIndex`, { system: this.system, operation: 'scim.Users.list' })
     }
-    const res = await this.scim(ctx, {
-      operation: 'scim.Users.list',
-      method: 'GET',
-      path: 'Users',
-      query: { startIndex: String(startIndex), count: String(this.config.listPageSize) },
-      buckets: ['scim_read'],
-    })
-    const list = this.parse(scimListSchema, res.body, 'scim.Users.list', res.requestId)
-    const next = startIndex + list.Resources.length
+    const query = { startIndex, count: this.config.listPageSize }
+    const res = await this.scimClient.get({ ctx, buckets: ['scim_read'] }, '/Users', 'scim.Users.list', query)
+    const list = this.scimClient.parse(scimListSchema, res, 'scim.Users.list')
+    const next = nextStartIndex(list, startIndex)
     // Reconciliation compares these with the policy's `userGroups`, which name groups by handle
     // (`engineers`, `@engineers`): SCIM lists ids (S…), so each is reported as its handle. A group
     // usergroups.list does not show (disabled since) keeps its id.
@@ -504,7 +511,7 @@ class SlackProvisioner implements Provisioner {
         const state = this.toAccountState(u)
         return { ...state, groups: state.groups.map((id) => handles.get(id) ?? id) }
       }),
-      ...(list.Resources.length > 0 && next <= list.totalResults ? { nextPage: String(next) } : {}),
+      ...(next === undefined ? {} : { nextPage: String(next) }),
     }
   }
 
@@ -705,7 +712,7 @@ class SlackProvisioner implements Provisioner {
     // No manager: managerId must name an existing Slack user, and a manager who is not in
     // Slack (yet) would make the whole create fail.
     const body = {
-      schemas: [CORE_USER, ENTERPRISE_USER],
+      schemas: [...SLACK_DIALECT.userSchemas],
       userName,
       externalId: e.employeeId,
       name: { givenName: e.firstName, familyName: e.lastName },
@@ -714,54 +721,50 @@ class SlackProvisioner implements Provisioner {
       active: spec.enabled,
       ...(e.title ? { title: e.title } : {}),
       ...(e.timeZone ? { timezone: e.timeZone } : {}),
-      [ENTERPRISE_USER]: enterprise,
+      [SCHEMA.enterprise]: enterprise,
     }
-    const res = await this.scim(ctx, { operation: 'scim.Users.create', method: 'POST', path: 'Users', body, buckets: ['scim_write'] })
-    return this.parse(scimUserSchema, res.body, 'scim.Users.create', res.requestId)
+    const res = await this.scimClient.create({ ctx, buckets: ['scim_write'] }, '/Users', body, 'scim.Users.create')
+    return this.scimClient.parse(scimUserSchema, res, 'scim.Users.create')
   }
 
   private async getUser(ctx: Ctx, id: string, trace?: string[]): Promise<ScimUser> {
-    const res = await this.scim(
-      ctx,
-      { operation: 'scim.Users.get', method: 'GET', path: `Users/${encodeURIComponent(id)}`, buckets: ['scim_read', 'scim_get_user'] },
-      trace,
-    )
-    return this.parse(scimUserSchema, res.body, 'scim.Users.get', res.requestId)
+    const res = await this.scimClient.get({ ctx, buckets: ['scim_read', 'scim_get_user'], trace }, resourcePath('/Users', id), 'scim.Users.get')
+    return this.scimClient.parse(scimUserSchema, res, 'scim.Users.get')
   }
 
   private async setActive(ctx: Ctx, id: string, active: boolean, trace?: string[]): Promise<ScimUser> {
-    const res = await this.scim(
-      ctx,
-      {
-        operation: 'scim.Users.patch',
-        method: 'PATCH',
-        path: `Users/${encodeURIComponent(id)}`,
-        body: { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: active }] },
-        buckets: ['scim_write'],
-      },
-      trace,
-    )
-    return this.parse(scimUserSchema, res.body, 'scim.Users.patch', res.requestId)
+    const ops = [{ op: 'replace' as const, attr: 'active', value: active }]
+    const res = await this.scimClient.patch({ ctx, buckets: ['scim_write'], trace }, resourcePath('/Users', id), ops, 'scim.Users.patch')
+    return this.scimClient.parse(scimUserSchema, res, 'scim.Users.patch')
   }
 
   private async deactivate(ctx: Ctx, id: string, trace: string[]): Promise<void> {
     if (this.config.deactivateWith === 'delete') {
       // "DELETE /Users/<id>: Sets a Slack user to deactivated" (https://docs.slack.dev/reference/scim-api)
-      await this.scim(ctx, { operation: 'scim.Users.delete', method: 'DELETE', path: `Users/${encodeURIComponent(id)}`, buckets: ['scim_write'] }, trace)
+      await this.scimClient.delete({ ctx, buckets: ['scim_write'], trace }, resourcePath('/Users', id), 'scim.Users.delete')
       return
     }
     await this.setActive(ctx, id, false, trace)
   }
 
   private async searchUsers(ctx: Ctx, filter: string): Promise<ScimUser[]> {
-    const res = await this.scim(ctx, {
-      operation: 'scim.Users.search',
-      method: 'GET',
-      path: 'Users',
-      query: { filter, startIndex: '1', count: '10' },
-      buckets: ['scim_read'],
-    })
-    return this.parse(scimListSchema, res.body, 'scim.Users.search', res.requestId).Resources
+    const res = await this.scimClient.search({ ctx, buckets: ['scim_read'] }, '/Users', filter, 'scim.Users.search')
+    return this.scimClient.parse(scimListSchema, res, 'scim.Users.search').Resources
+  }
+
+  /**
+   * The core client's transport: `scim()` below (pacing, recording, Slack's error classification).
+   * It sends Slack's own Accept/Content-Type (application/json, as SLACK_DIALECT says) and takes
+   * paths relative to scimBaseUrl.
+   */
+  private readonly scimTransport: ScimTransport<ScimCall> = async (call, req) => {
+    if (req.method === 'PUT') throw new Error('Slack SCIM: Tenure does not PUT users (SLACK_DIALECT patch.form is patch)')
+    const query = Object.fromEntries(Object.entries(req.query ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])))
+    return this.scim(
+      call.ctx,
+      { operation: req.operation, method: req.method, path: req.path.replace(/^\//, ''), query, ...(req.body === undefined ? {} : { body: req.body }), buckets: call.buckets },
+      call.trace,
+    )
   }
 
   /**
@@ -773,13 +776,13 @@ class SlackProvisioner implements Provisioner {
    */
   private async findAccount(ctx: Ctx, employee: EmployeeProfile, email: string, userName: string): Promise<{ mine?: ScimUser; foreign: ScimUser[] }> {
     const foreign: ScimUser[] = []
-    const byEmail = await this.searchUsers(ctx, `email eq ${JSON.stringify(email)}`)
+    const byEmail = await this.searchUsers(ctx, filterEq('email', email))
     const exact = byEmail.find((u) => u.externalId === employee.employeeId)
     if (exact) return { mine: exact, foreign }
     const unclaimed = byEmail.find((u) => !u.externalId)
     if (unclaimed) return { mine: unclaimed, foreign }
     foreign.push(...byEmail)
-    const byUserName = await this.searchUsers(ctx, `userName eq ${JSON.stringify(userName)}`)
+    const byUserName = await this.searchUsers(ctx, filterEq('userName', userName))
     const mine = byUserName.find((u) => u.externalId === employee.employeeId)
     if (mine) return { mine, foreign }
     foreign.push(...byUserName.filter((u) => !foreign.some((f) => f.id === u.id)))
@@ -1110,12 +1113,16 @@ class SlackProvisioner implements Provisioner {
   private parse<T>(schema: z.ZodType<T>, value: unknown, operation: string, requestId: string | undefined): T {
     const parsed = schema.safeParse(value)
     if (parsed.success) return parsed.data
-    const issue = parsed.error.issues[0]
-    throw new PermanentError(`${operation}: unexpected response from Slack (${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'})`, {
+    throw this.badResponse(operation, requestId, parsed.error)
+  }
+
+  private badResponse(operation: string, requestId: string | undefined, error: z.ZodError): ProvisionerError {
+    const issue = error.issues[0]
+    return new PermanentError(`${operation}: unexpected response from Slack (${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'})`, {
       system: this.system,
       operation,
       requestId,
-      cause: parsed.error,
+      cause: error,
     })
   }
 

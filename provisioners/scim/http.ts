@@ -1,11 +1,13 @@
 /**
- * The one place that talks HTTP to a SCIM app. There is no official SCIM SDK for Node, so this is
- * a thin fetch wrapper that does what an SDK would: authenticate (static bearer or OAuth client
- * credentials with a cached token), pace (`ctx.throttle`), record every call (`ctx.recordCall`),
- * enforce the timeout together with `ctx.signal`, and classify every failure into the
- * ProvisionerError family. It never sleeps and never retries on its own, with one exception: a
- * 401 answered to a cached OAuth token is replayed once with a fresh token, which is what the
- * vendor SDKs' auth middlewares do and costs the job layer nothing to reason about.
+ * The HTTP side of a generic SCIM app: the transport the SCIM core client
+ * (provisioners/scim-core/client.ts) sends through. There is no official SCIM SDK for Node, so
+ * this is a thin fetch wrapper that does what an SDK would: authenticate (static bearer or OAuth
+ * client credentials with a cached token), pace (`ctx.throttle`), record every call
+ * (`ctx.recordCall`), enforce the timeout together with `ctx.signal`, and classify every failure
+ * into the ProvisionerError family. It never sleeps and never retries on its own, with one
+ * exception: a 401 answered to a cached OAuth token is replayed once with a fresh token, which is
+ * what the vendor SDKs' auth middlewares do and costs the job layer nothing to reason about.
+ * Requests, bodies and reading answers are the core's; this file only moves bytes.
  */
 import {
   AuthFailedError,
@@ -20,31 +22,14 @@ import {
 } from '../errors.ts'
 import type { Ctx } from '../types.ts'
 import type { ScimAppConfig } from './config.ts'
-import { canonicalKeys, scimErrorSchema } from './resources.ts'
+import { readScimError, type ScimHttpRequest, type ScimHttpResponse } from '../scim-core/client.ts'
+import { canonicalKeys } from '../scim-core/schemas.ts'
 import { z } from 'zod'
 
 export type ScimBucket = 'read' | 'write' | 'token'
 
-export interface ScimRequest {
-  /** e.g. `scim.Users.create` */
-  operation: string
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-  /** Relative to the base URL, e.g. `/Users/abc`. */
-  path: string
-  query?: Record<string, string | number | undefined>
-  body?: unknown
-  ifMatch?: string
-}
-
-export interface ScimResponse {
-  status: number
-  /** Parsed JSON with canonical key spelling, undefined for 204 / empty bodies. */
-  body: unknown
-  /** The JSON exactly as sent (key spelling untouched), for read-modify-PUT round trips. */
-  raw: unknown
-  etag: string | undefined
-  requestId: string | undefined
-}
+/** RFC 7644 servers put the code in scimType and read keys case-insensitively (RFC 7643 §2.1). */
+const RFC_ERRORS = { errorCode: 'scimType', caseInsensitiveKeys: true } as const
 
 const tokenResponseSchema = z
   .object({
@@ -59,7 +44,7 @@ const oauthErrorSchema = z.object({ error: z.string().optional(), error_descript
 /** Refresh this long before the server says the token expires, so a request never races expiry. */
 const TOKEN_EXPIRY_SKEW_MS = 60_000
 
-export class ScimClient {
+export class ScimHttp {
   readonly system: string
   private readonly config: ScimAppConfig
   private readonly now: () => number
@@ -73,7 +58,7 @@ export class ScimClient {
   }
 
   /** Send one SCIM request; throws a ProvisionerError for anything but 2xx. */
-  async request(ctx: Ctx, req: ScimRequest): Promise<ScimResponse> {
+  async request(ctx: Ctx, req: ScimHttpRequest): Promise<ScimHttpResponse> {
     const fromCache = this.config.auth.type === 'oauth_client_credentials' && this.token !== undefined
     try {
       return await this.send(ctx, req)
@@ -88,16 +73,11 @@ export class ScimClient {
     }
   }
 
-  private async send(ctx: Ctx, req: ScimRequest): Promise<ScimResponse> {
+  private async send(ctx: Ctx, req: ScimHttpRequest): Promise<ScimHttpResponse> {
     const authorization = await this.authorization(ctx)
     const url = new URL(this.config.baseUrl.replace(/\/+$/, '') + req.path)
     for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value))
-    const headers: Record<string, string> = {
-      authorization,
-      accept: 'application/scim+json, application/json',
-    }
-    if (req.body !== undefined) headers['content-type'] = this.config.quirks.contentType
-    if (req.ifMatch !== undefined) headers['if-match'] = req.ifMatch
+    const headers: Record<string, string> = { ...req.headers, authorization }
 
     const bucket: ScimBucket = req.method === 'GET' ? 'read' : 'write'
     await ctx.throttle(bucket)
@@ -131,12 +111,10 @@ export class ScimClient {
       this.record(ctx, req, response.status, requestId, started, err.kind)
       throw err
     }
-    let body: unknown
     let raw: unknown
     if (text.trim() !== '') {
       try {
         raw = JSON.parse(text)
-        body = canonicalKeys(raw)
       } catch (cause) {
         const err = new PermanentError(`${req.operation}: the app answered ${response.status} with a body that is not JSON`, {
           ...details,
@@ -150,22 +128,7 @@ export class ScimClient {
     }
     this.record(ctx, req, response.status, requestId, started)
     const etag = response.headers.get('etag') ?? undefined
-    return { status: response.status, body, raw, etag, requestId }
-  }
-
-  /** Parse a 2xx body with a schema; a body that does not fit is the app's fault, not ours to retry. */
-  parse<T>(schema: z.ZodType<T>, res: ScimResponse, operation: string): T {
-    const parsed = schema.safeParse(res.body)
-    if (!parsed.success) {
-      throw new PermanentError(`${operation}: unexpected response shape: ${z.prettifyError(parsed.error)}`, {
-        system: this.system,
-        operation,
-        status: res.status,
-        requestId: res.requestId,
-        cause: parsed.error,
-      })
-    }
-    return parsed.data
+    return { status: response.status, body: raw, etag, requestId }
   }
 
   private signal(ctx: Ctx): AbortSignal {
@@ -182,7 +145,7 @@ export class ScimClient {
 
   private record(
     ctx: Ctx,
-    req: Pick<ScimRequest, 'operation' | 'method' | 'path'>,
+    req: Pick<ScimHttpRequest, 'operation' | 'method' | 'path'>,
     status: number | undefined,
     requestId: string | undefined,
     started: number,
@@ -203,17 +166,15 @@ export class ScimClient {
   private classify(response: Response, text: string, details: ProvisionerErrorDetails): ProvisionerError {
     let parsedBody: unknown
     try {
-      parsedBody = canonicalKeys(JSON.parse(text))
+      parsedBody = JSON.parse(text)
     } catch {
       parsedBody = undefined
     }
-    const scimError = scimErrorSchema.safeParse(parsedBody)
-    const scimType = scimError.success ? scimError.data.scimType : undefined
-    const detail = scimError.success ? scimError.data.detail : undefined
+    const { scimType, detail } = readScimError(RFC_ERRORS, parsedBody)
     const status = response.status
     const message = `${details.operation}: ${status}${scimType ? ` ${scimType}` : ''}${detail ? `: ${detail}` : ''}`
     const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now())
-    const d = { ...details, status, vendorCode: scimType, cause: parsedBody ?? text.slice(0, 500) }
+    const d = { ...details, status, vendorCode: scimType, cause: parsedBody === undefined ? text.slice(0, 500) : canonicalKeys(parsedBody) }
     if (status === 429) return new RateLimitedError(message, retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, d)
     // 501 (RFC 7644 §3.12: "does not support the request operation, e.g., PATCH") and 405 mean
     // the quirks do not match the app; retrying cannot help, unlike other 5xx.
