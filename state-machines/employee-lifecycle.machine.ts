@@ -20,9 +20,9 @@
  * settled, every system revoked) are eventless `always` transitions guarded on the context.
  */
 import { enqueueActions, setup } from 'xstate'
-import type { EmployeeProfile, ResidualAccess, RevocationPhase, RevocationPlan, SystemId } from '../provisioners/types.ts'
-import { CUTOFF_STEPS } from '../provisioners/types.ts'
-import type { RevocationStepKind, AccessChange, AccessGrant, AccessList } from '../provisioners/types.ts'
+import type { EmployeeProfile, ResidualAccess, RevocationPhase, RevocationPlan, SystemId } from '../src/domain/access.ts'
+import { CUTOFF_STEPS } from '../src/domain/access.ts'
+import type { RevocationStepKind, AccessChange, AccessGrant, AccessList } from '../src/domain/access.ts'
 import { diffAccess, isEmptyChange, intersectGrants, mergeGrants, normaliseGrant, subtractGrants } from './access.ts'
 import { employeeProfileSchema, type HrSource } from './events.ts'
 import type {

@@ -30,7 +30,7 @@ import type {
   TimerRequest,
 } from '../../state-machines/lifecycle-types.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
-import type { EmployeeProfile } from '../../provisioners/types.ts'
+import type { EmployeeProfile } from '../domain/access.ts'
 import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMoment } from './schedule.ts'
 import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
