@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { createActor } from 'xstate'
+import { caseView, joinerCaseView } from '../src/lifecycle/case-view.ts'
 import {
   MAX_CUTOFF_RERUNS,
-  caseView,
   employeeLifecycleMachine,
-  joinerCaseView,
   type JobRequest,
   type LifecycleEvent,
   type Plan,

@@ -20,7 +20,8 @@ import { inTransaction } from '../queue/boss.ts'
 import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { employeeLifecycleMachine, employeeKeyOf, applyHrProfile, caseView, joinerCaseView, type LifecycleContext, type CaseView, type JoinerCaseView } from '../../state-machines/employee-lifecycle.machine.ts'
+import { employeeLifecycleMachine, employeeKeyOf, applyHrProfile, type LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
+import { caseView, joinerCaseView, type CaseView, type JoinerCaseView } from './case-view.ts'
 import type {
   HrLifecycleEvent,
   JobRequest,
