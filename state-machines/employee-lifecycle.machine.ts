@@ -16,16 +16,19 @@
  * every restore would re-send work; that is why this machine has no actors at all. Results come back
  * later as events (`account.provisioned`, `account.revoked`, ...).
  *
- * Most of the work is done by small pure "handlers" that mutate a draft copy of the context and
- * collect effects; `act()` turns one into an `enqueueActions` that assigns the new context and
- * enqueues the effects in order. Transitions that need the outcome of that work (every system
- * settled, every system revoked) are eventless `always` transitions guarded on the context.
+ * Most of the work is done by small pure "handlers" (lifecycle/handlers.ts) that mutate a draft
+ * copy of the context and collect effects. Each handler is registered as a named action of the
+ * same name (`act()` makes it an `enqueueActions` that assigns the new context and enqueues the
+ * effects in order), and each condition as a named guard (lifecycle/guards.ts) combined here with
+ * and()/not(): the chart, inspectors and graph paths read `onTerminateNow` guarded by
+ * `and(['fresh', 'terminationDueEv'])`. Transitions that need the outcome of that work (every
+ * system settled, every system revoked) are eventless `always` transitions guarded on the context.
  */
-import { enqueueActions, setup } from 'xstate'
+import { and, enqueueActions, not, setup } from 'xstate'
 import type { JobRequest, LifecycleEvent, TimerRequest } from './lifecycle-types.ts'
 import type { LifecycleContext, LifecycleInput, LifecyclePhase, NotifyParams, RecordParams } from './lifecycle/context.ts'
 import { draftOf, flush, replacing } from './lifecycle/draft.ts'
-import { PREDICATES, type GuardName } from './lifecycle/guards.ts'
+import { GUARDS, type GuardName } from './lifecycle/guards.ts'
 import { HANDLERS, type HandlerName } from './lifecycle/handlers.ts'
 
 export type * from './lifecycle-types.ts'
@@ -51,21 +54,33 @@ const notProvided = (name: string) => (): never => {
   throw new Error(`employee lifecycle action "${name}" was not provided: the engine supplies it with .provide()`)
 }
 
+/** Params of a handler action: the phase the transition enters (absent: it stays). */
+type ActParams = { target?: LifecyclePhase } | undefined
+
 /**
- * `apply` runs one named handler on a draft of the context (phase already set to the target),
- * assigns the result and enqueues the effects it collected, in order. It is an implementation
- * detail: the engine provides only the five placeholders.
+ * The named action for one handler: runs it on a draft of the context (phase already set to the
+ * transition's target), assigns the result and enqueues the effects it collected, in order. The
+ * engine provides only the five placeholders; these are the machine's own.
  */
-const apply = enqueueActions<LifecycleContext, LifecycleEvent, { handler: HandlerName; target?: LifecyclePhase }, LifecycleEvent>(
-  ({ context, event, enqueue }, params) => {
+function act(name: HandlerName) {
+  const handler = HANDLERS[name]
+  return enqueueActions<LifecycleContext, LifecycleEvent, ActParams, LifecycleEvent>(({ context, event, enqueue }, params) => {
     const d = draftOf(context, event)
-    if (params.target !== undefined) d.ctx.phase = params.target
-    HANDLERS[params.handler](d, event)
+    if (params?.target !== undefined) d.ctx.phase = params.target
+    handler(d, event)
     const next = replacing(context, d.ctx)
     enqueue.assign(() => next)
     for (const effect of flush(d)) enqueue(effect)
-  },
-)
+  })
+}
+
+const handlerActions = Object.fromEntries(
+  (Object.keys(HANDLERS) as HandlerName[]).map((name) => [name, act(name)]),
+) as unknown as Record<HandlerName, (_: unknown, params: ActParams) => void>
+
+const guards = Object.fromEntries(
+  Object.entries(GUARDS).map(([name, predicate]) => [name, ({ context, event }: { context: LifecycleContext; event: LifecycleEvent }) => predicate(context, event)]),
+) as Record<GuardName, (args: { context: LifecycleContext; event: LifecycleEvent }) => boolean>
 
 const lifecycleSetup = setup({
   types: {
@@ -79,30 +94,29 @@ const lifecycleSetup = setup({
     cancelTimer: notProvided('cancelTimer') as (_: unknown, params: { timerId: string }) => void,
     record: notProvided('record') as (_: unknown, params: RecordParams) => void,
     notify: notProvided('notify') as (_: unknown, params: NotifyParams) => void,
-    apply: apply as unknown as (_: unknown, params: { handler: HandlerName; target?: LifecyclePhase }) => void,
+    ...handlerActions,
   },
-  guards: {
-    check: ({ context, event }, params: { all: GuardName[] }) => params.all.every((g) => PREDICATES[g](context, event)),
-  },
+  guards,
 })
 
-function go<T extends LifecyclePhase, H extends HandlerName>(target: T, handler: H, ...all: GuardName[]) {
-  const actions = { type: 'apply', params: { handler, target } } as const
-  return all.length === 0 ? { target, actions } : { target, guard: { type: 'check', params: { all } } as const, actions }
+/** A transition into `target` that runs the named handler (with the phase already the target's). */
+function go<const T extends LifecyclePhase, const A extends HandlerName, const G>(target: T, action: A, guard?: G) {
+  const actions = { type: action, params: { target } }
+  return guard === undefined ? { target, actions } : { target, guard, actions }
 }
 
-function stay<H extends HandlerName>(handler: H, ...all: GuardName[]) {
-  const actions = { type: 'apply', params: { handler } } as const
-  return all.length === 0 ? { actions } : { guard: { type: 'check', params: { all } } as const, actions }
+/** A transition that stays in the state and runs the named handler. */
+function stay<const A extends HandlerName, const G>(action: A, guard?: G) {
+  return guard === undefined ? { actions: action } : { guard, actions: action }
 }
 
 const terminatedBeforeStart = [
-  go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationDueEv'),
-  go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationBeforeStartEv'),
+  go('deprovisioning', 'onTerminateNow', and(['fresh', 'terminationDueEv'])),
+  go('deprovisioning', 'onTerminateNow', and(['fresh', 'terminationBeforeStartEv'])),
   stay('onTerminateLater', 'fresh'),
 ]
 
-const rehire = [go('provisioning', 'onHire', 'fresh', 'provisionDueEv'), go('preHire', 'onHire', 'fresh')]
+const rehire = [go('provisioning', 'onHire', and(['fresh', 'provisionDueEv'])), go('preHire', 'onHire', 'fresh')]
 
 /** A leave HR reports before the person is active (still being provisioned): kept, applied on activation. */
 const leaveBeforeActive = {
@@ -159,7 +173,7 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hired': rehire,
         'employee.rehired': rehire,
         'employee.terminated': [
-          go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationDueEv'),
+          go('deprovisioning', 'onTerminateNow', and(['fresh', 'terminationDueEv'])),
           go('terminationScheduled', 'onTerminateLater', 'fresh'),
         ],
         // Deliveries overtaken by later ones (HR retries, reordering): what HR said after the hire
@@ -173,17 +187,17 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
     preHire: {
       on: {
         'timer.fired': [go('provisioning', 'onProvisionTimer', 'timer:provision'), go('deprovisioning', 'onTerminateNow', 'timer:terminate')],
-        'employee.hired': [go('provisioning', 'onHire', 'fresh', 'provisionDueEv'), stay('onHire', 'fresh')],
-        'employee.rehired': [go('provisioning', 'onHire', 'fresh', 'provisionDueEv'), stay('onHire', 'fresh')],
+        'employee.hired': [go('provisioning', 'onHire', and(['fresh', 'provisionDueEv'])), stay('onHire', 'fresh')],
+        'employee.rehired': [go('provisioning', 'onHire', and(['fresh', 'provisionDueEv'])), stay('onHire', 'fresh')],
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.hire_cancelled': go('cancelled', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
-        'employee.termination_rescinded': stay('onRescindScheduled', 'fresh', 'hasTermination'),
+        'employee.termination_rescinded': stay('onRescindScheduled', and(['fresh', 'hasTermination'])),
         ...leaveBeforeActive,
       },
     },
     provisioning: {
-      always: [go('active', 'enterActiveFromProvisioning', 'allSettled', 'enableDue'), go('ready', 'enterReady', 'allSettled')],
+      always: [go('active', 'enterActiveFromProvisioning', and(['allSettled', 'enableDue'])), go('ready', 'enterReady', 'allSettled')],
       on: {
         'timer.fired': go('deprovisioning', 'onTerminateNow', 'timer:terminate'),
         'employee.hired': stay('onHire', 'fresh'),
@@ -191,19 +205,19 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
-        'employee.termination_rescinded': stay('onRescindScheduled', 'fresh', 'hasTermination', 'notTerminationTookEffect'),
+        'employee.termination_rescinded': stay('onRescindScheduled', and(['fresh', 'hasTermination', not('terminationTookEffect')])),
         ...leaveBeforeActive,
       },
     },
     ready: {
       on: {
         'timer.fired': [go('active', 'onEnable', 'timer:enable'), go('deprovisioning', 'onTerminateNow', 'timer:terminate')],
-        'employee.hired': [go('active', 'onHire', 'fresh', 'enableDueEv'), stay('onHire', 'fresh')],
-        'employee.rehired': [go('active', 'onHire', 'fresh', 'enableDueEv'), stay('onHire', 'fresh')],
+        'employee.hired': [go('active', 'onHire', and(['fresh', 'enableDueEv'])), stay('onHire', 'fresh')],
+        'employee.rehired': [go('active', 'onHire', and(['fresh', 'enableDueEv'])), stay('onHire', 'fresh')],
         'employee.updated': stay('onProfileChange', 'fresh'),
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
         'employee.terminated': terminatedBeforeStart,
-        'employee.termination_rescinded': stay('onRescindScheduled', 'fresh', 'hasTermination'),
+        'employee.termination_rescinded': stay('onRescindScheduled', and(['fresh', 'hasTermination'])),
         ...leaveBeforeActive,
       },
     },
@@ -216,10 +230,10 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         // has not arrived yet): a hire like any other, so that the late one is then stale.
         'employee.rehired': stay('onHire', 'fresh'),
         'employee.updated': stay('onProfileChange', 'fresh'),
-        'employee.leave_started': [go('onLeave', 'onLeaveStartNow', 'fresh', 'leaveDueEv'), stay('onLeaveStartLater', 'fresh')],
-        'employee.leave_ended': stay('onLeaveEndNow', 'fresh', 'hasScheduledLeave'),
+        'employee.leave_started': [go('onLeave', 'onLeaveStartNow', and(['fresh', 'leaveDueEv'])), stay('onLeaveStartLater', 'fresh')],
+        'employee.leave_ended': stay('onLeaveEndNow', and(['fresh', 'hasScheduledLeave'])),
         'employee.terminated': [
-          go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationDueEv'),
+          go('deprovisioning', 'onTerminateNow', and(['fresh', 'terminationDueEv'])),
           go('terminationScheduled', 'onTerminateLater', 'fresh'),
         ],
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
@@ -231,9 +245,9 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hired': stay('onHire', 'fresh'),
         'employee.rehired': stay('onHire', 'fresh'),
         'employee.updated': stay('onProfileChange', 'fresh'),
-        'employee.leave_ended': [go('active', 'onLeaveEndNow', 'fresh', 'returnDueEv'), stay('onLeaveEndLater', 'fresh')],
+        'employee.leave_ended': [go('active', 'onLeaveEndNow', and(['fresh', 'returnDueEv'])), stay('onLeaveEndLater', 'fresh')],
         'employee.terminated': [
-          go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationDueEv'),
+          go('deprovisioning', 'onTerminateNow', and(['fresh', 'terminationDueEv'])),
           go('terminationScheduled', 'onTerminateLater', 'fresh'),
         ],
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
@@ -249,20 +263,20 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
         'employee.hired': stay('onHire', 'fresh'),
         'employee.rehired': stay('onHire', 'fresh'),
         'employee.updated': stay('onProfileChange', 'fresh'),
-        'employee.terminated': [go('deprovisioning', 'onTerminateNow', 'fresh', 'terminationDueEv'), stay('onTerminateLater', 'fresh')],
+        'employee.terminated': [go('deprovisioning', 'onTerminateNow', and(['fresh', 'terminationDueEv'])), stay('onTerminateLater', 'fresh')],
         'employee.termination_rescinded': [
-          go('onLeave', 'onRescindScheduled', 'fresh', 'resumeOnLeave'),
+          go('onLeave', 'onRescindScheduled', and(['fresh', 'resumeOnLeave'])),
           go('active', 'onRescindScheduled', 'fresh'),
         ],
-        'employee.leave_started': [stay('onLeaveStartNow', 'fresh', 'leaveDueEv'), stay('onLeaveStartLater', 'fresh')],
-        'employee.leave_ended': [stay('onLeaveEndNow', 'fresh', 'returnDueEv'), stay('onLeaveEndLater', 'fresh')],
+        'employee.leave_started': [stay('onLeaveStartNow', and(['fresh', 'leaveDueEv'])), stay('onLeaveStartLater', 'fresh')],
+        'employee.leave_ended': [stay('onLeaveEndNow', and(['fresh', 'returnDueEv'])), stay('onLeaveEndLater', 'fresh')],
         'employee.hire_cancelled': go('deprovisioning', 'onCancelHire', 'fresh'),
       },
     },
     deprovisioning: {
-      always: [go('cancelled', 'onCaseClosed', 'caseClosed', 'closingCancelled'), go('offboarded', 'onCaseClosed', 'caseClosed')],
+      always: [go('cancelled', 'onCaseClosed', and(['caseClosed', 'closingCancelled'])), go('offboarded', 'onCaseClosed', 'caseClosed')],
       on: {
-        'employee.termination_rescinded': go('provisioning', 'onRescindAfterEffect', 'fresh', 'terminationTookEffect'),
+        'employee.termination_rescinded': go('provisioning', 'onRescindAfterEffect', and(['fresh', 'terminationTookEffect'])),
         'employee.hired': stay('onPendingRehire', 'fresh'),
         'employee.rehired': stay('onPendingRehire', 'fresh'),
         'employee.updated': stay('onUpdateWhileGone', 'fresh'),
@@ -272,21 +286,21 @@ export const employeeLifecycleMachine = lifecycleSetup.createMachine({
     },
     offboarded: {
       always: [
-        go('deprovisioning', 'onCaseReopened', 'caseOpen'),
-        go('provisioning', 'startPendingRehire', 'hasPendingRehire', 'pendingRehireProvisionDue'),
+        go('deprovisioning', 'onCaseReopened', not('caseClosed')),
+        go('provisioning', 'startPendingRehire', and(['hasPendingRehire', 'pendingRehireProvisionDue'])),
         go('preHire', 'startPendingRehire', 'hasPendingRehire'),
       ],
       on: {
         'employee.hired': rehire,
         'employee.rehired': rehire,
-        'employee.termination_rescinded': go('provisioning', 'onRescindAfterEffect', 'fresh', 'terminationTookEffect'),
+        'employee.termination_rescinded': go('provisioning', 'onRescindAfterEffect', and(['fresh', 'terminationTookEffect'])),
         'employee.updated': stay('onUpdateWhileGone', 'fresh'),
       },
     },
     cancelled: {
       always: [
-        go('deprovisioning', 'onCaseReopened', 'caseOpen'),
-        go('provisioning', 'startPendingRehire', 'hasPendingRehire', 'pendingRehireProvisionDue'),
+        go('deprovisioning', 'onCaseReopened', not('caseClosed')),
+        go('provisioning', 'startPendingRehire', and(['hasPendingRehire', 'pendingRehireProvisionDue'])),
         go('preHire', 'startPendingRehire', 'hasPendingRehire'),
       ],
       on: {

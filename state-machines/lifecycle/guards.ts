@@ -1,6 +1,9 @@
 /**
- * Named guards of the employee lifecycle chart: one predicate each, on the context and the event.
- * The chart combines them with XState's and()/or()/not() (e.g. `and(['fresh', 'terminationDueEv'])`).
+ * Named guards of the employee lifecycle chart: one pure predicate each, on the context and the
+ * event. The chart registers every entry under its name (setup({ guards })) and combines them with
+ * XState's and()/or()/not(), e.g. `and(['fresh', 'terminationDueEv'])`, `not('caseClosed')`, so the
+ * statechart and inspectors show which conditions a transition waits for. Names ending in `Ev` read
+ * the event's moments; the others read the context.
  */
 import type { LifecycleEvent, TimerKind } from '../lifecycle-types.ts'
 import type { LifecycleContext } from './context.ts'
@@ -12,7 +15,7 @@ import { enableDue } from './systems.ts'
 const timerIs = (kind: TimerKind) => (ctx: LifecycleContext, ev: LifecycleEvent): boolean =>
   ev.type === 'timer.fired' && ev.timer === kind && isCurrentTimer(ctx, ev.timerId, kind)
 
-export const PREDICATES = {
+export const GUARDS = {
   /** The HR event applies: not a duplicate, not older than what the state reflects. */
   fresh: (ctx: LifecycleContext, ev: LifecycleEvent) => isHrEvent(ev) && hrIgnoreReason(ctx, ev) === undefined,
   provisionDueEv: (_: LifecycleContext, ev: LifecycleEvent) =>
@@ -45,7 +48,6 @@ export const PREDICATES = {
     ctx.leave?.startAt !== undefined && ctx.timers['leave_start'] === undefined && (ctx.now === undefined || atOrBefore(ctx.leave.startAt, ctx.now)),
   resumeOnLeave: (ctx: LifecycleContext) => ctx.resumeTo === 'onLeave',
   terminationTookEffect: (ctx: LifecycleContext) => ctx.closing === 'offboarded',
-  notTerminationTookEffect: (ctx: LifecycleContext) => ctx.closing !== 'offboarded',
   /** Every system the plan grants has an account (or failed for good) and no job in flight. */
   allSettled: (ctx: LifecycleContext) =>
     Object.values(ctx.systems).every(
@@ -53,7 +55,6 @@ export const PREDICATES = {
     ),
   enableDue: (ctx: LifecycleContext) => enableDue(ctx),
   caseClosed: (ctx: LifecycleContext) => caseClosed(ctx),
-  caseOpen: (ctx: LifecycleContext) => !caseClosed(ctx),
   closingCancelled: (ctx: LifecycleContext) => ctx.closing === 'cancelled',
   hasPendingRehire: (ctx: LifecycleContext) => ctx.pendingRehire !== undefined,
   pendingRehireProvisionDue: (ctx: LifecycleContext) => {
@@ -61,4 +62,4 @@ export const PREDICATES = {
     return ev !== undefined && (ev.moments.provisionAt === undefined || ctx.now === undefined || atOrBefore(ev.moments.provisionAt, ctx.now))
   },
 } satisfies Record<string, (ctx: LifecycleContext, ev: LifecycleEvent) => boolean>
-export type GuardName = keyof typeof PREDICATES
+export type GuardName = keyof typeof GUARDS
