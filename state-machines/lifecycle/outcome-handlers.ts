@@ -8,7 +8,7 @@ import type { AccountChangedEvent, AccountFailedEvent, AccountProvisionedEvent, 
 import { CLOSED, EMPLOYED_PHASES, type SystemProgress } from './context.ts'
 import { activeExceptions, addResidual, cancelSlot, consumeTimer, ensure, ms, notify, now, record, restingStatus, setTimer, withoutUndefined, type Draft, type Handler } from './draft.ts'
 import { recomputeDesired } from './hr.ts'
-import { MAX_CUTOFF_RERUNS, revokePurpose, shouldBeRevoked, startCleanup, startCutoff, startVerify } from './revocation-progress.ts'
+import { decideRevocation, revokePurpose, shouldBeRevoked, startCleanup, startCutoff, startVerify, type RevocationDecision } from './revocation-progress.ts'
 import { accountLiveUnexpectedly, advance, reconcileSystem } from './systems.ts'
 
 /** The system's progress, or undefined (recorded) when an outcome names a system never asked for. */
@@ -101,29 +101,24 @@ export const onRevoked: Handler = (d, ev) => {
   addResidual(p, e.residual)
   p.enabled = false
   delete p.waitingOn
+  const decision = decideRevocation(e.phase, 'revoked', { revoking: shouldBeRevoked(d, e.system), failedVerifications: p.attempts })
+  if (decision.status) p.status = decision.status
   if (e.phase === 'cutoff') {
     p.revokedAt = e.now
-    p.status = 'revoked'
     record(d, 'system.cut_off', { system: e.system, accountId: p.accountId, purpose: p.purpose })
-    if (!shouldBeRevoked(d, e.system)) {
-      advance(d, e.system)
-      return
+  } else {
+    p.cleanedAt = e.now
+    // Gone only if the evidence says so: a plan's delete step can be skipped (a system configured not
+    // to delete, a hold), and a rehire must then restore the account that is still there.
+    if (e.deleted ?? pending?.deletes) p.deleted = true
+    delete p.provisioned
+    record(d, 'system.cleaned', { system: e.system, deleted: p.deleted })
+    if (e.residual.length > 0) {
+      record(d, 'system.residual_access', { system: e.system, residual: e.residual })
+      notify(d, 'residual_access', `${e.system}: ${e.residual.length} item(s) could not be removed`, e.system)
     }
-    startVerify(d, e.system)
-    return
   }
-  p.cleanedAt = e.now
-  p.status = 'done'
-  // Gone only if the evidence says so: a plan's delete step can be skipped (a system configured not
-  // to delete, a hold), and a rehire must then restore the account that is still there.
-  if (e.deleted ?? pending?.deletes) p.deleted = true
-  delete p.provisioned
-  record(d, 'system.cleaned', { system: e.system, deleted: p.deleted })
-  if (e.residual.length > 0) {
-    record(d, 'system.residual_access', { system: e.system, residual: e.residual })
-    notify(d, 'residual_access', `${e.system}: ${e.residual.length} item(s) could not be removed`, e.system)
-  }
-  advance(d, e.system)
+  follow(d, e.system, decision)
 }
 
 export const onVerified: Handler = (d, ev) => {
@@ -139,26 +134,20 @@ export const onVerified: Handler = (d, ev) => {
   delete p.pending
   if (e.revoked) {
     p.verifiedAt = e.now
-    p.status = 'verified'
+    const decision = decideRevocation('verify', 'verified', { revoking: shouldBeRevoked(d, e.system), failedVerifications: p.attempts })
+    if (decision.status) p.status = decision.status
     record(d, 'system.verified', { system: e.system, checks: e.checks })
-    if (shouldBeRevoked(d, e.system)) startCleanup(d, e.system)
-    else advance(d, e.system)
+    follow(d, e.system, decision)
     return
   }
   p.enabled = true
   p.attempts += 1
   const failed = e.checks.filter((c) => !c.ok).map((c) => c.name)
   record(d, 'verification.failed', { system: e.system, attempt: p.attempts, failed, checks: e.checks })
-  if (!shouldBeRevoked(d, e.system)) {
-    advance(d, e.system)
-    return
-  }
-  if (p.attempts <= MAX_CUTOFF_RERUNS) {
-    startCutoff(d, e.system, p.purpose ?? revokePurpose(d), true)
-    return
-  }
-  p.status = 'verify_failed'
-  notify(d, 'verification_failed', `${e.system}: access still works after ${p.attempts} cut-off attempts (${failed.join(', ')})`, e.system)
+  const decision = decideRevocation('verify', 'still_works', { revoking: shouldBeRevoked(d, e.system), failedVerifications: p.attempts })
+  if (decision.status) p.status = decision.status
+  if (decision.notify) notify(d, decision.notify, `${e.system}: access still works after ${p.attempts} cut-off attempts (${failed.join(', ')})`, e.system)
+  follow(d, e.system, decision)
 }
 
 export const onFailed: Handler = (d, ev) => {
@@ -182,24 +171,43 @@ export const onFailed: Handler = (d, ev) => {
   // case_systems.attempts no longer stays 0 through hundreds of rejected calls.
   p.tries = (p.tries ?? 0) + (e.attempts ?? 1)
   const label = `${e.action}${phase ? ` (${phase})` : ''}`
-  if (e.action === 'deprovision' && phase === 'cleanup') {
-    p.cleanedAt = e.now
-    p.status = 'done'
-    const residual = { kind: 'cleanup', id: p.accountId ?? e.system, reason: e.error.message }
-    addResidual(p, [residual])
-    record(d, 'system.residual_access', { system: e.system, residual: [residual] })
-    notify(d, 'job_failed', `${e.system}: clean-up failed, the account is cut off but residual access remains: ${e.error.message}`, e.system)
-    advance(d, e.system)
+  if (e.action === 'deprovision' || e.action === 'verify') {
+    const step = e.action === 'verify' ? 'verify' : phase === 'cleanup' ? 'cleanup' : 'cutoff'
+    const decision = decideRevocation(step, 'failed', { revoking: shouldBeRevoked(d, e.system), failedVerifications: p.attempts })
+    if (decision.status) p.status = decision.status
+    if (decision.residual === 'cleanup') {
+      p.cleanedAt = e.now
+      const residual = { kind: 'cleanup', id: p.accountId ?? e.system, reason: e.error.message }
+      addResidual(p, [residual])
+      record(d, 'system.residual_access', { system: e.system, residual: [residual] })
+      notify(d, 'job_failed', `${e.system}: clean-up failed, the account is cut off but residual access remains: ${e.error.message}`, e.system)
+    } else {
+      addResidual(p, [{ kind: 'account', id: p.accountId ?? e.system, reason: `${label} failed: ${e.error.message}` }])
+      notify(d, 'job_failed', `${e.system}: ${label} failed for good; access may still work: ${e.error.message}`, e.system)
+    }
+    follow(d, e.system, decision)
     return
   }
   p.status = 'failed'
-  if (e.action === 'deprovision' || e.action === 'verify') {
-    addResidual(p, [{ kind: 'account', id: p.accountId ?? e.system, reason: `${label} failed: ${e.error.message}` }])
-    notify(d, 'job_failed', `${e.system}: ${label} failed for good; access may still work: ${e.error.message}`, e.system)
-    return
-  }
   notify(d, 'job_failed', `${e.system}: ${label} failed for good: ${e.error.message}`, e.system)
   if ((e.action === 'provision' || e.action === 'restore') && shouldBeRevoked(d, e.system)) startCutoff(d, e.system, p.purpose ?? revokePurpose(d))
+}
+
+/** Carry out a revocation decision: queue the next step, or hand the system back to `advance`. */
+function follow(d: Draft, s: SystemId, decision: RevocationDecision): void {
+  switch (decision.next) {
+    case 'verify':
+      return startVerify(d, s)
+    case 'cleanup':
+      return startCleanup(d, s)
+    case 'cutoff':
+      return startCutoff(d, s, d.ctx.systems[s]?.purpose ?? revokePurpose(d), true)
+    case 'finished':
+    case 'reconcile':
+      return advance(d, s)
+    case 'person':
+      return
+  }
 }
 
 export const onReconciliationActive: Handler = (d, ev) => {

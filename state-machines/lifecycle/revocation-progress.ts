@@ -1,12 +1,17 @@
 /**
  * One system's way out: cut-off (disable, sign out, revoke tokens) → verify (read back: access no
- * longer works) → clean-up (transfer, licences, groups, delete), each one job at a time. This
- * module builds the plans and queues the jobs of each step; the outcome handlers
- * (outcome-handlers.ts) move a system from one step to the next.
+ * longer works) → clean-up (transfer, licences, groups, delete), one job at a time.
+ *
+ * `decideRevocation` is the progression itself, as a table: the step in flight and what came back
+ * → the next step, the system's status and what the case gains (residual access, a notification).
+ * The outcome handlers (outcome-handlers.ts) ask it once per outcome that matches the job in flight
+ * and carry the decision out; the rest of this module builds the plans and queues the jobs of each
+ * step. A failure that is not final leaves the step as it is (the job layer retries, the attempts
+ * are counted in `tries`): a leaver's cut-off never gives up on its own.
  */
 import type { AccessGrant, RevocationPlan, RevocationStepKind, SystemId } from '../../src/domain/access.ts'
 import { CUTOFF_STEPS } from '../../src/domain/access.ts'
-import type { LeaverOptions } from '../lifecycle-types.ts'
+import type { LeaverOptions, NotifyKind, SystemStatus } from '../lifecycle-types.ts'
 import type { RevocationPurpose } from './context.ts'
 import { activeExceptions, addJob, ensure, ms, record, withoutUndefined, type Draft } from './draft.ts'
 
@@ -14,6 +19,58 @@ import { activeExceptions, addJob, ensure, ms, record, withoutUndefined, type Dr
 export const MAX_CUTOFF_RERUNS = 3
 
 /** Leaver settings of a system the policy's `leaver:` section does not name. */
+/** The step a system on the revocation path is at: the job in flight. */
+export type RevocationStep = 'cutoff' | 'verify' | 'cleanup'
+
+/**
+ * What can come back for each step's job (outcomes for another job are stale and never reach the
+ * table): `revoked` the phase ran (account.revoked), `verified` / `still_works` the read-back says
+ * access is gone / still works (account.verified), `failed` the job failed for good (account.failed,
+ * final).
+ */
+export interface RevocationOutcomes {
+  cutoff: 'revoked' | 'failed'
+  verify: 'verified' | 'still_works' | 'failed'
+  cleanup: 'revoked' | 'failed'
+}
+
+export interface RevocationFacts {
+  /** The system is still to be revoked (shouldBeRevoked): false once a rescind or a re-grant wants it back. */
+  revoking: boolean
+  /** Failed verifications of this revocation, counting the one being decided. */
+  failedVerifications: number
+}
+
+export interface RevocationDecision {
+  /**
+   * verify / cleanup / cutoff: queue that step (cutoff: again, same revocation); finished: this
+   * system's revocation is over (the case may close); reconcile: the system is no longer to be
+   * revoked and is brought back towards its plan; person: stop until an operator retries or resolves.
+   */
+  next: 'verify' | 'cleanup' | 'cutoff' | 'finished' | 'reconcile' | 'person'
+  /** The system's status now; absent: the next step sets it. */
+  status?: SystemStatus
+  /** Residual access the case gains: what the clean-up left, or the account itself (access may still work). */
+  residual?: 'cleanup' | 'account'
+  notify?: NotifyKind
+}
+
+/** The revoke → verify → clean-up progression of one system (state-machines/lifecycle/revocation-progress.test.ts is its table). */
+export function decideRevocation<S extends RevocationStep>(step: S, outcome: RevocationOutcomes[S], facts: RevocationFacts): RevocationDecision {
+  if (outcome === 'failed') {
+    // A clean-up that fails leaves a cut-off, verified account: the case can close with the rest
+    // listed as residual. A cut-off or verification that fails leaves access that may still work.
+    if (step === 'cleanup') return { next: 'finished', status: 'done', residual: 'cleanup', notify: 'job_failed' }
+    return { next: 'person', status: 'failed', residual: 'account', notify: 'job_failed' }
+  }
+  if (step === 'cutoff') return { next: facts.revoking ? 'verify' : 'reconcile', status: 'revoked' }
+  if (step === 'cleanup') return { next: 'finished', status: 'done' }
+  if (outcome === 'verified') return { next: facts.revoking ? 'cleanup' : 'reconcile', status: 'verified' }
+  if (!facts.revoking) return { next: 'reconcile' }
+  if (facts.failedVerifications <= MAX_CUTOFF_RERUNS) return { next: 'cutoff' }
+  return { next: 'person', status: 'verify_failed', notify: 'verification_failed' }
+}
+
 export const DEFAULT_LEAVER: LeaverOptions = { delete: false, transferData: false }
 
 /** The system is to be revoked: the case is closing, or the plan no longer grants it an account. */
