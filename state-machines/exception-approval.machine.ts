@@ -9,7 +9,7 @@
  * hands the employee machine its `exception.activated` / `exception.ended` event.
  */
 import { enqueueActions, setup } from 'xstate'
-import type { AccessGrant, SystemId } from '../provisioners/types.ts'
+import type { AccessGrant, SystemId } from '../src/domain/access.ts'
 import type { ExceptionActivatedEvent, ExceptionEndedEvent, ExceptionKind } from './lifecycle-types.ts'
 import { EXCEPTION_KINDS } from './lifecycle-types.ts'
 

@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor } from '../http/routes.ts'
 import { notFound, ApiError } from '../http/errors.ts'
 import { evaluatePolicy, diffAccess } from '../policy/index.ts'
-import type { EmployeeProfile, AccessGrant } from '../../provisioners/types.ts'
+import type { EmployeeProfile, AccessGrant } from '../domain/access.ts'
 import type { ApiDeps } from '../http/routes.ts'
 
 const grantSchema = z.record(z.string(), z.unknown())

@@ -6,7 +6,7 @@
  */
 import type { ExceptionKind } from '../../state-machines/lifecycle-types.ts'
 import type { ApprovalNotifyKind } from '../../state-machines/exception-approval.machine.ts'
-import type { AccessGrant } from '../../provisioners/types.ts'
+import type { AccessGrant } from '../domain/access.ts'
 import { formatDuration, notificationId, type Notification, type Severity } from '../notify/index.ts'
 import type { OpenCase } from './store.ts'
 

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ApprovalEvent } from '../../state-machines/exception-approval.machine.ts'
 import type { ExceptionKind } from '../../state-machines/lifecycle-types.ts'
-import type { AccessGrant, EmployeeProfile } from '../../provisioners/types.ts'
+import type { AccessGrant, EmployeeProfile } from '../domain/access.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
 import type { Role } from '../auth/roles.ts'
 import { withTransaction, type PoolClient } from '../db/pool.ts'

@@ -20,7 +20,8 @@ import { inTransaction } from '../queue/boss.ts'
 import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { employeeLifecycleMachine, employeeKeyOf, applyHrProfile, caseView, joinerCaseView, type LifecycleContext, type CaseView, type JoinerCaseView } from '../../state-machines/employee-lifecycle.machine.ts'
+import { employeeLifecycleMachine, employeeKeyOf, applyHrProfile, type LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
+import { caseView, joinerCaseView, type CaseView, type JoinerCaseView } from './case-view.ts'
 import type {
   HrLifecycleEvent,
   JobRequest,
@@ -30,7 +31,7 @@ import type {
   TimerRequest,
 } from '../../state-machines/lifecycle-types.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
-import type { EmployeeProfile } from '../../provisioners/types.ts'
+import type { EmployeeProfile } from '../domain/access.ts'
 import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMoment } from './schedule.ts'
 import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
