@@ -37,7 +37,6 @@ import {
   NotFoundError,
   PermanentError,
   type ProvisionerError,
-  TransientError,
 } from '../errors.ts'
 import {
   CUTOFF_STEPS,
@@ -136,7 +135,10 @@ export async function runRevocation(run: RevocationRun): Promise<RevocationEvide
   return { steps, residual: run.residual }
 }
 
-/** The phase's error: the first failure's kind and details, a message naming every step's outcome. */
+/**
+ * The phase's error: the first failure's kind and details (never RateLimited or Transient: those
+ * end the phase at once), and a message naming every step's outcome.
+ */
 function phaseFailed(run: RevocationRun, first: { step: RevocationStepKind; error: ProvisionerError }, steps: StepEvidence[]): ProvisionerError {
   const e = first.error
   const outcomes = steps.map((s) => `${s.step} ${s.status}`).join(', ')
@@ -149,8 +151,6 @@ function phaseFailed(run: RevocationRun, first: { step: RevocationStepKind; erro
       return new ConflictError(message, details)
     case 'AuthFailed':
       return new AuthFailedError(message, details)
-    case 'Transient':
-      return new TransientError(message, details)
     default:
       return new PermanentError(message, details)
   }
