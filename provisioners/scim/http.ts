@@ -20,6 +20,7 @@ import {
   parseRetryAfter,
   type ProvisionerErrorDetails,
 } from '../errors.ts'
+import { vendorCall } from '../kit/call.ts'
 import type { Ctx } from '../types.ts'
 import type { ScimAppConfig } from './config.ts'
 import { readScimError, type ScimHttpRequest, type ScimHttpResponse } from '../scim-core/client.ts'
@@ -57,78 +58,68 @@ export class ScimHttp {
     this.now = now
   }
 
-  /** Send one SCIM request; throws a ProvisionerError for anything but 2xx. */
+  /**
+   * Send one SCIM request through the shared wrapper (../kit/call.ts); throws a ProvisionerError
+   * for anything but 2xx. A cached OAuth token the server no longer accepts (revoked, server
+   * restarted, clock skew) is dropped and the request replayed once with a new one; a fresh token
+   * that is refused is a real AuthFailed.
+   */
   async request(ctx: Ctx, req: ScimHttpRequest): Promise<ScimHttpResponse> {
-    const fromCache = this.config.auth.type === 'oauth_client_credentials' && this.token !== undefined
-    try {
-      return await this.send(ctx, req)
-    } catch (err) {
-      // A cached OAuth token the server no longer accepts (revoked, server restarted, clock skew):
-      // fetch a new one and replay once. A fresh token that is refused is a real AuthFailed.
-      if (fromCache && err instanceof AuthFailedError && err.status === 401) {
-        this.token = undefined
-        return await this.send(ctx, req)
-      }
-      throw err
-    }
-  }
-
-  private async send(ctx: Ctx, req: ScimHttpRequest): Promise<ScimHttpResponse> {
-    const authorization = await this.authorization(ctx)
     const url = new URL(this.config.baseUrl.replace(/\/+$/, '') + req.path)
     for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value))
-    const headers: Record<string, string> = { ...req.headers, authorization }
-
-    const bucket: ScimBucket = req.method === 'GET' ? 'read' : 'write'
-    await ctx.throttle(bucket)
-    const started = performance.now()
     const details: ProvisionerErrorDetails = { system: this.system, operation: req.operation }
-    let response: Response
-    try {
-      response = await fetch(url, {
-        method: req.method,
-        headers,
-        body: req.body === undefined ? undefined : JSON.stringify(req.body),
-        signal: this.signal(ctx),
-        redirect: 'error',
-      })
-    } catch (cause) {
-      const err = networkError(cause, details, this.config.timeoutMs)
-      this.record(ctx, req, undefined, undefined, started, err.kind)
-      throw err
-    }
-    const requestId = this.requestId(response.headers)
-    let text: string
-    try {
-      text = await response.text()
-    } catch (cause) {
-      const err = networkError(cause, { ...details, requestId, status: response.status }, this.config.timeoutMs)
-      this.record(ctx, req, response.status, requestId, started, err.kind)
-      throw err
-    }
-    if (!response.ok) {
-      const err = this.classify(response, text, { ...details, requestId })
-      this.record(ctx, req, response.status, requestId, started, err.kind)
-      throw err
-    }
-    let raw: unknown
-    if (text.trim() !== '') {
-      try {
-        raw = JSON.parse(text)
-      } catch (cause) {
-        const err = new PermanentError(`${req.operation}: the app answered ${response.status} with a body that is not JSON`, {
-          ...details,
-          status: response.status,
-          requestId,
-          cause,
+    const bucket: ScimBucket = req.method === 'GET' ? 'read' : 'write'
+    return vendorCall(ctx, {
+      operation: req.operation,
+      method: req.method,
+      path: new URL(this.config.baseUrl).pathname.replace(/\/+$/, '') + req.path,
+      buckets: [bucket],
+      timeoutMs: this.config.timeoutMs,
+      credential: async () => {
+        const cached = this.config.auth.type === 'oauth_client_credentials' && this.token !== undefined
+        return { authorization: await this.authorization(ctx), cached }
+      },
+      send: async ({ signal, facts, credential }) => {
+        const response = await fetch(url, {
+          method: req.method,
+          headers: { ...req.headers, authorization: credential.authorization },
+          body: req.body === undefined ? undefined : JSON.stringify(req.body),
+          signal,
+          redirect: 'error',
         })
-        this.record(ctx, req, response.status, requestId, started, err.kind)
-        throw err
-      }
-    }
-    this.record(ctx, req, response.status, requestId, started)
-    const etag = response.headers.get('etag') ?? undefined
-    return { status: response.status, body: raw, etag, requestId }
+        const requestId = this.requestId(response.headers)
+        facts.status = response.status
+        facts.requestId = requestId
+        let text: string
+        try {
+          text = await response.text()
+        } catch (cause) {
+          throw networkError(cause, { ...details, requestId, status: response.status }, this.config.timeoutMs)
+        }
+        if (!response.ok) throw this.classify(response, text, { ...details, requestId })
+        let raw: unknown
+        if (text.trim() !== '') {
+          try {
+            raw = JSON.parse(text)
+          } catch (cause) {
+            throw new PermanentError(`${req.operation}: the app answered ${response.status} with a body that is not JSON`, {
+              ...details,
+              status: response.status,
+              requestId,
+              cause,
+            })
+          }
+        }
+        const etag = response.headers.get('etag') ?? undefined
+        return { status: response.status, body: raw, etag, requestId }
+      },
+      classify: (cause) => networkError(cause, details, this.config.timeoutMs),
+      refused: (err, credential) => {
+        if (!credential.cached || !(err instanceof AuthFailedError) || err.status !== 401) return false
+        this.token = undefined
+        return true
+      },
+    })
   }
 
   private signal(ctx: Ctx): AbortSignal {
@@ -141,25 +132,6 @@ export class ScimHttp {
       if (value) return value
     }
     return undefined
-  }
-
-  private record(
-    ctx: Ctx,
-    req: Pick<ScimHttpRequest, 'operation' | 'method' | 'path'>,
-    status: number | undefined,
-    requestId: string | undefined,
-    started: number,
-    errorKind?: string,
-  ): void {
-    ctx.recordCall({
-      operation: req.operation,
-      method: req.method,
-      path: new URL(this.config.baseUrl).pathname.replace(/\/+$/, '') + req.path,
-      status,
-      requestId,
-      durationMs: Math.round(performance.now() - started),
-      ...(errorKind ? { errorKind } : {}),
-    })
   }
 
   /** RFC 7644 §3.12 error body: `{ schemas, status: "409", scimType, detail }`. */

@@ -25,13 +25,13 @@ import type {
   RevocationEvidence,
   RevocationPlan,
   RevocationStepKind,
-  StepEvidence,
   StepStatus,
   TargetLock,
   UnknownRead,
   VerifyCheck,
   VerifyOptions,
 } from '../types.ts'
+import { accountGone, runRevocation, type StepOutcome } from '../kit/revocation.ts'
 import {
   capabilitiesOf,
   listResponseSchema,
@@ -409,74 +409,67 @@ class ScimProvisioner implements Provisioner {
   }
 
   async deprovision(ctx: Ctx, ref: AccountRef, plan: RevocationPlan): Promise<RevocationEvidence> {
-    const steps: StepEvidence[] = []
+    // The rules (order, already gone, a failed step) are ../kit/revocation.ts's.
     const residual: ResidualAccess[] = []
     const readIds: string[] = []
     await this.discover(collecting(ctx, readIds))
-    let current = await this.getUser(collecting(ctx, readIds), ref.accountId, 'scim.Users.get')
-    let deletedNow = false
+    const found = await this.getUser(collecting(ctx, readIds), ref.accountId, 'scim.Users.get')
+    const now = () => new Date(this.now()).toISOString()
+    if (!found) return accountGone(plan.steps, 'account does not exist at the app (404)', { requestIds: readIds, now })
+    let current: FetchedUser = found
+    const keepAccount = plan.options.legalHold === true || plan.options.retainAccount === true
+    const why = plan.options.legalHold ? 'legal hold' : 'retain-account exception'
+    let first = true
 
-    for (const step of plan.steps) {
-      const ids = steps.length === 0 ? [...readIds] : []
+    const runStep = async (step: RevocationStepKind): Promise<StepOutcome> => {
+      // Each step's evidence is the calls it made; the first step's also the read before it.
+      const ids = first ? [...readIds] : []
+      first = false
       const sctx = collecting(ctx, ids)
-      const record = (status: StepStatus, detail?: string) =>
-        steps.push({ step, status, at: new Date(this.now()).toISOString(), ...(detail ? { detail } : {}), requestIds: ids })
-
-      if (!current) {
-        record('already_done', deletedNow ? 'account deleted by an earlier step' : 'account does not exist at the app (404)')
-        continue
-      }
+      const outcome = (status: StepStatus, detail?: string): StepOutcome => ({ status, ...(detail ? { detail } : {}), requestIds: ids })
+      const deleted = (status: StepStatus, detail: string): StepOutcome => ({ ...outcome(status, detail), accountGone: 'account deleted by an earlier step' })
       const notInScim = NOT_IN_SCIM[step]
-      if (notInScim) {
-        record('not_supported', notInScim)
-        continue
-      }
-      const keepAccount = plan.options.legalHold === true || plan.options.retainAccount === true
-      const why = plan.options.legalHold ? 'legal hold' : 'retain-account exception'
+      if (notInScim) return outcome('not_supported', notInScim)
 
       if (step === 'disable') {
         if (this.quirks.deactivateWith === 'delete') {
           if (keepAccount) {
             residual.push({ kind: 'account', id: ref.accountId, reason: `the app is cut off only by DELETE, forbidden by the ${why}` })
-            record('skipped', `not deleted: ${why}; the account stays usable at the app`)
-            continue
+            return outcome('skipped', `not deleted: ${why}; the account stays usable at the app`)
           }
           const gone = await this.deleteUser(sctx, current)
-          current = undefined
-          deletedNow = true
-          record(gone ? 'done' : 'already_done', 'account deleted (quirks.deactivateWith=delete)')
-          continue
+          return deleted(gone ? 'done' : 'already_done', 'account deleted (quirks.deactivateWith=delete)')
         }
-        if (current.user.active === false) {
-          record('already_done', 'active was already false')
-          continue
-        }
+        if (current.user.active === false) return outcome('already_done', 'active was already false')
         current = await this.setUser(sctx, current, { active: false })
-        record('done', 'active=false')
-        continue
+        return outcome('done', 'active=false')
       }
 
       if (step === 'remove_groups') {
         const result = await this.removeAllGroups(sctx, current, plan.options.granted?.groups ?? [])
         residual.push(...result.residual)
-        record(result.status, result.detail)
-        continue
+        return outcome(result.status, result.detail)
       }
 
       if (step === 'delete') {
-        if (keepAccount) {
-          record('skipped', `not deleted: ${why}`)
-          continue
-        }
+        if (keepAccount) return outcome('skipped', `not deleted: ${why}`)
         const gone = await this.deleteUser(sctx, current)
-        current = undefined
-        deletedNow = true
-        record(gone ? 'done' : 'already_done', gone ? 'DELETE /Users/{id}' : 'account was already gone (404)')
-        continue
+        return deleted(gone ? 'done' : 'already_done', gone ? 'DELETE /Users/{id}' : 'account was already gone (404)')
       }
-      record('not_supported', `step ${step} is not known to the SCIM provisioner`)
+      return outcome('not_supported', `step ${step} is not known to the SCIM provisioner`)
     }
-    return { steps, residual }
+
+    return runRevocation({
+      system: this.system,
+      phase: plan.phase,
+      accountId: ref.accountId,
+      steps: plan.steps,
+      residual,
+      runStep,
+      exists: async () => (await this.getUser(ctx, ref.accountId, 'scim.Users.get')) !== undefined,
+      goneDetail: 'account no longer exists at the app (404)',
+      now,
+    })
   }
 
   async verify(ctx: Ctx, ref: AccountRef, opts: VerifyOptions = {}): Promise<AccountState> {
