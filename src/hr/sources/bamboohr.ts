@@ -17,6 +17,7 @@ import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
 import { readNoticeData, realDate, refetchAndDerive, SAMPLE_PERSON } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, dateInZone, eventsFromDiff, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
 import {
@@ -149,6 +150,49 @@ export interface BambooOptions {
   defaultTimeZone: string
 }
 
+interface BambooStatusInput {
+  e: BambooEmployee
+  /** Employment Status matched one of the configured terminated statuses. */
+  terminatedByHistory: boolean
+  terminationDate: string | undefined
+  hireDate: string | undefined
+  today: string
+}
+
+/** Which BambooHR field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const BAMBOOHR_MAPPING = defineSourceMapping<BambooEmployee, undefined, BambooStatusInput>({
+  source: SOURCE,
+  vendor: 'BambooHR',
+  record: 'employee (`GET /v1/employees/{id}?fields=…`)',
+  profile: {
+    employeeId: { from: ['id', 'employeeId'] },
+    firstName: { from: ['preferredName', 'firstName'], note: 'the preferred name when there is one' },
+    lastName: { from: ['lastName'] },
+    displayName: { from: ['displayName'] },
+    workEmail: { from: ['workEmail'] },
+    personalEmail: { from: ['homeEmail'] },
+    department: { from: ['department'] },
+    title: { from: ['jobTitle', 'jobTitleName'] },
+    location: { from: ['location'] },
+    managerId: { from: ['supervisorEId'] },
+    managerEmail: { from: ['supervisorEmail'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: 'Employment Status (`employmentHistoryStatus`) is one of `hr.sources[].bamboohr.terminatedStatuses` (default "Terminated")', test: (i) => i.terminatedByHistory },
+      { status: 'terminated', when: 'Status is "Inactive" and Termination Date is set', test: (i) => i.e.status === 'Inactive' && i.terminationDate !== undefined },
+      // "Future hires have a status of Inactive" (BambooHR datasets reference).
+      { status: 'pending', when: 'Hire Date is after today (BambooHR: future hires are Inactive)', test: (i) => i.hireDate !== undefined && i.hireDate > i.today },
+      { status: 'inactive', when: 'Status is "Inactive"', test: (i) => i.e.status === 'Inactive' },
+    ],
+    otherwise: 'active',
+  },
+  termination: [
+    'date: Termination Date (`terminationDate`; "0000-00-00" means none)',
+    'leave: Employment Status is one of `bamboohr.leaveStatuses` (default "Leave of Absence", "On Leave")',
+  ],
+})
+
 /** BambooHR record → HrEmployeeRecord. Exported for the emulator round-trip tests. */
 export function bambooToRecord(e: BambooEmployee, opts: BambooOptions, now: Date): HrEmployeeRecord {
   const employeeId = (e.id ?? e.employeeId)!
@@ -158,25 +202,8 @@ export function bambooToRecord(e: BambooEmployee, opts: BambooOptions, now: Date
   const hireDate = realDate(e.hireDate)
   const today = dateInZone(now, opts.defaultTimeZone)
   const terminatedByHistory = history !== undefined && lower(opts.terminatedStatuses).includes(history)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (terminatedByHistory || (e.status === 'Inactive' && terminationDate !== undefined)) employmentStatus = 'terminated'
-  // "Future hires have a status of Inactive" (BambooHR datasets reference).
-  else if (hireDate !== undefined && hireDate > today) employmentStatus = 'pending'
-  else if (e.status === 'Inactive') employmentStatus = 'inactive'
-  else employmentStatus = 'active'
-  const profile = cleanProfile({
-    employeeId,
-    firstName: e.preferredName ?? e.firstName,
-    lastName: e.lastName,
-    displayName: e.displayName,
-    workEmail: e.workEmail,
-    personalEmail: e.homeEmail,
-    department: e.department,
-    title: e.jobTitle ?? e.jobTitleName,
-    location: e.location,
-    managerId: e.supervisorEId,
-    managerEmail: e.supervisorEmail,
-  })
+  const employmentStatus = statusOf(BAMBOOHR_MAPPING, { e, terminatedByHistory, terminationDate, hireDate, today })
+  const profile = cleanProfile({ ...readProfile(BAMBOOHR_MAPPING, e, undefined), employeeId })
   return {
     source: SOURCE,
     employeeId,

@@ -14,6 +14,7 @@ import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
 import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
 import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
@@ -96,30 +97,57 @@ export type DeelContract = z.output<typeof deelContractSchema>
 const PENDING = new Set(['new', 'under_review', 'waiting_for_review', 'waiting_for_client_sign', 'waiting_for_contractor_sign', 'waiting_for_employee_sign', 'processing_payment', 'onboarding'])
 const ENDED = new Set(['terminated', 'completed'])
 
+interface DeelStatusInput {
+  status: string
+  startDate: string | undefined
+  today: string
+}
+
+/** Which Deel contract field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const DEEL_MAPPING = defineSourceMapping<DeelContract, undefined, DeelStatusInput>({
+  source: SOURCE,
+  vendor: 'Deel',
+  record: 'contract (`GET /contracts/{id}`)',
+  profile: {
+    employeeId: { from: ['id'], note: 'the contract id: Deel people are known by contract' },
+    firstName: { from: ['worker.first_name'] },
+    lastName: { from: ['worker.last_name'] },
+    displayName: { from: ['worker.full_name'] },
+    workEmail: { from: ['worker.email'] },
+    title: { from: ['job_title', 'title'] },
+    department: { from: ['team.name'] },
+    countryCode: { from: ['country'] },
+    timeZone: { from: ['timezone'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: `contract status is ${[...ENDED].map((s) => `"${s}"`).join(' or ')}`, test: (i) => ENDED.has(i.status) },
+      {
+        status: 'terminated',
+        when: 'contract status is "cancelled" or "user_cancelled" and the start date has come',
+        test: (i) => (i.status === 'cancelled' || i.status === 'user_cancelled') && i.startDate !== undefined && i.startDate <= i.today,
+      },
+      { status: 'inactive', when: 'contract status is "cancelled" or "user_cancelled" before the start date', test: (i) => i.status === 'cancelled' || i.status === 'user_cancelled' },
+      {
+        status: 'pending',
+        when: `contract status is ${[...PENDING].map((s) => `"${s}"`).join(', ')} or any other "waiting…"`,
+        test: (i) => PENDING.has(i.status) || i.status.startsWith('waiting'),
+      },
+    ],
+    otherwise: 'active',
+  },
+  termination: ['date: `termination_date`; immediate: `termination.is_immediate`; type: `termination.type` ("resignation" is voluntary); reason: `termination.reason`'],
+})
+
 export function deelToRecord(c: DeelContract, defaultTimeZone: string, now: Date): HrEmployeeRecord {
   const status = c.status?.toLowerCase() ?? ''
   const terminationDate = toIsoDate(c.termination_date)
   const startDate = toIsoDate(c.start_date)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (ENDED.has(status)) employmentStatus = 'terminated'
-  else if (status === 'cancelled' || status === 'user_cancelled')
-    employmentStatus = startDate !== undefined && startDate <= now.toISOString().slice(0, 10) ? 'terminated' : 'inactive'
-  else if (PENDING.has(status) || status.startsWith('waiting')) employmentStatus = 'pending'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(DEEL_MAPPING, { status, startDate, today: now.toISOString().slice(0, 10) })
   return {
     source: SOURCE,
     employeeId: c.id,
-    profile: cleanProfile({
-      employeeId: c.id,
-      firstName: c.worker?.first_name,
-      lastName: c.worker?.last_name,
-      displayName: c.worker?.full_name,
-      workEmail: c.worker?.email,
-      title: c.job_title ?? c.title,
-      department: c.team?.name,
-      countryCode: c.country,
-      timeZone: c.timezone,
-    }),
+    profile: cleanProfile({ ...readProfile(DEEL_MAPPING, c, undefined), employeeId: c.id }),
     employmentStatus,
     startDate,
     ...(terminationDate !== undefined || employmentStatus === 'terminated'

@@ -16,6 +16,7 @@ import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
 import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
 import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
@@ -121,30 +122,44 @@ export const gustoEmployeeSchema = z
   .loose()
 export type GustoEmployee = z.output<typeof gustoEmployeeSchema>
 
+type GustoJob = NonNullable<GustoEmployee['jobs']>[number]
+const primaryJob = (e: GustoEmployee): GustoJob | undefined => e.jobs?.find((j) => j.primary) ?? e.jobs?.[0]
+
+/** Which Gusto field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const GUSTO_MAPPING = defineSourceMapping<GustoEmployee, undefined, { e: GustoEmployee; startDate: string | undefined; today: string }>({
+  source: SOURCE,
+  vendor: 'Gusto',
+  record: 'employee (`GET /v1/employees/{uuid}`)',
+  profile: {
+    employeeId: { from: ['uuid'] },
+    firstName: { from: ['preferred_first_name', 'first_name'], note: 'the preferred first name when there is one' },
+    lastName: { from: ['last_name'] },
+    workEmail: { from: ['work_email'] },
+    personalEmail: { from: ['email'], note: 'Gusto\'s `email` is the personal one' },
+    title: { from: ['jobs[primary].title'], read: (e) => primaryJob(e)?.title, note: 'the primary job, else the first' },
+    department: { from: ['department'] },
+    managerId: { from: ['manager_uuid'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: '`terminated` is true', test: (i) => i.e.terminated === true },
+      { status: 'pending', when: "the primary job's `hire_date` is after today", test: (i) => i.startDate !== undefined && i.startDate > i.today },
+    ],
+    otherwise: 'active',
+  },
+  termination: ['date: `effective_date` of the latest remaining termination (Gusto deletes cancelled ones)'],
+})
+
 export function gustoToRecord(e: GustoEmployee, defaultTimeZone: string, now: Date): HrEmployeeRecord {
-  const job = e.jobs?.find((j) => j.primary) ?? e.jobs?.[0]
-  const startDate = toIsoDate(job?.hire_date)
+  const startDate = toIsoDate(primaryJob(e)?.hire_date)
   // Cancelled terminations are deleted in Gusto; the latest remaining one is current.
   const termination = [...(e.terminations ?? [])].sort((a, b) => (a.effective_date ?? '').localeCompare(b.effective_date ?? '')).at(-1)
   const terminationDate = toIsoDate(termination?.effective_date)
-  const today = now.toISOString().slice(0, 10)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (e.terminated === true) employmentStatus = 'terminated'
-  else if (startDate !== undefined && startDate > today) employmentStatus = 'pending'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(GUSTO_MAPPING, { e, startDate, today: now.toISOString().slice(0, 10) })
   return {
     source: SOURCE,
     employeeId: e.uuid,
-    profile: cleanProfile({
-      employeeId: e.uuid,
-      firstName: e.preferred_first_name ?? e.first_name,
-      lastName: e.last_name,
-      workEmail: e.work_email,
-      personalEmail: e.email,
-      title: job?.title,
-      department: e.department,
-      managerId: e.manager_uuid,
-    }),
+    profile: cleanProfile({ ...readProfile(GUSTO_MAPPING, e, undefined), employeeId: e.uuid }),
     employmentStatus,
     startDate,
     ...(terminationDate !== undefined || employmentStatus === 'terminated' ? { termination: { date: terminationDate } } : {}),

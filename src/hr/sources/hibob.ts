@@ -13,6 +13,7 @@ import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
 import { readNoticeData, refetchAndDerive, voluntaryFrom } from '../adapter-kit.ts'
 import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
 import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
@@ -116,31 +117,59 @@ export const bobEmployeeSchema = z.object({
 })
 export type BobEmployee = z.output<typeof bobEmployeeSchema>
 
+interface BobStatusInput {
+  e: BobEmployee
+  lifecycle: string | undefined
+  garden: boolean
+  gardenLeaveIsTermination: boolean
+}
+
+/** Which HiBob field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const HIBOB_MAPPING = defineSourceMapping<BobEmployee, undefined, BobStatusInput>({
+  source: SOURCE,
+  vendor: 'HiBob',
+  record: 'person (`POST /v1/people/{id}`, `POST /v1/people/search`)',
+  profile: {
+    employeeId: { from: ['id'] },
+    firstName: { from: ['firstName'] },
+    lastName: { from: ['surname'] },
+    displayName: { from: ['displayName'] },
+    workEmail: { from: ['email'] },
+    title: { from: ['work.title'] },
+    department: { from: ['work.department'] },
+    location: { from: ['work.site'] },
+    managerId: { from: ['work.reportsTo.id'] },
+    managerEmail: { from: ['work.reportsTo.email'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: 'Lifecycle status (`internal.lifecycleStatus`) is "Terminated"', test: (i) => i.lifecycle === 'terminated' },
+      {
+        status: 'terminated',
+        when: 'Lifecycle status is "Garden leave" and `hibob.gardenLeaveIsTermination` is true (the default)',
+        test: (i) => i.garden && i.gardenLeaveIsTermination,
+      },
+      { status: 'pending', when: 'Lifecycle status is "Hired" (not started yet)', test: (i) => i.lifecycle === 'hired' },
+      { status: 'inactive', when: 'Status (`internal.status`) is "Inactive" and the lifecycle status is not "Leave"', test: (i) => i.e.internal?.status === 'Inactive' && i.lifecycle !== 'leave' },
+    ],
+    otherwise: 'active',
+  },
+  termination: [
+    'date: `internal.terminationDate`; type (voluntary or not): `internal.terminationType`; reason: `internal.terminationReason` ("garden leave" on garden leave)',
+    'leave: lifecycle status "Leave", or "Garden leave" when `gardenLeaveIsTermination` is false',
+  ],
+})
+
 export function bobToRecord(e: BobEmployee, opts: { gardenLeaveIsTermination: boolean; defaultTimeZone: string }): HrEmployeeRecord {
   const lifecycle = e.internal?.lifecycleStatus?.toLowerCase()
   const terminationDate = toIsoDate(e.internal?.terminationDate)
   const garden = lifecycle === 'garden leave'
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (lifecycle === 'terminated' || (garden && opts.gardenLeaveIsTermination)) employmentStatus = 'terminated'
-  else if (lifecycle === 'hired') employmentStatus = 'pending'
-  else if (e.internal?.status === 'Inactive' && lifecycle !== 'leave') employmentStatus = 'inactive'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(HIBOB_MAPPING, { e, lifecycle, garden, gardenLeaveIsTermination: opts.gardenLeaveIsTermination })
   const terminationKnown = employmentStatus === 'terminated' || (terminationDate !== undefined && !(garden && !opts.gardenLeaveIsTermination))
   return {
     source: SOURCE,
     employeeId: e.id,
-    profile: cleanProfile({
-      employeeId: e.id,
-      firstName: e.firstName,
-      lastName: e.surname,
-      displayName: e.displayName,
-      workEmail: e.email,
-      title: e.work?.title,
-      department: e.work?.department,
-      location: e.work?.site,
-      managerId: e.work?.reportsTo?.id,
-      managerEmail: e.work?.reportsTo?.email,
-    }),
+    profile: cleanProfile({ ...readProfile(HIBOB_MAPPING, e, undefined), employeeId: e.id }),
     employmentStatus,
     startDate: toIsoDate(e.work?.startDate),
     ...(terminationKnown

@@ -14,6 +14,7 @@ import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
 import { eventBase, readNoticeData, refetchAndDerive, SAMPLE_PERSON } from '../adapter-kit.ts'
 import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
 import { checkContentType, header, parseJson, validate, optionalText } from '../parsing.ts'
@@ -73,23 +74,39 @@ export function mergeIntent(event: string, deleted: boolean): Intent | undefined
   return undefined
 }
 
+/** Which Merge field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const MERGE_MAPPING = defineSourceMapping<MergeEmployee>({
+  source: SOURCE,
+  vendor: 'Merge (HRIS)',
+  record: 'Employee (`GET /employees/{id}`)',
+  profile: {
+    employeeId: { from: ['id'] },
+    firstName: { from: ['preferred_name', 'first_name'], note: 'the preferred name when there is one' },
+    lastName: { from: ['last_name'] },
+    displayName: { from: ['display_full_name'] },
+    workEmail: { from: ['work_email'] },
+    personalEmail: { from: ['personal_email'] },
+    managerId: { from: ['manager'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: '`employment_status` is "INACTIVE"', test: (e) => e.employment_status === 'INACTIVE' },
+      { status: 'pending', when: '`employment_status` is "PENDING"', test: (e) => e.employment_status === 'PENDING' },
+      { status: 'active', when: '`employment_status` is "ACTIVE"', test: (e) => e.employment_status === 'ACTIVE' },
+      { status: 'terminated', when: 'any other `employment_status` (or none) and `termination_date` is set', test: (e) => toIsoDate(e.termination_date) !== undefined },
+    ],
+    otherwise: 'active',
+  },
+  termination: ['date: `termination_date`'],
+})
+
 export function mergeToRecord(e: MergeEmployee, defaultTimeZone: string): HrEmployeeRecord {
   const terminationDate = toIsoDate(e.termination_date)
-  const status = e.employment_status
-  const employmentStatus: HrEmployeeRecord['employmentStatus'] =
-    status === 'INACTIVE' ? 'terminated' : status === 'PENDING' ? 'pending' : status === 'ACTIVE' ? 'active' : terminationDate ? 'terminated' : 'active'
+  const employmentStatus = statusOf(MERGE_MAPPING, e)
   return {
     source: SOURCE,
     employeeId: e.id,
-    profile: cleanProfile({
-      employeeId: e.id,
-      firstName: e.preferred_name ?? e.first_name,
-      lastName: e.last_name,
-      displayName: e.display_full_name,
-      workEmail: e.work_email,
-      personalEmail: e.personal_email,
-      managerId: e.manager,
-    }),
+    profile: cleanProfile({ ...readProfile(MERGE_MAPPING, e, undefined), employeeId: e.id }),
     employmentStatus,
     startDate: toIsoDate(e.start_date ?? e.hire_date),
     ...(terminationDate !== undefined || employmentStatus === 'terminated' ? { termination: { date: terminationDate } } : {}),

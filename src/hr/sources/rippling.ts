@@ -14,6 +14,7 @@ import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
 import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
 import { matchToken, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
 import { checkContentType, header, parseForm, validate, optionalText } from '../parsing.ts'
@@ -87,30 +88,47 @@ export const ripplingEmployeeSchema = z
   .loose()
 export type RipplingEmployee = z.output<typeof ripplingEmployeeSchema>
 
+const PENDING_ROLE_STATES = ['INIT', 'HIRED', 'ACCEPTED']
+
+/** Which Rippling field becomes which profile attribute, and which role state means what (src/hr/mapping.ts). */
+export const RIPPLING_MAPPING = defineSourceMapping<RipplingEmployee, undefined, string | undefined>({
+  source: SOURCE,
+  vendor: 'Rippling',
+  record: 'employee (`GET /employees/{id}`)',
+  profile: {
+    employeeId: { from: ['id'] },
+    firstName: { from: ['firstName'] },
+    lastName: { from: ['lastName'] },
+    displayName: { from: ['name'] },
+    workEmail: { from: ['workEmail'] },
+    personalEmail: { from: ['personalEmail'] },
+    department: { from: ['department'] },
+    title: { from: ['title'] },
+    managerId: { from: ['manager'] },
+    employmentType: { from: ['employmentType'] },
+    location: { from: ['workLocation.name'] },
+    countryCode: { from: ['workLocation.country'] },
+    timeZone: { from: ['workLocation.timezone'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: '`roleState` is "TERMINATED"', test: (state) => state === 'TERMINATED' },
+      { status: 'active', when: '`roleState` is "ACTIVE"', test: (state) => state === 'ACTIVE' },
+      { status: 'pending', when: `\`roleState\` is ${PENDING_ROLE_STATES.map((s) => `"${s}"`).join(', ')}`, test: (state) => state !== undefined && PENDING_ROLE_STATES.includes(state) },
+    ],
+    otherwise: 'inactive',
+  },
+  termination: ['date: `endDate`'],
+})
+
 export function ripplingToRecord(e: RipplingEmployee, defaultTimeZone: string): HrEmployeeRecord {
-  const state = e.roleState?.toUpperCase()
   const endDate = toIsoDate(e.endDate)
-  const employmentStatus: HrEmployeeRecord['employmentStatus'] =
-    state === 'TERMINATED' ? 'terminated' : state === 'ACTIVE' ? 'active' : state === 'INIT' || state === 'HIRED' || state === 'ACCEPTED' ? 'pending' : 'inactive'
+  const employmentStatus = statusOf(RIPPLING_MAPPING, e.roleState?.toUpperCase())
   const tz = e.workLocation?.timezone
   return {
     source: SOURCE,
     employeeId: e.id,
-    profile: cleanProfile({
-      employeeId: e.id,
-      firstName: e.firstName,
-      lastName: e.lastName,
-      displayName: e.name,
-      workEmail: e.workEmail,
-      personalEmail: e.personalEmail,
-      department: e.department,
-      title: e.title,
-      managerId: e.manager,
-      employmentType: e.employmentType,
-      location: e.workLocation?.name,
-      countryCode: e.workLocation?.country,
-      timeZone: tz,
-    }),
+    profile: cleanProfile({ ...readProfile(RIPPLING_MAPPING, e, undefined), employeeId: e.id }),
     employmentStatus,
     startDate: toIsoDate(e.startDate),
     ...(endDate !== undefined || employmentStatus === 'terminated' ? { termination: { date: endDate } } : {}),

@@ -15,6 +15,7 @@ import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
 import { eventBase, readNoticeData, voluntaryFrom } from '../adapter-kit.ts'
 import { sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf, type ProfileField } from '../mapping.ts'
 import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined } from '../derive.ts'
 import { authFromCredentials, VendorHttp } from '../http.ts'
 import { checkContentType, parseJson, validate } from '../parsing.ts'
@@ -76,6 +77,54 @@ function flag(row: WorkdayRow, key: string): boolean | undefined {
   return undefined
 }
 
+interface WorkdayStatusInput {
+  hireDate: string | undefined
+  terminationDate: string | undefined
+  active: boolean | undefined
+  today: string
+}
+
+/** A profile attribute read from a configured report column (`hr.sources[].workday.fields`). */
+const column = (key: keyof WorkdayFieldMap): ProfileField<WorkdayRow, WorkdayFieldMap> => ({
+  from: [`${DEFAULT_WORKDAY_FIELDS[key]} (column \`workday.fields.${key}\`)`],
+  read: (row, fields) => text(row, fields[key]),
+})
+
+/** Which Workday report column becomes which profile attribute, and which values mean what (src/hr/mapping.ts). */
+export const WORKDAY_MAPPING = defineSourceMapping<WorkdayRow, WorkdayFieldMap, WorkdayStatusInput>({
+  source: SOURCE,
+  vendor: 'Workday',
+  record: 'a row of the RaaS report (`Report_Entry[]`); the column names are configurable, the defaults are shown',
+  profile: {
+    employeeId: column('employeeId'),
+    firstName: column('firstName'),
+    lastName: column('lastName'),
+    workEmail: column('workEmail'),
+    department: column('department'),
+    title: column('title'),
+    managerId: column('managerId'),
+    location: column('location'),
+    countryCode: column('countryCode'),
+    timeZone: column('timeZone'),
+  },
+  status: {
+    rules: [
+      {
+        status: 'terminated',
+        when: `${DEFAULT_WORKDAY_FIELDS.terminationDate} is set and ${DEFAULT_WORKDAY_FIELDS.active} is false ("0", "No") or the date has passed`,
+        test: (i) => i.terminationDate !== undefined && (i.active === false || i.terminationDate < i.today),
+      },
+      { status: 'pending', when: `${DEFAULT_WORKDAY_FIELDS.hireDate} is after today`, test: (i) => i.hireDate !== undefined && i.hireDate > i.today },
+      { status: 'inactive', when: `${DEFAULT_WORKDAY_FIELDS.active} is false`, test: (i) => i.active === false },
+    ],
+    otherwise: 'active',
+  },
+  termination: [
+    `date: ${DEFAULT_WORKDAY_FIELDS.terminationDate}; moment: ${DEFAULT_WORKDAY_FIELDS.terminationMoment}; voluntary: ${DEFAULT_WORKDAY_FIELDS.terminationVoluntary}; reason: ${DEFAULT_WORKDAY_FIELDS.terminationReason}`,
+    `leave: ${DEFAULT_WORKDAY_FIELDS.onLeave} is true; from ${DEFAULT_WORKDAY_FIELDS.leaveStartDate} to ${DEFAULT_WORKDAY_FIELDS.leaveEstimatedEndDate}`,
+  ],
+})
+
 export function workdayRowToRecord(row: WorkdayRow, fields: WorkdayFieldMap, defaultTimeZone: string, now: Date): HrEmployeeRecord | undefined {
   const employeeId = text(row, fields.employeeId)
   if (!employeeId) return undefined
@@ -83,29 +132,12 @@ export function workdayRowToRecord(row: WorkdayRow, fields: WorkdayFieldMap, def
   const hireDate = toIsoDate(text(row, fields.hireDate))
   const terminationDate = toIsoDate(text(row, fields.terminationDate))
   const terminationAt = toIsoDateTimeOrUndefined(text(row, fields.terminationMoment))
-  const active = flag(row, fields.active)
-  const today = now.toISOString().slice(0, 10)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (terminationDate !== undefined && (active === false || terminationDate < today)) employmentStatus = 'terminated'
-  else if (hireDate !== undefined && hireDate > today) employmentStatus = 'pending'
-  else if (active === false) employmentStatus = 'inactive'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(WORKDAY_MAPPING, { hireDate, terminationDate, active: flag(row, fields.active), today: now.toISOString().slice(0, 10) })
   const tz = text(row, fields.timeZone)
   return {
     source: SOURCE,
     employeeId,
-    profile: cleanProfile({
-      employeeId,
-      firstName: text(row, fields.firstName),
-      lastName: text(row, fields.lastName),
-      workEmail: text(row, fields.workEmail),
-      department: text(row, fields.department),
-      title: text(row, fields.title),
-      managerId: text(row, fields.managerId),
-      location: text(row, fields.location),
-      countryCode: text(row, fields.countryCode),
-      timeZone: tz,
-    }),
+    profile: cleanProfile({ ...readProfile(WORKDAY_MAPPING, row, fields), employeeId }),
     employmentStatus,
     startDate: hireDate,
     ...(terminationDate !== undefined || terminationAt !== undefined
