@@ -55,6 +55,7 @@ import {
 } from './endpoints.ts'
 import type { JiraConfig } from './config.ts'
 import { createAtlassianScimClient, scimEq, type AtlassianScimClient, type ScimUser } from './scim.ts'
+import { jiraUserAttributes } from './mapping.ts'
 import { createJiraTransport, emptyMeta, type CallMeta } from './transport.ts'
 
 /**
@@ -253,17 +254,7 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
       try {
         user = await call(ctx, 'scim', 'scim.Users.create', (meta) =>
           client.create(
-            {
-              userName: email,
-              email,
-              externalId: e.employeeId,
-              givenName: e.firstName,
-              familyName: e.lastName,
-              displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
-              ...(e.title ? { title: e.title } : {}),
-              ...(e.department ? { department: e.department } : {}),
-              active: spec.enabled,
-            },
+            { userName: email, email, ...jiraUserAttributes(e, spec.enabled) },
             ctx.signal,
             meta,
           ),
