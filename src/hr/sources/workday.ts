@@ -86,7 +86,8 @@ interface WorkdayStatusInput {
 
 /** A profile attribute read from a configured report column (`hr.sources[].workday.fields`). */
 const column = (key: keyof WorkdayFieldMap): ProfileField<WorkdayRow, WorkdayFieldMap> => ({
-  from: [`${DEFAULT_WORKDAY_FIELDS[key]} (column \`workday.fields.${key}\`)`],
+  from: [`${DEFAULT_WORKDAY_FIELDS[key]}`],
+  note: `column workday.fields.${key}`,
   read: (row, fields) => text(row, fields[key]),
 })
 
