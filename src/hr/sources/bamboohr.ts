@@ -15,11 +15,10 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, realDate, refetchAndDerive, SAMPLE_PERSON } from '../adapter-kit.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, realDate, SAMPLE_PERSON, VendorApiClient } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
-import { cleanProfile, dateInZone, eventsFromDiff, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
+import { cleanProfile, dateInZone, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
 import {
   checkContentType,
   expandBracketForm,
@@ -32,25 +31,12 @@ import {
   validate,
   withinTolerance,
 } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrNotice,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  SampleOptions,
-  Verification,
-} from '../types.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrNotice, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, SampleOptions, Verification } from '../types.ts'
 
 const SOURCE = 'bamboohr' as const
 
 // --- webhook payloads ------------------------------------------------------------------------
 
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const eventBasedSchema = z.object({
   type: z.string().regex(/^employee\.(created|updated|deleted)$/, 'employee.created, employee.updated or employee.deleted'),
@@ -217,42 +203,30 @@ export function bambooToRecord(e: BambooEmployee, opts: BambooOptions, now: Date
   }
 }
 
-export class BambooHrClient implements HrApiClient {
+export class BambooHrClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
   private readonly opts: BambooOptions
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.bamboohr) throw new Error('bamboohr: api and bamboohr.companyDomain are required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
+    if (!config.bamboohr) throw new Error('bamboohr: api and bamboohr.companyDomain are required for the API client')
+    super(SOURCE, config, options, {
+      required: 'bamboohr: api and bamboohr.companyDomain are required for the API client',
       // BambooHR serves the v1 API on the company sub-domain (the legacy
       // api.bamboohr.com/api/gateway.php/<domain> host answers the same paths).
-      baseUrl: config.api.baseUrl ?? `https://${config.bamboohr.companyDomain}.bamboohr.com/api`,
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
+      baseUrl: `https://${config.bamboohr.companyDomain}.bamboohr.com/api`,
+      pageSize: { default: 250, max: 2500 },
     })
     this.opts = {
       terminatedStatuses: config.bamboohr.terminatedStatuses,
       leaveStatuses: config.bamboohr.leaveStatuses,
       defaultTimeZone: config.defaultTimeZone,
     }
-    this.pageSize = Math.min(config.api.pageSize ?? 250, 2500)
   }
 
   async getEmployee(employeeId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'employees.get',
-      path: `/v1/employees/${encodeURIComponent(employeeId)}`,
-      query: { fields: API_FIELDS.join(',') },
-      schema: bambooEmployeeSchema,
-      allowNotFound: true,
-      signal,
-    })
+    const res = await this.getOne('employees.get', `/v1/employees/${encodeURIComponent(employeeId)}`, bambooEmployeeSchema, signal, { fields: API_FIELDS.join(',') })
     if (!res) return undefined
-    return bambooToRecord({ ...res.data, id: res.data.id ?? employeeId }, this.opts, new Date(this.http.now()))
+    return bambooToRecord({ ...res, id: res.id ?? employeeId }, this.opts, new Date(this.http.now()))
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -401,11 +375,8 @@ export const bamboohr: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    return refetchAndDerive(SOURCE, bambooIntent(data, ctx.config?.bamboohr?.terminationFields), notice, ctx)
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data, ctx) => bambooIntent(data, ctx.config?.bamboohr?.terminationFields)),
+  fromRecord: fromRecordByDiff,
   buildSample: sample,
   sign(body, secret, now) {
     const timestamp = String(Math.floor(now.getTime() / 1000))

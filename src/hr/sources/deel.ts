@@ -12,26 +12,14 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
-import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
+import { header, toIsoDateTime, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'deel' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const webhookSchema = z.object({
   data: z.object({
@@ -170,35 +158,20 @@ const listSchema = z.object({
   page: z.object({ cursor: z.string().nullable().optional(), total_rows: z.number().optional() }).loose().optional(),
 })
 
-export class DeelClient implements HrApiClient {
+export class DeelClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api) throw new Error('deel: api is required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.letsdeel.com/rest/v2',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
+    super(SOURCE, config, options, {
+      required: 'deel: api is required for the API client',
+      baseUrl: 'https://api.letsdeel.com/rest/v2',
       ...(config.deel?.apiVersion ? { headers: { 'x-api-version': config.deel.apiVersion } } : {}),
-      ...options,
     })
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
   }
 
   async getEmployee(contractId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'contracts.get',
-      path: `/contracts/${encodeURIComponent(contractId)}`,
-      schema: z.object({ data: deelContractSchema }),
-      allowNotFound: true,
-      signal,
-    })
-    return res ? deelToRecord(res.data.data, this.defaultTimeZone, new Date(this.http.now())) : undefined
+    const res = await this.getOne('contracts.get', `/contracts/${encodeURIComponent(contractId)}`, z.object({ data: deelContractSchema }), signal)
+    return res ? deelToRecord(res.data, this.defaultTimeZone, new Date(this.http.now())) : undefined
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -231,11 +204,7 @@ function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, deel.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(webhookSchema, json.value)
+  const env = readJsonDelivery(delivery, deel.contentTypes, webhookSchema)
   if (!env.ok) return env
   const { meta, resource } = env.value.data
   if (deelIntent(meta.event_type) === undefined) return { ok: true, notices: [] }
@@ -272,12 +241,8 @@ export const deel: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    const intent = deelIntent(data.event)
-    return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data) => deelIntent(data.event)),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const event = SAMPLE_EVENT[kind]
     const body = {

@@ -14,27 +14,15 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, VendorApiClient } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
-import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
+import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
 import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
 import { sha256Hex } from '../crypto.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'gusto' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const eventSchema = z.object({
   uuid: z.string().min(1).max(200).optional(),
@@ -168,37 +156,23 @@ export function gustoToRecord(e: GustoEmployee, defaultTimeZone: string, now: Da
   }
 }
 
-export class GustoClient implements HrApiClient {
+export class GustoClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
   private readonly companyUuid: string
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.gusto) throw new Error('gusto: api and gusto.companyUuid are required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.gusto.com',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
+    if (!config.gusto) throw new Error('gusto: api and gusto.companyUuid are required for the API client')
+    super(SOURCE, config, options, {
+      required: 'gusto: api and gusto.companyUuid are required for the API client',
+      baseUrl: 'https://api.gusto.com',
       headers: { 'x-gusto-api-version': config.gusto.apiVersion },
-      ...options,
     })
     this.companyUuid = config.gusto.companyUuid
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
   }
 
   async getEmployee(employeeUuid: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'employees.get',
-      path: `/v1/employees/${encodeURIComponent(employeeUuid)}`,
-      schema: gustoEmployeeSchema,
-      allowNotFound: true,
-      signal,
-    })
-    return res ? gustoToRecord(res.data, this.defaultTimeZone, new Date(this.http.now())) : undefined
+    const res = await this.getOne('employees.get', `/v1/employees/${encodeURIComponent(employeeUuid)}`, gustoEmployeeSchema, signal)
+    return res ? gustoToRecord(res, this.defaultTimeZone, new Date(this.http.now())) : undefined
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -271,12 +245,8 @@ export const gusto: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    const intent = gustoIntent(data.event)
-    return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data) => gustoIntent(data.event)),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const body = {
       // The event uuid is Gusto's delivery id (the dedupe key): a new event needs a new one.

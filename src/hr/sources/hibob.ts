@@ -11,26 +11,14 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, refetchAndDerive, voluntaryFrom } from '../adapter-kit.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient, voluntaryFrom } from '../adapter-kit.ts'
 import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
-import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
+import { header, toIsoDateTime, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'hibob' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const envelopeSchema = z.object({
   companyId: idLike,
@@ -186,20 +174,12 @@ export function bobToRecord(e: BobEmployee, opts: { gardenLeaveIsTermination: bo
   }
 }
 
-export class HiBobClient implements HrApiClient {
+export class HiBobClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
   private readonly opts: { gardenLeaveIsTermination: boolean; defaultTimeZone: string }
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api) throw new Error('hibob: api is required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.hibob.com',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
-    })
+    super(SOURCE, config, options, { required: 'hibob: api is required for the API client', baseUrl: 'https://api.hibob.com' })
     this.opts = { gardenLeaveIsTermination: config.hibob?.gardenLeaveIsTermination ?? true, defaultTimeZone: config.defaultTimeZone }
   }
 
@@ -241,11 +221,7 @@ function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, hibob.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(envelopeSchema, json.value)
+  const env = readJsonDelivery(delivery, hibob.contentTypes, envelopeSchema)
   if (!env.ok) return env
   const p = env.value
   if (hibobIntent(p.type) === undefined) return { ok: true, notices: [] }
@@ -284,13 +260,8 @@ export const hibob: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    const intent = hibobIntent(data.type)
-    if (!intent) return []
-    return refetchAndDerive(SOURCE, intent, notice, ctx)
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data) => hibobIntent(data.type)),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const body = {
       companyId: 637323,

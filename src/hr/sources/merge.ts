@@ -12,23 +12,12 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { eventBase, readNoticeData, refetchAndDerive, SAMPLE_PERSON } from '../adapter-kit.ts'
+import { eventBase, fromRecordByDiff, readJsonDelivery, readNoticeData, refetchAndDerive, SAMPLE_PERSON, VendorApiClient } from '../adapter-kit.ts'
 import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
-import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { cleanProfile, eventsForIntent, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
+import { header, validate, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'merge' as const
 
@@ -118,37 +107,23 @@ export function mergeToRecord(e: MergeEmployee, defaultTimeZone: string): HrEmpl
 
 const listSchema = z.object({ next: z.string().nullable().optional(), results: z.array(mergeEmployeeSchema) })
 
-export class MergeClient implements HrApiClient {
+export class MergeClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.merge) throw new Error('merge: api and merge.accountToken are required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.merge.dev/api/hris/v1',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
+    if (!config.merge) throw new Error('merge: api and merge.accountToken are required for the API client')
+    super(SOURCE, config, options, {
+      required: 'merge: api and merge.accountToken are required for the API client',
+      baseUrl: 'https://api.merge.dev/api/hris/v1',
       // The linked account (one customer's HRIS) is chosen per request by this header.
       headers: { 'x-account-token': config.merge.accountToken.reveal() },
-      ...options,
     })
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
   }
 
   async getEmployee(employeeId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'employees.retrieve',
-      path: `/employees/${encodeURIComponent(employeeId)}`,
-      schema: mergeEmployeeSchema,
-      allowNotFound: true,
-      signal,
-    })
-    if (!res || res.data.remote_was_deleted) return undefined
-    return mergeToRecord(res.data, this.defaultTimeZone)
+    const res = await this.getOne('employees.retrieve', `/employees/${encodeURIComponent(employeeId)}`, mergeEmployeeSchema, signal)
+    if (!res || res.remote_was_deleted) return undefined
+    return mergeToRecord(res, this.defaultTimeZone)
   }
 
   private async *pages(query: Record<string, string | number | boolean | undefined>, signal?: AbortSignal): AsyncIterable<MergeEmployee> {
@@ -186,11 +161,7 @@ function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, merge.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(webhookSchema, json.value)
+  const env = readJsonDelivery(delivery, merge.contentTypes, webhookSchema)
   if (!env.ok) return env
   const event = env.value.hook.event
   const [model] = event.split('.')
@@ -264,7 +235,7 @@ export const merge: HrSourceAdapter = {
       defaultTimeZone: ctx.config?.defaultTimeZone,
     })
   },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const event = kind === 'employee.hired' ? 'Employee.added' : kind === 'employee.hire_cancelled' ? 'Employee.removed' : 'Employee.changed'
     const body = {

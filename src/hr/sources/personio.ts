@@ -12,26 +12,14 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { eventBase, readNoticeData, refetchAndDerive, voluntaryFrom } from '../adapter-kit.ts'
+import { eventBase, fromRecordByDiff, idLike, readJsonDelivery, readNoticeData, refetchAndDerive, VendorApiClient, voluntaryFrom } from '../adapter-kit.ts'
 import { matchToken, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
-import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { cleanProfile, eventsForIntent, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
+import { header, toIsoDateTime, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'personio' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const envelopeSchema = z.object({
   company_id: idLike,
@@ -181,50 +169,30 @@ export function personioToRecord(person: PersonioPerson, employment: PersonioEmp
   }
 }
 
-export class PersonioClient implements HrApiClient {
+export class PersonioClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api) throw new Error('personio: api is required for the API client')
-    const baseUrl = (config.api.baseUrl ?? 'https://api.personio.de').replace(/\/+$/, '')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl,
-      auth: authFromCredentials(config.api.credentials, `${baseUrl}/v2/auth/token`),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
+    super(SOURCE, config, options, {
+      required: 'personio: api is required for the API client',
+      baseUrl: 'https://api.personio.de',
+      trimTrailingSlash: true,
+      tokenPath: '/v2/auth/token',
+      pageSize: { default: 50, max: 50 },
     })
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 50, 50)
   }
 
   /** Employments newest first (Personio's documented order); the first is the current one. */
   private async currentEmployment(personId: string, signal?: AbortSignal) {
-    const res = await this.http.request({
-      operation: 'persons.employments.list',
-      path: `/v2/persons/${encodeURIComponent(personId)}/employments`,
-      query: { limit: 50 },
-      schema: listEmployments,
-      allowNotFound: true,
-      signal,
-    })
-    return res?.data._data[0]
+    const res = await this.getOne('persons.employments.list', `/v2/persons/${encodeURIComponent(personId)}/employments`, listEmployments, signal, { limit: 50 })
+    return res?._data[0]
   }
 
   async getEmployee(personId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'persons.get',
-      path: `/v2/persons/${encodeURIComponent(personId)}`,
-      schema: personioPersonSchema,
-      allowNotFound: true,
-      signal,
-    })
-    if (!res) return undefined
+    const person = await this.getOne('persons.get', `/v2/persons/${encodeURIComponent(personId)}`, personioPersonSchema, signal)
+    if (!person) return undefined
     const employment = await this.currentEmployment(personId, signal)
-    return personioToRecord(res.data, employment, new Date(this.http.now()), this.defaultTimeZone)
+    return personioToRecord(person, employment, new Date(this.http.now()), this.defaultTimeZone)
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -254,11 +222,7 @@ function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, personio.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(envelopeSchema, json.value)
+  const env = readJsonDelivery(delivery, personio.contentTypes, envelopeSchema)
   if (!env.ok) return env
   const p = env.value
   if (personioIntent(p.event_name) === undefined) return { ok: true, notices: [] }
@@ -316,7 +280,7 @@ export const personio: HrSourceAdapter = {
     }
     return refetchAndDerive(SOURCE, intent, notice, ctx)
   },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const event = SAMPLE_EVENT[kind]
     const body = {

@@ -13,23 +13,12 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { eventBase, readNoticeData, voluntaryFrom } from '../adapter-kit.ts'
+import { eventBase, fromRecordByDiff, readJsonDelivery, readNoticeData, VendorApiClient, voluntaryFrom } from '../adapter-kit.ts'
 import { sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf, type ProfileField } from '../mapping.ts'
-import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, parseJson, validate } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { cleanProfile, eventsForIntent, toIsoDate, toIsoDateTimeOrUndefined } from '../derive.ts'
+import {  } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'workday' as const
 
@@ -161,29 +150,20 @@ export function workdayRowToRecord(row: WorkdayRow, fields: WorkdayFieldMap, def
   }
 }
 
-export class WorkdayClient implements HrApiClient {
+export class WorkdayClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
   readonly listChangesSince?: (since: Date, signal?: AbortSignal) => Promise<Array<{ employeeId: string; changedAt?: string }>>
-  private readonly http: VendorHttp
   private readonly reportUrl: string
   private readonly fields: WorkdayFieldMap
   private readonly employeeIdPrompt: string | undefined
-  private readonly defaultTimeZone: string
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.workday) throw new Error('workday: api credentials and workday.reportUrl are required')
+    if (!config.workday) throw new Error('workday: api credentials and workday.reportUrl are required')
+    // The report URL is absolute; api.baseUrl plays no part for Workday.
+    super(SOURCE, config, options, { required: 'workday: api credentials and workday.reportUrl are required', baseUrl: new URL(config.workday.reportUrl).origin, fixedBaseUrl: true })
     this.reportUrl = config.workday.reportUrl
-    this.http = new VendorHttp({
-      source: SOURCE,
-      // The report URL is absolute; api.baseUrl plays no part for Workday.
-      baseUrl: new URL(config.workday.reportUrl).origin,
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
-    })
     this.fields = config.workday.fields
     this.employeeIdPrompt = config.workday.employeeIdPrompt
-    this.defaultTimeZone = config.defaultTimeZone
     const changedPrompt = config.workday.changedSincePrompt
     if (changedPrompt) {
       this.listChangesSince = async (since, signal) =>
@@ -242,11 +222,7 @@ function verify(_delivery: RawDelivery, _config: HrSourceConfig): Verification {
  * HTTP route never gets here because verify() refuses Workday deliveries.
  */
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, workday.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const report = validate(reportSchema, json.value)
+  const report = readJsonDelivery(delivery, workday.contentTypes, reportSchema)
   if (!report.ok) return report
   const notices = []
   for (const [i, row] of report.value.Report_Entry.entries()) {
@@ -302,7 +278,7 @@ export const workday: HrSourceAdapter = {
     // The report row is Workday's own record of the worker.
     return eventsForIntent(intent, record, { ...eventBase(SOURCE, notice, ctx), confirmed: true }, { now: ctx.now ?? ctx.receivedAt, defaultTimeZone: ctx.config?.defaultTimeZone })
   },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId) {
     return {
       body: Buffer.from(JSON.stringify({ Report_Entry: [workdaySampleRow(kind, employeeId)] }, null, 2)),
