@@ -8,8 +8,9 @@ import { PermanentError } from '../../provisioners/errors.ts'
 import type { CanonicalEvent } from '../../state-machines/events.ts'
 import { eventsForIntent, eventsFromDiff, type DeriveOptions, type EventBase, type Intent } from './derive.ts'
 import { authFromCredentials, VendorHttp } from './http.ts'
-import { checkContentType, parseJson, validate, type BodyResult } from './parsing.ts'
-import type { ClientOptions, HrNotice, HrSource, HrSourceAdapter, HrSourceConfig, NormalizeContext, Parsed, RawDelivery } from './types.ts'
+import { matchSecrets } from './crypto.ts'
+import { checkContentType, header, parseJson, validate, type BodyResult } from './parsing.ts'
+import type { ClientOptions, HrNotice, HrSource, HrSourceAdapter, HrSourceConfig, NormalizeContext, Parsed, RawDelivery, Verification } from './types.ts'
 
 /** A vendor id that may arrive as a string or a number; Tenure keeps it as a string. */
 export const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
@@ -25,6 +26,22 @@ export function readJsonDelivery<S extends z.ZodType>(
   const json = parseJson(delivery.body)
   if (!json.ok) return json
   return validate(schema, json.value)
+}
+
+/**
+ * The check of a vendor that signs each delivery with one HMAC in one header: no header is
+ * `missing_signature`; otherwise the decoded value must equal `sign(secret)` for one of the
+ * configured secrets (constant-time, every secret tried: key rotation).
+ */
+export function verifySignatureHeader(
+  delivery: RawDelivery,
+  config: HrSourceConfig,
+  spec: { headers: readonly string[]; label: string; decode: (text: string) => Buffer | undefined; sign: (secret: string) => Buffer },
+): Verification {
+  const signature = spec.headers.map((name) => header(delivery, name)).find((v) => v !== undefined)
+  if (!signature) return { ok: false, reason: 'missing_signature', message: `${spec.label} is required` }
+  const sig = spec.decode(signature)
+  return matchSecrets(config.secrets, sig ? [sig] : [], spec.sign)
 }
 
 export interface VendorApiSettings {

@@ -12,11 +12,11 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient } from '../adapter-kit.ts'
-import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient, verifySignatureHeader } from '../adapter-kit.ts'
+import { fromHex, hmac, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
-import { header, toIsoDateTime, optionalText } from '../parsing.ts'
+import { toIsoDateTime, optionalText } from '../parsing.ts'
 import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'deel' as const
@@ -197,10 +197,7 @@ export class DeelClient extends VendorApiClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'x-deel-signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'x-deel-signature is required' }
-  const sig = fromHex(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha256', secret, 'POST', delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['x-deel-signature'], label: 'x-deel-signature', decode: fromHex, sign: (secret) => hmac('sha256', secret, 'POST', delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {

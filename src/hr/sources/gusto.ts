@@ -14,11 +14,11 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { fromRecordByDiff, idLike, normalizeByRefetch, VendorApiClient } from '../adapter-kit.ts'
-import { fromHex, hmac, matchSecrets } from '../crypto.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, VendorApiClient, verifySignatureHeader } from '../adapter-kit.ts'
+import { fromHex, hmac } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
+import { checkContentType, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
 import { sha256Hex } from '../crypto.ts'
 import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
@@ -196,10 +196,7 @@ export class GustoClient extends VendorApiClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'x-gusto-signature') ?? header(delivery, 'x_gusto_signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'X-Gusto-Signature is required' }
-  const sig = fromHex(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha256', secret, delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['x-gusto-signature', 'x_gusto_signature'], label: 'X-Gusto-Signature', decode: fromHex, sign: (secret) => hmac('sha256', secret, delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {

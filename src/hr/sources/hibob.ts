@@ -11,11 +11,11 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient, voluntaryFrom } from '../adapter-kit.ts'
-import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient, verifySignatureHeader, voluntaryFrom } from '../adapter-kit.ts'
+import { fromBase64, hmac, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
-import { header, toIsoDateTime, optionalText } from '../parsing.ts'
+import { toIsoDateTime, optionalText } from '../parsing.ts'
 import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'hibob' as const
@@ -214,10 +214,7 @@ export class HiBobClient extends VendorApiClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'bob-signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'Bob-Signature is required' }
-  const sig = fromBase64(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha512', secret, delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['bob-signature'], label: 'Bob-Signature', decode: fromBase64, sign: (secret) => hmac('sha512', secret, delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {

@@ -12,11 +12,11 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { eventBase, fromRecordByDiff, readJsonDelivery, readNoticeData, refetchAndDerive, SAMPLE_PERSON, VendorApiClient } from '../adapter-kit.ts'
-import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
+import { eventBase, fromRecordByDiff, readJsonDelivery, readNoticeData, refetchAndDerive, SAMPLE_PERSON, VendorApiClient, verifySignatureHeader } from '../adapter-kit.ts'
+import { fromBase64, hmac, sha256Hex } from '../crypto.ts'
 import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
 import { cleanProfile, eventsForIntent, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
-import { header, validate, optionalText } from '../parsing.ts'
+import { validate, optionalText } from '../parsing.ts'
 import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'merge' as const
@@ -154,10 +154,7 @@ export class MergeClient extends VendorApiClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'x-merge-webhook-signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'X-Merge-Webhook-Signature is required' }
-  const sig = fromBase64(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha256', secret, delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['x-merge-webhook-signature'], label: 'X-Merge-Webhook-Signature', decode: fromBase64, sign: (secret) => hmac('sha256', secret, delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {
