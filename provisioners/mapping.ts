@@ -50,7 +50,7 @@ export interface TargetMapping<O = object> {
   attributes: ReadonlyArray<TargetAttribute<O>>
   states: ReadonlyArray<TargetState>
   /** Attributes built by rules too long for a row (a derived login), with where the rule lives. */
-  derived?: ReadonlyArray<{ target: string; from: string; limit?: string }>
+  derived?: ReadonlyArray<{ target: string; from: string; uses?: readonly ProfileAttribute[]; limit?: string }>
 }
 
 export function defineTargetMapping<O = object>(mapping: TargetMapping<O>): TargetMapping<O> {

@@ -59,10 +59,9 @@ function sourceFields(m: AnySource, attribute: ProfileAttribute): string {
 }
 
 function targetFields(m: AnyTarget, attribute: ProfileAttribute): string {
-  return m.attributes
-    .filter((a) => a.from.includes(attribute))
-    .map((a) => code(pathLabel(a)))
-    .join(', ')
+  const sent = m.attributes.filter((a) => a.from.includes(attribute)).map((a) => code(pathLabel(a)))
+  const derived = (m.derived ?? []).filter((d) => d.uses?.includes(attribute)).map((d) => `${code(d.target)} (derived)`)
+  return [...sent, ...derived].join(', ')
 }
 
 function shortName(t: AnyTarget): string {

@@ -54,7 +54,12 @@ export const ENTRA_MAPPING = defineTargetMapping<EntraMappingOptions>({
     { path: ['department'], from: ['department'], value: (e) => e.department || undefined },
   ],
   derived: [
-    { target: 'userPrincipalName', from: '`entra.userPrincipalNamePattern` over firstName, lastName, employeeId (ASCII, lower case), or HR\'s work email', limit: 'local part at most 64 characters' },
+    {
+      target: 'userPrincipalName',
+      from: '`entra.userPrincipalNamePattern` over firstName, lastName, employeeId (ASCII, lower case), or HR\'s work email',
+      uses: ['workEmail', 'firstName', 'lastName', 'employeeId'],
+      limit: 'local part at most 64 characters',
+    },
     { target: 'mailNickname', from: 'the userPrincipalName\'s local part' },
   ],
   states: [

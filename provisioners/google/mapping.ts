@@ -28,6 +28,7 @@ export const GOOGLE_MAPPING = defineTargetMapping({
     {
       target: 'primaryEmail',
       from: 'HR\'s work email when it is at `google.domain` and `google.useHrWorkEmail` is on, else `google.primaryEmailPattern` over firstName, lastName, employeeId (provisioners/google/primary-email.ts)',
+      uses: ['workEmail', 'firstName', 'lastName', 'employeeId'],
       limit: 'username at most 64 characters of a-z 0-9 . _ - \'; numbered alternatives on collision',
     },
     { target: 'orgUnitPath', from: 'the policy\'s org unit, else `google.defaultOrgUnit`' },

@@ -21,7 +21,7 @@ export const JIRA_MAPPING = defineTargetMapping({
     { path: ['department'], from: ['department'], value: (e) => e.department || undefined },
     { path: ['active'], from: ['lifecycle'], note: 'false before day one and during a leave', value: (_e, c) => c.enabled },
   ],
-  derived: [{ target: 'userName, emails[type=work, primary].value', from: 'HR\'s work email, else firstName.lastName at the configured `emailDomain`' }],
+  derived: [{ target: 'userName, emails[type=work, primary].value', from: 'HR\'s work email, else firstName.lastName at the configured `emailDomain`', uses: ['workEmail', 'firstName', 'lastName'] }],
   states: [
     { when: 'joiner before day one, leave', becomes: '`active=false`' },
     { when: 'leaver cut-off (disable)', becomes: '`active=false` (SCIM PATCH), then product access removed' },

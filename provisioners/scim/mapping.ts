@@ -81,7 +81,7 @@ export const SCIM_MAPPING = defineTargetMapping<ScimMappingOptions>({
       value: (_e, c) => (sends(c, 'manager') && c.managerId ? { value: c.managerId } : undefined),
     },
   ],
-  derived: [{ target: 'userName', from: `template \`attributeMapping.userName\` (default "${DEFAULTS.userName}")`, limit: 'REQUIRED (RFC 7643 §4.1.1) and unique at the app; an empty result fails the joiner' }],
+  derived: [{ target: 'userName', from: `template \`attributeMapping.userName\` (default "${DEFAULTS.userName}")`, uses: fieldsOf(DEFAULTS.userName), limit: 'REQUIRED (RFC 7643 §4.1.1) and unique at the app; an empty result fails the joiner' }],
   states: [
     { when: 'joiner before day one, leave', becomes: '`active=false`' },
     { when: 'leaver cut-off (disable)', becomes: '`active=false` (PATCH, or PUT where the app needs it)' },

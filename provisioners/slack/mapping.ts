@@ -28,13 +28,13 @@ export const SLACK_MAPPING = defineTargetMapping({
     { path: [SLACK_ENTERPRISE_USER, 'costCenter'], label: 'enterprise.costCenter', from: ['costCenter'], value: (e) => e.costCenter || undefined },
   ],
   derived: [
-    { target: 'emails[type=work, primary].value', from: 'HR\'s work email, else firstName.lastName (ASCII) at `slack.emailDomain`' },
-    { target: 'userName', from: 'the work email\'s local part, characters outside a-z 0-9 . _ - become _', limit: `${SLACK_USERNAME_MAX} characters; cut to fit` },
+    { target: 'emails[type=work, primary].value', from: 'HR\'s work email, else firstName.lastName (ASCII) at `slack.emailDomain`', uses: ['workEmail', 'firstName', 'lastName'] },
+    { target: 'userName', from: 'the work email\'s local part, characters outside a-z 0-9 . _ - become _', uses: ['workEmail'], limit: `${SLACK_USERNAME_MAX} characters; cut to fit` },
     { target: 'enterprise.manager', from: 'not sent: a manager who is not in Slack yet would fail the whole create' },
   ],
   states: [
     { when: 'joiner before day one, leave', becomes: '`active=false`' },
     { when: 'day one, return from leave', becomes: '`active=true`' },
-    { when: 'leaver cut-off (disable)', becomes: '`active=false` (Slack signs the user out everywhere)' },
+    { when: 'leaver cut-off (disable)', becomes: '`active=false` (PATCH, or DELETE per `slack.deactivateWith`); Slack signs a deactivated member out everywhere (https://slack.com/help/articles/204475027)' },
   ],
 })
