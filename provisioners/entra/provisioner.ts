@@ -45,13 +45,12 @@ import { type EntraConfig, GUID_PATTERN } from './config.ts'
 import { GraphApi, type GraphCallSpec, type GraphResult } from './graph.ts'
 import { ENTRA_RATE_LIMITS } from './limits.ts'
 import { accountGone, runRevocation } from '../kit/revocation.ts'
+import { ENTRA_MAPPING, fitsEmployeeId } from './mapping.ts'
+import { buildTargetAttributes } from '../mapping.ts'
 import { ClientCredentialsTokenSource } from './token.ts'
 
 /** The vendor's published limits per bucket (see limits.ts); config.rateLimits may override. */
 export const rateLimitBuckets = ENTRA_RATE_LIMITS
-
-/** "employeeId … The maximum length is 16 characters" (https://learn.microsoft.com/graph/api/resources/user). */
-export const EMPLOYEE_ID_MAX_LENGTH = 16
 
 /**
  * Advanced query parameters: Graph answers `$filter` on onPremisesExtensionAttributes only with
@@ -846,21 +845,12 @@ class EntraProvisioner implements Provisioner {
   async #createUser(ctx: Ctx, spec: AccountSpec, upn: string, usageLocation: string | undefined): Promise<GraphUser> {
     const e = spec.employee
     const body = {
-      accountEnabled: spec.enabled,
-      displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
-      givenName: e.firstName,
-      surname: e.lastName,
+      ...buildTargetAttributes(ENTRA_MAPPING, e, { enabled: spec.enabled, identityKeyAttribute: this.#config.identityKeyAttribute, usageLocation }),
       mailNickname: upn.split('@')[0],
       userPrincipalName: upn,
       // Nobody is told this password: it only satisfies Graph's required passwordProfile. People
       // get in with a Temporary Access Pass, SSPR or federation, and must change it on first use.
       passwordProfile: { forceChangePasswordNextSignIn: true, password: strongPassword() },
-      // The full key always goes to the identity attribute; employeeId only when it fits whole.
-      onPremisesExtensionAttributes: { [this.#config.identityKeyAttribute]: e.employeeId },
-      ...(fitsEmployeeId(e.employeeId) ? { employeeId: e.employeeId } : {}),
-      ...(usageLocation ? { usageLocation } : {}),
-      ...(e.title ? { jobTitle: e.title } : {}),
-      ...(e.department ? { department: e.department } : {}),
     }
     const result = await this.#graph.call(ctx, { method: 'POST', path: '/users', operation: 'POST /users', body })
     const created = this.#parse(userSchema, result, 'POST /users')
@@ -1117,11 +1107,6 @@ function stepEvidence(
 ): StepEvidence {
   const ids = requestIds.filter((x): x is string => !!x)
   return { step, status, at: new Date().toISOString(), detail, ...(ids.length ? { requestIds: ids } : {}) }
-}
-
-/** True when the key can go into employeeId whole (it is never truncated: a cut id could match someone else). */
-export function fitsEmployeeId(key: string): boolean {
-  return key.length <= EMPLOYEE_ID_MAX_LENGTH
 }
 
 function enc(segment: string): string {

@@ -41,6 +41,8 @@ import { JwtBearerClient, type TokenCallRecord } from './auth.ts'
 import { classifyGoogleError, requestIdOf } from './classify.ts'
 import { scopesFor, type GoogleConfig } from './config.ts'
 import { candidateEmails } from './primary-email.ts'
+import { GOOGLE_MAPPING } from './mapping.ts'
+import { buildTargetAttributes } from '../mapping.ts'
 
 /**
  * Limiter buckets. `directory`: every Admin SDK call (Directory and Data Transfer are both
@@ -716,25 +718,10 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
                 {
                   requestBody: {
                     primaryEmail: email,
-                    name: { givenName: employee.firstName, familyName: employee.lastName },
                     password: temporaryPassword(),
                     changePasswordAtNextLogin: true,
-                    suspended: !spec.enabled,
                     orgUnitPath: spec.access.orgUnit ?? config.defaultOrgUnit,
-                    externalIds: [{ type: 'organization', value: employee.employeeId }],
-                    ...(employee.title || employee.department || employee.costCenter
-                      ? {
-                          organizations: [
-                            {
-                              primary: true,
-                              ...(employee.title ? { title: employee.title } : {}),
-                              ...(employee.department ? { department: employee.department } : {}),
-                              ...(employee.costCenter ? { costCenter: employee.costCenter } : {}),
-                            },
-                          ],
-                        }
-                      : {}),
-                    ...(employee.managerEmail ? { relations: [{ type: 'manager', value: employee.managerEmail }] } : {}),
+                    ...buildTargetAttributes(GOOGLE_MAPPING, employee, { enabled: spec.enabled }),
                   },
                 },
                 o,

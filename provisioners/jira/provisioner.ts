@@ -54,6 +54,7 @@ import {
 } from './endpoints.ts'
 import type { JiraConfig } from './config.ts'
 import { createAtlassianScimClient, scimEq, type AtlassianScimClient, type ScimUser } from './scim.ts'
+import { jiraUserAttributes } from './mapping.ts'
 import { createJiraTransport, emptyMeta, type CallMeta } from './transport.ts'
 import { vendorCall } from '../kit/call.ts'
 import { runRevocation, type StepOutcome } from '../kit/revocation.ts'
@@ -242,17 +243,7 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
       try {
         user = await call(ctx, 'scim', 'scim.Users.create', (meta) =>
           client.create(
-            {
-              userName: email,
-              email,
-              externalId: e.employeeId,
-              givenName: e.firstName,
-              familyName: e.lastName,
-              displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
-              ...(e.title ? { title: e.title } : {}),
-              ...(e.department ? { department: e.department } : {}),
-              active: spec.enabled,
-            },
+            { userName: email, email, ...jiraUserAttributes(e, spec.enabled) },
             ctx.signal,
             meta,
           ),

@@ -8,6 +8,8 @@ import { z } from 'zod'
 import { SCHEMA } from '../scim-core/schemas.ts'
 import type { EmployeeProfile } from '../types.ts'
 import type { ScimAttributeMapping, TemplateField } from './config.ts'
+import { buildTargetAttributes } from '../mapping.ts'
+import { SCIM_MAPPING } from './mapping.ts'
 
 /**
  * Some servers send booleans as strings ("True", "false"), e.g. apps built for Entra's old
@@ -110,38 +112,7 @@ export interface BuildUserOptions {
  * renders. Keys are canonical here; the core client applies `attributeNameCase` on the wire.
  */
 export function buildUser(employee: EmployeeProfile, userName: string, opts: BuildUserOptions): Record<string, unknown> {
-  const { mapping } = opts
-  const send = new Set(mapping.send)
-  const user: Record<string, unknown> = { schemas: [SCHEMA.user], userName }
-  if (send.has('externalId')) user.externalId = employee.employeeId
-  if (send.has('name')) {
-    const name: Record<string, string> = {}
-    const given = renderTemplate(mapping.givenName, employee)
-    const family = renderTemplate(mapping.familyName, employee)
-    if (given) name.givenName = given
-    if (family) name.familyName = family
-    if (given || family) name.formatted = [given, family].filter(Boolean).join(' ')
-    if (Object.keys(name).length > 0) user.name = name
-  }
-  const displayName = send.has('displayName') ? renderTemplate(mapping.displayName, employee) : undefined
-  if (displayName) user.displayName = displayName
-  const email = send.has('emails') ? renderTemplate(mapping.email, employee) : undefined
-  if (email) user.emails = [{ value: email, type: 'work', primary: true }]
-  if (send.has('active')) user.active = opts.active
-  const title = send.has('title') ? renderTemplate(mapping.title, employee) : undefined
-  if (title) user.title = title
-
-  const enterprise: Record<string, unknown> = {}
-  const employeeNumber = send.has('employeeNumber') ? renderTemplate(mapping.employeeNumber, employee) : undefined
-  if (employeeNumber) enterprise.employeeNumber = employeeNumber
-  const department = send.has('department') ? renderTemplate(mapping.department, employee) : undefined
-  if (department) enterprise.department = department
-  const costCenter = send.has('costCenter') ? renderTemplate(mapping.costCenter, employee) : undefined
-  if (costCenter) enterprise.costCenter = costCenter
-  if (send.has('manager') && opts.managerId) enterprise.manager = { value: opts.managerId }
-  if (Object.keys(enterprise).length > 0) {
-    user.schemas = [SCHEMA.user, SCHEMA.enterprise]
-    user[SCHEMA.enterprise] = enterprise
-  }
-  return user
+  const attributes = buildTargetAttributes(SCIM_MAPPING, employee, { enabled: opts.active, mapping: opts.mapping, managerId: opts.managerId })
+  const schemas = SCHEMA.enterprise in attributes ? [SCHEMA.user, SCHEMA.enterprise] : [SCHEMA.user]
+  return { schemas, userName, ...attributes }
 }

@@ -50,10 +50,11 @@ import type {
 import { nextStartIndex, resourcePath, ScimCoreClient, type ScimTransport } from '../scim-core/client.ts'
 import { SLACK_DIALECT } from '../scim-core/dialect.ts'
 import { filterEq } from '../scim-core/filter.ts'
-import { SCHEMA } from '../scim-core/schemas.ts'
 import { classifyNetworkError, classifyScimResponse, classifyWebApiError, type CallFacts } from './classify.ts'
 import type { SlackConfig } from './config.ts'
 import { SLACK_RATE_LIMITS, type WebApiMethod } from './limits.ts'
+import { SLACK_MAPPING, SLACK_USERNAME_MAX } from './mapping.ts'
+import { buildTargetAttributes } from '../mapping.ts'
 import { UserGroupDirectory, type MembershipOutcome } from './usergroups.ts'
 import { vendorCall } from '../kit/call.ts'
 import { accountGone, runRevocation, type StepOutcome } from '../kit/revocation.ts'
@@ -64,8 +65,6 @@ export const rateLimitBuckets: Record<string, RateLimitSpec> = SLACK_RATE_LIMITS
 /** Slack ids: channels C/G, user groups S. Channel names are lower case, so an upper-case token is an id. */
 const CHANNEL_ID = /^[CG][A-Z0-9]{6,}$/
 const USERGROUP_ID = /^S[A-Z0-9]{6,}$/
-/** https://docs.slack.dev/reference/scim-api#user-attributes: userName max 21 chars of [a-z0-9._-]. */
-const USERNAME_MAX = SLACK_DIALECT.userName?.maxLength ?? 21
 
 const DEACTIVATION_HELP = 'https://slack.com/help/articles/204475027'
 
@@ -700,23 +699,13 @@ class SlackProvisioner implements Provisioner {
   // SCIM operations
 
   private async createUser(ctx: Ctx, spec: AccountSpec, email: string, userName: string): Promise<ScimUser> {
-    const e = spec.employee
-    const enterprise: Record<string, string> = { employeeNumber: e.employeeId }
-    if (e.department) enterprise.department = e.department
-    if (e.costCenter) enterprise.costCenter = e.costCenter
     // No manager: managerId must name an existing Slack user, and a manager who is not in
     // Slack (yet) would make the whole create fail.
     const body = {
       schemas: [...SLACK_DIALECT.userSchemas],
       userName,
-      externalId: e.employeeId,
-      name: { givenName: e.firstName, familyName: e.lastName },
-      displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
       emails: [{ value: email, type: 'work', primary: true }],
-      active: spec.enabled,
-      ...(e.title ? { title: e.title } : {}),
-      ...(e.timeZone ? { timezone: e.timeZone } : {}),
-      [SCHEMA.enterprise]: enterprise,
+      ...buildTargetAttributes(SLACK_MAPPING, spec.employee, { enabled: spec.enabled }),
     }
     const res = await this.scimClient.create({ ctx, buckets: ['scim_write'] }, '/Users', body, 'scim.Users.create')
     return this.scimClient.parse(scimUserSchema, res, 'scim.Users.create')
@@ -1165,7 +1154,7 @@ function userGroupsOf(access: AccessGrant): string[] {
 /** Slack turns an email userName into a handle itself; doing it here lets lookup filter on it. */
 export function deriveUserName(email: string): string {
   const local = (email.split('@')[0] ?? '').toLowerCase().replace(/[^a-z0-9._-]/g, '_')
-  return (local || 'user').slice(0, USERNAME_MAX)
+  return (local || 'user').slice(0, SLACK_USERNAME_MAX)
 }
 
 function asciiSlug(s: string): string {

@@ -2,6 +2,7 @@
  * The HR inbox: verified notices stored with their processing job in one transaction, before the
  * sender gets its acknowledgement. Runtime SQL for hr_inbox and hr_events.
  */
+import type { HrEventJobData } from '../jobs/payloads.ts'
 import { createHash, randomUUID } from 'node:crypto'
 import { withTransaction, type Pool, type PoolClient, type Queryable } from './pool.ts'
 import type { Boss } from '../queue/boss.ts'
@@ -46,10 +47,8 @@ export interface StoreResult {
   duplicates: string[]
 }
 
-export interface HrEventJobData {
-  inboxId: string
-  correlationId: string
-}
+/** Defined with its schema in src/jobs/payloads.ts. */
+export type { HrEventJobData }
 
 /**
  * Insert each notice (a duplicate of a stored one is skipped: same vendor event id, or same
@@ -109,7 +108,7 @@ export async function storeNoticeBatch(client: PoolClient, boss: Boss, inputs: S
       continue
     }
     const data: HrEventJobData = { inboxId: r.id, correlationId: r.input.correlationId }
-    jobs.push({ id: r.id, data: data as unknown as object, singletonKey: `${r.input.source}:${r.notice.employeeId}` })
+    jobs.push({ id: r.id, data, singletonKey: `${r.input.source}:${r.notice.employeeId}` })
     result.stored.push({ inboxId: r.id, dedupeKey: r.notice.dedupeKey })
     audit.push({
       actor: r.input.actor,

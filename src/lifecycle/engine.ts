@@ -35,6 +35,7 @@ import type { EmployeeProfile } from '../domain/access.ts'
 import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, slaDeadline, terminationMoment } from './schedule.ts'
 import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
+import type { SystemJobData, TimerJobData } from '../jobs/payloads.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { closeStaleTasks, ensureResidualTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 import { LIFECYCLE_VERSIONING, upgradeSnapshot, type MachineVersioning } from '../../state-machines/upgrades.ts'
@@ -87,35 +88,8 @@ export interface MachineNotification {
   correlationId: string
 }
 
-/** What a provisioning job carries: everything the worker needs without reading the machine. */
-export interface SystemJobData {
-  correlationId: string
-  employeeId: string
-  externalId: string
-  /**
-   * The key the employee is known by in target systems (employees.account_key): the HR id, or
-   * `<source>:<id>` when another source had the id first. Provisioners see it as
-   * `profile.employeeId`; absent in jobs queued before it existed (then the HR id).
-   */
-  accountKey?: string
-  source: HrSource
-  generation: number
-  request: JobRequest
-  profile?: EmployeeProfile
-  /** The SLA deadline of this system for leaver work (effective moment + budget). */
-  deadlineAt?: string
-  /** Times this job was pushed back by a rate limit (does not count as a failed attempt). */
-  rateLimitedCount?: number
-  /** Attempts earlier runs of this step made at the target before it was pushed back (rate limit, long backoff). */
-  attemptsBefore?: number
-}
-
-export interface TimerJobData {
-  correlationId: string
-  employeeId: string
-  timerId: string
-  timer: TimerRequest['timer']
-}
+/** Job payloads are defined once, as schemas, in src/jobs/payloads.ts. */
+export type { SystemJobData, TimerJobData } from '../jobs/payloads.ts'
 
 export interface ApplyOptions {
   actor: Actor
@@ -404,7 +378,7 @@ async function applyLocked(
       ...(ctx.profile ? { profile: { ...ctx.profile, employeeId: row.account_key } } : {}),
       ...(deadlineAt ? { deadlineAt } : {}),
     }
-    const id = await deps.boss.send(queueFor(request), data as unknown as object, {
+    const id = await deps.boss.send(queueFor(request), data, {
       id: uuidV5(`job:${request.key}`),
       priority: jobPriority(request, deadlineAt ? new Date(deadlineAt) : undefined, now),
       ...(request.startAfter ? { startAfter: new Date(request.startAfter) } : {}),
@@ -423,7 +397,7 @@ async function applyLocked(
   }
   for (const timer of effects.timers) {
     const data: TimerJobData = { correlationId, employeeId: row.id, timerId: timer.timerId, timer: timer.timer }
-    await deps.boss.send(TIMER_QUEUE, data as unknown as object, { id: uuidV5(`timer:${timer.timerId}`), startAfter: new Date(timer.at), db })
+    await deps.boss.send(TIMER_QUEUE, data, { id: uuidV5(`timer:${timer.timerId}`), startAfter: new Date(timer.at), db })
   }
   for (const timerId of effects.cancels) {
     // A cancelled timer that still fires is ignored by the machine (stale id); cancelling just
