@@ -142,6 +142,7 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     await approver.page.screenshot({ path: path.join(SHOTS, 'approvals-pending-count.png'), clip: { x: 0, y: 0, width: 1440, height: 80 } })
     await nav(approver.page).getByRole('link', { name: 'Approvals' }).click()
     const card = approver.page.getByTestId(`exception-${hold}`)
+    await card.getByRole('heading', { name: /for Grace Hopper/ }).waitFor()
     await card.getByText('Ines Admin').waitFor()
     assert.equal(await card.getByText('Ines Admin').getAttribute('title'), tokens.admin.id, 'the id on hover')
     await card.getByLabel('Reason for your decision').fill('Legal confirmed the hold in ticket LEG-88')
@@ -158,7 +159,7 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     const approver = await signIn('approver')
     await nav(approver.page).getByRole('link', { name: 'Approvals' }).click()
     const card = approver.page.getByTestId(`in-force-${hold}`)
-    await card.waitFor()
+    await card.getByRole('heading', { name: /for Grace Hopper/ }).waitFor()
     const before = (await api('approver', 'GET', `/api/v1/exceptions/${hold}`)).body as { endsAt: string }
     const newEnd = new Date(Date.parse(before.endsAt) + 10 * DAY)
     newEnd.setUTCSeconds(0, 0)
@@ -181,6 +182,7 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     const admin = await signIn('admin')
     await nav(admin.page).getByRole('link', { name: 'Approvals' }).click()
     const mine = admin.page.getByTestId(`in-force-${hold}`)
+    await mine.getByRole('heading', { name: /for Grace Hopper/ }).waitFor()
     await mine.getByTestId('extend-blocked').filter({ hasText: 'You asked for this' }).waitFor()
     await mine.getByLabel(/^Reason to revoke/).fill('The matter settled; hold no longer needed')
     await mine.getByRole('button', { name: 'Revoke' }).click()
@@ -217,6 +219,25 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     await approver.page.getByTestId(`exception-${String(asked.body.id)}`).screenshot({ path: path.join(SHOTS, 'approvals-waiver.png') })
     await approver.close()
     assert.deepEqual(approver.problems, [])
+  })
+
+  test('when the pending count cannot be read, then the navigation shows "?" and never 0, and the figure comes back when it can', async () => {
+    const approver = await signIn('approver')
+    const count = nav(approver.page).getByTestId('pending-count')
+    await count.filter({ hasText: /1$/ }).waitFor()
+    // Tenure answers, but not this list: an error from the server, not a server that is down.
+    await approver.page.route(/\/api\/v1\/exceptions\?status=requested&limit=1$/, (route) =>
+      route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'the count failed', details: null } }) }),
+    )
+    await count.filter({ hasText: /^\?$/ }).waitFor()
+    assert.match((await count.getAttribute('title')) ?? '', /could not be read/)
+    await approver.page.unroute(/\/api\/v1\/exceptions\?status=requested&limit=1$/)
+    await count.filter({ hasText: /1$/ }).waitFor({ timeout: 30_000 })
+    await approver.close()
+    assert.deepEqual(
+      approver.problems.filter((p) => !/status of 500/.test(p)),
+      [],
+    )
   })
 
   test('when the extend endpoint is called by a wrong role or with a bad end, then 403, or 400 with a machine-readable code', async () => {
