@@ -15,7 +15,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Command } from 'commander'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { registerExceptionCommands } from '../../src/exceptions/cli.ts'
 import { hrEvent, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import type { Role } from '../../src/auth/roles.ts'
@@ -260,5 +262,24 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     assert.equal((short.body.error as { code: string }).code, 'validation_failed')
     const own = await api('operator', 'POST', `/api/v1/exceptions/${id}/revoke`, { reason: 'no longer needed, thanks' })
     assert.equal(own.status, 403, 'revoke needs the approver role at the route')
+
+    // The same through the CLI (`tenure exceptions extend`), a client of this endpoint.
+    const cli = async (who: keyof typeof tokens, args: string[]) => {
+      let stdout = ''
+      let stderr = ''
+      let code = 0
+      const program = new Command().exitOverride()
+      registerExceptionCommands(program, { env: { TENURE_URL: t.url, TENURE_TOKEN: tokens[who].token }, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), exit: (c) => (code = c) })
+      await program.parseAsync(['node', 'tenure', 'exceptions', ...args])
+      return { stdout, stderr, code }
+    }
+    const refused = await cli('operator', ['extend', id, '--until', '+25d', '--reason', 'one more week please'])
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /^403 forbidden/)
+    const extended = await cli('approver', ['extend', id, '--until', '+25d', '--reason', 'audit needs one more week', '--json'])
+    assert.equal(extended.code, 0, extended.stderr)
+    const after = JSON.parse(extended.stdout) as { endsAt: string; details: { extensions: { by: string }[] } }
+    assert.ok(Math.abs(Date.parse(after.endsAt) - (Date.now() + 25 * DAY)) < 60_000)
+    assert.deepEqual(after.details.extensions.map((e) => e.by), [tokens.approver.id])
   })
 })
