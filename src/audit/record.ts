@@ -47,6 +47,7 @@ export const AUDIT_ACTIONS = {
   'exception.expired': 'An exception reached its end time.',
   'exception.lapsed': 'An exception request went unanswered and the default policy applied.',
   'exception.revoked': 'An exception was ended early.',
+  'exception.extended': 'An approved or active exception was given a later end by another approver (who, why, from, to).',
   'hr.bulk_hold_opened': 'An HR source passed its hourly termination threshold: its further terminations are held for a decision (mass-termination hold).',
   'hr.event_held': 'An HR notice was held in a mass-termination hold instead of being applied (why: over the threshold, hold open, or behind a held notice of the same person).',
   'hr.bulk_hold_confirmed': 'A person confirmed a mass-termination hold: its notices are applied, in the order HR sent them (who, reason).',

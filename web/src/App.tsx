@@ -1,4 +1,4 @@
-import { createContext, useContext, useEffect, useRef, useSyncExternalStore } from 'react'
+import { createContext, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from 'react'
 import { currentSession, signOut, subscribe, CALLBACK_PATH } from './auth.ts'
 import { getJson } from './api.ts'
 import { Link, useLocation } from './router.tsx'
@@ -8,7 +8,7 @@ import { can } from './roles.ts'
 import { SignIn, Callback } from './pages/SignIn.tsx'
 import { Dashboard } from './pages/Dashboard.tsx'
 import { Employees, EmployeePage } from './pages/Employees.tsx'
-import { Approvals } from './pages/Approvals.tsx'
+import { Approvals, PendingCount } from './pages/Approvals.tsx'
 import { Tasks } from './pages/Tasks.tsx'
 import { Operations } from './pages/Operations.tsx'
 import { Findings } from './pages/Findings.tsx'
@@ -73,6 +73,8 @@ interface NavItem {
   to: string
   label: string
   show: boolean
+  /** A live figure beside the label (the approvals waiting for a decision). */
+  count?: ReactNode
 }
 
 function Shell() {
@@ -91,7 +93,7 @@ function Shell() {
   const nav: NavItem[] = [
     { to: '/', label: 'Dashboard', show: can.seeCases(me.roles) },
     { to: '/employees', label: 'Employees', show: can.seeCases(me.roles) },
-    { to: '/approvals', label: can.decideExceptions(me.roles) ? 'Approvals' : 'Exceptions', show: can.seeExceptions(me.roles) },
+    { to: '/approvals', label: can.decideExceptions(me.roles) ? 'Approvals' : 'Exceptions', show: can.seeExceptions(me.roles), count: can.decideExceptions(me.roles) ? <PendingCount /> : undefined },
     { to: '/tasks', label: 'Manual tasks', show: can.seeExceptions(me.roles) },
     { to: '/operations', label: 'Operations', show: can.seeOperations(me.roles) },
     { to: '/findings', label: 'Findings', show: can.findings(me.roles) },
@@ -116,6 +118,7 @@ function Shell() {
                 <li key={n.to}>
                   <Link to={n.to} aria-current={section === n.to ? 'page' : undefined}>
                     {n.label}
+                    {n.count}
                   </Link>
                 </li>
               ))}
