@@ -176,3 +176,36 @@ describe('administration API', () => {
     assert.equal(unconfigured.status, 404)
   })
 })
+
+describe('reconcile now, with workers running', () => {
+  let t: TestTenure
+  let hr: HrEmulators
+  let api: ApiCall
+  before(async () => {
+    hr = await startHrEmulators({ employees: [] })
+    t = await startTestTenure({ hr: { hibob: hr.config.hibob }, systems: { sandbox: { enabled: true } } })
+    api = await apiAs(t, ['admin'])
+  })
+  after(async () => {
+    await t?.stop()
+    await hr?.close()
+  })
+
+  test('when an admin reconciles a system and a source now, then the workers run them and the health shows the finished runs', async () => {
+    const system = await api<{ jobId: string }>('admin', '/api/v1/admin/systems/sandbox/reconcile', { method: 'POST' })
+    assert.equal(system.status, 202)
+    const source = await api<{ jobId: string }>('admin', '/api/v1/admin/sources/hibob/reconcile', { method: 'POST' })
+    assert.equal(source.status, 202)
+    const ran = await t.until('the system run to complete', async () => {
+      const res = await api<{ items: SystemHealth[] }>('admin', '/api/v1/admin/systems')
+      const run = res.body.items.find((s) => s.system === 'sandbox')?.reconcile
+      return run?.lastRun?.id === system.body.jobId && run.lastRun.state === 'completed' && run.queued === null ? run.lastRun : null
+    })
+    assert.deepEqual((ran.output as { summaries: Array<{ system: string }> }).summaries.map((s) => s.system), ['sandbox'], 'that system only')
+    await t.until('the source run to complete', async () => {
+      const res = await api<{ items: SourceHealth[] }>('admin', '/api/v1/admin/sources')
+      const run = res.body.items.find((s) => s.source === 'hibob')?.reconcile.lastRun
+      return run?.id === source.body.jobId && run.state === 'completed'
+    })
+  })
+})
