@@ -132,6 +132,12 @@ export async function systemsHealth(pool: Pool, registry: Registry | undefined, 
   const limited = await pool.query<{ system: string; n: number }>(
     `SELECT system, count(*)::int AS n FROM audit_events WHERE action = 'target.api_called' AND (details->>'status') = '429' AND occurred_at > now() - interval '1 hour' GROUP BY system`,
   )
+  // The first row of the error window, found through the occurred_at index: the per-system search
+  // below then reads the (system, seq) index over that window only, not the system's whole history.
+  const windowStart = await pool.query<{ seq: string | null }>(`SELECT min(seq)::text AS seq FROM audit_events WHERE occurred_at > now() - make_interval(days => $1)`, [
+    LAST_ERROR_WINDOW_DAYS,
+  ])
+  const fromSeq = windowStart.rows[0]?.seq ?? null
   const out: SystemHealth[] = []
   for (const info of registry.systems) {
     const p = registry.get(info.system)
@@ -139,13 +145,15 @@ export async function systemsHealth(pool: Pool, registry: Registry | undefined, 
       `SELECT occurred_at, details FROM audit_events WHERE system = $1 AND action = 'target.api_called' ORDER BY seq DESC LIMIT 1`,
       [info.system],
     )
-    const error = await pool.query<CallRow>(
-      `SELECT occurred_at, details FROM audit_events
-        WHERE system = $1 AND action = 'target.api_called' AND occurred_at > now() - make_interval(days => $2)
-          AND ((details->>'errorKind') IS NOT NULL OR (details->>'status') ~ '^[45][0-9][0-9]$')
-        ORDER BY seq DESC LIMIT 1`,
-      [info.system, LAST_ERROR_WINDOW_DAYS],
-    )
+    const error = fromSeq
+      ? await pool.query<CallRow>(
+          `SELECT occurred_at, details FROM audit_events
+            WHERE system = $1 AND seq >= $2::bigint AND action = 'target.api_called'
+              AND ((details->>'errorKind') IS NOT NULL OR (details->>'status') ~ '^[45][0-9][0-9]$')
+            ORDER BY seq DESC LIMIT 1`,
+          [info.system, fromSeq],
+        )
+      : { rows: [] }
     const lastCall = call(last.rows[0])
     const manual = info.kind === 'manual'
     out.push({

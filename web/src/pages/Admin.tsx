@@ -262,8 +262,15 @@ function RunText({ queued, lastRun }: { queued: JobRun | null; lastRun: JobRun |
     <>
       <Badge value={lastRun.state === 'completed' ? 'completed' : lastRun.state === 'failed' ? 'failed' : 'neutral'} label={lastRun.state} />{' '}
       <Time iso={lastRun.completedAt ?? lastRun.createdAt} />
+      {lastRun.state === 'failed' && <span className="small"> {runError(lastRun.output)}</span>}
     </>
   )
+}
+
+/** What a failed run's job recorded (pg-boss keeps the error's message). */
+function runError(output: unknown): string {
+  const message = (output as { message?: unknown } | null)?.message
+  return typeof message === 'string' ? message.slice(0, 200) : 'no error recorded'
 }
 
 function ReconcileButton({ path, label, onDone }: { path: string; label: string; onDone: () => void }) {
