@@ -108,6 +108,12 @@ describe('IT admin in the console', { skip: existsSync(CHROMIUM) ? false : `no C
     const jobs = await t.running.pool.query(`SELECT id FROM ${t.running.config.queue.schema}.job WHERE name = $1 AND data->>'system' = 'sandbox'`, [TARGET_RECONCILE_QUEUE])
     assert.equal(jobs.rows.length, 1, 'two clicks, one run')
     await page.screenshot({ path: path.join(SHOTS, 'admin.png'), fullPage: true })
+
+    // At phone width the tables scroll inside their boxes; the page itself does not.
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.getByRole('heading', { name: 'Administration' }).waitFor()
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`)
     await context.close()
     assert.deepEqual(problems, [])
   })

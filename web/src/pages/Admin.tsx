@@ -175,9 +175,7 @@ function TokenTable({ items, onRevoked }: { items: ApiToken[]; onRevoked: () => 
             <th scope="col">Created</th>
             <th scope="col">Expires</th>
             <th scope="col">Last used</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
+            <th scope="col">Action</th>
           </tr>
         </thead>
         <tbody>
@@ -316,9 +314,7 @@ function SourceTable({ items, onRun }: { items: SourceHealth[]; onRun: () => voi
           <th scope="col">Last API call</th>
           <th scope="col">Rate limit</th>
           <th scope="col">Reconciliation</th>
-          <th scope="col">
-            <span className="visually-hidden">Actions</span>
-          </th>
+          <th scope="col">Action</th>
         </tr>
       </thead>
       <tbody>
@@ -372,9 +368,7 @@ function SystemTable({ items, onRun }: { items: SystemHealth[]; onRun: () => voi
           <th scope="col">Last error (7 days)</th>
           <th scope="col">Rate limit</th>
           <th scope="col">Reconciliation</th>
-          <th scope="col">
-            <span className="visually-hidden">Actions</span>
-          </th>
+          <th scope="col">Action</th>
         </tr>
       </thead>
       <tbody>
