@@ -41,6 +41,7 @@ export const AUDIT_ACTIONS = {
   'reconciliation.finding_raised_again': 'An acknowledged reconciliation finding came back: the listed access of the account is no longer what was acknowledged.',
   'reconciliation.finding_acknowledged': 'A person acknowledged a reconciliation finding (who, reason, the access acknowledged).',
   'reconciliation.account_linked': 'A person linked an orphan account in a target system to an employee (who, reason); later runs map it to them.',
+  'reconciliation.run_requested': 'A person started an HR or target reconciliation now for one source or system (kind, source or system, job id; already_queued when a run was pending).',
   'reconciliation.cutoff_requested': 'A person turned a reconciliation finding into a cut-off: the lifecycle of the leaver was sent reconciliation.account_active (who, reason).',
   'exception.requested': 'Someone asked for an exception (kind, system, reason, end).',
   'exception.activated': 'An approved exception came into force.',

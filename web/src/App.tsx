@@ -14,6 +14,7 @@ import { Operations } from './pages/Operations.tsx'
 import { Findings } from './pages/Findings.tsx'
 import { Audit } from './pages/Audit.tsx'
 import { Sandbox } from './pages/Sandbox.tsx'
+import { Admin } from './pages/Admin.tsx'
 import { ServerDownBanner } from './pages/ServerDown.tsx'
 
 export interface Viewer {
@@ -99,6 +100,7 @@ function Shell() {
     { to: '/findings', label: 'Findings', show: can.findings(me.roles) },
     { to: '/audit', label: 'Audit', show: can.audit(me.roles) },
     { to: '/sandbox', label: 'Sandbox', show: config.sandbox && can.sandbox(me.roles) },
+    { to: '/admin', label: 'Admin', show: can.administer(me.roles) },
   ]
   const section = '/' + (path.split('/')[1] ?? '')
   return (
@@ -163,6 +165,8 @@ function Screen({ path }: { path: string }) {
       return can.findings(me.roles) ? <Findings /> : <NotOffered />
     case '/audit':
       return can.audit(me.roles) ? <Audit /> : <NotOffered />
+    case '/admin':
+      return can.administer(me.roles) ? <Admin /> : <NotOffered />
     case '/sandbox':
       return config.sandbox && can.sandbox(me.roles) ? <Sandbox /> : <NotOffered />
     default:
