@@ -16,9 +16,23 @@
  * - `verify` reads the account back from the target; it never assumes a write took effect.
  */
 import type { Logger } from '../src/log.ts'
+import type { AccessChange, AccessGrant, EmployeeProfile, ResidualAccess, RevocationPlan, RevocationStepKind, SystemId } from '../src/domain/access.ts'
 
-/** `google`, `entra`, `slack`, `jira`, `scim:<name>`, `manual:<name>`, `sandbox`. */
-export type SystemId = string
+// The domain types live in src/domain/access.ts (machines, engine and provisioners share them).
+// Re-exported here because they are this contract's vocabulary and every provisioner and its tests
+// import them from this file; new code outside provisioners/ imports src/domain/access.ts.
+export type {
+  AccessChange,
+  AccessGrant,
+  AccessList,
+  EmployeeProfile,
+  ResidualAccess,
+  RevocationPhase,
+  RevocationPlan,
+  RevocationStepKind,
+  SystemId,
+} from '../src/domain/access.ts'
+export { CUTOFF_STEPS } from '../src/domain/access.ts'
 
 export type SystemKind = 'google' | 'entra' | 'slack' | 'jira' | 'scim' | 'manual' | 'sandbox'
 
@@ -67,51 +81,6 @@ export interface TargetLock {
   hold<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T>
 }
 
-/** HR attributes that policies and account specs read. */
-export interface EmployeeProfile {
-  /** The HR system's id for this person; used as the target's externalId where it has one. */
-  employeeId: string
-  firstName: string
-  lastName: string
-  displayName?: string
-  /** The work email HR holds, if any; provisioners derive a primary address otherwise. */
-  workEmail?: string
-  personalEmail?: string
-  department?: string
-  title?: string
-  location?: string
-  employmentType?: string
-  costCenter?: string
-  managerId?: string
-  managerEmail?: string
-  /** IANA zone, e.g. `Europe/Berlin`. */
-  timeZone?: string
-  /** ISO 3166 alpha-2, Graph's usageLocation needs it for licences. */
-  countryCode?: string
-}
-
-/** What one system should grant. Which fields a system reads depends on the system. */
-export interface AccessGrant {
-  account: boolean
-  groups: string[]
-  licences: string[]
-  channels: string[]
-  projects: string[]
-  roles: string[]
-  /** Google org unit path, Jira products, Slack user groups etc. go in here by system. */
-  orgUnit?: string
-  products?: string[]
-  userGroups?: string[]
-}
-
-export type AccessList = 'groups' | 'licences' | 'channels' | 'projects' | 'roles' | 'products' | 'userGroups'
-
-export type AccessChange = {
-  add: Partial<Record<AccessList, string[]>>
-  remove: Partial<Record<AccessList, string[]>>
-  orgUnit?: string
-}
-
 export interface AccountSpec {
   employee: EmployeeProfile
   access: AccessGrant
@@ -128,51 +97,6 @@ export interface AccountRef {
   employeeId: string
 }
 
-/**
- * Revocation steps. `cutoff` steps end the person's ability to act (they run first, for every
- * leaver, before any clean-up step in a mass layoff); `cleanup` steps remove what remains.
- */
-export type RevocationStepKind =
-  | 'disable' // suspend / accountEnabled=false / SCIM active=false
-  | 'revoke_sessions' // sign out of all sessions
-  | 'revoke_tokens' // OAuth tokens, app passwords, backup codes
-  | 'remove_groups'
-  | 'remove_licences'
-  | 'remove_roles'
-  | 'remove_products'
-  | 'remove_channels'
-  | 'transfer_data'
-  | 'move_org_unit'
-  | 'convert_mailbox'
-  | 'delete'
-
-export const CUTOFF_STEPS: readonly RevocationStepKind[] = ['disable', 'revoke_sessions', 'revoke_tokens']
-
-export type RevocationPhase = 'cutoff' | 'cleanup'
-
-export interface RevocationPlan {
-  phase: RevocationPhase
-  /** Steps to run in this phase, in order. A provisioner skips steps it cannot do and says so. */
-  steps: RevocationStepKind[]
-  options: {
-    /** Transfer data (Drive, mailbox) to this person (manager) where the system supports it. */
-    transferTo?: { employeeId?: string; email: string }
-    /** Google: move to this org unit after suspension. */
-    leaversOrgUnit?: string
-    /** An approved legal hold: never delete, never transfer data. Disabling still happens. */
-    legalHold?: boolean
-    /** An approved retain_account: disable but do not delete. */
-    retainAccount?: boolean
-    /** Entra: keep the mailbox (convert to shared) under an approved exception. */
-    keepMailbox?: boolean
-    /**
-     * What Tenure itself granted in this system (last provision / update). A lower bound of what
-     * to remove and check, never the answer: the target may hold more (granted by hand).
-     */
-    granted?: AccessGrant
-  }
-}
-
 export type StepStatus = 'done' | 'already_done' | 'skipped' | 'not_supported' | 'failed'
 
 export interface StepEvidence {
@@ -181,13 +105,6 @@ export interface StepEvidence {
   at: string
   detail?: string
   requestIds?: string[]
-}
-
-/** Access the provisioner saw but could not remove; a human decides (manual task or exception). */
-export interface ResidualAccess {
-  kind: string
-  id: string
-  reason: string
 }
 
 export interface RevocationEvidence {

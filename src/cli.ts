@@ -20,6 +20,7 @@ import { registerReportCommands } from './reports/cli.ts'
 import { registerAuditCommands } from './audit/cli.ts'
 import { registerHoldCommands } from './hr/holds-cli.ts'
 import { registerDeadLetterCommands } from './api/jobs-cli.ts'
+import { registerReconcileCommands } from './admin/cli.ts'
 
 const program = new Command()
 program
@@ -210,6 +211,9 @@ jobs
 
 // tenure jobs dead-letters | retry | settle (src/api/jobs-cli.ts)
 registerDeadLetterCommands(jobs)
+
+// tenure reconcile hr | targets (src/admin/cli.ts)
+registerReconcileCommands(program)
 
 // tenure tokens create | list | revoke (src/auth/cli.ts)
 registerTokenCommands(program, { loadConfig: () => config() })

@@ -2,7 +2,7 @@
  * Pure operations on AccessGrant: merge (policy rules, extra_access), diff (desired vs provisioned)
  * and intersection (rescind restores). Shared by the lifecycle machine and src/policy.
  */
-import type { AccessChange, AccessGrant, AccessList } from '../provisioners/types.ts'
+import type { AccessChange, AccessGrant, AccessList } from '../src/domain/access.ts'
 
 export const ACCESS_LISTS: readonly AccessList[] = [
   'groups',

@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { createActor } from 'xstate'
+import { createActor, type AnyStateNode } from 'xstate'
+import { caseView, joinerCaseView } from '../src/lifecycle/case-view.ts'
 import {
   MAX_CUTOFF_RERUNS,
-  caseView,
   employeeLifecycleMachine,
-  joinerCaseView,
   type JobRequest,
   type LifecycleEvent,
   type Plan,
 } from './employee-lifecycle.machine.ts'
+import { GUARDS } from './lifecycle/guards.ts'
+import { HANDLERS } from './lifecycle/handlers.ts'
 import { FakeEngine, PROFILE, emptyCaptured, grant, hr, plusDays, plusMinutes, providedMachine, type Captured } from './test-support.ts'
 
 const T0 = '2025-03-03T08:00:00.000Z'
@@ -822,5 +823,34 @@ describe('joiner case', () => {
     const adopted = new FakeEngine()
     adopted.send(hr('employee.terminated', { immediate: true, voluntary: 'involuntary', effectiveAt: T0 }, { now: T0, plan: PLAN, leaver: LEAVER, moments: { terminationAt: T0 } }))
     assert.equal(joinerCaseView(adopted.context), undefined)
+  })
+})
+
+describe('the chart reads by name', () => {
+  /** Guard names a transition's guard refers to, through and()/or()/not(). */
+  function guardNames(guard: unknown): string[] {
+    if (guard === undefined) return []
+    if (typeof guard === 'string') return [guard]
+    const g = guard as { type?: string; guards?: unknown[] }
+    if (g.guards) return g.guards.flatMap(guardNames)
+    return g.type === undefined ? ['<inline>'] : [g.type]
+  }
+
+  test('when the statechart is read, then every transition runs one named handler action and its guards are named ones', () => {
+    const actions = new Set<string>()
+    const guards = new Set<string>()
+    const visit = (node: AnyStateNode): void => {
+      const transitions = [...[...node.transitions.values()].flat(), ...(node.always ?? [])]
+      for (const t of transitions) {
+        assert.equal(t.actions.length, 1, `${node.id}: one action per transition`)
+        for (const a of t.actions) actions.add(typeof a === 'string' ? a : (a as { type: string }).type)
+        for (const g of guardNames(t.guard)) guards.add(g)
+      }
+      for (const child of Object.values(node.states)) visit(child)
+    }
+    visit(employeeLifecycleMachine.root)
+    assert.deepEqual([...actions].sort(), Object.keys(HANDLERS).sort(), 'each handler is one named action, and every one is used')
+    assert.deepEqual([...guards].filter((g) => !(g in GUARDS)), [], 'guards not in the named table')
+    assert.deepEqual(Object.keys(GUARDS).filter((g) => !guards.has(g)), [], 'named guards the chart never uses')
   })
 })

@@ -47,6 +47,8 @@ function provided(into: () => Effects) {
   })
 }
 
+const EXTENDED_END = plusHours(T0, 24 * 5)
+
 function modelEvents(snapshot: Snapshot): ApprovalEvent[] {
   const ctx = snapshot.context
   const t = plusHours(ctx.now ?? T0, 1)
@@ -64,6 +66,9 @@ function modelEvents(snapshot: Snapshot): ApprovalEvent[] {
     { type: 'exception.reject', actor: REQUESTER, reason: 'changed my mind entirely', now: t },
     { type: 'exception.revoke', actor: REQUESTER, reason: 'handover finished early', now: t },
     { type: 'exception.revoke', actor: OUTSIDER, reason: 'I do not like this one', now: t },
+    // One fixed later end: an extension reaches a distinct abstract state once; the requester's is refused (four-eyes).
+    { type: 'exception.extend', actor: OTHER_APPROVER, reason: 'hand-over takes longer', endsAt: EXTENDED_END, now: t },
+    { type: 'exception.extend', actor: REQUESTER, reason: 'giving myself more time', endsAt: EXTENDED_END, now: t },
     { type: 'timer.fired', timerId: 'stale', timer: 'end', now: t },
   ]
   for (const timer of Object.values(ctx.timers)) events.push({ type: 'timer.fired', timerId: timer.timerId, timer: timer.timer, now: Date.parse(timer.at) > Date.parse(t) ? timer.at : t })
@@ -71,7 +76,7 @@ function modelEvents(snapshot: Snapshot): ApprovalEvent[] {
 }
 
 const abstract = (s: Snapshot): string =>
-  JSON.stringify([s.value, s.context.request?.kind, s.context.approvals.map((a) => a.actor.id), Object.keys(s.context.timers).sort(), s.context.decision?.outcome])
+  JSON.stringify([s.value, s.context.request?.kind, s.context.approvals.map((a) => a.actor.id), Object.keys(s.context.timers).sort(), s.context.decision?.outcome, s.context.request?.endsAt === EXTENDED_END])
 
 const model = createTestModel(exceptionApprovalMachine, {
   events: modelEvents,
@@ -94,8 +99,14 @@ function checkInvariants(s: Snapshot, all: Effects): void {
     const [first, second] = ctx.approvals
     assert.ok(first && second && first.actor.id !== second.actor.id && second.actor.roles.includes('admin'), 'an active sla_waiver has two distinct approvers, the second an admin')
   }
-  if (s.value === 'active') assert.deepEqual(all.forwarded.map((f) => f.event.type), ['exception.activated'])
-  if (s.value === 'expired' && ctx.decision?.outcome === 'ended') assert.deepEqual(all.forwarded.map((f) => f.event.type), ['exception.activated', 'exception.ended'])
+  // An extension in force tells the employee machine the new end (a second exception.activated, with the new until).
+  const activations = (n: number) => Array.from({ length: n }, () => 'exception.activated')
+  const extendedInForce = all.forwarded.filter((f) => f.event.type === 'exception.activated').length
+  if (s.value === 'active') assert.deepEqual(all.forwarded.map((f) => f.event.type), activations(Math.max(1, extendedInForce)))
+  const last = all.forwarded.at(-1)?.event
+  if (s.value === 'active') assert.equal(last?.type === 'exception.activated' ? last.until : undefined, ctx.request?.endsAt, 'the employee machine holds the current end')
+  if (s.value === 'expired' && ctx.decision?.outcome === 'ended') assert.deepEqual(all.forwarded.map((f) => f.event.type), [...activations(Math.max(1, extendedInForce)), 'exception.ended'])
+  if (ctx.request?.endsAt === EXTENDED_END) assert.notEqual(all.records.find((r) => r.kind === 'exception.extended')?.details.by, REQUESTER.id, 'the requester never extends')
   if (s.value === 'expired' && ctx.decision?.outcome === 'unanswered') assert.equal(all.forwarded.length, 0)
   if (s.value === 'rejected') assert.equal(all.forwarded.length, 0)
   for (const id of all.cancelled) assert.ok(all.scheduled.some((t) => t.timerId === id))
@@ -121,7 +132,7 @@ describe('exception approval model', () => {
       actor.start()
       const exec = (step: { event: ApprovalEvent }): void => void actor.send(step.event)
       await path.test({
-        events: Object.fromEntries(['exception.request', 'exception.approve', 'exception.reject', 'exception.revoke', 'timer.fired'].map((t) => [t, exec])),
+        events: Object.fromEntries(['exception.request', 'exception.approve', 'exception.reject', 'exception.revoke', 'exception.extend', 'timer.fired'].map((t) => [t, exec])),
         states: {
           '*': (expected) => {
             const live = actor.getSnapshot()

@@ -9,7 +9,7 @@
  * hands the employee machine its `exception.activated` / `exception.ended` event.
  */
 import { enqueueActions, setup } from 'xstate'
-import type { AccessGrant, SystemId } from '../provisioners/types.ts'
+import type { AccessGrant, SystemId } from '../src/domain/access.ts'
 import type { ExceptionActivatedEvent, ExceptionEndedEvent, ExceptionKind } from './lifecycle-types.ts'
 import { EXCEPTION_KINDS } from './lifecycle-types.ts'
 
@@ -92,6 +92,8 @@ export type ApprovalEvent =
   | { type: 'exception.approve'; actor: ApprovalActor; reason?: string; now: string }
   | { type: 'exception.reject'; actor: ApprovalActor; reason: string; now: string }
   | { type: 'exception.revoke'; actor: ApprovalActor; reason: string; now: string }
+  /** Move the end of an approved or active exception later (four-eyes: not by its requester). */
+  | { type: 'exception.extend'; actor: ApprovalActor; reason: string; endsAt: string; now: string }
   | { type: 'timer.fired'; timerId: string; timer: ApprovalTimerKind; now: string }
 
 export type ApprovalNotifyKind =
@@ -102,6 +104,7 @@ export type ApprovalNotifyKind =
   | 'exception_rejected'
   | 'exception_expired'
   | 'exception_revoked'
+  | 'exception_extended'
   | 'request_refused'
 
 type Effect =
@@ -192,6 +195,25 @@ function revokeProblem(ctx: ApprovalContext, ev: ApprovalEvent): string | undefi
   return undefined
 }
 
+/**
+ * An extension is a decision like an approval: by an approver or admin who did not ask for the
+ * exception (the requester cannot give themselves more time), later than the current end and
+ * within the kind's longest duration counted from the start.
+ */
+function extendProblem(ctx: ApprovalContext, ev: ApprovalEvent): string | undefined {
+  if (ev.type !== 'exception.extend') return 'not an extension'
+  const req = ctx.request
+  if (!req) return 'nothing requested'
+  if (!ev.actor.roles.includes('approver') && !ev.actor.roles.includes('admin')) return 'the approver or admin role is required'
+  if (ev.actor.id === req.requester.id) return 'four-eyes: the requester cannot extend their own exception'
+  if (ev.reason.trim().length < ctx.config.minReasonLength) return `a reason of at least ${ctx.config.minReasonLength} characters is required`
+  if (!isIso(ev.endsAt) || ms(ev.endsAt) <= ms(req.endsAt)) return `the new end must be after the current end ${req.endsAt}`
+  if (ms(ev.endsAt) <= ms(ev.now)) return 'the new end must be in the future'
+  const maxDays = ctx.config.maxDays[req.kind]
+  if (ms(ev.endsAt) - ms(req.startsAt) > maxDays * DAY_MS) return `${req.kind} may last at most ${maxDays} days from its start`
+  return undefined
+}
+
 // ---------------------------------------------------------------------------------------------
 // handlers
 
@@ -278,6 +300,22 @@ const HANDLERS = {
     const req = d.ctx.request
     if (wasActive && req) d.effects.push({ type: 'forward', params: { employeeId: req.employeeId, event: { type: 'exception.ended', exceptionId: d.ctx.exceptionId, now: ev.now } } })
   },
+  extend: (d, ev) => {
+    if (ev.type !== 'exception.extend' || !d.ctx.request) return
+    const from = d.ctx.request.endsAt
+    d.ctx.request.endsAt = ev.endsAt
+    delete d.ctx.refusal
+    record(d, 'exception.extended', { by: ev.actor.id, reason: ev.reason, from, to: ev.endsAt })
+    notify(d, 'exception_extended', `${d.ctx.request.kind} for ${d.ctx.request.employeeId} extended by ${ev.actor.id} from ${from} to ${ev.endsAt}: ${ev.reason}`, 'requester')
+    // In force: the end timer moves, and the employee machine is told the new end (it replaces its
+    // own end timer for this exception, src/lifecycle: onExceptionActivated).
+    if (d.ctx.timers['end'] !== undefined) {
+      cancelTimer(d, 'end')
+      setTimer(d, 'end', ev.endsAt)
+      const event = activatedEvent(d)
+      if (event) d.effects.push({ type: 'forward', params: { employeeId: d.ctx.request.employeeId, event } })
+    }
+  },
   refuse: (d, ev) => {
     const problem = problemFor(d.ctx, ev)
     d.ctx.refusal = { event: ev.type, message: problem, at: nowOf(d), ...('actor' in ev ? { actor: ev.actor.id } : {}) }
@@ -304,6 +342,8 @@ function problemFor(ctx: ApprovalContext, ev: ApprovalEvent): string {
       return rejectProblem(ctx, ev) ?? 'not awaiting a decision'
     case 'exception.revoke':
       return revokeProblem(ctx, ev) ?? 'nothing to revoke'
+    case 'exception.extend':
+      return extendProblem(ctx, ev) ?? 'only an approved or active exception can be extended'
     case 'timer.fired':
       return 'stale timer'
   }
@@ -318,6 +358,7 @@ const PREDICATES = {
   canApproveSecond: (ctx: ApprovalContext, ev: ApprovalEvent) => approveProblem(ctx, ev, 'second') === undefined,
   canReject: (ctx: ApprovalContext, ev: ApprovalEvent) => rejectProblem(ctx, ev) === undefined,
   canRevoke: (ctx: ApprovalContext, ev: ApprovalEvent) => revokeProblem(ctx, ev) === undefined,
+  canExtend: (ctx: ApprovalContext, ev: ApprovalEvent) => extendProblem(ctx, ev) === undefined,
   needsSecond: (ctx: ApprovalContext) => ctx.request?.kind === 'sla_waiver',
   startDue: (ctx: ApprovalContext) => ctx.request !== undefined && ctx.now !== undefined && ms(ctx.request.startsAt) <= ms(ctx.now),
   'timer:answer_due': (ctx: ApprovalContext, ev: ApprovalEvent) => isTimer(ctx, ev, 'answer_due'),
@@ -391,6 +432,7 @@ export const exceptionApprovalMachine = approvalSetup.createMachine({
     'exception.approve': refuse,
     'exception.reject': refuse,
     'exception.revoke': refuse,
+    'exception.extend': refuse,
     'timer.fired': refuse,
   },
   states: {
@@ -421,12 +463,14 @@ export const exceptionApprovalMachine = approvalSetup.createMachine({
       on: {
         'timer.fired': to('active', 'activate', 'timer:start'),
         'exception.revoke': to('revoked', 'revoke', 'canRevoke'),
+        'exception.extend': on('extend', 'canExtend'),
       },
     },
     active: {
       on: {
         'timer.fired': to('expired', 'end', 'timer:end'),
         'exception.revoke': to('revoked', 'revoke', 'canRevoke'),
+        'exception.extend': on('extend', 'canExtend'),
       },
     },
     rejected: { type: 'final' },

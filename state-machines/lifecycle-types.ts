@@ -11,7 +11,7 @@ import type {
   RevocationPhase,
   RevocationPlan,
   SystemId,
-} from '../provisioners/types.ts'
+} from '../src/domain/access.ts'
 import type { CanonicalEvent, CanonicalEventType } from './events.ts'
 
 /** The birthright policy evaluated for the profile as it stands after an HR event. */

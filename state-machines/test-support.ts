@@ -4,7 +4,7 @@
  * and by engine tests that need a realistic machine without a database.
  */
 import { createActor, type SnapshotFrom } from 'xstate'
-import type { AccessGrant } from '../provisioners/types.ts'
+import type { AccessGrant } from '../src/domain/access.ts'
 import {
   employeeLifecycleMachine,
   type JobRequest,

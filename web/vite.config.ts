@@ -14,7 +14,8 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     target: 'es2022',
-    sourcemap: true,
+    // Written for debugging, not referenced from the scripts; served only with console.sourceMaps.
+    sourcemap: 'hidden',
     // Keep the module-preload helper out of the HTML: an inline script would break the CSP.
     modulePreload: { polyfill: false },
     assetsInlineLimit: 0,

@@ -477,6 +477,23 @@ describe('leaver', () => {
     assert.equal(again.steps[0]?.status, 'already_done')
   })
 
+  test('when Graph refuses to disable a privileged admin, then sessions are still revoked and the phase fails AuthFailed', async (t) => {
+    const env = await setup(t)
+    const { user, ref } = await seedLeaver(env)
+    // Graph answers 403 Authorization_RequestDenied when the app may not disable an admin
+    // (https://learn.microsoft.com/graph/api/user-update: privileged users need a higher role).
+    env.emulator.kit.injectFault({ method: 'PATCH', pathIncludes: '/v1.0/users/', status: 403, code: 'Authorization_RequestDenied' })
+    const err = await rejectsWith(
+      env.provisioner.deprovision(env.ctx, ref, { phase: 'cutoff', steps: ['disable', 'revoke_sessions'], options: {} }),
+      'AuthFailed',
+    )
+    assert.match(err.message, /failed at disable.*disable failed, revoke_sessions done/)
+    const stored = env.emulator.getUser(user)
+    assert.equal(stored?.accountEnabled, true)
+    const revoke = env.calls.find((c) => c.operation === 'POST /users/{id}/revokeSignInSessions')
+    assert.equal(revoke?.status, 200, 'revokeSignInSessions ran after the refused disable')
+  })
+
   test('when an admin re-enables the account by hand, then verify no longer reads it revoked', async (t) => {
     const env = await setup(t)
     const { ref } = await seedLeaver(env)

@@ -15,7 +15,6 @@
  *   and RedirectHandler drops it on a redirect to another authority.
  */
 import { randomUUID } from 'node:crypto'
-import { performance } from 'node:perf_hooks'
 import {
   Client,
   GraphClientError,
@@ -39,6 +38,7 @@ import {
   type ProvisionerError,
   TransientError,
 } from '../errors.ts'
+import { vendorCall } from '../kit/call.ts'
 import type { Ctx } from '../types.ts'
 import { isLoopbackHost } from './config.ts'
 import { graphRequestCost } from './limits.ts'
@@ -203,38 +203,13 @@ export class GraphApi {
     return nextLink.slice(this.#root.length)
   }
 
+  /**
+   * One Graph call through the shared wrapper (../kit/call.ts). Graph says the token is no longer
+   * valid (expired early, key rollover, revoked app) with 401 InvalidAuthenticationToken: that
+   * token is dropped and the call sent once more with a fresh one; a second 401 is AuthFailed.
+   */
   async call(ctx: Ctx, spec: GraphCallSpec): Promise<GraphResult> {
-    try {
-      return await this.#attempt(ctx, spec)
-    } catch (err) {
-      // Graph says the token is no longer valid (expired early, key rollover, revoked app):
-      // fetch a fresh one and send once more. A second 401 is AuthFailed.
-      if (err instanceof RejectedToken) {
-        this.#opts.tokens.invalidate(err.token)
-        try {
-          return await this.#attempt(ctx, spec)
-        } catch (again) {
-          if (again instanceof RejectedToken) throw again.error
-          throw again
-        }
-      }
-      throw err
-    }
-  }
-
-  async #attempt(ctx: Ctx, spec: GraphCallSpec): Promise<GraphResult> {
     const { system, timeoutMs } = this.#opts
-    let token: string
-    try {
-      token = await this.#opts.tokens.get(ctx)
-    } catch (err) {
-      if (isProvisionerError(err)) throw err
-      throw new TransientError(`token acquisition aborted: ${err instanceof Error ? err.message : String(err)}`, {
-        system,
-        operation: spec.operation,
-        cause: err,
-      })
-    }
     const queryText = Object.fromEntries(
       Object.entries(spec.query ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
     ) as Record<string, string>
@@ -242,74 +217,61 @@ export class GraphApi {
       ...queryText,
       ...queryFromPath(spec.path),
     })
-    await ctx.throttle(bucket, cost)
-
-    const probe = new GraphCallOptions(token, randomUUID())
-    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)])
     const qs = Object.entries(queryText)
       .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
       .join('&')
     const target = qs ? `${spec.path}${spec.path.includes('?') ? '&' : '?'}${qs}` : spec.path
-    let request: GraphRequest = this.client.api(target).middlewareOptions([probe]).option('signal', signal)
-    if (spec.headers) request = request.headers(spec.headers)
-    const pathOnly = `/${GRAPH_VERSION}${spec.path.split('?')[0] ?? ''}`
-    const started = performance.now()
-    try {
-      let body: unknown
-      switch (spec.method) {
-        case 'GET':
-          body = await request.get()
-          break
-        case 'POST':
-          body = await request.post(spec.body ?? {})
-          break
-        case 'PATCH':
-          body = await request.patch(spec.body ?? {})
-          break
-        case 'DELETE':
-          body = await request.delete()
-          break
-      }
-      ctx.recordCall({
-        operation: spec.operation,
-        method: spec.method,
-        path: pathOnly,
-        status: probe.status,
-        requestId: probe.requestId,
-        durationMs: Math.round(performance.now() - started),
-      })
-      return { body, status: probe.status, requestId: probe.requestId }
-    } catch (err) {
-      const error = classifyGraphError(err, {
-        system,
-        operation: spec.operation,
-        timeoutMs,
-        callerAborted: ctx.signal.aborted,
-        probe,
-      })
-      ctx.recordCall({
-        operation: spec.operation,
-        method: spec.method,
-        path: pathOnly,
-        status: error.status,
-        requestId: error.requestId,
-        durationMs: Math.round(performance.now() - started),
-        errorKind: error.kind,
-      })
-      if (error.status === 401 && error.vendorCode === 'InvalidAuthenticationToken') throw new RejectedToken(token, error)
-      throw error
-    }
-  }
-}
-
-/** Internal signal from #attempt to call(): the token was refused; carries the classified error. */
-class RejectedToken extends Error {
-  readonly token: string
-  readonly error: ProvisionerError
-  constructor(token: string, error: ProvisionerError) {
-    super(error.message)
-    this.token = token
-    this.error = error
+    let probe: GraphCallOptions | undefined
+    return vendorCall(ctx, {
+      operation: spec.operation,
+      method: spec.method,
+      path: `/${GRAPH_VERSION}${spec.path.split('?')[0] ?? ''}`,
+      buckets: [{ bucket, cost }],
+      timeoutMs,
+      credential: async () => {
+        try {
+          return await this.#opts.tokens.get(ctx)
+        } catch (err) {
+          if (isProvisionerError(err)) throw err
+          throw new TransientError(`token acquisition aborted: ${err instanceof Error ? err.message : String(err)}`, {
+            system,
+            operation: spec.operation,
+            cause: err,
+          })
+        }
+      },
+      send: async ({ signal, facts, credential: token }) => {
+        const call = new GraphCallOptions(token, randomUUID())
+        probe = call
+        let request: GraphRequest = this.client.api(target).middlewareOptions([call]).option('signal', signal)
+        if (spec.headers) request = request.headers(spec.headers)
+        let body: unknown
+        switch (spec.method) {
+          case 'GET':
+            body = await request.get()
+            break
+          case 'POST':
+            body = await request.post(spec.body ?? {})
+            break
+          case 'PATCH':
+            body = await request.patch(spec.body ?? {})
+            break
+          case 'DELETE':
+            body = await request.delete()
+            break
+        }
+        facts.status = call.status
+        facts.requestId = call.requestId
+        return { body, status: call.status, requestId: call.requestId }
+      },
+      classify: (err) =>
+        classifyGraphError(err, { system, operation: spec.operation, timeoutMs, callerAborted: ctx.signal.aborted, probe: probe ?? new GraphCallOptions('', '') }),
+      refused: (err, token) => {
+        if (err.status !== 401 || err.vendorCode !== 'InvalidAuthenticationToken') return false
+        this.#opts.tokens.invalidate(token)
+        return true
+      },
+    })
   }
 }
 

@@ -44,13 +44,13 @@ import type {
 import { type EntraConfig, GUID_PATTERN } from './config.ts'
 import { GraphApi, type GraphCallSpec, type GraphResult } from './graph.ts'
 import { ENTRA_RATE_LIMITS } from './limits.ts'
+import { accountGone, runRevocation } from '../kit/revocation.ts'
+import { ENTRA_MAPPING, fitsEmployeeId } from './mapping.ts'
+import { buildTargetAttributes } from '../mapping.ts'
 import { ClientCredentialsTokenSource } from './token.ts'
 
 /** The vendor's published limits per bucket (see limits.ts); config.rateLimits may override. */
 export const rateLimitBuckets = ENTRA_RATE_LIMITS
-
-/** "employeeId … The maximum length is 16 characters" (https://learn.microsoft.com/graph/api/resources/user). */
-export const EMPLOYEE_ID_MAX_LENGTH = 16
 
 /**
  * Advanced query parameters: Graph answers `$filter` on onPremisesExtensionAttributes only with
@@ -127,20 +127,25 @@ type RoleAssignment = z.infer<typeof roleAssignmentSchema>
 const collection = <T extends z.ZodType>(item: T) =>
   z.object({ value: z.array(item), '@odata.nextLink': z.string().optional() })
 
-const STEP_ORDER: Record<RevocationStepKind, number> = {
-  disable: 0,
-  revoke_sessions: 1,
-  revoke_tokens: 2,
-  remove_roles: 3,
-  remove_groups: 4,
-  remove_licences: 5,
-  convert_mailbox: 6,
-  transfer_data: 7,
-  remove_products: 8,
-  remove_channels: 9,
-  move_org_unit: 10,
-  delete: 11,
-}
+/**
+ * Graph's semantics fix the order whatever the plan lists: disable before revoking sessions (else
+ * the user can sign in again in between), groups before licences (group-based licences go with
+ * the membership), delete last.
+ */
+const STEP_ORDER: readonly RevocationStepKind[] = [
+  'disable',
+  'revoke_sessions',
+  'revoke_tokens',
+  'remove_roles',
+  'remove_groups',
+  'remove_licences',
+  'convert_mailbox',
+  'transfer_data',
+  'remove_products',
+  'remove_channels',
+  'move_org_unit',
+  'delete',
+]
 
 export interface EntraProvisionerOptions {
   systemId?: string
@@ -308,40 +313,29 @@ class EntraProvisioner implements Provisioner {
   // ─── leaver ────────────────────────────────────────────────────────────────────────────────
 
   async deprovision(ctx: Ctx, ref: AccountRef, plan: RevocationPlan): Promise<RevocationEvidence> {
-    const evidence: RevocationEvidence = { steps: [], residual: [] }
-    // Graph's semantics fix the order whatever the plan lists: disable before revoking sessions
-    // (else the user can sign in again in between), groups before licences (group-based licences
-    // go with the membership), delete last.
-    const steps = [...new Set(plan.steps)].sort((a, b) => STEP_ORDER[a] - STEP_ORDER[b])
-    const gone = (from: number, detail: string) => {
-      for (const step of steps.slice(from)) evidence.steps.push(stepEvidence(step, 'already_done', detail))
-    }
-
+    // The rules (order, already gone, a failed step) are ../kit/revocation.ts's.
     let user: GraphUser
     try {
       user = await this.#getUser(ctx, ref.accountId)
     } catch (err) {
-      if (err instanceof NotFoundError) {
-        gone(0, `user ${ref.accountId} does not exist (deleted or never created)`)
-        return evidence
-      }
+      if (err instanceof NotFoundError) return accountGone(plan.steps, `user ${ref.accountId} does not exist (deleted or never created)`, { order: STEP_ORDER })
       throw err
     }
-
     const run: RunState = { user, sessionsRevoked: false, removedGroups: new Set(), memberOf: undefined }
-    for (const [index, step] of steps.entries()) {
-      try {
-        evidence.steps.push(await this.#runStep(ctx, step, plan, run, evidence.residual))
-      } catch (err) {
-        // Per-item 404s (a membership or assignment already gone) are handled inside the steps;
-        // a 404 that escapes is about the user. Confirm by key before calling it gone.
-        if (err instanceof NotFoundError && !(await this.#exists(ctx, ref.accountId))) {
-          gone(index, `user ${ref.accountId} disappeared during revocation`)
-          break
-        }
-        throw err
-      }
-    }
+    const residual: ResidualAccess[] = []
+    const evidence = await runRevocation({
+      system: this.system,
+      phase: plan.phase,
+      accountId: ref.accountId,
+      steps: plan.steps,
+      order: STEP_ORDER,
+      residual,
+      runStep: (step) => this.#runStep(ctx, step, plan, run, residual),
+      // Per-item 404s (a membership or assignment already gone) are handled inside the steps;
+      // a 404 that escapes is about the user. Confirm by key before calling it gone.
+      exists: () => this.#exists(ctx, ref.accountId),
+      goneDetail: `user ${ref.accountId} disappeared during revocation`,
+    })
     ctx.log.info(
       {
         system: this.system,
@@ -418,6 +412,9 @@ class EntraProvisioner implements Provisioner {
         return stepEvidence(step, 'not_supported', 'Microsoft Entra has no such concept')
       case 'delete':
         return this.#deleteUser(ctx, run, plan)
+      default:
+        // Job payloads are read as unknown upstream: a step this code does not know is reported.
+        return stepEvidence(step, 'not_supported', `unknown step ${String(step)}`)
     }
   }
 
@@ -848,21 +845,12 @@ class EntraProvisioner implements Provisioner {
   async #createUser(ctx: Ctx, spec: AccountSpec, upn: string, usageLocation: string | undefined): Promise<GraphUser> {
     const e = spec.employee
     const body = {
-      accountEnabled: spec.enabled,
-      displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
-      givenName: e.firstName,
-      surname: e.lastName,
+      ...buildTargetAttributes(ENTRA_MAPPING, e, { enabled: spec.enabled, identityKeyAttribute: this.#config.identityKeyAttribute, usageLocation }),
       mailNickname: upn.split('@')[0],
       userPrincipalName: upn,
       // Nobody is told this password: it only satisfies Graph's required passwordProfile. People
       // get in with a Temporary Access Pass, SSPR or federation, and must change it on first use.
       passwordProfile: { forceChangePasswordNextSignIn: true, password: strongPassword() },
-      // The full key always goes to the identity attribute; employeeId only when it fits whole.
-      onPremisesExtensionAttributes: { [this.#config.identityKeyAttribute]: e.employeeId },
-      ...(fitsEmployeeId(e.employeeId) ? { employeeId: e.employeeId } : {}),
-      ...(usageLocation ? { usageLocation } : {}),
-      ...(e.title ? { jobTitle: e.title } : {}),
-      ...(e.department ? { department: e.department } : {}),
     }
     const result = await this.#graph.call(ctx, { method: 'POST', path: '/users', operation: 'POST /users', body })
     const created = this.#parse(userSchema, result, 'POST /users')
@@ -1119,11 +1107,6 @@ function stepEvidence(
 ): StepEvidence {
   const ids = requestIds.filter((x): x is string => !!x)
   return { step, status, at: new Date().toISOString(), detail, ...(ids.length ? { requestIds: ids } : {}) }
-}
-
-/** True when the key can go into employeeId whole (it is never truncated: a cut id could match someone else). */
-export function fitsEmployeeId(key: string): boolean {
-  return key.length <= EMPLOYEE_ID_MAX_LENGTH
 }
 
 function enc(segment: string): string {

@@ -386,6 +386,20 @@ describe('leaver', () => {
     assert.match(evidence.steps[2]?.detail ?? '', /NOT invalidated/)
     assert.deepEqual(evidence.residual.map((r) => r.kind), ['backup_codes'])
   })
+
+  test('when Google refuses the suspension, then sign-out and token revocation still run and the phase fails Permanent', async (t) => {
+    const { emulator, provisioner, ctx, ref } = await leaver(t)
+    emulator.kit.injectFault({ method: 'PUT', pathIncludes: '/users/', status: 400, code: 'invalid' })
+    const err = await rejects(provisioner.deprovision(ctx, ref, CUTOFF))
+    assert.equal(err.kind, 'Permanent')
+    assert.equal(err.vendorCode, 'invalid')
+    assert.match(err.message, /failed at disable.*disable failed, revoke_sessions done, revoke_tokens done/)
+    const stored = emulator.getUser(ref.accountId)
+    assert.equal(stored?.suspended, false)
+    assert.equal(stored?.signOuts.length, 1)
+    assert.deepEqual(stored?.tokens, [])
+    assert.deepEqual(stored?.asps, [])
+  })
 })
 
 describe('errors', () => {

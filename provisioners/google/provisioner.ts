@@ -35,10 +35,14 @@ import type {
   StepEvidence,
   VerifyCheck,
 } from '../types.ts'
+import { vendorCall } from '../kit/call.ts'
+import { accountGone, runRevocation } from '../kit/revocation.ts'
 import { JwtBearerClient, type TokenCallRecord } from './auth.ts'
 import { classifyGoogleError, requestIdOf } from './classify.ts'
 import { scopesFor, type GoogleConfig } from './config.ts'
 import { candidateEmails } from './primary-email.ts'
+import { GOOGLE_MAPPING } from './mapping.ts'
+import { buildTargetAttributes } from '../mapping.ts'
 
 /**
  * Limiter buckets. `directory`: every Admin SDK call (Directory and Data Transfer are both
@@ -207,42 +211,38 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
   }
 
   /**
-   * One vendor call: token, throttle, call, record, classify. A 401 means Google no longer
+   * One vendor call through the shared wrapper (../kit/call.ts). A 401 means Google no longer
    * accepts the cached token (revoked or expired early); the request was not executed, so it is
-   * re-sent once with a new token, the way google-auth-library refreshes on 401.
+   * re-sent once with a new token, the way google-auth-library refreshes on 401. gaxios enforces
+   * the timeout (sdkOptions), so the wrapper adds none.
    */
   async function call<T>(
     ctx: Ctx,
     spec: CallSpec,
     fn: (opts: MethodOptions) => Promise<SdkResponse<T>>,
   ): Promise<CallResult<T>> {
-    for (let attempt = 1; ; attempt += 1) {
-      await ensureToken(ctx)
-      await ctx.throttle('directory')
-      const tokenUsed = auth.currentToken()
-      const started = performance.now()
-      try {
-        const res = await fn(methodOptions(ctx))
-        const requestId = requestIdOf(res.headers)
-        ctx.recordCall({ ...spec, status: res.status, requestId, durationMs: Math.round(performance.now() - started) })
-        return { data: res.data, requestId }
-      } catch (err) {
-        const classified = classifyGoogleError(err, { system, operation: spec.operation })
-        ctx.recordCall({
-          ...spec,
-          status: classified.status,
-          requestId: classified.requestId,
-          durationMs: Math.round(performance.now() - started),
-          errorKind: classified.kind,
-        })
-        if (classified.status === 401 && classified.operation === spec.operation && attempt === 1 && !ctx.signal.aborted) {
-          auth.invalidate(tokenUsed)
-          ctx.log.info({ system, operation: spec.operation }, 'google rejected the access token; fetching a new one')
-          continue
-        }
-        throw classified
-      }
-    }
+    const res = await vendorCall(ctx, {
+      ...spec,
+      buckets: ['directory'],
+      credential: async () => {
+        await ensureToken(ctx)
+        return auth.currentToken()
+      },
+      send: async ({ signal, facts }) => {
+        const res = await fn({ ...methodOptions(ctx), signal })
+        facts.status = res.status
+        facts.requestId = requestIdOf(res.headers)
+        return res
+      },
+      classify: (err) => classifyGoogleError(err, { system, operation: spec.operation }),
+      refused: (err, tokenUsed) => {
+        if (err.status !== 401 || err.operation !== spec.operation) return false
+        auth.invalidate(tokenUsed)
+        ctx.log.info({ system, operation: spec.operation }, 'google rejected the access token; fetching a new one')
+        return true
+      },
+    })
+    return { data: res.data, requestId: requestIdOf(res.headers) }
   }
 
   function parse<S extends z.ZodType>(schema: S, data: unknown, operation: string): z.output<S> {
@@ -718,25 +718,10 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
                 {
                   requestBody: {
                     primaryEmail: email,
-                    name: { givenName: employee.firstName, familyName: employee.lastName },
                     password: temporaryPassword(),
                     changePasswordAtNextLogin: true,
-                    suspended: !spec.enabled,
                     orgUnitPath: spec.access.orgUnit ?? config.defaultOrgUnit,
-                    externalIds: [{ type: 'organization', value: employee.employeeId }],
-                    ...(employee.title || employee.department || employee.costCenter
-                      ? {
-                          organizations: [
-                            {
-                              primary: true,
-                              ...(employee.title ? { title: employee.title } : {}),
-                              ...(employee.department ? { department: employee.department } : {}),
-                              ...(employee.costCenter ? { costCenter: employee.costCenter } : {}),
-                            },
-                          ],
-                        }
-                      : {}),
-                    ...(employee.managerEmail ? { relations: [{ type: 'manager', value: employee.managerEmail }] } : {}),
+                    ...buildTargetAttributes(GOOGLE_MAPPING, employee, { enabled: spec.enabled }),
                   },
                 },
                 o,
@@ -798,35 +783,28 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
     },
 
     async deprovision(ctx, ref, plan): Promise<RevocationEvidence> {
-      // Job payloads are read as unknown upstream; a step this code does not know is reported,
-      // never silently dropped.
-      const ordered = [...STEP_ORDER.filter((step) => plan.steps.includes(step)), ...plan.steps.filter((step) => !STEP_ORDER.includes(step))]
+      // The rules (order, already gone, a failed step) are ../kit/revocation.ts's; a step this
+      // code does not know is reported by runStep, never silently dropped.
       const user = await findUser(ctx, ref.accountId)
-      if (!user) {
-        return {
-          steps: ordered.map((step) => evidence(step, 'already_done', 'user not found in Google Workspace (deleted)')),
-          residual: [],
-        }
-      }
+      if (!user) return accountGone(plan.steps, 'user not found in Google Workspace (deleted)', { order: STEP_ORDER })
       const state: LeaverState = { user, residual: [] }
-      const steps: StepEvidence[] = []
-      for (const step of ordered) {
-        try {
-          steps.push(await runStep(ctx, step, state, plan))
-        } catch (err) {
-          // Deleted while we worked (by hand, or a parallel clean-up): nothing left to revoke.
-          if (isProvisionerError(err) && err.kind === 'NotFound' && !(await findUser(ctx, ref.accountId))) {
-            steps.push(evidence(step, 'already_done', 'user no longer exists'))
-            continue
-          }
-          throw err
-        }
-      }
+      const evidence = await runRevocation({
+        system,
+        phase: plan.phase,
+        accountId: ref.accountId,
+        steps: plan.steps,
+        order: STEP_ORDER,
+        residual: state.residual,
+        runStep: (step) => runStep(ctx, step, state, plan),
+        // Deleted while we worked (by hand, or a parallel clean-up): nothing left to revoke.
+        exists: async () => (await findUser(ctx, ref.accountId)) !== undefined,
+        goneDetail: 'user no longer exists',
+      })
       ctx.log.info(
         { system, employeeId: ref.employeeId, accountId: ref.accountId, phase: plan.phase, residual: state.residual.length },
         'google revocation steps finished',
       )
-      return { steps, residual: state.residual }
+      return evidence
     },
 
     async verify(ctx, ref): Promise<AccountState> {

@@ -22,7 +22,12 @@ import { z } from 'zod'
 import { EmulatorKit, type Admission, type EmulatorOptions, type InventoryAccount } from '../emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import type { JiraConfigInput } from './config.ts'
-import { ATLASSIAN_EXTENSION, SCIM_ERROR_SCHEMA, SCIM_LIST_SCHEMA, SCIM_PATCH_SCHEMA, SCIM_USER_SCHEMA } from './scim.ts'
+import { ATLASSIAN_DIALECT, filterGrammarOf } from '../scim-core/dialect.ts'
+import { matchesFilter, parseFilter, ScimFilterError } from '../scim-core/filter.ts'
+import { SCHEMA } from '../scim-core/schemas.ts'
+
+/** Atlassian's filter language: one `userName eq` or `externalId eq`, nothing else (see the SCIM list route). */
+const SCIM_FILTER_GRAMMAR = filterGrammarOf(ATLASSIAN_DIALECT)
 
 /** Development credentials the emulator accepts out of the box (the sandbox uses them). */
 export const JIRA_SANDBOX_CREDENTIALS = {
@@ -132,7 +137,7 @@ const scimCreateBody = z
   .loose()
 
 const scimPatchBody = z.object({
-  schemas: z.array(z.string()).refine((s) => s.includes(SCIM_PATCH_SCHEMA), 'schemas must include the PatchOp schema'),
+  schemas: z.array(z.string()).refine((s) => s.includes(SCHEMA.patchOp), 'schemas must include the PatchOp schema'),
   Operations: z
     .array(z.object({ op: z.string(), path: z.string().optional(), value: z.unknown().optional() }))
     .min(1),
@@ -388,7 +393,7 @@ export class JiraEmulator {
   private scimJson(r: ScimRecord): Record<string, unknown> {
     const account = this.accounts.get(r.accountId)
     return {
-      schemas: [SCIM_USER_SCHEMA, ATLASSIAN_EXTENSION],
+      schemas: [SCHEMA.user, SCHEMA.atlassianExternal],
       id: r.id,
       userName: r.userName,
       emails: [{ value: r.email, type: 'work', primary: true }],
@@ -403,7 +408,7 @@ export class JiraEmulator {
       ...(r.department ? { department: r.department } : {}),
       active: account?.active ?? false,
       groups: [],
-      [ATLASSIAN_EXTENSION]: { atlassianAccountId: r.accountId },
+      [SCHEMA.atlassianExternal]: { atlassianAccountId: r.accountId },
       meta: {
         resourceType: 'User',
         created: r.created,
@@ -421,7 +426,7 @@ export class JiraEmulator {
     res
       .status(status)
       .type('application/json')
-      .send(JSON.stringify({ schemas: [SCIM_ERROR_SCHEMA], status: String(status), ...(scimType ? { scimType } : {}), detail }))
+      .send(JSON.stringify({ schemas: [SCHEMA.error], status: String(status), ...(scimType ? { scimType } : {}), detail }))
   }
 
   private jiraUnauthorized(res: Response): void {
@@ -728,25 +733,25 @@ export class JiraEmulator {
     if (startIndex === undefined || count === undefined) return this.scimError(res, 400, 'startIndex and count must be integers', 'invalidValue')
     let records = [...this.scimRecords.values()]
     if (filter !== undefined) {
-      // Atlassian: "Filtering is supported with a single exact match (eq) against the userName and externalId attributes."
-      const m = /^\s*(userName|externalId)\s+eq\s+("(?:[^"\\]|\\.)*")\s*$/i.exec(filter)
-      let value: unknown
+      // Atlassian: "Filtering is supported with a single exact match (eq) against the userName and
+      // externalId attributes" (https://developer.atlassian.com/cloud/admin/user-provisioning/rest/api-group-users/).
+      // userName matches case-insensitively, externalId exactly (RFC 7643 §3.1 caseExact).
+      let node
       try {
-        value = m?.[2] ? (JSON.parse(m[2]) as unknown) : undefined
-      } catch {
-        value = undefined
+        node = parseFilter(filter, SCIM_FILTER_GRAMMAR)
+        // An exact match is against a string: `externalId eq 5` or `eq null` is refused too.
+        if (node.type !== 'compare' || typeof node.value !== 'string') throw new ScimFilterError('unsupported', 'a string value is expected')
+      } catch (err) {
+        if (err instanceof ScimFilterError) return this.scimError(res, 400, `Unsupported filter: ${filter}`, 'invalidFilter')
+        throw err
       }
-      if (!m || typeof value !== 'string') return this.scimError(res, 400, `Unsupported filter: ${filter}`, 'invalidFilter')
-      records =
-        m[1]?.toLowerCase() === 'username'
-          ? records.filter((r) => r.userName.toLowerCase() === value.toLowerCase())
-          : records.filter((r) => r.externalId === value)
+      records = records.filter((r) => matchesFilter(node, { userName: r.userName, externalId: r.externalId }, { strict: false }))
     }
     const start = Math.max(1, startIndex)
     const page = records.slice(start - 1, start - 1 + Math.min(count, 100))
     res.type('application/json').send(
       JSON.stringify({
-        schemas: [SCIM_LIST_SCHEMA],
+        schemas: [SCHEMA.listResponse],
         totalResults: records.length,
         startIndex: start,
         itemsPerPage: page.length,

@@ -200,6 +200,20 @@ describe('jira with Atlassian SCIM: joiner, mover, leaver', () => {
     assert.equal(calls.filter((c) => c.operation === 'scim.Users.patch').length, 0)
   })
 
+  test('when the Atlassian deactivation is refused once, then the next cut-off step still deactivates and the phase fails for the job layer to retry', async () => {
+    const jira = h.make()
+    const spec = joiner()
+    const ref = await jira.provision(testCtx(silentLogger), spec)
+    h.emulator.kit.injectFault({ method: 'PATCH', pathIncludes: '/scim/', status: 403 })
+    const err = await jira.deprovision(testCtx(silentLogger), ref, CUTOFF).then(
+      () => assert.fail('expected the phase to fail'),
+      (e: unknown) => e as ProvisionerError,
+    )
+    assert.equal(err.kind, 'AuthFailed', err.message)
+    assert.match(err.message, /failed at disable.*disable failed, revoke_sessions done, revoke_tokens done/)
+    assert.equal(h.emulator.scimUserByExternalId(spec.employee.employeeId)?.active, false)
+  })
+
   test('when an admin re-enables the account by hand, then verify no longer reports it revoked', async () => {
     const jira = h.make()
     const ref = await jira.provision(testCtx(silentLogger), joiner())

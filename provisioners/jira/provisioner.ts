@@ -39,7 +39,6 @@ import type {
   RevocationEvidence,
   RevocationPlan,
   RevocationStepKind,
-  StepEvidence,
   VerifyCheck,
 } from '../types.ts'
 import { classifyJiraError } from './classify.ts'
@@ -55,7 +54,10 @@ import {
 } from './endpoints.ts'
 import type { JiraConfig } from './config.ts'
 import { createAtlassianScimClient, scimEq, type AtlassianScimClient, type ScimUser } from './scim.ts'
+import { jiraUserAttributes } from './mapping.ts'
 import { createJiraTransport, emptyMeta, type CallMeta } from './transport.ts'
+import { vendorCall } from '../kit/call.ts'
+import { runRevocation, type StepOutcome } from '../kit/revocation.ts'
 
 /**
  * Paced defaults. https://developer.atlassian.com/cloud/jira/platform/rate-limiting/ : API-token
@@ -95,8 +97,6 @@ function groupKey(group: GroupName): { groupId: string } | { groupname: string }
   return group.groupId ? { groupId: group.groupId } : { groupname: group.name ?? '' }
 }
 
-const now = () => new Date().toISOString()
-
 export function createJiraProvisioner(config: JiraConfig, options: { systemId?: string } = {}): Provisioner {
   const system = options.systemId ?? 'jira'
   const transport = createJiraTransport({
@@ -126,42 +126,32 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
     run: (meta: CallMeta) => Promise<T>,
     trace?: string[],
   ): Promise<T> {
-    await ctx.throttle(bucket)
-    const meta = emptyMeta()
-    const started = performance.now()
-    try {
-      const result = await run(meta)
-      ctx.recordCall({
-        operation,
-        method: meta.method,
-        path: meta.path,
-        status: meta.status,
-        requestId: meta.requestId,
-        durationMs: Math.round(performance.now() - started),
-      })
-      if (trace && meta.requestId) trace.push(meta.requestId)
-      return result
-    } catch (err) {
-      const error = classifyJiraError(err, {
-        system,
-        operation,
-        requestId: meta.requestId,
-        rateLimitReason: meta.rateLimitReason,
-        retryAfterMs: meta.retryAfterMs,
-      })
-      ctx.recordCall({
-        operation,
-        method: meta.method,
-        path: meta.path,
-        status: meta.status,
-        requestId: meta.requestId,
-        durationMs: Math.round(performance.now() - started),
-        errorKind: error.kind,
-      })
-      // A refused call is evidence too (a 403 that leaves residual access).
-      if (trace && meta.requestId) trace.push(meta.requestId)
-      throw error
-    }
+    // The transport fills `meta` as the request goes out and comes back (method, path, status,
+    // request id, RateLimit-Reason); the classifier reads it on a failure.
+    let meta = emptyMeta()
+    return vendorCall(ctx, {
+      operation,
+      method: '',
+      path: '',
+      buckets: [bucket],
+      ...(trace ? { trace } : {}),
+      send: async ({ facts }) => {
+        meta = emptyMeta()
+        try {
+          return await run(meta)
+        } finally {
+          Object.assign(facts, { method: meta.method, path: meta.path, status: meta.status, requestId: meta.requestId })
+        }
+      },
+      classify: (err) =>
+        classifyJiraError(err, {
+          system,
+          operation,
+          requestId: meta.requestId,
+          rateLimitReason: meta.rateLimitReason,
+          retryAfterMs: meta.retryAfterMs,
+        }),
+    })
   }
 
   const jira = <T>(ctx: Ctx, bucket: 'read' | 'write', operation: string, run: (client: Client) => Promise<T>, trace?: string[]) =>
@@ -253,17 +243,7 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
       try {
         user = await call(ctx, 'scim', 'scim.Users.create', (meta) =>
           client.create(
-            {
-              userName: email,
-              email,
-              externalId: e.employeeId,
-              givenName: e.firstName,
-              familyName: e.lastName,
-              displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
-              ...(e.title ? { title: e.title } : {}),
-              ...(e.department ? { department: e.department } : {}),
-              active: spec.enabled,
-            },
+            { userName: email, email, ...jiraUserAttributes(e, spec.enabled) },
             ctx.signal,
             meta,
           ),
@@ -521,19 +501,15 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
     },
 
     async deprovision(ctx, ref, plan: RevocationPlan): Promise<RevocationEvidence> {
-      const steps: StepEvidence[] = []
+      // The rules (order, already gone, a failed step) are ../kit/revocation.ts's.
       const residual: ResidualAccess[] = []
-      let userGone = false
       /** SCIM state within this run: undefined = not looked up yet, null = no record. */
       let record: ScimUser | null | undefined
       let deactivatedHere = false
 
-      const gone = (step: RevocationStepKind): StepEvidence => ({
-        step,
-        status: 'already_done',
-        at: now(),
-        detail: 'user no longer exists on the Jira site (404): nothing left to remove',
-      })
+      const GONE = 'user no longer exists on the Jira site (404): nothing left to remove'
+      /** The site user is gone: this step and the remaining ones are already done. */
+      const gone = (): StepOutcome => ({ status: 'already_done', detail: GONE, accountGone: GONE })
 
       async function scimRecord(): Promise<ScimUser | null> {
         if (record === undefined) record = (await scimFindForRef(ctx, ref)) ?? null
@@ -541,129 +517,91 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
       }
 
       /** Deactivate through SCIM; undefined when there is no SCIM record to deactivate. */
-      async function deactivate(step: RevocationStepKind): Promise<StepEvidence | undefined> {
+      async function deactivate(): Promise<StepOutcome | undefined> {
         const r = await scimRecord()
         if (!r) return undefined
         if (!r.active && !deactivatedHere) {
-          return { step, status: 'already_done', at: now(), detail: `Atlassian account already deactivated (SCIM user ${r.id}, active=false)` }
+          return { status: 'already_done', detail: `Atlassian account already deactivated (SCIM user ${r.id}, active=false)` }
         }
         if (deactivatedHere) return undefined
         const trace: string[] = []
         record = await scimSetActive(ctx, r, false, trace)
         deactivatedHere = true
-        return { step, status: 'done', at: now(), detail: `Atlassian account deactivated through SCIM (user ${r.id}, active=false)`, requestIds: trace }
+        return { status: 'done', detail: `Atlassian account deactivated through SCIM (user ${r.id}, active=false)`, requestIds: trace }
       }
 
+      /** The user's groups; undefined when the site user is gone (404). */
       async function groupsNow(): Promise<GroupName[] | undefined> {
         try {
           return await readGroups(ctx, ref.accountId)
         } catch (err) {
           if ((err as ProvisionerError).kind !== 'NotFound') throw err
-          userGone = true
           return undefined
         }
       }
 
-      async function removeProductAccess(step: RevocationStepKind, why: string): Promise<StepEvidence> {
+      async function removeProductAccess(why: string): Promise<StepOutcome> {
         const groups = await groupsNow()
-        if (!groups) return gone(step)
+        if (!groups) return gone()
         const targets = groups.filter(isAccessGroup)
         const trace: string[] = []
         const result = await removeFromGroups(ctx, ref.accountId, targets, trace, 'product_access_group')
-        if (result.userGone) return gone(step)
+        if (result.userGone) return gone()
         residual.push(...result.residual)
         const status = result.residual.length > 0 ? 'failed' : result.removed.length > 0 ? 'done' : 'already_done'
         const removed = result.removed.length > 0 ? `removed from ${result.removed.join(', ')}` : 'in no product access group'
         const left = result.residual.length > 0 ? `; could not remove ${result.residual.map((r) => r.id).join(', ')}` : ''
-        return { step, status, at: now(), detail: `${why}: ${removed}${left}`, requestIds: trace }
+        return { status, detail: `${why}: ${removed}${left}`, requestIds: trace }
       }
 
-      for (const step of plan.steps) {
-        if (userGone && step !== 'disable') {
-          steps.push(gone(step))
-          continue
-        }
+      async function runStep(step: RevocationStepKind): Promise<StepOutcome> {
         switch (step) {
           case 'disable': {
-            const viaScim = await deactivate(step)
-            if (viaScim) {
-              steps.push(viaScim)
-              break
-            }
-            if (deactivatedHere) {
-              steps.push({ step, status: 'done', at: now(), detail: 'covered by the SCIM deactivation earlier in this run' })
-              break
-            }
-            if (userGone) {
-              steps.push(gone(step))
-              break
-            }
-            steps.push(
-              await removeProductAccess(
-                step,
-                scim
-                  ? 'no SCIM record for this account, so the Atlassian account was NOT deactivated; cut off by removing Jira product access instead'
-                  : 'SCIM not configured, so the Atlassian account was NOT deactivated; cut off by removing Jira product access instead',
-              ),
+            const viaScim = await deactivate()
+            if (viaScim) return viaScim
+            if (deactivatedHere) return { status: 'done', detail: 'covered by the SCIM deactivation earlier in this run' }
+            return removeProductAccess(
+              scim
+                ? 'no SCIM record for this account, so the Atlassian account was NOT deactivated; cut off by removing Jira product access instead'
+                : 'SCIM not configured, so the Atlassian account was NOT deactivated; cut off by removing Jira product access instead',
             )
-            break
           }
           case 'revoke_sessions':
           case 'revoke_tokens': {
-            const viaScim = await deactivate(step)
+            const viaScim = await deactivate()
             const what =
               step === 'revoke_sessions'
                 ? 'a deactivated Atlassian account loses access to every Atlassian app immediately'
                 : 'API tokens of a deactivated Atlassian account stop authenticating (they are not deleted: https://jira.atlassian.com/browse/ACCESS-1816)'
-            if (viaScim) {
-              steps.push({ ...viaScim, detail: `${viaScim.detail}; ${what}` })
-            } else if (deactivatedHere) {
-              steps.push({ step, status: 'done', at: now(), detail: `covered by the SCIM deactivation in this run: ${what}` })
-            } else {
-              steps.push({
-                step,
-                status: 'not_supported',
-                at: now(),
-                detail:
-                  step === 'revoke_sessions'
-                    ? 'Jira REST has no session revocation and there is no SCIM record to deactivate; without product access Jira refuses the person, but their Atlassian sign-in stays valid'
-                    : "Jira REST cannot revoke a user's API tokens and there is no SCIM record to deactivate",
-              })
+            if (viaScim) return { ...viaScim, detail: `${viaScim.detail}; ${what}` }
+            if (deactivatedHere) return { status: 'done', detail: `covered by the SCIM deactivation in this run: ${what}` }
+            return {
+              status: 'not_supported',
+              detail:
+                step === 'revoke_sessions'
+                  ? 'Jira REST has no session revocation and there is no SCIM record to deactivate; without product access Jira refuses the person, but their Atlassian sign-in stays valid'
+                  : "Jira REST cannot revoke a user's API tokens and there is no SCIM record to deactivate",
             }
-            break
           }
           case 'remove_groups': {
             const groups = await groupsNow()
-            if (!groups) {
-              steps.push(gone(step))
-              break
-            }
+            if (!groups) return gone()
             const trace: string[] = []
             const result = await removeFromGroups(ctx, ref.accountId, groups, trace)
-            if (result.userGone) {
-              userGone = true
-              steps.push(gone(step))
-              break
-            }
+            if (result.userGone) return gone()
             residual.push(...result.residual)
-            steps.push({
-              step,
+            return {
               status: result.residual.length > 0 ? 'failed' : result.removed.length > 0 ? 'done' : 'already_done',
-              at: now(),
               detail:
                 (result.removed.length > 0 ? `removed from ${result.removed.length} group(s): ${result.removed.join(', ')}` : 'member of no group') +
                 (result.residual.length > 0 ? `; could not remove ${result.residual.map((r) => r.id).join(', ')}` : ''),
               requestIds: trace,
-            })
-            break
+            }
           }
           case 'remove_products':
           case 'remove_licences': {
-            const evidence = await removeProductAccess(step, 'product access removed through the product access groups')
-            if (userGone) {
-              steps.push(evidence)
-              break
-            }
+            const evidence = await removeProductAccess('product access removed through the product access groups')
+            if (evidence.accountGone !== undefined) return evidence
             // Access granted through a group not listed in productAccessGroups would survive: read it back.
             const user = await readUser(ctx, ref.accountId)
             const left = (user?.applicationRoles?.items ?? []).map((r) => r.key ?? r.name ?? 'unknown-product')
@@ -674,49 +612,35 @@ export function createJiraProvisioner(config: JiraConfig, options: { systemId?: 
                 reason: 'product access still granted through a group not in productAccessGroups (Administration → Products → Product access)',
               })
             }
-            steps.push(
-              left.length > 0 ? { ...evidence, status: 'failed', detail: `${evidence.detail}; still has product access: ${left.join(', ')}` } : evidence,
-            )
-            break
+            return left.length > 0 ? { ...evidence, status: 'failed', detail: `${evidence.detail}; still has product access: ${left.join(', ')}` } : evidence
           }
           case 'delete': {
             if (plan.options.legalHold || plan.options.retainAccount) {
-              steps.push({ step, status: 'skipped', at: now(), detail: plan.options.legalHold ? 'legal hold: never delete' : 'retain_account exception: account kept' })
-              break
+              return { status: 'skipped', detail: plan.options.legalHold ? 'legal hold: never delete' : 'retain_account exception: account kept' }
             }
-            if (!config.deleteOnLeave) {
-              steps.push({ step, status: 'skipped', at: now(), detail: 'deleteOnLeave is false in the jira config: the user is kept on the site' })
-              break
-            }
+            if (!config.deleteOnLeave) return { status: 'skipped', detail: 'deleteOnLeave is false in the jira config: the user is kept on the site' }
             const trace: string[] = []
             try {
               await jira(ctx, 'write', 'users.removeUser', (c) => removeUser(c, { accountId: ref.accountId }), trace)
-              userGone = true
-              steps.push({ step, status: 'done', at: now(), detail: 'removed from the Jira site (the Atlassian account itself is kept)', requestIds: trace })
+              return { status: 'done', detail: 'removed from the Jira site (the Atlassian account itself is kept)', requestIds: trace, accountGone: GONE }
             } catch (err) {
               if ((err as ProvisionerError).kind !== 'NotFound') throw err
-              userGone = true
-              steps.push(gone(step))
+              return gone()
             }
-            break
           }
           case 'remove_roles':
-            steps.push({
-              step,
-              status: 'not_supported',
-              at: now(),
-              detail: 'Jira project roles are granted through groups here; direct project-role actors are not managed',
-            })
-            break
+            return { status: 'not_supported', detail: 'Jira project roles are granted through groups here; direct project-role actors are not managed' }
           default:
-            steps.push({ step, status: 'not_supported', at: now(), detail: `Jira has no '${step}'` })
+            return { status: 'not_supported', detail: `Jira has no '${step}'` }
         }
       }
+
+      const evidence = await runRevocation({ system, phase: plan.phase, accountId: ref.accountId, steps: plan.steps, residual, runStep })
       ctx.log.info(
-        { system, accountId: ref.accountId, phase: plan.phase, steps: steps.map((s) => `${s.step}:${s.status}`), residual: residual.length },
+        { system, accountId: ref.accountId, phase: plan.phase, steps: evidence.steps.map((s) => `${s.step}:${s.status}`), residual: residual.length },
         'jira deprovision finished',
       )
-      return { steps, residual }
+      return evidence
     },
 
     async verify(ctx, ref): Promise<AccountState> {

@@ -1,21 +1,20 @@
 /**
- * Atlassian's user provisioning (SCIM 2.0) API, plain fetch: jira.js 6 does not cover it.
+ * Atlassian's user provisioning (SCIM 2.0) API through the SCIM core client with Atlassian's
+ * dialect (provisioners/scim-core/dialect.ts ATLASSIAN_DIALECT); jira.js 6 does not cover it.
  * https://developer.atlassian.com/cloud/admin/user-provisioning/rest/api-group-users/
  *
  * Only what the Jira provisioner needs: find a user by `externalId eq` / `userName eq` (the only
- * filters Atlassian supports, one exact match each), read one, create one, PATCH `active`.
+ * filters Atlassian supports, one exact match each), create one, PATCH `active`. The transport
+ * below is the plain fetch; the Jira provisioner's `call` wrapper paces, records and classifies.
  */
 import { z } from 'zod'
 import type { Secret } from '../../src/config/secret.ts'
 import { parseRetryAfter } from '../errors.ts'
+import { readScimError, resourcePath, ScimCoreClient, type ScimTransport } from '../scim-core/client.ts'
+import { ATLASSIAN_DIALECT } from '../scim-core/dialect.ts'
+import { filterEq } from '../scim-core/filter.ts'
+import { SCHEMA } from '../scim-core/schemas.ts'
 import { atlassianRequestId, deadline, networkError, type CallMeta } from './transport.ts'
-
-export const SCIM_USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User'
-export const SCIM_PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp'
-export const SCIM_ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error'
-export const SCIM_LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse'
-/** Atlassian's extension that links the directory record to the Atlassian account (the Jira accountId). */
-export const ATLASSIAN_EXTENSION = 'urn:scim:schemas:extension:atlassian-external:1.0'
 
 const scimUserSchema = z
   .object({
@@ -23,16 +22,12 @@ const scimUserSchema = z
     userName: z.string().optional(),
     externalId: z.string().optional(),
     active: z.boolean().optional(),
-    [ATLASSIAN_EXTENSION]: z.object({ atlassianAccountId: z.string().optional() }).loose().optional(),
+    [SCHEMA.atlassianExternal]: z.object({ atlassianAccountId: z.string().optional() }).loose().optional(),
   })
   .loose()
 
 const listSchema = z
   .object({ totalResults: z.number().optional(), Resources: z.array(scimUserSchema).optional() })
-  .loose()
-
-const errorBodySchema = z
-  .object({ detail: z.string().optional(), scimType: z.string().optional(), status: z.union([z.string(), z.number()]).optional() })
   .loose()
 
 export interface ScimUser {
@@ -50,7 +45,7 @@ function toUser(raw: z.infer<typeof scimUserSchema>): ScimUser {
     userName: raw.userName,
     externalId: raw.externalId,
     active: raw.active !== false,
-    atlassianAccountId: raw[ATLASSIAN_EXTENSION]?.atlassianAccountId,
+    atlassianAccountId: raw[SCHEMA.atlassianExternal]?.atlassianAccountId,
   }
 }
 
@@ -68,9 +63,9 @@ export class ScimHttpError extends Error {
   }
 }
 
-/** SCIM filter string literal (RFC 7644 §3.4.2.2: a JSON string). */
+/** An exact match on one of the two attributes Atlassian filters on, escaped per RFC 7644 §3.4.2.2. */
 export function scimEq(attribute: 'userName' | 'externalId', value: string): string {
-  return `${attribute} eq ${JSON.stringify(value)}`
+  return filterEq(attribute, value)
 }
 
 export interface NewScimUser {
@@ -91,40 +86,34 @@ export interface AtlassianScimClient {
   setActive(id: string, active: boolean, signal: AbortSignal, meta: CallMeta): Promise<ScimUser>
 }
 
+interface Call {
+  signal: AbortSignal
+  meta: CallMeta
+}
+
 export function createAtlassianScimClient(options: { baseUrl: string; token: Secret; timeoutMs: number }): AtlassianScimClient {
   const base = options.baseUrl.replace(/\/+$/, '')
 
-  async function send(
-    method: string,
-    path: string,
-    query: Record<string, string> | undefined,
-    body: unknown,
-    signal: AbortSignal,
-    meta: CallMeta,
-  ): Promise<unknown> {
-    const url = new URL(base + path)
-    for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v)
-    meta.method = method
+  const send: ScimTransport<Call> = async ({ signal, meta }, req) => {
+    const url = new URL(base + req.path)
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
+    meta.method = req.method
     meta.path = url.pathname
     const limit = deadline(signal, options.timeoutMs)
     let response: Response
     let text: string
     try {
       response = await fetch(url, {
-        method,
-        headers: {
-          Accept: 'application/scim+json, application/json',
-          Authorization: `Bearer ${options.token.reveal()}`,
-          ...(body === undefined ? {} : { 'Content-Type': 'application/scim+json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        method: req.method,
+        headers: { ...req.headers, Authorization: `Bearer ${options.token.reveal()}` },
+        body: req.body === undefined ? undefined : JSON.stringify(req.body),
         signal: limit.signal,
       })
       meta.status = response.status
       meta.requestId = atlassianRequestId(response.headers)
       text = await response.text()
     } catch (err) {
-      throw networkError(err, `SCIM ${method} ${url.pathname}`, limit.timedOut(), options.timeoutMs)
+      throw networkError(err, `SCIM ${req.method} ${url.pathname}`, limit.timedOut(), options.timeoutMs)
     }
     let parsed: unknown
     try {
@@ -133,63 +122,48 @@ export function createAtlassianScimClient(options: { baseUrl: string; token: Sec
       parsed = undefined
     }
     if (!response.ok) {
-      const err = errorBodySchema.safeParse(parsed)
-      const detail = err.success ? err.data.detail : undefined
+      const { detail, scimType } = readScimError(ATLASSIAN_DIALECT, parsed)
       throw new ScimHttpError(
-        `SCIM ${method} ${url.pathname} failed: ${response.status}${detail ? ` - ${detail}` : ''}`,
+        `SCIM ${req.method} ${url.pathname} failed: ${response.status}${detail ? ` - ${detail}` : ''}`,
         response.status,
-        err.success ? err.data.scimType : undefined,
+        scimType,
         parseRetryAfter(response.headers.get('retry-after')),
       )
     }
-    return parsed
+    return { status: response.status, body: parsed, requestId: meta.requestId }
   }
 
-  function parseUser(body: unknown, what: string): ScimUser {
-    const parsed = scimUserSchema.safeParse(body)
-    if (!parsed.success) throw new ScimHttpError(`SCIM ${what} answered with an unexpected body`, 502, 'invalidResponse', undefined)
-    return toUser(parsed.data)
-  }
+  // `scim.Users.create` → "SCIM create answered with an unexpected body": a 502 the classifier retries.
+  const client = new ScimCoreClient<Call>(
+    ATLASSIAN_DIALECT,
+    send,
+    (operation) => new ScimHttpError(`SCIM ${operation.split('.').pop()} answered with an unexpected body`, 502, 'invalidResponse', undefined),
+  )
 
   return {
     async findOne(filter, signal, meta) {
-      const body = await send('GET', '/Users', { filter, startIndex: '1', count: '2' }, undefined, signal, meta)
-      const parsed = listSchema.safeParse(body)
-      if (!parsed.success) throw new ScimHttpError('SCIM list answered with an unexpected body', 502, 'invalidResponse', undefined)
-      const first = parsed.data.Resources?.[0]
-      return first ? toUser(first) : undefined
+      const res = await client.search({ signal, meta }, '/Users', filter, 'scim.Users.list')
+      return client.parse(listSchema, res, 'scim.Users.list').Resources?.map(toUser)[0]
     },
     async create(user, signal, meta) {
-      const body = await send(
-        'POST',
-        '/Users',
-        undefined,
-        {
-          schemas: [SCIM_USER_SCHEMA],
-          userName: user.userName,
-          emails: [{ value: user.email, type: 'work', primary: true }],
-          name: { givenName: user.givenName, familyName: user.familyName },
-          displayName: user.displayName,
-          externalId: user.externalId,
-          ...(user.title ? { title: user.title } : {}),
-          ...(user.department ? { department: user.department } : {}),
-          active: user.active,
-        },
-        signal,
-        meta,
-      )
-      return parseUser(body, 'create')
+      const body = {
+        schemas: [...ATLASSIAN_DIALECT.userSchemas],
+        userName: user.userName,
+        emails: [{ value: user.email, type: 'work', primary: true }],
+        name: { givenName: user.givenName, familyName: user.familyName },
+        displayName: user.displayName,
+        externalId: user.externalId,
+        ...(user.title ? { title: user.title } : {}),
+        ...(user.department ? { department: user.department } : {}),
+        active: user.active,
+      }
+      const res = await client.create({ signal, meta }, '/Users', body, 'scim.Users.create')
+      return toUser(client.parse(scimUserSchema, res, 'scim.Users.create'))
     },
     async setActive(id, active, signal, meta) {
-      const body = await send(
-        'PATCH',
-        `/Users/${encodeURIComponent(id)}`,
-        undefined,
-        { schemas: [SCIM_PATCH_SCHEMA], Operations: [{ op: 'replace', path: 'active', value: active }] },
-        signal,
-        meta,
-      )
-      return parseUser(body, 'patch')
+      const ops = [{ op: 'replace' as const, attr: 'active', value: active }]
+      const res = await client.patch({ signal, meta }, resourcePath('/Users', id), ops, 'scim.Users.patch')
+      return toUser(client.parse(scimUserSchema, res, 'scim.Users.patch'))
     },
   }
 }

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { scimAppConfigSchema, scimConfigSchema } from './config.ts'
-import { SCHEMA, buildUser, canonicalKeys, lowerKeys, renderTemplate } from './resources.ts'
+import { canonicalKeys, lowerKeys, SCHEMA } from '../scim-core/schemas.ts'
+import { buildUser, renderTemplate } from './resources.ts'
 
 const app = (extra: Record<string, unknown> = {}) => ({
   name: 'acme',

@@ -78,7 +78,7 @@ export const SCIM_SENDABLE_ATTRIBUTES = [
 ] as const
 export type ScimSendableAttribute = (typeof SCIM_SENDABLE_ATTRIBUTES)[number]
 
-const attributeMappingSchema = z
+export const attributeMappingSchema = z
   .object({
     userName: template('userName (the login at the app; must be unique there)', '{workEmail}'),
     givenName: template('name.givenName', '{firstName}'),

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { SCIM_DEV_CLIENT, SCIM_DEV_TOKEN, ScimEmulator, type ScimEmulatorOptions } from './emulator.ts'
-import { SCHEMA } from './resources.ts'
+import { SCHEMA } from '../scim-core/schemas.ts'
 
 interface Reply {
   status: number

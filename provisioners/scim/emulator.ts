@@ -6,7 +6,7 @@
  * - `patchSupported` / `putSupported`: false answers 501 Not Implemented (RFC 7644 §3.12: "Service
  *   provider does not support the request operation, e.g., PATCH").
  * - `filterSupport` (`filterSupported: false` is the same as 'none'): 'full' (the grammar subset in
- *   emulator-engine.ts), 'eq' (only `attribute eq value` on a top-level attribute: `userName eq`,
+ *   scim-core/filter.ts RFC_GRAMMAR), 'eq' (only `attribute eq value` on a top-level attribute: `userName eq`,
  *   `externalId eq`, `displayName eq`, but not `members.value eq`, as many real servers) or 'none'.
  *   Filtering is OPTIONAL (RFC 7644 §3.4.2.2), and a provider "MUST decline to filter results if
  *   the specified filter operation is not recognized and return an HTTP 400 error with a scimType
@@ -35,17 +35,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { EmulatorKit, type EmulatorOptions, type Fault, type InventoryAccount } from '../emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import type { ScimAppConfigInput } from './config.ts'
-import {
-  ScimHttpError,
-  applyPatch,
-  incoming,
-  keyOf,
-  matches,
-  parseFilter,
-  type AttributeRules,
-  type PatchTarget,
-} from './emulator-engine.ts'
-import { SCHEMA, canonicalName } from './resources.ts'
+import { keyOf, matchesFilter, type AttributeRules } from '../scim-core/filter.ts'
+import { SCHEMA, canonicalName } from '../scim-core/schemas.ts'
+import { ScimHttpError, applyPatch, incoming, parseFilter, type PatchTarget } from './emulator-engine.ts'
 
 /** The development credentials the emulator accepts out of the box (sandbox only). */
 export const SCIM_DEV_TOKEN = 'scim-dev-token'
@@ -399,7 +391,7 @@ export class ScimEmulator {
       if (this.opts.filterSupport === 'eq' && !(filter.type === 'compare' && filter.op === 'eq' && !filter.path.includes('.'))) {
         throw new ScimHttpError(400, 'invalidFilter', `Unsupported filter "${filterText}": only "attribute eq value" on a top-level attribute`)
       }
-      items = items.filter((item) => matches(filter, item, this.rules))
+      items = items.filter((item) => matchesFilter(filter, item, this.rules))
     }
     // RFC 7644 §3.4.2.4: startIndex < 1 means 1; a negative count means 0; the server caps count.
     const startIndex = Math.max(1, Number.parseInt(params.get('startIndex') ?? '1', 10) || 1)

@@ -200,3 +200,36 @@ describe('a provider whose User.groups shows less than its Groups', () => {
     assert.deepEqual(emu.groupsOf(ref.accountId), [])
   })
 })
+
+describe('an account that vanishes while it is revoked', () => {
+  const { emu, make } = setup({})
+  before(async () => {
+    await emu.start()
+  })
+  after(() => emu.close())
+
+  test('when the account is deleted at the app between the read and the disable, then the steps are already_done as in Google and Entra', async () => {
+    const p = make()
+    const ref = await p.provision(ctx(), spec(employee(), []))
+    // Someone deletes the account at the app just before the cut-off writes (seen at the limiter,
+    // the last stop before the PATCH leaves): the PATCH meets 404, a fresh read confirms it is gone.
+    let deleted = false
+    const racing: Ctx = {
+      ...ctx(),
+      throttle: async (bucket) => {
+        if (bucket === 'write' && !deleted) {
+          deleted = true
+          emu.deleteUser(ref.accountId)
+        }
+      },
+    }
+    const evidence = await p.deprovision(racing, ref, { phase: 'cutoff', steps: ['disable', 'revoke_sessions'], options: {} })
+    assert.ok(deleted)
+    assert.deepEqual(evidence.steps.map((s) => [s.step, s.status]), [
+      ['disable', 'already_done'],
+      ['revoke_sessions', 'already_done'],
+    ])
+    assert.match(evidence.steps[0]?.detail ?? '', /no longer exists/)
+    assert.deepEqual(evidence.residual, [])
+  })
+})

@@ -25,27 +25,29 @@ import type {
   RevocationEvidence,
   RevocationPlan,
   RevocationStepKind,
-  StepEvidence,
   StepStatus,
   TargetLock,
   UnknownRead,
   VerifyCheck,
   VerifyOptions,
 } from '../types.ts'
-import { ScimClient, type ScimResponse } from './client.ts'
-import type { ScimAppConfig, ScimQuirks } from './config.ts'
+import { accountGone, runRevocation, type StepOutcome } from '../kit/revocation.ts'
 import {
-  SCHEMA,
-  buildUser,
+  capabilitiesOf,
   listResponseSchema,
-  renderTemplate,
-  scimGroupSchema,
-  scimString,
-  scimUserSchema,
-  wireKeys,
-  type ScimGroup,
-  type ScimUser,
-} from './resources.ts'
+  resourcePath,
+  ScimCoreClient,
+  wireName,
+  type ListPage,
+  type PatchChange,
+  type ScimResponse,
+} from '../scim-core/client.ts'
+import { genericDialect } from '../scim-core/dialect.ts'
+import { filterEq } from '../scim-core/filter.ts'
+import { SCHEMA } from '../scim-core/schemas.ts'
+import type { ScimAppConfig, ScimQuirks } from './config.ts'
+import { ScimHttp } from './http.ts'
+import { buildUser, renderTemplate, scimGroupSchema, scimUserSchema, type ScimGroup, type ScimUser } from './resources.ts'
 
 /**
  * SCIM itself defines no rate limit (see ../shared/reference/rate-limits-and-timings.md §1.5:
@@ -129,8 +131,6 @@ interface Discovered {
  */
 export const DISCOVERY_TTL_MS = 60 * 60_000
 
-const supportedSchema = z.object({ supported: z.boolean().optional() }).loose().optional()
-const serviceProviderConfigSchema = z.object({ patch: supportedSchema, filter: supportedSchema, etag: supportedSchema }).loose()
 const schemaDefinitionSchema = z
   .object({ id: z.string(), attributes: z.array(z.object({ name: z.string() }).loose()).default([]) })
   .loose()
@@ -196,7 +196,8 @@ class ScimProvisioner implements Provisioner {
   readonly kind = 'scim' as const
   readonly rateLimitBuckets: Record<string, RateLimitSpec>
   private readonly config: ScimAppConfig
-  private readonly client: ScimClient
+  /** The SCIM core client; its dialect is this app's quirks, completed by discovery. */
+  private readonly client: ScimCoreClient<Ctx>
   private readonly now: () => number
   /** Cross-process lock for a Group's read-modify-write (put_group, or PATCH behind an ETag read); see changeMember. */
   private readonly lock: TargetLock | undefined
@@ -223,9 +224,22 @@ class ScimProvisioner implements Provisioner {
     this.lock = lock
     this.system = system
     this.now = now
-    this.client = new ScimClient(config, system, now)
     this.rateLimitBuckets = { ...rateLimitBuckets, ...config.rateLimits }
     this.quirks = resolveQuirks(config.quirks, {})
+    const http = new ScimHttp(config, system, now)
+    this.client = new ScimCoreClient<Ctx>(
+      genericDialect(this.quirks),
+      (ctx, req) => http.request(ctx, req),
+      // A body that does not fit is the app's fault, not ours to retry.
+      (operation, res, error) =>
+        new PermanentError(`${operation}: unexpected response shape: ${z.prettifyError(error)}`, {
+          system,
+          operation,
+          status: res.status,
+          requestId: res.requestId,
+          cause: error,
+        }),
+    )
   }
 
   /**
@@ -257,12 +271,10 @@ class ScimProvisioner implements Provisioner {
       }
     }
     const found: Discovered = {}
-    const spc = serviceProviderConfigSchema.safeParse(await read('/ServiceProviderConfig', 'scim.ServiceProviderConfig.get'))
-    if (spc.success) {
-      if (spc.data.patch?.supported !== undefined) found.patch = spc.data.patch.supported
-      if (spc.data.filter?.supported !== undefined) found.filter = spc.data.filter.supported
-      if (spc.data.etag?.supported !== undefined) found.etag = spc.data.etag.supported
-    }
+    const spc = capabilitiesOf(await read('/ServiceProviderConfig', 'scim.ServiceProviderConfig.get'))
+    if (spc.patch !== undefined) found.patch = spc.patch
+    if (spc.filter !== undefined) found.filter = spc.filter
+    if (spc.etag !== undefined) found.etag = spc.etag
     const schemas = resourcesOf(await read('/Schemas', 'scim.Schemas.list')).flatMap((raw) => {
       const parsed = schemaDefinitionSchema.safeParse(raw)
       return parsed.success ? [parsed.data] : []
@@ -281,6 +293,7 @@ class ScimProvisioner implements Provisioner {
       found.groupResource = types.some((t) => t.name?.toLowerCase() === 'group' || t.endpoint?.toLowerCase().replace(/\/+$/, '') === '/groups')
     }
     this.quirks = resolveQuirks(this.config.quirks, found)
+    this.client.dialect = genericDialect(this.quirks)
     if (!passing) this.discovered = { at: this.now(), found }
   }
 
@@ -316,12 +329,7 @@ class ScimProvisioner implements Provisioner {
         ...(managerId ? { managerId } : {}),
       })
       try {
-        const res = await this.client.request(ctx, {
-          operation: 'scim.Users.create',
-          method: 'POST',
-          path: '/Users',
-          body: wireKeys(body, this.config),
-        })
+        const res = await this.client.create(ctx, '/Users', body, 'scim.Users.create')
         fetched = this.toFetchedUser(res, 'scim.Users.create')
         created = true
       } catch (err) {
@@ -401,74 +409,67 @@ class ScimProvisioner implements Provisioner {
   }
 
   async deprovision(ctx: Ctx, ref: AccountRef, plan: RevocationPlan): Promise<RevocationEvidence> {
-    const steps: StepEvidence[] = []
+    // The rules (order, already gone, a failed step) are ../kit/revocation.ts's.
     const residual: ResidualAccess[] = []
     const readIds: string[] = []
     await this.discover(collecting(ctx, readIds))
-    let current = await this.getUser(collecting(ctx, readIds), ref.accountId, 'scim.Users.get')
-    let deletedNow = false
+    const found = await this.getUser(collecting(ctx, readIds), ref.accountId, 'scim.Users.get')
+    const now = () => new Date(this.now()).toISOString()
+    if (!found) return accountGone(plan.steps, 'account does not exist at the app (404)', { requestIds: readIds, now })
+    let current: FetchedUser = found
+    const keepAccount = plan.options.legalHold === true || plan.options.retainAccount === true
+    const why = plan.options.legalHold ? 'legal hold' : 'retain-account exception'
+    let first = true
 
-    for (const step of plan.steps) {
-      const ids = steps.length === 0 ? [...readIds] : []
+    const runStep = async (step: RevocationStepKind): Promise<StepOutcome> => {
+      // Each step's evidence is the calls it made; the first step's also the read before it.
+      const ids = first ? [...readIds] : []
+      first = false
       const sctx = collecting(ctx, ids)
-      const record = (status: StepStatus, detail?: string) =>
-        steps.push({ step, status, at: new Date(this.now()).toISOString(), ...(detail ? { detail } : {}), requestIds: ids })
-
-      if (!current) {
-        record('already_done', deletedNow ? 'account deleted by an earlier step' : 'account does not exist at the app (404)')
-        continue
-      }
+      const outcome = (status: StepStatus, detail?: string): StepOutcome => ({ status, ...(detail ? { detail } : {}), requestIds: ids })
+      const deleted = (status: StepStatus, detail: string): StepOutcome => ({ ...outcome(status, detail), accountGone: 'account deleted by an earlier step' })
       const notInScim = NOT_IN_SCIM[step]
-      if (notInScim) {
-        record('not_supported', notInScim)
-        continue
-      }
-      const keepAccount = plan.options.legalHold === true || plan.options.retainAccount === true
-      const why = plan.options.legalHold ? 'legal hold' : 'retain-account exception'
+      if (notInScim) return outcome('not_supported', notInScim)
 
       if (step === 'disable') {
         if (this.quirks.deactivateWith === 'delete') {
           if (keepAccount) {
             residual.push({ kind: 'account', id: ref.accountId, reason: `the app is cut off only by DELETE, forbidden by the ${why}` })
-            record('skipped', `not deleted: ${why}; the account stays usable at the app`)
-            continue
+            return outcome('skipped', `not deleted: ${why}; the account stays usable at the app`)
           }
           const gone = await this.deleteUser(sctx, current)
-          current = undefined
-          deletedNow = true
-          record(gone ? 'done' : 'already_done', 'account deleted (quirks.deactivateWith=delete)')
-          continue
+          return deleted(gone ? 'done' : 'already_done', 'account deleted (quirks.deactivateWith=delete)')
         }
-        if (current.user.active === false) {
-          record('already_done', 'active was already false')
-          continue
-        }
+        if (current.user.active === false) return outcome('already_done', 'active was already false')
         current = await this.setUser(sctx, current, { active: false })
-        record('done', 'active=false')
-        continue
+        return outcome('done', 'active=false')
       }
 
       if (step === 'remove_groups') {
         const result = await this.removeAllGroups(sctx, current, plan.options.granted?.groups ?? [])
         residual.push(...result.residual)
-        record(result.status, result.detail)
-        continue
+        return outcome(result.status, result.detail)
       }
 
       if (step === 'delete') {
-        if (keepAccount) {
-          record('skipped', `not deleted: ${why}`)
-          continue
-        }
+        if (keepAccount) return outcome('skipped', `not deleted: ${why}`)
         const gone = await this.deleteUser(sctx, current)
-        current = undefined
-        deletedNow = true
-        record(gone ? 'done' : 'already_done', gone ? 'DELETE /Users/{id}' : 'account was already gone (404)')
-        continue
+        return deleted(gone ? 'done' : 'already_done', gone ? 'DELETE /Users/{id}' : 'account was already gone (404)')
       }
-      record('not_supported', `step ${step} is not known to the SCIM provisioner`)
+      return outcome('not_supported', `step ${step} is not known to the SCIM provisioner`)
     }
-    return { steps, residual }
+
+    return runRevocation({
+      system: this.system,
+      phase: plan.phase,
+      accountId: ref.accountId,
+      steps: plan.steps,
+      residual,
+      runStep,
+      exists: async () => (await this.getUser(ctx, ref.accountId, 'scim.Users.get')) !== undefined,
+      goneDetail: 'account no longer exists at the app (404)',
+      now,
+    })
   }
 
   async verify(ctx: Ctx, ref: AccountRef, opts: VerifyOptions = {}): Promise<AccountState> {
@@ -577,7 +578,7 @@ class ScimProvisioner implements Provisioner {
 
   private async getUser(ctx: Ctx, id: string, operation: string): Promise<FetchedUser | undefined> {
     try {
-      const res = await this.client.request(ctx, { operation, method: 'GET', path: `/Users/${encodeURIComponent(id)}` })
+      const res = await this.client.get(ctx, resourcePath('/Users', id), operation)
       return this.toFetchedUser(res, operation)
     } catch (err) {
       if (err instanceof NotFoundError) return undefined
@@ -636,7 +637,7 @@ class ScimProvisioner implements Provisioner {
     sameLogin: (u: ScimUser) => boolean,
   ): Promise<FetchedUser | undefined> {
     if (byExternalId) {
-      const hits = await this.searchUsers(ctx, `${this.attr('externalId')} eq ${scimString(employee.employeeId)}`)
+      const hits = await this.searchUsers(ctx, filterEq(this.attr('externalId'), employee.employeeId))
       // externalId is caseExact (RFC 7643 §3.1); a server that matched loosely must not fool us.
       const exact = hits.filter((h) => h.user.externalId === employee.employeeId)
       if (exact.length > 1) {
@@ -645,7 +646,7 @@ class ScimProvisioner implements Provisioner {
       if (exact[0]) return exact[0]
     }
     if (userName === undefined) return undefined
-    const hits = await this.searchUsers(ctx, `${this.attr('userName')} eq ${scimString(userName)}`)
+    const hits = await this.searchUsers(ctx, filterEq(this.attr('userName'), userName))
     return hits.find((h) => sameLogin(h.user) && owned(h.user))
   }
 
@@ -659,12 +660,7 @@ class ScimProvisioner implements Provisioner {
   }
 
   private async searchUsers(ctx: Ctx, filter: string): Promise<FetchedUser[]> {
-    const res = await this.client.request(ctx, {
-      operation: 'scim.Users.search',
-      method: 'GET',
-      path: '/Users',
-      query: { filter, startIndex: 1, count: 10 },
-    })
+    const res = await this.client.search(ctx, '/Users', filter, 'scim.Users.search')
     const list = this.client.parse(listResponseSchema, res, 'scim.Users.search')
     return list.Resources.map((raw) => {
       const user = this.client.parse(scimUserSchema, { ...res, body: raw }, 'scim.Users.search')
@@ -695,15 +691,8 @@ class ScimProvisioner implements Provisioner {
       const ifMatch = this.quirks.etag ? cur.etag : undefined
       const path = `/Users/${encodeURIComponent(cur.user.id)}`
       if (this.quirks.updateMethod === 'patch') {
-        const res = await this.client.request(ctx, {
-          operation: 'scim.Users.patch',
-          method: 'PATCH',
-          path,
-          body: this.patchBody(
-            Object.entries(changes).map(([attr, value]) => ({ op: 'replace' as const, attr, value })),
-          ),
-          ...(ifMatch ? { ifMatch } : {}),
-        })
+        const ops = Object.entries(changes).map(([attr, value]) => ({ op: 'replace' as const, attr, value }))
+        const res = await this.client.patch(ctx, path, ops, 'scim.Users.patch', ifMatch)
         // RFC 7644 §3.5.2: 200 with the resource or 204 without one.
         if (res.status === 204 || res.body === undefined) {
           return { raw: withKeys(cur.raw, changes), user: { ...cur.user, ...changes }, etag: res.etag, complete: cur.complete }
@@ -712,13 +701,7 @@ class ScimProvisioner implements Provisioner {
       }
       // Read-only attributes (RFC 7643 §3.1 meta, §4.1.2 groups) are ignored or refused in PUT.
       const body = withKeys(withoutKeys(cur.raw, ['meta', 'groups']), changes)
-      const res = await this.client.request(ctx, {
-        operation: 'scim.Users.replace',
-        method: 'PUT',
-        path,
-        body: wireKeys(body, this.config),
-        ...(ifMatch ? { ifMatch } : {}),
-      })
+      const res = await this.client.replace(ctx, path, body, 'scim.Users.replace', ifMatch)
       if (res.body === undefined) return { raw: body, user: { ...cur.user, ...changes }, etag: res.etag, complete: true }
       return this.toFetchedUser(res, 'scim.Users.replace')
     }
@@ -735,12 +718,7 @@ class ScimProvisioner implements Provisioner {
   /** DELETE /Users/{id}; false when it was already gone. */
   private async deleteUser(ctx: Ctx, current: FetchedUser): Promise<boolean> {
     const del = (etag: string | undefined) =>
-      this.client.request(ctx, {
-        operation: 'scim.Users.delete',
-        method: 'DELETE',
-        path: `/Users/${encodeURIComponent(current.user.id)}`,
-        ...(this.quirks.etag && etag ? { ifMatch: etag } : {}),
-      })
+      this.client.delete(ctx, resourcePath('/Users', current.user.id), 'scim.Users.delete', this.quirks.etag ? etag : undefined)
     try {
       await del(current.etag)
       return true
@@ -761,31 +739,7 @@ class ScimProvisioner implements Provisioner {
 
   /** Attribute name as sent on the wire (paths, filters). */
   private attr(name: string): string {
-    return this.quirks.attributeNameCase === 'lower' ? name.toLowerCase() : name
-  }
-
-  private patchBody(ops: Array<{ op: 'add' | 'replace' | 'remove'; attr: string; value?: unknown; filter?: string }>): unknown {
-    const opName = (op: string) => (this.quirks.patchOpCase === 'capitalized' ? op[0]!.toUpperCase() + op.slice(1) : op)
-    const operations: unknown[] = []
-    const valueObjects = new Map<string, Record<string, unknown>>()
-    for (const o of ops) {
-      if (o.op === 'remove') {
-        // RFC 7644 §3.5.2.2: remove needs a path; a value filter selects the member.
-        operations.push({ op: opName('remove'), path: `${this.attr(o.attr)}${o.filter ? `[${o.filter}]` : ''}` })
-      } else if (this.quirks.patchValueStyle === 'path') {
-        operations.push({ op: opName(o.op), path: this.attr(o.attr), value: wireKeys(o.value, this.config) })
-      } else {
-        // SailPoint/Entra-style: {"op":"replace","value":{"active":false}} (no path).
-        let target = valueObjects.get(o.op)
-        if (!target) {
-          target = {}
-          valueObjects.set(o.op, target)
-          operations.push({ op: opName(o.op), value: target })
-        }
-        target[this.attr(o.attr)] = wireKeys(o.value, this.config)
-      }
-    }
-    return { schemas: [SCHEMA.patchOp], Operations: operations }
+    return wireName(name, this.client.dialect)
   }
 
   // ---------------------------------------------------------------- groups
@@ -831,7 +785,7 @@ class ScimProvisioner implements Provisioner {
           operation: 'scim.Groups.search',
           method: 'GET',
           path: '/Groups',
-          query: { filter: `${this.attr('displayName')} eq ${scimString(name)}`, excludedAttributes: 'members', count: 10 },
+          query: { filter: filterEq(this.attr('displayName'), name), excludedAttributes: 'members', count: 10 },
         })
         const list = this.client.parse(listResponseSchema, res, 'scim.Groups.search')
         for (const raw of list.Resources) this.cacheGroup(this.client.parse(scimGroupSchema, { ...res, body: raw }, 'scim.Groups.search'))
@@ -987,7 +941,7 @@ class ScimProvisioner implements Provisioner {
   ): Promise<{ memberships: Membership[]; unread: Unread[]; how: string } | undefined> {
     const memberships: Membership[] = []
     if (this.memberFilterUsable) {
-      const filter = `${this.attr('members')}.${this.attr('value')} eq ${scimString(userId)}`
+      const filter = filterEq(`${this.attr('members')}.${this.attr('value')}`, userId)
       try {
         let startIndex: number | undefined = 1
         while (startIndex !== undefined) {
@@ -1125,20 +1079,13 @@ class ScimProvisioner implements Provisioner {
   private async changeMemberNow(ctx: Ctx, groupId: string, userId: string, action: 'add' | 'remove'): Promise<MemberResult> {
     const path = `/Groups/${encodeURIComponent(groupId)}`
     if (this.quirks.groupMembership === 'patch_group') {
-      const body = this.patchBody(
+      const ops: PatchChange[] =
         action === 'add'
           ? [{ op: 'add', attr: 'members', value: [{ value: userId }] }]
-          : [{ op: 'remove', attr: 'members', filter: `${this.attr('value')} eq ${scimString(userId)}` }],
-      )
+          : [{ op: 'remove', attr: 'members', filter: filterEq(this.attr('value'), userId) }]
       const patch = async () => {
         const etag = this.quirks.etag ? (await this.getGroup(ctx, groupId, true))?.etag : undefined
-        await this.client.request(ctx, {
-          operation: 'scim.Groups.patch',
-          method: 'PATCH',
-          path,
-          body,
-          ...(etag ? { ifMatch: etag } : {}),
-        })
+        await this.client.patch(ctx, path, ops, 'scim.Groups.patch', etag)
         return 'changed' as const
       }
       try {
@@ -1162,13 +1109,7 @@ class ScimProvisioner implements Provisioner {
           ? [...members.map(memberOut), { value: userId }]
           : members.filter((m) => m.value !== userId).map(memberOut)
       const body = withKeys(withoutKeys(current.raw, ['meta']), { members: next })
-      await this.client.request(ctx, {
-        operation: 'scim.Groups.replace',
-        method: 'PUT',
-        path,
-        body: wireKeys(body, this.config),
-        ...(this.quirks.etag && current.etag ? { ifMatch: current.etag } : {}),
-      })
+      await this.client.replace(ctx, path, body, 'scim.Groups.replace', this.quirks.etag ? current.etag : undefined)
       return 'changed'
     }
     try {
@@ -1279,27 +1220,9 @@ class ScimProvisioner implements Provisioner {
 
   // ---------------------------------------------------------------- paging
 
-  /**
-   * One page of a list (RFC 7644 §3.4.2.4): startIndex is 1-based, the server may return fewer
-   * than `count` (its maxResults), so the next index follows what actually came back.
-   */
-  private async listPage(
-    ctx: Ctx,
-    path: '/Users' | '/Groups',
-    operation: string,
-    startIndex: number,
-    query: Record<string, string>,
-  ): Promise<{ res: ScimResponse; resources: unknown[]; next: number | undefined }> {
-    const res = await this.client.request(ctx, {
-      operation,
-      method: 'GET',
-      path,
-      query: { ...query, startIndex, count: this.quirks.pageSize },
-    })
-    const list = this.client.parse(listResponseSchema, res, operation)
-    const served = list.startIndex ?? startIndex
-    const next = served + list.Resources.length
-    return { res, resources: list.Resources, next: list.Resources.length > 0 && next <= list.totalResults ? next : undefined }
+  /** One page of a list; the core follows RFC 7644 §3.4.2.4 (1-based, the server may serve fewer). */
+  private listPage(ctx: Ctx, path: '/Users' | '/Groups', operation: string, startIndex: number, query: Record<string, string>): Promise<ListPage> {
+    return this.client.listPage(ctx, path, operation, startIndex, query)
   }
 
   private permanent(operation: string, message: string): ProvisionerError {

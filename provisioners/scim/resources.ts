@@ -1,68 +1,15 @@
 /**
- * SCIM 2.0 resource shapes shared by the provisioner and the emulator: schema URNs, reading
- * responses case-insensitively (RFC 7643 §2.1: "Attribute names are case insensitive"), and
- * turning an HR profile into a User resource through the configured templates.
+ * The User and Group shapes a generic SCIM app answers with, read leniently (loose booleans,
+ * numeric ids), and turning an HR profile into a User resource through the configured templates.
+ * Schema URNs, case-insensitive key reading and the wire key case are the SCIM core's
+ * (provisioners/scim-core/).
  */
 import { z } from 'zod'
+import { SCHEMA } from '../scim-core/schemas.ts'
 import type { EmployeeProfile } from '../types.ts'
-import type { ScimAppConfig, ScimAttributeMapping, TemplateField } from './config.ts'
-
-export const SCHEMA = {
-  user: 'urn:ietf:params:scim:schemas:core:2.0:User',
-  group: 'urn:ietf:params:scim:schemas:core:2.0:Group',
-  enterprise: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User',
-  listResponse: 'urn:ietf:params:scim:api:messages:2.0:ListResponse',
-  patchOp: 'urn:ietf:params:scim:api:messages:2.0:PatchOp',
-  error: 'urn:ietf:params:scim:api:messages:2.0:Error',
-  serviceProviderConfig: 'urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig',
-  schema: 'urn:ietf:params:scim:schemas:core:2.0:Schema',
-  resourceType: 'urn:ietf:params:scim:schemas:core:2.0:ResourceType',
-} as const
-
-/** Canonical RFC 7643 spellings of every attribute either side reads, keyed by lower case. */
-const CANONICAL_NAMES = [
-  'schemas', 'id', 'externalId', 'meta', 'resourceType', 'created', 'lastModified', 'location', 'version',
-  'userName', 'name', 'formatted', 'familyName', 'givenName', 'middleName', 'honorificPrefix', 'honorificSuffix',
-  'displayName', 'nickName', 'profileUrl', 'title', 'userType', 'preferredLanguage', 'locale', 'timezone', 'active',
-  'password', 'emails', 'phoneNumbers', 'addresses', 'groups', 'entitlements', 'roles', 'x509Certificates',
-  'value', 'display', 'type', 'primary', '$ref', 'members',
-  'employeeNumber', 'costCenter', 'organization', 'division', 'department', 'manager',
-  'totalResults', 'itemsPerPage', 'startIndex', 'Resources', 'Operations', 'op', 'path',
-  'status', 'scimType', 'detail',
-] as const
-const BY_LOWER = new Map<string, string>(CANONICAL_NAMES.map((n) => [n.toLowerCase(), n]))
-const URN_BY_LOWER = new Map<string, string>(Object.values(SCHEMA).map((u) => [u.toLowerCase(), u]))
-
-/** The canonical spelling of one attribute name or schema URN; unknown names come back as given. */
-export function canonicalName(name: string): string {
-  const lower = name.toLowerCase()
-  return BY_LOWER.get(lower) ?? URN_BY_LOWER.get(lower) ?? name
-}
-
-/**
- * Rename keys to their canonical spelling, recursively. Unknown keys are kept as they are. Where
- * a server sends the same attribute twice in different cases the first one wins, which is as
- * good as any rule for input that RFC 7643 §2.1 already calls equivalent.
- */
-export function canonicalKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonicalKeys)
-  if (value === null || typeof value !== 'object') return value
-  const out: Record<string, unknown> = {}
-  for (const [key, inner] of Object.entries(value)) {
-    const name = canonicalName(key)
-    if (!(name in out)) out[name] = canonicalKeys(inner)
-  }
-  return out
-}
-
-/** Lower-case every attribute key (URN extension keys and values are left alone). */
-export function lowerKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(lowerKeys)
-  if (value === null || typeof value !== 'object') return value
-  const out: Record<string, unknown> = {}
-  for (const [key, inner] of Object.entries(value)) out[key.startsWith('urn:') ? key : key.toLowerCase()] = lowerKeys(inner)
-  return out
-}
+import type { ScimAttributeMapping, TemplateField } from './config.ts'
+import { buildTargetAttributes } from '../mapping.ts'
+import { SCIM_MAPPING } from './mapping.ts'
 
 /**
  * Some servers send booleans as strings ("True", "false"), e.g. apps built for Entra's old
@@ -117,29 +64,6 @@ export const scimGroupSchema = z
   .loose()
 export type ScimGroup = z.infer<typeof scimGroupSchema>
 
-export const listResponseSchema = z
-  .object({
-    totalResults: z.coerce.number().int().nonnegative(),
-    itemsPerPage: z.coerce.number().int().nonnegative().optional(),
-    startIndex: z.coerce.number().int().optional(),
-    // RFC 7644 §3.4.2: Resources is REQUIRED only when totalResults is non-zero.
-    Resources: z.array(z.unknown()).default([]),
-  })
-  .loose()
-
-export const scimErrorSchema = z
-  .object({
-    status: looseString.optional(),
-    scimType: z.string().optional(),
-    detail: z.string().optional(),
-  })
-  .loose()
-
-/** A SCIM string literal for filters and PATCH paths: RFC 7644 §3.4.2.2 uses JSON strings. */
-export function scimString(value: string): string {
-  return JSON.stringify(value)
-}
-
 type TemplateProfile = Partial<Record<TemplateField, string>>
 
 function templateProfile(employee: EmployeeProfile): TemplateProfile {
@@ -185,46 +109,10 @@ export interface BuildUserOptions {
 
 /**
  * The User resource for POST. `userName` is REQUIRED (RFC 7643 §4.1.1); the caller has checked it
- * renders. Keys are canonical here; the client applies `attributeNameCase` on the wire.
+ * renders. Keys are canonical here; the core client applies `attributeNameCase` on the wire.
  */
 export function buildUser(employee: EmployeeProfile, userName: string, opts: BuildUserOptions): Record<string, unknown> {
-  const { mapping } = opts
-  const send = new Set(mapping.send)
-  const user: Record<string, unknown> = { schemas: [SCHEMA.user], userName }
-  if (send.has('externalId')) user.externalId = employee.employeeId
-  if (send.has('name')) {
-    const name: Record<string, string> = {}
-    const given = renderTemplate(mapping.givenName, employee)
-    const family = renderTemplate(mapping.familyName, employee)
-    if (given) name.givenName = given
-    if (family) name.familyName = family
-    if (given || family) name.formatted = [given, family].filter(Boolean).join(' ')
-    if (Object.keys(name).length > 0) user.name = name
-  }
-  const displayName = send.has('displayName') ? renderTemplate(mapping.displayName, employee) : undefined
-  if (displayName) user.displayName = displayName
-  const email = send.has('emails') ? renderTemplate(mapping.email, employee) : undefined
-  if (email) user.emails = [{ value: email, type: 'work', primary: true }]
-  if (send.has('active')) user.active = opts.active
-  const title = send.has('title') ? renderTemplate(mapping.title, employee) : undefined
-  if (title) user.title = title
-
-  const enterprise: Record<string, unknown> = {}
-  const employeeNumber = send.has('employeeNumber') ? renderTemplate(mapping.employeeNumber, employee) : undefined
-  if (employeeNumber) enterprise.employeeNumber = employeeNumber
-  const department = send.has('department') ? renderTemplate(mapping.department, employee) : undefined
-  if (department) enterprise.department = department
-  const costCenter = send.has('costCenter') ? renderTemplate(mapping.costCenter, employee) : undefined
-  if (costCenter) enterprise.costCenter = costCenter
-  if (send.has('manager') && opts.managerId) enterprise.manager = { value: opts.managerId }
-  if (Object.keys(enterprise).length > 0) {
-    user.schemas = [SCHEMA.user, SCHEMA.enterprise]
-    user[SCHEMA.enterprise] = enterprise
-  }
-  return user
-}
-
-/** Apply the configured key case to an outgoing body. */
-export function wireKeys(body: unknown, config: Pick<ScimAppConfig, 'quirks'>): unknown {
-  return config.quirks.attributeNameCase === 'lower' ? lowerKeys(body) : body
+  const attributes = buildTargetAttributes(SCIM_MAPPING, employee, { enabled: opts.active, mapping: opts.mapping, managerId: opts.managerId })
+  const schemas = SCHEMA.enterprise in attributes ? [SCHEMA.user, SCHEMA.enterprise] : [SCHEMA.user]
+  return { schemas, userName, ...attributes }
 }

@@ -21,7 +21,7 @@ import type { AccountSpec, ApiCallRecord, Ctx, EmployeeProfile, Provisioner, Rev
 import { scimAppConfigSchema, type ScimAppConfigInput } from './config.ts'
 import { SCIM_DEV_CLIENT, SCIM_DEV_TOKEN, ScimEmulator, scimSandboxConfig, type ScimEmulatorOptions } from './emulator.ts'
 import { createScimProvisioner } from './provisioner.ts'
-import { SCHEMA } from './resources.ts'
+import { SCHEMA } from '../scim-core/schemas.ts'
 
 interface CtxOptions {
   calls?: ApiCallRecord[]

@@ -17,7 +17,8 @@ import {
   WebAPIRateLimitedError,
   WebAPIRequestError,
 } from '@slack/web-api'
-import { z } from 'zod'
+import { readScimError } from '../scim-core/client.ts'
+import { SLACK_DIALECT } from '../scim-core/dialect.ts'
 import {
   AuthFailedError,
   ConflictError,
@@ -134,16 +135,9 @@ export function classifyWebApiCode(code: string, message: string, d: Provisioner
   return new PermanentError(message, d)
 }
 
-const scimErrorBody = z.union([
-  z.object({ detail: z.string(), status: z.union([z.number(), z.string()]).optional(), scimType: z.string().optional() }),
-  z.object({ Errors: z.object({ description: z.string(), code: z.union([z.number(), z.string()]).optional() }) }),
-])
-
-/** Slack's code from a SCIM error body (`detail` in v2, `Errors.description` in v1), if any. */
+/** Slack's code from a SCIM error body (`detail` in v2, `Errors.description` in v1), read by the SCIM core. */
 export function scimErrorCode(body: unknown): string | undefined {
-  const parsed = scimErrorBody.safeParse(body)
-  if (!parsed.success) return undefined
-  return 'detail' in parsed.data ? parsed.data.detail : parsed.data.Errors.description
+  return readScimError(SLACK_DIALECT, body).code
 }
 
 export function classifyScimResponse(

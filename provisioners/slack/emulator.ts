@@ -41,23 +41,33 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { EmulatorKit, encodePageToken, type Admission, type EmulatorOptions, type InventoryAccount } from '../emulator-kit.ts'
 import type { SlackConfigInput } from './config.ts'
 import { EMULATOR_RATE_LIMITS } from './limits.ts'
-import { FilterError, matchesFilter, parseFilter } from './scim-filter.ts'
+import { filterGrammarOf, SLACK_DIALECT } from '../scim-core/dialect.ts'
+import { matchesFilter, parseFilter, ScimFilterError, type FilterRefusal } from '../scim-core/filter.ts'
+import { SCHEMA } from '../scim-core/schemas.ts'
 
 /** Development credentials the emulator accepts out of the box (the sandbox config uses them). */
 export const SLACK_DEV_BOT_TOKEN = 'xoxb-tenure-sandbox-bot'
 export const SLACK_DEV_SCIM_TOKEN = 'xoxp-tenure-sandbox-scim'
 export const SLACK_DEV_ADMIN_TOKEN = 'xoxp-tenure-sandbox-admin'
 
-const SCIM_CORE_USER = 'urn:ietf:params:scim:schemas:core:2.0:User'
-const SCIM_ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'
-const SCIM_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group'
-const SCIM_LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse'
-const SCIM_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error'
-const SCIM_PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp'
 const USERNAME_MAX = 21
 const RESERVED_USERNAMES = new Set(['channel', 'here', 'everyone', 'group', 'slackbot', 'system', 'admin'])
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
-const SCIM_FILTER_ATTRIBUTES = new Set(['username', 'email'])
+/**
+ * Slack's filter language (https://docs.slack.dev/reference/scim-api#filter): operators eq, co, sw,
+ * pr, gt, ge, lt, le with and/or and parentheses, on `userName` and `email` only; string literals
+ * are JSON strings, single quotes are accepted too (Slack's own `restricted eq '1'` example).
+ * Anything else (externalId, displayName ...) is refused, so a client that relies on an
+ * undocumented filter fails against the emulator the way it could fail against Slack.
+ */
+const SCIM_FILTER_GRAMMAR = filterGrammarOf(SLACK_DIALECT, { singleQuotes: true, bareValues: true })
+/** Slack's error codes for bad filters (https://docs.slack.dev/reference/scim-api#errors). */
+const FILTER_ERRORS: Record<FilterRefusal, string> = {
+  empty: 'no_filters',
+  incomplete: 'incomplete_filter',
+  group: 'invalid_filter_group',
+  unsupported: 'invalid_query',
+}
 const BLOCK_TYPES = new Set(['section', 'header', 'divider', 'context', 'actions', 'image', 'rich_text', 'input', 'file', 'video', 'markdown'])
 
 const BOT_SCOPES = ['channels:read', 'groups:read', 'channels:manage', 'groups:write', 'usergroups:read', 'usergroups:write', 'chat:write', 'users:read']
@@ -770,25 +780,26 @@ export class SlackEmulator {
     if (filterRaw !== undefined) {
       let node
       try {
-        node = parseFilter(typeof filterRaw === 'string' ? filterRaw : '', SCIM_FILTER_ATTRIBUTES)
+        node = parseFilter(typeof filterRaw === 'string' ? filterRaw : '', SCIM_FILTER_GRAMMAR)
       } catch (err) {
-        if (err instanceof FilterError) throw new ScimError(400, err.code)
+        if (err instanceof ScimFilterError) throw new ScimError(400, FILTER_ERRORS[err.reason])
         throw err
       }
-      users = users.filter((u) => matchesFilter(node, (attr) => (attr === 'email' ? u.emails : [u.userName])))
+      // Slack compares both attributes case-insensitively.
+      users = users.filter((u) => matchesFilter(node, { userName: u.userName, email: u.emails }, { strict: false }))
     }
     const { startIndex, count } = scimPaging(req)
     const slice = users.slice(startIndex - 1, startIndex - 1 + count)
     return {
       status: 200,
-      body: { schemas: [SCIM_LIST], Resources: slice.map((u) => this.toScimUser(u, req)), totalResults: users.length, itemsPerPage: slice.length, startIndex },
+      body: { schemas: [SCHEMA.listResponse], Resources: slice.map((u) => this.toScimUser(u, req)), totalResults: users.length, itemsPerPage: slice.length, startIndex },
     }
   }
 
   private createUser(req: Request): { status: number; body: unknown } {
     const body: unknown = req.body
     if (!isRecord(body)) throw new ScimError(400, 'invalid_request_payload')
-    if (!Array.isArray(body.schemas) || !body.schemas.includes(SCIM_CORE_USER)) throw new ScimError(400, 'missing_schema_element')
+    if (!Array.isArray(body.schemas) || !body.schemas.includes(SCHEMA.user)) throw new ScimError(400, 'missing_schema_element')
     if (body.userName === undefined) throw new ScimError(400, 'username_required')
     if (typeof body.userName !== 'string') throw new ScimError(400, 'invalid_attribute_format')
     if (body.userName.trim() === '') throw new ScimError(400, 'username_empty')
@@ -805,7 +816,7 @@ export class SlackEmulator {
     for (const key of ['displayName', 'title', 'externalId', 'timezone'] as const) if (!optionalString(body[key])) throw new ScimError(400, 'invalid_attribute_format')
     const displayName = typeof body.displayName === 'string' ? body.displayName : ''
     checkDisplayName(displayName)
-    const enterprise = body[SCIM_ENTERPRISE] ?? {}
+    const enterprise = body[SCHEMA.enterprise] ?? {}
     if (!isRecord(enterprise)) throw new ScimError(400, 'invalid_attribute_format')
     if (enterprise.manager !== undefined && !(isRecord(enterprise.manager) && typeof enterprise.manager.managerId === 'string')) {
       throw new ScimError(400, 'improper_enterprise_schema_format')
@@ -838,7 +849,7 @@ export class SlackEmulator {
     const user = this.requireUser(param(req.params.id))
     const body: unknown = req.body
     if (!isRecord(body)) throw new ScimError(400, 'invalid_request_payload')
-    if (!Array.isArray(body.schemas) || !body.schemas.includes(SCIM_PATCH)) throw new ScimError(400, 'missing_schema_element')
+    if (!Array.isArray(body.schemas) || !body.schemas.includes(SCHEMA.patchOp)) throw new ScimError(400, 'missing_schema_element')
     if (!Array.isArray(body.Operations) || body.Operations.length === 0) throw new ScimError(400, 'invalid_request_payload')
     // Validate everything on a copy, then commit: a bad operation changes nothing.
     const draft = structuredClone(user)
@@ -868,7 +879,7 @@ export class SlackEmulator {
 
   private applyAttribute(user: SlackEmulatorUser, path: string, op: 'add' | 'replace' | 'remove', value: unknown): void {
     const key = path.toLowerCase()
-    const enterprisePrefix = SCIM_ENTERPRISE.toLowerCase()
+    const enterprisePrefix = SCHEMA.enterprise.toLowerCase()
     const text = (): string => {
       if (op === 'remove') return ''
       if (typeof value !== 'string') throw new ScimError(400, 'invalid_attribute_format')
@@ -931,7 +942,7 @@ export class SlackEmulator {
       return
     }
     if (key.startsWith(`${enterprisePrefix}:`) || key.startsWith(`${enterprisePrefix}.`)) {
-      const attr = path.slice(SCIM_ENTERPRISE.length + 1)
+      const attr = path.slice(SCHEMA.enterprise.length + 1)
       if (op === 'remove') delete user.enterprise[attr]
       else user.enterprise[attr] = value
       return
@@ -952,14 +963,14 @@ export class SlackEmulator {
     const slice = groups.slice(startIndex - 1, startIndex - 1 + count)
     return {
       status: 200,
-      body: { schemas: [SCIM_LIST], Resources: slice.map((g) => this.toScimGroup(g, req)), totalResults: groups.length, itemsPerPage: slice.length, startIndex },
+      body: { schemas: [SCHEMA.listResponse], Resources: slice.map((g) => this.toScimGroup(g, req)), totalResults: groups.length, itemsPerPage: slice.length, startIndex },
     }
   }
 
   private toScimUser(user: SlackEmulatorUser, req: Request): Record<string, unknown> {
     const groups = [...this.groups.values()].filter((g) => !g.disabled && g.users.includes(user.id))
     return {
-      schemas: [SCIM_CORE_USER, SCIM_ENTERPRISE],
+      schemas: [SCHEMA.user, SCHEMA.enterprise],
       id: user.id,
       externalId: user.externalId,
       meta: { created: user.created, location: `${origin(req)}/scim/v2/Users/${user.id}` },
@@ -972,7 +983,7 @@ export class SlackEmulator {
       timezone: user.timezone,
       active: user.active,
       emails: user.emails.map((value, i) => ({ value, primary: i === 0 })),
-      [SCIM_ENTERPRISE]: {
+      [SCHEMA.enterprise]: {
         employeeNumber: null,
         costCenter: null,
         organization: null,
@@ -987,7 +998,7 @@ export class SlackEmulator {
 
   private toScimGroup(g: UserGroup, req: Request): Record<string, unknown> {
     return {
-      schemas: [SCIM_GROUP],
+      schemas: [SCHEMA.group],
       id: g.id,
       meta: { created: new Date(g.created * 1000).toISOString(), location: `${origin(req)}/scim/v2/Groups/${g.id}` },
       displayName: g.name,
@@ -1059,7 +1070,7 @@ export function slackSandboxConfig(baseUrl: string): SlackConfigInput {
 // ---------------------------------------------------------------------------------------------
 
 function scimError(res: Response, status: number, code: string): void {
-  res.status(status).type('application/json').send(JSON.stringify({ schemas: [SCIM_ERROR], detail: code, status }))
+  res.status(status).type('application/json').send(JSON.stringify({ schemas: [SCHEMA.error], detail: code, status }))
 }
 
 function defaultScimCode(status: number): string {

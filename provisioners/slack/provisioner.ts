@@ -43,28 +43,28 @@ import type {
   RevocationEvidence,
   RevocationPlan,
   RevocationStepKind,
-  StepEvidence,
   StepStatus,
   TargetLock,
   VerifyOptions,
 } from '../types.ts'
+import { nextStartIndex, resourcePath, ScimCoreClient, type ScimTransport } from '../scim-core/client.ts'
+import { SLACK_DIALECT } from '../scim-core/dialect.ts'
+import { filterEq } from '../scim-core/filter.ts'
 import { classifyNetworkError, classifyScimResponse, classifyWebApiError, type CallFacts } from './classify.ts'
 import type { SlackConfig } from './config.ts'
 import { SLACK_RATE_LIMITS, type WebApiMethod } from './limits.ts'
+import { SLACK_MAPPING, SLACK_USERNAME_MAX } from './mapping.ts'
+import { buildTargetAttributes } from '../mapping.ts'
 import { UserGroupDirectory, type MembershipOutcome } from './usergroups.ts'
+import { vendorCall } from '../kit/call.ts'
+import { accountGone, runRevocation, type StepOutcome } from '../kit/revocation.ts'
 
 /** The vendor's published limits per limiter bucket (see limits.ts for sources). */
 export const rateLimitBuckets: Record<string, RateLimitSpec> = SLACK_RATE_LIMITS
 
-const CORE_USER = 'urn:ietf:params:scim:schemas:core:2.0:User'
-const ENTERPRISE_USER = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp'
-
 /** Slack ids: channels C/G, user groups S. Channel names are lower case, so an upper-case token is an id. */
 const CHANNEL_ID = /^[CG][A-Z0-9]{6,}$/
 const USERGROUP_ID = /^S[A-Z0-9]{6,}$/
-/** https://docs.slack.dev/reference/scim-api#user-attributes: userName max 21 chars of [a-z0-9._-]. */
-const USERNAME_MAX = 21
 
 const DEACTIVATION_HELP = 'https://slack.com/help/articles/204475027'
 
@@ -120,6 +120,13 @@ interface ScimRequest {
   body?: unknown
   /** Limiter buckets to take a token from, in order. */
   buckets: string[]
+}
+
+/** What the SCIM core client hands back to `scim()` per call: the limiter buckets and the evidence trace. */
+interface ScimCall {
+  ctx: Ctx
+  buckets: string[]
+  trace?: string[] | undefined
 }
 
 interface WebOptions {
@@ -196,6 +203,8 @@ class SlackProvisioner implements Provisioner {
   readonly rateLimitBuckets: Record<string, RateLimitSpec>
   private readonly config: SlackConfig
   private readonly scimBase: URL
+  /** The SCIM core client with Slack's dialect; requests go out through `scim()`. */
+  private readonly scimClient: ScimCoreClient<ScimCall>
   private readonly apiBase: string
   private readonly now: () => number
   private channelCache: NameCache | undefined
@@ -210,6 +219,9 @@ class SlackProvisioner implements Provisioner {
     this.now = options.now ?? Date.now
     this.rateLimitBuckets = { ...rateLimitBuckets, ...config.rateLimits }
     this.scimBase = new URL(config.scimBaseUrl.endsWith('/') ? config.scimBaseUrl : `${config.scimBaseUrl}/`)
+    this.scimClient = new ScimCoreClient<ScimCall>(SLACK_DIALECT, this.scimTransport, (operation, res, error) =>
+      this.badResponse(operation, res.requestId, error),
+    )
     this.apiBase = config.apiBaseUrl.endsWith('/') ? config.apiBaseUrl : `${config.apiBaseUrl}/`
     this.userGroups = new UserGroupDirectory(
       {
@@ -318,18 +330,13 @@ class SlackProvisioner implements Provisioner {
   }
 
   async deprovision(ctx: Ctx, ref: AccountRef, plan: RevocationPlan): Promise<RevocationEvidence> {
-    const steps: StepEvidence[] = []
+    // The rules (order, already gone, a failed step) are ../kit/revocation.ts's.
     const residual: ResidualAccess[] = []
-    const record = (step: RevocationStepKind, status: StepStatus, detail: string, requestIds: string[] = []) => {
-      steps.push({ step, status, at: new Date().toISOString(), detail, ...(requestIds.length > 0 ? { requestIds } : {}) })
-    }
     const readTrace: string[] = []
-    const notFound = (err: NotFoundError): RevocationEvidence => {
-      for (const step of plan.steps) {
-        record(step, 'done', `Slack user ${ref.accountId} not found (HTTP 404${err.vendorCode ? ` ${err.vendorCode}` : ''}): no account, nothing to revoke`, err.requestId ? [err.requestId] : [])
-      }
-      return { steps, residual }
-    }
+    const notFound = (err: NotFoundError): RevocationEvidence =>
+      accountGone(plan.steps, `Slack user ${ref.accountId} not found (HTTP 404${err.vendorCode ? ` ${err.vendorCode}` : ''}): no account, nothing to revoke`, {
+        requestIds: [err.requestId],
+      })
     let state: StepState | undefined
     // The cut-off writes first. Every read of a user counts against GET /Users/{id} (300/min), and
     // verification reads each leaver back: a read before the write as well made 2 reads per leaver,
@@ -343,7 +350,7 @@ class SlackProvisioner implements Provisioner {
         state = { active: patched.active, scimGroups: patched.groups?.map((g) => g.value), deactivatedNow: !patched.active, deactivationIds: trace }
       } catch (err) {
         if (err instanceof NotFoundError) return notFound(err)
-        // Refused (the primary owner, say): read, and let the steps record what they can.
+        // Refused (the primary owner, say): read, and let the disable step meet the refusal.
         if (!isProvisionerError(err) || !isStepLevelFailure(err)) throw err
       }
     }
@@ -362,25 +369,34 @@ class SlackProvisioner implements Provisioner {
         deactivationIds: readTrace,
       }
     }
-    const explicitReset = async (reason: string) => {
-      const trace: string[] = []
-      await this.web(ctx, 'admin.users.session.reset', (c) => c.admin.users.session.reset({ user_id: ref.accountId }), { token: 'admin', trace })
-      record('revoke_sessions', 'done', `admin.users.session.reset called (${reason})`, trace)
-    }
-
-    for (const step of plan.steps) {
-      try {
-        await this.runStep(ctx, ref, step, plan, state, readTrace, record, residual, explicitReset)
-      } catch (err) {
-        if (!isProvisionerError(err) || !isStepLevelFailure(err)) throw err
-        record(step, 'failed', `${err.kind}${err.vendorCode ? ` ${err.vendorCode}` : ''}: ${err.message}`, err.requestId ? [err.requestId] : [])
-        residual.push({ kind: `slack_${step}`, id: ref.accountId, reason: err.message })
-      }
-    }
-    if (plan.phase === 'cleanup' && this.config.resetSessionsExplicitly && !plan.steps.includes('revoke_sessions')) {
-      await explicitReset('resetSessionsExplicitly: belt and braces after the cut-off deactivation')
-    }
-    return { steps, residual }
+    const run = state
+    // resetSessionsExplicitly: the clean-up resets sessions once more, as a revoke_sessions step
+    // after the plan's own, belt and braces after the cut-off deactivation.
+    const beltAndBraces = plan.phase === 'cleanup' && this.config.resetSessionsExplicitly && !plan.steps.includes('revoke_sessions')
+    return runRevocation({
+      system: this.system,
+      phase: plan.phase,
+      accountId: ref.accountId,
+      steps: beltAndBraces ? [...plan.steps, 'revoke_sessions'] : plan.steps,
+      residual,
+      runStep: async (step) => {
+        try {
+          return await this.runStep(ctx, ref, step, plan, run, readTrace, residual, beltAndBraces)
+        } catch (err) {
+          throw refusalAsPermanent(err)
+        }
+      },
+      exists: async () => {
+        try {
+          await this.getUser(ctx, ref.accountId)
+          return true
+        } catch (err) {
+          if (err instanceof NotFoundError) return false
+          throw err
+        }
+      },
+      goneDetail: `Slack user ${ref.accountId} no longer exists`,
+    })
   }
 
   /**
@@ -486,15 +502,10 @@ class SlackProvisioner implements Provisioner {
     if (!Number.isInteger(startIndex) || startIndex < 1) {
       throw new PermanentError(`listAccounts: page token ${JSON.stringify(page)} is not a SCIM startIndex`, { system: this.system, operation: 'scim.Users.list' })
     }
-    const res = await this.scim(ctx, {
-      operation: 'scim.Users.list',
-      method: 'GET',
-      path: 'Users',
-      query: { startIndex: String(startIndex), count: String(this.config.listPageSize) },
-      buckets: ['scim_read'],
-    })
-    const list = this.parse(scimListSchema, res.body, 'scim.Users.list', res.requestId)
-    const next = startIndex + list.Resources.length
+    const query = { startIndex, count: this.config.listPageSize }
+    const res = await this.scimClient.get({ ctx, buckets: ['scim_read'] }, '/Users', 'scim.Users.list', query)
+    const list = this.scimClient.parse(scimListSchema, res, 'scim.Users.list')
+    const next = nextStartIndex(list, startIndex)
     // Reconciliation compares these with the policy's `userGroups`, which name groups by handle
     // (`engineers`, `@engineers`): SCIM lists ids (S…), so each is reported as its handle. A group
     // usergroups.list does not show (disabled since) keeps its id.
@@ -504,7 +515,7 @@ class SlackProvisioner implements Provisioner {
         const state = this.toAccountState(u)
         return { ...state, groups: state.groups.map((id) => handles.get(id) ?? id) }
       }),
-      ...(list.Resources.length > 0 && next <= list.totalResults ? { nextPage: String(next) } : {}),
+      ...(next === undefined ? {} : { nextPage: String(next) }),
     }
   }
 
@@ -531,57 +542,56 @@ class SlackProvisioner implements Provisioner {
     plan: RevocationPlan,
     state: StepState,
     readTrace: string[],
-    record: (step: RevocationStepKind, status: StepStatus, detail: string, requestIds?: string[]) => void,
     residual: ResidualAccess[],
-    explicitReset: (reason: string) => Promise<void>,
-  ): Promise<void> {
+    beltAndBraces: boolean,
+  ): Promise<StepOutcome> {
+    const outcome = (status: StepStatus, detail: string, requestIds: string[] = []): StepOutcome => ({ status, detail, requestIds })
     // Evidence for an implicit step is the call that deactivated (this run) or the read that saw it deactivated.
-    const implicit = (what: string) => record(step, state.deactivatedNow ? 'done' : 'already_done', `done implicitly by deactivation: ${what}`, state.deactivationIds)
+    const implicit = (what: string) => outcome(state.deactivatedNow ? 'done' : 'already_done', `done implicitly by deactivation: ${what}`, state.deactivationIds)
+    const explicitReset = async (reason: string): Promise<StepOutcome> => {
+      const trace: string[] = []
+      await this.web(ctx, 'admin.users.session.reset', (c) => c.admin.users.session.reset({ user_id: ref.accountId }), { token: 'admin', trace })
+      return outcome('done', `admin.users.session.reset called (${reason})`, trace)
+    }
     switch (step) {
       case 'disable': {
         // Already deactivated by this call: the cut-off wrote before reading (see deprovision).
         if (state.deactivatedNow) {
-          record('disable', 'done', 'SCIM PATCH active=false, written without a read first (idempotent: an account already deactivated stays so)', state.deactivationIds)
-          return
+          return outcome('done', 'SCIM PATCH active=false, written without a read first (idempotent: an account already deactivated stays so)', state.deactivationIds)
         }
         if (!state.active) {
-          record('disable', 'already_done', 'SCIM reads active=false: the account was already deactivated', readTrace)
-          return
+          return outcome('already_done', 'SCIM reads active=false: the account was already deactivated', readTrace)
         }
         const trace: string[] = []
         await this.deactivate(ctx, ref.accountId, trace)
         state.active = false
         state.deactivatedNow = true
         state.deactivationIds = trace
-        record('disable', 'done', this.config.deactivateWith === 'delete' ? 'SCIM DELETE /Users/{id} (Slack deactivates, deletes nothing)' : 'SCIM PATCH active=false', trace)
-        return
+        return outcome('done', this.config.deactivateWith === 'delete' ? 'SCIM DELETE /Users/{id} (Slack deactivates, deletes nothing)' : 'SCIM PATCH active=false', trace)
       }
       case 'revoke_sessions': {
         if (plan.phase === 'cleanup' && this.config.resetSessionsExplicitly) {
-          await explicitReset('resetSessionsExplicitly, clean-up phase')
-          return
+          return explicitReset(
+            beltAndBraces ? 'resetSessionsExplicitly: belt and braces after the cut-off deactivation' : 'resetSessionsExplicitly, clean-up phase',
+          )
         }
         if (!state.active) {
-          implicit(
+          return implicit(
             `Slack signs a deactivated member out of every workspace on all devices (${DEACTIVATION_HELP}). ` +
               'admin.users.session.reset (Tier 2, 20/min) is deliberately not on the cut-off path' +
               (this.config.resetSessionsExplicitly ? '; an explicit reset follows in the clean-up phase' : ''),
           )
-          return
         }
         // Only reachable when the plan revokes sessions without deactivating (e.g. a suspected
         // compromise of an account that stays active): the explicit reset is the only way.
-        await explicitReset('account stays active: the plan has no disable step')
-        return
+        return explicitReset('account stays active: the plan has no disable step')
       }
       case 'revoke_tokens': {
         if (!state.active) {
-          implicit("Slack refuses a deactivated member's OAuth tokens with account_inactive, and apps they installed may be disabled")
-          return
+          return implicit("Slack refuses a deactivated member's OAuth tokens with account_inactive, and apps they installed may be disabled")
         }
-        record('revoke_tokens', 'not_supported', "Slack has no API to revoke another member's OAuth tokens; only deactivation invalidates them")
         residual.push({ kind: 'slack_user_tokens', id: ref.accountId, reason: 'account is active: its OAuth tokens keep working until it is deactivated' })
-        return
+        return outcome('not_supported', "Slack has no API to revoke another member's OAuth tokens; only deactivation invalidates them")
       }
       case 'remove_groups': {
         const trace: string[] = []
@@ -608,8 +618,7 @@ class SlackProvisioner implements Provisioner {
           (listed.shared ? ` shared by the clean-ups in flight, ${Math.round(listed.ageMs / 1000)} s old` : '') +
           (state.scimGroups === undefined ? ', and the user groups Tenure granted (the SCIM user record carries no groups)' : ', and the SCIM user record')
         if (groups.length === 0) {
-          record('remove_groups', 'already_done', `member of no user group (${source})`, trace)
-          return
+          return outcome('already_done', `member of no user group (${source})`, trace)
         }
         const removed: string[] = []
         const absent: string[] = []
@@ -630,12 +639,10 @@ class SlackProvisioner implements Provisioner {
           else absent.push(groupId)
         }
         if (removed.length === 0 && left.length === 0) {
-          record('remove_groups', 'already_done', `member of no user group (${source}; usergroups.users.list of ${absent.join(', ')} reads no membership)`, trace)
-          return
+          return outcome('already_done', `member of no user group (${source}; usergroups.users.list of ${absent.join(', ')} reads no membership)`, trace)
         }
         const detail = `removed from ${removed.length} user group(s)${removed.length ? `: ${removed.join(', ')}` : ''}` + (left.length ? `; still in ${left.join(', ')} (see residual)` : '')
-        record('remove_groups', removed.length === 0 && left.length > 0 ? 'failed' : 'done', detail, trace)
-        return
+        return outcome(removed.length === 0 && left.length > 0 ? 'failed' : 'done', detail, trace)
       }
       case 'remove_channels': {
         // Read even for a deactivated account: Slack documents that deactivation removes a member
@@ -644,8 +651,7 @@ class SlackProvisioner implements Provisioner {
         const before = await this.channelsOf(ctx, ref.accountId, trace)
         if (before.length === 0) {
           const why = state.active ? '' : `; Slack removes a deactivated member from all channels (${DEACTIVATION_HELP})`
-          record('remove_channels', 'already_done', `member of no channel (users.conversations)${why}`, trace)
-          return
+          return outcome('already_done', `member of no channel (users.conversations)${why}`, trace)
         }
         const refused = new Map<string, string>()
         for (const channel of before) {
@@ -667,30 +673,25 @@ class SlackProvisioner implements Provisioner {
               : `still a member after conversations.kick${code ? ` (${code})` : ''}: add the Tenure app to the channel or remove the member by hand`
           residual.push({ kind: 'slack_channel', id: channel, reason })
         }
-        record('remove_channels', after.length === before.length ? 'failed' : 'done', `removed from ${before.length - after.length} of ${before.length} channel(s)`, trace)
-        return
+        return outcome(after.length === before.length ? 'failed' : 'done', `removed from ${before.length - after.length} of ${before.length} channel(s)`, trace)
       }
       case 'remove_licences':
-        record(step, 'not_supported', "Slack has no per-user licence to remove; deactivated members are not billed (Slack's Fair Billing Policy)")
-        return
+        return outcome('not_supported', "Slack has no per-user licence to remove; deactivated members are not billed (Slack's Fair Billing Policy)")
       case 'remove_roles':
-        record(step, 'not_supported', 'Slack owner/admin roles cannot be changed through SCIM or the Web API; deactivation ends their effect')
-        return
+        return outcome('not_supported', 'Slack owner/admin roles cannot be changed through SCIM or the Web API; deactivation ends their effect')
       case 'remove_products':
-        record(step, 'not_supported', 'Slack has no per-user products')
-        return
+        return outcome('not_supported', 'Slack has no per-user products')
       case 'move_org_unit':
-        record(step, 'not_supported', 'Slack has no organisational units')
-        return
+        return outcome('not_supported', 'Slack has no organisational units')
       case 'convert_mailbox':
-        record(step, 'not_supported', 'Slack has no mailbox')
-        return
+        return outcome('not_supported', 'Slack has no mailbox')
       case 'transfer_data':
-        record(step, 'not_supported', "Slack keeps a deactivated member's messages and files in place for the workspace; there is nothing to transfer")
-        return
+        return outcome('not_supported', "Slack keeps a deactivated member's messages and files in place for the workspace; there is nothing to transfer")
       case 'delete':
-        record(step, 'not_supported', 'Slack accounts cannot be deleted through its APIs (SCIM DELETE only deactivates); the account stays deactivated')
-        return
+        return outcome('not_supported', 'Slack accounts cannot be deleted through its APIs (SCIM DELETE only deactivates); the account stays deactivated')
+      default:
+        // Job payloads are read as unknown upstream: a step this code does not know is reported.
+        return outcome('not_supported', `unknown step ${String(step)}`)
     }
   }
 
@@ -698,70 +699,56 @@ class SlackProvisioner implements Provisioner {
   // SCIM operations
 
   private async createUser(ctx: Ctx, spec: AccountSpec, email: string, userName: string): Promise<ScimUser> {
-    const e = spec.employee
-    const enterprise: Record<string, string> = { employeeNumber: e.employeeId }
-    if (e.department) enterprise.department = e.department
-    if (e.costCenter) enterprise.costCenter = e.costCenter
     // No manager: managerId must name an existing Slack user, and a manager who is not in
     // Slack (yet) would make the whole create fail.
     const body = {
-      schemas: [CORE_USER, ENTERPRISE_USER],
+      schemas: [...SLACK_DIALECT.userSchemas],
       userName,
-      externalId: e.employeeId,
-      name: { givenName: e.firstName, familyName: e.lastName },
-      displayName: e.displayName ?? `${e.firstName} ${e.lastName}`,
       emails: [{ value: email, type: 'work', primary: true }],
-      active: spec.enabled,
-      ...(e.title ? { title: e.title } : {}),
-      ...(e.timeZone ? { timezone: e.timeZone } : {}),
-      [ENTERPRISE_USER]: enterprise,
+      ...buildTargetAttributes(SLACK_MAPPING, spec.employee, { enabled: spec.enabled }),
     }
-    const res = await this.scim(ctx, { operation: 'scim.Users.create', method: 'POST', path: 'Users', body, buckets: ['scim_write'] })
-    return this.parse(scimUserSchema, res.body, 'scim.Users.create', res.requestId)
+    const res = await this.scimClient.create({ ctx, buckets: ['scim_write'] }, '/Users', body, 'scim.Users.create')
+    return this.scimClient.parse(scimUserSchema, res, 'scim.Users.create')
   }
 
   private async getUser(ctx: Ctx, id: string, trace?: string[]): Promise<ScimUser> {
-    const res = await this.scim(
-      ctx,
-      { operation: 'scim.Users.get', method: 'GET', path: `Users/${encodeURIComponent(id)}`, buckets: ['scim_read', 'scim_get_user'] },
-      trace,
-    )
-    return this.parse(scimUserSchema, res.body, 'scim.Users.get', res.requestId)
+    const res = await this.scimClient.get({ ctx, buckets: ['scim_read', 'scim_get_user'], trace }, resourcePath('/Users', id), 'scim.Users.get')
+    return this.scimClient.parse(scimUserSchema, res, 'scim.Users.get')
   }
 
   private async setActive(ctx: Ctx, id: string, active: boolean, trace?: string[]): Promise<ScimUser> {
-    const res = await this.scim(
-      ctx,
-      {
-        operation: 'scim.Users.patch',
-        method: 'PATCH',
-        path: `Users/${encodeURIComponent(id)}`,
-        body: { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: active }] },
-        buckets: ['scim_write'],
-      },
-      trace,
-    )
-    return this.parse(scimUserSchema, res.body, 'scim.Users.patch', res.requestId)
+    const ops = [{ op: 'replace' as const, attr: 'active', value: active }]
+    const res = await this.scimClient.patch({ ctx, buckets: ['scim_write'], trace }, resourcePath('/Users', id), ops, 'scim.Users.patch')
+    return this.scimClient.parse(scimUserSchema, res, 'scim.Users.patch')
   }
 
   private async deactivate(ctx: Ctx, id: string, trace: string[]): Promise<void> {
     if (this.config.deactivateWith === 'delete') {
       // "DELETE /Users/<id>: Sets a Slack user to deactivated" (https://docs.slack.dev/reference/scim-api)
-      await this.scim(ctx, { operation: 'scim.Users.delete', method: 'DELETE', path: `Users/${encodeURIComponent(id)}`, buckets: ['scim_write'] }, trace)
+      await this.scimClient.delete({ ctx, buckets: ['scim_write'], trace }, resourcePath('/Users', id), 'scim.Users.delete')
       return
     }
     await this.setActive(ctx, id, false, trace)
   }
 
   private async searchUsers(ctx: Ctx, filter: string): Promise<ScimUser[]> {
-    const res = await this.scim(ctx, {
-      operation: 'scim.Users.search',
-      method: 'GET',
-      path: 'Users',
-      query: { filter, startIndex: '1', count: '10' },
-      buckets: ['scim_read'],
-    })
-    return this.parse(scimListSchema, res.body, 'scim.Users.search', res.requestId).Resources
+    const res = await this.scimClient.search({ ctx, buckets: ['scim_read'] }, '/Users', filter, 'scim.Users.search')
+    return this.scimClient.parse(scimListSchema, res, 'scim.Users.search').Resources
+  }
+
+  /**
+   * The core client's transport: `scim()` below (pacing, recording, Slack's error classification).
+   * It sends Slack's own Accept/Content-Type (application/json, as SLACK_DIALECT says) and takes
+   * paths relative to scimBaseUrl.
+   */
+  private readonly scimTransport: ScimTransport<ScimCall> = async (call, req) => {
+    if (req.method === 'PUT') throw new Error('Slack SCIM: Tenure does not PUT users (SLACK_DIALECT patch.form is patch)')
+    const query = Object.fromEntries(Object.entries(req.query ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])))
+    return this.scim(
+      call.ctx,
+      { operation: req.operation, method: req.method, path: req.path.replace(/^\//, ''), query, ...(req.body === undefined ? {} : { body: req.body }), buckets: call.buckets },
+      call.trace,
+    )
   }
 
   /**
@@ -773,13 +760,13 @@ class SlackProvisioner implements Provisioner {
    */
   private async findAccount(ctx: Ctx, employee: EmployeeProfile, email: string, userName: string): Promise<{ mine?: ScimUser; foreign: ScimUser[] }> {
     const foreign: ScimUser[] = []
-    const byEmail = await this.searchUsers(ctx, `email eq ${JSON.stringify(email)}`)
+    const byEmail = await this.searchUsers(ctx, filterEq('email', email))
     const exact = byEmail.find((u) => u.externalId === employee.employeeId)
     if (exact) return { mine: exact, foreign }
     const unclaimed = byEmail.find((u) => !u.externalId)
     if (unclaimed) return { mine: unclaimed, foreign }
     foreign.push(...byEmail)
-    const byUserName = await this.searchUsers(ctx, `userName eq ${JSON.stringify(userName)}`)
+    const byUserName = await this.searchUsers(ctx, filterEq('userName', userName))
     const mine = byUserName.find((u) => u.externalId === employee.employeeId)
     if (mine) return { mine, foreign }
     foreign.push(...byUserName.filter((u) => !foreign.some((f) => f.id === u.id)))
@@ -1020,42 +1007,35 @@ class SlackProvisioner implements Provisioner {
   // Transport
 
   private async scim(ctx: Ctx, req: ScimRequest, trace?: string[]): Promise<{ status: number; body: unknown; requestId: string | undefined }> {
-    for (const bucket of req.buckets) await ctx.throttle(bucket)
     const url = new URL(req.path, this.scimBase)
     for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v)
-    const base = { operation: req.operation, method: req.method, path: url.pathname }
     const details = { system: this.system, operation: req.operation }
-    const headers: Record<string, string> = { Authorization: `Bearer ${this.config.scimToken.reveal()}`, Accept: 'application/json' }
-    if (req.body !== undefined) headers['Content-Type'] = 'application/json'
-    const started = performance.now()
-    let status: number | undefined
-    let requestId: string | undefined
-    let text: string
-    try {
-      const res = await fetch(url, {
-        method: req.method,
-        headers,
-        ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
-        signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(this.config.timeoutMs)]),
-      })
-      status = res.status
-      requestId = res.headers.get('x-slack-req-id') ?? undefined
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
-      text = await res.text()
-      if (!res.ok) {
-        const e = classifyScimResponse(res.status, parseJson(text), { status, requestId, retryAfterMs }, details)
-        ctx.recordCall({ ...base, status, requestId, durationMs: performance.now() - started, errorKind: e.kind })
-        throw e
-      }
-    } catch (err) {
-      if (isProvisionerError(err)) throw err
-      const e = classifyNetworkError(err, { ...details, ...(status === undefined ? {} : { status }), ...(requestId ? { requestId } : {}) }, this.config.timeoutMs)
-      ctx.recordCall({ ...base, status, requestId, durationMs: performance.now() - started, errorKind: e.kind })
-      throw e
-    }
-    ctx.recordCall({ ...base, status, requestId, durationMs: performance.now() - started })
-    if (requestId) trace?.push(requestId)
-    return { status, body: parseJson(text), requestId }
+    return vendorCall(ctx, {
+      operation: req.operation,
+      method: req.method,
+      path: url.pathname,
+      buckets: req.buckets,
+      timeoutMs: this.config.timeoutMs,
+      ...(trace ? { trace } : {}),
+      send: async ({ signal, facts }) => {
+        const headers: Record<string, string> = { Authorization: `Bearer ${this.config.scimToken.reveal()}`, Accept: 'application/json' }
+        if (req.body !== undefined) headers['Content-Type'] = 'application/json'
+        const res = await fetch(url, {
+          method: req.method,
+          headers,
+          ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
+          signal,
+        })
+        facts.status = res.status
+        facts.requestId = res.headers.get('x-slack-req-id') ?? undefined
+        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
+        const text = await res.text()
+        if (!res.ok) throw classifyScimResponse(res.status, parseJson(text), { status: res.status, requestId: facts.requestId, retryAfterMs }, details)
+        return { status: res.status, body: parseJson(text), requestId: facts.requestId }
+      },
+      classify: (err, facts) =>
+        classifyNetworkError(err, { ...details, ...(facts.status === undefined ? {} : { status: facts.status }), ...(facts.requestId ? { requestId: facts.requestId } : {}) }, this.config.timeoutMs),
+    })
   }
 
   /**
@@ -1065,43 +1045,41 @@ class SlackProvisioner implements Provisioner {
    * different jobs from sharing a request queue.
    */
   private async web(ctx: Ctx, method: WebApiMethod, call: (client: WebClient) => Promise<unknown>, opts: WebOptions = {}): Promise<{ result: unknown; error?: string; requestId: string | undefined }> {
-    await ctx.throttle(method)
-    const facts: CallFacts = { status: undefined, requestId: undefined, retryAfterMs: undefined }
-    const fetchFn: FetchFunction = async (url, init) => {
-      const signal = init?.signal ? AbortSignal.any([init.signal, ctx.signal]) : ctx.signal
-      const res = await fetch(url, { ...init, signal })
-      facts.status = res.status
-      facts.requestId = res.headers.get('x-slack-req-id') ?? undefined
-      facts.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
-      return res
-    }
-    const token = opts.token === 'admin' && this.config.adminToken ? this.config.adminToken : this.config.botToken
-    const client = new WebClient(token.reveal(), {
-      slackApiUrl: this.apiBase,
-      rejectRateLimitedCalls: true,
-      retryConfig: { retries: 0 },
-      timeout: this.config.timeoutMs,
-      fetch: fetchFn,
-      logger: sdkLogger(ctx.log),
-      ...(this.config.teamId ? { teamId: this.config.teamId } : {}),
+    const slack: CallFacts = { status: undefined, requestId: undefined, retryAfterMs: undefined }
+    return vendorCall(ctx, {
+      operation: method,
+      method: 'POST',
+      path: new URL(method, this.apiBase).pathname,
+      buckets: [method],
+      ...(opts.trace ? { trace: opts.trace } : {}),
+      send: async ({ signal, facts }) => {
+        const fetchFn: FetchFunction = async (url, init) => {
+          const res = await fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal })
+          facts.status = slack.status = res.status
+          facts.requestId = slack.requestId = res.headers.get('x-slack-req-id') ?? undefined
+          slack.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
+          return res
+        }
+        const token = opts.token === 'admin' && this.config.adminToken ? this.config.adminToken : this.config.botToken
+        const client = new WebClient(token.reveal(), {
+          slackApiUrl: this.apiBase,
+          rejectRateLimitedCalls: true,
+          retryConfig: { retries: 0 },
+          timeout: this.config.timeoutMs,
+          fetch: fetchFn,
+          logger: sdkLogger(ctx.log),
+          ...(this.config.teamId ? { teamId: this.config.teamId } : {}),
+        })
+        try {
+          return { result: await call(client), requestId: slack.requestId }
+        } catch (err) {
+          // "Already so" answers (already_in_channel) are a success for this call.
+          if (err instanceof WebAPIPlatformError && opts.accept?.includes(err.data.error)) return { result: err.data, error: err.data.error, requestId: slack.requestId }
+          throw err
+        }
+      },
+      classify: (err) => classifyWebApiError(err, slack, { system: this.system, operation: method }, this.config.timeoutMs),
     })
-    const base = { operation: method, method: 'POST', path: new URL(method, this.apiBase).pathname }
-    const started = performance.now()
-    try {
-      const result = await call(client)
-      ctx.recordCall({ ...base, status: facts.status, requestId: facts.requestId, durationMs: performance.now() - started })
-      if (facts.requestId) opts.trace?.push(facts.requestId)
-      return { result, requestId: facts.requestId }
-    } catch (err) {
-      if (err instanceof WebAPIPlatformError && opts.accept?.includes(err.data.error)) {
-        ctx.recordCall({ ...base, status: facts.status, requestId: facts.requestId, durationMs: performance.now() - started })
-        if (facts.requestId) opts.trace?.push(facts.requestId)
-        return { result: err.data, error: err.data.error, requestId: facts.requestId }
-      }
-      const e = classifyWebApiError(err, facts, { system: this.system, operation: method }, this.config.timeoutMs)
-      ctx.recordCall({ ...base, status: facts.status ?? e.status, requestId: e.requestId, durationMs: performance.now() - started, errorKind: e.kind })
-      throw e
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1110,12 +1088,16 @@ class SlackProvisioner implements Provisioner {
   private parse<T>(schema: z.ZodType<T>, value: unknown, operation: string, requestId: string | undefined): T {
     const parsed = schema.safeParse(value)
     if (parsed.success) return parsed.data
-    const issue = parsed.error.issues[0]
-    throw new PermanentError(`${operation}: unexpected response from Slack (${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'})`, {
+    throw this.badResponse(operation, requestId, parsed.error)
+  }
+
+  private badResponse(operation: string, requestId: string | undefined, error: z.ZodError): ProvisionerError {
+    const issue = error.issues[0]
+    return new PermanentError(`${operation}: unexpected response from Slack (${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'})`, {
       system: this.system,
       operation,
       requestId,
-      cause: parsed.error,
+      cause: error,
     })
   }
 
@@ -1148,6 +1130,22 @@ function isStepLevelFailure(err: ProvisionerError): boolean {
   return err.kind === 'Permanent' || (err.vendorCode !== undefined && TARGET_REFUSALS.has(err.vendorCode))
 }
 
+/**
+ * Slack answers a refusal about this account (the primary owner, a GDPR-forgotten user) with 403,
+ * which reads as AuthFailed, a credential problem the job layer retries. No retry changes it: Permanent.
+ */
+function refusalAsPermanent(err: unknown): unknown {
+  if (!isProvisionerError(err) || err.kind === 'Permanent' || err.vendorCode === undefined || !TARGET_REFUSALS.has(err.vendorCode)) return err
+  return new PermanentError(err.message, {
+    system: err.system,
+    operation: err.operation,
+    status: err.status,
+    vendorCode: err.vendorCode,
+    requestId: err.requestId,
+    cause: err,
+  })
+}
+
 function userGroupsOf(access: AccessGrant): string[] {
   // Slack has one kind of group; a policy may list them as `userGroups` or as generic `groups`.
   return [...(access.userGroups ?? []), ...access.groups]
@@ -1156,7 +1154,7 @@ function userGroupsOf(access: AccessGrant): string[] {
 /** Slack turns an email userName into a handle itself; doing it here lets lookup filter on it. */
 export function deriveUserName(email: string): string {
   const local = (email.split('@')[0] ?? '').toLowerCase().replace(/[^a-z0-9._-]/g, '_')
-  return (local || 'user').slice(0, USERNAME_MAX)
+  return (local || 'user').slice(0, SLACK_USERNAME_MAX)
 }
 
 function asciiSlug(s: string): string {

@@ -355,12 +355,13 @@ describe('slack leaver', () => {
     assert.ok(h.calls.every((c) => c.method === 'GET'))
   })
 
-  test('when the Slack user no longer exists, then deprovision succeeds and the evidence says it was not found', async (t) => {
+  test('when the Slack user has vanished before revocation, then every step is recorded already_done as in Google and Entra', async (t) => {
     const h = await setup(t)
     const ref = { system: 'slack', accountId: 'U0NOSUCHUSER', employeeId: 'E303' }
     const evidence = await h.p.deprovision(h.ctx, ref, { phase: 'cutoff', steps: CUTOFF, options: {} })
-    assert.deepEqual(evidence.steps.map((s) => s.status), ['done', 'done', 'done'])
+    assert.deepEqual(evidence.steps.map((s) => s.status), ['already_done', 'already_done', 'already_done'])
     assert.match(evidence.steps[0]?.detail ?? '', /not found.*no_such_user/)
+    assert.deepEqual(evidence.residual, [])
     const state = await h.p.verify(h.ctx, ref)
     assert.equal(state.exists, false)
     assert.equal(state.revoked, true)
@@ -385,14 +386,14 @@ describe('slack leaver', () => {
     assert.ok(h.emu.channelMembers('general').includes(ref.accountId))
   })
 
-  test('when the account is the primary owner, then disable fails as a step with residual access instead of throwing', async (t) => {
+  test('when a Slack revocation step fails, then the other cut-off steps still run and the phase fails like Google\'s', async (t) => {
     const h = await setup(t)
     const ref = { system: 'slack', accountId: h.emu.ownerId, employeeId: 'E000' }
-    const evidence = await h.p.deprovision(h.ctx, ref, { phase: 'cutoff', steps: ['disable'], options: {} })
-    assert.equal(evidence.steps[0]?.status, 'failed')
-    assert.match(evidence.steps[0]?.detail ?? '', /cannot_disable_primary_owner/)
-    assert.equal(evidence.residual[0]?.id, h.emu.ownerId)
+    // Slack refuses to deactivate the primary owner (403 cannot_disable_primary_owner): no retry changes that.
+    const err = await rejectsWith(h.p.deprovision(h.ctx, ref, { phase: 'cutoff', steps: CUTOFF, options: {} }), 'Permanent', 'cannot_disable_primary_owner')
+    assert.match(err.message, /failed at disable.*disable failed, revoke_sessions done, revoke_tokens not_supported/)
     assert.equal(h.emu.getUser(h.emu.ownerId)?.active, true)
+    assert.equal(h.emu.sessionResets(h.emu.ownerId), 1, 'sessions are reset although the deactivation was refused')
   })
 })
 

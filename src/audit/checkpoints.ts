@@ -25,6 +25,7 @@ import {
 import { webhookSecretBytes, type AuditConfig } from './config.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
 import { AuditError } from './errors.ts'
+import { publishToObjectStore } from './object-store.ts'
 import { keyId, loadPrivateKey, publicKeyPem } from './keys.ts'
 import { computeHash, GENESIS_HASH } from './record.ts'
 import { fromDbRow } from './rows.ts'
@@ -54,7 +55,7 @@ export type PublishOutcome = { ok: true } | { ok: false; error: string }
 export interface CreatedCheckpoint {
   checkpoint: SignedCheckpoint
   /** One entry per configured destination. A failed publication leaves the checkpoint stored; it is listed by GET /checkpoints. */
-  published: { file?: PublishOutcome; webhook?: PublishOutcome }
+  published: { file?: PublishOutcome; webhook?: PublishOutcome; objectStore?: PublishOutcome }
 }
 
 export interface CheckpointOptions {
@@ -214,6 +215,11 @@ async function publishCheckpoint(
     if (!published.webhook.ok) {
       log.error({ checkpointId: checkpoint.id, error: published.webhook.error }, 'audit checkpoint webhook delivery failed')
     }
+  }
+  if (config.publish.objectStore !== undefined) {
+    const outcome = await publishToObjectStore(checkpoint, config.publish.objectStore)
+    published.objectStore = outcome.ok ? { ok: true } : { ok: false, error: outcome.error }
+    if (!outcome.ok) log.error({ checkpointId: checkpoint.id, key: outcome.key, error: outcome.error }, 'audit checkpoint could not be put in the object store')
   }
   return published
 }

@@ -50,17 +50,18 @@ export function registerAuditCommands(program: Command, deps: AuditCliDeps): voi
     .description('recompute the hash chain and check every checkpoint signature; exit 0 when intact, 1 with the first bad row')
     .option('--public-key <file>', 'PEM public key to trust (default: the configured signing key)')
     .option(
-      '--published <file|url>',
-      'checkpoints as published outside the database, to compare with the chain: a file of JSON lines, or an http(s) URL serving them (JSON lines or an array; webhook bodies accepted). Default: audit.publish.file when it exists',
+      '--published <file|url|s3-url>',
+      'checkpoints as published outside the database, to compare with the chain: a file of JSON lines, an http(s) URL serving them (JSON lines or an array; webhook bodies accepted), or s3://bucket/prefix (one object per checkpoint; endpoint and credentials from audit.publish.objectStore). Default: audit.publish.file when it exists, else the configured object store',
     )
     .action(async (opts: { publicKey?: string; published?: string }) => {
       const result = await withPool(deps, async (pool, config) => {
         const publicKey = opts.publicKey ? await readFile(opts.publicKey, 'utf8') : auditPublicKey(config).pem
         // Named on the command line: it must be read. The configured file may not exist yet (nothing published).
-        const source = opts.published ?? config.publish.file
+        const store = config.publish.objectStore
+        const source = opts.published ?? config.publish.file ?? (store ? `s3://${store.bucket}/${store.prefix}` : undefined)
         let publishedCheckpoints: unknown[] = []
         try {
-          if (source !== undefined) publishedCheckpoints = await readPublished(source)
+          if (source !== undefined) publishedCheckpoints = await readPublished(source, store ? { objectStore: store } : {})
         } catch (err) {
           if (!(err instanceof AuditError)) throw err
           if (opts.published !== undefined || !isMissingFile(err)) return { unreadable: err.message }

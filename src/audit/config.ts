@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { secretSchema } from '../config/secret.ts'
 import { loadPrivateKey } from './keys.ts'
 import { AuditError } from './errors.ts'
+import { objectStoreConfigSchema } from './object-store.ts'
 
 /** Standard Webhooks secrets: `whsec_` + base64 of 24..64 random bytes. */
 export function webhookSecretBytes(value: string): Buffer {
@@ -17,8 +18,7 @@ export function webhookSecretBytes(value: string): Buffer {
   return bytes
 }
 
-export const auditConfigSchema = z
-  .object({
+const auditFields = z.object({
     signingKey: secretSchema.describe(
       'Ed25519 private key that signs checkpoints: PKCS#8 PEM or base64 of the 32-byte seed (generateSigningKey() / `tenure audit keygen`). ' +
         'Keep it out of the database and publish its public key to your auditors.',
@@ -56,6 +56,9 @@ export const auditConfigSchema = z
           .describe('Append each checkpoint as one JSON line to this file (ideally on storage the database administrators cannot rewrite, e.g. a WORM bucket mount).'),
         webhookUrl: z.url({ protocol: /^https?$/ }).optional().describe('POST each checkpoint here, signed per Standard Webhooks (event type audit.checkpoint_created).'),
         webhookSecret: secretSchema.optional().describe('Standard Webhooks signing secret for webhookUrl: whsec_ + base64 of 24..64 random bytes.'),
+        objectStore: objectStoreConfigSchema
+          .optional()
+          .describe('Put each checkpoint as its own write-once object (If-None-Match, Object Lock retention) in an S3-compatible bucket: AWS S3, MinIO, R2, Ceph.'),
       })
       .strict()
       .default({})
@@ -71,11 +74,16 @@ export const auditConfigSchema = z
       ),
   })
   .strict()
-  .superRefine((config, ctx) => {
-    try {
-      loadPrivateKey(config.signingKey.reveal())
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', path: ['signingKey'], message: (err as Error).message })
+
+type AuditFields = z.output<typeof auditFields>
+
+function checkAudit(config: Omit<AuditFields, 'signingKey'> & { signingKey?: AuditFields['signingKey'] | undefined }, ctx: z.RefinementCtx): void {
+    if (config.signingKey !== undefined) {
+      try {
+        loadPrivateKey(config.signingKey.reveal())
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['signingKey'], message: (err as Error).message })
+      }
     }
     if (config.publish.webhookUrl !== undefined && config.publish.webhookSecret === undefined) {
       ctx.addIssue({ code: 'custom', path: ['publish', 'webhookSecret'], message: 'a webhook URL needs a webhookSecret to sign deliveries' })
@@ -87,10 +95,29 @@ export const auditConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['publish', 'webhookSecret'], message: (err as Error).message })
       }
     }
+  }
+
+/** The audit settings in effect: a signing key is always there (configured, or the data folder's). */
+export const auditConfigSchema = auditFields.superRefine(checkAudit)
+
+/**
+ * The `audit` section as written in tenure.yaml: signingKey may be left out, and the data folder's
+ * key is used (src/audit/local-key.ts), so publishing and retention can be set without it.
+ */
+export const auditSectionSchema = auditFields
+  .extend({
+    signingKey: auditFields.shape.signingKey
+      .optional()
+      .describe(
+        'Ed25519 private key that signs checkpoints and report manifests: PKCS#8 PEM or base64 of the 32-byte seed (`tenure audit keygen`). ' +
+          'Keep it out of the database and publish its public key to your auditors. Unset: a key kept in the data folder (said at every start; not for production).',
+      ),
   })
+  .superRefine(checkAudit)
 
 export type AuditConfig = z.output<typeof auditConfigSchema>
 export type AuditConfigInput = z.input<typeof auditConfigSchema>
+export type AuditSection = z.output<typeof auditSectionSchema>
 
 /**
  * The pg-boss cron expression for checkpointIntervalMinutes (the schema only admits intervals a

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, test } from 'node:test'
 import { auditPublicKey } from './checkpoints.ts'
+import { auditSectionSchema } from './config.ts'
 import { effectiveAuditConfig, LOCAL_KEY_FILE } from './local-key.ts'
 
 const dirs: string[] = []
@@ -31,5 +32,16 @@ describe('the data folder key (no audit.signingKey configured)', () => {
     assert.equal(configured.local, null)
     assert.equal(configured.config, local.config)
     assert.deepEqual(await readdir(dataDir), ['a'])
+  })
+
+  test('when the audit section sets publishing but no key, then the data folder key signs and the publishing settings stay', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'tenure-local-key-'))
+    dirs.push(dataDir)
+    const audit = auditSectionSchema.parse({ publish: { file: path.join(dataDir, 'published.ndjson') }, headCheckpointMinutes: 5 })
+    const effective = await effectiveAuditConfig({ audit, database: { dataDir } })
+    assert.notEqual(effective.local, null)
+    assert.equal(effective.config.publish.file, path.join(dataDir, 'published.ndjson'))
+    assert.equal(effective.config.headCheckpointMinutes, 5)
+    assert.equal(effective.config.signingKey.reveal(), (await effectiveAuditConfig({ database: { dataDir } })).config.signingKey.reveal())
   })
 })

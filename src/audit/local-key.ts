@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { auditConfigSchema, type AuditConfig } from './config.ts'
+import { auditConfigSchema, type AuditConfig, type AuditSection } from './config.ts'
 import { generateSigningKey } from './keys.ts'
 
 export const LOCAL_KEY_FILE = 'audit-signing-key.pem'
@@ -52,8 +52,10 @@ export interface EffectiveAuditConfig {
  * signer (checkpoints, report manifests, the CLI) resolves it here, so a sandbox's checkpoints and
  * reports carry the same key id and `GET /api/v1/reports/signing-key` serves the key that signed them.
  */
-export async function effectiveAuditConfig(config: { audit?: AuditConfig | undefined; database: { dataDir: string } }): Promise<EffectiveAuditConfig> {
-  if (config.audit) return { config: config.audit, local: null }
+export async function effectiveAuditConfig(config: { audit?: AuditSection | undefined; database: { dataDir: string } }): Promise<EffectiveAuditConfig> {
+  const { audit } = config
+  if (audit?.signingKey) return { config: audit as AuditConfig, local: null }
   const local = await localAuditConfig(config.database.dataDir)
-  return { config: local.config, local: { file: local.file, created: local.created } }
+  // The section's other settings (publishing, intervals, retention) with the data folder's key.
+  return { config: audit ? { ...audit, signingKey: local.config.signingKey } : local.config, local: { file: local.file, created: local.created } }
 }

@@ -1,11 +1,13 @@
 /**
  * Reading checkpoints back from where they were published (`tenure audit verify --published`):
- * the publish file (one checkpoint per line), or a URL serving what a webhook receiver stored.
+ * the publish file (one checkpoint per line), a URL serving what a webhook receiver stored, or an
+ * `s3://bucket/prefix` holding one object per checkpoint (src/audit/object-store.ts).
  * Accepted shapes, line by line (NDJSON) or as one JSON array: a signed checkpoint, or the
  * webhook body `{ type: 'audit.checkpoint_created', data: <checkpoint> }` as delivered.
  */
 import { readFile } from 'node:fs/promises'
 import { AuditError } from './errors.ts'
+import { parseS3Url, readObjectStoreTexts, type ObjectStoreConfig } from './object-store.ts'
 
 function unwrap(item: unknown): unknown {
   if (typeof item === 'object' && item !== null && (item as { type?: unknown }).type === 'audit.checkpoint_created' && 'data' in item) {
@@ -49,7 +51,15 @@ export function parsePublished(text: string, where: string): unknown[] {
  * that cannot be read is an error, never "nothing published": an attacker who can make the
  * published copy unreadable must not turn the comparison off silently.
  */
-export async function readPublished(source: string, options: { fetch?: typeof fetch; timeoutMs?: number } = {}): Promise<unknown[]> {
+export async function readPublished(
+  source: string,
+  options: { fetch?: typeof fetch; timeoutMs?: number; objectStore?: ObjectStoreConfig } = {},
+): Promise<unknown[]> {
+  const s3 = parseS3Url(source)
+  if (s3) {
+    const { texts } = await readObjectStoreTexts(s3, options.objectStore ?? { region: 'us-east-1', forcePathStyle: false })
+    return parsePublished(texts.join('\n'), source)
+  }
   if (/^https?:\/\//i.test(source)) {
     let response: Response
     try {

@@ -25,7 +25,7 @@ import { auditPublicKey, createCheckpoint, listCheckpoints, signingKeyOf } from 
 import type { AuditConfig } from './config.ts'
 import { AuditError } from './errors.ts'
 import { effectiveAuditConfig } from './local-key.ts'
-import { parsePublished } from './published.ts'
+import { parsePublished, readPublished } from './published.ts'
 import { MAX_PAGE_SIZE, matchEmployees, queryAudit, streamAudit, type AuditFilters } from './query.ts'
 import { verifyAudit } from './verify.ts'
 
@@ -188,9 +188,13 @@ function sendNdjson(res: Response, rows: AsyncIterable<unknown> & { destroy?: (e
   return sendLines(res, NDJSON, it, log)
 }
 
-/** The published checkpoint file (JSON lines), so /verify compares the database with it. */
-async function readPublishedCheckpoints(file: string | undefined): Promise<unknown[]> {
-  if (file === undefined) return []
+/**
+ * The published checkpoints, so /verify compares the database with them: the publish file (JSON
+ * lines) when configured, else the object store's objects.
+ */
+async function readPublishedCheckpoints(publish: AuditConfig['publish']): Promise<unknown[]> {
+  const { file, objectStore } = publish
+  if (file === undefined) return objectStore ? await readPublished(`s3://${objectStore.bucket}/${objectStore.prefix}`, { objectStore }) : []
   let content: string
   try {
     content = await readFile(file, 'utf8')
@@ -245,7 +249,7 @@ export const auditVerifyRoute = defineRoute({
   summary: 'Verify the audit chain and say how much signed checkpoints cover',
   description:
     'Recomputes every hash from genesis (or from the checkpoint retention pruned up to), checks every checkpoint signature and position, ' +
-    'and compares the published checkpoint file (audit.publish.file) with the stored checkpoints. ' +
+    'and compares the published checkpoints (audit.publish.file, else audit.publish.objectStore) with the stored checkpoints. ' +
     'A success says how much of the chain is under a signed checkpoint (`covered`, `coverage`, `summary`): rows after the newest checkpoint are only hash-chained.',
   tags: ['audit'],
   roles: ['auditor'],
@@ -253,7 +257,7 @@ export const auditVerifyRoute = defineRoute({
   handler: async ({ deps, log }) => {
     const config = await auditConfigOf(deps)
     const result = await asApi(async () =>
-      verifyAudit(deps.pool, { publicKey: signingKeyOf(config), publishedCheckpoints: await readPublishedCheckpoints(config.publish.file) }),
+      verifyAudit(deps.pool, { publicKey: signingKeyOf(config), publishedCheckpoints: await readPublishedCheckpoints(config.publish) }),
     )
     if (!result.ok) log.error({ reason: result.reason, firstBadSeq: result.firstBadSeq }, `audit verification failed: ${result.message}`)
     return result

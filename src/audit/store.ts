@@ -313,3 +313,33 @@ export async function auditEventsOfEmployee(
   )
   return audit.rows
 }
+
+/** A target API call as the audit row records it. */
+export interface ApiCallRow {
+  occurred_at: Date
+  details: { operation?: string; method?: string; path?: string; status?: number | null; errorKind?: string | null }
+}
+
+/** The first seq written in the last `days` days (as text), or null: the start of an index-friendly window. */
+export async function firstSeqWithinDays(db: Queryable, days: number): Promise<string | null> {
+  const windowStart = await db.query<{ seq: string | null }>(`SELECT min(seq)::text AS seq FROM audit_events WHERE occurred_at > now() - make_interval(days => $1)`, [days])
+  return windowStart.rows[0]?.seq ?? null
+}
+
+/** The system's newest recorded target API call. */
+export async function lastApiCall(db: Queryable, system: string): Promise<ApiCallRow | undefined> {
+  const last = await db.query<ApiCallRow>(`SELECT occurred_at, details FROM audit_events WHERE system = $1 AND action = 'target.api_called' ORDER BY seq DESC LIMIT 1`, [system])
+  return last.rows[0]
+}
+
+/** The system's newest failed target API call from `fromSeq` on. */
+export async function lastApiError(db: Queryable, system: string, fromSeq: string): Promise<ApiCallRow | undefined> {
+  const error = await db.query<ApiCallRow>(
+    `SELECT occurred_at, details FROM audit_events
+            WHERE system = $1 AND seq >= $2::bigint AND action = 'target.api_called'
+              AND ((details->>'errorKind') IS NOT NULL OR (details->>'status') ~ '^[45][0-9][0-9]$')
+            ORDER BY seq DESC LIMIT 1`,
+    [system, fromSeq],
+  )
+  return error.rows[0]
+}

@@ -7,7 +7,7 @@ import { baseConfigShape } from './schema.ts'
 import { systemsConfigSchema } from '../../provisioners/config.ts'
 import { policySchema } from '../policy/schema.ts'
 import { lifecycleConfigSchema } from '../lifecycle/config.ts'
-import { auditConfigSchema } from '../audit/config.ts'
+import { auditSectionSchema } from '../audit/config.ts'
 import { hrConfigSchema } from '../hr/config.ts'
 import { reconciliationConfigSchema } from '../jobs/reconciliation-config.ts'
 import { notifyConfigSchema } from '../notify/config.ts'
@@ -35,7 +35,7 @@ export const configSchema = z
     policy: policySchema.prefault({}),
     lifecycle: lifecycleConfigSchema,
     reconciliation: reconciliationConfigSchema.describe('Target-side reconciliation: orphan accounts, access beyond policy, accounts re-enabled after revocation.'),
-    audit: auditConfigSchema.optional().describe('The audit trail: checkpoint signing key, publishing, retention. Without it the chain is still written and verifiable, but no signed checkpoints are made.'),
+    audit: auditSectionSchema.optional().describe('The audit trail: checkpoint signing key, publishing, retention. Without it the chain is still written and verifiable, but no signed checkpoints are made.'),
     auth: authConfigSchema.prefault({}).describe('Who may call the API: OIDC single sign-on and rate limits (API tokens are managed with `tenure tokens`).'),
     exceptions: exceptionsConfigSchema,
     console: consoleConfigSchema.prefault({}).describe('The web console at `/`: IT admins, operators and auditors (docs/console.md).'),

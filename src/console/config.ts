@@ -7,6 +7,10 @@ import { z } from 'zod'
 export const consoleConfigSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Serve the web console at `/` (its assets are built by `npm install` / `npm run build` into web/dist).'),
+    sourceMaps: z
+      .boolean()
+      .default(false)
+      .describe('Serve the console\'s source maps (/assets/*.map). The build writes them without a reference in the scripts; off, they answer 404, so production does not publish the console\'s source.'),
     oidc: z
       .object({
         clientId: z

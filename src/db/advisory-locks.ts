@@ -24,7 +24,7 @@
  * - If the connection holding the lock is lost mid-edit (a PostgreSQL restart), the lock is gone
  *   with it; the COMMIT then fails and the caller's job is retried, which reads the group again.
  */
-import type { Pool } from './pool.ts'
+import type { Pool, Queryable } from './pool.ts'
 import type { TargetLock } from '../../provisioners/types.ts'
 
 const TRY_LOCK = 'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS ok'
@@ -118,4 +118,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms)
     signal.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+/** A transaction-scoped advisory lock on a text key (released at COMMIT or ROLLBACK). */
+export async function lockKeyForTransaction(db: Queryable, key: string): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key])
 }

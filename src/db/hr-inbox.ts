@@ -2,6 +2,7 @@
  * The HR inbox: verified notices stored with their processing job in one transaction, before the
  * sender gets its acknowledgement. Runtime SQL for hr_inbox and hr_events.
  */
+import type { HrEventJobData } from '../jobs/payloads.ts'
 import { createHash, randomUUID } from 'node:crypto'
 import { withTransaction, type Pool, type PoolClient, type Queryable } from './pool.ts'
 import type { Boss } from '../queue/boss.ts'
@@ -46,10 +47,8 @@ export interface StoreResult {
   duplicates: string[]
 }
 
-export interface HrEventJobData {
-  inboxId: string
-  correlationId: string
-}
+/** Defined with its schema in src/jobs/payloads.ts. */
+export type { HrEventJobData }
 
 /**
  * Insert each notice (a duplicate of a stored one is skipped: same vendor event id, or same
@@ -109,7 +108,7 @@ export async function storeNoticeBatch(client: PoolClient, boss: Boss, inputs: S
       continue
     }
     const data: HrEventJobData = { inboxId: r.id, correlationId: r.input.correlationId }
-    jobs.push({ id: r.id, data: data as unknown as object, singletonKey: `${r.input.source}:${r.notice.employeeId}` })
+    jobs.push({ id: r.id, data, singletonKey: `${r.input.source}:${r.notice.employeeId}` })
     result.stored.push({ inboxId: r.id, dedupeKey: r.notice.dedupeKey })
     audit.push({
       actor: r.input.actor,
@@ -349,4 +348,14 @@ export async function saveRosterRecord(db: Queryable, source: string, employeeEx
          ON CONFLICT (source, employee_external_id) DO UPDATE SET record = EXCLUDED.record, seen_at = now()`,
     [source, employeeExternalId, JSON.stringify(record)],
   )
+}
+
+/** The newest notice from a source, and the newest one that failed. */
+export async function lastNotices(
+  db: Queryable,
+  source: string,
+): Promise<{ delivery: { received_at: Date; found_by: string; status: string } | undefined; failure: { received_at: Date; error: unknown } | undefined }> {
+  const delivery = await db.query<{ received_at: Date; found_by: string; status: string }>('SELECT received_at, found_by, status FROM hr_inbox WHERE source = $1 ORDER BY seq DESC LIMIT 1', [source])
+  const failure = await db.query<{ received_at: Date; error: unknown }>(`SELECT received_at, error FROM hr_inbox WHERE source = $1 AND status = 'failed' ORDER BY seq DESC LIMIT 1`, [source])
+  return { delivery: delivery.rows[0], failure: failure.rows[0] }
 }

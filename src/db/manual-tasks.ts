@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Queryable } from './pool.ts'
-import type { ResidualAccess } from '../../provisioners/types.ts'
+import type { ResidualAccess } from '../domain/access.ts'
 
 export interface ResidualTaskInput {
   employeeId: string

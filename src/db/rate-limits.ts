@@ -55,3 +55,11 @@ export async function peekTokens(db: Queryable, system: string, bucket: string):
   const peek = await db.query<{ tokens: number }>(PEEK_SQL, [system, bucket])
   return peek.rows[0]?.tokens
 }
+
+/** Every bucket's balance now (refilled, not taken), for the Admin screen. */
+export async function bucketBalances(db: Queryable): Promise<Array<{ system: string; bucket: string; tokens: number; updated_at: Date }>> {
+  const buckets = await db.query<{ system: string; bucket: string; tokens: number; updated_at: Date }>(
+    `SELECT system, bucket, LEAST(capacity, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * per_minute / 60.0)::float8 AS tokens, updated_at FROM rate_limit_buckets`,
+  )
+  return buckets.rows
+}

@@ -26,6 +26,8 @@ const STRANGER: ApprovalActor = { id: 'op-2', roles: ['operator'] }
 
 const plus = (iso: string, minutes: number): string => new Date(Date.parse(iso) + minutes * 60_000).toISOString()
 
+const EXTENDED_END = plus(T0, 5 * 1440)
+
 function menu(snapshot: ApprovalSnapshot): ApprovalEvent[] {
   const ctx = snapshot.context
   const now = plus(ctx.now ?? T0, 1)
@@ -48,6 +50,9 @@ function menu(snapshot: ApprovalSnapshot): ApprovalEvent[] {
   events.push({ type: 'exception.reject', actor: REQUESTER, reason: 'changed my mind about it', now })
   events.push({ type: 'exception.revoke', actor: REQUESTER, reason: 'no longer needed after all', now })
   events.push({ type: 'exception.revoke', actor: STRANGER, reason: 'trying to revoke someone else', now })
+  // One fixed later end, so an extension reaches a distinct abstract state once and a second is refused.
+  events.push({ type: 'exception.extend', actor: APPROVER_B, reason: 'more time for the hand-over', endsAt: EXTENDED_END, now })
+  events.push({ type: 'exception.extend', actor: REQUESTER, reason: 'giving myself more time', endsAt: EXTENDED_END, now })
   for (const t of Object.values(ctx.timers)) events.push({ type: 'timer.fired', timerId: t.timerId, timer: t.timer, now: Date.parse(t.at) > Date.parse(now) ? t.at : now })
   events.push({ type: 'timer.fired', timerId: 'stale', timer: 'end', now })
   return events
@@ -63,6 +68,7 @@ function abstract(snapshot: ApprovalSnapshot): string {
     c.approvals.map((a) => a.actor.id),
     Object.keys(c.timers).sort(),
     c.decision?.outcome ?? '-',
+    c.request?.endsAt === EXTENDED_END,
   ])
 }
 
@@ -101,7 +107,9 @@ function checkStep(before: ApprovalSnapshot, after: ApprovalSnapshot, event: App
   const activated = step.forwards.filter((f) => f.event.type === 'exception.activated')
   const ended = step.forwards.filter((f) => f.event.type === 'exception.ended')
   const enteredActive = after.value === 'active' && before.value !== 'active'
-  assert.equal(activated.length, enteredActive ? 1 : 0, 'the employee machine hears exception.activated exactly when it becomes active')
+  const extendedActive = event.type === 'exception.extend' && before.value === 'active' && after.value === 'active' && req?.endsAt !== before.context.request?.endsAt
+  assert.equal(activated.length, enteredActive || extendedActive ? 1 : 0, 'the employee machine hears exception.activated exactly when it becomes active, or its end moves')
+  if (event.type === 'exception.extend' && req && event.actor.id === req.requester.id) assert.equal(req.endsAt, before.context.request?.endsAt, 'four-eyes: the requester never extends')
   const leftActive = before.value === 'active' && after.value !== 'active'
   assert.equal(ended.length, leftActive ? 1 : 0, 'the employee machine hears exception.ended exactly when an active exception ends')
   if (activated[0]?.event.type === 'exception.activated') assert.equal(activated[0].event.until, req?.endsAt)

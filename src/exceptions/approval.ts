@@ -155,6 +155,8 @@ export function columnsOf(step: ApprovalStep, previous: { status: ExceptionStatu
   const decision = ctx.decision
   return {
     status: step.status,
+    // Moves only with an extension (exception.extend); the request fixes it otherwise.
+    endsAt: ctx.request?.endsAt ?? null,
     approvals: ctx.approvals.map((a) => ({ actorId: a.actor.id, role: roleOf(a.actor), at: a.at, reason: a.reason ?? null })),
     decidedAt: previous?.decidedAt ?? (decidedNow ? (decision?.outcome === 'rejected' ? decision.at : (ctx.approvals.at(-1)?.at ?? now)) : null),
     rejectedBy: decision?.outcome === 'rejected' ? (decision.actor?.id ?? null) : null,

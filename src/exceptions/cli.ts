@@ -1,5 +1,5 @@
 /**
- * `tenure exceptions request | list | show | approve | reject | revoke`: a client of the HTTP API
+ * `tenure exceptions request | list | show | approve | reject | revoke | extend`: a client of the HTTP API
  * of a running server, the way `gh` and `stripe` are. It finds the server through TENURE_URL
  * (default http://127.0.0.1:$PORT, PORT defaulting to 8080) and authenticates with the API token
  * in TENURE_TOKEN, so every action is checked (roles, four-eyes) and recorded by the server, as
@@ -189,5 +189,18 @@ export function registerExceptionCommands(program: Command, options: ExceptionCo
         })(),
       )
   }
+  cmd
+    .command('extend <id>')
+    .description('move the end of an approved or active exception later (not your own: four eyes)')
+    .requiredOption('--until <time>', 'the new end: ISO 8601 or a duration from now (+8h, 3d)')
+    .requiredOption('--reason <text>', 'why (sent to the requester, kept in the audit trail)')
+    .option('--json', 'print the exception as JSON')
+    .action((id: string, o: { until: string; reason: string; json?: boolean }) =>
+      run(async () => {
+        const body = { endsAt: parseWhen(o.until, deps.now()), reason: o.reason }
+        const e = (await call(deps, 'POST', `/api/v1/exceptions/${encodeURIComponent(id)}/extend`, body)) as ApiException
+        print(e, o.json, () => show(e))
+      })(),
+    )
   return cmd
 }

@@ -6,7 +6,7 @@
  */
 import type { ExceptionKind } from '../../state-machines/lifecycle-types.ts'
 import type { ApprovalNotifyKind } from '../../state-machines/exception-approval.machine.ts'
-import type { AccessGrant } from '../../provisioners/types.ts'
+import type { AccessGrant } from '../domain/access.ts'
 import { formatDuration, notificationId, type Notification, type Severity } from '../notify/index.ts'
 import type { OpenCase } from './store.ts'
 
@@ -118,6 +118,7 @@ const TITLES: Record<Exclude<ApprovalNotifyKind, 'request_refused'> | 'exception
   exception_expired: { kind: 'exception.expired', severity: 'info', title: 'Ended' },
   exception_lapsed: { kind: 'exception.lapsed', severity: 'warning', title: 'Lapsed unanswered' },
   exception_revoked: { kind: 'exception.revoked', severity: 'warning', title: 'Revoked' },
+  exception_extended: { kind: 'exception.decided', severity: 'info', title: 'Extended' },
 }
 
 export interface NotificationInput {
@@ -147,8 +148,8 @@ export function exceptionNotification(input: NotificationInput): Notification | 
   lines.push(`Why: ${f.reason}`)
   if (input.deadline) lines.push(`Deadline: ${input.deadline.text}`)
   if (f.approvals.length > 0) lines.push(`Approved by: ${f.approvals.map((a) => `${a.actorId} (${a.role})${a.reason ? `: ${a.reason}` : ''}`).join('; ')}`)
-  if (input.decision && (key === 'exception_rejected' || key === 'exception_revoked')) {
-    lines.push(`${key === 'exception_rejected' ? 'Rejected' : 'Revoked'} by: ${who(input.decision.actorId, input.decision.actorName)}${input.decision.reason ? `: ${input.decision.reason}` : ''}`)
+  if (input.decision && (key === 'exception_rejected' || key === 'exception_revoked' || key === 'exception_extended')) {
+    lines.push(`${key === 'exception_rejected' ? 'Rejected' : key === 'exception_extended' ? `Extended to ${f.endsAt}` : 'Revoked'} by: ${who(input.decision.actorId, input.decision.actorName)}${input.decision.reason ? `: ${input.decision.reason}` : ''}`)
   }
   if (key === 'approval_requested' || key === 'second_approval_needed') {
     const needs = key === 'second_approval_needed' ? 'an admin other than the requester and the first approver' : 'an approver other than the requester'

@@ -7,13 +7,13 @@ import type { Request } from 'express'
 import { z } from 'zod'
 import { EXCEPTION_KINDS } from '../../state-machines/lifecycle-types.ts'
 import { emptyGrant, normaliseGrant, ACCESS_LISTS } from '../../state-machines/access.ts'
-import type { AccessGrant } from '../../provisioners/types.ts'
+import type { AccessGrant } from '../domain/access.ts'
 import type { Principal } from '../auth/roles.ts'
 import { ApiError, notFound } from '../http/errors.ts'
 import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery, reply, timestamp, type ApiDeps } from '../http/routes.ts'
 import { grantSchema } from '../policy/schema.ts'
 import { REASON_MIN_LENGTH } from './config.ts'
-import { decideException, requestException, type Caller, type Decision, type ExceptionDeps } from './service.ts'
+import { decideException, extendException, requestException, type Caller, type Decision, type ExceptionDeps } from './service.ts'
 import { EXCEPTION_STATUSES, countExceptions, findException, listExceptions, type ExceptionRecord } from './store.ts'
 
 /** What the service enforces at its floor, stated here so the OpenAPI document says it (it said 1 where the server asked for 10). */
@@ -28,6 +28,7 @@ export const exceptionSchema = z
     reason: z.string(),
     requestedBy: z.string().describe('Actor id of the requester (API token id or SSO `sub`), as in the audit trail.'),
     requestedByType: z.enum(['api_token', 'oidc', 'system']),
+    requestedByName: z.string().nullable().describe("The requester's display name (the API token's name or the SSO name) when it was known; null: only the id is known."),
     requestedAt: timestamp,
     startsAt: timestamp,
     endsAt: timestamp,
@@ -41,6 +42,7 @@ export const exceptionSchema = z
     approvals: z.array(
       z.object({
         actorId: z.string(),
+        actorName: z.string().nullable().describe("The approver's display name when it was known; null: only the id is known."),
         role: z.enum(['approver', 'admin']),
         at: timestamp,
         reason: z.string().nullable(),
@@ -48,19 +50,32 @@ export const exceptionSchema = z
     ),
     decidedAt: timestamp.nullable().describe('The final approval or the rejection.'),
     rejectedBy: z.string().nullable(),
+    rejectedByName: z.string().nullable(),
     rejectionReason: z.string().nullable(),
     revokedAt: timestamp.nullable(),
     revokedBy: z.string().nullable(),
+    revokedByName: z.string().nullable(),
     revokeReason: z.string().nullable(),
     expiredAt: timestamp.nullable().describe('When it ended (expired) or lapsed unanswered.'),
     caseId: z.uuid().nullable().describe('The leaver case it was requested against (always set for sla_waiver).'),
     details: z
       .record(z.string(), z.unknown())
-      .describe('`grant` for extra_access; for sla_waiver `originalDeadlineAt`, `newDeadlineAt`, `breachNotHidden` and per-system `systems`.'),
+      .describe(
+        '`grant` for extra_access; for sla_waiver `originalDeadlineAt` and `newDeadlineAt` (while pending: the current deadline and where approving would move it; ' +
+          'once decided: what was applied, `newDeadlineAt` null when the deadline had passed), `breachNotHidden` and per-system `systems`; ' +
+          '`extensions` [{ by, at, from, to, reason }] once extended.',
+      ),
   })
   .meta({ id: 'Exception', description: 'An exception to the default policy and its approval record.' })
 
+function namesOf(r: ExceptionRecord): Record<string, string> {
+  const names = r.details.approverNames
+  return typeof names === 'object' && names !== null ? (names as Record<string, string>) : {}
+}
+
 export function exceptionView(r: ExceptionRecord): z.input<typeof exceptionSchema> {
+  const names = namesOf(r)
+  const nameOf = (id: string | null) => (id !== null ? (names[id] ?? null) : null)
   return {
     id: r.id,
     kind: r.kind,
@@ -69,17 +84,20 @@ export function exceptionView(r: ExceptionRecord): z.input<typeof exceptionSchem
     reason: r.reason,
     requestedBy: r.requestedBy,
     requestedByType: r.requestedByType,
+    requestedByName: typeof r.details.requesterName === 'string' ? r.details.requesterName : null,
     requestedAt: r.requestedAt.toISOString(),
     startsAt: r.startsAt.toISOString(),
     endsAt: r.endsAt.toISOString(),
     status: r.status,
     approvalsNeeded: r.kind === 'sla_waiver' ? 2 : 1,
-    approvals: r.approvals.map((a) => ({ actorId: a.actorId, role: a.role, at: new Date(a.at).toISOString(), reason: a.reason })),
+    approvals: r.approvals.map((a) => ({ actorId: a.actorId, actorName: nameOf(a.actorId), role: a.role, at: new Date(a.at).toISOString(), reason: a.reason })),
     decidedAt: r.decidedAt?.toISOString() ?? null,
     rejectedBy: r.rejectedBy,
+    rejectedByName: nameOf(r.rejectedBy),
     rejectionReason: r.rejectionReason,
     revokedAt: r.revokedAt?.toISOString() ?? null,
     revokedBy: r.revokedBy,
+    revokedByName: nameOf(r.revokedBy),
     revokeReason: r.revokeReason,
     expiredAt: r.expiredAt?.toISOString() ?? null,
     caseId: r.caseId,
@@ -109,6 +127,14 @@ const decisionBody = z
   .object({ reason: reasonSchema.describe(`Why, in at least ${REASON_MIN_LENGTH} characters after trimming (more when exceptions.minReasonLength says so); goes to the requester and into the audit trail.`) })
   .strict()
   .meta({ id: 'ExceptionDecision' })
+
+const extendBody = z
+  .object({
+    endsAt: z.iso.datetime({ offset: true }).describe('The new end: later than the current one, within exceptions.maxDuration of its kind counted from the start.'),
+    reason: reasonSchema.describe(`Why, in at least ${REASON_MIN_LENGTH} characters after trimming; goes to the requester and into the audit trail.`),
+  })
+  .strict()
+  .meta({ id: 'ExceptionExtension' })
 
 const idParams = z.object({ id: z.uuid() })
 
@@ -281,4 +307,27 @@ export const approveExceptionRoute = decisionRoute('approve')
 export const rejectExceptionRoute = decisionRoute('reject')
 export const revokeExceptionRoute = decisionRoute('revoke')
 
-export const EXCEPTION_ROUTES = [requestExceptionRoute, listExceptionsRoute, getExceptionRoute, approveExceptionRoute, rejectExceptionRoute, revokeExceptionRoute] as const
+export const extendExceptionRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/exceptions/:id/extend',
+  summary: 'Extend an approved or active exception',
+  description:
+    'Moves the end later. Four-eyes: an approver or admin other than the requester. Not for sla_waiver (request a new one) nor for a ' +
+    'delay_revocation in force (revoke it and request a new delay). An active exception keeps applying until the new end.',
+  tags: ['exceptions'],
+  roles: ['approver'],
+  request: { params: idParams, body: extendBody },
+  responses: {
+    200: { description: 'The exception with its new end', schema: exceptionSchema },
+    400: { description: 'validation_failed: endsAt not after the current end, or beyond exceptions.maxDuration' },
+    403: { description: 'four_eyes (the requester extends their own exception)' },
+    404: { description: 'No such exception' },
+    409: { description: 'not_extendable (not approved or active, an sla_waiver, or a delay in force)' },
+  },
+  handler: async ({ params, body, principal, deps, req }) => {
+    const record = await extendException(exceptionDeps(deps), callerOf(principal), params.id, body.endsAt, body.reason, { correlationId: correlationOf(req) })
+    return exceptionView(record)
+  },
+})
+
+export const EXCEPTION_ROUTES = [requestExceptionRoute, listExceptionsRoute, getExceptionRoute, approveExceptionRoute, rejectExceptionRoute, revokeExceptionRoute, extendExceptionRoute] as const

@@ -18,7 +18,7 @@ import { uuidV5 } from '../util/ids.ts'
 import { exceptionsConfigSchema } from './config.ts'
 import { restoredContext } from './approval.ts'
 import { EXCEPTION_TIMER_QUEUE, type ExceptionTimerJob } from './queue.ts'
-import { decideException, exceptionTimerJobId, fireExceptionTimer, requestException, type Caller, type ExceptionDeps, type RequestInput } from './service.ts'
+import { decideException, exceptionTimerJobId, extendException, fireExceptionTimer, requestException, type Caller, type ExceptionDeps, type RequestInput } from './service.ts'
 import { findException } from './store.ts'
 
 const T0 = new Date('2025-06-02T09:00:00.000Z')
@@ -339,6 +339,47 @@ describe('exception service (real PostgreSQL, fake clock, no workers)', () => {
     assert.equal(await timerJob(record.id, 'end'), undefined)
     const twice = await refusal(decideException(deps, ADMIN_C, record.id, 'revoke', 'just to be sure here', opts()))
     assert.deepEqual([twice.status, twice.code], [409, 'not_revocable'])
+  })
+
+  test('when an active legal hold is extended by another approver, then its end, its end timer and the employee machine\'s end move, the extension is audited with names, and its requester cannot extend it', async () => {
+    const employeeId = await employee('S110')
+    const { record } = await request(employeeId, { kind: 'legal_hold', system: null, endsAt: iso(clock.now().getTime() + 10 * DAY), reason: 'litigation hold from legal' }, OPERATOR)
+    const approved = await decideException(deps, APPROVER_A, record.id, 'approve', 'legal confirmed the matter', opts())
+    assert.equal(approved.status, 'active')
+    const own = await refusal(extendException(deps, { ...OPERATOR, roles: ['operator', 'approver'] }, record.id, iso(clock.now().getTime() + 20 * DAY), 'I need more time on it', opts()))
+    assert.deepEqual([own.status, own.code], [403, 'four_eyes'])
+    const earlier = await refusal(extendException(deps, APPROVER_B, record.id, iso(clock.now().getTime() + 5 * DAY), 'shorter is not an extension', opts()))
+    assert.deepEqual([earlier.status, earlier.message.split(':')[0]], [400, 'body.endsAt'])
+
+    const newEnd = iso(clock.now().getTime() + 20 * DAY)
+    const extended = await extendException(deps, APPROVER_B, record.id, newEnd, 'the matter was extended by a month', opts())
+    assert.deepEqual([extended.status, extended.endsAt.toISOString()], ['active', newEnd])
+    assert.equal((await timerJob(record.id, 'end'))?.startAfter.toISOString(), newEnd, 'the end timer moved')
+    assert.equal((await employeeExceptions(employeeId))[record.id] && ((await employeeExceptions(employeeId))[record.id] as { until: string }).until, newEnd, "the employee machine's end moved")
+    assert.deepEqual((extended.details.extensions as { by: string; to: string }[]).map((e) => [e.by, e.to]), [['sub-bob', newEnd]])
+    assert.deepEqual(extended.details.approverNames, { 'tok-approver-a': 'alice', 'sub-bob': 'Bob' })
+    const audit = (await auditFor(record.id)).filter((a) => a.action === 'exception.extended')
+    assert.deepEqual(audit.map((a) => [a.actor_id, a.details.to]), [['sub-bob', newEnd]])
+
+    const waiverLike = await refusal(extendException(deps, ADMIN_C, record.id, iso(clock.now().getTime() + 4000 * DAY), 'a very long hold for the archive', opts()))
+    assert.deepEqual([waiverLike.status, waiverLike.message.split(':')[0]], [400, 'body.endsAt'], 'beyond exceptions.maxDuration')
+  })
+
+  test('when a delay in force or a pending request is extended, then it is refused with 409 not_extendable', async () => {
+    const employeeId = await employee('S111')
+    const { record } = await request(employeeId, {}, OPERATOR)
+    const pending = await refusal(extendException(deps, APPROVER_A, record.id, iso(clock.now().getTime() + 3 * DAY), 'one more day for the hand-over', opts()))
+    assert.deepEqual([pending.status, pending.code], [409, 'not_extendable'])
+    await decideException(deps, APPROVER_A, record.id, 'approve', 'hand-over agreed with HR', opts())
+    const inForce = await refusal(extendException(deps, APPROVER_B, record.id, iso(clock.now().getTime() + 3 * DAY), 'one more day for the hand-over', opts()))
+    assert.deepEqual([inForce.status, inForce.code], [409, 'not_extendable'])
+  })
+
+  test('when an sla_waiver is requested, then it says the deadline it moves from and to before anyone decides', async () => {
+    const employeeId = await employee('S112', true)
+    const { record } = await request(employeeId, { kind: 'sla_waiver', system: 'sandbox', endsAt: iso(clock.now().getTime() + DAY), reason: 'Graph outage, cannot revoke in time' })
+    const { rows } = await t.running.pool.query<{ deadline_at: Date }>(`SELECT cs.deadline_at FROM case_systems cs WHERE cs.case_id = $1 AND cs.system = 'sandbox'`, [record.caseId])
+    assert.deepEqual([record.details.originalDeadlineAt, record.details.newDeadlineAt], [rows[0]!.deadline_at.toISOString(), iso(clock.now().getTime() + DAY)])
   })
 
   test('when a request is retried with the same idempotency key, then it is the same exception', async () => {

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ApprovalEvent } from '../../state-machines/exception-approval.machine.ts'
 import type { ExceptionKind } from '../../state-machines/lifecycle-types.ts'
-import type { AccessGrant, EmployeeProfile } from '../../provisioners/types.ts'
+import type { AccessGrant, EmployeeProfile } from '../domain/access.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
 import type { Role } from '../auth/roles.ts'
 import { withTransaction, type PoolClient } from '../db/pool.ts'
@@ -159,10 +159,13 @@ export async function requestException(deps: ExceptionDeps, caller: Caller, inpu
     startsAt: request.startsAt,
     endsAt: request.endsAt,
     caseId: kase?.id ?? null,
-    ...columnsOf(step, undefined, now.toISOString()),
+    ...withoutEnd(columnsOf(step, undefined, now.toISOString())),
     details: {
       ...(input.grant ? { grant: input.grant } : {}),
       ...(caller.name ? { requesterName: caller.name } : {}),
+      // What approving would do to the deadline, read now: the console and the API show it on the
+      // pending request ("from … to …"); applyWaiverDeadline replaces both with what was applied.
+      ...(input.kind === 'sla_waiver' ? waiverPreview(kase, system, end.toISOString()) : {}),
     },
   }
   try {
@@ -176,6 +179,35 @@ export async function requestException(deps: ExceptionDeps, caller: Caller, inpu
     }
     throw err
   }
+}
+
+function withoutEnd<T extends { endsAt: unknown }>(c: T): Omit<T, 'endsAt'> {
+  const { endsAt: _, ...rest } = c
+  return rest
+}
+
+/** The affected systems' earliest current deadline, and the waiver's end it would move to. */
+function waiverPreview(kase: OpenCase | undefined, system: string | null, endsAt: string): { originalDeadlineAt?: string; newDeadlineAt?: string } {
+  const deadlines = (kase?.systems ?? []).filter((s) => system === null || s.system === system).flatMap((s) => (s.deadlineAt ? [s.deadlineAt.getTime()] : []))
+  const from = deadlines.length > 0 ? new Date(Math.min(...deadlines)) : (kase?.deadlineAt ?? null)
+  if (!from) return {}
+  return { originalDeadlineAt: from.toISOString(), newDeadlineAt: from.getTime() > Date.parse(endsAt) ? from.toISOString() : endsAt }
+}
+
+/** Who decided, by name, beside the ids the columns keep (details.approverNames, migration 0006). */
+function withDeciderName(details: Record<string, unknown>, caller: Caller): Record<string, unknown> {
+  if (!caller.name || caller.type === 'system') return details
+  const names = typeof details.approverNames === 'object' && details.approverNames !== null ? (details.approverNames as Record<string, string>) : {}
+  return { ...details, approverNames: { ...names, [caller.id]: caller.name } }
+}
+
+/** Each extension on the record (details.extensions): who, when, from, to, why. */
+function withExtensions(details: Record<string, unknown>, step: ApprovalStep, caller: Caller, nowIso: string): Record<string, unknown> {
+  const extended = step.effects.records.filter((r) => r.kind === 'exception.extended')
+  if (extended.length === 0) return details
+  const before = Array.isArray(details.extensions) ? (details.extensions as unknown[]) : []
+  const added = extended.map((r) => ({ by: caller.id, at: nowIso, from: r.details.from, to: r.details.to, reason: r.details.reason ?? null }))
+  return { ...details, extensions: [...before, ...added] }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +291,61 @@ export async function decideException(deps: ExceptionDeps, caller: Caller, id: s
 }
 
 // ---------------------------------------------------------------------------------------------
+// extend
+
+/**
+ * The rules of an extension, before the machine sees it. Not for sla_waiver (its deadline moved
+ * when it was decided; a longer waiver is a new request both approvers see) and not for a delay
+ * in force (the cut-off already queued for its end would not move: revoke it and ask again).
+ */
+export function extensionRefusal(row: ExceptionRecord, caller: Caller): Refusal | undefined {
+  if (!caller.roles.includes('admin') && !caller.roles.includes('approver')) return { status: 403, code: 'forbidden', message: 'extending an exception needs the approver or admin role' }
+  if (caller.id === row.requestedBy) return { status: 403, code: 'four_eyes', message: `four-eyes rule: you requested exception ${row.id}, so someone else must extend it` }
+  if (row.status !== 'approved' && row.status !== 'active') return { status: 409, code: 'not_extendable', message: `exception ${row.id} is ${row.status}; only an approved or active exception can be extended` }
+  if (row.kind === 'sla_waiver') return { status: 409, code: 'not_extendable', message: 'an sla_waiver is not extended: request a new waiver (it needs both approvals again)' }
+  if (row.kind === 'delay_revocation' && row.status === 'active') {
+    return { status: 409, code: 'not_extendable', message: 'a delay in force is not extended (a cut-off may already be queued for its end): revoke it and request a new delay' }
+  }
+  return undefined
+}
+
+export async function extendException(deps: ExceptionDeps, caller: Caller, id: string, endsAt: string, reason: string, opts: StepOptions): Promise<ExceptionRecord> {
+  const { engine, config } = deps
+  const trimmed = reason.trim()
+  if (trimmed.length < config.minReasonLength) throw issue('body.reason', `give a reason of at least ${config.minReasonLength} characters`)
+  for (let attempt = 1; ; attempt++) {
+    const row = await findException(engine.pool, id)
+    if (!row) throw notFound(`exception ${id}`)
+    const now = engine.now()
+    const refusal = extensionRefusal(row, caller)
+    if (refusal) {
+      await auditRefusal(deps, row, caller, 'extend', refusal, opts)
+      throw new ApiError(refusal.status, refusal.code, refusal.message, { exceptionId: row.id, status: row.status })
+    }
+    const end = new Date(endsAt)
+    if (end.getTime() <= row.endsAt.getTime() || end.getTime() <= now.getTime()) throw issue('body.endsAt', `must be after the current end ${row.endsAt.toISOString()} and in the future`)
+    const max = maxDurationMs(config, row.kind)
+    if (end.getTime() - row.startsAt.getTime() > max) {
+      throw issue('body.endsAt', `${row.kind} may last at most ${config.maxDuration[row.kind]} (exceptions.maxDuration.${row.kind}): end no later than ${new Date(row.startsAt.getTime() + max).toISOString()}`)
+    }
+    const event: ApprovalEvent = { type: 'exception.extend', actor: approvalActor(caller.id, caller.roles), reason: trimmed, endsAt: end.toISOString(), now: now.toISOString() }
+    const step = stepApproval({ exceptionId: id, config: approvalConfig(config) }, currentApprovalSnapshot(row), event)
+    if (step.refused) {
+      const machineRefusal: Refusal = { status: 409, code: 'refused', message: `extend refused: ${step.context.refusal?.message ?? 'refused'}` }
+      await auditRefusal(deps, row, caller, 'extend', machineRefusal, opts)
+      throw new ApiError(409, 'refused', machineRefusal.message, { exceptionId: row.id, status: row.status })
+    }
+    try {
+      return await commit(deps, { kind: 'update', row }, step, caller, now, opts)
+    } catch (err) {
+      if (err instanceof StaleStep && attempt < MAX_ATTEMPTS) continue
+      if (err instanceof StaleStep) throw new ApiError(409, 'conflict', `exception ${id} kept changing while it was being extended; try again`)
+      throw err
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // timers
 
 export type TimerOutcome = 'applied' | 'stale' | 'not_found'
@@ -329,7 +416,7 @@ async function persistStep(deps: ExceptionDeps, client: PoolClient, target: Targ
     if (!locked || locked.version !== target.row.version) throw new StaleStep()
     before = locked
     const previous = { status: locked.status, decidedAt: locked.decidedAt?.toISOString() ?? null, details: locked.details }
-    await updateException(client, locked.id, locked.version, { ...columnsOf(step, previous, nowIso), details: locked.details })
+    await updateException(client, locked.id, locked.version, { ...columnsOf(step, previous, nowIso), details: withExtensions(withDeciderName(locked.details, caller), step, caller, nowIso) })
     version = locked.version + 1
   } else {
     if (!(await insertException(client, target.row))) throw new StaleStep()
@@ -376,6 +463,7 @@ const RECORD_ACTIONS: Record<string, string> = {
   'exception.active': 'exception.activated',
   'exception.revoked': 'exception.revoked',
   'exception.refused': 'exception.refused',
+  'exception.extended': 'exception.extended',
 }
 
 function auditEntries(record: ExceptionRecord, step: ApprovalStep, caller: Caller, opts: StepOptions): AuditEntryInput[] {
@@ -401,6 +489,9 @@ function auditEntries(record: ExceptionRecord, step: ApprovalStep, caller: Calle
       case 'exception.active':
         details = { ...base, startsAt: record.startsAt.toISOString(), until: record.endsAt.toISOString() }
         break
+      case 'exception.extended':
+        details = { ...base, reason: r.details.reason ?? null, from: r.details.from, to: r.details.to }
+        break
       case 'exception.revoked':
         details = { ...base, reason: r.details.reason ?? null, wasActive: r.details.wasActive ?? false, revokedAt: record.revokedAt?.toISOString() ?? null }
         break
@@ -412,7 +503,7 @@ function auditEntries(record: ExceptionRecord, step: ApprovalStep, caller: Calle
 }
 
 /** A refused decision changes nothing but is on the record: who tried what, and why it was refused. */
-async function auditRefusal(deps: ExceptionDeps, row: ExceptionRecord, caller: Caller, decision: Decision, refusal: Refusal, opts: StepOptions): Promise<void> {
+async function auditRefusal(deps: ExceptionDeps, row: ExceptionRecord, caller: Caller, decision: Decision | 'extend', refusal: Refusal, opts: StepOptions): Promise<void> {
   await withTransaction(deps.engine.pool, async (client) => {
     await appendAudit(client, [
       {
@@ -564,7 +655,8 @@ async function enqueueNotifications(deps: ExceptionDeps, client: PoolClient, rec
 function decisionReason(record: ExceptionRecord): string | null {
   if (record.status === 'rejected') return record.rejectionReason
   if (record.status === 'revoked') return record.revokeReason
-  return null
+  const extensions = Array.isArray(record.details.extensions) ? (record.details.extensions as { reason?: string | null }[]) : []
+  return extensions.at(-1)?.reason ?? null
 }
 
 export type { ExceptionRecord, ExceptionStatus }

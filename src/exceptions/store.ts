@@ -120,6 +120,8 @@ export async function findException(db: Queryable, id: string, opts: { lock?: bo
 /** The columns a transition writes, derived from the machine's context. */
 export interface ExceptionColumns {
   status: ExceptionStatus
+  /** null: unchanged (an extension moves it). */
+  endsAt: string | null
   approvals: ApprovalRecord[]
   decidedAt: string | null
   rejectedBy: string | null
@@ -132,7 +134,7 @@ export interface ExceptionColumns {
   snapshot: unknown
 }
 
-export interface NewException extends ExceptionColumns {
+export interface NewException extends Omit<ExceptionColumns, 'endsAt'> {
   id: string
   kind: ExceptionKind
   employeeId: string
@@ -187,7 +189,7 @@ export async function insertException(db: Queryable, e: NewException): Promise<b
 export async function updateException(db: Queryable, id: string, version: number, c: ExceptionColumns): Promise<void> {
   await db.query(
     `UPDATE exceptions SET status = $3, approvals = $4, decided_at = $5, rejected_by = $6, rejection_reason = $7, revoked_at = $8,
-            revoked_by = $9, revoke_reason = $10, expired_at = $11, details = $12, snapshot = $13, machine_version = $14, version = version + 1, updated_at = now()
+            revoked_by = $9, revoke_reason = $10, expired_at = $11, details = $12, snapshot = $13, machine_version = $14, ends_at = COALESCE($15, ends_at), version = version + 1, updated_at = now()
       WHERE id = $1 AND version = $2`,
     [
       id,
@@ -204,6 +206,7 @@ export async function updateException(db: Queryable, id: string, version: number
       JSON.stringify(c.details),
       JSON.stringify(c.snapshot),
       EXCEPTION_APPROVAL_VERSION,
+      c.endsAt,
     ],
   )
 }

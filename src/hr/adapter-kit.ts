@@ -1,12 +1,105 @@
 /**
  * What every vendor adapter shares: notice-data re-validation (notices come back from the
- * inbox as `unknown`), the re-fetch step, roster paging, and the sandbox's sample people.
+ * inbox as `unknown`), reading a JSON delivery, the vendor API client's set-up and single-record
+ * read, the re-fetch step, and the sandbox's sample people.
  */
-import type { z } from 'zod'
+import { z } from 'zod'
 import { PermanentError } from '../../provisioners/errors.ts'
 import type { CanonicalEvent } from '../../state-machines/events.ts'
-import { eventsForIntent, type DeriveOptions, type EventBase, type Intent } from './derive.ts'
-import type { HrNotice, HrSource, NormalizeContext } from './types.ts'
+import { eventsForIntent, eventsFromDiff, type DeriveOptions, type EventBase, type Intent } from './derive.ts'
+import { authFromCredentials, VendorHttp } from './http.ts'
+import { matchSecrets } from './crypto.ts'
+import { checkContentType, header, parseJson, validate, type BodyResult } from './parsing.ts'
+import type { ClientOptions, HrNotice, HrSource, HrSourceAdapter, HrSourceConfig, NormalizeContext, Parsed, RawDelivery, Verification } from './types.ts'
+
+/** A vendor id that may arrive as a string or a number; Tenure keeps it as a string. */
+export const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
+
+/** The content type, JSON and schema checks every JSON webhook starts with; a failure is the 4xx answer. */
+export function readJsonDelivery<S extends z.ZodType>(
+  delivery: RawDelivery,
+  contentTypes: readonly string[],
+  schema: S,
+): Extract<Parsed, { ok: false }> | BodyResult<z.output<S>> {
+  const ct = checkContentType(delivery, contentTypes)
+  if (ct) return ct
+  const json = parseJson(delivery.body)
+  if (!json.ok) return json
+  return validate(schema, json.value)
+}
+
+/**
+ * The check of a vendor that signs each delivery with one HMAC in one header: no header is
+ * `missing_signature`; otherwise the decoded value must equal `sign(secret)` for one of the
+ * configured secrets (constant-time, every secret tried: key rotation).
+ */
+export function verifySignatureHeader(
+  delivery: RawDelivery,
+  config: HrSourceConfig,
+  spec: { headers: readonly string[]; label: string; decode: (text: string) => Buffer | undefined; sign: (secret: string) => Buffer },
+): Verification {
+  const signature = spec.headers.map((name) => header(delivery, name)).find((v) => v !== undefined)
+  if (!signature) return { ok: false, reason: 'missing_signature', message: `${spec.label} is required` }
+  const sig = spec.decode(signature)
+  return matchSecrets(config.secrets, sig ? [sig] : [], spec.sign)
+}
+
+export interface VendorApiSettings {
+  /** The error when the source has no `api` section (or lacks what the vendor needs). */
+  required: string
+  /** The vendor's API root; `api.baseUrl` overrides it unless `fixedBaseUrl`. */
+  baseUrl: string
+  /** The root comes from elsewhere in the config (Workday's report URL): `api.baseUrl` plays no part. */
+  fixedBaseUrl?: boolean
+  /** Personio: the root loses its trailing slashes (the token URL is built from it). */
+  trimTrailingSlash?: boolean
+  /** Where an OAuth client-credentials token is fetched, relative to the root (Personio). */
+  tokenPath?: string
+  headers?: Record<string, string>
+  /** `api.pageSize` is clamped to `max`; `default` when unset. */
+  pageSize?: { default: number; max: number }
+}
+
+/**
+ * The set-up every vendor API client shares: one VendorHttp with the configured credentials and
+ * timeout, the default time zone, and the clamped page size; and the single-record read that
+ * treats 404 as "no such employee".
+ */
+export abstract class VendorApiClient {
+  abstract readonly source: HrSource
+  protected readonly http: VendorHttp
+  protected readonly defaultTimeZone: string
+  protected readonly pageSize: number
+
+  constructor(source: HrSource, config: HrSourceConfig, options: ClientOptions, settings: VendorApiSettings) {
+    if (!config.api) throw new Error(settings.required)
+    const root = settings.fixedBaseUrl ? settings.baseUrl : (config.api.baseUrl ?? settings.baseUrl)
+    const baseUrl = settings.trimTrailingSlash ? root.replace(/\/+$/, '') : root
+    this.http = new VendorHttp({
+      source,
+      baseUrl,
+      auth: authFromCredentials(config.api.credentials, settings.tokenPath ? `${baseUrl}${settings.tokenPath}` : undefined),
+      timeoutMs: config.api.timeoutMs,
+      ...(settings.headers ? { headers: settings.headers } : {}),
+      ...options,
+    })
+    this.defaultTimeZone = config.defaultTimeZone
+    const pageSize = settings.pageSize ?? { default: 100, max: 100 }
+    this.pageSize = Math.min(config.api.pageSize ?? pageSize.default, pageSize.max)
+  }
+
+  /** GET one record; undefined when the vendor answers 404. */
+  protected async getOne<S extends z.ZodType>(
+    operation: string,
+    path: string,
+    schema: S,
+    signal?: AbortSignal,
+    query?: Record<string, string | number | undefined>,
+  ): Promise<z.output<S> | undefined> {
+    const res = await this.http.request({ operation, path, schema, allowNotFound: true, signal, ...(query ? { query } : {}) })
+    return res?.data
+  }
+}
 
 /** Notice data is stored as JSON and read back as unknown: validate before trusting it. */
 export function readNoticeData<S extends z.ZodType>(source: HrSource, schema: S, notice: HrNotice): z.output<S> {
@@ -59,6 +152,25 @@ export async function refetchAndDerive(
   if (!record && events.length === 0) throw new HrEmployeeNotFoundError(source, notice)
   return events
 }
+
+/**
+ * normalize() of a vendor whose webhooks are thin triggers: read the notice data, let the
+ * adapter say what the notice means (an intent, or undefined for an event Tenure ignores), then
+ * re-fetch the person and let the record decide.
+ */
+export function normalizeByRefetch<S extends z.ZodType>(
+  source: HrSource,
+  schema: S,
+  intentOf: (data: z.output<S>, ctx: NormalizeContext) => Intent | undefined,
+): HrSourceAdapter['normalize'] {
+  return async (notice, ctx) => {
+    const intent = intentOf(readNoticeData(source, schema, notice), ctx)
+    return intent ? refetchAndDerive(source, intent, notice, ctx) : []
+  }
+}
+
+/** fromRecord() of every adapter: the events are the difference between the record and the last one seen. */
+export const fromRecordByDiff: HrSourceAdapter['fromRecord'] = (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {})
 
 /**
  * A thin notice (a joiner, a change, a leave) whose re-fetch found no such employee in HR: the

@@ -286,7 +286,7 @@ export async function decideBulkHold(
       // job id, since the notice's first job (id = inbox id) already ran and would be a no-op.
       for (const n of released) {
         const data: HrEventJobData = { inboxId: n.id, correlationId: n.correlation_id }
-        await deps.boss.send(HR_EVENT_QUEUE, data as unknown as object, {
+        await deps.boss.send(HR_EVENT_QUEUE, data, {
           id: uuidV5(`hr.event:release:${holdId}:${n.id}`),
           singletonKey: `${n.source}:${n.employee_external_id}`,
           db: inTransaction(client),

@@ -23,6 +23,7 @@ import { OPERATION_ROUTES } from '../api/operations.ts'
 import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
 import { RECONCILIATION_ROUTES } from '../reconciliation/routes.ts'
 import { CONSOLE_ROUTES } from '../console/routes.ts'
+import { ADMIN_ROUTES } from '../admin/routes.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
@@ -36,6 +37,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...REPORT_ROUTES,
   ...AUDIT_ROUTES,
   ...CONSOLE_ROUTES,
+  ...ADMIN_ROUTES,
 ]
 
 export interface ApiOptions {

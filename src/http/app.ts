@@ -4,6 +4,7 @@
  * root (src/main.ts) so this file stays the same as capabilities are added.
  */
 import { randomUUID } from 'node:crypto'
+import compression from 'compression'
 import express, { type Express, type Request, type Response, type NextFunction, type RequestHandler, type Router } from 'express'
 import { pinoHttp } from 'pino-http'
 import type { Logger } from '../log.ts'
@@ -34,6 +35,7 @@ export interface AppOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const NOT_COMPRESSED = /^\/webhooks(?:\/|$)|^\/metrics$/
 
 export function createApp(options: AppOptions): Express {
   const { log, metrics } = options
@@ -91,6 +93,9 @@ export function createApp(options: AppOptions): Express {
     res.send(await metrics.registry.metrics())
   })
 
+  // Responses compressed (gzip, deflate or brotli, as the client accepts) above 1 KB of a
+  // compressible type; webhook acknowledgements (tiny, latency-bound) and metrics scrapes are left alone.
+  app.use(compression({ filter: (req, res) => !NOT_COMPRESSED.test(req.path) && compression.filter(req, res) }))
   for (const mw of options.before ?? []) app.use(mw)
   for (const m of options.rawMounts ?? []) app.use(m.path, m.router)
   app.use(express.json({ limit: options.bodyLimitBytes, type: ['application/json', 'application/*+json'] }))

@@ -17,15 +17,22 @@ import { silentLogger } from '../log.ts'
 
 const INDEX = '<!doctype html><title>Tenure console</title><script type="module" src="/assets/app-1a2b3c.js"></script>'
 
-async function serve(distDir: string, issuer?: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const config = { auth: { oidc: issuer ? ({ issuer } as never) : undefined, rateLimit: {} as never } }
+async function serve(distDir: string, issuer?: string, sourceMaps = false): Promise<{ url: string; close: () => Promise<void> }> {
+  const config = { auth: { oidc: issuer ? ({ issuer } as never) : undefined, rateLimit: {} as never }, console: { sourceMaps } }
   const app = createApp({
     log: silentLogger,
     metrics: createMetrics(),
     readiness: [],
     bodyLimitBytes: 1024,
     mounts: [
-      { path: '/', router: express.Router().get('/api/v1/ping', (_req, res) => void res.json({ pong: true })) },
+      {
+        path: '/',
+        router: express
+          .Router()
+          .get('/api/v1/ping', (_req, res) => void res.json({ pong: true }))
+          .get('/api/v1/big', (_req, res) => void res.json({ rows: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `person ${i}` })) }))
+          .post('/webhooks/hr/big', (_req, res) => void res.status(202).json({ accepted: true, padding: 'x'.repeat(4000) })),
+      },
       { path: '/', router: consoleRouter({ config, log: silentLogger, distDir }) },
     ],
   })
@@ -41,19 +48,23 @@ describe('the web console is served by the API process', () => {
   let dist: string
   let built: { url: string; close: () => Promise<void> }
   let missing: { url: string; close: () => Promise<void> }
+  let debugging: { url: string; close: () => Promise<void> }
 
   before(async () => {
     dist = await mkdtemp(path.join(tmpdir(), 'tenure-console-'))
     await mkdir(path.join(dist, 'assets'))
     await writeFile(path.join(dist, 'index.html'), INDEX)
-    await writeFile(path.join(dist, 'assets', 'app-1a2b3c.js'), 'console.log("app")')
+    await writeFile(path.join(dist, 'assets', 'app-1a2b3c.js'), `console.log("app")\n${'export const x = 1\n'.repeat(200)}`)
+    await writeFile(path.join(dist, 'assets', 'app-1a2b3c.js.map'), '{"version":3,"sources":["src/App.tsx"],"mappings":""}')
     await writeFile(path.join(dist, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>')
     built = await serve(dist, 'https://login.example.com/realms/acme')
     missing = await serve(path.join(dist, 'not-built'))
+    debugging = await serve(dist, undefined, true)
   })
   after(async () => {
     await built.close()
     await missing.close()
+    await debugging.close()
     await rm(dist, { recursive: true, force: true })
   })
 
@@ -103,5 +114,37 @@ describe('the web console is served by the API process', () => {
 
   test('when no OIDC issuer is configured, then the console may connect to its own origin only', () => {
     assert.match(consoleCsp({ auth: {} as never }), /connect-src 'self';/)
+  })
+
+  test('when a browser accepts gzip or brotli, then assets and API lists come compressed; webhook acknowledgements never are', async () => {
+    // Node's fetch decodes for us but drops content-encoding from nothing: ask with an explicit header and read the raw header.
+    const { request } = await import('node:http')
+    const raw = (url: string, encoding: string, method = 'GET') =>
+      new Promise<{ status: number; encoding: string | undefined; vary: string | undefined }>((resolve, reject) => {
+        const req = request(url, { method, headers: { 'accept-encoding': encoding } }, (res) => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, encoding: res.headers['content-encoding'], vary: res.headers.vary }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    assert.equal((await raw(`${built.url}/assets/app-1a2b3c.js`, 'gzip')).encoding, 'gzip')
+    assert.equal((await raw(`${built.url}/assets/app-1a2b3c.js`, 'br')).encoding, 'br')
+    const list = await raw(`${built.url}/api/v1/big`, 'gzip, deflate, br')
+    assert.ok(list.encoding === 'br' || list.encoding === 'gzip', String(list.encoding))
+    assert.match(list.vary ?? '', /Accept-Encoding/i)
+    assert.equal((await raw(`${built.url}/api/v1/big`, 'identity')).encoding, undefined)
+    assert.equal((await raw(`${built.url}/api/v1/ping`, 'gzip')).encoding, undefined, 'a few bytes are not worth it')
+    const ack = await raw(`${built.url}/webhooks/hr/big`, 'gzip', 'POST')
+    assert.deepEqual([ack.status, ack.encoding], [202, undefined])
+  })
+
+  test('when a source map is asked for, then it is a 404 unless console.sourceMaps is on', async () => {
+    const hidden = await fetch(`${built.url}/assets/app-1a2b3c.js.map`)
+    assert.equal(hidden.status, 404)
+    assert.doesNotMatch(await hidden.text(), /App\.tsx/)
+    const shown = await fetch(`${debugging.url}/assets/app-1a2b3c.js.map`)
+    assert.equal(shown.status, 200)
+    assert.match(await shown.text(), /App\.tsx/)
   })
 })

@@ -40,7 +40,7 @@ export function consoleCsp(config: Pick<Config, 'auth'>): string {
 }
 
 export interface ConsoleOptions {
-  config: Pick<Config, 'auth'>
+  config: Pick<Config, 'auth'> & { console?: Pick<Config['console'], 'sourceMaps'> }
   log: Logger
   /** Default: web/dist of this checkout. */
   distDir?: string
@@ -59,6 +59,13 @@ export function consoleRouter(options: ConsoleOptions): Router {
     res.setHeader('Content-Security-Policy', csp)
     next()
   })
+  // Source maps are built (`sourcemap: 'hidden'`: no sourceMappingURL in the scripts) but served
+  // only when console.sourceMaps says so: in production they would publish the console's source.
+  if (!options.config.console?.sourceMaps) {
+    router.use('/assets', (req: Request, _res: Response, next: NextFunction) =>
+      next(req.path.endsWith('.map') ? new ApiError(404, 'not_found', `no console asset ${req.path}`) : undefined),
+    )
+  }
   // Vite names assets by content hash: a changed file gets a new name, so they never go stale.
   router.use(
     '/assets',

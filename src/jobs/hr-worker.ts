@@ -22,8 +22,7 @@ import { HR_EVENT_QUEUE } from './queues.ts'
 import { anchorReleased, checkLane, guardTerminations, type BulkHoldDeps } from '../hr/bulk-hold.ts'
 import type { NotifyConfig } from '../notify/index.ts'
 import type { WorkerDefinition } from './runtime.ts'
-
-export const hrEventJobSchema = z.object({ inboxId: z.uuid(), correlationId: z.string() })
+import { hrEventJobSchema } from './payloads.ts'
 
 export interface HrWorkerDeps {
   pool: Pool

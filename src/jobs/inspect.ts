@@ -197,3 +197,48 @@ export async function latestSystemJob(boss: Boss, client: PoolClient, employeeId
 export async function queueAnswers(boss: Boss): Promise<void> {
   await boss.getDb().executeSql('SELECT 1')
 }
+
+/** A reconciliation job as the Admin screen shows it. */
+export interface ReconcileJobRow {
+  id: string
+  state: string
+  created_on: Date
+  started_on: Date | null
+  completed_on: Date | null
+  output: unknown
+}
+
+/** A job that has not finished: queued, waiting for a retry, or running. */
+export const PENDING_STATES = ['created', 'retry', 'active']
+
+/**
+ * The latest job of `queue` for one source or system (matched by `data.<field>`; for a system, a
+ * job without the field covers every system), and the oldest one still pending. SQL: newest-first
+ * and oldest-pending reads with a state filter; `findJobs(queue, { data })` matches by
+ * containment only (not "the field is absent") and returns the whole queue unordered.
+ */
+export async function reconcileJobRows(
+  db: Queryable,
+  schema: string,
+  queue: string,
+  field: 'source' | 'system',
+  value: string,
+): Promise<{ last: ReconcileJobRow | undefined; pending: ReconcileJobRow | undefined }> {
+  const cols = 'id, state, created_on, started_on, completed_on, output'
+  const match = field === 'system' ? `(data->>'system' = $2 OR data->>'system' IS NULL)` : `data->>'source' = $2`
+  const last = await db.query<ReconcileJobRow>(`SELECT ${cols} FROM ${schema}.job WHERE name = $1 AND ${match} ORDER BY created_on DESC LIMIT 1`, [queue, value])
+  const pending = await db.query<ReconcileJobRow>(
+    `SELECT ${cols} FROM ${schema}.job WHERE name = $1 AND data->>'${field}' = $2 AND state::text = ANY($3::text[]) ORDER BY created_on LIMIT 1`,
+    [queue, value, PENDING_STATES],
+  )
+  return { last: last.rows[0], pending: pending.rows[0] }
+}
+
+/** The oldest pending job of `queue` for this source or system, in the caller's transaction. SQL: as reconcileJobRows(). */
+export async function pendingReconcileJob(db: Queryable, schema: string, queue: string, field: 'source' | 'system', value: string): Promise<{ id: string; state: string } | undefined> {
+  const pending = await db.query<{ id: string; state: string }>(
+    `SELECT id, state FROM ${schema}.job WHERE name = $1 AND data->>'${field}' = $2 AND state::text = ANY($3::text[]) ORDER BY created_on LIMIT 1`,
+    [queue, value, PENDING_STATES],
+  )
+  return pending.rows[0]
+}

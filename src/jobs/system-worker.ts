@@ -11,7 +11,6 @@
  * - Permanent (and NotFound outside revocation): reported to the machine at once as a final
  *   failure (a person must look), copied to the dead-letter queue.
  */
-import { z } from 'zod'
 import type { Boss } from '../queue/boss.ts'
 import { inTransaction } from '../queue/boss.ts'
 import type { Pool } from '../db/pool.ts'
@@ -23,67 +22,14 @@ import { isProvisionerError, RateLimitedError, type ProvisionerError } from '../
 import type { ApiCallRecord, AccountRef, AccountState, Ctx, Provisioner } from '../../provisioners/types.ts'
 import type { Registry } from '../../provisioners/registry.ts'
 import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
-import { applyEvent, SYSTEM_ACTOR, type EngineDeps, type SystemJobData } from '../lifecycle/engine.ts'
+import { applyEvent, SYSTEM_ACTOR, type EngineDeps } from '../lifecycle/engine.ts'
+import { systemJobSchema, type SystemJobData } from './payloads.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { MachineVersionError } from '../../state-machines/upgrades.ts'
 import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
 import { workBlockingCleanup } from './inspect.ts'
-
-const grantSchema = z.object({
-  account: z.boolean(),
-  groups: z.array(z.string()),
-  licences: z.array(z.string()),
-  channels: z.array(z.string()),
-  projects: z.array(z.string()),
-  roles: z.array(z.string()),
-  orgUnit: z.string().optional(),
-  products: z.array(z.string()).optional(),
-  userGroups: z.array(z.string()).optional(),
-})
-
-/** Job payloads are read as unknown and validated: a payload from an older version must not crash a worker. */
-export const systemJobSchema = z.object({
-  correlationId: z.string(),
-  employeeId: z.uuid(),
-  externalId: z.string(),
-  accountKey: z.string().optional(),
-  source: z.string(),
-  generation: z.number().int(),
-  request: z
-    .object({
-      key: z.string(),
-      system: z.string(),
-      action: z.enum(['provision', 'update', 'enable', 'suspend', 'deprovision', 'verify', 'restore']),
-      phase: z.enum(['cutoff', 'cleanup']).optional(),
-      grant: grantSchema.optional(),
-      change: z
-        .object({
-          add: z.record(z.string(), z.array(z.string())),
-          remove: z.record(z.string(), z.array(z.string())),
-          orgUnit: z.string().optional(),
-        })
-        .optional(),
-      plan: z
-        .object({
-          phase: z.enum(['cutoff', 'cleanup']),
-          steps: z.array(z.string()),
-          options: z.record(z.string(), z.unknown()),
-        })
-        .optional(),
-      accountId: z.string().optional(),
-      startAfter: z.string().optional(),
-      deadline: z.string().optional(),
-      enabled: z.boolean().optional(),
-      revokedAt: z.string().optional(),
-    })
-    .loose(),
-  profile: z.record(z.string(), z.unknown()).optional(),
-  deadlineAt: z.string().optional(),
-  rateLimitedCount: z.number().int().optional(),
-  attemptsBefore: z.number().int().nonnegative().optional(),
-})
 
 export interface SystemWorkerDeps {
   pool: Pool
@@ -139,7 +85,7 @@ function callAudit(data: SystemJobData, calls: ApiCallRecord[], attempt: number)
 async function resolveRef(p: Provisioner, ctx: Ctx, data: SystemJobData): Promise<AccountRef | undefined> {
   if (data.request.accountId) return { system: p.system, accountId: data.request.accountId, employeeId: data.accountKey ?? data.externalId }
   if (!data.profile) return undefined
-  return p.lookup(ctx, data.profile as unknown as SystemJobData['profile'] & object)
+  return p.lookup(ctx, data.profile)
 }
 
 /** Run the provisioner call the request names and translate the result into a machine event. */
@@ -335,8 +281,7 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
   return {
     queue,
     schema: systemJobSchema,
-    handler: async (parsed, job: JobContext) => {
-      const data = parsed as unknown as SystemJobData
+    handler: async (data, job: JobContext) => {
       const provisioner = deps.registry.get(system)
       const calls: ApiCallRecord[] = []
       const now = () => deps.engine.now().toISOString()
@@ -447,7 +392,7 @@ async function requeueAfter(
   const attemptsBefore = options.reported ? 0 : (data.attemptsBefore ?? 0) + (job.attempt - 1) + (calls.length > 0 ? 1 : 0)
   const next: SystemJobData = { ...data, rateLimitedCount: n, attemptsBefore }
   await withTransaction(deps.pool, async (client) => {
-    await deps.boss.send(queueFor(data.request), next as unknown as object, {
+    await deps.boss.send(queueFor(data.request), next, {
       id: uuidV5(`job:${data.request.key}:rl${n}`),
       startAfter: new Date(deps.engine.now().getTime() + ms),
       priority: jobPriority(data.request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.engine.now()),

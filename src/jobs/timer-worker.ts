@@ -4,20 +4,12 @@
  * leave, an exception's end). Timers survive restarts because they are rows in PostgreSQL; a
  * timer made stale by a changed date carries an id the machine no longer holds and is ignored.
  */
-import { z } from 'zod'
-import { TIMER_KINDS } from '../../state-machines/lifecycle-types.ts'
 import { applyEvent, EmployeeNotFoundError, SYSTEM_ACTOR, type EngineDeps } from '../lifecycle/engine.ts'
 import { TIMER_QUEUE } from './queues.ts'
 import { MachineVersionError } from '../../state-machines/upgrades.ts'
 import { uuidV5 } from '../util/ids.ts'
 import type { WorkerDefinition } from './runtime.ts'
-
-export const timerJobSchema = z.object({
-  correlationId: z.string(),
-  employeeId: z.uuid(),
-  timerId: z.string(),
-  timer: z.enum(TIMER_KINDS),
-})
+import { timerJobSchema } from './payloads.ts'
 
 /** How long an old worker in a rolling upgrade defers a timer whose employee a newer machine wrote. */
 export const NEWER_MACHINE_WAIT_MS = 30_000

@@ -11,7 +11,8 @@ import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { slaDeadline } from './schedule.ts'
 import type { Effects } from './restore.ts'
-import type { Actor, EngineDeps, SystemJobData, TimerJobData } from './engine.ts'
+import type { Actor, EngineDeps } from './engine.ts'
+import type { SystemJobData, TimerJobData } from '../jobs/payloads.ts'
 import type { EmployeeLockRow } from '../db/employees.ts'
 
 export interface EffectsContext {
@@ -43,7 +44,7 @@ export async function writeEffects(deps: EngineDeps, client: PoolClient, effects
       ...(ctx.profile ? { profile: { ...ctx.profile, employeeId: row.account_key } } : {}),
       ...(deadlineAt ? { deadlineAt } : {}),
     }
-    const id = await deps.boss.send(queueFor(request), data as unknown as object, {
+    const id = await deps.boss.send(queueFor(request), data, {
       id: uuidV5(`job:${request.key}`),
       priority: jobPriority(request, deadlineAt ? new Date(deadlineAt) : undefined, now),
       ...(request.startAfter ? { startAfter: new Date(request.startAfter) } : {}),
@@ -62,7 +63,7 @@ export async function writeEffects(deps: EngineDeps, client: PoolClient, effects
   }
   for (const timer of effects.timers) {
     const data: TimerJobData = { correlationId, employeeId: row.id, timerId: timer.timerId, timer: timer.timer }
-    await deps.boss.send(TIMER_QUEUE, data as unknown as object, { id: uuidV5(`timer:${timer.timerId}`), startAfter: new Date(timer.at), db })
+    await deps.boss.send(TIMER_QUEUE, data, { id: uuidV5(`timer:${timer.timerId}`), startAfter: new Date(timer.at), db })
   }
   for (const timerId of effects.cancels) {
     // A cancelled timer that still fires is ignored by the machine (stale id); cancelling just

@@ -17,17 +17,11 @@ import type { Boss } from '../queue/boss.ts'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { applyHrProfile, caseView, type LifecycleContext, type CaseView } from '../../state-machines/employee-lifecycle.machine.ts'
-import type {
-  HrLifecycleEvent,
-  JobRequest,
-  LifecycleEvent,
-  Moments,
-  NotifyKind,
-  TimerRequest,
-} from '../../state-machines/lifecycle-types.ts'
+import { applyHrProfile, type LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
+import { caseView, type CaseView } from './case-view.ts'
+import type { HrLifecycleEvent, LifecycleEvent, Moments, NotifyKind } from '../../state-machines/lifecycle-types.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
-import type { EmployeeProfile } from '../../provisioners/types.ts'
+import type { EmployeeProfile } from '../domain/access.ts'
 import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, terminationMoment } from './schedule.ts'
 import { closeStaleTasks, ensureResidualTasks } from '../db/manual-tasks.ts'
@@ -85,35 +79,8 @@ export interface MachineNotification {
   correlationId: string
 }
 
-/** What a provisioning job carries: everything the worker needs without reading the machine. */
-export interface SystemJobData {
-  correlationId: string
-  employeeId: string
-  externalId: string
-  /**
-   * The key the employee is known by in target systems (employees.account_key): the HR id, or
-   * `<source>:<id>` when another source had the id first. Provisioners see it as
-   * `profile.employeeId`; absent in jobs queued before it existed (then the HR id).
-   */
-  accountKey?: string
-  source: HrSource
-  generation: number
-  request: JobRequest
-  profile?: EmployeeProfile
-  /** The SLA deadline of this system for leaver work (effective moment + budget). */
-  deadlineAt?: string
-  /** Times this job was pushed back by a rate limit (does not count as a failed attempt). */
-  rateLimitedCount?: number
-  /** Attempts earlier runs of this step made at the target before it was pushed back (rate limit, long backoff). */
-  attemptsBefore?: number
-}
-
-export interface TimerJobData {
-  correlationId: string
-  employeeId: string
-  timerId: string
-  timer: TimerRequest['timer']
-}
+/** Job payloads are defined once, as schemas, in src/jobs/payloads.ts. */
+export type { SystemJobData, TimerJobData } from '../jobs/payloads.ts'
 
 export interface ApplyOptions {
   actor: Actor

@@ -2,7 +2,7 @@
  * Policy evaluation (profile → plan) and validation (config → Policy or an error naming the rule
  * and key). Pure.
  */
-import type { AccessGrant, AccessList, EmployeeProfile, SystemId } from '../../provisioners/types.ts'
+import type { AccessGrant, AccessList, EmployeeProfile, SystemId } from '../domain/access.ts'
 import { ACCESS_LISTS, emptyGrant, mergeGrants, normaliseGrant } from '../../state-machines/access.ts'
 import type { LeaverOptions, LeaverPlan, Plan } from '../../state-machines/lifecycle-types.ts'
 import {

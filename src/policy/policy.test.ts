@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import type { EmployeeProfile } from '../../provisioners/types.ts'
+import type { EmployeeProfile } from '../domain/access.ts'
 import { DEFAULT_SLA_MINUTES, PolicyError, diffAccess, evaluatePolicy, isEmptyChange, validatePolicy, type PolicyInput } from './index.ts'
 
 const SYSTEMS = ['google', 'slack', 'jira', 'scim:github'] as const

@@ -4,7 +4,7 @@
  * the pool for the run's single-statement upserts); reads take the pool or a client.
  */
 import type { Queryable } from '../db/pool.ts'
-import type { AccessGrant } from '../../provisioners/types.ts'
+import type { AccessGrant } from '../domain/access.ts'
 import type { AccountRow, EmployeeRef } from './access.ts'
 
 export const FINDING_KINDS = ['active_after_revocation', 'orphan_account', 'excess_access'] as const

@@ -83,7 +83,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     configFile,
     JSON.stringify({
       server: { port: 0 },
-      queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, retryDelayMaxSeconds: 8 },
+      // The retry budget must outlast the vendors' outage, as production's defaults do (5 s doubling
+      // to 600 s over 8 retries: about 20 minutes). The first full run used 1 s capped at 8 s (about
+      // 47 s in all) against a 2-minute Jira outage: 8 jobs went to the dead-letter queue with 503s
+      // and their people kept or lacked Jira access. 2 s capped at 60 s is about 4 minutes in all,
+      // and keeps every retry inside settle()'s 120-second look-ahead.
+      queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 2, retryDelayMaxSeconds: 60 },
       workers: { cleanupSettleSeconds: 2 },
       // A layoff from a source trusted for bulk: the mass-termination hold is not what is tested here.
       hr: { generic: { secrets: [SECRET], reconcile: { enabled: false }, trustedForBulk: true } },

@@ -8,6 +8,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { createTestDatabase } from '../helpers/db.ts'
 import { runTenure } from '../helpers/process.ts'
+import { startS3Emulator } from '../helpers/s3-emulator.ts'
 
 test('when an operator runs tenure audit checkpoint, export and verify, then a tampered row is named by its sequence number', async () => {
   const db = await createTestDatabase('auditcli')
@@ -128,6 +129,54 @@ test('when the newest rows and their checkpoint are deleted from the database, t
   } finally {
     server.close()
     await pool.end()
+    await db.drop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('when checkpoints go to an object store, then tenure audit checkpoint puts them there and tenure audit verify compares with them by default', async () => {
+  const db = await createTestDatabase('auditobj')
+  const dir = await mkdtemp(path.join(tmpdir(), 'tenure-auditobj-'))
+  const s3 = await startS3Emulator()
+  s3.createBucket('audit-worm', { objectLock: true })
+  const config = path.join(dir, 'tenure.yaml')
+  await writeFile(
+    config,
+    (await readFile('config/tenure.yaml', 'utf8')) +
+      ['', 'audit:', '  publish:', '    objectStore:', '      bucket: audit-worm', `      endpoint: ${s3.url}`, '      forcePathStyle: true',
+        '      accessKeyId: { env: S3_KEY_ID }', '      secretAccessKey: { env: S3_SECRET }', ''].join('\n'),
+  )
+  const env = { DATABASE_URL: db.url, TENURE_DATA_DIR: dir, TENURE_CONFIG: config, LOG_LEVEL: 'silent', S3_KEY_ID: s3.accessKeyId, S3_SECRET: s3.secretAccessKey }
+  const pool = new pg.Pool({ connectionString: db.url })
+  try {
+    assert.equal((await runTenure(['migrate'], env).exited).code, 0)
+    const { recordAudit } = await import('../../src/audit/index.ts')
+    for (let round = 0; round < 2; round++) {
+      await recordAudit(pool, [0, 1, 2].map((i) => ({ actor: { type: 'system' as const, id: 'test' }, action: 'job.enqueued', details: { round, i } })))
+      const run = runTenure(['audit', 'checkpoint'], env)
+      assert.equal((await run.exited).code, 0, run.stderr())
+      assert.match(run.stdout(), /"objectStore": \{\s*"ok": true/)
+    }
+    assert.equal(s3.versions('audit-worm').length, 2)
+    const intact = runTenure(['audit', 'verify'], env)
+    assert.equal((await intact.exited).code, 0, intact.stdout() + intact.stderr())
+    assert.match(intact.stdout(), /"source": "s3:\/\/audit-worm\/tenure\/audit-checkpoints\/"/)
+    assert.match(intact.stdout(), /"checkpoints": 2/)
+
+    const { tamper } = await import('../../src/audit/test-support.ts')
+    await tamper(pool, ['DELETE FROM audit_events WHERE seq > 4', 'DELETE FROM audit_checkpoints WHERE id = 2'])
+    const bad = runTenure(['audit', 'verify'], env)
+    assert.equal((await bad.exited).code, 1, bad.stdout() + bad.stderr())
+    assert.match(bad.stdout(), /"reason": "deleted"/)
+    assert.match(bad.stdout(), /"firstBadSeq": 5/)
+    // The store unreachable: exit 2, no verdict on the chain.
+    s3.failNext(503, 100)
+    const unreadable = runTenure(['audit', 'verify'], env)
+    assert.equal((await unreadable.exited).code, 2, unreadable.stdout() + unreadable.stderr())
+    assert.match(unreadable.stderr(), /could not read the published checkpoints at s3:\/\/audit-worm/)
+  } finally {
+    await pool.end()
+    await s3.close()
     await db.drop()
     await rm(dir, { recursive: true, force: true })
   }

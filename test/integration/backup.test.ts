@@ -14,6 +14,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { createTestDatabase } from '../helpers/db.ts'
+import { installedServers, startCluster } from '../helpers/pg-cluster.ts'
 import { BIN, ROOT } from '../helpers/process.ts'
 import { startTestTenure } from '../helpers/tenure.ts'
 import { createCheckpoint, generateSigningKey, recordAudit, verifyAudit } from '../../src/audit/index.ts'
@@ -60,7 +61,41 @@ test('when the operations guide is read, then it says how to back up and restore
   assert.match(await guideBlock('restore.sh'), /pg_restore .*--single-transaction/)
 })
 
+/**
+ * Where the guide's commands can run: the suite's own server when a pg_dump that reads it exists;
+ * otherwise a throwaway cluster of an installed distribution server with its own pg_dump (Debian
+ * machines carry PostgreSQL 15 with its client, while the suite's embedded server is newer and npm
+ * ships no pg_dump for it). The procedure under test is the same on either.
+ */
+async function serverForDump(): Promise<{ bin: string; stop?: () => Promise<void> } | { reason: string }> {
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL })
+  await admin.connect()
+  const major = Math.floor(Number((await admin.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v) / 10000)
+  await admin.end()
+  const bin = await pgBinFor(major)
+  if ('dir' in bin) return { bin: bin.dir }
+  const [installed] = await installedServers()
+  if (!installed) return bin
+  const cluster = await startCluster(installed.bin, installed.major)
+  const suiteUrl = process.env.DATABASE_URL
+  process.env.DATABASE_URL = cluster.url
+  return {
+    bin: installed.bin,
+    stop: async () => {
+      process.env.DATABASE_URL = suiteUrl
+      await cluster.stop()
+    },
+  }
+}
+
 test('when a dump is restored into a fresh database as the guide says, then the audit chain, its signed checkpoint and the published copy verify there, and the pg-boss schedules came along', async (t) => {
+  const server = await serverForDump()
+  if ('reason' in server) {
+    t.skip(server.reason)
+    return
+  }
+  t.after(async () => await server.stop?.())
+  const bin = { dir: server.bin }
   const restore = await createTestDatabase('restored')
   const dir = await mkdtemp(path.join(tmpdir(), 'tenure-backup-'))
   const key = generateSigningKey()
@@ -71,15 +106,11 @@ test('when a dump is restored into a fresh database as the guide says, then the 
   const tenure = await startTestTenure({ audit })
   const source = tenure.running.pool
   try {
-    const major = Math.floor(Number((await source.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v) / 10000)
-    const bin = await pgBinFor(major)
-    if ('reason' in bin) {
-      t.skip(bin.reason)
-      return
-    }
     await recordAudit(source, Array.from({ length: 25 }, (_, i) => ({ actor: { type: 'system' as const, id: 'test' }, action: 'job.enqueued', details: { i } })))
     await createCheckpoint(source, auditConfigSchema.parse(audit), silentLogger)
 
+    const config = path.join(dir, 'tenure.yaml')
+    await writeFile(config, (await readFile(path.join(ROOT, 'config/tenure.yaml'), 'utf8')) + '\naudit:\n  signingKey: { env: TENURE_AUDIT_SIGNING_KEY }\n')
     const env = {
       ...process.env,
       PATH: `${bin.dir}:${process.env.PATH ?? ''}`,
@@ -87,7 +118,9 @@ test('when a dump is restored into a fresh database as the guide says, then the 
       RESTORE_URL: restore.url,
       BACKUP_DIR: dir,
       PUBLISHED: published,
-      TENURE_CONFIG: 'config/tenure.yaml',
+      // The restored Tenure is configured with the same signing key, as the guide says.
+      TENURE_CONFIG: config,
+      TENURE_AUDIT_SIGNING_KEY: key.privateKey,
       TENURE_DATA_DIR: dir,
       LOG_LEVEL: 'silent',
     }

@@ -1,4 +1,4 @@
-import { createContext, useContext, useEffect, useRef, useSyncExternalStore } from 'react'
+import { createContext, useContext, useEffect, useRef, useSyncExternalStore, type ReactNode } from 'react'
 import { currentSession, signOut, subscribe, CALLBACK_PATH } from './auth.ts'
 import { getJson } from './api.ts'
 import { Link, useLocation } from './router.tsx'
@@ -8,12 +8,13 @@ import { can } from './roles.ts'
 import { SignIn, Callback } from './pages/SignIn.tsx'
 import { Dashboard } from './pages/Dashboard.tsx'
 import { Employees, EmployeePage } from './pages/Employees.tsx'
-import { Approvals } from './pages/Approvals.tsx'
+import { Approvals, PendingCount } from './pages/Approvals.tsx'
 import { Tasks } from './pages/Tasks.tsx'
 import { Operations } from './pages/Operations.tsx'
 import { Findings } from './pages/Findings.tsx'
 import { Audit } from './pages/Audit.tsx'
 import { Sandbox } from './pages/Sandbox.tsx'
+import { Admin } from './pages/Admin.tsx'
 import { ServerDownBanner } from './pages/ServerDown.tsx'
 
 export interface Viewer {
@@ -73,6 +74,8 @@ interface NavItem {
   to: string
   label: string
   show: boolean
+  /** A live figure beside the label (the approvals waiting for a decision). */
+  count?: ReactNode
 }
 
 function Shell() {
@@ -91,12 +94,13 @@ function Shell() {
   const nav: NavItem[] = [
     { to: '/', label: 'Dashboard', show: can.seeCases(me.roles) },
     { to: '/employees', label: 'Employees', show: can.seeCases(me.roles) },
-    { to: '/approvals', label: can.decideExceptions(me.roles) ? 'Approvals' : 'Exceptions', show: can.seeExceptions(me.roles) },
+    { to: '/approvals', label: can.decideExceptions(me.roles) ? 'Approvals' : 'Exceptions', show: can.seeExceptions(me.roles), count: can.decideExceptions(me.roles) ? <PendingCount /> : undefined },
     { to: '/tasks', label: 'Manual tasks', show: can.seeExceptions(me.roles) },
     { to: '/operations', label: 'Operations', show: can.seeOperations(me.roles) },
     { to: '/findings', label: 'Findings', show: can.findings(me.roles) },
     { to: '/audit', label: 'Audit', show: can.audit(me.roles) },
     { to: '/sandbox', label: 'Sandbox', show: config.sandbox && can.sandbox(me.roles) },
+    { to: '/admin', label: 'Admin', show: can.administer(me.roles) },
   ]
   const section = '/' + (path.split('/')[1] ?? '')
   return (
@@ -116,6 +120,7 @@ function Shell() {
                 <li key={n.to}>
                   <Link to={n.to} aria-current={section === n.to ? 'page' : undefined}>
                     {n.label}
+                    {n.count}
                   </Link>
                 </li>
               ))}
@@ -160,6 +165,8 @@ function Screen({ path }: { path: string }) {
       return can.findings(me.roles) ? <Findings /> : <NotOffered />
     case '/audit':
       return can.audit(me.roles) ? <Audit /> : <NotOffered />
+    case '/admin':
+      return can.administer(me.roles) ? <Admin /> : <NotOffered />
     case '/sandbox':
       return config.sandbox && can.sandbox(me.roles) ? <Sandbox /> : <NotOffered />
     default:

@@ -16,4 +16,5 @@ export const can = {
   findings: (r: readonly Role[]) => hasRole(r, 'operator', 'auditor'),
   actOnFindings: (r: readonly Role[]) => hasRole(r, 'operator'),
   sandbox: (r: readonly Role[]) => hasRole(r, 'operator'),
+  administer: (r: readonly Role[]) => r.includes('admin'),
 }

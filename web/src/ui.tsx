@@ -195,3 +195,19 @@ export function Json({ value }: { value: unknown }) {
   if (value === null || value === undefined) return <span className="muted">—</span>
   return <code className="json">{JSON.stringify(value)}</code>
 }
+
+/** Each screen names itself in the browser tab and history (the part before " · Tenure"). */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = `${title} · Tenure`
+  }, [title])
+}
+
+/** A person by name, with the id on hover; the id itself when no name is known. */
+export function Person({ id, name }: { id: string; name?: string | null }) {
+  return (
+    <span className="person" title={id}>
+      {name ?? id}
+    </span>
+  )
+}

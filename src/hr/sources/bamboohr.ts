@@ -15,10 +15,10 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, realDate, refetchAndDerive, SAMPLE_PERSON } from '../adapter-kit.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, realDate, SAMPLE_PERSON, VendorApiClient } from '../adapter-kit.ts'
 import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
-import { cleanProfile, dateInZone, eventsFromDiff, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
+import { cleanProfile, dateInZone, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
 import {
   checkContentType,
   expandBracketForm,
@@ -31,25 +31,12 @@ import {
   validate,
   withinTolerance,
 } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrNotice,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  SampleOptions,
-  Verification,
-} from '../types.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrNotice, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, SampleOptions, Verification } from '../types.ts'
 
 const SOURCE = 'bamboohr' as const
 
 // --- webhook payloads ------------------------------------------------------------------------
 
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const eventBasedSchema = z.object({
   type: z.string().regex(/^employee\.(created|updated|deleted)$/, 'employee.created, employee.updated or employee.deleted'),
@@ -149,6 +136,49 @@ export interface BambooOptions {
   defaultTimeZone: string
 }
 
+interface BambooStatusInput {
+  e: BambooEmployee
+  /** Employment Status matched one of the configured terminated statuses. */
+  terminatedByHistory: boolean
+  terminationDate: string | undefined
+  hireDate: string | undefined
+  today: string
+}
+
+/** Which BambooHR field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const BAMBOOHR_MAPPING = defineSourceMapping<BambooEmployee, undefined, BambooStatusInput>({
+  source: SOURCE,
+  vendor: 'BambooHR',
+  record: 'employee (`GET /v1/employees/{id}?fields=…`)',
+  profile: {
+    employeeId: { from: ['id', 'employeeId'] },
+    firstName: { from: ['preferredName', 'firstName'], note: 'the preferred name when there is one' },
+    lastName: { from: ['lastName'] },
+    displayName: { from: ['displayName'] },
+    workEmail: { from: ['workEmail'] },
+    personalEmail: { from: ['homeEmail'] },
+    department: { from: ['department'] },
+    title: { from: ['jobTitle', 'jobTitleName'] },
+    location: { from: ['location'] },
+    managerId: { from: ['supervisorEId'] },
+    managerEmail: { from: ['supervisorEmail'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: 'Employment Status (`employmentHistoryStatus`) is one of `hr.sources[].bamboohr.terminatedStatuses` (default "Terminated")', test: (i) => i.terminatedByHistory },
+      { status: 'terminated', when: 'Status is "Inactive" and Termination Date is set', test: (i) => i.e.status === 'Inactive' && i.terminationDate !== undefined },
+      // "Future hires have a status of Inactive" (BambooHR datasets reference).
+      { status: 'pending', when: 'Hire Date is after today (BambooHR: future hires are Inactive)', test: (i) => i.hireDate !== undefined && i.hireDate > i.today },
+      { status: 'inactive', when: 'Status is "Inactive"', test: (i) => i.e.status === 'Inactive' },
+    ],
+    otherwise: 'active',
+  },
+  termination: [
+    'date: Termination Date (`terminationDate`; "0000-00-00" means none)',
+    'leave: Employment Status is one of `bamboohr.leaveStatuses` (default "Leave of Absence", "On Leave")',
+  ],
+})
+
 /** BambooHR record → HrEmployeeRecord. Exported for the emulator round-trip tests. */
 export function bambooToRecord(e: BambooEmployee, opts: BambooOptions, now: Date): HrEmployeeRecord {
   const employeeId = (e.id ?? e.employeeId)!
@@ -158,25 +188,8 @@ export function bambooToRecord(e: BambooEmployee, opts: BambooOptions, now: Date
   const hireDate = realDate(e.hireDate)
   const today = dateInZone(now, opts.defaultTimeZone)
   const terminatedByHistory = history !== undefined && lower(opts.terminatedStatuses).includes(history)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (terminatedByHistory || (e.status === 'Inactive' && terminationDate !== undefined)) employmentStatus = 'terminated'
-  // "Future hires have a status of Inactive" (BambooHR datasets reference).
-  else if (hireDate !== undefined && hireDate > today) employmentStatus = 'pending'
-  else if (e.status === 'Inactive') employmentStatus = 'inactive'
-  else employmentStatus = 'active'
-  const profile = cleanProfile({
-    employeeId,
-    firstName: e.preferredName ?? e.firstName,
-    lastName: e.lastName,
-    displayName: e.displayName,
-    workEmail: e.workEmail,
-    personalEmail: e.homeEmail,
-    department: e.department,
-    title: e.jobTitle ?? e.jobTitleName,
-    location: e.location,
-    managerId: e.supervisorEId,
-    managerEmail: e.supervisorEmail,
-  })
+  const employmentStatus = statusOf(BAMBOOHR_MAPPING, { e, terminatedByHistory, terminationDate, hireDate, today })
+  const profile = cleanProfile({ ...readProfile(BAMBOOHR_MAPPING, e, undefined), employeeId })
   return {
     source: SOURCE,
     employeeId,
@@ -190,42 +203,30 @@ export function bambooToRecord(e: BambooEmployee, opts: BambooOptions, now: Date
   }
 }
 
-export class BambooHrClient implements HrApiClient {
+export class BambooHrClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
   private readonly opts: BambooOptions
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.bamboohr) throw new Error('bamboohr: api and bamboohr.companyDomain are required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
+    if (!config.bamboohr) throw new Error('bamboohr: api and bamboohr.companyDomain are required for the API client')
+    super(SOURCE, config, options, {
+      required: 'bamboohr: api and bamboohr.companyDomain are required for the API client',
       // BambooHR serves the v1 API on the company sub-domain (the legacy
       // api.bamboohr.com/api/gateway.php/<domain> host answers the same paths).
-      baseUrl: config.api.baseUrl ?? `https://${config.bamboohr.companyDomain}.bamboohr.com/api`,
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
+      baseUrl: `https://${config.bamboohr.companyDomain}.bamboohr.com/api`,
+      pageSize: { default: 250, max: 2500 },
     })
     this.opts = {
       terminatedStatuses: config.bamboohr.terminatedStatuses,
       leaveStatuses: config.bamboohr.leaveStatuses,
       defaultTimeZone: config.defaultTimeZone,
     }
-    this.pageSize = Math.min(config.api.pageSize ?? 250, 2500)
   }
 
   async getEmployee(employeeId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'employees.get',
-      path: `/v1/employees/${encodeURIComponent(employeeId)}`,
-      query: { fields: API_FIELDS.join(',') },
-      schema: bambooEmployeeSchema,
-      allowNotFound: true,
-      signal,
-    })
+    const res = await this.getOne('employees.get', `/v1/employees/${encodeURIComponent(employeeId)}`, bambooEmployeeSchema, signal, { fields: API_FIELDS.join(',') })
     if (!res) return undefined
-    return bambooToRecord({ ...res.data, id: res.data.id ?? employeeId }, this.opts, new Date(this.http.now()))
+    return bambooToRecord({ ...res, id: res.id ?? employeeId }, this.opts, new Date(this.http.now()))
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -374,11 +375,8 @@ export const bamboohr: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    return refetchAndDerive(SOURCE, bambooIntent(data, ctx.config?.bamboohr?.terminationFields), notice, ctx)
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data, ctx) => bambooIntent(data, ctx.config?.bamboohr?.terminationFields)),
+  fromRecord: fromRecordByDiff,
   buildSample: sample,
   sign(body, secret, now) {
     const timestamp = String(Math.floor(now.getTime() / 1000))

@@ -12,25 +12,14 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
-import { fromHex, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
-import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient, verifySignatureHeader } from '../adapter-kit.ts'
+import { fromHex, hmac, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
+import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
+import { toIsoDateTime, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'deel' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const webhookSchema = z.object({
   data: z.object({
@@ -96,30 +85,57 @@ export type DeelContract = z.output<typeof deelContractSchema>
 const PENDING = new Set(['new', 'under_review', 'waiting_for_review', 'waiting_for_client_sign', 'waiting_for_contractor_sign', 'waiting_for_employee_sign', 'processing_payment', 'onboarding'])
 const ENDED = new Set(['terminated', 'completed'])
 
+interface DeelStatusInput {
+  status: string
+  startDate: string | undefined
+  today: string
+}
+
+/** Which Deel contract field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const DEEL_MAPPING = defineSourceMapping<DeelContract, undefined, DeelStatusInput>({
+  source: SOURCE,
+  vendor: 'Deel',
+  record: 'contract (`GET /contracts/{id}`)',
+  profile: {
+    employeeId: { from: ['id'], note: 'the contract id: Deel people are known by contract' },
+    firstName: { from: ['worker.first_name'] },
+    lastName: { from: ['worker.last_name'] },
+    displayName: { from: ['worker.full_name'] },
+    workEmail: { from: ['worker.email'] },
+    title: { from: ['job_title', 'title'] },
+    department: { from: ['team.name'] },
+    countryCode: { from: ['country'] },
+    timeZone: { from: ['timezone'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: `contract status is ${[...ENDED].map((s) => `"${s}"`).join(' or ')}`, test: (i) => ENDED.has(i.status) },
+      {
+        status: 'terminated',
+        when: 'contract status is "cancelled" or "user_cancelled" and the start date has come',
+        test: (i) => (i.status === 'cancelled' || i.status === 'user_cancelled') && i.startDate !== undefined && i.startDate <= i.today,
+      },
+      { status: 'inactive', when: 'contract status is "cancelled" or "user_cancelled" before the start date', test: (i) => i.status === 'cancelled' || i.status === 'user_cancelled' },
+      {
+        status: 'pending',
+        when: `contract status is ${[...PENDING].map((s) => `"${s}"`).join(', ')} or any other "waiting…"`,
+        test: (i) => PENDING.has(i.status) || i.status.startsWith('waiting'),
+      },
+    ],
+    otherwise: 'active',
+  },
+  termination: ['date: `termination_date`; immediate: `termination.is_immediate`; type: `termination.type` ("resignation" is voluntary); reason: `termination.reason`'],
+})
+
 export function deelToRecord(c: DeelContract, defaultTimeZone: string, now: Date): HrEmployeeRecord {
   const status = c.status?.toLowerCase() ?? ''
   const terminationDate = toIsoDate(c.termination_date)
   const startDate = toIsoDate(c.start_date)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (ENDED.has(status)) employmentStatus = 'terminated'
-  else if (status === 'cancelled' || status === 'user_cancelled')
-    employmentStatus = startDate !== undefined && startDate <= now.toISOString().slice(0, 10) ? 'terminated' : 'inactive'
-  else if (PENDING.has(status) || status.startsWith('waiting')) employmentStatus = 'pending'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(DEEL_MAPPING, { status, startDate, today: now.toISOString().slice(0, 10) })
   return {
     source: SOURCE,
     employeeId: c.id,
-    profile: cleanProfile({
-      employeeId: c.id,
-      firstName: c.worker?.first_name,
-      lastName: c.worker?.last_name,
-      displayName: c.worker?.full_name,
-      workEmail: c.worker?.email,
-      title: c.job_title ?? c.title,
-      department: c.team?.name,
-      countryCode: c.country,
-      timeZone: c.timezone,
-    }),
+    profile: cleanProfile({ ...readProfile(DEEL_MAPPING, c, undefined), employeeId: c.id }),
     employmentStatus,
     startDate,
     ...(terminationDate !== undefined || employmentStatus === 'terminated'
@@ -142,35 +158,20 @@ const listSchema = z.object({
   page: z.object({ cursor: z.string().nullable().optional(), total_rows: z.number().optional() }).loose().optional(),
 })
 
-export class DeelClient implements HrApiClient {
+export class DeelClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api) throw new Error('deel: api is required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.letsdeel.com/rest/v2',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
+    super(SOURCE, config, options, {
+      required: 'deel: api is required for the API client',
+      baseUrl: 'https://api.letsdeel.com/rest/v2',
       ...(config.deel?.apiVersion ? { headers: { 'x-api-version': config.deel.apiVersion } } : {}),
-      ...options,
     })
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
   }
 
   async getEmployee(contractId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'contracts.get',
-      path: `/contracts/${encodeURIComponent(contractId)}`,
-      schema: z.object({ data: deelContractSchema }),
-      allowNotFound: true,
-      signal,
-    })
-    return res ? deelToRecord(res.data.data, this.defaultTimeZone, new Date(this.http.now())) : undefined
+    const res = await this.getOne('contracts.get', `/contracts/${encodeURIComponent(contractId)}`, z.object({ data: deelContractSchema }), signal)
+    return res ? deelToRecord(res.data, this.defaultTimeZone, new Date(this.http.now())) : undefined
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -196,18 +197,11 @@ export class DeelClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'x-deel-signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'x-deel-signature is required' }
-  const sig = fromHex(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha256', secret, 'POST', delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['x-deel-signature'], label: 'x-deel-signature', decode: fromHex, sign: (secret) => hmac('sha256', secret, 'POST', delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, deel.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(webhookSchema, json.value)
+  const env = readJsonDelivery(delivery, deel.contentTypes, webhookSchema)
   if (!env.ok) return env
   const { meta, resource } = env.value.data
   if (deelIntent(meta.event_type) === undefined) return { ok: true, notices: [] }
@@ -244,12 +238,8 @@ export const deel: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    const intent = deelIntent(data.event)
-    return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data) => deelIntent(data.event)),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const event = SAMPLE_EVENT[kind]
     const body = {

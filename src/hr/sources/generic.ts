@@ -18,10 +18,9 @@ import {
   type CanonicalEventType,
 } from '../../../state-machines/events.ts'
 import { PermanentError } from '../../../provisioners/errors.ts'
-import { readNoticeData } from '../adapter-kit.ts'
+import { fromRecordByDiff, readJsonDelivery, readNoticeData } from '../adapter-kit.ts'
 import { deterministicUuid, fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
-import { eventsFromDiff } from '../derive.ts'
-import { checkContentType, header, parseJson, validate, withinTolerance } from '../parsing.ts'
+import { header, withinTolerance } from '../parsing.ts'
 import type { HrSourceAdapter, HrSourceConfig, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'generic' as const
@@ -95,11 +94,7 @@ function verify(delivery: RawDelivery, config: Pick<HrSourceConfig, 'secrets' | 
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, generic.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const payload = validate(genericPayloadSchema, json.value)
+  const payload = readJsonDelivery(delivery, generic.contentTypes, genericPayloadSchema)
   if (!payload.ok) return payload
   const p = payload.value
   const id = header(delivery, 'webhook-id')
@@ -194,9 +189,7 @@ export const generic: HrSourceAdapter = {
     const payload = readNoticeData(SOURCE, genericPayloadSchema, notice)
     return [toEvent(payload, notice.dedupeKey, ctx.receivedAt.toISOString(), ctx.foundBy)]
   },
-  fromRecord(record, previous, ctx) {
-    return eventsFromDiff(record, previous, ctx ?? {})
-  },
+  fromRecord: fromRecordByDiff,
   buildSample(kind, id, options = {}) {
     return {
       body: Buffer.from(JSON.stringify(genericSample(kind, id, options.now?.toISOString()), null, 2)),

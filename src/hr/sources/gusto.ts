@@ -14,26 +14,15 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
-import { fromHex, hmac, matchSecrets } from '../crypto.ts'
-import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, VendorApiClient, verifySignatureHeader } from '../adapter-kit.ts'
+import { fromHex, hmac } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
+import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
+import { checkContentType, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
 import { sha256Hex } from '../crypto.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'gusto' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const eventSchema = z.object({
   uuid: z.string().min(1).max(200).optional(),
@@ -121,30 +110,44 @@ export const gustoEmployeeSchema = z
   .loose()
 export type GustoEmployee = z.output<typeof gustoEmployeeSchema>
 
+type GustoJob = NonNullable<GustoEmployee['jobs']>[number]
+const primaryJob = (e: GustoEmployee): GustoJob | undefined => e.jobs?.find((j) => j.primary) ?? e.jobs?.[0]
+
+/** Which Gusto field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const GUSTO_MAPPING = defineSourceMapping<GustoEmployee, undefined, { e: GustoEmployee; startDate: string | undefined; today: string }>({
+  source: SOURCE,
+  vendor: 'Gusto',
+  record: 'employee (`GET /v1/employees/{uuid}`)',
+  profile: {
+    employeeId: { from: ['uuid'] },
+    firstName: { from: ['preferred_first_name', 'first_name'], note: 'the preferred first name when there is one' },
+    lastName: { from: ['last_name'] },
+    workEmail: { from: ['work_email'] },
+    personalEmail: { from: ['email'], note: 'Gusto\'s `email` is the personal one' },
+    title: { from: ['jobs[primary].title'], read: (e) => primaryJob(e)?.title, note: 'the primary job, else the first' },
+    department: { from: ['department'] },
+    managerId: { from: ['manager_uuid'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: '`terminated` is true', test: (i) => i.e.terminated === true },
+      { status: 'pending', when: "the primary job's `hire_date` is after today", test: (i) => i.startDate !== undefined && i.startDate > i.today },
+    ],
+    otherwise: 'active',
+  },
+  termination: ['date: `effective_date` of the latest remaining termination (Gusto deletes cancelled ones)'],
+})
+
 export function gustoToRecord(e: GustoEmployee, defaultTimeZone: string, now: Date): HrEmployeeRecord {
-  const job = e.jobs?.find((j) => j.primary) ?? e.jobs?.[0]
-  const startDate = toIsoDate(job?.hire_date)
+  const startDate = toIsoDate(primaryJob(e)?.hire_date)
   // Cancelled terminations are deleted in Gusto; the latest remaining one is current.
   const termination = [...(e.terminations ?? [])].sort((a, b) => (a.effective_date ?? '').localeCompare(b.effective_date ?? '')).at(-1)
   const terminationDate = toIsoDate(termination?.effective_date)
-  const today = now.toISOString().slice(0, 10)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (e.terminated === true) employmentStatus = 'terminated'
-  else if (startDate !== undefined && startDate > today) employmentStatus = 'pending'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(GUSTO_MAPPING, { e, startDate, today: now.toISOString().slice(0, 10) })
   return {
     source: SOURCE,
     employeeId: e.uuid,
-    profile: cleanProfile({
-      employeeId: e.uuid,
-      firstName: e.preferred_first_name ?? e.first_name,
-      lastName: e.last_name,
-      workEmail: e.work_email,
-      personalEmail: e.email,
-      title: job?.title,
-      department: e.department,
-      managerId: e.manager_uuid,
-    }),
+    profile: cleanProfile({ ...readProfile(GUSTO_MAPPING, e, undefined), employeeId: e.uuid }),
     employmentStatus,
     startDate,
     ...(terminationDate !== undefined || employmentStatus === 'terminated' ? { termination: { date: terminationDate } } : {}),
@@ -153,37 +156,23 @@ export function gustoToRecord(e: GustoEmployee, defaultTimeZone: string, now: Da
   }
 }
 
-export class GustoClient implements HrApiClient {
+export class GustoClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
   private readonly companyUuid: string
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.gusto) throw new Error('gusto: api and gusto.companyUuid are required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.gusto.com',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
+    if (!config.gusto) throw new Error('gusto: api and gusto.companyUuid are required for the API client')
+    super(SOURCE, config, options, {
+      required: 'gusto: api and gusto.companyUuid are required for the API client',
+      baseUrl: 'https://api.gusto.com',
       headers: { 'x-gusto-api-version': config.gusto.apiVersion },
-      ...options,
     })
     this.companyUuid = config.gusto.companyUuid
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
   }
 
   async getEmployee(employeeUuid: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'employees.get',
-      path: `/v1/employees/${encodeURIComponent(employeeUuid)}`,
-      schema: gustoEmployeeSchema,
-      allowNotFound: true,
-      signal,
-    })
-    return res ? gustoToRecord(res.data, this.defaultTimeZone, new Date(this.http.now())) : undefined
+    const res = await this.getOne('employees.get', `/v1/employees/${encodeURIComponent(employeeUuid)}`, gustoEmployeeSchema, signal)
+    return res ? gustoToRecord(res, this.defaultTimeZone, new Date(this.http.now())) : undefined
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -207,10 +196,7 @@ export class GustoClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'x-gusto-signature') ?? header(delivery, 'x_gusto_signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'X-Gusto-Signature is required' }
-  const sig = fromHex(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha256', secret, delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['x-gusto-signature', 'x_gusto_signature'], label: 'X-Gusto-Signature', decode: fromHex, sign: (secret) => hmac('sha256', secret, delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {
@@ -256,12 +242,8 @@ export const gusto: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    const intent = gustoIntent(data.event)
-    return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data) => gustoIntent(data.event)),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const body = {
       // The event uuid is Gusto's delivery id (the dedupe key): a new event needs a new one.

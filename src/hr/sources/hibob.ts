@@ -11,25 +11,14 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, refetchAndDerive, voluntaryFrom } from '../adapter-kit.ts'
-import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
-import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { fromRecordByDiff, idLike, normalizeByRefetch, readJsonDelivery, VendorApiClient, verifySignatureHeader, voluntaryFrom } from '../adapter-kit.ts'
+import { fromBase64, hmac, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
+import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
+import { toIsoDateTime, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'hibob' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const envelopeSchema = z.object({
   companyId: idLike,
@@ -116,31 +105,59 @@ export const bobEmployeeSchema = z.object({
 })
 export type BobEmployee = z.output<typeof bobEmployeeSchema>
 
+interface BobStatusInput {
+  e: BobEmployee
+  lifecycle: string | undefined
+  garden: boolean
+  gardenLeaveIsTermination: boolean
+}
+
+/** Which HiBob field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const HIBOB_MAPPING = defineSourceMapping<BobEmployee, undefined, BobStatusInput>({
+  source: SOURCE,
+  vendor: 'HiBob',
+  record: 'person (`POST /v1/people/{id}`, `POST /v1/people/search`)',
+  profile: {
+    employeeId: { from: ['id'] },
+    firstName: { from: ['firstName'] },
+    lastName: { from: ['surname'] },
+    displayName: { from: ['displayName'] },
+    workEmail: { from: ['email'] },
+    title: { from: ['work.title'] },
+    department: { from: ['work.department'] },
+    location: { from: ['work.site'] },
+    managerId: { from: ['work.reportsTo.id'] },
+    managerEmail: { from: ['work.reportsTo.email'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: 'Lifecycle status (`internal.lifecycleStatus`) is "Terminated"', test: (i) => i.lifecycle === 'terminated' },
+      {
+        status: 'terminated',
+        when: 'Lifecycle status is "Garden leave" and `hibob.gardenLeaveIsTermination` is true (the default)',
+        test: (i) => i.garden && i.gardenLeaveIsTermination,
+      },
+      { status: 'pending', when: 'Lifecycle status is "Hired" (not started yet)', test: (i) => i.lifecycle === 'hired' },
+      { status: 'inactive', when: 'Status (`internal.status`) is "Inactive" and the lifecycle status is not "Leave"', test: (i) => i.e.internal?.status === 'Inactive' && i.lifecycle !== 'leave' },
+    ],
+    otherwise: 'active',
+  },
+  termination: [
+    'date: `internal.terminationDate`; type (voluntary or not): `internal.terminationType`; reason: `internal.terminationReason` ("garden leave" on garden leave)',
+    'leave: lifecycle status "Leave", or "Garden leave" when `gardenLeaveIsTermination` is false',
+  ],
+})
+
 export function bobToRecord(e: BobEmployee, opts: { gardenLeaveIsTermination: boolean; defaultTimeZone: string }): HrEmployeeRecord {
   const lifecycle = e.internal?.lifecycleStatus?.toLowerCase()
   const terminationDate = toIsoDate(e.internal?.terminationDate)
   const garden = lifecycle === 'garden leave'
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (lifecycle === 'terminated' || (garden && opts.gardenLeaveIsTermination)) employmentStatus = 'terminated'
-  else if (lifecycle === 'hired') employmentStatus = 'pending'
-  else if (e.internal?.status === 'Inactive' && lifecycle !== 'leave') employmentStatus = 'inactive'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(HIBOB_MAPPING, { e, lifecycle, garden, gardenLeaveIsTermination: opts.gardenLeaveIsTermination })
   const terminationKnown = employmentStatus === 'terminated' || (terminationDate !== undefined && !(garden && !opts.gardenLeaveIsTermination))
   return {
     source: SOURCE,
     employeeId: e.id,
-    profile: cleanProfile({
-      employeeId: e.id,
-      firstName: e.firstName,
-      lastName: e.surname,
-      displayName: e.displayName,
-      workEmail: e.email,
-      title: e.work?.title,
-      department: e.work?.department,
-      location: e.work?.site,
-      managerId: e.work?.reportsTo?.id,
-      managerEmail: e.work?.reportsTo?.email,
-    }),
+    profile: cleanProfile({ ...readProfile(HIBOB_MAPPING, e, undefined), employeeId: e.id }),
     employmentStatus,
     startDate: toIsoDate(e.work?.startDate),
     ...(terminationKnown
@@ -157,20 +174,12 @@ export function bobToRecord(e: BobEmployee, opts: { gardenLeaveIsTermination: bo
   }
 }
 
-export class HiBobClient implements HrApiClient {
+export class HiBobClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
   private readonly opts: { gardenLeaveIsTermination: boolean; defaultTimeZone: string }
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api) throw new Error('hibob: api is required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.hibob.com',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
-    })
+    super(SOURCE, config, options, { required: 'hibob: api is required for the API client', baseUrl: 'https://api.hibob.com' })
     this.opts = { gardenLeaveIsTermination: config.hibob?.gardenLeaveIsTermination ?? true, defaultTimeZone: config.defaultTimeZone }
   }
 
@@ -205,18 +214,11 @@ export class HiBobClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'bob-signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'Bob-Signature is required' }
-  const sig = fromBase64(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha512', secret, delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['bob-signature'], label: 'Bob-Signature', decode: fromBase64, sign: (secret) => hmac('sha512', secret, delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, hibob.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(envelopeSchema, json.value)
+  const env = readJsonDelivery(delivery, hibob.contentTypes, envelopeSchema)
   if (!env.ok) return env
   const p = env.value
   if (hibobIntent(p.type) === undefined) return { ok: true, notices: [] }
@@ -255,13 +257,8 @@ export const hibob: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    const intent = hibobIntent(data.type)
-    if (!intent) return []
-    return refetchAndDerive(SOURCE, intent, notice, ctx)
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data) => hibobIntent(data.type)),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const body = {
       companyId: 637323,

@@ -12,22 +12,12 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { eventBase, readNoticeData, refetchAndDerive, SAMPLE_PERSON } from '../adapter-kit.ts'
-import { fromBase64, hmac, matchSecrets, sha256Hex } from '../crypto.ts'
-import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { eventBase, fromRecordByDiff, readJsonDelivery, readNoticeData, refetchAndDerive, SAMPLE_PERSON, VendorApiClient, verifySignatureHeader } from '../adapter-kit.ts'
+import { fromBase64, hmac, sha256Hex } from '../crypto.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
+import { cleanProfile, eventsForIntent, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
+import { validate, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'merge' as const
 
@@ -73,23 +63,39 @@ export function mergeIntent(event: string, deleted: boolean): Intent | undefined
   return undefined
 }
 
+/** Which Merge field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const MERGE_MAPPING = defineSourceMapping<MergeEmployee>({
+  source: SOURCE,
+  vendor: 'Merge (HRIS)',
+  record: 'Employee (`GET /employees/{id}`)',
+  profile: {
+    employeeId: { from: ['id'] },
+    firstName: { from: ['preferred_name', 'first_name'], note: 'the preferred name when there is one' },
+    lastName: { from: ['last_name'] },
+    displayName: { from: ['display_full_name'] },
+    workEmail: { from: ['work_email'] },
+    personalEmail: { from: ['personal_email'] },
+    managerId: { from: ['manager'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: '`employment_status` is "INACTIVE"', test: (e) => e.employment_status === 'INACTIVE' },
+      { status: 'pending', when: '`employment_status` is "PENDING"', test: (e) => e.employment_status === 'PENDING' },
+      { status: 'active', when: '`employment_status` is "ACTIVE"', test: (e) => e.employment_status === 'ACTIVE' },
+      { status: 'terminated', when: 'any other `employment_status` (or none) and `termination_date` is set', test: (e) => toIsoDate(e.termination_date) !== undefined },
+    ],
+    otherwise: 'active',
+  },
+  termination: ['date: `termination_date`'],
+})
+
 export function mergeToRecord(e: MergeEmployee, defaultTimeZone: string): HrEmployeeRecord {
   const terminationDate = toIsoDate(e.termination_date)
-  const status = e.employment_status
-  const employmentStatus: HrEmployeeRecord['employmentStatus'] =
-    status === 'INACTIVE' ? 'terminated' : status === 'PENDING' ? 'pending' : status === 'ACTIVE' ? 'active' : terminationDate ? 'terminated' : 'active'
+  const employmentStatus = statusOf(MERGE_MAPPING, e)
   return {
     source: SOURCE,
     employeeId: e.id,
-    profile: cleanProfile({
-      employeeId: e.id,
-      firstName: e.preferred_name ?? e.first_name,
-      lastName: e.last_name,
-      displayName: e.display_full_name,
-      workEmail: e.work_email,
-      personalEmail: e.personal_email,
-      managerId: e.manager,
-    }),
+    profile: cleanProfile({ ...readProfile(MERGE_MAPPING, e, undefined), employeeId: e.id }),
     employmentStatus,
     startDate: toIsoDate(e.start_date ?? e.hire_date),
     ...(terminationDate !== undefined || employmentStatus === 'terminated' ? { termination: { date: terminationDate } } : {}),
@@ -101,37 +107,23 @@ export function mergeToRecord(e: MergeEmployee, defaultTimeZone: string): HrEmpl
 
 const listSchema = z.object({ next: z.string().nullable().optional(), results: z.array(mergeEmployeeSchema) })
 
-export class MergeClient implements HrApiClient {
+export class MergeClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.merge) throw new Error('merge: api and merge.accountToken are required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.merge.dev/api/hris/v1',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
+    if (!config.merge) throw new Error('merge: api and merge.accountToken are required for the API client')
+    super(SOURCE, config, options, {
+      required: 'merge: api and merge.accountToken are required for the API client',
+      baseUrl: 'https://api.merge.dev/api/hris/v1',
       // The linked account (one customer's HRIS) is chosen per request by this header.
       headers: { 'x-account-token': config.merge.accountToken.reveal() },
-      ...options,
     })
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
   }
 
   async getEmployee(employeeId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'employees.retrieve',
-      path: `/employees/${encodeURIComponent(employeeId)}`,
-      schema: mergeEmployeeSchema,
-      allowNotFound: true,
-      signal,
-    })
-    if (!res || res.data.remote_was_deleted) return undefined
-    return mergeToRecord(res.data, this.defaultTimeZone)
+    const res = await this.getOne('employees.retrieve', `/employees/${encodeURIComponent(employeeId)}`, mergeEmployeeSchema, signal)
+    if (!res || res.remote_was_deleted) return undefined
+    return mergeToRecord(res, this.defaultTimeZone)
   }
 
   private async *pages(query: Record<string, string | number | boolean | undefined>, signal?: AbortSignal): AsyncIterable<MergeEmployee> {
@@ -162,18 +154,11 @@ export class MergeClient implements HrApiClient {
 // --- adapter ---------------------------------------------------------------------------------
 
 function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
-  const signature = header(delivery, 'x-merge-webhook-signature')
-  if (!signature) return { ok: false, reason: 'missing_signature', message: 'X-Merge-Webhook-Signature is required' }
-  const sig = fromBase64(signature)
-  return matchSecrets(config.secrets, sig ? [sig] : [], (secret) => hmac('sha256', secret, delivery.body))
+  return verifySignatureHeader(delivery, config, { headers: ['x-merge-webhook-signature'], label: 'X-Merge-Webhook-Signature', decode: fromBase64, sign: (secret) => hmac('sha256', secret, delivery.body) })
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, merge.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(webhookSchema, json.value)
+  const env = readJsonDelivery(delivery, merge.contentTypes, webhookSchema)
   if (!env.ok) return env
   const event = env.value.hook.event
   const [model] = event.split('.')
@@ -247,7 +232,7 @@ export const merge: HrSourceAdapter = {
       defaultTimeZone: ctx.config?.defaultTimeZone,
     })
   },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const event = kind === 'employee.hired' ? 'Employee.added' : kind === 'employee.hire_cancelled' ? 'Employee.removed' : 'Employee.changed'
     const body = {

@@ -12,25 +12,14 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { eventBase, readNoticeData, refetchAndDerive, voluntaryFrom } from '../adapter-kit.ts'
+import { eventBase, fromRecordByDiff, idLike, readJsonDelivery, readNoticeData, refetchAndDerive, VendorApiClient, voluntaryFrom } from '../adapter-kit.ts'
 import { matchToken, sha256Hex } from '../crypto.ts'
-import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, header, parseJson, toIsoDateTime, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
+import { cleanProfile, eventsForIntent, toIsoDate, toIsoDateTimeOrUndefined, type Intent } from '../derive.ts'
+import { header, toIsoDateTime, optionalText } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'personio' as const
-const idLike = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String)
 
 const envelopeSchema = z.object({
   company_id: idLike,
@@ -104,37 +93,64 @@ const links = z.object({ links: z.object({ next: z.object({ href: z.string() }).
 const listPersons = z.object({ _data: z.array(personioPersonSchema), _meta: links.optional() })
 const listEmployments = z.object({ _data: z.array(personioEmploymentSchema), _meta: links.optional() })
 
-export function personioToRecord(
-  person: z.output<typeof personioPersonSchema>,
-  employment: z.output<typeof personioEmploymentSchema> | undefined,
-  now: Date,
-  defaultTimeZone: string,
-): HrEmployeeRecord {
+type PersonioPerson = z.output<typeof personioPersonSchema>
+type PersonioEmployment = z.output<typeof personioEmploymentSchema>
+interface PersonioRecord {
+  person: PersonioPerson
+  employment: PersonioEmployment | undefined
+}
+interface PersonioStatusInput {
+  status: string | undefined
+  terminationDate: string | undefined
+  terminatedAt: string | undefined
+  today: string
+}
+
+/** Which Personio field becomes which profile attribute, and which status means what (src/hr/mapping.ts). */
+export const PERSONIO_MAPPING = defineSourceMapping<PersonioRecord, undefined, PersonioStatusInput>({
+  source: SOURCE,
+  vendor: 'Personio',
+  record: 'person (`GET /v2/persons/{id}`) and its current employment (`GET /v2/persons/{id}/employments`)',
+  profile: {
+    employeeId: { from: ['person.id'] },
+    firstName: { from: ['person.preferred_name', 'person.first_name'], note: 'the preferred name when there is one' },
+    lastName: { from: ['person.last_name'] },
+    workEmail: { from: ['person.email'] },
+    title: { from: ['employment.position.title'] },
+    department: { from: ['employment.org_units[type=department].name'], read: (r) => r.employment?.org_units?.find((u) => u.type?.toLowerCase() === 'department')?.name },
+    location: { from: ['employment.office.name'] },
+    managerId: { from: ['employment.supervisor.id'] },
+  },
+  status: {
+    rules: [
+      // "The employee's status changes to Inactive at 00:00 UTC the day after" the termination date.
+      {
+        status: 'terminated',
+        when: 'employment status is "INACTIVE" and a termination (date or `terminated_at`) is recorded',
+        test: (i) => i.status === 'inactive' && (i.terminationDate !== undefined || Boolean(i.terminatedAt)),
+      },
+      { status: 'terminated', when: 'the termination date (or last working day) has passed', test: (i) => i.terminationDate !== undefined && i.terminationDate < i.today },
+      { status: 'pending', when: 'employment status is "ONBOARDING"', test: (i) => i.status === 'onboarding' },
+      { status: 'inactive', when: 'employment status is "INACTIVE"', test: (i) => i.status === 'inactive' },
+    ],
+    otherwise: 'active',
+  },
+  termination: [
+    'date: `termination.termination_date`, else `termination.last_working_day`; moment: `termination.terminated_at`; type: `termination.type`; reason: `termination.reason`',
+    'leave: employment status "LEAVE"',
+  ],
+})
+
+export function personioToRecord(person: PersonioPerson, employment: PersonioEmployment | undefined, now: Date, defaultTimeZone: string): HrEmployeeRecord {
   const status = employment?.status?.toLowerCase()
   const t = employment?.termination
   const terminationDate = toIsoDate(t?.termination_date ?? t?.last_working_day)
   const today = now.toISOString().slice(0, 10)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  // "The employee's status changes to Inactive at 00:00 UTC the day after" the termination date.
-  if (status === 'inactive' && (terminationDate !== undefined || t?.terminated_at)) employmentStatus = 'terminated'
-  else if (terminationDate !== undefined && terminationDate < today) employmentStatus = 'terminated'
-  else if (status === 'onboarding') employmentStatus = 'pending'
-  else if (status === 'inactive') employmentStatus = 'inactive'
-  else employmentStatus = 'active'
-  const department = employment?.org_units?.find((u) => u.type?.toLowerCase() === 'department')
+  const employmentStatus = statusOf(PERSONIO_MAPPING, { status, terminationDate, terminatedAt: t?.terminated_at, today })
   return {
     source: SOURCE,
     employeeId: person.id,
-    profile: cleanProfile({
-      employeeId: person.id,
-      firstName: person.preferred_name ?? person.first_name,
-      lastName: person.last_name,
-      workEmail: person.email,
-      title: employment?.position?.title,
-      department: department?.name,
-      location: employment?.office?.name,
-      managerId: employment?.supervisor?.id,
-    }),
+    profile: cleanProfile({ ...readProfile(PERSONIO_MAPPING, { person, employment }, undefined), employeeId: person.id }),
     employmentStatus,
     startDate: toIsoDate(employment?.start_date),
     ...(terminationDate !== undefined || employmentStatus === 'terminated'
@@ -153,50 +169,30 @@ export function personioToRecord(
   }
 }
 
-export class PersonioClient implements HrApiClient {
+export class PersonioClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api) throw new Error('personio: api is required for the API client')
-    const baseUrl = (config.api.baseUrl ?? 'https://api.personio.de').replace(/\/+$/, '')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl,
-      auth: authFromCredentials(config.api.credentials, `${baseUrl}/v2/auth/token`),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
+    super(SOURCE, config, options, {
+      required: 'personio: api is required for the API client',
+      baseUrl: 'https://api.personio.de',
+      trimTrailingSlash: true,
+      tokenPath: '/v2/auth/token',
+      pageSize: { default: 50, max: 50 },
     })
-    this.defaultTimeZone = config.defaultTimeZone
-    this.pageSize = Math.min(config.api.pageSize ?? 50, 50)
   }
 
   /** Employments newest first (Personio's documented order); the first is the current one. */
   private async currentEmployment(personId: string, signal?: AbortSignal) {
-    const res = await this.http.request({
-      operation: 'persons.employments.list',
-      path: `/v2/persons/${encodeURIComponent(personId)}/employments`,
-      query: { limit: 50 },
-      schema: listEmployments,
-      allowNotFound: true,
-      signal,
-    })
-    return res?.data._data[0]
+    const res = await this.getOne('persons.employments.list', `/v2/persons/${encodeURIComponent(personId)}/employments`, listEmployments, signal, { limit: 50 })
+    return res?._data[0]
   }
 
   async getEmployee(personId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'persons.get',
-      path: `/v2/persons/${encodeURIComponent(personId)}`,
-      schema: personioPersonSchema,
-      allowNotFound: true,
-      signal,
-    })
-    if (!res) return undefined
+    const person = await this.getOne('persons.get', `/v2/persons/${encodeURIComponent(personId)}`, personioPersonSchema, signal)
+    if (!person) return undefined
     const employment = await this.currentEmployment(personId, signal)
-    return personioToRecord(res.data, employment, new Date(this.http.now()), this.defaultTimeZone)
+    return personioToRecord(person, employment, new Date(this.http.now()), this.defaultTimeZone)
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -226,11 +222,7 @@ function verify(delivery: RawDelivery, config: HrSourceConfig): Verification {
 }
 
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, personio.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const env = validate(envelopeSchema, json.value)
+  const env = readJsonDelivery(delivery, personio.contentTypes, envelopeSchema)
   if (!env.ok) return env
   const p = env.value
   if (personioIntent(p.event_name) === undefined) return { ok: true, notices: [] }
@@ -288,7 +280,7 @@ export const personio: HrSourceAdapter = {
     }
     return refetchAndDerive(SOURCE, intent, notice, ctx)
   },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId, options = {}) {
     const event = SAMPLE_EVENT[kind]
     const body = {

@@ -12,22 +12,12 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { readNoticeData, refetchAndDerive } from '../adapter-kit.ts'
+import { fromRecordByDiff, normalizeByRefetch, VendorApiClient } from '../adapter-kit.ts'
 import { matchToken, sha256Hex } from '../crypto.ts'
-import { cleanProfile, eventsFromDiff, toIsoDate, type Intent } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
+import { defineSourceMapping, readProfile, statusOf } from '../mapping.ts'
+import { cleanProfile, toIsoDate, type Intent } from '../derive.ts'
 import { checkContentType, header, parseForm, validate, optionalText } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'rippling' as const
 
@@ -87,30 +77,47 @@ export const ripplingEmployeeSchema = z
   .loose()
 export type RipplingEmployee = z.output<typeof ripplingEmployeeSchema>
 
+const PENDING_ROLE_STATES = ['INIT', 'HIRED', 'ACCEPTED']
+
+/** Which Rippling field becomes which profile attribute, and which role state means what (src/hr/mapping.ts). */
+export const RIPPLING_MAPPING = defineSourceMapping<RipplingEmployee, undefined, string | undefined>({
+  source: SOURCE,
+  vendor: 'Rippling',
+  record: 'employee (`GET /employees/{id}`)',
+  profile: {
+    employeeId: { from: ['id'] },
+    firstName: { from: ['firstName'] },
+    lastName: { from: ['lastName'] },
+    displayName: { from: ['name'] },
+    workEmail: { from: ['workEmail'] },
+    personalEmail: { from: ['personalEmail'] },
+    department: { from: ['department'] },
+    title: { from: ['title'] },
+    managerId: { from: ['manager'] },
+    employmentType: { from: ['employmentType'] },
+    location: { from: ['workLocation.name'] },
+    countryCode: { from: ['workLocation.country'] },
+    timeZone: { from: ['workLocation.timezone'] },
+  },
+  status: {
+    rules: [
+      { status: 'terminated', when: '`roleState` is "TERMINATED"', test: (state) => state === 'TERMINATED' },
+      { status: 'active', when: '`roleState` is "ACTIVE"', test: (state) => state === 'ACTIVE' },
+      { status: 'pending', when: `\`roleState\` is ${PENDING_ROLE_STATES.map((s) => `"${s}"`).join(', ')}`, test: (state) => state !== undefined && PENDING_ROLE_STATES.includes(state) },
+    ],
+    otherwise: 'inactive',
+  },
+  termination: ['date: `endDate`'],
+})
+
 export function ripplingToRecord(e: RipplingEmployee, defaultTimeZone: string): HrEmployeeRecord {
-  const state = e.roleState?.toUpperCase()
   const endDate = toIsoDate(e.endDate)
-  const employmentStatus: HrEmployeeRecord['employmentStatus'] =
-    state === 'TERMINATED' ? 'terminated' : state === 'ACTIVE' ? 'active' : state === 'INIT' || state === 'HIRED' || state === 'ACCEPTED' ? 'pending' : 'inactive'
+  const employmentStatus = statusOf(RIPPLING_MAPPING, e.roleState?.toUpperCase())
   const tz = e.workLocation?.timezone
   return {
     source: SOURCE,
     employeeId: e.id,
-    profile: cleanProfile({
-      employeeId: e.id,
-      firstName: e.firstName,
-      lastName: e.lastName,
-      displayName: e.name,
-      workEmail: e.workEmail,
-      personalEmail: e.personalEmail,
-      department: e.department,
-      title: e.title,
-      managerId: e.manager,
-      employmentType: e.employmentType,
-      location: e.workLocation?.name,
-      countryCode: e.workLocation?.country,
-      timeZone: tz,
-    }),
+    profile: cleanProfile({ ...readProfile(RIPPLING_MAPPING, e, undefined), employeeId: e.id }),
     employmentStatus,
     startDate: toIsoDate(e.startDate),
     ...(endDate !== undefined || employmentStatus === 'terminated' ? { termination: { date: endDate } } : {}),
@@ -119,35 +126,17 @@ export function ripplingToRecord(e: RipplingEmployee, defaultTimeZone: string): 
   }
 }
 
-export class RipplingClient implements HrApiClient {
+export class RipplingClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
-  private readonly http: VendorHttp
-  private readonly defaultTimeZone: string
-  private readonly pageSize: number
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api) throw new Error('rippling: api is required for the API client')
-    this.http = new VendorHttp({
-      source: SOURCE,
-      baseUrl: config.api.baseUrl ?? 'https://api.rippling.com/platform/api',
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
-    })
-    this.defaultTimeZone = config.defaultTimeZone
     // "Pagination should be set to a maximum of 100."
-    this.pageSize = Math.min(config.api.pageSize ?? 100, 100)
+    super(SOURCE, config, options, { required: 'rippling: api is required for the API client', baseUrl: 'https://api.rippling.com/platform/api', pageSize: { default: 100, max: 100 } })
   }
 
   async getEmployee(employeeId: string, signal?: AbortSignal): Promise<HrEmployeeRecord | undefined> {
-    const res = await this.http.request({
-      operation: 'employees.get',
-      path: `/employees/${encodeURIComponent(employeeId)}`,
-      schema: ripplingEmployeeSchema,
-      allowNotFound: true,
-      signal,
-    })
-    return res ? ripplingToRecord(res.data, this.defaultTimeZone) : undefined
+    const res = await this.getOne('employees.get', `/employees/${encodeURIComponent(employeeId)}`, ripplingEmployeeSchema, signal)
+    return res ? ripplingToRecord(res, this.defaultTimeZone) : undefined
   }
 
   async *listRoster(opts: ListRosterOptions = {}): AsyncIterable<HrEmployeeRecord> {
@@ -209,12 +198,8 @@ export const rippling: HrSourceAdapter = {
   pushes: true,
   verify,
   parse,
-  async normalize(notice, ctx) {
-    const data = readNoticeData(SOURCE, noticeDataSchema, notice)
-    const intent = ripplingIntent(data.event)
-    return intent ? refetchAndDerive(SOURCE, intent, notice, ctx) : []
-  },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  normalize: normalizeByRefetch(SOURCE, noticeDataSchema, (data) => ripplingIntent(data.event)),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId) {
     const body = new URLSearchParams({
       event_name: SAMPLE_EVENT[kind],

@@ -13,22 +13,12 @@
  */
 import { z } from 'zod'
 import type { CanonicalEventType } from '../../../state-machines/events.ts'
-import { eventBase, readNoticeData, voluntaryFrom } from '../adapter-kit.ts'
+import { eventBase, fromRecordByDiff, readJsonDelivery, readNoticeData, VendorApiClient, voluntaryFrom } from '../adapter-kit.ts'
 import { sha256Hex } from '../crypto.ts'
-import { cleanProfile, eventsForIntent, eventsFromDiff, toIsoDate, toIsoDateTimeOrUndefined } from '../derive.ts'
-import { authFromCredentials, VendorHttp } from '../http.ts'
-import { checkContentType, parseJson, validate } from '../parsing.ts'
-import type {
-  ClientOptions,
-  HrApiClient,
-  HrEmployeeRecord,
-  HrSourceAdapter,
-  HrSourceConfig,
-  ListRosterOptions,
-  Parsed,
-  RawDelivery,
-  Verification,
-} from '../types.ts'
+import { defineSourceMapping, readProfile, statusOf, type ProfileField } from '../mapping.ts'
+import { cleanProfile, eventsForIntent, toIsoDate, toIsoDateTimeOrUndefined } from '../derive.ts'
+import {  } from '../parsing.ts'
+import type { ClientOptions, HrApiClient, HrEmployeeRecord, HrSourceAdapter, HrSourceConfig, ListRosterOptions, Parsed, RawDelivery, Verification } from '../types.ts'
 
 const SOURCE = 'workday' as const
 
@@ -76,6 +66,55 @@ function flag(row: WorkdayRow, key: string): boolean | undefined {
   return undefined
 }
 
+interface WorkdayStatusInput {
+  hireDate: string | undefined
+  terminationDate: string | undefined
+  active: boolean | undefined
+  today: string
+}
+
+/** A profile attribute read from a configured report column (`hr.sources[].workday.fields`). */
+const column = (key: keyof WorkdayFieldMap): ProfileField<WorkdayRow, WorkdayFieldMap> => ({
+  from: [`${DEFAULT_WORKDAY_FIELDS[key]}`],
+  note: `column workday.fields.${key}`,
+  read: (row, fields) => text(row, fields[key]),
+})
+
+/** Which Workday report column becomes which profile attribute, and which values mean what (src/hr/mapping.ts). */
+export const WORKDAY_MAPPING = defineSourceMapping<WorkdayRow, WorkdayFieldMap, WorkdayStatusInput>({
+  source: SOURCE,
+  vendor: 'Workday',
+  record: 'a row of the RaaS report (`Report_Entry[]`); the column names are configurable, the defaults are shown',
+  profile: {
+    employeeId: column('employeeId'),
+    firstName: column('firstName'),
+    lastName: column('lastName'),
+    workEmail: column('workEmail'),
+    department: column('department'),
+    title: column('title'),
+    managerId: column('managerId'),
+    location: column('location'),
+    countryCode: column('countryCode'),
+    timeZone: column('timeZone'),
+  },
+  status: {
+    rules: [
+      {
+        status: 'terminated',
+        when: `${DEFAULT_WORKDAY_FIELDS.terminationDate} is set and ${DEFAULT_WORKDAY_FIELDS.active} is false ("0", "No") or the date has passed`,
+        test: (i) => i.terminationDate !== undefined && (i.active === false || i.terminationDate < i.today),
+      },
+      { status: 'pending', when: `${DEFAULT_WORKDAY_FIELDS.hireDate} is after today`, test: (i) => i.hireDate !== undefined && i.hireDate > i.today },
+      { status: 'inactive', when: `${DEFAULT_WORKDAY_FIELDS.active} is false`, test: (i) => i.active === false },
+    ],
+    otherwise: 'active',
+  },
+  termination: [
+    `date: ${DEFAULT_WORKDAY_FIELDS.terminationDate}; moment: ${DEFAULT_WORKDAY_FIELDS.terminationMoment}; voluntary: ${DEFAULT_WORKDAY_FIELDS.terminationVoluntary}; reason: ${DEFAULT_WORKDAY_FIELDS.terminationReason}`,
+    `leave: ${DEFAULT_WORKDAY_FIELDS.onLeave} is true; from ${DEFAULT_WORKDAY_FIELDS.leaveStartDate} to ${DEFAULT_WORKDAY_FIELDS.leaveEstimatedEndDate}`,
+  ],
+})
+
 export function workdayRowToRecord(row: WorkdayRow, fields: WorkdayFieldMap, defaultTimeZone: string, now: Date): HrEmployeeRecord | undefined {
   const employeeId = text(row, fields.employeeId)
   if (!employeeId) return undefined
@@ -83,29 +122,12 @@ export function workdayRowToRecord(row: WorkdayRow, fields: WorkdayFieldMap, def
   const hireDate = toIsoDate(text(row, fields.hireDate))
   const terminationDate = toIsoDate(text(row, fields.terminationDate))
   const terminationAt = toIsoDateTimeOrUndefined(text(row, fields.terminationMoment))
-  const active = flag(row, fields.active)
-  const today = now.toISOString().slice(0, 10)
-  let employmentStatus: HrEmployeeRecord['employmentStatus']
-  if (terminationDate !== undefined && (active === false || terminationDate < today)) employmentStatus = 'terminated'
-  else if (hireDate !== undefined && hireDate > today) employmentStatus = 'pending'
-  else if (active === false) employmentStatus = 'inactive'
-  else employmentStatus = 'active'
+  const employmentStatus = statusOf(WORKDAY_MAPPING, { hireDate, terminationDate, active: flag(row, fields.active), today: now.toISOString().slice(0, 10) })
   const tz = text(row, fields.timeZone)
   return {
     source: SOURCE,
     employeeId,
-    profile: cleanProfile({
-      employeeId,
-      firstName: text(row, fields.firstName),
-      lastName: text(row, fields.lastName),
-      workEmail: text(row, fields.workEmail),
-      department: text(row, fields.department),
-      title: text(row, fields.title),
-      managerId: text(row, fields.managerId),
-      location: text(row, fields.location),
-      countryCode: text(row, fields.countryCode),
-      timeZone: tz,
-    }),
+    profile: cleanProfile({ ...readProfile(WORKDAY_MAPPING, row, fields), employeeId }),
     employmentStatus,
     startDate: hireDate,
     ...(terminationDate !== undefined || terminationAt !== undefined
@@ -128,29 +150,20 @@ export function workdayRowToRecord(row: WorkdayRow, fields: WorkdayFieldMap, def
   }
 }
 
-export class WorkdayClient implements HrApiClient {
+export class WorkdayClient extends VendorApiClient implements HrApiClient {
   readonly source = SOURCE
   readonly listChangesSince?: (since: Date, signal?: AbortSignal) => Promise<Array<{ employeeId: string; changedAt?: string }>>
-  private readonly http: VendorHttp
   private readonly reportUrl: string
   private readonly fields: WorkdayFieldMap
   private readonly employeeIdPrompt: string | undefined
-  private readonly defaultTimeZone: string
 
   constructor(config: HrSourceConfig, options: ClientOptions = {}) {
-    if (!config.api || !config.workday) throw new Error('workday: api credentials and workday.reportUrl are required')
+    if (!config.workday) throw new Error('workday: api credentials and workday.reportUrl are required')
+    // The report URL is absolute; api.baseUrl plays no part for Workday.
+    super(SOURCE, config, options, { required: 'workday: api credentials and workday.reportUrl are required', baseUrl: new URL(config.workday.reportUrl).origin, fixedBaseUrl: true })
     this.reportUrl = config.workday.reportUrl
-    this.http = new VendorHttp({
-      source: SOURCE,
-      // The report URL is absolute; api.baseUrl plays no part for Workday.
-      baseUrl: new URL(config.workday.reportUrl).origin,
-      auth: authFromCredentials(config.api.credentials),
-      timeoutMs: config.api.timeoutMs,
-      ...options,
-    })
     this.fields = config.workday.fields
     this.employeeIdPrompt = config.workday.employeeIdPrompt
-    this.defaultTimeZone = config.defaultTimeZone
     const changedPrompt = config.workday.changedSincePrompt
     if (changedPrompt) {
       this.listChangesSince = async (since, signal) =>
@@ -209,11 +222,7 @@ function verify(_delivery: RawDelivery, _config: HrSourceConfig): Verification {
  * HTTP route never gets here because verify() refuses Workday deliveries.
  */
 function parse(delivery: RawDelivery): Parsed {
-  const ct = checkContentType(delivery, workday.contentTypes)
-  if (ct) return ct
-  const json = parseJson(delivery.body)
-  if (!json.ok) return json
-  const report = validate(reportSchema, json.value)
+  const report = readJsonDelivery(delivery, workday.contentTypes, reportSchema)
   if (!report.ok) return report
   const notices = []
   for (const [i, row] of report.value.Report_Entry.entries()) {
@@ -269,7 +278,7 @@ export const workday: HrSourceAdapter = {
     // The report row is Workday's own record of the worker.
     return eventsForIntent(intent, record, { ...eventBase(SOURCE, notice, ctx), confirmed: true }, { now: ctx.now ?? ctx.receivedAt, defaultTimeZone: ctx.config?.defaultTimeZone })
   },
-  fromRecord: (record, previous, ctx) => eventsFromDiff(record, previous, ctx ?? {}),
+  fromRecord: fromRecordByDiff,
   buildSample(kind, employeeId) {
     return {
       body: Buffer.from(JSON.stringify({ Report_Entry: [workdaySampleRow(kind, employeeId)] }, null, 2)),

@@ -1,11 +1,13 @@
 /**
- * The one place that talks HTTP to a SCIM app. There is no official SCIM SDK for Node, so this is
- * a thin fetch wrapper that does what an SDK would: authenticate (static bearer or OAuth client
- * credentials with a cached token), pace (`ctx.throttle`), record every call (`ctx.recordCall`),
- * enforce the timeout together with `ctx.signal`, and classify every failure into the
- * ProvisionerError family. It never sleeps and never retries on its own, with one exception: a
- * 401 answered to a cached OAuth token is replayed once with a fresh token, which is what the
- * vendor SDKs' auth middlewares do and costs the job layer nothing to reason about.
+ * The HTTP side of a generic SCIM app: the transport the SCIM core client
+ * (provisioners/scim-core/client.ts) sends through. There is no official SCIM SDK for Node, so
+ * this is a thin fetch wrapper that does what an SDK would: authenticate (static bearer or OAuth
+ * client credentials with a cached token), pace (`ctx.throttle`), record every call
+ * (`ctx.recordCall`), enforce the timeout together with `ctx.signal`, and classify every failure
+ * into the ProvisionerError family. It never sleeps and never retries on its own, with one
+ * exception: a 401 answered to a cached OAuth token is replayed once with a fresh token, which is
+ * what the vendor SDKs' auth middlewares do and costs the job layer nothing to reason about.
+ * Requests, bodies and reading answers are the core's; this file only moves bytes.
  */
 import {
   AuthFailedError,
@@ -18,33 +20,17 @@ import {
   parseRetryAfter,
   type ProvisionerErrorDetails,
 } from '../errors.ts'
+import { vendorCall } from '../kit/call.ts'
 import type { Ctx } from '../types.ts'
 import type { ScimAppConfig } from './config.ts'
-import { canonicalKeys, scimErrorSchema } from './resources.ts'
+import { readScimError, type ScimHttpRequest, type ScimHttpResponse } from '../scim-core/client.ts'
+import { canonicalKeys } from '../scim-core/schemas.ts'
 import { z } from 'zod'
 
 export type ScimBucket = 'read' | 'write' | 'token'
 
-export interface ScimRequest {
-  /** e.g. `scim.Users.create` */
-  operation: string
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-  /** Relative to the base URL, e.g. `/Users/abc`. */
-  path: string
-  query?: Record<string, string | number | undefined>
-  body?: unknown
-  ifMatch?: string
-}
-
-export interface ScimResponse {
-  status: number
-  /** Parsed JSON with canonical key spelling, undefined for 204 / empty bodies. */
-  body: unknown
-  /** The JSON exactly as sent (key spelling untouched), for read-modify-PUT round trips. */
-  raw: unknown
-  etag: string | undefined
-  requestId: string | undefined
-}
+/** RFC 7644 servers put the code in scimType and read keys case-insensitively (RFC 7643 §2.1). */
+const RFC_ERRORS = { errorCode: 'scimType', caseInsensitiveKeys: true } as const
 
 const tokenResponseSchema = z
   .object({
@@ -59,7 +45,7 @@ const oauthErrorSchema = z.object({ error: z.string().optional(), error_descript
 /** Refresh this long before the server says the token expires, so a request never races expiry. */
 const TOKEN_EXPIRY_SKEW_MS = 60_000
 
-export class ScimClient {
+export class ScimHttp {
   readonly system: string
   private readonly config: ScimAppConfig
   private readonly now: () => number
@@ -72,100 +58,68 @@ export class ScimClient {
     this.now = now
   }
 
-  /** Send one SCIM request; throws a ProvisionerError for anything but 2xx. */
-  async request(ctx: Ctx, req: ScimRequest): Promise<ScimResponse> {
-    const fromCache = this.config.auth.type === 'oauth_client_credentials' && this.token !== undefined
-    try {
-      return await this.send(ctx, req)
-    } catch (err) {
-      // A cached OAuth token the server no longer accepts (revoked, server restarted, clock skew):
-      // fetch a new one and replay once. A fresh token that is refused is a real AuthFailed.
-      if (fromCache && err instanceof AuthFailedError && err.status === 401) {
-        this.token = undefined
-        return await this.send(ctx, req)
-      }
-      throw err
-    }
-  }
-
-  private async send(ctx: Ctx, req: ScimRequest): Promise<ScimResponse> {
-    const authorization = await this.authorization(ctx)
+  /**
+   * Send one SCIM request through the shared wrapper (../kit/call.ts); throws a ProvisionerError
+   * for anything but 2xx. A cached OAuth token the server no longer accepts (revoked, server
+   * restarted, clock skew) is dropped and the request replayed once with a new one; a fresh token
+   * that is refused is a real AuthFailed.
+   */
+  async request(ctx: Ctx, req: ScimHttpRequest): Promise<ScimHttpResponse> {
     const url = new URL(this.config.baseUrl.replace(/\/+$/, '') + req.path)
     for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value))
-    const headers: Record<string, string> = {
-      authorization,
-      accept: 'application/scim+json, application/json',
-    }
-    if (req.body !== undefined) headers['content-type'] = this.config.quirks.contentType
-    if (req.ifMatch !== undefined) headers['if-match'] = req.ifMatch
-
-    const bucket: ScimBucket = req.method === 'GET' ? 'read' : 'write'
-    await ctx.throttle(bucket)
-    const started = performance.now()
     const details: ProvisionerErrorDetails = { system: this.system, operation: req.operation }
-    let response: Response
-    try {
-      response = await fetch(url, {
-        method: req.method,
-        headers,
-        body: req.body === undefined ? undefined : JSON.stringify(req.body),
-        signal: this.signal(ctx),
-        redirect: 'error',
-      })
-    } catch (cause) {
-      const err = networkError(cause, details, this.config.timeoutMs)
-      this.record(ctx, req, undefined, undefined, started, err.kind)
-      throw err
-    }
-    const requestId = this.requestId(response.headers)
-    let text: string
-    try {
-      text = await response.text()
-    } catch (cause) {
-      const err = networkError(cause, { ...details, requestId, status: response.status }, this.config.timeoutMs)
-      this.record(ctx, req, response.status, requestId, started, err.kind)
-      throw err
-    }
-    if (!response.ok) {
-      const err = this.classify(response, text, { ...details, requestId })
-      this.record(ctx, req, response.status, requestId, started, err.kind)
-      throw err
-    }
-    let body: unknown
-    let raw: unknown
-    if (text.trim() !== '') {
-      try {
-        raw = JSON.parse(text)
-        body = canonicalKeys(raw)
-      } catch (cause) {
-        const err = new PermanentError(`${req.operation}: the app answered ${response.status} with a body that is not JSON`, {
-          ...details,
-          status: response.status,
-          requestId,
-          cause,
+    const bucket: ScimBucket = req.method === 'GET' ? 'read' : 'write'
+    return vendorCall(ctx, {
+      operation: req.operation,
+      method: req.method,
+      path: new URL(this.config.baseUrl).pathname.replace(/\/+$/, '') + req.path,
+      buckets: [bucket],
+      timeoutMs: this.config.timeoutMs,
+      credential: async () => {
+        const cached = this.config.auth.type === 'oauth_client_credentials' && this.token !== undefined
+        return { authorization: await this.authorization(ctx), cached }
+      },
+      send: async ({ signal, facts, credential }) => {
+        const response = await fetch(url, {
+          method: req.method,
+          headers: { ...req.headers, authorization: credential.authorization },
+          body: req.body === undefined ? undefined : JSON.stringify(req.body),
+          signal,
+          redirect: 'error',
         })
-        this.record(ctx, req, response.status, requestId, started, err.kind)
-        throw err
-      }
-    }
-    this.record(ctx, req, response.status, requestId, started)
-    const etag = response.headers.get('etag') ?? undefined
-    return { status: response.status, body, raw, etag, requestId }
-  }
-
-  /** Parse a 2xx body with a schema; a body that does not fit is the app's fault, not ours to retry. */
-  parse<T>(schema: z.ZodType<T>, res: ScimResponse, operation: string): T {
-    const parsed = schema.safeParse(res.body)
-    if (!parsed.success) {
-      throw new PermanentError(`${operation}: unexpected response shape: ${z.prettifyError(parsed.error)}`, {
-        system: this.system,
-        operation,
-        status: res.status,
-        requestId: res.requestId,
-        cause: parsed.error,
-      })
-    }
-    return parsed.data
+        const requestId = this.requestId(response.headers)
+        facts.status = response.status
+        facts.requestId = requestId
+        let text: string
+        try {
+          text = await response.text()
+        } catch (cause) {
+          throw networkError(cause, { ...details, requestId, status: response.status }, this.config.timeoutMs)
+        }
+        if (!response.ok) throw this.classify(response, text, { ...details, requestId })
+        let raw: unknown
+        if (text.trim() !== '') {
+          try {
+            raw = JSON.parse(text)
+          } catch (cause) {
+            throw new PermanentError(`${req.operation}: the app answered ${response.status} with a body that is not JSON`, {
+              ...details,
+              status: response.status,
+              requestId,
+              cause,
+            })
+          }
+        }
+        const etag = response.headers.get('etag') ?? undefined
+        return { status: response.status, body: raw, etag, requestId }
+      },
+      classify: (cause) => networkError(cause, details, this.config.timeoutMs),
+      refused: (err, credential) => {
+        if (!credential.cached || !(err instanceof AuthFailedError) || err.status !== 401) return false
+        this.token = undefined
+        return true
+      },
+    })
   }
 
   private signal(ctx: Ctx): AbortSignal {
@@ -180,40 +134,19 @@ export class ScimClient {
     return undefined
   }
 
-  private record(
-    ctx: Ctx,
-    req: Pick<ScimRequest, 'operation' | 'method' | 'path'>,
-    status: number | undefined,
-    requestId: string | undefined,
-    started: number,
-    errorKind?: string,
-  ): void {
-    ctx.recordCall({
-      operation: req.operation,
-      method: req.method,
-      path: new URL(this.config.baseUrl).pathname.replace(/\/+$/, '') + req.path,
-      status,
-      requestId,
-      durationMs: Math.round(performance.now() - started),
-      ...(errorKind ? { errorKind } : {}),
-    })
-  }
-
   /** RFC 7644 §3.12 error body: `{ schemas, status: "409", scimType, detail }`. */
   private classify(response: Response, text: string, details: ProvisionerErrorDetails): ProvisionerError {
     let parsedBody: unknown
     try {
-      parsedBody = canonicalKeys(JSON.parse(text))
+      parsedBody = JSON.parse(text)
     } catch {
       parsedBody = undefined
     }
-    const scimError = scimErrorSchema.safeParse(parsedBody)
-    const scimType = scimError.success ? scimError.data.scimType : undefined
-    const detail = scimError.success ? scimError.data.detail : undefined
+    const { scimType, detail } = readScimError(RFC_ERRORS, parsedBody)
     const status = response.status
     const message = `${details.operation}: ${status}${scimType ? ` ${scimType}` : ''}${detail ? `: ${detail}` : ''}`
     const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.now())
-    const d = { ...details, status, vendorCode: scimType, cause: parsedBody ?? text.slice(0, 500) }
+    const d = { ...details, status, vendorCode: scimType, cause: parsedBody === undefined ? text.slice(0, 500) : canonicalKeys(parsedBody) }
     if (status === 429) return new RateLimitedError(message, retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, d)
     // 501 (RFC 7644 §3.12: "does not support the request operation, e.g., PATCH") and 405 mean
     // the quirks do not match the app; retrying cannot help, unlike other 5xx.

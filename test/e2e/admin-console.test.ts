@@ -1,0 +1,120 @@
+/**
+ * The IT admin's journey in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core):
+ * open Admin, create an API token (its secret shown once), see it listed, revoke it, read the HR
+ * sources' and target systems' health, and reconcile one system now. Workers are off, so the run
+ * stays queued and a second click finds it.
+ *
+ * Screenshots go to test-results/console/ (git-ignored); UPDATE_SCREENSHOTS=1 refreshes docs/console/.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser } from 'playwright-core'
+import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
+import { createApiToken } from '../../src/auth/tokens.ts'
+import { startHrEmulators, type HrEmulators } from '../../src/hr/emulators/index.ts'
+import { TARGET_RECONCILE_QUEUE } from '../../src/jobs/queues.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/console') : path.join(ROOT, 'test-results/console')
+const WAIT = 20_000
+
+/** Build the console when web/dist is missing or older than its sources (as test/e2e/console.test.ts does). */
+async function ensureBuilt(): Promise<void> {
+  const index = path.join(ROOT, 'web/dist/index.html')
+  const newest = (dir: string): number =>
+    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)))
+  const sources = Math.max(newest(path.join(ROOT, 'web/src')), statSync(path.join(ROOT, 'web/index.html')).mtimeMs)
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
+  const { build } = await import('vite')
+  await build({ configFile: path.join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' })
+}
+
+describe('IT admin in the console', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install chromium` }, () => {
+  let t: TestTenure
+  let hr: HrEmulators
+  let browser: Browser
+  let admin: string
+
+  before(async () => {
+    await Promise.all([ensureBuilt(), mkdir(SHOTS, { recursive: true })])
+    hr = await startHrEmulators({ employees: [] })
+    t = await startTestTenure({ hr: { hibob: hr.config.hibob }, systems: { sandbox: { enabled: true } }, workers: { enabled: false } })
+    admin = (await createApiToken(t.running.pool, { name: 'it-admin', role: 'admin', expiresAt: null, createdBy: { type: 'system', id: 'e2e' }, now: new Date() })).token
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'] })
+  })
+  after(async () => {
+    await browser?.close()
+    await t?.stop()
+    await hr?.close()
+  })
+
+  test('when an admin creates, sees and revokes a token, reads the health of sources and systems and reconciles one system now, then each step shows and is real', async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' })
+    const page = await context.newPage()
+    page.setDefaultTimeout(WAIT)
+    const problems: string[] = []
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
+    })
+    page.on('pageerror', (e) => problems.push(e.message))
+    page.on('dialog', (d) => void d.accept())
+    await page.goto(`${t.url}/`)
+    await page.getByLabel('API token').fill(admin)
+    await page.getByRole('button', { name: 'Sign in with token' }).click()
+    await page.getByTestId('whoami').waitFor()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click()
+    await page.getByRole('heading', { name: 'Administration' }).waitFor()
+
+    // Create: the secret is shown once, and it works.
+    await page.getByLabel('Name', { exact: true }).fill('ci-deploy')
+    await page.getByLabel('Role', { exact: true }).selectOption('operator')
+    await page.getByLabel('Expires', { exact: true }).selectOption('30d')
+    await page.getByRole('button', { name: 'Create token' }).click()
+    const secret = (await page.getByTestId('new-token-secret').textContent()) ?? ''
+    assert.match(secret, /^tnr_/)
+    const row = page.getByTestId('token-ci-deploy')
+    await row.filter({ hasText: 'active' }).waitFor()
+    assert.match((await row.textContent()) ?? '', /operator/)
+    const whoami = async () => (await fetch(`${t.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } })).status
+    assert.equal(await whoami(), 200)
+    await page.getByTestId('role-operator').filter({ hasText: 'ci-deploy' }).waitFor()
+    await page.getByRole('button', { name: 'Done, hide it' }).click()
+    assert.equal(await page.getByTestId('new-token').count(), 0, 'once hidden, the secret is gone from the page')
+
+    // Revoke: the row says so and the token stops working.
+    await page.getByRole('button', { name: 'Revoke ci-deploy' }).click()
+    await row.filter({ hasText: 'revoked' }).waitFor()
+    assert.equal(await whoami(), 401)
+
+    // Health: nothing recorded yet, so unknown, never ok.
+    const system = page.getByTestId('system-sandbox')
+    await system.waitFor()
+    assert.match((await system.textContent()) ?? '', /unknown/)
+    const source = page.getByTestId('source-hibob')
+    assert.match((await source.textContent()) ?? '', /unknown/)
+    assert.match((await source.textContent()) ?? '', /none received/)
+
+    // Reconcile now: queued; a second click finds the same run.
+    await page.getByRole('button', { name: 'Reconcile sandbox now' }).click()
+    await system.getByRole('status').filter({ hasText: /^Queued \(job [0-9a-f]{8}\)$/ }).waitFor()
+    await system.getByText('queued', { exact: true }).waitFor()
+    await page.getByRole('button', { name: 'Reconcile sandbox now' }).click()
+    await system.getByRole('status').filter({ hasText: /^Already queued/ }).waitFor()
+    const jobs = await t.running.pool.query(`SELECT id FROM ${t.running.config.queue.schema}.job WHERE name = $1 AND data->>'system' = 'sandbox'`, [TARGET_RECONCILE_QUEUE])
+    assert.equal(jobs.rows.length, 1, 'two clicks, one run')
+    await page.screenshot({ path: path.join(SHOTS, 'admin.png'), fullPage: true })
+
+    // At phone width the tables scroll inside their boxes; the page itself does not.
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.getByRole('heading', { name: 'Administration' }).waitFor()
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`)
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+})
