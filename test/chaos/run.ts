@@ -199,7 +199,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // 1. The leavers-to-be are hired and settle first (no chaos yet).
     options.log(`${at()} s: hiring ${leavers.length} people`)
     await inChunks(leavers, 25, (p) => deliver({ type: 'employee.hired', timestamp: new Date().toISOString(), data: { employeeId: p.employeeId, profile: p, startDate: today } }))
-    await settle('the first hires', 30 * 60_000)
+    await settle('the first hires', 60 * 60_000)
     for (const e of Object.values(targets.emulators).filter((e) => typeof e === 'object' && e !== null && 'kit' in e)) (e as { kit: { resetStats(): void } }).kit.resetStats()
     const waveStart = Date.now()
 
