@@ -9,7 +9,7 @@
  * docs/data-dictionary.md is generated from both (`npm run docs`, scripts/data-dictionary.ts) and
  * a test fails when it is stale, so the dictionary cannot drift from what the adapters do.
  */
-import type { EmployeeProfile } from '../../provisioners/types.ts'
+import type { EmployeeProfile } from '../domain/access.ts'
 import type { HrSource } from '../../state-machines/events.ts'
 import type { EmploymentStatus } from './types.ts'
 

@@ -15,7 +15,7 @@
 import { z } from 'zod'
 import { HR_SOURCES } from '../../state-machines/events.ts'
 import { JOB_ACTIONS, TIMER_KINDS, type JobRequest } from '../../state-machines/lifecycle-types.ts'
-import type { AccessGrant, EmployeeProfile, RevocationStepKind } from '../../provisioners/types.ts'
+import type { AccessGrant, EmployeeProfile, RevocationStepKind } from '../domain/access.ts'
 
 const grantSchema: z.ZodType<AccessGrant> = z.object({
   account: z.boolean(),

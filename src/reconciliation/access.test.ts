@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { AccessGrant, AccountState } from '../../provisioners/types.ts'
+import type { AccountState } from '../../provisioners/types.ts'
+import type { AccessGrant } from '../domain/access.ts'
 import { defaultListedAccess, excessOf, ownerIndex, ownerOf, type AccountRow } from './access.ts'
 
 const grant = (g: Partial<AccessGrant>): AccessGrant => ({ account: true, groups: [], licences: [], channels: [], projects: [], roles: [], ...g })

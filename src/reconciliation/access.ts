@@ -3,7 +3,8 @@
  * looks like in the listing's vocabulary, and what the account holds beyond it. No I/O here;
  * src/jobs/target-reconcile.ts reads the listing and the database and calls these.
  */
-import type { AccessGrant, AccountState, ListedAccess } from '../../provisioners/types.ts'
+import type { AccountState, ListedAccess } from '../../provisioners/types.ts'
+import type { AccessGrant } from '../domain/access.ts'
 
 // ---------------------------------------------------------------------------------------------
 // like with like
