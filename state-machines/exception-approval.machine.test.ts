@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { createActor, type AnyTransitionDefinition, type InspectionEvent, type SnapshotFrom } from 'xstate'
+import { createActor, type AnyStateNode, type AnyTransitionDefinition, type InspectionEvent, type SnapshotFrom } from 'xstate'
 import { createTestModel } from 'xstate/graph'
 import {
   exceptionApprovalMachine,
@@ -263,3 +263,31 @@ describe('exception approval rules', () => {
     assert.ok(all.cancelled.includes(all.scheduled.find((t) => t.timer === 'end')?.timerId as string))
   })
 })
+
+describe('the approval statechart', () => {
+  function guardNames(guard: unknown): string[] {
+    if (guard === undefined) return []
+    if (typeof guard === 'string') return [guard]
+    const g = guard as { type?: string; guards?: unknown[] }
+    if (g.guards) return g.guards.flatMap(guardNames)
+    return g.type === undefined ? ['<inline>'] : [g.type]
+  }
+
+  test('when the statechart is read, then every transition runs one named handler action and its guards are named ones', () => {
+    const { actions: implemented, guards: implementedGuards } = exceptionApprovalMachine.implementations
+    const used = new Set<string>()
+    const visit = (node: AnyStateNode): void => {
+      for (const t of [...[...node.transitions.values()].flat(), ...(node.always ?? [])]) {
+        assert.equal(t.actions.length, 1, `${node.id}: one action per transition`)
+        for (const a of t.actions) used.add(typeof a === 'string' ? a : (a as { type: string }).type)
+        for (const g of guardNames(t.guard)) assert.ok(g in implementedGuards, `${node.id}: guard ${g} is a named one`)
+      }
+      for (const child of Object.values(node.states)) visit(child)
+    }
+    visit(exceptionApprovalMachine.root)
+    assert.ok(!used.has('apply'), 'no generic apply action')
+    for (const name of used) assert.ok(name in implemented, `action ${name} is implemented`)
+    assert.ok(used.has('approveFirst') && used.has('refuse') && used.has('extend'), [...used].join(', '))
+  })
+})
+

@@ -8,7 +8,7 @@
  * `.provide()` so they run once per transition and never again on snapshot restore. `forward`
  * hands the employee machine its `exception.activated` / `exception.ended` event.
  */
-import { enqueueActions, setup } from 'xstate'
+import { and, enqueueActions, setup } from 'xstate'
 import type { AccessGrant, SystemId } from '../src/domain/access.ts'
 import type { ExceptionActivatedEvent, ExceptionEndedEvent, ExceptionKind } from './lifecycle-types.ts'
 import { EXCEPTION_KINDS } from './lifecycle-types.ts'
@@ -368,16 +368,34 @@ const PREDICATES = {
 type GuardName = keyof typeof PREDICATES
 type HandlerName = keyof typeof HANDLERS
 
-const applyHandler = enqueueActions<ApprovalContext, ApprovalEvent, { handler: HandlerName }, ApprovalEvent>(({ context, event, enqueue }, params) => {
-  const ctx = structuredClone(context)
-  if ('now' in event && (ctx.now === undefined || ms(event.now) > ms(ctx.now))) ctx.now = event.now
-  const d: Draft = { ctx, effects: [] }
-  HANDLERS[params.handler](d, event)
-  const next: Record<string, unknown> = { ...d.ctx }
-  for (const key of Object.keys(context)) if (!(key in next)) next[key] = undefined
-  enqueue.assign(() => next as unknown as ApprovalContext)
-  for (const effect of d.effects) enqueue(effect)
-})
+/**
+ * The named action for one handler: runs it on a draft of the context, assigns the result and
+ * enqueues the effects it collected, in order. One XState action per handler, so the statechart,
+ * an inspector and graph paths read `approveFirst`, not a generic `apply`.
+ */
+function act(name: HandlerName) {
+  const handler = HANDLERS[name]
+  return enqueueActions<ApprovalContext, ApprovalEvent, undefined, ApprovalEvent>(({ context, event, enqueue }) => {
+    const ctx = structuredClone(context)
+    if ('now' in event && (ctx.now === undefined || ms(event.now) > ms(ctx.now))) ctx.now = event.now
+    const d: Draft = { ctx, effects: [] }
+    handler(d, event)
+    const next: Record<string, unknown> = { ...d.ctx }
+    for (const key of Object.keys(context)) if (!(key in next)) next[key] = undefined
+    enqueue.assign(() => next as unknown as ApprovalContext)
+    for (const effect of d.effects) enqueue(effect)
+  })
+}
+
+const handlerActions = Object.fromEntries((Object.keys(HANDLERS) as HandlerName[]).map((name) => [name, act(name)])) as unknown as Record<
+  HandlerName,
+  () => void
+>
+
+/** One named XState guard per predicate; transitions combine them with and(). */
+const guards = Object.fromEntries(
+  Object.entries(PREDICATES).map(([name, predicate]) => [name, ({ context, event }: { context: ApprovalContext; event: ApprovalEvent }) => predicate(context, event)]),
+) as Record<GuardName, (args: { context: ApprovalContext; event: ApprovalEvent }) => boolean>
 
 const notProvided = (name: string) => (): never => {
   throw new Error(`exception approval action "${name}" was not provided: the engine supplies it with .provide()`)
@@ -395,19 +413,18 @@ const approvalSetup = setup({
     schedule: notProvided('schedule') as (_: unknown, params: ApprovalTimer) => void,
     cancelTimer: notProvided('cancelTimer') as (_: unknown, params: { timerId: string }) => void,
     forward: notProvided('forward') as (_: unknown, params: { employeeId: string; event: ExceptionActivatedEvent | ExceptionEndedEvent }) => void,
-    apply: applyHandler as unknown as (_: unknown, params: { handler: HandlerName }) => void,
+    ...handlerActions,
   },
-  guards: {
-    check: ({ context, event }, params: { all: GuardName[] }) => params.all.every((g) => PREDICATES[g](context, event)),
-  },
+  guards,
 })
 
-function on<H extends HandlerName>(handler: H, ...all: GuardName[]) {
-  const actions = { type: 'apply', params: { handler } } as const
-  return all.length === 0 ? { actions } : { guard: { type: 'check', params: { all } } as const, actions }
+/** A transition that runs the named handler when every named guard holds (and() of several). */
+function on<const H extends HandlerName>(handler: H, ...all: GuardName[]) {
+  if (all.length === 0) return { actions: handler }
+  return { guard: all.length === 1 ? all[0]! : and(all), actions: handler }
 }
 
-function to<T extends string, H extends HandlerName>(target: T, handler: H, ...all: GuardName[]) {
+function to<const T extends string, const H extends HandlerName>(target: T, handler: H, ...all: GuardName[]) {
   return { target, ...on(handler, ...all) }
 }
 
