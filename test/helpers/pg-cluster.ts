@@ -5,7 +5,7 @@
  * the server only (no pg_dump). Real PostgreSQL, as every test here.
  *
  * As root, PostgreSQL refuses to run: the cluster then belongs to the `postgres` OS user and
- * initdb/pg_ctl run through runuser, as src/db/embedded.ts does for the sandbox.
+ * initdb/pg_ctl run with that user's uid and gid, as src/db/embedded.ts does for the sandbox.
  */
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -54,7 +54,8 @@ export async function startCluster(bin: string, major: number): Promise<PgCluste
     ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()), gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()) }
     : undefined
   if (ids) await chown(dir, ids.uid, ids.gid)
-  const as = (program: string, args: string[]) => (ids ? run('runuser', ['-u', 'postgres', '--', path.join(bin, program), ...args]) : run(path.join(bin, program), args))
+  // Spawned with the postgres user's uid/gid (no runuser: it lives in /usr/sbin, often not on PATH).
+  const as = (program: string, args: string[]) => run(path.join(bin, program), args, ids ? { ...ids, cwd: dir } : {})
   const port = await freePort()
   await as('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-sync'])
   // Unix sockets in the cluster's own folder: the distribution's default (/var/run/postgresql) may not exist.
