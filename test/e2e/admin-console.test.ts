@@ -8,44 +8,27 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { startHrEmulators, type HrEmulators } from '../../src/hr/emulators/index.ts'
 import { TARGET_RECONCILE_QUEUE } from '../../src/jobs/queues.ts'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/console') : path.join(ROOT, 'test-results/console')
-const WAIT = 20_000
 
-/** Build the console when web/dist is missing or older than its sources (as test/e2e/console.test.ts does). */
-async function ensureBuilt(): Promise<void> {
-  const index = path.join(ROOT, 'web/dist/index.html')
-  const newest = (dir: string): number =>
-    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)))
-  const sources = Math.max(newest(path.join(ROOT, 'web/src')), statSync(path.join(ROOT, 'web/index.html')).mtimeMs)
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
-  const { build } = await import('vite')
-  await build({ configFile: path.join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' })
-}
 
-describe('IT admin in the console', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install chromium` }, () => {
+describe('IT admin in the console', needsChromium, () => {
   let t: TestTenure
   let hr: HrEmulators
   let browser: Browser
   let admin: string
 
   before(async () => {
-    await Promise.all([ensureBuilt(), mkdir(SHOTS, { recursive: true })])
     hr = await startHrEmulators({ employees: [] })
     t = await startTestTenure({ hr: { hibob: hr.config.hibob }, systems: { sandbox: { enabled: true } }, workers: { enabled: false } })
     admin = (await createApiToken(t.running.pool, { name: 'it-admin', role: 'admin', expiresAt: null, createdBy: { type: 'system', id: 'e2e' }, now: new Date() })).token
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'] })
+    browser = await startBrowser()
   })
   after(async () => {
     await browser?.close()

@@ -9,49 +9,33 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { BIN } from '../helpers/process.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { recordAudit } from '../../src/audit/index.ts'
 import { readFile } from 'node:fs/promises'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/console') : path.join(ROOT, 'test-results/console')
-const WAIT = 20_000
 
-/** Build the console when web/dist is missing or older than its sources (as test/e2e/console.test.ts does). */
-async function ensureBuilt(): Promise<void> {
-  const index = path.join(ROOT, 'web/dist/index.html')
-  const newest = (dir: string): number =>
-    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)))
-  const sources = Math.max(newest(path.join(ROOT, 'web/src')), statSync(path.join(ROOT, 'web/index.html')).mtimeMs)
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
-  const { build } = await import('vite')
-  await build({ configFile: path.join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' })
-}
 
 const has = (tool: string) => spawnSync(tool, ['version'], { encoding: 'utf8' }).status === 0 || spawnSync(tool, ['--version'], { encoding: 'utf8' }).status === 0
 
-describe('auditor in the console, with no signing key configured', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install chromium` }, () => {
+describe('auditor in the console, with no signing key configured', needsChromium, () => {
   let t: TestTenure
   let browser: Browser
   let folder: string
   let auditor: string
 
   before(async () => {
-    await Promise.all([ensureBuilt(), mkdir(SHOTS, { recursive: true })])
     folder = await mkdtemp(path.join(tmpdir(), 'tenure-e2e-audit-'))
     // No workers: no scheduled checkpoint is made behind the test's back.
     t = await startTestTenure({ workers: { enabled: false } })
     auditor = (await createApiToken(t.running.pool, { name: 'auditor', role: 'auditor', expiresAt: null, createdBy: { type: 'system', id: 'e2e' }, now: new Date() })).token
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'] })
+    browser = await startBrowser()
   })
   after(async () => {
     await browser?.close()

@@ -11,46 +11,29 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
 import { registerExceptionCommands } from '../../src/exceptions/cli.ts'
 import { hrEvent, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import type { Role } from '../../src/auth/roles.ts'
 import { applyEvent, applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/console') : path.join(ROOT, 'test-results/console')
-const WAIT = 20_000
 const DAY = 86_400_000
 
-/** Build the console when web/dist is missing or older than its sources (as test/e2e/console.test.ts does). */
-async function ensureBuilt(): Promise<void> {
-  const index = path.join(ROOT, 'web/dist/index.html')
-  const newest = (dir: string): number =>
-    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)))
-  const sources = Math.max(newest(path.join(ROOT, 'web/src')), statSync(path.join(ROOT, 'web/index.html')).mtimeMs)
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
-  const { build } = await import('vite')
-  await build({ configFile: path.join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' })
-}
 
 /** The date part as the console shows it (en-US, UTC): "Jan 5, 2027". */
 const shown = (iso: string) => new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(iso))
 
-describe('exceptions in the console: request, approve (four-eyes), extend, revoke', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install chromium` }, () => {
+describe('exceptions in the console: request, approve (four-eyes), extend, revoke', needsChromium, () => {
   let t: TestTenure
   let browser: Browser
   let leaver: string
   const tokens = {} as Record<'admin' | 'approver' | 'auditor' | 'operator', { token: string; id: string; name: string }>
 
   before(async () => {
-    await Promise.all([ensureBuilt(), mkdir(SHOTS, { recursive: true })])
     t = await startTestTenure({
       systems: { sandbox: { enabled: true } },
       policy: { rules: [{ name: 'everyone', grant: { sandbox: { groups: ['staff'] } } }], systems: { sandbox: { leaver: { delete: true } } } },
@@ -74,7 +57,7 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
       actor: SYSTEM_ACTOR,
       correlationId: 'e2e-leave',
     })
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'] })
+    browser = await startBrowser()
   })
   after(async () => {
     await browser?.close()
