@@ -558,14 +558,16 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
       const pager = page.getByTestId('pager-open-cases')
       await pager.getByText(`Showing 1–50 of ${counts.open} open cases`).waitFor()
       assert.equal(await page.getByTestId(`case-${prefix}110`).count(), 0, 'the last case is not on the first page')
+      // Earlier tests' leaver cases may still close (their workers run) while this one pages: from
+      // here on the total is whatever the server says now, and the last page ends at that total.
       await pager.getByRole('button', { name: 'Next' }).click()
-      await pager.getByText(`Showing 51–100 of ${counts.open} open cases`).waitFor()
+      await pager.getByText(/^Showing 51–100 of \d+ open cases/).waitFor()
       await pager.getByRole('button', { name: 'Next' }).click()
-      await pager.getByText(new RegExp(`Showing 101–${counts.open} of ${counts.open} open cases`)).waitFor()
+      await pager.getByText(/^Showing 101–(\d+) of \1 open cases/).waitFor()
       await page.getByTestId(`case-${prefix}110`).getByText('breached').waitFor()
       assert.equal(await pager.getByRole('button', { name: 'Next' }).count(), 0, 'no page after the last')
       await pager.getByRole('button', { name: 'Previous' }).click()
-      await pager.getByText(`Showing 51–100 of ${counts.open} open cases`).waitFor()
+      await pager.getByText(/^Showing 51–100 of \d+ open cases/).waitFor()
       // Filtered on the server: the breached ones, and one leaver by HR id; each starts at the first page.
       await page.getByLabel('Show').selectOption('breached')
       await pager.getByText(`Showing 1–${counts.breached} of ${counts.breached} open cases`).waitFor()
