@@ -264,13 +264,17 @@ async function applyLocked(
     machineVersion: (deps.lifecycleVersioning ?? LIFECYCLE_VERSIONING).current,
   })
   await projectAccounts(client, row.id, ctx)
-  await projectJoinerCase(client, row.id, row.account_key, ctx, now)
-  const leaverCase = await projectLeaverCase(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId }), deps.onRevocationVerified)
+  // The snapshot before this event tells which rows cannot change (a settled joiner case, a leaver
+  // case that never existed), so those statements are not sent at all.
+  const prior = row.snapshot ? before.context : undefined
+  await projectJoinerCase(client, row.id, row.account_key, ctx, now, prior)
+  const leaverCase = await projectLeaverCase(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId }), deps.onRevocationVerified, prior)
   const residualTasks = await ensureResidualTasks(client, residualTaskInputs(deps.residualOwnerGroup, row, ctx, leaverCase))
   const staleTasks = await closeStaleTasks(
     client,
     { id: row.id, accountKey: row.account_key, generation: ctx.generation },
     { terminated: ctx.termination !== undefined, effective: ctx.termination !== undefined && Date.parse(ctx.termination.effectiveAt) <= now.getTime() },
+    staleTaskScope(prior, ctx),
   )
 
   // 4. Hand the effects to their writers: jobs and timers in this transaction, notifications.
@@ -310,6 +314,19 @@ async function applyLocked(
   await appendAudit(client, [...audit, ...(options.audit ?? [])])
   deps.log.debug({ employeeId: row.id, correlationId, event: event.type, from, to, jobs: written.jobsEnqueued }, 'lifecycle event applied')
   return result
+}
+
+/**
+ * Which stale-task look-ups can find anything. Manual provision/revoke tasks exist only for
+ * `manual:` systems; a residual task of a cancelled leaver case only once the generation had a
+ * termination (its case is cancelled by the event that rescinds it, and no residual task names a
+ * case after that). Without the snapshot before (a new employee) every look-up runs.
+ */
+function staleTaskScope(prior: LifecycleContext | undefined, ctx: LifecycleContext): { manual: boolean; residual: boolean } {
+  if (!prior) return { manual: true, residual: true }
+  const manual = [...Object.keys(prior.systems), ...Object.keys(ctx.systems)].some((s) => s.startsWith('manual:'))
+  const residual = prior.generation !== ctx.generation || prior.termination !== undefined || ctx.termination !== undefined
+  return { manual, residual }
 }
 
 /** Facts about the event worth keeping in the audit row (ids and times, no personal data). */
