@@ -28,7 +28,7 @@ import { closeStaleTasks, ensureResidualTasks } from '../db/manual-tasks.ts'
 import { employeeExists, insertEmployeeIfAbsent, lockEmployeeById, lockEmployeeBySource, saveEmployeeState, type EmployeeLockRow } from '../db/employees.ts'
 import { LIFECYCLE_VERSIONING, type MachineVersioning } from '../../state-machines/upgrades.ts'
 import { currentSnapshot, noEffects, restore } from './restore.ts'
-import { projectAccounts, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
+import { accountProjections, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
 import { writeEffects } from './effects.ts'
 
 export interface Actor {
@@ -177,9 +177,13 @@ async function lockEmployee(client: PoolClient, key: EmployeeKey, create: boolea
     if (!row) throw new EmployeeNotFoundError(key.id)
     return row
   }
-  if (create) {
-    await insertEmployee(client, key.source, key.externalId)
+  // Most HR events are about someone Tenure knows: lock first (one statement), insert only when absent.
+  const known = await lockEmployeeBySource(client, key.source, key.externalId)
+  if (known || !create) {
+    if (!known) throw new EmployeeNotFoundError(`${key.source}:${key.externalId}`)
+    return known
   }
+  await insertEmployee(client, key.source, key.externalId)
   const row = await lockEmployeeBySource(client, key.source, key.externalId)
   if (!row) throw new EmployeeNotFoundError(`${key.source}:${key.externalId}`)
   return row
@@ -262,8 +266,7 @@ async function applyLocked(
     nextAction: timers[0]?.timer ?? null,
     nextActionAt: timers[0]?.at ?? null,
     machineVersion: (deps.lifecycleVersioning ?? LIFECYCLE_VERSIONING).current,
-  })
-  await projectAccounts(client, row.id, ctx)
+  }, accountProjections(ctx))
   // The snapshot before this event tells which rows cannot change (a settled joiner case, a leaver
   // case that never existed), so those statements are not sent at all.
   const prior = row.snapshot ? before.context : undefined

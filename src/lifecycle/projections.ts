@@ -11,7 +11,7 @@ import { joinerCaseView, type CaseView, type JoinerCaseView } from './case-view.
 import type { MachineVersioning } from '../../state-machines/upgrades.ts'
 import { slaDeadline } from './schedule.ts'
 import { currentSnapshot } from './restore.ts'
-import { upsertEmployeeAccounts, lockEmployeeSnapshot } from '../db/employees.ts'
+import { upsertEmployeeAccounts, lockEmployeeSnapshot, type AccountProjection } from '../db/employees.ts'
 import { cancelLeaverCase, upsertJoinerCaseWithSystems, upsertLeaverCaseWithSystems } from '../db/cases.ts'
 import { latestManualProvisionTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 
@@ -20,25 +20,26 @@ export type OnRevocationVerified = (event: { system: string; secondsFromEffectiv
 
 /** One row per system of the employee, in one statement (a layoff applies thousands of these). */
 export async function projectAccounts(db: Queryable, employeeId: string, ctx: LifecycleContext): Promise<void> {
-  await upsertEmployeeAccounts(
-    db,
-    employeeId,
-    Object.entries(ctx.systems).map(([system, p]) => ({
-      system,
-      accountId: p.accountId ?? null,
-      login: p.login ?? null,
-      status: p.status,
-      desired: p.desired,
-      provisioned: p.provisioned,
-      attempts: p.attempts + (p.tries ?? 0),
-      lastError: p.lastError,
-      residual: p.residual,
-      waitingOn: p.waitingOn ?? null,
-      revokedAt: p.revokedAt ?? null,
-      verifiedAt: p.verifiedAt ?? null,
-      cleanedAt: p.cleanedAt ?? null,
-    })),
-  )
+  await upsertEmployeeAccounts(db, employeeId, accountProjections(ctx))
+}
+
+/** The employee_accounts rows of the machine's systems (the engine writes them with the snapshot). */
+export function accountProjections(ctx: LifecycleContext): AccountProjection[] {
+  return Object.entries(ctx.systems).map(([system, p]) => ({
+    system,
+    accountId: p.accountId ?? null,
+    login: p.login ?? null,
+    status: p.status,
+    desired: p.desired,
+    provisioned: p.provisioned,
+    attempts: p.attempts + (p.tries ?? 0),
+    lastError: p.lastError,
+    residual: p.residual,
+    waitingOn: p.waitingOn ?? null,
+    revokedAt: p.revokedAt ?? null,
+    verifiedAt: p.verifiedAt ?? null,
+    cleanedAt: p.cleanedAt ?? null,
+  }))
 }
 
 /**
