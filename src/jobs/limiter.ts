@@ -110,14 +110,14 @@ export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
           let got = false
           const fetch = (async () => {
             const request = { system, bucket, burst: spec.burst, cap, perMinute: spec.perMinute, cost: size, maxAhead }
-            const at = Date.now()
             let tokens = await takeTokens(db, request)
             if (tokens === undefined) {
               await createBucket(db, { system, bucket, burst: spec.burst, perMinute: spec.perMinute })
               tokens = await takeTokens(db, request)
             }
             if (tokens === undefined) return // too far ahead for a whole block: one token, below
-            blocks.set(key, { at, balance: tokens + size, size, used: 0, holdMs: (size / perSecond) * 1000, perSecond })
+            // Slots count from the answer, as a single take's wait does: never earlier than the bucket's.
+            blocks.set(key, { at: Date.now(), balance: tokens + size, size, used: 0, holdMs: (size / perSecond) * 1000, perSecond })
             got = true
           })().finally(() => taking.delete(key))
           taking.set(key, fetch)
