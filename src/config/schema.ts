@@ -105,7 +105,13 @@ export const queueSchema = z
 
 export const workersSchema = z
   .object({
-    enabled: z.boolean().default(true).describe('Run job workers in this process (`tenure serve`); `tenure worker` always does.'),
+    enabled: z.boolean().default(true).describe('Run job workers with `tenure serve` (in its child process, or in-process with `workers.inProcess`); `tenure worker` always does.'),
+    inProcess: z
+      .boolean()
+      .default(false)
+      .describe(
+        '`tenure serve` only. false: the engine and the job workers run in a child process that `tenure serve` starts, supervises (restarted on exit with backoff, stopped on shutdown, its logs on the same output, its health in /readyz, its metrics in /metrics) and that stops when the parent goes away, so the work never shares an event loop with the webhook acknowledgements. true: they run in the serve process itself (one process; tests and embedded uses that pass a clock).',
+      ),
     concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process.'),
     hrEventConcurrency: z
       .number()
