@@ -13,7 +13,8 @@
  *     heartbeat like any dead worker's;
  *   - shutdown: asked to stop over IPC (graceful, in-flight jobs finish), killed if it overruns;
  *   - the parent dies (kill -9 included): the IPC channel closes, the child stops on its own;
- *   - /readyz carries a `workers` check, /metrics adds the child's metrics to the parent's.
+ *   - /readyz carries a `workers` check, /metrics adds the child's metrics to the parent's;
+ *   - it runs `workers.processNice` lower in priority, so a contended CPU serves the 202s first.
  *
  * Protocol (IPC, JSON): parent → child  { type: 'start', config, targets, logLevel } | { type: 'metrics', id } | { type: 'stop' }
  *                       child → parent  { type: 'ready' } | { type: 'failed', message } | { type: 'metrics', id, metrics }
@@ -21,6 +22,7 @@
  * never the environment or a file) and become `Secret`s again on the other side.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 
@@ -99,6 +101,14 @@ export async function startWorkerProcess(options: { config: Config; targets: Res
       const c = fork(ENTRY, [], { execArgv: childExecArgv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
       child = c
       started += 1
+      // Lower priority than the HTTP process: under contention the scheduler serves the 202s first.
+      if (config.workers.processNice > 0 && c.pid !== undefined) {
+        try {
+          os.setPriority(c.pid, Math.min(19, os.getPriority() + config.workers.processNice))
+        } catch (err) {
+          log.warn({ err: { message: (err as Error).message } }, 'could not lower the worker process priority (workers.processNice)')
+        }
+      }
       const bornAt = Date.now()
       let settled = false
       c.on('message', (raw: unknown) => {

@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { getPriority, tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { createTestDatabase } from '../helpers/db.ts'
@@ -74,6 +74,7 @@ test('when tenure serve runs, then the work is applied in a worker process it su
     const [, url] = await serve.waitFor(/Tenure is listening on (http:\/\/[\d.]+:\d+)/, 120_000)
     const [first] = workerPids(serve)
     assert.ok(first && first !== serve.child.pid && alive(first), 'a worker process of its own runs beside the HTTP process')
+    assert.equal(getPriority(first), Math.min(19, getPriority(serve.child.pid!) + 5), 'the worker process runs workers.processNice (5) nicer')
     const ready = (await (await fetch(`${url}/readyz`)).json()) as { checks: Array<{ name: string; ok: boolean }> }
     assert.deepEqual(ready.checks.find((c) => c.name === 'workers'), { name: 'workers', ok: true })
 
