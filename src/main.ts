@@ -165,6 +165,28 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       // Sources configured in the file win; the rest point at the HR emulators.
       hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
     }
+    const runWorkers = mode === 'worker' || config.workers.enabled
+    // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
+    const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
+    let workerProcess: WorkerProcess | undefined
+    if (runWorkers && !inProcess) {
+      // The engine and the job workers in a child process (src/worker-process.ts): the HTTP event
+      // loop only acknowledges. Forked now, so that it loads while this process does.
+      const childConfig: Config = {
+        ...config,
+        database: { ...config.database, url: database.url },
+        // This process asks the HR sources for their people at start (below), not the child.
+        sandbox: { ...config.sandbox, readHrAtStart: false },
+      }
+      const started = startWorkerProcess({ config: childConfig, targets: { systems: systemsConfig, hr: hrSources, notify }, log, shutdown: shutdown.signal })
+      workerProcess = started
+      cleanups.unshift({ name: 'worker process', fn: () => started.stop() })
+      // /metrics: this process's metrics and the child's, summed (counters, histograms) or the larger (database gauges).
+      metrics.render = async () => {
+        const [mine, theirs] = await Promise.all([metrics.registry.getMetricsAsJSON(), started.metrics()])
+        return theirs ? AggregatorRegistry.aggregate([mine, theirs]).metrics() : metrics.registry.metrics()
+      }
+    }
     const registry = await buildRegistry(systemsConfig, { db: pool })
     // Policy errors are configuration errors: refuse to start, naming the rule.
     const policy = validatePolicy(config.policy, registry.systems.map((s) => s.system))
@@ -309,27 +331,6 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
     })
     const host: WorkerHost = { boss, log, metrics: jobMetrics, shutdown: shutdown.signal }
-    const runWorkers = mode === 'worker' || config.workers.enabled
-    // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
-    const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
-    let workerProcess: WorkerProcess | undefined
-    if (runWorkers && !inProcess) {
-      // The engine and the job workers in a child process: the HTTP event loop only acknowledges.
-      const childConfig: Config = {
-        ...config,
-        database: { ...config.database, url: database.url },
-        // The parent already asked the HR sources for their people at start (below).
-        sandbox: { ...config.sandbox, readHrAtStart: false },
-      }
-      workerProcess = await startWorkerProcess({ config: childConfig, targets: { systems: systemsConfig, hr: hrSources, notify }, log, shutdown: shutdown.signal })
-      const started = workerProcess
-      cleanups.unshift({ name: 'worker process', fn: () => started.stop() })
-      // /metrics: this process's metrics and the child's, summed (counters, histograms) or the larger (database gauges).
-      metrics.render = async () => {
-        const [mine, theirs] = await Promise.all([metrics.registry.getMetricsAsJSON(), started.metrics()])
-        return theirs ? AggregatorRegistry.aggregate([mine, theirs]).metrics() : metrics.registry.metrics()
-      }
-    }
     if (runWorkers && inProcess) {
       const polling = {
         pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
@@ -381,6 +382,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       }
     }
 
+    // Ready means the work is applied too: wait for the worker process (it fails start-up if it cannot start).
+    if (workerProcess) await workerProcess.started
     let url: string | undefined
     let served: Express | undefined
     if (mode === 'serve') {

@@ -7,7 +7,8 @@
  * runs). An engine burst then costs the child's event loop, never a webhook's acknowledgement.
  *
  * The parent supervises it:
- *   - first start: `startTenure` waits until the child is ready, and fails if the child does;
+ *   - first start: forked as soon as the targets are known, so it starts while the parent does;
+ *     `startTenure` waits until it is ready before listening, and fails if it cannot start;
  *   - the child exits (crash, kill, OOM): restarted after 1 s, doubling to 30 s while it keeps
  *     dying, back to 1 s once a child has run for a minute; jobs it held are retried by pg-boss's
  *     heartbeat like any dead worker's;
@@ -39,6 +40,8 @@ export interface ResolvedTargets {
 }
 
 export interface WorkerProcess {
+  /** Resolves when the first child is ready; rejects when it could not start. */
+  started: Promise<void>
   /** The child's process id while one runs. */
   pid(): number | undefined
   /** A child runs and has said it is ready. */
@@ -79,7 +82,7 @@ export function fromWire(value: unknown): unknown {
   return value
 }
 
-export async function startWorkerProcess(options: { config: Config; targets: ResolvedTargets; log: Logger; shutdown: AbortSignal }): Promise<WorkerProcess> {
+export function startWorkerProcess(options: { config: Config; targets: ResolvedTargets; log: Logger; shutdown: AbortSignal }): WorkerProcess {
   const { config, log } = options
   const start = { type: 'start', config: toWire(config), targets: toWire(options.targets), logLevel: log.level }
   let child: ChildProcess | undefined
@@ -156,17 +159,18 @@ export async function startWorkerProcess(options: { config: Config; targets: Res
       c.send(start)
     })
 
-  try {
-    await spawn()
-  } catch (err) {
-    // A child that cannot start is a configuration problem: `tenure serve` fails, it does not loop.
+  // The first child starts while the parent finishes its own start-up (both load the provisioners).
+  const first = spawn().catch((err: unknown) => {
+    // A child that cannot start at all is a configuration problem: `tenure serve` fails, it does not loop.
     stopping = true
     if (timer) clearTimeout(timer)
     child?.kill('SIGKILL')
     throw err
-  }
+  })
+  first.catch(() => undefined)
 
   return {
+    started: first,
     pid: () => child?.pid,
     ready: () => isReady && child !== undefined && child.connected,
     restarts: () => Math.max(0, started - 1),
