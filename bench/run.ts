@@ -46,6 +46,8 @@ if (hrConcurrency !== undefined) {
   benchSettings.hrEventConcurrency = Number(hrConcurrency)
 }
 
+// `--in-process-workers`: workers.inProcess (engine and job workers in the serve process's event loop, the form before the worker process).
+if (args.includes('--in-process-workers')) benchSettings.inProcessWorkers = true
 // `--cpu-prof`: profile each Tenure server process (not the generator) into bench/results/profiles/.
 const profileDir = path.join(here, 'results', 'profiles')
 if (args.includes('--cpu-prof')) tenureProcess.execArgv.push('--cpu-prof', '--cpu-prof-dir', profileDir)
@@ -235,8 +237,9 @@ function summaryMarkdown(r: typeof record): string {
     targets.push(`| engine: ≥ 500 transitions/s | ${String(engine.leaverTransitionsPerSecond)}/s | ${mark(Number(engine.leaverTransitionsPerSecond) >= 500)} |`)
   }
   if (ingest) {
-    const m = ingest.memory as { idle: { rssMB: number; heapUsedMB: number }; duringIngest: { rssMB: number; heapUsedMB: number } }
-    lines.push(`Memory of the Tenure server process (its own child process; the generator and emulators are not in it): idle RSS ${m.idle.rssMB} MB / heap ${m.idle.heapUsedMB} MB; peak during ingest RSS ${m.duringIngest.rssMB} MB / heap ${m.duringIngest.heapUsedMB} MB.`)
+    const m = ingest.memory as { idle: { rssMB: number; heapUsedMB: number; serveRssMB?: number; workerRssMB?: number }; duringIngest: { rssMB: number; heapUsedMB: number } }
+    const split = m.idle.workerRssMB !== undefined ? ` (serve process ${m.idle.serveRssMB} MB + worker process ${m.idle.workerRssMB} MB; heap figures are the serve process's)` : ''
+    lines.push(`Memory of the Tenure server process (its own child process; the generator and emulators are not in it): idle RSS ${m.idle.rssMB} MB${split} / heap ${m.idle.heapUsedMB} MB; peak during ingest RSS ${m.duringIngest.rssMB} MB / heap ${m.duringIngest.heapUsedMB} MB.`)
     targets.push(`| idle RSS ≤ 120 MB | ${m.idle.rssMB} MB | ${mark(m.idle.rssMB <= 120)} |`)
   }
   if (layoff) {
