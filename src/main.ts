@@ -27,8 +27,7 @@ import { webhookRouter } from './http/webhooks.ts'
 import { consoleRouter } from './http/console.ts'
 import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
 import { removeSandboxHrState, startHrEmulators, writeSandboxHrState, type HrEmulators } from './hr/emulators/index.ts'
-import { lifecycleNotification, notifyConfigSchema, notifyJobs, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
-import { inTransaction } from './queue/boss.ts'
+import { enqueueNotification, lifecycleNotification, notifyConfigSchema, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
 import { uuidV5 } from './util/ids.ts'
 import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
 import { hrReconcileWorker, reconcileHrSourcesNow, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
@@ -228,9 +227,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           ...(n.system ? { system: n.system } : {}),
           occurredAt,
         })
-        for (const job of notifyJobs(notification, ['slack', 'webhook', 'log'], { config: notify, correlationId: n.correlationId })) {
-          await boss!.send(job.name, job.data as object, { ...job.options, db: inTransaction(client) })
-        }
+        // Routed by notify.routes: the failing system's owners, the leaver's manager where access may remain.
+        await enqueueNotification(client, boss!, notification, { config: notify, correlationId: n.correlationId, context: { employeeId: n.employeeId } })
       },
     }
 

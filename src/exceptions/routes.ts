@@ -157,7 +157,7 @@ function exceptionDeps(deps: ApiDeps): ExceptionDeps {
 
 function callerOf(principal: Principal): Caller {
   if (principal.kind === 'hr_source') throw new ApiError(403, 'forbidden', 'an HR source may only deliver webhooks')
-  return { type: principal.kind, id: principal.id, name: principal.name, roles: principal.roles }
+  return { type: principal.kind, id: principal.id, name: principal.name, ...(principal.kind === 'oidc' ? { email: principal.email } : {}), roles: principal.roles }
 }
 
 function correlationOf(req: Request): string {
