@@ -36,6 +36,7 @@ import { buildRegistry, type Registry } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
+import type { SandboxMailbox } from './sandbox/mailbox.ts'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import express, { type Express } from 'express'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
@@ -130,6 +131,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let systemsConfig = config.systems
     let hrSources = config.hr
     let notify: NotifyConfig = config.notify
+    let sandboxMail: SandboxMailbox | undefined
     if (config.sandbox.enabled) {
       emulators = await startSandboxEmulators({ log })
       const started = emulators
@@ -137,6 +139,15 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       systemsConfig = sandboxSystems(emulators.urls, config.systems)
       seedNotifyChannels(emulators.slack)
       if (!config.notify.slack) notify = { ...config.notify, slack: notifyConfigSchema.parse(notifySandboxConfig(emulators.urls.slack!)).slack }
+      if (!config.notify.email) {
+        // E-mail goes to a local SMTP sink (smtp-server, a devDependency: loaded only here), listed at GET /api/v1/sandbox/mail.
+        const { startSandboxMail, sandboxEmailConfig } = await import('./sandbox/mail.ts')
+        const mail = await startSandboxMail(log)
+        sandboxMail = mail
+        cleanups.unshift({ name: 'smtp sink', fn: () => mail.close() })
+        const systems = ['sandbox', 'google', 'entra', 'slack', 'jira', 'scim:sandbox', ...config.systems.manual.map((m) => `manual:${m.name}`)]
+        notify = { ...notify, email: notifyConfigSchema.parse({ email: sandboxEmailConfig(mail.port, systems) }).email }
+      }
       hrEmulators = await startHrEmulators({ sandboxPeople: true })
       const hr = hrEmulators
       cleanups.unshift({ name: 'hr emulators', fn: () => hr.close() })
@@ -342,7 +353,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let url: string | undefined
     let served: Express | undefined
     if (mode === 'serve') {
-      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources })
+      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
       const app = createApp({
         log,
         metrics,
