@@ -20,4 +20,4 @@ CREATE TABLE sso_users (
   last_sign_in_at timestamptz,
   PRIMARY KEY (issuer, subject)
 );
-CREATE INDEX sso_users_last_seen ON sso_users (last_seen_at DESC, issuer, subject);
+CREATE INDEX sso_users_last_seen ON sso_users (last_seen_at DESC, issuer DESC, subject DESC);
