@@ -84,6 +84,8 @@ export interface Running {
   /** The sandbox's emulators, when the sandbox runs (tests and benchmarks steer them). */
   emulators?: SandboxEmulators
   hrEmulators?: HrEmulators
+  /** The sandbox's SMTP sink, when it catches e-mail (no notify.email configured). */
+  sandboxMail?: SandboxMailbox
   /** The HR sources in effect (the sandbox points them at its HR emulators). */
   hrSources: HrSourcesConfig
   stop(reason?: string): Promise<void>
@@ -422,6 +424,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       hrSources,
       ...(emulators ? { emulators } : {}),
       ...(hrEmulators ? { hrEmulators } : {}),
+      ...(sandboxMail ? { sandboxMail } : {}),
       stop: (reason = 'stop requested') => {
         stopping ??= (async () => {
           log.info({ reason }, 'shutting down')
