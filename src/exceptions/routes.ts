@@ -101,7 +101,8 @@ export function exceptionView(r: ExceptionRecord): z.input<typeof exceptionSchem
     revokeReason: r.revokeReason,
     expiredAt: r.expiredAt?.toISOString() ?? null,
     caseId: r.caseId,
-    details: r.details,
+    // The requester's e-mail is kept for routing decisions back to them (notify.routes), not shown.
+    details: Object.fromEntries(Object.entries(r.details).filter(([k]) => k !== 'requesterEmail')),
   }
 }
 

@@ -122,7 +122,7 @@ export type RecipientKind = (typeof RECIPIENT_KINDS)[number]
 
 export const emailNotifySchema = z
   .object({
-    host: z.string().min(1).describe('SMTP server host name (the sandbox starts none: see docs/notifications.md for a local sink).'),
+    host: z.string().min(1).describe('SMTP server host name. Unset notify.email in the sandbox (npm start): e-mail goes to a local SMTP sink instead (docs/sandbox.md).'),
     port: z.number().int().min(1).max(65535).default(587).describe('SMTP port: 587 (submission, STARTTLS), 465 (implicit TLS, set secure) or 25.'),
     secure: z.boolean().default(false).describe('Implicit TLS from the first byte (port 465). false: plain connection upgraded with STARTTLS when the server offers it.'),
     requireTLS: z

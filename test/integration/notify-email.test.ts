@@ -10,6 +10,7 @@ import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { withTransaction } from '../../src/db/pool.ts'
 import { exceptionsConfigSchema } from '../../src/exceptions/config.ts'
+import { exceptionView } from '../../src/exceptions/routes.ts'
 import { decideException, requestException, type Caller, type ExceptionDeps } from '../../src/exceptions/service.ts'
 import { holdNotification } from '../../src/hr/bulk-hold.ts'
 import { enqueueNotification } from '../../src/notify/index.ts'
@@ -69,6 +70,8 @@ describe('notifications by e-mail, routed per kind', () => {
   test('when an exception is requested and approved, then the approver group gets the request and the requester the decision, once each', async () => {
     const employeeId = await hire('M1')
     const { record } = await request(employeeId, REQUESTER)
+    assert.equal(record.details.requesterEmail, 'Olga@example.com', 'kept to route the decision back')
+    assert.equal('requesterEmail' in (exceptionView(record).details as object), false, 'but not shown by the API')
     const asked = await mail('the request mail', (m) => /Approval needed: .* for Ada M1$/.test(m.subject ?? ''))
     assert.deepEqual(asked.to, ['approvers@example.com'])
     await decideException(deps, APPROVER, record.id, 'approve', 'hand-over agreed with HR', { correlationId: `dec-${++n}` })
