@@ -282,7 +282,7 @@ function SsoUserTable() {
   const users = useData(() => getJson<SsoUsers>(`/api/v1/admin/sso-users${qs({ limit: 25, role: role || undefined, q: q.trim() || undefined, cursor })}`), [role, q, cursor])
   const page = cursors.length
   return (
-    <section aria-labelledby="sso-users-title" className="stack">
+    <section aria-labelledby="sso-users-title">
       <h3 id="sso-users-title">Signed in with SSO</h3>
       <div className="row wrap">
         <div className="field">
