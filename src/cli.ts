@@ -91,6 +91,7 @@ async function sandboxSummary(running: Running): Promise<string> {
     tokensFile: file,
     emulators: running.emulators?.urls ?? {},
     hrEmulators: running.hrEmulators?.urls ?? {},
+    ...(running.sandboxMail ? { mailPort: running.sandboxMail.port } : {}),
   })
 }
 

@@ -30,8 +30,7 @@ import { webhookRouter } from './http/webhooks.ts'
 import { consoleRouter } from './http/console.ts'
 import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
 import { removeSandboxHrState, startHrEmulators, writeSandboxHrState, type HrEmulators } from './hr/emulators/index.ts'
-import { lifecycleNotification, notifyConfigSchema, notifyJobs, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
-import { inTransaction } from './queue/boss.ts'
+import { enqueueNotification, lifecycleNotification, notifyConfigSchema, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
 import { uuidV5 } from './util/ids.ts'
 import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
 import { hrReconcileWorker, reconcileHrSourcesNow, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
@@ -40,6 +39,7 @@ import { buildRegistry, type Registry } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
+import type { SandboxMailbox } from './sandbox/mailbox.ts'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import express, { type Express } from 'express'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
@@ -96,6 +96,8 @@ export interface Running {
   /** The sandbox's emulators, when the sandbox runs (tests and benchmarks steer them). */
   emulators?: SandboxEmulators
   hrEmulators?: HrEmulators
+  /** The sandbox's SMTP sink, when it catches e-mail (no notify.email configured). */
+  sandboxMail?: SandboxMailbox
   /** The HR sources in effect (the sandbox points them at its HR emulators). */
   hrSources: HrSourcesConfig
   stop(reason?: string): Promise<void>
@@ -143,8 +145,9 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let systemsConfig = config.systems
     let hrSources = config.hr
     let notify: NotifyConfig = config.notify
+    let sandboxMail: SandboxMailbox | undefined
     if (options.targets) {
-      // The child of `tenure serve`: the parent resolved the targets (and runs the sandbox's emulators).
+      // The child of `tenure serve`: the parent resolved the targets (and runs the sandbox's emulators and mail sink).
       systemsConfig = options.targets.systems
       hrSources = options.targets.hr
       notify = options.targets.notify
@@ -155,6 +158,15 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       systemsConfig = sandboxSystems(emulators.urls, config.systems)
       seedNotifyChannels(emulators.slack)
       if (!config.notify.slack) notify = { ...config.notify, slack: notifyConfigSchema.parse(notifySandboxConfig(emulators.urls.slack!)).slack }
+      if (!config.notify.email) {
+        // E-mail goes to a local SMTP sink (smtp-server, a devDependency: loaded only here), listed at GET /api/v1/sandbox/mail.
+        const { startSandboxMail, sandboxEmailConfig } = await import('./sandbox/mail.ts')
+        const mail = await startSandboxMail(log)
+        sandboxMail = mail
+        cleanups.unshift({ name: 'smtp sink', fn: () => mail.close() })
+        const systems = ['sandbox', 'google', 'entra', 'slack', 'jira', 'scim:sandbox', ...config.systems.manual.map((m) => `manual:${m.name}`)]
+        notify = { ...notify, email: notifyConfigSchema.parse({ email: sandboxEmailConfig(mail.port, systems) }).email }
+      }
       hrEmulators = await startHrEmulators({ sandboxPeople: true })
       const hr = hrEmulators
       cleanups.unshift({ name: 'hr emulators', fn: () => hr.close() })
@@ -270,9 +282,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           ...(n.system ? { system: n.system } : {}),
           occurredAt,
         })
-        for (const job of notifyJobs(notification, ['slack', 'webhook', 'log'], { config: notify, correlationId: n.correlationId })) {
-          await boss!.send(job.name, job.data as object, { ...job.options, db: inTransaction(client) })
-        }
+        // Routed by notify.routes: the failing system's owners, the leaver's manager where access may remain.
+        await enqueueNotification(client, boss!, notification, { config: notify, correlationId: n.correlationId, context: { employeeId: n.employeeId } })
       },
     }
 
@@ -387,7 +398,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let url: string | undefined
     let served: Express | undefined
     if (mode === 'serve') {
-      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources })
+      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
       const app = createApp({
         log,
         metrics,
@@ -467,6 +478,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       hrSources,
       ...(emulators ? { emulators } : {}),
       ...(hrEmulators ? { hrEmulators } : {}),
+      ...(sandboxMail ? { sandboxMail } : {}),
       stop: (reason = 'stop requested') => {
         stopping ??= (async () => {
           log.info({ reason }, 'shutting down')

@@ -24,6 +24,7 @@ import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
 import { RECONCILIATION_ROUTES } from '../reconciliation/routes.ts'
 import { CONSOLE_ROUTES } from '../console/routes.ts'
 import { ADMIN_ROUTES } from '../admin/routes.ts'
+import { SANDBOX_MAIL_ROUTES } from '../sandbox/mail-routes.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
@@ -37,6 +38,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...REPORT_ROUTES,
   ...AUDIT_ROUTES,
   ...CONSOLE_ROUTES,
+  ...SANDBOX_MAIL_ROUTES,
   ...ADMIN_ROUTES,
 ]
 
@@ -55,6 +57,7 @@ export interface ApiOptions {
   notify?: ApiDeps['notify']
   registry?: ApiDeps['registry']
   hrSources?: ApiDeps['hrSources']
+  sandboxMail?: ApiDeps['sandboxMail']
 }
 
 export interface Api {
@@ -73,7 +76,7 @@ export function createApi(options: ApiOptions): Api {
   const now = options.now ?? (() => new Date())
   const oidc = config.auth.oidc ? createOidcVerifier(config.auth.oidc, { now, log }) : null
   const authenticator = createAuthenticator({ pool, log, oidc, now })
-  const deps: ApiDeps = { pool, config, log, now, engine: options.engine, boss: options.boss, notify: options.notify, registry: options.registry, hrSources: options.hrSources }
+  const deps: ApiDeps = { pool, config, log, now, engine: options.engine, boss: options.boss, notify: options.notify, registry: options.registry, hrSources: options.hrSources, sandboxMail: options.sandboxMail }
   const clock = () => now().getTime()
   return {
     before: securityMiddleware({ config, authenticator, log, now: clock }),
