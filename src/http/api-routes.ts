@@ -24,11 +24,13 @@ import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
 import { RECONCILIATION_ROUTES } from '../reconciliation/routes.ts'
 import { CONSOLE_ROUTES } from '../console/routes.ts'
 import { ADMIN_ROUTES } from '../admin/routes.ts'
+import { OFFBOARDING_ROUTES } from '../offboarding/routes.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
   ...AUTH_ROUTES,
   ...EMPLOYEE_ROUTES,
+  ...OFFBOARDING_ROUTES,
   ...CASE_ROUTES,
   ...OPERATION_ROUTES,
   ...RECONCILIATION_ROUTES,
