@@ -164,11 +164,30 @@ export const listEmergencyTerminations = defineRoute({
       offset: z.coerce.number().int().min(0).default(0),
     }),
   },
-  responses: { 200: { description: 'A page of emergency terminations', schema: z.object({ items: z.array(emergencyTerminationSchema), total: z.number().int() }) } },
+  responses: {
+    200: {
+      description: 'A page of emergency terminations, and the rules in effect (so a client can say who may cut off and whether a second approver is needed)',
+      schema: z.object({
+        items: z.array(emergencyTerminationSchema),
+        total: z.number().int(),
+        settings: z.object({
+          requireSecondApprover: z.boolean(),
+          requestRoles: z.array(z.string()).describe('Besides admin.'),
+          approverRoles: z.array(z.string()).describe('Besides admin.'),
+          requestExpiryMinutes: z.number().int(),
+        }),
+      }),
+    },
+  },
   handler: async ({ query, deps }) => {
     if (deps.engine) await expireEmergencyRequests(offboardingDeps(deps))
     const { rows, total } = await listEmergencies(deps.pool, query)
-    return { items: rows.map(emergencyView), total }
+    const c = deps.config.offboarding.emergency
+    return {
+      items: rows.map(emergencyView),
+      total,
+      settings: { requireSecondApprover: c.requireSecondApprover, requestRoles: c.requestRoles, approverRoles: c.approverRoles, requestExpiryMinutes: c.requestExpiry },
+    }
   },
 })
 
