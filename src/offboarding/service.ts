@@ -25,7 +25,7 @@ import { REASON_MIN_LENGTH } from '../exceptions/config.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
 import type { EmergencyConfig } from './config.ts'
 import { EMERGENCY_EVENT_PREFIX } from './hr-gate.ts'
-import { emergencyById, expireDue, insertEmergency, leaverCaseOf, markApplied, markRejected, pendingEmergencyOf, appliedEmergencyOf, type EmergencyRow } from './store.ts'
+import { emergencyById, expireDue, insertEmergency, leaverCaseOf, markApplied, markConfirmed, markRejected, pendingEmergencyOf, appliedEmergencyOf, type EmergencyRow } from './store.ts'
 
 export interface Caller {
   type: 'api_token' | 'oidc'
@@ -168,6 +168,9 @@ async function applyCut(deps: OffboardingDeps, input: ApplyInput): Promise<{ job
           }
           const kase = await leaverCaseOf(client, input.employee.id, input.employee.generation)
           await markApplied(client, input.requestId, now, kase?.id ?? null, input.approver)
+          // HR had already scheduled this person's termination: its record has spoken, the cut only
+          // brought the moment forward (and HR's later rescind is still held: hr-gate.ts).
+          const scheduledByHr = result.from === 'terminationScheduled' && (await markConfirmed(client, input.requestId, now, null))
           audit.push({
             actor: input.actor,
             action: 'offboarding.emergency_terminated',
@@ -188,6 +191,15 @@ async function applyCut(deps: OffboardingDeps, input: ApplyInput): Promise<{ job
               to: result.to,
             },
           })
+          if (scheduledByHr) {
+            audit.push({
+              actor: { type: 'system', id: 'tenure' },
+              action: 'offboarding.emergency_confirmed_by_hr',
+              subject: { employeeId: input.employee.id },
+              correlationId: input.correlationId,
+              details: { emergencyTerminationId: input.requestId, previously: 'unconfirmed', scheduledByHr: true },
+            })
+          }
         },
       },
     )

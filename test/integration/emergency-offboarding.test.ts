@@ -183,6 +183,22 @@ describe('emergency off-boarding, cut off at once (default config)', { concurren
     assert.equal(status.rows[0]!.status, 'cancelled', 'HR confirmed: nothing left to decide')
   })
 
+  test('when HR had already scheduled the termination for later, then the cut brings it forward and counts as confirmed by HR', async () => {
+    const { t, api, hire, auditCount } = h
+    const employeeId = await hire('E106', 'Scheduled')
+    await applyHrEvent(t.running.engine, hrEvent('employee.terminated', 'E106', { effectiveAt: new Date(Date.now() + 7 * 86_400_000).toISOString(), voluntary: 'voluntary', immediate: false }), {
+      actor: { type: 'hr_source', id: 'generic' },
+      correlationId: 'hr-schedules-E106',
+    })
+    assert.equal(await t.employeeState('E106'), 'terminationScheduled')
+    const cut = await api('POST', `/api/v1/employees/${employeeId}/terminate`, 'adminA', { reason: 'Notice period cut short: data exfiltration' })
+    assert.equal(cut.status, 202)
+    assert.equal(cut.body.state, 'deprovisioning')
+    assert.equal(cut.body.request?.hrStatus, 'confirmed')
+    assert.ok(Date.parse(cut.body.case!.effectiveAt!) <= Date.now(), 'effective now, not next week')
+    assert.equal(await auditCount(employeeId, 'offboarding.emergency_confirmed_by_hr'), 1)
+  })
+
   test('when HR reconciliation finds the cut-off person active in the roster, then a discrepancy task is raised once', async () => {
     const { t, api, hire, auditCount } = h
     const employeeId = await hire('E104', 'Roster')
