@@ -12,8 +12,9 @@ import { createApiToken } from '../../src/auth/tokens.ts'
 import type { Role } from '../../src/auth/roles.ts'
 import { SANDBOX_ENTRA_GROUPS } from '../../src/sandbox/index.ts'
 import { registerEmergencyCommands } from '../../src/offboarding/cli.ts'
-import { rosterShowsEmployed } from '../../src/offboarding/hr-gate.ts'
-import { recordAudit } from '../../src/audit/index.ts'
+import { startHrEmulators, type HrEmulators } from '../../src/hr/emulators/index.ts'
+import { reconcileSource } from '../../src/jobs/hr-reconcile.ts'
+import { silentLogger } from '../../src/log.ts'
 
 const policy = {
   rules: [
@@ -199,20 +200,6 @@ describe('emergency off-boarding, cut off at once (default config)', { concurren
     assert.equal(await auditCount(employeeId, 'offboarding.emergency_confirmed_by_hr'), 1)
   })
 
-  test('when HR reconciliation finds the cut-off person active in the roster, then a discrepancy task is raised once', async () => {
-    const { t, api, hire, auditCount } = h
-    const employeeId = await hire('E104', 'Roster')
-    const cut = await api('POST', `/api/v1/employees/${employeeId}/terminate`, 'adminA', { reason: 'Contractor access abused, per CISO' })
-    assert.equal(cut.status, 202)
-    for (let i = 0; i < 2; i++) {
-      const audit = await rosterShowsEmployed(t.running.pool, { source: 'generic', externalId: 'E104', employmentStatus: 'active', now: new Date(), correlationId: `roster-${i}` })
-      if (audit.length > 0) await recordAudit(t.running.pool, audit)
-    }
-    assert.equal(await auditCount(employeeId, 'offboarding.hr_discrepancy'), 1)
-    const tasks = await t.running.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM manual_tasks WHERE employee_id = $1 AND kind = 'hr_discrepancy' AND status = 'open'`, [employeeId])
-    assert.equal(tasks.rows[0]!.n, 1)
-  })
-
   test('when `tenure employees terminate <email> --reason` runs, then the person is cut off through the API and a second run says already leaving', async () => {
     const { t, hire, tokens } = h
     await hire('E105', 'Cli')
@@ -304,5 +291,47 @@ describe('emergency off-boarding with a second approver (four-eyes)', { concurre
     assert.equal(withdrawn.status, 200)
     assert.equal(withdrawn.body.outcome, 'rejected')
     assert.equal(await t.employeeState('F201'), 'active')
+  })
+})
+
+describe('emergency off-boarding against the HR roster (HiBob emulator, reconciliation polls)', () => {
+  let h: Awaited<ReturnType<typeof harness>>
+  let hr: HrEmulators
+  before(async () => {
+    hr = await startHrEmulators({ employees: [] })
+    h = await harness({ hr: { hibob: hr.config.hibob } })
+  })
+  after(async () => {
+    await h.t.stop()
+    await hr.close()
+  })
+
+  test('when reconciliation finds the cut-off person still active in HR, then a discrepancy task is raised once; when HR then records the termination, the poll confirms the cut and the task is cancelled', async () => {
+    const { t, api, auditCount } = h
+    const poll = () => reconcileSource({ pool: t.running.pool, boss: t.running.boss, log: silentLogger, sources: t.running.hrSources, now: () => new Date() }, 'hibob', 'poll-emergency')
+    hr.hibob.upsertEmployee({ id: 'HB-9', firstName: 'Rita', lastName: 'Roster', startDate: '2025-01-06', status: 'active', timeZone: 'Europe/Berlin' })
+    await poll()
+    await t.until('the joiner to be active', async () => (await t.employeeState('HB-9', 'hibob')) === 'active')
+    const employeeId = (await t.running.pool.query<{ id: string }>(`SELECT id FROM employees WHERE source = 'hibob' AND external_id = 'HB-9'`)).rows[0]!.id
+
+    const cut = await api('POST', `/api/v1/employees/${employeeId}/terminate`, 'adminA', { reason: 'Contractor access abused, per CISO' })
+    assert.equal(cut.status, 202)
+    await poll()
+    await poll()
+    assert.equal(await auditCount(employeeId, 'offboarding.hr_discrepancy'), 1, 'raised once, not at every poll')
+    const shown = (await api('GET', `/api/v1/emergency-terminations/${cut.body.request!.id}`, 'operator')).body as unknown as { hrStatus: string; discrepancyTaskId: string }
+    assert.equal(shown.hrStatus, 'discrepancy')
+    const task = await t.running.pool.query<{ status: string; owner_group: string }>('SELECT status, owner_group FROM manual_tasks WHERE id = $1', [shown.discrepancyTaskId])
+    assert.deepEqual(task.rows[0], { status: 'open', owner_group: 'it-security' })
+
+    hr.hibob.terminate('HB-9', new Date().toISOString().slice(0, 10), { type: 'involuntary' })
+    await poll()
+    await t.until('HR to confirm the cut', async () => {
+      const r = (await api('GET', `/api/v1/emergency-terminations/${cut.body.request!.id}`, 'operator')).body as unknown as { hrStatus: string }
+      return r.hrStatus === 'confirmed'
+    })
+    const after = await t.running.pool.query<{ status: string }>('SELECT status FROM manual_tasks WHERE id = $1', [shown.discrepancyTaskId])
+    assert.equal(after.rows[0]!.status, 'cancelled')
+    assert.equal(await auditCount(employeeId, 'offboarding.emergency_confirmed_by_hr'), 1)
   })
 })
