@@ -87,7 +87,7 @@ function offboardingDeps(deps: ApiDeps): OffboardingDeps {
   if (!deps.engine) {
     throw new ApiError(503, 'engine_unavailable', 'this server was started without the lifecycle engine; nobody can be cut off here', null, { 'Retry-After': '30' })
   }
-  return { engine: deps.engine, config: deps.config.offboarding.emergency }
+  return { engine: deps.engine, config: deps.config.offboarding.emergency, ...(deps.notify ? { notify: deps.notify } : {}) }
 }
 
 function callerOf(principal: Principal): Caller {

@@ -24,6 +24,8 @@ import { applyEvent, buildHrEvent, type Actor, type EngineDeps } from '../lifecy
 import { REASON_MIN_LENGTH } from '../exceptions/config.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
 import type { EmergencyConfig } from './config.ts'
+import { notificationId, notifyJobs, type Notification, type NotifyConfig } from '../notify/index.ts'
+import { inTransaction } from '../queue/boss.ts'
 import { EMERGENCY_EVENT_PREFIX } from './hr-gate.ts'
 import { emergencyById, expireDue, insertEmergency, leaverCaseOf, markApplied, markConfirmed, markRejected, pendingEmergencyOf, appliedEmergencyOf, type EmergencyRow } from './store.ts'
 
@@ -37,6 +39,38 @@ export interface Caller {
 export interface OffboardingDeps {
   engine: EngineDeps
   config: EmergencyConfig
+  /** The notification config in effect: approvers are told of a pending request, everyone of a cut. */
+  notify?: () => NotifyConfig
+}
+
+type EmergencyNotice = 'requested' | 'terminated'
+
+/**
+ * Approvers hear of a pending request (it expires unanswered), and the approvals channel of every
+ * cut: someone lost access without HR. Ids and the display name only, like the exceptions'
+ * notifications; queued in the caller's transaction so it goes out only if the change commits.
+ */
+async function notifyEmergency(deps: OffboardingDeps, client: PoolClient, kind: EmergencyNotice, f: { id: string; employee: EmployeeRecord; reason: string; requester: string; approver?: string | null; expiresAt?: Date | null; caseId?: string | null; deadlineAt?: Date | null; correlationId: string }): Promise<void> {
+  const config = deps.notify?.()
+  if (!config) return
+  const name = f.employee.display_name ?? f.employee.external_id
+  const notification: Notification = {
+    id: notificationId('emergency-termination', f.id, kind),
+    kind: `offboarding.emergency_${kind}`,
+    severity: kind === 'requested' ? 'warning' : 'critical',
+    title: kind === 'requested' ? `Emergency off-boarding of ${name} waits for a second approver` : `${name} is being cut off now (emergency off-boarding)`,
+    text:
+      kind === 'requested'
+        ? `${f.requester} asks to cut ${name} off now, without waiting for HR: "${f.reason}". Nothing is cut until someone else approves it ` +
+          `(console: Approvals, or \`tenure employees emergency approve ${f.id}\`) before ${f.expiresAt?.toISOString() ?? '?'}.`
+        : `Requested by ${f.requester}${f.approver ? `, approved by ${f.approver}` : ''}: "${f.reason}". Every system is revoked and verified by ${f.deadlineAt?.toISOString() ?? 'the SLA deadline'}; HR's record will be compared when it arrives.`,
+    subject: { employeeId: f.employee.id, employeeName: name, ...(f.caseId ? { caseId: f.caseId } : {}) },
+    occurredAt: deps.engine.now().toISOString(),
+    details: { emergencyTerminationId: f.id, requestedBy: f.requester, approvedBy: f.approver ?? null, expiresAt: f.expiresAt?.toISOString() ?? null },
+  }
+  for (const job of notifyJobs(notification, ['slack', 'webhook', 'log'], { config, correlationId: f.correlationId })) {
+    await deps.engine.boss.send(job.name, job.data as object, { ...job.options, db: inTransaction(client) })
+  }
 }
 
 /** States in which the person is already leaving or gone: a second cut changes nothing. */
@@ -191,6 +225,16 @@ async function applyCut(deps: OffboardingDeps, input: ApplyInput): Promise<{ job
               to: result.to,
             },
           })
+          await notifyEmergency(deps, client, 'terminated', {
+            id: input.requestId,
+            employee: input.employee,
+            reason: input.reason,
+            requester: input.requester.name ?? input.requester.id,
+            approver: input.approver ? (input.approver.name ?? input.approver.id) : null,
+            caseId: kase?.id ?? null,
+            deadlineAt: kase?.deadline_at ?? null,
+            correlationId: input.correlationId,
+          })
           if (scheduledByHr) {
             audit.push({
               actor: { type: 'system', id: 'tenure' },
@@ -257,6 +301,14 @@ export async function requestTermination(deps: OffboardingDeps, caller: Caller, 
             details: { emergencyTerminationId: requestId, reason: trimmed, requestedByName: caller.name, expiresInMinutes: config.requestExpiry, approverRoles: config.approverRoles },
           },
         ])
+        await notifyEmergency(deps, client, 'requested', {
+          id: requestId,
+          employee,
+          reason: trimmed,
+          requester: caller.name ?? caller.id,
+          expiresAt: new Date(now.getTime() + config.requestExpiry * 60_000),
+          correlationId: opts.correlationId,
+        })
       }
       return ok
     })

@@ -254,6 +254,11 @@ describe('emergency off-boarding with a second approver (four-eyes)', { concurre
     assert.equal(repeat.body.outcome, 'already_requested')
     assert.equal(repeat.body.request?.id, asked.body.request?.id)
     assert.equal(await auditCount(employeeId, 'offboarding.emergency_requested'), 1)
+    const told = await t.running.pool.query<{ channel: string }>(
+      `SELECT data->>'channel' AS channel FROM pgboss.job WHERE name = 'notify' AND data->'notification'->>'kind' = 'offboarding.emergency_requested' AND data->'notification'->'details'->>'emergencyTerminationId' = $1`,
+      [asked.body.request!.id],
+    )
+    assert.ok(told.rows.some((r) => r.channel === 'slack'), `approvers are told in Slack: ${JSON.stringify(told.rows)}`)
 
     const pending = await api('GET', '/api/v1/emergency-terminations?status=pending', 'operator')
     assert.ok((pending.body as unknown as { items: { id: string }[] }).items.some((x) => x.id === asked.body.request!.id))
