@@ -21,6 +21,7 @@ import { registerAuditCommands } from './audit/cli.ts'
 import { registerHoldCommands } from './hr/holds-cli.ts'
 import { registerDeadLetterCommands } from './api/jobs-cli.ts'
 import { registerReconcileCommands } from './admin/cli.ts'
+import { registerEmergencyCommands } from './offboarding/cli.ts'
 
 const program = new Command()
 program
@@ -221,6 +222,9 @@ registerTokenCommands(program, { loadConfig: () => config() })
 
 // tenure exceptions request | list | show | approve | reject | revoke (src/exceptions/cli.ts)
 registerExceptionCommands(program)
+
+// tenure employees terminate | emergency list | approve | reject (src/offboarding/cli.ts)
+registerEmergencyCommands(program)
 
 // tenure reports access-revocations | verify (src/reports/cli.ts)
 registerReportCommands(program, { loadConfig: () => config() })

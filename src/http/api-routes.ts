@@ -25,11 +25,13 @@ import { RECONCILIATION_ROUTES } from '../reconciliation/routes.ts'
 import { CONSOLE_ROUTES } from '../console/routes.ts'
 import { ADMIN_ROUTES } from '../admin/routes.ts'
 import { SANDBOX_MAIL_ROUTES } from '../sandbox/mail-routes.ts'
+import { OFFBOARDING_ROUTES } from '../offboarding/routes.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
   ...AUTH_ROUTES,
   ...EMPLOYEE_ROUTES,
+  ...OFFBOARDING_ROUTES,
   ...CASE_ROUTES,
   ...OPERATION_ROUTES,
   ...RECONCILIATION_ROUTES,

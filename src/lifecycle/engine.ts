@@ -30,6 +30,7 @@ import { LIFECYCLE_VERSIONING, type MachineVersioning } from '../../state-machin
 import { currentSnapshot, noEffects, restore } from './restore.ts'
 import { accountProjections, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
 import { writeEffects } from './effects.ts'
+import { emergencyHrGate } from '../offboarding/hr-gate.ts'
 
 export interface Actor {
   type: 'hr_source' | 'api_token' | 'oidc' | 'system'
@@ -234,6 +235,17 @@ async function applyLocked(
     return { employeeId: row.id, externalId: row.external_id, applied: false, from, to: from, jobsEnqueued: 0, ignoredReason: 'no event', view }
   }
 
+  // An HR event after an emergency termination (src/offboarding/hr-gate.ts): HR's termination
+  // confirms the cut; one that would give access back is held for a person, never applied.
+  const gate = await emergencyHrGate(client, { employeeId: row.id, generation: row.snapshot ? before.context.generation : undefined, event, now, correlationId: options.correlationId })
+  if (gate?.block) {
+    actor.stop()
+    const held: ApplyResult = { employeeId: row.id, externalId: row.external_id, applied: false, from, to: from, jobsEnqueued: 0, ignoredReason: gate.block, view: caseView(before) }
+    if (options.within) await options.within(client, held)
+    await appendAudit(client, [...gate.audit, ...(options.audit ?? [])])
+    return held
+  }
+
   // 2. Send.
   actor.send(event)
   const after = actor.getSnapshot()
@@ -282,7 +294,7 @@ async function applyLocked(
 
   // 4. Hand the effects to their writers: jobs and timers in this transaction, notifications.
   const written = await writeEffects(deps, client, effects, { row, ctx, slaMinutes, correlationId, actor: options.actor, now })
-  const audit: AuditEntryInput[] = written.audit
+  const audit: AuditEntryInput[] = [...written.audit, ...(gate?.audit ?? [])]
 
   // 5. Audit, last: the chain lock is held only from here to COMMIT.
   if (from !== to || !ignored) {

@@ -50,7 +50,7 @@ export const slackNotifySchema = z
           .string()
           .min(1)
           .describe('Channel for SLA escalations, failed verifications, failed jobs and residual access. A channel id (C0123ABC) is safest; a name works while it is not renamed.'),
-        approvals: z.string().min(1).describe('Channel for decisions people must take: exception requests and decisions (exception.*) and mass-termination holds (hr.bulk_hold.*).'),
+        approvals: z.string().min(1).describe('Channel for decisions people must take: exception requests and decisions (exception.*), mass-termination holds (hr.bulk_hold.*) and emergency off-boarding (offboarding.emergency_*).'),
       })
       .strict()
       .describe('Where each kind of notification is posted.'),

@@ -4,6 +4,7 @@ import { Link } from '../router.tsx'
 import type { CountedPage, EmployeeDetail, EmployeeSummary, Exception, Page, PlanSystem, TimelineItem } from '../types.ts'
 import { PagerBar, usePager } from './paging.tsx'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+import { CutOffNow } from './Terminate.tsx'
 
 const EMPLOYEES_PER_PAGE = 50
 
@@ -141,6 +142,7 @@ export function EmployeePage({ id }: { id: string }) {
           )}
         </dd>
       </dl>
+      <CutOffNow employee={e} onDone={emp.reload} />
 
       <Section title="Accounts per system" id="accounts">
         {e.accounts.length === 0 ? (
