@@ -438,9 +438,10 @@ function fileNameOf(item: ReportHistoryItem, manifest: ReportManifest | null): s
 function ReportHistory({ reloadKey, onRunAgain }: { reloadKey: number; onRunAgain: (r: ReportRequest) => void }) {
   const pager = usePager()
   // A report just made is at the top of the first page: go there (once per new report).
-  const seenReload = useRef(reloadKey)
-  if (seenReload.current !== reloadKey) {
-    seenReload.current = reloadKey
+  // (React's "adjust state when a prop changes" pattern: set during render, no effect.)
+  const [seenReload, setSeenReload] = useState(reloadKey)
+  if (seenReload !== reloadKey) {
+    setSeenReload(reloadKey)
     if (pager.index > 0) pager.first()
   }
   const history = useData(() => getJson<HistoryPage>(`/api/v1/reports${qs({ limit: HISTORY_PAGE, cursor: pager.cursor })}`), [pager.cursor, reloadKey])
