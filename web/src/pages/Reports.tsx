@@ -7,6 +7,7 @@
 import { useEffect, useRef, useState, type ChangeEvent, type FormEvent } from 'react'
 import canonicalize from 'canonicalize'
 import { ApiError, getJson, qs, request } from '../api.ts'
+import { useViewer } from '../App.tsx'
 import type { ReportManifest } from '../types.ts'
 import type { ReportHistoryItem } from '../../../src/reports/history.ts'
 import { Badge, ErrorBox, Person, Section, TableWrap, Time, useData } from '../ui.tsx'
@@ -148,6 +149,7 @@ export function Reports() {
 }
 
 function ReportPanel({ onExported, preset }: { onExported: () => void; preset: { request: ReportRequest; n: number } | null }) {
+  const { me } = useViewer()
   const [form, setForm] = useState<ReportRequest>(defaultRequest)
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
@@ -324,7 +326,8 @@ function ReportPanel({ onExported, preset }: { onExported: () => void; preset: {
               </dd>
               <dt>Generated</dt>
               <dd>
-                <Time iso={result.manifest.generatedAt} /> by {result.manifest.generatedBy}
+                {/* Made just now by whoever is signed in: their name, the manifest's actor id on hover. */}
+                <Time iso={result.manifest.generatedAt} /> by <Person id={result.manifest.generatedBy} name={me.name} />
               </dd>
             </dl>
           )}
