@@ -132,10 +132,18 @@ describe('auditor exports reports and reads the report history in the console', 
   })
 
   test('when reports were generated, then the history lists them newest first with who made them, pages on the server, saves a manifest again and verifies a saved copy', async () => {
-    // More reports than one page holds (the console shows 10 a page): six through the API.
-    for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${t.url}/api/v1/reports/access-revocations?from=2025-01-01&to=2025-02-01&format=ndjson`, { headers: { authorization: `Bearer ${auditor}` } })
-      assert.equal(res.status, 200)
+    // More reports than one page holds (the console shows 10 a page): six through the API, the
+    // newest a January NDJSON.
+    for (const query of [
+      'employee=HR-BOB&format=html',
+      'from=2025-01-01&to=2025-04-01&format=csv',
+      'employee=HR-BOB&format=csv',
+      'from=2025-01-01&to=2025-02-01&format=json',
+      'employee=HR-BOB&from=2025-01-01&to=2027-01-01&format=ndjson',
+      'from=2025-01-01&to=2025-02-01&format=ndjson',
+    ]) {
+      const res = await fetch(`${t.url}/api/v1/reports/access-revocations?${query}`, { headers: { authorization: `Bearer ${auditor}` } })
+      assert.equal(res.status, 200, query)
       await res.arrayBuffer()
     }
     const { page, problems, close } = await openAudit()
