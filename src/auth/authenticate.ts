@@ -16,7 +16,7 @@ import type { OidcVerifier } from './oidc.ts'
 import type { ApiTokenPrincipal, Principal } from './roles.ts'
 import { hashToken, parseToken, sameHash } from './token-format.ts'
 import { findTokenByPrefix, tokenStatus, touchLastUsed } from './tokens.ts'
-import { recordSsoSignIn } from './sso-users.ts'
+import { recordSsoSignIn } from '../db/sso-users.ts'
 
 export interface Authenticator {
   /** The caller, or null when no credential was sent. Throws ApiError (401/503) when one was refused. */

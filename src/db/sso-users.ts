@@ -5,9 +5,9 @@
  * claim value without reading the IdP. It grants nothing: a user removed from a group at the
  * IdP loses the role on their next request, whatever this table says.
  */
-import type { Queryable } from '../db/pool.ts'
-import type { OidcSignIn } from './oidc.ts'
-import type { Role } from './roles.ts'
+import type { Queryable } from './pool.ts'
+import type { OidcSignIn } from '../auth/oidc.ts'
+import type { Role } from '../auth/roles.ts'
 
 export interface SsoUser {
   issuer: string
