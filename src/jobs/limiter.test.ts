@@ -74,3 +74,28 @@ test('when calls wait for their slot under the shared shutdown signal, then no l
   await Promise.all(Array.from({ length: 20 }, () => limiter.take('entra', 'write-leak', spec, 1, shutdown.signal)))
   assert.equal(EventEmitter.getEventListeners(shutdown.signal, 'abort').length, 0)
 })
+
+test('when 10 calls are refused on a booked Tier-2 bucket, then each is handed back for its own slot in the line (3 s apart), not a fixed few seconds', async () => {
+  // Slack's Tier 2: 20 a minute, one token every 3 s. maxWaitMs 5 s: one call may book ahead.
+  const limiter = createLimiter(pools[0]!, { maxWaitMs: 5_000, sleep: async () => {} })
+  const spec = { perMinute: 20, burst: 1 }
+  await limiter.take('slack', 'usergroups.users.update', spec) // the burst
+  await limiter.take('slack', 'usergroups.users.update', spec) // booked 3 s ahead (within 5 s)
+  const waits: number[] = []
+  for (let i = 0; i < 10; i++) {
+    await assert.rejects(limiter.take('slack', 'usergroups.users.update', spec), (err: unknown) => {
+      assert.ok(err instanceof RateLimitedError)
+      waits.push(err.retryAfterMs)
+      return true
+    })
+  }
+  // The first refused call's token is there after the booked one (6 s); every later one 3 s after
+  // the previous (the bucket's refill), so 10 waiting calls come back over 33 s, one per slot.
+  // Before: every one of them was told about 6 s and all came back together.
+  for (const [k, ms] of waits.entries()) {
+    const expected = 6_000 + k * 3_000
+    assert.ok(Math.abs(ms - expected) < 250, `refused call ${k + 1}: ${ms} ms, expected about ${expected} ms`)
+  }
+  const { rows } = await pools[0]!.query(`SELECT tokens FROM rate_limit_buckets WHERE system = 'slack' AND bucket = 'usergroups.users.update'`)
+  assert.ok(rows[0].tokens > -1.1, 'refused calls take no token: the line is a time, not a debt')
+})
