@@ -1,0 +1,187 @@
+/**
+ * Slack user-group batching across jobs and processes: joiners and leavers of one group record
+ * their change in PostgreSQL (group_membership_changes), and whichever job next gets Slack's Tier-2
+ * tokens applies every pending change in one usergroups.users.update. Real PostgreSQL, real
+ * advisory locks, two provisioner instances on two pools (two worker processes), real
+ * @slack/web-api against the emulator over HTTP; call counts are the emulator's own.
+ *
+ * A rate-limit hand-back is modelled as the job layer does it: the provisioner call rejects with
+ * RateLimitedError, and the job runs again later from the start with the same idempotency key.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import pg from 'pg'
+import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts'
+import { migrate } from '../../src/db/migrate.ts'
+import { advisoryLocks } from '../../src/db/advisory-locks.ts'
+import { groupChangeStore } from '../../src/db/group-changes.ts'
+import { silentLogger } from '../../src/log.ts'
+import { RateLimitedError } from '../errors.ts'
+import type { AccountRef, Ctx, Provisioner, RevocationEvidence } from '../types.ts'
+import { slackConfigSchema } from './config.ts'
+import { SlackEmulator, slackSandboxConfig } from './emulator.ts'
+import { createSlackProvisioner } from './provisioner.ts'
+import { EMULATOR_RATE_LIMITS } from './limits.ts'
+
+let db: TestDatabase
+const pools: pg.Pool[] = []
+before(async () => {
+  db = await createTestDatabase('slackbatch')
+  for (let i = 0; i < 2; i++) pools.push(new pg.Pool({ connectionString: db.url, max: 6 }))
+  await migrate(pools[0]!, silentLogger)
+})
+after(async () => {
+  await Promise.all(pools.map((p) => p.end()))
+  await db.drop()
+})
+
+/** Tier-2 user-group methods closed (every call refused by the limiter, as when its line is long) or open. */
+class Gate {
+  closed = true
+  refusals = 0
+  ctx(key: string): Ctx {
+    return {
+      idempotencyKey: key,
+      correlationId: key,
+      signal: new AbortController().signal,
+      log: silentLogger,
+      throttle: async (bucket) => {
+        if (this.closed && bucket.startsWith('usergroups.users.')) {
+          this.refusals += 1
+          throw new RateLimitedError(`local limiter: slack/${bucket} is booked`, 3_000, { system: 'slack', operation: `limiter.${bucket}` })
+        }
+      },
+      recordCall: () => {},
+    }
+  }
+}
+
+interface Harness {
+  emu: SlackEmulator
+  url: string
+  /** One provisioner per "worker process": own pool, own advisory locks, the shared table. */
+  workers: Provisioner[]
+}
+
+async function setup(): Promise<Harness> {
+  // SCIM out of the way (its 180/min, burst 20, is not what is tested); the Web API tiers stay Slack's.
+  const generous = { perMinute: 60_000, burst: 1_000 }
+  const emu = new SlackEmulator({ rateLimits: { ...EMULATOR_RATE_LIMITS, scim_write: generous, scim_read: generous, scim_get_user: generous } })
+  const url = await emu.start()
+  const config = slackConfigSchema.parse({ ...slackSandboxConfig(url), defaultChannels: [] })
+  const workers = pools.map((pool) => createSlackProvisioner(config, { lock: advisoryLocks(pool), groupChanges: groupChangeStore(pool) }))
+  return { emu, url, workers }
+}
+
+async function stats(h: Harness, method: string): Promise<number> {
+  const res = await fetch(`${h.url}/_emulator/stats`)
+  const body = (await res.json()) as { byBucket: Record<string, number> }
+  return body.byBucket[method] ?? 0
+}
+
+function joinerSpec(n: number, group: string) {
+  return {
+    employee: { employeeId: `J${n}`, firstName: 'Joiner', lastName: `N${n}`, workEmail: `joiner${n}@example.com` },
+    access: { account: true, groups: [], licences: [], channels: [], projects: [], roles: [], userGroups: [group] },
+    enabled: true,
+  }
+}
+
+describe('slack user-group batching', () => {
+  test('when 50 joiners of one user group are handed back by the rate limiter and come back one at a time, then one usergroups.users.update adds all 50 and each joiner completes from the read-back', async () => {
+    const h = await setup()
+    try {
+      const owner = h.emu.seedUser({ userName: 'owner', email: 'owner@example.com' })
+      const group = h.emu.seedUserGroup({ handle: 'engineering', users: [owner] })
+      const gate = new Gate()
+      const key = (n: number) => `J${n}:slack:provision`
+
+      // First pass, Tier-2 methods booked: every joiner's change is recorded, every job handed back.
+      const first = await Promise.allSettled(Array.from({ length: 50 }, (_, n) => h.workers[n % 2]!.provision(gate.ctx(key(n)), joinerSpec(n, 'engineering'))))
+      for (const r of first) assert.ok(r.status === 'rejected' && r.reason instanceof RateLimitedError, 'handed back')
+      assert.equal(await stats(h, 'usergroups.users.update'), 0)
+      const { rows } = await pools[0]!.query<{ n: number }>(`SELECT count(*)::int AS n FROM group_membership_changes WHERE state = 'pending'`)
+      assert.equal(rows[0]!.n, 50, 'every change waits in the table, not in a job')
+
+      // The jobs come back at their slots, one after another, alternating between the two processes.
+      gate.closed = false
+      const refs: AccountRef[] = []
+      for (let n = 0; n < 50; n++) refs.push(await h.workers[n % 2]!.provision(gate.ctx(key(n)), joinerSpec(n, 'engineering')))
+
+      const updates = await stats(h, 'usergroups.users.update')
+      const reads = await stats(h, 'usergroups.users.list')
+      console.log(`# 50 joiners into one group, handed back once: ${updates} usergroups.users.update, ${reads} usergroups.users.list`)
+      assert.equal(updates, 1, 'the first job back applies all 50 changes; the other 49 take their settled outcome')
+      assert.equal(reads, 1, 'and reads the group once (the update answers with the list it stored)')
+      assert.deepEqual(new Set(h.emu.userGroupMembers(group)), new Set([owner, ...refs.map((r) => r.accountId)]))
+      const left = await pools[0]!.query<{ n: number }>(`SELECT count(*)::int AS n FROM group_membership_changes`)
+      assert.equal(left.rows[0]!.n, 0, 'each job took its outcome; nothing is left behind')
+    } finally {
+      await h.emu.close()
+    }
+  })
+
+  test('when 40 leavers of one group are cleaned up by two processes at once after a hand-back, then they leave in one round, verified by read-back, and nobody else leaves', async () => {
+    const h = await setup()
+    try {
+      const stayers = [1, 2].map((n) => h.emu.seedUser({ userName: `stayer${n}`, email: `stayer${n}@example.com` }))
+      const leavers: AccountRef[] = Array.from({ length: 40 }, (_, n) => {
+        const email = `leaver${n}@example.com`
+        return { system: 'slack', accountId: h.emu.seedUser({ userName: `leaver${n}`, email, externalId: `L${n}` }), login: email, employeeId: `L${n}` }
+      })
+      const group = h.emu.seedUserGroup({ handle: 'support', users: [stayers[0]!, ...leavers.map((l) => l.accountId), stayers[1]!] })
+      // As in a layoff: every cut-off ran first, so the list Slack holds names deactivated people.
+      for (const l of leavers) h.emu.setActive(l.accountId, false)
+      const gate = new Gate()
+      const cleanup = (n: number): Promise<RevocationEvidence> =>
+        h.workers[n % 2]!.deprovision(gate.ctx(`L${n}:slack:deprovision:cleanup`), leavers[n]!, { phase: 'cleanup', steps: ['remove_groups'], options: {} })
+
+      const first = await Promise.allSettled(leavers.map((_, n) => cleanup(n)))
+      assert.ok(first.every((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError))
+      gate.closed = false
+      const evidence = await Promise.all(leavers.map((_, n) => cleanup(n)))
+
+      assert.deepEqual(h.emu.userGroupMembers(group).sort(), [...stayers].sort())
+      for (const [n, e] of evidence.entries()) {
+        const step = e.steps.find((s) => s.step === 'remove_groups')!
+        assert.equal(step.status, 'done', `leaver ${n}: ${step.status} ${step.detail}`)
+        assert.ok((step.requestIds?.length ?? 0) >= 2, 'evidence cites the round read and write')
+        assert.deepEqual(e.residual, [])
+      }
+      const updates = await stats(h, 'usergroups.users.update')
+      console.log(`# 40 leavers out of one group, two processes: ${updates} usergroups.users.update`)
+      // The list without the 40 names nobody deactivated, so Slack takes it at once: one update,
+      // at most a second when the other process's round overlaps.
+      assert.ok(updates <= 2, `${updates} usergroups.users.update calls for 40 removals`)
+    } finally {
+      await h.emu.close()
+    }
+  })
+
+  test('when joiners and leavers of shared groups run concurrently in two processes, then every membership ends as asked and the group keeps its other members', async () => {
+    const h = await setup()
+    try {
+      const admin = h.emu.seedUser({ userName: 'groupadmin', email: 'admin@example.com' })
+      const leavers = Array.from({ length: 20 }, (_, n) => h.emu.seedUser({ userName: `old${n}`, email: `old${n}@example.com`, externalId: `O${n}` }))
+      const groups = ['all-staff', 'eng'].map((handle) => h.emu.seedUserGroup({ handle, users: [admin, ...leavers] }))
+      const gate = new Gate()
+      gate.closed = false
+      const joins = Array.from({ length: 20 }, (_, n) =>
+        h.workers[n % 2]!.provision(gate.ctx(`J${n}:slack:provision`), { ...joinerSpec(n, 'all-staff'), access: { ...joinerSpec(n, 'all-staff').access, userGroups: ['all-staff', 'eng'] } }),
+      )
+      const leaves = leavers.map((id, n) =>
+        h.workers[(n + 1) % 2]!.update(gate.ctx(`O${n}:slack:update`), { system: 'slack', accountId: id, employeeId: `O${n}` }, { add: {}, remove: { userGroups: ['all-staff', 'eng'] } }),
+      )
+      const joined = await Promise.all(joins)
+      await Promise.all(leaves)
+      for (const g of groups) {
+        assert.deepEqual(new Set(h.emu.userGroupMembers(g)), new Set([admin, ...joined.map((r) => r.accountId)]), 'joiners in, leavers out, admin kept')
+      }
+      const updates = await stats(h, 'usergroups.users.update')
+      console.log(`# 20 joiners and 20 leavers on 2 groups, two processes: ${updates} usergroups.users.update for 80 changes`)
+      assert.ok(updates < 20, `${updates} updates for 80 membership changes`)
+    } finally {
+      await h.emu.close()
+    }
+  })
+})
