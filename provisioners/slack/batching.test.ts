@@ -172,14 +172,36 @@ describe('slack user-group batching', () => {
       const leaves = leavers.map((id, n) =>
         h.workers[(n + 1) % 2]!.update(gate.ctx(`O${n}:slack:update`), { system: 'slack', accountId: id, employeeId: `O${n}` }, { add: {}, remove: { userGroups: ['all-staff', 'eng'] } }),
       )
-      const joined = await Promise.all(joins)
-      await Promise.all(leaves)
+      // Both waves settle before anything is asserted: no call may outlive the test's emulator.
+      const [joinResults, leaveResults] = await Promise.all([Promise.allSettled(joins), Promise.allSettled(leaves)])
+      for (const r of [...joinResults, ...leaveResults]) assert.equal(r.status, 'fulfilled', r.status === 'rejected' ? String(r.reason) : '')
+      const joined = joinResults.map((r) => (r as PromiseFulfilledResult<AccountRef>).value)
       for (const g of groups) {
         assert.deepEqual(new Set(h.emu.userGroupMembers(g)), new Set([admin, ...joined.map((r) => r.accountId)]), 'joiners in, leavers out, admin kept')
       }
       const updates = await stats(h, 'usergroups.users.update')
       console.log(`# 20 joiners and 20 leavers on 2 groups, two processes: ${updates} usergroups.users.update for 80 changes`)
       assert.ok(updates < 20, `${updates} updates for 80 membership changes`)
+    } finally {
+      await h.emu.close()
+    }
+  })
+
+  test('when 20 joiners with channels start at once on a cold cache, then conversations.list is sent once, and a channel that does not exist is not re-listed per joiner within 30 s', async () => {
+    const h = await setup()
+    try {
+      h.emu.seedChannel({ name: 'engineering' })
+      const gate = new Gate()
+      gate.closed = false
+      const spec = (n: number, channels: string[]) => ({ ...joinerSpec(n, 'eng'), access: { ...joinerSpec(n, 'eng').access, userGroups: [], channels } })
+      await Promise.all(Array.from({ length: 20 }, (_, n) => h.workers[0]!.provision(gate.ctx(`C${n}:slack:provision`), spec(n, ['engineering']))))
+      assert.equal(await stats(h, 'conversations.list'), 1, 'one listing shared by the 20 jobs that needed it at once (was one each: 429 after 20)')
+
+      // A channel nobody created, asked for within 30 s of a complete listing: not re-listed per
+      // joiner (before: one conversations.list per joiner, each Tier 2).
+      const failed = await Promise.allSettled(Array.from({ length: 10 }, (_, n) => h.workers[0]!.provision(gate.ctx(`M${n}:slack:provision`), spec(100 + n, ['no-such-channel']))))
+      for (const r of failed) assert.ok(r.status === 'rejected' && /no-such-channel \(channel_not_found\)/.test(String(r.reason)), String(r.status === 'rejected' ? r.reason : 'fulfilled'))
+      assert.equal(await stats(h, 'conversations.list'), 1, 'no re-listing per miss within 30 s of a complete listing')
     } finally {
       await h.emu.close()
     }
