@@ -206,4 +206,31 @@ describe('slack user-group batching', () => {
       await h.emu.close()
     }
   })
+
+  test("when usergroups.users.update takes effect but its answer is lost, then the jobs' retries find their changes applied and settle them as changed without writing again", async () => {
+    const h = await setup()
+    try {
+      const owner = h.emu.seedUser({ userName: 'owner', email: 'owner@example.com' })
+      const group = h.emu.seedUserGroup({ handle: 'design', users: [owner] })
+      const gate = new Gate()
+      gate.closed = false
+      const people = [1, 2].map((n) => h.emu.seedUser({ userName: `p${n}`, email: `p${n}@example.com`, externalId: `P${n}` }))
+      const ref = (n: number): AccountRef => ({ system: 'slack', accountId: people[n]!, employeeId: `P${n}` })
+      const add = (n: number) => h.workers[n % 2]!.update(gate.ctx(`P${n}:slack:update`), ref(n), { add: { userGroups: ['design'] }, remove: {} })
+      // The first round carries person 0 alone; its answer is lost (the write took effect at Slack).
+      h.emu.kit.injectFault({ pathIncludes: '/api/usergroups.users.update', loseResponse: true })
+      await assert.rejects(add(0))
+      assert.deepEqual(new Set(h.emu.userGroupMembers(group)), new Set([owner, people[0]]))
+      const { rows } = await pools[0]!.query<{ state: string }>(`SELECT state FROM group_membership_changes`)
+      assert.deepEqual(rows.map((r) => r.state), ['written'], 'sent, not read back: still open')
+      // The retry and a second joiner: one read settles the lost write, one update adds person 1.
+      await Promise.all([add(0), add(1)])
+      assert.deepEqual(new Set(h.emu.userGroupMembers(group)), new Set([owner, ...people]))
+      assert.equal(await stats(h, 'usergroups.users.update'), 2, 'the lost write is not sent again')
+      const left = await pools[0]!.query<{ n: number }>(`SELECT count(*)::int AS n FROM group_membership_changes`)
+      assert.equal(left.rows[0]!.n, 0)
+    } finally {
+      await h.emu.close()
+    }
+  })
 })

@@ -359,6 +359,9 @@ export class UserGroupDirectory {
       let unread: string | undefined
       if (toWrite.length > 0) {
         phase = 'write'
+        // Marked before sending: a write whose answer is lost (a timeout, a killed process) may have
+        // taken effect, and the next round's read then settles these as changed, not unchanged.
+        await this.stored(() => this.store.markWritten(system, groupId, toWrite), groupId)
         const written = await this.writeAccepted(ctx, groupId, members, ids)
         if (written === 'only_deactivated') {
           for (const c of toWrite) {
@@ -367,7 +370,6 @@ export class UserGroupDirectory {
           after = undefined
           unread = 'only deactivated members would remain, so no update was sent'
         } else {
-          await this.stored(() => this.store.markWritten(system, groupId, toWrite), groupId)
           after = written.users
           if (after === undefined) {
             // Slack's answer did not carry the member list: read it, never assume the list we sent.
