@@ -106,9 +106,11 @@ export interface OpenGroupChange {
  * Membership changes pending per group, shared by every Tenure process on the database (the
  * registry builds it on PostgreSQL, src/db/group-changes.ts; without one a provisioner keeps them
  * in memory). Jobs record their change; whichever job holds the group's TargetLock applies every
- * open change of the group in one write and settles each from the read-back; each job then takes
+ * open change of the group in one write and settles each from the read-back; each job then reads
  * its own change's outcome. A change outlives the job that asked for it (a rate-limit hand-back),
- * so the next round carries it.
+ * so the next round carries it, and a settled outcome stays the answer for that job's key (job
+ * keys are unique per job request, lifecycle-types.ts), so a job handed back halfway through its
+ * groups does not read the groups it finished again.
  */
 export interface GroupChangeStore {
   /**
@@ -124,8 +126,6 @@ export interface GroupChangeStore {
   markWritten(system: string, groupId: string, changes: OpenGroupChange[]): Promise<void>
   /** Settle changes a round read back; a change re-requested since (another seq) stays open. */
   settle(system: string, groupId: string, settled: Array<{ change: OpenGroupChange; outcome: GroupChangeOutcome }>): Promise<void>
-  /** The job `key` has taken its outcome; a settled change nobody waits for is deleted. */
-  take(change: GroupChangeKey, key: string): Promise<void>
 }
 
 export interface AccountSpec {

@@ -27,7 +27,8 @@
  *      the group (usergroups.users.list), applies every open change of the group, whichever process
  *      or job asked for it, in request order, writes once, reads back, and settles each change from
  *      that read. A round finding nothing open makes no call;
- *    - each job then takes its own change's outcome. A job handed back by the rate limiter keeps
+ *    - each job then reads its own change's outcome (kept for its key: a job handed back halfway
+ *      through its groups finds the finished ones settled, without reading them again). A job handed back by the rate limiter keeps
  *      its change recorded, so whichever job next gets the tokens applies it with everyone else's:
  *      a hiring wave of 50 into one group costs a few updates, not 50 reads and 50 writes (Tier 2,
  *      20 a minute each).
@@ -225,7 +226,6 @@ export class UserGroupDirectory {
       if (ctx.signal.aborted) throw this.cancelled(ctx, groupId)
       const asked = await this.stored(() => this.store.request(key, ctx.idempotencyKey, SETTLED_MAX_AGE_MS), groupId)
       if (asked.status === 'settled') {
-        await this.stored(() => this.store.take(key, ctx.idempotencyKey), groupId)
         trace?.push(...asked.outcome.requestIds)
         return membershipOutcome(asked.outcome)
       }
@@ -630,6 +630,7 @@ export function memoryGroupChangeStore(now: () => number = Date.now): GroupChang
       }
     },
     async settle(system, groupId, settled) {
+      for (const [k, r] of rows) if (r.settledAt !== undefined && now() - r.settledAt > SETTLED_MAX_AGE_MS * 4) rows.delete(k)
       for (const { change, outcome } of settled) {
         const r = rows.get(rowKey({ system, groupId, userId: change.userId, kind: change.kind }))
         if (r && r.seq === change.seq && isOpen(r)) {
@@ -637,13 +638,6 @@ export function memoryGroupChangeStore(now: () => number = Date.now): GroupChang
           r.settledAt = now()
         }
       }
-    },
-    async take(change, key) {
-      const k = rowKey(change)
-      const r = rows.get(k)
-      if (!r) return
-      r.waiting.delete(key)
-      if (r.settledState && r.waiting.size === 0) rows.delete(k)
     },
   }
 }

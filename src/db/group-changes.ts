@@ -60,20 +60,10 @@ UPDATE group_membership_changes c
  WHERE c.system = $1 AND c.group_id = $2 AND c.user_id = s.user_id AND c.kind = s.kind AND c.seq = s.seq
    AND c.state IN ('pending', 'written')`
 
-/** Settled rows nobody will take any more (their jobs finished another way): gone after a day. */
+/** Settled outcomes are kept for their jobs (a hand-back, a retry) and go after a day, past SETTLED_MAX_AGE_MS. */
 const PURGE_SQL = `
 DELETE FROM group_membership_changes
  WHERE system = $1 AND group_id = $2 AND state IN ('changed', 'unchanged', 'refused') AND settled_at < now() - interval '1 day'`
-
-/** A settled change whose only waiting job is this one goes; otherwise the key leaves the list. */
-const TAKE_DELETE_SQL = `
-DELETE FROM group_membership_changes
- WHERE system = $1 AND group_id = $2 AND user_id = $3 AND kind = $4
-   AND state IN ('changed', 'unchanged', 'refused') AND array_remove(waiting, $5::text) = '{}'`
-
-const TAKE_SQL = `
-UPDATE group_membership_changes SET waiting = array_remove(waiting, $5::text)
- WHERE system = $1 AND group_id = $2 AND user_id = $3 AND kind = $4 AND $5::text = ANY (waiting)`
 
 export function groupChangeStore(db: Queryable): GroupChangeStore {
   return {
@@ -125,11 +115,6 @@ export function groupChangeStore(db: Queryable): GroupChangeStore {
         ])
       }
       await db.query(PURGE_SQL, [system, groupId])
-    },
-    async take(change, key) {
-      const values = [change.system, change.groupId, change.userId, change.kind, key]
-      const deleted = await db.query(TAKE_DELETE_SQL, values)
-      if (deleted.rowCount === 0) await db.query(TAKE_SQL, values)
     },
   }
 }
