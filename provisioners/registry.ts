@@ -6,6 +6,7 @@
  */
 import type { Pool } from '../src/db/pool.ts'
 import { advisoryLocks } from '../src/db/advisory-locks.ts'
+import { groupChangeStore } from '../src/db/group-changes.ts'
 import type { Provisioner, RateLimitSpec, SystemKind } from './types.ts'
 
 export { systemsConfigSchema, type SystemsConfig } from './config.ts'
@@ -41,6 +42,8 @@ export const PUBLISHED_LIMIT_HEADROOM = 0.95
 export async function buildRegistry(config: SystemsConfig, deps: { db: Pool }): Promise<Registry> {
   // One set of advisory locks for the process: user-group and SCIM Group edits across processes (docs/operations.md).
   const lock = advisoryLocks(deps.db)
+  // Slack user-group changes wait here for one round per group, whichever process runs it.
+  const groupChanges = groupChangeStore(deps.db)
   const provisioners = new Map<string, Provisioner>()
   const systems: SystemInfo[] = []
   const add = (p: Provisioner) => {
@@ -55,7 +58,7 @@ export async function buildRegistry(config: SystemsConfig, deps: { db: Pool }): 
   else missing('google', 'google')
   if (config.entra) add((await import('./entra/provisioner.ts')).createEntraProvisioner(config.entra))
   else missing('entra', 'entra')
-  if (config.slack) add((await import('./slack/provisioner.ts')).createSlackProvisioner(config.slack, { lock }))
+  if (config.slack) add((await import('./slack/provisioner.ts')).createSlackProvisioner(config.slack, { lock, groupChanges }))
   else missing('slack', 'slack')
   if (config.jira) add((await import('./jira/provisioner.ts')).createJiraProvisioner(config.jira))
   else missing('jira', 'jira')

@@ -81,6 +81,53 @@ export interface TargetLock {
   hold<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T>
 }
 
+/** One membership change on a group whose member list is written whole (Slack user groups). */
+export interface GroupChangeKey {
+  system: string
+  groupId: string
+  userId: string
+  kind: 'add' | 'remove'
+}
+
+/** What a read of the group after a round showed for one change. */
+export type GroupChangeOutcome =
+  | { state: 'changed' | 'unchanged'; requestIds: string[] }
+  | { state: 'refused'; code: string; reason: string; requestIds: string[] }
+
+export interface OpenGroupChange {
+  userId: string
+  kind: 'add' | 'remove'
+  seq: number
+  /** pending: not sent yet; written: sent, the read-back failed (unverified). */
+  state: 'pending' | 'written'
+}
+
+/**
+ * Membership changes pending per group, shared by every Tenure process on the database (the
+ * registry builds it on PostgreSQL, src/db/group-changes.ts; without one a provisioner keeps them
+ * in memory). Jobs record their change; whichever job holds the group's TargetLock applies every
+ * open change of the group in one write and settles each from the read-back; each job then reads
+ * its own change's outcome. A change outlives the job that asked for it (a rate-limit hand-back),
+ * so the next round carries it, and a settled outcome stays the answer for that job's key (job
+ * keys are unique per job request, lifecycle-types.ts), so a job handed back halfway through its
+ * groups does not read the groups it finished again.
+ */
+export interface GroupChangeStore {
+  /**
+   * Ask for a change, as the job `key`. Answers `settled` with the outcome when this key's request
+   * was settled by a round (within `maxAgeMs`) and not yet taken; otherwise records or joins the
+   * open request and answers `open`. A request settles an open change of the opposite kind for the
+   * same member as `refused`/`superseded`.
+   */
+  request(change: GroupChangeKey, key: string, maxAgeMs: number): Promise<{ status: 'open' } | { status: 'settled'; outcome: GroupChangeOutcome }>
+  /** The group's open changes (pending or written), in request order. */
+  open(system: string, groupId: string): Promise<OpenGroupChange[]>
+  /** Sent but not read back: still open, the next round verifies them. */
+  markWritten(system: string, groupId: string, changes: OpenGroupChange[]): Promise<void>
+  /** Settle changes a round read back; a change re-requested since (another seq) stays open. */
+  settle(system: string, groupId: string, settled: Array<{ change: OpenGroupChange; outcome: GroupChangeOutcome }>): Promise<void>
+}
+
 export interface AccountSpec {
   employee: EmployeeProfile
   access: AccessGrant

@@ -44,6 +44,7 @@ import type {
   RevocationPlan,
   RevocationStepKind,
   StepStatus,
+  GroupChangeStore,
   TargetLock,
   VerifyOptions,
 } from '../types.ts'
@@ -67,6 +68,9 @@ const CHANNEL_ID = /^[CG][A-Z0-9]{6,}$/
 const USERGROUP_ID = /^S[A-Z0-9]{6,}$/
 
 const DEACTIVATION_HELP = 'https://slack.com/help/articles/204475027'
+
+/** The shortest time between two name listings sent because a name was not in the last one. */
+const MISS_RELIST_MS = 30_000
 
 // ---------------------------------------------------------------------------------------------
 // Vendor response shapes (read as unknown, validated)
@@ -191,6 +195,8 @@ export interface SlackProvisionerOptions {
   now?: () => number
   /** Cross-process lock for user-group read-modify-writes (the registry passes PostgreSQL advisory locks). */
   lock?: TargetLock
+  /** Where user-group changes wait for a round, across processes (the registry passes PostgreSQL's). */
+  groupChanges?: GroupChangeStore
 }
 
 export function createSlackProvisioner(config: SlackConfig, options: SlackProvisionerOptions = {}): Provisioner {
@@ -212,6 +218,8 @@ class SlackProvisioner implements Provisioner {
   /** user-group id → handle, for listAccounts (refreshed like the name caches). */
   private handleCache: NameCache | undefined
   private readonly userGroups: UserGroupDirectory
+  /** Name listings in flight (single-flight per cache, see loadNames). */
+  private readonly nameLoads = new Map<'channelCache' | 'groupCache', Promise<NameCache>>()
 
   constructor(config: SlackConfig, options: SlackProvisionerOptions) {
     this.config = config
@@ -234,7 +242,7 @@ class SlackProvisioner implements Provisioner {
         write: (ctx, groupId, users) => this.setUserGroupMembers(ctx, groupId, users),
         deactivated: (ctx, userIds, trace) => this.deactivatedUsers(ctx, userIds, trace),
       },
-      { system: this.system, listingTtlMs: config.userGroupListingCacheSeconds * 1000, now: this.now, ...(options.lock ? { lock: options.lock } : {}) },
+      { system: this.system, listingTtlMs: config.userGroupListingCacheSeconds * 1000, now: this.now, ...(options.lock ? { lock: options.lock } : {}), ...(options.groupChanges ? { store: options.groupChanges } : {}) },
     )
   }
 
@@ -869,7 +877,10 @@ class SlackProvisioner implements Provisioner {
     for (const { ref, id } of resolved) {
       try {
         const outcome = await this.userGroups.change(ctx, id, { kind: 'add', userId })
-        if (outcome.status === 'refused') failures.push({ ref, code: outcome.code })
+        if (outcome.status === 'refused') {
+          failures.push({ ref, code: outcome.code })
+          if (outcome.code === 'no_such_subteam') this.groupCache = undefined
+        }
       } catch (err) {
         if (!(isProvisionerError(err) && err.vendorCode !== undefined && GROUP_ITEM_ERRORS.has(err.vendorCode))) throw err
         failures.push({ ref, code: err.vendorCode })
@@ -886,6 +897,8 @@ class SlackProvisioner implements Provisioner {
     trace?: string[],
   ): Promise<'removed' | 'absent' | { code: string; reason: string }> {
     const outcome: MembershipOutcome = await this.userGroups.change(ctx, groupId, { kind: 'remove', userId }, trace)
+    // Deleted or disabled (settled so by another job's round): no membership left to remove.
+    if (outcome.status === 'refused' && outcome.code === 'no_such_subteam') return 'absent'
     if (outcome.status === 'refused') return { code: outcome.code, reason: outcome.reason }
     return outcome.status === 'changed' ? 'removed' : 'absent'
   }
@@ -953,10 +966,14 @@ class SlackProvisioner implements Provisioner {
     }
     if (names.length === 0) return { resolved, missing: [] }
     let cache = this[cacheKey]
-    const fresh = cache !== undefined && this.now() - cache.loadedAt < this.config.channelCacheSeconds * 1000
-    if (!fresh || names.some((n) => !cache!.ids.has(normalise(n)))) {
-      cache = { loadedAt: this.now(), ids: await load() }
-      this[cacheKey] = cache
+    const age = cache === undefined ? Infinity : this.now() - cache.loadedAt
+    const fresh = age < this.config.channelCacheSeconds * 1000
+    // A name the listing lacks may be new since: list again, but not more than once per
+    // MISS_RELIST_MS, so a wave of joiners granted a channel that does not exist (or that the app
+    // cannot see) costs one conversations.list (Tier 2, 20/min) every 30 s, not one per joiner.
+    const missed = cache === undefined || names.some((n) => !cache!.ids.has(normalise(n)))
+    if (!fresh || (missed && age >= Math.min(MISS_RELIST_MS, this.config.channelCacheSeconds * 1000))) {
+      cache = await this.loadNames(cacheKey, load)
     }
     const missing: string[] = []
     for (const ref of names) {
@@ -965,6 +982,28 @@ class SlackProvisioner implements Provisioner {
       else missing.push(ref)
     }
     return { resolved, missing }
+  }
+
+  /**
+   * One listing at a time per cache in this process: jobs that need names while it is in flight
+   * wait for the same answer (a hiring wave starting with a cold cache would otherwise send one
+   * conversations.list or usergroups.list each, and Slack's Tier 2 refuses all but 20). Only a
+   * listing whose every page was read is cached: a page not read is unknown, so a failed listing
+   * leaves the cache as it was and the error goes to every waiting job (retried).
+   */
+  private loadNames(cacheKey: 'channelCache' | 'groupCache', load: () => Promise<Map<string, string>>): Promise<NameCache> {
+    const inFlight = this.nameLoads.get(cacheKey)
+    if (inFlight) return inFlight
+    const loadedAt = this.now()
+    const promise = load()
+      .then((ids) => {
+        const cache = { loadedAt, ids }
+        this[cacheKey] = cache
+        return cache
+      })
+      .finally(() => this.nameLoads.delete(cacheKey))
+    this.nameLoads.set(cacheKey, promise)
+    return promise
   }
 
   private async loadChannelNames(ctx: Ctx): Promise<Map<string, string>> {

@@ -58,6 +58,27 @@ export async function peekTokens(db: Queryable, system: string, bucket: string):
   return peek.rows[0]?.tokens
 }
 
+/**
+ * A place in the line of refused callers: the slot after the bucket's reservations (when a token
+ * for `cost` would be there) or one `cost` after the previous refused caller's slot, whichever is
+ * later. Answers the milliseconds until that slot, or undefined when the bucket does not exist.
+ * The line is a time, not a count, so it drains by itself at the refill rate: callers who never
+ * come back (their change done by another job's call) leave no debt behind.
+ */
+const DEFER_SQL = `
+UPDATE rate_limit_buckets
+   SET deferred_until = GREATEST(
+         clock_timestamp() + make_interval(secs => GREATEST(0, $3::float8 - LEAST(capacity, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * per_minute / 60.0)) / (per_minute / 60.0)),
+         COALESCE(deferred_until, '-infinity'::timestamptz) + make_interval(secs => $3::float8 / (per_minute / 60.0)))
+ WHERE system = $1 AND bucket = $2
+RETURNING EXTRACT(EPOCH FROM deferred_until - clock_timestamp()) * 1000.0 AS wait_ms`
+
+export async function deferSlot(db: Queryable, system: string, bucket: string, cost: number): Promise<number | undefined> {
+  const res = await db.query<{ wait_ms: number | string }>(DEFER_SQL, [system, bucket, cost])
+  const row = res.rows[0]
+  return row === undefined ? undefined : Number(row.wait_ms)
+}
+
 /** Every bucket's balance now (refilled, not taken), for the Admin screen. */
 export async function bucketBalances(db: Queryable): Promise<Array<{ system: string; bucket: string; tokens: number; updated_at: Date }>> {
   const buckets = await db.query<{ system: string; bucket: string; tokens: number; updated_at: Date }>(

@@ -133,3 +133,33 @@ test('when a bucket refills slowly, then every call takes its own token as befor
   assert.equal(d.n(), 6, 'the first call: UPDATE, create, UPDATE; then one UPDATE per call')
   assert.ok(waits[0]! > 2900, `the fourth call waits for its slot (${waits[0]} ms)`)
 })
+
+test('when 10 calls are refused on a booked Tier-2 bucket, then each is handed back for its own slot in the line (3 s apart), not a fixed few seconds', async () => {
+  // Slack's Tier 2: 20 a minute, one token every 3 s. maxWaitMs 5 s: one call may book ahead.
+  const limiter = createLimiter(pools[0]!, { maxWaitMs: 5_000, sleep: async () => {} })
+  const spec = { perMinute: 20, burst: 1 }
+  await limiter.take('slack', 'usergroups.users.update', spec) // the burst
+  await limiter.take('slack', 'usergroups.users.update', spec) // booked 3 s ahead (within 5 s)
+  const waits: number[] = []
+  /** When each refused call is told to come back (its wait plus the moment it was told), ms since the epoch. */
+  const slots: number[] = []
+  for (let i = 0; i < 10; i++) {
+    await assert.rejects(limiter.take('slack', 'usergroups.users.update', spec), (err: unknown) => {
+      assert.ok(err instanceof RateLimitedError)
+      waits.push(err.retryAfterMs)
+      slots.push(Date.now() + err.retryAfterMs)
+      return true
+    })
+  }
+  // The first refused call's token is there after the booked one (6 s); every later one 3 s after
+  // the previous (the bucket's refill), so 10 waiting calls come back over 33 s, one per slot.
+  // Before: every one of them was told about 6 s and all came back together. Compared as slots
+  // (absolute times), so a slow database under load does not shift the figures.
+  assert.ok(Math.abs(waits[0]! - 6_000) < 500, `first refused call: ${waits[0]} ms, expected about 6000 ms`)
+  for (const [k, at] of slots.entries()) {
+    const apart = at - slots[0]!
+    assert.ok(Math.abs(apart - k * 3_000) < 400, `refused call ${k + 1}: ${apart} ms after the first one's slot, expected about ${k * 3_000} ms (waits ${waits.join(', ')})`)
+  }
+  const { rows } = await pools[0]!.query(`SELECT tokens FROM rate_limit_buckets WHERE system = 'slack' AND bucket = 'usergroups.users.update'`)
+  assert.ok(rows[0].tokens > -1.1, 'refused calls take no token: the line is a time, not a debt')
+})

@@ -6,7 +6,8 @@
  * it negative, and waits until its reserved slot comes (tokens / rate). Concurrent callers get
  * distinct slots from one atomic UPDATE, so calls leave at the paced rate with no retry storm
  * and no 429 discovered the hard way. A reservation further out than `maxWaitMs` is refused
- * (and not taken): the job is re-queued for that time instead of holding a worker.
+ * (and not taken): the job is re-queued instead of holding a worker, for its place in the line
+ * of refused callers (rate_limit_buckets.deferred_until), so the re-poll is sized to the queue ahead.
  *
  * Blocks: where a bucket refills fast, a process takes a small block of tokens in one UPDATE and
  * hands them to its own callers, each at the slot it would have had taken alone (the k-th token of
@@ -21,7 +22,7 @@
 import { RateLimitedError } from '../../provisioners/errors.ts'
 import type { RateLimitSpec } from '../../provisioners/types.ts'
 import type { Queryable } from '../db/pool.ts'
-import { createBucket, peekTokens, takeTokens } from '../db/rate-limits.ts'
+import { createBucket, deferSlot, peekTokens, takeTokens } from '../db/rate-limits.ts'
 
 export interface LimiterOptions {
   /** The longest a caller may wait for its slot before the job is pushed back instead. */
@@ -133,8 +134,13 @@ export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
         tokens = await takeTokens(db, request)
       }
       if (tokens === undefined) {
-        const balance = (await peekTokens(db, system, bucket)) ?? 0
-        const retryAfterMs = Math.max(1, Math.ceil(((cost - balance) / perSecond) * 1000))
+        // The job comes back at its place in the line of refused callers, not after a fixed few
+        // seconds: with N jobs waiting on a bucket that refills r tokens a second, the k-th one
+        // refused waits about (booked ahead + k) / r. Re-polling every ~5 s made a 500-joiner wave
+        // hand Slack jobs back 88,207 times (docs/reliability.md) while nothing moved.
+        const slotMs = await deferSlot(db, system, bucket, cost)
+        const balance = slotMs === undefined ? ((await peekTokens(db, system, bucket)) ?? 0) : undefined
+        const retryAfterMs = Math.max(1, Math.ceil(slotMs ?? ((cost - (balance ?? 0)) / perSecond) * 1000))
         throw new RateLimitedError(`local limiter: ${system}/${bucket} is booked for the next ${retryAfterMs} ms`, retryAfterMs, {
           system,
           operation: `limiter.${bucket}`,

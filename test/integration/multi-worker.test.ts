@@ -149,6 +149,11 @@ test(`when ${WORKERS} worker processes apply joiners, movers and leavers that sh
     assert.deepEqual(problems, [], 'memberships in the targets')
     if (settled) throw settled
     assert.equal(await count(`SELECT count(*)::int AS n FROM pgboss.job WHERE name LIKE 'dlq.%'`), 0, 'no job in a dead-letter queue')
+    // Every Slack user-group change the workers recorded was applied by some worker's round and read back.
+    assert.equal(await count(`SELECT count(*)::int AS n FROM group_membership_changes WHERE state IN ('pending', 'written')`), 0, 'no user-group change left open')
+    const slackStats = (await (await fetch(`${slackUrl}/_emulator/stats`)).json()) as { byBucket: Record<string, number> }
+    // 30 + 20 joiners into 2 groups each, 10 movers out of one and into another, 20 leavers out of 2: 180 changes.
+    console.log(`# slack usergroups.users.update calls for 180 membership changes across ${WORKERS} workers: ${slackStats.byBucket['usergroups.users.update'] ?? 0}`)
     for (const c of children) c.child.kill('SIGTERM')
     for (const c of children) assert.equal((await c.exited).code, 0)
   } finally {
