@@ -160,6 +160,7 @@ export function createEntraProvisioner(config: EntraConfig, options: EntraProvis
 class EntraProvisioner implements Provisioner {
   readonly system: string
   readonly kind = 'entra' as const
+  readonly revocationOrder = STEP_ORDER
   readonly rateLimitBuckets: Provisioner['rateLimitBuckets']
   readonly #config: EntraConfig
   readonly #graph: GraphApi

@@ -696,6 +696,7 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
     system,
     kind: 'google',
     rateLimitBuckets: buckets,
+    revocationOrder: STEP_ORDER,
 
     async provision(ctx, spec) {
       const employee = spec.employee
