@@ -39,10 +39,8 @@ function lists(sign: '+' | '−', values: Record<string, string[]>) {
   return Object.entries(values)
     .filter(([, v]) => v.length > 0)
     .map(([list, items]) => (
-      <li key={`${sign}${list}`} className={sign === '+' ? 'grant-add' : 'grant-remove'}>
-        <span aria-hidden="true">{sign} </span>
-        <span className="visually-hidden">{sign === '+' ? 'add ' : 'remove '}</span>
-        {list}: {items.join(', ')}
+      <li key={`${sign}${list}`} title={sign === '+' ? 'granted' : 'removed'}>
+        {sign} {list}: {items.join(', ')}
       </li>
     ))
 }
