@@ -159,6 +159,8 @@ export function registerEmployeeCommands(program: Command, options: ApiCommandDe
   for (const [flag, key] of PROFILE_OPTIONS) plan.option(`--${flag} <value>`, `move / rehire: new ${key}`)
   plan.action((who: string, o: PlanOptions) =>
     run(async () => {
+      if (!o.whatIf && PROFILE_OPTIONS.some(([, key]) => o[key] !== undefined))
+        throw new CliError('profile options (--department …) describe a proposed change: add --what-if move or --what-if rehire')
       const id = await resolveEmployee(deps, who)
       if (!o.whatIf) {
         const out = (await call(deps, 'GET', `/api/v1/employees/${id}/plan`)) as PlanAnswer

@@ -385,6 +385,9 @@ function summarise(input: WhatIfInput, sim: Simulated): WhatIfPlan {
   const notes = [...sim.notes]
   if (systems.some((s) => Object.keys(s.remove).length > 0 || s.account === 'remove'))
     notes.push('Removals list what Tenure granted: a lower bound. The account may hold more (granted by hand); revocation reads it back and removes or reports it.')
+  const unknownGrant = systems.filter((s) => s.account === 'remove' && s.before === null).map((s) => s.system)
+  if (unknownGrant.length > 0)
+    notes.push(`What Tenure granted in ${unknownGrant.join(', ')} is not recorded (unknown, not empty): revocation reads the account back to find what to remove.`)
   if (systems.some((s) => s.cutoff || s.cleanup)) notes.push('Every step is shown as planned; a step the target refuses becomes residual access on the case.')
   const deadline =
     termination && deadlines

@@ -48,6 +48,14 @@ describe('What if… in the console', needsChromium, () => {
       (await (await fetch(`${t.url}${p}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { id: string; status: string }
     holdId = (await call(admin, '/api/v1/exceptions', { kind: 'legal_hold', employeeId, system: 'entra', endsAt: new Date(Date.now() + 30 * 86_400_000).toISOString(), reason: 'litigation hold on the mailbox, case 2026-17' })).id
     assert.equal((await call(approver, `/api/v1/exceptions/${holdId}/approve`, { reason: 'legal confirmed the hold' })).status, 'active')
+    // The approval's notifications (Slack emulator, audit) are sent before the journey starts.
+    await t.until('nothing due for the employee', async () => {
+      const { rows } = await t.running.pool.query(
+        `SELECT 1 FROM ${t.running.config.queue.schema}.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() AND (data::text LIKE '%' || $1 || '%' OR name = 'notify')`,
+        [employeeId],
+      )
+      return rows.length === 0
+    }, 60_000)
     browser = await startBrowser()
   })
   after(async () => {

@@ -110,6 +110,21 @@ describe('what-if plan (sandbox emulators, real engine, HTTP API and CLI)', () =
     }, 60_000)
   }
 
+  /**
+   * Nothing due is left for this person: no job that mentions them (system jobs, notifications of
+   * an exception's approval, which post to the Slack emulator and audit) is waiting to run now.
+   * Jobs set for later (an exception's end) stay, and are counted the same before and after.
+   */
+  async function quiet(employeeId: string): Promise<void> {
+    await t.until(`nothing due for ${employeeId}`, async () => {
+      const { rows } = await t.running.pool.query(
+        `SELECT 1 FROM ${t.running.config.queue.schema}.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() AND (data::text LIKE '%' || $1 || '%' OR name = 'notify')`,
+        [employeeId],
+      )
+      return rows.length === 0
+    }, 60_000)
+  }
+
   /** Everything a what-if could have written or caused for this person, and every emulator's request count. */
   async function footprint(employeeId: string) {
     const q = async (sql: string) => (await t.running.pool.query(sql, [employeeId])).rows
@@ -169,6 +184,7 @@ describe('what-if plan (sandbox emulators, real engine, HTTP API and CLI)', () =
     const hold = await request('legal_hold', 'entra', new Date(Date.now() + 30 * 86_400_000), 'litigation hold on the mailbox, case 2026-17')
     const delayUntil = new Date(effectiveAt.getTime() + 2 * 3_600_000)
     const delay = await request('delay_revocation', 'sandbox', delayUntil, 'hand-over of the sandbox reports to the team')
+    await quiet(id)
 
     const before = await footprint(id)
     const res = await whatIf(id, { change: 'termination', effectiveAt: effectiveAt.toISOString() }, 'operator')
@@ -281,6 +297,17 @@ describe('what-if plan (sandbox emulators, real engine, HTTP API and CLI)', () =
     assert.equal(json.change, 'termination')
     assert.equal(json.deadline?.kind, 'leaver_sla')
 
+    out.length = 0
+    await run('employees', 'plan', email.external_id)
+    assert.equal(exitCode, 0, err.join(''))
+    assert.match(out.join(''), /Plan for the current profile \(active\):\n[^]*google: no change \(rules: everyone, engineering\)/)
+
+    await run('employees', 'plan', id, '--department', 'Sales')
+    assert.equal(exitCode, 1)
+    assert.match(err.join(''), /add --what-if move/)
+
+    exitCode = 0
+    err.length = 0
     out.length = 0
     await run('employees', 'plan', 'nobody@example.com', '--what-if', 'rehire')
     assert.equal(exitCode, 1)
