@@ -203,6 +203,7 @@ describe('what-if plan (sandbox emulators, real engine, HTTP API and CLI)', () =
     // Google's provisioner runs clean-up in its own fixed order (provisioners/google/provisioner.ts STEP_ORDER).
     assert.deepEqual(names(google.cleanup?.steps), ['remove_groups', 'remove_roles', 'remove_licences', 'remove_products', 'remove_channels', 'transfer_data', 'move_org_unit'])
     assert.deepEqual(google.cleanup?.options, { transferTo: { email: 'boss@example.com' }, leaversOrgUnit: '/Leavers' })
+    assert.match(google.cleanup!.steps.find((s) => s.step === 'remove_licences')?.unsupported ?? '', /not managed by Tenure/, 'Google says which steps it does not do')
     assert.equal(google.deadlineAt, new Date(effectiveAt.getTime() + 60 * 60_000).toISOString())
 
     const entra = sys('entra')
