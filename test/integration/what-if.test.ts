@@ -210,6 +210,7 @@ describe('what-if plan (sandbox emulators, real engine, HTTP API and CLI)', () =
     assert.equal(entra.cutoff?.options.legalHold, true)
     // Under the hold: the mailbox is kept, licences stay, nothing is deleted; Graph's order.
     assert.deepEqual(names(entra.cleanup?.steps), ['remove_roles', 'remove_groups', 'convert_mailbox', 'remove_products', 'remove_channels'])
+    assert.match(entra.cleanup!.steps.find((s) => s.step === 'convert_mailbox')?.unsupported ?? '', /manual follow-up/, 'Graph cannot convert a mailbox: a person does')
     assert.deepEqual(entra.exceptions, [hold])
     assert.equal(entra.deadlineAt, new Date(effectiveAt.getTime() + 240 * 60_000).toISOString())
 
