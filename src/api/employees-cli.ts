@@ -80,6 +80,7 @@ interface WhatIfAnswer {
     account: string
     add: Lists
     remove: Lists
+    kept: Lists
     rules: string[]
     jobs: Array<{ action: string; phase?: string; at: string; startAfter?: string }>
     cutoff: { startAfter?: string; steps: Array<{ step: string; unsupported?: string }>; options: Record<string, unknown> } | null
@@ -116,6 +117,8 @@ export function formatWhatIf(p: WhatIfAnswer): string {
     const remove = listText('−', s.remove)
     if (add) out.push(`  ${add}`)
     if (remove) out.push(`  ${remove}`)
+    const kept = listText('=', s.kept ?? {})
+    if (kept) out.push(`  ${kept} (kept on the disabled account)`)
     if (s.jobs.length) out.push(`  jobs: ${s.jobs.map((j) => `${j.action}${j.phase ? `:${j.phase}` : ''}`).join(' → ')}`)
     if (s.cutoff) out.push(`  cut-off${s.cutoff.startAfter ? ` (not before ${s.cutoff.startAfter})` : ''}: ${stepsText(s.cutoff.steps)}`)
     if (s.cleanup) out.push(`  clean-up: ${stepsText(s.cleanup.steps)}${Object.keys(s.cleanup.options).length ? `  [${optionsText(s.cleanup.options)}]` : ''}`)

@@ -74,6 +74,7 @@ export const whatIfPlanSchema = z.object({
       after: grant.nullable().describe('What the policy (plus extra access) grants after the change.'),
       add: lists,
       remove: lists.describe('What Tenure granted that would go: a lower bound; revocation reads the account back.'),
+      kept: lists.describe('Granted now and left on the disabled account: the clean-up has no step for it (a legal hold keeps licences) or the system does not do that step.'),
       orgUnit: z.string().optional(),
       rules: z.array(z.string()),
       jobs: z.array(z.object({ action: z.string(), phase: z.string().optional(), at: z.string(), startAfter: z.string().optional() })),

@@ -89,6 +89,11 @@ export interface WhatIfSystem {
   after: Record<string, unknown> | null
   add: Partial<Record<AccessList, string[]>>
   remove: Partial<Record<AccessList, string[]>>
+  /**
+   * Granted now and not removed by the revocation the plan builds: its clean-up has no step for
+   * the list (a legal hold keeps licences) or the system does not do that step, and does not delete.
+   */
+  kept: Partial<Record<AccessList, string[]>>
   orgUnit?: string
   /** Policy rules that grant the account after the change. */
   rules: string[]
@@ -134,6 +139,29 @@ export class WhatIfNotApplicable extends Error {
     super(message)
     this.name = 'WhatIfNotApplicable'
   }
+}
+
+/** The clean-up step that removes each list (the lists a revocation plan names). */
+const LIST_STEP: Partial<Record<AccessList, RevocationStepKind>> = {
+  groups: 'remove_groups',
+  licences: 'remove_licences',
+  roles: 'remove_roles',
+  products: 'remove_products',
+  channels: 'remove_channels',
+}
+
+/** Split what a revoked system loses into what its clean-up removes and what stays on the (disabled) account. */
+function keptBy(cleanup: PlannedRevocation | null, remove: Partial<Record<AccessList, string[]>>) {
+  const runs = (step: RevocationStepKind) => cleanup?.steps.some((s) => s.step === step && s.unsupported === undefined) === true
+  if (!cleanup || runs('delete')) return { remove, kept: {} }
+  const removed: Partial<Record<AccessList, string[]>> = {}
+  const kept: Partial<Record<AccessList, string[]>> = {}
+  for (const [list, items] of Object.entries(remove) as Array<[AccessList, string[]]>) {
+    const step = LIST_STEP[list]
+    if (step !== undefined && !runs(step)) kept[list] = items
+    else removed[list] = items
+  }
+  return { remove: removed, kept }
 }
 
 const TIMERS_TO_PLAY: Record<WhatIfChangeKind, readonly TimerKind[]> = {
@@ -359,6 +387,8 @@ function summarise(input: WhatIfInput, sim: Simulated): WhatIfPlan {
         options: options as Record<string, unknown>,
       })
     }
+    const cleanup = revocation('cleanup')
+    const { remove, kept } = keptBy(cleanup, diff.change.remove)
     const restores = own.some((j) => j.job.action === 'restore')
     const creates = own.some((j) => j.job.action === 'provision')
     const account: WhatIfSystem['account'] = restores ? 'restore' : creates || (diff.create && !wasLive) ? 'create' : afterGrant ? 'keep' : wasLive ? 'remove' : 'none'
@@ -369,12 +399,13 @@ function summarise(input: WhatIfInput, sim: Simulated): WhatIfPlan {
       before: (beforeGrant ?? null) as Record<string, unknown> | null,
       after: (afterGrant ?? null) as Record<string, unknown> | null,
       add: diff.change.add,
-      remove: diff.change.remove,
+      remove,
+      kept,
       orgUnit: diff.change.orgUnit,
       rules: afterGrant ? (evaluation?.explain[system] ?? []) : [],
       jobs: own.map((j) => withoutUndefined({ action: j.job.action, phase: j.job.phase, at: j.at, startAfter: j.job.startAfter })),
       cutoff: revocation('cutoff'),
-      cleanup: revocation('cleanup'),
+      cleanup,
       exceptions: [...new Set(own.flatMap((j) => j.exceptions))],
       deadlineAt: deadlines?.systems[system] ?? null,
     })

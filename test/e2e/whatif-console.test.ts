@@ -111,10 +111,11 @@ describe('What if… in the console', needsChromium, () => {
     await google.getByText('− groups: engineering@example.com, everyone@example.com').waitFor()
     const entra = page.getByTestId('whatif-system-entra')
     assert.deepEqual(await steps(entra, 'Clean-up'), ['remove roles', 'remove groups', 'convert mailbox', 'remove products', 'remove channels'], 'under the hold: no licence removal, no delete')
+    await entra.getByText('= licences: Microsoft 365 E3 (kept on the disabled account)').waitFor()
     await entra.getByText('legal hold', { exact: true }).first().waitFor()
     await page.getByTestId(`what-if-exception-${holdId}`).getByText('applies').waitFor()
     assert.equal((await steps(page.getByTestId('whatif-system-sandbox'), 'Clean-up')).at(-1), 'delete')
-    await page.screenshot({ path: path.join(SHOTS, 'what-if.png'), fullPage: true })
+    await page.locator('section[aria-labelledby="what-if"]').screenshot({ path: path.join(SHOTS, 'what-if.png') })
 
     // A move to Sales: one group in, one out, nothing else.
     await page.getByRole('radio', { name: 'Move' }).check()

@@ -45,6 +45,7 @@ interface PlanSystem {
   account: string
   add: Record<string, string[]>
   remove: Record<string, string[]>
+  kept: Record<string, string[]>
   rules: string[]
   jobs: Array<{ action: string; phase?: string; at: string; startAfter?: string }>
   cutoff: { at: string; startAfter?: string; steps: Steps; options: Record<string, unknown> } | null
@@ -211,12 +212,15 @@ describe('what-if plan (sandbox emulators, real engine, HTTP API and CLI)', () =
     // Under the hold: the mailbox is kept, licences stay, nothing is deleted; Graph's order.
     assert.deepEqual(names(entra.cleanup?.steps), ['remove_roles', 'remove_groups', 'convert_mailbox', 'remove_products', 'remove_channels'])
     assert.match(entra.cleanup!.steps.find((s) => s.step === 'convert_mailbox')?.unsupported ?? '', /manual follow-up/, 'Graph cannot convert a mailbox: a person does')
+    assert.deepEqual(entra.remove, { groups: [ALL_STAFF] })
+    assert.deepEqual(entra.kept, { licences: ['Microsoft 365 E3'] }, 'the hold keeps the licence (and the mailbox with it) on the disabled account')
     assert.deepEqual(entra.exceptions, [hold])
     assert.equal(entra.deadlineAt, new Date(effectiveAt.getTime() + 240 * 60_000).toISOString())
 
     const sandbox = sys('sandbox')
     assert.equal(sandbox.cutoff?.startAfter, delayUntil.toISOString(), 'the approved delay holds the cut-off')
     assert.equal(names(sandbox.cleanup?.steps)?.at(-1), 'delete', 'the policy deletes sandbox accounts, last')
+    assert.deepEqual(sandbox.kept, {}, 'a deleted account keeps nothing')
 
     const byId = Object.fromEntries(plan.exceptions.map((x) => [x.id, x]))
     assert.equal(byId[hold]?.applies, true)

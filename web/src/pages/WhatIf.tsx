@@ -35,12 +35,13 @@ const ACCOUNT_TONE: Record<PlanSystem['account'], string> = { create: 'active', 
 const STATE_TEXT = (s: string) => s.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
 const stepText = (s: string) => s.replaceAll('_', ' ')
 
-function lists(sign: '+' | '−', values: Record<string, string[]>) {
+function lists(sign: '+' | '−' | '=', values: Record<string, string[]>) {
   return Object.entries(values)
     .filter(([, v]) => v.length > 0)
     .map(([list, items]) => (
-      <li key={`${sign}${list}`} title={sign === '+' ? 'granted' : 'removed'}>
+      <li key={`${sign}${list}`} title={sign === '+' ? 'granted' : sign === '−' ? 'removed' : 'kept on the disabled account'}>
         {sign} {list}: {items.join(', ')}
+        {sign === '=' ? <span className="muted small"> (kept on the disabled account)</span> : null}
       </li>
     ))
 }
@@ -76,7 +77,7 @@ function Steps({ title, plan }: { title: string; plan: PlanSystem['cutoff'] }) {
 
 function SystemCard({ s, exceptionKinds }: { s: PlanSystem; exceptionKinds: Map<string, string> }) {
   const adds = lists('+', s.add)
-  const removes = lists('−', s.remove)
+  const removes = [...lists('−', s.remove), ...lists('=', s.kept)]
   return (
     <li className="card" data-testid={`whatif-system-${s.system}`} aria-labelledby={`wi-${s.system}`}>
       <h3 id={`wi-${s.system}`}>
@@ -238,7 +239,7 @@ export function WhatIf({ employeeId, profile }: { employeeId: string; profile: R
                   )}
                 </dd>
               </dl>
-              <ul className="cards" aria-label="What each system would do">
+              <ul className="cards" aria-label="What each system would do" style={{ gridTemplateColumns: 'repeat(auto-fill, minmax(min(24rem, 100%), 1fr))' }}>
                 {plan.systems.map((s) => (
                   <SystemCard key={s.system} s={s} exceptionKinds={exceptionKinds} />
                 ))}
