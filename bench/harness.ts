@@ -135,7 +135,7 @@ export interface BenchTenureOptions {
 /** Extra node flags for the Tenure process (bench/run.ts sets --cpu-prof here when asked). */
 export const tenureProcess = { execArgv: [] as string[] }
 /** Settings `bench/run.ts` chooses per run (quick mode shortens the clean-up settle window). */
-export const benchSettings: { cleanupSettleSeconds?: number; hrEventConcurrency?: number } = {}
+export const benchSettings: { cleanupSettleSeconds?: number; hrEventConcurrency?: number; inProcessWorkers?: boolean } = {}
 
 /** Everything a SIGTERM/SIGINT must take down: Tenure processes, emulators, databases. */
 const cleanups = new Set<() => Promise<void>>()
@@ -243,6 +243,8 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
         concurrency: options.concurrency ?? 8,
         ...(benchSettings.cleanupSettleSeconds !== undefined ? { cleanupSettleSeconds: benchSettings.cleanupSettleSeconds } : {}),
         ...(benchSettings.hrEventConcurrency !== undefined ? { hrEventConcurrency: benchSettings.hrEventConcurrency } : {}),
+        // `tenure serve` runs the engine in its worker process; --in-process-workers measures the one-event-loop form.
+        ...(benchSettings.inProcessWorkers ? { inProcess: true } : {}),
       },
     }) as ConfigInput
   let current: TenureChild | undefined
@@ -457,9 +459,13 @@ export function summarize(values: number[]): Summary {
 }
 
 export interface MemorySample {
+  /** The Tenure deployment's RSS: the serve process plus its worker process when it has one. */
   rssMB: number
   heapUsedMB: number
   heapTotalMB: number
+  /** With a worker process: the two parts of rssMB. */
+  serveRssMB?: number
+  workerRssMB?: number
 }
 
 export function memoryNow(): MemorySample {

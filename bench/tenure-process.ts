@@ -1,5 +1,5 @@
 /**
- * One Tenure server in a process of its own, steered by the benchmark over IPC. Tenure runs apart
+ * One Tenure server in a process of its own (with, by default, its worker process beside it), steered by the benchmark over IPC. Tenure runs apart
  * from the load generator and the emulators so that (1) its RSS and heap are Tenure's alone and
  * (2) the generator's own event-loop work never shows up as Tenure's ack latency.
  *
@@ -12,6 +12,18 @@ import { validateConfig } from '../src/config/load.ts'
 import type { ConfigInput } from '../src/config/index.ts'
 import { startTenure, type Running } from '../src/main.ts'
 import { silentLogger } from '../src/log.ts'
+import { readFileSync } from 'node:fs'
+
+/** A process's resident set in bytes (Linux /proc), or undefined. */
+function workerRss(pid: number | undefined): number | undefined {
+  if (!pid) return undefined
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    return kb ? Number(kb) * 1024 : undefined
+  } catch {
+    return undefined
+  }
+}
 
 const send = (message: unknown) => new Promise<void>((resolve) => (process.send ? process.send(message, () => resolve()) : resolve()))
 const mb = (x: number) => Math.round((x / 1048576) * 10) / 10
@@ -34,7 +46,13 @@ process.on('message', (raw: unknown) => {
       gc()
     }
     const m = process.memoryUsage()
-    void send({ type: 'memory', sample: { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) } })
+    // `tenure serve` runs its engine in a worker process: the deployment's RSS is both (the RSS
+    // targets are about the whole of `tenure serve`); the heap figures are the serve process's.
+    const worker = workerRss(running?.workerProcess?.pid())
+    void send({
+      type: 'memory',
+      sample: { rssMB: mb(m.rss + (worker ?? 0)), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), ...(worker !== undefined ? { serveRssMB: mb(m.rss), workerRssMB: mb(worker) } : {}) },
+    })
   } else if (message.type === 'stop') {
     void stop('benchmark phase done').then(async () => {
       await send({ type: 'stopped' })

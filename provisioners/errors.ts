@@ -146,3 +146,30 @@ export function classifyHttpStatus(
   if (status === 408 || status >= 500) return new TransientError(message, d)
   return new PermanentError(message, d)
 }
+
+/**
+ * A cross-process lock (TargetLock) that stayed taken by other jobs for longer than the holder
+ * may wait: the job should come back later rather than hold its run (and its pg-boss attempt,
+ * which expires) while it queues.
+ */
+export class TargetLockBusyError extends Error {
+  readonly waitedMs: number
+  /** When to come back: about as long again as it waited. */
+  readonly retryAfterMs: number
+  constructor(key: string, waitedMs: number, retryAfterMs: number) {
+    super(`lock ${key} stayed taken for ${Math.round(waitedMs / 1000)} s`)
+    this.name = 'TargetLockBusyError'
+    this.waitedMs = waitedMs
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+/**
+ * The error for a TargetLock that could not be held. Busy (other jobs hold it): RateLimited, so
+ * the job layer hands the job back after a wait without spending an attempt, as for a vendor's
+ * rate limit. Anything else (the database unreachable): Transient, nothing was read or written.
+ */
+export function lockFailure(err: unknown, what: string, details: ProvisionerErrorDetails): ProvisionerError {
+  if (err instanceof TargetLockBusyError) return new RateLimitedError(`${what}: busy in other jobs (${err.message})`, err.retryAfterMs, { ...details, cause: err })
+  return new TransientError(`${what}: the cross-process lock could not be taken or released`, { ...details, cause: err })
+}

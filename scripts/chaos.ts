@@ -3,6 +3,8 @@
  * the full chaos run (test/chaos/run.ts). Prints its progress and the figures docs/reliability.md
  * records; exits 1 when a check fails.
  */
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { runChaos } from '../test/chaos/run.ts'
 
@@ -30,7 +32,13 @@ const r = await runChaos({
   seed,
   log: (line) => console.log(line),
 })
-console.log(JSON.stringify({ seed, ...r, violations: r.violations.slice(0, 20), violationCount: r.violations.length }, null, 2))
+// Every violation goes to a file (a failed run has dozens); the console gets the first 20 and the
+// counts per rule and system, so a reader sees the whole shape of a failure.
+const file = path.resolve(`chaos-violations-${seed}.json`)
+await writeFile(file, JSON.stringify(r.violations, null, 2))
+const byRule: Record<string, number> = {}
+for (const v of r.violations) byRule[`${v.rule} ${v.system}`] = (byRule[`${v.rule} ${v.system}`] ?? 0) + 1
+console.log(JSON.stringify({ seed, ...r, violations: r.violations.slice(0, 20), violationCount: r.violations.length, violationsByRuleAndSystem: byRule, violationsFile: file }, null, 2))
 const ok = r.violations.length === 0 && r.duplicateEnqueues === 0 && r.duplicateRevocations === 0 && r.deadLetters === 0 && r.auditVerify.code === 0
 console.log(ok ? 'chaos: every check passed' : 'chaos: FAILED')
 process.exit(ok ? 0 : 1)

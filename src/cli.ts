@@ -22,6 +22,7 @@ import { registerHoldCommands } from './hr/holds-cli.ts'
 import { registerDeadLetterCommands } from './api/jobs-cli.ts'
 import { registerReconcileCommands } from './admin/cli.ts'
 import { registerEmployeeCommands } from './api/employees-cli.ts'
+import { registerEmergencyCommands } from './offboarding/cli.ts'
 
 const program = new Command()
 program
@@ -92,6 +93,7 @@ async function sandboxSummary(running: Running): Promise<string> {
     tokensFile: file,
     emulators: running.emulators?.urls ?? {},
     hrEmulators: running.hrEmulators?.urls ?? {},
+    ...(running.sandboxMail ? { mailPort: running.sandboxMail.port } : {}),
   })
 }
 
@@ -224,6 +226,9 @@ registerTokenCommands(program, { loadConfig: () => config() })
 
 // tenure exceptions request | list | show | approve | reject | revoke (src/exceptions/cli.ts)
 registerExceptionCommands(program)
+
+// tenure employees terminate | emergency list | approve | reject (src/offboarding/cli.ts)
+registerEmergencyCommands(program)
 
 // tenure reports access-revocations | verify (src/reports/cli.ts)
 registerReportCommands(program, { loadConfig: () => config() })

@@ -2,8 +2,11 @@
  * Composition root: wires configuration, the database, migrations, pg-boss, workers and the
  * HTTP server into one running instance, and takes them down again in the right order.
  *
- *   serve   API + workers     (`tenure serve`, `npm start` = the sandbox form)
- *   worker  workers only      (`tenure worker`; run several on one PostgreSQL to scale out)
+ *   serve   API + workers     (`tenure serve`, `npm start` = the sandbox form); the workers run in
+ *           a child process serve starts and supervises (src/worker-process.ts), or in this
+ *           process with `workers.inProcess`
+ *   worker  workers only      (`tenure worker`; run several on one PostgreSQL to scale out; also
+ *           the child of `tenure serve`)
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -27,8 +30,7 @@ import { webhookRouter } from './http/webhooks.ts'
 import { consoleRouter } from './http/console.ts'
 import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
 import { removeSandboxHrState, startHrEmulators, writeSandboxHrState, type HrEmulators } from './hr/emulators/index.ts'
-import { lifecycleNotification, notifyConfigSchema, notifyJobs, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
-import { inTransaction } from './queue/boss.ts'
+import { enqueueNotification, lifecycleNotification, notifyConfigSchema, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
 import { uuidV5 } from './util/ids.ts'
 import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
 import { hrReconcileWorker, reconcileHrSourcesNow, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
@@ -37,6 +39,7 @@ import { buildRegistry, type Registry } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
+import type { SandboxMailbox } from './sandbox/mailbox.ts'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import express, { type Express } from 'express'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
@@ -52,6 +55,8 @@ import { exceptionTimerWorker } from './exceptions/worker.ts'
 import { COMPILED, rootPath } from './paths.ts'
 import { deadLetterDepths, queueAnswers } from './jobs/inspect.ts'
 import { leaverCaseCounts } from './db/cases.ts'
+import { startWorkerProcess, type ResolvedTargets, type WorkerProcess } from './worker-process.ts'
+import { AggregatorRegistry } from 'prom-client'
 
 export type Mode = 'serve' | 'worker'
 
@@ -64,6 +69,11 @@ export interface StartOptions {
   now?: () => Date
   /** pg-boss's clock (tests pass pg-boss's TestClock; the engine then reads time from it too). */
   clock?: Clock
+  /**
+   * Targets already resolved by a `tenure serve` parent (worker mode, src/worker-entry.ts): the
+   * sandbox's emulators run in the parent, so the child uses their URLs instead of starting its own.
+   */
+  targets?: ResolvedTargets
 }
 
 export interface Running {
@@ -81,9 +91,13 @@ export interface Running {
   postgresDir?: string
   registry: Registry
   engine: EngineDeps
+  /** The child process running the engine and the job workers (serve mode, unless workers.inProcess). */
+  workerProcess?: WorkerProcess
   /** The sandbox's emulators, when the sandbox runs (tests and benchmarks steer them). */
   emulators?: SandboxEmulators
   hrEmulators?: HrEmulators
+  /** The sandbox's SMTP sink, when it catches e-mail (no notify.email configured). */
+  sandboxMail?: SandboxMailbox
   /** The HR sources in effect (the sandbox points them at its HR emulators). */
   hrSources: HrSourcesConfig
   stop(reason?: string): Promise<void>
@@ -131,13 +145,28 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let systemsConfig = config.systems
     let hrSources = config.hr
     let notify: NotifyConfig = config.notify
-    if (config.sandbox.enabled) {
+    let sandboxMail: SandboxMailbox | undefined
+    if (options.targets) {
+      // The child of `tenure serve`: the parent resolved the targets (and runs the sandbox's emulators and mail sink).
+      systemsConfig = options.targets.systems
+      hrSources = options.targets.hr
+      notify = options.targets.notify
+    } else if (config.sandbox.enabled) {
       emulators = await startSandboxEmulators({ log })
       const started = emulators
       cleanups.unshift({ name: 'emulators', fn: () => started.close() })
       systemsConfig = sandboxSystems(emulators.urls, config.systems)
       seedNotifyChannels(emulators.slack)
       if (!config.notify.slack) notify = { ...config.notify, slack: notifyConfigSchema.parse(notifySandboxConfig(emulators.urls.slack!)).slack }
+      if (!config.notify.email) {
+        // E-mail goes to a local SMTP sink (smtp-server, a devDependency: loaded only here), listed at GET /api/v1/sandbox/mail.
+        const { startSandboxMail, sandboxEmailConfig } = await import('./sandbox/mail.ts')
+        const mail = await startSandboxMail(log)
+        sandboxMail = mail
+        cleanups.unshift({ name: 'smtp sink', fn: () => mail.close() })
+        const systems = ['sandbox', 'google', 'entra', 'slack', 'jira', 'scim:sandbox', ...config.systems.manual.map((m) => `manual:${m.name}`)]
+        notify = { ...notify, email: notifyConfigSchema.parse({ email: sandboxEmailConfig(mail.port, systems) }).email }
+      }
       hrEmulators = await startHrEmulators({ sandboxPeople: true })
       const hr = hrEmulators
       cleanups.unshift({ name: 'hr emulators', fn: () => hr.close() })
@@ -147,6 +176,28 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       log.info({ hrEmulators: hr.urls, stateFile }, 'sandbox HR emulators started')
       // Sources configured in the file win; the rest point at the HR emulators.
       hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
+    }
+    const runWorkers = mode === 'worker' || config.workers.enabled
+    // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
+    const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
+    let workerProcess: WorkerProcess | undefined
+    if (runWorkers && !inProcess) {
+      // The engine and the job workers in a child process (src/worker-process.ts): the HTTP event
+      // loop only acknowledges. Forked now, so that it loads while this process does.
+      const childConfig: Config = {
+        ...config,
+        database: { ...config.database, url: database.url },
+        // This process asks the HR sources for their people at start (below), not the child.
+        sandbox: { ...config.sandbox, readHrAtStart: false },
+      }
+      const started = startWorkerProcess({ config: childConfig, targets: { systems: systemsConfig, hr: hrSources, notify }, log, shutdown: shutdown.signal })
+      workerProcess = started
+      cleanups.unshift({ name: 'worker process', fn: () => started.stop() })
+      // /metrics: this process's metrics and the child's, summed (counters, histograms) or the larger (database gauges).
+      metrics.render = async () => {
+        const [mine, theirs] = await Promise.all([metrics.registry.getMetricsAsJSON(), started.metrics()])
+        return theirs ? AggregatorRegistry.aggregate([mine, theirs]).metrics() : metrics.registry.metrics()
+      }
     }
     const registry = await buildRegistry(systemsConfig, { db: pool })
     // Policy errors are configuration errors: refuse to start, naming the rule.
@@ -178,6 +229,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       help: 'Leaver cases by state: open, at_risk (past 75% of the budget with systems unverified), breached (all time)',
       labelNames: ['state'] as const,
       registers: [metrics.registry],
+      // Read from the database by the serve process and its worker process alike: /metrics shows one reading.
+      aggregator: 'max',
       collect: async () => {
         const r = await leaverCaseCounts(pool)
         casesGauge.set({ state: 'open' }, r.open)
@@ -190,6 +243,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       help: 'Jobs waiting in dead-letter queues, per system',
       labelNames: ['system'] as const,
       registers: [metrics.registry],
+      aggregator: 'max',
       collect: async () => {
         const rows = await deadLetterDepths(pool, config.queue.schema)
         deadLetterGauge.reset()
@@ -228,9 +282,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           ...(n.system ? { system: n.system } : {}),
           occurredAt,
         })
-        for (const job of notifyJobs(notification, ['slack', 'webhook', 'log'], { config: notify, correlationId: n.correlationId })) {
-          await boss!.send(job.name, job.data as object, { ...job.options, db: inTransaction(client) })
-        }
+        // Routed by notify.routes: the failing system's owners, the leaver's manager where access may remain.
+        await enqueueNotification(client, boss!, notification, { config: notify, correlationId: n.correlationId, context: { employeeId: n.employeeId } })
       },
     }
 
@@ -289,8 +342,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
     })
     const host: WorkerHost = { boss, log, metrics: jobMetrics, shutdown: shutdown.signal }
-    const runWorkers = mode === 'worker' || config.workers.enabled
-    if (runWorkers) {
+    if (runWorkers && inProcess) {
       const polling = {
         pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
         notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds,
@@ -341,10 +393,12 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       }
     }
 
+    // Ready means the work is applied too: wait for the worker process (it fails start-up if it cannot start).
+    if (workerProcess) await workerProcess.started
     let url: string | undefined
     let served: Express | undefined
     if (mode === 'serve') {
-      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources })
+      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
       const app = createApp({
         log,
         metrics,
@@ -368,6 +422,16 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         readiness: [
           { name: 'database', check: () => ping(pool) },
           { name: 'queue', check: () => queueAnswers(startedBoss) },
+          ...(workerProcess
+            ? [
+                {
+                  name: 'workers',
+                  check: async () => {
+                    if (!workerProcess!.ready()) throw new Error(`the worker process is not running (restarted ${workerProcess!.restarts()} times; restarting)`)
+                  },
+                },
+              ]
+            : []),
         ],
       })
       served = app
@@ -390,7 +454,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
             setTimeout(() => httpServer.closeAllConnections(), config.server.shutdownTimeoutSeconds * 500).unref()
           }),
       })
-      log.info({ url, mode, workers: runWorkers, runtime: COMPILED ? 'compiled' : 'typescript' }, `Tenure is listening on ${url}`)
+      log.info({ url, mode, workers: runWorkers ? (workerProcess ? `process ${workerProcess.pid()}` : 'in-process') : false, runtime: COMPILED ? 'compiled' : 'typescript' }, `Tenure is listening on ${url}`)
       // The tokens are printed by the start-up summary (src/sandbox/summary.ts), not here.
       if (config.sandbox.enabled) await ensureSandboxTokens(pool, log, { dataDir: config.database.dataDir, url, write: () => {} })
     } else {
@@ -410,9 +474,11 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       ...(database.embedded ? { postgresDir: database.embedded.pgDir } : {}),
       registry,
       engine,
+      ...(workerProcess ? { workerProcess } : {}),
       hrSources,
       ...(emulators ? { emulators } : {}),
       ...(hrEmulators ? { hrEmulators } : {}),
+      ...(sandboxMail ? { sandboxMail } : {}),
       stop: (reason = 'stop requested') => {
         stopping ??= (async () => {
           log.info({ reason }, 'shutting down')

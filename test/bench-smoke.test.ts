@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { benchSettings, destroyAgent, openBenchDatabase, type BenchDatabase } from '../bench/harness.ts'
 import { inFlightMemoryScenario, ingestScenario, layoffScenario, singleScenario } from '../bench/scenarios.ts'
+import { engineScenario } from '../bench/engine.ts'
 
 // The toy layoff's leavers arrive at once: clean-ups need not wait the default 30 s.
 benchSettings.cleanupSettleSeconds = 1
@@ -47,4 +48,19 @@ test('when 20 seeded leavers are terminated with the targets paused, then every 
   assert.equal(r.acknowledged, 20)
   assert.ok(r.jobsQueuedAtEnd > 0, 'the cut-offs wait on the paused targets')
   assert.ok(r.memory.peak.rssMB > 0)
+})
+
+test('when 5 joiners are hired and laid off through the engine alone, then every leaver case closes, the audit chain verifies and every statement is counted by step', async () => {
+  const r = await engineScenario(db, { leavers: 5, concurrency: 2, limitScale: 100 })
+  assert.deepEqual(r.leaverCases, { closed: 5 })
+  assert.equal(r.jobsNotDue, 0)
+  assert.deepEqual(r.auditChain, { ok: true })
+  assert.equal(r.transitionsPerLeaver, 16, 'termination + cut-off, verification and clean-up of 5 systems')
+  for (const [phase, p] of Object.entries(r.phases)) {
+    assert.equal(p.perStep.other, 0, `${phase}: every statement belongs to a step`)
+    assert.equal(p.perStep['begin/commit'], 2, `${phase}: one transaction per transition`)
+  }
+  // Budgets (exact counts, not timings): 13.67 and 1.03 before the cuts of issue #21.
+  assert.ok(r.phases.drain.statementsPerTransition <= 8, `a leaver transition costs ${r.phases.drain.statementsPerTransition} statements`)
+  assert.ok(r.limiter.statementsPerCall <= 0.5, `the limiter costs ${r.limiter.statementsPerCall} statements per call`)
 })

@@ -8,7 +8,7 @@
  * userName changes), then by `userName`. An account found by userName that carries a different
  * externalId belongs to someone else and is never adopted.
  */
-import { ConflictError, NotFoundError, PermanentError, TransientError, type ProvisionerError, isProvisionerError } from '../errors.ts'
+import { ConflictError, NotFoundError, PermanentError, lockFailure, type ProvisionerError, isProvisionerError } from '../errors.ts'
 import { z } from 'zod'
 import type {
   AccessChange,
@@ -1069,11 +1069,7 @@ class ScimProvisioner implements Provisioner {
       })
     } catch (err) {
       if (failed !== undefined && failed.err === err) throw err
-      throw new TransientError(`SCIM group ${groupId}: the cross-process lock could not be taken or released`, {
-        system: this.system,
-        operation: 'scim.Groups.lock',
-        cause: err,
-      })
+      throw lockFailure(err, `SCIM group ${groupId}`, { system: this.system, operation: 'scim.Groups.lock' })
     }
   }
 

@@ -41,7 +41,7 @@
  *    or, when the answer carries no `users`, a usergroups.users.list read. A list that could not be
  *    read leaves the change unknown (`refused` / `unread`), never "done".
  */
-import { TransientError, isProvisionerError, type ProvisionerError } from '../errors.ts'
+import { TransientError, isProvisionerError, lockFailure, type ProvisionerError } from '../errors.ts'
 import type { Ctx, TargetLock } from '../types.ts'
 import { raceSignal } from '../abort.ts'
 
@@ -416,7 +416,8 @@ export class UserGroupDirectory {
 
   /**
    * `fn` under the cross-process lock of this group. A lock that cannot be taken (database
-   * unreachable) is a Transient error: nothing was read or written, the job retries. Errors of
+   * unreachable) is a Transient error: nothing was read or written, the job retries. A lock other
+   * jobs kept for too long is RateLimited: the job comes back later without spending an attempt. Errors of
    * `fn` itself pass through as they are.
    */
   private async locked(ctx: Ctx, groupId: string, fn: () => Promise<void>): Promise<void> {
@@ -435,11 +436,7 @@ export class UserGroupDirectory {
     } catch (err) {
       if (failed !== undefined && failed.err === err) throw err
       if (ctx.signal.aborted) throw this.cancelled(ctx, groupId)
-      throw new TransientError(`user group ${groupId}: the cross-process lock could not be taken or released`, {
-        system: this.options.system,
-        operation: 'usergroups.lock',
-        cause: err,
-      })
+      throw lockFailure(err, `user group ${groupId}`, { system: this.options.system, operation: 'usergroups.lock' })
     }
   }
 

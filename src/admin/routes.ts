@@ -2,6 +2,7 @@
  * The administration API (admin only), what the console's Admin screen shows without YAML:
  *
  *   GET  /api/v1/admin/access                     roles, the SSO claim → role mapping, the API token holders
+ *   GET  /api/v1/admin/sso-users                  people who signed in with SSO: roles and the claim values that mapped them
  *   GET  /api/v1/admin/sources                    HR sources and their health
  *   GET  /api/v1/admin/systems                    target systems and their health
  *   POST /api/v1/admin/sources/:source/reconcile  run HR reconciliation for one source now
@@ -14,8 +15,9 @@ import { z } from 'zod'
 import { HR_SOURCES } from '../../state-machines/events.ts'
 import { ROLE_DESCRIPTIONS, ROLES } from '../auth/roles.ts'
 import { listApiTokens } from '../auth/tokens.ts'
+import { listSsoUsers } from '../auth/sso-users.ts'
 import { ApiError, notFound } from '../http/errors.ts'
-import { defineRoute, reply, timestamp, type ApiDeps } from '../http/routes.ts'
+import { decodeCursor, defineRoute, encodeCursor, pageQuery, reply, timestamp, type ApiDeps } from '../http/routes.ts'
 import { LAST_ERROR_WINDOW_DAYS, sourcesHealth, systemsHealth } from './health.ts'
 import { reconcileNow, type ReconcileKind } from './run-now.ts'
 
@@ -93,7 +95,7 @@ export const adminAccessRoute = defineRoute({
   path: '/api/v1/admin/access',
   summary: 'Who has which role: the roles, the SSO claim → role mapping, the API token holders',
   description:
-    'SSO users are not stored: their roles come from the configured claim at each sign-in (`auth.oidc.rolesClaim`, `auth.oidc.roleMapping`). ' +
+    'SSO roles come from the configured claim at each request (`auth.oidc.rolesClaim`, `auth.oidc.roleMapping`); the people who signed in, with the claim values that mapped them: GET /api/v1/admin/sso-users. ' +
     `API tokens hold one role each; the active ones are listed (up to ${MAX_HOLDERS}; every token: GET /api/v1/tokens).`,
   tags: ['admin'],
   roles: ['admin'],
@@ -125,6 +127,78 @@ export const adminAccessRoute = defineRoute({
         lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
       })),
       tokenHoldersTruncated: page.next !== null,
+    }
+  },
+})
+
+const ssoUserSchema = z
+  .object({
+    issuer: z.string(),
+    subject: z.string().describe('The `sub` claim: stable per user at one issuer; what the audit trail records as the actor id.'),
+    name: z.string().nullable(),
+    email: z.string().nullable(),
+    roles: z.array(z.enum(ROLES)).describe('The roles their newest token mapped to (empty: signed in but holds no Tenure role, so every endpoint refused them).'),
+    mappedBy: z
+      .array(z.object({ role: z.enum(ROLES), claimValues: z.array(z.string()).describe('The roles-claim values that granted the role.') }))
+      .describe('Why they hold each role, as of lastSeenAt.'),
+    firstSeenAt: timestamp,
+    lastSeenAt: timestamp.describe('Their newest authenticated request (recorded at most once a minute).'),
+    lastSignInAt: timestamp.nullable().describe("When they last authenticated at the identity provider (the token's auth_time, else iat); null: the token said neither."),
+  })
+  .meta({ id: 'SsoUser' })
+
+const ssoCursor = z.object({ lastSeenAt: z.string(), issuer: z.string(), subject: z.string() })
+
+export const adminSsoUsersRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/admin/sso-users',
+  summary: 'People who signed in with SSO (OIDC): their roles and the claim values that mapped each',
+  description:
+    'Most recently seen first. Recorded from each verified SSO token (at most once a minute per user, and whenever the roles change); it grants nothing: ' +
+    'the identity provider decides on every request, so someone removed from a group loses the role on their next request whatever this list says. ' +
+    '`mapping` is the configured claim → role mapping (null without SSO). A person who never signed in is not listed: ask the identity provider who is in the mapped groups.',
+  tags: ['admin'],
+  roles: ['admin'],
+  request: {
+    query: pageQuery({ defaultLimit: 50, maxLimit: 200 }).extend({
+      role: z.enum(ROLES).optional().describe('Only people holding this role.'),
+      q: z.string().trim().min(1).max(200).optional().describe('Substring of name, e-mail or subject (case-insensitive).'),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'A page of SSO users',
+      schema: z.object({
+        items: z.array(ssoUserSchema),
+        nextCursor: z.string().nullable().describe('Pass as `cursor` to get the next page; null when this is the last page.'),
+        total: z.number().int().describe('How many match the filters, across all pages.'),
+        mapping: z
+          .object({ issuer: z.string(), rolesClaim: z.string(), roles: z.array(z.object({ role: z.enum(ROLES), claimValues: z.array(z.string()) })) })
+          .nullable()
+          .describe('The configured mapping; null: SSO is not configured.'),
+      }),
+    },
+  },
+  handler: async ({ query, deps }) => {
+    const oidc = deps.config.auth.oidc
+    const after = decodeCursor(query.cursor, ssoCursor)
+    const page = await listSsoUsers(deps.pool, { limit: query.limit, after, ...(query.role ? { role: query.role } : {}), ...(query.q ? { q: query.q } : {}) })
+    const last = page.items.at(-1)
+    return {
+      items: page.items.map((u) => ({
+        issuer: u.issuer,
+        subject: u.subject,
+        name: u.name,
+        email: u.email,
+        roles: u.roles,
+        mappedBy: u.roles.map((role) => ({ role, claimValues: u.roleClaims[role] ?? [] })),
+        firstSeenAt: u.firstSeenAt.toISOString(),
+        lastSeenAt: u.lastSeenAt.toISOString(),
+        lastSignInAt: u.lastSignInAt?.toISOString() ?? null,
+      })),
+      nextCursor: page.more && last ? encodeCursor({ lastSeenAt: last.lastSeenAt.toISOString(), issuer: last.issuer, subject: last.subject }) : null,
+      total: page.total,
+      mapping: oidc ? { issuer: oidc.issuer, rolesClaim: oidc.rolesClaim, roles: ROLES.map((role) => ({ role, claimValues: [...oidc.roleMapping[role]] })) } : null,
     }
   },
 })
@@ -226,4 +300,4 @@ export const reconcileSystemNowRoute = defineRoute({
   },
 })
 
-export const ADMIN_ROUTES = [adminAccessRoute, adminSourcesRoute, adminSystemsRoute, reconcileSourceNowRoute, reconcileSystemNowRoute]
+export const ADMIN_ROUTES = [adminAccessRoute, adminSsoUsersRoute, adminSourcesRoute, adminSystemsRoute, reconcileSourceNowRoute, reconcileSystemNowRoute]

@@ -55,6 +55,13 @@ export const AUDIT_ACTIONS = {
   'hr.bulk_hold_rejected': 'A person rejected a mass-termination hold: its notices are kept, marked rejected, never applied (who, reason).',
   'hr.employee_not_found': 'An HR notice named an employee the re-fetch found no record of: nothing was applied (source, inbox id, HR id).',
   'hr.timestamp_clamped': "A vendor timestamp further in the future than the source's tolerance was set back to the receipt time (the vendor's value is kept).",
+  'offboarding.emergency_requested': 'A person asked to cut someone off now; the request waits for a second approver (who, reason, expiry).',
+  'offboarding.emergency_terminated': 'A person cut someone off now without waiting for HR: an immediate termination went through the lifecycle (who asked, who approved, reason, case, deadline).',
+  'offboarding.emergency_rejected': 'A pending emergency termination was rejected, or withdrawn by its requester: nothing was cut.',
+  'offboarding.emergency_expired': 'A pending emergency termination was not approved in time: nothing was cut.',
+  'offboarding.emergency_refused': 'A decision on an emergency termination was refused (four-eyes, no approver role, decided already, expired).',
+  'offboarding.emergency_confirmed_by_hr': "HR's own termination of a person cut off by an emergency termination arrived: the cut is confirmed.",
+  'offboarding.hr_discrepancy': 'After an emergency termination, HR still showed the person employed (an update, a rehire, a rescind, or the roster): a task for a person; access stays cut.',
   'report.exported': 'An access-revocation report was exported (query, file SHA-256, signed manifest id, audit head).',
 } as const
 

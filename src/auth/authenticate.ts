@@ -16,6 +16,7 @@ import type { OidcVerifier } from './oidc.ts'
 import type { ApiTokenPrincipal, Principal } from './roles.ts'
 import { hashToken, parseToken, sameHash } from './token-format.ts'
 import { findTokenByPrefix, tokenStatus, touchLastUsed } from './tokens.ts'
+import { recordSsoSignIn } from './sso-users.ts'
 
 export interface Authenticator {
   /** The caller, or null when no credential was sent. Throws ApiError (401/503) when one was refused. */
@@ -37,6 +38,29 @@ const TOUCH_INTERVAL_MS = 60_000
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const now = deps.now ?? (() => new Date())
+  // SSO users are recorded for the admin screen (sso-users.ts): at most once a minute per user,
+  // unless what the token says changed (roles, claim values, name, e-mail, sign-in moment).
+  const ssoRecorded = new Map<string, { at: number; said: string }>()
+
+  async function sso(jwt: string, oidc: OidcVerifier): Promise<Principal> {
+    if (!oidc.verifySignIn) return oidc.verify(jwt)
+    const signIn = await oidc.verifySignIn(jwt)
+    const p = signIn.principal
+    const key = `${p.issuer}\n${p.id}`
+    const said = JSON.stringify([p.roles, signIn.roleClaims, p.name, p.email, signIn.signedInAt?.getTime() ?? null])
+    const at = now()
+    const last = ssoRecorded.get(key)
+    if (!last || last.said !== said || at.getTime() - last.at >= TOUCH_INTERVAL_MS) {
+      if (ssoRecorded.size >= 10_000) ssoRecorded.clear()
+      ssoRecorded.set(key, { at: at.getTime(), said })
+      // Bookkeeping only: a failed write must not refuse an otherwise valid request.
+      await recordSsoSignIn(deps.pool, signIn, at).catch((err: unknown) => {
+        ssoRecorded.delete(key)
+        deps.log.warn({ issuer: p.issuer, subject: p.id, err: { message: (err as Error).message } }, 'could not record SSO sign-in')
+      })
+    }
+    return p
+  }
 
   async function apiToken(token: string): Promise<ApiTokenPrincipal> {
     const parsed = parseToken(token)
@@ -68,7 +92,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (credential.startsWith('tnr_')) return apiToken(credential)
       if (JWT_SHAPE.test(credential)) {
         if (!deps.oidc) throw unauthorized('invalid_token', 'single sign-on is not configured on this Tenure: use an API token')
-        return deps.oidc.verify(credential)
+        return sso(credential, deps.oidc)
       }
       throw unauthorized('invalid_token', 'the bearer credential is neither a Tenure API token nor a JWT')
     },

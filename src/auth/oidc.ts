@@ -29,9 +29,20 @@ const discoverySchema = z.object({
 })
 export type DiscoveryDocument = z.output<typeof discoverySchema>
 
+/** What a verified token said about the sign-in, beyond the principal: recorded for the admin screen. */
+export interface OidcSignIn {
+  principal: OidcPrincipal
+  /** The roles-claim values that mapped each role the principal holds. */
+  roleClaims: Partial<Record<Role, string[]>>
+  /** `auth_time` (OIDC Core §2: when the user authenticated at the provider), else `iat`; null when the token has neither. */
+  signedInAt: Date | null
+}
+
 export interface OidcVerifier {
   /** Verify a JWT and return who it is; throws ApiError 401 (bad token) or 503 (provider unreachable). */
   verify(jwt: string): Promise<OidcPrincipal>
+  /** verify(), with which claim values mapped each role and when the user signed in. */
+  verifySignIn?(jwt: string): Promise<OidcSignIn>
   /** The discovery document (fetched on first use). */
   discovery(): Promise<DiscoveryDocument>
 }
@@ -93,38 +104,49 @@ export function createOidcVerifier(config: OidcConfig, options: OidcVerifierOpti
     return keys
   }
 
-  return {
-    discovery,
-    async verify(jwt) {
-      let getKey: JWTVerifyGetKey
-      try {
-        getKey = await keySet()
-      } catch (err) {
-        throw err instanceof ApiError ? err : providerUnavailable('the identity provider could not be reached to read its signing keys')
-      }
-      const payload = await jwtVerify(jwt, getKey, {
-        issuer,
-        audience: config.audience,
-        algorithms: [...config.algorithms],
-        clockTolerance: config.clockToleranceSeconds,
-        requiredClaims: ['sub', 'exp'],
-        currentDate: now(),
-      }).then(
-        (result): JWTPayload => result.payload,
-        (err: unknown) => {
-          throw mapJoseError(err)
-        },
-      )
-      const roles = mapRoles(claimValues(payload, config.rolesClaim), config.roleMapping)
-      return {
+  const verifySignIn = async (jwt: string): Promise<OidcSignIn> => {
+    let getKey: JWTVerifyGetKey
+    try {
+      getKey = await keySet()
+    } catch (err) {
+      throw err instanceof ApiError ? err : providerUnavailable('the identity provider could not be reached to read its signing keys')
+    }
+    const payload = await jwtVerify(jwt, getKey, {
+      issuer,
+      audience: config.audience,
+      algorithms: [...config.algorithms],
+      clockTolerance: config.clockToleranceSeconds,
+      requiredClaims: ['sub', 'exp'],
+      currentDate: now(),
+    }).then(
+      (result): JWTPayload => result.payload,
+      (err: unknown) => {
+        throw mapJoseError(err)
+      },
+    )
+    const values = claimValues(payload, config.rolesClaim)
+    const roles = mapRoles(values, config.roleMapping)
+    const held = new Set(values)
+    const roleClaims = Object.fromEntries(roles.map((role) => [role, config.roleMapping[role].filter((v) => held.has(v))]))
+    const when = typeof payload.auth_time === 'number' ? payload.auth_time : typeof payload.iat === 'number' ? payload.iat : null
+    return {
+      principal: {
         kind: 'oidc',
         id: String(payload.sub),
         name: stringClaim(payload, 'name') ?? stringClaim(payload, 'preferred_username'),
         email: stringClaim(payload, 'email'),
         roles,
         issuer,
-      }
-    },
+      },
+      roleClaims,
+      signedInAt: when !== null && Number.isFinite(when) ? new Date(when * 1000) : null,
+    }
+  }
+
+  return {
+    discovery,
+    verifySignIn,
+    verify: async (jwt) => (await verifySignIn(jwt)).principal,
   }
 }
 

@@ -14,6 +14,7 @@ import { notifyConfigSchema } from '../notify/config.ts'
 import { authConfigSchema } from '../auth/config.ts'
 import { exceptionsConfigSchema } from '../exceptions/config.ts'
 import { consoleConfigSchema } from '../console/config.ts'
+import { offboardingConfigSchema } from '../offboarding/config.ts'
 
 export const configSchema = z
   .object({
@@ -38,6 +39,7 @@ export const configSchema = z
     audit: auditSectionSchema.optional().describe('The audit trail: checkpoint signing key, publishing, retention. Without it the chain is still written and verifiable, but no signed checkpoints are made.'),
     auth: authConfigSchema.prefault({}).describe('Who may call the API: OIDC single sign-on and rate limits (API tokens are managed with `tenure tokens`).'),
     exceptions: exceptionsConfigSchema,
+    offboarding: offboardingConfigSchema.describe('Emergency off-boarding: who may cut someone off now, and whether a second person must approve.'),
     console: consoleConfigSchema.prefault({}).describe('The web console at `/`: IT admins, operators and auditors (docs/console.md).'),
   })
   .strict()

@@ -105,7 +105,22 @@ export const queueSchema = z
 
 export const workersSchema = z
   .object({
-    enabled: z.boolean().default(true).describe('Run job workers in this process (`tenure serve`); `tenure worker` always does.'),
+    enabled: z.boolean().default(true).describe('Run job workers with `tenure serve` (in its child process, or in-process with `workers.inProcess`); `tenure worker` always does.'),
+    inProcess: z
+      .boolean()
+      .default(false)
+      .describe(
+        '`tenure serve` only. false: the engine and the job workers run in a child process that `tenure serve` starts, supervises (restarted on exit with backoff, stopped on shutdown, its logs on the same output, its health in /readyz, its metrics in /metrics) and that stops when the parent goes away, so the work never shares an event loop with the webhook acknowledgements. true: they run in the serve process itself (one process; tests and embedded uses that pass a clock).',
+      ),
+    processNice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(5)
+      .describe(
+        "`tenure serve`'s worker process runs at this niceness above the serve process's (Linux/macOS `nice`; 0 = the same priority). When both want the CPU, the operating system runs the webhook acknowledgements first; the work still gets its share (at 5, about a quarter of a contended core) and all of an idle one.",
+      ),
     concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process.'),
     hrEventConcurrency: z
       .number()

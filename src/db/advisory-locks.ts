@@ -26,6 +26,7 @@
  */
 import type { Pool, Queryable } from './pool.ts'
 import type { TargetLock } from '../../provisioners/types.ts'
+import { TargetLockBusyError } from '../../provisioners/errors.ts'
 
 const TRY_LOCK = 'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS ok'
 const FIRST_WAIT_MS = 25
@@ -34,10 +35,18 @@ const MAX_WAIT_MS = 500
 export interface AdvisoryLockOptions {
   /** Locks held at once by this process; default half the pool's size (at least 1). */
   maxHeld?: number
+  /**
+   * Longest a caller waits for the lock (default 30 s) before giving up with TargetLockBusyError,
+   * which the job layer turns into a hand-back: a job queueing behind a busy group for minutes
+   * would outlive its run's expiry and spend pg-boss attempts on waiting (the second full chaos
+   * run dead-lettered joiners that way: "handler execution exceeded 300s").
+   */
+  maxWaitMs?: number
 }
 
 export function advisoryLocks(pool: Pool, options: AdvisoryLockOptions = {}): TargetLock {
   const maxHeld = Math.max(1, options.maxHeld ?? Math.floor((pool.options.max ?? 10) / 2))
+  const maxWaitMs = options.maxWaitMs ?? 30_000
   let held = 0
   const waiting: Array<() => void> = []
   const acquireSlot = (signal: AbortSignal) =>
@@ -67,8 +76,18 @@ export function advisoryLocks(pool: Pool, options: AdvisoryLockOptions = {}): Ta
 
   return {
     async hold(key, signal, fn) {
+      const started = Date.now()
       for (let wait = FIRST_WAIT_MS; ; wait = Math.min(MAX_WAIT_MS, wait * 2)) {
-        await acquireSlot(signal)
+        const waited = Date.now() - started
+        if (waited > maxWaitMs) throw new TargetLockBusyError(key, waited, Math.min(60_000, waited))
+        try {
+          await acquireSlot(waitSignal(signal, maxWaitMs - waited))
+        } catch (err) {
+          if (signal.aborted) throw err
+          // This process's share of the pool stayed taken by other lock holders.
+          const all = Date.now() - started
+          throw new TargetLockBusyError(key, all, Math.min(60_000, all))
+        }
         const client = await pool.connect().catch((err: unknown) => {
           releaseSlot()
           throw err
@@ -103,6 +122,11 @@ export function advisoryLocks(pool: Pool, options: AdvisoryLockOptions = {}): Ta
       }
     },
   }
+}
+
+/** `signal`, or a timeout of `ms` when that comes first (a slot that never frees up). */
+function waitSignal(signal: AbortSignal, ms: number): AbortSignal {
+  return AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, ms))])
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

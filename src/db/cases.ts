@@ -19,25 +19,6 @@ export interface JoinerCaseWrite {
   breachedAt: string | null
 }
 
-/**
- * Insert or update the joiner case; a closed or cancelled one is final (the conditional upsert
- * skips it and returns nothing, so settled cases cost one statement). Returns the case id when written.
- */
-export async function upsertJoinerCase(db: Queryable, c: JoinerCaseWrite): Promise<string | undefined> {
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO cases (id, employee_id, kind, generation, status, hr_event_id, effective_at, received_at, late_by_hr_seconds, deadline_at, opened_at, closed_at, breached_at)
-     VALUES ($1, $2, 'joiner', $3, $4, $5, $6, $7, $8, $6, $7, $9, $10)
-     ON CONFLICT (employee_id, kind, generation) DO UPDATE SET
-       status = EXCLUDED.status, hr_event_id = COALESCE(EXCLUDED.hr_event_id, cases.hr_event_id), effective_at = EXCLUDED.effective_at,
-       deadline_at = EXCLUDED.deadline_at, late_by_hr_seconds = EXCLUDED.late_by_hr_seconds, closed_at = EXCLUDED.closed_at,
-       breached_at = COALESCE(cases.breached_at, EXCLUDED.breached_at)
-     WHERE cases.status NOT IN ('closed', 'cancelled')
-     RETURNING id`,
-    [c.id, c.employeeId, c.generation, c.status, c.hrEventId, c.deadlineAt, c.openedAt, c.lateBySeconds, c.closedAt, c.breachedAt],
-  )
-  return rows[0]?.id
-}
-
 export interface JoinerCaseSystemWrite {
   system: string
   status: string
@@ -48,20 +29,55 @@ export interface JoinerCaseSystemWrite {
   lastError: unknown
 }
 
-export async function upsertJoinerCaseSystem(db: Queryable, caseId: string, s: JoinerCaseSystemWrite): Promise<void> {
-  await db.query(
-    `INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, provisioned_at, attempts, last_error, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+/**
+ * Insert or update the joiner case with its systems, in one statement; a closed or cancelled case
+ * is final (the conditional upsert skips it, and its systems with it). Systems not in `systems`
+ * leave the case (a system the policy no longer grants). Returns the case id when written.
+ */
+export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWrite, systems: JoinerCaseSystemWrite[]): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH up AS (
+       INSERT INTO cases (id, employee_id, kind, generation, status, hr_event_id, effective_at, received_at, late_by_hr_seconds, deadline_at, opened_at, closed_at, breached_at)
+       VALUES ($1, $2, 'joiner', $3, $4, $5, $6, $7, $8, $6, $7, $9, $10)
+       ON CONFLICT (employee_id, kind, generation) DO UPDATE SET
+         status = EXCLUDED.status, hr_event_id = COALESCE(EXCLUDED.hr_event_id, cases.hr_event_id), effective_at = EXCLUDED.effective_at,
+         deadline_at = EXCLUDED.deadline_at, late_by_hr_seconds = EXCLUDED.late_by_hr_seconds, closed_at = EXCLUDED.closed_at,
+         breached_at = COALESCE(cases.breached_at, EXCLUDED.breached_at)
+       WHERE cases.status NOT IN ('closed', 'cancelled')
+       RETURNING id
+     ), sys AS (
+       INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, provisioned_at, attempts, last_error, updated_at)
+       SELECT up.id, s.system, s.status, s.account_id, s.deadline_at, s.provisioned_at, s.attempts, s.last_error, now()
+         FROM up, unnest($11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::int[], $17::jsonb[])
+           AS s (system, status, account_id, deadline_at, provisioned_at, attempts, last_error)
        ON CONFLICT (case_id, system) DO UPDATE SET
          status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
-         provisioned_at = EXCLUDED.provisioned_at, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, updated_at = now()`,
-    [caseId, s.system, s.status, s.accountId, s.deadlineAt, s.provisionedAt, s.attempts, s.lastError ? JSON.stringify(s.lastError) : null],
+         provisioned_at = EXCLUDED.provisioned_at, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, updated_at = now()
+     ), gone AS (
+       DELETE FROM case_systems WHERE case_id IN (SELECT id FROM up) AND NOT (system = ANY($11::text[]))
+     )
+     SELECT id FROM up`,
+    [
+      c.id,
+      c.employeeId,
+      c.generation,
+      c.status,
+      c.hrEventId,
+      c.deadlineAt,
+      c.openedAt,
+      c.lateBySeconds,
+      c.closedAt,
+      c.breachedAt,
+      systems.map((s) => s.system),
+      systems.map((s) => s.status),
+      systems.map((s) => s.accountId),
+      systems.map((s) => s.deadlineAt),
+      systems.map((s) => s.provisionedAt),
+      systems.map((s) => s.attempts),
+      systems.map((s) => (s.lastError ? JSON.stringify(s.lastError) : null)),
+    ],
   )
-}
-
-/** Remove every system of the case except `keep` (a system the policy no longer grants). */
-export async function deleteCaseSystemsExcept(db: Queryable, caseId: string, keep: string[]): Promise<void> {
-  await db.query(`DELETE FROM case_systems WHERE case_id = $1 AND NOT (system = ANY($2::text[]))`, [caseId, keep])
+  return rows[0]?.id
 }
 
 /** A rescinded termination: cancel the generation's leaver case while it is still scheduled or open. */
@@ -70,12 +86,6 @@ export async function cancelLeaverCase(db: Queryable, employeeId: string, genera
     employeeId,
     generation,
   ])
-}
-
-/** The stored deadline of the generation's leaver case, if there is one. */
-export async function leaverCaseDeadline(db: Queryable, employeeId: string, generation: number): Promise<Date | undefined> {
-  const previous = await db.query<{ deadline_at: Date }>(`SELECT deadline_at FROM cases WHERE employee_id = $1 AND kind = 'leaver' AND generation = $2`, [employeeId, generation])
-  return previous.rows[0]?.deadline_at
 }
 
 export interface LeaverCaseWrite {
@@ -92,28 +102,6 @@ export interface LeaverCaseWrite {
   closedAt: string | null
 }
 
-/** Insert or update the leaver case of a generation (a closed case reopened counts once more); returns its id. */
-export async function upsertLeaverCase(db: Queryable, c: LeaverCaseWrite): Promise<string> {
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO cases (id, employee_id, kind, generation, status, hr_event_id, effective_at, received_at, late_by_hr_seconds, deadline_at, opened_at, closed_at)
-     VALUES ($1, $2, 'leaver', $3, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11)
-     ON CONFLICT (employee_id, kind, generation) DO UPDATE SET
-       status = EXCLUDED.status, hr_event_id = EXCLUDED.hr_event_id, effective_at = EXCLUDED.effective_at,
-       received_at = EXCLUDED.received_at, late_by_hr_seconds = EXCLUDED.late_by_hr_seconds,
-       deadline_at = EXCLUDED.deadline_at, closed_at = EXCLUDED.closed_at,
-       reopened_count = cases.reopened_count + CASE WHEN cases.status = 'closed' AND EXCLUDED.status = 'open' THEN 1 ELSE 0 END
-     RETURNING id`,
-    [c.id, c.employeeId, c.generation, c.status, c.hrEventId, c.effectiveAt, c.receivedAt, c.lateBySeconds, c.deadlineAt, c.openedAt, c.closedAt],
-  )
-  return rows[0]!.id
-}
-
-/** When each system of the case was verified, as stored before this change. */
-export async function caseSystemsVerifiedAt(db: Queryable, caseId: string): Promise<Array<{ system: string; verified_at: Date | null }>> {
-  const known = await db.query<{ system: string; verified_at: Date | null }>('SELECT system, verified_at FROM case_systems WHERE case_id = $1', [caseId])
-  return known.rows
-}
-
 export interface LeaverCaseSystemWrite {
   system: string
   status: string
@@ -128,21 +116,62 @@ export interface LeaverCaseSystemWrite {
   waitingOn: string | null
 }
 
-/** One statement for every system (row-level SLA-waiver triggers still fire per row). */
-export async function upsertLeaverCaseSystems(db: Queryable, caseId: string, systems: LeaverCaseSystemWrite[]): Promise<void> {
-  if (systems.length === 0) return
-  await db.query(
-    `INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, updated_at)
-     SELECT $1::uuid, s.system, s.status, s.account_id, s.deadline_at, s.cutoff_at, s.verified_at, s.cleanup_at, s.attempts, s.last_error, s.residual, s.waiting_on, now()
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::int[], $10::jsonb[], $11::jsonb[], $12::text[])
-         AS s (system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on)
-     ON CONFLICT (case_id, system) DO UPDATE SET
-       status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
-       cutoff_at = EXCLUDED.cutoff_at, verified_at = EXCLUDED.verified_at, cleanup_at = EXCLUDED.cleanup_at,
-       attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, residual = EXCLUDED.residual,
-       waiting_on = EXCLUDED.waiting_on, updated_at = now()`,
+/** What the leaver case said before this write, and its id. */
+export interface LeaverCaseWritten {
+  id: string
+  /** The stored deadline before this write (undefined for a new case). */
+  previousDeadline: Date | undefined
+  /** When each system of the case was verified, as stored before this write. */
+  verifiedBefore: Array<{ system: string; verified_at: string | null }>
+}
+
+/**
+ * Insert or update the leaver case of a generation (a closed case reopened counts once more) and
+ * every one of its systems, in one statement, returning what was stored before: every part of a
+ * WITH reads the snapshot from before the statement. Row-level SLA-waiver triggers still fire per
+ * row (the case_systems refresh trigger runs at the end of the statement, after both writes).
+ */
+export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWrite, systems: LeaverCaseSystemWrite[]): Promise<LeaverCaseWritten> {
+  const { rows } = await db.query<{ id: string; previous_deadline: Date | null; verified_before: Array<{ system: string; verified_at: string | null }> }>(
+    `WITH prev AS (
+       SELECT id, deadline_at FROM cases WHERE employee_id = $2 AND kind = 'leaver' AND generation = $3
+     ), known AS (
+       SELECT cs.system, cs.verified_at FROM case_systems cs JOIN prev ON cs.case_id = prev.id
+     ), up AS (
+       INSERT INTO cases (id, employee_id, kind, generation, status, hr_event_id, effective_at, received_at, late_by_hr_seconds, deadline_at, opened_at, closed_at)
+       VALUES ($1, $2, 'leaver', $3, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11)
+       ON CONFLICT (employee_id, kind, generation) DO UPDATE SET
+         status = EXCLUDED.status, hr_event_id = EXCLUDED.hr_event_id, effective_at = EXCLUDED.effective_at,
+         received_at = EXCLUDED.received_at, late_by_hr_seconds = EXCLUDED.late_by_hr_seconds,
+         deadline_at = EXCLUDED.deadline_at, closed_at = EXCLUDED.closed_at,
+         reopened_count = cases.reopened_count + CASE WHEN cases.status = 'closed' AND EXCLUDED.status = 'open' THEN 1 ELSE 0 END
+       RETURNING id
+     ), sys AS (
+       INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, updated_at)
+       SELECT up.id, s.system, s.status, s.account_id, s.deadline_at, s.cutoff_at, s.verified_at, s.cleanup_at, s.attempts, s.last_error, s.residual, s.waiting_on, now()
+         FROM up, unnest($12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::int[], $20::jsonb[], $21::jsonb[], $22::text[])
+           AS s (system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on)
+       ON CONFLICT (case_id, system) DO UPDATE SET
+         status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
+         cutoff_at = EXCLUDED.cutoff_at, verified_at = EXCLUDED.verified_at, cleanup_at = EXCLUDED.cleanup_at,
+         attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, residual = EXCLUDED.residual,
+         waiting_on = EXCLUDED.waiting_on, updated_at = now()
+     )
+     SELECT up.id, (SELECT deadline_at FROM prev) AS previous_deadline,
+            COALESCE((SELECT json_agg(json_build_object('system', known.system, 'verified_at', known.verified_at)) FROM known), '[]'::json) AS verified_before
+       FROM up`,
     [
-      caseId,
+      c.id,
+      c.employeeId,
+      c.generation,
+      c.status,
+      c.hrEventId,
+      c.effectiveAt,
+      c.receivedAt,
+      c.lateBySeconds,
+      c.deadlineAt,
+      c.openedAt,
+      c.closedAt,
       systems.map((s) => s.system),
       systems.map((s) => s.status),
       systems.map((s) => s.accountId),
@@ -156,6 +185,8 @@ export async function upsertLeaverCaseSystems(db: Queryable, caseId: string, sys
       systems.map((s) => s.waitingOn),
     ],
   )
+  const row = rows[0]!
+  return { id: row.id, previousDeadline: row.previous_deadline ?? undefined, verifiedBefore: row.verified_before }
 }
 
 // ---------------------------------------------------------------------------------------------

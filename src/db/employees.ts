@@ -66,13 +66,20 @@ export interface EmployeeStateWrite {
   machineVersion: number
 }
 
-export async function saveEmployeeState(db: Queryable, w: EmployeeStateWrite): Promise<void> {
-  await db.query(
-    `UPDATE employees SET snapshot = $2, state = $3, version = version + 1, generation = $4, profile = $5,
+/**
+ * Persist the snapshot and the searchable columns; with `accounts`, the employee_accounts rows of
+ * every system too, in the same statement (one round trip per transition instead of two).
+ */
+export async function saveEmployeeState(db: Queryable, w: EmployeeStateWrite, accounts: AccountProjection[] = []): Promise<void> {
+  const update = `UPDATE employees SET snapshot = $2, state = $3, version = version + 1, generation = $4, profile = $5,
             display_name = $6, email = $7, department = $8, start_date = $9, next_action = $10, next_action_at = $11, machine_version = $12, updated_at = now()
-      WHERE id = $1`,
-    [w.id, JSON.stringify(w.snapshot), w.state, w.generation, JSON.stringify(w.profile), w.displayName, w.email, w.department, w.startDate, w.nextAction, w.nextActionAt, w.machineVersion],
-  )
+      WHERE id = $1`
+  const params = [w.id, JSON.stringify(w.snapshot), w.state, w.generation, JSON.stringify(w.profile), w.displayName, w.email, w.department, w.startDate, w.nextAction, w.nextActionAt, w.machineVersion]
+  if (accounts.length === 0) {
+    await db.query(update, params)
+    return
+  }
+  await db.query(`WITH accounts AS (${accountsUpsert('$1::uuid', 13)}) ${update}`, [...params, ...accountColumns(accounts)])
 }
 
 /** Lock an employee for a projection outside a lifecycle event (the stored snapshot, not restored). */
@@ -103,40 +110,46 @@ export interface AccountProjection {
 
 const json = (v: unknown) => (v ? JSON.stringify(v) : null)
 
-/** One statement for every system of the employee (a layoff applies thousands of these). */
-export async function upsertEmployeeAccounts(db: Queryable, employeeId: string, accounts: AccountProjection[]): Promise<void> {
-  if (accounts.length === 0) return
-  const col = <T>(f: (a: AccountProjection) => T): T[] => accounts.map(f)
-  await db.query(
-    `INSERT INTO employee_accounts (employee_id, system, account_id, login, status, desired, provisioned, attempts, last_error, residual,
+/** The upsert of every system's row from unnest()ed columns starting at parameter `first`. */
+function accountsUpsert(employee: string, first: number): string {
+  const p = (i: number) => `$${first + i}`
+  return `INSERT INTO employee_accounts (employee_id, system, account_id, login, status, desired, provisioned, attempts, last_error, residual,
                                     waiting_on, revoked_at, verified_at, cleaned_at, updated_at)
-     SELECT $1::uuid, s.system, s.account_id, s.login, s.status, s.desired, s.provisioned, s.attempts, s.last_error, s.residual,
+     SELECT ${employee}, s.system, s.account_id, s.login, s.status, s.desired, s.provisioned, s.attempts, s.last_error, s.residual,
             s.waiting_on, s.revoked_at, s.verified_at, s.cleaned_at, now()
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::int[], $9::jsonb[], $10::jsonb[],
-                   $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
+       FROM unnest(${p(0)}::text[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::jsonb[], ${p(5)}::jsonb[], ${p(6)}::int[], ${p(7)}::jsonb[], ${p(8)}::jsonb[],
+                   ${p(9)}::text[], ${p(10)}::timestamptz[], ${p(11)}::timestamptz[], ${p(12)}::timestamptz[])
          AS s (system, account_id, login, status, desired, provisioned, attempts, last_error, residual, waiting_on, revoked_at, verified_at, cleaned_at)
      ON CONFLICT (employee_id, system) DO UPDATE SET
        account_id = EXCLUDED.account_id, login = EXCLUDED.login, status = EXCLUDED.status, desired = EXCLUDED.desired,
        provisioned = EXCLUDED.provisioned, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
        residual = EXCLUDED.residual, waiting_on = EXCLUDED.waiting_on, revoked_at = EXCLUDED.revoked_at,
-       verified_at = EXCLUDED.verified_at, cleaned_at = EXCLUDED.cleaned_at, updated_at = now()`,
-    [
-      employeeId,
-      col((a) => a.system),
-      col((a) => a.accountId),
-      col((a) => a.login),
-      col((a) => a.status),
-      col((a) => json(a.desired)),
-      col((a) => json(a.provisioned)),
-      col((a) => a.attempts),
-      col((a) => json(a.lastError)),
-      col((a) => JSON.stringify(a.residual)),
-      col((a) => a.waitingOn),
-      col((a) => a.revokedAt),
-      col((a) => a.verifiedAt),
-      col((a) => a.cleanedAt),
-    ],
-  )
+       verified_at = EXCLUDED.verified_at, cleaned_at = EXCLUDED.cleaned_at, updated_at = now()`
+}
+
+function accountColumns(accounts: AccountProjection[]): unknown[] {
+  const col = <T>(f: (a: AccountProjection) => T): T[] => accounts.map(f)
+  return [
+    col((a) => a.system),
+    col((a) => a.accountId),
+    col((a) => a.login),
+    col((a) => a.status),
+    col((a) => json(a.desired)),
+    col((a) => json(a.provisioned)),
+    col((a) => a.attempts),
+    col((a) => json(a.lastError)),
+    col((a) => JSON.stringify(a.residual)),
+    col((a) => a.waitingOn),
+    col((a) => a.revokedAt),
+    col((a) => a.verifiedAt),
+    col((a) => a.cleanedAt),
+  ]
+}
+
+/** One statement for every system of the employee (a layoff applies thousands of these). */
+export async function upsertEmployeeAccounts(db: Queryable, employeeId: string, accounts: AccountProjection[]): Promise<void> {
+  if (accounts.length === 0) return
+  await db.query(accountsUpsert('$1::uuid', 2), [employeeId, ...accountColumns(accounts)])
 }
 
 // ---------------------------------------------------------------------------------------------

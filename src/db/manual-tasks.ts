@@ -123,6 +123,8 @@ export async function closeStaleTasks(
   db: Queryable,
   employee: { id: string; accountKey: string; generation: number },
   now: { terminated: boolean; effective: boolean },
+  /** Which look-ups can find anything (the engine knows from the snapshot): manual tasks, residual tasks. */
+  scope: { manual: boolean; residual: boolean } = { manual: true, residual: true },
 ): Promise<CancelledTask[]> {
   const out: CancelledTask[] = []
   const cancel = async (reason: string, where: string, params: unknown[]) => {
@@ -134,18 +136,20 @@ export async function closeStaleTasks(
     )
     out.push(...rows.map((r) => ({ ...r, reason })))
   }
-  if (now.terminated && now.effective) {
+  if (now.terminated && now.effective && scope.manual) {
     await cancel('the person is leaving: the revocation supersedes it', `t.system LIKE 'manual:%' AND t.employee_external_id = $2 AND t.kind IN ('provision', 'enable', 'change')`, [
       employee.accountKey,
     ])
   }
-  if (!now.terminated) {
+  if (!now.terminated && scope.manual) {
     await cancel(
       'the termination was rescinded',
       `t.system LIKE 'manual:%' AND t.employee_external_id = $2 AND t.kind = 'revoke'
          AND EXISTS (SELECT 1 FROM cases c WHERE c.employee_id = $3 AND c.kind = 'leaver' AND c.generation = $4 AND c.status = 'cancelled' AND t.created_at >= c.opened_at)`,
       [employee.accountKey, employee.id, employee.generation],
     )
+  }
+  if (!now.terminated && scope.residual) {
     await cancel(
       'the termination was rescinded',
       `t.kind = 'residual' AND t.employee_id = $2 AND EXISTS (SELECT 1 FROM cases c WHERE c.id = t.case_id AND c.status = 'cancelled')`,

@@ -11,12 +11,12 @@ import type { Queryable } from './pool.ts'
  */
 const TAKE_SQL = `
 UPDATE rate_limit_buckets
-   SET tokens = LEAST($3::float8, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * $4::float8 / 60.0) - $5::float8,
+   SET tokens = LEAST($7::float8, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * $4::float8 / 60.0) - $5::float8,
        capacity = $3::float8,
        per_minute = $4::float8,
        updated_at = clock_timestamp()
  WHERE system = $1 AND bucket = $2
-   AND LEAST($3::float8, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * $4::float8 / 60.0) - $5::float8 >= -$6::float8
+   AND LEAST($7::float8, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * $4::float8 / 60.0) - $5::float8 >= -$6::float8
 RETURNING tokens`
 
 /** A new bucket starts full. */
@@ -32,8 +32,10 @@ SELECT LEAST(capacity, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_a
 export interface TakeRequest {
   system: string
   bucket: string
-  /** Capacity (the burst). */
+  /** Capacity (the burst), as stored for the Admin screen. */
   burst: number
+  /** The most the balance refills to (the burst, less what a process may hold; default the burst). */
+  cap?: number
   perMinute: number
   cost: number
   /** How many tokens the balance may go below zero (reservations ahead). */
@@ -42,7 +44,7 @@ export interface TakeRequest {
 
 /** The balance after taking, or undefined when the bucket does not exist or the reservation would be too far ahead. */
 export async function takeTokens(db: Queryable, t: TakeRequest): Promise<number | undefined> {
-  return (await db.query<{ tokens: number }>(TAKE_SQL, [t.system, t.bucket, t.burst, t.perMinute, t.cost, t.maxAhead])).rows[0]?.tokens
+  return (await db.query<{ tokens: number }>(TAKE_SQL, [t.system, t.bucket, t.burst, t.perMinute, t.cost, t.maxAhead, t.cap ?? t.burst])).rows[0]?.tokens
 }
 
 /** Create the bucket full unless it exists. */

@@ -101,7 +101,8 @@ export function exceptionView(r: ExceptionRecord): z.input<typeof exceptionSchem
     revokeReason: r.revokeReason,
     expiredAt: r.expiredAt?.toISOString() ?? null,
     caseId: r.caseId,
-    details: r.details,
+    // The requester's e-mail is kept for routing decisions back to them (notify.routes), not shown.
+    details: Object.fromEntries(Object.entries(r.details).filter(([k]) => k !== 'requesterEmail')),
   }
 }
 
@@ -157,7 +158,7 @@ function exceptionDeps(deps: ApiDeps): ExceptionDeps {
 
 function callerOf(principal: Principal): Caller {
   if (principal.kind === 'hr_source') throw new ApiError(403, 'forbidden', 'an HR source may only deliver webhooks')
-  return { type: principal.kind, id: principal.id, name: principal.name, roles: principal.roles }
+  return { type: principal.kind, id: principal.id, name: principal.name, ...(principal.kind === 'oidc' ? { email: principal.email } : {}), roles: principal.roles }
 }
 
 function correlationOf(req: Request): string {

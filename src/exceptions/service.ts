@@ -22,7 +22,7 @@ import { withTransaction, type PoolClient } from '../db/pool.ts'
 import { ApiError, notFound } from '../http/errors.ts'
 import { applyEvent, slaMinutesFor, type Actor, type EngineDeps } from '../lifecycle/engine.ts'
 import { slaDeadline } from '../lifecycle/schedule.ts'
-import { notifyJobs, type NotifyConfig } from '../notify/index.ts'
+import { enqueueNotification, type NotifyConfig } from '../notify/index.ts'
 import { inTransaction } from '../queue/boss.ts'
 import { scheduleEscalations } from '../sla/escalation.ts'
 import { uuidV5 } from '../util/ids.ts'
@@ -58,6 +58,8 @@ export interface Caller {
   type: 'api_token' | 'oidc' | 'system'
   id: string
   name?: string | null
+  /** The caller's e-mail (an SSO sign-in's email claim): where decisions on their request are mailed. */
+  email?: string | null
   roles: readonly Role[]
 }
 
@@ -163,6 +165,7 @@ export async function requestException(deps: ExceptionDeps, caller: Caller, inpu
     details: {
       ...(input.grant ? { grant: input.grant } : {}),
       ...(caller.name ? { requesterName: caller.name } : {}),
+      ...(caller.email ? { requesterEmail: caller.email } : {}),
       // What approving would do to the deadline, read now: the console and the API show it on the
       // pending request ("from … to …"); applyWaiverDeadline replaces both with what was applied.
       ...(input.kind === 'sla_waiver' ? waiverPreview(kase, system, end.toISOString()) : {}),
@@ -646,9 +649,16 @@ async function enqueueNotifications(deps: ExceptionDeps, client: PoolClient, rec
       occurredAt: nowIso,
     })
     if (!notification) continue
-    for (const job of notifyJobs(notification, ['slack', 'webhook', 'log'], { config, correlationId: opts.correlationId })) {
-      await deps.engine.boss.send(job.name, job.data as object, { ...job.options, db: inTransaction(client) })
-    }
+    // Routed by notify.routes: requests to the approver group, decisions back to the requester.
+    await enqueueNotification(client, deps.engine.boss, notification, {
+      config,
+      correlationId: opts.correlationId,
+      context: {
+        employeeId: record.employeeId,
+        requesterEmail: typeof record.details.requesterEmail === 'string' ? record.details.requesterEmail : null,
+        ...(record.system ? { systems: [record.system] } : {}),
+      },
+    })
   }
 }
 

@@ -22,7 +22,7 @@ import { inTransaction } from '../queue/boss.ts'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
-import { notificationId, notifyJobs, type Notification, type NotifyConfig, type Severity } from '../notify/index.ts'
+import { enqueueNotification, notificationId, type Notification, type NotifyConfig, type Severity } from '../notify/index.ts'
 import { terminationMoment } from '../lifecycle/schedule.ts'
 import { SYSTEM_ACTOR } from '../lifecycle/engine.ts'
 import { HR_EVENT_QUEUE } from '../jobs/queues.ts'
@@ -241,9 +241,8 @@ async function notifyHold(deps: BulkHoldDeps, client: PoolClient, hold: HoldRow,
   const config = deps.notify?.()
   if (!config) return
   const notification = holdNotification(hold, kind, deps.now())
-  for (const job of notifyJobs(notification, ['slack', 'webhook', 'log'], { config, correlationId: hold.correlation_id })) {
-    await deps.boss.send(job.name, job.data as object, { ...job.options, db: inTransaction(client) })
-  }
+  // Routed by notify.routes (default: the approver group and the admins).
+  await enqueueNotification(client, deps.boss, notification, { config, correlationId: hold.correlation_id })
 }
 
 // ---------------------------------------------------------------------------------------------

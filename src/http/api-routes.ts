@@ -25,12 +25,15 @@ import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
 import { RECONCILIATION_ROUTES } from '../reconciliation/routes.ts'
 import { CONSOLE_ROUTES } from '../console/routes.ts'
 import { ADMIN_ROUTES } from '../admin/routes.ts'
+import { SANDBOX_MAIL_ROUTES } from '../sandbox/mail-routes.ts'
+import { OFFBOARDING_ROUTES } from '../offboarding/routes.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
   ...AUTH_ROUTES,
   ...EMPLOYEE_ROUTES,
   ...WHAT_IF_ROUTES,
+  ...OFFBOARDING_ROUTES,
   ...CASE_ROUTES,
   ...OPERATION_ROUTES,
   ...RECONCILIATION_ROUTES,
@@ -39,6 +42,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...REPORT_ROUTES,
   ...AUDIT_ROUTES,
   ...CONSOLE_ROUTES,
+  ...SANDBOX_MAIL_ROUTES,
   ...ADMIN_ROUTES,
 ]
 
@@ -57,6 +61,7 @@ export interface ApiOptions {
   notify?: ApiDeps['notify']
   registry?: ApiDeps['registry']
   hrSources?: ApiDeps['hrSources']
+  sandboxMail?: ApiDeps['sandboxMail']
 }
 
 export interface Api {
@@ -75,7 +80,7 @@ export function createApi(options: ApiOptions): Api {
   const now = options.now ?? (() => new Date())
   const oidc = config.auth.oidc ? createOidcVerifier(config.auth.oidc, { now, log }) : null
   const authenticator = createAuthenticator({ pool, log, oidc, now })
-  const deps: ApiDeps = { pool, config, log, now, engine: options.engine, boss: options.boss, notify: options.notify, registry: options.registry, hrSources: options.hrSources }
+  const deps: ApiDeps = { pool, config, log, now, engine: options.engine, boss: options.boss, notify: options.notify, registry: options.registry, hrSources: options.hrSources, sandboxMail: options.sandboxMail }
   const clock = () => now().getTime()
   return {
     before: securityMiddleware({ config, authenticator, log, now: clock }),

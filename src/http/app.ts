@@ -90,7 +90,7 @@ export function createApp(options: AppOptions): Express {
   })
   app.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', metrics.registry.contentType)
-    res.send(await metrics.registry.metrics())
+    res.send(await (metrics.render ? metrics.render() : metrics.registry.metrics()))
   })
 
   // Responses compressed (gzip, deflate or brotli, as the client accepts) above 1 KB of a

@@ -8,6 +8,8 @@ export interface Metrics {
   registry: Registry
   httpRequests: Counter<'method' | 'route' | 'status'>
   httpDuration: Histogram<'method' | 'route'>
+  /** What /metrics answers, when more than this registry (the worker process's metrics added). */
+  render?: () => Promise<string>
 }
 
 export function createMetrics(): Metrics {

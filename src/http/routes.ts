@@ -59,6 +59,7 @@ import type { NotifyConfig } from '../notify/config.ts'
 import type { Boss } from '../queue/boss.ts'
 import type { Registry } from '../../provisioners/registry.ts'
 import type { HrSourcesConfig } from '../hr/index.ts'
+import type { SandboxMailbox } from '../sandbox/mailbox.ts'
 import { ApiError, validationError } from './errors.ts'
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete'
@@ -89,6 +90,8 @@ export interface ApiDeps {
   registry?: Registry
   /** The HR sources in effect (the sandbox points them at its HR emulators): the sandbox's sample deliveries sign with them. */
   hrSources?: HrSourcesConfig
+  /** The sandbox's SMTP sink (npm start without notify.email): GET /api/v1/sandbox/mail reads it. */
+  sandboxMail?: SandboxMailbox
 }
 
 export interface RouteContext<P, Q, B, Pr extends Principal | null> {

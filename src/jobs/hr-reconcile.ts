@@ -17,6 +17,8 @@ import { HR_SOURCES, type HrSource } from '../../state-machines/events.ts'
 import { knownHrEventIds, rosterRecord, saveRosterRecord, storeNotices } from '../db/hr-inbox.ts'
 import { HR_RECONCILE_QUEUE } from './queues.ts'
 import { uuidV5 } from '../util/ids.ts'
+import { rosterShowsEmployed } from '../offboarding/hr-gate.ts'
+import { appendAudit } from '../audit/index.ts'
 import type { WorkerDefinition } from './runtime.ts'
 
 export const reconcileJobSchema = z.object({ source: z.enum(HR_SOURCES), correlationId: z.string().optional() })
@@ -78,6 +80,11 @@ export async function reconcileSource(deps: HrReconcileDeps, source: HrSource, c
         }
       }
       await saveRosterRecord(tx, source, record.employeeId, record)
+      // HR still shows someone employed whom an emergency termination cut off: a task for a person.
+      if ((record.employmentStatus === 'active' || record.employmentStatus === 'pending') && !record.termination?.date && !record.termination?.at && !record.termination?.immediate) {
+        const audit = await rosterShowsEmployed(tx, { source, externalId: record.employeeId, employmentStatus: record.employmentStatus, now: foundAt, correlationId })
+        if (audit.length > 0) await appendAudit(tx, audit)
+      }
     })
   }
   return summary

@@ -74,3 +74,62 @@ test('when calls wait for their slot under the shared shutdown signal, then no l
   await Promise.all(Array.from({ length: 20 }, () => limiter.take('entra', 'write-leak', spec, 1, shutdown.signal)))
   assert.equal(EventEmitter.getEventListeners(shutdown.signal, 'abort').length, 0)
 })
+
+/** A pool that counts the statements sent through it (one limiter = one process). */
+function counted(pool: pg.Pool): { db: Pick<pg.Pool, 'query'>; n: () => number } {
+  let n = 0
+  return {
+    db: { query: ((...args: Parameters<pg.Pool['query']>) => ((n += 1), pool.query(...args))) as pg.Pool['query'] },
+    n: () => n,
+  }
+}
+
+test('when two processes take tokens in blocks from one fast bucket, then no window ever sees more than burst plus the rate and most calls cost no statement', async () => {
+  const spec = { perMinute: 6000, burst: 40 } // 100 per second: blocks of 8
+  const dbs = [counted(pools[1]!), counted(pools[2]!)]
+  const limiters = dbs.map((d) => createLimiter(d.db, { maxWaitMs: 60_000 }))
+  const grants: number[] = []
+  await Promise.all(
+    Array.from({ length: 200 }, async (_, i) => {
+      await limiters[i % 2]!.take('entra', 'blocks', spec)
+      grants.push(Date.now())
+    }),
+  )
+  grants.sort((a, b) => a - b)
+  // Every window [grants[i], grants[j]]: j - i + 1 calls in (t_j - t_i) ms; +1 for rounding and +2
+  // for the event loop (a grant is timed when its await resumes, up to ~20 ms late on this machine).
+  for (let i = 0; i < grants.length; i++) {
+    for (let j = i; j < grants.length; j++) {
+      const allowed = spec.burst + (spec.perMinute / 60) * ((grants[j]! - grants[i]!) / 1000) + 3
+      assert.ok(j - i + 1 <= allowed, `${j - i + 1} calls within ${grants[j]! - grants[i]!} ms (allowed ${allowed.toFixed(1)})`)
+    }
+  }
+  const statements = dbs[0]!.n() + dbs[1]!.n()
+  assert.ok(statements <= 200 / 4, `${statements} statements for 200 calls`)
+})
+
+test('when a process holds tokens past their hold time, then it takes a new block instead of spending them late', async () => {
+  const spec = { perMinute: 6000, burst: 40 }
+  const d = counted(pools[1]!)
+  const limiter = createLimiter(d.db, { maxWaitMs: 60_000, block: { maxTokens: 4, maxHoldMs: 40 } })
+  await limiter.take('entra', 'expiry', spec) // creates the bucket and takes a block of 4 (3 statements)
+  await limiter.take('entra', 'expiry', spec) // from the block
+  const afterBlock = d.n()
+  const t0 = Date.now()
+  await new Promise<void>((resolve) => setTimeout(resolve, 100))
+  assert.ok(Date.now() - t0 >= 100)
+  await limiter.take('entra', 'expiry', spec)
+  assert.equal(d.n(), afterBlock + 1, 'the held tokens expired: one UPDATE for a new block')
+  const { rows } = await pools[1]!.query(`SELECT capacity FROM rate_limit_buckets WHERE system = 'entra' AND bucket = 'expiry'`)
+  assert.equal(rows[0].capacity, 40, 'the stored capacity is still the published burst')
+})
+
+test('when a bucket refills slowly, then every call takes its own token as before', async () => {
+  const d = counted(pools[1]!)
+  const waits: number[] = []
+  const limiter = createLimiter(d.db, { maxWaitMs: 60_000, sleep: async (ms) => void waits.push(ms) })
+  const spec = { perMinute: 20, burst: 3 } // Slack Tier 2
+  for (let i = 0; i < 4; i++) await limiter.take('slack', 'tier2-slow', spec)
+  assert.equal(d.n(), 6, 'the first call: UPDATE, create, UPDATE; then one UPDATE per call')
+  assert.ok(waits[0]! > 2900, `the fourth call waits for its slot (${waits[0]} ms)`)
+})

@@ -7,6 +7,16 @@
  * distinct slots from one atomic UPDATE, so calls leave at the paced rate with no retry storm
  * and no 429 discovered the hard way. A reservation further out than `maxWaitMs` is refused
  * (and not taken): the job is re-queued for that time instead of holding a worker.
+ *
+ * Blocks: where a bucket refills fast, a process takes a small block of tokens in one UPDATE and
+ * hands them to its own callers, each at the slot it would have had taken alone (the k-th token of
+ * a block taken at balance b is due (k − b) / rate after the take). A block is at most what the
+ * bucket refills in `block.maxHoldMs` (and at most half the burst), and a token not used within
+ * that hold after its slot expires (it is not returned: that would cost the UPDATE the block
+ * saved). So that a token used late can never make a burst the vendor refuses, the bucket refills
+ * only to the burst less one block: in any window W, calls ≤ (burst − block) + rate × (W + hold)
+ * = burst + rate × W, the published limit, however many processes share it. Slow buckets (a block
+ * of one) keep one UPDATE per call, exactly as before.
  */
 import { RateLimitedError } from '../../provisioners/errors.ts'
 import type { RateLimitSpec } from '../../provisioners/types.ts'
@@ -20,6 +30,24 @@ export interface LimiterOptions {
   sleep?: (ms: number) => Promise<void>
   /** Observes waits (metrics): system, bucket, milliseconds waited. */
   onWait?: (system: string, bucket: string, ms: number) => void
+  /** Tokens taken per UPDATE at most, and the longest a process holds them (default 8 tokens, 1 s; `maxTokens: 1` turns blocks off). */
+  block?: { maxTokens: number; maxHoldMs: number }
+}
+
+/** How many tokens one UPDATE takes for this bucket (1: no block). */
+export function blockSize(spec: RateLimitSpec, block: { maxTokens: number; maxHoldMs: number }): number {
+  return Math.max(1, Math.min(block.maxTokens, Math.floor(spec.burst / 2), Math.floor((spec.perMinute / 60) * (block.maxHoldMs / 1000))))
+}
+
+/** A block this process holds: taken at `at` (ms) when the balance was `balance` before it. */
+interface Block {
+  at: number
+  balance: number
+  size: number
+  used: number
+  /** A token is usable until its slot plus this. */
+  holdMs: number
+  perSecond: number
 }
 
 export interface Limiter {
@@ -44,11 +72,60 @@ const sleepFor = (ms: number, signal?: AbortSignal) =>
 
 export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
   const sleep = options.sleep
+  const blockOptions = options.block ?? { maxTokens: 8, maxHoldMs: 1000 }
+  const blocks = new Map<string, Block>()
+  const taking = new Map<string, Promise<void>>()
+
+  /** Milliseconds until the caller may go with `cost` more tokens of the block, or undefined when the block cannot serve it. */
+  const fromBlock = (b: Block | undefined, cost: number, now: number): number | undefined => {
+    if (!b || b.used + cost > b.size) return undefined
+    const due = b.at + Math.max(0, ((b.used + cost - b.balance) / b.perSecond) * 1000)
+    if (now > due + b.holdMs) return undefined // expired: a late token could make a burst
+    b.used += cost
+    return Math.max(0, due - now)
+  }
+
+  const wait = async (system: string, bucket: string, waitMs: number, signal?: AbortSignal) => {
+    if (waitMs <= 0) return
+    options.onWait?.(system, bucket, waitMs)
+    await (sleep ? sleep(waitMs) : sleepFor(waitMs, signal))
+  }
+
   return {
     async take(system, bucket, spec, cost = 1, signal) {
       const perSecond = spec.perMinute / 60
       const maxAhead = (options.maxWaitMs / 1000) * perSecond
-      const request = { system, bucket, burst: spec.burst, perMinute: spec.perMinute, cost, maxAhead }
+      const size = blockSize(spec, blockOptions)
+      const cap = size > 1 ? spec.burst - size : spec.burst
+      if (size > 1 && cost <= size) {
+        const key = `${system}\u0000${bucket}`
+        for (;;) {
+          const ms = fromBlock(blocks.get(key), cost, Date.now())
+          if (ms !== undefined) return wait(system, bucket, ms, signal)
+          const inFlight = taking.get(key)
+          if (inFlight) {
+            await inFlight
+            continue
+          }
+          let got = false
+          const fetch = (async () => {
+            const request = { system, bucket, burst: spec.burst, cap, perMinute: spec.perMinute, cost: size, maxAhead }
+            let tokens = await takeTokens(db, request)
+            if (tokens === undefined) {
+              await createBucket(db, { system, bucket, burst: spec.burst, perMinute: spec.perMinute })
+              tokens = await takeTokens(db, request)
+            }
+            if (tokens === undefined) return // too far ahead for a whole block: one token, below
+            // Slots count from the answer, as a single take's wait does: never earlier than the bucket's.
+            blocks.set(key, { at: Date.now(), balance: tokens + size, size, used: 0, holdMs: (size / perSecond) * 1000, perSecond })
+            got = true
+          })().finally(() => taking.delete(key))
+          taking.set(key, fetch)
+          await fetch
+          if (!got) break
+        }
+      }
+      const request = { system, bucket, burst: spec.burst, cap, perMinute: spec.perMinute, cost, maxAhead }
       let tokens = await takeTokens(db, request)
       if (tokens === undefined) {
         // First use (or a concurrent first use by another worker): create the bucket, then take.
@@ -65,8 +142,7 @@ export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
       }
       if (tokens >= 0) return
       const waitMs = Math.ceil((-tokens / perSecond) * 1000)
-      options.onWait?.(system, bucket, waitMs)
-      await (sleep ? sleep(waitMs) : sleepFor(waitMs, signal))
+      await wait(system, bucket, waitMs, signal)
     },
   }
 }

@@ -19,6 +19,7 @@ import type { Counter } from 'prom-client'
 import { appendAudit, recordAudit, type AuditEntryInput } from '../audit/index.ts'
 import { withTransaction } from '../db/pool.ts'
 import { isProvisionerError, RateLimitedError, type ProvisionerError } from '../../provisioners/errors.ts'
+import { isUnavailable } from '../http/errors.ts'
 import type { ApiCallRecord, AccountRef, AccountState, Ctx, Provisioner } from '../../provisioners/types.ts'
 import type { Registry } from '../../provisioners/registry.ts'
 import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
@@ -26,7 +27,7 @@ import { applyEvent, SYSTEM_ACTOR, type EngineDeps } from '../lifecycle/engine.t
 import { systemJobSchema, type SystemJobData } from './payloads.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { MachineVersionError } from '../../state-machines/upgrades.ts'
-import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
+import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, isLeaverCritical, jobPriority, jobRetryOptions, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
 import { workBlockingCleanup } from './inspect.ts'
@@ -191,6 +192,8 @@ const CLEANUP_WAIT_MS = 60_000
 export const NEWER_MACHINE_WAIT_MS = 30_000
 const CLEANUP_SETTLE_MS = 30_000
 const CLEANUP_POLL_MS = 1_000
+/** How long a job waits after finding Tenure's database out of reach. */
+const DATABASE_WAIT_MS = 5_000
 
 /**
  * Clean-up yields to cut-off: while any leaver's cut-off or verification in this system is queued
@@ -236,11 +239,6 @@ async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): P
 }
 
 /** Cut-off and verification of a leaver: work that must continue until it succeeds. */
-function isLeaverCritical(data: SystemJobData): boolean {
-  const r = data.request
-  return (r.action === 'deprovision' && r.phase !== 'cleanup') || r.action === 'verify'
-}
-
 const GRANTING_ACTIONS = new Set(['provision', 'restore', 'update', 'enable'])
 const LEAVING_STATES = new Set(['deprovisioning', 'offboarded', 'cancelled'])
 
@@ -303,7 +301,14 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
           await requeueAfter(deps, data, 0, [], job)
           return { outcome: 'moved_to_cleanup_queue' }
         }
-        if (!(await awaitCutoffs(deps, system, job.signal))) {
+        let cutoffsDone: boolean
+        try {
+          cutoffsDone = await awaitCutoffs(deps, system, job.signal)
+        } catch (err) {
+          if (isUnavailable(err)) return databaseUnavailable(deps, data, job, [], err)
+          throw err
+        }
+        if (!cutoffsDone) {
           await requeueAfter(deps, data, CLEANUP_POLL_MS, [], job)
           return { outcome: 'yielded_to_cutoff' }
         }
@@ -332,6 +337,7 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
           await requeueAfter(deps, data, NEWER_MACHINE_WAIT_MS, calls, job)
           return { outcome: 'newer_machine_version' }
         }
+        if (!isProvisionerError(err) && isUnavailable(err)) return databaseUnavailable(deps, data, job, calls, err)
         if (err instanceof RateLimitedError) {
           await requeueAfter(deps, data, err.retryAfterMs, calls, job)
           deps.metrics.rateLimited.inc({ system, source: err.operation?.startsWith('limiter.') ? 'limiter' : 'vendor' })
@@ -339,7 +345,7 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
         }
         const c = classify(err, data.request.action)
         const lastAttempt = job.attempt > deps.retryLimit
-        if (c.retryable && lastAttempt && isLeaverCritical(data)) {
+        if (c.retryable && lastAttempt && isLeaverCritical(data.request)) {
           // A leaver's cut-off never gives up on a transient fault: the SLA ladder escalates to
           // people while the work goes on at the longest backoff until the target answers.
           job.log.warn({ error: c, key: data.request.key }, 'leaver cut-off still failing after every retry: trying again later')
@@ -376,6 +382,23 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
   }
 }
 
+/**
+ * Tenure's own database was out of reach mid-run (a restart, a fail-over, a pool with no free
+ * connection): not the target's failure, so the job is handed back without spending one of its
+ * attempts. The first full chaos runs dead-lettered clean-ups that spent all nine attempts on
+ * "timeout exceeded when trying to connect" in the minutes after a PostgreSQL restart. If the
+ * hand-back cannot be written either, the error goes to pg-boss, which counts that attempt.
+ */
+async function databaseUnavailable(deps: SystemWorkerDeps, data: SystemJobData, job: JobContext, calls: ApiCallRecord[], err: unknown): Promise<{ outcome: string }> {
+  try {
+    await requeueAfter(deps, data, DATABASE_WAIT_MS, calls, job)
+  } catch {
+    throw err
+  }
+  job.log.warn({ error: (err as Error)?.message }, 'database unreachable: job handed back without spending an attempt')
+  return { outcome: 'database_unavailable' }
+}
+
 /** Push the same job back by `ms` without counting an attempt. The new id is derived, so a retry of this step re-queues once. */
 async function requeueAfter(
   deps: SystemWorkerDeps,
@@ -396,6 +419,7 @@ async function requeueAfter(
       id: uuidV5(`job:${data.request.key}:rl${n}`),
       startAfter: new Date(deps.engine.now().getTime() + ms),
       priority: jobPriority(data.request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.engine.now()),
+      ...jobRetryOptions(data.request),
       db: inTransaction(client),
     })
     if (calls.length > 0) await appendAudit(client, callAudit(data, calls, job.attempt))

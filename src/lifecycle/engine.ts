@@ -28,8 +28,9 @@ import { closeStaleTasks, ensureResidualTasks } from '../db/manual-tasks.ts'
 import { employeeExists, insertEmployeeIfAbsent, lockEmployeeById, lockEmployeeBySource, saveEmployeeState, type EmployeeLockRow } from '../db/employees.ts'
 import { LIFECYCLE_VERSIONING, type MachineVersioning } from '../../state-machines/upgrades.ts'
 import { currentSnapshot, noEffects, restore } from './restore.ts'
-import { projectAccounts, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
+import { accountProjections, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
 import { writeEffects } from './effects.ts'
+import { emergencyHrGate } from '../offboarding/hr-gate.ts'
 
 export interface Actor {
   type: 'hr_source' | 'api_token' | 'oidc' | 'system'
@@ -177,9 +178,13 @@ async function lockEmployee(client: PoolClient, key: EmployeeKey, create: boolea
     if (!row) throw new EmployeeNotFoundError(key.id)
     return row
   }
-  if (create) {
-    await insertEmployee(client, key.source, key.externalId)
+  // Most HR events are about someone Tenure knows: lock first (one statement), insert only when absent.
+  const known = await lockEmployeeBySource(client, key.source, key.externalId)
+  if (known || !create) {
+    if (!known) throw new EmployeeNotFoundError(`${key.source}:${key.externalId}`)
+    return known
   }
+  await insertEmployee(client, key.source, key.externalId)
   const row = await lockEmployeeBySource(client, key.source, key.externalId)
   if (!row) throw new EmployeeNotFoundError(`${key.source}:${key.externalId}`)
   return row
@@ -230,6 +235,17 @@ async function applyLocked(
     return { employeeId: row.id, externalId: row.external_id, applied: false, from, to: from, jobsEnqueued: 0, ignoredReason: 'no event', view }
   }
 
+  // An HR event after an emergency termination (src/offboarding/hr-gate.ts): HR's termination
+  // confirms the cut; one that would give access back is held for a person, never applied.
+  const gate = await emergencyHrGate(client, { employeeId: row.id, generation: row.snapshot ? before.context.generation : undefined, event, now, correlationId: options.correlationId })
+  if (gate?.block) {
+    actor.stop()
+    const held: ApplyResult = { employeeId: row.id, externalId: row.external_id, applied: false, from, to: from, jobsEnqueued: 0, ignoredReason: gate.block, view: caseView(before) }
+    if (options.within) await options.within(client, held)
+    await appendAudit(client, [...gate.audit, ...(options.audit ?? [])])
+    return held
+  }
+
   // 2. Send.
   actor.send(event)
   const after = actor.getSnapshot()
@@ -262,20 +278,23 @@ async function applyLocked(
     nextAction: timers[0]?.timer ?? null,
     nextActionAt: timers[0]?.at ?? null,
     machineVersion: (deps.lifecycleVersioning ?? LIFECYCLE_VERSIONING).current,
-  })
-  await projectAccounts(client, row.id, ctx)
-  await projectJoinerCase(client, row.id, row.account_key, ctx, now)
-  const leaverCase = await projectLeaverCase(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId }), deps.onRevocationVerified)
+  }, accountProjections(ctx))
+  // The snapshot before this event tells which rows cannot change (a settled joiner case, a leaver
+  // case that never existed), so those statements are not sent at all.
+  const prior = row.snapshot ? before.context : undefined
+  await projectJoinerCase(client, row.id, row.account_key, ctx, now, prior)
+  const leaverCase = await projectLeaverCase(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId }), deps.onRevocationVerified, prior)
   const residualTasks = await ensureResidualTasks(client, residualTaskInputs(deps.residualOwnerGroup, row, ctx, leaverCase))
   const staleTasks = await closeStaleTasks(
     client,
     { id: row.id, accountKey: row.account_key, generation: ctx.generation },
     { terminated: ctx.termination !== undefined, effective: ctx.termination !== undefined && Date.parse(ctx.termination.effectiveAt) <= now.getTime() },
+    staleTaskScope(prior, ctx),
   )
 
   // 4. Hand the effects to their writers: jobs and timers in this transaction, notifications.
   const written = await writeEffects(deps, client, effects, { row, ctx, slaMinutes, correlationId, actor: options.actor, now })
-  const audit: AuditEntryInput[] = written.audit
+  const audit: AuditEntryInput[] = [...written.audit, ...(gate?.audit ?? [])]
 
   // 5. Audit, last: the chain lock is held only from here to COMMIT.
   if (from !== to || !ignored) {
@@ -310,6 +329,19 @@ async function applyLocked(
   await appendAudit(client, [...audit, ...(options.audit ?? [])])
   deps.log.debug({ employeeId: row.id, correlationId, event: event.type, from, to, jobs: written.jobsEnqueued }, 'lifecycle event applied')
   return result
+}
+
+/**
+ * Which stale-task look-ups can find anything. Manual provision/revoke tasks exist only for
+ * `manual:` systems; a residual task of a cancelled leaver case only once the generation had a
+ * termination (its case is cancelled by the event that rescinds it, and no residual task names a
+ * case after that). Without the snapshot before (a new employee) every look-up runs.
+ */
+function staleTaskScope(prior: LifecycleContext | undefined, ctx: LifecycleContext): { manual: boolean; residual: boolean } {
+  if (!prior) return { manual: true, residual: true }
+  const manual = [...Object.keys(prior.systems), ...Object.keys(ctx.systems)].some((s) => s.startsWith('manual:'))
+  const residual = prior.generation !== ctx.generation || prior.termination !== undefined || ctx.termination !== undefined
+  return { manual, residual }
 }
 
 /** Facts about the event worth keeping in the audit row (ids and times, no personal data). */

@@ -11,17 +11,8 @@ import { joinerCaseView, type CaseView, type JoinerCaseView } from './case-view.
 import type { MachineVersioning } from '../../state-machines/upgrades.ts'
 import { slaDeadline } from './schedule.ts'
 import { currentSnapshot } from './restore.ts'
-import { upsertEmployeeAccounts, lockEmployeeSnapshot } from '../db/employees.ts'
-import {
-  cancelLeaverCase,
-  caseSystemsVerifiedAt,
-  deleteCaseSystemsExcept,
-  leaverCaseDeadline,
-  upsertJoinerCase,
-  upsertJoinerCaseSystem,
-  upsertLeaverCase,
-  upsertLeaverCaseSystems,
-} from '../db/cases.ts'
+import { upsertEmployeeAccounts, lockEmployeeSnapshot, type AccountProjection } from '../db/employees.ts'
+import { cancelLeaverCase, upsertJoinerCaseWithSystems, upsertLeaverCaseWithSystems } from '../db/cases.ts'
 import { latestManualProvisionTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 
 /** Observed when a leaver's system is first verified revoked (metrics: time to revoke). */
@@ -29,25 +20,26 @@ export type OnRevocationVerified = (event: { system: string; secondsFromEffectiv
 
 /** One row per system of the employee, in one statement (a layoff applies thousands of these). */
 export async function projectAccounts(db: Queryable, employeeId: string, ctx: LifecycleContext): Promise<void> {
-  await upsertEmployeeAccounts(
-    db,
-    employeeId,
-    Object.entries(ctx.systems).map(([system, p]) => ({
-      system,
-      accountId: p.accountId ?? null,
-      login: p.login ?? null,
-      status: p.status,
-      desired: p.desired,
-      provisioned: p.provisioned,
-      attempts: p.attempts + (p.tries ?? 0),
-      lastError: p.lastError,
-      residual: p.residual,
-      waitingOn: p.waitingOn ?? null,
-      revokedAt: p.revokedAt ?? null,
-      verifiedAt: p.verifiedAt ?? null,
-      cleanedAt: p.cleanedAt ?? null,
-    })),
-  )
+  await upsertEmployeeAccounts(db, employeeId, accountProjections(ctx))
+}
+
+/** The employee_accounts rows of the machine's systems (the engine writes them with the snapshot). */
+export function accountProjections(ctx: LifecycleContext): AccountProjection[] {
+  return Object.entries(ctx.systems).map(([system, p]) => ({
+    system,
+    accountId: p.accountId ?? null,
+    login: p.login ?? null,
+    status: p.status,
+    desired: p.desired,
+    provisioned: p.provisioned,
+    attempts: p.attempts + (p.tries ?? 0),
+    lastError: p.lastError,
+    residual: p.residual,
+    waitingOn: p.waitingOn ?? null,
+    revokedAt: p.revokedAt ?? null,
+    verifiedAt: p.verifiedAt ?? null,
+    cleanedAt: p.cleanedAt ?? null,
+  }))
 }
 
 /**
@@ -57,7 +49,8 @@ export async function projectAccounts(db: Queryable, employeeId: string, ctx: Li
  * cancelled the row is final: a later mover or leaver of the same generation does not reopen
  * onboarding (the conditional upsert skips it, so settled cases cost one statement).
  */
-export async function projectJoinerCase(db: Queryable, employeeId: string, accountKey: string, ctx: LifecycleContext, now: Date): Promise<void> {
+export async function projectJoinerCase(db: Queryable, employeeId: string, accountKey: string, ctx: LifecycleContext, now: Date, before?: LifecycleContext): Promise<void> {
+  if (before && joinerCaseSettled(before, ctx)) return
   const joiner = await withManualTasks(db, accountKey, employeeKeyOf(ctx), ctx.generation, joinerCaseView(ctx))
   if (!joiner) return
   const nowIso = now.toISOString()
@@ -72,21 +65,23 @@ export async function projectJoinerCase(db: Queryable, employeeId: string, accou
     (joiner.status === 'open' || joiner.status === 'closed') &&
     now.getTime() > Date.parse(deadline) &&
     joiner.systems.some((s) => s.provisionedAt === undefined || Date.parse(s.provisionedAt) > Date.parse(deadline))
-  const caseId = await upsertJoinerCase(db, {
-    id: randomUUID(),
-    employeeId,
-    generation: ctx.generation,
-    status: joiner.status,
-    hrEventId: joiner.hrEventId ?? null,
-    deadlineAt: deadline,
-    openedAt,
-    lateBySeconds: lateBy,
-    closedAt: settled ? nowIso : null,
-    breachedAt: late ? nowIso : null,
-  })
-  if (!caseId) return
-  for (const s of joiner.systems) {
-    await upsertJoinerCaseSystem(db, caseId, {
+  // One statement: the case (skipped when already settled) with its systems, and a system the
+  // policy no longer grants (a mover before day one) leaves the onboarding case.
+  await upsertJoinerCaseWithSystems(
+    db,
+    {
+      id: randomUUID(),
+      employeeId,
+      generation: ctx.generation,
+      status: joiner.status,
+      hrEventId: joiner.hrEventId ?? null,
+      deadlineAt: deadline,
+      openedAt,
+      lateBySeconds: lateBy,
+      closedAt: settled ? nowIso : null,
+      breachedAt: late ? nowIso : null,
+    },
+    joiner.systems.map((s) => ({
       system: s.system,
       status: s.status,
       accountId: s.accountId ?? null,
@@ -94,10 +89,23 @@ export async function projectJoinerCase(db: Queryable, employeeId: string, accou
       provisionedAt: s.provisionedAt ?? null,
       attempts: s.attempts,
       lastError: s.lastError,
-    })
-  }
-  // A system the policy no longer grants (a mover before day one) leaves the onboarding case.
-  await deleteCaseSystemsExcept(db, caseId, joiner.systems.map((s) => s.system))
+    })),
+  )
+}
+
+/**
+ * The joiner case row is final once closed or cancelled (the upsert skips a settled row), and the
+ * transition that settled it wrote it: when the snapshot before this event already showed it
+ * settled in the same generation, there is nothing to write (a leaver's 16 transitions used to
+ * re-send it every time). Not for a case with a manual system: its "closed" waits for the person's
+ * attestation (withManualTasks), so the stored row may still be open.
+ */
+export function joinerCaseSettled(before: LifecycleContext, ctx: LifecycleContext): boolean {
+  if (before.generation !== ctx.generation) return false
+  const view = joinerCaseView(before)
+  if (!view) return false
+  if (view.status === 'cancelled') return true
+  return view.status === 'closed' && !Object.keys(before.systems).some((s) => s.startsWith('manual:')) && !Object.keys(ctx.systems).some((s) => s.startsWith('manual:'))
 }
 
 /**
@@ -177,50 +185,37 @@ export async function projectLeaverCase(
   now: Date,
   onDeadline: (kase: { id: string; effectiveAt: string; deadlineAt: string }) => Promise<void>,
   onVerified?: OnRevocationVerified,
+  /** The context before this event: a generation that had no termination has no case to cancel. */
+  before?: LifecycleContext,
 ): Promise<{ id: string; deadlineAt: string } | undefined> {
   const t = ctx.termination
   if (!t) {
     // A rescinded termination removes the machine's termination: cancel a case still scheduled/open.
-    await cancelLeaverCase(db, employeeId, ctx.generation)
+    // A generation that had no termination before this event has no case to cancel.
+    if (!before || before.generation !== ctx.generation || before.termination) await cancelLeaverCase(db, employeeId, ctx.generation)
     return undefined
   }
   const systems = view.systems
   const caseDeadline = leaverDeadlines(t.effectiveAt, systems.map((s) => s.system), slaMinutes).caseDeadline
   const status = view.case === 'open' ? 'open' : view.case === 'closed' ? 'closed' : new Date(t.effectiveAt) > now ? 'scheduled' : 'open'
   const lateBy = Math.max(0, Math.round((new Date(t.receivedAt).getTime() - new Date(t.effectiveAt).getTime()) / 1000))
-  const previousDeadline = await leaverCaseDeadline(db, employeeId, ctx.generation)
-  const caseId = await upsertLeaverCase(db, {
-    id: randomUUID(),
-    employeeId,
-    generation: ctx.generation,
-    status,
-    hrEventId: t.hrEventId,
-    effectiveAt: t.effectiveAt,
-    receivedAt: t.receivedAt,
-    lateBySeconds: lateBy,
-    deadlineAt: caseDeadline,
-    openedAt: view.openedAt ?? null,
-    closedAt: view.case === 'closed' ? (view.closedAt ?? now.toISOString()) : null,
-  })
-  const before = previousDeadline?.toISOString()
-  if ((status === 'open' || status === 'scheduled') && before !== new Date(caseDeadline).toISOString()) {
-    await onDeadline({ id: caseId, effectiveAt: t.effectiveAt, deadlineAt: new Date(caseDeadline).toISOString() })
-  }
-  const known = await caseSystemsVerifiedAt(db, caseId)
-  for (const s of systems) {
-    const wasVerified = known.find((k) => k.system === s.system)?.verified_at
-    if (s.verifiedAt && !wasVerified && onVerified) {
-      const verified = Date.parse(s.verifiedAt)
-      onVerified({
-        system: s.system,
-        secondsFromEffective: Math.max(0, (verified - Date.parse(t.effectiveAt)) / 1000),
-        secondsFromReceipt: Math.max(0, (verified - Date.parse(t.receivedAt)) / 1000),
-      })
-    }
-  }
-  await upsertLeaverCaseSystems(
+  // One statement: what was stored (the deadline, which systems were verified) and the new case
+  // with its systems (it used to be four: read, upsert, read, upsert).
+  const written = await upsertLeaverCaseWithSystems(
     db,
-    caseId,
+    {
+      id: randomUUID(),
+      employeeId,
+      generation: ctx.generation,
+      status,
+      hrEventId: t.hrEventId,
+      effectiveAt: t.effectiveAt,
+      receivedAt: t.receivedAt,
+      lateBySeconds: lateBy,
+      deadlineAt: caseDeadline,
+      openedAt: view.openedAt ?? null,
+      closedAt: view.case === 'closed' ? (view.closedAt ?? now.toISOString()) : null,
+    },
     systems.map((s) => ({
       system: s.system,
       status: s.status,
@@ -235,5 +230,21 @@ export async function projectLeaverCase(
       waitingOn: s.waitingOn ?? null,
     })),
   )
+  const caseId = written.id
+  const before_ = written.previousDeadline?.toISOString()
+  if ((status === 'open' || status === 'scheduled') && before_ !== new Date(caseDeadline).toISOString()) {
+    await onDeadline({ id: caseId, effectiveAt: t.effectiveAt, deadlineAt: new Date(caseDeadline).toISOString() })
+  }
+  for (const s of systems) {
+    const wasVerified = written.verifiedBefore.find((k) => k.system === s.system)?.verified_at
+    if (s.verifiedAt && !wasVerified && onVerified) {
+      const verified = Date.parse(s.verifiedAt)
+      onVerified({
+        system: s.system,
+        secondsFromEffective: Math.max(0, (verified - Date.parse(t.effectiveAt)) / 1000),
+        secondsFromReceipt: Math.max(0, (verified - Date.parse(t.receivedAt)) / 1000),
+      })
+    }
+  }
   return { id: caseId, deadlineAt: new Date(caseDeadline).toISOString() }
 }

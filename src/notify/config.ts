@@ -50,7 +50,7 @@ export const slackNotifySchema = z
           .string()
           .min(1)
           .describe('Channel for SLA escalations, failed verifications, failed jobs and residual access. A channel id (C0123ABC) is safest; a name works while it is not renamed.'),
-        approvals: z.string().min(1).describe('Channel for decisions people must take: exception requests and decisions (exception.*) and mass-termination holds (hr.bulk_hold.*).'),
+        approvals: z.string().min(1).describe('Channel for decisions people must take: exception requests and decisions (exception.*), mass-termination holds (hr.bulk_hold.*) and emergency off-boarding (offboarding.emergency_*).'),
       })
       .strict()
       .describe('Where each kind of notification is posted.'),
@@ -117,12 +117,12 @@ export const webhookEndpointSchema = z
 
 const emailAddress = z.email().max(254)
 
-export const RECIPIENT_KINDS = ['manager', 'system_owner', 'approvers'] as const
+export const RECIPIENT_KINDS = ['manager', 'system_owner', 'approvers', 'admins', 'requester'] as const
 export type RecipientKind = (typeof RECIPIENT_KINDS)[number]
 
 export const emailNotifySchema = z
   .object({
-    host: z.string().min(1).describe('SMTP server host name (the sandbox starts none: see docs/notifications.md for a local sink).'),
+    host: z.string().min(1).describe('SMTP server host name. Unset notify.email in the sandbox (npm start): e-mail goes to a local SMTP sink instead (docs/sandbox.md).'),
     port: z.number().int().min(1).max(65535).default(587).describe('SMTP port: 587 (submission, STARTTLS), 465 (implicit TLS, set secure) or 25.'),
     secure: z.boolean().default(false).describe('Implicit TLS from the first byte (port 465). false: plain connection upgraded with STARTTLS when the server offers it.'),
     requireTLS: z
@@ -145,6 +145,7 @@ export const emailNotifySchema = z
     from: z.string().min(3).max(320).describe('From address, e.g. "Tenure <tenure@example.com>"; its domain is used in Message-IDs.'),
     timeoutMs: z.number().int().positive().max(120_000).default(15_000).describe('Connection, greeting and socket timeout; a timeout is retried.'),
     approvers: z.array(emailAddress).default([]).describe("The approver group's addresses (recipient kind approvers)."),
+    admins: z.array(emailAddress).default([]).describe("Tenure administrators' addresses (recipient kind admins), e.g. for mass-termination holds."),
     owners: z
       .record(z.string(), z.array(emailAddress).min(1))
       .default({})
@@ -155,6 +156,9 @@ export const emailNotifySchema = z
       .describe('Addresses used when a recipient kind resolves to nobody (manager unknown, no owner configured); the delivery says which kind was missing.'),
   })
   .strict()
+
+const recipientsSchema = z.array(z.union([z.enum(RECIPIENT_KINDS), emailAddress])).min(1).default(['approvers'])
+export type Recipient = RecipientKind | (string & {})
 
 export const escalationStepSchema = z
   .object({
@@ -173,15 +177,11 @@ export const escalationStepSchema = z
       .min(1)
       .refine((c) => new Set(c).size === c.length, 'each channel once')
       .describe('Where the step is sent: slack, webhook, log, email.'),
-    recipients: z
-      .array(z.union([z.enum(RECIPIENT_KINDS), emailAddress]))
-      .min(1)
-      .default(['approvers'])
-      .describe(
-        "Who the email channel writes to for this step: manager (the leaver's manager, from the employee profile), system_owner " +
-          '(notify.email.owners of each unverified system), approvers (notify.email.approvers), or fixed addresses. A kind that ' +
-          'resolves to nobody falls back to notify.email.fallback and the delivery records it.',
-      ),
+    recipients: recipientsSchema.describe(
+      "Who the email channel writes to for this step: manager (the leaver's manager, from the employee profile), system_owner " +
+        '(notify.email.owners of each unverified system), approvers (notify.email.approvers), admins (notify.email.admins), or fixed ' +
+        'addresses. A kind that resolves to nobody falls back to notify.email.fallback and the delivery records it.',
+    ),
   })
   .strict()
 
@@ -227,6 +227,65 @@ export const escalationSchema = z
     }
   })
 
+/**
+ * Where each notification kind that is not an SLA ladder step goes (the ladder has its own
+ * channels and recipients per step). Keys are a kind (job.failed), a prefix (exception.*) or *;
+ * the most specific key wins: exact, then the longest prefix, then *.
+ */
+export const notifyRouteSchema = z
+  .object({
+    channels: z
+      .array(z.enum(NOTIFY_CHANNELS))
+      .min(1)
+      .refine((c) => new Set(c).size === c.length, 'each channel once')
+      .describe('Where notifications of this kind are sent: slack, webhook, log, email.'),
+    recipients: recipientsSchema.describe(
+      'Who the email channel writes to: manager (the employee\'s manager, from the HR profile), system_owner (notify.email.owners of the ' +
+        "notification's system), approvers, admins, requester (the person who asked for an exception, when they signed in with an e-mail), " +
+        'or fixed addresses. A kind that resolves to nobody falls back to notify.email.fallback and the delivery records it.',
+    ),
+  })
+  .strict()
+
+export type NotifyRoute = z.output<typeof notifyRouteSchema>
+
+const ALL_CHANNELS: NotifyChannel[] = ['slack', 'webhook', 'log', 'email']
+
+/**
+ * The routes used when notify.routes does not name a kind. Decisions people must take go to the
+ * approver group; a decision goes back to whoever asked; a failing system to its owners, and the
+ * leaver's manager where the person may still have access (a reopened case, access re-enabled,
+ * residual access).
+ */
+export const DEFAULT_NOTIFY_ROUTES: Readonly<Record<string, NotifyRoute>> = {
+  'exception.requested': { channels: ALL_CHANNELS, recipients: ['approvers'] },
+  'exception.decided': { channels: ALL_CHANNELS, recipients: ['requester'] },
+  'exception.activated': { channels: ALL_CHANNELS, recipients: ['requester'] },
+  'exception.not_applied': { channels: ALL_CHANNELS, recipients: ['system_owner', 'approvers'] },
+  'exception.*': { channels: ALL_CHANNELS, recipients: ['requester', 'approvers'] },
+  'hr.bulk_hold.*': { channels: ALL_CHANNELS, recipients: ['approvers', 'admins'] },
+  'verification.failed': { channels: ALL_CHANNELS, recipients: ['system_owner'] },
+  'job.failed': { channels: ALL_CHANNELS, recipients: ['system_owner'] },
+  'case.reopened': { channels: ALL_CHANNELS, recipients: ['system_owner', 'manager'] },
+  'residual.access': { channels: ALL_CHANNELS, recipients: ['system_owner', 'manager'] },
+  'access.reenabled': { channels: ALL_CHANNELS, recipients: ['system_owner', 'manager'] },
+  'access.not_restored': { channels: ALL_CHANNELS, recipients: ['system_owner'] },
+  '*': { channels: ALL_CHANNELS, recipients: ['approvers'] },
+}
+
+/**
+ * The route for a kind, from the defaults with notify.routes laid over them (a configured key
+ * replaces the default of the same key): the exact kind, else the longest matching prefix, else *.
+ */
+export function routeFor(kind: string, routes: Readonly<Record<string, NotifyRoute>>): NotifyRoute {
+  const table: Record<string, NotifyRoute> = { ...DEFAULT_NOTIFY_ROUTES, ...routes }
+  if (table[kind]) return table[kind]
+  const prefix = Object.keys(table)
+    .filter((k) => k.endsWith('.*') && kind.startsWith(k.slice(0, -1)))
+    .sort((a, b) => b.length - a.length)[0]
+  return table[prefix ?? '*']!
+}
+
 export const notifyConfigSchema = z
   .object({
     slack: slackNotifySchema.optional().describe('Post notifications to Slack. Unset: the slack channel is off.'),
@@ -242,6 +301,15 @@ export const notifyConfigSchema = z
       })
       .describe('Signed outgoing webhooks (Standard Webhooks v1) to paging bridges, SIEMs or ticketing.'),
     email: emailNotifySchema.optional().describe('Send escalations by email over SMTP (nodemailer). Unset: the email channel is off.'),
+    routes: z
+      .record(z.string().regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?$|^\*$/, 'a kind like job.failed, a prefix like exception.*, or *'), notifyRouteSchema)
+      .default({})
+      .describe(
+        'Channels and e-mail recipients per notification kind outside the SLA ladder, e.g. { "job.failed": { "channels": ["slack", "email"], ' +
+          '"recipients": ["system_owner", "it-oncall@example.com"] } }. Keys: a kind, a prefix (exception.*) or *; the most specific wins. ' +
+          'Kinds not named keep their defaults (docs/notifications.md lists them): approvers for exception requests, the requester for ' +
+          'decisions, approvers and admins for mass-termination holds, system owners (and the manager where access may remain) for lifecycle alerts.',
+      ),
     log: z.boolean().default(true).describe('Also write each notification as one structured log line, at the level of its severity (info, warn, error for critical).'),
     escalation: escalationSchema
       .default(() => ({ steps: DEFAULT_ESCALATION_STEPS.map((s) => ({ ...s, channels: [...s.channels], recipients: [...s.recipients] })) }))

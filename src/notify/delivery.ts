@@ -42,7 +42,8 @@ export interface SendDeps {
 }
 
 export interface EmailLedger {
-  sent(messageId: string): Promise<boolean>
+  /** True when this Message-ID, or any e-mail for this notification, was accepted already. */
+  sent(messageId: string, notificationId: string): Promise<boolean>
   record(messageId: string, notificationId: string): Promise<void>
 }
 

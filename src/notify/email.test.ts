@@ -4,7 +4,7 @@ import { notifyConfigSchema } from './config.ts'
 import type { EmailLedger } from './delivery.ts'
 import { emailContent, sendEmail } from './email.ts'
 import { escalationNotification } from './escalation.ts'
-import { resolveRecipients } from './routing.ts'
+import { resolveRecipients, routeNotification } from './routing.ts'
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts'
 import { jobContext, sampleNotification } from './test-support.ts'
 import { NotificationDeliveryError } from './delivery.ts'
@@ -58,6 +58,18 @@ describe('email channel against a local SMTP server', () => {
     assert.equal(again.skipped, 'already_sent')
     assert.equal(s.messages.length, 1)
     assert.equal(s.attempts, 1)
+  })
+
+  test('when the same notification is sent again to a changed recipient list, then it is still one e-mail (one per notification id)', async () => {
+    const s = await sink()
+    const config = emailConfig(s.port).email!
+    const ledger = memoryLedger()
+    const n = sampleNotification()
+    assert.equal((await sendEmail(n, ['grace@example.com'], config, { emailLedger: ledger })).ok, true)
+    // The manager changed in HR between two routings of the same notification.
+    const again = await sendEmail(n, ['alan@example.com'], config, { emailLedger: ledger })
+    assert.equal(again.skipped, 'already_sent')
+    assert.equal(s.messages.length, 1)
   })
 
   test('when the server answers 4xx, then the worker throws a retryable error; the retry delivers once', async () => {
@@ -122,5 +134,39 @@ describe('routing per step', () => {
     const { subject, text } = emailContent(n)
     assert.match(subject, /Ada Lovelace/)
     for (const want of ['Ada Lovelace', 'c1', '2026-01-01T14:00:00.000Z', '1h 00m left', 'google: revoking', 'https://t.example.com/cases/c1']) assert.ok(text.includes(want), want)
+  })
+})
+
+describe('routing per kind (notify.routes)', () => {
+  const config = emailConfig(25, { admins: ['admins@example.com'] })
+
+  test('when nothing is configured, then requests go to approvers, decisions to the requester, holds to approvers and admins, lifecycle alerts to owners (and the manager where access may remain)', () => {
+    const route = (kind: string, system?: string) =>
+      routeNotification(sampleNotification({ kind, subject: { employeeId: 'e1', ...(system ? { system } : {}) } }), { managerEmail: 'grace@example.com', requesterEmail: 'olga@example.com' }, config)
+    assert.deepEqual(route('exception.requested').email?.to, ['approvers@example.com'])
+    assert.deepEqual(route('exception.decided').email?.to, ['olga@example.com'])
+    assert.deepEqual(route('exception.expired').email?.to, ['approvers@example.com', 'olga@example.com'])
+    assert.deepEqual(route('hr.bulk_hold.opened').email?.to, ['admins@example.com', 'approvers@example.com'])
+    assert.deepEqual(route('job.failed', 'google').email?.to, ['it-google@example.com'])
+    assert.deepEqual(route('case.reopened', 'google').email?.to, ['grace@example.com', 'it-google@example.com'])
+    assert.deepEqual(route('job.failed', 'google').channels, ['slack', 'webhook', 'log', 'email'])
+  })
+
+  test('when notify.routes names a kind or a prefix, then the most specific key wins and the other defaults stay', () => {
+    const custom = notifyConfigSchema.parse({
+      ...config,
+      routes: { 'exception.*': { channels: ['slack'], recipients: ['approvers'] }, 'job.failed': { channels: ['email'], recipients: ['system_owner', 'ciso@example.com'] } },
+    })
+    const n = (kind: string) => sampleNotification({ kind, subject: { system: 'google' } })
+    assert.deepEqual(routeNotification(n('exception.lapsed'), {}, custom), { channels: ['slack'] })
+    // exception.requested keeps its own default: an exact key beats a prefix.
+    assert.deepEqual(routeNotification(n('exception.requested'), {}, custom).email?.to, ['approvers@example.com'])
+    assert.deepEqual(routeNotification(n('job.failed'), {}, custom), { channels: ['email'], email: { to: ['ciso@example.com', 'it-google@example.com'], routing: [] } })
+  })
+
+  test('when a route names a system owner but the notification names no system, then that is unknown and the fallback is mailed', () => {
+    const r = routeNotification(sampleNotification({ kind: 'job.failed', subject: { employeeId: 'e1' } }), {}, config)
+    assert.deepEqual(r.email?.to, ['it-oncall@example.com'])
+    assert.match(r.email?.routing.join('; ') ?? '', /names no system/)
   })
 })

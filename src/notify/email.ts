@@ -1,6 +1,6 @@
 /**
- * Email channel (nodemailer over SMTP). One message per (notification, recipient list), with a
- * Message-ID derived from the notification id, so a retried delivery whose first attempt did
+ * Email channel (nodemailer over SMTP). One message per notification, with a Message-ID derived
+ * from the notification id alone, so a retried delivery whose first attempt did
  * reach the server carries the same Message-ID and mail systems (and people) can dedupe it
  * (RFC 5322 §3.6.4: a Message-ID identifies one message).
  *
@@ -14,10 +14,14 @@ import type { EmailNotifyConfig } from './config.ts'
 import type { Delivery, SendDeps } from './delivery.ts'
 import type { Notification } from './model.ts'
 
-/** Stable Message-ID for a notification sent to a recipient list. */
-export function messageIdFor(n: Notification, to: readonly string[], from: string): string {
+/**
+ * Stable Message-ID for a notification: one e-mail per notification id. It does not depend on the
+ * recipients, so the same notification routed again to a changed list (the manager changed in HR,
+ * notify.email.owners edited) is still the one message already sent, not a second one.
+ */
+export function messageIdFor(n: Notification, from: string): string {
   const domain = from.split('@')[1]?.replace(/[>\s]/g, '') || 'tenure.invalid'
-  const h = createHash('sha256').update(`${n.id}\n${[...to].sort().join(',')}`).digest('hex').slice(0, 32)
+  const h = createHash('sha256').update(`tenure-email:${n.id}`).digest('hex').slice(0, 32)
   return `<tenure.${h}@${domain}>`
 }
 
@@ -46,8 +50,8 @@ export async function sendEmail(n: Notification, to: readonly string[], config: 
   // The target names how many, not who: deliveries are logged and stored in job rows.
   const base = { channel: 'email' as const, target: `${to.length} recipient${to.length === 1 ? '' : 's'}` }
   if (to.length === 0) return { ...base, ok: false, retryable: false, error: 'no recipients resolved for this step (and no fallback)' }
-  const messageId = messageIdFor(n, to, config.from)
-  if (await deps.emailLedger?.sent(messageId)) return { ...base, ok: true, retryable: false, skipped: 'already_sent' }
+  const messageId = messageIdFor(n, config.from)
+  if (await deps.emailLedger?.sent(messageId, n.id)) return { ...base, ok: true, retryable: false, skipped: 'already_sent' }
   const transport = nodemailer.createTransport({
     host: config.host,
     port: config.port,

@@ -1,6 +1,11 @@
 /** Notifications: Slack, signed webhooks, email and the log; the SLA escalation ladder; the `notify` queue. */
 export {
   DEFAULT_ESCALATION_STEPS,
+  DEFAULT_NOTIFY_ROUTES,
+  notifyRouteSchema,
+  routeFor,
+  type NotifyRoute,
+  type Recipient,
   NOTIFY_CHANNELS,
   RECIPIENT_KINDS,
   emailNotifySchema,
@@ -22,7 +27,8 @@ export {
 } from './config.ts'
 export { NotificationDeliveryError, type Delivery, type EmailLedger, type SendDeps } from './delivery.ts'
 export { classifySmtpError, emailContent, escapeHtml, messageIdFor, sendEmail } from './email.ts'
-export { resolveRecipients, type Routing, type RoutingInput } from './routing.ts'
+export { resolveRecipients, routeNotification, type RoutedNotification, type Routing, type RoutingInput } from './routing.ts'
+export { enqueueNotification, type EnqueueContext } from './enqueue.ts'
 export {
   budgetLabel,
   dueSteps,
@@ -63,5 +69,5 @@ export {
   type NotifyJobPayload,
   type NotifyWorkerDeps,
 } from './worker.ts'
-export { pgEmailLedger } from './store.ts'
+export { managerEmailOf, pgEmailLedger } from './store.ts'
 export { SANDBOX_SLACK_CHANNELS, notifySandboxConfig, seedNotifyChannels } from './sandbox.ts'

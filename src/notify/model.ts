@@ -90,7 +90,7 @@ export function notificationId(...parts: string[]): string {
 
 /** Which Slack channel (from config) a kind belongs in: decisions people must take go to approvals. */
 export function slackRoute(kind: string): 'escalations' | 'approvals' {
-  return kind.startsWith('exception.') || kind.startsWith('hr.bulk_hold.') ? 'approvals' : 'escalations'
+  return kind.startsWith('exception.') || kind.startsWith('hr.bulk_hold.') || kind.startsWith('offboarding.emergency_') ? 'approvals' : 'escalations'
 }
 
 /** Replace the employee's name by their id, for places that must hold ids only (log lines). */

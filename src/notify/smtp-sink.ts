@@ -1,7 +1,8 @@
 /**
  * A local SMTP server (the smtp-server package, a real RFC 5321 implementation) that stores what
- * it accepts and answers from a script: tests use it instead of a mock transport. Not used by
- * production code (smtp-server is a devDependency).
+ * it accepts and answers from a script: tests use it instead of a mock transport, and the sandbox
+ * (`npm start`, src/sandbox/mail.ts) catches its e-mails with it. Not used by production code
+ * (smtp-server is a devDependency).
  */
 import type { AddressInfo } from 'node:net'
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server'
@@ -31,7 +32,16 @@ function header(raw: string, name: string): string | undefined {
   return m?.[1]?.replace(/\r?\n[ \t]/g, ' ').trim()
 }
 
-export async function startSmtpSink(opts: { answer?: (index: number) => SinkAnswer; auth?: { user: string; password: string } } = {}): Promise<SmtpSink> {
+export interface SinkOptions {
+  answer?: (index: number) => SinkAnswer
+  auth?: { user: string; password: string }
+  /** Called for each accepted message (the sandbox keeps its own bounded list). */
+  onMessage?: (m: SunkMessage) => void
+  /** How many accepted messages `messages` keeps, newest last; default: all. */
+  keep?: number
+}
+
+export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   const messages: SunkMessage[] = []
   const sink = { messages, attempts: 0 }
   const options: SMTPServerOptions = {
@@ -53,13 +63,16 @@ export async function startSmtpSink(opts: { answer?: (index: number) => SinkAnsw
         const answer = opts.answer?.(index) ?? 'accept'
         if (answer !== 'accept') return cb(Object.assign(new Error(answer.message), { responseCode: answer.code }))
         const raw = Buffer.concat(chunks).toString('utf8')
-        messages.push({
+        const m: SunkMessage = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw,
           messageId: header(raw, 'Message-ID'),
           subject: header(raw, 'Subject'),
-        })
+        }
+        if (opts.keep !== 0) messages.push(m)
+        if (opts.keep !== undefined && messages.length > opts.keep) messages.splice(0, messages.length - opts.keep)
+        opts.onMessage?.(m)
         cb()
       })
     },

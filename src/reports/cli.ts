@@ -1,5 +1,5 @@
 /**
- * `tenure reports access-revocations | verify`.
+ * `tenure reports access-revocations | history | verify`.
  *
  * The export reads the database directly (DATABASE_URL or the data folder's embedded PostgreSQL,
  * like `tenure tokens`) and runs writeAccessRevocationReport(), the same function the API runs:
@@ -19,7 +19,11 @@ import { migrate } from '../db/migrate.ts'
 import { createPool } from '../db/pool.ts'
 import { createLogger } from '../log.ts'
 import { openDatabase } from '../db/open.ts'
-import { reportQuerySchema, writeAccessRevocationReport, type ReportActor } from './export.ts'
+import { signingKeyOf } from '../audit/checkpoints.ts'
+import { keyId } from '../audit/keys.ts'
+import { effectiveAuditConfig } from '../audit/local-key.ts'
+import { ReportEmployeeNotFound, reportQuerySchema, writeAccessRevocationReport, type ReportActor } from './export.ts'
+import { reportHistory, type HistoryPosition } from './history.ts'
 import { REPORT_FORMATS, verifyReportFile } from './manifest.ts'
 
 export interface ReportCommandsDeps {
@@ -39,7 +43,7 @@ function cliActor(): ReportActor {
   } catch {
     // No passwd entry (some containers): the actor is still marked as the CLI.
   }
-  return { type: 'system', id: `cli:${user}` }
+  return { type: 'system', id: `cli:${user}`, name: `${user} (command line)` }
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -64,14 +68,15 @@ export function registerReportCommands(program: Command, deps: ReportCommandsDep
 
   reports
     .command('access-revocations')
-    .description('export the access-revocation report for a period: writes FILE and FILE.manifest.json')
-    .requiredOption('--from <date>', 'start of the period, inclusive (YYYY-MM-DD = midnight UTC, or an ISO 8601 date-time)')
-    .requiredOption('--to <date>', 'end of the period, exclusive (to=2025-04-01 covers all of March)')
+    .description('export the access-revocation report for a period or for one employee: writes FILE and FILE.manifest.json')
+    .option('--from <date>', 'start of the period, inclusive (YYYY-MM-DD = midnight UTC, or an ISO 8601 date-time); required without --employee')
+    .option('--to <date>', 'end of the period, exclusive (to=2025-04-01 covers all of March); required without --employee')
+    .option('--employee <who>', "one employee's report: Tenure id, HR employee id or e-mail (all time unless --from and --to are given)")
     .addOption(new Option('--format <format>', 'file format').choices(REPORT_FORMATS).default('csv'))
     .requiredOption('--out <file>', 'where to write the report; the manifest goes to <file>.manifest.json')
     .option('--force', 'overwrite <file> and its manifest if they exist')
-    .action(async (opts: { from: string; to: string; format: string; out: string; force?: boolean }, command: Command) => {
-      const parsed = reportQuerySchema.safeParse({ from: opts.from, to: opts.to, format: opts.format })
+    .action(async (opts: { from?: string; to?: string; employee?: string; format: string; out: string; force?: boolean }, command: Command) => {
+      const parsed = reportQuerySchema.safeParse({ from: opts.from, to: opts.to, employee: opts.employee, format: opts.format })
       if (!parsed.success) {
         const issue = parsed.error.issues[0]
         command.error(`error: --${String(issue?.path[0] ?? 'from')}: ${issue?.message ?? 'invalid'}`, { exitCode: 2 })
@@ -91,12 +96,19 @@ export function registerReportCommands(program: Command, deps: ReportCommandsDep
       const partial = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.partial`)
       try {
         await migrate(pool, log)
-        const { manifest, manifestText } = await writeAccessRevocationReport(
-          { pool, config, log, now: deps.now ?? (() => new Date()) },
-          parsed.data,
-          partial,
-          { actor: cliActor(), fileName: path.basename(file) },
-        )
+        let written
+        try {
+          written = await writeAccessRevocationReport({ pool, config, log, now: deps.now ?? (() => new Date()) }, parsed.data, partial, {
+            actor: cliActor(),
+            fileName: path.basename(file),
+          })
+        } catch (e) {
+          if (!(e instanceof ReportEmployeeNotFound)) throw e
+          err(`error: ${e.message}\n`)
+          ;(deps.setExitCode ?? ((code: number) => void (process.exitCode = code)))(1)
+          return
+        }
+        const { manifest, manifestText } = written
         await rename(partial, file)
         await writeFile(manifestFile, manifestText, 'utf8')
         const t = manifest.totals
@@ -109,6 +121,58 @@ export function registerReportCommands(program: Command, deps: ReportCommandsDep
         out(`${file}\n`)
       } finally {
         await rm(partial, { force: true })
+        await pool.end()
+        if (db.embedded?.owned) await db.embedded.stop()
+      }
+    })
+
+  reports
+    .command('history')
+    .description('list the reports generated (API, console and command line), newest first')
+    .option('--limit <n>', 'how many to list (1-100)', '20')
+    .option('--cursor <cursor>', 'continue after this position (printed at the end of a full page)')
+    .option('--json', 'print the page as JSON (the items of GET /api/v1/reports)')
+    .action(async (opts: { limit: string; cursor?: string; json?: boolean }, command: Command) => {
+      const limit = Number(opts.limit)
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+        command.error('error: --limit: an integer from 1 to 100', { exitCode: 2 })
+        return
+      }
+      let after: HistoryPosition | null = null
+      if (opts.cursor !== undefined) {
+        const [generatedAt, id] = opts.cursor.split('/')
+        if (!generatedAt || !id || Number.isNaN(Date.parse(generatedAt)) || !/^[0-9a-f-]{36}$/.test(id)) {
+          command.error('error: --cursor: not a cursor this command printed', { exitCode: 2 })
+          return
+        }
+        after = { generatedAt, id }
+      }
+      const { config } = await deps.loadConfig()
+      const log = createLogger({ level: 'warn', destination: process.stderr })
+      const db = await openDatabase(config, log)
+      const pool = createPool({ url: db.url, max: 2, statementTimeoutMs: config.database.statementTimeoutMs, log, applicationName: 'tenure-cli' })
+      try {
+        await migrate(pool, log)
+        const signingKey = signingKeyOf((await effectiveAuditConfig(config)).config)
+        const page = await reportHistory(pool, { after, limit, currentKeyId: signingKey ? keyId(signingKey) : null })
+        if (opts.json) {
+          out(`${JSON.stringify({ items: page.items, total: page.total, nextCursor: page.next ? `${page.next.generatedAt}/${page.next.id}` : null }, null, 2)}\n`)
+          return
+        }
+        if (page.items.length === 0) {
+          out(after ? 'No more reports.\n' : 'No report has been generated yet.\n')
+          return
+        }
+        for (const r of page.items) {
+          const scope = r.employee
+            ? `employee ${r.employee.name ? `${r.employee.name} (${r.employee.named})` : r.employee.named}${r.from ? ` ${r.from.slice(0, 10)}..${r.to?.slice(0, 10)}` : ', all time'}`
+            : `${r.from?.slice(0, 10)}..${r.to?.slice(0, 10)}`
+          const by = r.generatedBy.name ? `${r.generatedBy.name} [${r.generatedBy.id}]` : r.generatedBy.id
+          const signed = r.signature.status === 'valid' ? `signed ${r.signature.keyId}${r.signature.currentKey ? '' : ' (not the current key)'}` : r.signature.status.toUpperCase()
+          out(`${r.generatedAt}  ${r.id}  ${r.format.padEnd(6)} ${String(r.rowCount).padStart(6)} rows  ${scope}  by ${by}  ${signed}\n`)
+        }
+        out(`${page.items.length} of ${page.total} report${page.total === 1 ? '' : 's'}.${page.next ? ` More: --cursor ${page.next.generatedAt}/${page.next.id}` : ''}\n`)
+      } finally {
         await pool.end()
         if (db.embedded?.owned) await db.embedded.stop()
       }

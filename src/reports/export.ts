@@ -16,6 +16,7 @@ import { finished } from 'node:stream/promises'
 import type pg from 'pg'
 import { z } from 'zod'
 import { appendAudit } from '../audit/index.ts'
+import { employeeIdsNamed } from '../audit/store.ts'
 import { signingKeyOf } from '../audit/checkpoints.ts'
 import { effectiveAuditConfig, LOCAL_KEY_WARNING } from '../audit/local-key.ts'
 import type { Config } from '../config/index.ts'
@@ -36,7 +37,9 @@ import {
   beginReportSnapshot,
   caseRowsOf,
   endReportSnapshot,
+  employeeNames,
   exportManifestById,
+  hasHrTerminations,
   insertExportRow,
   populationEventRows,
   reportChainHead,
@@ -64,16 +67,38 @@ export const reportMoment = z
   .union([z.iso.date(), z.iso.datetime({ offset: true })])
   .transform((v) => new Date(v.length === 10 ? `${v}T00:00:00.000Z` : v).toISOString())
 
+/** How a person names an employee: Tenure's id, an HR employee id (any source) or a work e-mail. */
+export const reportEmployee = z
+  .string()
+  .trim()
+  .min(1)
+  .max(320)
+  .describe(
+    "A report for one employee: Tenure's id, the HR employee id (any source) or the work e-mail, resolved like the audit log's `employee` filter. " +
+      'Without `from` and `to` the report covers every leaver case of that person, whenever it took effect. An employee nobody by that name is a 404 (`employee_not_found`), never an empty report.',
+  )
+
 export const reportQuerySchema = z
   .object({
-    from: reportMoment.describe('Start of the period, inclusive: terminations effective at or after it. A date means midnight UTC.'),
-    to: reportMoment.describe('End of the period, exclusive. A date means midnight UTC, so to=2025-04-01 covers all of 31 March.'),
+    from: reportMoment.optional().describe('Start of the period, inclusive: terminations effective at or after it. A date means midnight UTC. Required unless `employee` is given.'),
+    to: reportMoment.optional().describe('End of the period, exclusive. A date means midnight UTC, so to=2025-04-01 covers all of 31 March. Required unless `employee` is given.'),
+    employee: reportEmployee.optional(),
     format: z.enum(REPORT_FORMATS).default('csv').describe('csv (default), json, ndjson, or html (the human summary).'),
   })
   .superRefine((q, ctx) => {
+    if (q.from === undefined || q.to === undefined) {
+      if (q.employee === undefined) {
+        ctx.addIssue({ code: 'custom', path: [q.from === undefined ? 'from' : 'to'], message: 'required for a period report (or give employee for one employee\'s report)' })
+      } else if (q.from !== undefined || q.to !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [q.from === undefined ? 'from' : 'to'], message: 'give both from and to, or neither (all time)' })
+      }
+      return
+    }
     const span = Date.parse(q.to) - Date.parse(q.from)
     if (span <= 0) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' })
-    else if (span > MAX_PERIOD_DAYS * 86_400_000) ctx.addIssue({ code: 'custom', path: ['to'], message: `the period may span at most ${MAX_PERIOD_DAYS} days; export consecutive periods` })
+    else if (span > MAX_PERIOD_DAYS * 86_400_000 && q.employee === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: `the period may span at most ${MAX_PERIOD_DAYS} days; export consecutive periods` })
+    }
   })
 
 export type ReportQuery = z.output<typeof reportQuerySchema>
@@ -81,6 +106,18 @@ export type ReportQuery = z.output<typeof reportQuerySchema>
 export interface ReportActor {
   type: 'hr_source' | 'api_token' | 'oidc' | 'system'
   id: string
+  /** The name people know the actor by (an API token's name, the SSO user's name), kept in the report history. */
+  name?: string | null
+}
+
+/** An `employee` that names nobody: no employee row and no HR termination under that id. */
+export class ReportEmployeeNotFound extends Error {
+  readonly employee: string
+  constructor(employee: string) {
+    super(`no employee matches "${employee}" (by Tenure id, HR employee id or e-mail), and HR reported no termination under that id`)
+    this.name = 'ReportEmployeeNotFound'
+    this.employee = employee
+  }
 }
 
 export interface ReportDeps {
@@ -98,7 +135,10 @@ export interface ExportResult {
 
 export function reportFileName(query: ReportQuery): string {
   const day = (iso: string) => (iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso.replace(/[:.]/g, '').replace(/000Z$/, 'Z'))
-  return `${REPORT_NAME}_${day(query.from)}_${day(query.to)}.${query.format}`
+  const period = query.from !== undefined && query.to !== undefined ? `_${day(query.from)}_${day(query.to)}` : ''
+  // The name as given (an HR id, an e-mail), reduced to characters every file system takes.
+  const who = query.employee !== undefined ? `_employee-${query.employee.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80)}` : ''
+  return `${REPORT_NAME}${who}${period}.${query.format}`
 }
 
 /** Bytes to a file, hashed on the way, with backpressure honoured. */
@@ -262,6 +302,7 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
   const out = new HashingFile(path)
   let chainHead: ReportManifest['auditChainHead']
   let population: PopulationTotals
+  let employee: ResolvedEmployee | null = null
   const client = await deps.pool.connect()
   let failed: Error | undefined
   try {
@@ -270,12 +311,18 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
     await beginReportSnapshot(client, EXPORT_STATEMENT_TIMEOUT)
     const head = await reportChainHead(client)
     chainHead = head ? { seq: Number(head.seq), hash: head.hash, occurredAt: head.occurred_at } : { seq: 0, hash: GENESIS, occurredAt: null }
+    // Resolved in the same snapshot as the rows: the ids the manifest names are the ids read.
+    if (query.employee !== undefined) employee = await resolveEmployee(client, query.employee)
+    // No period (a one-employee report over all time): PostgreSQL's infinite timestamps bound it.
+    const from = query.from ?? '-infinity'
+    const to = query.to ?? 'infinity'
     const pass: Pass = {
       client,
-      caseParams: [query.from, query.to, asOf],
-      populationParams: [query.from, query.to, deps.config.lifecycle.dateOnlyTerminationMeans, deps.config.lifecycle.defaultTimeZone],
+      caseParams: [from, to, asOf, employee?.ids ?? null],
+      populationParams: [from, to, deps.config.lifecycle.dateOnlyTerminationMeans, deps.config.lifecycle.defaultTimeZone, employee?.ids ?? null, employee?.named ?? null],
       asOf,
-      period: { from: query.from, to: query.to },
+      // ISO strings compare in time order; '' and '~' sort before and after every one of them.
+      period: { from: query.from ?? '', to: query.to ?? '~' },
     }
     switch (query.format) {
       case 'csv':
@@ -288,7 +335,8 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
         population = await writeJson(pass, out, totals, {
           report: REPORT_NAME,
           reportId,
-          period: { from: query.from, to: query.to },
+          period: { from: query.from ?? null, to: query.to ?? null },
+          ...(employee ? { employee: { named: employee.named, employeeIds: employee.ids, names: employee.names } } : {}),
           generatedAt: asOf,
           generatedBy: actorLabel(options.actor),
           auditChainHead: chainHead,
@@ -297,8 +345,9 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
         break
       case 'html':
         population = await writeHtml(pass, out, totals, {
-          from: query.from,
-          to: query.to,
+          from: query.from ?? null,
+          to: query.to ?? null,
+          employee: employee ? { named: employee.named, names: employee.names } : null,
           generatedAt: asOf,
           generatedBy: actorLabel(options.actor),
           auditChainHead: chainHead,
@@ -330,7 +379,13 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
       type: MANIFEST_TYPE,
       id: reportId,
       report: REPORT_NAME,
-      query: { from: query.from, to: query.to, format: query.format },
+      query: {
+        from: query.from ?? null,
+        to: query.to ?? null,
+        format: query.format,
+        // Only on one-employee reports: a period report's manifest is exactly what it was before.
+        ...(employee ? { employee: { named: employee.named, employeeIds: employee.ids } } : {}),
+      },
       file: { name: options.fileName ?? reportFileName(query), mediaType: MEDIA_TYPES[query.format], bytes: file.bytes, sha256: file.sha256 },
       generatedAt: asOf,
       generatedBy: actorLabel(options.actor),
@@ -345,26 +400,30 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
   const text = manifestText(manifest)
   await storeExport(deps.pool, manifest, text, options.actor)
   deps.log.info(
-    { reportId, format: query.format, from: query.from, to: query.to, rows: result.rows, bytes: file.bytes, chainHeadSeq: chainHead.seq },
+    { reportId, format: query.format, from: query.from, to: query.to, employeeIds: employee?.ids, rows: result.rows, bytes: file.bytes, chainHeadSeq: chainHead.seq },
     'access-revocation report exported',
   )
   return { manifest, manifestText: text }
 }
 
 async function storeExport(pool: Pool, manifest: ReportManifest, text: string, actor: ReportActor): Promise<void> {
+  const employee = manifest.query.employee
   await withTransaction(pool, async (client) => {
-    await insertExportRow(client, manifest, text)
+    await insertExportRow(client, manifest, text, actor.name ?? null)
     await appendAudit(client, [
       {
-        actor,
+        actor: { type: actor.type, id: actor.id },
         action: 'report.exported',
         correlationId: manifest.id,
+        // A report about one person is on that person's audit trail too.
+        ...(employee?.employeeIds.length === 1 ? { subject: { employeeId: employee.employeeIds[0]! } } : {}),
         details: {
           reportId: manifest.id,
           report: manifest.report,
           format: manifest.query.format,
           from: manifest.query.from,
           to: manifest.query.to,
+          ...(employee ? { employee: employee.named, employeeIds: employee.employeeIds } : {}),
           sha256: manifest.file.sha256,
           bytes: manifest.file.bytes,
           rowCount: manifest.rowCount,
@@ -374,6 +433,26 @@ async function storeExport(pool: Pool, manifest: ReportManifest, text: string, a
       },
     ])
   })
+}
+
+export interface ResolvedEmployee {
+  /** As the caller named them. */
+  named: string
+  /** The Tenure ids that name matched (empty: only HR terminations under that id, never applied). */
+  ids: string[]
+  /** Their display names, for the HTML summary (personal data: not in the manifest). */
+  names: string[]
+}
+
+/**
+ * Resolve `employee` the way the audit log's filter does (employeeIdsNamed: Tenure id, HR id in
+ * any source, e-mail). A name that matches no employee but an HR termination Tenure never applied
+ * still has a report (its gap rows); a name that matches neither is refused, never an empty report.
+ */
+async function resolveEmployee(client: pg.PoolClient, named: string): Promise<ResolvedEmployee> {
+  const ids = await employeeIdsNamed(client, named)
+  if (ids.length === 0 && !(await hasHrTerminations(client, named))) throw new ReportEmployeeNotFound(named)
+  return { named, ids, names: ids.length > 0 ? await employeeNames(client, ids) : [] }
 }
 
 /** The stored manifest text of an export, or undefined. */

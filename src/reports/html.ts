@@ -23,8 +23,11 @@ function num(value: number | null, unit = ''): string {
 }
 
 export interface HtmlMeta {
-  from: string
-  to: string
+  /** Null on a one-employee report over all time. */
+  from: string | null
+  to: string | null
+  /** A one-employee report: the name asked for and the names it resolved to. */
+  employee?: { named: string; names: string[] } | null
   generatedAt: string
   generatedBy: string
   auditChainHead: { seq: number; hash: string }
@@ -50,6 +53,22 @@ const STYLE = `
   @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
 `
 
+function who(meta: HtmlMeta): string {
+  const employee = meta.employee
+  if (!employee) return ''
+  return employee.names.length > 0 ? `${employee.names.join(', ')} (${employee.named})` : employee.named
+}
+
+function titleScope(meta: HtmlMeta): string {
+  const period = meta.from !== null && meta.to !== null ? `${meta.from.slice(0, 10)} to ${meta.to.slice(0, 10)}` : ''
+  return meta.employee ? `for ${who(meta)}${period ? ` ${period}` : ''}` : period
+}
+
+function leadScope(meta: HtmlMeta): string {
+  const period = meta.from !== null && meta.to !== null ? `effective from ${moment(meta.from)} up to (not including) ${moment(meta.to)}` : 'whenever they took effect'
+  return meta.employee ? `The terminations of <b>${e(who(meta))}</b>, ${period}.` : `Terminations ${period}.`
+}
+
 export function htmlHead(meta: HtmlMeta, totals: ReportTotals, population: PopulationTotals): string {
   const o = totals.outcomes
   const card = (cls: string, label: string, value: number | string) => `<div class="card ${cls}"><b>${typeof value === 'number' ? num(value) : value}</b>${e(label)}</div>`
@@ -59,12 +78,12 @@ export function htmlHead(meta: HtmlMeta, totals: ReportTotals, population: Popul
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Access revocation report ${e(meta.from.slice(0, 10))} to ${e(meta.to.slice(0, 10))}</title>
+<title>Access revocation report ${e(titleScope(meta))}</title>
 <style>${STYLE}</style>
 </head>
 <body>
 <h1>Access revocation report</h1>
-<p class="lead">Terminations effective from ${moment(meta.from)} up to (not including) ${moment(meta.to)}. Generated ${moment(meta.generatedAt)}.</p>
+<p class="lead">${leadScope(meta)} Generated ${moment(meta.generatedAt)}.</p>
 <p>When someone leaves, Tenure removes their access in every system they had an account in: it disables the account and ends
 its sessions, then reads the account back from the system to <em>verify</em> that it can no longer be used. Each system has a
 deadline (the SLA) counted from the moment HR says the employment ended. This report lists, for every person whose termination

@@ -34,7 +34,16 @@ export const manifestSchema = z
     type: z.literal(MANIFEST_TYPE),
     id: z.uuid(),
     report: z.literal('access-revocations'),
-    query: z.object({ from: iso, to: iso, format: z.enum(REPORT_FORMATS) }).strict(),
+    // from and to are null only on a one-employee report over all time; `employee` is there only
+    // on a one-employee report (a period report's manifest is unchanged since v1 began).
+    query: z
+      .object({
+        from: iso.nullable(),
+        to: iso.nullable(),
+        format: z.enum(REPORT_FORMATS),
+        employee: z.object({ named: z.string().min(1), employeeIds: z.array(z.string()) }).strict().optional(),
+      })
+      .strict(),
     file: z.object({ name: z.string().min(1), mediaType: z.string().min(1), bytes: count, sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
     generatedAt: iso,
     generatedBy: z.string().min(1),
@@ -92,6 +101,13 @@ export async function sha256File(path: string): Promise<{ sha256: string; bytes:
   return { sha256: hash.digest('hex'), bytes }
 }
 
+/** "2025-01-01T00:00:00.000Z to 2025-04-01T00:00:00.000Z", "for employee R-ADA (all time)". */
+export function scopeText(query: ReportManifest['query']): string {
+  const period = query.from !== null && query.to !== null ? `${query.from} to ${query.to}` : null
+  if (!query.employee) return period ?? 'all time'
+  return `for employee ${query.employee.named} ${period ? `from ${period}` : '(all time)'}`
+}
+
 export interface VerifyCheck {
   name: 'manifest' | 'sha256' | 'size' | 'signature' | 'signer'
   ok: boolean
@@ -121,7 +137,7 @@ export async function verifyReportFile(filePath: string, manifestInput: unknown,
     return { ok: false, checks }
   }
   const manifest = parsed.data
-  checks.push({ name: 'manifest', ok: true, message: `${manifest.report} ${manifest.query.from} to ${manifest.query.to} (${manifest.query.format}), ${manifest.rowCount} rows, generated ${manifest.generatedAt}` })
+  checks.push({ name: 'manifest', ok: true, message: `${manifest.report} ${scopeText(manifest.query)} (${manifest.query.format}), ${manifest.rowCount} rows, generated ${manifest.generatedAt}` })
 
   const actual = await sha256File(filePath)
   checks.push({

@@ -1,7 +1,8 @@
 /**
  * API endpoints of the compliance reports (auditor and admin).
  *
- *   GET /api/v1/reports/access-revocations?from=&to=&format=   the export itself
+ *   GET /api/v1/reports/access-revocations?from=&to=&employee=&format=   the export itself
+ *   GET /api/v1/reports                                        the report history
  *   GET /api/v1/reports/exports/:id/manifest                   its signed manifest
  *   GET /api/v1/reports/signing-key                            the public key that signs manifests
  *
@@ -22,8 +23,9 @@ import { signingKeyOf } from '../audit/checkpoints.ts'
 import { keyId, publicKeyDer, publicKeyPem } from '../audit/keys.ts'
 import { effectiveAuditConfig, LOCAL_KEY_WARNING } from '../audit/local-key.ts'
 import { ApiError, notFound } from '../http/errors.ts'
-import { defineRoute } from '../http/routes.ts'
-import { findExportManifest, reportFileName, reportQuerySchema, writeAccessRevocationReport } from './export.ts'
+import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery } from '../http/routes.ts'
+import { findExportManifest, reportFileName, reportQuerySchema, ReportEmployeeNotFound, writeAccessRevocationReport } from './export.ts'
+import { reportHistory, reportHistoryItemSchema } from './history.ts'
 import { MEDIA_TYPES, manifestSchema } from './manifest.ts'
 import { OUTCOME_MEANINGS } from './rows.ts'
 
@@ -40,9 +42,9 @@ export const accessRevocationsRoute = defineRoute({
   path: '/api/v1/reports/access-revocations',
   summary: 'Access-revocation report: every leaver, every system, with evidence',
   description:
-    'One row per leaver per system for terminations effective in [from, to): HR notice, each revocation step with its time, the verification, ' +
+    'One row per leaver per system for terminations effective in [from, to), or (with `employee`) for one employee\'s leaver cases: HR notice, each revocation step with its time, the verification, ' +
     'the SLA deadline and outcome, exceptions, manual attestations, residual access, and the audit sequence numbers behind each fact. ' +
-    'Terminations HR reported that have no case are listed as gaps. ' +
+    'Terminations HR reported that have no case are listed as gaps. Every export is recorded in the report history (GET /api/v1/reports) and on the audit trail (`report.exported`). ' +
     `Outcomes: ${outcomes} ` +
     'The response carries `Link: <…/manifest>; rel="describedby"` to the signed manifest (SHA-256 of these bytes, the query, the audit chain head, an Ed25519 signature), ' +
     'and `Repr-Digest` with the SHA-256. Check both offline with `tenure reports verify FILE MANIFEST --public-key KEY.pem` (docs/reports.md).',
@@ -55,8 +57,9 @@ export const accessRevocationsRoute = defineRoute({
       contentType: 'text/csv',
       schema: z.string(),
     },
+    404: { description: '`employee_not_found`: `employee` names no employee and no HR termination (an unknown name is said, never answered with an empty report).' },
   },
-  handler: async ({ query, res, actor, deps, log }) => {
+  handler: async ({ query, res, actor, principal, deps, log }) => {
     if (running >= MAX_CONCURRENT_EXPORTS) {
       throw new ApiError(429, 'exports_busy', `${MAX_CONCURRENT_EXPORTS} exports are already running; retry shortly`, null, { 'Retry-After': '30' })
     }
@@ -66,12 +69,18 @@ export const accessRevocationsRoute = defineRoute({
       dir = await mkdtemp(path.join(tmpdir(), 'tenure-report-'))
       const fileName = reportFileName(query)
       const file = path.join(dir, fileName)
-      const { manifest } = await writeAccessRevocationReport(
-        { pool: deps.pool, config: deps.config, log, now: deps.now },
-        query,
-        file,
-        { actor, fileName },
-      )
+      let manifest
+      try {
+        ;({ manifest } = await writeAccessRevocationReport(
+          { pool: deps.pool, config: deps.config, log, now: deps.now },
+          query,
+          file,
+          { actor: { ...actor, name: principal.name }, fileName },
+        ))
+      } catch (err) {
+        if (err instanceof ReportEmployeeNotFound) throw new ApiError(404, 'employee_not_found', err.message, { employee: err.employee })
+        throw err
+      }
       const manifestPath = `/api/v1/reports/exports/${manifest.id}/manifest`
       res.status(200)
       res.setHeader('Content-Type', MEDIA_TYPES[query.format])
@@ -162,4 +171,36 @@ export const signingKeyRoute = defineRoute({
   },
 })
 
-export const REPORT_ROUTES = [accessRevocationsRoute, exportManifestRoute, signingKeyRoute]
+const historyCursor = z.object({ g: z.iso.datetime(), i: z.uuid() })
+
+export const reportHistoryRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reports',
+  summary: 'Report history: every report generated, newest first',
+  description:
+    'Every export made through the API, the console or `tenure reports access-revocations`: who generated it (id and name), when, its scope (a period or one employee), format, row count, ' +
+    'the SHA-256 of the file and the state of its signed manifest (`valid`, `invalid` when the stored manifest no longer matches its signature, `unsigned`). ' +
+    'The file itself is not kept; `manifestUrl` serves the manifest byte for byte, against which a saved file is verified offline. Paginated with `limit` and `cursor`.',
+  tags: ['reports'],
+  roles: ['auditor'],
+  request: { query: pageQuery({ defaultLimit: 20, maxLimit: 100 }) },
+  responses: {
+    200: {
+      description: 'A page of the history',
+      schema: pageOf(reportHistoryItemSchema).extend({ total: z.number().int().describe('Reports in the history, on every page.') }),
+    },
+  },
+  handler: async ({ query, deps }) => {
+    const after = decodeCursor(query.cursor, historyCursor)
+    const audit = await effectiveAuditConfig(deps.config)
+    const key = signingKeyOf(audit.config)
+    const page = await reportHistory(deps.pool, {
+      after: after ? { generatedAt: after.g, id: after.i } : null,
+      limit: query.limit,
+      currentKeyId: key ? keyId(key) : null,
+    })
+    return { items: page.items, nextCursor: page.next ? encodeCursor({ g: page.next.generatedAt, i: page.next.id }) : null, total: page.total }
+  },
+})
+
+export const REPORT_ROUTES = [reportHistoryRoute, accessRevocationsRoute, exportManifestRoute, signingKeyRoute]

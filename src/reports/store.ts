@@ -6,8 +6,12 @@
  *
  * Parameters (PostgreSQL wants exactly the ones a statement uses):
  *   caseRows():        $1 from (inclusive)  $2 to (exclusive)  $3 the report's moment
+ *                      $4 the employees of a one-employee report (Tenure ids; NULL: everyone)
  *   population queries: $1 from  $2 to  $3 what a date-only termination means ('end_of_day' |
- *                      'start_of_day')  $4 the default time zone
+ *                      'start_of_day')  $4 the default time zone  $5 the employees (as in
+ *                      caseRows; NULL: everyone)  $6 the name asked for, which also matches HR
+ *                      terminations of someone Tenure has no employee row for
+ * A report without a period passes '-infinity' and 'infinity' as from and to.
  */
 import type pg from 'pg'
 import QueryStream from 'pg-query-stream'
@@ -88,7 +92,8 @@ function populationCte(): string {
             ORDER BY (c.opened_at <= p.received_at) DESC, abs(extract(epoch FROM c.opened_at - p.received_at)), c.generation DESC
             LIMIT 1)
         ) ac ON true
-       WHERE p.effective_at >= $1 AND p.effective_at < $2
+       WHERE p.effective_at >= $1::timestamptz AND p.effective_at < $2::timestamptz
+         AND ($5::text[] IS NULL OR p.employee_id::text = ANY($5::text[]) OR (p.employee_id IS NULL AND p.employee_external_id = $6::text))
     )`
 }
 
@@ -229,7 +234,8 @@ function caseRows(): string {
           FROM manual_tasks rt
          WHERE rt.kind = 'residual' AND rt.case_id = c.id AND rt.system = s.system
       ) rd ON true
-     WHERE c.kind = 'leaver' AND c.effective_at >= $1 AND c.effective_at < $2
+     WHERE c.kind = 'leaver' AND c.effective_at >= $1::timestamptz AND c.effective_at < $2::timestamptz
+       AND ($4::text[] IS NULL OR c.employee_id::text = ANY($4::text[]))
      ORDER BY c.effective_at, c.id, s.system NULLS FIRST`
 }
 
@@ -252,8 +258,37 @@ function uncoveredTerminations(): string {
 
 function insertExport(): string {
   return `
-    INSERT INTO report_exports (id, report, format, period_from, period_to, sha256, bytes, row_count, generated_at, generated_by, manifest)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+    INSERT INTO report_exports (id, report, format, period_from, period_to, sha256, bytes, row_count, generated_at, generated_by, manifest,
+                                employee, employee_ids, generated_by_name)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+}
+
+function employeeNamesOf(): string {
+  return `SELECT COALESCE(display_name, email, external_id) AS name FROM employees WHERE id::text = ANY($1::text[]) ORDER BY id`
+}
+
+function hrTerminationsOf(): string {
+  return `SELECT EXISTS (SELECT 1 FROM hr_events WHERE type = 'employee.terminated' AND employee_external_id = $1) AS found`
+}
+
+/**
+ * A page of the report history, newest first, after the (generated_at, id) cursor $1/$2 (NULL:
+ * the first page), $3 rows. The signer comes from the stored manifest (text, parsed here: it is
+ * served byte for byte elsewhere); the employee's name from the first id it resolved to.
+ */
+function historyPage(): string {
+  return `
+    SELECT r.id, r.report, r.format, r.period_from, r.period_to, r.employee, r.employee_ids, r.sha256, r.bytes, r.row_count,
+           r.generated_at, r.generated_by, r.generated_by_name, r.manifest,
+           (SELECT COALESCE(e.display_name, e.email, e.external_id) FROM employees e WHERE e.id::text = r.employee_ids[1]) AS employee_name
+      FROM report_exports r
+     WHERE $1::timestamptz IS NULL OR (r.generated_at, r.id) < ($1::timestamptz, $2::uuid)
+     ORDER BY r.generated_at DESC, r.id DESC
+     LIMIT $3`
+}
+
+function historyCount(): string {
+  return 'SELECT count(*)::int AS n FROM report_exports'
 }
 
 function exportManifest(): string {
@@ -311,9 +346,47 @@ export function populationEventRows(client: pg.PoolClient, params: unknown[]): A
   return cursor<PopulationDbRow>(client, populationEvents(), params)
 }
 
-/** The export's row: its manifest's facts and the signed manifest text. */
-export async function insertExportRow(db: Queryable, m: ReportManifest, manifestText: string): Promise<void> {
-  await db.query(insertExport(), [m.id, m.report, m.query.format, m.query.from, m.query.to, m.file.sha256, m.file.bytes, m.rowCount, m.generatedAt, m.generatedBy, manifestText])
+/** The export's row: its manifest's facts, the signed manifest text and the name of who made it. */
+export async function insertExportRow(db: Queryable, m: ReportManifest, manifestText: string, generatedByName: string | null): Promise<void> {
+  await db.query(insertExport(), [
+    m.id, m.report, m.query.format, m.query.from, m.query.to, m.file.sha256, m.file.bytes, m.rowCount, m.generatedAt, m.generatedBy, manifestText,
+    m.query.employee?.named ?? null, m.query.employee?.employeeIds ?? null, generatedByName,
+  ])
+}
+
+export async function employeeNames(db: Queryable, ids: string[]): Promise<string[]> {
+  return (await db.query<{ name: string }>(employeeNamesOf(), [ids])).rows.map((r) => r.name)
+}
+
+export async function hasHrTerminations(db: Queryable, hrEmployeeId: string): Promise<boolean> {
+  return (await db.query<{ found: boolean }>(hrTerminationsOf(), [hrEmployeeId])).rows[0]?.found === true
+}
+
+export interface HistoryDbRow {
+  id: string
+  report: string
+  format: string
+  period_from: Date | null
+  period_to: Date | null
+  employee: string | null
+  employee_ids: string[] | null
+  sha256: string
+  bytes: string | number
+  row_count: number
+  generated_at: Date
+  generated_by: string
+  generated_by_name: string | null
+  manifest: string
+  employee_name: string | null
+}
+
+/** Newest first; `limit` rows after `after` (the last row of the previous page), and how many there are in all. */
+export async function reportHistoryRows(db: Queryable, after: { generatedAt: string; id: string } | null, limit: number): Promise<{ rows: HistoryDbRow[]; total: number }> {
+  const [page, count] = await Promise.all([
+    db.query<HistoryDbRow>(historyPage(), [after?.generatedAt ?? null, after?.id ?? null, limit]),
+    db.query<{ n: number }>(historyCount()),
+  ])
+  return { rows: page.rows, total: count.rows[0]?.n ?? 0 }
 }
 
 export async function exportManifestById(db: Queryable, id: string): Promise<string | undefined> {

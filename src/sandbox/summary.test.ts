@@ -16,7 +16,9 @@ describe('the sandbox start-up summary', () => {
       tokensFile: '/srv/tenure/.tenure/sandbox-tokens.json',
       emulators: { google: 'http://127.0.0.1:4001', slack: 'http://127.0.0.1:4002' },
       hrEmulators: { bamboohr: 'http://127.0.0.1:5001', workday: 'http://127.0.0.1:5002' },
+      mailPort: 2525,
     })
+    assert.match(text, /E-mail +caught by an SMTP sink on 127\.0\.0\.1:2525: the console's Sandbox page, GET \/api\/v1\/sandbox\/mail/)
     assert.match(text, /Tenure is listening on http:\/\/127\.0\.0\.1:8080/)
     assert.match(text, /Console +http:\/\/127\.0\.0\.1:8080\//)
     for (const [role, token] of [['admin', 'tnr_adm_1'], ['approver', 'tnr_apr_2'], ['operator', 'tnr_opr_3'], ['auditor', 'tnr_aud_4']]) {

@@ -24,6 +24,8 @@ export interface SandboxSummary {
   emulators: Record<string, string>
   /** HR emulators, name → base URL. */
   hrEmulators: Record<string, string>
+  /** The SMTP sink's port, when the sandbox catches e-mail (no notify.email configured). */
+  mailPort?: number
 }
 
 /** The tokens saved by ensureSandboxTokens (every active sandbox token, one per role). */
@@ -75,6 +77,9 @@ export function formatSandboxSummary(s: SandboxSummary): string {
   }
   if (Object.keys(s.emulators).length > 0) lines.push(`${label('Emulators')}${columns(s.emulators, indent).join('\n')}`)
   if (Object.keys(s.hrEmulators).length > 0) lines.push(`${label('HR emulators')}${columns(s.hrEmulators, indent).join('\n')}`)
+  if (s.mailPort !== undefined) {
+    lines.push(`${label('E-mail')}caught by an SMTP sink on 127.0.0.1:${s.mailPort}: ${s.consoleEnabled ? 'the console\'s Sandbox page, ' : ''}GET /api/v1/sandbox/mail`)
+  }
   lines.push(`${label('Data')}${s.dataDir} (delete it to start from scratch)`)
   if (s.externalDatabase) lines.push(`${label('PostgreSQL')}DATABASE_URL`)
   else if (s.postgresDir) lines.push(`${label('PostgreSQL')}${s.postgresDir} (outside the private folder, for the postgres user)`)

@@ -35,14 +35,13 @@ export async function scheduleEscalations(
   kase: { id: string; effectiveAt: string; deadlineAt: string; correlationId: string },
 ): Promise<void> {
   if (Date.parse(kase.deadlineAt) <= Date.parse(kase.effectiveAt)) return
-  for (const m of escalationMoments({ effectiveAt: kase.effectiveAt, deadlineAt: kase.deadlineAt, steps })) {
-    const data: EscalationJob = { caseId: kase.id, step: m.step.name, deadlineAt: kase.deadlineAt, correlationId: kase.correlationId }
-    await boss.send(SLA_ESCALATION_QUEUE, data, {
-      id: uuidV5(`escalation:${kase.id}:${m.step.name}:${kase.deadlineAt}`),
-      startAfter: new Date(m.dueAt),
-      db: inTransaction(client),
-    })
-  }
+  // Every step in one multi-row insert (ids derived from their meaning: a re-insert is skipped).
+  const jobs = escalationMoments({ effectiveAt: kase.effectiveAt, deadlineAt: kase.deadlineAt, steps }).map((m) => ({
+    id: uuidV5(`escalation:${kase.id}:${m.step.name}:${kase.deadlineAt}`),
+    data: { caseId: kase.id, step: m.step.name, deadlineAt: kase.deadlineAt, correlationId: kase.correlationId } satisfies EscalationJob,
+    startAfter: new Date(m.dueAt),
+  }))
+  if (jobs.length > 0) await boss.insert(SLA_ESCALATION_QUEUE, jobs, { db: inTransaction(client) })
 }
 
 export interface EscalationDeps {

@@ -2,7 +2,8 @@
  * The IT admin's journey in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core):
  * open Admin, create an API token (its secret shown once), see it listed, revoke it, read the HR
  * sources' and target systems' health, and reconcile one system now. Workers are off, so the run
- * stays queued and a second click finds it.
+ * stays queued and a second click finds it. Then, with SSO configured (the OIDC test issuer), the
+ * people who signed in are listed with their roles and the claim value that mapped each.
  *
  * Screenshots go to test-results/console/ (git-ignored); UPDATE_SCREENSHOTS=1 refreshes docs/console/.
  */
@@ -15,18 +16,26 @@ import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { startHrEmulators, type HrEmulators } from '../../src/hr/emulators/index.ts'
 import { TARGET_RECONCILE_QUEUE } from '../../src/jobs/queues.ts'
+import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc.ts'
 
-
+const roleMapping = { admin: ['tenure-admins'], approver: ['it-approvers'], operator: ['it-ops'], auditor: ['compliance'] }
 
 describe('IT admin in the console', needsChromium, () => {
   let t: TestTenure
   let hr: HrEmulators
   let browser: Browser
   let admin: string
+  let idp: OidcIssuer
 
   before(async () => {
     hr = await startHrEmulators({ employees: [] })
-    t = await startTestTenure({ hr: { hibob: hr.config.hibob }, systems: { sandbox: { enabled: true } }, workers: { enabled: false } })
+    idp = await startOidcIssuer()
+    t = await startTestTenure({
+      hr: { hibob: hr.config.hibob },
+      systems: { sandbox: { enabled: true } },
+      workers: { enabled: false },
+      auth: { oidc: { issuer: idp.issuer, audience: idp.audience, roleMapping } },
+    })
     admin = (await createApiToken(t.running.pool, { name: 'it-admin', role: 'admin', expiresAt: null, createdBy: { type: 'system', id: 'e2e' }, now: new Date() })).token
     browser = await startBrowser()
   })
@@ -34,6 +43,7 @@ describe('IT admin in the console', needsChromium, () => {
     await browser?.close()
     await t?.stop()
     await hr?.close()
+    await idp?.close()
   })
 
   test('when an admin creates, sees and revokes a token, reads the health of sources and systems and reconciles one system now, then each step shows and is real', async () => {
@@ -97,6 +107,48 @@ describe('IT admin in the console', needsChromium, () => {
     await page.getByRole('heading', { name: 'Administration' }).waitFor()
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`)
+    await context.close()
+    assert.deepEqual(problems, [])
+  })
+
+  test('when people signed in with SSO, then the admin sees who holds which role and through which claim value, and can filter by role', async () => {
+    const signIn = async (claims: Record<string, unknown>) => {
+      const res = await fetch(`${t.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${await idp.sign(claims)}` } })
+      assert.equal(res.status, 200, await res.text())
+    }
+    await signIn({ sub: 'u-grace', name: 'Grace Hopper', email: 'grace@example.com', auth_time: Math.floor(Date.now() / 1000) - 3600, roles: ['tenure-admins', 'compliance'] })
+    await signIn({ sub: 'u-alan', name: 'Alan Turing', email: 'alan@example.com', roles: ['it-ops'] })
+
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' })
+    const page = await context.newPage()
+    page.setDefaultTimeout(WAIT)
+    const problems: string[] = []
+    page.on('pageerror', (e) => problems.push(e.message))
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
+    })
+    await page.goto(`${t.url}/`)
+    await page.getByLabel('API token').fill(admin)
+    await page.getByRole('button', { name: 'Sign in with token' }).click()
+    await page.getByTestId('whoami').waitFor()
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click()
+    await page.getByRole('heading', { name: 'Signed in with SSO' }).waitFor()
+
+    const grace = page.getByTestId('sso-user-u-grace')
+    await grace.waitFor()
+    const text = (await grace.textContent()) ?? ''
+    for (const want of ['Grace Hopper', 'grace@example.com', 'admin', 'via tenure-admins', 'auditor', 'via compliance']) assert.ok(text.includes(want), `${want} in ${text}`)
+    // The configured mapping beside it: the operator role comes from it-ops.
+    assert.match((await page.getByTestId('role-operator').textContent()) ?? '', /it-ops/)
+
+    await page.getByLabel('Holding role').selectOption('operator')
+    await page.getByTestId('sso-user-u-grace').waitFor({ state: 'detached' })
+    assert.match((await page.getByTestId('sso-user-u-alan').textContent()) ?? '', /operator.*via it-ops/)
+    await page.getByText('1 person in all').waitFor()
+    await page.getByLabel('Holding role').selectOption('')
+    await grace.waitFor()
+    await page.getByRole('heading', { name: 'Signed in with SSO' }).scrollIntoViewIfNeeded()
+    await page.screenshot({ path: path.join(SHOTS, 'admin-sso-users.png'), fullPage: true })
     await context.close()
     assert.deepEqual(problems, [])
   })

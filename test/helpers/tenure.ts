@@ -42,7 +42,9 @@ export async function startTestTenure(
     database: { dataDir, ...config.database, url: db.url },
     queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, ...config.queue },
     // Tests send their leavers at once; a second of settling keeps clean-ups from waiting 30 s.
-    workers: { cleanupSettleSeconds: 1, ...config.workers },
+    // In-process: tests steer the engine, its clock and its metrics in this process (the worker
+    // process of `tenure serve` has its own test, test/integration/serve-worker-process.test.ts).
+    workers: { cleanupSettleSeconds: 1, inProcess: true, ...config.workers },
     log: { level: 'silent', ...config.log },
   })
   const running = await startTenure({

@@ -412,6 +412,34 @@ describe('access-revocation report (real engine, API, CLI, manifest)', () => {
     assert.match(stdout.join(''), /NOT VERIFIED/)
   })
 
+  test('when the CLI exports one employee, then the file holds their rows only and the manifest names them; nobody by that name is an error', async () => {
+    const out = path.join(dir, 'ada.json')
+    const program = new Command().exitOverride()
+    const stderr: string[] = []
+    let exitCode = 0
+    registerReportCommands(program, {
+      loadConfig: async () => ({ config: validateConfig({ ...config, database: { url: t.db.url }, log: { level: 'silent' } }) }),
+      stdout: () => {},
+      stderr: (s) => void stderr.push(s),
+      now,
+      setExitCode: (code) => {
+        exitCode = code
+      },
+    })
+    await program.parseAsync(['node', 'tenure', 'reports', 'access-revocations', '--employee', 'r-ada@example.com', '--format', 'json', '--out', out])
+    assert.match(stderr.join(''), /Leavers 1: met 2/)
+    const doc = JSON.parse(await readFile(out, 'utf8')) as { rows: ReportRow[] }
+    assert.deepEqual([...new Set(doc.rows.map((r) => r.employee.hrId))], ['R-ADA'])
+    const manifest = JSON.parse(await readFile(`${out}.manifest.json`, 'utf8')) as ReportManifest
+    assert.deepEqual(manifest.query.employee, { named: 'r-ada@example.com', employeeIds: [ids['R-ADA']] })
+    assert.equal((await verifyReportFile(out, manifest, { publicKey: key.publicKeyPem })).ok, true)
+
+    stderr.length = 0
+    await program.parseAsync(['node', 'tenure', 'reports', 'access-revocations', '--employee', 'R-NOBODY', '--out', path.join(dir, 'nobody.csv')])
+    assert.equal(exitCode, 1)
+    assert.match(stderr.join(''), /no employee matches "R-NOBODY"/)
+  })
+
   test('when the HTML summary is requested, then it states the totals, the completeness and each breach with its reason, self-contained', async () => {
     const res = await api(`from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&format=html`)
     assert.equal(res.status, 200)
@@ -429,12 +457,141 @@ describe('access-revocation report (real engine, API, CLI, manifest)', () => {
     assert.ok(html.includes('&#39;=HYPERLINK(') || html.includes('=HYPERLINK(&quot;'), 'names are escaped in HTML')
   })
 
+  test('when one employee is named by e-mail, HR id or Tenure id, then every format holds only their rows, with their totals, and the manifest says whom', async () => {
+    const named = ['r-bob@example.com', 'R-BOB', ids['R-BOB']!]
+    const csv = await api(`employee=${encodeURIComponent(named[0]!)}&format=csv`)
+    assert.equal(csv.status, 200, await csv.clone().text())
+    assert.match(csv.headers.get('content-disposition') ?? '', /filename="access-revocations_employee-r-bob_example.com\.csv"/)
+    const [header, ...data] = parseCsv(await csv.text())
+    const hrCol = header!.indexOf('hr_employee_id')
+    assert.deepEqual(data.map((r) => `${r[hrCol]} ${r[header!.indexOf('system')]}`), ['R-BOB manual:badge', 'R-BOB sandbox'])
+
+    const json = await api(`employee=${encodeURIComponent(named[1]!)}&format=json`)
+    assert.equal(json.status, 200)
+    const doc = (await json.json()) as { rows: ReportRow[]; totals: { leavers: number; rows: number; systems: number; outcomes: Record<string, number> }; population: { totals: Record<string, number> }; employee: { named: string; employeeIds: string[] } }
+    assert.deepEqual(doc.employee.employeeIds, [ids['R-BOB']])
+    assert.deepEqual({ leavers: doc.totals.leavers, rows: doc.totals.rows, systems: doc.totals.systems, breached: doc.totals.outcomes.breached }, { leavers: 1, rows: 2, systems: 2, breached: 2 })
+    assert.deepEqual(doc.population.totals, { terminations: 1, inReport: 1, duplicate: 0, superseded: 0, gap: 0 })
+
+    const ndjson = await api(`employee=${ids['R-BOB']}&format=ndjson`)
+    assert.equal(ndjson.status, 200)
+    const lines = (await ndjson.text()).trim().split('\n').map((l) => JSON.parse(l) as ReportRow)
+    assert.deepEqual(lines.map((r) => r.employee.hrId), ['R-BOB', 'R-BOB'])
+    const manifest = JSON.parse(await (await fetch(`${t.url}/api/v1/reports/exports/${ndjson.headers.get('x-report-id')}/manifest`, { headers: { authorization: `Bearer ${auditorToken}` } })).text()) as ReportManifest
+    assert.deepEqual(manifest.query, { from: null, to: null, format: 'ndjson', employee: { named: ids['R-BOB'], employeeIds: [ids['R-BOB']] } })
+    assert.equal(manifest.rowCount, 2)
+    assert.equal(manifest.signer?.keyId, key.keyId)
+    const [audited] = await q<{ employee_id: string; details: { employee: string } }>(`SELECT employee_id, details FROM audit_events WHERE action = 'report.exported' AND details ->> 'reportId' = $1`, [manifest.id])
+    assert.equal(audited?.employee_id, ids['R-BOB'], "the report about Bob is on Bob's audit trail")
+
+    const html = await api(`employee=R-BOB&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&format=html`)
+    assert.equal(html.status, 200)
+    const page = await html.text()
+    assert.match(page, /The terminations of <b>Bob Breach \(R-BOB\)<\/b>, effective from/)
+    assert.match(page, /<b>1<\/b>leavers/)
+    assert.doesNotMatch(page, /Ada Lovelace|Cy Waiver/)
+  })
+
+  test('when the employee is known only from an HR termination Tenure never applied, then the report shows that gap; a name matching nobody is a 404, not an empty report', async () => {
+    const gus = await api('employee=R-GUS&format=json')
+    assert.equal(gus.status, 200)
+    const doc = (await gus.json()) as { rows: ReportRow[]; totals: { leavers: number; outcomes: Record<string, number> } }
+    assert.deepEqual(doc.rows.map((r) => [r.employee.hrId, r.outcome]), [['R-GUS', 'gap']])
+    assert.equal(doc.totals.outcomes.gap, 1)
+
+    const nobody = await api('employee=nobody%40example.com')
+    assert.equal(nobody.status, 404)
+    const body = (await nobody.json()) as { error: { code: string; message: string } }
+    assert.equal(body.error.code, 'employee_not_found')
+    assert.match(body.error.message, /no employee matches "nobody@example.com"/)
+    const half = await api(`employee=R-BOB&from=${from.slice(0, 10)}`)
+    assert.equal(half.status, 400)
+    assert.match(((await half.json()) as { error: { message: string } }).error.message, /give both from and to, or neither/)
+    const none = await api('format=csv')
+    assert.equal(none.status, 400)
+    assert.match(((await none.json()) as { error: { message: string } }).error.message, /required for a period report/)
+  })
+
   test('when the query is wrong or the caller is not an auditor, then the export is refused', async () => {
     const bad = await api(`from=2025-04-01&to=2025-01-01`)
     assert.equal(bad.status, 400)
     assert.match(((await bad.json()) as { error: { message: string } }).error.message, /query\.to: must be after from/)
     const operator = (await createApiToken(t.running.pool, { name: 'op', role: 'operator', expiresAt: null, createdBy: { type: 'system', id: 'test' }, now: new Date() })).token
     assert.equal((await api(`from=${from.slice(0, 10)}&to=${to.slice(0, 10)}`, operator)).status, 403)
+  })
+  test('when reports were generated, then the history lists every one newest first, paged on the server, with who, scope, format, rows and signature', async () => {
+    const [{ n }] = (await q<{ n: number }>('SELECT count(*)::int AS n FROM report_exports')) as [{ n: number }]
+    assert.ok(n >= 10, `every export of this file is recorded (${n})`)
+    type Item = {
+      id: string
+      format: string
+      scope: string
+      from: string | null
+      employee: { named: string; employeeIds: string[]; name: string | null } | null
+      rowCount: number
+      sha256: string
+      generatedAt: string
+      generatedBy: { id: string; name: string | null }
+      signature: { status: string; keyId: string | null; currentKey: boolean }
+      manifestUrl: string
+    }
+    const seen: Item[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const res = await fetch(`${t.url}/api/v1/reports?limit=3${cursor ? `&cursor=${cursor}` : ''}`, { headers: { authorization: `Bearer ${auditorToken}` } })
+      assert.equal(res.status, 200)
+      const page = (await res.json()) as { items: Item[]; nextCursor: string | null; total: number }
+      assert.equal(page.total, n)
+      assert.ok(page.items.length <= 3)
+      seen.push(...page.items)
+      cursor = page.nextCursor
+      pages += 1
+    } while (cursor && pages < 20)
+    assert.equal(seen.length, n, 'the pages together hold every report, once')
+    assert.equal(new Set(seen.map((i) => i.id)).size, n)
+    assert.deepEqual(seen.map((i) => i.generatedAt), seen.map((i) => i.generatedAt).sort().reverse(), 'newest first')
+    assert.ok(seen.every((i) => i.signature.status === 'valid' && i.signature.keyId === key.keyId && i.signature.currentKey))
+
+    const formats = new Set(seen.map((i) => i.format))
+    assert.deepEqual([...formats].sort(), ['csv', 'html', 'json', 'ndjson'])
+    const bob = seen.find((i) => i.scope === 'employee' && i.format === 'ndjson')!
+    assert.deepEqual(bob.employee, { named: ids['R-BOB'], employeeIds: [ids['R-BOB']], name: 'Bob Breach' })
+    assert.equal(bob.from, null)
+    assert.equal(bob.rowCount, 2)
+    const byApi = seen.find((i) => i.generatedBy.id.startsWith('api_token:'))!
+    assert.equal(byApi.generatedBy.name, 'auditor', "the token's name, with its id")
+    const byCli = seen.find((i) => i.generatedBy.id.startsWith('system:cli:'))!
+    assert.match(byCli.generatedBy.name ?? '', /\(command line\)$/)
+    const manifest = (await (await fetch(`${t.url}${bob.manifestUrl}`, { headers: { authorization: `Bearer ${auditorToken}` } })).json()) as ReportManifest
+    assert.equal(manifest.file.sha256, bob.sha256)
+
+    // A stored manifest changed after signing says so.
+    const [tampered] = await q<{ id: string }>(`SELECT id FROM report_exports WHERE id = $1`, [byApi.id])
+    assert.ok(tampered)
+    await q(`UPDATE report_exports SET manifest = replace(manifest, '"rowCount": ', '"rowCount": 1') WHERE id = $1`, [byApi.id])
+    const again = (await (await fetch(`${t.url}/api/v1/reports?limit=100`, { headers: { authorization: `Bearer ${auditorToken}` } })).json()) as { items: Item[] }
+    assert.equal(again.items.find((i) => i.id === byApi.id)?.signature.status, 'invalid')
+
+    const bad = await fetch(`${t.url}/api/v1/reports?cursor=nonsense`, { headers: { authorization: `Bearer ${auditorToken}` } })
+    assert.equal(bad.status, 400)
+    const operator = (await createApiToken(t.running.pool, { name: 'op2', role: 'operator', expiresAt: null, createdBy: { type: 'system', id: 'test' }, now: new Date() })).token
+    assert.equal((await fetch(`${t.url}/api/v1/reports`, { headers: { authorization: `Bearer ${operator}` } })).status, 403)
+
+    // The command line lists the same history.
+    const program = new Command().exitOverride()
+    const stdout: string[] = []
+    registerReportCommands(program, {
+      loadConfig: async () => ({ config: validateConfig({ ...config, database: { url: t.db.url }, log: { level: 'silent' } }) }),
+      stdout: (s) => void stdout.push(s),
+      stderr: () => {},
+    })
+    await program.parseAsync(['node', 'tenure', 'reports', 'history', '--limit', '100'])
+    const printed = stdout.join('')
+    assert.match(printed, new RegExp(`${bob.id}  ndjson +2 rows  employee Bob Breach \\(${ids['R-BOB']}\\), all time  by `))
+    assert.match(printed, new RegExp(`${byApi.id} .* by auditor \\[api_token:`))
+    assert.match(printed, new RegExp(`${byApi.id} .*INVALID`))
+    assert.match(printed, new RegExp(`${n} of ${n} reports\\.\\n$`))
   })
 })
 

@@ -1,5 +1,5 @@
 /**
- * Administration (admins only): API tokens, who has which role, HR sources and target systems with
+ * Administration (admins only): API tokens, who has which role (SSO users included), HR sources and target systems with
  * their health, and "Reconcile now". Everything here is the public API (src/admin/routes.ts,
  * src/auth/routes.ts); what Tenure does not record is shown as unknown, never as fine.
  */
@@ -7,7 +7,7 @@ import { useState, type FormEvent } from 'react'
 import type { z } from 'zod'
 import type { SourceHealth, SystemHealth, JobRun } from '../../../src/admin/health.ts'
 import type { apiTokenSchema } from '../../../src/auth/routes.ts'
-import { getJson, postJson, request } from '../api.ts'
+import { getJson, postJson, qs, request } from '../api.ts'
 import type { Page, Role } from '../types.ts'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
 
@@ -18,6 +18,25 @@ interface Access {
   oidc: { issuer: string; rolesClaim: string } | null
   tokenHolders: Array<{ id: string; name: string; role: Role; prefix: string; expiresAt: string | null; lastUsedAt: string | null }>
   tokenHoldersTruncated: boolean
+}
+
+interface SsoUser {
+  issuer: string
+  subject: string
+  name: string | null
+  email: string | null
+  roles: Role[]
+  mappedBy: Array<{ role: Role; claimValues: string[] }>
+  firstSeenAt: string
+  lastSeenAt: string
+  lastSignInAt: string | null
+}
+
+interface SsoUsers {
+  items: SsoUser[]
+  nextCursor: string | null
+  total: number
+  mapping: { issuer: string; rolesClaim: string } | null
 }
 
 interface RunNow {
@@ -57,6 +76,7 @@ export function Admin() {
         <ErrorBox error={access.error} />
         {access.loading && !access.data ? <Loading what="roles" /> : null}
         {access.data && <RoleTable access={access.data} />}
+        {access.data?.oidc && <SsoUserTable />}
       </Section>
       <Section title="HR sources" id="sources">
         <ErrorBox error={sources.error} />
@@ -217,8 +237,8 @@ function RoleTable({ access }: { access: Access }) {
       <p>
         {access.oidc ? (
           <>
-            Single sign-on: <code>{access.oidc.issuer}</code>. A person&apos;s roles come from the <code>{access.oidc.rolesClaim}</code> claim at each sign-in; Tenure stores no user
-            list, so ask the identity provider who is in each group.
+            Single sign-on: <code>{access.oidc.issuer}</code>. A person&apos;s roles come from the <code>{access.oidc.rolesClaim}</code> claim on every request; below, the people
+            who signed in and the claim values that mapped them. Someone who never signed in is not listed: ask the identity provider who is in each group.
           </>
         ) : (
           <>Single sign-on is not configured: only API tokens sign in.</>
@@ -249,6 +269,93 @@ function RoleTable({ access }: { access: Access }) {
       </TableWrap>
       {access.tokenHoldersTruncated && <p className="muted">Only the first token holders are listed.</p>}
     </>
+  )
+}
+
+/** People who signed in with SSO, paged on the server (GET /api/v1/admin/sso-users). */
+function SsoUserTable() {
+  const [role, setRole] = useState<Role | ''>('')
+  const [q, setQ] = useState('')
+  // The cursors of the pages before this one: Previous pops, Next pushes.
+  const [cursors, setCursors] = useState<string[]>([])
+  const cursor = cursors.at(-1)
+  const users = useData(() => getJson<SsoUsers>(`/api/v1/admin/sso-users${qs({ limit: 25, role: role || undefined, q: q.trim() || undefined, cursor })}`), [role, q, cursor])
+  const page = cursors.length
+  return (
+    <section aria-labelledby="sso-users-title">
+      <h3 id="sso-users-title">Signed in with SSO</h3>
+      <div className="row wrap">
+        <div className="field">
+          <label htmlFor="sso-role">Holding role</label>
+          <select id="sso-role" value={role} onChange={(e) => (setRole(e.target.value as Role | ''), setCursors([]))}>
+            <option value="">any</option>
+            {ROLE_NAMES.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="sso-q">Name, e-mail or subject</label>
+          <input id="sso-q" type="search" value={q} onChange={(e) => (setQ(e.target.value), setCursors([]))} />
+        </div>
+      </div>
+      <ErrorBox error={users.error} />
+      {users.loading && !users.data ? <Loading what="SSO users" /> : null}
+      {users.data && users.data.items.length === 0 ? <p className="muted">Nobody has signed in with SSO{role || q ? ' matching these filters' : ' yet'}.</p> : null}
+      {users.data && users.data.items.length > 0 && (
+        <>
+          <TableWrap label="SSO users">
+            <thead>
+              <tr>
+                <th scope="col">Person</th>
+                <th scope="col">Roles (claim value that mapped each)</th>
+                <th scope="col">Last sign-in</th>
+                <th scope="col">Last seen</th>
+              </tr>
+            </thead>
+            <tbody>
+              {users.data.items.map((u) => (
+                <tr key={`${u.issuer} ${u.subject}`} data-testid={`sso-user-${u.subject}`}>
+                  <th scope="row">
+                    <span title={`subject ${u.subject}`}>{u.name ?? u.subject}</span>
+                    {u.email && <div className="muted small">{u.email}</div>}
+                  </th>
+                  <td>
+                    {u.mappedBy.length === 0 ? (
+                      <span className="muted">no role: no mapped claim value, every request refused</span>
+                    ) : (
+                      u.mappedBy.map((m) => (
+                        <div key={m.role}>
+                          <Badge value="active" label={m.role} /> <span className="muted small">via {m.claimValues.join(', ') || 'unknown'}</span>
+                        </div>
+                      ))
+                    )}
+                  </td>
+                  <td>
+                    <Time iso={u.lastSignInAt} />
+                  </td>
+                  <td>
+                    <Time iso={u.lastSeenAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </TableWrap>
+          <div className="row">
+            <span className="muted small" aria-live="polite">
+              Page {page + 1}, {users.data.total} {users.data.total === 1 ? 'person' : 'people'} in all
+            </span>
+            <button type="button" disabled={page === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
+              Previous
+            </button>
+            <button type="button" disabled={!users.data.nextCursor} onClick={() => users.data?.nextCursor && setCursors((c) => [...c, users.data!.nextCursor!])}>
+              Next
+            </button>
+          </div>
+        </>
+      )}
+      <p className="muted small">Roles as the person&apos;s newest token said; the identity provider decides on every request, so a change there applies at once.</p>
+    </section>
   )
 }
 

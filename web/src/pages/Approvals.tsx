@@ -5,6 +5,7 @@ import { can, hasRole } from '../roles.ts'
 import { Link } from '../router.tsx'
 import type { Case, CountedPage, EmployeeDetail, EmployeeSummary, Exception, Page, SystemStatus } from '../types.ts'
 import { Badge, ErrorBox, Json, Loading, Person, Section, Time, formatDuration, useData, useTitle } from '../ui.tsx'
+import { PendingEmergencies } from './Terminate.tsx'
 
 const PENDING = ['requested', 'awaiting_second_approval'] as const
 const IN_FORCE = ['approved', 'active'] as const
@@ -228,6 +229,7 @@ export function Approvals() {
       <p role="status" className={notice ? 'ok-text' : 'visually-hidden'} data-testid="decision-notice">
         {notice}
       </p>
+      <PendingEmergencies />
       <Section title="Waiting for a decision" id="pending">
         <ErrorBox error={pending.error} />
         {pending.loading && !pending.data ? <Loading what="exceptions" /> : null}

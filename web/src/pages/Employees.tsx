@@ -5,6 +5,7 @@ import type { CountedPage, EmployeeDetail, EmployeeSummary, Exception, Page, Pla
 import { PagerBar, usePager } from './paging.tsx'
 import { WhatIf } from './WhatIf.tsx'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+import { CutOffNow } from './Terminate.tsx'
 
 const EMPLOYEES_PER_PAGE = 50
 
@@ -142,6 +143,7 @@ export function EmployeePage({ id }: { id: string }) {
           )}
         </dd>
       </dl>
+      <CutOffNow employee={e} onDone={emp.reload} />
 
       <Section title="Accounts per system" id="accounts">
         {e.accounts.length === 0 ? (

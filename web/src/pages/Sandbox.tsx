@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { getJson, postJson, qs } from '../api.ts'
+import { ApiError, getJson, postJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
 import type { EmployeeSummary, Page, SampleEvent } from '../types.ts'
 import { Badge, ErrorBox, Time, useData } from '../ui.tsx'
@@ -32,6 +32,57 @@ const LAST = ['Hopper', 'Lovelace', 'Turing', 'Johnson', 'Dijkstra', 'Liskov', '
 function newName(id: string): [string, string] {
   const n = Number(id.replace(/\D/g, '')) || Math.floor(Math.random() * 1e6)
   return [FIRST[n % FIRST.length]!, LAST[Math.floor(n / FIRST.length) % LAST.length]!]
+}
+
+/** One e-mail the sandbox's SMTP sink caught (GET /api/v1/sandbox/mail). */
+interface CaughtMail {
+  seq: number
+  receivedAt: string
+  from: string
+  to: string[]
+  subject: string | null
+  messageId: string | null
+  text: string
+}
+
+/** The e-mails Tenure sent, caught by the sandbox's local SMTP sink; refreshed every few seconds. */
+function CaughtMailCard() {
+  const mail = useData(() => getJson<{ items: CaughtMail[]; nextCursor: string | null; port: number }>(`/api/v1/sandbox/mail${qs({ limit: 20 })}`), [], 3000)
+  const [open, setOpen] = useState<number | null>(null)
+  const off = mail.error instanceof ApiError && mail.error.status === 404
+  return (
+    <section className="card" aria-labelledby="sb-mail">
+      <h2 id="sb-mail">E-mail sent</h2>
+      {off ? (
+        <p className="muted">
+          No SMTP sink runs: this Tenure sends e-mail to the server in <code>notify.email</code>. The sandbox catches e-mail only when none is configured.
+        </p>
+      ) : (
+        <>
+          <p className="muted small">
+            Escalations, exception requests and decisions, holds and alerts, as Tenure would e-mail them, caught by a local SMTP server{mail.data ? ` (127.0.0.1:${mail.data.port})` : ''}: nothing
+            leaves this machine. Newest first.
+          </p>
+          <ErrorBox error={mail.error} />
+          {mail.data && mail.data.items.length === 0 && <p className="muted">None yet. Send a leaver and request an exception for them to see one.</p>}
+          <ul className="plain" aria-live="polite">
+            {mail.data?.items.map((m) => (
+              <li key={m.seq} data-testid={`mail-${m.seq}`}>
+                <button type="button" className="link" aria-expanded={open === m.seq} onClick={() => setOpen(open === m.seq ? null : m.seq)}>
+                  {m.subject ?? '(no subject)'}
+                </button>{' '}
+                <span className="muted small">
+                  to {m.to.join(', ')}, <Time iso={m.receivedAt} />
+                </span>
+                {open === m.seq && <pre className="small" style={{ whiteSpace: 'pre-wrap', overflowWrap: 'anywhere' }}>{m.text}</pre>}
+              </li>
+            ))}
+          </ul>
+          {mail.data?.nextCursor && <p className="muted small">Older messages: GET /api/v1/sandbox/mail?cursor=…</p>}
+        </>
+      )}
+    </section>
+  )
 }
 
 export function Sandbox() {
@@ -160,6 +211,7 @@ export function Sandbox() {
           </ul>
         </section>
       )}
+      <CaughtMailCard />
     </>
   )
 }
