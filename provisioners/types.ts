@@ -230,6 +230,14 @@ export interface Provisioner {
   readonly kind: SystemKind
   /** Named limiter buckets with the vendor's published defaults; config may lower or raise them. */
   readonly rateLimitBuckets: Record<string, RateLimitSpec>
+  /**
+   * Optional: the fixed order in which deprovision runs revocation steps, where the vendor's
+   * semantics need one (kit/revocation.ts's `order`). The what-if plan (src/lifecycle/what-if.ts)
+   * shows steps in this order without calling the target; absent: the plan's own order.
+   */
+  readonly revocationOrder?: readonly RevocationStepKind[]
+  /** Optional: steps this system cannot do, and why (deprovision reports them `not_supported`). */
+  readonly unsupportedSteps?: Partial<Record<RevocationStepKind, string>>
   provision(ctx: Ctx, spec: AccountSpec): Promise<AccountRef>
   /** Find the account for an employee without changing anything (by external id, then login). */
   lookup(ctx: Ctx, employee: EmployeeProfile): Promise<AccountRef | undefined>

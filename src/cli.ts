@@ -21,6 +21,7 @@ import { registerAuditCommands } from './audit/cli.ts'
 import { registerHoldCommands } from './hr/holds-cli.ts'
 import { registerDeadLetterCommands } from './api/jobs-cli.ts'
 import { registerReconcileCommands } from './admin/cli.ts'
+import { registerEmployeeCommands } from './api/employees-cli.ts'
 import { registerEmergencyCommands } from './offboarding/cli.ts'
 
 const program = new Command()
@@ -213,6 +214,9 @@ jobs
 
 // tenure jobs dead-letters | retry | settle (src/api/jobs-cli.ts)
 registerDeadLetterCommands(jobs)
+
+// tenure employees plan <id|email> [--what-if move|termination|rehire] (src/api/employees-cli.ts)
+registerEmployeeCommands(program)
 
 // tenure reconcile hr | targets (src/admin/cli.ts)
 registerReconcileCommands(program)

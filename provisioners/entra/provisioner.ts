@@ -147,6 +147,15 @@ const STEP_ORDER: readonly RevocationStepKind[] = [
   'delete',
 ]
 
+/** Steps deprovision reports not_supported, and why (the what-if plan shows them: src/lifecycle/what-if.ts). */
+const NOT_IN_GRAPH: Partial<Record<RevocationStepKind, string>> = {
+  convert_mailbox: 'Microsoft Graph cannot convert mailboxes; manual follow-up recorded',
+  transfer_data: 'Microsoft Graph has no data-transfer operation for users',
+  remove_products: 'Microsoft Entra has no such concept',
+  remove_channels: 'Microsoft Entra has no such concept',
+  move_org_unit: 'Microsoft Entra has no such concept',
+}
+
 export interface EntraProvisionerOptions {
   systemId?: string
   /** Clock for token caching; tests pass a fake one. */
@@ -160,6 +169,8 @@ export function createEntraProvisioner(config: EntraConfig, options: EntraProvis
 class EntraProvisioner implements Provisioner {
   readonly system: string
   readonly kind = 'entra' as const
+  readonly revocationOrder = STEP_ORDER
+  readonly unsupportedSteps = NOT_IN_GRAPH
   readonly rateLimitBuckets: Provisioner['rateLimitBuckets']
   readonly #config: EntraConfig
   readonly #graph: GraphApi
@@ -394,7 +405,7 @@ class EntraProvisioner implements Provisioner {
           reason:
             'converting to a shared mailbox is an Exchange Online PowerShell operation (Set-Mailbox -Identity <upn> -Type Shared), not available in Microsoft Graph; do it by hand before the mailbox licence is removed',
         })
-        return stepEvidence(step, 'not_supported', 'Microsoft Graph cannot convert mailboxes; manual follow-up recorded')
+        return stepEvidence(step, 'not_supported', NOT_IN_GRAPH.convert_mailbox!)
       case 'transfer_data': {
         if (plan.options.legalHold) return stepEvidence(step, 'skipped', 'legal hold: data must not be transferred')
         if (plan.options.transferTo) {
@@ -404,12 +415,12 @@ class EntraProvisioner implements Provisioner {
             reason: `transfer of OneDrive/mailbox data to ${plan.options.transferTo.email} is not available through Graph app-only calls; use OneDrive retention (manager access) or Exchange delegation`,
           })
         }
-        return stepEvidence(step, 'not_supported', 'Microsoft Graph has no data-transfer operation for users')
+        return stepEvidence(step, 'not_supported', NOT_IN_GRAPH.transfer_data!)
       }
       case 'remove_products':
       case 'remove_channels':
       case 'move_org_unit':
-        return stepEvidence(step, 'not_supported', 'Microsoft Entra has no such concept')
+        return stepEvidence(step, 'not_supported', NOT_IN_GRAPH[step]!)
       case 'delete':
         return this.#deleteUser(ctx, run, plan)
       default:

@@ -77,6 +77,14 @@ const STEP_ORDER: readonly RevocationStepKind[] = [
   'delete',
 ]
 
+/** Steps deprovision reports not_supported, and why (the what-if plan shows them: src/lifecycle/what-if.ts). */
+const NOT_IN_GOOGLE: Partial<Record<RevocationStepKind, string>> = {
+  remove_licences: 'Workspace licences are not managed by Tenure; a deleted user frees the seat',
+  remove_products: 'no such thing in Google Workspace',
+  remove_channels: 'no such thing in Google Workspace',
+  convert_mailbox: 'no such thing in Google Workspace',
+}
+
 const externalIdSchema = z.object({
   value: z.string().optional(),
   type: z.string().optional(),
@@ -662,11 +670,10 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
       case 'delete':
         return stepDelete(ctx, s, plan)
       case 'remove_licences':
-        return evidence(step, 'not_supported', 'Workspace licences are not managed by Tenure; a deleted user frees the seat')
       case 'remove_products':
       case 'remove_channels':
       case 'convert_mailbox':
-        return evidence(step, 'not_supported', 'no such thing in Google Workspace')
+        return evidence(step, 'not_supported', NOT_IN_GOOGLE[step]!)
       default:
         return evidence(step, 'not_supported', `unknown step ${String(step)}`)
     }
@@ -696,6 +703,8 @@ export function createGoogleProvisioner(config: GoogleConfig, options: { systemI
     system,
     kind: 'google',
     rateLimitBuckets: buckets,
+    revocationOrder: STEP_ORDER,
+    unsupportedSteps: NOT_IN_GOOGLE,
 
     async provision(ctx, spec) {
       const employee = spec.employee

@@ -194,6 +194,7 @@ export function createScimProvisioners(apps: ScimAppConfig[]): Provisioner[] {
 class ScimProvisioner implements Provisioner {
   readonly system: string
   readonly kind = 'scim' as const
+  readonly unsupportedSteps = NOT_IN_SCIM
   readonly rateLimitBuckets: Record<string, RateLimitSpec>
   private readonly config: ScimAppConfig
   /** The SCIM core client; its dialect is this app's quirks, completed by discovery. */

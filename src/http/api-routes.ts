@@ -18,6 +18,7 @@ import { EXCEPTION_ROUTES } from '../exceptions/routes.ts'
 import { REPORT_ROUTES } from '../reports/routes.ts'
 import { AUDIT_ROUTES } from '../audit/routes.ts'
 import { EMPLOYEE_ROUTES } from '../api/employees.ts'
+import { WHAT_IF_ROUTES } from '../api/what-if.ts'
 import { CASE_ROUTES } from '../api/cases.ts'
 import { OPERATION_ROUTES } from '../api/operations.ts'
 import { HR_HOLD_ROUTES } from '../api/hr-holds.ts'
@@ -31,6 +32,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
   ...AUTH_ROUTES,
   ...EMPLOYEE_ROUTES,
+  ...WHAT_IF_ROUTES,
   ...OFFBOARDING_ROUTES,
   ...CASE_ROUTES,
   ...OPERATION_ROUTES,

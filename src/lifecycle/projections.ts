@@ -164,6 +164,17 @@ export async function refreshJoinerCase(db: Queryable, employeeId: string, now: 
   if (row && ctx) await projectJoinerCase(db, employeeId, row.account_key, ctx, now)
 }
 
+/**
+ * A leaver case's deadlines: each system's (the HR effective moment plus its SLA budget, 240
+ * minutes where the policy names none) and the case's, the earliest of them. The what-if plan
+ * (what-if.ts) shows the same figures for a termination that has not happened.
+ */
+export function leaverDeadlines(effectiveAt: string, systems: readonly string[], slaMinutes: Record<string, number>): { caseDeadline: string; systems: Record<string, string> } {
+  const perSystem = Object.fromEntries(systems.map((s) => [s, slaDeadline(effectiveAt, slaMinutes[s] ?? 240)]))
+  const deadlines = Object.values(perSystem).sort()
+  return { caseDeadline: deadlines[0] ?? slaDeadline(effectiveAt, 240), systems: perSystem }
+}
+
 /** The leaver case of this generation and its systems; returns the case when there is a termination. */
 export async function projectLeaverCase(
   db: Queryable,
@@ -185,8 +196,7 @@ export async function projectLeaverCase(
     return undefined
   }
   const systems = view.systems
-  const deadlines = systems.map((s) => slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240))
-  const caseDeadline = deadlines.length > 0 ? deadlines.sort()[0]! : slaDeadline(t.effectiveAt, 240)
+  const caseDeadline = leaverDeadlines(t.effectiveAt, systems.map((s) => s.system), slaMinutes).caseDeadline
   const status = view.case === 'open' ? 'open' : view.case === 'closed' ? 'closed' : new Date(t.effectiveAt) > now ? 'scheduled' : 'open'
   const lateBy = Math.max(0, Math.round((new Date(t.receivedAt).getTime() - new Date(t.effectiveAt).getTime()) / 1000))
   // One statement: what was stored (the deadline, which systems were verified) and the new case

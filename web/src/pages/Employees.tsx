@@ -3,6 +3,7 @@ import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
 import type { CountedPage, EmployeeDetail, EmployeeSummary, Exception, Page, PlanSystem, TimelineItem } from '../types.ts'
 import { PagerBar, usePager } from './paging.tsx'
+import { WhatIf } from './WhatIf.tsx'
 import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
 import { CutOffNow } from './Terminate.tsx'
 
@@ -220,6 +221,8 @@ export function EmployeePage({ id }: { id: string }) {
           </TableWrap>
         )}
       </Section>
+
+      <WhatIf employeeId={id} profile={e.profile} />
 
       {(exceptions.data?.items.length ?? 0) > 0 && (
         <Section title="Exceptions" id="exceptions">
