@@ -9,6 +9,7 @@
  * any handler share one lookup.
  */
 import type { Request } from 'express'
+import { rememberSsoName } from '../api/actor-names.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { missingCredentials, unauthorized } from './errors.ts'
@@ -68,7 +69,13 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (credential.startsWith('tnr_')) return apiToken(credential)
       if (JWT_SHAPE.test(credential)) {
         if (!deps.oidc) throw unauthorized('invalid_token', 'single sign-on is not configured on this Tenure: use an API token')
-        return deps.oidc.verify(credential)
+        const principal = await deps.oidc.verify(credential)
+        // So the console and the API can show this person's name beside their id (src/api/actor-names.ts).
+        // Bookkeeping only, like touchLastUsed: a failed write must not refuse the request.
+        await rememberSsoName(deps.pool, principal.id, principal.name, principal.email).catch((err: unknown) =>
+          deps.log.warn({ err: { message: (err as Error).message } }, 'could not record the SSO name'),
+        )
+        return principal
       }
       throw unauthorized('invalid_token', 'the bearer credential is neither a Tenure API token nor a JWT')
     },
