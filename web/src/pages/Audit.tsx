@@ -503,7 +503,13 @@ function LogPanel() {
                           <Person id={`${r.actor.type}:${r.actor.id}`} name={names.actors[`${r.actor.type}:${r.actor.id}`]} />{' '}
                           <span className="muted small">{r.actor.type.replaceAll('_', ' ')}</span>
                         </td>
-                        <td title={r.action}>{eventLabel(r.action, r.subject.system, r.details)}</td>
+                        <td>
+                          {eventLabel(r.action, r.subject.system, r.details)}
+                          {/* The recorded name too: it is what the Action filter and the exports use. */}
+                          <div>
+                            <code className="muted small">{r.action}</code>
+                          </div>
+                        </td>
                         <td>
                           {r.subject.employee_id ? (
                             <Link to={`/employees/${r.subject.employee_id}`} title={r.subject.employee_id}>
