@@ -162,7 +162,7 @@ describe('employee page and names in the console', needsChromium, () => {
     assert.ok(total > 50, `more than two pages (${total})`)
     await pager.getByText(`Showing 1–25 of ${total} timeline entries`).waitFor()
     assert.equal(await timeline.locator('li').count(), 25)
-    await timeline.getByText('Called the sandbox directory').first().waitFor()
+    await timeline.getByText('Called Sandbox directory').first().waitFor()
     await pager.getByRole('button', { name: 'Next' }).click()
     await pager.getByText(`Showing 26–50 of ${total} timeline entries`).waitFor()
     // No raw action names as labels: each has its sentence, the raw name on hover.

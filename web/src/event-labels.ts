@@ -10,7 +10,7 @@ const SYSTEMS: Record<string, string> = {
   entra: 'Microsoft Entra ID',
   slack: 'Slack',
   jira: 'Jira',
-  sandbox: 'the sandbox directory',
+  sandbox: 'Sandbox directory',
 }
 
 /** "google" → "Google Workspace", "scim:github" → "GitHub (SCIM)", "manual:badge" → "badge (manual)". */
@@ -37,6 +37,24 @@ const ACTIONS: Record<string, (system: string, d: Record<string, unknown>) => st
   'hr.employee_not_found': () => 'HR notice named nobody HR knows',
   'hr.timestamp_clamped': () => 'HR timestamp set back to when it arrived',
   'lifecycle.transitioned': (_s, d) => (d.from || d.to ? `State: ${words(String(d.from ?? '?'))} → ${words(String(d.to ?? '?'))}` : 'State changed'),
+  // What the lifecycle recorded (`lifecycle.` + its record kind, dots as underscores).
+  'lifecycle.case_opened': () => 'Case opened',
+  'lifecycle.case_closed': () => 'Case closed',
+  'lifecycle.case_reopened': () => 'Case re-opened',
+  'lifecycle.account_provisioned': (s) => `Account created in ${s}`,
+  'lifecycle.system_cut_off': (s) => `Cut off in ${s}`,
+  'lifecycle.system_verified': (s) => `Removal verified in ${s}`,
+  'lifecycle.system_cleaned': (s) => `Cleaned up in ${s}`,
+  'lifecycle.system_residual_access': (s) => `Access left in ${s} (residual)`,
+  'lifecycle.verification_failed': (s) => `Check failed in ${s}`,
+  'lifecycle.revocation_delayed': (s) => `Removal delayed in ${s}`,
+  'lifecycle.termination_scheduled': () => 'Termination scheduled',
+  'lifecycle.termination_accepted': () => 'Termination accepted',
+  'lifecycle.termination_rescinded': () => 'Termination rescinded',
+  'lifecycle.hr_applied': () => 'HR change applied',
+  'lifecycle.access_reenabled': (s) => `Access found re-enabled in ${s}`,
+  'lifecycle.operator_retry': (s) => `Retry requested for ${s}`,
+  'lifecycle.operator_resolved': (s) => `Resolved by hand in ${s}`,
   'job.enqueued': (s, d) => `Queued ${d.action ? words(String(d.action)) : 'work'} in ${s}`,
   'job.failed': (s, d) => `Gave up on ${d.action ? words(String(d.action)) : 'a job'} in ${s}`,
   'job.redriven': (s) => `Retried a failed job in ${s}`,
@@ -68,7 +86,13 @@ const ACTIONS: Record<string, (system: string, d: Record<string, unknown>) => st
 /** The readable name of an audit action or HR event type. */
 export function eventLabel(action: string, system?: string | null, details: Record<string, unknown> = {}): string {
   const label = ACTIONS[action]
-  if (label) return label(systemLabel(system), details)
+  const sys = system ?? (typeof details.system === 'string' ? details.system : null)
+  if (label) return label(systemLabel(sys), details)
+  // Other lifecycle records read as their own words: "lifecycle.leave_started" → "Leave started".
+  if (action.startsWith('lifecycle.')) {
+    const fact = words(action.slice('lifecycle.'.length))
+    return `${fact.charAt(0).toUpperCase()}${fact.slice(1)}`
+  }
   const [area, ...rest] = action.split('.')
   const fact = words(rest.join(' ') || '')
   const head = words(area ?? action)

@@ -216,27 +216,35 @@ function Timeline({ id }: { id: string }) {
   return (
     <Section title="Timeline" id="timeline">
       <div className="row wrap filters">
-        <label htmlFor="tl-kind">Show</label>
-        <select id="tl-kind" value={show} onChange={change(setShow)}>
-          {TIMELINE_FILTERS.map((f) => (
-            <option key={f.value} value={f.value}>
-              {f.label}
-            </option>
-          ))}
-        </select>
-        <label htmlFor="tl-system">System</label>
-        <select id="tl-system" value={system} onChange={change(setSystem)}>
-          <option value="">every system</option>
-          {(page.data?.systems ?? (system ? [system] : [])).map((s) => (
-            <option key={s} value={s}>
-              {systemLabel(s)}
-            </option>
-          ))}
-        </select>
-        <label htmlFor="tl-from">From</label>
-        <input id="tl-from" type="date" value={from} onChange={change(setFrom)} />
-        <label htmlFor="tl-to">To (inclusive)</label>
-        <input id="tl-to" type="date" value={to} onChange={change(setTo)} />
+        <span className="field">
+          <label htmlFor="tl-kind">Show</label>
+          <select id="tl-kind" value={show} onChange={change(setShow)}>
+            {TIMELINE_FILTERS.map((f) => (
+              <option key={f.value} value={f.value}>
+                {f.label}
+              </option>
+            ))}
+          </select>
+        </span>
+        <span className="field">
+          <label htmlFor="tl-system">System</label>
+          <select id="tl-system" value={system} onChange={change(setSystem)}>
+            <option value="">every system</option>
+            {(page.data?.systems ?? (system ? [system] : [])).map((s) => (
+              <option key={s} value={s}>
+                {systemLabel(s)}
+              </option>
+            ))}
+          </select>
+        </span>
+        <span className="field">
+          <label htmlFor="tl-from">From</label>
+          <input id="tl-from" type="date" value={from} onChange={change(setFrom)} />
+        </span>
+        <span className="field">
+          <label htmlFor="tl-to">To (inclusive)</label>
+          <input id="tl-to" type="date" value={to} onChange={change(setTo)} />
+        </span>
       </div>
       <p className="muted small">Newest first: HR events, state changes, jobs and their attempts, target API results, checks, exceptions, tasks. Hover a name for its id.</p>
       <ErrorBox error={page.error} />
