@@ -75,7 +75,15 @@ describe('employee page and names in the console', needsChromium, () => {
         actor: { type: 'system' as const, id: 'tenure' },
         action: 'target.api_called' as const,
         subject: { employeeId, system: 'sandbox' },
-        details: { operation: 'verify', method: 'GET', path: `/users/EP-1?check=${i}`, status: 200, durationMs: 12, attempt: 1 },
+        // The newest has a long unbroken path, as Graph's are: it must wrap at 390 px, not widen the page.
+        details: {
+          operation: 'verify',
+          method: 'GET',
+          path: i === 39 ? `/v1.0/users/${employeeId}/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$count=true&check=${employeeId}` : `/users/EP-1?check=${i}`,
+          status: 200,
+          durationMs: 12,
+          attempt: 1,
+        },
       })),
     )
     // A failure as the lifecycle records it: shown as code and message, never as JSON.
