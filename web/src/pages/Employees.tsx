@@ -187,7 +187,12 @@ function timelineText(t: TimelineItem): string {
   const bits: string[] = []
   for (const key of ['status', 'outcome', 'reason', 'attempt', 'error', 'kind', 'note', 'checks', 'foundBy']) {
     const v = d[key]
-    if (v !== undefined && v !== null && v !== '') bits.push(`${key === 'foundBy' ? 'found by' : key}: ${valueText(v)}`)
+    if (v === undefined || v === null || v === '') continue
+    if (key === 'checks' && Array.isArray(v)) {
+      // What a verification read back: each check by name, passed or not.
+      const checks = (v as Array<{ name?: unknown; ok?: unknown; detail?: unknown }>).map((c) => `${String(c.name ?? '?').replaceAll('_', ' ')} ${c.ok === true ? '✓' : c.ok === false ? '✗' : '?'}${c.ok === false && c.detail ? ` (${valueText(c.detail)})` : ''}`)
+      bits.push(`checks: ${checks.join(', ')}`)
+    } else bits.push(`${key === 'foundBy' ? 'found by' : key}: ${valueText(v)}`)
   }
   return bits.join(' · ')
 }
