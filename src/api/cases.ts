@@ -9,7 +9,22 @@ import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDep
 import { notFound } from '../http/errors.ts'
 import { forecastSystems, type SystemForecast } from '../sla/forecast.ts'
 import { residualDecisions, type ResidualDecision } from '../db/manual-tasks.ts'
-import { allCases, caseById, caseEscalationsOf, caseSystemsOf, CASE_SORTS, listCases as listCaseRows, scheduledCaseCount, type CaseListRow } from '../db/cases.ts'
+import { labelNames } from './actor-names.ts'
+import type { Queryable } from '../db/pool.ts'
+import { exceptionsByIds } from '../exceptions/store.ts'
+import { allCases, caseById, currentCaseOf, caseEscalationsOf, caseSystemsOf, CASE_SORTS, listCases as listCaseRows, scheduledCaseCount, type CaseListRow } from '../db/cases.ts'
+
+/** What a system waits on, readable: the exception's kind, its end and who asked for it (waitingOn holds only its id). */
+export const waitingOnSchema = z
+  .object({
+    exceptionId: z.string(),
+    kind: z.string().nullable().describe('null: no exception with this id was found.'),
+    status: z.string().nullable(),
+    endsAt: z.string().nullable(),
+    requestedBy: z.string().nullable(),
+    requestedByName: z.string().nullable(),
+  })
+  .nullable()
 
 const caseSystem = z.object({
   system: z.string(),
@@ -32,11 +47,13 @@ const caseSystem = z.object({
         decision: z.enum(['pending', 'removed', 'accepted', 'resolved']).describe('resolved = recorded by an operator resolving a failed system.'),
         exceptionId: z.uuid().nullable(),
         decidedBy: z.string().nullable(),
+        decidedByName: z.string().nullable().describe("The decider's display name (API token name, SSO name); null: only the id is known."),
         decidedAt: z.string().nullable(),
       }),
     )
     .describe('Access a provisioner could not remove, each with the human decision on it.'),
-  waitingOn: z.string().nullable(),
+  waitingOn: z.string().nullable().describe('The exception (id) this system waits for, e.g. a delay_revocation until its end.'),
+  waitingOnException: waitingOnSchema,
   atRisk: z.boolean().describe('Leaver: cut-off not verified yet. Joiner: account not created yet, or its provisioning failed for good.'),
   forecastDoneAt: z.string().nullable().describe('When queued work for this system is predicted to finish at its rate limit.'),
 })
@@ -73,6 +90,8 @@ async function hydrate(deps: ApiDeps, rows: CaseListRow[], forecasts: Map<string
   const systems = await caseSystemsOf(deps.pool, ids)
   const escalations = await caseEscalationsOf(deps.pool, ids)
   const decisions = await residualDecisions(deps.pool, ids)
+  const waiting = await waitingOnOf(deps.pool, systems.map((s) => s.waiting_on))
+  const names = await labelNames(deps.pool, [...decisions.values()].flat().map((d) => d.completedBy))
   const now = deps.now()
   return rows.map((r) => {
     const mine = systems.filter((s) => s.case_id === r.id)
@@ -94,8 +113,9 @@ async function hydrate(deps: ApiDeps, rows: CaseListRow[], forecasts: Map<string
         cleanupAt: iso(s.cleanup_at),
         attempts: s.attempts,
         lastError: s.last_error,
-        residual: withDecisions(s.system, s.residual, decisions.get(r.id) ?? []),
+        residual: withDecisions(s.system, s.residual, decisions.get(r.id) ?? [], names),
         waitingOn: s.waiting_on,
+        waitingOnException: s.waiting_on ? (waiting.get(s.waiting_on) ?? null) : null,
         atRisk,
         forecastDoneAt: atRisk && f ? f.doneAt : null,
       }
@@ -142,7 +162,27 @@ async function hydrate(deps: ApiDeps, rows: CaseListRow[], forecasts: Map<string
   })
 }
 
-function withDecisions(system: string, residual: unknown, decisions: ResidualDecision[]) {
+/** The exceptions systems wait on, by id, readable (see waitingOnSchema). */
+export async function waitingOnOf(db: Queryable, ids: Array<string | null | undefined>): Promise<Map<string, NonNullable<z.input<typeof waitingOnSchema>>>> {
+  const out = new Map<string, NonNullable<z.input<typeof waitingOnSchema>>>()
+  const wanted = [...new Set(ids.filter((id): id is string => !!id))]
+  if (wanted.length === 0) return out
+  const found = await exceptionsByIds(db, wanted)
+  for (const id of wanted) {
+    const x = found.get(id)
+    out.set(id, {
+      exceptionId: id,
+      kind: x?.kind ?? null,
+      status: x?.status ?? null,
+      endsAt: x ? x.endsAt.toISOString() : null,
+      requestedBy: x?.requestedBy ?? null,
+      requestedByName: x && typeof x.details.requesterName === 'string' ? x.details.requesterName : null,
+    })
+  }
+  return out
+}
+
+function withDecisions(system: string, residual: unknown, decisions: ResidualDecision[], nameOf: (label: string | null | undefined) => string | null) {
   const items = Array.isArray(residual) ? (residual as Array<{ kind?: unknown; id?: unknown; reason?: unknown }>) : []
   return items.map((item) => {
     const kind = String(item.kind ?? '')
@@ -157,6 +197,7 @@ function withDecisions(system: string, residual: unknown, decisions: ResidualDec
       decision,
       exceptionId: task?.exceptionId ?? null,
       decidedBy: task?.completedBy ?? null,
+      decidedByName: nameOf(task?.completedBy),
       decidedAt: iso(task?.completedAt),
     } as const
   })
@@ -257,5 +298,13 @@ export const getCase = defineRoute({
     return item!
   },
 })
+
+/** The employee's current case with its health (the employee page's summary), or null when they never had one. */
+export async function currentCase(deps: ApiDeps, employeeId: string): Promise<z.input<typeof caseSchema> | null> {
+  const row = await currentCaseOf(deps.pool, employeeId)
+  if (!row) return null
+  const [item] = await hydrate(deps, [row], await forecastSystems(deps))
+  return item ?? null
+}
 
 export const CASE_ROUTES = [listCases, caseCounts, getCase]

@@ -9,11 +9,15 @@ import { evaluatePolicy, diffAccess } from '../policy/index.ts'
 import type { EmployeeProfile, AccessGrant } from '../domain/access.ts'
 import type { ApiDeps } from '../http/routes.ts'
 import { accountsOf, employeeById, listEmployees as listEmployeeRows, type EmployeeRecord } from '../db/employees.ts'
-import { hrEventsOfEmployee } from '../db/hr-inbox.ts'
-import { auditEventsOfEmployee } from '../audit/store.ts'
+import { timelineFacets, timelineOf, type TimelineRow } from '../db/timeline.ts'
+import { actorNames } from './actor-names.ts'
+import { caseSchema, currentCase, waitingOnOf, waitingOnSchema } from './cases.ts'
 import { pendingJobsOf } from '../jobs/inspect.ts'
 
 const grantSchema = z.record(z.string(), z.unknown())
+
+/** Timeline rows in the employee's detail; the rest are paged (GET …/timeline). */
+const DETAIL_TIMELINE = 20
 
 export const accountSchema = z.object({
   system: z.string(),
@@ -21,9 +25,19 @@ export const accountSchema = z.object({
   login: z.string().nullable(),
   status: z.string(),
   attempts: z.number(),
-  lastError: z.unknown().nullable(),
+  lastError: z.unknown().nullable().describe('As the lifecycle recorded it: { action, kind, message, at }. Prefer lastErrorSummary.'),
+  lastErrorSummary: z
+    .object({
+      code: z.string().describe('The error kind: rate_limited, not_found, conflict, auth_failed, permanent, transient …'),
+      message: z.string(),
+      action: z.string().nullable().describe('What was being done: provision, update, deprovision, verify …'),
+      at: z.string().nullable(),
+    })
+    .nullable()
+    .describe('The last error, readable: code and message.'),
   residual: z.array(z.unknown()),
-  waitingOn: z.string().nullable(),
+  waitingOn: z.string().nullable().describe('The exception (id) this account waits for.'),
+  waitingOnException: waitingOnSchema,
   revokedAt: z.string().nullable(),
   verifiedAt: z.string().nullable(),
   cleanedAt: z.string().nullable(),
@@ -48,11 +62,20 @@ export const employeeSummarySchema = z.object({
 export const timelineItem = z.object({
   at: z.string(),
   kind: z.enum(['hr_event', 'audit']),
-  action: z.string(),
-  seq: z.number().nullable(),
+  action: z.string().describe('The audit action (`target.api_called`) or the HR event type (`employee.hired`).'),
+  seq: z.number().nullable().describe('The audit row; null for an HR event.'),
   system: z.string().nullable(),
-  actor: z.string().nullable(),
+  actor: z.string().nullable().describe('`type:id`, as the audit trail records it.'),
+  actorType: z.string(),
+  actorId: z.string(),
+  actorName: z.string().nullable().describe('Who, by name (API token name, SSO name, HR source, Tenure); null: only the id is known.'),
   details: z.record(z.string(), z.unknown()),
+})
+
+export const timelinePageSchema = pageOf(timelineItem).extend({
+  total: z.number().int().describe('Rows matching the filters, on every page.'),
+  systems: z.array(z.string()).describe("Every system in this employee's timeline (the filter's choices)."),
+  actions: z.array(z.string()).describe("Every action and HR event type in this employee's timeline."),
 })
 
 const pendingJob = z.object({
@@ -71,7 +94,12 @@ export const employeeDetailSchema = employeeSummarySchema.extend({
   version: z.number(),
   accounts: z.array(accountSchema),
   pendingJobs: z.array(pendingJob),
-  timeline: z.array(timelineItem),
+  manager: z
+    .object({ id: z.uuid().nullable().describe("Tenure's id of the manager, when Tenure knows them."), externalId: z.string(), name: z.string().nullable() })
+    .nullable()
+    .describe("The manager from the HR profile (managerId), by name when Tenure knows them."),
+  currentCase: caseSchema.nullable().describe('The open case (else scheduled, else the newest) with its deadline and health; null: never had one.'),
+  timeline: z.array(timelineItem).describe(`The newest ${DETAIL_TIMELINE} timeline rows; the whole timeline, filtered and paged: GET /api/v1/employees/{id}/timeline.`),
 })
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
@@ -93,8 +121,21 @@ function summary(r: EmployeeRecord): z.input<typeof employeeSummarySchema> {
   }
 }
 
+/** lastError as the lifecycle keeps it ({ action, kind, message, at }), or whatever older rows hold, as code + message. */
+export function errorSummary(e: unknown): z.input<typeof accountSchema>['lastErrorSummary'] {
+  if (e === null || e === undefined) return null
+  if (typeof e === 'string') return { code: 'error', message: e, action: null, at: null }
+  if (typeof e !== 'object') return { code: 'error', message: String(e), action: null, at: null }
+  const o = e as Record<string, unknown>
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null)
+  const code = text(o.kind) ?? text(o.code) ?? text(o.name) ?? 'error'
+  const message = text(o.message) ?? text(o.error) ?? text(o.reason) ?? 'no message was recorded'
+  return { code, message, action: text(o.action), at: text(o.at) }
+}
+
 export async function loadAccounts(deps: ApiDeps, employeeId: string): Promise<Array<z.input<typeof accountSchema>>> {
   const rows = await accountsOf(deps.pool, employeeId)
+  const waiting = await waitingOnOf(deps.pool, rows.map((a) => a.waiting_on))
   return rows.map((a) => ({
     system: a.system,
     accountId: a.account_id,
@@ -102,8 +143,10 @@ export async function loadAccounts(deps: ApiDeps, employeeId: string): Promise<A
     status: a.status,
     attempts: a.attempts,
     lastError: a.last_error,
+    lastErrorSummary: errorSummary(a.last_error),
     residual: a.residual,
     waitingOn: a.waiting_on,
+    waitingOnException: a.waiting_on ? (waiting.get(a.waiting_on) ?? null) : null,
     revokedAt: iso(a.revoked_at),
     verifiedAt: iso(a.verified_at),
     cleanedAt: iso(a.cleaned_at),
@@ -159,7 +202,7 @@ export const listEmployees = defineRoute({
 export const getEmployee = defineRoute({
   method: 'get',
   path: '/api/v1/employees/:id',
-  summary: 'One employee: state, accounts per system, pending jobs, next action and the timeline',
+  summary: 'One employee: state, manager, current case, accounts per system, pending jobs, next action and the newest timeline rows',
   tags: ['employees'],
   roles: ['operator', 'auditor', 'approver'],
   request: { params: z.object({ id: z.uuid() }) },
@@ -169,28 +212,11 @@ export const getEmployee = defineRoute({
     if (!row) throw notFound(`employee ${params.id}`)
     const accounts = await loadAccounts(deps, row.id)
     const jobs = await pendingJobsOf(deps.pool, deps.config.queue.schema, row.id)
-    const hr = await hrEventsOfEmployee(deps.pool, row.id)
-    const audit = await auditEventsOfEmployee(deps.pool, row.id)
-    const timeline = [
-      ...hr.map((e) => ({
-        at: e.received_at.toISOString(),
-        kind: 'hr_event' as const,
-        action: e.type,
-        seq: null,
-        system: null,
-        actor: e.source,
-        details: { eventId: e.event_id, occurredAt: e.occurred_at.toISOString(), foundBy: e.found_by, outcome: e.outcome, reason: e.outcome_reason },
-      })),
-      ...audit.map((a) => ({
-        at: a.occurred_at.toISOString(),
-        kind: 'audit' as const,
-        action: a.action,
-        seq: a.seq,
-        system: a.system,
-        actor: `${a.actor_type}:${a.actor_id}`,
-        details: a.details,
-      })),
-    ].sort((x, y) => x.at.localeCompare(y.at) || (x.seq ?? 0) - (y.seq ?? 0))
+    const { rows: recent } = await timelineOf(deps.pool, row.id, {}, { limit: DETAIL_TIMELINE })
+    const timeline = await timelineItems(deps, recent)
+    const managerExternalId = typeof row.profile.managerId === 'string' && row.profile.managerId !== '' ? row.profile.managerId : null
+    const manager = managerExternalId ? await managerOf(deps, row, managerExternalId) : null
+    const current = await currentCase(deps, row.id)
     return {
       ...summary(row),
       profile: row.profile,
@@ -206,7 +232,87 @@ export const getEmployee = defineRoute({
         startAfter: j.start_after.toISOString(),
         retryCount: j.retry_count,
       })),
+      manager,
+      currentCase: current,
       timeline,
+    }
+  },
+})
+
+/** Rows of db/timeline.ts as the API shows them, each actor with a name. */
+async function timelineItems(deps: ApiDeps, rows: TimelineRow[]): Promise<Array<z.input<typeof timelineItem>>> {
+  const names = await actorNames(deps.pool, rows.map((r) => ({ type: r.actor_type, id: r.actor_id })))
+  return rows.map((r) => ({
+    at: r.at.toISOString(),
+    kind: r.kind,
+    action: r.action,
+    seq: r.seq,
+    system: r.system,
+    actor: `${r.actor_type}:${r.actor_id}`,
+    actorType: r.actor_type,
+    actorId: r.actor_id,
+    actorName: names.get(`${r.actor_type}:${r.actor_id}`) ?? null,
+    details: r.details,
+  }))
+}
+
+/** The manager named by the HR profile: Tenure's employee of the same HR source and id, else only the HR id. */
+async function managerOf(deps: ApiDeps, row: EmployeeRecord, externalId: string): Promise<z.input<typeof employeeDetailSchema>['manager']> {
+  const { rows } = await deps.pool.query<{ id: string; display_name: string | null }>(
+    'SELECT id, display_name FROM employees WHERE source = $1 AND external_id = $2 LIMIT 1',
+    [row.source, externalId],
+  )
+  return { id: rows[0]?.id ?? null, externalId, name: rows[0]?.display_name ?? null }
+}
+
+const timelineCursor = z.object({ a: z.string(), k: z.string() })
+
+export const getEmployeeTimeline = defineRoute({
+  method: 'get',
+  path: '/api/v1/employees/:id/timeline',
+  summary: "One employee's timeline: HR events and audit rows, newest first, filtered and paged",
+  description:
+    'Filter by `kind` (hr_event, audit), `action` (an action or HR event type, or a prefix such as `target.*`; several comma-separated), `system` and a period (`from`, `to`). ' +
+    'Paged with `limit` and `cursor`; `total` counts every matching row. `systems` and `actions` list what the whole timeline holds (for a filter).',
+  tags: ['employees'],
+  roles: ['operator', 'auditor', 'approver'],
+  request: {
+    params: z.object({ id: z.uuid() }),
+    query: pageQuery().extend({
+      kind: z.enum(['hr_event', 'audit']).optional(),
+      action: z
+        .string()
+        .max(500)
+        .regex(/^[a-z0-9_.*,]+$/, 'actions are dotted names such as target.api_called or job.*, comma-separated')
+        .optional()
+        .describe('`target.api_called`, `employee.hired`, `job.*` …; several comma-separated.'),
+      system: z.string().max(200).optional(),
+      from: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional().describe('On or after this moment (a date: its start, UTC).'),
+      to: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional().describe('Before this moment (a date: its start, UTC).'),
+    }),
+  },
+  responses: { 200: { description: 'A page of the timeline', schema: timelinePageSchema }, 404: { description: 'No such employee' } },
+  handler: async ({ params, query, deps }) => {
+    const row = await employeeById(deps.pool, params.id)
+    if (!row) throw notFound(`employee ${params.id}`)
+    const after = decodeCursor(query.cursor, timelineCursor)
+    const filters = {
+      kind: query.kind,
+      actions: query.action ? query.action.split(',').filter((a) => a !== '') : undefined,
+      system: query.system,
+      from: query.from,
+      to: query.to,
+    }
+    const { rows, total } = await timelineOf(deps.pool, row.id, filters, { limit: query.limit + 1, after: after ? { at: after.a, key: after.k } : undefined })
+    const items = rows.slice(0, query.limit)
+    const last = items[items.length - 1]
+    const facets = await timelineFacets(deps.pool, row.id)
+    return {
+      items: await timelineItems(deps, items),
+      nextCursor: rows.length > query.limit && last ? encodeCursor({ a: last.at_text, k: last.key }) : null,
+      total,
+      systems: facets.systems.sort(),
+      actions: facets.actions.sort(),
     }
   },
 })
@@ -268,4 +374,4 @@ export const getEmployeePlan = defineRoute({
   },
 })
 
-export const EMPLOYEE_ROUTES = [listEmployees, getEmployee, getEmployeePlan]
+export const EMPLOYEE_ROUTES = [listEmployees, getEmployee, getEmployeeTimeline, getEmployeePlan]

@@ -14,6 +14,7 @@ import { forecastSystems } from '../sla/forecast.ts'
 import { HR_INBOX_STATUSES, listInbox } from '../db/hr-inbox.ts'
 import { completeOpenTask, listTasks as listTaskRows, openResidualTaskIds, otherOpenResidualTask, taskById, taskWithAccountStatus, type TaskListRow } from '../db/manual-tasks.ts'
 import { findException } from '../exceptions/store.ts'
+import { labelNames } from './actor-names.ts'
 import {
   deadLetterById,
   jobOutput,
@@ -45,12 +46,25 @@ export const taskSchema = z.object({
   deadlineAt: z.string().nullable(),
   createdAt: z.string(),
   completedAt: z.string().nullable(),
-  completedBy: z.string().nullable(),
+  completedBy: z.string().nullable().describe('Actor id of the person who completed it (API token id or SSO `sub`).'),
+  completedByName: z.string().nullable().describe('Their display name (API token name, SSO name); null: only the id is known.'),
   attestation: z.unknown().nullable(),
   caseId: z.uuid().nullable().describe('Residual tasks: the leaver case the residual access belongs to.'),
   resolution: z.enum(['removed', 'accepted']).nullable().describe('Residual tasks: removed by hand, or kept under the exception in exceptionId.'),
   exceptionId: z.uuid().nullable(),
 })
+
+/** The completing actor as the audit trail names it: the attestation's type when it kept one. */
+function completedByLabel(t: Pick<TaskListRow, 'completed_by' | 'attestation'>): string | null {
+  if (!t.completed_by) return null
+  const type = (t.attestation as { byType?: unknown } | null)?.byType
+  return typeof type === 'string' ? `${type}:${t.completed_by}` : t.completed_by
+}
+
+async function tasksOut(deps: ApiDeps, rows: TaskListRow[]): Promise<Array<z.input<typeof taskSchema>>> {
+  const nameOf = await labelNames(deps.pool, rows.map(completedByLabel))
+  return rows.map((t) => ({ ...taskOut(t), completedByName: nameOf(completedByLabel(t)) }))
+}
 
 function taskOut(t: TaskListRow): z.input<typeof taskSchema> {
   return {
@@ -69,6 +83,7 @@ function taskOut(t: TaskListRow): z.input<typeof taskSchema> {
     createdAt: t.created_at.toISOString(),
     completedAt: iso(t.completed_at),
     completedBy: t.completed_by,
+    completedByName: null,
     attestation: t.attestation ?? null,
     caseId: t.case_id,
     resolution: t.resolution,
@@ -105,7 +120,7 @@ export const listTasks = defineRoute({
       limit: query.limit + 1,
       offset,
     })
-    return { items: rows.slice(0, query.limit).map(taskOut), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total }
+    return { items: await tasksOut(deps, rows.slice(0, query.limit)), nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null, total }
   },
 })
 
@@ -196,7 +211,7 @@ export const completeTask = defineRoute({
     }
     log.info({ taskId: params.id, system: task.system }, 'manual task completed')
     const out = await taskById(deps.pool, params.id)
-    return taskOut(out!)
+    return (await tasksOut(deps, [out!]))[0]!
   },
 })
 
@@ -255,6 +270,7 @@ export const deadLetterSchema = z.object({
   system: z.string(),
   employeeId: z.string(),
   externalId: z.string(),
+  employeeName: z.string().nullable().describe("The employee's display name; null when Tenure has none."),
   action: z.string(),
   phase: z.string().nullable(),
   failure: z.unknown(),
@@ -288,12 +304,18 @@ export const listDeadLetters = defineRoute({
       limit: query.limit + 1,
       offset,
     })
+    const page = rows.slice(0, query.limit)
+    const ids = [...new Set(page.map((j) => j.data.employeeId).filter((id) => /^[0-9a-f-]{36}$/i.test(id)))]
+    const people = ids.length
+      ? new Map((await deps.pool.query<{ id: string; display_name: string | null }>('SELECT id::text, display_name FROM employees WHERE id = ANY($1::uuid[])', [ids])).rows.map((r) => [r.id, r.display_name]))
+      : new Map<string, string | null>()
     return {
-      items: rows.slice(0, query.limit).map((j) => ({
+      items: page.map((j) => ({
         id: j.id,
         system: j.data.request.system,
         employeeId: j.data.employeeId,
         externalId: j.data.externalId,
+        employeeName: people.get(j.data.employeeId) ?? null,
         action: j.data.request.action,
         phase: j.data.request.phase ?? null,
         failure: j.data.failure ?? null,

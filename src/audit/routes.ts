@@ -17,6 +17,7 @@ import type { Request, Response } from 'express'
 import { z } from 'zod'
 import { ApiError } from '../http/errors.ts'
 import { defineRoute, type ApiDeps } from '../http/routes.ts'
+import { actorNames, labelNames } from '../api/actor-names.ts'
 import type { Logger } from '../log.ts'
 import { csvRows } from './csv.ts'
 import { ACTOR_TYPES } from './record.ts'
@@ -224,6 +225,10 @@ export const auditEventsRoute = defineRoute({
         events: z.array(auditRowResponseSchema),
         nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
         employees: z.array(z.string()).nullable().describe('With `employee`: the Tenure ids it matched (empty: no such employee). Otherwise null.'),
+        actorNames: z
+          .record(z.string(), z.string().nullable())
+          .describe('The actors of this page by name, keyed `type:id` (`api_token:…`, `oidc:…`); null: only the id is known. The rows themselves stay as hashed.'),
+        employeeNames: z.record(z.string(), z.string().nullable()).describe("The subjects' employees of this page by display name, keyed by Tenure's employee id."),
       }),
     },
   },
@@ -233,13 +238,53 @@ export const auditEventsRoute = defineRoute({
     const format = requested ?? negotiate(req)
     if (format === 'json') {
       const page = await asApi(() => queryAudit(deps.pool, filters))
-      return { ...page, employees: filters.employee === undefined ? null : await matchEmployees(deps.pool, filters.employee) }
+      const names = await actorNames(deps.pool, page.events.map((e) => e.actor))
+      return {
+        ...page,
+        employees: filters.employee === undefined ? null : await matchEmployees(deps.pool, filters.employee),
+        actorNames: Object.fromEntries(names),
+        employeeNames: await employeeNamesOf(deps, page.events.map((e) => e.subject.employee_id)),
+      }
     }
     res.setHeader('Content-Disposition', `attachment; filename="audit-events.${format}"`)
     res.setHeader('Cache-Control', 'no-store')
     if (format === 'csv') await asApi(() => sendLines(res, 'text/csv; charset=utf-8; header=present', csvRows(streamAudit(deps.pool, filters)), log))
     else await asApi(() => sendNdjson(res, streamAudit(deps.pool, filters), log))
-    return { events: [], nextCursor: null, employees: null }
+    return { events: [], nextCursor: null, employees: null, actorNames: {}, employeeNames: {} }
+  },
+})
+
+async function employeeNamesOf(deps: ApiDeps, ids: Array<string | null>): Promise<Record<string, string | null>> {
+  const wanted = [...new Set(ids.filter((id): id is string => id !== null && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)))]
+  if (wanted.length === 0) return {}
+  const { rows } = await deps.pool.query<{ id: string; display_name: string | null }>('SELECT id::text, display_name FROM employees WHERE id = ANY($1::uuid[])', [wanted])
+  return Object.fromEntries(rows.map((r) => [r.id, r.display_name]))
+}
+
+export const actorNamesRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/audit/actors',
+  summary: 'Actors by name: who an actor id in the audit trail, a report manifest or a task is',
+  description:
+    'Give `actor` once per actor, as `type:id` (`api_token:<uuid>`, `oidc:<sub>`, `system:tenure`, `hr_source:bamboohr`) or a bare id. ' +
+    "API tokens answer with the token's name, SSO users with the name they last signed in with; null: only the id is known. " +
+    "For what cannot carry a name itself, such as a signed report manifest's `generatedBy`.",
+  tags: ['audit'],
+  roles: ['auditor', 'operator', 'approver'],
+  request: {
+    query: z.object({
+      actor: z
+        .union([z.string().min(1).max(600), z.array(z.string().min(1).max(600)).max(200)])
+        .describe('`type:id` or a bare id; repeat for several (at most 200).'),
+    }),
+  },
+  responses: {
+    200: { description: 'The names, keyed by the `actor` values asked for', schema: z.object({ names: z.record(z.string(), z.string().nullable()) }) },
+  },
+  handler: async ({ query, deps }) => {
+    const asked = Array.isArray(query.actor) ? query.actor : [query.actor]
+    const nameOf = await labelNames(deps.pool, asked)
+    return { names: Object.fromEntries(asked.map((a) => [a, nameOf(a)])) }
   },
 })
 
@@ -319,4 +364,4 @@ export const auditPublicKeyRoute = defineRoute({
   },
 })
 
-export const AUDIT_ROUTES = [auditEventsRoute, auditVerifyRoute, createCheckpointRoute, listCheckpointsRoute, auditPublicKeyRoute]
+export const AUDIT_ROUTES = [auditEventsRoute, actorNamesRoute, auditVerifyRoute, createCheckpointRoute, listCheckpointsRoute, auditPublicKeyRoute]

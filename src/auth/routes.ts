@@ -8,6 +8,8 @@ import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery, reply, time
 import { ROLES } from './roles.ts'
 import { parseDuration } from './token-format.ts'
 import { createApiToken, getApiToken, listApiTokens, revokeApiToken, tokenStatus, type ApiToken } from './tokens.ts'
+import { labelNames } from '../api/actor-names.ts'
+import type { Queryable } from '../db/pool.ts'
 
 export const apiTokenSchema = z
   .object({
@@ -17,15 +19,23 @@ export const apiTokenSchema = z
     prefix: z.string().describe('The first 16 characters of the token, to recognise it; not enough to use it.'),
     status: z.enum(['active', 'expired', 'revoked']),
     createdBy: z.string().describe('The actor that issued it: api_token:<id>, oidc:<sub>, system:cli:<user>, system:sandbox.'),
+    createdByName: z.string().nullable().describe('Who issued it, by name (API token name, SSO name, CLI user); null: only the id is known.'),
     createdAt: timestamp,
     expiresAt: timestamp.nullable(),
     revokedAt: timestamp.nullable(),
     revokedBy: z.string().nullable(),
+    revokedByName: z.string().nullable(),
     lastUsedAt: timestamp.nullable().describe('Updated at most once a minute.'),
   })
   .meta({ id: 'ApiToken', description: 'An API token, without its secret.' })
 
-export function tokenView(token: ApiToken, now: Date): z.input<typeof apiTokenSchema> {
+/** tokenView for several tokens, with who issued and revoked them by name (one lookup). */
+async function namedTokenViews(db: Queryable, tokens: ApiToken[], now: Date): Promise<Array<z.input<typeof apiTokenSchema>>> {
+  const nameOf = await labelNames(db, tokens.flatMap((t) => [t.createdBy, t.revokedBy]))
+  return tokens.map((t) => tokenView(t, now, nameOf))
+}
+
+export function tokenView(token: ApiToken, now: Date, nameOf: (label: string | null) => string | null = () => null): z.input<typeof apiTokenSchema> {
   return {
     id: token.id,
     name: token.name,
@@ -33,10 +43,12 @@ export function tokenView(token: ApiToken, now: Date): z.input<typeof apiTokenSc
     prefix: token.prefix,
     status: tokenStatus(token, now),
     createdBy: token.createdBy,
+    createdByName: nameOf(token.createdBy),
     createdAt: token.createdAt.toISOString(),
     expiresAt: token.expiresAt?.toISOString() ?? null,
     revokedAt: token.revokedAt?.toISOString() ?? null,
     revokedBy: token.revokedBy,
+    revokedByName: nameOf(token.revokedBy),
     lastUsedAt: token.lastUsedAt?.toISOString() ?? null,
   }
 }
@@ -89,7 +101,7 @@ export const createTokenRoute = defineRoute({
       now,
       correlationId: req.id ? String(req.id) : null,
     })
-    return reply(201, { token: created.token, apiToken: tokenView(created.apiToken, now) }, { Location: `/api/v1/tokens/${created.apiToken.id}` })
+    return reply(201, { token: created.token, apiToken: (await namedTokenViews(deps.pool, [created.apiToken], now))[0]! }, { Location: `/api/v1/tokens/${created.apiToken.id}` })
   },
 })
 
@@ -121,7 +133,7 @@ export const listTokensRoute = defineRoute({
       now,
     })
     return {
-      items: page.items.map((t) => tokenView(t, now)),
+      items: await namedTokenViews(deps.pool, page.items, now),
       nextCursor: page.next ? encodeCursor({ c: page.next.createdAt.toISOString(), i: page.next.id }) : null,
     }
   },
@@ -141,7 +153,7 @@ export const getTokenRoute = defineRoute({
   handler: async ({ params, deps }) => {
     const token = await getApiToken(deps.pool, params.id)
     if (!token) throw notFound(`API token ${params.id}`)
-    return tokenView(token, deps.now())
+    return (await namedTokenViews(deps.pool, [token], deps.now()))[0]!
   },
 })
 
@@ -161,7 +173,7 @@ export const revokeTokenRoute = defineRoute({
     const now = deps.now()
     const token = await revokeApiToken(deps.pool, params.id, { revokedBy: actor, now, correlationId: req.id ? String(req.id) : null })
     if (!token) throw notFound(`API token ${params.id}`)
-    return tokenView(token, now)
+    return (await namedTokenViews(deps.pool, [token], now))[0]!
   },
 })
 

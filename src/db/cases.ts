@@ -269,6 +269,16 @@ export async function caseById(db: Queryable, id: string): Promise<CaseListRow |
   return rows[0]
 }
 
+/** The employee's current case: open first, then scheduled, then the newest closed or cancelled one. */
+export async function currentCaseOf(db: Queryable, employeeId: string): Promise<CaseListRow | undefined> {
+  const { rows } = await db.query<CaseListRow>(
+    `${CASE_SELECT} WHERE c.employee_id = $1
+      ORDER BY CASE c.status WHEN 'open' THEN 0 WHEN 'scheduled' THEN 1 ELSE 2 END, c.opened_at DESC LIMIT 1`,
+    [employeeId],
+  )
+  return rows[0]
+}
+
 export async function scheduledCaseCount(db: Queryable, kind: 'joiner' | 'leaver'): Promise<number> {
   const scheduled = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases WHERE kind = $1 AND status = 'scheduled'`, [kind])
   return scheduled.rows[0]!.n

@@ -226,6 +226,14 @@ export interface ListFilters {
 }
 
 /** Newest first; one row more than `limit` tells the caller whether there is a next page. */
+/** Several exceptions by id (ids that are not UUIDs find nothing), keyed by id. */
+export async function exceptionsByIds(db: Queryable, ids: string[]): Promise<Map<string, ExceptionRecord>> {
+  const uuids = ids.filter((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+  if (uuids.length === 0) return new Map()
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM exceptions WHERE id = ANY($1::uuid[])`, [uuids])
+  return new Map(rows.map((r) => [r.id, toRecord(r)]))
+}
+
 export async function listExceptions(db: Queryable, f: ListFilters): Promise<ExceptionRecord[]> {
   const where: string[] = []
   const values: unknown[] = []

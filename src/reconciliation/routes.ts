@@ -9,6 +9,8 @@ import { notFound } from '../http/errors.ts'
 import { decodeCursor, defineRoute, encodeCursor, pageOf, pageQuery, timestamp } from '../http/routes.ts'
 import { acknowledge, linkAccount, requestCutoff } from './service.ts'
 import { FINDING_KINDS, FINDING_STATES, countFindings, findFinding, listFindings, type FindingRecord } from './store.ts'
+import { labelNames } from '../api/actor-names.ts'
+import type { Queryable } from '../db/pool.ts'
 
 /**
  * What a person must write to act on a finding. The schema is the rule: the server enforces
@@ -24,6 +26,8 @@ const reasonSchema = z
   .describe(`Why, in at least ${FINDING_REASON_MIN_LENGTH} characters (after trimming); goes into the audit trail.`)
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+const byName = z.string().nullable().describe('Who, by name (API token name, SSO name); null: only the id is known.')
 
 export const findingSchema = z
   .object({
@@ -45,12 +49,12 @@ export const findingSchema = z
       .enum(FINDING_STATES)
       .describe('open → acknowledged (a person accepted it; raised again to open when the listed access changes) ; resolved when a run no longer sees it.'),
     acknowledgement: z
-      .object({ at: timestamp, by: z.string(), byType: z.string(), reason: z.string(), access: z.record(z.string(), z.unknown()).nullable() })
+      .object({ at: timestamp, by: z.string(), byType: z.string(), byName: byName, reason: z.string(), access: z.record(z.string(), z.unknown()).nullable() })
       .nullable()
       .describe('The latest acknowledgement (kept when the finding is raised again).'),
     raisedAgainAt: timestamp.nullable().describe('When a run saw access different from what was acknowledged.'),
-    link: z.object({ employeeId: z.uuid(), reason: z.string(), by: z.string(), byType: z.string(), at: timestamp }).nullable(),
-    cutoff: z.object({ at: timestamp, by: z.string(), byType: z.string(), reason: z.string() }).nullable().describe('The cut-off a person requested from this finding.'),
+    link: z.object({ employeeId: z.uuid(), reason: z.string(), by: z.string(), byType: z.string(), byName: byName, at: timestamp }).nullable(),
+    cutoff: z.object({ at: timestamp, by: z.string(), byType: z.string(), byName: byName, reason: z.string() }).nullable().describe('The cut-off a person requested from this finding.'),
   })
   .meta({ id: 'ReconciliationFinding', description: 'Drift found in a target system, and what people did about it.' })
 
@@ -73,15 +77,32 @@ export function findingView(f: FindingRecord): z.input<typeof findingSchema> {
     status: f.state,
     acknowledgement:
       f.acknowledgedAt && f.acknowledgedBy && f.acknowledgeReason
-        ? { at: f.acknowledgedAt.toISOString(), by: f.acknowledgedBy, byType: f.acknowledgedByType ?? 'unknown', reason: f.acknowledgeReason, access: f.acknowledgedAccess }
+        ? { at: f.acknowledgedAt.toISOString(), by: f.acknowledgedBy, byType: f.acknowledgedByType ?? 'unknown', byName: null, reason: f.acknowledgeReason, access: f.acknowledgedAccess }
         : null,
     raisedAgainAt: iso(f.raisedAgainAt),
-    link: f.link ? { employeeId: f.link.employeeId, reason: f.link.reason, by: f.link.linkedBy, byType: f.link.linkedByType, at: f.link.linkedAt.toISOString() } : null,
+    link: f.link ? { employeeId: f.link.employeeId, reason: f.link.reason, by: f.link.linkedBy, byType: f.link.linkedByType, byName: null, at: f.link.linkedAt.toISOString() } : null,
     cutoff:
       f.cutoffRequestedAt && f.cutoffRequestedBy
-        ? { at: f.cutoffRequestedAt.toISOString(), by: f.cutoffRequestedBy, byType: f.cutoffRequestedByType ?? 'unknown', reason: f.cutoffReason ?? '' }
+        ? { at: f.cutoffRequestedAt.toISOString(), by: f.cutoffRequestedBy, byType: f.cutoffRequestedByType ?? 'unknown', byName: null, reason: f.cutoffReason ?? '' }
         : null,
   }
+}
+
+/** findingView with every acknowledging, linking and cutting-off person by name (one lookup for the page). */
+async function namedFindings(db: Queryable, records: FindingRecord[]): Promise<Array<z.input<typeof findingSchema>>> {
+  const views = records.map(findingView)
+  const label = (p: { by: string; byType: string } | null) => (p ? (p.byType === 'unknown' ? p.by : `${p.byType}:${p.by}`) : null)
+  const nameOf = await labelNames(db, views.flatMap((v) => [label(v.acknowledgement), label(v.link), label(v.cutoff)]))
+  for (const v of views) {
+    if (v.acknowledgement) v.acknowledgement.byName = nameOf(label(v.acknowledgement))
+    if (v.link) v.link.byName = nameOf(label(v.link))
+    if (v.cutoff) v.cutoff.byName = nameOf(label(v.cutoff))
+  }
+  return views
+}
+
+async function namedFinding(db: Queryable, record: FindingRecord): Promise<z.input<typeof findingSchema>> {
+  return (await namedFindings(db, [record]))[0]!
 }
 
 const idParams = z.object({ id: z.uuid() })
@@ -123,7 +144,7 @@ export const listFindingsRoute = defineRoute({
     }
     const [rows, total] = await Promise.all([listFindings(deps.pool, { ...filter, limit: query.limit, offset }), countFindings(deps.pool, filter)])
     return {
-      items: rows.slice(0, query.limit).map(findingView),
+      items: await namedFindings(deps.pool, rows.slice(0, query.limit)),
       nextCursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
       total,
     }
@@ -141,7 +162,7 @@ export const getFindingRoute = defineRoute({
   handler: async ({ params, deps }) => {
     const f = await findFinding(deps.pool, params.id)
     if (!f) throw notFound(`finding ${params.id}`)
-    return findingView(f)
+    return namedFinding(deps.pool, f)
   },
 })
 
@@ -161,7 +182,7 @@ export const acknowledgeFindingRoute = defineRoute({
     404: { description: 'No such finding' },
     409: { description: 'already_acknowledged, finding_resolved' },
   },
-  handler: async ({ params, body, actor, deps, req }) => findingView(await acknowledge(deps.pool, actor, params.id, body.reason, { correlationId: correlationOf(req) })),
+  handler: async ({ params, body, actor, deps, req }) => namedFinding(deps.pool, await acknowledge(deps.pool, actor, params.id, body.reason, { correlationId: correlationOf(req) })),
 })
 
 export const linkFindingRoute = defineRoute({
@@ -188,7 +209,7 @@ export const linkFindingRoute = defineRoute({
     409: { description: 'not_an_orphan, already_linked, linked_elsewhere, finding_resolved' },
   },
   handler: async ({ params, body, actor, deps, req }) =>
-    findingView(await linkAccount(deps.pool, actor, params.id, body.employeeId, body.reason, { correlationId: correlationOf(req) })),
+    namedFinding(deps.pool, await linkAccount(deps.pool, actor, params.id, body.employeeId, body.reason, { correlationId: correlationOf(req) })),
 })
 
 export const cutoffFindingRoute = defineRoute({
@@ -210,7 +231,7 @@ export const cutoffFindingRoute = defineRoute({
     503: { description: 'This server runs without the lifecycle engine' },
   },
   handler: async ({ params, body, actor, deps, req }) =>
-    findingView(await requestCutoff(deps.engine, deps.pool, actor, params.id, body.reason, { correlationId: correlationOf(req) })),
+    namedFinding(deps.pool, await requestCutoff(deps.engine, deps.pool, actor, params.id, body.reason, { correlationId: correlationOf(req) })),
 })
 
 export const RECONCILIATION_ROUTES = [listFindingsRoute, getFindingRoute, acknowledgeFindingRoute, linkFindingRoute, cutoffFindingRoute] as const

@@ -205,8 +205,11 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     await kase.getByRole('link').first().click()
     await page.getByRole('heading', { name: 'Timeline' }).waitFor()
     const timeline = page.getByRole('list', { name: 'Timeline' })
-    await timeline.getByText('HR: terminated').waitFor()
     await timeline.locator('.seq', { hasText: /^#\d+$/ }).first().waitFor()
+    // The timeline is paged (newest first): the HR events, whatever page they fell on, by the filter.
+    await page.getByLabel('Show', { exact: true }).selectOption({ label: 'HR events' })
+    await timeline.getByText('HR: terminated').waitFor()
+    await page.getByLabel('Show', { exact: true }).selectOption({ label: 'everything' })
     await page.getByTestId('account-sandbox').getByText(/^(revoked|verifying|verified|cleaning|done|absent)$/).waitFor()
     await page.screenshot({ path: path.join(SHOTS, 'employee.png'), fullPage: true })
 

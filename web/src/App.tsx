@@ -3,7 +3,7 @@ import { currentSession, signOut, subscribe, CALLBACK_PATH } from './auth.ts'
 import { getJson } from './api.ts'
 import { Link, useLocation } from './router.tsx'
 import type { ConsoleConfig, Whoami } from './types.ts'
-import { ErrorBox, Loading, useData } from './ui.tsx'
+import { ErrorBox, Loading, useData, useTitle } from './ui.tsx'
 import { can } from './roles.ts'
 import { SignIn, Callback } from './pages/SignIn.tsx'
 import { Dashboard } from './pages/Dashboard.tsx'
@@ -170,19 +170,25 @@ function Screen({ path }: { path: string }) {
     case '/sandbox':
       return config.sandbox && can.sandbox(me.roles) ? <Sandbox /> : <NotOffered />
     default:
-      return (
-        <>
-          <h1>Not found</h1>
-          <p>
-            There is no page at {path}. <Link to="/">Go to the dashboard</Link>.
-          </p>
-        </>
-      )
+      return <NotFound path={path} />
   }
+}
+
+function NotFound({ path }: { path: string }) {
+  useTitle('Not found')
+  return (
+    <>
+      <h1>Not found</h1>
+      <p>
+        There is no page at {path}. <Link to="/">Go to the dashboard</Link>.
+      </p>
+    </>
+  )
 }
 
 function NotOffered() {
   const { me } = useViewer()
+  useTitle('Not available')
   return (
     <>
       <h1>Not available to your role</h1>

@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod'
 import type { caseSchema, caseCountsSchema } from '../../src/api/cases.ts'
-import type { employeeSummarySchema, employeeDetailSchema, planSystem, timelineItem } from '../../src/api/employees.ts'
+import type { employeeSummarySchema, employeeDetailSchema, planSystem, timelineItem, timelinePageSchema } from '../../src/api/employees.ts'
 import type { taskSchema, systemSchema, deadLetterSchema } from '../../src/api/operations.ts'
 import type { findingSchema } from '../../src/reconciliation/routes.ts'
 import type { exceptionSchema } from '../../src/exceptions/routes.ts'
@@ -21,6 +21,7 @@ export type CaseSystem = Case['systems'][number]
 export type EmployeeSummary = z.output<typeof employeeSummarySchema>
 export type EmployeeDetail = z.output<typeof employeeDetailSchema>
 export type TimelineItem = z.output<typeof timelineItem>
+export type TimelinePage = z.output<typeof timelinePageSchema>
 export type PlanSystem = z.output<typeof planSystem>
 export type Task = z.output<typeof taskSchema>
 export type Finding = z.output<typeof findingSchema>

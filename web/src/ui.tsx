@@ -1,6 +1,6 @@
 /** Building blocks shared by the screens: times, countdowns, data loading, badges, errors. */
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react'
-import { ApiError, isUnreachable, serverStatus, subscribeServerStatus } from './api.ts'
+import { ApiError, getJson, isUnreachable, qs, serverStatus, subscribeServerStatus } from './api.ts'
 
 // One clock for every countdown on the page, ticking once a second.
 const tickers = new Set<() => void>()
@@ -210,4 +210,13 @@ export function Person({ id, name }: { id: string; name?: string | null }) {
       {name ?? id}
     </span>
   )
+}
+
+/**
+ * An actor that arrives without a name (a signed report manifest's `generatedBy`, `type:id`):
+ * looked up by GET /api/v1/audit/actors, shown as <Person>; the id until the name is known.
+ */
+export function ActorName({ label }: { label: string }) {
+  const names = useData(() => getJson<{ names: Record<string, string | null> }>(`/api/v1/audit/actors${qs({ actor: label })}`), [label])
+  return <Person id={label} name={names.data?.names[label]} />
 }

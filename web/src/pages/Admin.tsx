@@ -9,7 +9,7 @@ import type { SourceHealth, SystemHealth, JobRun } from '../../../src/admin/heal
 import type { apiTokenSchema } from '../../../src/auth/routes.ts'
 import { getJson, postJson, qs, request } from '../api.ts'
 import type { Page, Role } from '../types.ts'
-import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+import { Badge, ErrorBox, Json, Loading, Person, Section, TableWrap, Time, useData, useTitle } from '../ui.tsx'
 
 type ApiToken = z.output<typeof apiTokenSchema>
 
@@ -54,6 +54,7 @@ const LIFETIMES = [
 ] as const
 
 export function Admin() {
+  useTitle('Administration')
   const tokens = useData(() => getJson<Page<ApiToken>>('/api/v1/tokens?includeRevoked=true&limit=200'), [])
   const access = useData(() => getJson<Access>('/api/v1/admin/access'), [])
   const sources = useData(() => getJson<{ items: SourceHealth[] }>('/api/v1/admin/sources'), [], 10_000)
@@ -212,7 +213,9 @@ function TokenTable({ items, onRevoked }: { items: ApiToken[]; onRevoked: () => 
                 <Badge value={t.status === 'active' ? 'active' : t.status === 'revoked' ? 'done' : 'at_risk'} label={t.status} />
               </td>
               <td>
-                <Time iso={t.createdAt} /> <span className="muted small">by {t.createdBy}</span>
+                <Time iso={t.createdAt} /> <span className="muted small">
+                  by <Person id={t.createdBy} name={t.createdByName} />
+                </span>
               </td>
               <td>{t.expiresAt ? <Time iso={t.expiresAt} /> : <span className="muted">never</span>}</td>
               <td>{t.lastUsedAt ? <Time iso={t.lastUsedAt} /> : <span className="muted">not used</span>}</td>

@@ -6,9 +6,11 @@ import type { VerifyResult } from '../types.ts'
 import type { AuditRow } from '../../../src/audit/record.ts'
 import { Link } from '../router.tsx'
 import { Reports } from './Reports.tsx'
-import { ErrorBox, Json, Section, TableWrap, Time } from '../ui.tsx'
+import { ErrorBox, Json, Person, Section, TableWrap, Time, useTitle } from '../ui.tsx'
+import { eventLabel, systemLabel } from '../event-labels.ts'
 
 export function Audit() {
+  useTitle('Audit')
   const { me } = useViewer()
   return (
     <>
@@ -81,6 +83,10 @@ interface LogPage {
   nextCursor: string | null
   /** With an employee filter: the Tenure ids it matched (empty: no such employee). */
   employees: string[] | null
+  /** This page's actors by name, keyed `type:id`; null: only the id is known. */
+  actorNames: Record<string, string | null>
+  /** This page's employees by display name, keyed by Tenure id. */
+  employeeNames: Record<string, string | null>
 }
 
 const NO_FILTERS: LogFilters = { employee: '', actor: '', action: '', system: '', from: '', to: '' }
@@ -109,6 +115,7 @@ function LogPanel() {
   const [rows, setRows] = useState<AuditRow[]>([])
   const [next, setNext] = useState<string | null>(null)
   const [matched, setMatched] = useState<string[] | null>(null)
+  const [names, setNames] = useState<{ actors: Record<string, string | null>; employees: Record<string, string | null> }>({ actors: {}, employees: {} })
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
 
@@ -119,6 +126,7 @@ function LogPanel() {
       const page = await getJson<LogPage>(`/api/v1/audit/events${qs({ ...logQuery(f), order: 'desc', limit: LOG_PAGE_SIZE, cursor })}`)
       setRows((before) => (cursor ? [...before, ...page.events] : page.events))
       setNext(page.nextCursor)
+      setNames((before) => ({ actors: { ...before.actors, ...page.actorNames }, employees: { ...before.employees, ...page.employeeNames } }))
       setMatched(page.employees)
       setApplied(f)
     } catch (err) {
@@ -214,11 +222,26 @@ function LogPanel() {
                           <Time iso={r.occurred_at} />
                         </td>
                         <td>
-                          <span className="muted">{r.actor.type.replaceAll('_', ' ')}</span> <code>{r.actor.id}</code>
+                          <Person id={`${r.actor.type}:${r.actor.id}`} name={names.actors[`${r.actor.type}:${r.actor.id}`]} />{' '}
+                          <span className="muted small">{r.actor.type.replaceAll('_', ' ')}</span>
                         </td>
-                        <td>{r.action}</td>
-                        <td>{r.subject.employee_id ? <Link to={`/employees/${r.subject.employee_id}`}>{r.subject.employee_id.slice(0, 8)}…</Link> : <span className="muted">—</span>}</td>
-                        <td>{r.subject.system ?? <span className="muted">—</span>}</td>
+                        <td>
+                          {eventLabel(r.action, r.subject.system, r.details)}
+                          {/* The recorded name too: it is what the Action filter and the exports use. */}
+                          <div>
+                            <code className="muted small">{r.action}</code>
+                          </div>
+                        </td>
+                        <td>
+                          {r.subject.employee_id ? (
+                            <Link to={`/employees/${r.subject.employee_id}`} title={r.subject.employee_id}>
+                              {names.employees[r.subject.employee_id] ?? `${r.subject.employee_id.slice(0, 8)}…`}
+                            </Link>
+                          ) : (
+                            <span className="muted">—</span>
+                          )}
+                        </td>
+                        <td title={r.subject.system ?? undefined}>{r.subject.system ? systemLabel(r.subject.system) : <span className="muted">—</span>}</td>
                         <td>
                           <Json value={r.details} />
                         </td>

@@ -3,7 +3,7 @@ import { getJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
 import type { Case, CaseCounts, CountedPage, EmployeeSummary, SystemStatus } from '../types.ts'
 import { PagerBar, usePager } from './paging.tsx'
-import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData, utcText } from '../ui.tsx'
+import { Badge, Countdown, ErrorBox, Loading, Section, TableWrap, Time, useData, utcText, useTitle } from '../ui.tsx'
 
 const REFRESH_MS = 3000
 const JOINER_DAYS = 14
@@ -16,6 +16,7 @@ function isoDate(d: Date): string {
 }
 
 export function Dashboard() {
+  useTitle('Dashboard')
   const pager = usePager()
   const [health, setHealth] = useState<'open' | 'at_risk' | 'breached'>('open')
   const [search, setSearch] = useState('')
@@ -239,7 +240,7 @@ function CaseRow({ c }: { c: Case }) {
         {waiting.length === 0
           ? '—'
           : waiting.map((s) => (
-              <span key={s.system} className="chip" title={`${s.waitingOn ? `waiting on ${s.waitingOn}` : s.status.replaceAll('_', ' ')}${s.attempts > 1 ? `, ${s.attempts} attempts` : ''}${s.forecastDoneAt ? `; queue done by ${utcText(s.forecastDoneAt)}` : ''}`}>
+              <span key={s.system} className="chip" title={`${s.waitingOn ? `waiting on ${s.waitingOnException?.kind ? `a ${s.waitingOnException.kind.replaceAll('_', ' ')} exception${s.waitingOnException.endsAt ? ` until ${utcText(s.waitingOnException.endsAt)}` : ''}${s.waitingOnException.requestedByName ? ` (asked by ${s.waitingOnException.requestedByName})` : ''}` : 'an exception'}` : s.status.replaceAll('_', ' ')}${s.attempts > 1 ? `, ${s.attempts} attempts` : ''}${s.forecastDoneAt ? `; queue done by ${utcText(s.forecastDoneAt)}` : ''}`}>
                 {s.system}
                 {s.lastError ? ' (failing)' : ''}
               </span>

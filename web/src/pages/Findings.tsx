@@ -5,7 +5,7 @@ import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
 import type { CountedPage, EmployeeSummary, Finding, Page } from '../types.ts'
 import { PagerBar, usePager } from './paging.tsx'
-import { Badge, ErrorBox, Json, Loading, Section, Time, useData } from '../ui.tsx'
+import { Badge, ErrorBox, Json, Loading, Person, Section, Time, useData, useTitle } from '../ui.tsx'
 
 /** Mirrors FINDING_REASON_MIN_LENGTH (src/reconciliation/routes.ts): the server refuses less. */
 const REASON_MIN = 10
@@ -18,6 +18,7 @@ type Kind = '' | Finding['kind']
 const FINDINGS_PER_PAGE = 50
 
 export function Findings() {
+  useTitle('Reconciliation findings')
   const { me } = useViewer()
   const [status, setStatus] = useState<Status>('open')
   const [kind, setKind] = useState<Kind>('')
@@ -134,7 +135,7 @@ function FindingCard({ f, mayAct, onDone }: { f: Finding; mayAct: boolean; onDon
           <>
             <dt>Acknowledged</dt>
             <dd data-testid="acknowledgement">
-              by {f.acknowledgement.by} <Time iso={f.acknowledgement.at} />: {f.acknowledgement.reason}
+              by <Person id={f.acknowledgement.by} name={f.acknowledgement.byName} /> <Time iso={f.acknowledgement.at} />: {f.acknowledgement.reason}
               {f.raisedAgainAt && (
                 <>
                   {' '}
@@ -148,7 +149,7 @@ function FindingCard({ f, mayAct, onDone }: { f: Finding; mayAct: boolean; onDon
           <>
             <dt>Linked</dt>
             <dd>
-              by {f.link.by} <Time iso={f.link.at} />: {f.link.reason}
+              by <Person id={f.link.by} name={f.link.byName} /> <Time iso={f.link.at} />: {f.link.reason}
             </dd>
           </>
         )}
@@ -156,7 +157,7 @@ function FindingCard({ f, mayAct, onDone }: { f: Finding; mayAct: boolean; onDon
           <>
             <dt>Cut-off</dt>
             <dd>
-              requested by {f.cutoff.by} <Time iso={f.cutoff.at} />: {f.cutoff.reason}
+              requested by <Person id={f.cutoff.by} name={f.cutoff.byName} /> <Time iso={f.cutoff.at} />: {f.cutoff.reason}
             </dd>
           </>
         )}

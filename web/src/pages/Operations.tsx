@@ -5,7 +5,7 @@ import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
 import type { CountedPage, DeadLetter, Page, SystemStatus } from '../types.ts'
 import { PagerBar, usePager } from './paging.tsx'
-import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData } from '../ui.tsx'
+import { Badge, ErrorBox, Json, Loading, Section, TableWrap, Time, useData, useTitle } from '../ui.tsx'
 
 /** GET /api/v1/hr/inbox (src/api/operations.ts hrInboxItemSchema). */
 interface HrInboxItem {
@@ -35,6 +35,7 @@ function inboxOutcome(r: HrInboxItem): string {
 const DEAD_PER_PAGE = 25
 
 export function Operations() {
+  useTitle('Operations')
   const { me } = useViewer()
   const systems = useData(() => getJson<{ items: SystemStatus[] }>('/api/v1/systems'), [], 4000)
   const [deadSystem, setDeadSystem] = useState('')
@@ -205,7 +206,9 @@ function DeadLetterCard({ j, mayRedrive, onDone }: { j: DeadLetter; mayRedrive: 
       <dl className="facts">
         <dt>Employee</dt>
         <dd>
-          <Link to={`/employees/${j.employeeId}`}>{j.externalId}</Link>
+          <Link to={`/employees/${j.employeeId}`} title={`HR id ${j.externalId}`}>
+            {j.employeeName ?? j.externalId}
+          </Link>
         </dd>
         <dt>Failed</dt>
         <dd>

@@ -2,7 +2,7 @@ import { useState } from 'react'
 import { ApiError, getJson, postJson, qs } from '../api.ts'
 import { Link } from '../router.tsx'
 import type { EmployeeSummary, Page, SampleEvent } from '../types.ts'
-import { Badge, ErrorBox, Time, useData } from '../ui.tsx'
+import { Badge, ErrorBox, Time, useData, useTitle } from '../ui.tsx'
 
 const STEPS: Array<{ event: SampleEvent; label: string; help: string }> = [
   { event: 'joiner', label: 'Send joiner', help: 'Hired, starting today: accounts are created in every system the policy grants.' },
@@ -86,6 +86,7 @@ function CaughtMailCard() {
 }
 
 export function Sandbox() {
+  useTitle('Sandbox')
   const [employeeId, setEmployeeId] = useState(newId)
   const [firstName, setFirstName] = useState(() => newName(employeeId)[0])
   const [lastName, setLastName] = useState(() => newName(employeeId)[1])

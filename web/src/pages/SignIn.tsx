@@ -3,9 +3,10 @@ import { completeSso, setSession, signInNotice, startSso } from '../auth.ts'
 import { ApiError, getJson } from '../api.ts'
 import { navigate } from '../router.tsx'
 import type { ConsoleConfig, Whoami } from '../types.ts'
-import { ErrorBox } from '../ui.tsx'
+import { ErrorBox, useTitle } from '../ui.tsx'
 
 export function SignIn({ config }: { config: ConsoleConfig }) {
+  useTitle('Sign in')
   const [token, setToken] = useState('')
   const [error, setError] = useState<unknown>(null)
   const [busy, setBusy] = useState(false)
@@ -80,6 +81,7 @@ export function SignIn({ config }: { config: ConsoleConfig }) {
 }
 
 export function Callback() {
+  useTitle('Signing in')
   const [error, setError] = useState<unknown>(null)
   const started = useRef(false)
   useEffect(() => {

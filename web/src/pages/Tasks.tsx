@@ -5,11 +5,12 @@ import { can } from '../roles.ts'
 import { Link } from '../router.tsx'
 import type { CountedPage, Exception, Page, Task } from '../types.ts'
 import { PagerBar, usePager } from './paging.tsx'
-import { Badge, Countdown, ErrorBox, Loading, Section, Time, useData, utcText } from '../ui.tsx'
+import { Badge, Countdown, ErrorBox, Loading, Person, Section, Time, useData, utcText, useTitle } from '../ui.tsx'
 
 const TASKS_PER_PAGE = 50
 
 export function Tasks() {
+  useTitle('Manual tasks')
   const { me } = useViewer()
   const [status, setStatus] = useState<'open' | 'completed' | 'cancelled' | ''>('open')
   const [kind, setKind] = useState('')
@@ -129,7 +130,7 @@ function TaskCard({ t, mayComplete, onDone }: { t: Task; mayComplete: boolean; o
             <>
               <dt>Completed</dt>
               <dd>
-                <Time iso={t.completedAt} /> by {t.completedBy}: {attestation?.note}
+                <Time iso={t.completedAt} /> by {t.completedBy ? <Person id={t.completedBy} name={t.completedByName} /> : 'someone unknown'}: {attestation?.note}
                 {attestation?.evidenceRef ? ` (evidence: ${attestation.evidenceRef})` : ''}
               </dd>
             </>
@@ -144,7 +145,7 @@ function TaskCard({ t, mayComplete, onDone }: { t: Task; mayComplete: boolean; o
             <>
               <dt>Decision</dt>
               <dd data-testid={`task-decision-${t.id}`}>
-                {t.resolution === 'removed' ? 'removed by hand' : `kept under exception ${t.exceptionId ?? ''}`}
+                {t.resolution === 'removed' ? 'removed by hand' : <span title={t.exceptionId ? `exception ${t.exceptionId}` : undefined}>kept under an approved exception</span>}
               </dd>
             </>
           )}
