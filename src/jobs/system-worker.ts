@@ -27,7 +27,7 @@ import { applyEvent, SYSTEM_ACTOR, type EngineDeps } from '../lifecycle/engine.t
 import { systemJobSchema, type SystemJobData } from './payloads.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { MachineVersionError } from '../../state-machines/upgrades.ts'
-import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, isLeaverCritical, jobPriority, jobRetryOptions, queueFor, systemQueue } from './queues.ts'
+import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
 import { workBlockingCleanup } from './inspect.ts'
@@ -239,6 +239,11 @@ async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): P
 }
 
 /** Cut-off and verification of a leaver: work that must continue until it succeeds. */
+function isLeaverCritical(data: SystemJobData): boolean {
+  const r = data.request
+  return (r.action === 'deprovision' && r.phase !== 'cleanup') || r.action === 'verify'
+}
+
 const GRANTING_ACTIONS = new Set(['provision', 'restore', 'update', 'enable'])
 const LEAVING_STATES = new Set(['deprovisioning', 'offboarded', 'cancelled'])
 
@@ -345,7 +350,7 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
         }
         const c = classify(err, data.request.action)
         const lastAttempt = job.attempt > deps.retryLimit
-        if (c.retryable && lastAttempt && isLeaverCritical(data.request)) {
+        if (c.retryable && lastAttempt && isLeaverCritical(data)) {
           // A leaver's cut-off never gives up on a transient fault: the SLA ladder escalates to
           // people while the work goes on at the longest backoff until the target answers.
           job.log.warn({ error: c, key: data.request.key }, 'leaver cut-off still failing after every retry: trying again later')
@@ -419,7 +424,6 @@ async function requeueAfter(
       id: uuidV5(`job:${data.request.key}:rl${n}`),
       startAfter: new Date(deps.engine.now().getTime() + ms),
       priority: jobPriority(data.request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.engine.now()),
-      ...jobRetryOptions(data.request),
       db: inTransaction(client),
     })
     if (calls.length > 0) await appendAudit(client, callAudit(data, calls, job.attempt))
