@@ -8,7 +8,7 @@ import { notFound, ApiError } from '../http/errors.ts'
 import { evaluatePolicy, diffAccess } from '../policy/index.ts'
 import type { EmployeeProfile, AccessGrant } from '../domain/access.ts'
 import type { ApiDeps } from '../http/routes.ts'
-import { accountsOf, employeeById, listEmployees as listEmployeeRows, type EmployeeRecord } from '../db/employees.ts'
+import { accountsOf, employeeByHrId, employeeById, listEmployees as listEmployeeRows, type EmployeeRecord } from '../db/employees.ts'
 import { timelineFacets, timelineOf, type TimelineRow } from '../db/timeline.ts'
 import { actorNames } from './actor-names.ts'
 import { caseSchema, currentCase, waitingOnOf, waitingOnSchema } from './cases.ts'
@@ -258,11 +258,8 @@ async function timelineItems(deps: ApiDeps, rows: TimelineRow[]): Promise<Array<
 
 /** The manager named by the HR profile: Tenure's employee of the same HR source and id, else only the HR id. */
 async function managerOf(deps: ApiDeps, row: EmployeeRecord, externalId: string): Promise<z.input<typeof employeeDetailSchema>['manager']> {
-  const { rows } = await deps.pool.query<{ id: string; display_name: string | null }>(
-    'SELECT id, display_name FROM employees WHERE source = $1 AND external_id = $2 LIMIT 1',
-    [row.source, externalId],
-  )
-  return { id: rows[0]?.id ?? null, externalId, name: rows[0]?.display_name ?? null }
+  const found = await employeeByHrId(deps.pool, row.source, externalId)
+  return { id: found?.id ?? null, externalId, name: found?.displayName ?? null }
 }
 
 const timelineCursor = z.object({ a: z.string(), k: z.string() })

@@ -1,6 +1,7 @@
 /**
  * Operational endpoints: manual tasks (list, complete with an attestation), the systems and their status, and failed jobs in the dead-letter queues (with redrive).
  */
+import { employeeDisplayNames } from '../db/employees.ts'
 import { z } from 'zod'
 import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDeps } from '../http/routes.ts'
 import { ApiError, notFound } from '../http/errors.ts'
@@ -305,10 +306,7 @@ export const listDeadLetters = defineRoute({
       offset,
     })
     const page = rows.slice(0, query.limit)
-    const ids = [...new Set(page.map((j) => j.data.employeeId).filter((id) => /^[0-9a-f-]{36}$/i.test(id)))]
-    const people = ids.length
-      ? new Map((await deps.pool.query<{ id: string; display_name: string | null }>('SELECT id::text, display_name FROM employees WHERE id = ANY($1::uuid[])', [ids])).rows.map((r) => [r.id, r.display_name]))
-      : new Map<string, string | null>()
+    const people = await employeeDisplayNames(deps.pool, page.map((j) => j.data.employeeId))
     return {
       items: page.map((j) => ({
         id: j.id,

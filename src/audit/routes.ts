@@ -12,6 +12,7 @@
  *
  * The key is the one in effect (effectiveAuditConfig): `audit.signingKey`, or the data folder's.
  */
+import { employeeDisplayNames } from '../db/employees.ts'
 import { readFile } from 'node:fs/promises'
 import type { Request, Response } from 'express'
 import { z } from 'zod'
@@ -255,10 +256,7 @@ export const auditEventsRoute = defineRoute({
 })
 
 async function employeeNamesOf(deps: ApiDeps, ids: Array<string | null>): Promise<Record<string, string | null>> {
-  const wanted = [...new Set(ids.filter((id): id is string => id !== null && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)))]
-  if (wanted.length === 0) return {}
-  const { rows } = await deps.pool.query<{ id: string; display_name: string | null }>('SELECT id::text, display_name FROM employees WHERE id = ANY($1::uuid[])', [wanted])
-  return Object.fromEntries(rows.map((r) => [r.id, r.display_name]))
+  return Object.fromEntries(await employeeDisplayNames(deps.pool, ids.filter((id): id is string => id !== null)))
 }
 
 export const actorNamesRoute = defineRoute({

@@ -249,3 +249,17 @@ export async function employeeTimeZone(db: Queryable, source: string, externalId
   const { rows } = await db.query<{ tz: string | null }>(`SELECT profile->>'timeZone' AS tz FROM employees WHERE source = $1 AND external_id = $2`, [source, externalId])
   return rows[0]?.tz
 }
+
+/** Display names of employees by Tenure id (ids that are not uuids are ignored); an unknown id is absent. */
+export async function employeeDisplayNames(db: Queryable, ids: string[]): Promise<Map<string, string | null>> {
+  const wanted = [...new Set(ids.filter((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)))]
+  if (wanted.length === 0) return new Map()
+  const { rows } = await db.query<{ id: string; display_name: string | null }>('SELECT id::text, display_name FROM employees WHERE id = ANY($1::uuid[])', [wanted])
+  return new Map(rows.map((r) => [r.id, r.display_name]))
+}
+
+/** The employee of one HR source and HR id, by id and display name. */
+export async function employeeByHrId(db: Queryable, source: string, externalId: string): Promise<{ id: string; displayName: string | null } | undefined> {
+  const { rows } = await db.query<{ id: string; display_name: string | null }>('SELECT id::text, display_name FROM employees WHERE source = $1 AND external_id = $2 LIMIT 1', [source, externalId])
+  return rows[0] ? { id: rows[0].id, displayName: rows[0].display_name } : undefined
+}
