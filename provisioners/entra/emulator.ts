@@ -26,7 +26,7 @@ import {
   encodePageToken,
   type Fault,
   type InventoryAccount,
-} from '../emulator-kit.ts'
+} from '../../src/sandbox/emulator-kit.ts'
 import type { EntraConfigInput } from './config.ts'
 import { ENTRA_RATE_LIMITS, type GraphBucket, graphRequestCost } from './limits.ts'
 

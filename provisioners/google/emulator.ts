@@ -13,7 +13,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomInt, verify, type KeyObject } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod'
-import { EmulatorKit, decodePageToken, encodePageToken, type EmulatorOptions, type Fault, type InventoryAccount } from '../emulator-kit.ts'
+import { EmulatorKit, decodePageToken, encodePageToken, type EmulatorOptions, type Fault, type InventoryAccount } from '../../src/sandbox/emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import { GOOGLE_SCOPES, GOOGLE_TOKEN_URL, type GoogleConfigInput } from './config.ts'
 

@@ -19,7 +19,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod'
-import { EmulatorKit, type Admission, type EmulatorOptions, type InventoryAccount } from '../emulator-kit.ts'
+import { EmulatorKit, type Admission, type EmulatorOptions, type InventoryAccount } from '../../src/sandbox/emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import type { JiraConfigInput } from './config.ts'
 import { ATLASSIAN_DIALECT, filterGrammarOf } from '../scim-core/dialect.ts'

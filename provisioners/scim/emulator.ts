@@ -32,7 +32,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { EmulatorKit, type EmulatorOptions, type Fault, type InventoryAccount } from '../emulator-kit.ts'
+import { EmulatorKit, type EmulatorOptions, type Fault, type InventoryAccount } from '../../src/sandbox/emulator-kit.ts'
 import type { RateLimitSpec } from '../types.ts'
 import type { ScimAppConfigInput } from './config.ts'
 import { keyOf, matchesFilter, type AttributeRules } from '../scim-core/filter.ts'

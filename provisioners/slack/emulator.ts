@@ -38,7 +38,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { EmulatorKit, encodePageToken, type Admission, type EmulatorOptions, type InventoryAccount } from '../emulator-kit.ts'
+import { EmulatorKit, encodePageToken, type Admission, type EmulatorOptions, type InventoryAccount } from '../../src/sandbox/emulator-kit.ts'
 import type { SlackConfigInput } from './config.ts'
 import { EMULATOR_RATE_LIMITS } from './limits.ts'
 import { filterGrammarOf, SLACK_DIALECT } from '../scim-core/dialect.ts'

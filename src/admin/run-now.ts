@@ -11,7 +11,7 @@ import type { Actor } from '../auth/roles.ts'
 import { appendAudit } from '../audit/writer.ts'
 import { withTransaction, type Pool } from '../db/pool.ts'
 import { HR_RECONCILE_QUEUE, TARGET_RECONCILE_QUEUE } from '../jobs/queues.ts'
-import { inTransaction, type Boss } from '../queue/boss.ts'
+import { inTransaction, type Boss } from '../jobs/boss.ts'
 import { pendingReconcileJob } from '../jobs/inspect.ts'
 import { lockKeyForTransaction } from '../db/advisory-locks.ts'
 

@@ -10,7 +10,7 @@
 import type pg from 'pg'
 import { z } from 'zod'
 import type { Logger } from '../log.ts'
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from '../jobs/boss.ts'
 import type { WorkerDefinition } from '../jobs/runtime.ts'
 import { AUDIT_CHECKPOINT_QUEUE, AUDIT_RETENTION_QUEUE } from '../jobs/queues.ts'
 import { checkpointIfHeadMoved, createCheckpoint, type CheckpointOptions } from './checkpoints.ts'

@@ -5,7 +5,7 @@ import { generateKeyPair } from 'jose'
 import { startOidcIssuer, type OidcIssuer } from '../../test/helpers/oidc.ts'
 import { resolvedSecretValues, secret } from '../config/secret.ts'
 import { API_ROUTES } from '../http/api-routes.ts'
-import { SAMPLE_ROUTES } from '../http/test-routes.ts'
+import { SAMPLE_ROUTES } from '../../test/helpers/test-routes.ts'
 import { createLogger } from '../log.ts'
 import { realClock, startHarness, type Harness } from './test-support.ts'
 

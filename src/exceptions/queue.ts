@@ -5,7 +5,7 @@
  * holds (cancelled by a decision or a revocation) is recognised by its id and ignored.
  */
 import { z } from 'zod'
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from '../jobs/boss.ts'
 import type { Config } from '../config/index.ts'
 import { ensureQueue } from '../jobs/queues.ts'
 

@@ -17,8 +17,8 @@
  *     queued, in acceptance order, in the same transaction) or rejects (kept, marked rejected).
  */
 import { randomUUID } from 'node:crypto'
-import type { Boss } from '../queue/boss.ts'
-import { inTransaction } from '../queue/boss.ts'
+import type { Boss } from '../jobs/boss.ts'
+import { inTransaction } from '../jobs/boss.ts'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'

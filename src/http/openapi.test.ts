@@ -6,7 +6,7 @@ import { startHarness, type Harness } from '../auth/test-support.ts'
 import { API_ROUTES } from './api-routes.ts'
 import { buildOpenApi, type JsonSchema, type OpenApiDocument } from './openapi.ts'
 import { defineRoute, pageOf, pageQuery, type RouteDefinition } from './routes.ts'
-import { SAMPLE_ROUTES } from './test-routes.ts'
+import { SAMPLE_ROUTES } from '../../test/helpers/test-routes.ts'
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
 

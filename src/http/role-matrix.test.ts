@@ -17,7 +17,7 @@ import { startTenure, type Running } from '../main.ts'
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts'
 import { API_ROUTES } from './api-routes.ts'
 import type { RouteDefinition } from './routes.ts'
-import { SAMPLE_ROUTES, sampleUpstream } from './test-routes.ts'
+import { SAMPLE_ROUTES, sampleUpstream } from '../../test/helpers/test-routes.ts'
 
 type Caller = { kind: 'none' } | { kind: 'role'; role: Role; token: string } | { kind: 'hr_source' }
 

@@ -13,7 +13,7 @@
 import express, { type Request, type Response, type NextFunction, type Router } from 'express'
 import { Counter, type Registry } from 'prom-client'
 import type { Pool } from '../db/pool.ts'
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from '../jobs/boss.ts'
 import type { Logger } from '../log.ts'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'

@@ -8,7 +8,7 @@
  * deterministic, so a poll that finds the same change twice stores it once.
  */
 import { z } from 'zod'
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from './boss.ts'
 import type { Pool } from '../db/pool.ts'
 import { withTransaction } from '../db/pool.ts'
 import type { Logger } from '../log.ts'

@@ -15,8 +15,8 @@
  * Nothing outside this module names the `job` table.
  */
 import type { Queryable } from '../db/pool.ts'
-import type { Boss } from '../queue/boss.ts'
-import { inTransaction } from '../queue/boss.ts'
+import type { Boss } from './boss.ts'
+import { inTransaction } from './boss.ts'
 import type { PoolClient } from '../db/pool.ts'
 import { cleanupQueue, systemQueue } from './queues.ts'
 

@@ -15,7 +15,7 @@
  * clean-up through the queue every few seconds: thousands of re-queues a minute, which took the
  * database and CPU the cut-offs needed. In their own queue they wait in place, a few at a time.
  */
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from './boss.ts'
 import type { Config } from '../config/index.ts'
 import type { JobRequest } from '../../state-machines/lifecycle-types.ts'
 import { NOTIFY_QUEUE_OPTIONS } from '../notify/worker.ts'
@@ -72,7 +72,7 @@ export function jobPriority(request: JobRequest, deadline: Date | undefined, now
 type QueueOptions = NonNullable<Parameters<Boss['createQueue']>[1]>
 
 /**
- * Create a queue that workers take jobs from, with heartbeats (src/queue/boss.ts says why), or
+ * Create a queue that workers take jobs from, with heartbeats (src/jobs/boss.ts says why), or
  * bring an existing one's heartbeat in line with the configuration: a database made before
  * heartbeats, or under another `queue.heartbeatSeconds`, would otherwise keep finding dead
  * workers' jobs only after `expireInSeconds`. Other options of an existing queue are left as

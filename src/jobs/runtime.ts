@@ -7,7 +7,7 @@ import type { Job, WorkOptions } from 'pg-boss'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import type { z } from 'zod'
 import type { Logger } from '../log.ts'
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from './boss.ts'
 import { serializeError } from '../http/errors.ts'
 
 export interface JobContext {

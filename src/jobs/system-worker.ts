@@ -11,8 +11,8 @@
  * - Permanent (and NotFound outside revocation): reported to the machine at once as a final
  *   failure (a person must look), copied to the dead-letter queue.
  */
-import type { Boss } from '../queue/boss.ts'
-import { inTransaction } from '../queue/boss.ts'
+import type { Boss } from './boss.ts'
+import { inTransaction } from './boss.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import type { Counter } from 'prom-client'

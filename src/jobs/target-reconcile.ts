@@ -23,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from './boss.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { recordAudit } from '../audit/index.ts'

@@ -4,7 +4,7 @@
  * cancelled timers are withdrawn, and notifications go to the composition root's hook.
  */
 import type { PoolClient } from '../db/pool.ts'
-import { inTransaction } from '../queue/boss.ts'
+import { inTransaction } from '../jobs/boss.ts'
 import type { AuditEntryInput } from '../audit/index.ts'
 import type { LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
 import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'

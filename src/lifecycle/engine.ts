@@ -13,7 +13,7 @@
  * only collect what to enqueue; the engine writes it in the transaction.
  */
 import { randomUUID } from 'node:crypto'
-import type { Boss } from '../queue/boss.ts'
+import type { Boss } from '../jobs/boss.ts'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'

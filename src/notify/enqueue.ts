@@ -4,7 +4,7 @@
  * job ids derive from the notification id, so queuing the same notification twice is a no-op.
  */
 import type { Queryable } from '../db/pool.ts'
-import { inTransaction, type Boss } from '../queue/boss.ts'
+import { inTransaction, type Boss } from '../jobs/boss.ts'
 import type { NotifyConfig } from './config.ts'
 import type { Notification } from './model.ts'
 import { routeNotification, type RoutingInput } from './routing.ts'

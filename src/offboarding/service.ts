@@ -25,7 +25,7 @@ import { REASON_MIN_LENGTH } from '../exceptions/config.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
 import type { EmergencyConfig } from './config.ts'
 import { notificationId, notifyJobs, type Notification, type NotifyConfig } from '../notify/index.ts'
-import { inTransaction } from '../queue/boss.ts'
+import { inTransaction } from '../jobs/boss.ts'
 import { EMERGENCY_EVENT_PREFIX } from './hr-gate.ts'
 import { emergencyById, expireDue, insertEmergency, leaverCaseOf, markApplied, markConfirmed, markRejected, pendingEmergencyOf, appliedEmergencyOf, type EmergencyRow } from './store.ts'
 

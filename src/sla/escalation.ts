@@ -7,8 +7,8 @@
  * the case and in the audit trail; the work goes on until every system is verified.
  */
 import { z } from 'zod'
-import type { Boss } from '../queue/boss.ts'
-import { inTransaction } from '../queue/boss.ts'
+import type { Boss } from '../jobs/boss.ts'
+import { inTransaction } from '../jobs/boss.ts'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import { escalationSystemsOf, insertEscalation, lockCaseForEscalation, markCaseBreached, type EscalationCaseRow } from '../db/cases.ts'
 import type { Logger } from '../log.ts'

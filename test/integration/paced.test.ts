@@ -22,7 +22,7 @@ import { createEntraProvisioner } from '../../provisioners/entra/provisioner.ts'
 import { SlackEmulator, slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
 import { slackConfigSchema } from '../../provisioners/slack/config.ts'
 import { createSlackProvisioner } from '../../provisioners/slack/provisioner.ts'
-import type { EmulatorKit } from '../../provisioners/emulator-kit.ts'
+import type { EmulatorKit } from '../../src/sandbox/emulator-kit.ts'
 import { RateLimitedError } from '../../provisioners/errors.ts'
 
 const CUTOFF = { phase: 'cutoff' as const, steps: ['disable' as const, 'revoke_sessions' as const], options: {} }

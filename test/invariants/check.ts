@@ -13,7 +13,7 @@
  * target still grants something, is a violation even where HR's expectation would not catch it.
  */
 import type pg from 'pg'
-import type { InventoryAccount } from '../../provisioners/emulator-kit.ts'
+import type { InventoryAccount } from '../../src/sandbox/emulator-kit.ts'
 import { expectedAccess, MANAGED, SYSTEMS, type Department, type TargetSystem } from './targets.ts'
 
 export type Expectation =

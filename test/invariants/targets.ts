@@ -11,7 +11,7 @@ import { entraSandboxConfig, ENTRA_SKUS } from '../../provisioners/entra/emulato
 import { slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
 import { jiraSandboxConfig } from '../../provisioners/jira/emulator.ts'
 import { ScimEmulator, scimSandboxConfig, SCIM_DEV_TOKEN } from '../../provisioners/scim/emulator.ts'
-import type { InventoryAccount } from '../../provisioners/emulator-kit.ts'
+import type { InventoryAccount } from '../../src/sandbox/emulator-kit.ts'
 import { silentLogger } from '../../src/log.ts'
 
 export const SYSTEMS = ['sandbox', 'google', 'entra', 'slack', 'jira', 'scim:sandbox', 'scim:minimal'] as const

@@ -6,7 +6,7 @@
  * "0000-00-00", as BambooHR does.
  */
 import type { Request, Response } from 'express'
-import { encodePageToken, decodePageToken } from '../../../provisioners/emulator-kit.ts'
+import { encodePageToken, decodePageToken } from '../../sandbox/emulator-kit.ts'
 import { clampInt, HrEmulator, page, type EmulatedEmployee, type HrEmulatorOptions } from './hr-emulator.ts'
 
 export const BAMBOOHR_DEV_API_KEY = 'dev-bamboohr-api-key'

@@ -3,7 +3,7 @@
  * (`limit` ≤ 100, `after_cursor`, `page.cursor`), Bearer token. Employee ids are contract ids.
  */
 import type { Request, Response } from 'express'
-import { decodePageToken, encodePageToken } from '../../../provisioners/emulator-kit.ts'
+import { decodePageToken, encodePageToken } from '../../sandbox/emulator-kit.ts'
 import { clampInt, HrEmulator, page, type EmulatedEmployee, type HrEmulatorOptions } from './hr-emulator.ts'
 
 export const DEEL_DEV_TOKEN = 'dev-deel-api-token'

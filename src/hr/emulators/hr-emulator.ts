@@ -6,7 +6,7 @@
  * fault injection and rate limits work as for the provisioner emulators.
  */
 import express, { type Request, type Response, type Router } from 'express'
-import { EmulatorKit, type EmulatorOptions, type Fault } from '../../../provisioners/emulator-kit.ts'
+import { EmulatorKit, type EmulatorOptions, type Fault } from '../../sandbox/emulator-kit.ts'
 
 export interface EmulatedEmployee {
   id: string

@@ -4,7 +4,7 @@
  * `Authorization: Bearer <API key>` and `X-Account-Token` selecting the linked account.
  */
 import type { Request, Response } from 'express'
-import { decodePageToken, encodePageToken } from '../../../provisioners/emulator-kit.ts'
+import { decodePageToken, encodePageToken } from '../../sandbox/emulator-kit.ts'
 import { clampInt, HrEmulator, page, type EmulatedEmployee, type HrEmulatorOptions } from './hr-emulator.ts'
 
 export const MERGE_DEV_API_KEY = 'dev-merge-api-key'

@@ -4,7 +4,7 @@
  * `GET /v2/persons/{id}`, `GET /v2/persons/{id}/employments` (newest first).
  */
 import express, { type Request, type Response } from 'express'
-import { decodePageToken, encodePageToken } from '../../../provisioners/emulator-kit.ts'
+import { decodePageToken, encodePageToken } from '../../sandbox/emulator-kit.ts'
 import { clampInt, HrEmulator, page, type EmulatedEmployee, type HrEmulatorOptions } from './hr-emulator.ts'
 
 export const PERSONIO_DEV_CLIENT_ID = 'tenure-sandbox'

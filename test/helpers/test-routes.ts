@@ -4,11 +4,11 @@
  */
 import type { RequestHandler } from 'express'
 import { z } from 'zod'
-import { setPrincipal } from '../auth/authenticate.ts'
-import { unauthorized } from '../auth/errors.ts'
-import { hrSourcePrincipal } from '../auth/roles.ts'
-import { notFound } from './errors.ts'
-import { defineRoute, reply, type RouteDefinition } from './routes.ts'
+import { setPrincipal } from '../../src/auth/authenticate.ts'
+import { unauthorized } from '../../src/auth/errors.ts'
+import { hrSourcePrincipal } from '../../src/auth/roles.ts'
+import { notFound } from '../../src/http/errors.ts'
+import { defineRoute, reply, type RouteDefinition } from '../../src/http/routes.ts'
 
 const id = z.object({ id: z.uuid() })
 

@@ -11,7 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import express, { type Express, type Request, type Response, type NextFunction } from 'express'
-import type { RateLimitSpec } from './types.ts'
+import type { RateLimitSpec } from '../../provisioners/types.ts'
 
 export interface LatencySpec {
   /** Median of the log-normal distribution, in ms. */
