@@ -90,7 +90,8 @@ describe('emergency off-boarding in the console', needsChromium, () => {
     await card.getByText('Phishing kit found on laptop, SOC-4242').waitFor()
     await second.page.screenshot({ path: path.join(SHOTS, 'emergency-approval.png'), fullPage: true })
     await card.getByTestId('emergency-approve').click()
-    await card.getByRole('status').filter({ hasText: /Access is being cut now/ }).waitFor()
+    // The decision is said on the page, by name, even after the request leaves the pending list.
+    await second.page.getByRole('status').filter({ hasText: /Trent Intruder: Access is being cut now/ }).waitFor()
     await t.until('S300 to be leaving', async () => (await t.employeeState('S300')) !== 'active')
 
     await second.page.goto(`${t.url}/employees/${employeeId}`)

@@ -188,7 +188,11 @@ describe('auditor exports reports and reads the report history in the console', 
 
     // Run again: the form takes the scope and format back.
     await adaRow.getByRole('button', { name: 'Run again' }).click()
-    assert.equal(await page.getByLabel('Report for').inputValue(), 'employee')
+    // The form re-renders after the click: wait for the scope to change (CI read it one render early).
+    const reportFor = page.getByLabel('Report for')
+    for (const until = Date.now() + 10_000; (await reportFor.inputValue()) !== 'employee' && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50))
+    await page.getByLabel('Leaver (HR id, e-mail or Tenure id)').waitFor()
+    assert.equal(await reportFor.inputValue(), 'employee')
     assert.equal(await page.getByLabel('Leaver (HR id, e-mail or Tenure id)').inputValue(), 'ada@example.com')
     assert.equal(await page.getByLabel('Format').inputValue(), 'json')
     await page.getByRole('button', { name: 'Export and verify' }).click()

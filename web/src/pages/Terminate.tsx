@@ -208,22 +208,38 @@ export function CutOffNow({ employee, onDone }: { employee: { id: string; displa
 export function PendingEmergencies() {
   const { me } = useViewer()
   const list = useData(() => getJson<EmergencyPage>(`/api/v1/emergency-terminations${qs({ status: 'pending', limit: 50 })}`), [], 5000)
+  // What this viewer decided stays said here: the decided request leaves the pending list (and its card) at the next load.
+  const [decided, setDecided] = useState<Array<{ id: string; text: string }>>([])
   const items = list.data?.items ?? []
   const settings = list.data?.settings
-  if (!settings || items.length === 0) return <ErrorBox error={list.error} />
+  if (!settings || (items.length === 0 && decided.length === 0)) return <ErrorBox error={list.error} />
   const approver = allowed(me.roles, settings.approverRoles)
   return (
     <Section title="Emergency off-boarding waiting for a second approver" id="emergency-pending">
+      {decided.map((d) => (
+        <p key={d.id} role="status" className="ok-text" data-testid={`emergency-decided-${d.id}`}>
+          {d.text}.
+        </p>
+      ))}
       <ul className="plain">
         {items.map((r) => (
-          <PendingCard key={r.id} r={r} mine={r.requestedBy === me.id} approver={approver} onDone={list.reload} />
+          <PendingCard
+            key={r.id}
+            r={r}
+            mine={r.requestedBy === me.id}
+            approver={approver}
+            onDone={(text) => {
+              setDecided((all) => [...all.filter((d) => d.id !== r.id), { id: r.id, text: `${r.employeeName ?? r.externalId}: ${text}` }])
+              list.reload()
+            }}
+          />
         ))}
       </ul>
     </Section>
   )
 }
 
-function PendingCard({ r, mine, approver, onDone }: { r: EmergencyTermination; mine: boolean; approver: boolean; onDone: () => void }) {
+function PendingCard({ r, mine, approver, onDone }: { r: EmergencyTermination; mine: boolean; approver: boolean; onDone: (text: string) => void }) {
   const [reason, setReason] = useState('')
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>(null)
@@ -235,7 +251,7 @@ function PendingCard({ r, mine, approver, onDone }: { r: EmergencyTermination; m
       const body = reason.trim() ? { reason: reason.trim() } : {}
       const a = await postJson<TerminateAnswer>(`/api/v1/emergency-terminations/${r.id}/${decision}`, body)
       setDone(OUTCOME_TEXT[a.outcome])
-      onDone()
+      onDone(OUTCOME_TEXT[a.outcome])
     } catch (err) {
       setError(err)
     } finally {
