@@ -80,6 +80,15 @@ describe('employee page API and names (real engine, sandbox target, manual badge
     await apply(hrEvent('employee.terminated', 'P1', { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'voluntary' }))
     const list = await call<{ items: Json[] }>('operator', '/api/v1/employees?q=P1')
     employeeId = String(list.body.items.find((e) => e.externalId === 'P1')!.id)
+    // The sandbox's part of the leaver case settles first: the engine rewrites the account's row on
+    // each of its transitions, which would overwrite the error the first test plants (a CI run did).
+    await t.until('the sandbox account cleaned up', async () => {
+      const { rows } = await t.running.pool.query<{ cleanup_at: Date | null }>(
+        `SELECT cs.cleanup_at FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.employee_id = $1 AND c.kind = 'leaver' AND cs.system = 'sandbox'`,
+        [employeeId],
+      )
+      return rows[0]?.cleanup_at
+    })
   })
   after(async () => {
     await t?.stop()
