@@ -82,6 +82,12 @@ export async function saveEmployeeState(db: Queryable, w: EmployeeStateWrite, ac
   await db.query(`WITH accounts AS (${accountsUpsert('$1::uuid', 13)}) ${update}`, [...params, ...accountColumns(accounts)])
 }
 
+/** An employee's stored snapshot, read without a lock (a look at what the machine expects; the engine re-reads under its lock). */
+export async function employeeSnapshot(db: Queryable, id: string): Promise<{ id: string; snapshot: unknown; machine_version: number } | undefined> {
+  const { rows } = await db.query<{ id: string; snapshot: unknown; machine_version: number }>('SELECT id, snapshot, machine_version FROM employees WHERE id = $1', [id])
+  return rows[0]
+}
+
 /** Lock an employee for a projection outside a lifecycle event (the stored snapshot, not restored). */
 export async function lockEmployeeSnapshot(db: Queryable, id: string): Promise<{ id: string; account_key: string; snapshot: unknown; machine_version: number } | undefined> {
   const { rows } = await db.query<{ id: string; account_key: string; snapshot: unknown; machine_version: number }>(

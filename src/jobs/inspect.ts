@@ -169,6 +169,21 @@ export async function settleDeadLetter(db: Queryable, schema: string, dead: { id
   return updated.rowCount !== 0
 }
 
+/**
+ * Is the attempt `retryCount` of job `id` still the job's current one? Locks the job row for the
+ * caller's transaction, so pg-boss's monitor cannot expire or retry it until the caller commits.
+ * False when pg-boss ended the attempt meanwhile (expired, failed from outside after a missed
+ * heartbeat, retried): a handler that finishes after that must not hand the job back, or the job
+ * goes on twice (pg-boss's retry and the hand-back). A row that does not exist at all (a handler
+ * called outside pg-boss, as tests do) counts as current. SQL: `getJobById()` reads without a
+ * lock, so the answer could change before the hand-back commits.
+ */
+export async function isCurrentAttempt(db: Queryable, schema: string, job: { queue: string; id: string; retryCount: number }): Promise<boolean> {
+  const { rows } = await db.query<{ state: string; retry_count: number }>(`SELECT state, retry_count FROM ${schema}.job WHERE name = $1 AND id = $2 FOR UPDATE`, [job.queue, job.id])
+  const row = rows[0]
+  return !row || (row.state === 'active' && row.retry_count === job.retryCount)
+}
+
 /** How a job was settled (its `output`). SQL: as deadLetterById(). */
 export async function jobOutput(db: Queryable, schema: string, id: string): Promise<unknown> {
   const { rows } = await db.query<{ output: unknown }>(`SELECT output FROM ${schema}.job WHERE id = $1`, [id])

@@ -50,6 +50,27 @@ export function queueFor(request: Pick<JobRequest, 'action' | 'phase' | 'system'
   return isCleanup(request) ? cleanupQueue(request.system) : systemQueue(request.system)
 }
 
+/**
+ * A leaver's cut-off or its verification: work that must never wait in a dead-letter queue for a
+ * person while the target's failure is transient. The system worker re-queues it after the last
+ * retry its handler sees; this covers the attempts that end without the handler (the process died,
+ * a heartbeat was missed, the database went away mid-run), which pg-boss counts too.
+ */
+export function isLeaverCritical(request: Pick<JobRequest, 'action' | 'phase'>): boolean {
+  return (request.action === 'deprovision' && request.phase !== 'cleanup') || request.action === 'verify'
+}
+
+/**
+ * pg-boss's retry limit for one job of `request`: leaver-critical jobs get one so high that
+ * pg-boss never dead-letters them by itself (at `queue.retryDelayMaxSeconds` between attempts it
+ * would take years), others keep the queue's `queue.retryLimit`.
+ */
+export const LEAVER_CRITICAL_RETRY_LIMIT = 1_000_000
+
+export function jobRetryOptions(request: Pick<JobRequest, 'action' | 'phase'>): { retryLimit?: number } {
+  return isLeaverCritical(request) ? { retryLimit: LEAVER_CRITICAL_RETRY_LIMIT } : {}
+}
+
 export function deadLetterQueue(system: string): string {
   return `dlq.${system.replaceAll(':', '/')}`
 }

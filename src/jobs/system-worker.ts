@@ -24,13 +24,14 @@ import type { ApiCallRecord, AccountRef, AccountState, Ctx, Provisioner } from '
 import type { Registry } from '../../provisioners/registry.ts'
 import type { AccountOutcomeEvent } from '../../state-machines/lifecycle-types.ts'
 import { applyEvent, SYSTEM_ACTOR, type EngineDeps } from '../lifecycle/engine.ts'
+import { machineAwaitsJob } from '../lifecycle/projections.ts'
 import { systemJobSchema, type SystemJobData } from './payloads.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { MachineVersionError } from '../../state-machines/upgrades.ts'
-import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, jobPriority, queueFor, systemQueue } from './queues.ts'
+import { cleanupQueue, deadLetterQueue, HR_EVENT_QUEUE, isCleanup, isLeaverCritical, jobPriority, jobRetryOptions, queueFor, systemQueue } from './queues.ts'
 import type { Limiter } from './limiter.ts'
 import type { JobContext, WorkerDefinition } from './runtime.ts'
-import { workBlockingCleanup } from './inspect.ts'
+import { isCurrentAttempt, workBlockingCleanup } from './inspect.ts'
 
 export interface SystemWorkerDeps {
   pool: Pool
@@ -239,11 +240,6 @@ async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): P
 }
 
 /** Cut-off and verification of a leaver: work that must continue until it succeeds. */
-function isLeaverCritical(data: SystemJobData): boolean {
-  const r = data.request
-  return (r.action === 'deprovision' && r.phase !== 'cleanup') || r.action === 'verify'
-}
-
 const GRANTING_ACTIONS = new Set(['provision', 'restore', 'update', 'enable'])
 const LEAVING_STATES = new Set(['deprovisioning', 'offboarded', 'cancelled'])
 
@@ -318,6 +314,22 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
           return { outcome: 'yielded_to_cutoff' }
         }
       }
+      if (isLeaverCritical(data.request) && (job.attempt > 1 || (data.rateLimitedCount ?? 0) > 0)) {
+        // A cut-off or verification that runs again: stop if the machine moved past it meanwhile
+        // (an attempt pg-boss had written off finished after all), so no second chain goes on
+        // calling the target and holding the system's clean-up back.
+        let awaited: boolean
+        try {
+          awaited = await machineAwaitsJob(deps.pool, data.employeeId, data.request, deps.engine)
+        } catch (err) {
+          if (isUnavailable(err)) return databaseUnavailable(deps, data, job, [], err)
+          throw err
+        }
+        if (!awaited) {
+          job.log.info({ key: data.request.key }, 'the machine no longer waits for this job: not run again')
+          return { outcome: 'superseded' }
+        }
+      }
       if (!provisioner) {
         await finalFailure(deps, data, job, { kind: 'Permanent', message: `system ${system} is not configured or is disabled` }, calls)
         return { outcome: 'system_not_configured' }
@@ -350,7 +362,7 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
         }
         const c = classify(err, data.request.action)
         const lastAttempt = job.attempt > deps.retryLimit
-        if (c.retryable && lastAttempt && isLeaverCritical(data)) {
+        if (c.retryable && lastAttempt && isLeaverCritical(data.request)) {
           // A leaver's cut-off never gives up on a transient fault: the SLA ladder escalates to
           // people while the work goes on at the longest backoff until the target answers.
           job.log.warn({ error: c, key: data.request.key }, 'leaver cut-off still failing after every retry: trying again later')
@@ -419,16 +431,26 @@ async function requeueAfter(
   // they were just reported to the case.
   const attemptsBefore = options.reported ? 0 : (data.attemptsBefore ?? 0) + (job.attempt - 1) + (calls.length > 0 ? 1 : 0)
   const next: SystemJobData = { ...data, rateLimitedCount: n, attemptsBefore }
-  await withTransaction(deps.pool, async (client) => {
+  const handedBack = await withTransaction(deps.pool, async (client) => {
+    // Only the job's current attempt hands it back: one that pg-boss expired while this handler
+    // still ran is being retried by pg-boss already, and a second chain would go on beside it.
+    // The calls it made are evidence either way.
+    if (!(await isCurrentAttempt(client, deps.queueSchema, { queue: job.queue, id: job.jobId, retryCount: job.attempt - 1 }))) {
+      if (calls.length > 0) await appendAudit(client, callAudit(data, calls, job.attempt))
+      return false
+    }
     await deps.boss.send(queueFor(data.request), next, {
       id: uuidV5(`job:${data.request.key}:rl${n}`),
       startAfter: new Date(deps.engine.now().getTime() + ms),
       priority: jobPriority(data.request, data.deadlineAt ? new Date(data.deadlineAt) : undefined, deps.engine.now()),
+      ...jobRetryOptions(data.request),
       db: inTransaction(client),
     })
     if (calls.length > 0) await appendAudit(client, callAudit(data, calls, job.attempt))
+    return true
   })
-  job.log.info({ retryAfterMs: ms, rateLimitedCount: n }, 'rate limited: job pushed back')
+  if (handedBack) job.log.info({ retryAfterMs: ms, rateLimitedCount: n }, 'rate limited: job pushed back')
+  else job.log.warn({ retryAfterMs: ms }, 'attempt ended by pg-boss while it ran (expired or failed from outside): not handed back, pg-boss retries the job')
 }
 
 /** Tell the machine the job gave up, and park a copy in the system's dead-letter queue for a redrive. */

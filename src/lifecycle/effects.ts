@@ -7,7 +7,7 @@ import type { PoolClient } from '../db/pool.ts'
 import { inTransaction } from '../jobs/boss.ts'
 import type { AuditEntryInput } from '../audit/index.ts'
 import type { LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
-import { jobPriority, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
+import { jobPriority, jobRetryOptions, queueFor, TIMER_QUEUE } from '../jobs/queues.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { slaDeadline } from './schedule.ts'
 import type { Effects } from './restore.ts'
@@ -58,6 +58,7 @@ export async function writeEffects(deps: EngineDeps, client: PoolClient, effects
       id: uuidV5(`job:${request.key}`),
       data,
       priority: jobPriority(request, deadlineAt ? new Date(deadlineAt) : undefined, now),
+      ...jobRetryOptions(request),
       ...(request.startAfter ? { startAfter: new Date(request.startAfter) } : {}),
     }
     add(queueFor(request), job, (id) => {

@@ -11,7 +11,7 @@ import { joinerCaseView, type CaseView, type JoinerCaseView } from './case-view.
 import type { MachineVersioning } from '../../state-machines/upgrades.ts'
 import { slaDeadline } from './schedule.ts'
 import { currentSnapshot } from './restore.ts'
-import { upsertEmployeeAccounts, lockEmployeeSnapshot, type AccountProjection } from '../db/employees.ts'
+import { employeeSnapshot, upsertEmployeeAccounts, lockEmployeeSnapshot, type AccountProjection } from '../db/employees.ts'
 import { cancelLeaverCase, upsertJoinerCaseWithSystems, upsertLeaverCaseWithSystems } from '../db/cases.ts'
 import { latestManualProvisionTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 
@@ -162,6 +162,26 @@ export async function refreshJoinerCase(db: Queryable, employeeId: string, now: 
   const row = await lockEmployeeSnapshot(db, employeeId)
   const ctx = row ? (currentSnapshot(deps, row) as { context?: LifecycleContext } | undefined)?.context : undefined
   if (row && ctx) await projectJoinerCase(db, employeeId, row.account_key, ctx, now)
+}
+
+/**
+ * Does the employee's machine still wait for this job of `system` (its one job in flight has the
+ * job's action and phase)? A job that runs again (pg-boss retried it, or it was handed back) may
+ * have been overtaken: an earlier attempt that pg-boss had already written off finished after all
+ * and the machine moved on, or a rescind took the system off the revocation path. Unknown (no
+ * employee, no snapshot) counts as waiting: only a read that shows another step stops a job.
+ */
+export async function machineAwaitsJob(
+  db: Queryable,
+  employeeId: string,
+  request: { system: string; action: string; phase?: string | undefined },
+  deps: { log?: Logger; lifecycleVersioning?: MachineVersioning } = {},
+): Promise<boolean> {
+  const row = await employeeSnapshot(db, employeeId)
+  const ctx = row ? (currentSnapshot(deps, row) as { context?: LifecycleContext } | undefined)?.context : undefined
+  if (!ctx) return true
+  const pending = ctx.systems[request.system]?.pending
+  return pending !== undefined && pending.action === request.action && (pending.phase ?? undefined) === (request.phase ?? undefined)
 }
 
 /**

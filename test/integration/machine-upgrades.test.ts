@@ -210,6 +210,60 @@ describe('upgrades of stored machines', () => {
     assert.equal((await row(id)).version, 0, 'the row is untouched')
   })
 
+  test('when pg-boss ended the attempt while its handler still ran (expired, or failed after a missed heartbeat), then the handler does not hand the job back: the retry pg-boss makes is the one chain that goes on', async () => {
+    const f = fixture('lifecycle-prehire-v1', 'E-206')
+    const id = await store(f, 'E-206', NEXT.current)
+    const metrics = new MetricsRegistry()
+    const worker = systemWorker(
+      {
+        pool: t.running.pool,
+        boss: t.running.boss,
+        log: silentLogger,
+        engine: t.running.engine,
+        registry: t.running.registry,
+        limiter: createLimiter(t.running.pool, { maxWaitMs: 5_000 }),
+        retryLimit: 8,
+        queueSchema: t.running.config.queue.schema,
+        retryDelayMaxMs: 600_000,
+        metrics: {
+          rateLimited: new Counter({ name: 'rl', help: 'rl', labelNames: ['system', 'source'] as const, registers: [metrics] }),
+          calls: new Counter({ name: 'calls', help: 'calls', labelNames: ['system', 'status'] as const, registers: [metrics] }),
+        },
+      },
+      'sandbox',
+    )
+    const request: JobRequest = { key: 'generic:E-206:sandbox:provision:g1', system: 'sandbox', action: 'provision', enabled: false, grant: { account: true, groups: ['staff'], licences: [], channels: [], projects: [], roles: [] } }
+    const data = {
+      correlationId: 'upgrade-8b',
+      employeeId: id,
+      externalId: 'E-206',
+      accountKey: 'E-206',
+      source: 'generic' as const,
+      generation: 1,
+      request,
+      profile: { employeeId: 'E-206', firstName: 'Ada', lastName: 'Lovelace' },
+    }
+    // A real job in a queue no worker serves: taken (attempt 1), then failed from outside, as
+    // pg-boss's monitor does to an attempt that outlived its expiry. pg-boss will retry it.
+    const queue = 'test.superseded-attempt'
+    await t.running.boss.createQueue(queue)
+    const jobId = await t.running.boss.send(queue, { any: 1 })
+    const [taken] = await t.running.boss.fetch(queue)
+    assert.equal(taken?.id, jobId)
+    await t.running.boss.fail(queue, jobId!, { message: 'expired while its handler ran' })
+    const ctx = (id: string) => ({ jobId: id, queue, attempt: 1, correlationId: 'upgrade-8b', log: silentLogger, signal: new AbortController().signal })
+    const handled = await worker.handler(data as never, ctx(jobId!))
+    assert.deepEqual(handled, { outcome: 'newer_machine_version' })
+    const handedBack = () => t.running.boss.getJobById(queueFor(request), uuidV5(`job:${request.key}:rl1`))
+    assert.equal(await handedBack(), null, 'no second chain: the superseded attempt did not hand the job back')
+
+    // The attempt pg-boss retries next is the current one, and it does hand the job back.
+    const [retried] = await t.running.boss.fetch(queue)
+    assert.equal(retried?.id, jobId, 'pg-boss retried the job itself')
+    await worker.handler(data as never, { ...ctx(jobId!), attempt: 2 })
+    assert.ok(await handedBack(), 'the current attempt hands the job back')
+  })
+
   test('when an old serve gets a decision on an exception a newer approval machine wrote, then it answers 503 newer_machine_version, defers its timer and leaves the row alone', async () => {
     const f = fixture('lifecycle-active-v1', 'E-204')
     const employeeId = await store(f, 'E-204')
