@@ -64,6 +64,12 @@ export interface Ctx {
   throttle(bucket: string, cost?: number): Promise<void>
   /** Report one vendor call (after it returns or fails). */
   recordCall(call: ApiCallRecord): void
+  /**
+   * This job has run before (a retry, or a hand-back after a rate limit): some of its writes may
+   * already have landed. A provisioner looks before it creates, rather than creating and reading
+   * the conflict (one call instead of three on every round of a long rate-limited hire).
+   */
+  repeat?: boolean
 }
 
 /**

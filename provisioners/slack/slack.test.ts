@@ -125,6 +125,29 @@ describe('slack joiner', () => {
     assert.ok(h.calls.some((c) => c.operation === 'scim.Users.search'))
   })
 
+  test('when a job that ran before provisions again, then it finds the user first: no create, no 409, and no invite to a channel the user is already in', async (t) => {
+    const h = await setup(t)
+    h.emu.seedChannel({ name: 'engineering' })
+    h.emu.seedChannel({ name: 'random' })
+    const spec = joiner('E104', {}, { channels: ['#engineering', '#random'] })
+    const first = await h.p.provision(h.ctx, spec)
+    const users = h.emu.userCount()
+    h.calls.length = 0
+    const second = await h.p.provision({ ...h.ctx, repeat: true }, spec)
+    assert.deepEqual(second, first)
+    assert.equal(h.emu.userCount(), users)
+    const ops = h.calls.map((c) => c.operation)
+    assert.ok(!ops.includes('scim.Users.create'), `no create on a repeat run: ${ops.join(', ')}`)
+    assert.ok(ops.includes('scim.Users.search'))
+    assert.ok(!ops.includes('conversations.invite'), `no invite to channels already joined: ${ops.join(', ')}`)
+    // And a repeat that finds nobody (the first round was limited before its create) creates the user.
+    h.calls.length = 0
+    const fresh = await h.p.provision({ ...h.ctx, repeat: true }, joiner('E105'))
+    assert.ok(fresh.accountId)
+    assert.equal(h.emu.userCount(), users + 1)
+    assert.equal(h.calls.filter((c) => c.operation === 'scim.Users.create').length, 1)
+  })
+
   test("when the email belongs to another employee's Slack account, then provision fails as Conflict and adopts nothing", async (t) => {
     const h = await setup(t)
     h.emu.seedUser({ userName: 'someone', email: 'ada.lovelace.e102@example.com', externalId: 'E999' })

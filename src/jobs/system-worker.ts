@@ -289,6 +289,7 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
         correlationId: data.correlationId,
         signal: job.signal,
         log: job.log.child({ system, employeeId: data.employeeId }),
+        repeat: job.attempt > 1 || (data.rateLimitedCount ?? 0) > 0,
         throttle: (bucket, cost) => deps.limiter.take(system, bucket, deps.registry.limitFor(system, bucket), cost, job.signal),
         recordCall: (call) => {
           calls.push(call)
