@@ -16,11 +16,11 @@ import { migrate } from './db/migrate.ts'
 import { createPool, ping, safeUrl, type Pool } from './db/pool.ts'
 import { createApp } from './http/app.ts'
 import { createApi } from './http/api-routes.ts'
-import { createMetrics, type Metrics } from './http/metrics.ts'
+import { createMetrics, createJobMetrics, createSlaMetrics, createTargetMetrics, type Metrics } from './http/metrics.ts'
 import type { Logger } from './log.ts'
 import { createBoss, type Boss } from './jobs/boss.ts'
 import { probeWorker, PROBE_QUEUE } from './jobs/diagnostics.ts'
-import { createJobMetrics, registerWorker, type WorkerHost } from './jobs/runtime.ts'
+import { registerWorker, type WorkerHost } from './jobs/runtime.ts'
 import { createQueues, ensureQueue, heartbeatRefreshSeconds } from './jobs/queues.ts'
 import { createLimiter } from './jobs/limiter.ts'
 import { systemWorker } from './jobs/system-worker.ts'
@@ -40,7 +40,6 @@ import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
 import type { SandboxMailbox } from './sandbox/mailbox.ts'
-import { Counter, Gauge, Histogram } from 'prom-client'
 import express, { type Express } from 'express'
 import { ensureSandboxTokens } from './auth/sandbox.ts'
 import { auditCheckpointWorker, auditRetentionWorker, recordAudit, scheduleAuditJobs } from './audit/index.ts'
@@ -53,8 +52,7 @@ import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
 import { COMPILED, rootPath } from './paths.ts'
-import { deadLetterDepths, queueAnswers } from './jobs/inspect.ts'
-import { leaverCaseCounts } from './db/cases.ts'
+import { queueAnswers } from './jobs/inspect.ts'
 import { startWorkerProcess, type ResolvedTargets, type WorkerProcess } from './worker-process.ts'
 import { AggregatorRegistry } from 'prom-client'
 
@@ -217,39 +215,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     await createExceptionQueues(boss, config)
 
     // SLA metrics: time to verified revocation, and case gauges read from the database on scrape.
-    const timeToRevoke = new Histogram({
-      name: 'tenure_time_to_revoke_seconds',
-      help: "Time from a leaver's HR effective moment (or from Tenure's receipt of it) to the verified revocation, per system",
-      labelNames: ['system', 'from'] as const,
-      buckets: [1, 2, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800],
-      registers: [metrics.registry],
-    })
-    const casesGauge = new Gauge({
-      name: 'tenure_leaver_cases',
-      help: 'Leaver cases by state: open, at_risk (past 75% of the budget with systems unverified), breached (all time)',
-      labelNames: ['state'] as const,
-      registers: [metrics.registry],
-      // Read from the database by the serve process and its worker process alike: /metrics shows one reading.
-      aggregator: 'max',
-      collect: async () => {
-        const r = await leaverCaseCounts(pool)
-        casesGauge.set({ state: 'open' }, r.open)
-        casesGauge.set({ state: 'at_risk' }, r.at_risk)
-        casesGauge.set({ state: 'breached' }, r.breached)
-      },
-    })
-    const deadLetterGauge = new Gauge({
-      name: 'tenure_dead_letter_jobs',
-      help: 'Jobs waiting in dead-letter queues, per system',
-      labelNames: ['system'] as const,
-      registers: [metrics.registry],
-      aggregator: 'max',
-      collect: async () => {
-        const rows = await deadLetterDepths(pool, config.queue.schema)
-        deadLetterGauge.reset()
-        for (const r of rows) deadLetterGauge.set({ system: r.name.slice(4).replaceAll('/', ':') }, r.n)
-      },
-    })
+    const { timeToRevoke } = createSlaMetrics(metrics.registry, { pool, queueSchema: config.queue.schema })
 
     const engine: EngineDeps = {
       pool,
@@ -316,27 +282,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     await scheduleTargetReconciliation(boss, config.reconciliation)
 
     const jobMetrics = createJobMetrics(metrics.registry)
-    const targetMetrics = {
-      rateLimited: new Counter({
-        name: 'tenure_target_rate_limited_total',
-        help: 'Calls pushed back by a rate limit, by system and by who said so (vendor 429/throttled 403, or our own limiter)',
-        labelNames: ['system', 'source'] as const,
-        registers: [metrics.registry],
-      }),
-      calls: new Counter({
-        name: 'tenure_target_calls_total',
-        help: 'Calls to target system APIs by system and HTTP status',
-        labelNames: ['system', 'status'] as const,
-        registers: [metrics.registry],
-      }),
-      limiterWait: new Histogram({
-        name: 'tenure_limiter_wait_seconds',
-        help: 'Time a call waited for its slot in the shared per-system limiter',
-        labelNames: ['system', 'bucket'] as const,
-        buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
-        registers: [metrics.registry],
-      }),
-    }
+    const targetMetrics = createTargetMetrics(metrics.registry)
     const limiter = createLimiter(pool, {
       maxWaitMs: 5_000,
       onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),

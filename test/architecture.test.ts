@@ -94,3 +94,64 @@ test('when SQL is passed to .query( or kept in a constant, then the scanner sees
   assert.equal(sqlOutsideRepositories('a.ts', "const s = 'Select the system, then UPDATE the page'").length, 0)
   assert.equal(sqlOutsideRepositories('a.ts', 'await repo.query(db, { status: "open" })').length, 0)
 })
+
+/**
+ * What a machine may import (docs/architecture.md): the machines are pure, so a file under
+ * state-machines/ imports other machine files, src/domain/ (the shared vocabulary of access) and
+ * libraries; never provisioners/ (the vendors' side), and outside tests nothing else of src/.
+ */
+const MACHINES = 'state-machines'
+
+/** Every relative module specifier of a file (static imports, re-exports, `import()`), resolved from the repository root. */
+export function importedPaths(rel: string, text: string): Array<{ line: number; target: string }> {
+  const file = ts.createSourceFile(rel, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS)
+  const out: Array<{ line: number; target: string }> = []
+  const add = (node: ts.Node, spec: ts.Expression | undefined) => {
+    if (!spec || !ts.isStringLiteralLike(spec) || !spec.text.startsWith('.')) return
+    out.push({ line: file.getLineAndCharacterOfPosition(node.getStart(file)).line + 1, target: path.posix.normalize(path.posix.join(path.posix.dirname(rel), spec.text)) })
+  }
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node, node.moduleSpecifier)
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node, node.arguments[0])
+    ts.forEachChild(node, visit)
+  }
+  visit(file)
+  return out
+}
+
+/** `file:line: target` for each import a machine file may not make. */
+export function forbiddenMachineImports(rel: string, text: string): string[] {
+  const isTest = rel.endsWith('.test.ts') || rel.endsWith('test-support.ts')
+  return importedPaths(rel, text)
+    .filter(({ target }) => target.startsWith('provisioners/') || (!isTest && target.startsWith('src/') && !target.startsWith('src/domain/')))
+    .map(({ line, target }) => `${rel}:${line}: ${target}`)
+}
+
+async function allTs(dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const entry of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
+    const rel = path.posix.join(dir, entry.name)
+    if (entry.isDirectory()) out.push(...(await allTs(rel)))
+    else if (entry.name.endsWith('.ts')) out.push(rel)
+  }
+  return out
+}
+
+test('when a file under state-machines/ imports from provisioners/ (or, outside tests, from src/ other than src/domain/), then this test names it', async () => {
+  const files = await allTs(MACHINES)
+  assert.ok(files.length > 10, `scanned only ${files.length} files: is state-machines/ still there?`)
+  const found: string[] = []
+  for (const rel of files) found.push(...forbiddenMachineImports(rel, await readFile(path.join(ROOT, rel), 'utf8')))
+  assert.deepEqual(found, [], `a machine imports what it may not:\n${found.join('\n')}`)
+})
+
+test('when a machine file imports provisioners/ statically, by re-export or by import(), then the scanner sees it; src/domain/ and sibling files pass', () => {
+  const m = 'state-machines/lifecycle/x.ts'
+  assert.equal(forbiddenMachineImports(m, "import type { AccessGrant } from '../../provisioners/types.ts'").length, 1)
+  assert.equal(forbiddenMachineImports(m, "export { CUTOFF_STEPS } from '../../provisioners/types.ts'").length, 1)
+  assert.equal(forbiddenMachineImports(m, "const r = await import('../../provisioners/registry.ts')").length, 1)
+  assert.equal(forbiddenMachineImports(m, "import { appendAudit } from '../../src/audit/index.ts'").length, 1)
+  assert.equal(forbiddenMachineImports(m, "import type { AccessGrant } from '../../src/domain/access.ts'\nimport { x } from './context.ts'\nimport { setup } from 'xstate'").length, 0)
+  assert.equal(forbiddenMachineImports('state-machines/a.test.ts', "import { caseView } from '../src/lifecycle/case-view.ts'").length, 0)
+  assert.equal(forbiddenMachineImports('state-machines/a.test.ts', "import { x } from '../provisioners/types.ts'").length, 1)
+})

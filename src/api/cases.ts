@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { defineRoute, pageOf, pageQuery, encodeCursor, decodeCursor, type ApiDeps } from '../http/routes.ts'
 import { notFound } from '../http/errors.ts'
 import { forecastSystems, type SystemForecast } from '../sla/forecast.ts'
+import { caseHealth, joinerSystemAtRisk, leaverSystemAtRisk } from '../sla/health.ts'
 import { residualDecisions, type ResidualDecision } from '../db/manual-tasks.ts'
 import { labelNames } from './actor-names.ts'
 import type { Queryable } from '../db/pool.ts'
@@ -81,9 +82,6 @@ export const caseSchema = z.object({
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
 
-/** The fraction of the budget after which an open case counts as at risk (the ladder's "page"). */
-const AT_RISK_FRACTION = 0.75
-
 async function hydrate(deps: ApiDeps, rows: CaseListRow[], forecasts: Map<string, SystemForecast>): Promise<Array<z.input<typeof caseSchema>>> {
   if (rows.length === 0) return []
   const ids = rows.map((r) => r.id)
@@ -98,9 +96,7 @@ async function hydrate(deps: ApiDeps, rows: CaseListRow[], forecasts: Map<string
     const open = r.status === 'open'
     const joiner = r.kind === 'joiner'
     const mapped = mine.map((s) => {
-      const atRisk = joiner
-        ? open && (!s.provisioned_at || s.status === 'failed')
-        : open && !s.verified_at && !s.waiting_on && s.status !== 'absent' && s.status !== 'waiting_exception'
+      const atRisk = open && (joiner ? joinerSystemAtRisk(s) : leaverSystemAtRisk(s))
       const f = forecasts.get(s.system)
       return {
         system: s.system,
@@ -120,25 +116,10 @@ async function hydrate(deps: ApiDeps, rows: CaseListRow[], forecasts: Map<string
         forecastDoneAt: atRisk && f ? f.doneAt : null,
       }
     })
-    const remaining = r.deadline_at ? Math.round((r.deadline_at.getTime() - now.getTime()) / 1000) : null
-    // remaining is in seconds, budget in milliseconds. A leaver's budget runs from the HR effective moment; a joiner's from the hire to day one.
-    const budgetStart = joiner ? r.opened_at : r.effective_at
-    const budget = r.deadline_at && budgetStart ? r.deadline_at.getTime() - budgetStart.getTime() : null
-    // A joiner whose provisioning failed for good needs a person now, however far day one is.
-    const failedForGood = joiner && mapped.some((s) => s.status === 'failed')
-    const forecastLate = mapped.some((s) => s.forecastDoneAt && r.deadline_at && Date.parse(s.forecastDoneAt) > r.deadline_at.getTime())
-    const health =
-      r.status === 'closed'
-        ? 'closed'
-        : r.status === 'cancelled'
-          ? 'cancelled'
-          : r.status === 'scheduled'
-            ? 'scheduled'
-            : r.breached_at || (remaining !== null && remaining < 0 && mapped.some((s) => s.atRisk))
-              ? 'breached'
-              : failedForGood || forecastLate || (budget && remaining !== null && mapped.some((s) => s.atRisk) && remaining * 1000 < budget * (1 - AT_RISK_FRACTION))
-                ? 'at_risk'
-                : 'on_track'
+    const { health, remaining } = caseHealth(
+      { kind: r.kind, status: r.status, effectiveAt: r.effective_at, openedAt: r.opened_at, deadlineAt: r.deadline_at, breachedAt: r.breached_at, systems: mapped },
+      now,
+    )
     return {
       id: r.id,
       kind: r.kind,

@@ -7,7 +7,8 @@
 import type { ExceptionKind } from '../../state-machines/lifecycle-types.ts'
 import type { ApprovalNotifyKind } from '../../state-machines/exception-approval.machine.ts'
 import type { AccessGrant } from '../domain/access.ts'
-import { formatDuration, notificationId, type Notification, type Severity } from '../notify/index.ts'
+import { notificationId, type Notification, type Severity } from '../notify/index.ts'
+import { formatDuration } from '../sla/ladder.ts'
 import type { OpenCase } from './store.ts'
 
 export interface ExceptionFacts {

@@ -64,14 +64,55 @@ export interface BulkHoldDeps {
 
 type Terminated = Extract<CanonicalEvent, { type: 'employee.terminated' }>
 
-export type LaneCheck = { kind: 'go'; released: boolean } | { kind: 'held'; holdId: string } | { kind: 'defer'; earlierId: string }
+type LaneCheck = { kind: 'go'; released: boolean } | { kind: 'held'; holdId: string } | { kind: 'defer'; earlierId: string }
+
+/** Why a notice goes ahead. */
+export type PassReason = 'released' | 'no_termination' | 'trusted_for_bulk' | 'already_admitted' | 'admitted'
+
+/** The gate's one answer for one HR notice (bulkHoldGate). */
+export type BulkHoldDecision =
+  /** Apply these events (a released notice's immediate terminations already anchored at receipt). */
+  | { kind: 'pass'; reason: PassReason; events: CanonicalEvent[] }
+  /** Held in this hold: not applied until a person decides. */
+  | { kind: 'hold'; reason: HoldWhy; holdId: string }
+  /** An earlier notice of the same person, just released, goes first: try again later. */
+  | { kind: 'defer'; reason: 'earlier_notice_first'; earlierId: string }
+  /** Reading the notice settled it without events (no such employee, malformed): nothing to gate. */
+  | { kind: 'settled' }
+
+/**
+ * The one decision for one HR notice, before the engine sees it. The HR worker calls it once and
+ * acts on the answer; nothing else decides whether a notice is held.
+ *
+ * In order: the person's lane (a notice behind a held notice of the same person is held with it,
+ * unread, as re-fetching from HR can wait for the decision; one behind a just-released notice
+ * waits its turn), then `read` (the adapter's re-fetch and normalisation; undefined when reading
+ * settled the notice), then, unless a confirmed hold released it, the count of the source's
+ * terminations over the rolling hour (admit or hold).
+ */
+export async function bulkHoldGate(
+  deps: BulkHoldDeps,
+  row: InboxRow,
+  config: HrSourceConfig | undefined,
+  read: () => Promise<CanonicalEvent[] | undefined>,
+): Promise<BulkHoldDecision> {
+  const lane = await checkLane(deps, row)
+  if (lane.kind === 'held') return { kind: 'hold', reason: 'employee_held', holdId: lane.holdId }
+  if (lane.kind === 'defer') return { kind: 'defer', reason: 'earlier_notice_first', earlierId: lane.earlierId }
+  const events = await read()
+  if (events === undefined) return { kind: 'settled' }
+  if (lane.released) return { kind: 'pass', reason: 'released', events: anchorReleased(events, row.received_at) }
+  const guard = await guardTerminations(deps, row, events, config)
+  if (guard.kind === 'held') return { kind: 'hold', reason: guard.why, holdId: guard.holdId }
+  return { kind: 'pass', reason: guard.reason, events }
+}
 
 /**
  * Before a notice is read: a notice released by a confirmed hold goes ahead; one behind a held
  * notice of the same person is held with it (unread: re-fetching from HR can wait for the
  * decision); one behind a notice that a confirmation has just released waits its turn.
  */
-export async function checkLane(deps: BulkHoldDeps, row: InboxRow): Promise<LaneCheck> {
+async function checkLane(deps: BulkHoldDeps, row: InboxRow): Promise<LaneCheck> {
   if ((await holdStatusOfNotice(deps.pool, row.id)) === 'confirmed') return { kind: 'go', released: true }
   // Held notices of a person appear only through this person's lane (the job we are in), so
   // "none before me" read without the lock stays true; anything else is re-read under it.
@@ -92,16 +133,16 @@ export async function checkLane(deps: BulkHoldDeps, row: InboxRow): Promise<Lane
  * After a notice is read, before anything is applied: a termination from a source that is not
  * trusted for bulk is admitted (counted) or held. Everything else goes ahead untouched.
  */
-export async function guardTerminations(
+async function guardTerminations(
   deps: BulkHoldDeps,
   row: InboxRow,
   events: readonly CanonicalEvent[],
   config: HrSourceConfig | undefined,
-): Promise<{ kind: 'go' } | { kind: 'held'; holdId: string }> {
-  if (!events.some((e) => e.type === 'employee.terminated')) return { kind: 'go' }
-  if (config?.trustedForBulk) return { kind: 'go' }
+): Promise<{ kind: 'go'; reason: Exclude<PassReason, 'released'> } | { kind: 'held'; why: HoldWhy; holdId: string }> {
+  if (!events.some((e) => e.type === 'employee.terminated')) return { kind: 'go', reason: 'no_termination' }
+  if (config?.trustedForBulk) return { kind: 'go', reason: 'trusted_for_bulk' }
   // Admitted before a crash between the count and the apply: already counted, apply it.
-  if (row.termination_admitted_at) return { kind: 'go' }
+  if (row.termination_admitted_at) return { kind: 'go', reason: 'already_admitted' }
   const threshold = config?.bulkHoldThresholdPerHour ?? DEFAULT_BULK_HOLD_THRESHOLD
   return withTransaction(deps.pool, async (client) => {
     await lockSourceHolds(client, row.source)
@@ -109,12 +150,12 @@ export async function guardTerminations(
     const open = await openHoldOf(client, row.source)
     if (open) {
       await holdNotice(deps, client, open, row, 'hold_open', events)
-      return { kind: 'held' as const, holdId: open.id }
+      return { kind: 'held' as const, why: 'hold_open' as const, holdId: open.id }
     }
     const { count, windowStart } = await admittedInWindow(client, row.source, now)
     if (count < threshold) {
       await markAdmitted(client, row.id, now)
-      return { kind: 'go' as const }
+      return { kind: 'go' as const, reason: 'admitted' as const }
     }
     const hold = await insertHold(client, { id: randomUUID(), source: row.source, thresholdPerHour: threshold, at: now, correlationId: row.correlation_id })
     await appendAudit(client, [
@@ -128,12 +169,12 @@ export async function guardTerminations(
     ])
     deps.log.warn({ holdId: hold.id, source: row.source, thresholdPerHour: threshold, admittedInWindow: count }, 'mass-termination hold opened: further terminations from this source wait for a decision')
     await holdNotice(deps, client, hold, row, 'over_threshold', events)
-    return { kind: 'held' as const, holdId: hold.id }
+    return { kind: 'held' as const, why: 'over_threshold' as const, holdId: hold.id }
   })
 }
 
 /** For a released immediate termination without an HR moment: anchor its SLA at receipt, not at the release. */
-export function anchorReleased(events: CanonicalEvent[], receivedAt: Date): CanonicalEvent[] {
+function anchorReleased(events: CanonicalEvent[], receivedAt: Date): CanonicalEvent[] {
   return events.map((e) =>
     e.type === 'employee.terminated' && e.immediate && e.effectiveAt === undefined && e.effectiveDate === undefined ? { ...e, effectiveAt: receivedAt.toISOString() } : e,
   )

@@ -11,7 +11,8 @@
  * Nothing from a rejected request is stored. Signatures are checked on the exact raw bytes.
  */
 import express, { type Request, type Response, type NextFunction, type Router } from 'express'
-import { Counter, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { createWebhookMetrics } from './metrics.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Boss } from '../jobs/boss.ts'
 import type { Logger } from '../log.ts'
@@ -35,18 +36,7 @@ export interface WebhookDeps {
 }
 
 export function webhookRouter(deps: WebhookDeps): Router {
-  const rejections = new Counter({
-    name: 'tenure_webhook_rejections_total',
-    help: 'HR webhook deliveries refused, by source and reason (nothing of them is stored)',
-    labelNames: ['source', 'reason'] as const,
-    registers: [deps.registry],
-  })
-  const accepted = new Counter({
-    name: 'tenure_webhook_notices_total',
-    help: 'HR notices accepted, by source and outcome (stored or duplicate)',
-    labelNames: ['source', 'outcome'] as const,
-    registers: [deps.registry],
-  })
+  const { rejections, accepted } = createWebhookMetrics(deps.registry)
   // Group commit: concurrent deliveries share one transaction (src/db/hr-inbox.ts createInboxWriter).
   const inbox = createInboxWriter({ pool: deps.pool, boss: deps.boss })
   const router = express.Router()

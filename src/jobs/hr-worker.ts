@@ -12,14 +12,14 @@
 import { z } from 'zod'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
-import { adapterFor, clampFutureTimestamps, HrEmployeeNotFoundError, type HrSourcesConfig } from '../hr/index.ts'
+import { adapterFor, clampFutureTimestamps, HrEmployeeNotFoundError, type HrSourceConfig, type HrSourcesConfig } from '../hr/index.ts'
 import { canonicalEventSchema, type CanonicalEvent } from '../../state-machines/events.ts'
 import { applyHrEvent, type EngineDeps } from '../lifecycle/engine.ts'
 import { markHrEvent, markInbox, markInboxClamped, nextReceivedNotice, readInbox, recordHrEvent, type InboxRow } from '../db/hr-inbox.ts'
 import { recordAudit } from '../audit/index.ts'
 import { isProvisionerError } from '../../provisioners/errors.ts'
 import { HR_EVENT_QUEUE } from './queues.ts'
-import { anchorReleased, checkLane, guardTerminations, type BulkHoldDeps } from '../hr/bulk-hold.ts'
+import { bulkHoldGate, type BulkHoldDeps } from '../hr/bulk-hold.ts'
 import type { NotifyConfig } from '../notify/index.ts'
 import type { WorkerDefinition } from './runtime.ts'
 import { hrEventJobSchema } from './payloads.ts'
@@ -89,13 +89,39 @@ function holdDeps(deps: HrWorkerDeps): BulkHoldDeps {
 }
 
 async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Promise<Outcome> {
-  const lane = await checkLane(holdDeps(deps), row)
-  if (lane.kind === 'held') {
-    log.info({ inboxId: row.id, source: row.source, holdId: lane.holdId }, 'HR notice held behind an earlier held notice of the same employee')
-    return lane
-  }
-  if (lane.kind === 'defer') return lane
   const config = deps.sources[row.source]
+  // The mass-termination hold decides once, before the engine: held, deferred, or these events.
+  const gate = await bulkHoldGate(holdDeps(deps), row, config, () => readNotice(deps, row, config, log))
+  if (gate.kind === 'hold') {
+    log.info(
+      { inboxId: row.id, source: row.source, holdId: gate.holdId },
+      gate.reason === 'employee_held' ? 'HR notice held behind an earlier held notice of the same employee' : 'termination held by the mass-termination hold',
+    )
+    return { kind: 'held', holdId: gate.holdId }
+  }
+  if (gate.kind === 'defer') return { kind: 'defer' }
+  if (gate.kind === 'settled') return { kind: 'done', events: [] }
+  const events = gate.events
+  for (const event of events) {
+    await recordHrEvent(deps.pool, row.id, event)
+    await applyHrEvent(deps.engine, event, {
+      actor: { type: 'hr_source', id: row.source },
+      correlationId: row.correlation_id,
+      within: async (client, result) => {
+        await markHrEvent(client, event.eventId, result.employeeId, result.applied ? 'applied' : result.ignoredReason === 'duplicate' ? 'duplicate' : 'ignored', result.ignoredReason)
+      },
+    })
+  }
+  await markInbox(deps.pool, row.id, 'processed', events.length)
+  return { kind: 'done', events: events.map((e) => e.type) }
+}
+
+/**
+ * Read one notice into canonical events: the adapter's re-fetch and normalisation (webhooks) or
+ * the stored events (reconciliation), then the future-timestamp clamp. Undefined when reading
+ * settled the notice (no such employee in HR, or a notice that can never be normalised).
+ */
+async function readNotice(deps: HrWorkerDeps, row: InboxRow, config: HrSourceConfig | undefined, log: Logger): Promise<CanonicalEvent[] | undefined> {
   const adapter = adapterFor(row.source)
   let events: CanonicalEvent[]
   try {
@@ -132,14 +158,14 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
           details: { inboxId: row.id, source: row.source, hrEmployeeId: row.employee_external_id, vendorEventType: row.vendor_event_type },
         },
       ])
-      return { kind: 'done', events: [] }
+      return undefined
     }
     const permanent = err instanceof PermanentIntakeError || (isProvisionerError(err) && (err.kind === 'Permanent' || err.kind === 'NotFound'))
     if (permanent) {
       // Retrying cannot help and would block this employee's lane: record and move on.
       await markInbox(deps.pool, row.id, 'failed', 0, { message: (err as Error).message })
       log.error({ inboxId: row.id, source: row.source, err: (err as Error).message }, 'HR notice could not be normalised')
-      return { kind: 'done', events: [] }
+      return undefined
     }
     throw err // the vendor API may be down: retry with backoff; the notice stays in the inbox
   }
@@ -163,25 +189,5 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
       },
     ])
   }
-  if (lane.released) {
-    events = anchorReleased(events, row.received_at)
-  } else {
-    const guard = await guardTerminations(holdDeps(deps), row, events, config)
-    if (guard.kind === 'held') {
-      log.info({ inboxId: row.id, source: row.source, holdId: guard.holdId }, 'termination held by the mass-termination hold')
-      return guard
-    }
-  }
-  for (const event of events) {
-    await recordHrEvent(deps.pool, row.id, event)
-    await applyHrEvent(deps.engine, event, {
-      actor: { type: 'hr_source', id: row.source },
-      correlationId: row.correlation_id,
-      within: async (client, result) => {
-        await markHrEvent(client, event.eventId, result.employeeId, result.applied ? 'applied' : result.ignoredReason === 'duplicate' ? 'duplicate' : 'ignored', result.ignoredReason)
-      },
-    })
-  }
-  await markInbox(deps.pool, row.id, 'processed', events.length)
-  return { kind: 'done', events: events.map((e) => e.type) }
+  return events
 }

@@ -4,11 +4,11 @@
  * correlation id, and counts outcomes. Handlers stay small: validate → do → return.
  */
 import type { Job, WorkOptions } from 'pg-boss'
-import { Counter, Histogram, type Registry } from 'prom-client'
 import type { z } from 'zod'
 import type { Logger } from '../log.ts'
 import type { Boss } from './boss.ts'
 import { serializeError } from '../http/errors.ts'
+import type { JobMetrics } from '../http/metrics.ts'
 
 export interface JobContext {
   jobId: string
@@ -26,28 +26,6 @@ export interface WorkerDefinition<S extends z.ZodType> {
   options?: WorkOptions
 }
 
-export interface JobMetrics {
-  outcomes: Counter<'queue' | 'outcome'>
-  duration: Histogram<'queue'>
-}
-
-export function createJobMetrics(registry: Registry): JobMetrics {
-  return {
-    outcomes: new Counter({
-      name: 'tenure_jobs_total',
-      help: 'Jobs handled by queue and outcome (completed, failed, invalid)',
-      labelNames: ['queue', 'outcome'] as const,
-      registers: [registry],
-    }),
-    duration: new Histogram({
-      name: 'tenure_job_duration_seconds',
-      help: 'Job handler duration by queue',
-      labelNames: ['queue'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
-    }),
-  }
-}
 
 /** A job payload that fails validation will never succeed: fail it without retries. */
 export class InvalidPayloadError extends Error {

@@ -21,9 +21,9 @@ import { applyHrProfile, type LifecycleContext } from '../../state-machines/empl
 import { caseView, type CaseView } from './case-view.ts'
 import type { HrLifecycleEvent, LifecycleEvent, Moments, NotifyKind } from '../../state-machines/lifecycle-types.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
-import type { EmployeeProfile } from '../domain/access.ts'
 import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, terminationMoment } from './schedule.ts'
+import { slaMinutesFor } from '../sla/deadline.ts'
 import { closeStaleTasks, ensureResidualTasks } from '../db/manual-tasks.ts'
 import { employeeExists, insertEmployeeIfAbsent, lockEmployeeById, lockEmployeeBySource, saveEmployeeState, type EmployeeLockRow } from '../db/employees.ts'
 import { LIFECYCLE_VERSIONING, type MachineVersioning } from '../../state-machines/upgrades.ts'
@@ -159,11 +159,6 @@ export function buildHrEvent(deps: Pick<EngineDeps, 'policy' | 'systems' | 'sche
 }
 
 /** The SLA budget of each system for this profile (policy may only lower the default). */
-export function slaMinutesFor(deps: Pick<EngineDeps, 'policy' | 'systems'>, profile: EmployeeProfile | undefined): Record<string, number> {
-  const evaluation = evaluatePolicy(profile ?? { employeeId: '-', firstName: '-', lastName: '-' }, deps.policy, deps.systems())
-  return evaluation.slaMinutes
-}
-
 export async function applyHrEvent(deps: EngineDeps, hr: CanonicalEvent, options: ApplyOptions): Promise<ApplyResult> {
   return applyToEmployee(deps, { source: hr.source, externalId: hr.employeeId }, (ctx, now) => buildHrEvent(deps, ctx, hr, now), options, true)
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts'
 import { employeeKeyOf, type LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
 import { joinerCaseView, type CaseView, type JoinerCaseView } from './case-view.ts'
 import type { MachineVersioning } from '../../state-machines/upgrades.ts'
-import { slaDeadline } from './schedule.ts'
+import { leaverDeadlines, slaDeadline } from '../sla/deadline.ts'
 import { currentSnapshot } from './restore.ts'
 import { employeeSnapshot, upsertEmployeeAccounts, lockEmployeeSnapshot, type AccountProjection } from '../db/employees.ts'
 import { cancelLeaverCase, upsertJoinerCaseWithSystems, upsertLeaverCaseWithSystems } from '../db/cases.ts'
@@ -182,17 +182,6 @@ export async function machineAwaitsJob(
   if (!ctx) return true
   const pending = ctx.systems[request.system]?.pending
   return pending !== undefined && pending.action === request.action && (pending.phase ?? undefined) === (request.phase ?? undefined)
-}
-
-/**
- * A leaver case's deadlines: each system's (the HR effective moment plus its SLA budget, 240
- * minutes where the policy names none) and the case's, the earliest of them. The what-if plan
- * (what-if.ts) shows the same figures for a termination that has not happened.
- */
-export function leaverDeadlines(effectiveAt: string, systems: readonly string[], slaMinutes: Record<string, number>): { caseDeadline: string; systems: Record<string, string> } {
-  const perSystem = Object.fromEntries(systems.map((s) => [s, slaDeadline(effectiveAt, slaMinutes[s] ?? 240)]))
-  const deadlines = Object.values(perSystem).sort()
-  return { caseDeadline: deadlines[0] ?? slaDeadline(effectiveAt, 240), systems: perSystem }
 }
 
 /** The leaver case of this generation and its systems; returns the case when there is a termination. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { enableMoment, leaveMoment, provisionMoment, resolveZone, slaDeadline, terminationMoment } from './schedule.ts'
+import { enableMoment, leaveMoment, provisionMoment, resolveZone, terminationMoment } from './schedule.ts'
 
 const opts = { dateOnlyMeans: 'end_of_day', defaultTimeZone: 'UTC' } as const
 
@@ -126,16 +126,5 @@ describe('joiner moments', () => {
     assert.throws(() => enableMoment('2025-11-03', 'UTC', '9am'), /dayStartsAt/)
     assert.throws(() => provisionMoment('2025-11-03', 'UTC', -1), /leadTimeDays/)
     assert.throws(() => leaveMoment('2025-13-45', 'UTC'), /date/)
-  })
-})
-
-describe('slaDeadline', () => {
-  test('when the four-hour budget spans the Berlin spring change, then it is four real hours, not wall-clock hours', () => {
-    // 00:30 CET on 2025-03-30 is 23:30Z; four hours later is 03:30Z = 05:30 CEST (wall clock shows five hours).
-    assert.equal(slaDeadline('2025-03-30T00:30:00+01:00', 240), '2025-03-30T03:30:00.000Z')
-  })
-
-  test('when minutes are negative, then it is refused', () => {
-    assert.throws(() => slaDeadline('2025-03-30T00:30:00Z', -5), /SLA minutes/)
   })
 })

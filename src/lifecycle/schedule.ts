@@ -51,13 +51,14 @@ export function resolveZone(timeZone: string | undefined, defaultTimeZone: strin
   throw new RangeError(`invalid default time zone "${defaultTimeZone}"`)
 }
 
-function iso(dt: DateTime): string {
+/** A UTC ISO string with milliseconds (src/sla/deadline.ts uses it too). */
+export function iso(dt: DateTime): string {
   const out = dt.toUTC().toISO()
   if (out === null) throw new RangeError(`invalid moment: ${dt.invalidExplanation ?? 'unknown reason'}`)
   return out
 }
 
-function parseInstant(value: string, label: string): DateTime {
+export function parseInstant(value: string, label: string): DateTime {
   const dt = DateTime.fromISO(value, { setZone: true })
   if (!dt.isValid) throw new RangeError(`${label}: "${value}" is not an ISO 8601 date-time`)
   return dt
@@ -139,10 +140,4 @@ function firstOccurrence(at: DateTime): DateTime {
 /** Start of a leave (or of the return from it): the start of that local day. */
 export function leaveMoment(date: string, timeZone: string | undefined, defaultTimeZone = 'UTC'): string {
   return iso(startOfLocalDay(date, resolveZone(timeZone, defaultTimeZone), 0, 'date'))
-}
-
-/** SLA deadline: an absolute duration after the effective moment (wall clocks do not matter). */
-export function slaDeadline(effectiveAt: string, minutes: number): string {
-  if (!Number.isFinite(minutes) || minutes < 0) throw new RangeError(`SLA minutes must be ≥ 0, got ${minutes}`)
-  return iso(parseInstant(effectiveAt, 'effectiveAt').plus({ minutes }))
 }

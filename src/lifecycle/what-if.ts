@@ -25,8 +25,8 @@ import { orderSteps } from '../../provisioners/kit/revocation.ts'
 import type { AccessGrant, AccessList, EmployeeProfile, RevocationStepKind, SystemId } from '../domain/access.ts'
 import { diffAccess, evaluatePolicy } from '../policy/index.ts'
 import type { ExceptionRecord } from '../exceptions/store.ts'
-import { buildHrEvent, slaMinutesFor, type EngineDeps } from './engine.ts'
-import { leaverDeadlines } from './projections.ts'
+import { buildHrEvent, type EngineDeps } from './engine.ts'
+import { leaverDeadlines, slaMinutesFor } from '../sla/deadline.ts'
 import { currentSnapshot, noEffects, restore, type Effects } from './restore.ts'
 
 export const WHAT_IF_CHANGES = ['move', 'termination', 'rehire'] as const

@@ -1,4 +1,4 @@
-/** Notifications: Slack, signed webhooks, email and the log; the SLA escalation ladder; the `notify` queue. */
+/** Notifications: Slack, signed webhooks, email and the log; the `notify` queue. The SLA escalation ladder that sends some of them lives in src/sla/. */
 export {
   DEFAULT_ESCALATION_STEPS,
   DEFAULT_NOTIFY_ROUTES,
@@ -29,18 +29,6 @@ export { NotificationDeliveryError, type Delivery, type EmailLedger, type SendDe
 export { classifySmtpError, emailContent, escapeHtml, messageIdFor, sendEmail } from './email.ts'
 export { resolveRecipients, routeNotification, type RoutedNotification, type Routing, type RoutingInput } from './routing.ts'
 export { enqueueNotification, type EnqueueContext } from './enqueue.ts'
-export {
-  budgetLabel,
-  dueSteps,
-  escalationMoments,
-  escalationNotification,
-  formatDuration,
-  nextEscalationAt,
-  type CaseInfo,
-  type CaseSystemStatus,
-  type CaseWindow,
-  type StepMoment,
-} from './escalation.ts'
 export { logNotification } from './log-channel.ts'
 export {
   NOTIFICATION_KINDS,

@@ -10,11 +10,13 @@ import { z } from 'zod'
 import type { Boss } from '../jobs/boss.ts'
 import { inTransaction } from '../jobs/boss.ts'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
-import { escalationSystemsOf, insertEscalation, lockCaseForEscalation, markCaseBreached, type EscalationCaseRow } from '../db/cases.ts'
+import { escalationSystemsOf, insertEscalation, lockCaseForEscalation, markCaseBreached, type EscalationCaseRow } from './store.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit } from '../audit/index.ts'
 import { SYSTEM_ACTOR } from '../lifecycle/engine.ts'
-import { escalationMoments, escalationNotification, notifyJobs, resolveRecipients, type EscalationStep, type NotifyConfig } from '../notify/index.ts'
+import { notifyJobs, resolveRecipients, type EscalationStep, type NotifyConfig } from '../notify/index.ts'
+import { escalationMoments, escalationNotification } from './ladder.ts'
+import { leaverSystemAtRisk } from './health.ts'
 import { uuidV5 } from '../util/ids.ts'
 import { SLA_ESCALATION_QUEUE } from '../jobs/queues.ts'
 import type { WorkerDefinition } from '../jobs/runtime.ts'
@@ -72,7 +74,7 @@ async function escalate(deps: EscalationDeps, client: PoolClient, kase: Escalati
   const step = steps.find((s) => s.name === data.step)
   if (!step) return 'step_not_configured'
   const systems = await escalationSystemsOf(client, kase.id)
-  const atRisk = systems.filter((s) => !s.verified_at && s.status !== 'absent' && !s.waiting_on && s.status !== 'waiting_exception')
+  const atRisk = systems.filter(leaverSystemAtRisk)
   if (systems.length > 0 && atRisk.length === 0) return 'nothing_at_risk'
   const moment = escalationMoments({ effectiveAt: kase.effective_at, deadlineAt: kase.deadline_at, steps }).find((m) => m.step.name === step.name)!
   const inserted = await insertEscalation(client, { caseId: kase.id, step: step.name, dueAt: moment.dueAt, deadlineAt: kase.deadline_at, openSystems: atRisk.map((s) => s.system) })

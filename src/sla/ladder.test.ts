@@ -1,9 +1,9 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { DEFAULT_ESCALATION_STEPS, type EscalationStep } from './config.ts'
-import { dueSteps, escalationMoments, escalationNotification, nextEscalationAt, type CaseInfo } from './escalation.ts'
-import { notificationSchema } from './model.ts'
+import { DEFAULT_ESCALATION_STEPS, type EscalationStep } from '../notify/config.ts'
+import { dueSteps, escalationMoments, escalationNotification, nextEscalationAt, type CaseInfo } from './ladder.ts'
+import { notificationSchema } from '../notify/model.ts'
 
 const EFFECTIVE = '2025-03-03T09:00:00.000Z'
 const DEADLINE = '2025-03-03T13:00:00.000Z' // a four-hour budget

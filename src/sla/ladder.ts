@@ -7,8 +7,8 @@
  * (HR reported the termination three hours after it took effect) owes every step whose moment
  * has passed, at once, each once; a step already sent is never owed again.
  */
-import type { EscalationStep } from './config.ts'
-import { NOTIFICATION_ID, type Notification, type Severity } from './model.ts'
+import type { EscalationStep } from '../notify/config.ts'
+import { NOTIFICATION_ID, type Notification, type Severity } from '../notify/model.ts'
 
 type Instant = string | Date | number
 
