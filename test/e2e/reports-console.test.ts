@@ -16,7 +16,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import { needsChromium, openSignedIn, SHOTS, startBrowser, type OpenedPage } from '../helpers/e2e.ts'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { verifyReportFile, type ReportManifest } from '../../src/reports/manifest.ts'
@@ -56,21 +56,10 @@ describe('auditor exports reports and reads the report history in the console', 
     if (folder) await rm(folder, { recursive: true, force: true })
   })
 
-  async function openAudit(): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US', acceptDownloads: true })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(auditor)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
-    return { page, problems, close: () => context.close() }
+  async function openAudit(): Promise<OpenedPage> {
+    const opened = await openSignedIn(browser, t.url, auditor, { acceptDownloads: true })
+    await opened.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
+    return opened
   }
 
   const save = async (page: Page, link: RegExp | string, scope = page.locator('body')): Promise<string> => {
