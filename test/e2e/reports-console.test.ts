@@ -144,7 +144,8 @@ describe('auditor exports reports and reads the report history in the console', 
     const newest = rows.first()
     assert.match((await newest.textContent()) ?? '', /Internal audit.*2025-01-01 – 2025-01-31NDJSON0signed/)
     assert.equal(await newest.locator('.person').first().getAttribute('title'), `Internal audit\napi_token:${auditorId}`, 'the name (cut when long) and the id on hover')
-    await page.locator('#report-history').scrollIntoViewIfNeeded()
+    // The history itself in the picture, not the report form above it.
+    await page.locator('section[aria-labelledby="report-history"]').evaluate((el) => el.scrollIntoView({ block: 'start' }))
     await page.screenshot({ path: path.join(SHOTS, 'reports-history.png'), fullPage: false })
 
     await pager.getByRole('button', { name: 'Next' }).click()
