@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import type { Browser } from 'playwright-core'
-import { needsChromium, openSignedIn, SHOTS, startBrowser } from '../helpers/e2e.ts'
+import { needsChromium, openSignedIn, requestExceptionOnApprovals, SHOTS, startBrowser } from '../helpers/e2e.ts'
 import { hrEvent, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
@@ -44,13 +44,7 @@ describe('the sandbox mail card in the console', needsChromium, () => {
     await card.getByText('None yet.', { exact: false }).waitFor()
 
     await nav.getByRole('link', { name: 'Approvals' }).click()
-    const form = page.getByRole('region', { name: 'Request an exception' })
-    await form.getByLabel('Find the employee').fill('Mailcard')
-    await form.getByLabel('Employee', { exact: true }).locator('option', { hasText: 'Mae Mailcard' }).waitFor({ state: 'attached' })
-    await form.getByLabel('Kind').selectOption('legal_hold')
-    await form.getByLabel('Until (your time zone)').fill(new Date(Date.now() + 30 * DAY).toISOString().slice(0, 16))
-    await form.getByLabel(/^Reason/).fill('Litigation hold from legal, matter LEG-2026-204')
-    await form.getByRole('button', { name: 'Request exception' }).click()
+    await requestExceptionOnApprovals(page, { search: 'Mailcard', employee: 'Mae Mailcard', kind: 'legal_hold', until: new Date(Date.now() + 30 * DAY), reason: 'Litigation hold from legal, matter LEG-2026-204' })
     await page.getByTestId('decision-notice').filter({ hasText: /^Requested legal hold on every system for Mae Mailcard/ }).waitFor()
 
     // The card refreshes by itself (every 3 s): no reload.

@@ -89,3 +89,18 @@ export async function openSignedIn(browser: Browser, url: string, token: string,
   await signInWithToken(opened.page, url, token)
   return opened
 }
+
+/**
+ * Ask for an exception the way a user does on Approvals (the page open): find the employee by
+ * `search`, pick `employee` from what the search found, the kind, the end (your time zone) and
+ * the reason, then submit. The caller waits for what the page says next.
+ */
+export async function requestExceptionOnApprovals(page: Page, request: { search: string; employee: string; kind: string; until: Date; reason: string }): Promise<void> {
+  const form = page.getByRole('region', { name: 'Request an exception' })
+  await form.getByLabel('Find the employee').fill(request.search)
+  await form.getByLabel('Employee', { exact: true }).locator('option', { hasText: request.employee }).waitFor({ state: 'attached' })
+  await form.getByLabel('Kind').selectOption(request.kind)
+  await form.getByLabel('Until (your time zone)').fill(request.until.toISOString().slice(0, 16))
+  await form.getByLabel(/^Reason/).fill(request.reason)
+  await form.getByRole('button', { name: 'Request exception' }).click()
+}
