@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import type { Browser } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import { needsChromium, openSignedIn, SHOTS, startBrowser } from '../helpers/e2e.ts'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { startHrEmulators, type HrEmulators } from '../../src/hr/emulators/index.ts'
@@ -47,19 +47,8 @@ describe('IT admin in the console', needsChromium, () => {
   })
 
   test('when an admin creates, sees and revokes a token, reads the health of sources and systems and reconciles one system now, then each step shows and is real', async () => {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
+    const { context, page, problems } = await openSignedIn(browser, t.url, admin)
     page.on('dialog', (d) => void d.accept())
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(admin)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click()
     await page.getByRole('heading', { name: 'Administration' }).waitFor()
 
@@ -119,18 +108,7 @@ describe('IT admin in the console', needsChromium, () => {
     await signIn({ sub: 'u-grace', name: 'Grace Hopper', email: 'grace@example.com', auth_time: Math.floor(Date.now() / 1000) - 3600, roles: ['tenure-admins', 'compliance'] })
     await signIn({ sub: 'u-alan', name: 'Alan Turing', email: 'alan@example.com', roles: ['it-ops'] })
 
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('pageerror', (e) => problems.push(e.message))
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(admin)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
+    const { context, page, problems } = await openSignedIn(browser, t.url, admin)
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click()
     await page.getByRole('heading', { name: 'Signed in with SSO' }).waitFor()
 

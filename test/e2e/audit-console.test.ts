@@ -12,8 +12,8 @@ import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import type { Browser } from 'playwright-core'
+import { needsChromium, openSignedIn, SHOTS, startBrowser, type OpenedPage } from '../helpers/e2e.ts'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { BIN } from '../helpers/process.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
@@ -43,21 +43,10 @@ describe('auditor in the console, with no signing key configured', needsChromium
     if (folder) await rm(folder, { recursive: true, force: true })
   })
 
-  async function openAudit(): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US', acceptDownloads: true })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(auditor)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
-    return { page, problems, close: () => context.close() }
+  async function openAudit(): Promise<OpenedPage> {
+    const opened = await openSignedIn(browser, t.url, auditor, { acceptDownloads: true })
+    await opened.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
+    return opened
   }
 
   test('when the audit trail has no signed checkpoint, then the console says it is not covered instead of a green "Intact", and says how much is covered once one is signed', async () => {
@@ -141,7 +130,10 @@ describe('auditor in the console, with no signing key configured', needsChromium
     await count.filter({ hasText: '50 entries shown, more match' }).waitFor()
     const rows = page.getByRole('region', { name: 'Audit log entries' }).locator('tbody tr')
     assert.match((await rows.first().textContent()) ?? '', /exception\.requested/, 'newest first')
-    await page.locator('#log').scrollIntoViewIfNeeded()
+    // The log itself in the picture, not the report form above it: its card at the top of the window.
+    const log = page.getByRole('region', { name: 'Audit log', exact: true })
+    await log.evaluate((el) => el.scrollIntoView({ block: 'start' }))
+    assert.ok(Math.abs((await log.boundingBox())!.y) < 2, 'the audit log starts at the top of the window')
     await page.screenshot({ path: path.join(SHOTS, 'audit-log.png'), fullPage: false })
     await page.getByRole('button', { name: 'Next 50' }).click()
     await count.filter({ hasText: '60 entries shown, all that match' }).waitFor()

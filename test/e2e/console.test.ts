@@ -8,12 +8,11 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, statSync, readdirSync } from 'node:fs'
-import { mkdir, readFile, mkdtemp, rm } from 'node:fs/promises'
+import { readFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { needsChromium, openPage, signInWithToken, SHOTS, startBrowser, type OpenedPage } from '../helpers/e2e.ts'
 import { reconcileDeps, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
 import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc.ts'
@@ -22,26 +21,7 @@ import type { Role } from '../../src/auth/roles.ts'
 import { generateSigningKey } from '../../src/audit/index.ts'
 import { verifyReportFile } from '../../src/reports/manifest.ts'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/console') : path.join(ROOT, 'test-results/console')
-// Long enough for a slow CI machine's first page load, short enough to fail fast.
-const WAIT = 20_000
-
-/** Build the console when web/dist is missing or older than its sources (npm install builds it too). */
-async function ensureBuilt(): Promise<void> {
-  const index = path.join(ROOT, 'web/dist/index.html')
-  const newest = (dir: string): number =>
-    Math.max(
-      ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)),
-    )
-  const sources = Math.max(newest(path.join(ROOT, 'web/src')), statSync(path.join(ROOT, 'web/index.html')).mtimeMs)
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
-  const { build } = await import('vite')
-  await build({ configFile: path.join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' })
-}
-
-describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install chromium` }, () => {
+describe('web console in headless Chromium', needsChromium, () => {
   let t: TestTenure
   let oidc: OidcIssuer
   let browser: Browser
@@ -50,7 +30,6 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
   const tokens = {} as Record<'admin' | 'approverA' | 'approverB' | 'operator' | 'auditor', { token: string; id: string }>
 
   before(async () => {
-    await Promise.all([ensureBuilt(), mkdir(SHOTS, { recursive: true })])
     downloads = await mkdtemp(path.join(tmpdir(), 'tenure-e2e-'))
     oidc = await startOidcIssuer({ user: { sub: 'sso-grace', name: 'Grace SSO', email: 'grace@example.com', roles: ['tenure-approvers'] } })
     t = await startTestTenure({
@@ -75,12 +54,7 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
       tokens[name] = { token: created.token, id: created.apiToken.id }
     }
     await Promise.all([make('admin', 'admin'), make('approverA', 'approver'), make('approverB', 'approver'), make('operator', 'operator'), make('auditor', 'auditor')])
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Playwright gives every launch a fresh, empty profile (--user-data-dir) of its own.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    })
+    browser = await startBrowser()
   })
 
   after(async () => {
@@ -90,30 +64,11 @@ describe('web console in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
     if (downloads) await rm(downloads, { recursive: true, force: true })
   })
 
-  /** A fresh browser context; every CSP violation or uncaught error its pages report lands in `problems`. */
-  async function open(options: { viewport?: { width: number; height: number } } = {}): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-    const context = await browser.newContext({
-      viewport: options.viewport ?? { width: 1280, height: 900 },
-      timezoneId: 'America/New_York',
-      locale: 'en-US',
-      acceptDownloads: true,
-    })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    return { context, page, problems }
-  }
+  /** A fresh browser context (New York time); every CSP violation or uncaught error its pages report lands in `problems`. */
+  const open = (options: { viewport?: { width: number; height: number } } = {}): Promise<OpenedPage> =>
+    openPage(browser, { viewport: options.viewport ?? { width: 1280, height: 900 }, timezoneId: 'America/New_York', acceptDownloads: true })
 
-  async function signIn(page: Page, who: keyof typeof tokens): Promise<void> {
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(tokens[who].token)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
-  }
+  const signIn = (page: Page, who: keyof typeof tokens): Promise<void> => signInWithToken(page, t.url, tokens[who].token)
 
   async function api(who: keyof typeof tokens, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(`${t.url}${url}`, {

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import { needsChromium, openSignedIn, SHOTS, startBrowser, WAIT, type OpenedPage } from '../helpers/e2e.ts'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { recordAudit } from '../../src/audit/index.ts'
@@ -109,21 +109,7 @@ describe('employee page and names in the console', needsChromium, () => {
     await t?.stop()
   })
 
-  async function open(who: Who, width = 1440, height = 900): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width, height }, locale: 'en-US' })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(tokens[who].token)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
-    return { page, problems, close: () => context.close() }
-  }
+  const open = (who: Who, width = 1440, height = 900): Promise<OpenedPage> => openSignedIn(browser, t.url, tokens[who].token, { viewport: { width, height } })
 
   // page.waitForFunction evaluates a string, which the console's Content-Security-Policy forbids: poll the title instead.
   const titleIs = async (page: Page, title: string) => {

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { Command } from 'commander'
 import type { Browser, Page } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import { needsChromium, openSignedIn, requestExceptionOnApprovals, SHOTS, startBrowser, type OpenedPage } from '../helpers/e2e.ts'
 import { registerExceptionCommands } from '../../src/exceptions/cli.ts'
 import { hrEvent, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
@@ -73,21 +73,7 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     return { status: res.status, body: (await res.json()) as Record<string, unknown> }
   }
 
-  async function signIn(who: keyof typeof tokens): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US', timezoneId: 'UTC' })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(tokens[who].token)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
-    return { page, problems, close: () => context.close() }
-  }
+  const signIn = (who: keyof typeof tokens): Promise<OpenedPage> => openSignedIn(browser, t.url, tokens[who].token, { timezoneId: 'UTC' })
 
   const nav = (page: Page) => page.getByRole('navigation', { name: 'Main' })
   let hold = ''
@@ -97,13 +83,7 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     await nav(admin.page).getByRole('link', { name: 'Approvals' }).click()
     await admin.page.getByRole('heading', { name: 'Approvals', level: 1 }).waitFor()
     assert.equal(await admin.page.title(), 'Approvals · Tenure')
-    const form = admin.page.getByRole('region', { name: 'Request an exception' })
-    await form.getByLabel('Find the employee').fill('Hopper')
-    await form.getByLabel('Employee', { exact: true }).locator('option', { hasText: 'Grace Hopper' }).waitFor({ state: 'attached' })
-    await form.getByLabel('Kind').selectOption('legal_hold')
-    await form.getByLabel('Until (your time zone)').fill(new Date(Date.now() + 30 * DAY).toISOString().slice(0, 16))
-    await form.getByLabel(/^Reason/).fill('Litigation hold from legal, matter LEG-2026-117')
-    await form.getByRole('button', { name: 'Request exception' }).click()
+    await requestExceptionOnApprovals(admin.page, { search: 'Hopper', employee: 'Grace Hopper', kind: 'legal_hold', until: new Date(Date.now() + 30 * DAY), reason: 'Litigation hold from legal, matter LEG-2026-117' })
     await admin.page.getByTestId('decision-notice').filter({ hasText: /^Requested legal hold on every system for Grace Hopper: now requested/ }).waitFor()
     const listed = await api('admin', 'GET', `/api/v1/exceptions?employeeId=${leaver}&status=requested`)
     const items = listed.body.items as { id: string; requestedBy: string; requestedByName: string | null }[]

@@ -9,8 +9,8 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import type { Browser, Page } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import type { Browser } from 'playwright-core'
+import { needsChromium, openSignedIn, SHOTS, startBrowser, type OpenedPage } from '../helpers/e2e.ts'
 import { hrEvent, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
@@ -45,21 +45,7 @@ describe('emergency off-boarding in the console', needsChromium, () => {
     await t?.stop()
   })
 
-  async function signIn(token: string): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(token)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
-    return { page, problems, close: () => context.close() }
-  }
+  const signIn = (token: string): Promise<OpenedPage> => openSignedIn(browser, t.url, token)
 
   test('when an admin cuts a person off now and a second admin approves it, then the request waits for the second person, access is cut on approval and the employee page says so', async () => {
     const first = await signIn(tokens.first)

@@ -16,7 +16,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import { needsChromium, openSignedIn, SHOTS, startBrowser, type OpenedPage } from '../helpers/e2e.ts'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { verifyReportFile, type ReportManifest } from '../../src/reports/manifest.ts'
@@ -56,21 +56,10 @@ describe('auditor exports reports and reads the report history in the console', 
     if (folder) await rm(folder, { recursive: true, force: true })
   })
 
-  async function openAudit(): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US', acceptDownloads: true })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(auditor)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
-    return { page, problems, close: () => context.close() }
+  async function openAudit(viewport?: { width: number; height: number }): Promise<OpenedPage> {
+    const opened = await openSignedIn(browser, t.url, auditor, { acceptDownloads: true, ...(viewport ? { viewport } : {}) })
+    await opened.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click()
+    return opened
   }
 
   const save = async (page: Page, link: RegExp | string, scope = page.locator('body')): Promise<string> => {
@@ -154,8 +143,9 @@ describe('auditor exports reports and reads the report history in the console', 
     assert.equal(await rows.count(), 10)
     const newest = rows.first()
     assert.match((await newest.textContent()) ?? '', /Internal audit.*2025-01-01 – 2025-01-31NDJSON0signed/)
-    assert.equal(await newest.locator('.person').first().getAttribute('title'), `api_token:${auditorId}`, 'the id on hover')
-    await page.locator('#report-history').scrollIntoViewIfNeeded()
+    assert.equal(await newest.locator('.person').first().getAttribute('title'), `Internal audit\napi_token:${auditorId}`, 'the name (cut when long) and the id on hover')
+    // The history itself in the picture, not the report form above it.
+    await page.locator('section[aria-labelledby="report-history"]').evaluate((el) => el.scrollIntoView({ block: 'start' }))
     await page.screenshot({ path: path.join(SHOTS, 'reports-history.png'), fullPage: false })
 
     await pager.getByRole('button', { name: 'Next' }).click()
@@ -200,5 +190,30 @@ describe('auditor exports reports and reads the report history in the console', 
     await pager.filter({ hasText: 'Showing 1–10 of 12 reports' }).waitFor()
     await close()
     assert.deepEqual(problems, [])
+  })
+
+  test('when the report history is read at 390 px and at 1440 px, then the page does not scroll sideways and who generated each report stays on one line', async () => {
+    for (const viewport of [{ width: 390, height: 844 }, { width: 1440, height: 900 }]) {
+      const { page, problems, close } = await openAudit(viewport)
+      const history = page.getByRole('region', { name: 'Report history' })
+      await page.getByTestId('pager-reports').filter({ hasText: /^Showing 1–10 of \d+ reports/ }).waitFor()
+      // A report made just now, so its offline steps (wide commands) are on the page too.
+      await page.getByRole('button', { name: 'Export and verify' }).click()
+      await page.getByTestId('offline-steps').waitFor()
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')
+      assert.ok(overflow <= 0, `${viewport.width} px: the page scrolls sideways by ${overflow}px`)
+      // The generated-by name: one line box of text, however narrow the window (the table scrolls instead).
+      const by = history.locator('tbody tr').first().locator('td').nth(1).locator('.person')
+      assert.equal(await by.textContent(), 'Internal audit')
+      // The line boxes the text spans, counted by their tops.
+      const lines = await by.evaluate((el) => {
+        const range = el.ownerDocument.createRange()
+        range.selectNodeContents(el)
+        return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size
+      })
+      assert.equal(lines, 1, `${viewport.width} px: "Internal audit" wraps onto ${lines} lines`)
+      await close()
+      assert.deepEqual(problems, [])
+    }
   })
 })

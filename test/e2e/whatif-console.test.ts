@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import type { Browser } from 'playwright-core'
-import { needsChromium, SHOTS, startBrowser, WAIT } from '../helpers/e2e.ts'
+import { needsChromium, openSignedIn, SHOTS, startBrowser } from '../helpers/e2e.ts'
 import { hrEvent, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
@@ -75,18 +75,7 @@ describe('What if… in the console', needsChromium, () => {
       }
     }
     const before = await footprint()
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en-US' })
-    const page = await context.newPage()
-    page.setDefaultTimeout(WAIT)
-    const problems: string[] = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of (401|403|404)/.test(m.text())) problems.push(m.text())
-    })
-    page.on('pageerror', (e) => problems.push(e.message))
-    await page.goto(`${t.url}/`)
-    await page.getByLabel('API token').fill(admin)
-    await page.getByRole('button', { name: 'Sign in with token' }).click()
-    await page.getByTestId('whoami').waitFor()
+    const { context, page, problems } = await openSignedIn(browser, t.url, admin)
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Employees' }).click()
     await page.getByRole('link', { name: 'Ada Whatif' }).click()
     await page.getByRole('heading', { name: 'What if…' }).waitFor()

@@ -4,7 +4,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import { createTestDatabase } from './db.ts'
+import { signStandardWebhook } from '../../src/hr/index.ts'
 
 export const BIN = fileURLToPath(new URL('../../bin/tenure.js', import.meta.url))
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -85,4 +91,59 @@ export function postgresProcessesFor(dataDir: string): number[] {
     }
   }
   return pids
+}
+
+/**
+ * `tenure serve` as a newcomer runs it, on a database and a data folder of its own: a sandbox
+ * system, a generic HR source signing with `secret`, and a queue quick enough for a test. Every
+ * serve started here is killed (if still running) and the database and folder removed by `cleanup`.
+ */
+export interface ServeSetup {
+  env: NodeJS.ProcessEnv
+  pool: pg.Pool
+  /** `tenure serve`, started and remembered for cleanup. */
+  serve(): Spawned
+  /** POST a signed `employee.hired` for `id` to the running server at `url`; resolves with the HTTP status. */
+  hire(url: string, id: string, profile: { firstName: string; lastName: string }, messageId: string): Promise<number>
+  cleanup(): Promise<void>
+}
+
+export async function prepareServe(name: string, secret: string): Promise<ServeSetup> {
+  const db = await createTestDatabase(name)
+  const dir = await mkdtemp(path.join(tmpdir(), `tenure-${name}-`))
+  const configFile = path.join(dir, 'tenure.yaml')
+  await writeFile(
+    configFile,
+    [
+      'server: { port: 0 }',
+      'queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, expireInSeconds: 30, superviseIntervalSeconds: 2 }',
+      `hr: { generic: { secrets: ['${secret}'] } }`,
+      'systems: { sandbox: { enabled: true } }',
+      'policy: { rules: [ { name: everyone, grant: { sandbox: { groups: [staff] } } } ] }',
+      '',
+    ].join('\n'),
+  )
+  const env = { DATABASE_URL: db.url, TENURE_CONFIG: configFile, TENURE_DATA_DIR: dir, PORT: '0' }
+  const pool = new pg.Pool({ connectionString: db.url })
+  const runs: Spawned[] = []
+  return {
+    env,
+    pool,
+    serve: () => {
+      const run = runTenure(['serve'], env)
+      runs.push(run)
+      return run
+    },
+    hire: async (url, id, profile, messageId) => {
+      const body = Buffer.from(JSON.stringify({ type: 'employee.hired', timestamp: new Date().toISOString(), data: { employeeId: id, profile, startDate: new Date().toISOString().slice(0, 10) } }))
+      const res = await fetch(`${url}/webhooks/hr/generic`, { method: 'POST', headers: { 'content-type': 'application/json', ...signStandardWebhook(body, secret, new Date(), messageId) }, body })
+      return res.status
+    },
+    cleanup: async () => {
+      for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL')
+      await pool.end()
+      await db.drop()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
 }

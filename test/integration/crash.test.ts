@@ -5,56 +5,19 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import pg from 'pg'
-import { createTestDatabase } from '../helpers/db.ts'
-import { runTenure } from '../helpers/process.ts'
-import { signStandardWebhook } from '../../src/hr/index.ts'
+import { prepareServe } from '../helpers/process.ts'
 
 const SECRET = `whsec_${Buffer.from('crash-test-secret-of-thirty-two!!').toString('base64')}`
 const N = 40
 
 test('when the server is killed with -9 during fan-out and restarted, then every job is done exactly once in effect', async () => {
-  const db = await createTestDatabase('crash')
-  const dir = await mkdtemp(path.join(tmpdir(), 'tenure-crash-'))
-  const configFile = path.join(dir, 'tenure.yaml')
-  await writeFile(
-    configFile,
-    [
-      'server: { port: 0 }',
-      'queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, expireInSeconds: 30, superviseIntervalSeconds: 2 }',
-      `hr: { generic: { secrets: ['${SECRET}'] } }`,
-      'systems: { sandbox: { enabled: true } }',
-      'policy: { rules: [ { name: everyone, grant: { sandbox: { groups: [staff] } } } ] }',
-      '',
-    ].join('\n'),
-  )
-  const env = { DATABASE_URL: db.url, TENURE_CONFIG: configFile, TENURE_DATA_DIR: dir, PORT: '0' }
-  const pool = new pg.Pool({ connectionString: db.url })
-  const children: Array<ReturnType<typeof runTenure>> = []
+  const setup = await prepareServe('crash', SECRET)
+  const { pool } = setup
   try {
-    const first = runTenure(['serve'], env)
-    children.push(first)
+    const first = setup.serve()
     const [, url] = await first.waitFor(/Tenure is listening on (http:\/\/[\d.]+:\d+)/, 60_000)
-    const today = new Date().toISOString().slice(0, 10)
     const accepted = await Promise.all(
-      Array.from({ length: N }, async (_, i) => {
-        const body = Buffer.from(
-          JSON.stringify({
-            type: 'employee.hired',
-            timestamp: new Date().toISOString(),
-            data: { employeeId: `K${i}`, profile: { firstName: 'Kill', lastName: `Nine${i}` }, startDate: today },
-          }),
-        )
-        const res = await fetch(`${url}/webhooks/hr/generic`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...signStandardWebhook(body, SECRET, new Date(), `msg_crash_${i}`) },
-          body,
-        })
-        return res.status
-      }),
+      Array.from({ length: N }, (_, i) => setup.hire(url!, `K${i}`, { firstName: 'Kill', lastName: `Nine${i}` }, `msg_crash_${i}`)),
     )
     assert.ok(accepted.every((s) => s === 202))
     // Kill it while the work is under way (some processed, most not).
@@ -67,8 +30,7 @@ test('when the server is killed with -9 during fan-out and restarted, then every
     first.child.kill('SIGKILL')
     await first.exited
 
-    const second = runTenure(['serve'], env)
-    children.push(second)
+    const second = setup.serve()
     await second.waitFor(/Tenure is listening on/, 60_000)
     const deadline = Date.now() + 120_000
     for (;;) {
@@ -89,9 +51,6 @@ test('when the server is killed with -9 during fan-out and restarted, then every
     second.child.kill('SIGTERM')
     assert.equal((await second.exited).code, 0)
   } finally {
-    for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL')
-    await pool.end()
-    await db.drop()
-    await rm(dir, { recursive: true, force: true })
+    await setup.cleanup()
   }
 })

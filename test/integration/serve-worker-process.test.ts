@@ -5,13 +5,8 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { getPriority, tmpdir } from 'node:os'
-import path from 'node:path'
-import pg from 'pg'
-import { createTestDatabase } from '../helpers/db.ts'
-import { runTenure, type Spawned } from '../helpers/process.ts'
-import { signStandardWebhook } from '../../src/hr/index.ts'
+import { getPriority } from 'node:os'
+import { prepareServe, type Spawned } from '../helpers/process.ts'
 
 const SECRET = `whsec_${Buffer.from('worker-process-test-secret-32!!!').toString('base64')}`
 
@@ -43,34 +38,12 @@ async function waitUntil(what: string, check: () => Promise<boolean> | boolean, 
 }
 
 test('when tenure serve runs, then the work is applied in a worker process it supervises: restarted when killed, stopped with it, gone when the parent is killed with -9', async () => {
-  const db = await createTestDatabase('workerproc')
-  const dir = await mkdtemp(path.join(tmpdir(), 'tenure-workerproc-'))
-  const configFile = path.join(dir, 'tenure.yaml')
-  await writeFile(
-    configFile,
-    [
-      'server: { port: 0 }',
-      'queue: { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, retryDelaySeconds: 1, expireInSeconds: 30, superviseIntervalSeconds: 2 }',
-      `hr: { generic: { secrets: ['${SECRET}'] } }`,
-      'systems: { sandbox: { enabled: true } }',
-      'policy: { rules: [ { name: everyone, grant: { sandbox: { groups: [staff] } } } ] }',
-      '',
-    ].join('\n'),
-  )
-  const env = { DATABASE_URL: db.url, TENURE_CONFIG: configFile, TENURE_DATA_DIR: dir, PORT: '0' }
-  const pool = new pg.Pool({ connectionString: db.url })
-  const runs: Spawned[] = []
-  const hire = async (url: string, id: string) => {
-    const body = Buffer.from(
-      JSON.stringify({ type: 'employee.hired', timestamp: new Date().toISOString(), data: { employeeId: id, profile: { firstName: 'Worker', lastName: id }, startDate: new Date().toISOString().slice(0, 10) } }),
-    )
-    const res = await fetch(`${url}/webhooks/hr/generic`, { method: 'POST', headers: { 'content-type': 'application/json', ...signStandardWebhook(body, SECRET, new Date(), `msg_${id}`) }, body })
-    assert.equal(res.status, 202)
-  }
+  const setup = await prepareServe('workerproc', SECRET)
+  const { pool } = setup
+  const hire = async (url: string, id: string) => assert.equal(await setup.hire(url, id, { firstName: 'Worker', lastName: id }, `msg_${id}`), 202)
   const active = async (id: string) => (await pool.query(`SELECT 1 FROM employees WHERE external_id = $1 AND state = 'active'`, [id])).rowCount === 1
   try {
-    const serve = runTenure(['serve'], env)
-    runs.push(serve)
+    const serve = setup.serve()
     const [, url] = await serve.waitFor(/Tenure is listening on (http:\/\/[\d.]+:\d+)/, 120_000)
     const [first] = workerPids(serve)
     assert.ok(first && first !== serve.child.pid && alive(first), 'a worker process of its own runs beside the HTTP process')
@@ -100,8 +73,7 @@ test('when tenure serve runs, then the work is applied in a worker process it su
     assert.ok(!alive(second), 'the worker process stopped with serve')
 
     // kill -9 of serve: the worker process notices and goes too (no orphan).
-    const again = runTenure(['serve'], env)
-    runs.push(again)
+    const again = setup.serve()
     await again.waitFor(/Tenure is listening on/, 120_000)
     const [third] = workerPids(again)
     assert.ok(third && alive(third))
@@ -109,9 +81,6 @@ test('when tenure serve runs, then the work is applied in a worker process it su
     await again.exited
     await waitUntil('the orphaned worker process to exit', () => !alive(third), 15_000)
   } finally {
-    for (const r of runs) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL')
-    await pool.end()
-    await db.drop()
-    await rm(dir, { recursive: true, force: true })
+    await setup.cleanup()
   }
 })

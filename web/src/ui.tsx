@@ -204,9 +204,10 @@ export function useTitle(title: string): void {
 }
 
 /** A person by name, with the id on hover; the id itself when no name is known. */
-export function Person({ id, name }: { id: string; name?: string | null }) {
+export function Person({ id, name, oneLine = false }: { id: string; name?: string | null; oneLine?: boolean }) {
+  // On one line a long name is cut, so the hover says it whole before the id.
   return (
-    <span className="person" title={id}>
+    <span className={oneLine ? 'person one-line' : 'person'} title={oneLine && name ? `${name}\n${id}` : id}>
       {name ?? id}
     </span>
   )

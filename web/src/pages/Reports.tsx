@@ -517,7 +517,7 @@ function ReportHistory({ reloadKey, onRunAgain }: { reloadKey: number; onRunAgai
                   <Time iso={r.generatedAt} />
                 </td>
                 <td>
-                  <Person id={r.generatedBy.id} name={r.generatedBy.name} />
+                  <Person id={r.generatedBy.id} name={r.generatedBy.name} oneLine />
                 </td>
                 <td>
                   {r.employee ? (
