@@ -52,6 +52,7 @@ import { effectiveAuditConfig, LOCAL_KEY_WARNING } from './audit/local-key.ts'
 import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
+import { createOffboardingQueues, emergencyExpiryWorker, scheduleEmergencyExpiry } from './offboarding/expiry.ts'
 import { COMPILED, rootPath } from './paths.ts'
 import { deadLetterDepths, queueAnswers } from './jobs/inspect.ts'
 import { leaverCaseCounts } from './db/cases.ts'
@@ -215,6 +216,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     await createProbeQueue(boss, config)
     await createQueues(boss, config, registry.enabledIds())
     await createExceptionQueues(boss, config)
+    await createOffboardingQueues(boss, config)
 
     // SLA metrics: time to verified revocation, and case gauges read from the database on scrape.
     const timeToRevoke = new Histogram({
@@ -293,6 +295,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     if (effectiveAudit.local) log.warn({ file: effectiveAudit.local.file, created: effectiveAudit.local.created }, LOCAL_KEY_WARNING)
     const auditConfig = effectiveAudit.config
     await scheduleAuditJobs(boss, auditConfig)
+    await scheduleEmergencyExpiry(boss)
     // Which configuration this process runs with, on the chain (a digest and the source, never values).
     await recordAudit(pool, [
       {
@@ -363,6 +366,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       })
       await registerWorker(host, { ...escalationWorker({ pool, boss, log, notify: () => notify, now: engine.now }), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...exceptionTimerWorker({ engine, config: config.exceptions, notify: () => notify }), options: { localConcurrency: 2, ...polling } })
+      await registerWorker(host, { ...emergencyExpiryWorker({ engine, config: config.offboarding.emergency, notify: () => notify }), options: { localConcurrency: 1, ...polling } })
       // Strict FIFO per employee: concurrency spreads over employees, never within one.
       await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: config.workers.hrEventConcurrency, ...polling } })
       const systemDeps = {
