@@ -51,6 +51,8 @@ import { effectiveAuditConfig, LOCAL_KEY_WARNING } from './audit/local-key.ts'
 import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
 import { exceptionTimerWorker } from './exceptions/worker.ts'
+import { createOffboardingQueues, emergencyExpiryWorker, scheduleEmergencyExpiry } from './offboarding/expiry.ts'
+import { createReportQueues, reportRetentionWorker, scheduleReportRetention } from './reports/retention.ts'
 import { COMPILED, rootPath } from './paths.ts'
 import { queueAnswers } from './jobs/inspect.ts'
 import { startWorkerProcess, type ResolvedTargets, type WorkerProcess } from './worker-process.ts'
@@ -213,6 +215,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     await createProbeQueue(boss, config)
     await createQueues(boss, config, registry.enabledIds())
     await createExceptionQueues(boss, config)
+    await createOffboardingQueues(boss, config)
+    await createReportQueues(boss, config)
 
     // SLA metrics: time to verified revocation, and case gauges read from the database on scrape.
     const { timeToRevoke } = createSlaMetrics(metrics.registry, { pool, queueSchema: config.queue.schema })
@@ -259,6 +263,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     if (effectiveAudit.local) log.warn({ file: effectiveAudit.local.file, created: effectiveAudit.local.created }, LOCAL_KEY_WARNING)
     const auditConfig = effectiveAudit.config
     await scheduleAuditJobs(boss, auditConfig)
+    await scheduleEmergencyExpiry(boss)
+    await scheduleReportRetention(boss)
     // Which configuration this process runs with, on the chain (a digest and the source, never values).
     await recordAudit(pool, [
       {
@@ -309,6 +315,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       })
       await registerWorker(host, { ...escalationWorker({ pool, boss, log, notify: () => notify, now: engine.now }), options: { localConcurrency: 2, ...polling } })
       await registerWorker(host, { ...exceptionTimerWorker({ engine, config: config.exceptions, notify: () => notify }), options: { localConcurrency: 2, ...polling } })
+      await registerWorker(host, { ...emergencyExpiryWorker({ engine, config: config.offboarding.emergency, notify: () => notify }), options: { localConcurrency: 1, ...polling } })
+      await registerWorker(host, { ...reportRetentionWorker({ pool, now: engine.now }), options: { localConcurrency: 1, ...polling } })
       // Strict FIFO per employee: concurrency spreads over employees, never within one.
       await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: config.workers.hrEventConcurrency, ...polling } })
       const systemDeps = {

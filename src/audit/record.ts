@@ -63,6 +63,8 @@ export const AUDIT_ACTIONS = {
   'offboarding.emergency_confirmed_by_hr': "HR's own termination of a person cut off by an emergency termination arrived: the cut is confirmed.",
   'offboarding.hr_discrepancy': 'After an emergency termination, HR still showed the person employed (an update, a rehire, a rescind, or the roster): a task for a person; access stays cut.',
   'report.exported': 'An access-revocation report was exported (query, file SHA-256, signed manifest id, audit head).',
+  'report.downloaded_again': 'A past report was downloaded again from the history: the kept bytes, checked against its signed manifest (report id, SHA-256).',
+  'report.files_pruned': 'The retention sweep removed kept report files past reports.keepDays (report ids); their manifests and history rows stay.',
 } as const
 
 export type KnownAuditAction = keyof typeof AUDIT_ACTIONS

@@ -15,6 +15,7 @@ import { authConfigSchema } from '../auth/config.ts'
 import { exceptionsConfigSchema } from '../exceptions/config.ts'
 import { consoleConfigSchema } from '../console/config.ts'
 import { offboardingConfigSchema } from '../offboarding/config.ts'
+import { reportsConfigSchema } from '../reports/config.ts'
 
 export const configSchema = z
   .object({
@@ -40,6 +41,7 @@ export const configSchema = z
     auth: authConfigSchema.prefault({}).describe('Who may call the API: OIDC single sign-on and rate limits (API tokens are managed with `tenure tokens`).'),
     exceptions: exceptionsConfigSchema,
     offboarding: offboardingConfigSchema.describe('Emergency off-boarding: who may cut someone off now, and whether a second person must approve.'),
+    reports: reportsConfigSchema.describe('Compliance reports: how long generated files are kept for download again (docs/reports.md).'),
     console: consoleConfigSchema.prefault({}).describe('The web console at `/`: IT admins, operators and auditors (docs/console.md).'),
   })
   .strict()

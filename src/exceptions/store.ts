@@ -344,3 +344,20 @@ export async function reproposeDeadline(db: Queryable, caseId: string, system: s
 export async function setCaseDetails(db: Queryable, caseId: string, details: Record<string, unknown>): Promise<void> {
   await db.query('UPDATE cases SET details = $2 WHERE id = $1', [caseId, JSON.stringify(details)])
 }
+
+/**
+ * How many pending exceptions `viewerId` could decide now (the navigation's count): never one
+ * they asked for (four-eyes) or already approved (an approval counts once), never one whose end
+ * has passed (it can no longer be decided), and one awaiting its second approval only for an
+ * admin (src/exceptions/service.ts decisionRefusal says the same per request).
+ */
+export async function countDecidableBy(db: Queryable, viewer: { id: string; isAdmin: boolean }, now: Date): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM exceptions
+      WHERE status = ANY($1::text[]) AND requested_by <> $2 AND ends_at > $3
+        AND NOT approvals @> jsonb_build_array(jsonb_build_object('actorId', $2::text))
+        AND (status <> 'awaiting_second_approval' OR $4::boolean)`,
+    [PENDING_STATUSES, viewer.id, now, viewer.isAdmin],
+  )
+  return rows[0]!.n
+}

@@ -27,6 +27,7 @@ import { CONSOLE_ROUTES } from '../console/routes.ts'
 import { ADMIN_ROUTES } from '../admin/routes.ts'
 import { SANDBOX_MAIL_ROUTES } from '../sandbox/mail-routes.ts'
 import { OFFBOARDING_ROUTES } from '../offboarding/routes.ts'
+import { APPROVAL_ROUTES } from '../api/approvals.ts'
 
 export const API_ROUTES: readonly RouteDefinition[] = [
   openApiRoute,
@@ -39,6 +40,7 @@ export const API_ROUTES: readonly RouteDefinition[] = [
   ...RECONCILIATION_ROUTES,
   ...HR_HOLD_ROUTES,
   ...EXCEPTION_ROUTES,
+  ...APPROVAL_ROUTES,
   ...REPORT_ROUTES,
   ...AUDIT_ROUTES,
   ...CONSOLE_ROUTES,

@@ -43,27 +43,36 @@ export interface OffboardingDeps {
   notify?: () => NotifyConfig
 }
 
-type EmergencyNotice = 'requested' | 'terminated'
+type EmergencyNotice = 'requested' | 'terminated' | 'expired'
 
 /**
  * Approvers hear of a pending request (it expires unanswered), and the approvals channel of every
  * cut: someone lost access without HR. Ids and the display name only, like the exceptions'
  * notifications; queued in the caller's transaction so it goes out only if the change commits.
  */
-async function notifyEmergency(deps: OffboardingDeps, client: PoolClient, kind: EmergencyNotice, f: { id: string; employee: EmployeeRecord; reason: string; requester: string; approver?: string | null; expiresAt?: Date | null; caseId?: string | null; deadlineAt?: Date | null; correlationId: string }): Promise<void> {
+async function notifyEmergency(deps: OffboardingDeps, client: PoolClient, kind: EmergencyNotice, f: { id: string; employee: Pick<EmployeeRecord, 'id' | 'display_name' | 'external_id'>; reason: string; requester: string; approver?: string | null; expiresAt?: Date | null; caseId?: string | null; deadlineAt?: Date | null; correlationId: string }): Promise<void> {
   const config = deps.notify?.()
   if (!config) return
   const name = f.employee.display_name ?? f.employee.external_id
   const notification: Notification = {
     id: notificationId('emergency-termination', f.id, kind),
     kind: `offboarding.emergency_${kind}`,
-    severity: kind === 'requested' ? 'warning' : 'critical',
-    title: kind === 'requested' ? `Emergency off-boarding of ${name} waits for a second approver` : `${name} is being cut off now (emergency off-boarding)`,
+    severity: kind === 'terminated' ? 'critical' : 'warning',
+    title:
+      kind === 'requested'
+        ? `Emergency off-boarding of ${name} waits for a second approver`
+        : kind === 'expired'
+          ? `Emergency off-boarding of ${name} expired unapproved: nothing was cut`
+          : `${name} is being cut off now (emergency off-boarding)`,
     text:
       kind === 'requested'
         ? `${f.requester} asks to cut ${name} off now, without waiting for HR: "${f.reason}". Nothing is cut until someone else approves it ` +
           `(console: Approvals, or \`tenure employees emergency approve ${f.id}\`) before ${f.expiresAt?.toISOString() ?? '?'}.`
-        : `Requested by ${f.requester}${f.approver ? `, approved by ${f.approver}` : ''}: "${f.reason}". Every system is revoked and verified by ${f.deadlineAt?.toISOString() ?? 'the SLA deadline'}; HR's record will be compared when it arrives.`,
+        : kind === 'expired'
+          ? // Addressed to the requester: they believe a cut is under way until told otherwise.
+            `${f.requester}: your request to cut ${name} off ("${f.reason}") was not approved by anyone before ${f.expiresAt?.toISOString() ?? 'its expiry'}, ` +
+            `so it expired and ${name} still has access. If access must still be cut, request again (\`tenure employees terminate\`, or the console's employee page).`
+          : `Requested by ${f.requester}${f.approver ? `, approved by ${f.approver}` : ''}: "${f.reason}". Every system is revoked and verified by ${f.deadlineAt?.toISOString() ?? 'the SLA deadline'}; HR's record will be compared when it arrives.`,
     subject: { employeeId: f.employee.id, employeeName: name, ...(f.caseId ? { caseId: f.caseId } : {}) },
     occurredAt: deps.engine.now().toISOString(),
     details: { emergencyTerminationId: f.id, requestedBy: f.requester, approvedBy: f.approver ?? null, expiresAt: f.expiresAt?.toISOString() ?? null },
@@ -87,8 +96,13 @@ export interface TerminateResult {
 }
 
 /** `admin` holds every other role's rights (src/auth/roles.ts), so it is always allowed. */
-function allowed(caller: Caller, roles: readonly Role[]): boolean {
+function allowed(caller: Pick<Caller, 'roles'>, roles: readonly Role[]): boolean {
   return caller.roles.includes('admin') || caller.roles.some((r) => roles.includes(r))
+}
+
+/** Whether someone with these roles may approve a pending emergency termination (approverRoles). */
+export function mayApproveEmergency(roles: readonly Role[], config: EmergencyConfig): boolean {
+  return allowed({ roles }, config.approverRoles)
 }
 
 function actorOf(caller: Caller): Actor {
@@ -104,10 +118,28 @@ function checkReason(reason: string, path = 'body.reason'): string {
   return trimmed
 }
 
-async function expire(deps: OffboardingDeps): Promise<void> {
-  await withTransaction(deps.engine.pool, async (client) => {
+/**
+ * Pending requests past their expiry become `expired`, each audited once and its requester told
+ * (they believe a cut is under way). Run by the `offboarding.expire` sweep every minute
+ * (src/offboarding/expiry.ts) and before every read, so nobody sees a stale `pending`. Safe to run
+ * twice or in two workers at once: expireDue's UPDATE … WHERE status = 'pending' hands each row to
+ * exactly one transaction (the second one waits on the row lock and then no longer matches), and
+ * the notification's job id derives from the request id. Returns how many it expired.
+ */
+async function expire(deps: OffboardingDeps): Promise<number> {
+  return withTransaction(deps.engine.pool, async (client) => {
     const expired = await expireDue(client, deps.engine.now())
-    if (expired.length === 0) return
+    if (expired.length === 0) return 0
+    for (const r of expired) {
+      await notifyEmergency(deps, client, 'expired', {
+        id: r.id,
+        employee: { id: r.employee_id, display_name: r.display_name, external_id: r.external_id },
+        reason: r.reason,
+        requester: r.requested_by_name ?? r.requested_by,
+        expiresAt: r.expires_at,
+        correlationId: r.correlation_id,
+      })
+    }
     await appendAudit(
       client,
       expired.map((r) => ({
@@ -118,6 +150,7 @@ async function expire(deps: OffboardingDeps): Promise<void> {
         details: { emergencyTerminationId: r.id, requestedBy: r.requested_by, expiresAt: r.expires_at?.toISOString() ?? null, outcome: 'nothing was cut' },
       })),
     )
+    return expired.length
   })
 }
 

@@ -117,6 +117,18 @@ export async function expireDue(db: Queryable, now: Date): Promise<EmergencyRow[
   return full
 }
 
+/**
+ * Pending requests `viewerId` could approve now (the navigation's count): not their own
+ * (four-eyes) and not past their expiry (read as of `now`, so the count needs no write).
+ */
+export async function countApprovableBy(db: Queryable, viewerId: string, now: Date): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM emergency_terminations WHERE status = 'pending' AND requested_by <> $1 AND (expires_at IS NULL OR expires_at > $2)`,
+    [viewerId, now],
+  )
+  return rows[0]!.n
+}
+
 export interface EmergencyFilter {
   status?: EmergencyStatus | undefined
   hrStatus?: HrStatus | undefined

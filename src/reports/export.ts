@@ -11,7 +11,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
+import { createReadStream, createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { finished } from 'node:stream/promises'
 import type pg from 'pg'
 import { z } from 'zod'
@@ -20,7 +20,7 @@ import { employeeIdsNamed } from '../audit/store.ts'
 import { signingKeyOf } from '../audit/checkpoints.ts'
 import { effectiveAuditConfig, LOCAL_KEY_WARNING } from '../audit/local-key.ts'
 import type { Config } from '../config/index.ts'
-import { withTransaction, type Pool } from '../db/pool.ts'
+import { withTransaction, type Pool, type Queryable } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { csvHeader, csvRow } from './csv.ts'
 import { HTML_SECTIONS, htmlFoot, htmlHead, htmlSectionEnd, htmlSectionRow, htmlSectionStart, type HtmlMeta } from './html.ts'
@@ -41,6 +41,8 @@ import {
   exportManifestById,
   hasHrTerminations,
   insertExportRow,
+  insertReportChunk,
+  insertReportFile,
   populationEventRows,
   reportChainHead,
   uncoveredTerminationRows,
@@ -122,7 +124,7 @@ export class ReportEmployeeNotFound extends Error {
 
 export interface ReportDeps {
   pool: Pool
-  config: Pick<Config, 'lifecycle' | 'audit' | 'database'>
+  config: Pick<Config, 'lifecycle' | 'audit' | 'database'> & Partial<Pick<Config, 'reports'>>
   log: Logger
   now: () => Date
 }
@@ -398,7 +400,7 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
     signingKey,
   )
   const text = manifestText(manifest)
-  await storeExport(deps.pool, manifest, text, options.actor)
+  await storeExport(deps.pool, manifest, text, options.actor, { path, keepDays: deps.config.reports?.keepDays ?? 0 })
   deps.log.info(
     { reportId, format: query.format, from: query.from, to: query.to, employeeIds: employee?.ids, rows: result.rows, bytes: file.bytes, chainHeadSeq: chainHead.seq },
     'access-revocation report exported',
@@ -406,10 +408,35 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
   return { manifest, manifestText: text }
 }
 
-async function storeExport(pool: Pool, manifest: ReportManifest, text: string, actor: ReportActor): Promise<void> {
+/** Chunks of a kept report file: small enough to stream, large enough to keep rows few. */
+export const FILE_CHUNK_BYTES = 1024 * 1024
+
+/**
+ * The file's bytes into report_file_chunks, hashed again on the way: what is kept is exactly what
+ * the manifest signed, or the export fails (nothing is stored for it, as for any failed export).
+ */
+async function keepFile(client: Queryable, manifest: ReportManifest, path: string, keptUntil: Date): Promise<void> {
+  await insertReportFile(client, manifest.id, keptUntil)
+  const hash = createHash('sha256')
+  let seq = 0
+  let bytes = 0
+  for await (const chunk of createReadStream(path, { highWaterMark: FILE_CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+    hash.update(chunk)
+    bytes += chunk.length
+    await insertReportChunk(client, manifest.id, seq++, chunk)
+  }
+  const digest = hash.digest('hex')
+  if (digest !== manifest.file.sha256 || bytes !== manifest.file.bytes) {
+    throw new Error(`report ${manifest.id}: the file changed after it was hashed (${bytes} bytes, sha256 ${digest}; the manifest says ${manifest.file.bytes}, ${manifest.file.sha256})`)
+  }
+}
+
+async function storeExport(pool: Pool, manifest: ReportManifest, text: string, actor: ReportActor, file: { path: string; keepDays: number }): Promise<void> {
   const employee = manifest.query.employee
   await withTransaction(pool, async (client) => {
     await insertExportRow(client, manifest, text, actor.name ?? null)
+    // Kept for reports.keepDays so the history can hand out the same bytes again (docs/reports.md).
+    if (file.keepDays > 0) await keepFile(client, manifest, file.path, new Date(Date.parse(manifest.generatedAt) + file.keepDays * 86_400_000))
     await appendAudit(client, [
       {
         actor: { type: actor.type, id: actor.id },

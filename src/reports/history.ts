@@ -4,8 +4,7 @@
  *
  * Each item says whether its stored manifest is signed and whether that signature still checks
  * out against the key inside it (it would not if the row had been edited), and whether that key is
- * the one that signs now. The report file itself is not kept (its SHA-256 is): a file saved
- * earlier is checked against the manifest, which is served byte for byte.
+ * the one that signs now, and whether its file is kept (reports.keepDays) to be downloaded again.
  */
 import { verify as verifySignature } from 'node:crypto'
 import { z } from 'zod'
@@ -51,6 +50,15 @@ export const reportHistoryItemSchema = z
       })
       .strict(),
     manifestUrl: z.string().describe('The signed manifest, byte for byte as handed out.'),
+    file: z
+      .object({
+        status: z
+          .enum(['kept', 'pruned', 'not_kept'])
+          .describe('`kept`: downloadable again at `url`, the same bytes. `pruned`: kept until `keptUntil` (reports.keepDays), then removed. `not_kept`: made before files were kept, or with reports.keepDays 0.'),
+        keptUntil: iso.nullable(),
+        url: z.string().nullable().describe('GET it for the same file again (null unless kept).'),
+      })
+      .strict(),
   })
   .meta({ id: 'ReportHistoryItem' })
 
@@ -73,7 +81,7 @@ function signatureOf(manifestText: string, currentKeyId: string | null): ReportH
   return { status: valid ? 'valid' : 'invalid', keyId: manifest.signer.keyId, currentKey: manifest.signer.keyId === currentKeyId }
 }
 
-function item(row: HistoryDbRow, currentKeyId: string | null): ReportHistoryItem {
+function item(row: HistoryDbRow, currentKeyId: string | null, now: Date): ReportHistoryItem {
   return {
     id: row.id,
     report: row.report,
@@ -89,7 +97,15 @@ function item(row: HistoryDbRow, currentKeyId: string | null): ReportHistoryItem
     generatedBy: { id: row.generated_by, name: row.generated_by_name },
     signature: signatureOf(row.manifest, currentKeyId),
     manifestUrl: `/api/v1/reports/exports/${row.id}/manifest`,
+    file: fileOf(row, now),
   }
+}
+
+function fileOf(row: HistoryDbRow, now: Date): ReportHistoryItem['file'] {
+  if (row.file_kept_until === null) return { status: 'not_kept', keptUntil: null, url: null }
+  const keptUntil = row.file_kept_until.toISOString()
+  if (row.file_pruned_at !== null || row.file_kept_until.getTime() <= now.getTime()) return { status: 'pruned', keptUntil, url: null }
+  return { status: 'kept', keptUntil, url: `/api/v1/reports/exports/${row.id}/file` }
 }
 
 export interface HistoryPosition {
@@ -100,10 +116,10 @@ export interface HistoryPosition {
 /** A page of the history, newest first, and the position after its last item (null on the last page). */
 export async function reportHistory(
   db: Queryable,
-  options: { after: HistoryPosition | null; limit: number; currentKeyId: string | null },
+  options: { after: HistoryPosition | null; limit: number; currentKeyId: string | null; now?: Date },
 ): Promise<{ items: ReportHistoryItem[]; next: HistoryPosition | null; total: number }> {
   const { rows, total } = await reportHistoryRows(db, options.after, options.limit + 1)
-  const items = rows.slice(0, options.limit).map((r) => item(r, options.currentKeyId))
+  const items = rows.slice(0, options.limit).map((r) => item(r, options.currentKeyId, options.now ?? new Date()))
   const last = items[items.length - 1]
   return { items, next: rows.length > options.limit && last ? { generatedAt: last.generatedAt, id: last.id } : null, total }
 }

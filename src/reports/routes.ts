@@ -4,6 +4,7 @@
  *   GET /api/v1/reports/access-revocations?from=&to=&employee=&format=   the export itself
  *   GET /api/v1/reports                                        the report history
  *   GET /api/v1/reports/exports/:id/manifest                   its signed manifest
+ *   GET /api/v1/reports/exports/:id/file                       the same report again, byte for byte
  *   GET /api/v1/reports/signing-key                            the public key that signs manifests
  *
  * The export is written to a temporary file while it is hashed, its manifest is signed and
@@ -17,6 +18,7 @@ import { createReadStream } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
 import { z } from 'zod'
 import { createHash } from 'node:crypto'
 import { signingKeyOf } from '../audit/checkpoints.ts'
@@ -28,6 +30,8 @@ import { findExportManifest, reportFileName, reportQuerySchema, ReportEmployeeNo
 import { reportHistory, reportHistoryItemSchema } from './history.ts'
 import { MEDIA_TYPES, manifestSchema } from './manifest.ts'
 import { OUTCOME_MEANINGS } from './rows.ts'
+import { keptFileOf, reportChunks } from './store.ts'
+import { recordAudit } from '../audit/index.ts'
 
 /** Exports run at once per process; more wait for a slot (429) instead of piling up snapshots and temp files. */
 export const MAX_CONCURRENT_EXPORTS = 2
@@ -128,6 +132,82 @@ export const exportManifestRoute = defineRoute({
   },
 })
 
+/** Sends the kept file of a past export: the same bytes, checked against its signed manifest first. */
+export const exportFileRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reports/exports/:id/file',
+  summary: 'Download a past report again: the same bytes its signed manifest describes',
+  description:
+    'The file of an export from the report history, exactly as first handed out: the stored bytes are hashed before anything is sent and served only when they match the SHA-256 and size ' +
+    'in the stored, signed manifest (so `tenure reports verify FILE MANIFEST` passes on it as on the original). Same headers as the export (Repr-Digest, Link to the manifest, X-Report-Id). ' +
+    'Files are kept for `reports.keepDays` (docs/reports.md); the manifest and the history row stay for good. Recorded on the audit trail (`report.downloaded_again`).',
+  tags: ['reports'],
+  roles: ['auditor'],
+  request: { params: z.object({ id: z.uuid() }) },
+  responses: {
+    200: { description: 'The report file (text/csv, application/json, application/x-ndjson or text/html, as first exported).', contentType: 'text/csv', schema: z.string() },
+    404: { description: 'No export with this id' },
+    409: { description: '`report_file_mismatch`: the stored bytes no longer hash to the signed manifest (changed in the database); nothing is sent.' },
+    410: {
+      description: '`report_file_not_kept`: no file was kept for this export (made before files were kept, or with reports.keepDays 0). `report_file_pruned`: it was kept until `keptUntil` and removed by the retention sweep.',
+    },
+  },
+  handler: async ({ params, res, actor, deps, log }) => {
+    const kept = await keptFileOf(deps.pool, params.id)
+    if (!kept) throw notFound(`export ${params.id}`)
+    const manifest = manifestSchema.parse(JSON.parse(kept.manifest))
+    if (kept.kept_until === null) {
+      throw new ApiError(410, 'report_file_not_kept', `the file of export ${params.id} was not kept (made before report files were kept, or with reports.keepDays 0); its manifest still verifies a copy you saved`, {
+        manifestUrl: `/api/v1/reports/exports/${params.id}/manifest`,
+      })
+    }
+    if (kept.pruned_at !== null || kept.kept_until.getTime() <= deps.now().getTime()) {
+      throw new ApiError(410, 'report_file_pruned', `the file of export ${params.id} was kept until ${kept.kept_until.toISOString()} (reports.keepDays) and has been removed; its manifest still verifies a copy you saved`, {
+        keptUntil: kept.kept_until.toISOString(),
+        manifestUrl: `/api/v1/reports/exports/${params.id}/manifest`,
+      })
+    }
+    // Hashed before the first byte leaves: a status can still say the bytes are not the signed ones.
+    const hash = createHash('sha256')
+    let bytes = 0
+    for await (const chunk of reportChunks(deps.pool, params.id)) {
+      hash.update(chunk)
+      bytes += chunk.length
+    }
+    const digest = hash.digest('hex')
+    if (digest !== manifest.file.sha256 || bytes !== manifest.file.bytes) {
+      log.error({ reportId: params.id, bytes, sha256: digest, expectedBytes: manifest.file.bytes, expectedSha256: manifest.file.sha256 }, 'a kept report file no longer matches its signed manifest')
+      throw new ApiError(409, 'report_file_mismatch', `the stored file of export ${params.id} no longer matches its signed manifest (${bytes} bytes, sha256 ${digest}); it is not served`, {
+        expected: { bytes: manifest.file.bytes, sha256: manifest.file.sha256 },
+        found: { bytes, sha256: digest },
+      })
+    }
+    await recordAudit(deps.pool, [
+      {
+        actor,
+        action: 'report.downloaded_again',
+        correlationId: manifest.id,
+        ...(manifest.query.employee?.employeeIds.length === 1 ? { subject: { employeeId: manifest.query.employee.employeeIds[0]! } } : {}),
+        details: { reportId: manifest.id, sha256: manifest.file.sha256, bytes: manifest.file.bytes, generatedAt: manifest.generatedAt },
+      },
+    ])
+    res.status(200)
+    res.setHeader('Content-Type', manifest.file.mediaType)
+    res.setHeader('Content-Length', String(manifest.file.bytes))
+    res.setHeader('Content-Disposition', `${manifest.query.format === 'html' ? 'inline' : 'attachment'}; filename="${manifest.file.name}"`)
+    res.setHeader('Repr-Digest', `sha-256=:${Buffer.from(manifest.file.sha256, 'hex').toString('base64')}:`)
+    res.setHeader('Link', `</api/v1/reports/exports/${manifest.id}/manifest>; rel="describedby"; type="application/json"`)
+    res.setHeader('X-Report-Id', manifest.id)
+    res.setHeader('Cache-Control', 'no-store')
+    try {
+      await pipeline(Readable.from(reportChunks(deps.pool, params.id)), res)
+    } catch (err) {
+      log.info({ reportId: manifest.id, err: (err as Error).message }, 'report download interrupted')
+    }
+    return ''
+  },
+})
+
 export const signingKeySchema = z
   .object({
     algorithm: z.literal('Ed25519'),
@@ -180,7 +260,7 @@ export const reportHistoryRoute = defineRoute({
   description:
     'Every export made through the API, the console or `tenure reports access-revocations`: who generated it (id and name), when, its scope (a period or one employee), format, row count, ' +
     'the SHA-256 of the file and the state of its signed manifest (`valid`, `invalid` when the stored manifest no longer matches its signature, `unsigned`). ' +
-    'The file itself is not kept; `manifestUrl` serves the manifest byte for byte, against which a saved file is verified offline. Paginated with `limit` and `cursor`.',
+    '`manifestUrl` serves the manifest byte for byte; `file.url` serves the report itself again, the same bytes, while it is kept (reports.keepDays). Paginated with `limit` and `cursor`.',
   tags: ['reports'],
   roles: ['auditor'],
   request: { query: pageQuery({ defaultLimit: 20, maxLimit: 100 }) },
@@ -198,9 +278,10 @@ export const reportHistoryRoute = defineRoute({
       after: after ? { generatedAt: after.g, id: after.i } : null,
       limit: query.limit,
       currentKeyId: key ? keyId(key) : null,
+      now: deps.now(),
     })
     return { items: page.items, nextCursor: page.next ? encodeCursor({ g: page.next.generatedAt, i: page.next.id }) : null, total: page.total }
   },
 })
 
-export const REPORT_ROUTES = [reportHistoryRoute, accessRevocationsRoute, exportManifestRoute, signingKeyRoute]
+export const REPORT_ROUTES = [reportHistoryRoute, accessRevocationsRoute, exportManifestRoute, exportFileRoute, signingKeyRoute]

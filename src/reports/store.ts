@@ -279,9 +279,9 @@ function hrTerminationsOf(): string {
 function historyPage(): string {
   return `
     SELECT r.id, r.report, r.format, r.period_from, r.period_to, r.employee, r.employee_ids, r.sha256, r.bytes, r.row_count,
-           r.generated_at, r.generated_by, r.generated_by_name, r.manifest,
+           r.generated_at, r.generated_by, r.generated_by_name, r.manifest, f.kept_until AS file_kept_until, f.pruned_at AS file_pruned_at,
            (SELECT COALESCE(e.display_name, e.email, e.external_id) FROM employees e WHERE e.id::text = r.employee_ids[1]) AS employee_name
-      FROM report_exports r
+      FROM report_exports r LEFT JOIN report_files f ON f.export_id = r.id
      WHERE $1::timestamptz IS NULL OR (r.generated_at, r.id) < ($1::timestamptz, $2::uuid)
      ORDER BY r.generated_at DESC, r.id DESC
      LIMIT $3`
@@ -378,6 +378,9 @@ export interface HistoryDbRow {
   generated_by_name: string | null
   manifest: string
   employee_name: string | null
+  /** From report_files (0027): null when no file was kept. */
+  file_kept_until: Date | null
+  file_pruned_at: Date | null
 }
 
 /** Newest first; `limit` rows after `after` (the last row of the previous page), and how many there are in all. */
@@ -392,4 +395,54 @@ export async function reportHistoryRows(db: Queryable, after: { generatedAt: str
 export async function exportManifestById(db: Queryable, id: string): Promise<string | undefined> {
   const { rows } = await db.query<{ manifest: string }>(exportManifest(), [id])
   return rows[0]?.manifest
+}
+
+// --- Kept report files (migrations/0027_report_files.sql) ------------------------------------
+
+export async function insertReportFile(db: Queryable, exportId: string, keptUntil: Date): Promise<void> {
+  await db.query('INSERT INTO report_files (export_id, kept_until) VALUES ($1, $2)', [exportId, keptUntil])
+}
+
+export async function insertReportChunk(db: Queryable, exportId: string, seq: number, data: Buffer): Promise<void> {
+  await db.query('INSERT INTO report_file_chunks (export_id, seq, data) VALUES ($1, $2, $3)', [exportId, seq, data])
+}
+
+export interface KeptFileRow {
+  manifest: string
+  /** null: no file was kept for this export (made before 0027, or reports.keepDays 0). */
+  kept_until: Date | null
+  pruned_at: Date | null
+}
+
+/** The export's signed manifest and what is kept of its file; undefined when there is no such export. */
+export async function keptFileOf(db: Queryable, exportId: string): Promise<KeptFileRow | undefined> {
+  const { rows } = await db.query<KeptFileRow>(
+    `SELECT r.manifest, f.kept_until, f.pruned_at FROM report_exports r LEFT JOIN report_files f ON f.export_id = r.id WHERE r.id = $1`,
+    [exportId],
+  )
+  return rows[0]
+}
+
+/** The file's chunks in order, a few at a time (each about 1 MiB): flat memory for any size. */
+export async function* reportChunks(db: Queryable, exportId: string, perQuery = 4): AsyncGenerator<Buffer> {
+  for (let from = 0; ; from += perQuery) {
+    const { rows } = await db.query<{ data: Buffer }>('SELECT data FROM report_file_chunks WHERE export_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3', [exportId, from, perQuery])
+    for (const r of rows) yield r.data
+    if (rows.length < perQuery) return
+  }
+}
+
+/**
+ * Retention: files kept until `now` or earlier lose their bytes (the row stays, marked pruned,
+ * so a download can say "pruned" rather than "never kept"). Returns the exports pruned; a second
+ * sweep, or one racing in another worker, finds none of them again.
+ */
+export async function pruneReportFiles(db: Queryable, now: Date): Promise<string[]> {
+  const { rows } = await db.query<{ export_id: string }>(
+    'UPDATE report_files SET pruned_at = $1 WHERE pruned_at IS NULL AND kept_until <= $1 RETURNING export_id',
+    [now],
+  )
+  const ids = rows.map((r) => r.export_id)
+  if (ids.length > 0) await db.query('DELETE FROM report_file_chunks WHERE export_id = ANY($1::uuid[])', [ids])
+  return ids
 }

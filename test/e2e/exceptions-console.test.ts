@@ -191,12 +191,12 @@ describe('exceptions in the console: request, approve (four-eyes), extend, revok
     const count = nav(approver.page).getByTestId('pending-count')
     await count.filter({ hasText: /1$/ }).waitFor()
     // Tenure answers, but not this list: an error from the server, not a server that is down.
-    await approver.page.route(/\/api\/v1\/exceptions\?status=requested&limit=1$/, (route) =>
+    await approver.page.route(/\/api\/v1\/approvals\/pending-count$/, (route) =>
       route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'the count failed', details: null } }) }),
     )
     await count.filter({ hasText: /^\?$/ }).waitFor()
     assert.match((await count.getAttribute('title')) ?? '', /could not be read/)
-    await approver.page.unroute(/\/api\/v1\/exceptions\?status=requested&limit=1$/)
+    await approver.page.unroute(/\/api\/v1\/approvals\/pending-count$/)
     await count.filter({ hasText: /1$/ }).waitFor({ timeout: 30_000 })
     await approver.close()
     assert.deepEqual(

@@ -47,7 +47,7 @@ describe('emergency off-boarding in the console', needsChromium, () => {
 
   const signIn = (token: string): Promise<OpenedPage> => openSignedIn(browser, t.url, token)
 
-  test('when an admin cuts a person off now and a second admin approves it, then the request waits for the second person, access is cut on approval and the employee page says so', async () => {
+  test('when an admin cuts a person off now and a second admin approves it, then the request waits for the second person (counted beside Approvals for them, not for the requester), access is cut on approval and the employee page says so', async () => {
     const first = await signIn(tokens.first)
     const { page } = first
     await page.goto(`${t.url}/employees/${employeeId}`)
@@ -71,6 +71,10 @@ describe('emergency off-boarding in the console', needsChromium, () => {
     assert.equal(await page.getByTestId('emergency-approve').count(), 0, 'no Approve button for the requester')
 
     const second = await signIn(tokens.second)
+    // The navigation's count: 1 waiting for the second admin; nothing for the requester, who cannot approve it.
+    await second.page.getByRole('navigation', { name: 'Main' }).getByTestId('pending-count').filter({ hasText: /1$/ }).waitFor()
+    await page.waitForResponse((r) => r.url().endsWith('/api/v1/approvals/pending-count') && r.ok())
+    assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByTestId('pending-count').count(), 0, 'their own request is not counted for the requester')
     await second.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Approvals/ }).click()
     const card = second.page.locator('[data-testid^="emergency-pending-"]').filter({ hasText: 'Trent Intruder' })
     await card.getByText('Phishing kit found on laptop, SOC-4242').waitFor()

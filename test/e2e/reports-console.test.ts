@@ -120,7 +120,7 @@ describe('auditor exports reports and reads the report history in the console', 
     assert.deepEqual(problems, [])
   })
 
-  test('when reports were generated, then the history lists them newest first with who made them, pages on the server, saves a manifest again and verifies a saved copy', async () => {
+  test('when reports were generated, then the history lists them newest first with who made them, pages on the server, downloads a past report again (the same bytes), saves a manifest again and verifies a saved copy', async () => {
     // More reports than one page holds (the console shows 10 a page): six through the API, the
     // newest a January NDJSON.
     for (const query of [
@@ -175,6 +175,14 @@ describe('auditor exports reports and reads the report history in the console', 
     await writeFile(changed, (await readFile(copy, 'utf8')).replace('HR-ADA', 'HR-ADB'))
     await adaRow.getByLabel(/^Verify a saved copy/).setInputFiles(changed)
     await adaRow.getByTestId('history-verdict').filter({ hasText: 'changed.json is not this report as signed' }).waitFor()
+
+    // Download again: the same bytes as the copy saved back then, which verify against the same manifest.
+    const [again] = await Promise.all([page.waitForEvent('download'), adaRow.getByRole('button', { name: 'Download again' }).click()])
+    assert.equal(again.suggestedFilename(), 'access-revocations_employee-ada_example.com.json')
+    const againFile = path.join(folder, 'again', again.suggestedFilename())
+    await again.saveAs(againFile)
+    assert.ok((await readFile(againFile)).equals(await readFile(copy)), 'byte for byte the report first downloaded')
+    assert.equal((await verifyReportFile(againFile, manifest)).ok, true)
 
     // Run again: the form takes the scope and format back.
     await adaRow.getByRole('button', { name: 'Run again' }).click()

@@ -15,6 +15,7 @@ import { registerEmergencyCommands } from '../../src/offboarding/cli.ts'
 import { startHrEmulators, type HrEmulators } from '../../src/hr/emulators/index.ts'
 import { reconcileSource } from '../../src/jobs/hr-reconcile.ts'
 import { silentLogger } from '../../src/log.ts'
+import { EMERGENCY_EXPIRY_QUEUE } from '../../src/offboarding/expiry.ts'
 
 const policy = {
   rules: [
@@ -296,6 +297,90 @@ describe('emergency off-boarding with a second approver (four-eyes)', { concurre
     assert.equal(withdrawn.status, 200)
     assert.equal(withdrawn.body.outcome, 'rejected')
     assert.equal(await t.employeeState('F201'), 'active')
+  })
+})
+
+describe('what waits for approvers: the pending count and the expiry sweep (four-eyes)', () => {
+  let h: Awaited<ReturnType<typeof harness>>
+  before(async () => {
+    h = await harness({ offboarding: { emergency: { requireSecondApprover: true } } })
+  })
+  after(async () => h.t.stop())
+
+  test('when adminA asks to cut someone off and for an exception, then the pending count shows both to adminB and neither to adminA (four-eyes), none to an operator, and drops once adminB decides', async () => {
+    const { api, hire } = h
+    const count = async (who: Who) => {
+      const r = await api('GET', '/api/v1/approvals/pending-count', who)
+      assert.equal(r.status, 200, JSON.stringify(r.body))
+      return r.body as unknown as { total: number; byKind: { exceptions: number; emergencyTerminations: number } }
+    }
+    const [a0, b0] = [await count('adminA'), await count('adminB')]
+    const employeeId = await hire('F203', 'Counted')
+    const asked = await api('POST', `/api/v1/employees/${employeeId}/terminate`, 'adminA', { reason: 'Badge cloned, SOC ticket 9001' })
+    assert.equal(asked.body.outcome, 'pending_approval')
+    const exception = await api('POST', '/api/v1/exceptions', 'adminA', {
+      kind: 'legal_hold',
+      employeeId,
+      system: 'sandbox',
+      endsAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+      reason: 'litigation hold requested by legal (case 2026-042)',
+    })
+    assert.equal(exception.status, 201, JSON.stringify(exception.body))
+
+    const b1 = await count('adminB')
+    assert.equal(b1.byKind.emergencyTerminations - b0.byKind.emergencyTerminations, 1, 'adminB may approve the cut')
+    assert.equal(b1.byKind.exceptions - b0.byKind.exceptions, 1, 'adminB may decide the exception')
+    assert.equal(b1.total, b1.byKind.exceptions + b1.byKind.emergencyTerminations)
+    const a1 = await count('adminA')
+    assert.deepEqual(a1.byKind, a0.byKind, 'their own requests are not counted for the requester')
+    assert.deepEqual(await count('operator'), { total: 0, byKind: { exceptions: 0, emergencyTerminations: 0 } }, 'an operator decides neither (default approverRoles: admin)')
+
+    const approved = await api('POST', `/api/v1/emergency-terminations/${asked.body.request!.id}/approve`, 'adminB', { reason: 'Checked the SOC ticket myself' })
+    assert.equal(approved.body.outcome, 'terminated')
+    const b2 = await count('adminB')
+    assert.equal(b2.byKind.emergencyTerminations - b0.byKind.emergencyTerminations, 0, 'decided: no longer waiting')
+  })
+
+  test('when a pending request passes its expiry and nobody reads it, then the sweep expires it, audits it once (a second sweep and two racing sweeps add nothing) and tells the requester', async () => {
+    const { t, api, hire, auditCount, auditDetails } = h
+    const employeeId = await hire('F204', 'Unanswered')
+    const asked = await api('POST', `/api/v1/employees/${employeeId}/terminate`, 'adminA', { reason: 'Phishing compromise, awaiting confirmation' })
+    assert.equal(asked.body.outcome, 'pending_approval')
+    const id = asked.body.request!.id
+    // Moving the clock: the request's expiry is set in the past (requestExpiry is at least a minute).
+    await t.running.pool.query(`UPDATE emergency_terminations SET expires_at = now() - interval '1 second' WHERE id = $1`, [id])
+    const statusOf = async () => (await t.running.pool.query<{ status: string }>('SELECT status FROM emergency_terminations WHERE id = $1', [id])).rows[0]!.status
+    assert.equal(await statusOf(), 'pending', 'nothing expires it before the sweep (no read happens here)')
+
+    // What the every-minute schedule sends: one sweep job on the queue, taken by the running worker.
+    const sweep = async () => {
+      const jobId = await t.running.boss.send(EMERGENCY_EXPIRY_QUEUE, {})
+      return t.until('the sweep job to complete', async () => {
+        const job = await t.running.boss.getJobById(EMERGENCY_EXPIRY_QUEUE, jobId!)
+        return job?.state === 'completed' ? (job.output as { expired: number }) : undefined
+      })
+    }
+    // 1, unless the every-minute schedule of this running Tenure swept in the milliseconds since the UPDATE.
+    assert.ok((await sweep()).expired <= 1)
+    assert.equal(await statusOf(), 'expired', 'expired by the sweep alone')
+    assert.equal(await t.employeeState('F204'), 'active', 'nothing was cut')
+    assert.deepEqual(await sweep(), { expired: 0 }, 'a second sweep finds nothing')
+    await Promise.all([sweep(), sweep()])
+    assert.equal(await auditCount(employeeId, 'offboarding.emergency_expired'), 1, 'one audit entry per request')
+    const [audited] = await auditDetails(employeeId, 'offboarding.emergency_expired')
+    assert.equal(audited!.details.emergencyTerminationId, id)
+    assert.equal(audited!.details.outcome, 'nothing was cut')
+
+    const told = await t.running.pool.query<{ channel: string; text: string }>(
+      `SELECT data->>'channel' AS channel, data->'notification'->>'text' AS text FROM pgboss.job
+        WHERE name = 'notify' AND data->'notification'->>'kind' = 'offboarding.emergency_expired' AND data->'notification'->'details'->>'emergencyTerminationId' = $1`,
+      [id],
+    )
+    assert.ok(told.rows.some((r) => r.channel === 'slack'), `the requester hears of it where the request was announced: ${JSON.stringify(told.rows)}`)
+    assert.equal(new Set(told.rows.map((r) => r.channel)).size, told.rows.length, 'once per channel, however many sweeps ran')
+    assert.match(told.rows[0]!.text, /^adminA: your request to cut .* expired/)
+    const late = await api('POST', `/api/v1/emergency-terminations/${id}/approve`, 'adminB', {})
+    assert.equal(late.body.error?.code, 'expired')
   })
 })
 

@@ -33,6 +33,7 @@ import type { ConfigInput } from '../../src/config/index.ts'
 import { registerReportCommands } from '../../src/reports/cli.ts'
 import { verifyReportFile, type ReportManifest } from '../../src/reports/manifest.ts'
 import type { ReportRow } from '../../src/reports/rows.ts'
+import { REPORT_RETENTION_QUEUE } from '../../src/reports/retention.ts'
 
 const SECRET = `whsec_${Buffer.from('reports-integration-secret-32-by!').toString('base64')}`
 const HOUR = 3_600_000
@@ -592,6 +593,84 @@ describe('access-revocation report (real engine, API, CLI, manifest)', () => {
     assert.match(printed, new RegExp(`${byApi.id} .* by auditor \\[api_token:`))
     assert.match(printed, new RegExp(`${byApi.id} .*INVALID`))
     assert.match(printed, new RegExp(`${n} of ${n} reports\\.\\n$`))
+  })
+
+  test('when a past report is downloaded again from the history, then it is the same bytes with the same signed digest; a changed byte in storage is refused (409), and past reports.keepDays the file is pruned once (410)', async () => {
+    const auth = { headers: { authorization: `Bearer ${auditorToken}` } }
+    const get = (p: string) => fetch(`${t.url}${p}`, auth)
+    const first = await api(`from=${from.slice(0, 10)}&to=${to.slice(0, 10)}&format=json`)
+    assert.equal(first.status, 200)
+    const original = Buffer.from(await first.arrayBuffer())
+    const reportId = first.headers.get('x-report-id')!
+    const manifestText = await (await get(`/api/v1/reports/exports/${reportId}/manifest`)).text()
+    const manifest = JSON.parse(manifestText) as ReportManifest
+    // Running the same query again is another report (its own id, time and chain head): not the evidence handed out.
+    const rerun = Buffer.from(await (await api(`from=${from.slice(0, 10)}&to=${to.slice(0, 10)}&format=json`)).arrayBuffer())
+    assert.notDeepEqual(rerun, original, 'regenerating does not give the same bytes')
+
+    type Item = { id: string; sha256: string; file: { status: string; keptUntil: string | null; url: string | null } }
+    const history = async () => ((await (await get('/api/v1/reports?limit=100')).json()) as { items: Item[] }).items.find((i) => i.id === reportId)!
+    const listed = await history()
+    assert.equal(listed.file.status, 'kept')
+    assert.equal(listed.file.url, `/api/v1/reports/exports/${reportId}/file`)
+    assert.equal(Date.parse(listed.file.keptUntil!) - Date.parse(manifest.generatedAt), 400 * 86_400_000, 'kept for reports.keepDays (default 400)')
+
+    const again = await get(listed.file.url!)
+    assert.equal(again.status, 200)
+    const bytes = Buffer.from(await again.arrayBuffer())
+    assert.ok(bytes.equals(original), 'byte for byte the report first handed out')
+    assert.equal(again.headers.get('repr-digest'), first.headers.get('repr-digest'))
+    assert.equal(again.headers.get('content-disposition'), first.headers.get('content-disposition'))
+    assert.equal(again.headers.get('link'), first.headers.get('link'))
+    const file = path.join(dir, 'again.json')
+    await writeFile(file, bytes)
+    assert.equal((await verifyReportFile(file, manifest, { publicKey: key.publicKeyPem })).ok, true, '`tenure reports verify` passes on the copy downloaded again')
+    const [audited] = await q<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'report.downloaded_again' AND details ->> 'reportId' = $1`, [reportId])
+    assert.equal(audited!.n, 1, 'who downloaded it again is on the audit trail')
+
+    // A byte changed in the database: the bytes no longer hash to the signed manifest, nothing is sent.
+    const flip = () => q(`UPDATE report_file_chunks SET data = set_byte(data, 10, get_byte(data, 10) # 32) WHERE export_id = $1 AND seq = 0`, [reportId])
+    await flip()
+    const changed = await get(listed.file.url!)
+    assert.equal(changed.status, 409)
+    assert.equal(((await changed.json()) as { error: { code: string } }).error.code, 'report_file_mismatch')
+    await flip()
+    assert.equal((await get(listed.file.url!)).status, 200)
+
+    // An export made before files were kept (simulated: its file rows removed) says so.
+    const old = await api(`from=${from.slice(0, 10)}&to=${to.slice(0, 10)}&format=csv`)
+    const oldId = old.headers.get('x-report-id')!
+    await old.arrayBuffer()
+    await q('DELETE FROM report_file_chunks WHERE export_id = $1', [oldId])
+    await q('DELETE FROM report_files WHERE export_id = $1', [oldId])
+    const notKept = await get(`/api/v1/reports/exports/${oldId}/file`)
+    assert.equal(notKept.status, 410)
+    assert.equal(((await notKept.json()) as { error: { code: string } }).error.code, 'report_file_not_kept')
+
+    // Past reports.keepDays: the daily retention job removes the bytes once; the manifest stays.
+    const retention = async () => {
+      const jobId = await t.running.boss.send(REPORT_RETENTION_QUEUE, {})
+      return t.until('the retention job to complete', async () => {
+        const job = await t.running.boss.getJobById(REPORT_RETENTION_QUEUE, jobId!)
+        return job?.state === 'completed' ? (job.output as { pruned: number }) : undefined
+      })
+    }
+    offset = 401 * 86_400_000
+    try {
+      assert.ok((await retention()).pruned >= 1)
+      assert.deepEqual(await retention(), { pruned: 0 }, 'a second sweep finds nothing')
+      const gone = await get(listed.file.url!)
+      assert.equal(gone.status, 410)
+      assert.equal(((await gone.json()) as { error: { code: string } }).error.code, 'report_file_pruned')
+      assert.equal((await history()).file.status, 'pruned')
+      const [chunks] = await q<{ n: number }>('SELECT count(*)::int AS n FROM report_file_chunks WHERE export_id = $1', [reportId])
+      assert.equal(chunks!.n, 0, 'the bytes are gone')
+      assert.equal(await (await get(`/api/v1/reports/exports/${reportId}/manifest`)).text(), manifestText, 'the signed manifest stays')
+      const [pruned] = await q<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'report.files_pruned' AND details -> 'reportIds' ? $1`, [reportId])
+      assert.equal(pruned!.n, 1, 'pruned once, on the audit trail')
+    } finally {
+      offset = 0
+    }
   })
 })
 

@@ -44,10 +44,9 @@ function useEmployeeNames(ids: string[]): Map<string, string | null> {
 
 /** What waits for a decision: the figure beside Approvals in the navigation. Unknown, never 0, when it could not be read. */
 export function PendingCount() {
-  const count = useData(async () => {
-    const pages = await Promise.all(PENDING.map((status) => getJson<CountedPage<Exception>>(`/api/v1/exceptions${qs({ status, limit: 1 })}`)))
-    return pages.reduce((n, p) => n + p.total, 0)
-  }, [], LIVE_MS)
+  // Counted by the server for this viewer: exceptions and emergency off-boardings they may decide,
+  // never their own requests (four-eyes), so the figure is what they can act on.
+  const count = useData(async () => (await getJson<{ total: number }>('/api/v1/approvals/pending-count')).total, [], LIVE_MS)
   const { reload } = count
   useEffect(() => {
     window.addEventListener(CHANGED, reload)

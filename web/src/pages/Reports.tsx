@@ -418,7 +418,11 @@ const HISTORY_PAGE = 10
 const SIGNATURE_LABEL: Record<ReportHistoryItem['signature']['status'], string> = { valid: 'signed', invalid: 'signature broken', unsigned: 'unsigned' }
 
 function saveText(text: string, fileName: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }))
+  saveBlob(new Blob([text], { type: 'application/json' }), fileName)
+}
+
+function saveBlob(blob: Blob, fileName: string): void {
+  const url = URL.createObjectURL(blob)
   const a = document.createElement('a')
   a.href = url
   a.download = fileName
@@ -434,9 +438,10 @@ function fileNameOf(item: ReportHistoryItem, manifest: ReportManifest | null): s
 }
 
 /**
- * Every report generated (console, API, command line), newest first, paged on the server. The
- * file is not kept on the server, so an old report is not downloaded again: its manifest is (byte
- * for byte as signed), and a copy saved back then is checked against it here, in the browser.
+ * Every report generated (console, API, command line), newest first, paged on the server. While
+ * the server keeps its file (reports.keepDays) a past report is downloaded again, the same bytes
+ * (the server checks them against the signed manifest first); its manifest always is, and a copy
+ * saved back then is checked against it here, in the browser.
  */
 function ReportHistory({ reloadKey, onRunAgain }: { reloadKey: number; onRunAgain: (r: ReportRequest) => void }) {
   const pager = usePager()
@@ -460,6 +465,17 @@ function ReportHistory({ reloadKey, onRunAgain }: { reloadKey: number; onRunAgai
     try {
       const { text, manifest } = await manifestOf(item)
       saveText(text, `${fileNameOf(item, manifest)}.manifest.json`)
+    } catch (err) {
+      setError(err)
+    }
+  }
+  const downloadAgain = async (item: ReportHistoryItem) => {
+    if (!item.file.url) return
+    setError(null)
+    try {
+      const res = await request(item.file.url, { headers: { Accept: '*/*' } })
+      const name = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') ?? '')?.[1] ?? fileNameOf(item, null)
+      saveBlob(await res.blob(), name)
     } catch (err) {
       setError(err)
     }
@@ -492,8 +508,8 @@ function ReportHistory({ reloadKey, onRunAgain }: { reloadKey: number; onRunAgai
   return (
     <Section title="Report history" id="report-history">
       <p className="muted">
-        Every report generated here, through the API or with <code>tenure reports</code>, newest first. The server keeps each signed manifest, not the file: save the manifest
-        again, or check a copy you saved back then against it.
+        Every report generated here, through the API or with <code>tenure reports</code>, newest first. Download a report again (the same bytes, while the server keeps
+        it), save its signed manifest, or check a copy you saved back then against it.
       </p>
       <ErrorBox error={history.error ?? error} />
       {page && page.items.length === 0 && pager.index === 0 && <p className="muted">No report has been generated yet.</p>}
@@ -538,6 +554,15 @@ function ReportHistory({ reloadKey, onRunAgain }: { reloadKey: number; onRunAgai
                 </td>
                 <td>
                   <div className="row wrap">
+                    {r.file.url ? (
+                      <button type="button" onClick={() => void downloadAgain(r)} title={`The same file, byte for byte; kept until ${r.file.keptUntil ?? '?'}`}>
+                        Download again
+                      </button>
+                    ) : (
+                      <span className="muted small" title={r.file.status === 'pruned' ? `Kept until ${r.file.keptUntil ?? '?'} (reports.keepDays)` : 'Made before report files were kept'}>
+                        {r.file.status === 'pruned' ? 'File removed (retention)' : 'File not kept'}
+                      </span>
+                    )}
                     <button type="button" onClick={() => void saveManifest(r)}>
                       Save manifest
                     </button>
