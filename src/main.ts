@@ -35,7 +35,7 @@ import { uuidV5 } from './util/ids.ts'
 import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
 import { hrReconcileWorker, reconcileHrSourcesNow, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
 import { scheduleTargetReconciliation, targetReconcileWorker } from './jobs/target-reconcile.ts'
-import { buildRegistry, type Registry } from '../provisioners/registry.ts'
+import { buildRegistry, catalogFromFacts, type Registry, type SystemCatalog } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
@@ -89,7 +89,14 @@ export interface Running {
   databaseUrl: string
   /** The embedded PostgreSQL's cluster folder, when Tenure runs one. */
   postgresDir?: string
-  registry: Registry
+  /**
+   * The provisioners, where the system workers run in this process (`tenure worker`, or `tenure
+   * serve` with `workers.inProcess`). Reading it from a `tenure serve` whose workers run in its
+   * worker process throws: the provisioners and their vendor SDKs are not loaded there.
+   */
+  readonly registry: Registry
+  /** The configured systems and their facts (kind, limiter buckets): what the API answers from. */
+  catalog: SystemCatalog
   engine: EngineDeps
   /** The child process running the engine and the job workers (serve mode, unless workers.inProcess). */
   workerProcess?: WorkerProcess
@@ -199,10 +206,15 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         return theirs ? AggregatorRegistry.aggregate([mine, theirs]).metrics() : metrics.registry.metrics()
       }
     }
-    const registry = await buildRegistry(systemsConfig, { db: pool })
+    // Each provisioner module, and the vendor SDK it loads, is imported only where the system
+    // workers run, and only for a configured system (provisioners/registry.ts). With a worker
+    // process, this process answers the API from the facts the child reports when it is ready
+    // (startTenure waits for that before it listens) and never loads a provisioner.
+    const registry = workerProcess ? undefined : await buildRegistry(systemsConfig, { db: pool })
+    const catalog: SystemCatalog = registry ?? catalogFromFacts(systemsConfig, () => workerProcess?.facts())
     // Policy errors are configuration errors: refuse to start, naming the rule.
-    const policy = validatePolicy(config.policy, registry.systems.map((s) => s.system))
-    for (const info of registry.systems.filter((s) => !s.enabled)) log.info({ system: info.system, reason: info.reason }, 'system disabled')
+    const policy = validatePolicy(config.policy, catalog.systems.map((s) => s.system))
+    for (const info of catalog.systems.filter((s) => !s.enabled)) log.info({ system: info.system, reason: info.reason }, 'system disabled')
 
     boss = createBoss({ url: database.url, config, log, ...(options.clock ? { clock: options.clock } : {}) })
     await boss.start()
@@ -213,7 +225,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       fn: () => startedBoss.stop({ graceful: true, timeout: config.server.shutdownTimeoutSeconds * 1000, close: true }),
     })
     await createProbeQueue(boss, config)
-    await createQueues(boss, config, registry.enabledIds())
+    await createQueues(boss, config, catalog.enabledIds())
     await createExceptionQueues(boss, config)
 
     // SLA metrics: time to verified revocation, and case gauges read from the database on scrape.
@@ -256,7 +268,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       boss,
       log,
       policy,
-      systems: () => registry.enabledIds(),
+      systems: () => catalog.enabledIds(),
       schedule: {
         dateOnlyMeans: config.lifecycle.dateOnlyTerminationMeans,
         defaultTimeZone: config.lifecycle.defaultTimeZone,
@@ -304,7 +316,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           digest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
           version: TENURE_VERSION,
           sandbox: config.sandbox.enabled,
-          systems: registry.systems.map((s) => ({ system: s.system, enabled: s.enabled })),
+          systems: catalog.systems.map((s) => ({ system: s.system, enabled: s.enabled })),
         },
       },
     ])
@@ -342,7 +354,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
     })
     const host: WorkerHost = { boss, log, metrics: jobMetrics, shutdown: shutdown.signal }
-    if (runWorkers && inProcess) {
+    // runWorkers with a registry: the workers run in this process (no worker process was started).
+    if (runWorkers && registry) {
       const polling = {
         pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
         notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds,
@@ -398,7 +411,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let url: string | undefined
     let served: Express | undefined
     if (mode === 'serve') {
-      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
+      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry: catalog, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
       const app = createApp({
         log,
         metrics,
@@ -472,7 +485,11 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       metrics,
       databaseUrl: database.url,
       ...(database.embedded ? { postgresDir: database.embedded.pgDir } : {}),
-      registry,
+      get registry(): Registry {
+        if (!registry) throw new Error('the provisioners run in the worker process: read `catalog` for the systems and their facts')
+        return registry
+      },
+      catalog,
       engine,
       ...(workerProcess ? { workerProcess } : {}),
       hrSources,
