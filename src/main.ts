@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import type { Config } from './config/index.ts'
 import { openDatabase } from './db/open.ts'
 import { migrate } from './db/migrate.ts'
-import { createPool, ping, safeUrl, type Pool } from './db/pool.ts'
+import { createPool, defaultPoolSize, ping, safeUrl, type Pool } from './db/pool.ts'
 import { createApp } from './http/app.ts'
 import { createApi } from './http/api-routes.ts'
 import { createMetrics, type Metrics } from './http/metrics.ts'
@@ -128,17 +128,22 @@ export async function startTenure(options: StartOptions): Promise<Running> {
 
   const database = await openDatabase(config, log)
   if (database.embedded?.owned) cleanups.unshift({ name: 'embedded postgres', fn: () => database.embedded!.stop() })
-  log.info({ database: safeUrl(database.url), embedded: Boolean(database.embedded) }, 'database selected')
 
+  const runWorkers = mode === 'worker' || config.workers.enabled
+  // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
+  const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
   const pool = createPool({
     url: database.url,
-    max: config.database.poolSize,
+    // Unset: sized from what this process runs (the HTTP process of `tenure serve` does not run the workers).
+    max: config.database.poolSize ?? defaultPoolSize({ http: mode === 'serve', workers: runWorkers && inProcess ? config.workers : false }),
     statementTimeoutMs: config.database.statementTimeoutMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
     log,
     // Under pg-boss's TestClock, jobs we insert in our own transactions must read its time too.
     ...(options.clock ? { sessionStatements: [enableClockOverride()] } : {}),
   })
   cleanups.unshift({ name: 'pool', fn: () => pool.end() })
+  log.info({ database: safeUrl(database.url), embedded: Boolean(database.embedded), poolSize: pool.options.max }, 'database selected')
 
   let boss: Boss | undefined
   let server: Server | undefined
@@ -184,9 +189,6 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       // Sources configured in the file win; the rest point at the HR emulators.
       hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
     }
-    const runWorkers = mode === 'worker' || config.workers.enabled
-    // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
-    const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
     let workerProcess: WorkerProcess | undefined
     if (runWorkers && !inProcess) {
       // The engine and the job workers in a child process (src/worker-process.ts): the HTTP event
