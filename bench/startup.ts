@@ -36,6 +36,7 @@ if (!existsSync(path.join(ROOT, 'dist', '.built'))) {
   process.exit(2)
 }
 const loadAtStart = os.loadavg()
+const startedAt = new Date()
 
 let databaseUrl = process.env.DATABASE_URL
 let stopDb = async () => {}
@@ -209,7 +210,7 @@ try {
 const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ')
 const table = [
   '',
-  `### Start-up and idle memory of \`tenure serve\`, per process (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, load average 1/5/15 min ${load(loadAtStart)} at start, ${load(os.loadavg())} at end)`,
+  `### Start-up and idle memory of \`tenure serve\`, per process (${startedAt.toISOString().slice(0, 16).replace('T', ' ')}–${new Date().toISOString().slice(11, 16)} UTC, ${os.cpus().length} cores, load average 1/5/15 min ${load(loadAtStart)} at start, ${load(os.loadavg())} at end)`,
   '',
   `\`npm run bench:startup -- --runs ${runs} --idle-seconds ${idleSeconds}\`: each run on a fresh database; ready = spawn to /readyz 200; RSS (VmRSS) of the HTTP process and of the worker process it starts, after ${idleSeconds} s idle. Median (each run). Target: idle RSS of \`tenure serve\` ≤ 120 MB.`,
   '',
