@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import type { Config } from './config/index.ts'
 import { openDatabase } from './db/open.ts'
 import { migrate } from './db/migrate.ts'
-import { createPool, ping, safeUrl, type Pool } from './db/pool.ts'
+import { createPool, defaultPoolSize, ping, safeUrl, type Pool } from './db/pool.ts'
 import { createApp } from './http/app.ts'
 import { createApi } from './http/api-routes.ts'
 import { createMetrics, createJobMetrics, createSlaMetrics, createTargetMetrics, type Metrics } from './http/metrics.ts'
@@ -35,7 +35,7 @@ import { uuidV5 } from './util/ids.ts'
 import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
 import { hrReconcileWorker, reconcileHrSourcesNow, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
 import { scheduleTargetReconciliation, targetReconcileWorker } from './jobs/target-reconcile.ts'
-import { buildRegistry, type Registry } from '../provisioners/registry.ts'
+import { buildRegistry, catalogFromFacts, type Registry, type SystemCatalog } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
 import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
@@ -89,7 +89,14 @@ export interface Running {
   databaseUrl: string
   /** The embedded PostgreSQL's cluster folder, when Tenure runs one. */
   postgresDir?: string
-  registry: Registry
+  /**
+   * The provisioners, where the system workers run in this process (`tenure worker`, or `tenure
+   * serve` with `workers.inProcess`). Reading it from a `tenure serve` whose workers run in its
+   * worker process throws: the provisioners and their vendor SDKs are not loaded there.
+   */
+  readonly registry: Registry
+  /** The configured systems and their facts (kind, limiter buckets): what the API answers from. */
+  catalog: SystemCatalog
   engine: EngineDeps
   /** The child process running the engine and the job workers (serve mode, unless workers.inProcess). */
   workerProcess?: WorkerProcess
@@ -121,17 +128,22 @@ export async function startTenure(options: StartOptions): Promise<Running> {
 
   const database = await openDatabase(config, log)
   if (database.embedded?.owned) cleanups.unshift({ name: 'embedded postgres', fn: () => database.embedded!.stop() })
-  log.info({ database: safeUrl(database.url), embedded: Boolean(database.embedded) }, 'database selected')
 
+  const runWorkers = mode === 'worker' || config.workers.enabled
+  // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
+  const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
   const pool = createPool({
     url: database.url,
-    max: config.database.poolSize,
+    // Unset: sized from what this process runs (the HTTP process of `tenure serve` does not run the workers).
+    max: config.database.poolSize ?? defaultPoolSize({ http: mode === 'serve', workers: runWorkers && inProcess ? config.workers : false }),
     statementTimeoutMs: config.database.statementTimeoutMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
     log,
     // Under pg-boss's TestClock, jobs we insert in our own transactions must read its time too.
     ...(options.clock ? { sessionStatements: [enableClockOverride()] } : {}),
   })
   cleanups.unshift({ name: 'pool', fn: () => pool.end() })
+  log.info({ database: safeUrl(database.url), embedded: Boolean(database.embedded), poolSize: pool.options.max }, 'database selected')
 
   let boss: Boss | undefined
   let server: Server | undefined
@@ -177,9 +189,6 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       // Sources configured in the file win; the rest point at the HR emulators.
       hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
     }
-    const runWorkers = mode === 'worker' || config.workers.enabled
-    // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
-    const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
     let workerProcess: WorkerProcess | undefined
     if (runWorkers && !inProcess) {
       // The engine and the job workers in a child process (src/worker-process.ts): the HTTP event
@@ -199,10 +208,15 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         return theirs ? AggregatorRegistry.aggregate([mine, theirs]).metrics() : metrics.registry.metrics()
       }
     }
-    const registry = await buildRegistry(systemsConfig, { db: pool })
+    // Each provisioner module, and the vendor SDK it loads, is imported only where the system
+    // workers run, and only for a configured system (provisioners/registry.ts). With a worker
+    // process, this process answers the API from the facts the child reports when it is ready
+    // (startTenure waits for that before it listens) and never loads a provisioner.
+    const registry = workerProcess ? undefined : await buildRegistry(systemsConfig, { db: pool })
+    const catalog: SystemCatalog = registry ?? catalogFromFacts(systemsConfig, () => workerProcess?.facts())
     // Policy errors are configuration errors: refuse to start, naming the rule.
-    const policy = validatePolicy(config.policy, registry.systems.map((s) => s.system))
-    for (const info of registry.systems.filter((s) => !s.enabled)) log.info({ system: info.system, reason: info.reason }, 'system disabled')
+    const policy = validatePolicy(config.policy, catalog.systems.map((s) => s.system))
+    for (const info of catalog.systems.filter((s) => !s.enabled)) log.info({ system: info.system, reason: info.reason }, 'system disabled')
 
     boss = createBoss({ url: database.url, config, log, ...(options.clock ? { clock: options.clock } : {}) })
     await boss.start()
@@ -213,7 +227,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       fn: () => startedBoss.stop({ graceful: true, timeout: config.server.shutdownTimeoutSeconds * 1000, close: true }),
     })
     await createProbeQueue(boss, config)
-    await createQueues(boss, config, registry.enabledIds())
+    await createQueues(boss, config, catalog.enabledIds())
     await createExceptionQueues(boss, config)
     await createOffboardingQueues(boss, config)
     await createReportQueues(boss, config)
@@ -226,7 +240,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       boss,
       log,
       policy,
-      systems: () => registry.enabledIds(),
+      systems: () => catalog.enabledIds(),
       schedule: {
         dateOnlyMeans: config.lifecycle.dateOnlyTerminationMeans,
         defaultTimeZone: config.lifecycle.defaultTimeZone,
@@ -276,7 +290,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
           digest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
           version: TENURE_VERSION,
           sandbox: config.sandbox.enabled,
-          systems: registry.systems.map((s) => ({ system: s.system, enabled: s.enabled })),
+          systems: catalog.systems.map((s) => ({ system: s.system, enabled: s.enabled })),
         },
       },
     ])
@@ -294,7 +308,8 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
     })
     const host: WorkerHost = { boss, log, metrics: jobMetrics, shutdown: shutdown.signal }
-    if (runWorkers && inProcess) {
+    // runWorkers with a registry: the workers run in this process (no worker process was started).
+    if (runWorkers && registry) {
       const polling = {
         pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
         notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds,
@@ -352,7 +367,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let url: string | undefined
     let served: Express | undefined
     if (mode === 'serve') {
-      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
+      const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry: catalog, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
       const app = createApp({
         log,
         metrics,
@@ -426,7 +441,11 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       metrics,
       databaseUrl: database.url,
       ...(database.embedded ? { postgresDir: database.embedded.pgDir } : {}),
-      registry,
+      get registry(): Registry {
+        if (!registry) throw new Error('the provisioners run in the worker process: read `catalog` for the systems and their facts')
+        return registry
+      },
+      catalog,
       engine,
       ...(workerProcess ? { workerProcess } : {}),
       hrSources,

@@ -34,7 +34,8 @@ process.on('message', (raw: unknown) => {
         const log = createLogger({ level: m.logLevel ?? config.log.level, format: config.log.format, base: { process: 'worker' } })
         running = await startTenure({ config, mode: 'worker', log, targets: fromWire(m.targets) as ResolvedTargets })
         if (stopping) return
-        await send({ type: 'ready' })
+        // The systems' facts: `tenure serve` answers the API from them without loading a provisioner.
+        await send({ type: 'ready', facts: running.registry.facts() })
       } catch (err) {
         await send({ type: 'failed', message: err instanceof Error ? err.message : String(err) })
         process.exit(1)

@@ -18,7 +18,9 @@
  *   - it runs `workers.processNice` lower in priority, so a contended CPU serves the 202s first.
  *
  * Protocol (IPC, JSON): parent → child  { type: 'start', config, targets, logLevel } | { type: 'metrics', id } | { type: 'stop' }
- *                       child → parent  { type: 'ready' } | { type: 'failed', message } | { type: 'metrics', id, metrics }
+ *                       child → parent  { type: 'ready', facts } | { type: 'failed', message } | { type: 'metrics', id, metrics }
+ * `facts` are the enabled systems' own facts (kind, limiter buckets, revocation order): the
+ * parent answers the API from them, so it never loads a provisioner or a vendor SDK itself.
  * Secrets cross as their values (the channel is a pipe between two processes of the same user,
  * never the environment or a file) and become `Secret`s again on the other side.
  */
@@ -28,6 +30,7 @@ import { fileURLToPath } from 'node:url'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>
+import type { SystemFacts } from '../provisioners/registry.ts'
 import type { Config } from './config/index.ts'
 import { Secret } from './config/secret.ts'
 import type { Logger } from './log.ts'
@@ -48,6 +51,8 @@ export interface WorkerProcess {
   ready(): boolean
   /** Children started after the first (restarts). */
   restarts(): number
+  /** The systems' facts the latest ready child reported (undefined before the first is ready). */
+  facts(): SystemFacts[] | undefined
   /** The child's metrics (prom-client JSON), or undefined when none answers within a second. */
   metrics(): Promise<MetricJson[] | undefined>
   stop(): Promise<void>
@@ -92,6 +97,7 @@ export function startWorkerProcess(options: { config: Config; targets: ResolvedT
   let delay = FIRST_DELAY_MS
   let timer: NodeJS.Timeout | undefined
   let nextId = 0
+  let facts: SystemFacts[] | undefined
   const waiting = new Map<number, (m: MetricJson[] | undefined) => void>()
   // From the first moment of a shutdown, a child that exits (SIGTERM to the whole group) is not restarted.
   options.shutdown.addEventListener('abort', () => {
@@ -115,8 +121,9 @@ export function startWorkerProcess(options: { config: Config; targets: ResolvedT
       const bornAt = Date.now()
       let settled = false
       c.on('message', (raw: unknown) => {
-        const m = raw as { type?: string; message?: string; id?: number; metrics?: MetricJson[] }
+        const m = raw as { type?: string; message?: string; id?: number; metrics?: MetricJson[]; facts?: SystemFacts[] }
         if (m.type === 'ready') {
+          facts = m.facts ?? []
           isReady = true
           log.info({ pid: c.pid, restarts: started - 1 }, 'worker process ready')
           settled = true
@@ -159,7 +166,7 @@ export function startWorkerProcess(options: { config: Config; targets: ResolvedT
       c.send(start)
     })
 
-  // The first child starts while the parent finishes its own start-up (both load the provisioners).
+  // The first child starts while the parent finishes its own start-up (only the child loads the provisioners).
   const first = spawn().catch((err: unknown) => {
     // A child that cannot start at all is a configuration problem: `tenure serve` fails, it does not loop.
     stopping = true
@@ -172,6 +179,7 @@ export function startWorkerProcess(options: { config: Config; targets: ResolvedT
   return {
     started: first,
     pid: () => child?.pid,
+    facts: () => facts,
     ready: () => isReady && child !== undefined && child.connected,
     restarts: () => Math.max(0, started - 1),
     metrics: () => {

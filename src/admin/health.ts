@@ -14,7 +14,7 @@
  * - reconciliation runs of both kinds: the pg-boss jobs, while pg-boss keeps them.
  */
 import { HR_SOURCES, type HrSource } from '../../state-machines/events.ts'
-import type { Registry } from '../../provisioners/registry.ts'
+import type { SystemCatalog } from '../../provisioners/registry.ts'
 import type { Pool, Queryable } from '../db/pool.ts'
 import { PENDING_STATES, reconcileJobRows, type ReconcileJobRow } from '../jobs/inspect.ts'
 import { bucketBalances } from '../db/rate-limits.ts'
@@ -108,7 +108,7 @@ const call = (r: ApiCallRow | undefined): CallRecord | null =>
       }
     : null
 
-export async function systemsHealth(pool: Pool, registry: Registry | undefined, queueSchema: string): Promise<SystemHealth[]> {
+export async function systemsHealth(pool: Pool, registry: SystemCatalog | undefined, queueSchema: string): Promise<SystemHealth[]> {
   if (!registry) return []
   const buckets = await bucketBalances(pool)
   const limited = await rateLimitedCallsLastHour(pool)

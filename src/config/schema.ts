@@ -48,7 +48,24 @@ export const databaseSchema = z
       .optional()
       .describe('PostgreSQL connection URL. Env: DATABASE_URL. Unset: an embedded PostgreSQL is started in dataDir.'),
     dataDir: z.string().default('.tenure').describe('Folder for the embedded PostgreSQL and local state. Env: TENURE_DATA_DIR.'),
-    poolSize: z.number().int().min(2).max(200).default(10).describe('Connections in the application pool (pg-boss has its own).'),
+    poolSize: z
+      .number()
+      .int()
+      .min(2)
+      .max(400)
+      .optional()
+      .describe(
+        'Connections in the application pool, per process (pg-boss has its own, queue.poolSize). Unset: derived from what the process runs (src/db/pool.ts defaultPoolSize): a process that runs the workers takes workers.concurrency + workers.hrEventConcurrency + 4 (engine timers, notify, audit, reconciliation); one that serves HTTP takes 10 more. With the defaults: the HTTP process of `tenure serve` 10, its worker process and `tenure worker` 16, `tenure serve` with workers.inProcess 26. Set it when PostgreSQL (max_connections) or a pooler limits connections: every process on the database counts.',
+      ),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(5_000)
+      .describe(
+        "How long a query waits for a connection before it fails (and its job is retried): a new one to PostgreSQL, or a free one when the pool is full (pg-pool's connectionTimeoutMillis covers both). A database that does not answer fails fast instead of stalling every worker.",
+      ),
     statementTimeoutMs: z.number().int().positive().default(30_000).describe('statement_timeout for application queries.'),
   })
   .strict()

@@ -19,6 +19,8 @@ export interface PoolOptions {
   url: string
   max: number
   statementTimeoutMs: number
+  /** How long a checkout waits for a connection, new or free (pg-pool's connectionTimeoutMillis), before it fails. Default 5 s. */
+  connectTimeoutMs?: number
   applicationName?: string
   log: Logger
   /** Statements every new connection runs first (tests: opt in to pg-boss's test clock). */
@@ -31,7 +33,7 @@ export function createPool(options: PoolOptions): Pool {
     max: options.max,
     application_name: options.applicationName ?? 'tenure',
     statement_timeout: options.statementTimeoutMs,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
   })
   const statements = options.sessionStatements ?? []
@@ -53,6 +55,26 @@ export function createPool(options: PoolOptions): Pool {
   // An idle client losing its connection emits here too; the pool drops it and replaces it on next use.
   pool.on('error', (err) => lost(err, 'idle'))
   return pool
+}
+
+/** Connections the HTTP side of a process takes: the webhook intake's group commit and the API (the pool size the ingest benchmark was measured with). */
+export const HTTP_POOL_CONNECTIONS = 10
+/** Connections for the workers that are not per-system: engine timers, notify, audit, reconciliation, escalations. */
+export const WORKER_POOL_HEADROOM = 4
+
+/**
+ * The application pool's size when `database.poolSize` is not set, from what this process runs.
+ * A system job can hold a connection for as long as its vendor call takes (a group edit under an
+ * advisory lock, src/db/advisory-locks.ts, which may take half the pool) besides its transactions
+ * and limiter takes, and each HR notice applies in a transaction: a fixed pool of 10 made raising
+ * `workers.concurrency` queue jobs on connections instead of running them. So the workers take one
+ * connection per job slot of a system queue and per HR notice in flight, plus the headroom; the HTTP
+ * side takes its own share where this process serves it (the HTTP process of `tenure serve` with a
+ * worker process: that share only).
+ */
+export function defaultPoolSize(runs: { http: boolean; workers: false | { concurrency: number; hrEventConcurrency: number } }): number {
+  const workers = runs.workers ? runs.workers.concurrency + runs.workers.hrEventConcurrency + WORKER_POOL_HEADROOM : 0
+  return Math.max(2, workers + (runs.http ? HTTP_POOL_CONNECTIONS : 0))
 }
 
 /** How a transaction begins: PostgreSQL's default, or an explicit isolation level (the audit chain's writers and readers). */

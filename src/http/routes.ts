@@ -57,7 +57,7 @@ import type { Logger } from '../log.ts'
 import type { EngineDeps } from '../lifecycle/engine.ts'
 import type { NotifyConfig } from '../notify/config.ts'
 import type { Boss } from '../jobs/boss.ts'
-import type { Registry } from '../../provisioners/registry.ts'
+import type { SystemCatalog } from '../../provisioners/registry.ts'
 import type { HrSourcesConfig } from '../hr/index.ts'
 import type { SandboxMailbox } from '../sandbox/mailbox.ts'
 import { ApiError, validationError } from './errors.ts'
@@ -87,7 +87,7 @@ export interface ApiDeps {
   /** The notification config in effect (the sandbox fills in its Slack emulator). */
   notify?: () => NotifyConfig
   /** The target systems in effect (the sandbox's emulators, or the configured ones). */
-  registry?: Registry
+  registry?: SystemCatalog
   /** The HR sources in effect (the sandbox points them at its HR emulators): the sandbox's sample deliveries sign with them. */
   hrSources?: HrSourcesConfig
   /** The sandbox's SMTP sink (npm start without notify.email): GET /api/v1/sandbox/mail reads it. */

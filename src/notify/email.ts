@@ -9,7 +9,6 @@
  * permanent until an operator fixes the credentials. Network errors and timeouts are retried.
  */
 import { createHash } from 'node:crypto'
-import nodemailer from 'nodemailer'
 import type { EmailNotifyConfig } from './config.ts'
 import type { Delivery, SendDeps } from './delivery.ts'
 import type { Notification } from './model.ts'
@@ -52,6 +51,9 @@ export async function sendEmail(n: Notification, to: readonly string[], config: 
   if (to.length === 0) return { ...base, ok: false, retryable: false, error: 'no recipients resolved for this step (and no fallback)' }
   const messageId = messageIdFor(n, config.from)
   if (await deps.emailLedger?.sent(messageId, n.id)) return { ...base, ok: true, retryable: false, skipped: 'already_sent' }
+  // Loaded on the first e-mail, not with this module: the HTTP process imports the notify module
+  // (enqueueing) but never sends (issue 21: it carries no SMTP client).
+  const { default: nodemailer } = await import('nodemailer')
   const transport = nodemailer.createTransport({
     host: config.host,
     port: config.port,

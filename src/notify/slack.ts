@@ -7,9 +7,9 @@
  * sleep through a 429 and retry on its own, holding the job; here one place retries (the notify
  * queue), and a 429's Retry-After travels back in the Delivery.
  */
-import { LogLevel, WebClient, type FetchFunction, type Logger as SlackLogger } from '@slack/web-api'
+import type { FetchFunction, LogLevel, Logger as SlackLogger } from '@slack/web-api'
 import { RateLimitedError, parseRetryAfter } from '../../provisioners/errors.ts'
-import { classifyWebApiError, type CallFacts } from '../../provisioners/slack/classify.ts'
+import type { CallFacts } from '../../provisioners/slack/classify.ts'
 import type { Logger } from '../log.ts'
 import type { SlackNotifyConfig } from './config.ts'
 import type { Delivery, SendDeps } from './delivery.ts'
@@ -111,13 +111,16 @@ export async function sendSlack(n: Notification, config: SlackNotifyConfig, deps
     facts.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now())
     return res
   }
+  // Loaded on the first Slack notification, not with this module: the HTTP process imports the
+  // notify module (enqueueing) but never sends, and should not carry a vendor SDK (issue 21).
+  const [{ WebClient, LogLevel }, { classifyWebApiError }] = await Promise.all([import('@slack/web-api'), import('../../provisioners/slack/classify.ts')])
   const client = new WebClient(config.token.reveal(), {
     slackApiUrl: config.apiUrl.endsWith('/') ? config.apiUrl : `${config.apiUrl}/`,
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 0 },
     timeout: config.timeoutMs,
     fetch: fetchFn,
-    logger: sdkLogger(deps.log),
+    logger: sdkLogger(deps.log, LogLevel.WARN),
   })
   const message = slackMessage(n)
   try {
@@ -139,8 +142,8 @@ export async function sendSlack(n: Notification, config: SlackNotifyConfig, deps
 }
 
 /** @slack/web-api's logger: warnings and errors only (its debug output can echo request arguments). */
-function sdkLogger(log: Logger): SlackLogger {
-  let level: LogLevel = LogLevel.WARN
+function sdkLogger(log: Logger, initial: LogLevel): SlackLogger {
+  let level: LogLevel = initial
   return {
     debug: () => {},
     info: () => {},

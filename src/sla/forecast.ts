@@ -5,7 +5,7 @@
  * (a mass layoff against Slack's 180 SCIM writes a minute) before the deadline passes.
  */
 import type { Queryable } from '../db/pool.ts'
-import type { Registry } from '../../provisioners/registry.ts'
+import type { SystemCatalog } from '../../provisioners/registry.ts'
 import { leaverWorkDepths } from '../jobs/inspect.ts'
 
 export interface SystemForecast {
@@ -19,7 +19,7 @@ export interface SystemForecast {
 /** Vendor calls a cut-off plus its verification usually takes. */
 export const CALLS_PER_LEAVER_JOB = 2
 
-export async function forecastSystems(deps: { pool: Queryable; registry?: Registry; now: () => Date; config: { queue: { schema: string } } }): Promise<Map<string, SystemForecast>> {
+export async function forecastSystems(deps: { pool: Queryable; registry?: SystemCatalog; now: () => Date; config: { queue: { schema: string } } }): Promise<Map<string, SystemForecast>> {
   const out = new Map<string, SystemForecast>()
   const registry = deps.registry
   if (!registry) return out

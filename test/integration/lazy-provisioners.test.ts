@@ -1,0 +1,78 @@
+/**
+ * Only the configured systems' provisioners load, and only where the system workers run
+ * (provisioners/registry.ts): `tenure serve` with one system configured loads that system's vendor
+ * SDK in its worker process and no vendor SDK in the HTTP process. The real command, a real
+ * PostgreSQL; what each process loaded is read by a module hook (test/helpers/loaded-packages.ts).
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createTestDatabase } from '../helpers/db.ts'
+import { runTenure } from '../helpers/process.ts'
+
+const HOOK = fileURLToPath(new URL('../helpers/loaded-packages.ts', import.meta.url))
+/** Every target system's vendor SDK (package.json dependencies). */
+const VENDOR_SDKS = ['googleapis', 'googleapis-common', 'google-auth-library', '@microsoft/microsoft-graph-client', 'jira.js', '@slack/web-api']
+/** The notification senders' clients: loaded on the first message sent (none is configured here). */
+const SENDERS = ['nodemailer', '@slack/web-api']
+
+test('when tenure serve runs with only Jira configured, then its worker process loads jira.js and no other vendor SDK, and the HTTP process loads none (nor a notification client)', async () => {
+  const db = await createTestDatabase('lazyprov')
+  const dir = await mkdtemp(path.join(tmpdir(), 'tenure-lazyprov-'))
+  const loaded = path.join(dir, 'loaded')
+  const configFile = path.join(dir, 'tenure.yaml')
+  await writeFile(
+    configFile,
+    [
+      'server: { port: 0 }',
+      // No notification channel: @slack/web-api would otherwise load for notify (src/notify/slack.ts), not for a system.
+      'systems: { jira: { host: "https://acme.atlassian.net", email: "tenure@acme.example", apiToken: { env: LAZYPROV_JIRA_TOKEN } } }',
+      '',
+    ].join('\n'),
+  )
+  await mkdir(loaded)
+  const env = {
+    DATABASE_URL: db.url,
+    TENURE_CONFIG: configFile,
+    TENURE_DATA_DIR: dir,
+    PORT: '0',
+    LAZYPROV_JIRA_TOKEN: 'not-a-real-token',
+    TENURE_FROM_SOURCE: '1',
+    TENURE_LOADED_PACKAGES_DIR: loaded,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${HOOK}`.trim(),
+  }
+  try {
+    const serve = runTenure(['serve'], env)
+    await serve.waitFor(/Tenure is listening on (http:\/\/[\d.]+:\d+)/, 120_000)
+    serve.child.kill('SIGTERM')
+    const { code } = await serve.exited
+    assert.equal(code, 0, serve.stderr())
+    const reports = await Promise.all(
+      (await readdir(loaded)).map(async (f) => JSON.parse(await readFile(path.join(loaded, f), 'utf8')) as { role: string; packages: string[] }),
+    )
+    const http = reports.find((r) => r.role === 'serve')
+    const worker = reports.find((r) => r.role === 'worker')
+    assert.ok(http && worker, `both processes reported what they loaded: ${JSON.stringify(reports.map((r) => r.role))}`)
+    assert.deepEqual(
+      [...VENDOR_SDKS, ...SENDERS].filter((p) => http.packages.includes(p)),
+      [],
+      'the HTTP process loads no vendor SDK and no notification client',
+    )
+    assert.deepEqual(
+      VENDOR_SDKS.filter((p) => worker.packages.includes(p)),
+      ['jira.js'],
+      'the worker process loads the configured system’s SDK only',
+    )
+    assert.deepEqual(
+      SENDERS.filter((p) => worker.packages.includes(p)),
+      [],
+      'the worker process loads no notification client before it sends',
+    )
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+    await db.drop()
+  }
+})
