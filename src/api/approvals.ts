@@ -13,6 +13,7 @@ import { defineRoute } from '../http/routes.ts'
 import { countDecidableBy } from '../exceptions/store.ts'
 import { countApprovableBy } from '../offboarding/store.ts'
 import { mayApproveEmergency } from '../offboarding/service.ts'
+import { countOpenHolds } from '../db/bulk-holds.ts'
 
 export const pendingCountSchema = z
   .object({
@@ -29,6 +30,10 @@ export const pendingCountSchema = z
           .number()
           .int()
           .describe('Emergency off-boarding requests waiting for a second approver that the caller may approve: one of offboarding.emergency.approverRoles, not the requester, not expired.'),
+        massTerminationHolds: z
+          .number()
+          .int()
+          .describe('Mass-termination holds (docs/hr-sources.md) still open: terminations over a source’s threshold that wait for an approver to confirm or reject them. Approver or admin; nobody requested them, so none is excluded.'),
       })
       .strict(),
   })
@@ -39,7 +44,7 @@ export const pendingCountRoute = defineRoute({
   path: '/api/v1/approvals/pending-count',
   summary: 'How many requests wait for my decision (the navigation’s count)',
   description:
-    'Counts what the caller could decide now, per kind: exception requests and emergency off-boarding requests awaiting a second approver. ' +
+    'Counts what the caller could decide now, per kind: exception requests, emergency off-boarding requests awaiting a second approver, and open mass-termination holds. ' +
     'Four-eyes: requests the caller made, and exceptions they already approved, are not counted (they cannot decide them). ' +
     'A kind the caller may not decide at all counts 0. Reads only; expired requests are not counted even before a sweep marks them.',
   tags: ['exceptions'],
@@ -50,11 +55,13 @@ export const pendingCountRoute = defineRoute({
     const roles: readonly Role[] = principal.roles
     const isAdmin = roles.includes('admin')
     const decidesExceptions = isAdmin || roles.includes('approver')
-    const [exceptions, emergencyTerminations] = await Promise.all([
+    const [exceptions, emergencyTerminations, massTerminationHolds] = await Promise.all([
       decidesExceptions ? countDecidableBy(deps.pool, { id: principal.id, isAdmin }, now) : 0,
       mayApproveEmergency(roles, deps.config.offboarding.emergency) ? countApprovableBy(deps.pool, principal.id, now) : 0,
+      // The confirm and reject routes admit approvers (and admins).
+      decidesExceptions ? countOpenHolds(deps.pool) : 0,
     ])
-    return { total: exceptions + emergencyTerminations, byKind: { exceptions, emergencyTerminations } }
+    return { total: exceptions + emergencyTerminations + massTerminationHolds, byKind: { exceptions, emergencyTerminations, massTerminationHolds } }
   },
 })
 

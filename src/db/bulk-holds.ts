@@ -202,3 +202,9 @@ export async function holdItems(db: Queryable, holdId: string, afterSeq: string 
   )
   return rows
 }
+
+/** Mass-termination holds still waiting for an approver's confirm or reject (the navigation's pending count). */
+export async function countOpenHolds(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM bulk_holds WHERE status = 'open'")
+  return rows[0]!.n
+}

@@ -44,7 +44,7 @@ interface Item {
   seq: number
 }
 /** What the hold endpoints answer: a hold, a page of holds (items: Hold[]) or of its notices (items: Item[]), or an error. */
-type Answer = Hold & { items: Array<Hold & Item>; error?: { code: string } }
+type Answer = Hold & { items: Array<Hold & Item>; error?: { code: string }; byKind: Record<string, number> }
 
 describe('mass-termination hold (threshold per hour per untrusted HR source)', () => {
   let t: TestTenure
@@ -202,6 +202,10 @@ describe('mass-termination hold (threshold per hour per untrusted HR source)', (
     assert.deepEqual(forHold.map((n) => n.type), ['hr.bulk_hold.opened'], 'one notification for the hold')
     const opened = await q<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'hr.bulk_hold_opened' AND details->>'holdId' = $1`, [holdId])
     assert.equal(opened[0]!.n, 1)
+    // The approver sees it in the navigation's count of what waits for them; an operator does not decide holds.
+    const pending = await api('GET', '/api/v1/approvals/pending-count', 'approver')
+    assert.equal(pending.body.byKind.massTerminationHolds, 1)
+    assert.equal((await api('GET', '/api/v1/approvals/pending-count', 'operator')).body.byKind.massTerminationHolds, 0)
   })
 
   test('when an approver confirms, then the held leavers apply in order and are revoked, the audit names the approver, and a second decision is a 409', async () => {
@@ -212,6 +216,7 @@ describe('mass-termination hold (threshold per hour per untrusted HR source)', (
     assert.equal(confirmed.body.status, 'confirmed')
     assert.equal(confirmed.body.notices, 4)
     assert.equal(confirmed.body.decidedBy, tokens.approver.id)
+    assert.equal((await api('GET', '/api/v1/approvals/pending-count', 'approver')).body.byKind.massTerminationHolds, 0, 'decided: no longer waiting')
 
     const held = A.filter((id) => id !== 'A7')
     await t.until('every immediate leaver revoked', async () => (await sandboxActive(held)).length === 0)

@@ -312,7 +312,7 @@ describe('what waits for approvers: the pending count and the expiry sweep (four
     const count = async (who: Who) => {
       const r = await api('GET', '/api/v1/approvals/pending-count', who)
       assert.equal(r.status, 200, JSON.stringify(r.body))
-      return r.body as unknown as { total: number; byKind: { exceptions: number; emergencyTerminations: number } }
+      return r.body as unknown as { total: number; byKind: { exceptions: number; emergencyTerminations: number; massTerminationHolds: number } }
     }
     const [a0, b0] = [await count('adminA'), await count('adminB')]
     const employeeId = await hire('F203', 'Counted')
@@ -330,10 +330,10 @@ describe('what waits for approvers: the pending count and the expiry sweep (four
     const b1 = await count('adminB')
     assert.equal(b1.byKind.emergencyTerminations - b0.byKind.emergencyTerminations, 1, 'adminB may approve the cut')
     assert.equal(b1.byKind.exceptions - b0.byKind.exceptions, 1, 'adminB may decide the exception')
-    assert.equal(b1.total, b1.byKind.exceptions + b1.byKind.emergencyTerminations)
+    assert.equal(b1.total, b1.byKind.exceptions + b1.byKind.emergencyTerminations + b1.byKind.massTerminationHolds)
     const a1 = await count('adminA')
     assert.deepEqual(a1.byKind, a0.byKind, 'their own requests are not counted for the requester')
-    assert.deepEqual(await count('operator'), { total: 0, byKind: { exceptions: 0, emergencyTerminations: 0 } }, 'an operator decides neither (default approverRoles: admin)')
+    assert.deepEqual(await count('operator'), { total: 0, byKind: { exceptions: 0, emergencyTerminations: 0, massTerminationHolds: 0 } }, 'an operator decides neither (default approverRoles: admin)')
 
     const approved = await api('POST', `/api/v1/emergency-terminations/${asked.body.request!.id}/approve`, 'adminB', { reason: 'Checked the SOC ticket myself' })
     assert.equal(approved.body.outcome, 'terminated')
