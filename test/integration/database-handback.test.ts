@@ -12,10 +12,8 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { Counter, Registry as MetricsRegistry } from 'prom-client'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
-import { systemWorker } from '../../src/jobs/system-worker.ts'
-import { createLimiter } from '../../src/jobs/limiter.ts'
+import { testSystemWorker } from '../helpers/system-worker.ts'
 import { cleanupQueue, queueFor } from '../../src/jobs/queues.ts'
 import { uuidV5 } from '../../src/util/ids.ts'
 import { silentLogger } from '../../src/log.ts'
@@ -53,26 +51,7 @@ describe('Tenure’s database out of reach during a job', () => {
   })
 
   test('when a clean-up cannot reach the database while it waits for the cut-offs, then it is handed back for a few seconds later without spending an attempt', async () => {
-    const metrics = new MetricsRegistry()
-    const worker = systemWorker(
-      {
-        pool: flakyPool(t.running.pool, 1),
-        boss: t.running.boss,
-        log: silentLogger,
-        engine: t.running.engine,
-        registry: t.running.registry,
-        limiter: createLimiter(t.running.pool, { maxWaitMs: 5_000 }),
-        retryLimit: 8,
-        queueSchema: t.running.config.queue.schema,
-        retryDelayMaxMs: 600_000,
-        metrics: {
-          rateLimited: new Counter({ name: 'rl', help: 'rl', labelNames: ['system', 'source'] as const, registers: [metrics] }),
-          calls: new Counter({ name: 'calls', help: 'calls', labelNames: ['system', 'status'] as const, registers: [metrics] }),
-        },
-      },
-      'sandbox',
-      'cleanup',
-    )
+    const worker = testSystemWorker(t, 'sandbox', { lane: 'cleanup', pool: flakyPool(t.running.pool, 1) })
     const request: JobRequest = { key: 'generic:E-301:sandbox:deprovision:cleanup:g1', system: 'sandbox', action: 'deprovision', phase: 'cleanup', steps: [] } as unknown as JobRequest
     assert.equal(queueFor(request), cleanupQueue('sandbox'))
     const data = { correlationId: 'db-1', employeeId: randomUUID(), externalId: 'E-301', accountKey: 'E-301', source: 'generic' as const, generation: 1, request, attemptsBefore: 2 }

@@ -13,10 +13,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyEvent, applyHrEvent, SYSTEM_ACTOR, type EngineDeps } from '../../src/lifecycle/engine.ts'
-import { Counter, Registry as MetricsRegistry } from 'prom-client'
 import { timerWorker } from '../../src/jobs/timer-worker.ts'
-import { systemWorker } from '../../src/jobs/system-worker.ts'
-import { createLimiter } from '../../src/jobs/limiter.ts'
+import { testSystemWorker } from '../helpers/system-worker.ts'
 import { queueFor, TIMER_QUEUE } from '../../src/jobs/queues.ts'
 import { uuidV5 } from '../../src/util/ids.ts'
 import { silentLogger } from '../../src/log.ts'
@@ -172,25 +170,7 @@ describe('upgrades of stored machines', () => {
   test('when an old worker provisions for an employee a newer machine wrote, then the job is handed back for later without spending an attempt', async () => {
     const f = fixture('lifecycle-prehire-v1', 'E-205')
     const id = await store(f, 'E-205', NEXT.current)
-    const metrics = new MetricsRegistry()
-    const worker = systemWorker(
-      {
-        pool: t.running.pool,
-        boss: t.running.boss,
-        log: silentLogger,
-        engine: t.running.engine,
-        registry: t.running.registry,
-        limiter: createLimiter(t.running.pool, { maxWaitMs: 5_000 }),
-        retryLimit: 8,
-        queueSchema: t.running.config.queue.schema,
-        retryDelayMaxMs: 600_000,
-        metrics: {
-          rateLimited: new Counter({ name: 'rl', help: 'rl', labelNames: ['system', 'source'] as const, registers: [metrics] }),
-          calls: new Counter({ name: 'calls', help: 'calls', labelNames: ['system', 'status'] as const, registers: [metrics] }),
-        },
-      },
-      'sandbox',
-    )
+    const worker = testSystemWorker(t, 'sandbox')
     const request: JobRequest = { key: 'generic:E-205:sandbox:provision:g1', system: 'sandbox', action: 'provision', enabled: false, grant: { account: true, groups: ['staff'], licences: [], channels: [], projects: [], roles: [] } }
     const data = {
       correlationId: 'upgrade-8',
@@ -213,25 +193,7 @@ describe('upgrades of stored machines', () => {
   test('when pg-boss ended the attempt while its handler still ran (expired, or failed after a missed heartbeat), then the handler does not hand the job back: the retry pg-boss makes is the one chain that goes on', async () => {
     const f = fixture('lifecycle-prehire-v1', 'E-206')
     const id = await store(f, 'E-206', NEXT.current)
-    const metrics = new MetricsRegistry()
-    const worker = systemWorker(
-      {
-        pool: t.running.pool,
-        boss: t.running.boss,
-        log: silentLogger,
-        engine: t.running.engine,
-        registry: t.running.registry,
-        limiter: createLimiter(t.running.pool, { maxWaitMs: 5_000 }),
-        retryLimit: 8,
-        queueSchema: t.running.config.queue.schema,
-        retryDelayMaxMs: 600_000,
-        metrics: {
-          rateLimited: new Counter({ name: 'rl', help: 'rl', labelNames: ['system', 'source'] as const, registers: [metrics] }),
-          calls: new Counter({ name: 'calls', help: 'calls', labelNames: ['system', 'status'] as const, registers: [metrics] }),
-        },
-      },
-      'sandbox',
-    )
+    const worker = testSystemWorker(t, 'sandbox')
     const request: JobRequest = { key: 'generic:E-206:sandbox:provision:g1', system: 'sandbox', action: 'provision', enabled: false, grant: { account: true, groups: ['staff'], licences: [], channels: [], projects: [], roles: [] } }
     const data = {
       correlationId: 'upgrade-8b',
