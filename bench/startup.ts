@@ -1,5 +1,5 @@
 /**
- * `npm run bench:startup [-- --runs 3 --idle-seconds 20 --no-append --no-breakdown]`: `tenure serve`
+ * `npm run bench:startup [-- --runs 3 --idle-seconds 20 --no-append --no-breakdown --only one-system --runtime compiled]`: `tenure serve`
  * started both ways, compiled (dist/, `npm run build:server`) and from the TypeScript sources
  * (TENURE_FROM_SOURCE=1), with two configurations: the sandbox (`serve --sandbox`, as `npm start`
  * runs it: every system, the emulators in the HTTP process) and one system (Jira only, no
@@ -27,8 +27,19 @@ const { values } = parseArgs({
     'idle-seconds': { type: 'string', default: '20' },
     append: { type: 'boolean', default: true },
     breakdown: { type: 'boolean', default: true },
+    // `--only sandbox|one-system`: one configuration; `--runtime compiled|source`: one way of running it.
+    only: { type: 'string' },
+    runtime: { type: 'string' },
   },
 })
+if (values.only !== undefined && !['sandbox', 'one-system'].includes(values.only)) {
+  console.error('--only must be sandbox or one-system')
+  process.exit(2)
+}
+if (values.runtime !== undefined && !['compiled', 'source'].includes(values.runtime)) {
+  console.error('--runtime must be compiled or source')
+  process.exit(2)
+}
 const runs = Number(values.runs)
 const idleSeconds = Number(values['idle-seconds'])
 if (!existsSync(path.join(ROOT, 'dist', '.built'))) {
@@ -65,14 +76,16 @@ const oneSystemFile = path.join(work, 'one-system.yaml')
 await writeFile(oneSystemFile, 'systems: { jira: { host: "https://acme.atlassian.net", email: "tenure@acme.example", apiToken: { env: STARTUP_JIRA_TOKEN } } }\n')
 
 interface Form {
+  key: string
   label: string
   args: string[]
   env: Record<string, string>
 }
-const FORMS: Form[] = [
-  { label: 'sandbox (`serve --sandbox`, every system)', args: ['serve', '--sandbox'], env: {} },
-  { label: 'one system (Jira only)', args: ['serve'], env: { TENURE_CONFIG: oneSystemFile, STARTUP_JIRA_TOKEN: 'not-a-real-token' } },
-]
+const FORMS: Form[] = ([
+  { key: 'sandbox', label: 'sandbox (`serve --sandbox`, every system)', args: ['serve', '--sandbox'], env: {} },
+  { key: 'one-system', label: 'one system (Jira only)', args: ['serve'], env: { TENURE_CONFIG: oneSystemFile, STARTUP_JIRA_TOKEN: 'not-a-real-token' } },
+] as Form[]).filter((f) => values.only === undefined || f.key === values.only)
+const RUNTIMES = [false, true].filter((fromSource) => values.runtime === undefined || values.runtime === (fromSource ? 'source' : 'compiled'))
 
 async function rssMB(pid: number | undefined): Promise<number> {
   if (pid === undefined) return Number.NaN
@@ -156,7 +169,7 @@ const rows: string[] = []
 const breakdown: string[] = []
 try {
   for (const form of FORMS) {
-    for (const fromSource of [false, true]) {
+    for (const fromSource of RUNTIMES) {
       const results: Result[] = []
       for (let i = 0; i < runs; i++) results.push(await once(form, fromSource))
       const line = `| ${form.label} | ${fromSource ? 'from source (type stripping)' : 'compiled (dist/)'} | ${results[0]!.runtime} | ${cell(
@@ -188,7 +201,9 @@ try {
       ['src/http/app.js (express app, middleware)', dist('src/http/app.js')],
       ['src/http/api-routes.js (every API route and what it imports)', dist('src/http/api-routes.js')],
       ['src/lifecycle/engine.js', dist('src/lifecycle/engine.js')],
-      ['src/main.js (what both processes import)', dist('src/main.js')],
+      ['src/main.js (what both processes import before their half)', dist('src/main.js')],
+      ['src/worker-entry.js (the worker process before its half)', dist('src/worker-entry.js')],
+      ['src/jobs/system-worker.js (a job worker and what it imports)', dist('src/jobs/system-worker.js')],
       ['provisioners/jira/provisioner.js', dist('provisioners/jira/provisioner.js')],
       ['provisioners/google/provisioner.js', dist('provisioners/google/provisioner.js')],
       ['provisioners/entra/provisioner.js', dist('provisioners/entra/provisioner.js')],
@@ -212,7 +227,7 @@ const table = [
   '',
   `### Start-up and idle memory of \`tenure serve\`, per process (${startedAt.toISOString().slice(0, 16).replace('T', ' ')}–${new Date().toISOString().slice(11, 16)} UTC, ${os.cpus().length} cores, load average 1/5/15 min ${load(loadAtStart)} at start, ${load(os.loadavg())} at end)`,
   '',
-  `\`npm run bench:startup -- --runs ${runs} --idle-seconds ${idleSeconds}\`: each run on a fresh database; ready = spawn to /readyz 200; RSS (VmRSS) of the HTTP process and of the worker process it starts, after ${idleSeconds} s idle. Median (each run). Target: idle RSS of \`tenure serve\` ≤ 120 MB.`,
+  `\`${process.env.NODE_OPTIONS ? `NODE_OPTIONS='${process.env.NODE_OPTIONS}' ` : ''}npm run bench:startup -- --runs ${runs} --idle-seconds ${idleSeconds}${values.only ? ` --only ${values.only}` : ''}${values.runtime ? ` --runtime ${values.runtime}` : ''}\`: each run on a fresh database; ready = spawn to /readyz 200; RSS (VmRSS) of the HTTP process and of the worker process it starts, after ${idleSeconds} s idle. Median (each run). Target: idle RSS of \`tenure serve\` ≤ 120 MB.`,
   '',
   '| configuration | how it runs | runtime logged | ready | HTTP process RSS | worker process RSS | together |',
   '| --- | --- | --- | --- | --- | --- | --- |',

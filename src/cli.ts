@@ -50,7 +50,8 @@ async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   const { config: cfg, log, file } = await config({ sandbox })
   if (sandbox) cfg.sandbox.enabled = true
   log.info({ configFile: file, mode, sandbox: cfg.sandbox.enabled }, 'configuration loaded')
-  // main.ts loads every vendor SDK; commands that do not run the service skip that cost.
+  // main.ts (and the half of it this mode runs: the HTTP side, the job workers) loads only for the
+  // commands that run the service; the others skip that cost.
   const { startTenure } = await import('./main.ts')
   const running = await startTenure({ config: cfg, mode, log, configFile: file })
   // Ctrl-C is handled before the "ready" summary is printed: a signal that arrives between the two

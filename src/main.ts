@@ -14,23 +14,15 @@ import type { Config } from './config/index.ts'
 import { openDatabase } from './db/open.ts'
 import { migrate } from './db/migrate.ts'
 import { createPool, defaultPoolSize, ping, safeUrl, type Pool } from './db/pool.ts'
-import { createApp } from './http/app.ts'
-import { createApi } from './http/api-routes.ts'
 import { createMetrics, createJobMetrics, createSlaMetrics, createTargetMetrics, type Metrics } from './http/metrics.ts'
 import type { Logger } from './log.ts'
 import { createBoss, type Boss } from './jobs/boss.ts'
 import { probeWorker, PROBE_QUEUE } from './jobs/diagnostics.ts'
-import { registerWorker, type WorkerHost } from './jobs/runtime.ts'
+import type { WorkerHost } from './jobs/runtime.ts'
 import { createQueues, ensureQueue, heartbeatRefreshSeconds } from './jobs/queues.ts'
-import { createLimiter } from './jobs/limiter.ts'
-import { systemWorker } from './jobs/system-worker.ts'
-import { timerWorker } from './jobs/timer-worker.ts'
-import { hrEventWorker } from './jobs/hr-worker.ts'
-import { webhookRouter } from './http/webhooks.ts'
-import { consoleRouter } from './http/console.ts'
 import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
-import { removeSandboxHrState, startHrEmulators, writeSandboxHrState, type HrEmulators } from './hr/emulators/index.ts'
-import { enqueueNotification, lifecycleNotification, notifyConfigSchema, notifySandboxConfig, notifyWorker, seedNotifyChannels, type NotifyConfig } from './notify/index.ts'
+import type { HrEmulators } from './hr/emulators/index.ts'
+import { enqueueNotification, lifecycleNotification, notifyConfigSchema, notifyWorker, type NotifyConfig } from './notify/index.ts'
 import { uuidV5 } from './util/ids.ts'
 import { escalationWorker, scheduleEscalations } from './sla/escalation.ts'
 import { hrReconcileWorker, reconcileHrSourcesNow, scheduleHrReconciliation } from './jobs/hr-reconcile.ts'
@@ -38,10 +30,9 @@ import { scheduleTargetReconciliation, targetReconcileWorker } from './jobs/targ
 import { buildRegistry, catalogFromFacts, type Registry, type SystemCatalog } from '../provisioners/registry.ts'
 import { validatePolicy } from './policy/index.ts'
 import type { EngineDeps } from './lifecycle/engine.ts'
-import { sandboxSystems, startSandboxEmulators, type SandboxEmulators } from './sandbox/index.ts'
+import type { SandboxEmulators } from './sandbox/index.ts'
 import type { SandboxMailbox } from './sandbox/mailbox.ts'
-import express, { type Express } from 'express'
-import { ensureSandboxTokens } from './auth/sandbox.ts'
+import type { Express } from 'express'
 import { auditCheckpointWorker, auditRetentionWorker, recordAudit, scheduleAuditJobs } from './audit/index.ts'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -50,11 +41,9 @@ const TENURE_VERSION = (JSON.parse(readFileSync(rootPath('package.json'), 'utf8'
 import { effectiveAuditConfig, LOCAL_KEY_WARNING } from './audit/local-key.ts'
 import { enableClockOverride, type Clock } from 'pg-boss'
 import { createExceptionQueues } from './exceptions/queue.ts'
-import { exceptionTimerWorker } from './exceptions/worker.ts'
 import { createOffboardingQueues, emergencyExpiryWorker, scheduleEmergencyExpiry } from './offboarding/expiry.ts'
 import { createReportQueues, reportRetentionWorker, scheduleReportRetention } from './reports/retention.ts'
 import { COMPILED, rootPath } from './paths.ts'
-import { queueAnswers } from './jobs/inspect.ts'
 import { startWorkerProcess, type ResolvedTargets, type WorkerProcess } from './worker-process.ts'
 import { AggregatorRegistry } from 'prom-client'
 
@@ -112,6 +101,39 @@ export interface Running {
 
 export { openDatabase, type Database } from './db/open.ts'
 
+/**
+ * Each process imports only its half (docs/operations.md "Process model"). The HTTP side (the
+ * express app, every API route, the console, the webhook intake) loads only where HTTP is served;
+ * the job workers (the system, HR-event and timer workers, the limiter) only where they run: the
+ * worker process of `tenure serve`, `tenure worker`, or `tenure serve` with `workers.inProcess`.
+ * Statically imported, both processes carried both halves (test/integration/lazy-provisioners.test.ts
+ * checks the module lists; docs/benchmarks.md has the RSS before and after).
+ */
+async function loadHttpModules() {
+  const [{ createApp }, { createApi }, { consoleRouter }, { webhookRouter }, { default: express }, { ensureSandboxTokens }, { queueAnswers }] = await Promise.all([
+    import('./http/app.ts'),
+    import('./http/api-routes.ts'),
+    import('./http/console.ts'),
+    import('./http/webhooks.ts'),
+    import('express'),
+    import('./auth/sandbox.ts'),
+    import('./jobs/inspect.ts'),
+  ])
+  return { createApp, createApi, consoleRouter, webhookRouter, express, ensureSandboxTokens, queueAnswers }
+}
+
+async function loadWorkerModules() {
+  const [{ registerWorker }, { systemWorker }, { timerWorker }, { hrEventWorker }, { exceptionTimerWorker }, { createLimiter }] = await Promise.all([
+    import('./jobs/runtime.ts'),
+    import('./jobs/system-worker.ts'),
+    import('./jobs/timer-worker.ts'),
+    import('./jobs/hr-worker.ts'),
+    import('./exceptions/worker.ts'),
+    import('./jobs/limiter.ts'),
+  ])
+  return { registerWorker, systemWorker, timerWorker, hrEventWorker, exceptionTimerWorker, createLimiter }
+}
+
 async function createProbeQueue(boss: Boss, config: Config): Promise<void> {
   await ensureQueue(boss, config, PROBE_QUEUE, {
     retryLimit: 0,
@@ -132,6 +154,12 @@ export async function startTenure(options: StartOptions): Promise<Running> {
   const runWorkers = mode === 'worker' || config.workers.enabled
   // A clock or a time source handed in (tests) cannot cross to another process: those run in-process.
   const inProcess = mode === 'worker' || config.workers.inProcess || options.clock !== undefined || options.now !== undefined
+  // This process's half, loading while the database starts (awaited where it is used).
+  const httpModules = mode === 'serve' ? loadHttpModules() : undefined
+  const workerModules = runWorkers && inProcess ? loadWorkerModules() : undefined
+  // A start-up that fails before they are awaited must not leave an unhandled rejection behind.
+  httpModules?.catch(() => undefined)
+  workerModules?.catch(() => undefined)
   const pool = createPool({
     url: database.url,
     // Unset: sized from what this process runs (the HTTP process of `tenure serve` does not run the workers).
@@ -164,6 +192,12 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       hrSources = options.targets.hr
       notify = options.targets.notify
     } else if (config.sandbox.enabled) {
+      // The emulators (express apps of their own) load only where the sandbox runs them.
+      const [{ sandboxSystems, startSandboxEmulators }, { notifySandboxConfig, seedNotifyChannels }, { removeSandboxHrState, startHrEmulators, writeSandboxHrState }] = await Promise.all([
+        import('./sandbox/index.ts'),
+        import('./notify/sandbox.ts'),
+        import('./hr/emulators/index.ts'),
+      ])
       emulators = await startSandboxEmulators({ log })
       const started = emulators
       cleanups.unshift({ name: 'emulators', fn: () => started.close() })
@@ -303,13 +337,14 @@ export async function startTenure(options: StartOptions): Promise<Running> {
 
     const jobMetrics = createJobMetrics(metrics.registry)
     const targetMetrics = createTargetMetrics(metrics.registry)
-    const limiter = createLimiter(pool, {
-      maxWaitMs: 5_000,
-      onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
-    })
-    const host: WorkerHost = { boss, log, metrics: jobMetrics, shutdown: shutdown.signal }
     // runWorkers with a registry: the workers run in this process (no worker process was started).
     if (runWorkers && registry) {
+      const { registerWorker, systemWorker, timerWorker, hrEventWorker, exceptionTimerWorker, createLimiter } = await (workerModules ?? loadWorkerModules())
+      const limiter = createLimiter(pool, {
+        maxWaitMs: 5_000,
+        onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
+      })
+      const host: WorkerHost = { boss, log, metrics: jobMetrics, shutdown: shutdown.signal }
       const polling = {
         pollingIntervalSeconds: config.queue.pollingIntervalSeconds,
         notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds,
@@ -367,6 +402,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     let url: string | undefined
     let served: Express | undefined
     if (mode === 'serve') {
+      const { createApi, createApp, consoleRouter, webhookRouter, express, ensureSandboxTokens, queueAnswers } = await (httpModules ?? loadHttpModules())
       const api = createApi({ config, pool, log, now: options.now, engine, boss: startedBoss, notify: () => notify, registry: catalog, hrSources, ...(sandboxMail ? { sandboxMail } : {}) })
       const app = createApp({
         log,

@@ -39,6 +39,5 @@ export type { FailureReason, TamperReason, VerifyFailure, VerifyOk, VerifyResult
 export { queryAudit, streamAudit, type AuditFilters, type AuditPage } from './query.ts'
 export { pruneAudit, type PruneResult } from './retention.ts'
 export { auditCheckpointWorker, auditRetentionWorker, scheduleAuditJobs, type AuditJobDeps } from './jobs.ts'
-export { AUDIT_ROUTES } from './routes.ts'
 export { effectiveAuditConfig, LOCAL_KEY_WARNING, type EffectiveAuditConfig } from './local-key.ts'
 export { AuditError } from './errors.ts'

@@ -58,4 +58,5 @@ export {
   type NotifyWorkerDeps,
 } from './worker.ts'
 export { managerEmailOf, pgEmailLedger } from './store.ts'
-export { SANDBOX_SLACK_CHANNELS, notifySandboxConfig, seedNotifyChannels } from './sandbox.ts'
+// The sandbox's notify form (./sandbox.ts) is not re-exported: it loads the Slack emulator (express),
+// which a process that only sends notifications must not carry. Import it from './sandbox.ts'.

@@ -14,7 +14,7 @@ import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import type { Role } from '../../src/auth/roles.ts'
 import { SANDBOX_ENTRA_GROUPS } from '../../src/sandbox/index.ts'
-import { SANDBOX_SLACK_CHANNELS } from '../../src/notify/index.ts'
+import { SANDBOX_SLACK_CHANNELS } from '../../src/notify/sandbox.ts'
 import { registerExceptionCommands } from '../../src/exceptions/cli.ts'
 
 const REQUEST_EXPIRY_MS = 8_000

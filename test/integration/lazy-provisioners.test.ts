@@ -1,8 +1,10 @@
 /**
  * Only the configured systems' provisioners load, and only where the system workers run
  * (provisioners/registry.ts): `tenure serve` with one system configured loads that system's vendor
- * SDK in its worker process and no vendor SDK in the HTTP process. The real command, a real
- * PostgreSQL; what each process loaded is read by a module hook (test/helpers/loaded-packages.ts).
+ * SDK in its worker process and no vendor SDK in the HTTP process. And each process loads only its
+ * half (src/main.ts imports the HTTP side and the job workers dynamically): the HTTP process no job
+ * worker, the worker process no express and no API route. The real command, a real PostgreSQL;
+ * what each process loaded is read by a module hook (test/helpers/loaded-packages.ts).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,8 +20,13 @@ const HOOK = fileURLToPath(new URL('../helpers/loaded-packages.ts', import.meta.
 const VENDOR_SDKS = ['googleapis', 'googleapis-common', 'google-auth-library', '@microsoft/microsoft-graph-client', 'jira.js', '@slack/web-api']
 /** The notification senders' clients: loaded on the first message sent (none is configured here). */
 const SENDERS = ['nodemailer', '@slack/web-api']
+/** The job workers' modules: only where the workers run. */
+const JOB_WORKERS = ['src/jobs/runtime', 'src/jobs/system-worker', 'src/jobs/hr-worker', 'src/jobs/timer-worker', 'src/exceptions/worker', 'src/jobs/limiter']
+/** The HTTP side: only where HTTP is served. */
+const HTTP_MODULES = ['src/http/app', 'src/http/api-routes', 'src/http/routes', 'src/http/console', 'src/http/webhooks']
+const HTTP_PACKAGES = ['express', 'helmet', 'compression', 'pino-http', 'express-rate-limit', 'jose']
 
-test('when tenure serve runs with only Jira configured, then its worker process loads jira.js and no other vendor SDK, and the HTTP process loads none (nor a notification client)', async () => {
+test('when tenure serve runs with only Jira configured, then its worker process loads jira.js and no other vendor SDK, and the HTTP process loads none (nor a notification client), and each process loads only its half', async () => {
   const db = await createTestDatabase('lazyprov')
   const dir = await mkdtemp(path.join(tmpdir(), 'tenure-lazyprov-'))
   const loaded = path.join(dir, 'loaded')
@@ -51,7 +58,7 @@ test('when tenure serve runs with only Jira configured, then its worker process 
     const { code } = await serve.exited
     assert.equal(code, 0, serve.stderr())
     const reports = await Promise.all(
-      (await readdir(loaded)).map(async (f) => JSON.parse(await readFile(path.join(loaded, f), 'utf8')) as { role: string; packages: string[] }),
+      (await readdir(loaded)).map(async (f) => JSON.parse(await readFile(path.join(loaded, f), 'utf8')) as { role: string; packages: string[]; modules: string[] }),
     )
     const http = reports.find((r) => r.role === 'serve')
     const worker = reports.find((r) => r.role === 'worker')
@@ -70,6 +77,18 @@ test('when tenure serve runs with only Jira configured, then its worker process 
       SENDERS.filter((p) => worker.packages.includes(p)),
       [],
       'the worker process loads no notification client before it sends',
+    )
+    // Each side first shows the hook saw its own half, so an empty list below is not a blind hook.
+    assert.ok(http.modules.includes('src/http/api-routes') && worker.modules.includes('src/jobs/system-worker'), 'the hook lists Tenure’s modules')
+    assert.deepEqual(
+      JOB_WORKERS.filter((m) => http.modules.includes(m)),
+      [],
+      'the HTTP process loads no job worker',
+    )
+    assert.deepEqual(
+      [...HTTP_MODULES.filter((m) => worker.modules.includes(m)), ...HTTP_PACKAGES.filter((p) => worker.packages.includes(p))],
+      [],
+      'the worker process loads no HTTP route and no express',
     )
   } finally {
     await rm(dir, { recursive: true, force: true })

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { TestClock } from 'pg-boss'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
-import { SANDBOX_SLACK_CHANNELS } from '../../src/notify/index.ts'
+import { SANDBOX_SLACK_CHANNELS } from '../../src/notify/sandbox.ts'
 import { startSmtpSink, type SmtpSink } from '../../src/notify/smtp-sink.ts'
 
 const HOUR = 3600_000
