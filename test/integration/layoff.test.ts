@@ -1,7 +1,7 @@
 /**
  * A mass layoff, scaled to run in a test: N leavers arrive at once against a Slack emulator that
- * enforces a SCIM write limit (Slack's published 180/min shape, raised tenfold so the test takes
- * seconds; the limiter is configured with the same numbers, as a deployment would be). What must
+ * enforces a SCIM write limit (Slack's published 180/min shape, raised fivefold and with half the
+ * burst, so that 40 leavers still overrun the burst and are paced for about two seconds; the limiter is configured with the same numbers, as a deployment would be). What must
  * hold is not the speed (that is bench/'s business) but the behaviour: calls are paced, not
  * discovered through 429s; every leaver is cut off before any leaver's clean-up; nobody ends in
  * a dead-letter queue.
@@ -12,8 +12,8 @@ import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { SlackEmulator, slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
 
-const N = 80
-const SCIM_WRITE = { perMinute: 1800, burst: 20 }
+const N = 40
+const SCIM_WRITE = { perMinute: 900, burst: 10 }
 const GENEROUS = { perMinute: 60_000, burst: 1000 }
 const today = () => new Date().toISOString().slice(0, 10)
 
