@@ -184,7 +184,8 @@ function summaryMarkdown(r: typeof record): string {
     const ov = single.overheadMs as { p50: number; p99: number }
     lines.push(`Single leaver (${String(single.leavers)} in sequence, log-normal vendor latency; ${loadOf(single)}): webhook → last system verified p50 ${String(tt.p50)} ms, p99 ${String(tt.p99)} ms, max ${String(tt.max)} ms; oracle (the provisioners' cut-off + verify called directly, in parallel per system) p50 ${String(or.p50)} ms, p99 ${String(or.p99)} ms; overhead p50 ${ov.p50} ms, p99 ${ov.p99} ms.`, '')
     targets.push(`| single-leaver p99 ≤ 3 s | ${String(tt.p99)} ms | ${mark(Number(tt.p99) <= 3000)} |`)
-    targets.push(`| overhead over the oracle ≤ 250 ms p99 | ${ov.p99} ms | ${mark(ov.p99 <= 250)} |`)
+    // Issue #21: the single leaver's overhead over the oracle stays at p99 ≤ 100 ms.
+    targets.push(`| overhead over the oracle ≤ 100 ms p99 | ${ov.p99} ms | ${mark(ov.p99 <= 100)} |`)
   }
   if (layoff) {
     const done = layoff.timedOut
@@ -201,8 +202,8 @@ function summaryMarkdown(r: typeof record): string {
     const order = (layoff.cutoffBeforeCleanup ?? {}) as Record<string, Json>
     // Targets are judged on the cut-off phase; on the whole wave when the run was cut short.
     const judged = (v: Json): Json => (v.cutoff as Json | null) ?? v
-    let bindingOk = true
-    let othersOk = true
+    // Issue #21: ≥ 0.95 on every system, judged on the cut-off phase (what the SLA is about).
+    let lowest: [string, number] | undefined
     const worst = Object.entries(per).reduce((a, b) => (Number(judged(b[1]).minimumSeconds) > Number(judged(a[1]).minimumSeconds) ? b : a))
     for (const [s, v] of Object.entries(per)) {
       const o = order[s]
@@ -211,13 +212,12 @@ function summaryMarkdown(r: typeof record): string {
         `| ${s} | ${String(c?.bindingBucket ?? '–')} | ${String(c?.minimumSeconds ?? '–')} | ${String(c?.measuredSeconds ?? '–')} | ${String(c?.efficiency ?? '–')} | ${String(v.bindingBucket)} | ${JSON.stringify(v.callsPerLeaver).replaceAll('"', '')} | ${String(v.minimumSeconds)} | ${String(v.measuredSeconds)} | ${String(v.efficiency)} | ${String(v.share429)} | ${String(o?.lastCutoffSeconds ?? '–')} | ${String(o?.firstCleanupSeconds ?? '–')} | ${String(o?.cutoffCallsAfterFirstCleanup ?? '–')} |`,
       )
       const eff = Number(judged(v).efficiency)
-      if (s === worst[0]) bindingOk = eff >= 0.95
-      else othersOk &&= eff >= 0.9
+      if (!lowest || eff < lowest[1]) lowest = [s, eff]
     }
     lines.push('')
     const phase = worst[1].cutoff ? 'cut-off phase' : 'whole wave (no cut-off phase: the run was cut short)'
-    targets.push(`| layoff efficiency ≥ 0.95 on the binding system (${worst[0]}, ${phase}) | ${String(judged(worst[1]).efficiency)} | ${mark(bindingOk)} |`)
-    targets.push(`| layoff efficiency ≥ 0.9 on the others | see table | ${mark(othersOk)} |`)
+    targets.push(`| layoff efficiency ≥ 0.95 on the binding system (${worst[0]}, ${phase}) | ${String(judged(worst[1]).efficiency)} | ${mark(Number(judged(worst[1]).efficiency) >= 0.95)} |`)
+    targets.push(`| layoff efficiency ≥ 0.95 on every system | lowest: ${lowest ? `${lowest[0]} ${String(lowest[1])}` : 'n/a'} | ${mark(lowest ? lowest[1] >= 0.95 : undefined)} |`)
     targets.push(`| 429s ≤ 1 % | ${String(layoff.share429)} | ${mark(Number(layoff.share429) <= 0.01)} |`)
     targets.push(`| no leaver dead-lettered | ${String(layoff.deadLettered)} | ${mark(layoff.deadLettered === 0)} |`)
   }
