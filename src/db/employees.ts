@@ -25,6 +25,18 @@ export async function lockEmployeeById(db: Queryable, id: string): Promise<Emplo
   return rows[0]
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * lockEmployeeById's statement as text with the id in it, for a transaction that sends it with its
+ * BEGIN (withTransactionStartingWith); undefined unless `id` is a UUID (then the caller takes the
+ * parameterised path), so nothing but hex digits and dashes is ever put into the text.
+ */
+export function lockEmployeeByIdText(id: string): string | undefined {
+  if (!UUID.test(id)) return undefined
+  return `SELECT id, source, external_id, account_key, snapshot, version, machine_version, state FROM employees WHERE id = '${id}' FOR UPDATE`
+}
+
 /** Lock one employee by HR source and HR id (FOR UPDATE, in the caller's transaction). */
 export async function lockEmployeeBySource(db: Queryable, source: HrSource, externalId: string): Promise<EmployeeLockRow | undefined> {
   const { rows } = await db.query<EmployeeLockRow>(

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Boss } from '../jobs/boss.ts'
-import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
+import { withTransaction, withTransactionStartingWith, type Pool, type PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { appendAudit, type AuditEntryInput } from '../audit/index.ts'
 import { applyHrProfile, type LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
@@ -25,7 +25,7 @@ import { evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, terminationMoment } from './schedule.ts'
 import { slaMinutesFor } from '../sla/deadline.ts'
 import { closeStaleTasks, ensureResidualTasks } from '../db/manual-tasks.ts'
-import { employeeExists, insertEmployeeIfAbsent, lockEmployeeById, lockEmployeeBySource, saveEmployeeState, type EmployeeLockRow } from '../db/employees.ts'
+import { employeeExists, insertEmployeeIfAbsent, lockEmployeeById, lockEmployeeByIdText, lockEmployeeBySource, saveEmployeeState, type EmployeeLockRow } from '../db/employees.ts'
 import { LIFECYCLE_VERSIONING, type MachineVersioning } from '../../state-machines/upgrades.ts'
 import { currentSnapshot, noEffects, restore } from './restore.ts'
 import { accountProjections, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
@@ -204,6 +204,14 @@ async function applyToEmployee(
   options: ApplyOptions,
   create: boolean,
 ): Promise<ApplyResult> {
+  // By id (every outcome and timer): the lock goes with the BEGIN, one round trip less.
+  const lockText = 'id' in key ? lockEmployeeByIdText(key.id) : undefined
+  if (lockText && 'id' in key) {
+    return withTransactionStartingWith<EmployeeLockRow, ApplyResult>(deps.pool, lockText, (client, rows) => {
+      if (!rows[0]) throw new EmployeeNotFoundError(key.id)
+      return applyLocked(deps, client, key, build, options, create, rows[0])
+    })
+  }
   return withTransaction(deps.pool, (client) => applyLocked(deps, client, key, build, options, create))
 }
 
@@ -214,9 +222,10 @@ async function applyLocked(
   build: (ctx: LifecycleContext | undefined, now: Date) => LifecycleEvent | undefined,
   options: ApplyOptions,
   create: boolean,
+  locked?: EmployeeLockRow,
 ): Promise<ApplyResult> {
-  // 1. Lock and restore.
-  const row = await lockEmployee(client, key, create)
+  // 1. Lock (unless the transaction's first statement did) and restore.
+  const row = locked ?? (await lockEmployee(client, key, create))
   const effects = noEffects()
   const actor = restore(row, currentSnapshot(deps, row), effects)
   actor.start()

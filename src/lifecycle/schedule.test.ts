@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { enableMoment, leaveMoment, provisionMoment, resolveZone, terminationMoment } from './schedule.ts'
+import { enableMoment, iso, leaveMoment, parseInstant, plusMinutes, provisionMoment, resolveZone, terminationMoment } from './schedule.ts'
 
 const opts = { dateOnlyMeans: 'end_of_day', defaultTimeZone: 'UTC' } as const
 
@@ -126,5 +126,21 @@ describe('joiner moments', () => {
     assert.throws(() => enableMoment('2025-11-03', 'UTC', '9am'), /dayStartsAt/)
     assert.throws(() => provisionMoment('2025-11-03', 'UTC', -1), /leadTimeDays/)
     assert.throws(() => leaveMoment('2025-13-45', 'UTC'), /date/)
+  })
+})
+
+describe('plusMinutes', () => {
+  test("when a moment is added minutes, then the text is luxon's, whether or not it takes the Date fast path", () => {
+    const moments = ['2026-12-07T01:23:37.000Z', '2026-03-29T00:59:59.999Z', '2024-02-29T23:59:00.123Z', '0001-01-01T00:00:00.000Z', '9999-12-31T23:00:00.000Z', '2026-12-07T03:23:37+02:00', '2026-12-07T01:23:37Z']
+    for (const at of moments) {
+      for (const minutes of [0, 1, 240, 1440, 100_000]) {
+        assert.equal(plusMinutes(at, minutes, 'effectiveAt'), iso(parseInstant(at, 'effectiveAt').plus({ minutes })), `${at} + ${minutes}`)
+      }
+    }
+  })
+
+  test('when the moment is not a real date, then it is refused as luxon refuses it (Date.parse would roll 02-30 over)', () => {
+    assert.throws(() => plusMinutes('2026-02-30T00:00:00.000Z', 240, 'effectiveAt'), /effectiveAt/)
+    assert.throws(() => plusMinutes('2026-13-01T00:00:00.000Z', 240, 'effectiveAt'), /effectiveAt/)
   })
 })

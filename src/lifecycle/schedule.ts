@@ -45,9 +45,23 @@ export interface TerminationMoment {
   timeZone: string
 }
 
+/**
+ * Zone names found valid. luxon's isValidZone builds an Intl.DateTimeFormat on every call (tens of
+ * µs, on every HR event the engine applies); validity does not change while the process runs, and
+ * only valid names are kept, so the set is bounded by the IANA database (about 600 names).
+ */
+const validZones = new Set<string>()
+
+function isValidZone(zone: string): boolean {
+  if (validZones.has(zone)) return true
+  if (!IANAZone.isValidZone(zone)) return false
+  validZones.add(zone)
+  return true
+}
+
 export function resolveZone(timeZone: string | undefined, defaultTimeZone: string): string {
-  if (timeZone !== undefined && IANAZone.isValidZone(timeZone)) return timeZone
-  if (IANAZone.isValidZone(defaultTimeZone)) return defaultTimeZone
+  if (timeZone !== undefined && isValidZone(timeZone)) return timeZone
+  if (isValidZone(defaultTimeZone)) return defaultTimeZone
   throw new RangeError(`invalid default time zone "${defaultTimeZone}"`)
 }
 
@@ -56,6 +70,26 @@ export function iso(dt: DateTime): string {
   const out = dt.toUTC().toISO()
   if (out === null) throw new RangeError(`invalid moment: ${dt.invalidExplanation ?? 'unknown reason'}`)
   return out
+}
+
+/** The shape iso() writes (and Date#toISOString): UTC, milliseconds, a four-digit year. */
+const UTC_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+/**
+ * `value` plus `minutes`, as iso() writes it. Minutes are an absolute duration (luxon adds them as
+ * milliseconds too), so for a moment already in iso()'s UTC form plain Date arithmetic gives the
+ * same text as luxon, without parsing and formatting through luxon on every SLA deadline the engine
+ * projects (several per leaver transition); any other form takes luxon's path.
+ */
+export function plusMinutes(value: string, minutes: number, label: string): string {
+  // Date.parse rolls an impossible date over (02-30 → 03-02); luxon refuses it: only a value
+  // that reads back as itself takes the fast path.
+  const parsed = UTC_ISO.test(value) ? Date.parse(value) : Number.NaN
+  if (Number.isFinite(parsed) && new Date(parsed).toISOString() === value) {
+    const at = parsed + minutes * 60_000
+    if (Number.isFinite(at) && at >= 0 && at < 253_402_300_800_000) return new Date(at).toISOString()
+  }
+  return iso(parseInstant(value, label).plus({ minutes }))
 }
 
 export function parseInstant(value: string, label: string): DateTime {

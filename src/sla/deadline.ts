@@ -7,7 +7,7 @@
 import { evaluatePolicy } from '../policy/index.ts'
 import type { EmployeeProfile } from '../domain/access.ts'
 import type { EngineDeps } from '../lifecycle/engine.ts'
-import { iso, parseInstant } from '../lifecycle/schedule.ts'
+import { plusMinutes } from '../lifecycle/schedule.ts'
 
 /** Each system's SLA budget in minutes, as the policy gives it for this employee. */
 export function slaMinutesFor(deps: Pick<EngineDeps, 'policy' | 'systems'>, profile: EmployeeProfile | undefined): Record<string, number> {
@@ -18,7 +18,7 @@ export function slaMinutesFor(deps: Pick<EngineDeps, 'policy' | 'systems'>, prof
 /** SLA deadline: an absolute duration after the effective moment (wall clocks do not matter). */
 export function slaDeadline(effectiveAt: string, minutes: number): string {
   if (!Number.isFinite(minutes) || minutes < 0) throw new RangeError(`SLA minutes must be ≥ 0, got ${minutes}`)
-  return iso(parseInstant(effectiveAt, 'effectiveAt').plus({ minutes }))
+  return plusMinutes(effectiveAt, minutes, 'effectiveAt')
 }
 
 /**
