@@ -111,27 +111,6 @@ describe('appendAudit', () => {
     )
   })
 
-  test('when an entry breaks any one rule of the schema, then it is rejected (the hand check in front of zod lets none through)', async () => {
-    const bad: Array<Partial<Parameters<typeof entry>[1]> | Record<string, unknown>> = [
-      { actor: { type: 'system', id: 'a\u0000b' } },
-      { actor: { type: 'system', id: '' } },
-      { actor: { type: 'system', id: 'x'.repeat(1025) } },
-      { correlationId: 'half \ud800 surrogate' },
-      { subject: { employeeId: '' } },
-      { subject: { system: 42 } },
-      { subject: 'employee' },
-      { action: `a.${'b'.repeat(200)}` },
-      { details: ['not', 'a', 'record'] },
-      { details: null },
-    ]
-    for (const change of bad) {
-      await assert.rejects(recordAudit(t.pool, [entry(1, change as Parameters<typeof entry>[1])]), { code: 'audit_entry_invalid' }, JSON.stringify(change))
-    }
-    // Nullish optional fields and a details object without a prototype are accepted, as before.
-    const [row] = await recordAudit(t.pool, [entry(1, { correlationId: null, subject: { employeeId: null }, details: Object.assign(Object.create(null) as object, { n: 1 }) })])
-    assert.deepEqual(row!.details, { n: 1 })
-  })
-
   test('when details carry credentials, then the stored row has them masked and still verifies', async () => {
     const configured = secret('s3cr3t-from-config-4242')
     const [row] = await recordAudit(t.pool, [
