@@ -51,8 +51,10 @@ test('when 20 seeded leavers are terminated with the targets paused, then every 
 })
 
 test('when 5 joiners are hired and laid off through the engine alone, then every leaver case closes, the audit chain verifies and every statement is counted by step', async () => {
-  // Blocks held up to a minute: on a loaded machine (a fresh-clone CI run measured 0.62) a block
-  // expires before the next call comes and the count measures the machine, not the limiter.
+  // Blocks of up to 8 tokens. A token's hold is what the bucket refills in a block's time (a few ms
+  // at limits ×100, src/jobs/limiter.ts), so on a loaded machine tokens expire unused and the count
+  // rises with the load: 0.2 quiet, 0.62 in a loaded CI run, 0.76 at load average 21. One UPDATE per
+  // call (no blocks) is ≥ 1; the budget below tells the two apart whatever the load.
   const r = await engineScenario(db, { leavers: 5, concurrency: 2, limitScale: 100, limiterBlock: { maxTokens: 8, maxHoldMs: 60_000 } })
   assert.deepEqual(r.leaverCases, { closed: 5 })
   assert.equal(r.jobsNotDue, 0)
@@ -64,5 +66,5 @@ test('when 5 joiners are hired and laid off through the engine alone, then every
   }
   // Budgets (exact counts, not timings): 13.67 and 1.03 before the cuts of issue #21.
   assert.ok(r.phases.drain.statementsPerTransition <= 8, `a leaver transition costs ${r.phases.drain.statementsPerTransition} statements`)
-  assert.ok(r.limiter.statementsPerCall <= 0.5, `the limiter costs ${r.limiter.statementsPerCall} statements per call`)
+  assert.ok(r.limiter.statementsPerCall < 0.9, `the limiter costs ${r.limiter.statementsPerCall} statements per call`)
 })
