@@ -1,5 +1,13 @@
+import { createRequire } from 'node:module'
 import { pino, type Logger as PinoLogger, type LoggerOptions } from 'pino'
-import pretty from 'pino-pretty'
+import type pretty from 'pino-pretty'
+
+/**
+ * pino-pretty (and its dependencies) only where a terminal shows the lines: a process that logs
+ * JSON (under a supervisor, in a container, the worker process, the benchmark) never loads it.
+ * It is CommonJS, so a synchronous require keeps createLogger() synchronous.
+ */
+const loadPretty = (): typeof pretty => createRequire(import.meta.url)('pino-pretty') as typeof pretty
 
 export type Logger = PinoLogger
 
@@ -73,7 +81,7 @@ export function createLogger(options: LogOptions = {}): Logger {
     // happens before the line reaches the prettifier, as for JSON.
     return pino(
       opts,
-      pretty({
+      loadPretty()({
         sync: true,
         colorize: Boolean(process.stdout.isTTY),
         singleLine: true,

@@ -2,7 +2,7 @@
  * The audit trail: append-only, hash-chained, written in the same transaction as every change,
  * signed at intervals, verifiable by anyone with the public key. docs/audit.md explains the model.
  */
-export { appendAudit, recordAudit, type AuditEntryInput } from './writer.ts'
+export { appendAudit, appendToHead, prepareAudit, recordAudit, takeChainHead, type AuditEntryInput, type PreparedAuditEntry } from './writer.ts'
 export { redactDetails, isSensitiveKey, REDACTED } from './redact.ts'
 export {
   ACTOR_TYPES,

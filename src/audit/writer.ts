@@ -15,9 +15,9 @@
 import type pg from 'pg'
 import { z } from 'zod'
 import { AuditError } from './errors.ts'
-import { ACTION_PATTERN, ACTOR_TYPES, computeHash, type ActorType, type AuditAction, type AuditRow } from './record.ts'
+import { ACTION_PATTERN, ACTOR_TYPES, computeHash, type ActorType, type AuditAction, type AuditRecord, type AuditRow } from './record.ts'
 import { redactDetails } from './redact.ts'
-import { insertEventBatch, lockChainHead } from './store.ts'
+import { insertEventBatch, lockChainHead, type ChainHeadRow } from './store.ts'
 import { withTransaction } from '../db/pool.ts'
 import { toSafeInteger } from './rows.ts'
 
@@ -54,7 +54,20 @@ const entrySchema = z.object({
 export async function appendAudit(client: pg.PoolClient | pg.Client, entries: AuditEntryInput[]): Promise<AuditRow[]> {
   if (entries.length === 0) return []
   // Validation and redaction happen before the lock: the lock window is the hot path of every writer.
-  const prepared = entries.map((entry, index) => {
+  const prepared = prepareAudit(entries)
+  return appendToHead(client, prepared, await takeChainHead(client))
+}
+
+/** An entry validated and redacted (prepareAudit), waiting for its place in the chain. */
+export type PreparedAuditEntry = Omit<AuditRecord, 'seq' | 'occurred_at'>
+
+/**
+ * appendAudit() in three steps, for a writer that sends its statements pipelined (src/db/hr-inbox.ts
+ * commitNoticeBatch): prepareAudit() before any statement, takeChainHead() sent right behind the
+ * writer's own statements, appendToHead() sent right before its COMMIT. appendAudit() is the three in a row.
+ */
+export function prepareAudit(entries: AuditEntryInput[]): PreparedAuditEntry[] {
+  return entries.map((entry, index) => {
     const parsed = entrySchema.safeParse(entry)
     if (!parsed.success) {
       throw new AuditError('audit_entry_invalid', `audit entry ${index}: ${z.prettifyError(parsed.error)}`, {
@@ -71,10 +84,23 @@ export async function appendAudit(client: pg.PoolClient | pg.Client, entries: Au
       details: redactDetails(e.details),
     }
   })
+}
 
-  // Named (prepared once per connection): the two statements run while every other writer waits.
+/**
+ * Takes the chain lock (held until COMMIT or ROLLBACK) and reads the head. The statement is on its
+ * way when this returns (a named statement, prepared once per connection).
+ */
+export async function takeChainHead(client: pg.PoolClient | pg.Client): Promise<ChainHeadRow> {
   const head = await lockChainHead(client, true)
   if (!head) throw new AuditError('chain_head_missing', 'audit_chain_head() returned no row')
+  return head
+}
+
+/**
+ * Chains `prepared` onto `head` (from takeChainHead() in this transaction) and inserts the rows.
+ * The INSERT is sent before this returns, so on a pipelined connection a COMMIT sent next follows it.
+ */
+export function appendToHead(client: pg.PoolClient | pg.Client, prepared: PreparedAuditEntry[], head: ChainHeadRow): Promise<AuditRow[]> {
   let seq = toSafeInteger(head.head_seq, 'head seq')
   let prevHash = head.head_hash
   const written: AuditRow[] = prepared.map((entry) => {
@@ -86,7 +112,7 @@ export async function appendAudit(client: pg.PoolClient | pg.Client, entries: Au
     return row
   })
 
-  const inserted = await insertEventBatch(
+  const inserted = insertEventBatch(
     client,
     {
       seq: written.map((r) => r.seq),
@@ -104,13 +130,15 @@ export async function appendAudit(client: pg.PoolClient | pg.Client, entries: Au
     },
     head.xact_id,
   )
-  if (inserted !== written.length) {
-    throw new AuditError(
-      'audit_not_in_transaction',
-      'appendAudit() must run inside a transaction (BEGIN … COMMIT) on one client: the chain lock ended before the insert',
-    )
-  }
-  return written
+  return inserted.then((count) => {
+    if (count !== written.length) {
+      throw new AuditError(
+        'audit_not_in_transaction',
+        'appendAudit() must run inside a transaction (BEGIN … COMMIT) on one client: the chain lock ended before the insert',
+      )
+    }
+    return written
+  })
 }
 
 /**
