@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { getPriority } from 'node:os'
+import { WORKER_HEAP_FLAGS } from '../../src/jobs/heap.ts'
 import { prepareServe, type Spawned } from '../helpers/process.ts'
 
 const SECRET = `whsec_${Buffer.from('worker-process-test-secret-32!!!').toString('base64')}`
@@ -48,6 +50,8 @@ test('when tenure serve runs, then the work is applied in a worker process it su
     const [first] = workerPids(serve)
     assert.ok(first && first !== serve.child.pid && alive(first), 'a worker process of its own runs beside the HTTP process')
     assert.equal(getPriority(first), Math.min(19, getPriority(serve.child.pid!) + 5), 'the worker process runs workers.processNice (5) nicer')
+    const cmdline = readFileSync(`/proc/${first}/cmdline`, 'utf8').split('\0')
+    for (const flag of WORKER_HEAP_FLAGS) assert.ok(cmdline.includes(flag), `the worker process runs with ${flag} (src/jobs/heap.ts): ${cmdline.join(' ')}`)
     const ready = (await (await fetch(`${url}/readyz`)).json()) as { checks: Array<{ name: string; ok: boolean }> }
     assert.deepEqual(ready.checks.find((c) => c.name === 'workers'), { name: 'workers', ok: true })
 

@@ -1,0 +1,13 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { WORKER_HEAP_FLAGS, workerHeapFlags } from './heap.ts'
+
+test('when the operator set no heap flag, then the worker process gets the young generation cap and the old generation growth', () => {
+  assert.deepEqual(workerHeapFlags([], ''), [...WORKER_HEAP_FLAGS])
+  assert.deepEqual(workerHeapFlags(['--expose-gc', '--enable-source-maps'], '--no-warnings'), [...WORKER_HEAP_FLAGS])
+})
+
+test("when the operator set a heap flag on the parent's command line or in NODE_OPTIONS, then that one is left to the operator's value", () => {
+  assert.deepEqual(workerHeapFlags(['--max-semi-space-size=64'], ''), ['--heap-growing-percent=100'])
+  assert.deepEqual(workerHeapFlags([], '--max_semi_space_size=1 --heap-growing-percent=30'), [])
+})
