@@ -68,6 +68,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
+const git = (a: string[]) => {
+  try {
+    return execFileSync('git', a, { cwd: root }).toString().trim()
+  } catch {
+    return 'unknown'
+  }
+}
+// The code that runs: read at the start (a run of hours must not record a commit made during it).
+const commit = `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) ? ' (uncommitted changes)' : ''}`
 const db = await openBenchDatabase()
 const results: Record<string, unknown> = {}
 const started = new Date()
@@ -156,13 +165,6 @@ try {
 }
 
 type Json = Record<string, unknown>
-const git = (a: string[]) => {
-  try {
-    return execFileSync('git', a, { cwd: root }).toString().trim()
-  } catch {
-    return 'unknown'
-  }
-}
 const machine = {
   cores: os.cpus().length,
   cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -171,7 +173,6 @@ const machine = {
   node: process.version,
   postgres: `${db.version}${db.embedded ? ' (embedded)' : ''}`,
 }
-const commit = `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain']) ? ' (uncommitted changes)' : ''}`
 const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`
 const record = { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), command, commit, machine, quick, limitScale, results }
 await mkdir(path.join(here, 'results'), { recursive: true })
@@ -285,7 +286,7 @@ function summaryMarkdown(r: typeof record): string {
     }
     const runs = scale.runs as Run[]
     lines.push(
-      `Scale (${loadOf(scale)}; the 1-minute load average of each run is in its row: other agents shared the machine): N seeded leavers terminated at once (32 deliveries in flight, as fast as the intake takes them), every published limit ×${String(runs.find((x) => x.limitScale)?.limitScale ?? 100)} in the emulators and in Tenure's limiter (the vendors do not bind), realistic vendor latency; W worker processes on one PostgreSQL (the serve process's own worker process and W − 1 \`tenure worker\` processes). Time from the first webhook; rows, bytes and CPU per leaver cover its whole work (cut-off, verification, clean-up) until every case closed; budget ${String(scale.budgetMinutes)} min per run.`,
+      `Scale (${loadOf(scale)}; the 1-minute load average of each run is in its row: other agents shared the machine): N seeded leavers terminated at once (32 deliveries in flight, as fast as the intake takes them), every published limit ×${String(runs.find((x) => x.limitScale)?.limitScale ?? 100)} in the emulators and in Tenure's limiter (the vendors do not bind), realistic vendor latency; W worker processes on one PostgreSQL (the serve process's own worker process and W − 1 \`tenure worker\` processes). Time from the first webhook; rows, bytes and CPU per leaver cover its whole work (cut-off, verification, clean-up) until every case closed; budget ${String(scale.budgetMinutes)} min per run from the first webhook (a run cut short gives its leavers verified per second over the budget, and no per-leaver rows, bytes or CPU: its work is half done).`,
       '',
       '| leavers | worker processes | time to every cut-off verified s | leavers/s | peak RSS MB (sum; max per process) | rows/leaver | audit rows/leaver | WAL bytes/leaver | table bytes/leaver | 429 share | dead letters | every case closed s | rows/leaver: Tenure; pg-boss | CPU ms/leaver to verified: Tenure; PostgreSQL | CPU ms/leaver whole: Tenure; PostgreSQL; bench | cores busy | load average |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -295,11 +296,12 @@ function summaryMarkdown(r: typeof record): string {
         lines.push(`| ${x.leavers} | ${x.workerProcesses} | **failed**: \`${String(x.error).split('\n')[0]}\` | | | | | | | | | | | | | | |`)
         continue
       }
-      const time = x.timedOut ? `**stopped at the budget: ${String(x.leaversVerified)} of ${x.leavers} verified**` : String(x.allCutOffVerifiedSeconds)
+      const time = x.timedOut ? `**budget: ${String(x.leaversVerified)} of ${x.leavers} verified after ${String(scale.budgetMinutes)} min**` : String(x.allCutOffVerifiedSeconds)
+      const v = (y: unknown) => (y === null || y === undefined ? '–' : String(y))
       const c = x.cpu!
       const schema = x.rowsPerLeaverBySchema ?? {}
       lines.push(
-        `| ${x.leavers.toLocaleString('en')} | ${x.workerProcesses} | ${time} | ${String(x.leaversVerifiedPerSecond)} | ${x.peakRss!.sumMB}; ${x.peakRss!.maxPerProcessMB} | ${String(x.rowsPerLeaver)} | ${String(x.auditRowsPerLeaver)} | ${String(x.walBytesPerLeaver)} | ${String(x.tableBytesPerLeaver)} | ${String(x.share429)} | ${String(x.deadLettered)} | ${String(x.allClosedSeconds ?? (x.closedWithinBudget ? '–' : 'not within the budget'))} | ${String(schema.public ?? '–')}; ${String(schema.pgboss ?? '–')} | ${String(c.tenureMsPerLeaverToVerified)}; ${String(c.postgresMsPerLeaverToVerified ?? '–')} | ${String(c.tenureMsPerLeaver)}; ${String(c.postgresMsPerLeaver ?? '–')}; ${String(c.benchMsPerLeaver)} | ${c.coresBusy} of ${String((c as Json).cores)} | ${x.loadAverage1m.before} → ${x.loadAverage1m.after} |`,
+        `| ${x.leavers.toLocaleString('en')} | ${x.workerProcesses} | ${time} | ${String(x.leaversVerifiedPerSecond)} | ${x.peakRss!.sumMB}; ${x.peakRss!.maxPerProcessMB} | ${v(x.rowsPerLeaver)} | ${v(x.auditRowsPerLeaver)} | ${v(x.walBytesPerLeaver)} | ${v(x.tableBytesPerLeaver)} | ${String(x.share429)} | ${String(x.deadLettered)} | ${x.closedWithinBudget ? v(x.allClosedSeconds) : 'not within the budget'} | ${v(schema.public)}; ${v(schema.pgboss)} | ${v(c.tenureMsPerLeaverToVerified)}; ${v(c.postgresMsPerLeaverToVerified)} | ${v(c.tenureMsPerLeaver)}; ${v(c.postgresMsPerLeaver)}; ${v(c.benchMsPerLeaver)} | ${c.coresBusy} of ${String((c as Json).cores)} | ${x.loadAverage1m.before} → ${x.loadAverage1m.after} |`,
       )
     }
     lines.push('')

@@ -189,11 +189,14 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     // Seeding is set-up, not the measurement (docs/benchmarks.md "Seeding"): no vendor latency.
     setRealisticLatency(t.emulators, false)
     const seedStart = Date.now()
-    await seedLeavers(t, ids, `KT-${run}`)
+    // The extra worker processes start while the leavers are seeded (both are set-up).
+    const starting = o.workers > 1 ? t.startWorkers(o.workers - 1) : undefined
+    const seeded = await Promise.allSettled([seedLeavers(t, ids, `KT-${run}`), starting])
+    if (seeded[1].status === 'fulfilled') extra = seeded[1].value
+    for (const r of seeded) if (r.status === 'rejected') throw r.reason
     const seedSeconds = (Date.now() - seedStart) / 1000
-    // The template joiner's clean-up of its own hire must not fall into the wave.
+    // The template joiner's jobs must not fall into the wave.
     await until('the template joiner settled', async () => (await queuedJobs(t)) === 0, 60_000, 250).catch(() => undefined)
-    if (o.workers > 1) extra = await t.startWorkers(o.workers - 1)
     const tenurePids = () => [...t.pids(), ...(extra?.pids ?? [])]
     const tenureProcesses = tenurePids().length
     for (const s of BENCH_SYSTEMS) kits[s].resetStats()
@@ -221,11 +224,13 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     )
     const sentSeconds = (Date.now() - start) / 1000
     const deadline = start + o.timeoutMs
+    // Polled once a second (the poll must stay cheap next to the work it watches); toy sizes finish in seconds.
+    const pollMs = o.leavers < 100 ? 250 : 1000
     const wanted = ids.length * BENCH_SYSTEMS.length
-    // A count, not a per-leaver list: the poll itself must stay cheap next to the work it watches.
+    // A count, not a per-leaver list.
     const verifiedRows = () =>
       count(t, `SELECT count(*)::int AS n FROM case_systems cs JOIN cases c ON c.id = cs.case_id WHERE c.kind = 'leaver' AND cs.verified_at IS NOT NULL AND cs.system = ANY($1)`, [[...BENCH_SYSTEMS]])
-    const verifiedDone = await until('every cut-off verified', async () => (await verifiedRows()) >= wanted, Math.max(1000, deadline - Date.now()), 1000).then(
+    const verifiedDone = await until('every cut-off verified', async () => (await verifiedRows()) >= wanted, Math.max(1000, deadline - Date.now()), pollMs).then(
       () => true,
       () => false,
     )
@@ -234,7 +239,7 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     const closedCount = () => count(t, `SELECT count(*)::int AS n FROM cases WHERE kind = 'leaver' AND status = 'closed'`)
     const closedDone =
       verifiedDone &&
-      (await until('every leaver case closed and the queues quiet', async () => (await closedCount()) === ids.length && (await queuedJobs(t)) === 0, Math.max(1000, deadline - Date.now()), 1000).then(
+      (await until('every leaver case closed and the queues quiet', async () => (await closedCount()) === ids.length && (await queuedJobs(t)) === 0, Math.max(1000, deadline - Date.now()), pollMs).then(
         () => true,
         () => false,
       ))
@@ -262,15 +267,26 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     // Stop the extra workers first (cleanly: running jobs finish), then let the last statistics land.
     await extra?.stop()
     extra = undefined
-    await sleep(o.statsSettleMs ?? 11_000)
-    const after = await dbCounters(t.pool)
-    const walBytes = Number((await t.pool.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS d', [after.walLsn, before.walLsn])).rows[0]!.d)
-    const rowsBySchema = Object.fromEntries(Object.keys({ ...before.rowsBySchema, ...after.rowsBySchema }).map((s) => [s, (after.rowsBySchema[s] ?? 0) - (before.rowsBySchema[s] ?? 0)]))
-    const rows = Object.values(rowsBySchema).reduce((a, b) => a + b, 0)
+    // Per-leaver figures only from a run whose every case closed: a run cut short has work half
+    // done for some leavers and none for others, so its counts divided by N would mean nothing.
+    let perLeaver: { rows: number; rowsBySchema: Record<string, number>; audit: number; wal: number; table: number } | undefined
+    if (closedDone) {
+      await sleep(o.statsSettleMs ?? 11_000)
+      const after = await dbCounters(t.pool)
+      const walBytes = Number((await t.pool.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS d', [after.walLsn, before.walLsn])).rows[0]!.d)
+      const rowsBySchema = Object.fromEntries(Object.keys({ ...before.rowsBySchema, ...after.rowsBySchema }).map((s) => [s, (after.rowsBySchema[s] ?? 0) - (before.rowsBySchema[s] ?? 0)]))
+      perLeaver = {
+        rows: Object.values(rowsBySchema).reduce((a, b) => a + b, 0),
+        rowsBySchema,
+        audit: after.auditRows - before.auditRows,
+        wal: walBytes,
+        table: after.tableBytes - before.tableBytes,
+      }
+    }
     const per = (x: number) => round(x / o.leavers, 1)
     const cutOffSeconds = verifiedDone && last ? (last.getTime() - start) / 1000 : null
     const closedSeconds = closedDone && closedLast ? (closedLast.getTime() - start) / 1000 : null
-    const cpuMs = (x: number | undefined) => (x === undefined ? null : round((x * 1000) / o.leavers, 1))
+    const cpuMs = (x: number | undefined, done: boolean) => (x === undefined || !done ? null : round((x * 1000) / o.leavers, 1))
     const pgCpu = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a - b)
     return {
       leavers: o.leavers,
@@ -291,11 +307,11 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
       peakRss: peak,
       cpu: {
         // Until every cut-off was verified (the time in the table), and for the whole window.
-        tenureMsPerLeaverToVerified: cpuMs(cpuAtVerified.tenure - cpuBefore.tenure),
-        postgresMsPerLeaverToVerified: cpuMs(pgCpu(cpuAtVerified.postgres, cpuBefore.postgres)),
-        tenureMsPerLeaver: cpuMs(cpuAtEnd.tenure - cpuBefore.tenure),
-        postgresMsPerLeaver: cpuMs(pgCpu(cpuAtEnd.postgres, cpuBefore.postgres)),
-        benchMsPerLeaver: cpuMs((cpuAtEnd.bench.user + cpuAtEnd.bench.system) / 1e6),
+        tenureMsPerLeaverToVerified: cpuMs(cpuAtVerified.tenure - cpuBefore.tenure, verifiedDone),
+        postgresMsPerLeaverToVerified: cpuMs(pgCpu(cpuAtVerified.postgres, cpuBefore.postgres), verifiedDone),
+        tenureMsPerLeaver: cpuMs(cpuAtEnd.tenure - cpuBefore.tenure, closedDone),
+        postgresMsPerLeaver: cpuMs(pgCpu(cpuAtEnd.postgres, cpuBefore.postgres), closedDone),
+        benchMsPerLeaver: cpuMs((cpuAtEnd.bench.user + cpuAtEnd.bench.system) / 1e6, closedDone),
         // Share of the machine's cores busy with this run (Tenure + PostgreSQL + the benchmark) over the whole window.
         coresBusy: (() => {
           const total = cpuAtEnd.tenure - cpuBefore.tenure + (pgCpu(cpuAtEnd.postgres, cpuBefore.postgres) ?? 0) + (cpuAtEnd.bench.user + cpuAtEnd.bench.system) / 1e6
@@ -303,11 +319,11 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
         })(),
         cores: os.cpus().length,
       },
-      rowsPerLeaver: per(rows),
-      rowsPerLeaverBySchema: Object.fromEntries(Object.entries(rowsBySchema).map(([s, n]) => [s, per(n)])),
-      auditRowsPerLeaver: per(after.auditRows - before.auditRows),
-      walBytesPerLeaver: Math.round(walBytes / o.leavers),
-      tableBytesPerLeaver: Math.round((after.tableBytes - before.tableBytes) / o.leavers),
+      rowsPerLeaver: perLeaver ? per(perLeaver.rows) : null,
+      rowsPerLeaverBySchema: perLeaver ? Object.fromEntries(Object.entries(perLeaver.rowsBySchema).map(([s, n]) => [s, per(n)])) : null,
+      auditRowsPerLeaver: perLeaver ? per(perLeaver.audit) : null,
+      walBytesPerLeaver: perLeaver ? Math.round(perLeaver.wal / o.leavers) : null,
+      tableBytesPerLeaver: perLeaver ? Math.round(perLeaver.table / o.leavers) : null,
       requests,
       share429: round(rateLimited / Math.max(1, requests), 4),
       deadLettered: dead,

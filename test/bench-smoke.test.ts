@@ -68,12 +68,12 @@ test('when 5 joiners are hired and laid off through the engine alone, then every
   assert.ok(r.limiter.statementsPerCall <= 0.5, `the limiter costs ${r.limiter.statementsPerCall} statements per call`)
 })
 
-test('when 6 seeded leavers are worked by 2 worker processes on one database, then every one is verified and closed, none is dead-lettered and the rows written are counted', async () => {
-  const r = await scaleScenario(db, { leavers: 6, workers: 2, timeoutMs: 120_000, cleanupSettleSeconds: 1, statsSettleMs: 1500 })
-  assert.equal(r.acknowledged, 6)
+test('when 4 seeded leavers are worked by 2 worker processes on one database, then every one is verified and closed, none is dead-lettered and the rows written are counted', async () => {
+  const r = await scaleScenario(db, { leavers: 4, workers: 2, timeoutMs: 120_000, cleanupSettleSeconds: 1, statsSettleMs: 1000 })
+  assert.equal(r.acknowledged, 4)
   assert.equal(r.tenureProcesses, 3, 'the serve process, its worker process and one `tenure worker` process')
-  assert.deepEqual({ timedOut: r.timedOut, leaversVerified: r.leaversVerified, casesClosed: r.casesClosed, deadLettered: r.deadLettered }, { timedOut: false, leaversVerified: 6, casesClosed: 6, deadLettered: 0 })
-  assert.ok(r.rowsPerLeaver > 0 && r.auditRowsPerLeaver > 0, `rows ${r.rowsPerLeaver}, audit rows ${r.auditRowsPerLeaver} per leaver`)
-  assert.ok(r.walBytesPerLeaver > 0)
+  assert.deepEqual({ timedOut: r.timedOut, leaversVerified: r.leaversVerified, casesClosed: r.casesClosed, deadLettered: r.deadLettered }, { timedOut: false, leaversVerified: 4, casesClosed: 4, deadLettered: 0 })
+  assert.ok((r.rowsPerLeaver ?? 0) > 0 && (r.auditRowsPerLeaver ?? 0) > 0, `rows ${r.rowsPerLeaver}, audit rows ${r.auditRowsPerLeaver} per leaver`)
+  assert.ok((r.walBytesPerLeaver ?? 0) > 0)
   assert.equal(r.peakRss.perProcessMB.length, 3, 'RSS sampled in every Tenure process')
 })
