@@ -34,7 +34,7 @@ if (only && !only.every((s) => SCENARIOS.includes(s))) {
   process.exit(2)
 }
 // `--scale-table`: the scale scenario alone, at the sizes of the issue's table.
-const scaleTable = args.includes('--scale-table')
+const scaleTable = args.includes('--scale-table') || args.includes('--scale-runs')
 // The scale scenario runs for hours at full size: only when asked for by name (or --scale-table).
 const wanted = (s: string) => (s === 'scale' ? scaleTable || Boolean(only?.includes(s)) : scaleTable ? false : !only || only.includes(s))
 const limitScale = Number(pick('--limit-scale') ?? (quick ? 2 : 1))
@@ -103,9 +103,14 @@ if (leaverList.length > 1 && ['ingest', 'single', 'layoff', 'memory', 'engine'].
 const layoffLeavers = leaverList[0]!
 // The scale runs: (leavers, worker processes) pairs. The issue's table: 100 to 10,000 leavers on one
 // worker process, 1,000 and 5,000 on 2 and 4; small first, so a long run's estimate comes early.
-const scaleRuns: Array<[number, number]> = scaleTable
-  ? [[100, 1], [1000, 1], [1000, 2], [1000, 4], [5000, 1], [5000, 2], [5000, 4], [10_000, 1]]
-  : leaverList.flatMap((n) => positiveList('--workers', quick ? [1, 2] : [1]).map((w): [number, number] => [n, w]))
+// `--scale-runs 100x1,1000x2`: chosen pairs (leavers x worker processes) instead of every pair.
+const pairs = pick('--scale-runs')?.split(',').map((p) => p.split('x').map(Number) as [number, number])
+if (pairs && !pairs.every((p) => p.length === 2 && p.every((n) => Number.isInteger(n) && n >= 1))) {
+  console.error('--scale-runs takes leavers x worker processes pairs, e.g. 100x1,1000x2')
+  process.exit(2)
+}
+const scaleRuns: Array<[number, number]> =
+  pairs ?? (args.includes('--scale-table') ? [[100, 1], [1000, 1], [1000, 2], [1000, 4], [5000, 1], [5000, 2], [5000, 4], [10_000, 1]] : leaverList.flatMap((n) => positiveList('--workers', quick ? [1, 2] : [1]).map((w): [number, number] => [n, w])))
 // `--scale-minutes N`: each scale run's budget from its first webhook (full: 60, quick: 5).
 const scaleMinutes = Number(pick('--scale-minutes') ?? (quick ? 5 : 60))
 
