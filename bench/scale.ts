@@ -78,6 +78,26 @@ function statOf(pid: number): { ppid: number; cpuTicks: number; childrenTicks: n
   }
 }
 
+/**
+ * Time the main threads (the JavaScript) of the given processes have run and have waited on a run
+ * queue, ready but without a CPU, so far (/proc/<pid>/schedstat, nanoseconds). A high wait share
+ * says the machine's CPU, not Tenure, set the pace.
+ */
+function schedOf(pids: number[]): { runNs: number; waitNs: number } {
+  let runNs = 0
+  let waitNs = 0
+  for (const pid of pids) {
+    try {
+      const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number)
+      runNs += run ?? 0
+      waitNs += wait ?? 0
+    } catch {
+      // gone
+    }
+  }
+  return { runNs, waitNs }
+}
+
 /** CPU seconds of the given processes so far. */
 function cpuSeconds(pids: number[]): number {
   return pids.reduce((a, pid) => a + (statOf(pid)?.cpuTicks ?? 0), 0) / TICKS_PER_SECOND
@@ -206,7 +226,7 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     // flushes them at most once a second while busy, and within 10 s once idle).
     await sleep(o.statsSettleMs ?? 11_000)
     const before = await dbCounters(t.pool)
-    const cpuBefore = { tenure: cpuSeconds(tenurePids()), postgres: postgresCpuSeconds(postmaster), bench: process.cpuUsage() }
+    const cpuBefore = { tenure: cpuSeconds(tenurePids()), postgres: postgresCpuSeconds(postmaster), bench: process.cpuUsage(), sched: schedOf(tenurePids()) }
     const rss = rssPeaks(tenurePids)
 
     // The wave: every termination posted as fast as the intake takes it (`senders` at once).
@@ -244,7 +264,7 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
         () => false,
       ))
     const endWallAt = Date.now()
-    const cpuAtEnd = { tenure: cpuSeconds(tenurePids()), postgres: postgresCpuSeconds(postmaster), bench: process.cpuUsage(cpuBefore.bench) }
+    const cpuAtEnd = { tenure: cpuSeconds(tenurePids()), postgres: postgresCpuSeconds(postmaster), bench: process.cpuUsage(cpuBefore.bench), sched: schedOf(tenurePids()) }
     const peak = rss.stop()
 
     const verifiedByLeaver = await t.pool.query<{ n: number; last: Date | null; closed_last: Date | null }>(
@@ -318,6 +338,12 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
           return round(total / ((endWallAt - start) / 1000), 2)
         })(),
         cores: os.cpus().length,
+        // The Tenure processes' main threads: share of their ready time spent waiting for a CPU.
+        tenureRunQueueWaitShare: (() => {
+          const run = cpuAtEnd.sched.runNs - cpuBefore.sched.runNs
+          const wait = cpuAtEnd.sched.waitNs - cpuBefore.sched.waitNs
+          return run + wait > 0 ? round(wait / (run + wait)) : null
+        })(),
       },
       rowsPerLeaver: perLeaver ? per(perLeaver.rows) : null,
       rowsPerLeaverBySchema: perLeaver ? Object.fromEntries(Object.entries(perLeaver.rowsBySchema).map(([s, n]) => [s, per(n)])) : null,
