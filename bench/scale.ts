@@ -226,6 +226,7 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     // flushes them at most once a second while busy, and within 10 s once idle).
     await sleep(o.statsSettleMs ?? 11_000)
     const before = await dbCounters(t.pool)
+    const perProcessBefore = tenurePids().map((pid) => cpuSeconds([pid]))
     const cpuBefore = { tenure: cpuSeconds(tenurePids()), postgres: postgresCpuSeconds(postmaster), bench: process.cpuUsage(), sched: schedOf(tenurePids()) }
     const rss = rssPeaks(tenurePids)
 
@@ -264,6 +265,7 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
         () => false,
       ))
     const endWallAt = Date.now()
+    const perProcessAtEnd = tenurePids().map((pid) => cpuSeconds([pid]))
     const cpuAtEnd = { tenure: cpuSeconds(tenurePids()), postgres: postgresCpuSeconds(postmaster), bench: process.cpuUsage(cpuBefore.bench), sched: schedOf(tenurePids()) }
     const peak = rss.stop()
 
@@ -332,6 +334,8 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
         tenureMsPerLeaver: cpuMs(cpuAtEnd.tenure - cpuBefore.tenure, closedDone),
         postgresMsPerLeaver: cpuMs(pgCpu(cpuAtEnd.postgres, cpuBefore.postgres), closedDone),
         benchMsPerLeaver: cpuMs((cpuAtEnd.bench.user + cpuAtEnd.bench.system) / 1e6, closedDone),
+        // The serve process (the intake), its worker process, then each `tenure worker` process.
+        tenureMsPerLeaverByProcess: perProcessAtEnd.map((x, i) => cpuMs(x - (perProcessBefore[i] ?? 0), closedDone)),
         // Share of the machine's cores busy with this run (Tenure + PostgreSQL + the benchmark) over the whole window.
         coresBusy: (() => {
           const total = cpuAtEnd.tenure - cpuBefore.tenure + (pgCpu(cpuAtEnd.postgres, cpuBefore.postgres) ?? 0) + (cpuAtEnd.bench.user + cpuAtEnd.bench.system) / 1e6
