@@ -122,6 +122,14 @@ export interface BenchTenure {
   /** Start Tenure again on the same database and emulators, with other rate limits. */
   restart(rateLimits: Record<string, Record<string, RateLimitSpec>>): Promise<void>
   close(): Promise<void>
+  /** The pids of every Tenure process of this server: the serve process and its worker process (when it has one). */
+  pids(): number[]
+  /**
+   * Start `n` more worker processes (what `tenure worker` runs: job workers and the engine, no HTTP)
+   * on the same database, with the same config and data folder (the same audit key). Each is a
+   * child process of its own; stop them with the returned `stop` (close() stops any left).
+   */
+  startWorkers(n: number): Promise<{ pids: number[]; stop(): Promise<void> }>
 }
 
 export interface BenchTenureOptions {
@@ -130,6 +138,8 @@ export interface BenchTenureOptions {
   /** Tenure's limiter pace per system and bucket (the emulators are set separately). */
   rateLimits?: Record<string, Record<string, RateLimitSpec>>
   concurrency?: number
+  /** More `workers.*` keys for every Tenure process of this server (e.g. cleanupSettleSeconds). */
+  workers?: Record<string, unknown>
 }
 
 /** Extra node flags for the Tenure process (bench/run.ts sets --cpu-prof here when asked). */
@@ -178,21 +188,23 @@ export function benchSystemsConfig(urls: Record<string, string>, rateLimits: Rec
 interface TenureChild {
   child: ChildProcess
   url: string
+  /** The serve process's worker process, when it started one. */
+  workerPid: number | undefined
   request<T>(message: { type: string; gc?: boolean }, reply: string): Promise<T>
 }
 
 const TENURE_ENTRY = fileURLToPath(new URL('./tenure-process.ts', import.meta.url))
 
-async function forkTenure(input: ConfigInput): Promise<TenureChild> {
+async function forkTenure(input: ConfigInput, mode: 'serve' | 'worker' = 'serve'): Promise<TenureChild> {
   const child = fork(TENURE_ENTRY, [], {
     execArgv: ['--expose-gc', ...tenureProcess.execArgv],
-    env: { ...process.env, TENURE_BENCH_CONFIG: JSON.stringify(input) },
+    env: { ...process.env, TENURE_BENCH_CONFIG: JSON.stringify(input), TENURE_BENCH_MODE: mode },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, workerPid } = await new Promise<{ url: string; workerPid: number | undefined }>((resolve, reject) => {
     const onMessage = (raw: unknown) => {
-      const m = raw as { type: string; url?: string; message?: string }
-      if (m.type === 'ready') resolve(m.url ?? '')
+      const m = raw as { type: string; url?: string; message?: string; workerPid?: number }
+      if (m.type === 'ready') resolve({ url: m.url ?? '', workerPid: m.workerPid })
       if (m.type === 'failed') reject(new Error(`Tenure did not start: ${m.message}`))
     }
     child.on('message', onMessage)
@@ -201,6 +213,7 @@ async function forkTenure(input: ConfigInput): Promise<TenureChild> {
   return {
     child,
     url,
+    workerPid,
     request: <T>(message: { type: string; gc?: boolean }, reply: string) =>
       new Promise<T>((resolve, reject) => {
         const onMessage = (raw: unknown) => {
@@ -245,15 +258,19 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
         ...(benchSettings.hrEventConcurrency !== undefined ? { hrEventConcurrency: benchSettings.hrEventConcurrency } : {}),
         // `tenure serve` runs the engine in its worker process; --in-process-workers measures the one-event-loop form.
         ...(benchSettings.inProcessWorkers ? { inProcess: true } : {}),
+        ...options.workers,
       },
     }) as ConfigInput
   let current: TenureChild | undefined
+  let currentLimits = options.rateLimits ?? {}
+  const extraWorkers = new Set<TenureChild>()
   const pool = new pg.Pool({ connectionString: database.url, max: 4 })
   let closed = false
   const close = async () => {
     if (closed) return
     closed = true
     cleanups.delete(close)
+    await Promise.all([...extraWorkers].map((w) => stopChild(w)))
     if (current) await stopChild(current)
     await pool.end().catch(() => undefined)
     await emulators.close()
@@ -280,11 +297,31 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
     },
     restart: async (rateLimits) => {
       await bench.stopTenure()
+      currentLimits = rateLimits
       current = await forkTenure(inputFor(rateLimits))
       bench.url = current.url
       bench.pid = current.child.pid ?? 0
     },
     close,
+    pids: () => [current?.child.pid, current?.workerPid].filter((p): p is number => p !== undefined),
+    startWorkers: async (n) => {
+      // Started together: each migrates (a no-op, under the migration lock) and registers its queues.
+      const started = await Promise.allSettled(Array.from({ length: n }, () => forkTenure(inputFor(currentLimits), 'worker')))
+      const children = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+      for (const c of children) extraWorkers.add(c)
+      const stop = async () => {
+        await Promise.all(children.map(async (c) => {
+          await stopChild(c)
+          extraWorkers.delete(c)
+        }))
+      }
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (failed) {
+        await stop()
+        throw failed.reason
+      }
+      return { pids: children.map((c) => c.child.pid ?? 0), stop }
+    },
   }
   return bench
 }

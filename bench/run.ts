@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --scenario ingest|single|layoff|memory|engine] [-- --limit-scale N] [-- --leavers N] [-- --concurrency N]`
+ * `npm run bench [-- --quick] [-- --scenario ingest|single|layoff|memory|engine|scale] [-- --limit-scale N] [-- --leavers N] [-- --concurrency N]`
+ * `npm run bench -- --scenario scale --leavers 1000,5000 --workers 1,2,4` (every pair), or `-- --scale-table` (the issue's table)
  *
  * Runs the benchmark scenarios against an in-process Tenure on PostgreSQL (DATABASE_URL, or an
  * embedded one in a temporary folder), writes bench/results/<timestamp>.json and appends a
@@ -14,6 +15,7 @@ import { benchSettings, cleanUpEverything, destroyAgent, openBenchDatabase, tenu
 import { inFlightMemoryScenario, ingestScenario, layoffScenario, memoryScenario, singleScenario } from './scenarios.ts'
 import { summarizeProfile } from './profile-summary.ts'
 import { engineScenario, STEPS } from './engine.ts'
+import { scaleScenario } from './scale.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
@@ -26,12 +28,15 @@ const pick = (flag: string) => {
 }
 // One scenario, or several separated by commas (`--scenario ingest,single`).
 const only = pick('--scenario')?.split(',')
-const SCENARIOS: readonly string[] = ['ingest', 'single', 'layoff', 'memory', 'engine']
+const SCENARIOS: readonly string[] = ['ingest', 'single', 'layoff', 'memory', 'engine', 'scale']
 if (only && !only.every((s) => SCENARIOS.includes(s))) {
   console.error(`--scenario must be one or more of ${SCENARIOS.join('|')}`)
   process.exit(2)
 }
-const wanted = (s: string) => !only || only.includes(s)
+// `--scale-table`: the scale scenario alone, at the sizes of the issue's table.
+const scaleTable = args.includes('--scale-table') || args.includes('--scale-runs')
+// The scale scenario runs for hours at full size: only when asked for by name (or --scale-table).
+const wanted = (s: string) => (s === 'scale' ? scaleTable || Boolean(only?.includes(s)) : scaleTable ? false : !only || only.includes(s))
 const limitScale = Number(pick('--limit-scale') ?? (quick ? 2 : 1))
 // The quick layoff's 30 leavers arrive within 5 s: 5 s of settling is enough before clean-ups
 // start (the full run keeps the default of 30 s, docs/sla.md "Order of work").
@@ -63,6 +68,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
+const git = (a: string[]) => {
+  try {
+    return execFileSync('git', a, { cwd: root }).toString().trim()
+  } catch {
+    return 'unknown'
+  }
+}
+// The code that runs: read at the start (a run of hours must not record a commit made during it).
+const commit = `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) ? ' (uncommitted changes)' : ''}`
 const db = await openBenchDatabase()
 const results: Record<string, unknown> = {}
 const started = new Date()
@@ -71,11 +85,34 @@ const load1 = () => Math.round(os.loadavg()[0]! * 100) / 100
 // The layoff wave stops after this many minutes and reports how far it got (see docs/benchmarks.md).
 const layoffMinutes = Number(pick('--layoff-minutes') ?? (quick ? 3 : 60))
 // `--leavers N`: the layoff's size (full: 5,000, quick: 30); with a high --limit-scale it measures the pipeline alone.
-const layoffLeavers = Number(pick('--leavers') ?? (quick ? 30 : 5000))
-if (!Number.isInteger(layoffLeavers) || layoffLeavers < 1) {
-  console.error('--leavers must be a positive whole number')
+// The scale scenario takes a list (`--leavers 1000,5000`), run with each `--workers` count.
+const positiveList = (flag: string, fallback: number[]) => {
+  const raw = pick(flag)
+  const list = raw === undefined ? fallback : raw.split(',').map(Number)
+  if (list.length === 0 || !list.every((n) => Number.isInteger(n) && n >= 1)) {
+    console.error(`${flag} must be a positive whole number${flag === '--workers' || wanted('scale') ? ' or a comma-separated list of them' : ''}`)
+    process.exit(2)
+  }
+  return list
+}
+const leaverList = positiveList('--leavers', [quick ? 30 : 5000])
+if (leaverList.length > 1 && ['ingest', 'single', 'layoff', 'memory', 'engine'].some(wanted)) {
+  console.error('a list of --leavers is for --scenario scale only')
   process.exit(2)
 }
+const layoffLeavers = leaverList[0]!
+// The scale runs: (leavers, worker processes) pairs. The issue's table: 100 to 10,000 leavers on one
+// worker process, 1,000 and 5,000 on 2 and 4; small first, so a long run's estimate comes early.
+// `--scale-runs 100x1,1000x2`: chosen pairs (leavers x worker processes) instead of every pair.
+const pairs = pick('--scale-runs')?.split(',').map((p) => p.split('x').map(Number) as [number, number])
+if (pairs && !pairs.every((p) => p.length === 2 && p.every((n) => Number.isInteger(n) && n >= 1))) {
+  console.error('--scale-runs takes leavers x worker processes pairs, e.g. 100x1,1000x2')
+  process.exit(2)
+}
+const scaleRuns: Array<[number, number]> =
+  pairs ?? (args.includes('--scale-table') ? [[100, 1], [1000, 1], [1000, 2], [1000, 4], [5000, 1], [5000, 2], [5000, 4], [10_000, 1]] : leaverList.flatMap((n) => positiveList('--workers', quick ? [1, 2] : [1]).map((w): [number, number] => [n, w])))
+// `--scale-minutes N`: each scale run's budget from its first webhook (full: 60, quick: 5).
+const scaleMinutes = Number(pick('--scale-minutes') ?? (quick ? 5 : 60))
 
 /** Run one scenario, with the 1-minute load average before/after and, under --cpu-prof, its Tenure profile's top frames. */
 async function scenario(name: string, fn: () => Promise<Record<string, unknown>>): Promise<void> {
@@ -109,6 +146,20 @@ try {
   await scenario('layoff', () =>
     layoffScenario(db, quick ? { leavers: layoffLeavers, limitScale, arrivalSeconds: 5, timeoutMs: layoffMinutes * 60_000 } : { leavers: layoffLeavers, limitScale, arrivalSeconds: 60, timeoutMs: layoffMinutes * 60_000 }),
   )
+  await scenario('scale', async () => {
+    const runs: Json[] = []
+    for (const [leavers, workers] of scaleRuns) {
+      const loadBefore = load1()
+      const t0 = Date.now()
+      const value = await scaleScenario(db, { leavers, workers, limitScale: Number(pick('--limit-scale') ?? 100), timeoutMs: scaleMinutes * 60_000 }).catch(
+        (err: unknown): Json => ({ leavers, workerProcesses: workers, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+      )
+      const row = { ...value, seconds: Math.round((Date.now() - t0) / 1000), loadAverage1m: { before: loadBefore, after: load1() } }
+      runs.push(row)
+      log(`scale ${leavers} leavers, ${workers} worker process(es)`, row)
+    }
+    return { runs, budgetMinutes: scaleMinutes }
+  })
   await scenario('memory', async () => ({
     ...(await memoryScenario(db, quick ? { deliveries: 50, leavers: 2 } : { deliveries: 500, leavers: 20 })),
     inFlight: await inFlightMemoryScenario(db, quick ? { leavers: 500, holdSeconds: 5 } : { leavers: 10_000, holdSeconds: 60 }),
@@ -118,13 +169,7 @@ try {
   await cleanUpEverything()
 }
 
-const git = (a: string[]) => {
-  try {
-    return execFileSync('git', a, { cwd: root }).toString().trim()
-  } catch {
-    return 'unknown'
-  }
-}
+type Json = Record<string, unknown>
 const machine = {
   cores: os.cpus().length,
   cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -133,7 +178,6 @@ const machine = {
   node: process.version,
   postgres: `${db.version}${db.embedded ? ' (embedded)' : ''}`,
 }
-const commit = `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain']) ? ' (uncommitted changes)' : ''}`
 const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`
 const record = { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), command, commit, machine, quick, limitScale, results }
 await mkdir(path.join(here, 'results'), { recursive: true })
@@ -146,7 +190,6 @@ console.log(`\nresults: ${path.relative(root, file)}${append ? '; summary append
 
 // ---------------------------------------------------------------------------------------------
 
-type Json = Record<string, unknown>
 type Frame = { frame: string; ms: number; shareOfBusy: number }
 function summaryMarkdown(r: typeof record): string {
   const mark = (ok: boolean | undefined) => (ok === undefined ? 'not run' : ok ? '**met**' : '**not met**')
@@ -156,6 +199,7 @@ function summaryMarkdown(r: typeof record): string {
   const layoff = ok(r.results.layoff)
   const memory = ok(r.results.memory)
   const engine = ok(r.results.engine)
+  const scale = ok(r.results.scale)
   const loadOf = (x: Json) => {
     const l = x.loadAverage1m as { before: number; after: number }
     return `load average (1 min) ${l.before} → ${l.after}, ${String(x.seconds)} s`
@@ -235,6 +279,38 @@ function summaryMarkdown(r: typeof record): string {
     )
     targets.push(`| engine: ≥ 50 leaver cases opened/s | ${String(engine.leaverCasesOpenedPerSecond)}/s | ${mark(Number(engine.leaverCasesOpenedPerSecond) >= 50)} |`)
     targets.push(`| engine: ≥ 500 transitions/s | ${String(engine.leaverTransitionsPerSecond)}/s | ${mark(Number(engine.leaverTransitionsPerSecond) >= 500)} |`)
+  }
+  if (scale) {
+    type Run = Json & {
+      leavers: number
+      workerProcesses: number
+      peakRss?: { sumMB: number; maxPerProcessMB: number }
+      cpu?: { tenureMsPerLeaverToVerified: number | null; postgresMsPerLeaverToVerified: number | null; tenureMsPerLeaver: number | null; postgresMsPerLeaver: number | null; benchMsPerLeaver: number | null; coresBusy: number }
+      rowsPerLeaverBySchema?: Record<string, number>
+      loadAverage1m: { before: number; after: number }
+    }
+    const runs = scale.runs as Run[]
+    lines.push(
+      `Scale (${loadOf(scale)}; the 1-minute load average of each run is in its row: other agents shared the machine): N seeded leavers terminated at once (32 deliveries in flight, as fast as the intake takes them), every published limit ×${String(runs.find((x) => x.limitScale)?.limitScale ?? 100)} in the emulators and in Tenure's limiter (the vendors do not bind), realistic vendor latency; W worker processes on one PostgreSQL (the serve process's own worker process and W − 1 \`tenure worker\` processes). Time from the first webhook; rows, bytes and CPU per leaver cover its whole work (cut-off, verification, clean-up) until every case closed; budget ${String(scale.budgetMinutes)} min per run from the first webhook (a run cut short gives its leavers verified per second over the budget, and no per-leaver rows, bytes or CPU: its work is half done).`,
+      '',
+      '| leavers | worker processes | time to every cut-off verified s | leavers/s | peak RSS MB (sum; max per process) | rows/leaver | audit rows/leaver | WAL bytes/leaver | table bytes/leaver | 429 share | dead letters | every case closed s | rows/leaver: Tenure; pg-boss | CPU ms/leaver to verified: Tenure; PostgreSQL | CPU ms/leaver whole: Tenure (serve + its worker + tenure workers); PostgreSQL; bench | cores busy by this run; Tenure run-queue wait share | load average |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    )
+    for (const x of runs) {
+      if (x.error) {
+        lines.push(`| ${x.leavers} | ${x.workerProcesses} | **failed**: \`${String(x.error).split('\n')[0]}\` | | | | | | | | | | | | | | |`)
+        continue
+      }
+      const time = x.timedOut ? `**budget: ${String(x.leaversVerified)} of ${x.leavers} verified after ${String(scale.budgetMinutes)} min**` : String(x.allCutOffVerifiedSeconds)
+      const v = (y: unknown) => (y === null || y === undefined ? '–' : String(y))
+      const c = x.cpu!
+      const schema = x.rowsPerLeaverBySchema ?? {}
+      lines.push(
+        `| ${x.leavers.toLocaleString('en')} | ${x.workerProcesses} | ${time} | ${String(x.leaversVerifiedPerSecond)} | ${x.peakRss!.sumMB}; ${x.peakRss!.maxPerProcessMB} | ${v(x.rowsPerLeaver)} | ${v(x.auditRowsPerLeaver)} | ${v(x.walBytesPerLeaver)} | ${v(x.tableBytesPerLeaver)} | ${String(x.share429)} | ${String(x.deadLettered)} | ${x.closedWithinBudget ? v(x.allClosedSeconds) : 'not within the budget'} | ${v(schema.public)}; ${v(schema.pgboss)} | ${v(c.tenureMsPerLeaverToVerified)}; ${v(c.postgresMsPerLeaverToVerified)} | ${v(c.tenureMsPerLeaver)} (${((c as Json).tenureMsPerLeaverByProcess as unknown[] | undefined)?.map(v).join(' + ') ?? '–'}); ${v(c.postgresMsPerLeaver)}; ${v(c.benchMsPerLeaver)} | ${c.coresBusy} of ${String((c as Json).cores)}${(c as Json).tenureRunQueueWaitShare != null ? `; run-queue wait ${String((c as Json).tenureRunQueueWaitShare)}` : ''} | ${x.loadAverage1m.before} → ${x.loadAverage1m.after} |`,
+      )
+    }
+    lines.push('')
+    targets.push(`| scale: no leaver dead-lettered | ${runs.map((x) => String(x.deadLettered ?? 'failed')).join(', ')} | ${mark(runs.every((x) => x.deadLettered === 0))} |`)
   }
   if (ingest) {
     const m = ingest.memory as { idle: { rssMB: number; heapUsedMB: number; serveRssMB?: number; workerRssMB?: number }; duringIngest: { rssMB: number; heapUsedMB: number } }

@@ -64,6 +64,8 @@ const EMULATOR_LIMITS: Record<BenchSystem, Record<string, RateLimitSpec>> = {
 function scaled(limits: Record<string, RateLimitSpec>, factor: number | null): Record<string, RateLimitSpec | null> {
   return Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, factor === null ? null : { perMinute: v.perMinute * factor, burst: v.burst }]))
 }
+/** An emulator's published limits ×factor (what the layoff and scale scenarios configure). */
+export const scaledEmulatorLimits = (system: BenchSystem, factor: number) => scaled(EMULATOR_LIMITS[system], factor)
 const UNLIMITED: RateLimitSpec = { perMinute: 600_000, burst: 10_000 }
 export const unlimitedTenure = () => Object.fromEntries(BENCH_SYSTEMS.map((s) => [s, Object.fromEntries(Object.keys(TENURE_LIMITS[s]).map((b) => [b, UNLIMITED]))]))
 export const scaledTenure = (factor: number) => Object.fromEntries(BENCH_SYSTEMS.map((s) => [s, scaled(TENURE_LIMITS[s], factor) as Record<string, RateLimitSpec>]))

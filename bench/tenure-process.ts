@@ -5,8 +5,10 @@
  *
  * Messages in:  { type: 'memory', gc?: boolean }  → { type: 'memory', sample }
  *               { type: 'stop' }                  → { type: 'stopped' }, then exit
- * Message out at start: { type: 'ready', url } or { type: 'failed', message }.
- * The config comes as JSON in TENURE_BENCH_CONFIG (a ConfigInput).
+ * Message out at start: { type: 'ready', url, workerPid } or { type: 'failed', message }.
+ * The config comes as JSON in TENURE_BENCH_CONFIG (a ConfigInput). TENURE_BENCH_MODE=worker runs
+ * what `tenure worker` runs instead (job workers and the engine only, no HTTP, no worker child):
+ * the scale scenario's extra worker processes on the same database (bench/scale.ts).
  */
 import { validateConfig } from '../src/config/load.ts'
 import type { ConfigInput } from '../src/config/index.ts'
@@ -67,8 +69,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => vo
 
 try {
   const input = JSON.parse(process.env.TENURE_BENCH_CONFIG ?? '{}') as ConfigInput
-  running = await startTenure({ config: validateConfig(input), mode: 'serve', log: silentLogger })
-  await send({ type: 'ready', url: running.url })
+  const mode = process.env.TENURE_BENCH_MODE === 'worker' ? 'worker' : 'serve'
+  running = await startTenure({ config: validateConfig(input), mode, log: silentLogger })
+  await send({ type: 'ready', url: running.url, workerPid: running.workerProcess?.pid() })
 } catch (err) {
   await send({ type: 'failed', message: err instanceof Error ? err.stack ?? err.message : String(err) })
   process.exit(1)

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { benchSettings, destroyAgent, openBenchDatabase, type BenchDatabase } from '../bench/harness.ts'
 import { inFlightMemoryScenario, ingestScenario, layoffScenario, singleScenario } from '../bench/scenarios.ts'
 import { engineScenario } from '../bench/engine.ts'
+import { scaleScenario } from '../bench/scale.ts'
 
 // The toy layoff's leavers arrive at once: clean-ups need not wait the default 30 s.
 benchSettings.cleanupSettleSeconds = 1
@@ -67,4 +68,14 @@ test('when 5 joiners are hired and laid off through the engine alone, then every
   // Budgets (exact counts, not timings): 13.67 and 1.03 before the cuts of issue #21.
   assert.ok(r.phases.drain.statementsPerTransition <= 8, `a leaver transition costs ${r.phases.drain.statementsPerTransition} statements`)
   assert.ok(r.limiter.statementsPerCall < 0.9, `the limiter costs ${r.limiter.statementsPerCall} statements per call`)
+})
+
+test('when 4 seeded leavers are worked by 2 worker processes on one database, then every one is verified and closed, none is dead-lettered and the rows written are counted', async () => {
+  const r = await scaleScenario(db, { leavers: 4, workers: 2, timeoutMs: 120_000, cleanupSettleSeconds: 1, statsSettleMs: 1000 })
+  assert.equal(r.acknowledged, 4)
+  assert.equal(r.tenureProcesses, 3, 'the serve process, its worker process and one `tenure worker` process')
+  assert.deepEqual({ timedOut: r.timedOut, leaversVerified: r.leaversVerified, casesClosed: r.casesClosed, deadLettered: r.deadLettered }, { timedOut: false, leaversVerified: 4, casesClosed: 4, deadLettered: 0 })
+  assert.ok((r.rowsPerLeaver ?? 0) > 0 && (r.auditRowsPerLeaver ?? 0) > 0, `rows ${r.rowsPerLeaver}, audit rows ${r.auditRowsPerLeaver} per leaver`)
+  assert.ok((r.walBytesPerLeaver ?? 0) > 0)
+  assert.equal(r.peakRss.perProcessMB.length, 3, 'RSS sampled in every Tenure process')
 })
