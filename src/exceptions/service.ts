@@ -30,6 +30,7 @@ import { approvalActor, columnsOf, currentApprovalSnapshot, restoredContext, ste
 import { approvalConfig, maxDurationMs, type ExceptionsConfig } from './config.ts'
 import { deadlineEffect, exceptionNotification, type ExceptionFacts } from './notifications.ts'
 import { EXCEPTION_TIMER_QUEUE, type ExceptionTimerJob } from './queue.ts'
+import { DEFAULT_SLA_MINUTES } from '../policy/index.ts'
 import {
   findCase,
   findEmployee,
@@ -543,7 +544,7 @@ async function applyWaiverDeadline(deps: ExceptionDeps, client: PoolClient, reco
   const employee = await findEmployee(client, record.employeeId)
   const minutes = slaMinutesFor(deps.engine, employee?.profile as EmployeeProfile | undefined)
   const affected = kase.systems.filter((s) => record.system === null || s.system === record.system)
-  const originals = affected.map((s) => ({ system: s.system, original: slaDeadline(kase.effectiveAt.toISOString(), minutes[s.system] ?? 240) }))
+  const originals = affected.map((s) => ({ system: s.system, original: slaDeadline(kase.effectiveAt.toISOString(), minutes[s.system] ?? DEFAULT_SLA_MINUTES) }))
   for (const o of originals) await reproposeDeadline(client, kase.id, o.system, o.original)
   const after = (await findCase(client, kase.id))!
   const decidedAt = record.decidedAt!.getTime()

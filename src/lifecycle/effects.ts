@@ -14,6 +14,7 @@ import type { Effects } from './restore.ts'
 import type { Actor, EngineDeps } from './engine.ts'
 import type { SystemJobData, TimerJobData } from '../jobs/payloads.ts'
 import type { EmployeeLockRow } from '../db/employees.ts'
+import { DEFAULT_SLA_MINUTES } from '../policy/index.ts'
 
 type Job = { id: string; data: object; priority?: number; startAfter?: Date }
 const withoutData = ({ data: _data, ...options }: Job) => options
@@ -42,7 +43,7 @@ export async function writeEffects(deps: EngineDeps, client: PoolClient, effects
     byQueue.set(queue, list)
   }
   for (const request of effects.jobs) {
-    const deadlineAt = request.deadline ? slaDeadline(request.deadline, slaMinutes[request.system] ?? 240) : undefined
+    const deadlineAt = request.deadline ? slaDeadline(request.deadline, slaMinutes[request.system] ?? DEFAULT_SLA_MINUTES) : undefined
     const data: SystemJobData = {
       correlationId,
       employeeId: row.id,

@@ -14,6 +14,7 @@ import { currentSnapshot } from './restore.ts'
 import { employeeSnapshot, upsertEmployeeAccounts, lockEmployeeSnapshot, type AccountProjection } from '../db/employees.ts'
 import { cancelLeaverCase, upsertJoinerCaseWithSystems, upsertLeaverCaseWithSystems } from '../db/cases.ts'
 import { latestManualProvisionTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
+import { DEFAULT_SLA_MINUTES } from '../policy/index.ts'
 
 /** Observed when a leaver's system is first verified revoked (metrics: time to revoke). */
 export type OnRevocationVerified = (event: { system: string; secondsFromEffective: number; secondsFromReceipt: number }) => void
@@ -229,7 +230,7 @@ export async function projectLeaverCase(
       system: s.system,
       status: s.status,
       accountId: s.accountId ?? null,
-      deadlineAt: slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? 240),
+      deadlineAt: slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? DEFAULT_SLA_MINUTES),
       cutoffAt: s.revokedAt ?? null,
       verifiedAt: s.verifiedAt ?? null,
       cleanupAt: s.cleanedAt ?? null,

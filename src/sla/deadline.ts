@@ -4,7 +4,7 @@
  * do not matter), and the case's deadline, the earliest of its systems'. The engine's projection,
  * the what-if plan and an exception's waiver all compute them here.
  */
-import { evaluatePolicy } from '../policy/index.ts'
+import { DEFAULT_SLA_MINUTES, evaluatePolicy } from '../policy/index.ts'
 import type { EmployeeProfile } from '../domain/access.ts'
 import type { EngineDeps } from '../lifecycle/engine.ts'
 import { plusMinutes } from '../lifecycle/schedule.ts'
@@ -27,7 +27,7 @@ export function slaDeadline(effectiveAt: string, minutes: number): string {
  * (src/lifecycle/what-if.ts) shows the same figures for a termination that has not happened.
  */
 export function leaverDeadlines(effectiveAt: string, systems: readonly string[], slaMinutes: Record<string, number>): { caseDeadline: string; systems: Record<string, string> } {
-  const perSystem = Object.fromEntries(systems.map((s) => [s, slaDeadline(effectiveAt, slaMinutes[s] ?? 240)]))
+  const perSystem = Object.fromEntries(systems.map((s) => [s, slaDeadline(effectiveAt, slaMinutes[s] ?? DEFAULT_SLA_MINUTES)]))
   const deadlines = Object.values(perSystem).sort()
-  return { caseDeadline: deadlines[0] ?? slaDeadline(effectiveAt, 240), systems: perSystem }
+  return { caseDeadline: deadlines[0] ?? slaDeadline(effectiveAt, DEFAULT_SLA_MINUTES), systems: perSystem }
 }
