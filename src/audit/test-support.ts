@@ -11,6 +11,7 @@ import { silentLogger } from '../log.ts'
 import { auditConfigSchema, type AuditConfig, type AuditConfigInput } from './config.ts'
 import { generateSigningKey, type GeneratedSigningKey } from './keys.ts'
 import type { AuditEntryInput } from './writer.ts'
+import { sealAudit } from './sealer.ts'
 
 export interface AuditTestDb {
   db: TestDatabase
@@ -107,4 +108,14 @@ export async function appRole(testDb: AuditTestDb): Promise<{ pool: pg.Pool; nam
       await testDb.pool.query(`DROP ROLE ${name}`)
     },
   }
+}
+
+/**
+ * `pool.query` after sealing every committed audit entry (src/audit/sealer.ts): for tests that
+ * read audit_events right after an action, which would otherwise race the sealer.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as pg's own query<R = any>: callers type their rows or not, as with pool.query
+export async function sealedQuery<R extends pg.QueryResultRow = any>(pool: pg.Pool, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  await sealAudit(pool)
+  return pool.query<R>(text, values)
 }
