@@ -22,7 +22,7 @@ import type { Logger } from '../log.ts'
 import { AuditError } from './errors.ts'
 import { computeHash, type AuditRecord, type JsonObject } from './record.ts'
 import { toSafeInteger } from './rows.ts'
-import { hasPending, lockChainHead, pendingRows, sealPendingRows, type ChainHeadRow, type DbPendingRow } from './store.ts'
+import { beginSealing, commitSealing, hasPending, lockChainHead, rollbackSealing, pendingRows, sealPendingRows, type ChainHeadRow, type DbPendingRow } from './store.ts'
 import { takeWroteAudit } from './writer.ts'
 
 /** Rows per sealing transaction. */
@@ -63,14 +63,14 @@ export async function sealBatch(pool: pg.Pool, batchSize = SEAL_BATCH): Promise<
   let done = false
   try {
     const [, head, pending] = await settled<[unknown, ChainHeadRow | undefined, pg.QueryResult<DbPendingRow>]>([
-      client.query('BEGIN ISOLATION LEVEL READ COMMITTED'),
+      beginSealing(client),
       lockChainHead(client, true),
       pendingRows(client, batchSize),
     ])
     if (!head) throw new AuditError('chain_head_missing', 'audit_chain_head() returned no row')
     const rows = pending.rows
     if (rows.length === 0) {
-      await client.query('COMMIT')
+      await commitSealing(client)
       done = true
       return 0
     }
@@ -89,12 +89,12 @@ export async function sealBatch(pool: pg.Pool, batchSize = SEAL_BATCH): Promise<
       hashes.push(hash)
       prevHash = hash
     }
-    await settled([sealPendingRows(client, ids, seqs, prevHashes, hashes), client.query('COMMIT')])
+    await settled([sealPendingRows(client, ids, seqs, prevHashes, hashes), commitSealing(client)])
     done = true
     return rows.length
   } finally {
     // Behind anything still unanswered; after a failed COMMIT it only warns (no transaction).
-    if (!done) await client.query('ROLLBACK').catch(() => {})
+    if (!done) await rollbackSealing(client).catch(() => {})
     mode.pipeline = false
     client.release()
   }

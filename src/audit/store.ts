@@ -165,6 +165,17 @@ export function pendingRows(db: Queryable, limit: number): Promise<pg.QueryResul
   return db.query<DbPendingRow>({ name: 'tenure_audit_pending_rows', text: selectPending() }, [limit])
 }
 
+/** The sealer's transaction control, sent pipelined by src/audit/sealer.ts (READ COMMITTED: audit_chain_head() requires it). */
+export function beginSealing(db: Queryable): Promise<unknown> {
+  return db.query('BEGIN ISOLATION LEVEL READ COMMITTED')
+}
+export function commitSealing(db: Queryable): Promise<unknown> {
+  return db.query('COMMIT')
+}
+export function rollbackSealing(db: Queryable): Promise<unknown> {
+  return db.query('ROLLBACK')
+}
+
 /** Whether any entry waits to be sealed: the backstop's one indexed read when nothing does. */
 export async function hasPending(db: Queryable): Promise<boolean> {
   return (await db.query<{ pending: boolean }>(anyPending())).rows[0]?.pending === true
