@@ -104,8 +104,9 @@ export async function sealBatch(pool: pg.Pool, batchSize = SEAL_BATCH): Promise<
  * Seal until a batch comes back short: every entry committed before this started is sealed when
  * it resolves (with how many rows it sealed). One indexed read when nothing is pending.
  */
-export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH): Promise<number> {
-  if (!(await hasPending(pool))) return 0
+export async function sealPending(pool: pg.Pool, batchSize = SEAL_BATCH, options: { check?: boolean } = {}): Promise<number> {
+  // `check: false` when a writer just committed entries: the read would almost always say yes.
+  if (options.check !== false && !(await hasPending(pool))) return 0
   let total = 0
   while (true) {
     const sealed = await sealBatch(pool, batchSize)
@@ -127,6 +128,8 @@ export class AuditSealer {
   #queued: Promise<number> | null = null
   #timer: NodeJS.Timeout | undefined
   #stopped = false
+  /** A writer's commit asked for the next round: it skips the "anything pending?" read. */
+  #afterCommit = false
 
   constructor(pool: pg.Pool, log: Logger, options: { batchSize?: number } = {}) {
     this.pool = pool
@@ -147,7 +150,9 @@ export class AuditSealer {
   }
 
   #start(): Promise<number> {
-    const round: Promise<number> = sealPending(this.pool, this.#batchSize).finally(() => {
+    const check = !this.#afterCommit
+    this.#afterCommit = false
+    const round: Promise<number> = sealPending(this.pool, this.#batchSize, { check }).finally(() => {
       if (this.#running === round) this.#running = null
     })
     this.#running = round
@@ -157,6 +162,7 @@ export class AuditSealer {
   /** A kick whose failure is logged, not thrown (the backstop and the release hook: nobody awaits them). */
   kickQuietly(why: 'commit' | 'backstop'): void {
     if (this.#stopped) return
+    if (why === 'commit') this.#afterCommit = true
     this.kick().catch((err: Error) => this.#log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, why }, 'audit sealing failed; the backstop retries'))
   }
 
