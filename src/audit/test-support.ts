@@ -23,7 +23,7 @@ export interface AuditTestDb {
 export async function auditTestDb(prefix: string, poolSize = 10): Promise<AuditTestDb> {
   const db = await createTestDatabase(prefix)
   // Commits return before the WAL flush in these throwaway databases. This sandbox's disk takes
-  // ~10 ms per fsync, and every append holds the chain lock until its commit is flushed, so with
+  // ~10 ms per fsync, and every writer and every seal waits for its commit to be flushed, so with
   // durable commits the tests would measure the disk. The concurrency test samples the durable
   // rate separately (SET synchronous_commit = on) and logs both.
   const admin = new pg.Client({ connectionString: db.url })
