@@ -126,6 +126,19 @@ describe('sealing', () => {
     await verified()
   })
 
+  test('when a writer commits on a pool with a sealer, then releasing its client kicks a seal (no backstop, no explicit call)', async () => {
+    const pool = new pg.Pool({ connectionString: t.db.url, max: 3 })
+    const sealer = attachAuditSealer(pool, silentLogger, { backstopMs: false })
+    try {
+      await recordAudit(pool, [entry(1, { correlationId: 'kicked-by-release' })])
+      await waitFor('the kicked seal', async () => (await pendingIds()).length === 0)
+      assert.equal((await chain()).at(-1)?.correlation_id, 'kicked-by-release')
+    } finally {
+      await sealer.stop()
+      await pool.end()
+    }
+  })
+
   test('when a kick arrives while a seal runs, then it resolves only after a later round that saw its entry', async () => {
     const pool = new pg.Pool({ connectionString: t.db.url, max: 4 })
     const sealer = new AuditSealer(pool, silentLogger)
