@@ -130,6 +130,8 @@ export class AuditSealer {
   #stopped = false
   /** A writer's commit asked for the next round: it skips the "anything pending?" read. */
   #afterCommit = false
+  #quietUntil = 0
+  #suppressed = 0
 
   constructor(pool: pg.Pool, log: Logger, options: { batchSize?: number } = {}) {
     this.pool = pool
@@ -163,7 +165,19 @@ export class AuditSealer {
   kickQuietly(why: 'commit' | 'backstop'): void {
     if (this.#stopped) return
     if (why === 'commit') this.#afterCommit = true
-    this.kick().catch((err: Error) => this.#log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, why }, 'audit sealing failed; the backstop retries'))
+    this.kick().catch((err: Error) => {
+      // A seal that keeps failing (PostgreSQL away, an entry that cannot be chained) fails every
+      // round, and rounds follow every commit: one warning per 10 s, with how many were not logged.
+      const now = Date.now()
+      if (now < this.#quietUntil) {
+        this.#suppressed += 1
+        return
+      }
+      this.#quietUntil = now + 10_000
+      const suppressed = this.#suppressed
+      this.#suppressed = 0
+      this.#log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, why, suppressed }, 'audit sealing failed; the backstop retries')
+    })
   }
 
   /** The periodic backstop (unref'd: it never keeps the process alive). */
