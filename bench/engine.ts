@@ -37,6 +37,8 @@ import type { LifecycleEvent } from '../state-machines/lifecycle-types.ts'
 import type { SystemJobData, TimerJobData } from '../src/jobs/payloads.ts'
 import type { AuditEntryInput } from '../src/audit/index.ts'
 import { verifyAudit } from '../src/audit/verify.ts'
+import { sealerOf } from '../src/audit/sealer.ts'
+import { takeWroteAudit } from '../src/audit/writer.ts'
 import { benchPolicy, benchSystemsConfig, WEBHOOK_SECRET, type BenchDatabase } from './harness.ts'
 import { scaledTenure } from './scenarios.ts'
 
@@ -47,7 +49,7 @@ type Step = (typeof STEPS)[number]
 export function stepOf(sql: string): Step {
   const s = sql.replace(/\s+/g, ' ').trim()
   if (/^(BEGIN|COMMIT|ROLLBACK|SET )/i.test(s)) return 'begin/commit'
-  if (/audit_chain_head|audit_events/i.test(s)) return 'audit'
+  if (/audit_chain_head|audit_events|audit_pending/i.test(s)) return 'audit'
   if (/pgboss|case_escalations/i.test(s)) return 'enqueue'
   if (/UPDATE employees SET/i.test(s)) return 'persist'
   if (/FROM employees|INTO employees/i.test(s) && !/employee_accounts/i.test(s)) return 'lock+restore'
@@ -165,6 +167,13 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
   const running = await startTenure({ config, mode: 'serve', log: silentLogger })
   let phase: Phase | undefined
   const enginePool = countingPool(database.url, o.concurrency + 2, () => phase)
+  // As in a running process: a transaction that queued audit entries kicks the process's sealer
+  // (src/audit/sealer.ts) when its client goes back to the pool. The sealer seals through the app's
+  // pool, so its statements are not counted as the engine's.
+  const sealer = sealerOf(running.pool)
+  enginePool.on('release', (_err: Error | undefined, client: pg.PoolClient) => {
+    if (takeWroteAudit(client)) sealer?.kickQuietly('commit')
+  })
   const limiterPhase = newPhase()
   let limiterOn = false
   const limiterPool = countingPool(database.url, 4, () => (limiterOn ? limiterPhase : undefined))

@@ -40,6 +40,7 @@ import {
   type MemorySample,
   type Summary,
 } from './harness.ts'
+import { sealAudit } from '../src/audit/sealer.ts'
 
 const webhookUrl = (t: BenchTenure) => `${t.url}/webhooks/hr/generic`
 const runId = () => Math.random().toString(36).slice(2, 8)
@@ -441,6 +442,8 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
     // Cut-off before clean-up, per system, from the audit trail's record of every vendor call: the
     // last cut-off call, the first clean-up call, and how many cut-off calls came after that first
     // clean-up call (a leaver who arrived after the system had caught up and started cleaning).
+    // Every committed audit entry chained first (the sealer runs moments behind the writers).
+    await sealAudit(t.pool)
     const order = await t.pool.query<{ system: string; last_cutoff: Date | null; first_cleanup: Date | null; cutoff_after: number }>(
       `WITH calls AS (
          SELECT system, occurred_at, details->>'jobKey' LIKE '%:deprovision:cleanup:%' AS cleanup

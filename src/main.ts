@@ -33,7 +33,7 @@ import type { EngineDeps } from './lifecycle/engine.ts'
 import type { SandboxEmulators } from './sandbox/index.ts'
 import type { SandboxMailbox } from './sandbox/mailbox.ts'
 import type { Express } from 'express'
-import { auditCheckpointWorker, auditRetentionWorker, recordAudit, scheduleAuditJobs } from './audit/index.ts'
+import { attachAuditSealer, auditCheckpointWorker, auditRetentionWorker, recordAudit, scheduleAuditJobs } from './audit/index.ts'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 
@@ -171,12 +171,18 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     ...(options.clock ? { sessionStatements: [enableClockOverride()] } : {}),
   })
   cleanups.unshift({ name: 'pool', fn: () => pool.end() })
+  // Audit entries are committed by their writers into audit_pending and chained by this sealer
+  // (src/audit/sealer.ts): kicked when a writer's client is released, and every second as a backstop
+  // for entries a process that died after its commit left behind. Stopped (a last seal) before the pool ends.
+  const sealer = attachAuditSealer(pool, log, { backstopMs: false })
+  cleanups.unshift({ name: 'audit sealer', fn: () => sealer.stop() })
   log.info({ database: safeUrl(database.url), embedded: Boolean(database.embedded), poolSize: pool.options.max }, 'database selected')
 
   let boss: Boss | undefined
   let server: Server | undefined
   try {
     const result = await migrate(pool, log)
+    sealer.startBackstop()
     log.info({ applied: result.applied.length, alreadyApplied: result.alreadyApplied }, 'migrations checked')
 
     // Target systems: the configured ones, or in the sandbox the emulators.
@@ -421,7 +427,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
             router: express
               .Router()
               .use(api.webhookRateLimiter)
-              .use(webhookRouter({ pool, boss: startedBoss, log, sources: hrSources, registry: metrics.registry, bodyLimitBytes: config.server.bodyLimitBytes, dataDir: config.database.dataDir })),
+              .use(webhookRouter({ pool, boss: startedBoss, jobSchema: config.queue.schema, log, sources: hrSources, registry: metrics.registry, bodyLimitBytes: config.server.bodyLimitBytes, dataDir: config.database.dataDir })),
           },
         ],
         readiness: [

@@ -9,6 +9,7 @@ import { runTenure } from '../../test/helpers/process.ts'
 import { startHrEmulators, type HrEmulators } from '../hr/emulators/index.ts'
 import { createApiToken } from '../auth/tokens.ts'
 import type { Role } from '../auth/roles.ts'
+import { sealedQuery } from '../audit/test-support.ts'
 
 describe('tenure reconcile', () => {
   let t: TestTenure
@@ -40,7 +41,7 @@ describe('tenure reconcile', () => {
     const second = await tenure('admin', ['targets', '--system', 'sandbox', '--json'])
     assert.equal(second.code, 0, second.stderr)
     assert.deepEqual(JSON.parse(second.stdout), { jobId: id, status: 'already_queued', state: 'created' })
-    const audit = await t.running.pool.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'reconciliation.run_requested' AND details->>'jobId' = $1`, [id])
+    const audit = await sealedQuery(t.running.pool, `SELECT count(*)::int AS n FROM audit_events WHERE action = 'reconciliation.run_requested' AND details->>'jobId' = $1`, [id])
     assert.equal(audit.rows[0].n, 2)
   })
 

@@ -10,6 +10,7 @@ import { apiAs, type ApiCall } from '../../test/helpers/api.ts'
 import { startHrEmulators, type HrEmulators } from '../hr/emulators/index.ts'
 import type { SourceHealth, SystemHealth } from './health.ts'
 import { recordAudit } from '../audit/writer.ts'
+import { sealAudit } from '../audit/sealer.ts'
 import { HR_RECONCILE_QUEUE, TARGET_RECONCILE_QUEUE } from '../jobs/queues.ts'
 
 describe('administration API', () => {
@@ -34,12 +35,14 @@ describe('administration API', () => {
   const post = (role: 'admin' | 'operator', path: string) => api<Record<string, unknown>>(role, path, { method: 'POST' })
   const jobsOf = async (queue: string) =>
     (await t.running.pool.query<{ id: string; data: Record<string, unknown> }>(`SELECT id, data FROM ${t.running.config.queue.schema}.job WHERE name = $1 ORDER BY created_on`, [queue])).rows
-  const runAudits = async () =>
-    (
+  const runAudits = async () => {
+    await sealAudit(t.running.pool)
+    return (
       await t.running.pool.query<{ actor_type: string; actor_id: string; system: string | null; details: Record<string, unknown> }>(
         `SELECT actor_type, actor_id, system, details FROM audit_events WHERE action = 'reconciliation.run_requested' ORDER BY seq`,
       )
     ).rows
+  }
 
   test('when a role other than admin calls an administration route, then it is refused with 403', async () => {
     for (const role of ['operator', 'auditor', 'approver'] as const) {
@@ -103,6 +106,8 @@ describe('administration API', () => {
       details: { operation, method: 'POST', path: '/users', status, errorKind, durationMs: 12 },
     })
     await recordAudit(t.running.pool, [call(429, 'RateLimited', 'createUser'), call(500, 'Transient', 'createUser'), call(200, null, 'getUser')])
+    // The health page reads the chain as sealed (a second behind at most, by the backstop); sealed now.
+    await sealAudit(t.running.pool)
     await t.running.pool.query(`INSERT INTO rate_limit_buckets (system, bucket, tokens, capacity, per_minute) VALUES ('sandbox', 'default', -50, 1000, 0.001)`)
     const systems = await api<{ items: SystemHealth[] }>('admin', '/api/v1/admin/systems')
     const sandbox = systems.body.items.find((s) => s.system === 'sandbox')!

@@ -10,6 +10,7 @@ import type { EmployeeProfile, AccessGrant } from '../domain/access.ts'
 import type { ApiDeps } from '../http/routes.ts'
 import { accountsOf, employeeByHrId, employeeById, listEmployees as listEmployeeRows, type EmployeeRecord } from '../db/employees.ts'
 import { timelineFacets, timelineOf, type TimelineRow } from '../db/timeline.ts'
+import { sealAudit } from '../audit/sealer.ts'
 import { actorNames } from './actor-names.ts'
 import { caseSchema, currentCase, waitingOnOf, waitingOnSchema } from './cases.ts'
 import { pendingJobsOf } from '../jobs/inspect.ts'
@@ -212,6 +213,8 @@ export const getEmployee = defineRoute({
     if (!row) throw notFound(`employee ${params.id}`)
     const accounts = await loadAccounts(deps, row.id)
     const jobs = await pendingJobsOf(deps.pool, deps.config.queue.schema, row.id)
+    // The timeline shows audit seqs: entries committed before the request are sealed first.
+    await sealAudit(deps.pool)
     const { rows: recent } = await timelineOf(deps.pool, row.id, {}, { limit: DETAIL_TIMELINE })
     const timeline = await timelineItems(deps, recent)
     const managerExternalId = typeof row.profile.managerId === 'string' && row.profile.managerId !== '' ? row.profile.managerId : null
@@ -300,6 +303,7 @@ export const getEmployeeTimeline = defineRoute({
       from: query.from,
       to: query.to,
     }
+    await sealAudit(deps.pool)
     const { rows, total } = await timelineOf(deps.pool, row.id, filters, { limit: query.limit + 1, after: after ? { at: after.a, key: after.k } : undefined })
     const items = rows.slice(0, query.limit)
     const last = items[items.length - 1]

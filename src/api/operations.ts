@@ -393,7 +393,7 @@ export const redriveDeadLetter = defineRoute({
     // now). Queueing the dead letter's copy as well ran the step twice: one click on "Retry job"
     // turned 2 dead letters into 3.
     let queued: string | null = null
-    // Filled inside the transaction (the engine appends these after `within`, under the chain lock).
+    // Filled inside the transaction (the engine appends these after `within`, queued for the sealer with its own entries).
     const audit: AuditEntryInput[] = []
     const result = await applyEvent(
       deps.engine,

@@ -56,6 +56,12 @@ export interface VerifyOk {
   coverage: 'full' | 'partial' | 'none'
   /** The newest signed checkpoint, null when there is none. */
   newestCheckpoint: { id: number; seq: number; createdAt: string } | null
+  /**
+   * Entries committed by their writers but not yet sealed into the chain when the snapshot was
+   * taken (audit_pending; 0 for an export). verifyAudit() seals first, so these were committed
+   * while it ran, or a sealer cannot seal them (then they stay pending: the summary says so).
+   */
+  pending: number
   /** One sentence for people: "chain intact; 1,234 of 1,250 entries covered by 12 signed checkpoints; last checkpoint 2025-…". */
   summary: string
 }

@@ -14,6 +14,7 @@ import { generateSigningKey, keyId, loadPrivateKey, loadPublicKey } from './keys
 import { auditTestDb, entry, tamper, testConfig, type AuditTestDb } from './test-support.ts'
 import { verifyAudit } from './verify.ts'
 import { recordAudit } from './writer.ts'
+import { sealAudit } from './sealer.ts'
 
 let dir: string
 const open: AuditTestDb[] = []
@@ -145,6 +146,7 @@ describe('createCheckpoint', () => {
     await recordAudit(t.pool, [entry(1), entry(2)])
     await createCheckpoint(t.pool, config, silentLogger)
     await recordAudit(t.pool, [entry(3), entry(4), entry(5)])
+    await sealAudit(t.pool)
     await tamper(t.pool, ["UPDATE audit_events SET details = '{}' WHERE seq = 4"])
     await assert.rejects(createCheckpoint(t.pool, config, silentLogger), { code: 'chain_invalid', message: /edited at seq 4/ })
     await tamper(t.pool, ["UPDATE audit_events SET details = '{}' WHERE seq = 2"])
@@ -174,6 +176,7 @@ describe('createCheckpoint', () => {
     assert.deepEqual(second && [second.checkpoint.id, second.checkpoint.seq, second.checkpoint.previous_signature], [2, 3, first?.checkpoint.signature])
     // The same refusal as the heartbeat's: a tail deleted before it was signed is not signed over.
     await recordAudit(t.pool, [entry(3), entry(4)])
+    await sealAudit(t.pool)
     await tamper(t.pool, ['DELETE FROM audit_events WHERE seq = 4'])
     await assert.rejects(checkpointIfHeadMoved(t.pool, config, silentLogger), { code: 'chain_invalid' })
   })

@@ -31,6 +31,7 @@ import { computeHash, GENESIS_HASH } from './record.ts'
 import { fromDbRow } from './rows.ts'
 import { checkpointsAfter, lockCheckpointClock, newestCheckpoint, newestRow, rowAtSeq, storeCheckpoint } from './store.ts'
 import { withTransaction } from '../db/pool.ts'
+import { sealAudit } from './sealer.ts'
 import { verifySegment } from './verify.ts'
 
 const privateKeys = new WeakMap<Secret, KeyObject>()
@@ -101,6 +102,8 @@ async function signHead(
   onlyIfHeadMoved: boolean,
 ): Promise<CreatedCheckpoint | null> {
   const privateKey = signingKeyOf(config)
+  // The checkpoint signs the chain as sealed: every entry committed before it was asked for is in it.
+  await sealAudit(pool)
   const checkpoint = await withTransaction(
     pool,
     async (client): Promise<SignedCheckpoint | null> => {

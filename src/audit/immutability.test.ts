@@ -6,6 +6,7 @@ import { createCheckpoint } from './checkpoints.ts'
 import { appRole, auditTestDb, entry, testConfig, type AuditTestDb } from './test-support.ts'
 import { verifyAudit } from './verify.ts'
 import { recordAudit } from './writer.ts'
+import { sealAudit } from './sealer.ts'
 
 let t: AuditTestDb
 let app: Awaited<ReturnType<typeof appRole>>
@@ -18,6 +19,8 @@ before(async () => {
   await recordAudit(app.pool, Array.from({ length: 10 }, (_, i) => entry(i)))
   await createCheckpoint(app.pool, config, silentLogger)
   await recordAudit(app.pool, [entry(10)])
+  // Sealed by the application role too (audit_seal_pending() is all it needs).
+  await sealAudit(app.pool)
 })
 after(async () => {
   await app.drop()

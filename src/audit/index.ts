@@ -2,7 +2,8 @@
  * The audit trail: append-only, hash-chained, written in the same transaction as every change,
  * signed at intervals, verifiable by anyone with the public key. docs/audit.md explains the model.
  */
-export { appendAudit, appendToHead, prepareAudit, recordAudit, takeChainHead, type AuditEntryInput, type PreparedAuditEntry } from './writer.ts'
+export { appendAudit, markWroteAudit, pendingColumns, prepareAudit, queuePending, recordAudit, type AuditEntryInput, type PreparedAuditEntry } from './writer.ts'
+export { attachAuditSealer, sealAudit, sealerOf, sealPending, AuditSealer, SEAL_BACKSTOP_MS } from './sealer.ts'
 export { redactDetails, isSensitiveKey, REDACTED } from './redact.ts'
 export {
   ACTOR_TYPES,

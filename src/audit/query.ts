@@ -9,6 +9,7 @@ import { encodeCursor } from './cursor.ts'
 import { AuditError } from './errors.ts'
 import type { AuditRow } from './record.ts'
 import { fromDbRow, type DbAuditRow } from './rows.ts'
+import { sealAudit } from './sealer.ts'
 import { employeeIdsNamed, eventRows, eventsQuery, streamEventRows } from './store.ts'
 
 export interface AuditFilters {
@@ -59,6 +60,8 @@ function pageSize(limit: number | undefined): number {
 
 export async function queryAudit(pool: pg.Pool, filters: AuditFilters = {}): Promise<AuditPage> {
   const limit = pageSize(filters.limit)
+  // Every entry committed before the request is in the chain before it is read (src/audit/sealer.ts).
+  await sealAudit(pool)
   // One row more than the page tells whether another page exists without a count(*).
   const rows = await eventRows(pool, eventsQuery(filters, limit + 1))
   const events = rows.slice(0, limit).map(fromDbRow)
@@ -104,8 +107,9 @@ export function streamAudit(pool: pg.Pool, filters: AuditFilters = {}): Readable
       release()
     }
   })
-  pool
-    .connect()
+  // Every entry committed before the export started is sealed before its rows are read.
+  sealAudit(pool)
+    .then(() => pool.connect())
     .then((c) => {
       client = c
       if (rows.destroyed) return release()

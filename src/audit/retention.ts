@@ -14,6 +14,7 @@ import { computeHash, GENESIS_HASH, type AuditRow } from './record.ts'
 import { toSafeInteger } from './rows.ts'
 import { checkpointCovering, firstStoredSeq, lockChainHead, newestCheckpointAtOrBefore, pruneThrough } from './store.ts'
 import { withTransaction } from '../db/pool.ts'
+import { sealAudit } from './sealer.ts'
 import { verifySegment } from './verify.ts'
 
 export interface PruneResult {
@@ -40,6 +41,8 @@ export async function pruneAudit(
   const cutoff = new Date((options.now ?? new Date()).getTime() - retentionDays * DAY_MS)
   const keys = trustedKeys(signingKeyOf(config))
   try {
+    // Entries committed before the run are sealed ahead of the tombstone.
+    await sealAudit(pool)
     const result = await withTransaction(pool, (client) => pruneOnClient(client, { cutoff, retentionDays, keys }), 'readCommitted')
     if (result.pruned === 0 && result.throughSeq === null) {
       log.debug({ cutoff: cutoff.toISOString(), checkpointId: result.checkpointId ?? undefined }, 'audit retention: nothing to prune')

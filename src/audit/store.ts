@@ -2,8 +2,8 @@
  * Every SQL statement of the audit module (the repository; pg-boss's plans.ts shape inside: each
  * statement is a function returning its text, and the exported functions run them on a
  * Queryable, the pool or a client in the caller's transaction, and return typed rows). DDL lives
- * in migrations/0002_audit.sql. The chain lock (advisory key 7402519401) is taken only inside the
- * SQL functions audit_chain_head() and audit_prune_before().
+ * in migrations/0002_audit.sql and 0028_audit_pending.sql. The chain lock (advisory key 7402519401) is
+ * taken only inside the SQL functions audit_chain_head(), audit_seal_pending() and audit_prune_before().
  */
 import type pg from 'pg'
 import QueryStream from 'pg-query-stream'
@@ -37,15 +37,27 @@ const CHECKPOINT_COLUMNS = `id,
 const chainHead = () => 'SELECT head_seq::text AS head_seq, head_hash, now_at, xact_id FROM audit_chain_head()'
 
 /**
- * One INSERT for a batch. The xact_id guard makes the insert a no-op when the lock was taken in
- * another transaction (a client in autocommit mode), which appendAudit() reports as an error.
+ * A writer's entries, queued for the sealer (migrations/0028_audit_pending.sql). No lock and no
+ * head: one INSERT in the writer's transaction. occurred_at is statement_timestamp(), one value for
+ * the entries of one call.
  */
-const insertEvents = () => `
-  INSERT INTO audit_events (seq, occurred_at, actor_type, actor_id, action, employee_id, system, account_id,
-                            correlation_id, details, prev_hash, hash)
-  SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[])
-  WHERE pg_current_xact_id() = $13::xid8`
+const insertPending = () => `
+  INSERT INTO audit_pending (occurred_at, actor_type, actor_id, action, employee_id, system, account_id, correlation_id, details)
+  SELECT date_trunc('milliseconds', statement_timestamp()), e.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::text[], $7::text[], $8::jsonb[]) AS e`
+
+/**
+ * Pending rows in sealing order, with occurred_at formatted as it is hashed (milliseconds, UTC).
+ * ORDER BY p.id, qualified: a bare `id` would name the text alias and sort "10" before "9".
+ */
+const selectPending = () => `
+  SELECT p.id::text AS id, to_char(p.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at,
+         p.actor_type, p.actor_id, p.action, p.employee_id, p.system, p.account_id, p.correlation_id, p.details
+  FROM audit_pending p ORDER BY p.id LIMIT $1`
+
+const anyPending = () => 'SELECT EXISTS (SELECT 1 FROM audit_pending) AS pending'
+const countPending = () => 'SELECT count(*)::int AS n FROM audit_pending'
+const sealPending = () => 'SELECT audit_seal_pending($1::bigint[], $2::bigint[], $3::text[], $4::text[])::text AS sealed'
 
 const selectAllRows = (fromSeq: number) => ({
   text: `SELECT ${ROW_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq`,
@@ -108,10 +120,8 @@ export async function lockChainHead(db: Queryable, prepared = false): Promise<Ch
   return rows[0]
 }
 
-/** The columns of a batch, one array per column, in insertEvents()'s order. */
-export interface EventColumns {
-  seq: number[]
-  occurredAt: string[]
+/** The content columns of a batch of pending entries, one array per column, in insertPending()'s order. */
+export interface PendingColumns {
   actorType: string[]
   actorId: string[]
   action: string[]
@@ -120,15 +130,11 @@ export interface EventColumns {
   accountId: Array<string | null>
   correlationId: Array<string | null>
   details: string[]
-  prevHash: string[]
-  hash: string[]
 }
 
-/** Insert a batch (named statement); returns how many rows went in (0 when the lock was taken in another transaction). */
-export async function insertEventBatch(db: Queryable, c: EventColumns, xactId: string): Promise<number> {
-  const result = await db.query({ name: 'tenure_audit_insert_events', text: insertEvents() }, [
-    c.seq,
-    c.occurredAt,
+/** Queue entries for the sealer (named statement: the writers' hot path). Sent before this returns. */
+export function insertPendingBatch(db: Queryable, c: PendingColumns): Promise<pg.QueryResult> {
+  return db.query({ name: 'tenure_audit_insert_pending', text: insertPending() }, [
     c.actorType,
     c.actorId,
     c.action,
@@ -137,11 +143,52 @@ export async function insertEventBatch(db: Queryable, c: EventColumns, xactId: s
     c.accountId,
     c.correlationId,
     c.details,
-    c.prevHash,
-    c.hash,
-    xactId,
   ])
-  return result.rowCount ?? 0
+}
+
+/** A pending row as the sealer reads it. */
+export interface DbPendingRow {
+  id: string
+  occurred_at: string
+  actor_type: string
+  actor_id: string
+  action: string
+  employee_id: string | null
+  system: string | null
+  account_id: string | null
+  correlation_id: string | null
+  details: Record<string, unknown>
+}
+
+/** The oldest `limit` pending rows (sealing order). Sent before this returns. */
+export function pendingRows(db: Queryable, limit: number): Promise<pg.QueryResult<DbPendingRow>> {
+  return db.query<DbPendingRow>({ name: 'tenure_audit_pending_rows', text: selectPending() }, [limit])
+}
+
+/** The sealer's transaction control, sent pipelined by src/audit/sealer.ts (READ COMMITTED: audit_chain_head() requires it). */
+export function beginSealing(db: Queryable): Promise<unknown> {
+  return db.query('BEGIN ISOLATION LEVEL READ COMMITTED')
+}
+export function commitSealing(db: Queryable): Promise<unknown> {
+  return db.query('COMMIT')
+}
+export function rollbackSealing(db: Queryable): Promise<unknown> {
+  return db.query('ROLLBACK')
+}
+
+/** Whether any entry waits to be sealed: the backstop's one indexed read when nothing does. */
+export async function hasPending(db: Queryable): Promise<boolean> {
+  return (await db.query<{ pending: boolean }>(anyPending())).rows[0]?.pending === true
+}
+
+/** Entries committed and not yet sealed, as this snapshot sees them. */
+export async function pendingCount(db: Queryable): Promise<number> {
+  return (await db.query<{ n: number }>(countPending())).rows[0]?.n ?? 0
+}
+
+/** Move pending rows into the chain (audit_seal_pending()); the caller holds the chain lock. Sent before this returns. */
+export function sealPendingRows(db: Queryable, ids: string[], seqs: number[], prevHashes: string[], hashes: string[]): Promise<pg.QueryResult<{ sealed: string }>> {
+  return db.query<{ sealed: string }>(sealPending(), [ids, seqs, prevHashes, hashes])
 }
 
 /** Every row from `fromSeq` on, through a server-side cursor (memory stays flat). */

@@ -11,6 +11,7 @@ import { silentLogger } from '../log.ts'
 import { auditConfigSchema, type AuditConfig, type AuditConfigInput } from './config.ts'
 import { generateSigningKey, type GeneratedSigningKey } from './keys.ts'
 import type { AuditEntryInput } from './writer.ts'
+import { sealAudit } from './sealer.ts'
 
 export interface AuditTestDb {
   db: TestDatabase
@@ -22,7 +23,7 @@ export interface AuditTestDb {
 export async function auditTestDb(prefix: string, poolSize = 10): Promise<AuditTestDb> {
   const db = await createTestDatabase(prefix)
   // Commits return before the WAL flush in these throwaway databases. This sandbox's disk takes
-  // ~10 ms per fsync, and every append holds the chain lock until its commit is flushed, so with
+  // ~10 ms per fsync, and every writer and every seal waits for its commit to be flushed, so with
   // durable commits the tests would measure the disk. The concurrency test samples the durable
   // rate separately (SET synchronous_commit = on) and logs both.
   const admin = new pg.Client({ connectionString: db.url })
@@ -107,4 +108,14 @@ export async function appRole(testDb: AuditTestDb): Promise<{ pool: pg.Pool; nam
       await testDb.pool.query(`DROP ROLE ${name}`)
     },
   }
+}
+
+/**
+ * `pool.query` after sealing every committed audit entry (src/audit/sealer.ts): for tests that
+ * read audit_events right after an action, which would otherwise race the sealer.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as pg's own query<R = any>: callers type their rows or not, as with pool.query
+export async function sealedQuery<R extends pg.QueryResultRow = any>(pool: pg.Pool, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  await sealAudit(pool)
+  return pool.query<R>(text, values)
 }

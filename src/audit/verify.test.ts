@@ -12,6 +12,7 @@ import { computeHash, type AuditRow } from './record.ts'
 import { auditTestDb, entry, tamper, testConfig, type AuditTestDb } from './test-support.ts'
 import { verifyAudit, verifyExport } from './verify.ts'
 import { recordAudit } from './writer.ts'
+import { sealAudit } from './sealer.ts'
 
 const { config, key } = testConfig()
 const open: AuditTestDb[] = []
@@ -27,6 +28,8 @@ async function chain(rows = 40, checkpointsAfter: number[] = []): Promise<pg.Poo
     await recordAudit(t.pool, Array.from({ length: 5 }, (_, i) => entry(seq + i)))
     if (checkpointsAfter.includes(seq + 5)) await createCheckpoint(t.pool, config, silentLogger)
   }
+  // Sealed before the tests tamper with audit_events.
+  await sealAudit(t.pool)
   return t.pool
 }
 
@@ -78,6 +81,7 @@ describe('verifyAudit on an intact log', () => {
       uncheckpointed: 10,
       covered: 30,
       coverage: 'partial',
+      pending: 0,
       newestCheckpoint: { id: 1, seq: 30, createdAt },
       summary: `chain intact; 30 of 40 entries covered by 1 signed checkpoint; last checkpoint ${createdAt}`,
     })

@@ -28,7 +28,8 @@ import { AuditError } from './errors.ts'
 import type { PublicKeyInput } from './keys.ts'
 import { ACTOR_TYPES, GENESIS_HASH, type AuditRow, type JsonObject } from './record.ts'
 import { fromDbRow, toSafeInteger } from './rows.ts'
-import { firstStoredSeq, newestRow, prunedTombstones, rowAtSeq, rowsWithHash, rowsWithPrevHash, storedCheckpoints, streamRowRange, streamRowsFrom } from './store.ts'
+import { sealAudit } from './sealer.ts'
+import { firstStoredSeq, newestRow, pendingCount, prunedTombstones, rowAtSeq, rowsWithHash, rowsWithPrevHash, storedCheckpoints, streamRowRange, streamRowsFrom } from './store.ts'
 import { withTransaction } from '../db/pool.ts'
 
 export interface VerifyAuditOptions {
@@ -39,6 +40,12 @@ export interface VerifyAuditOptions {
    * webhook receiver stored). Each must be present, identical, in the database.
    */
   publishedCheckpoints?: unknown[]
+  /**
+   * Seal every committed entry before reading (default true). A seal that fails (a sealer of
+   * another process stuck, an entry that cannot be chained) does not stop verification: the
+   * entries left pending are counted in the result.
+   */
+  seal?: boolean
 }
 
 function parseCheckpoints(items: unknown[], what: string): SignedCheckpoint[] {
@@ -100,7 +107,7 @@ async function comparePublished(client: pg.PoolClient, published: SignedCheckpoi
 const count = (n: number) => n.toLocaleString('en-US')
 
 /** What a successful verification says, including how much of the chain signed checkpoints cover. */
-function ok(walker: ChainWalker, checkpoints: readonly SignedCheckpoint[], newestSeq: number): VerifyOk {
+function ok(walker: ChainWalker, checkpoints: readonly SignedCheckpoint[], newestSeq: number, pending = 0): VerifyOk {
   const head = walker.head
   const uncheckpointed = Math.max(0, head.seq - Math.max(newestSeq, walker.anchor.seq))
   const covered = walker.count - uncheckpointed
@@ -112,6 +119,7 @@ function ok(walker: ChainWalker, checkpoints: readonly SignedCheckpoint[], newes
       ? `chain intact, but no entry is covered by a signed checkpoint (${signed}${newest ? `, the newest at ${newest.created_at}` : ''}): ` +
         `the ${count(walker.count)} entries are only hash-chained, which does not show a rewrite of the whole log by someone with database access`
       : `chain intact; ${count(covered)} of ${count(walker.count)} entries covered by ${signed}; last checkpoint ${newest!.created_at}`
+  const unsealed = pending > 0 ? `; ${count(pending)} ${pending === 1 ? 'entry' : 'entries'} committed but not yet sealed into the chain` : ''
   return {
     ok: true as const,
     count: walker.count,
@@ -122,7 +130,8 @@ function ok(walker: ChainWalker, checkpoints: readonly SignedCheckpoint[], newes
     covered,
     coverage,
     newestCheckpoint: newest ? { id: newest.id, seq: newest.seq, createdAt: newest.created_at } : null,
-    summary,
+    pending,
+    summary: summary + unsealed,
   }
 }
 
@@ -170,7 +179,7 @@ async function verifyOnClient(client: pg.PoolClient, keys: ReturnType<typeof tru
   }
   // After the loop: leaving it closed the cursor, so the look-ups can use the same client and snapshot.
   if (anomaly) return diagnose(anomaly, dbLookup(client))
-  return matcher.atEnd(walker.head.seq) ?? ok(walker, stored, matcher.newestSeq)
+  return matcher.atEnd(walker.head.seq) ?? ok(walker, stored, matcher.newestSeq, await pendingCount(client))
 }
 
 /**
@@ -204,6 +213,9 @@ export async function verifySegment(
 export async function verifyAudit(pool: pg.Pool, options: VerifyAuditOptions): Promise<VerifyResult> {
   const keys = trustedKeys(options.publicKey)
   const published = parseCheckpoints(options.publishedCheckpoints ?? [], 'published checkpoint')
+  // Every entry committed before verification was asked for is chained first; what is still
+  // pending in the snapshot is reported (VerifyOk.pending), also when the seal failed.
+  if (options.seal !== false) await sealAudit(pool).catch(() => undefined)
   // One snapshot for checkpoints and rows: appends during a long verification are not seen
   // half-way, and a checkpoint created meanwhile cannot point past the rows we read.
   return withTransaction(pool, (client) => verifyOnClient(client, keys, published), 'repeatableReadOnly')

@@ -7,6 +7,8 @@ import { queryAudit } from './query.ts'
 import { auditTestDb, entry, testConfig, type AuditTestDb } from './test-support.ts'
 import { verifyAudit } from './verify.ts'
 import { appendAudit, recordAudit } from './writer.ts'
+import { attachAuditSealer, sealAudit } from './sealer.ts'
+import { silentLogger } from '../log.ts'
 
 let t: AuditTestDb
 const { key } = testConfig()
@@ -14,6 +16,8 @@ const { key } = testConfig()
 before(async () => {
   t = await auditTestDb('audit_writer', 12)
   await t.pool.query('CREATE TABLE things (id serial PRIMARY KEY, name text NOT NULL)')
+  // Sealing as in a running process: kicked when a writer's client goes back to the pool.
+  attachAuditSealer(t.pool, silentLogger, { backstopMs: false })
 })
 after(async () => {
   await t.close()
@@ -34,37 +38,49 @@ async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Pr
   }
 }
 
+/** The chain's seqs once every committed entry is sealed. */
 async function chainSeqs(): Promise<number[]> {
+  await sealAudit(t.pool)
   const { rows } = await t.pool.query<{ seq: string }>('SELECT seq FROM audit_events ORDER BY seq')
   return rows.map((r) => Number(r.seq))
 }
 
 describe('appendAudit', () => {
-  test('when the change is rolled back, then its audit row is gone too and leaves no gap', async () => {
+  test('when the change is rolled back, then its audit entry is gone too, is never sealed and leaves no gap', async () => {
     const before = await chainSeqs()
     await inTransaction(
       t.pool,
       async (client) => {
         await client.query("INSERT INTO things (name) VALUES ('laptop')")
-        const rows = await appendAudit(client, [entry(1)])
-        assert.equal(rows[0]?.seq, before.length + 1)
+        await appendAudit(client, [entry(1, { correlationId: 'rolled-back' })])
       },
       false,
     )
     assert.equal((await t.pool.query('SELECT * FROM things')).rowCount, 0)
     assert.deepEqual(await chainSeqs(), before)
+    assert.equal((await t.pool.query('SELECT * FROM audit_pending')).rowCount, 0)
 
-    const [row] = await inTransaction(t.pool, async (client) => {
+    await inTransaction(t.pool, async (client) => {
       await client.query("INSERT INTO things (name) VALUES ('badge')")
-      return appendAudit(client, [entry(2)])
+      return appendAudit(client, [entry(2, { correlationId: 'committed' })])
     })
-    assert.equal(row?.seq, before.length + 1, 'the committed row takes the seq the rolled-back one had')
+    assert.deepEqual(await chainSeqs(), [...before, before.length + 1], 'the committed entry takes the next seq: no gap')
+    const { rows } = await t.pool.query<{ correlation_id: string }>('SELECT correlation_id FROM audit_events WHERE seq = $1', [before.length + 1])
+    assert.equal(rows[0]?.correlation_id, 'committed')
+    assert.equal((await t.pool.query(`SELECT 1 FROM audit_events WHERE correlation_id = 'rolled-back'`)).rowCount, 0)
     assert.equal((await t.pool.query('SELECT * FROM things')).rowCount, 1)
   })
 
   test('when several entries are appended in one call, then they get consecutive seqs, one timestamp and linked hashes', async () => {
-    const rows = await recordAudit(t.pool, [entry(1), entry(2), entry(3, { action: 'job.enqueued' })])
-    assert.equal(rows.length, 3)
+    const queued = await recordAudit(t.pool, [entry(1), entry(2), entry(3, { action: 'job.enqueued', correlationId: 'several-3' })])
+    assert.equal(queued.length, 3)
+    await sealAudit(t.pool)
+    const rows = (await queryAudit(t.pool, { order: 'desc', limit: 3 })).events.reverse()
+    assert.deepEqual(
+      rows.map(({ actor, action, subject, correlation_id, details }) => ({ actor, action, subject, correlation_id, details })),
+      queued,
+      'the sealed rows carry exactly what the writer queued, in its order',
+    )
     const [a, b, c] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]]
     assert.deepEqual([b.seq - a.seq, c.seq - b.seq], [1, 1])
     assert.equal(a.occurred_at, c.occurred_at)
@@ -72,8 +88,6 @@ describe('appendAudit', () => {
     assert.equal(b.prev_hash, a.hash)
     assert.equal(c.prev_hash, b.hash)
     assert.equal(c.hash, computeHash(c, b.hash))
-    const stored = await queryAudit(t.pool, { cursor: Buffer.from(`v1:${a.seq - 1}`).toString('base64url'), limit: 3 })
-    assert.deepEqual(stored.events, rows, 'what the writer returns is exactly what is read back')
   })
 
   test('when the first row of the log is written, then its prev_hash is the genesis hash', async () => {
@@ -83,24 +97,29 @@ describe('appendAudit', () => {
 
   test('when appendAudit runs outside a transaction, then it throws and writes nothing', async () => {
     const before = await chainSeqs()
+    const pendingBefore = (await t.pool.query('SELECT 1 FROM audit_pending')).rowCount
     const client = await t.pool.connect()
     try {
       await assert.rejects(appendAudit(client, [entry(1)]), { code: 'audit_not_in_transaction' })
     } finally {
       client.release()
     }
+    assert.equal((await t.pool.query('SELECT 1 FROM audit_pending')).rowCount, pendingBefore)
     assert.deepEqual(await chainSeqs(), before)
   })
 
-  test('when the transaction is REPEATABLE READ, then the append is refused instead of risking a stale head', async () => {
+  test('when the transaction is REPEATABLE READ, then the entry is queued and sealed all the same (a writer reads no chain head)', async () => {
+    const before = await chainSeqs()
     const client = await t.pool.connect()
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
-      await assert.rejects(appendAudit(client, [entry(1)]), /READ COMMITTED/)
-      await client.query('ROLLBACK')
+      await appendAudit(client, [entry(1, { correlationId: 'repeatable-read' })])
+      await client.query('COMMIT')
     } finally {
       client.release()
     }
+    assert.deepEqual(await chainSeqs(), [...before, before.length + 1])
+    assert.equal((await t.pool.query(`SELECT 1 FROM audit_events WHERE correlation_id = 'repeatable-read'`)).rowCount, 1)
   })
 
   test('when an entry is malformed, then it is rejected before anything is written', async () => {
@@ -113,7 +132,7 @@ describe('appendAudit', () => {
 
   test('when details carry credentials, then the stored row has them masked and still verifies', async () => {
     const configured = secret('s3cr3t-from-config-4242')
-    const [row] = await recordAudit(t.pool, [
+    await recordAudit(t.pool, [
       entry(1, {
         action: 'target.api_called',
         details: {
@@ -152,7 +171,7 @@ describe('appendAudit', () => {
       nul: 'a\uFFFDb',
       error: { name: 'Error', message: 'boom' },
     })
-    const raw = JSON.stringify((await t.pool.query('SELECT details FROM audit_events WHERE seq = $1', [row?.seq])).rows[0])
+    const raw = JSON.stringify((await t.pool.query('SELECT details FROM audit_events WHERE seq = $1', [stored.events.at(-1)?.seq])).rows[0])
     for (const leaked of ['xoxb-123', 'ya29', 'hunter2', 's3cr3t-from-config-4242']) assert.ok(!raw.includes(leaked), `${leaked} reached the database`)
     const result = await verifyAudit(t.pool, { publicKey: key.publicKeyPem })
     assert.equal(result.ok, true, JSON.stringify(result))
@@ -173,7 +192,7 @@ describe('appendAudit', () => {
 })
 
 describe('concurrent appends', () => {
-  test('when 8 connections append 10,000 rows in separate transactions, then the chain is one unbroken line', async () => {
+  test('when 8 connections append 10,000 rows in separate transactions while the sealer runs, then the chain is one unbroken line', async () => {
     const start = (await chainSeqs()).length
     const WRITERS = 8
     const PER_WRITER = 1250
@@ -195,7 +214,7 @@ describe('concurrent appends', () => {
     const seconds = (performance.now() - started) / 1000
     const total = WRITERS * PER_WRITER
     console.log(
-      `# audit appends (synchronous_commit=off): ${total} single-row transactions from ${WRITERS} connections in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} appends/s`,
+      `# audit appends (synchronous_commit=off): ${total} single-row transactions from ${WRITERS} connections in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} appends/s (sealed by the kicked sealer meanwhile)`,
     )
 
     const seqs = await chainSeqs()
@@ -205,7 +224,7 @@ describe('concurrent appends', () => {
     assert.deepEqual(result.ok && { count: result.count, head: result.head.seq }, { count: start + total, head: start + total }, JSON.stringify(result))
   })
 
-  test('when commits are durable, then appends still form one chain (rate bounded by the WAL flush, logged)', async () => {
+  test('when commits are durable, then appends still form one chain (each writer bounded by its own WAL flush, logged)', async () => {
     const start = (await chainSeqs()).length
     const WRITERS = 4
     const PER_WRITER = 25

@@ -7,19 +7,18 @@
  *   await appendAudit(client, [{ actor, action: 'lifecycle.transitioned', subject, details }])
  *   await client.query('COMMIT')
  *
- * The chain lock (a transaction-level advisory lock) is taken by the append and released by
- * COMMIT or ROLLBACK, so every other writer waits from our append until our commit: keep that
- * window to the append itself. A rollback removes the rows with the change and, because seq is
- * assigned under the lock from the committed head, leaves no gap.
+ * The entries go to audit_pending (migrations/0028_audit_pending.sql), committed or rolled back
+ * with the change; no lock is taken, so writers do not wait for each other. After the commit the
+ * sealer (src/audit/sealer.ts) moves them into the chain under the chain lock, in batches: a rollback
+ * removes the entries before they ever get a seq, so it leaves no gap.
  */
 import type pg from 'pg'
 import { z } from 'zod'
 import { AuditError } from './errors.ts'
-import { ACTION_PATTERN, ACTOR_TYPES, computeHash, type ActorType, type AuditAction, type AuditRecord, type AuditRow } from './record.ts'
+import { ACTION_PATTERN, ACTOR_TYPES, type ActorType, type AuditAction, type AuditRecord } from './record.ts'
 import { redactDetails } from './redact.ts'
-import { insertEventBatch, lockChainHead, type ChainHeadRow } from './store.ts'
+import { insertPendingBatch, type PendingColumns } from './store.ts'
 import { withTransaction } from '../db/pool.ts'
-import { toSafeInteger } from './rows.ts'
 
 export interface AuditEntryInput {
   actor: { type: ActorType; id: string }
@@ -48,23 +47,29 @@ const entrySchema = z.object({
 })
 
 /**
- * Append entries to the chain in the caller's transaction (READ COMMITTED) and return the rows as
- * written. Entries of one call share one occurred_at and one INSERT.
+ * Append entries to the audit trail in the caller's transaction and return them as queued: they
+ * are committed (or rolled back) with the caller's change, and the sealer gives them their seq,
+ * prev_hash and hash after the commit (src/audit/sealer.ts). No lock is taken: writers do not
+ * wait for each other. Entries of one call share one occurred_at (the writer's clock) and one INSERT.
  */
-export async function appendAudit(client: pg.PoolClient | pg.Client, entries: AuditEntryInput[]): Promise<AuditRow[]> {
+export async function appendAudit(client: pg.PoolClient | pg.Client, entries: AuditEntryInput[]): Promise<PreparedAuditEntry[]> {
   if (entries.length === 0) return []
-  // Validation and redaction happen before the lock: the lock window is the hot path of every writer.
   const prepared = prepareAudit(entries)
-  return appendToHead(client, prepared, await takeChainHead(client))
+  // An entry outside a transaction would commit alone, apart from the change it records. The
+  // status is the one of the last answer (ReadyForQuery), exact here because this path is not pipelined.
+  if ((client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'I') {
+    throw new AuditError('audit_not_in_transaction', 'appendAudit() must run inside a transaction (BEGIN … COMMIT) on one client')
+  }
+  await queuePending(client, prepared)
+  return prepared
 }
 
 /** An entry validated and redacted (prepareAudit), waiting for its place in the chain. */
 export type PreparedAuditEntry = Omit<AuditRecord, 'seq' | 'occurred_at'>
 
 /**
- * appendAudit() in three steps, for a writer that sends its statements pipelined (src/db/hr-inbox.ts
- * commitNoticeBatch): prepareAudit() before any statement, takeChainHead() sent right behind the
- * writer's own statements, appendToHead() sent right before its COMMIT. appendAudit() is the three in a row.
+ * Validation and redaction, the part of appendAudit() that sends nothing: a writer that pipelines
+ * its statements (src/db/hr-inbox.ts commitNoticeBatch) calls it before sending any, then queuePending().
  */
 export function prepareAudit(entries: AuditEntryInput[]): PreparedAuditEntry[] {
   return entries.map((entry, index) => {
@@ -86,65 +91,47 @@ export function prepareAudit(entries: AuditEntryInput[]): PreparedAuditEntry[] {
   })
 }
 
-/**
- * Takes the chain lock (held until COMMIT or ROLLBACK) and reads the head. The statement is on its
- * way when this returns (a named statement, prepared once per connection).
- */
-export async function takeChainHead(client: pg.PoolClient | pg.Client): Promise<ChainHeadRow> {
-  const head = await lockChainHead(client, true)
-  if (!head) throw new AuditError('chain_head_missing', 'audit_chain_head() returned no row')
-  return head
+/** The statement's columns for `prepared`, in insertPendingBatch()'s order. */
+export function pendingColumns(prepared: PreparedAuditEntry[]): PendingColumns {
+  return {
+    actorType: prepared.map((e) => e.actor.type),
+    actorId: prepared.map((e) => e.actor.id),
+    action: prepared.map((e) => e.action),
+    employeeId: prepared.map((e) => e.subject.employee_id),
+    system: prepared.map((e) => e.subject.system),
+    accountId: prepared.map((e) => e.subject.account_id),
+    correlationId: prepared.map((e) => e.correlation_id),
+    details: prepared.map((e) => JSON.stringify(e.details)),
+  }
 }
 
 /**
- * Chains `prepared` onto `head` (from takeChainHead() in this transaction) and inserts the rows.
- * The INSERT is sent before this returns, so on a pipelined connection a COMMIT sent next follows it.
+ * Queues `prepared` for the sealer in the caller's transaction (one INSERT, no lock). The statement
+ * is sent before this returns, so on a pipelined connection a COMMIT sent next follows it. Marks
+ * the client, so that releasing it to a pool with a sealer kicks the sealer (src/audit/sealer.ts).
  */
-export function appendToHead(client: pg.PoolClient | pg.Client, prepared: PreparedAuditEntry[], head: ChainHeadRow): Promise<AuditRow[]> {
-  let seq = toSafeInteger(head.head_seq, 'head seq')
-  let prevHash = head.head_hash
-  const written: AuditRow[] = prepared.map((entry) => {
-    seq += 1
-    const record = { seq, occurred_at: head.now_at, ...entry }
-    const hash = computeHash(record, prevHash)
-    const row: AuditRow = { ...record, prev_hash: prevHash, hash }
-    prevHash = hash
-    return row
-  })
+export function queuePending(client: pg.PoolClient | pg.Client, prepared: PreparedAuditEntry[]): Promise<unknown> {
+  markWroteAudit(client)
+  return insertPendingBatch(client, pendingColumns(prepared))
+}
 
-  const inserted = insertEventBatch(
-    client,
-    {
-      seq: written.map((r) => r.seq),
-      occurredAt: written.map((r) => r.occurred_at),
-      actorType: written.map((r) => r.actor.type),
-      actorId: written.map((r) => r.actor.id),
-      action: written.map((r) => r.action),
-      employeeId: written.map((r) => r.subject.employee_id),
-      system: written.map((r) => r.subject.system),
-      accountId: written.map((r) => r.subject.account_id),
-      correlationId: written.map((r) => r.correlation_id),
-      details: written.map((r) => JSON.stringify(r.details)),
-      prevHash: written.map((r) => r.prev_hash),
-      hash: written.map((r) => r.hash),
-    },
-    head.xact_id,
-  )
-  return inserted.then((count) => {
-    if (count !== written.length) {
-      throw new AuditError(
-        'audit_not_in_transaction',
-        'appendAudit() must run inside a transaction (BEGIN … COMMIT) on one client: the chain lock ended before the insert',
-      )
-    }
-    return written
-  })
+/** Clients that queued audit entries since they were last released (read by the sealer's release hook). */
+const wroteAudit = new WeakSet<object>()
+
+/** For a writer that queues entries with its own statement (src/db/hr-inbox.ts): kick the sealer on release. */
+export function markWroteAudit(client: object): void {
+  wroteAudit.add(client)
+}
+
+/** Whether `client` queued audit entries since the last call for it (which forgets it). */
+export function takeWroteAudit(client: object): boolean {
+  return wroteAudit.delete(client)
 }
 
 /**
  * Record entries in a transaction of their own, for facts that are not part of another change
  * (config.loaded at start-up, a token created through the API).
  */
-export async function recordAudit(pool: pg.Pool, entries: AuditEntryInput[]): Promise<AuditRow[]> {
-  return withTransaction(pool, (client) => appendAudit(client, entries), 'readCommitted')
+export async function recordAudit(pool: pg.Pool, entries: AuditEntryInput[]): Promise<PreparedAuditEntry[]> {
+  return withTransaction(pool, (client) => appendAudit(client, entries))
 }

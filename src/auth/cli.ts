@@ -14,6 +14,7 @@ import { openDatabase } from '../db/open.ts'
 import { ROLES, type Role } from './roles.ts'
 import { parseDuration } from './token-format.ts'
 import { createApiToken, listApiTokens, resolveTokenReference, revokeApiToken, tokenStatus, type ApiToken, type TokenActor } from './tokens.ts'
+import { sealAudit } from '../audit/sealer.ts'
 
 export interface TokenCommandsDeps {
   /** The CLI's configuration loader (honours --config and TENURE_CONFIG). */
@@ -52,6 +53,8 @@ async function withPool<T>(deps: TokenCommandsDeps, fn: (pool: Pool, log: Logger
     await migrate(pool, log)
     return await fn(pool, log)
   } finally {
+    // The token.* entries this command queued: chained now rather than by the next running process.
+    await sealAudit(pool).catch(() => undefined)
     await pool.end()
     if (db.embedded?.owned) await db.embedded.stop()
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { startHarness, type Harness } from './test-support.ts'
 import { TOKEN_PATTERN } from './token-format.ts'
+import { sealAudit } from '../audit/sealer.ts'
 
 type Json = Record<string, unknown>
 
@@ -47,6 +48,7 @@ describe('API tokens over HTTP', () => {
     assert.deepEqual(row.secret_sha256, createHash('sha256').update(token).digest())
     assert.equal(row.prefix, token.slice(0, 16))
     assert.equal(JSON.stringify(rows).includes(token.slice(16)), false)
+    await sealAudit(h.pool)
     const audit = await h.pool.query(`SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'token.created' AND details->>'tokenId' = $1`, [apiToken.id])
     assert.equal(audit.rows.length, 1)
     assert.deepEqual([audit.rows[0].actor_type, audit.rows[0].actor_id], ['api_token', admin.id])
@@ -69,6 +71,7 @@ describe('API tokens over HTTP', () => {
     const again = await h.call('delete', `/api/v1/tokens/${victim.id}`, { token: admin.token })
     assert.equal(again.status, 200, 'revoking twice answers the same')
     assert.equal((again.json as Json).revokedAt, (revoked.json as Json).revokedAt)
+    await sealAudit(h.pool)
     const audit = await h.pool.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'token.revoked' AND details->>'tokenId' = $1`, [victim.id])
     assert.equal(audit.rows[0].n, 1, 'one revocation, one audit record')
   })

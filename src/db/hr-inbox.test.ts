@@ -9,6 +9,7 @@ import { silentLogger } from '../log.ts'
 import { HR_EVENT_QUEUE } from '../jobs/queues.ts'
 import { createPool, type Pool, type PoolClient } from './pool.ts'
 import { commitNoticeBatch, createInboxWriter, storeNoticeBatch, type StoreInput } from './hr-inbox.ts'
+import { sealAudit } from '../audit/sealer.ts'
 
 let counter = 0
 function delivery(notices: Array<{ key: string; employee: string; occurredAt?: string }>): StoreInput {
@@ -68,11 +69,15 @@ describe('the intake transaction (commitNoticeBatch)', () => {
   const rows = async (sql: string, values: unknown[] = []) => (await t.running.pool.query(sql, values)).rows
   const inboxKeys = async (prefix: string) =>
     (await rows(`SELECT dedupe_key FROM hr_inbox WHERE dedupe_key LIKE $1 ORDER BY seq`, [`${prefix}%`])).map((r: { dedupe_key: string }) => r.dedupe_key)
-  const storedAudit = async (inboxIds: string[]) =>
-    (await rows(`SELECT details->>'inboxId' AS id FROM audit_events WHERE action = 'hr.event_stored' AND details->>'inboxId' = ANY($1) ORDER BY seq`, [inboxIds])).map(
+  const storedAudit = async (inboxIds: string[]) => {
+    // The intake queues its entries; the sealer chains them after the commit.
+    await sealAudit(t.running.pool)
+    return (await rows(`SELECT details->>'inboxId' AS id FROM audit_events WHERE action = 'hr.event_stored' AND details->>'inboxId' = ANY($1) ORDER BY seq`, [inboxIds])).map(
       (r: { id: string }) => r.id,
     )
+  }
   const job = (id: string) => t.running.boss.getJobById(HR_EVENT_QUEUE, id)
+  const commit = (on: Pool, inputs: StoreInput[]) => commitNoticeBatch(on, t.running.boss, inputs, t.running.config.queue.schema)
 
   before(async () => {
     // No workers: the jobs stay where the intake put them.
@@ -85,7 +90,7 @@ describe('the intake transaction (commitNoticeBatch)', () => {
   })
 
   test('when a batch mixes new notices with duplicates, then only the new ones are stored, each with its job and its hr.event_stored row, and a duplicate leaves no job', async () => {
-    const [first] = await commitNoticeBatch(pool, t.running.boss, [delivery([{ key: 'mix-a', employee: 'M1' }])])
+    const [first] = await commit(pool, [delivery([{ key: 'mix-a', employee: 'M1' }])])
     assert.equal(first!.stored.length, 1)
     const batch = [
       delivery([{ key: 'mix-a', employee: 'M1' }]), // stored before
@@ -95,7 +100,7 @@ describe('the intake transaction (commitNoticeBatch)', () => {
       ]),
       delivery([{ key: 'mix-c', employee: 'M3' }]),
     ]
-    const results = await commitNoticeBatch(pool, t.running.boss, batch)
+    const results = await commit(pool, batch)
     assert.deepEqual(
       results.map((r) => ({ stored: r.stored.map((s) => s.dedupeKey), duplicates: r.duplicates })),
       [
@@ -118,10 +123,11 @@ describe('the intake transaction (commitNoticeBatch)', () => {
     assert.deepEqual(broken, [])
   })
 
-  test('when every notice of a batch is a duplicate, then the batch writes nothing and answers duplicates', async () => {
-    await commitNoticeBatch(pool, t.running.boss, [delivery([{ key: 'dup-a', employee: 'D1' }])])
+  test('when every notice of a batch is a duplicate, then the batch leaves nothing behind and answers duplicates', async () => {
+    await commit(pool, [delivery([{ key: 'dup-a', employee: 'D1' }])])
+    await sealAudit(t.running.pool)
     const headBefore = await rows('SELECT max(seq) AS seq FROM audit_events')
-    const results = await commitNoticeBatch(pool, t.running.boss, [delivery([{ key: 'dup-a', employee: 'D1' }]), delivery([{ key: 'dup-a', employee: 'D1' }])])
+    const results = await commit(pool, [delivery([{ key: 'dup-a', employee: 'D1' }]), delivery([{ key: 'dup-a', employee: 'D1' }])])
     assert.deepEqual(
       results.map((r) => [r.stored.length, r.duplicates]),
       [
@@ -129,25 +135,30 @@ describe('the intake transaction (commitNoticeBatch)', () => {
         [0, ['dup-a']],
       ],
     )
+    assert.deepEqual(await rows(`SELECT id FROM audit_pending WHERE correlation_id = ANY($1)`, [['corr-' + (counter - 1), 'corr-' + counter]]), [], 'no audit entry queued')
+    await sealAudit(t.running.pool)
     assert.deepEqual(await rows('SELECT max(seq) AS seq FROM audit_events'), headBefore, 'no audit row')
     assert.deepEqual(await inboxKeys('dup-'), ['dup-a'])
+    assert.equal((await t.running.boss.findJobs(HR_EVENT_QUEUE, { key: 'generic:D1' })).length, 1, 'the duplicates left no job')
   })
 
-  test('when a statement of the batch fails, before or after the chain lock, then nothing of the batch is stored and the connection goes back to the pool usable', async () => {
-    // Before the lock: a timestamp PostgreSQL refuses fails the inbox INSERT.
+  test('when a statement of the batch fails, the first or the audit INSERT behind the others, then nothing of the batch is stored and the connection goes back to the pool usable', async () => {
+    // The first: a timestamp PostgreSQL refuses fails the inbox INSERT.
     await assert.rejects(
-      commitNoticeBatch(pool, t.running.boss, [delivery([{ key: 'fail-a', employee: 'F1' }]), delivery([{ key: 'fail-b', employee: 'F2', occurredAt: 'not a time' }])]),
+      commit(pool, [delivery([{ key: 'fail-a', employee: 'F1' }]), delivery([{ key: 'fail-b', employee: 'F2', occurredAt: 'not a time' }])]),
       /invalid input syntax for type timestamp/,
     )
-    // After the lock: the audit INSERT fails (a trigger of this test), with the COMMIT already sent behind it.
+    // The last before COMMIT: the audit INSERT fails (a trigger of this test), with the COMMIT already sent behind it.
     await t.running.pool.query(`CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.correlation_id = 'refuse-me' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`)
-    await t.running.pool.query('CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_refuse_audit()')
+    await t.running.pool.query('CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_pending FOR EACH ROW EXECUTE FUNCTION test_refuse_audit()')
     const refused = { ...delivery([{ key: 'fail-d', employee: 'F4' }]), correlationId: 'refuse-me' }
-    await assert.rejects(commitNoticeBatch(pool, t.running.boss, [delivery([{ key: 'fail-c', employee: 'F3' }]), refused]), /refused by the test/)
-    await t.running.pool.query('DROP TRIGGER test_refuse_audit ON audit_events')
+    await assert.rejects(commit(pool, [delivery([{ key: 'fail-c', employee: 'F3' }]), refused]), /refused by the test/)
+    await t.running.pool.query('DROP TRIGGER test_refuse_audit ON audit_pending')
     assert.deepEqual(await inboxKeys('fail-'), [], 'nothing stored')
-    assert.deepEqual(await rows(`SELECT seq FROM audit_events WHERE correlation_id = 'refuse-me'`), [])
+    await sealAudit(t.running.pool)
+    assert.deepEqual(await rows(`SELECT seq FROM audit_events WHERE correlation_id IN ('refuse-me', $1)`, [`corr-${counter - 1}`]), [])
+    assert.deepEqual(await rows(`SELECT id FROM audit_pending WHERE correlation_id IN ('refuse-me', $1)`, [`corr-${counter - 1}`]), [])
     // Each client of the pool is idle and out of pipeline mode, and the next batch goes through.
     const clients = await Promise.all([pool.connect(), pool.connect()])
     for (const c of clients) {
@@ -155,22 +166,22 @@ describe('the intake transaction (commitNoticeBatch)', () => {
       assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1)
       c.release()
     }
-    const [ok] = await commitNoticeBatch(pool, t.running.boss, [delivery([{ key: 'fail-a', employee: 'F1' }])])
+    const [ok] = await commit(pool, [delivery([{ key: 'fail-a', employee: 'F1' }])])
     assert.equal(ok!.stored.length, 1)
     assert.ok(await job(ok!.stored[0]!.inboxId))
   })
 
-  test('when a batch is stored, then it costs two round trips and two writes to PostgreSQL (the statements one after another took six of each)', async () => {
+  test('when a batch is stored, then it costs one round trip and one write to PostgreSQL (the statements one after another take five of each)', async () => {
     const counted = createPool({ url: t.db.url, max: 1, statementTimeoutMs: 10_000, log: silentLogger })
     try {
       const trips = countRoundTrips(counted)
-      await commitNoticeBatch(counted, t.running.boss, [delivery([{ key: 'rt-a', employee: 'R1' }])]) // warms the named statements
+      await commit(counted, [delivery([{ key: 'rt-a', employee: 'R1' }])]) // warms the named statements
       trips.reset()
-      await commitNoticeBatch(counted, t.running.boss, [delivery([{ key: 'rt-a', employee: 'R1' }]), delivery([{ key: 'rt-b', employee: 'R2' }]), delivery([{ key: 'rt-c', employee: 'R3' }])])
-      assert.deepEqual([trips.trips(), trips.writes()], [2, 2], 'with a duplicate in the batch')
+      await commit(counted, [delivery([{ key: 'rt-a', employee: 'R1' }]), delivery([{ key: 'rt-b', employee: 'R2' }]), delivery([{ key: 'rt-c', employee: 'R3' }])])
+      assert.deepEqual([trips.trips(), trips.writes()], [1, 1], 'with a duplicate in the batch')
       trips.reset()
-      await commitNoticeBatch(counted, t.running.boss, [delivery([{ key: 'rt-d', employee: 'R4' }])])
-      assert.deepEqual([trips.trips(), trips.writes()], [2, 2])
+      await commit(counted, [delivery([{ key: 'rt-d', employee: 'R4' }])])
+      assert.deepEqual([trips.trips(), trips.writes()], [1, 1])
       // The same batch, statement after statement (storeNoticeBatch in a transaction), for comparison.
       trips.reset()
       const client = await counted.connect()
@@ -181,14 +192,38 @@ describe('the intake transaction (commitNoticeBatch)', () => {
       } finally {
         client.release()
       }
-      assert.deepEqual([trips.trips(), trips.writes()], [6, 6])
+      assert.deepEqual([trips.trips(), trips.writes()], [5, 5])
     } finally {
       await counted.end()
     }
   })
 
+  test('when the intake stores a webhook while another session holds the audit chain lock, then it commits without waiting (its transaction takes no chain lock)', async () => {
+    const holder = await t.running.pool.connect()
+    try {
+      // Held by the sealer of another process mid-seal, or formerly by any writer up to its COMMIT.
+      await holder.query('SELECT pg_advisory_lock(7402519401)')
+      const started = performance.now()
+      const [result] = await Promise.race([
+        commit(pool, [delivery([{ key: 'nolock-a', employee: 'N1' }])]),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the intake waited for the chain lock')), 5_000).unref()),
+      ])
+      assert.equal(result!.stored.length, 1)
+      assert.ok(performance.now() - started < 5_000)
+      // Committed: the notice, its job and its audit entry (pending until the lock is free again).
+      assert.deepEqual(await inboxKeys('nolock-'), ['nolock-a'])
+      assert.ok(await job(result!.stored[0]!.inboxId))
+      assert.equal((await rows(`SELECT 1 FROM audit_pending WHERE details->>'inboxId' = $1`, [result!.stored[0]!.inboxId])).length, 1)
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock(7402519401)')
+      holder.release()
+    }
+    const inboxId = (await rows(`SELECT id::text AS id FROM hr_inbox WHERE dedupe_key = 'nolock-a'`))[0].id as string
+    assert.deepEqual(await storedAudit([inboxId]), [inboxId], 'sealed once the lock is free')
+  })
+
   test('when a delivery waits for an earlier one of the same employee, then a later delivery that shares another employee with it waits too', async () => {
-    const writer = createInboxWriter({ pool, boss: t.running.boss })
+    const writer = createInboxWriter({ pool, boss: t.running.boss, jobSchema: t.running.config.queue.schema })
     const seqOf = async (key: string) => Number((await rows('SELECT seq FROM hr_inbox WHERE dedupe_key = $1', [key]))[0].seq)
     // The first delivery starts a transaction at once; the next three arrive while it commits.
     const stored = await Promise.all([

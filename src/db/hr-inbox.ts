@@ -8,7 +8,7 @@ import { withTransaction, type Pool, type PoolClient, type Queryable } from './p
 import type { Boss } from '../jobs/boss.ts'
 import { inTransaction } from '../jobs/boss.ts'
 import { HR_EVENT_QUEUE } from '../jobs/queues.ts'
-import { appendAudit, appendToHead, prepareAudit, takeChainHead, type AuditEntryInput } from '../audit/index.ts'
+import { appendAudit, markWroteAudit, pendingColumns, prepareAudit, type AuditEntryInput, type PreparedAuditEntry } from '../audit/index.ts'
 import type { HrSource } from '../../state-machines/events.ts'
 import type { CanonicalEvent } from '../../state-machines/events.ts'
 
@@ -144,9 +144,7 @@ function settle(rows: BatchRow[], storedIds: Set<string>, results: StoreResult[]
 
 /**
  * storeNotices() for several deliveries in one transaction: one multi-row INSERT for the inbox,
- * one for the jobs and one audit append for all of them. The audit append takes the chain lock
- * until COMMIT, so per-delivery transactions serialise every webhook on that lock (about one
- * commit per fsync); a batch pays it once for all the deliveries that arrived meanwhile.
+ * one for the jobs and one audit append for all of them (queued for the sealer: no chain lock).
  */
 export async function storeNoticeBatch(client: PoolClient, boss: Boss, inputs: StoreInput[]): Promise<StoreResult[]> {
   const { rows, results } = planBatch(inputs)
@@ -188,22 +186,63 @@ async function settled(promises: Array<Promise<unknown>>): Promise<unknown[]> {
 }
 
 /**
- * storeNoticeBatch() in a transaction of its own, in two round trips to PostgreSQL instead of six.
- * The statements are pipelined (node-postgres pipeline mode, https://node-postgres.com/features/pipelining:
- * each is sent without waiting for the answer to the previous one; PostgreSQL runs them in order):
- *
- *   1. BEGIN; the inbox INSERT; the jobs of every notice (pg-boss insert); the chain lock and head.
- *   2. the audit INSERT of the stored notices, hashed onto that head; COMMIT.
- *
- * The jobs are sent before the inbox INSERT's answer says which notices are duplicates, so the job
- * of a duplicate (its id is the inbox id that was not stored) is deleted in step 2 with pg-boss's
- * own deleteJob, before anything commits; a batch of duplicates only is rolled back. The order of
- * the statements is storeNoticeBatch()'s (inbox, jobs, then the chain lock), so the lock is taken
- * last and held for one round trip and the COMMIT. When a statement fails, PostgreSQL aborts the
- * transaction, the ones behind it fail, and a COMMIT sent behind them rolls back: nothing is
- * stored unless every statement succeeded, and the caller learns of it from the rejection.
+ * The jobs of `ids` whose inbox row this transaction did not store (duplicates): the job id is the
+ * inbox id planned for the notice (jobOf), a fresh UUID, so an inbox row with that id exists only
+ * if this batch stored it. pg-boss's own deleteJob needs the duplicates' ids, known only from the
+ * inbox INSERT's answer; this condition lets the DELETE travel in the same write as the INSERT.
+ * `jobSchema` is pg-boss's schema (config.queue.schema); DELETE on its parent job table reaches the queue's partition.
  */
-export async function commitNoticeBatch(pool: Pool, boss: Boss, inputs: StoreInput[]): Promise<StoreResult[]> {
+function deleteDuplicateJobs(client: PoolClient, jobSchema: string, ids: string[]): Promise<unknown> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(jobSchema)) throw new Error(`not a schema name: ${jobSchema}`)
+  return client.query(
+    `DELETE FROM ${jobSchema}.job j WHERE j.name = $1 AND j.id = ANY($2::uuid[])
+        AND NOT EXISTS (SELECT 1 FROM hr_inbox i WHERE i.id = j.id)`,
+    [HR_EVENT_QUEUE, ids],
+  )
+}
+
+/**
+ * The audit entries of the notices this transaction stored, queued for the sealer
+ * (src/audit/writer.ts queuePending(), audit_pending in migrations/0028_audit_pending.sql) with
+ * the same condition as deleteDuplicateJobs(): entries of duplicates are left out by the INSERT
+ * itself, so it too travels before the inbox INSERT's answer.
+ */
+function queueStoredAudit(client: PoolClient, rows: BatchRow[], audit: PreparedAuditEntry[]): Promise<unknown> {
+  markWroteAudit(client)
+  const c = pendingColumns(audit)
+  return client.query(
+    {
+      name: 'tenure_hr_inbox_queue_audit',
+      text: `INSERT INTO audit_pending (occurred_at, actor_type, actor_id, action, employee_id, system, account_id, correlation_id, details)
+             SELECT date_trunc('milliseconds', statement_timestamp()), e.actor_type, e.actor_id, e.action, e.employee_id, e.system, e.account_id, e.correlation_id, e.details
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
+                  WITH ORDINALITY AS e(inbox_id, actor_type, actor_id, action, employee_id, system, account_id, correlation_id, details, n)
+             WHERE EXISTS (SELECT 1 FROM hr_inbox i WHERE i.id = e.inbox_id)
+             ORDER BY e.n`,
+    },
+    [rows.map((r) => r.id), c.actorType, c.actorId, c.action, c.employeeId, c.system, c.accountId, c.correlationId, c.details],
+  )
+}
+
+/**
+ * storeNoticeBatch() in a transaction of its own, in ONE round trip to PostgreSQL. The statements
+ * are pipelined (node-postgres pipeline mode, https://node-postgres.com/features/pipelining: each
+ * is sent without waiting for the answer to the previous one; PostgreSQL runs them in order):
+ *
+ *   BEGIN; the inbox INSERT; the jobs of every notice (pg-boss insert); the DELETE of the jobs of
+ *   duplicates; the audit entries of the stored notices (audit_pending); COMMIT.
+ *
+ * Nothing here waits for another transaction: the audit entries are queued for the sealer
+ * (src/audit/sealer.ts), which takes the chain lock after this commits, so deliveries no longer
+ * queue behind the worker process's audit appends. The jobs are sent before the inbox INSERT's
+ * answer says which notices are duplicates, so the job of a duplicate (its id is the inbox id that
+ * was not stored) is deleted by a statement whose condition is "no inbox row with this id",
+ * before anything commits; a batch of duplicates only commits nothing but the insert and delete of
+ * its jobs. When a statement fails, PostgreSQL aborts the transaction, the ones behind it fail,
+ * and a COMMIT sent behind them rolls back: nothing is stored unless every statement succeeded,
+ * and the caller learns of it from the rejection.
+ */
+export async function commitNoticeBatch(pool: Pool, boss: Boss, inputs: StoreInput[], jobSchema: string): Promise<StoreResult[]> {
   const { rows, results } = planBatch(inputs)
   if (rows.length === 0) return results
   // Validated and redacted before anything is sent: an invalid entry sends nothing.
@@ -216,35 +255,20 @@ export async function commitNoticeBatch(pool: Pool, boss: Boss, inputs: StoreInp
   mode.pipeline = true
   let committed = false
   try {
-    const [begin, inbox, inserting, head] = await inOneWrite(client, async () => {
-      const begin = client.query('BEGIN')
-      const inbox = insertInboxRows(client, rows)
+    const sent = await inOneWrite(client, async () => {
+      const steps: Array<Promise<unknown>> = [client.query('BEGIN'), insertInboxRows(client, rows)]
       const jobs = sentThrough(client)
       const inserting = boss.insert(HR_EVENT_QUEUE, rows.map(jobOf), { db: jobs.db })
-      // The chain lock right behind the jobs' statement; not asked for when pg-boss failed before sending it.
-      const jobsSent = await Promise.race([jobs.sent.then(() => true), inserting.then(() => true, () => false)])
-      const head = jobsSent ? takeChainHead(client) : inserting.then(() => undefined)
-      return [begin, inbox, inserting, head] as const
+      steps.push(inserting)
+      // The rest right behind the jobs' statement; not sent when pg-boss failed before sending it (settled() throws its error).
+      if (!(await Promise.race([jobs.sent.then(() => true), inserting.then(() => true, () => false)]))) return steps
+      steps.push(deleteDuplicateJobs(client, jobSchema, rows.map((r) => r.id)))
+      steps.push(queueStoredAudit(client, rows, audit))
+      steps.push(client.query('COMMIT').then(() => (committed = true)))
+      return steps
     })
-    const [, storedIds, , chainHead] = (await settled([begin, inbox, inserting, head])) as [unknown, Set<string>, unknown, Awaited<ReturnType<typeof takeChainHead>>]
-    const stored = settle(rows, storedIds, results)
-    if (stored.length === 0) return results // all duplicates: the ROLLBACK below undoes the jobs
-    const storedSet = new Set(stored)
-    const duplicates = rows.filter((r) => !storedSet.has(r)).map((r) => r.id)
-    const steps: Array<Promise<unknown>> = []
-    await inOneWrite(client, async () => {
-      if (duplicates.length > 0) {
-        const drop = sentThrough(client)
-        const deleting = boss.deleteJob(HR_EVENT_QUEUE, duplicates, { db: drop.db })
-        steps.push(deleting)
-        // COMMIT is sent only behind the DELETE; if pg-boss failed before sending it, settled() below throws its error.
-        if (!(await Promise.race([drop.sent.then(() => true), deleting.then(() => true, () => false)]))) return
-      }
-      steps.push(appendToHead(client, rows.flatMap((r, i) => (storedSet.has(r) ? [audit[i]!] : [])), chainHead))
-      steps.push(client.query('COMMIT'))
-    })
-    await settled(steps)
-    committed = true
+    const [, storedIds] = (await settled(sent)) as [unknown, Set<string>]
+    settle(rows, storedIds, results)
     return results
   } finally {
     // Behind anything still unanswered; after a failed COMMIT it only warns (no transaction).
@@ -274,13 +298,13 @@ async function inOneWrite<T>(client: PoolClient, send: () => Promise<T>): Promis
  * Group commit for the webhook route: deliveries that arrive while transactions are committing
  * wait for the next one, which stores all of them at once (commitNoticeBatch). Nothing waits on
  * purpose, so a lone delivery is one transaction as before; under load the batch grows instead
- * of the queue of transactions waiting for the audit chain lock. Each caller still gets its
- * answer only after COMMIT: a 202 means the notice, its job and its audit row are durable.
+ * of the queue of transactions, each paying its own WAL flush. Each caller still gets its answer
+ * only after COMMIT: a 202 means the notice, its job and its audit entry are durable (the entry is
+ * committed in audit_pending; the sealer chains it moments later, and no ack waits for that).
  *
- * Two transactions at a time (`maxInFlight`): while one holds the chain lock and commits, the next
- * sends its inserts and queues for the lock, so a delivery does not wait for a whole transaction
- * before its own starts. More would only queue more transactions on the chain lock, each with its
- * own WAL flush, where one larger batch pays one.
+ * Two transactions at a time (`maxInFlight`): while one commits, the next sends its statements,
+ * so a delivery does not wait for a whole transaction before its own starts. More would only
+ * queue more commits, each with its own WAL flush, where one larger batch pays one.
  *
  * Order of acceptance, per employee: a delivery is never committed before an earlier one that
  * names the same employee. A delivery waits while an earlier one for one of its employees is
@@ -292,7 +316,7 @@ export interface InboxWriter {
   store(input: StoreInput): Promise<StoreResult>
 }
 
-export function createInboxWriter(deps: { pool: Pool; boss: Boss; maxBatch?: number; maxInFlight?: number }): InboxWriter {
+export function createInboxWriter(deps: { pool: Pool; boss: Boss; jobSchema: string; maxBatch?: number; maxInFlight?: number }): InboxWriter {
   const maxBatch = deps.maxBatch ?? 128
   const maxInFlight = deps.maxInFlight ?? 2
   type Waiting = { input: StoreInput; resolve: (r: StoreResult) => void; reject: (e: unknown) => void }
@@ -322,7 +346,7 @@ export function createInboxWriter(deps: { pool: Pool; boss: Boss; maxBatch?: num
   }
   const run = async (batch: Waiting[]) => {
     try {
-      const results = await commitNoticeBatch(deps.pool, deps.boss, batch.map((w) => w.input))
+      const results = await commitNoticeBatch(deps.pool, deps.boss, batch.map((w) => w.input), deps.jobSchema)
       batch.forEach((w, i) => w.resolve(results[i]!))
     } catch (err) {
       if (batch.length === 1) return batch[0]!.reject(err)

@@ -20,6 +20,7 @@ import { restoredContext } from './approval.ts'
 import { EXCEPTION_TIMER_QUEUE, type ExceptionTimerJob } from './queue.ts'
 import { decideException, exceptionTimerJobId, extendException, fireExceptionTimer, requestException, type Caller, type ExceptionDeps, type RequestInput } from './service.ts'
 import { findException } from './store.ts'
+import { sealAudit } from '../audit/sealer.ts'
 
 const T0 = new Date('2025-06-02T09:00:00.000Z')
 const HOUR = 3_600_000
@@ -107,6 +108,7 @@ describe('exception service (real PostgreSQL, fake clock, no workers)', () => {
   }
 
   async function auditFor(exceptionId: string): Promise<{ action: string; actor_id: string; details: Record<string, unknown> }[]> {
+    await sealAudit(t.running.pool)
     const { rows } = await t.running.pool.query<{ action: string; actor_id: string; details: Record<string, unknown> }>(
       `SELECT action, actor_id, details FROM audit_events WHERE details->>'exceptionId' = $1 ORDER BY seq`,
       [exceptionId],

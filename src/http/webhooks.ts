@@ -27,6 +27,8 @@ import { ApiError, serializeError } from './errors.ts'
 export interface WebhookDeps {
   pool: Pool
   boss: Boss
+  /** pg-boss's schema (config.queue.schema): the intake deletes the jobs of duplicate notices in its one round trip. */
+  jobSchema: string
   log: Logger
   sources: HrSourcesConfig
   registry: Registry
@@ -38,7 +40,7 @@ export interface WebhookDeps {
 export function webhookRouter(deps: WebhookDeps): Router {
   const { rejections, accepted } = createWebhookMetrics(deps.registry)
   // Group commit: concurrent deliveries share one transaction (src/db/hr-inbox.ts createInboxWriter).
-  const inbox = createInboxWriter({ pool: deps.pool, boss: deps.boss })
+  const inbox = createInboxWriter({ pool: deps.pool, boss: deps.boss, jobSchema: deps.jobSchema })
   const router = express.Router()
   const reject = (source: string, reason: string, error: ApiError): never => {
     rejections.inc({ source, reason })

@@ -17,6 +17,7 @@ import { Option, type Command } from 'commander'
 import type { Config } from '../config/index.ts'
 import { migrate } from '../db/migrate.ts'
 import { createPool } from '../db/pool.ts'
+import { sealAudit } from '../audit/sealer.ts'
 import { createLogger } from '../log.ts'
 import { openDatabase } from '../db/open.ts'
 import { signingKeyOf } from '../audit/checkpoints.ts'
@@ -121,6 +122,8 @@ export function registerReportCommands(program: Command, deps: ReportCommandsDep
         out(`${file}\n`)
       } finally {
         await rm(partial, { force: true })
+        // The report.exported entry this command queued: chained now rather than by the next running process.
+        await sealAudit(pool).catch(() => undefined)
         await pool.end()
         if (db.embedded?.owned) await db.embedded.stop()
       }

@@ -15,7 +15,7 @@ import { createReadStream, createWriteStream, readFileSync, type WriteStream } f
 import { finished } from 'node:stream/promises'
 import type pg from 'pg'
 import { z } from 'zod'
-import { appendAudit } from '../audit/index.ts'
+import { appendAudit, sealAudit } from '../audit/index.ts'
 import { employeeIdsNamed } from '../audit/store.ts'
 import { signingKeyOf } from '../audit/checkpoints.ts'
 import { effectiveAuditConfig, LOCAL_KEY_WARNING } from '../audit/local-key.ts'
@@ -305,6 +305,8 @@ export async function writeAccessRevocationReport(deps: ReportDeps, query: Repor
   let chainHead: ReportManifest['auditChainHead']
   let population: PopulationTotals
   let employee: ResolvedEmployee | null = null
+  // The report names the audit rows of its facts: every entry committed before it was asked for is sealed first.
+  await sealAudit(deps.pool)
   const client = await deps.pool.connect()
   let failed: Error | undefined
   try {

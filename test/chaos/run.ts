@@ -23,6 +23,7 @@ import { signStandardWebhook } from '../../src/hr/index.ts'
 import { BIN, ROOT, runTenure, type Spawned } from '../helpers/process.ts'
 import { checkInvariant, type PersonView, type Violation } from '../invariants/check.ts'
 import { POLICY, startTargets, type Department } from '../invariants/targets.ts'
+import { sealAudit } from '../../src/audit/sealer.ts'
 
 const SECRET = `whsec_${Buffer.from('chaos-run-secret-of-thirty-two-b').toString('base64')}`
 
@@ -259,6 +260,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       ...joiners.map((p) => ({ source: 'generic', hrId: p.employeeId, firstName: p.firstName, lastName: p.lastName, expectation: { kind: 'employed' as const, department: p.department }, story: `hired ${p.department}` })),
     ]
     result.violations = await checkInvariant(pool, people, await targets.inventory(pool))
+    await sealAudit(pool)
     result.duplicateEnqueues = await count(`SELECT count(*)::int AS n FROM (SELECT details->>'key' FROM audit_events WHERE action = 'job.enqueued' GROUP BY 1 HAVING count(*) > 1) d`)
     // One vendor call is recorded once: the same job attempt never reports a request id twice.
     result.duplicateRevocations = await count(

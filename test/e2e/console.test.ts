@@ -20,6 +20,7 @@ import { createApiToken } from '../../src/auth/tokens.ts'
 import type { Role } from '../../src/auth/roles.ts'
 import { generateSigningKey } from '../../src/audit/index.ts'
 import { verifyReportFile } from '../../src/reports/manifest.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 describe('web console in headless Chromium', needsChromium, () => {
   let t: TestTenure
@@ -283,7 +284,7 @@ describe('web console in headless Chromium', needsChromium, () => {
     await acknowledged.getByText('acknowledged', { exact: true }).waitFor()
     assert.equal(await acknowledged.getByRole('button', { name: 'Acknowledge' }).count(), 0)
     await page.screenshot({ path: path.join(SHOTS, 'findings.png'), fullPage: true })
-    const { rows } = await t.running.pool.query(`SELECT actor_id, details FROM audit_events WHERE action = 'reconciliation.finding_acknowledged'`)
+    const { rows } = await sealedQuery(t.running.pool, `SELECT actor_id, details FROM audit_events WHERE action = 'reconciliation.finding_acknowledged'`)
     assert.equal(rows.length, 1)
     assert.equal(rows[0].actor_id, tokens.operator.id)
     assert.equal(rows[0].details.reason, 'Backup service account, owned by the platform team')
@@ -315,7 +316,7 @@ describe('web console in headless Chromium', needsChromium, () => {
       const { rows } = await t.running.pool.query<{ status: string }>(`SELECT status FROM employee_accounts WHERE employee_id = $1 AND system = 'slack'`, [employeeId])
       return rows[0]?.status === 'active'
     })
-    const audit = await t.running.pool.query<{ actor_type: string; actor_id: string; details: { reason: string } }>(
+    const audit = await sealedQuery<{ actor_type: string; actor_id: string; details: { reason: string } }>(t.running.pool,
       `SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'job.redriven' AND employee_id = $1`,
       [employeeId],
     )
@@ -344,7 +345,7 @@ describe('web console in headless Chromium', needsChromium, () => {
     await card.getByLabel(/Reason/).fill('Contractor works without Slack; agreed with the team lead')
     await card.getByRole('button', { name: 'Accept failure' }).click()
     await card.waitFor({ state: 'detached' })
-    const audit = await t.running.pool.query<{ actor_id: string; details: { outcome: string; reason: string } }>(
+    const audit = await sealedQuery<{ actor_id: string; details: { outcome: string; reason: string } }>(t.running.pool,
       `SELECT actor_id, details FROM audit_events WHERE action = 'job.settled' AND employee_id = $1`,
       [employeeId],
     )

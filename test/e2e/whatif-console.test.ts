@@ -15,6 +15,7 @@ import { hrEvent, startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { createApiToken } from '../../src/auth/tokens.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { SANDBOX_ENTRA_GROUPS } from '../../src/sandbox/index.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 describe('What if… in the console', needsChromium, () => {
   let t: TestTenure
@@ -65,7 +66,7 @@ describe('What if… in the console', needsChromium, () => {
 
   test('when an admin asks what a termination and then a move would do, then each system shows its steps in order, the legal hold and the deadline, and nothing happens', async () => {
     const footprint = async () => {
-      const q = async (sql: string) => (await t.running.pool.query(sql, [employeeId])).rows
+      const q = async (sql: string) => (await sealedQuery(t.running.pool, sql, [employeeId])).rows
       const e = t.running.emulators!
       return {
         employee: await q('SELECT version, state FROM employees WHERE id = $1'),

@@ -12,6 +12,7 @@ import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { generateSigningKey, recordAudit, verifyAudit } from '../../src/audit/index.ts'
 import { parsePublished } from '../../src/audit/published.ts'
 import { AUDIT_CHECKPOINT_QUEUE, AUDIT_RETENTION_QUEUE } from '../../src/jobs/queues.ts'
+import { sealAudit } from '../../src/audit/sealer.ts'
 
 const DAY = 86_400_000
 
@@ -53,6 +54,7 @@ describe('audit jobs (checkpoint on head move, publication, retention)', () => {
       t.running.pool,
       Array.from({ length: 5 }, (_, i) => ({ actor: { type: 'system' as const, id: 'test' }, action: 'job.enqueued', details: { i } })),
     )
+    await sealAudit(t.running.pool)
     const signedThrough = await head()
     await t.running.boss.send(AUDIT_CHECKPOINT_QUEUE, { ifHeadMoved: true })
     await t.until('the head checkpoint', async () => (await checkpoints()).some(([, seq]) => seq === signedThrough))

@@ -21,6 +21,7 @@ import { createCheckpoint, generateSigningKey, recordAudit, verifyAudit } from '
 import { parsePublished } from '../../src/audit/published.ts'
 import { auditConfigSchema } from '../../src/audit/config.ts'
 import { silentLogger } from '../../src/log.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const run = promisify(execFile)
 const GUIDE = path.join(ROOT, 'docs/operations.md')
@@ -137,7 +138,7 @@ test('when a dump is restored into a fresh database as the guide says, then the 
 
     const verified = await verifyAudit(target, { publicKey: key.publicKeyPem, publishedCheckpoints: parsePublished(await readFile(published, 'utf8'), 'publish file') })
     assert.equal(verified.ok, true, JSON.stringify(verified))
-    const rows = Number((await source.query<{ n: string }>('SELECT count(*)::text AS n FROM audit_events')).rows[0]!.n)
+    const rows = Number((await sealedQuery<{ n: string }>(source, 'SELECT count(*)::text AS n FROM audit_events')).rows[0]!.n)
     assert.equal(verified.ok && verified.count, rows)
     assert.equal(verified.ok && verified.checkpoints, 1)
     const schedules = await target.query(`SELECT name FROM pgboss.schedule WHERE name = 'audit.checkpoint'`)

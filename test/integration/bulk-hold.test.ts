@@ -20,6 +20,7 @@ import { startTenure, type Running } from '../../src/main.ts'
 import { silentLogger } from '../../src/log.ts'
 import { registerHoldCommands } from '../../src/hr/holds-cli.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const SECRET = `whsec_${Buffer.from('bulk-hold-test-secret-of-32-bytes').toString('base64')}`
 const THRESHOLD = 5
@@ -53,7 +54,8 @@ describe('mass-termination hold (threshold per hour per untrusted HR source)', (
   const notifications: { type: string; data: { details: { holdId: string; heldCount: number } } }[] = []
   const tokens = {} as Record<'approver' | 'operator', { token: string; id: string }>
 
-  const q = async <T extends Record<string, unknown>>(sql: string, params: unknown[] = []) => (await t.running.pool.query<T>(sql, params)).rows
+  // Sealed first: the audit entries of an action are chained moments after its commit.
+  const q = async <T extends Record<string, unknown>>(sql: string, params: unknown[] = []) => (await sealedQuery<T>(t.running.pool, sql, params)).rows
   const api = async (method: string, path: string, who: keyof typeof tokens, body?: unknown) => {
     const res = await fetch(`${t.url}${path}`, {
       method,

@@ -6,6 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { prepareServe } from '../helpers/process.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const SECRET = `whsec_${Buffer.from('crash-test-secret-of-thirty-two!!').toString('base64')}`
 const N = 40
@@ -42,7 +43,7 @@ test('when the server is killed with -9 during fan-out and restarted, then every
     }
     const accounts = await pool.query<{ n: number; distinct: number }>(`SELECT count(*)::int AS n, count(DISTINCT employee_external_id)::int AS distinct FROM sandbox_accounts`)
     assert.equal(accounts.rows[0]!.n, N, 'one account per joiner, none twice')
-    const enqueued = await pool.query<{ key: string; n: number }>(
+    const enqueued = await sealedQuery<{ key: string; n: number }>(pool,
       `SELECT details->>'key' AS key, count(*)::int AS n FROM audit_events WHERE action = 'job.enqueued' GROUP BY 1 HAVING count(*) > 1`,
     )
     assert.deepEqual(enqueued.rows, [], 'no job key was enqueued twice')

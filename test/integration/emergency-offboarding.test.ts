@@ -16,6 +16,7 @@ import { startHrEmulators, type HrEmulators } from '../../src/hr/emulators/index
 import { reconcileSource } from '../../src/jobs/hr-reconcile.ts'
 import { silentLogger } from '../../src/log.ts'
 import { EMERGENCY_EXPIRY_QUEUE } from '../../src/offboarding/expiry.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const policy = {
   rules: [
@@ -72,9 +73,9 @@ async function harness(config: Parameters<typeof startTestTenure>[0]) {
     return result.employeeId
   }
   const auditCount = async (employeeId: string, action: string) =>
-    (await t.running.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE employee_id = $1 AND action = $2', [employeeId, action])).rows[0]!.n
+    (await sealedQuery<{ n: number }>(t.running.pool, 'SELECT count(*)::int AS n FROM audit_events WHERE employee_id = $1 AND action = $2', [employeeId, action])).rows[0]!.n
   const auditDetails = async (employeeId: string, action: string) =>
-    (await t.running.pool.query<{ details: Record<string, unknown>; actor_id: string }>('SELECT details, actor_id FROM audit_events WHERE employee_id = $1 AND action = $2 ORDER BY seq', [employeeId, action])).rows
+    (await sealedQuery<{ details: Record<string, unknown>; actor_id: string }>(t.running.pool, 'SELECT details, actor_id FROM audit_events WHERE employee_id = $1 AND action = $2 ORDER BY seq', [employeeId, action])).rows
   return { t, tokens, api, hire, auditCount, auditDetails }
 }
 

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestTenure, type TestTenure } from '../helpers/tenure.ts'
 import { signStandardWebhook } from '../../src/hr/index.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const SECRET = `whsec_${Buffer.from('integration-test-secret-32-bytes!!').toString('base64')}`
 const today = () => new Date().toISOString().slice(0, 10)
@@ -49,7 +50,7 @@ describe('HR intake over HTTP (generic source, Standard Webhooks signatures)', (
     assert.equal(stored.rows[0].n, 1, 'the duplicate was not stored again')
     const events = await t.running.pool.query(`SELECT outcome FROM hr_events WHERE employee_external_id = 'H1'`)
     assert.deepEqual(events.rows, [{ outcome: 'applied' }])
-    const audit = await t.running.pool.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'hr.event_stored'`)
+    const audit = await sealedQuery(t.running.pool, `SELECT count(*)::int AS n FROM audit_events WHERE action = 'hr.event_stored'`)
     assert.equal(audit.rows[0].n, 1)
   })
 

@@ -18,6 +18,7 @@ import { adapterFor } from '../../src/hr/index.ts'
 import { createLogger } from '../../src/log.ts'
 import { hrSend, HrSendError } from '../../src/commands/hr-send.ts'
 import type { HrSource } from '../../state-machines/events.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const GENERIC_SECRET = `whsec_${Buffer.from('integration-test-secret-32-bytes!!').toString('base64')}`
 const yesterday = () => new Date(Date.now() - 24 * 3600_000).toISOString().slice(0, 10)
@@ -94,7 +95,7 @@ describe('HR intake: leaver safety', () => {
     assert.equal(terminated!.payload.confirmed, true, 'the re-fetched record said terminated')
     const row = await t.running.pool.query(`SELECT timestamps_clamped FROM hr_inbox WHERE id = $1`, [hireInbox])
     assert.equal(row.rows[0].timestamps_clamped[0].type, 'employee.hired')
-    const audit = await t.running.pool.query(`SELECT details FROM audit_events WHERE action = 'hr.timestamp_clamped' AND details->>'inboxId' = $1`, [hireInbox])
+    const audit = await sealedQuery(t.running.pool, `SELECT details FROM audit_events WHERE action = 'hr.timestamp_clamped' AND details->>'inboxId' = $1`, [hireInbox])
     assert.equal(audit.rows.length, 1)
     const listed = await api<{ items: Array<{ id: string; timestampsClamped: unknown[] | null }> }>('operator', '/api/v1/hr/inbox?attention=true&source=gusto')
     assert.ok(listed.body.items.some((i) => i.id === hireInbox && i.timestampsClamped?.length === 1), 'the console lists the clamped notice')

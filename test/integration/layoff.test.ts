@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { SlackEmulator, slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const N = 40
 const SCIM_WRITE = { perMinute: 900, burst: 10 }
@@ -76,7 +77,7 @@ describe(`mass layoff: ${N} leavers at once against a rate-limited Slack`, () =>
     assert.ok(share429 < 0.01, `${stats.rateLimited} of ${stats.requests} Slack calls answered 429`)
 
     for (const system of ['slack', 'sandbox']) {
-      const { rows } = await t.running.pool.query<{ last_cutoff: Date; first_cleanup: Date }>(
+      const { rows } = await sealedQuery<{ last_cutoff: Date; first_cleanup: Date }>(t.running.pool,
         `SELECT max(occurred_at) FILTER (WHERE details->>'jobKey' LIKE '%:deprovision:cutoff:%') AS last_cutoff,
                 min(occurred_at) FILTER (WHERE details->>'jobKey' LIKE '%:deprovision:cleanup:%') AS first_cleanup
            FROM audit_events WHERE action = 'target.api_called' AND system = $1`,
@@ -125,7 +126,7 @@ describe('clean-up settle window: a leaver who arrives after the others were cut
     await t.until('the first leaver verified', async () => (await t.running.pool.query(`SELECT count(*)::int AS n FROM case_systems WHERE verified_at IS NOT NULL`)).rows[0].n === 1)
     await terminate('S0002')
     await t.until('both offboarded', async () => (await t.running.pool.query(`SELECT count(*)::int AS n FROM employees WHERE state = 'offboarded'`)).rows[0].n === 2)
-    const { rows } = await t.running.pool.query<{ last_cutoff: Date; first_cleanup: Date }>(
+    const { rows } = await sealedQuery<{ last_cutoff: Date; first_cleanup: Date }>(t.running.pool,
       `SELECT max(occurred_at) FILTER (WHERE details->>'jobKey' LIKE '%:deprovision:cutoff:%') AS last_cutoff,
               min(occurred_at) FILTER (WHERE details->>'jobKey' LIKE '%:deprovision:cleanup:%') AS first_cleanup
          FROM audit_events WHERE action = 'target.api_called' AND system = 'sandbox'`,

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const policy = {
   rules: [
@@ -70,7 +71,7 @@ describe('lifecycle engine end to end (real PostgreSQL, real pg-boss, sandbox ta
     assert.match(metrics, /tenure_leaver_cases\{[^}]*state="open"[^}]*\} 0/)
 
     // Audit: every transition and every target call is on the chain.
-    const actions = await t.running.pool.query<{ action: string; n: number }>(`SELECT action, count(*)::int AS n FROM audit_events GROUP BY action`)
+    const actions = await sealedQuery<{ action: string; n: number }>(t.running.pool, `SELECT action, count(*)::int AS n FROM audit_events GROUP BY action`)
     const byAction = Object.fromEntries(actions.rows.map((r) => [r.action, r.n]))
     assert.ok(byAction['lifecycle.transitioned']! >= 4)
     assert.ok(byAction['target.api_called']! >= 6)

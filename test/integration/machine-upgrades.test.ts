@@ -31,6 +31,7 @@ import { EXCEPTION_TIMER_QUEUE } from '../../src/exceptions/queue.ts'
 import { restoredContext } from '../../src/exceptions/approval.ts'
 import { apiAs } from '../helpers/api.ts'
 import { LIFECYCLE_VERSIONING, MachineVersionError, type MachineVersioning, type StoredSnapshot } from '../../state-machines/upgrades.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/snapshots')
 
@@ -95,7 +96,7 @@ describe('upgrades of stored machines', () => {
   const row = async (id: string): Promise<Row> =>
     (await t.running.pool.query<Row>('SELECT snapshot, machine_version, version, state FROM employees WHERE id = $1', [id])).rows[0]!
   const audits = async (id: string): Promise<number> =>
-    (await t.running.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE employee_id = $1`, [id])).rows[0]!.n
+    (await sealedQuery<{ n: number }>(t.running.pool, `SELECT count(*)::int AS n FROM audit_events WHERE employee_id = $1`, [id])).rows[0]!.n
   const newer = (): EngineDeps => ({ ...t.running.engine, lifecycleVersioning: NEXT })
 
   test('when this build handles an event for a snapshot stored by the machine of today, then it restores it, moves on and stores its version', async () => {

@@ -12,6 +12,7 @@ import { reconcileSystem } from '../../src/jobs/target-reconcile.ts'
 import { apiAs, type ApiCall } from '../helpers/api.ts'
 import { Command } from 'commander'
 import { registerDeadLetterCommands } from '../../src/api/jobs-cli.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -96,7 +97,7 @@ describe('operations API (real engine, sandbox target, manual badge system)', ()
     await t.until('the case to close', async () => (await call('operator', `/api/v1/cases/${kase.id}`)).body.status === 'closed')
     const again = await call('approver', `/api/v1/tasks/${task.id}/complete`, { method: 'POST', body: JSON.stringify({ note: 'twice' }) })
     assert.equal(again.status, 409)
-    const audit = await t.running.pool.query(`SELECT details FROM audit_events WHERE action = 'task.completed'`)
+    const audit = await sealedQuery(t.running.pool, `SELECT details FROM audit_events WHERE action = 'task.completed'`)
     assert.equal(audit.rows.length, 1)
     assert.equal(audit.rows[0].details.evidenceRef, 'door-log-4711')
   })
@@ -213,7 +214,7 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
       const afterRetry = await deadLetters('RT1')
       assert.equal(afterRetry.length, 1, 'one retry ran and failed: one dead letter, not two')
       assert.equal((await slackRow('RT1'))?.case_attempts, 2)
-      const redriven = await t.running.pool.query(`SELECT details FROM audit_events WHERE action = 'job.redriven'`)
+      const redriven = await sealedQuery(t.running.pool, `SELECT details FROM audit_events WHERE action = 'job.redriven'`)
       assert.equal(redriven.rows.length, 1, 'one redrive on the audit trail')
     } finally {
       slack.kit.clearFaults()
@@ -293,7 +294,7 @@ describe('operator retry of a failed job (real engine, Slack emulator rejecting 
       assert.equal(twice.body.error.code, 'dead_letter_settled')
       assert.match(twice.body.error.message, /already accepted by /)
     }
-    assert.equal((await t.running.pool.query(`SELECT 1 FROM audit_events WHERE action = 'job.settled' AND details->>'deadLetterId' = $1`, [dead.id])).rows.length, 1)
+    assert.equal((await sealedQuery(t.running.pool, `SELECT 1 FROM audit_events WHERE action = 'job.settled' AND details->>'deadLetterId' = $1`, [dead.id])).rows.length, 1)
 
     // A leftover copy for a system that is not failed any more: there is no failure to accept, but it can be dismissed as resolved by hand.
     const leftover = await t.running.boss.send('dlq.slack', stale)

@@ -14,6 +14,7 @@ import { reconcileSystem, type TargetReconcileDeps } from '../../src/jobs/target
 import { SlackEmulator, slackSandboxConfig } from '../../provisioners/slack/emulator.ts'
 import { TransientError } from '../../provisioners/errors.ts'
 import type { Provisioner } from '../../provisioners/types.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -47,7 +48,7 @@ describe('reconciliation findings: Slack user groups, acknowledge, link, cut off
   const post = <T = FindingBody>(id: string, action: string, body: unknown, role: 'operator' | 'auditor' = 'operator') =>
     call<T>(role, `/api/v1/reconciliation/findings/${id}/${action}`, { method: 'POST', body: JSON.stringify(body) })
   const auditCount = async (action: string, findingId: string) =>
-    (await t.running.pool.query(`SELECT 1 FROM audit_events WHERE action = $1 AND details->>'findingId' = $2`, [action, findingId])).rowCount
+    (await sealedQuery(t.running.pool, `SELECT 1 FROM audit_events WHERE action = $1 AND details->>'findingId' = $2`, [action, findingId])).rowCount
   const employeeId = async (externalId: string) =>
     (await t.running.pool.query<{ id: string }>(`SELECT id FROM employees WHERE external_id = $1`, [externalId])).rows[0]!.id
 
@@ -117,7 +118,7 @@ describe('reconciliation findings: Slack user groups, acknowledge, link, cut off
     assert.equal(again.status, 409)
     assert.equal(again.body.error.code, 'already_acknowledged')
     assert.equal(await auditCount('reconciliation.finding_acknowledged', id), 1, 'a second acknowledge writes no second audit entry')
-    const [entry] = (await t.running.pool.query(`SELECT actor_type, actor_id FROM audit_events WHERE action = 'reconciliation.finding_acknowledged'`)).rows
+    const [entry] = (await sealedQuery(t.running.pool, `SELECT actor_type, actor_id FROM audit_events WHERE action = 'reconciliation.finding_acknowledged'`)).rows
     assert.equal(entry.actor_type, 'api_token', 'audited with the person who acted')
 
     // The next run sees the same access: the finding stays acknowledged and out of the open list.

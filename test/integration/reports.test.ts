@@ -34,6 +34,7 @@ import { registerReportCommands } from '../../src/reports/cli.ts'
 import { verifyReportFile, type ReportManifest } from '../../src/reports/manifest.ts'
 import type { ReportRow } from '../../src/reports/rows.ts'
 import { REPORT_RETENTION_QUEUE } from '../../src/reports/retention.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const SECRET = `whsec_${Buffer.from('reports-integration-secret-32-by!').toString('base64')}`
 const HOUR = 3_600_000
@@ -103,7 +104,8 @@ describe('access-revocation report (real engine, API, CLI, manifest)', () => {
     })
     assert.equal(res.status, 202, await res.text())
   }
-  const q = async <T>(text: string, values: unknown[] = []) => (await t.running.pool.query(text, values)).rows as T[]
+  // Sealed first: the audit entries of an action are chained moments after its commit.
+  const q = async <T>(text: string, values: unknown[] = []) => (await sealedQuery(t.running.pool, text, values)).rows as T[]
 
   /** What POST /api/v1/tasks/:id/complete does: the attestation completes the task and verifies the system. */
   async function attest(hrId: string, note: string, evidenceRef: string) {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { apiAs, type ApiCall } from '../helpers/api.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -95,7 +96,7 @@ describe('residual access (Slack cut-off failing for good)', () => {
     assert.ok(task.employeeId, 'the task names the employee')
     assert.equal(task.caseId, (await leaverCase('R1'))!.id)
     assert.ok(task.deadlineAt, 'the task carries the case deadline')
-    const created = await t.running.pool.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'task.created' AND details ->> 'taskId' = $1`, [task.id])
+    const created = await sealedQuery(t.running.pool, `SELECT count(*)::int AS n FROM audit_events WHERE action = 'task.created' AND details ->> 'taskId' = $1`, [task.id])
     assert.equal(created.rows[0].n, 1, 'its creation is on the audit trail once')
 
     // Another event for the person re-projects the case: still one task.

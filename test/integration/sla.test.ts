@@ -9,6 +9,7 @@ import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { SANDBOX_SLACK_CHANNELS } from '../../src/notify/sandbox.ts'
 import { startSmtpSink, type SmtpSink } from '../../src/notify/smtp-sink.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const HOUR = 3600_000
 
@@ -101,7 +102,7 @@ describe('four-hour revocation SLA (controllable clock, Slack emulator down)', (
     const kase = await t.running.pool.query(`SELECT c.status, c.breached_at FROM cases c JOIN employees e ON e.id = c.employee_id WHERE e.external_id = 'S1' AND c.kind = 'leaver'`)
     assert.equal(kase.rows[0].status, 'open', 'the work goes on after a breach')
     assert.ok(kase.rows[0].breached_at, 'the breach is recorded on the case')
-    const audit = await t.running.pool.query(
+    const audit = await sealedQuery(t.running.pool,
       `SELECT action FROM audit_events WHERE action IN ('sla.escalated', 'sla.breached') AND employee_id = (SELECT id::text FROM employees WHERE external_id = 'S1') ORDER BY seq`,
     )
     assert.deepEqual(

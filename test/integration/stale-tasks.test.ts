@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { apiAs, type ApiCall } from '../helpers/api.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const today = () => new Date().toISOString().slice(0, 10)
 
@@ -43,7 +44,7 @@ describe('stale manual tasks close themselves (office badge without an API)', ()
     await applyHrEvent(t.running.engine, hrEvent('employee.terminated', id, { immediate: true, effectiveAt: new Date().toISOString(), voluntary: 'voluntary' }), opts(`l-${id}`))
   }
   const cancelledOnAudit = async (taskId: string) =>
-    (await t.running.pool.query<{ details: { reason: string } }>(`SELECT details FROM audit_events WHERE action = 'task.cancelled' AND details->>'taskId' = $1`, [taskId])).rows
+    (await sealedQuery<{ details: { reason: string } }>(t.running.pool, `SELECT details FROM audit_events WHERE action = 'task.cancelled' AND details->>'taskId' = $1`, [taskId])).rows
 
   test("when a joiner leaves before anyone issued their badge, then the open provision task is cancelled with the reason and only the revocation task stays open", async () => {
     await hire('SK1')

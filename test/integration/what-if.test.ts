@@ -16,6 +16,7 @@ import type { Role } from '../../src/auth/roles.ts'
 import { SANDBOX_ENTRA_GROUPS } from '../../src/sandbox/index.ts'
 import { registerEmployeeCommands } from '../../src/api/employees-cli.ts'
 import type { ConfigInput } from '../../src/config/index.ts'
+import { sealedQuery } from '../../src/audit/test-support.ts'
 
 const ALL_STAFF = SANDBOX_ENTRA_GROUPS.allStaff.id
 
@@ -128,7 +129,7 @@ describe('what-if plan (sandbox emulators, real engine, HTTP API and CLI)', () =
 
   /** Everything a what-if could have written or caused for this person, and every emulator's request count. */
   async function footprint(employeeId: string) {
-    const q = async (sql: string) => (await t.running.pool.query(sql, [employeeId])).rows
+    const q = async (sql: string) => (await sealedQuery(t.running.pool, sql, [employeeId])).rows
     const emulators = t.running.emulators!
     return {
       employee: await q('SELECT version, state, snapshot, profile FROM employees WHERE id = $1'),
