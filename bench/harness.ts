@@ -145,7 +145,7 @@ export interface BenchTenureOptions {
 /** Extra node flags for the Tenure process (bench/run.ts sets --cpu-prof here when asked). */
 export const tenureProcess = { execArgv: [] as string[] }
 /** Settings `bench/run.ts` chooses per run (quick mode shortens the clean-up settle window). */
-export const benchSettings: { cleanupSettleSeconds?: number; hrEventConcurrency?: number; inProcessWorkers?: boolean } = {}
+export const benchSettings: { cleanupSettleSeconds?: number; hrEventConcurrency?: number; inProcessWorkers?: boolean; systemConcurrency?: Record<string, number> } = {}
 
 /** Everything a SIGTERM/SIGINT must take down: Tenure processes, emulators, databases. */
 const cleanups = new Set<() => Promise<void>>()
@@ -256,6 +256,7 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
         concurrency: options.concurrency ?? 8,
         ...(benchSettings.cleanupSettleSeconds !== undefined ? { cleanupSettleSeconds: benchSettings.cleanupSettleSeconds } : {}),
         ...(benchSettings.hrEventConcurrency !== undefined ? { hrEventConcurrency: benchSettings.hrEventConcurrency } : {}),
+        ...(benchSettings.systemConcurrency !== undefined ? { systemConcurrency: benchSettings.systemConcurrency } : {}),
         // `tenure serve` runs the engine in its worker process; --in-process-workers measures the one-event-loop form.
         ...(benchSettings.inProcessWorkers ? { inProcess: true } : {}),
         ...options.workers,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --scenario ingest|single|layoff|memory|engine|scale] [-- --limit-scale N] [-- --leavers N] [-- --concurrency N]`
+ * `npm run bench [-- --quick] [-- --scenario ingest|single|layoff|memory|engine|scale] [-- --limit-scale N] [-- --leavers N] [-- --arrival-seconds N] [-- --concurrency N]`
  * `npm run bench -- --scenario scale --leavers 1000,5000 --workers 1,2,4` (every pair), or `-- --scale-table` (the issue's table)
  *
  * Runs the benchmark scenarios against an in-process Tenure on PostgreSQL (DATABASE_URL, or an
@@ -51,11 +51,24 @@ if (hrConcurrency !== undefined) {
   benchSettings.hrEventConcurrency = Number(hrConcurrency)
 }
 
+// `--system-concurrency N` (every bench system) or `jira=48,entra=32`: workers.systemConcurrency of the Tenure process.
+const systemConcurrencyArg = pick('--system-concurrency')
+if (systemConcurrencyArg !== undefined) {
+  const systems = ['google', 'entra', 'slack', 'jira', 'scim:sandbox']
+  const pairs = /^\d+$/.test(systemConcurrencyArg) ? systems.map((s) => [s, systemConcurrencyArg]) : systemConcurrencyArg.split(',').map((p) => p.split('='))
+  if (!pairs.every((p) => p.length === 2 && /^[1-9]\d*$/.test(p[1]!))) {
+    console.error('--system-concurrency takes a positive whole number or system=N pairs, e.g. jira=48,entra=32')
+    process.exit(2)
+  }
+  benchSettings.systemConcurrency = Object.fromEntries(pairs.map(([s, n]) => [s!, Number(n)]))
+}
+
 // `--in-process-workers`: workers.inProcess (engine and job workers in the serve process's event loop, the form before the worker process).
 if (args.includes('--in-process-workers')) benchSettings.inProcessWorkers = true
 // `--cpu-prof`: profile each Tenure server process (not the generator) into bench/results/profiles/.
 const profileDir = path.join(here, 'results', 'profiles')
 if (args.includes('--cpu-prof')) tenureProcess.execArgv.push('--cpu-prof', '--cpu-prof-dir', profileDir)
+// `--cutoff-only`: the layoff stops when every cut-off is verified (does not wait for the clean-ups; development runs).
 // `--no-append`: print and store the JSON, leave docs/benchmarks.md alone (development runs).
 const append = !args.includes('--no-append')
 
@@ -84,6 +97,13 @@ const log = (what: string, value: unknown) => console.log(`\n## ${what}\n${JSON.
 const load1 = () => Math.round(os.loadavg()[0]! * 100) / 100
 // The layoff wave stops after this many minutes and reports how far it got (see docs/benchmarks.md).
 const layoffMinutes = Number(pick('--layoff-minutes') ?? (quick ? 3 : 60))
+// `--arrival-seconds N`: the window the layoff's leavers arrive over (full: 60, quick: 5); a short
+// one at a small size reproduces the full run's pressure on the systems the vendors do not bind.
+const arrivalSeconds = pick('--arrival-seconds') === undefined ? undefined : Number(pick('--arrival-seconds'))
+if (arrivalSeconds !== undefined && !(arrivalSeconds > 0)) {
+  console.error('--arrival-seconds must be a positive number')
+  process.exit(2)
+}
 // `--leavers N`: the layoff's size (full: 5,000, quick: 30); with a high --limit-scale it measures the pipeline alone.
 // The scale scenario takes a list (`--leavers 1000,5000`), run with each `--workers` count.
 const positiveList = (flag: string, fallback: number[]) => {
@@ -144,7 +164,7 @@ try {
     engineScenario(db, { leavers: Number(pick('--leavers') ?? (quick ? 50 : 300)), concurrency: Number(pick('--concurrency') ?? 8), limitScale: Number(pick('--limit-scale') ?? 100) }),
   )
   await scenario('layoff', () =>
-    layoffScenario(db, quick ? { leavers: layoffLeavers, limitScale, arrivalSeconds: 5, timeoutMs: layoffMinutes * 60_000 } : { leavers: layoffLeavers, limitScale, arrivalSeconds: 60, timeoutMs: layoffMinutes * 60_000 }),
+    layoffScenario(db, { leavers: layoffLeavers, limitScale, arrivalSeconds: arrivalSeconds ?? (quick ? 5 : 60), timeoutMs: layoffMinutes * 60_000, cutoffOnly: args.includes('--cutoff-only') }),
   )
   await scenario('scale', async () => {
     const runs: Json[] = []

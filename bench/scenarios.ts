@@ -174,6 +174,83 @@ async function verifiedAt(t: BenchTenure, ids: string[]): Promise<Map<string, Da
   return new Map(rows.map((r) => [r.id, r.verified]))
 }
 
+/**
+ * Where a leaver's time goes, per system, from pg-boss's job rows and the audit trail's record of
+ * every vendor call (development measurement, printed with the layoff's figures). Per job key (one
+ * cut-off or verification, across its hand-backs): `e2eMs` from the first row created to the last
+ * completed, `queuedMs` the part no worker ran it (queue wait, and the delay of a hand-back),
+ * `runMs` the handler's time, `httpMs` the vendor calls' own time (the limiter is asked before the
+ * clock starts, provisioners/kit/call.ts), `otherMs` = run − http: limiter waits, SDK, Tenure's
+ * database work. Plus the intake (delivery sent → leaver case opened), cut-off job completed →
+ * verification job created, and verification completed → verified_at. Limiter waits and
+ * hand-backs from Tenure's /metrics.
+ */
+async function pipelineBreakdown(t: BenchTenure, ids: string[], sentAt: Map<string, number>): Promise<Record<string, unknown>> {
+  const pct = (col: string) => `round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ${col}))::int AS ${col}_p50, round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ${col}))::int AS ${col}_p99`
+  const ms = (a: string, b: string) => `extract(epoch FROM (${a} - ${b})) * 1000`
+  const jobs = await t.pool.query<Record<string, number | string>>(
+    `WITH rows AS (
+       SELECT j.name, j.data->'request'->>'key' AS key, j.data->'request'->>'action' AS action, j.created_on, j.started_on, j.completed_on
+         FROM pgboss.job j
+        WHERE j.name LIKE 'system.%' AND j.data->'request'->>'action' IN ('deprovision', 'verify') AND j.state = 'completed'),
+     calls AS (
+       SELECT details->>'jobKey' AS key, count(*)::int AS calls, sum((details->>'durationMs')::numeric) AS http_ms
+         FROM audit_events WHERE action = 'target.api_called' GROUP BY 1),
+     per_key AS (
+       SELECT r.name, r.action, r.key, count(*)::int AS rows_n,
+              ${ms('max(r.completed_on)', 'min(r.created_on)')} AS e2e,
+              sum(${ms('r.completed_on', 'r.started_on')}) AS run,
+              coalesce(max(c.http_ms), 0) AS http, coalesce(max(c.calls), 0) AS calls
+         FROM rows r LEFT JOIN calls c USING (key) GROUP BY r.name, r.action, r.key),
+     k AS (SELECT *, e2e - run AS queued, run - http AS other FROM per_key)
+     SELECT name, action, count(*)::int AS jobs, sum(rows_n - 1)::int AS hand_backs, round(avg(calls), 2)::float AS calls_per_job,
+            ${pct('e2e')}, ${pct('queued')}, ${pct('run')}, ${pct('http')}, ${pct('other')}
+       FROM k GROUP BY name, action ORDER BY name, action`,
+  )
+  const opened = await t.pool.query<{ id: string; opened: Date }>(
+    `SELECT e.external_id AS id, c.opened_at AS opened FROM employees e JOIN cases c ON c.employee_id = e.id AND c.kind = 'leaver' WHERE e.external_id = ANY($1)`,
+    [ids],
+  )
+  const intake = summarize(opened.rows.filter((r) => sentAt.has(r.id)).map((r) => r.opened.getTime() - sentAt.get(r.id)!))
+  const gaps = await t.pool.query<Record<string, number | string>>(
+    `WITH cut AS (SELECT name, data->>'employeeId' AS emp, max(completed_on) AS done FROM pgboss.job
+                   WHERE name LIKE 'system.%' AND data->'request'->>'action' = 'deprovision' AND state = 'completed' GROUP BY 1, 2),
+          ver AS (SELECT name, data->>'employeeId' AS emp, min(created_on) AS created, max(completed_on) AS done FROM pgboss.job
+                   WHERE name LIKE 'system.%' AND data->'request'->>'action' = 'verify' AND state = 'completed' GROUP BY 1, 2),
+          g AS (SELECT cut.name, ${ms('ver.created', 'cut.done')} AS cut_to_verify_job, ${ms('cs.verified_at', 'ver.done')} AS verify_job_to_verified
+                  FROM cut JOIN ver USING (name, emp)
+                  JOIN cases c ON c.employee_id = cut.emp::uuid AND c.kind = 'leaver'
+                  JOIN case_systems cs ON cs.case_id = c.id AND 'system.' || replace(cs.system, ':', '/') = cut.name)
+     SELECT name, ${pct('cut_to_verify_job')}, ${pct('verify_job_to_verified')} FROM g GROUP BY name ORDER BY name`,
+  )
+  // Vendor calls per operation made by cut-off and verification jobs (cut-off phase), per system.
+  const operations = await t.pool.query<{ system: string; action: string; operation: string; calls: number }>(
+    `SELECT system, substring(details->>'jobKey' FROM ':(deprovision|verify):') AS action, details->>'operation' AS operation, count(*)::int AS calls
+       FROM audit_events WHERE action = 'target.api_called' AND details->>'jobKey' NOT LIKE '%:cleanup:%'
+        AND details->>'jobKey' ~ ':(deprovision|verify):' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+  )
+  const callsPerLeaver: Record<string, Record<string, number>> = {}
+  for (const r of operations.rows) (callsPerLeaver[r.system] ??= {})[`${r.action} ${r.operation}`] = Math.round((r.calls / ids.length) * 100) / 100
+  const metrics = await fetch(`${t.url}/metrics`).then((r) => r.text()).catch((err: unknown) => `# ${String(err)}`)
+  const labels = (raw: string) => Object.fromEntries([...raw.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+  const limiter: Record<string, Record<string, number>> = {}
+  const handedBack: Record<string, number> = {}
+  for (const m of metrics.matchAll(/^(tenure_limiter_wait_seconds_sum|tenure_limiter_wait_seconds_count|tenure_target_rate_limited_total)\{([^}]*)\} (\S+)$/gm)) {
+    const l = labels(m[2]!)
+    if (m[1] === 'tenure_target_rate_limited_total') handedBack[`${l.system}/${l.source}`] = Number(m[3])
+    else limiter[`${l.system}/${l.bucket}`] = { ...limiter[`${l.system}/${l.bucket}`], [m[1]!.endsWith('_sum') ? 'waitSeconds' : 'waits']: Math.round(Number(m[3]) * 10) / 10 }
+  }
+  return {
+    intakeMs: { p50: intake.p50, p99: intake.p99 },
+    jobs: jobs.rows,
+    gaps: gaps.rows,
+    cutoffPhaseCallsPerLeaver: callsPerLeaver,
+    limiterWaits: limiter,
+    rateLimitedHandBacks: handedBack,
+    ...(Object.keys(limiter).length === 0 ? { metricsHead: metrics.slice(0, 300) } : {}),
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // (a) ingest
 
@@ -357,7 +434,7 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
 // ---------------------------------------------------------------------------------------------
 // (c) layoff
 
-export async function layoffScenario(db: BenchDatabase, o: { leavers: number; limitScale: number; arrivalSeconds: number; timeoutMs: number }) {
+export async function layoffScenario(db: BenchDatabase, o: { leavers: number; limitScale: number; arrivalSeconds: number; timeoutMs: number; cutoffOnly?: boolean }) {
   const t = await startBenchTenure({ db, prefix: 'layoff', rateLimits: unlimitedTenure(), concurrency: 16 })
   const kits = emulatorKits(t.emulators)
   try {
@@ -426,7 +503,8 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
     const cutOffDoneAt = Math.max(...[...verified.values()].flat().map((d) => d.getTime()))
     const allCutOffSeconds = timedOut ? null : (cutOffDoneAt - start) / 1000
     // Clean-up continues after the cut-off; wait for it so calls per leaver are complete.
-    if (!timedOut) await until('every leaver case closed', async () => (await count(t, `SELECT count(*)::int AS n FROM cases WHERE kind = 'leaver' AND status = 'closed'`)) === ids.length, Math.max(1000, deadline - Date.now()), 500).catch(() => undefined)
+    // `cutoffOnly` (development runs): the whole-wave figures then stop short of the clean-ups.
+    if (!timedOut && !o.cutoffOnly) await until('every leaver case closed', async () => (await count(t, `SELECT count(*)::int AS n FROM cases WHERE kind = 'leaver' AND status = 'closed'`)) === ids.length, Math.max(1000, deadline - Date.now()), 500).catch(() => undefined)
     await sleep(1500)
     clearInterval(sampler)
     const endedAt = Date.now()
@@ -439,6 +517,7 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
     )
     const dead = deadRows.rows.reduce((a, r) => a + r.n, 0)
     const closed = await count(t, `SELECT count(*)::int AS n FROM cases WHERE kind = 'leaver' AND status = 'closed'`)
+    const pipeline = await pipelineBreakdown(t, ids, sentAt).catch((err: unknown) => ({ error: String(err) }))
     // Cut-off before clean-up, per system, from the audit trail's record of every vendor call: the
     // last cut-off call, the first clean-up call, and how many cut-off calls came after that first
     // clean-up call (a leaver who arrived after the system had caught up and started cleaning).
@@ -551,6 +630,7 @@ export async function layoffScenario(db: BenchDatabase, o: { leavers: number; li
       overallCutoffEfficiency: ratio(phases.cutoff),
       perSystem,
       memory: { peak: memory, leaversInFlightPeak: inFlightPeak },
+      pipeline,
     }
   } finally {
     await t.close()

@@ -394,7 +394,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         await registerWorker(host, {
           ...systemWorker(systemDeps, system),
           // Several jobs in flight per system; the shared limiter, not the worker count, sets the pace.
-          options: { localConcurrency: config.workers.concurrency, ...polling },
+          options: { localConcurrency: config.workers.systemConcurrency[system] ?? config.workers.concurrency, ...polling },
         })
         await registerWorker(host, {
           ...systemWorker(systemDeps, system, 'cleanup'),

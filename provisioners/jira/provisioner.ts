@@ -68,9 +68,14 @@ export const rateLimitBuckets: Record<string, RateLimitSpec> = {
   read: { perMinute: 6_000, burst: 100 },
   // One bucket for every write, at the DELETE figure: the leaver path is DELETE /group/user.
   write: { perMinute: 3_000, burst: 50 },
-  // Atlassian publishes no figure for the user provisioning API (it answers 429 with Retry-After):
-  // 10/s with a burst of 20 is our conservative pace. Override in config.
-  scim: { perMinute: 600, burst: 20 },
+  // Atlassian publishes no figure for the user provisioning API (it answers 429 with Retry-After,
+  // which re-queues the job for then). Paced at the figure Atlassian publishes for GETs on its REST
+  // APIs, the closest published number: the SCIM calls of a cut-off and its verification are
+  // lookups (GET /Users?filter=), one write per leaver at most. Our own guess of 10/s made this the
+  // binding limit of a layoff: 2 lookups per leaver held Jira at 5 leavers/s while its published
+  // limits allowed the whole 2,000-leaver wave within its minute of arrivals (docs/benchmarks.md).
+  // Override in config.
+  scim: { perMinute: 6_000, burst: 100 },
 }
 
 type Bucket = 'read' | 'write' | 'scim'

@@ -250,11 +250,11 @@ export const scimAppConfigSchema = z
     attributeMapping: attributeMappingSchema.prefault({}),
     quirks: quirksSchema.prefault({}),
     rateLimits: z
-      .partialRecord(z.enum(['read', 'write', 'token']), rateLimitSpecSchema)
+      .partialRecord(z.enum(['requests', 'read', 'write', 'token']), rateLimitSpecSchema)
       .optional()
       .describe(
-        'Overrides of the limiter buckets: read (GET), write (POST/PUT/PATCH/DELETE), token (OAuth token requests). ' +
-          'SCIM defines no limit, so set these to what the app publishes (defaults: 300/min each for read and write).',
+        'Limiter buckets: requests (every request to the app; default 600/min, burst 100), read (GET) and write (POST/PUT/PATCH/DELETE) on top of it (unpaced unless set), token (OAuth token requests). ' +
+          'SCIM defines no limit, so set these to what the app publishes: an overall limit in requests, separate read or write limits in read and write.',
       ),
     timeoutMs: z
       .number()

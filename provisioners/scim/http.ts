@@ -27,7 +27,7 @@ import { readScimError, type ScimHttpRequest, type ScimHttpResponse } from '../s
 import { canonicalKeys } from '../scim-core/schemas.ts'
 import { z } from 'zod'
 
-export type ScimBucket = 'read' | 'write' | 'token'
+export type ScimBucket = 'read' | 'write' | 'requests' | 'token'
 
 /** RFC 7644 servers put the code in scimType and read keys case-insensitively (RFC 7643 §2.1). */
 const RFC_ERRORS = { errorCode: 'scimType', caseInsensitiveKeys: true } as const
@@ -73,7 +73,8 @@ export class ScimHttp {
       operation: req.operation,
       method: req.method,
       path: new URL(this.config.baseUrl).pathname.replace(/\/+$/, '') + req.path,
-      buckets: [bucket],
+      // The kind's own bucket (paces only when configured), then the app-wide one (provisioner.ts rateLimitBuckets).
+      buckets: [bucket, 'requests'],
       timeoutMs: this.config.timeoutMs,
       credential: async () => {
         const cached = this.config.auth.type === 'oauth_client_credentials' && this.token !== undefined

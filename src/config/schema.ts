@@ -138,7 +138,13 @@ export const workersSchema = z
       .describe(
         "`tenure serve`'s worker process runs at this niceness above the serve process's (Linux/macOS `nice`; 0 = the same priority). When both want the CPU, the operating system runs the webhook acknowledgements first; the work still gets its share (at 5, about a quarter of a contended core) and all of an idle one.",
       ),
-    concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process.'),
+    concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process (unless workers.systemConcurrency names the system).'),
+    systemConcurrency: z
+      .record(z.string(), z.number().int().min(1).max(200))
+      .default({})
+      .describe(
+        "Jobs in flight in one system's queue in this process, by system id, instead of workers.concurrency (e.g. { entra: 24, slack: 4 }). A cut-off is a chain of calls made one after another, so a system whose limits allow many calls a second (Entra, Jira) needs more jobs in flight to use them, and one held to a few calls a second (Slack's SCIM writes, a SCIM app at 600/min) needs few: its extra jobs only wait in the limiter. Raise a system only where the process has CPU and connections to spare: every job shares them with the HR intake that opens leaver cases, and on a busy process more jobs in flight slowed the intake down and every cut-off with it (docs/benchmarks.md, layoff).",
+      ),
     hrEventConcurrency: z
       .number()
       .int()

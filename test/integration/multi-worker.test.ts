@@ -49,7 +49,7 @@ test(`when ${WORKERS} worker processes apply joiners, movers and leavers that sh
   const systems = {
     slack: slackSandboxConfig(slackUrl),
     scim: [scimConfig],
-    rateLimits: { slack: slackLimits, 'scim:app': { read: GENEROUS, write: GENEROUS } },
+    rateLimits: { slack: slackLimits, 'scim:app': { requests: GENEROUS, read: GENEROUS, write: GENEROUS } },
   }
   const policy = {
     rules: [
