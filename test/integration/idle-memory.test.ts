@@ -8,7 +8,9 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { prepareServe } from '../helpers/process.ts'
+import { readFileSync } from 'node:fs'
+import { WORKER_HEAP_FLAGS } from '../../src/jobs/heap.ts'
+import { prepareServe, runTenure } from '../helpers/process.ts'
 
 const SECRET = `whsec_${Buffer.from('idle-memory-test-secret-32-byte!').toString('base64')}`
 
@@ -38,6 +40,23 @@ test('when tenure serve has started and sits idle, then both processes give back
     serve.child.kill('SIGTERM')
     assert.equal((await serve.exited).code, 0)
   } finally {
+    await setup.cleanup()
+  }
+})
+
+test('when tenure worker runs, then it runs with the worker heap flags, as the worker process of tenure serve does', async () => {
+  const setup = await prepareServe('idlememw', SECRET)
+  const worker = runTenure(['worker'], setup.env)
+  try {
+    await worker.waitFor(/Tenure worker started/, 120_000)
+    // bin/tenure.js replaced itself with a node that has them: the same pid.
+    const cmdline = readFileSync(`/proc/${worker.child.pid}/cmdline`, 'utf8').split('\0')
+    for (const flag of WORKER_HEAP_FLAGS) assert.ok(cmdline.includes(flag), `tenure worker runs with ${flag} (src/jobs/heap.ts): ${cmdline.join(' ')}`)
+    worker.child.kill('SIGTERM')
+    assert.equal((await worker.exited).code, 0)
+  } finally {
+    // setup.cleanup stops only what setup.serve() started: a worker left running would hold the database.
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL')
     await setup.cleanup()
   }
 })
