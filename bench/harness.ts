@@ -4,6 +4,7 @@
  * (bench/scenarios.ts) and the smoke test (test/bench-smoke.test.ts) share this code so the
  * numbers in docs/benchmarks.md come from the same path the test checks for correctness.
  */
+import { SERVE_HEAP_FLAGS, WORKER_HEAP_FLAGS } from '../src/jobs/heap.ts'
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -196,9 +197,12 @@ interface TenureChild {
 const TENURE_ENTRY = fileURLToPath(new URL('./tenure-process.ts', import.meta.url))
 
 async function forkTenure(input: ConfigInput, mode: 'serve' | 'worker' = 'serve'): Promise<TenureChild> {
+  // The heap flags bin/tenure.js gives `tenure serve` and `tenure worker` (src/jobs/heap.ts): the
+  // memory measured is that of the processes as they run in production.
+  const heapFlags = [...(mode === 'serve' ? SERVE_HEAP_FLAGS : WORKER_HEAP_FLAGS)]
   const child = fork(TENURE_ENTRY, [], {
-    execArgv: ['--expose-gc', ...tenureProcess.execArgv],
-    env: { ...process.env, TENURE_BENCH_CONFIG: JSON.stringify(input), TENURE_BENCH_MODE: mode },
+    execArgv: ['--expose-gc', ...heapFlags, ...tenureProcess.execArgv],
+    env: { ...process.env, TENURE_BENCH_CONFIG: JSON.stringify(input), TENURE_BENCH_MODE: mode, TENURE_HEAP_FLAGS: heapFlags.join(' ') },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const { url, workerPid } = await new Promise<{ url: string; workerPid: number | undefined }>((resolve, reject) => {

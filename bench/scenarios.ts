@@ -266,7 +266,10 @@ export interface IngestOptions {
 export async function ingestScenario(db: BenchDatabase, o: IngestOptions) {
   const t = await startBenchTenure({ db, prefix: 'ingest' })
   try {
-    await sleep(1000)
+    // Idle means settled, not just started: V8's memory reducer gives the start-up heap back
+    // about 8 s after the full collection that ends start-up (src/jobs/heap.ts); 1 s after ready
+    // measured start-up's garbage (HTTP process 139 MB where it idles at 107, compiled).
+    await sleep(12_000)
     const idle = await t.memory()
     const peak = memoryPeak(t)
     const run = runId()

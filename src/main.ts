@@ -44,6 +44,7 @@ import { createExceptionQueues } from './exceptions/queue.ts'
 import { createOffboardingQueues, emergencyExpiryWorker, scheduleEmergencyExpiry } from './offboarding/expiry.ts'
 import { createReportQueues, reportRetentionWorker, scheduleReportRetention } from './reports/retention.ts'
 import { COMPILED, rootPath } from './paths.ts'
+import { collectStartupGarbage } from './jobs/heap.ts'
 import { startWorkerProcess, type ResolvedTargets, type WorkerProcess } from './worker-process.ts'
 import { AggregatorRegistry } from 'prom-client'
 
@@ -446,6 +447,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         ],
       })
       served = app
+      compactAfterStart(log)
       server = app.listen(config.server.port, config.server.host)
       await new Promise<void>((resolve, reject) => {
         server!.once('listening', resolve)
@@ -469,6 +471,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       // The tokens are printed by the start-up summary (src/sandbox/summary.ts), not here.
       if (config.sandbox.enabled) await ensureSandboxTokens(pool, log, { dataDir: config.database.dataDir, url, write: () => {} })
     } else {
+      compactAfterStart(log)
       log.info({ mode, runtime: COMPILED ? 'compiled' : 'typescript' }, 'Tenure worker started')
     }
 
@@ -509,6 +512,16 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     await runCleanups(cleanups, log)
     throw err
   }
+}
+
+/**
+ * Start-up is done (every module this process needs is loaded): one full collection, before the
+ * HTTP server listens or a worker says it is ready, so that V8 gives the start-up heap back once
+ * the process idles (src/jobs/heap.ts).
+ */
+function compactAfterStart(log: Logger): void {
+  const gc = collectStartupGarbage()
+  log.debug(gc, 'start-up garbage collected')
 }
 
 async function runCleanups(cleanups: Array<{ name: string; fn: () => Promise<void> }>, log: Logger): Promise<void> {

@@ -34,7 +34,7 @@ import type { SystemFacts } from '../provisioners/registry.ts'
 import type { Config } from './config/index.ts'
 import { Secret } from './config/secret.ts'
 import type { Logger } from './log.ts'
-import { workerHeapFlags } from './jobs/heap.ts'
+import { operatorExecArgv, workerHeapFlags } from './jobs/heap.ts'
 
 /** What the parent resolved that the child must not resolve again (the sandbox's emulator URLs). */
 export interface ResolvedTargets {
@@ -68,10 +68,11 @@ const ENTRY = fileURLToPath(new URL(`./worker-entry.${import.meta.url.endsWith('
 
 /**
  * Node flags the child runs with: its V8 heap flags (src/jobs/heap.ts), then those it inherits
- * (not the test runner's, not a debugger port the parent holds), which win where both set one.
+ * (not the test runner's, not a debugger port the parent holds, not the heap flags bin/tenure.js
+ * gave the HTTP process), which win where both set one.
  */
 function childExecArgv(): string[] {
-  return [...workerHeapFlags(), ...process.execArgv.filter((a) => !a.startsWith('--test') && !a.startsWith('--inspect') && !a.startsWith('--watch'))]
+  return [...workerHeapFlags(), ...operatorExecArgv().filter((a) => !a.startsWith('--test') && !a.startsWith('--inspect') && !a.startsWith('--watch'))]
 }
 
 export function toWire(value: unknown): unknown {

@@ -1,3 +1,6 @@
+import v8 from 'node:v8'
+import vm from 'node:vm'
+
 /**
  * V8 heap flags for the worker process `tenure serve` forks (src/worker-process.ts adds them to
  * the child's command line).
@@ -18,15 +21,85 @@
  *   limit: a larger live set just grows the heap, unlike `--max-old-space-size`.
  *
  * An operator's choice wins: a flag already given to the parent (its command line, which the
- * child inherits after these, or NODE_OPTIONS, which the child reads too) is not set here.
+ * child inherits after these, or NODE_OPTIONS, which the child reads too) is not set here. The
+ * flags bin/tenure.js gave the parent for its own role (TENURE_HEAP_FLAGS, below) are not the
+ * operator's: the child does not inherit them.
+ *
+ * `tenure worker` runs the same work, and bin/tenure.js starts it with the same flags.
  */
 export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=16', '--heap-growing-percent=100']
+
+/**
+ * V8 heap flags for the HTTP process of `tenure serve` (bin/tenure.js starts it with them, bench/
+ * harness.ts too). It only acknowledges webhooks and answers the API (the engine and the job
+ * workers run in its worker process), but with V8's defaults a burst of webhooks grew its young
+ * generation to 128 MB (two 64 MB semi-spaces: V8 sizes them from the heap limit) and let its old
+ * generation grow to 4 times what is live before a full collection: with 10,000 leavers posted
+ * at once it peaked at 340 MB of RSS for about 40 MB live (docs/benchmarks.md, "What misses",
+ * memory). A request's garbage dies within the request, so a young generation of 8 MB (4 MB
+ * semi-spaces) collects it as well, in more and shorter scavenges (each well under a
+ * millisecond for what an acknowledgement keeps alive).
+ *
+ * With `workers.inProcess` the engine runs in this process too: its bursts then scavenge more
+ * often (4 MB semi-spaces cost the worker process about 13 % more CPU in a layoff). Such a
+ * deployment sets `NODE_OPTIONS=--max-semi-space-size=16`, which wins over these.
+ */
+export const SERVE_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=100']
+
+/**
+ * This process's node flags less those bin/tenure.js added for its role (listed in
+ * TENURE_HEAP_FLAGS): what an operator gave, and what a child may inherit.
+ */
+export function operatorExecArgv(execArgv: readonly string[] = process.execArgv, launcher: string = process.env.TENURE_HEAP_FLAGS ?? ''): string[] {
+  const ours = new Set(launcher.split(/\s+/).filter(Boolean))
+  return execArgv.filter((a) => !ours.has(a))
+}
 
 /** The name of a node/V8 flag (`--max-semi-space-size=4` → `max-semi-space-size`; `_` as `-`). */
 const flagName = (arg: string) => arg.replace(/^--/, '').split('=')[0]!.replaceAll('_', '-')
 
 /** WORKER_HEAP_FLAGS less those the operator already set (parent's execArgv or NODE_OPTIONS). */
-export function workerHeapFlags(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env.NODE_OPTIONS ?? ''): string[] {
+export function workerHeapFlags(execArgv: readonly string[] = operatorExecArgv(), nodeOptions: string = process.env.NODE_OPTIONS ?? ''): string[] {
   const given = new Set([...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName))
   return WORKER_HEAP_FLAGS.filter((flag) => !given.has(flagName(flag)))
+}
+
+/**
+ * One full garbage collection when start-up is done (src/main.ts calls it before `tenure serve`
+ * listens and before a worker process says it is ready), so that an idle process gives back what
+ * its start-up took.
+ *
+ * Start-up allocates a lot and keeps little: every module's source, compilation, the zod schemas,
+ * pg-boss's migrations. V8 grows the young generation to its maximum for that burst (two 16 MB
+ * semi-spaces in each process) and sizes the old generation for it, but none of it fills the old
+ * generation, so no full collection runs, and V8's memory reducer (which shrinks the young
+ * generation and gives unused pages back once a process allocates little) is only armed by a full
+ * collection. Without this a process that has just started and then waits keeps its start-up
+ * heap for as long as it waits: 139 MB of RSS for the HTTP process and 115 MB for the worker
+ * process (compiled, one system), where after it the reducer brings them to about 107 and 97 MB
+ * some 8 s later (docs/operations.md, "Process model", *Memory*).
+ *
+ * A regular full collection (tens of ms on a heap of 40 MB), not V8's "last resort" one (which
+ * shrinks at once but repeats up to 7 times, 120-150 ms): the shrinking is left to the reducer,
+ * which does it only while the process is idle. Nothing is listening yet, so no request waits.
+ *
+ * Node exposes a collection only behind `--expose-gc`: the flag is switched on for the moment it
+ * takes to read `gc` from a fresh context (Node's documented v8.setFlagsFromString use), then off
+ * again, so no other code finds a `gc` global.
+ */
+export function collectStartupGarbage(): { ms: number; heapBeforeMB: number; heapAfterMB: number } {
+  const heapMB = () => Math.round((v8.getHeapStatistics().total_heap_size / 1048576) * 10) / 10
+  const heapBeforeMB = heapMB()
+  const started = performance.now()
+  let gc = (globalThis as { gc?: (options?: { type?: string; execution?: string }) => void }).gc
+  if (!gc) {
+    v8.setFlagsFromString('--expose-gc')
+    try {
+      gc = vm.runInNewContext('gc') as typeof gc
+    } finally {
+      v8.setFlagsFromString('--no-expose-gc')
+    }
+  }
+  gc!({ type: 'major', execution: 'sync' })
+  return { ms: Math.round(performance.now() - started), heapBeforeMB, heapAfterMB: heapMB() }
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { getPriority } from 'node:os'
-import { WORKER_HEAP_FLAGS } from '../../src/jobs/heap.ts'
+import { SERVE_HEAP_FLAGS, WORKER_HEAP_FLAGS } from '../../src/jobs/heap.ts'
 import { prepareServe, type Spawned } from '../helpers/process.ts'
 
 const SECRET = `whsec_${Buffer.from('worker-process-test-secret-32!!!').toString('base64')}`
@@ -52,6 +52,10 @@ test('when tenure serve runs, then the work is applied in a worker process it su
     assert.equal(getPriority(first), Math.min(19, getPriority(serve.child.pid!) + 5), 'the worker process runs workers.processNice (5) nicer')
     const cmdline = readFileSync(`/proc/${first}/cmdline`, 'utf8').split('\0')
     for (const flag of WORKER_HEAP_FLAGS) assert.ok(cmdline.includes(flag), `the worker process runs with ${flag} (src/jobs/heap.ts): ${cmdline.join(' ')}`)
+    // bin/tenure.js replaced itself (same pid) with a node that has the HTTP process's heap flags; the worker process does not inherit them.
+    const serveCmdline = readFileSync(`/proc/${serve.child.pid}/cmdline`, 'utf8').split('\0')
+    for (const flag of SERVE_HEAP_FLAGS) assert.ok(serveCmdline.includes(flag), `the HTTP process runs with ${flag} (src/jobs/heap.ts): ${serveCmdline.join(' ')}`)
+    assert.equal(cmdline.filter((a) => a.startsWith('--max-semi-space-size')).join(' '), WORKER_HEAP_FLAGS[0], 'the worker process has its own young generation size, not the HTTP process’s')
     const ready = (await (await fetch(`${url}/readyz`)).json()) as { checks: Array<{ name: string; ok: boolean }> }
     assert.deepEqual(ready.checks.find((c) => c.name === 'workers'), { name: 'workers', ok: true })
 
