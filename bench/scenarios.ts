@@ -136,7 +136,7 @@ export async function seedLeavers(t: BenchTenure, ids: string[], template: strin
         google: e.google.seedUser({ primaryEmail: email, givenName: 'Bench', familyName, employeeId: id }),
         entra: e.entra.seedUser({ userPrincipalName: `bench.person${lower}@tenure.example`, displayName: `Bench ${familyName}`, employeeId: id }),
         slack: e.slack.seedUser({ userName: email, email, externalId: id, givenName: 'Bench', familyName }),
-        jira: e.jira.seedUser({ email, displayName: `Bench ${familyName}`, groups: ['engineering'] }),
+        jira: e.jira.seedUser({ email, displayName: `Bench ${familyName}`, groups: ['engineering'], products: ['jira-software'], scim: { externalId: id } }),
         'scim:sandbox': e.scim.seedUser({ userName: email, externalId: id, name: { givenName: 'Bench', familyName }, emails: [{ value: email, primary: true }], active: true }),
       }
       e.google.addMember('everyone@example.com', email)

@@ -231,6 +231,8 @@ export class JiraEmulator {
     groups?: string[]
     products?: string[]
     accountType?: 'atlassian' | 'app' | 'customer'
+    /** A directory (SCIM) record linked to the account, as an identity provider's provisioning would have made it. */
+    scim?: { externalId: string }
   }): string {
     const account = this.ensureAccount(user.email, user.displayName)
     account.onSite = true
@@ -238,6 +240,24 @@ export class JiraEmulator {
     if (user.accountType) account.accountType = user.accountType
     for (const product of user.products ?? []) this.grantProduct(account.accountId, product)
     for (const g of user.groups ?? []) this.addToGroup(account.accountId, g)
+    if (user.scim) {
+      const at = new Date(this.kit.now()).toISOString()
+      const record: ScimRecord = {
+        id: randomUUID(),
+        userName: user.email,
+        externalId: user.scim.externalId,
+        email: user.email,
+        givenName: undefined,
+        familyName: undefined,
+        displayName: user.displayName,
+        title: undefined,
+        department: undefined,
+        accountId: account.accountId,
+        created: at,
+        lastModified: at,
+      }
+      this.scimRecords.set(record.id, record)
+    }
     return account.accountId
   }
 
