@@ -27,6 +27,7 @@ import { jiraSandboxConfig } from '../provisioners/jira/emulator.ts'
 import { scimSandboxConfig } from '../provisioners/scim/emulator.ts'
 import type { RateLimitSpec } from '../provisioners/types.ts'
 import { signStandardWebhook } from '../src/hr/index.ts'
+import { compiledIsFresh } from '../bin/compiled.js'
 
 export const WEBHOOK_SECRET = `whsec_${Buffer.from('tenure-benchmark-webhook-secret!!').toString('base64')}`
 
@@ -194,7 +195,16 @@ interface TenureChild {
   request<T>(message: { type: string; gc?: boolean }, reply: string): Promise<T>
 }
 
-const TENURE_ENTRY = fileURLToPath(new URL('./tenure-process.ts', import.meta.url))
+const COMPILED_ENTRY = fileURLToPath(new URL('../dist/bench/tenure-process.js', import.meta.url))
+
+/**
+ * Tenure runs as production runs it: the compiled JavaScript of `npm run build` (dist/) when it is
+ * newer than every source, as bin/tenure.js decides (bin/compiled.js); otherwise, or with
+ * TENURE_FROM_SOURCE=1, the TypeScript sources. From source costs about 30 MB more per process
+ * (Node's type stripper and the sources' text) and a slower start; the run's header says which ran.
+ */
+export const tenureForm: 'compiled' | 'source' = compiledIsFresh(COMPILED_ENTRY) ? 'compiled' : 'source'
+const TENURE_ENTRY = tenureForm === 'compiled' ? COMPILED_ENTRY : fileURLToPath(new URL('./tenure-process.ts', import.meta.url))
 
 async function forkTenure(input: ConfigInput, mode: 'serve' | 'worker' = 'serve'): Promise<TenureChild> {
   // The heap flags bin/tenure.js gives `tenure serve` and `tenure worker` (src/jobs/heap.ts): the

@@ -11,7 +11,7 @@ import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { benchSettings, cleanUpEverything, destroyAgent, openBenchDatabase, tenureProcess } from './harness.ts'
+import { benchSettings, cleanUpEverything, destroyAgent, openBenchDatabase, tenureForm, tenureProcess } from './harness.ts'
 import { inFlightMemoryScenario, ingestScenario, layoffScenario, memoryScenario, singleScenario } from './scenarios.ts'
 import { summarizeProfile } from './profile-summary.ts'
 import { engineScenario, STEPS } from './engine.ts'
@@ -197,6 +197,7 @@ const machine = {
   loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   node: process.version,
   postgres: `${db.version}${db.embedded ? ' (embedded)' : ''}`,
+  tenure: tenureForm,
 }
 const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`
 const record = { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), command, commit, machine, quick, limitScale, results }
@@ -229,6 +230,7 @@ function summaryMarkdown(r: typeof record): string {
   lines.push(`- Command: \`${r.command}\``)
   lines.push(`- Commit: ${r.commit}`)
   lines.push(`- Machine: ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGB} GB, Node ${r.machine.node}, PostgreSQL ${r.machine.postgres}; load average at the end ${r.machine.loadAverage.join(' / ')} (shared machine)`)
+  lines.push(`- Tenure ran ${r.machine.tenure === 'compiled' ? 'compiled, as production runs it (dist/ from `npm run build`)' : r.machine.tenure === 'source' ? 'from source (TypeScript stripping; no fresh `npm run build`): about 30 MB more per process than compiled' : 'from source (runs before this line was recorded)'}`)
   if (r.quick) lines.push(`- Quick mode: 5 single leavers, 30 layoff leavers over 5 s with every published limit ×${r.limitScale}, 500 leavers in flight for the memory figure (not 10,000).`)
   lines.push('')
   const targets: string[] = []

@@ -7,26 +7,12 @@
 // `tenure serve` and `tenure worker` run with V8 heap flags for their role (src/jobs/heap.ts says
 // why): where they are not already given, this process replaces itself (process.execve: same pid,
 // no second process) with one that has them, before anything is loaded.
-import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { compiledIsFresh, root } from './compiled.js'
 import { requireSupportedNode, runTypeScript } from './node-check.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
 const compiled = path.join(root, 'dist', 'src', 'cli.js')
-const stamp = path.join(root, 'dist', '.built')
-
-/** The newest modification time of a TypeScript source the build compiles. */
-function newestSource() {
-  let newest = 0
-  for (const dir of ['src', 'provisioners', 'state-machines']) {
-    for (const entry of readdirSync(path.join(root, dir), { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue
-      newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs)
-    }
-  }
-  return newest
-}
 
 /**
  * The heap flags per command: src/jobs/heap.ts SERVE_HEAP_FLAGS and WORKER_HEAP_FLAGS (this file
@@ -67,15 +53,10 @@ function withHeapFlags(args) {
   })
 }
 
-function useCompiled() {
-  if (process.env.TENURE_FROM_SOURCE === '1' || !existsSync(compiled) || !existsSync(stamp)) return false
-  return statSync(stamp).mtimeMs >= newestSource()
-}
-
 async function main() {
   requireSupportedNode()
   withHeapFlags(process.argv.slice(2))
-  if (useCompiled()) {
+  if (compiledIsFresh(compiled)) {
     process.argv = [process.argv[0], compiled, ...process.argv.slice(2)]
     await import(pathToFileURL(compiled).href)
     return
