@@ -96,4 +96,18 @@ describe('lifecycle engine end to end (real PostgreSQL, real pg-boss, sandbox ta
     assert.equal(second.jobsEnqueued, 0)
     assert.match(second.ignoredReason ?? '', /duplicate/)
   })
+
+  test('when an event leaves an account as it was, then its employee_accounts row is not rewritten', async () => {
+    const accountRow = async (id: string) =>
+      (await t.running.pool.query<{ xmin: string; status: string }>('SELECT a.xmin::text AS xmin, a.status FROM employee_accounts a WHERE a.employee_id = $1 AND a.system = $2', [id, 'sandbox'])).rows[0]
+    const event = hrEvent('employee.hired', 'E300', { profile: { employeeId: 'E300', firstName: 'Grace', lastName: 'Hopper' }, startDate: today(), preHire: false })
+    const first = await applyHrEvent(t.running.engine, event, { actor: SYSTEM_ACTOR, correlationId: 'same-1' })
+    await t.until('the joiner to be active', async () => (await t.employeeState('E300')) === 'active')
+    const written = await accountRow(first.employeeId)
+    assert.ok(written, 'the account is projected')
+    // The same event again: the machine ignores it, the snapshot is saved, the account is unchanged.
+    const again = await applyHrEvent(t.running.engine, event, { actor: SYSTEM_ACTOR, correlationId: 'same-2' })
+    assert.equal(again.applied, false)
+    assert.deepEqual(await accountRow(first.employeeId), written, 'the unchanged row keeps its version (xmin)')
+  })
 })
