@@ -3,6 +3,8 @@ import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { sealedQuery } from '../../src/audit/test-support.ts'
+import { createPool } from '../../src/db/pool.ts'
+import { silentLogger } from '../../src/log.ts'
 
 const policy = {
   rules: [
@@ -109,5 +111,27 @@ describe('lifecycle engine end to end (real PostgreSQL, real pg-boss, sandbox ta
     const again = await applyHrEvent(t.running.engine, event, { actor: SYSTEM_ACTOR, correlationId: 'same-2' })
     assert.equal(again.applied, false)
     assert.deepEqual(await accountRow(first.employeeId), written, 'the unchanged row keeps its version (xmin)')
+  })
+
+  test('when the engine applies events, then its snapshot, case and job statements are prepared once per connection', async () => {
+    // One connection, so the statements the engine sent are the ones this session lists.
+    const pool = createPool({ url: t.db.url, max: 1, statementTimeoutMs: 30_000, log: silentLogger })
+    try {
+      const engine = { ...t.running.engine, pool }
+      const profile = { employeeId: 'E400', firstName: 'Barbara', lastName: 'Liskov' }
+      const hired = await applyHrEvent(engine, hrEvent('employee.hired', 'E400', { profile, startDate: today(), preHire: false }), { actor: SYSTEM_ACTOR, correlationId: 'named-1' })
+      await applyHrEvent(engine, hrEvent('employee.terminated', 'E400', { immediate: true, voluntary: 'involuntary', effectiveAt: new Date().toISOString() }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'named-2',
+      })
+      assert.ok(hired.jobsEnqueued >= 1)
+      const { rows } = await pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name')
+      const names = rows.map((r) => r.name)
+      assert.ok(names.some((n) => n.startsWith('tenure-save-employee-state')), `snapshot save prepared: ${names.join(', ')}`)
+      assert.ok(names.includes('tenure-upsert-leaver-case'), `leaver case prepared: ${names.join(', ')}`)
+      assert.ok(names.some((n) => n.startsWith('tenure-boss-')), `job insert prepared: ${names.join(', ')}`)
+    } finally {
+      await pool.end()
+    }
   })
 })
