@@ -18,7 +18,7 @@
  * and per-employee locks allow).
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -64,8 +64,34 @@ interface Phase {
   ms: number
   /** CPU time of this process (user + system), µs: what a transition costs in Node, waiting aside. */
   cpuMicros: number
+  /** CPU time of the PostgreSQL backends on this database (user + system), µs; undefined where /proc is not readable. */
+  pgCpuMicros?: number
 }
 const newPhase = (): Phase => ({ transitions: 0, statements: new Map(), texts: new Map(), ms: 0, cpuMicros: 0 })
+
+/**
+ * CPU time (µs) of every PostgreSQL backend connected to this database, from /proc (Linux, the
+ * server on this machine): the other half of a transition's cost. A backend that closed between two
+ * readings is missed (the pools keep theirs for 30 s idle, longer than any pause here).
+ */
+async function pgBackendCpu(pool: pg.Pool): Promise<Map<number, number> | undefined> {
+  const { rows } = await pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')
+  const out = new Map<number, number>()
+  for (const { pid } of rows) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+    if (!stat) return undefined
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (clock ticks, 100 per second on Linux).
+    out.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100)
+  }
+  return out
+}
+function pgCpuSince(before: Map<number, number> | undefined, after: Map<number, number> | undefined): number | undefined {
+  if (!before || !after) return undefined
+  let total = 0
+  for (const [pid, t] of after) total += t - (before.get(pid) ?? 0)
+  return total
+}
 const cpuNow = () => {
   const c = process.cpuUsage()
   return c.user + c.system
@@ -256,6 +282,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     // hire
     phase = phases.hire!
     let t0 = performance.now()
+    let pg0 = await pgBackendCpu(running.pool)
     let c0 = cpuNow()
     await inParallel(ids, o.concurrency, async (id) => {
       const profile = { employeeId: id, firstName: 'Bench', lastName: id, department: 'Engineering', workEmail: `${id.toLowerCase()}@example.com`, timeZone: 'Europe/London' }
@@ -266,6 +293,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     })
     phases.hire!.ms = performance.now() - t0
     phases.hire!.cpuMicros = cpuNow() - c0
+    phases.hire!.pgCpuMicros = pgCpuSince(pg0, await pgBackendCpu(running.pool))
     phase = undefined
     const active = await running.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE external_id = ANY($1) AND state = 'active'`, [ids])
     if (active.rows[0]!.n !== ids.length) throw new Error(`${active.rows[0]!.n} of ${ids.length} joiners active after the hire phase`)
@@ -276,6 +304,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     // open: the terminations alone
     phase = phases.open!
     t0 = performance.now()
+    pg0 = await pgBackendCpu(running.pool)
     c0 = cpuNow()
     await inParallel(ids, o.concurrency, async (id) => {
       const effectiveAt = new Date().toISOString()
@@ -284,14 +313,17 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     })
     phases.open!.ms = performance.now() - t0
     phases.open!.cpuMicros = cpuNow() - c0
+    phases.open!.pgCpuMicros = pgCpuSince(pg0, await pgBackendCpu(running.pool))
 
     // drain: every outcome of the leavers
     phase = phases.drain!
     t0 = performance.now()
+    pg0 = await pgBackendCpu(running.pool)
     c0 = cpuNow()
     await inParallel(ids, o.concurrency, (id) => drainEmployee(internal.get(id)!, phases.drain!))
     phases.drain!.ms = performance.now() - t0
     phases.drain!.cpuMicros = cpuNow() - c0
+    phases.drain!.pgCpuMicros = pgCpuSince(pg0, await pgBackendCpu(running.pool))
     phase = undefined
     t0 = performance.now()
     limiterCalls += await spendTokens()
@@ -299,6 +331,13 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
 
     const cases = await running.pool.query<{ status: string; n: number }>(
       `SELECT c.status, count(*)::int AS n FROM cases c JOIN employees e ON e.id = c.employee_id WHERE c.kind = 'leaver' AND e.external_id = ANY($1) GROUP BY c.status`,
+      [ids],
+    )
+    // What each transition writes and reads back: the stored snapshot (text) and its accounts.
+    const sizes = await running.pool.query<{ text: number; stored: number; accounts: number }>(
+      `SELECT avg(length(e.snapshot::text))::int AS text, avg(pg_column_size(e.snapshot))::int AS stored,
+              (SELECT count(*) FROM employee_accounts a JOIN employees x ON x.id = a.employee_id WHERE x.external_id = ANY($1))::int AS accounts
+         FROM employees e WHERE e.external_id = ANY($1)`,
       [ids],
     )
     const leftOver = [...queued.values()].reduce((n, l) => n + l.length, 0)
@@ -312,6 +351,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
         transitionsPerSecond: Math.round((p.transitions / p.ms) * 100_000) / 100,
         statementsPerTransition: Math.round((total / p.transitions) * 100) / 100,
         cpuMsPerTransition: Math.round(p.cpuMicros / p.transitions / 10) / 100,
+        ...(p.pgCpuMicros !== undefined ? { pgCpuMsPerTransition: Math.round(p.pgCpuMicros / p.transitions / 10) / 100 } : {}),
         perStep: Object.fromEntries(STEPS.map((s) => [s, Math.round(((p.statements.get(s) ?? 0) / p.transitions) * 100) / 100])),
         topStatements: [...p.texts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([text, n]) => ({ perTransition: Math.round((n / p.transitions) * 100) / 100, text })),
       }
@@ -326,6 +366,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
       leaverCasesOpenedPerSecond: Math.round((phases.open!.transitions / phases.open!.ms) * 100_000) / 100,
       leaverTransitionsPerSecond: Math.round((totalLeave / leaveMs) * 100_000) / 100,
       transitionsPerLeaver: Math.round((totalLeave / o.leavers) * 100) / 100,
+      snapshotBytes: { text: sizes.rows[0]!.text, stored: sizes.rows[0]!.stored, accountsPerEmployee: Math.round((sizes.rows[0]!.accounts / o.leavers) * 100) / 100 },
       leaverCases: Object.fromEntries(cases.rows.map((r) => [r.status, r.n])),
       jobsNotDue: leftOver,
       auditChain: verified.ok ? { ok: true } : { ok: false, reason: verified.reason, firstBadSeq: verified.firstBadSeq },

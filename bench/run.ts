@@ -288,15 +288,15 @@ function summaryMarkdown(r: typeof record): string {
     targets.push(`| no leaver dead-lettered | ${String(layoff.deadLettered)} | ${mark(layoff.deadLettered === 0)} |`)
   }
   if (engine) {
-    type P = { transitions: number; seconds: number; transitionsPerSecond: number; statementsPerTransition: number; cpuMsPerTransition: number; perStep: Record<string, number> }
+    type P = { transitions: number; seconds: number; transitionsPerSecond: number; statementsPerTransition: number; cpuMsPerTransition: number; pgCpuMsPerTransition?: number; perStep: Record<string, number> }
     const ph = engine.phases as Record<string, P>
     const lim = engine.limiter as { calls: number; statementsPerCall: number; callsPerSecond: number }
     lines.push(
       `Engine alone (${loadOf(engine)}): ${String(engine.leavers)} joiners hired then laid off, ${String(engine.concurrency)} employees at a time, outcomes answered by a driver (no vendor, no worker), limits ×${String(engine.limitScale)}; leaver cases opened ${String(engine.leaverCasesOpenedPerSecond)}/s, leaver transitions ${String(engine.leaverTransitionsPerSecond)}/s (${String(engine.transitionsPerLeaver)} per leaver); limiter ${lim.statementsPerCall} statements per vendor call (${lim.calls} calls).`,
       '',
-      `| phase | transitions | s | transitions/s | Node CPU ms/transition | statements/transition | ${STEPS.join(' | ')} |`,
-      `|---|---|---|---|---|---|${STEPS.map(() => '---|').join('')}`,
-      ...Object.entries(ph).map(([k, p]) => `| ${k} | ${p.transitions} | ${p.seconds} | ${p.transitionsPerSecond} | ${p.cpuMsPerTransition} | ${p.statementsPerTransition} | ${STEPS.map((s) => String(p.perStep[s] ?? 0)).join(' | ')} |`),
+      `| phase | transitions | s | transitions/s | Node CPU ms/transition | PostgreSQL CPU ms/transition | statements/transition | ${STEPS.join(' | ')} |`,
+      `|---|---|---|---|---|---|---|${STEPS.map(() => '---|').join('')}`,
+      ...Object.entries(ph).map(([k, p]) => `| ${k} | ${p.transitions} | ${p.seconds} | ${p.transitionsPerSecond} | ${p.cpuMsPerTransition} | ${p.pgCpuMsPerTransition ?? 'unknown'} | ${p.statementsPerTransition} | ${STEPS.map((s) => String(p.perStep[s] ?? 0)).join(' | ')} |`),
       '',
     )
     targets.push(`| engine: ≥ 50 leaver cases opened/s | ${String(engine.leaverCasesOpenedPerSecond)}/s | ${mark(Number(engine.leaverCasesOpenedPerSecond) >= 50)} |`)

@@ -36,8 +36,10 @@ export interface JoinerCaseSystemWrite {
  * leave the case (a system the policy no longer grants). Returns the case id when written.
  */
 export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWrite, systems: JoinerCaseSystemWrite[]): Promise<string | undefined> {
-  const { rows } = await db.query<{ id: string }>(
-    `WITH up AS (
+  const { rows } = await db.query<{ id: string }>({
+    // Named: prepared once per connection (parsed and planned on every transition otherwise).
+    name: 'tenure-upsert-joiner-case',
+    text: `WITH up AS (
        INSERT INTO cases (id, employee_id, kind, generation, status, hr_event_id, effective_at, received_at, late_by_hr_seconds, deadline_at, opened_at, closed_at, breached_at)
        VALUES ($1, $2, 'joiner', $3, $4, $5, $6, $7, $8, $6, $7, $9, $10)
        ON CONFLICT (employee_id, kind, generation) DO UPDATE SET
@@ -58,7 +60,7 @@ export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWr
        DELETE FROM case_systems WHERE case_id IN (SELECT id FROM up) AND NOT (system = ANY($11::text[]))
      )
      SELECT id FROM up`,
-    [
+    values: [
       c.id,
       c.employeeId,
       c.generation,
@@ -77,7 +79,7 @@ export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWr
       systems.map((s) => s.attempts),
       systems.map((s) => (s.lastError ? JSON.stringify(s.lastError) : null)),
     ],
-  )
+  })
   return rows[0]?.id
 }
 
@@ -133,8 +135,10 @@ export interface LeaverCaseWritten {
  * row (the case_systems refresh trigger runs at the end of the statement, after both writes).
  */
 export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWrite, systems: LeaverCaseSystemWrite[]): Promise<LeaverCaseWritten> {
-  const { rows } = await db.query<{ id: string; previous_deadline: Date | null; verified_before: Array<{ system: string; verified_at: string | null }> }>(
-    `WITH prev AS (
+  const { rows } = await db.query<{ id: string; previous_deadline: Date | null; verified_before: Array<{ system: string; verified_at: string | null }> }>({
+    // Named: prepared once per connection (parsed and planned on every transition otherwise).
+    name: 'tenure-upsert-leaver-case',
+    text: `WITH prev AS (
        SELECT id, deadline_at FROM cases WHERE employee_id = $2 AND kind = 'leaver' AND generation = $3
      ), known AS (
        SELECT cs.system, cs.verified_at FROM case_systems cs JOIN prev ON cs.case_id = prev.id
@@ -161,7 +165,7 @@ export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWr
      SELECT up.id, (SELECT deadline_at FROM prev) AS previous_deadline,
             COALESCE((SELECT json_agg(json_build_object('system', known.system, 'verified_at', known.verified_at)) FROM known), '[]'::json) AS verified_before
        FROM up`,
-    [
+    values: [
       c.id,
       c.employeeId,
       c.generation,
@@ -185,7 +189,7 @@ export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWr
       systems.map((s) => JSON.stringify(s.residual)),
       systems.map((s) => s.waitingOn),
     ],
-  )
+  })
   const row = rows[0]!
   return { id: row.id, previousDeadline: row.previous_deadline ?? undefined, verifiedBefore: row.verified_before }
 }

@@ -83,16 +83,19 @@ export interface EmployeeStateWrite {
  * every system too, in the same statement (one round trip per transition instead of two).
  */
 export async function saveEmployeeState(db: Queryable, w: EmployeeStateWrite, accounts: AccountProjection[] = []): Promise<void> {
-  const update = `UPDATE employees SET snapshot = $2, state = $3, version = version + 1, generation = $4, profile = $5,
-            display_name = $6, email = $7, department = $8, start_date = $9, next_action = $10, next_action_at = $11, machine_version = $12, updated_at = now()
-      WHERE id = $1`
   const params = [w.id, JSON.stringify(w.snapshot), w.state, w.generation, JSON.stringify(w.profile), w.displayName, w.email, w.department, w.startDate, w.nextAction, w.nextActionAt, w.machineVersion]
+  // Named statements, prepared once per connection: PostgreSQL parsed and planned them again on
+  // every transition (the text is fixed; only the values vary).
   if (accounts.length === 0) {
-    await db.query(update, params)
+    await db.query({ name: 'tenure-save-employee-state', text: SAVE_STATE, values: params })
     return
   }
-  await db.query(`WITH accounts AS (${accountsUpsert('$1::uuid', 13)}) ${update}`, [...params, ...accountColumns(accounts)])
+  await db.query({ name: 'tenure-save-employee-state-accounts', text: `WITH accounts AS (${ACCOUNTS_UPSERT_13}) ${SAVE_STATE}`, values: [...params, ...accountColumns(accounts)] })
 }
+
+const SAVE_STATE = `UPDATE employees SET snapshot = $2, state = $3, version = version + 1, generation = $4, profile = $5,
+            display_name = $6, email = $7, department = $8, start_date = $9, next_action = $10, next_action_at = $11, machine_version = $12, updated_at = now()
+      WHERE id = $1`
 
 /** An employee's stored snapshot, read without a lock (a look at what the machine expects; the engine re-reads under its lock). */
 export async function employeeSnapshot(db: Queryable, id: string): Promise<{ id: string; snapshot: unknown; machine_version: number } | undefined> {
@@ -144,6 +147,7 @@ function accountsUpsert(employee: string, first: number): string {
        residual = EXCLUDED.residual, waiting_on = EXCLUDED.waiting_on, revoked_at = EXCLUDED.revoked_at,
        verified_at = EXCLUDED.verified_at, cleaned_at = EXCLUDED.cleaned_at, updated_at = now()`
 }
+const ACCOUNTS_UPSERT_13 = accountsUpsert('$1::uuid', 13)
 
 function accountColumns(accounts: AccountProjection[]): unknown[] {
   const col = <T>(f: (a: AccountProjection) => T): T[] => accounts.map(f)

@@ -83,11 +83,29 @@ export function createBoss(options: BossOptions): Boss {
   return boss
 }
 
+/**
+ * pg-boss's statements in our transactions (a queue's job insert, the timer cancel) under a name
+ * each, so every connection prepares them once: the job insert is a large statement PostgreSQL
+ * otherwise parsed and planned again on every transition. One name per distinct text (pg-boss
+ * builds them per queue, a few dozen); past the cap a text goes unnamed, as before.
+ */
+const bossStatementNames = new Map<string, string>()
+function bossStatementName(text: string): string | undefined {
+  const known = bossStatementNames.get(text)
+  if (known || bossStatementNames.size >= 200) return known
+  const name = `tenure-boss-${bossStatementNames.size + 1}`
+  bossStatementNames.set(text, name)
+  return name
+}
+
 /** Adapt a pg client to pg-boss's IDatabase so a job is inserted inside our own transaction. */
 export function inTransaction(client: Queryable): IDatabase {
   return {
     executeSql: async (text: string, values?: unknown[]) => {
-      const result = await client.query(text, values as unknown[])
+      // Only a statement with parameters is named: it is one statement (the extended protocol),
+      // while a parameterless text may hold several, which a prepared statement cannot.
+      const name = values && values.length > 0 ? bossStatementName(text) : undefined
+      const result = name ? await client.query({ name, text, values }) : await client.query(text, values as unknown[])
       return { rows: result.rows }
     },
   }

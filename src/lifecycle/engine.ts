@@ -28,7 +28,7 @@ import { closeStaleTasks, ensureResidualTasks } from '../db/manual-tasks.ts'
 import { employeeExists, insertEmployeeIfAbsent, lockEmployeeById, lockEmployeeByIdText, lockEmployeeBySource, saveEmployeeState, type EmployeeLockRow } from '../db/employees.ts'
 import { LIFECYCLE_VERSIONING, type MachineVersioning } from '../../state-machines/upgrades.ts'
 import { currentSnapshot, noEffects, restore } from './restore.ts'
-import { accountProjections, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
+import { changedAccountProjections, projectJoinerCase, projectLeaverCase, residualTaskInputs, type OnRevocationVerified } from './projections.ts'
 import { writeEffects } from './effects.ts'
 import { emergencyHrGate } from '../offboarding/hr-gate.ts'
 
@@ -269,6 +269,13 @@ async function applyLocked(
   // 3. Persist the snapshot and the searchable columns, then project accounts, cases and tasks
   //    for the read API and the reports.
   const timers = Object.values(ctx.timers).sort((a, b) => a.at.localeCompare(b.at))
+  const machineVersion = (deps.lifecycleVersioning ?? LIFECYCLE_VERSIONING).current
+  // The snapshot before this event tells which rows cannot change (a settled joiner case, a leaver
+  // case that never existed, an account row as it was), so those statements and rows are not sent.
+  const prior = row.snapshot ? before.context : undefined
+  // Rows are compared with the context before only when this build's machine wrote it: an upgraded
+  // snapshot's rows were projected by the older build and are all written again.
+  const accountsBefore = row.machine_version === machineVersion ? prior : undefined
   await saveEmployeeState(client, {
     id: row.id,
     snapshot: persisted,
@@ -281,11 +288,8 @@ async function applyLocked(
     startDate: ctx.startDate ?? null,
     nextAction: timers[0]?.timer ?? null,
     nextActionAt: timers[0]?.at ?? null,
-    machineVersion: (deps.lifecycleVersioning ?? LIFECYCLE_VERSIONING).current,
-  }, accountProjections(ctx))
-  // The snapshot before this event tells which rows cannot change (a settled joiner case, a leaver
-  // case that never existed), so those statements are not sent at all.
-  const prior = row.snapshot ? before.context : undefined
+    machineVersion,
+  }, changedAccountProjections(ctx, accountsBefore))
   await projectJoinerCase(client, row.id, row.account_key, ctx, now, prior)
   const leaverCase = await projectLeaverCase(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId }), deps.onRevocationVerified, prior)
   const residualTasks = await ensureResidualTasks(client, residualTaskInputs(deps.residualOwnerGroup, row, ctx, leaverCase))

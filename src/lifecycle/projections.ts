@@ -44,6 +44,21 @@ export function accountProjections(ctx: LifecycleContext): AccountProjection[] {
 }
 
 /**
+ * The employee_accounts rows this event changed. The transition that wrote the snapshot before this
+ * event wrote its rows in the same statement, so a system whose row reads the same before and after
+ * has nothing to write: a leaver's outcome moves one system, and the upsert used to rewrite every
+ * system's row (a new tuple and index entries each) on every transition. Without the context
+ * before (a new employee, or a snapshot an older machine version wrote and this event upgraded)
+ * every row is written.
+ */
+export function changedAccountProjections(ctx: LifecycleContext, before?: LifecycleContext): AccountProjection[] {
+  const after = accountProjections(ctx)
+  if (!before) return after
+  const prior = new Map(accountProjections(before).map((a) => [a.system, JSON.stringify(a)]))
+  return after.filter((a) => prior.get(a.system) !== JSON.stringify(a))
+}
+
+/**
  * The joiner case of this generation: one row per hire, open until every account the policy grants
  * is ready. Its deadline is the start of day one (the promise "right access on day one"); a hire
  * entered after that moment is late by HR, recorded like a late termination. Once closed or

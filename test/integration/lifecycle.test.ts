@@ -3,6 +3,8 @@ import assert from 'node:assert/strict'
 import { startTestTenure, hrEvent, type TestTenure } from '../helpers/tenure.ts'
 import { applyHrEvent, SYSTEM_ACTOR } from '../../src/lifecycle/engine.ts'
 import { sealedQuery } from '../../src/audit/test-support.ts'
+import { createPool } from '../../src/db/pool.ts'
+import { silentLogger } from '../../src/log.ts'
 
 const policy = {
   rules: [
@@ -95,5 +97,41 @@ describe('lifecycle engine end to end (real PostgreSQL, real pg-boss, sandbox ta
     assert.equal(second.applied, false)
     assert.equal(second.jobsEnqueued, 0)
     assert.match(second.ignoredReason ?? '', /duplicate/)
+  })
+
+  test('when an event leaves an account as it was, then its employee_accounts row is not rewritten', async () => {
+    const accountRow = async (id: string) =>
+      (await t.running.pool.query<{ xmin: string; status: string }>('SELECT a.xmin::text AS xmin, a.status FROM employee_accounts a WHERE a.employee_id = $1 AND a.system = $2', [id, 'sandbox'])).rows[0]
+    const event = hrEvent('employee.hired', 'E300', { profile: { employeeId: 'E300', firstName: 'Grace', lastName: 'Hopper' }, startDate: today(), preHire: false })
+    const first = await applyHrEvent(t.running.engine, event, { actor: SYSTEM_ACTOR, correlationId: 'same-1' })
+    await t.until('the joiner to be active', async () => (await t.employeeState('E300')) === 'active')
+    const written = await accountRow(first.employeeId)
+    assert.ok(written, 'the account is projected')
+    // The same event again: the machine ignores it, the snapshot is saved, the account is unchanged.
+    const again = await applyHrEvent(t.running.engine, event, { actor: SYSTEM_ACTOR, correlationId: 'same-2' })
+    assert.equal(again.applied, false)
+    assert.deepEqual(await accountRow(first.employeeId), written, 'the unchanged row keeps its version (xmin)')
+  })
+
+  test('when the engine applies events, then its snapshot, case and job statements are prepared once per connection', async () => {
+    // One connection, so the statements the engine sent are the ones this session lists.
+    const pool = createPool({ url: t.db.url, max: 1, statementTimeoutMs: 30_000, log: silentLogger })
+    try {
+      const engine = { ...t.running.engine, pool }
+      const profile = { employeeId: 'E400', firstName: 'Barbara', lastName: 'Liskov' }
+      const hired = await applyHrEvent(engine, hrEvent('employee.hired', 'E400', { profile, startDate: today(), preHire: false }), { actor: SYSTEM_ACTOR, correlationId: 'named-1' })
+      await applyHrEvent(engine, hrEvent('employee.terminated', 'E400', { immediate: true, voluntary: 'involuntary', effectiveAt: new Date().toISOString() }), {
+        actor: SYSTEM_ACTOR,
+        correlationId: 'named-2',
+      })
+      assert.ok(hired.jobsEnqueued >= 1)
+      const { rows } = await pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name')
+      const names = rows.map((r) => r.name)
+      assert.ok(names.some((n) => n.startsWith('tenure-save-employee-state')), `snapshot save prepared: ${names.join(', ')}`)
+      assert.ok(names.includes('tenure-upsert-leaver-case'), `leaver case prepared: ${names.join(', ')}`)
+      assert.ok(names.some((n) => n.startsWith('tenure-boss-')), `job insert prepared: ${names.join(', ')}`)
+    } finally {
+      await pool.end()
+    }
   })
 })
