@@ -21,7 +21,7 @@ import { applyHrProfile, type LifecycleContext } from '../../state-machines/empl
 import { caseView, type CaseView } from './case-view.ts'
 import type { HrLifecycleEvent, LifecycleEvent, Moments, NotifyKind } from '../../state-machines/lifecycle-types.ts'
 import type { CanonicalEvent, HrSource } from '../../state-machines/events.ts'
-import { evaluatePolicy, type Policy } from '../policy/index.ts'
+import { DEFAULT_SLA_MINUTES, evaluatePolicy, type Policy } from '../policy/index.ts'
 import { enableMoment, leaveMoment, provisionMoment, terminationMoment } from './schedule.ts'
 import { slaMinutesFor } from '../sla/deadline.ts'
 import { closeStaleTasks, ensureResidualTasks } from '../db/manual-tasks.ts'
@@ -262,7 +262,7 @@ async function applyLocked(
   const ctx = after.context
   const ignored = effects.records.find((r) => r.kind === IGNORE_RECORD)
   const slaMinutes = slaMinutesFor(deps, ctx.profile)
-  const view = caseView(after, { slaMinutes: Math.min(...Object.values(slaMinutes), 240) })
+  const view = caseView(after, { slaMinutes: Math.min(...Object.values(slaMinutes), DEFAULT_SLA_MINUTES) })
   const correlationId = options.correlationId
   const subject = { employeeId: row.id }
 
