@@ -146,19 +146,8 @@ export function insertPendingBatch(db: Queryable, c: PendingColumns): Promise<pg
   ])
 }
 
-/** A pending row as the sealer reads it. */
-export interface DbPendingRow {
-  id: string
-  occurred_at: string
-  actor_type: string
-  actor_id: string
-  action: string
-  employee_id: string | null
-  system: string | null
-  account_id: string | null
-  correlation_id: string | null
-  details: Record<string, unknown>
-}
+/** A pending row as the sealer reads it: an audit row before the sealer gives it seq and hashes. */
+export type DbPendingRow = Omit<DbAuditRow, 'seq' | 'prev_hash' | 'hash'> & { id: string }
 
 /** The oldest `limit` pending rows (sealing order). Sent before this returns. */
 export function pendingRows(db: Queryable, limit: number): Promise<pg.QueryResult<DbPendingRow>> {
