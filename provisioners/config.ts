@@ -25,9 +25,17 @@ export const systemsConfigSchema = z
       .default([])
       .describe('System ids that are configured but switched off (no jobs run; the API shows them disabled).'),
     rateLimits: z
-      .record(z.string(), z.record(z.string(), z.object({ perMinute: z.number().positive(), burst: z.number().positive() }).strict()))
+      .record(
+        z.string(),
+        z.record(
+          z.string(),
+          z.object({ perMinute: z.number().positive(), burst: z.number().positive(), window: z.enum(['token-bucket', 'sliding-minute']).optional() }).strict(),
+        ),
+      )
       .default({})
-      .describe("Per system id and limiter bucket, override the vendor's published limit, e.g. { slack: { scim_write: { perMinute: 120, burst: 10 } } }."),
+      .describe(
+        "Per system id and limiter bucket, override the vendor's published limit, e.g. { slack: { scim_write: { perMinute: 120, burst: 10 } } }. `window` says how perMinute is counted (\"sliding-minute\": at most perMinute calls in any 60 s; \"token-bucket\"); absent: as the bucket's default counts it (Google's directory: sliding-minute).",
+      ),
   })
   .strict()
   .prefault({})

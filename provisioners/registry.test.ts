@@ -42,3 +42,14 @@ test('when the worker process has not yet reported its facts, then the catalog l
   assert.equal(catalog.get('google'), undefined)
   assert.deepEqual(catalog.facts(), [])
 })
+
+test('when a bucket is a sliding minute, then its paced limit stays one, under the headroom and under a configured override alike', () => {
+  const google: SystemFacts[] = [{ system: 'google', kind: 'google', rateLimitBuckets: { directory: { perMinute: 2400, burst: 2400, window: 'sliding-minute' }, token: { perMinute: 60, burst: 10 } } }]
+  const published = catalogFromFacts(config, () => google)
+  assert.deepEqual(published.limitFor('google', 'directory'), { window: 'sliding-minute', perMinute: 2400 * 0.95, burst: 2280 })
+  assert.deepEqual(published.limitFor('google', 'token'), { perMinute: 60 * 0.95, burst: 9 })
+  const raised = systemsConfigSchema.parse({ rateLimits: { google: { directory: { perMinute: 4800, burst: 4800 } } } })
+  assert.deepEqual(catalogFromFacts(sandboxSystems(urls, raised), () => google).limitFor('google', 'directory'), { window: 'sliding-minute', perMinute: 4800, burst: 4800 })
+  const bucket = systemsConfigSchema.parse({ rateLimits: { google: { directory: { perMinute: 2400, burst: 100, window: 'token-bucket' } } } })
+  assert.deepEqual(catalogFromFacts(sandboxSystems(urls, bucket), () => google).limitFor('google', 'directory'), { window: 'token-bucket', perMinute: 2400, burst: 100 })
+})

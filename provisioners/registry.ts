@@ -144,12 +144,14 @@ function catalogOf(config: SystemsConfig, systems: SystemInfo[], all: () => read
         })),
     limitFor: (system, bucket) => {
       const configured = config.rateLimits[system]?.[bucket]
-      if (configured) return configured
       const published = find(system)?.rateLimitBuckets[bucket]
+      // An override changes the figures, not how the vendor counts them (a sliding minute stays one).
+      const window = published?.window ? { window: published.window } : {}
+      if (configured) return { ...window, ...configured }
       if (!published) return UNLIMITED
       // Pace a little under the vendor's published figure: clock skew and network jitter between
       // our bucket and theirs would otherwise shave the edge into 429s. Config values are exact.
-      return { perMinute: published.perMinute * PUBLISHED_LIMIT_HEADROOM, burst: Math.max(1, Math.floor(published.burst * PUBLISHED_LIMIT_HEADROOM)) }
+      return { ...window, perMinute: published.perMinute * PUBLISHED_LIMIT_HEADROOM, burst: Math.max(1, Math.floor(published.burst * PUBLISHED_LIMIT_HEADROOM)) }
     },
   }
 }

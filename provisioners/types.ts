@@ -225,10 +225,17 @@ export interface Page<T> {
 }
 
 export interface RateLimitSpec {
-  /** Tokens added per minute. */
+  /** Tokens added per minute (token bucket), or the most calls in any 60 s (sliding minute). */
   perMinute: number
-  /** Bucket size. */
+  /** Bucket size: how many calls may go out back to back (token bucket only; a sliding minute lets a whole minute's quota go at once). */
   burst: number
+  /**
+   * How the vendor counts "N per minute". `token-bucket` (the default): a bucket of `burst` that
+   * refills at `perMinute`. `sliding-minute`: at most `perMinute` calls in any 60-second interval,
+   * the literal reading of a published "N queries per minute" (Google's Directory API): never over
+   * quota however the vendor aligns its minutes, and a whole minute's quota may go at once.
+   */
+  window?: 'token-bucket' | 'sliding-minute'
 }
 
 export interface Provisioner {

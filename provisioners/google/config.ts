@@ -38,7 +38,11 @@ export const GOOGLE_SCOPES = {
 const rateLimitSpecSchema = z
   .object({
     perMinute: z.number().positive().describe('Tokens added per minute'),
-    burst: z.number().int().positive().describe('Bucket size: how many calls may go out back to back'),
+    burst: z.number().int().positive().describe('Bucket size: how many calls may go out back to back (token buckets)'),
+    window: z
+      .enum(['token-bucket', 'sliding-minute'])
+      .optional()
+      .describe('How perMinute is counted: "sliding-minute" (at most perMinute calls in any 60 s; the default for "directory") or "token-bucket"; absent: the bucket\'s default'),
   })
   .strict()
 
@@ -91,7 +95,7 @@ export const googleConfigSchema = z
     rateLimits: z
       .record(z.string(), rateLimitSpecSchema)
       .optional()
-      .describe('Override limiter buckets ("directory", "token") with { perMinute, burst }, e.g. after a quota raise'),
+      .describe('Override limiter buckets ("directory", "token") with { perMinute, burst, window? }, e.g. after a quota raise; the bucket keeps its default window unless one is given'),
     primaryEmailPattern: z
       .string()
       .regex(/@/, 'must contain "@"')

@@ -11,7 +11,8 @@ import { DEFAULT_RETRY_AFTER_MS, type ProvisionerError } from '../errors.ts'
 import { testCtx, type AccessGrant, type AccountSpec, type ApiCallRecord, type Ctx, type EmployeeProfile, type RevocationPlan } from '../types.ts'
 import { googleConfigSchema, type GoogleConfigInput } from './config.ts'
 import { GoogleEmulator, SANDBOX_CLIENT_EMAIL, SANDBOX_GROUPS, googleSandboxConfig, type GoogleEmulatorOptions } from './emulator.ts'
-import { createGoogleProvisioner } from './provisioner.ts'
+import { createGoogleProvisioner, rateLimitBuckets } from './provisioner.ts'
+import { SlidingMinute } from '../../src/sandbox/emulator-kit.ts'
 
 async function setup(t: TestContext, opts: { emulator?: GoogleEmulatorOptions; config?: Partial<GoogleConfigInput> } = {}) {
   const emulator = new GoogleEmulator(opts.emulator)
@@ -439,6 +440,38 @@ describe('errors', () => {
     assert.equal((err as ProvisionerError & { retryAfterMs: number }).retryAfterMs, DEFAULT_RETRY_AFTER_MS)
   })
 
+  test('when 2,400 calls were made within a minute, then the 2,401st gets 403 userRateLimitExceeded without Retry-After, and goes through once the first calls have left the window', async (t) => {
+    let now = Date.now()
+    const { emulator, provisioner, ctx } = await setup(t, { emulator: { now: () => now } })
+    for (let i = 0; i < 2400; i += 100) await Promise.all(Array.from({ length: 100 }, () => provisioner.listAccounts(ctx)))
+    assert.equal(emulator.kit.stats.byBucket.directory, 2400)
+    now += 59_999
+    const err = await rejects(provisioner.listAccounts(ctx))
+    assert.equal(err.kind, 'RateLimited')
+    assert.equal(err.status, 403)
+    assert.equal(err.vendorCode, 'userRateLimitExceeded')
+    // Google's 403 says nothing about when to come back (its limits page: back off exponentially).
+    assert.equal((err as ProvisionerError & { retryAfterMs: number }).retryAfterMs, DEFAULT_RETRY_AFTER_MS)
+    now += 1
+    const page = await provisioner.listAccounts(ctx)
+    assert.ok(Array.isArray(page.items), 'a minute after the first 2,400, the window has room again')
+  })
+
+  test('when a sliding minute is full, then the kit answers the seconds until its oldest call leaves it, and a refused call uses no quota', () => {
+    let now = 1_000_000
+    const window = new SlidingMinute({ perMinute: 3, burst: 3, window: 'sliding-minute' }, () => now)
+    for (const at of [0, 10_000, 20_000]) {
+      now = 1_000_000 + at
+      assert.equal(window.take(), 0)
+    }
+    now = 1_000_000 + 30_000
+    assert.equal(window.take(), 30, 'the call of 0 s leaves at 60 s')
+    assert.equal(window.take(2), 40, 'two need the calls of 0 s and 10 s gone')
+    now = 1_000_000 + 60_000
+    assert.equal(window.take(), 0)
+    assert.equal(window.take(), 10, 'the refused calls at 30 s took nothing: the next to leave is the call of 10 s')
+  })
+
   test('when a test lowers the limits over HTTP, then the emulator throttles at the new rate', async (t) => {
     const { url, provisioner, ctx } = await setup(t)
     const res = await fetch(`${url}/_emulator/rate-limits`, {
@@ -616,6 +649,15 @@ describe('reconciliation and bookkeeping', () => {
       assert.ok(call.status)
     }
     assert.ok(Object.keys(provisioner.rateLimitBuckets).includes('directory'))
+  })
+
+  test('when config raises the directory quota, then the bucket keeps counting it as a sliding minute', async (t) => {
+    assert.deepEqual(rateLimitBuckets.directory, { perMinute: 2400, burst: 2400, window: 'sliding-minute' })
+    const raised = await setup(t, { config: { rateLimits: { directory: { perMinute: 4800, burst: 4800 } } } })
+    assert.deepEqual(raised.provisioner.rateLimitBuckets.directory, { perMinute: 4800, burst: 4800, window: 'sliding-minute' })
+    const bucket = await setup(t, { config: { rateLimits: { directory: { perMinute: 2400, burst: 100, window: 'token-bucket' } } } })
+    assert.equal(bucket.provisioner.rateLimitBuckets.directory?.window, 'token-bucket', 'unless config says how to count')
+    assert.deepEqual(bucket.provisioner.rateLimitBuckets.token, rateLimitBuckets.token)
   })
 
   test('when the provisioner logs at debug level, then no key, password or access token appears', async (t) => {

@@ -47,14 +47,17 @@ import { buildTargetAttributes } from '../mapping.ts'
 /**
  * Limiter buckets. `directory`: every Admin SDK call (Directory and Data Transfer are both
  * served by admin.googleapis.com and draw on its per-user quota): 2,400 queries per minute per
- * user per project (https://developers.google.com/workspace/admin/directory/v1/limits). The
- * concurrent-request limit behind 403 quotaExceeded is unpublished, so the burst is kept to
- * 100: one leaver's dozen calls go out at once, a mass layoff is paced at the minute rate.
+ * user per project (https://developers.google.com/workspace/admin/directory/v1/limits), read
+ * literally as a sliding minute: at most 2,400 calls in any 60 s, so a mass layoff may spend a
+ * whole minute's quota at once and is never over quota however Google aligns its minutes. (A
+ * token bucket of burst 2,400 could send 4,800 in one minute after idling: over quota; one of
+ * burst 100 wasted most of the first minute.) The concurrent-request limit behind 403
+ * quotaExceeded is unpublished; the job layer's worker concurrency bounds it, not the limiter.
  * `token`: JWT bearer grants; Google publishes no limit, one grant per hour per process is
  * normal, so this only stops a misconfiguration from hammering the token endpoint.
  */
 export const rateLimitBuckets: Record<string, RateLimitSpec> = {
-  directory: { perMinute: 2400, burst: 100 },
+  directory: { perMinute: 2400, burst: 2400, window: 'sliding-minute' },
   token: { perMinute: 60, burst: 10 },
 }
 
@@ -167,7 +170,9 @@ function searchValue(value: string): string {
 
 export function createGoogleProvisioner(config: GoogleConfig, options: { systemId?: string } = {}): Provisioner {
   const system = options.systemId ?? 'google'
-  const buckets: Record<string, RateLimitSpec> = { ...rateLimitBuckets, ...config.rateLimits }
+  // An override changes the figures, not how Google counts them: a raised `directory` quota is still a sliding minute.
+  const buckets: Record<string, RateLimitSpec> = { ...rateLimitBuckets }
+  for (const [name, override] of Object.entries(config.rateLimits ?? {})) buckets[name] = { ...rateLimitBuckets[name], ...override }
   const auth = new JwtBearerClient({
     clientEmail: config.serviceAccount.clientEmail,
     privateKey: config.serviceAccount.privateKey,

@@ -226,7 +226,7 @@ export const systemSchema = z.object({
   kind: z.string(),
   enabled: z.boolean(),
   reason: z.string().nullable(),
-  limits: z.record(z.string(), z.object({ perMinute: z.number(), burst: z.number() })),
+  limits: z.record(z.string(), z.object({ perMinute: z.number(), burst: z.number(), window: z.enum(['token-bucket', 'sliding-minute']).optional().describe('sliding-minute: at most perMinute calls in any 60 s (burst is then the whole minute); absent: a token bucket') })),
   queued: z.number(),
   deadLetters: z.number(),
   rateLimitedLastHour: z.number(),

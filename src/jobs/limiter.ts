@@ -18,11 +18,30 @@
  * only to the burst less one block: in any window W, calls ≤ (burst − block) + rate × (W + hold)
  * = burst + rate × W, the published limit, however many processes share it. Slow buckets (a block
  * of one) keep one UPDATE per call, exactly as before.
+ *
+ * Sliding minutes (`window: 'sliding-minute'`, Google's Directory API): at most `perMinute` calls
+ * in any 60-second interval, and a whole minute's quota may go at once. The row counts the calls
+ * booked per slot of WINDOW_SLOT_MS; a call may be booked at slot T only if the slots of the window
+ * that ends at T hold at most `perMinute` with it. Rounding errs on the safe side: a call booked in
+ * slot T goes out during T or up to WINDOW_HOLD_MS after it (a block's token), and reaches the
+ * vendor up to WINDOW_MARGIN_MS after its slot ends, so any 60 s at the vendor's end can see calls
+ * of at most 60 s / slot + 1 + margin / slot consecutive slots: that many slots (WINDOW_SLOTS, a
+ * window of 61.25 s) are counted. Bookings ahead, blocks and the line of refused callers work as
+ * for token buckets: a block is booked in one slot and its tokens expire WINDOW_HOLD_MS after it.
  */
 import { RateLimitedError } from '../../provisioners/errors.ts'
 import type { RateLimitSpec } from '../../provisioners/types.ts'
 import type { Queryable } from '../db/pool.ts'
-import { createBucket, deferSlot, peekTokens, takeTokens } from '../db/rate-limits.ts'
+import { createBucket, deferSlot, peekTokens, takeTokens, takeWindowSlots, type WindowTakeRequest } from '../db/rate-limits.ts'
+
+/** A sliding minute's slot: a call counts in the slot in which it was booked. */
+export const WINDOW_SLOT_MS = 250
+/** The longest a block's token may be used after its slot has ended. */
+export const WINDOW_HOLD_MS = 250
+/** Margin for a call's time from Tenure to the vendor's counter (the hold included): network and event-loop jitter. */
+export const WINDOW_MARGIN_MS = 1000
+/** Slots counted per window: 60 s, the slot a call is counted in, and the margin (245 slots of 250 ms: 61.25 s). */
+export const WINDOW_SLOTS = 60_000 / WINDOW_SLOT_MS + 1 + WINDOW_MARGIN_MS / WINDOW_SLOT_MS
 
 export interface LimiterOptions {
   /** The longest a caller may wait for its slot before the job is pushed back instead. */
@@ -31,6 +50,12 @@ export interface LimiterOptions {
   sleep?: (ms: number) => Promise<void>
   /** Observes waits (metrics): system, bucket, milliseconds waited. */
   onWait?: (system: string, bucket: string, ms: number) => void
+  /**
+   * Injected for tests: the clock (ms since the epoch) of sliding-minute buckets, sent to the
+   * database in place of its own and used for this process's blocks. Default: the database's clock
+   * for bookings (shared by every process) and Date.now() for the durations it answers.
+   */
+  now?: () => number
   /** Tokens taken per UPDATE at most, and the longest a process holds them (default 8 tokens, 1 s; `maxTokens: 1` turns blocks off). */
   block?: { maxTokens: number; maxHoldMs: number }
 }
@@ -49,6 +74,14 @@ interface Block {
   /** A token is usable until its slot plus this. */
   holdMs: number
   perSecond: number
+}
+
+/** A block of a sliding-minute bucket this process holds: usable from `start` until `end` (ms, this process's clock). */
+interface WindowBlock {
+  start: number
+  end: number
+  size: number
+  used: number
 }
 
 export interface Limiter {
@@ -92,8 +125,76 @@ export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
     await (sleep ? sleep(waitMs) : sleepFor(waitMs, signal))
   }
 
+  const windowBlocks = new Map<string, WindowBlock>()
+  const clock = options.now ?? Date.now
+
+  /** Milliseconds until the caller may go with `cost` more tokens of the block, or undefined when the block cannot serve it. */
+  const fromWindowBlock = (b: WindowBlock | undefined, cost: number, now: number): number | undefined => {
+    if (!b || b.used + cost > b.size || now > b.end) return undefined
+    b.used += cost
+    return Math.max(0, b.start - now)
+  }
+
+  const takeWindow = async (system: string, bucket: string, spec: RateLimitSpec, cost: number, signal?: AbortSignal): Promise<void> => {
+    const request: Omit<WindowTakeRequest, 'cost' | 'defer'> = {
+      system,
+      bucket,
+      limit: Math.max(1, Math.floor(spec.perMinute)),
+      maxAheadMs: options.maxWaitMs,
+      slotMs: WINDOW_SLOT_MS,
+      slots: WINDOW_SLOTS,
+      burst: spec.burst,
+      perMinute: spec.perMinute,
+    }
+    const take = async (n: number, defer: boolean) => {
+      const at = () => (options.now ? { at: new Date(options.now()) } : {})
+      let booked = await takeWindowSlots(db, { ...request, cost: n, defer, ...at() })
+      if (booked === undefined) {
+        await createBucket(db, { system, bucket, burst: spec.burst, perMinute: spec.perMinute })
+        booked = await takeWindowSlots(db, { ...request, cost: n, defer, ...at() })
+      }
+      if (booked === undefined) throw new Error(`rate limit bucket ${system}/${bucket} could not be created`)
+      return booked
+    }
+    const size = blockSize(spec, blockOptions)
+    if (size > 1 && cost <= size) {
+      const key = `${system}\u0000${bucket}`
+      for (;;) {
+        const ms = fromWindowBlock(windowBlocks.get(key), cost, clock())
+        if (ms !== undefined) return wait(system, bucket, ms, signal)
+        const inFlight = taking.get(key)
+        if (inFlight) {
+          await inFlight
+          continue
+        }
+        let got = false
+        const fetch = (async () => {
+          const booked = await take(size, false)
+          if (!booked.granted) return // too far ahead for a whole block: one token, below
+          // Durations from the database's answer, counted from when it arrived: never earlier than the slot.
+          const now = clock()
+          windowBlocks.set(key, { start: now + booked.waitMs, end: now + booked.slotEndMs + WINDOW_HOLD_MS, size, used: 0 })
+          got = true
+        })().finally(() => taking.delete(key))
+        taking.set(key, fetch)
+        await fetch
+        if (!got) break
+      }
+    }
+    const booked = await take(cost, true)
+    if (!booked.granted) {
+      const retryAfterMs = Math.max(1, Math.ceil(booked.waitMs))
+      throw new RateLimitedError(`local limiter: ${system}/${bucket} is booked for the next ${retryAfterMs} ms`, retryAfterMs, {
+        system,
+        operation: `limiter.${bucket}`,
+      })
+    }
+    await wait(system, bucket, Math.ceil(booked.waitMs), signal)
+  }
+
   return {
     async take(system, bucket, spec, cost = 1, signal) {
+      if (spec.window === 'sliding-minute') return takeWindow(system, bucket, spec, cost, signal)
       const perSecond = spec.perMinute / 60
       const maxAhead = (options.maxWaitMs / 1000) * perSecond
       const size = blockSize(spec, blockOptions)

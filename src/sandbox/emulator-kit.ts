@@ -18,6 +18,12 @@ export interface LatencySpec {
   medianMs: number
   /** Shape (standard deviation of ln). 0.5 gives a realistic tail. */
   sigma?: number
+  /**
+   * Draw from a seeded generator instead of Math.random: after each `setLatency` with the same seed,
+   * the n-th request admitted waits the same time. The single-leaver benchmark gives Tenure's
+   * leaver and the oracle's the same draws, so their difference is Tenure's overhead alone.
+   */
+  seed?: number
 }
 
 export interface Fault {
@@ -91,7 +97,13 @@ export interface EmulatorOptions {
   now?: () => number
 }
 
-export class TokenBucket {
+/** A vendor's rate limit as an emulator enforces it: `take` answers 0 when admitted, else the seconds until it would be. */
+export interface RateLimitModel {
+  readonly spec: RateLimitSpec
+  take(cost?: number): number
+}
+
+export class TokenBucket implements RateLimitModel {
   private tokens: number
   private last: number
   readonly spec: RateLimitSpec
@@ -123,13 +135,76 @@ export class TokenBucket {
   }
 }
 
+/**
+ * "N per minute" read literally: at most `perMinute` requests in any 60-second interval (a sliding
+ * window over the admitted requests' arrival times), so a client may spend a whole minute's quota
+ * at once and then nothing until the first of those leave the window. Google publishes its
+ * Directory API quota this way ("2,400 queries per minute per user per Google Cloud project",
+ * https://developers.google.com/workspace/admin/directory/v1/limits) without saying how its
+ * minutes are aligned; Google Cloud documents per-minute rate quotas as counted per 60-second
+ * interval (https://docs.cloud.google.com/compute/api-quota: "reaches the maximum number of API
+ * requests within 60 seconds, you must wait for that rate quota to refill"). A sliding window is
+ * the strictest reading: a client it admits is within quota whichever way the vendor aligns its
+ * minutes. A refused request is not counted (it used no quota).
+ */
+export class SlidingMinute implements RateLimitModel {
+  readonly spec: RateLimitSpec
+  private readonly now: () => number
+  /** Arrival times (ms) of the admitted requests still in the window, oldest first, from `head` on. */
+  private times: number[] = []
+  private head = 0
+
+  constructor(spec: RateLimitSpec, now: () => number = Date.now) {
+    this.spec = spec
+    this.now = now
+  }
+
+  /** Admit `cost` requests now, or answer the seconds until the oldest ones in the window leave it. */
+  take(cost = 1): number {
+    const t = this.now()
+    // A request at t0 is in every interval [a, a + 60 s) with a <= t0 < a + 60 s: it leaves at t0 + 60 s.
+    while (this.head < this.times.length && this.times[this.head]! <= t - 60_000) this.head += 1
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head)
+      this.head = 0
+    }
+    const inWindow = this.times.length - this.head
+    const limit = Math.floor(this.spec.perMinute)
+    if (inWindow + cost <= limit) {
+      for (let i = 0; i < cost; i++) this.times.push(t)
+      return 0
+    }
+    if (cost > limit) return 60
+    // Room for `cost` once the (inWindow + cost − limit) oldest have left.
+    const leaving = this.times[this.head + inWindow + cost - limit - 1]!
+    return Math.max(1, Math.ceil((leaving + 60_000 - t) / 1000))
+  }
+}
+
+/** The model a spec names: a sliding minute or (the default) a token bucket. */
+export function rateLimitModel(spec: RateLimitSpec, now: () => number = Date.now): RateLimitModel {
+  return spec.window === 'sliding-minute' ? new SlidingMinute(spec, now) : new TokenBucket(spec, now)
+}
+
 /** A sample from a log-normal distribution with the given median (Box-Muller). */
-export function logNormalMs(spec: LatencySpec): number {
+export function logNormalMs(spec: LatencySpec, random: () => number = Math.random): number {
   const sigma = spec.sigma ?? 0.5
-  const u1 = Math.random() || Number.MIN_VALUE
-  const u2 = Math.random()
+  const u1 = random() || Number.MIN_VALUE
+  const u2 = random()
   const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2)
   return spec.medianMs * Math.exp(sigma * z)
+}
+
+/** mulberry32: a small, fast 32-bit seeded generator, uniform in [0, 1). Not for secrets. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -166,9 +241,10 @@ function loseResponseOf(req: Request): void {
 export class EmulatorKit {
   readonly app: Express
   readonly stats: EmulatorStats = emptyStats()
-  private latency: LatencySpec | null
+  private latency: LatencySpec | null = null
+  private random: () => number = Math.random
   private readonly defaults: Record<string, RateLimitSpec>
-  private buckets = new Map<string, TokenBucket | null>()
+  private buckets = new Map<string, RateLimitModel | null>()
   private faults: Fault[] = []
   private tokens = new Map<string, number>() // token -> expiresAt ms
   private readonly tokenTtlMs: number
@@ -181,7 +257,7 @@ export class EmulatorKit {
    */
   constructor(defaults: Record<string, RateLimitSpec>, options: EmulatorOptions = {}) {
     this.defaults = defaults
-    this.latency = options.latency ?? null
+    this.setLatency(options.latency ?? null)
     this.now = options.now ?? Date.now
     this.tokenTtlMs = (options.tokenTtlSeconds ?? 3600) * 1000
     this.configureLimits(options.rateLimits ?? {})
@@ -207,12 +283,18 @@ export class EmulatorKit {
   configureLimits(overrides: Record<string, RateLimitSpec | null>): void {
     this.buckets.clear()
     for (const [name, spec] of Object.entries({ ...this.defaults, ...overrides })) {
-      this.buckets.set(name, spec ? new TokenBucket(spec, this.now) : null)
+      this.buckets.set(name, spec ? rateLimitModel(spec, this.now) : null)
     }
   }
 
   setLatency(latency: LatencySpec | null): void {
     this.latency = latency
+    this.random = latency?.seed === undefined ? Math.random : seededRandom(latency.seed)
+  }
+
+  /** The simulated latency of the next request admitted (undefined: none configured). */
+  nextLatencyMs(): number | undefined {
+    return this.latency ? logNormalMs(this.latency, this.random) : undefined
   }
 
   injectFault(fault: Fault): void {
@@ -258,7 +340,8 @@ export class EmulatorKit {
    * injected fault, then the rate limit of `bucket`. The emulator renders the result.
    */
   async admit(req: Request, bucket: string | undefined, cost = 1): Promise<Admission> {
-    if (this.latency) await sleep(logNormalMs(this.latency))
+    const latencyMs = this.nextLatencyMs()
+    if (latencyMs !== undefined) await sleep(latencyMs)
     const fault = this.takeFault(req)
     if (fault) {
       this.stats.faultsInjected += 1
