@@ -20,8 +20,8 @@ const compiled = path.join(root, 'dist', 'src', 'cli.js')
  * test/integration/idle-memory.test.ts check that the running processes have them).
  */
 const HEAP_FLAGS = {
-  serve: ['--max-semi-space-size=4', '--heap-growing-percent=100'],
-  worker: ['--max-semi-space-size=16', '--heap-growing-percent=100'],
+  serve: ['--max-semi-space-size=4', '--heap-growing-percent=50'],
+  worker: ['--max-semi-space-size=16', '--heap-growing-percent=25'],
 }
 
 /** The command: the first argument that is neither an option nor the value of `-c/--config`. */

@@ -49,31 +49,46 @@ async function config(opts: { sandbox?: boolean } = {}): Promise<{ config: Confi
 async function runServer(mode: Mode, sandbox: boolean): Promise<void> {
   const { config: cfg, log, file } = await config({ sandbox })
   if (sandbox) cfg.sandbox.enabled = true
-  log.info({ configFile: file, mode, sandbox: cfg.sandbox.enabled }, 'configuration loaded')
-  // main.ts (and the half of it this mode runs: the HTTP side, the job workers) loads only for the
-  // commands that run the service; the others skip that cost.
-  const { startTenure } = await import('./main.ts')
-  const running = await startTenure({ config: cfg, mode, log, configFile: file })
-  // Ctrl-C is handled before the "ready" summary is printed: a signal that arrives between the two
-  // would otherwise meet Node's default action and kill the process (seen in a fresh-clone run).
-  const summary = running.url && cfg.sandbox.enabled ? await sandboxSummary(running) : running.url ? `\nTenure is listening on ${running.url}\n\n` : undefined
-
+  // Signals are handled from here on, not only once the service is up: one that arrives while it
+  // starts (the worker logs "Tenure worker started" a moment before startTenure returns; systemd may
+  // stop a unit that is still starting) would otherwise meet Node's default action and kill the
+  // process mid-way (seen in a fresh-clone CI run). It stops the service as soon as it has started.
+  // The handlers go in before the first line is logged: a process that reads that line and signals
+  // at once can be scheduled before this one returns from the write, and the signal is acted on as
+  // the write returns (a loaded CI machine did it: "configuration loaded", then killed by SIGTERM).
+  let running: Running | undefined = undefined
+  let pending: NodeJS.Signals | undefined
   let signals = 0
+  const stop = (signal: NodeJS.Signals, service: Running) => {
+    // A hard stop a little after the graceful budget, so a stuck dependency cannot hang us.
+    setTimeout(() => {
+      log.error('shutdown took too long; exiting')
+      process.exit(1)
+    }, (cfg.server.shutdownTimeoutSeconds + 2.5) * 1000).unref()
+    void service.stop(signal).then(() => process.exit(0))
+  }
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1
     if (signals > 1) {
       log.warn({ signal }, 'second signal: exiting without waiting')
       process.exit(1)
     }
-    // A hard stop a little after the graceful budget, so a stuck dependency cannot hang us.
-    setTimeout(() => {
-      log.error('shutdown took too long; exiting')
-      process.exit(1)
-    }, (cfg.server.shutdownTimeoutSeconds + 2.5) * 1000).unref()
-    void running.stop(signal).then(() => process.exit(0))
+    if (running) stop(signal, running)
+    else {
+      log.info({ signal }, 'signal received while starting: stopping once started')
+      pending = signal
+    }
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  log.info({ configFile: file, mode, sandbox: cfg.sandbox.enabled }, 'configuration loaded')
+  // main.ts (and the half of it this mode runs: the HTTP side, the job workers) loads only for the
+  // commands that run the service; the others skip that cost.
+  const { startTenure } = await import('./main.ts')
+  running = await startTenure({ config: cfg, mode, log, configFile: file })
+  if (pending) return stop(pending, running)
+  const summary = running.url && cfg.sandbox.enabled ? await sandboxSummary(running) : running.url ? `\nTenure is listening on ${running.url}\n\n` : undefined
+  if (signals > 0) return
   if (summary) process.stderr.write(summary)
 }
 

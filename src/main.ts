@@ -18,7 +18,8 @@ import { createMetrics, createJobMetrics, createSlaMetrics, createTargetMetrics,
 import type { Logger } from './log.ts'
 import { createBoss, type Boss } from './jobs/boss.ts'
 import { probeWorker, PROBE_QUEUE } from './jobs/diagnostics.ts'
-import type { WorkerHost } from './jobs/runtime.ts'
+import type { WorkerDefinition, WorkerHost } from './jobs/runtime.ts'
+import type { z } from 'zod'
 import { createQueues, ensureQueue, heartbeatRefreshSeconds } from './jobs/queues.ts'
 import { hrSourcesConfigSchema, type HrSourcesConfig } from './hr/index.ts'
 import type { HrEmulators } from './hr/emulators/index.ts'
@@ -45,7 +46,7 @@ import { createOffboardingQueues, emergencyExpiryWorker, scheduleEmergencyExpiry
 import { createReportQueues, reportRetentionWorker, scheduleReportRetention } from './reports/retention.ts'
 import { COMPILED, rootPath } from './paths.ts'
 import { collectStartupGarbage } from './jobs/heap.ts'
-import { startWorkerProcess, type ResolvedTargets, type WorkerProcess } from './worker-process.ts'
+import { SERVE_HOUSEKEEPING_QUEUES, startWorkerProcess, type ResolvedTargets, type WorkerProcess } from './worker-process.ts'
 import { AggregatorRegistry } from 'prom-client'
 
 export type Mode = 'serve' | 'worker'
@@ -231,6 +232,9 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       hrSources = { ...hrSourcesConfigSchema.parse(hrEmulators.config), ...config.hr }
     }
     let workerProcess: WorkerProcess | undefined
+    // While the worker process is stopped for idleness, this process works the housekeeping that is
+    // due every minute (set up once pg-boss runs, below); the worker process takes it back when it starts.
+    let housekeeping: { start(): Promise<void>; stop(): Promise<void> } | undefined
     if (runWorkers && !inProcess) {
       // The engine and the job workers in a child process (src/worker-process.ts): the HTTP event
       // loop only acknowledges. Forked now, so that it loads while this process does.
@@ -240,7 +244,28 @@ export async function startTenure(options: StartOptions): Promise<Running> {
         // This process asks the HR sources for their people at start (below), not the child.
         sandbox: { ...config.sandbox, readHrAtStart: false },
       }
-      const started = startWorkerProcess({ config: childConfig, targets: { systems: systemsConfig, hr: hrSources, notify }, log, shutdown: shutdown.signal })
+      const started = startWorkerProcess({
+        config: childConfig,
+        targets: { systems: systemsConfig, hr: hrSources, notify },
+        log,
+        shutdown: shutdown.signal,
+        // workers.idleStopSeconds > 0: the child stops when it has nothing to do and starts again when a
+        // delivery is stored (the webhook route, below) or a job comes due in a queue it works (this poll).
+        ...(config.workers.idleStopSeconds > 0
+          ? {
+              onDemand: {
+                pollMs: Math.min(2, config.queue.pollingIntervalSeconds) * 1000,
+                dueWork: async (queues: string[]) => {
+                  if (!boss) return false
+                  const { jobDueIn } = await import('./jobs/inspect.ts')
+                  return jobDueIn(pool, config.queue.schema, queues.filter((q) => !SERVE_HOUSEKEEPING_QUEUES.has(q)))
+                },
+                stopped: () => housekeeping?.start(),
+                starting: () => housekeeping?.stop(),
+              },
+            }
+          : {}),
+      })
       workerProcess = started
       cleanups.unshift({ name: 'worker process', fn: () => started.stop() })
       // /metrics: this process's metrics and the child's, summed (counters, histograms) or the larger (database gauges).
@@ -321,7 +346,10 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     await scheduleEmergencyExpiry(boss)
     await scheduleReportRetention(boss)
     // Which configuration this process runs with, on the chain (a digest and the source, never values).
-    await recordAudit(pool, [
+    // Recorded by the process the operator started: the worker process of `tenure serve` runs the
+    // parent's configuration and starts again whenever work arrives after an idle stop, which would
+    // put one entry per wake-up on the chain.
+    if (!options.targets) await recordAudit(pool, [
       {
         actor: { type: 'system', id: 'tenure' },
         action: 'config.loaded',
@@ -344,6 +372,12 @@ export async function startTenure(options: StartOptions): Promise<Running> {
 
     const jobMetrics = createJobMetrics(metrics.registry)
     const targetMetrics = createTargetMetrics(metrics.registry)
+    if (workerProcess) housekeeping = parentHousekeeping({ boss, log, metrics: jobMetrics, shutdown: shutdown.signal }, config, [
+      // The audit trail's head checkpoint (every minute when the head moved) and its hourly heartbeat.
+      auditCheckpointWorker({ pool, config: auditConfig, log, now: engine.now }),
+      // The sweep that expires unapproved emergency off-boarding requests (every minute).
+      emergencyExpiryWorker({ engine, config: config.offboarding.emergency, notify: () => notify }),
+    ])
     // runWorkers with a registry: the workers run in this process (no worker process was started).
     if (runWorkers && registry) {
       const { registerWorker, systemWorker, timerWorker, hrEventWorker, exceptionTimerWorker, createLimiter } = await (workerModules ?? loadWorkerModules())
@@ -428,6 +462,13 @@ export async function startTenure(options: StartOptions): Promise<Running> {
             router: express
               .Router()
               .use(api.webhookRateLimiter)
+              // A stored delivery is work for the worker process: start it now if it is stopped for idleness.
+              .use((_req, res, next) => {
+                res.once('finish', () => {
+                  if (res.statusCode === 202) workerProcess?.wake('delivery')
+                })
+                next()
+              })
               .use(webhookRouter({ pool, boss: startedBoss, jobSchema: config.queue.schema, log, sources: hrSources, registry: metrics.registry, bodyLimitBytes: config.server.bodyLimitBytes, dataDir: config.database.dataDir })),
           },
         ],
@@ -438,8 +479,11 @@ export async function startTenure(options: StartOptions): Promise<Running> {
             ? [
                 {
                   name: 'workers',
+                  // Ready while it runs, and while it is stopped for idleness (it starts on demand); not while a crashed one waits for its restart.
                   check: async () => {
-                    if (!workerProcess!.ready()) throw new Error(`the worker process is not running (restarted ${workerProcess!.restarts()} times; restarting)`)
+                    const health = workerProcess!.health()
+                    if (!health.ok) throw new Error(health.detail)
+                    return health.detail === 'running' ? undefined : health.detail
                   },
                 },
               ]
@@ -511,6 +555,37 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     shutdown.abort()
     await runCleanups(cleanups, log)
     throw err
+  }
+}
+
+/**
+ * Housekeeping due every minute, worked by the HTTP process of `tenure serve` while its worker
+ * process is stopped for idleness: the audit head checkpoint and the emergency off-boarding
+ * expiry sweep are cron jobs queued every minute, and each would otherwise start the worker
+ * process every minute only to find, as a rule, nothing to do (so it would never stay stopped).
+ * Both are short and load nothing this process has not loaded (the API makes checkpoints and
+ * expires requests too). While a worker process runs, it works them (a layoff's checkpoints cover
+ * many entries, and the HTTP process only acknowledges).
+ */
+function parentHousekeeping(host: WorkerHost, config: Config, defs: Array<WorkerDefinition<z.ZodType>>): { start(): Promise<void>; stop(): Promise<void> } {
+  let working = false
+  let chain = Promise.resolve()
+  const serial = (fn: () => Promise<void>) => (chain = chain.then(fn, fn))
+  const polling = { pollingIntervalSeconds: config.queue.pollingIntervalSeconds, notifyPollingIntervalSeconds: config.queue.notifyPollingIntervalSeconds, heartbeatRefreshSeconds: heartbeatRefreshSeconds(config) }
+  return {
+    start: () =>
+      serial(async () => {
+        if (working || host.shutdown.aborted) return
+        working = true
+        const { registerWorker } = await import('./jobs/runtime.ts')
+        for (const def of defs) await registerWorker(host, { ...def, options: { localConcurrency: 1, ...polling } })
+      }),
+    stop: () =>
+      serial(async () => {
+        if (!working) return
+        working = false
+        for (const def of defs) await host.boss.offWork(def.queue)
+      }),
   }
 }
 

@@ -3,11 +3,18 @@
  * `startTenure` in worker mode, with the configuration and the resolved targets the parent sends
  * over IPC. It lives as long as the parent: when the IPC channel closes (the parent stopped, or
  * was killed with -9) it stops on its own, so it never stays behind as an orphan.
+ *
+ * It also stops when there is nothing to do: after `workers.idleStopSeconds` with no job running
+ * and none fetched it tells the parent ({ type: 'idle' }), which asks it to stop and starts a new
+ * one when work comes (docs/operations.md "Process model"). Nothing it holds in memory is work
+ * still to do: every wait (a timer, a retry, a clean-up waiting for cut-offs, the limiter) is a
+ * pg-boss job, queued or running, and a running one keeps it busy.
  */
 import type { Config } from './config/index.ts'
 import { createLogger } from './log.ts'
+import { ignoreForIdleness, jobActivity } from './jobs/runtime.ts'
 import { startTenure, type Running } from './main.ts'
-import { fromWire, type ResolvedTargets } from './worker-process.ts'
+import { fromWire, SERVE_HOUSEKEEPING_QUEUES, type ResolvedTargets } from './worker-process.ts'
 
 let running: Running | undefined
 let stopping: Promise<void> | undefined
@@ -24,6 +31,27 @@ const stop = (reason: string) => {
   return stopping
 }
 
+/**
+ * Says { type: 'idle' } once, when no job has run or been fetched for `seconds` since it was ready
+ * (0: never). The parent answers with 'stop'; a job fetched meanwhile finishes first (the stop is graceful).
+ */
+function watchIdleness(seconds: number): void {
+  if (!(seconds > 0)) return
+  const readyAt = Date.now()
+  const limitMs = seconds * 1000
+  const timer = setInterval(
+    () => {
+      const a = jobActivity()
+      const idleMs = Math.min(a.idleMs, Date.now() - readyAt)
+      if (stopping || a.active > 0 || idleMs < limitMs) return
+      clearInterval(timer)
+      void send({ type: 'idle', idleMs, jobs: a.jobs })
+    },
+    Math.min(1000, limitMs / 4),
+  )
+  timer.unref()
+}
+
 process.on('message', (raw: unknown) => {
   const m = raw as { type?: string; id?: number; config?: unknown; targets?: unknown; logLevel?: string }
   if (m.type === 'start' && !running) {
@@ -32,10 +60,13 @@ process.on('message', (raw: unknown) => {
         const config = fromWire(m.config) as Config
         budgetMs = config.server.shutdownTimeoutSeconds * 1000
         const log = createLogger({ level: m.logLevel ?? config.log.level, format: config.log.format, base: { process: 'worker' } })
+        ignoreForIdleness(SERVE_HOUSEKEEPING_QUEUES)
         running = await startTenure({ config, mode: 'worker', log, targets: fromWire(m.targets) as ResolvedTargets })
         if (stopping) return
         // The systems' facts: `tenure serve` answers the API from them without loading a provisioner.
-        await send({ type: 'ready', facts: running.registry.facts() })
+        // The queues it works: `tenure serve` looks for due jobs in them while it is stopped.
+        await send({ type: 'ready', facts: running.registry.facts(), queues: jobActivity().queues })
+        watchIdleness(config.workers.idleStopSeconds)
       } catch (err) {
         await send({ type: 'failed', message: err instanceof Error ? err.message : String(err) })
         process.exit(1)

@@ -138,6 +138,15 @@ export const workersSchema = z
       .describe(
         "`tenure serve`'s worker process runs at this niceness above the serve process's (Linux/macOS `nice`; 0 = the same priority). When both want the CPU, the operating system runs the webhook acknowledgements first; the work still gets its share (at 5, about a quarter of a contended core) and all of an idle one.",
       ),
+    idleStopSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(60)
+      .describe(
+        "`tenure serve` only (not with workers.inProcess; `tenure worker` never stops). Its worker process stops after this many seconds with no job running and none fetched, and starts again when there is work: at once when a webhook delivery is stored, and within about queue.pollingIntervalSeconds when a job comes due (a timer, a retry, a cron schedule, a job an API action queued). An idle `tenure serve` is then one process. Meanwhile the HTTP process runs the minute-by-minute housekeeping (audit head checkpoints, the emergency off-boarding expiry sweep). 0: the worker process runs for as long as serve does.",
+      ),
     concurrency: z.number().int().min(1).max(200).default(8).describe('Jobs in flight per system queue in this process (unless workers.systemConcurrency names the system).'),
     systemConcurrency: z
       .record(z.string(), z.number().int().min(1).max(200))

@@ -13,7 +13,8 @@ import { ApiError, errorHandler } from './errors.ts'
 
 export interface ReadinessCheck {
   name: string
-  check(): Promise<void>
+  /** Throws when not ready; may say how it is (shown as `detail`). */
+  check(): Promise<void | string>
 }
 
 export interface Mount {
@@ -78,8 +79,8 @@ export function createApp(options: AppOptions): Express {
     const results = await Promise.all(
       options.readiness.map(async (c) => {
         try {
-          await withTimeout(c.check(), 2000)
-          return { name: c.name, ok: true as const }
+          const detail = await withTimeout(c.check(), 2000)
+          return { name: c.name, ok: true as const, ...(typeof detail === 'string' ? { detail } : {}) }
         } catch (err) {
           return { name: c.name, ok: false as const, error: (err as Error).message }
         }

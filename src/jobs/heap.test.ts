@@ -8,7 +8,7 @@ test('when the operator set no heap flag, then the worker process gets the young
 })
 
 test("when the operator set a heap flag on the parent's command line or in NODE_OPTIONS, then that one is left to the operator's value", () => {
-  assert.deepEqual(workerHeapFlags(['--max-semi-space-size=64'], ''), ['--heap-growing-percent=100'])
+  assert.deepEqual(workerHeapFlags(['--max-semi-space-size=64'], ''), ['--heap-growing-percent=25'])
   assert.deepEqual(workerHeapFlags([], '--max_semi_space_size=1 --heap-growing-percent=30'), [])
 })
 

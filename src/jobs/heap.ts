@@ -15,10 +15,20 @@ import vm from 'node:vm'
  *
  * - `--max-semi-space-size=16`: a young generation of at most 32 MB. Smaller semi-spaces mean
  *   more scavenges, and objects that live across a job's await get copied and promoted more:
- *   4 MB cost the worker process about 13 % more CPU in a layoff, 16 MB nothing measurable.
- * - `--heap-growing-percent=100`: a full collection when the old generation has doubled since
- *   what was live after the last one (V8's own factor goes up to 4 on a fast machine). It is no
- *   limit: a larger live set just grows the heap, unlike `--max-old-space-size`.
+ *   4 MB cost the worker process about 13 % more CPU in a layoff, 16 MB nothing measurable. 8 MB
+ *   with the growing factor below took 13 MB more off the peak with 10,000 leavers in flight
+ *   (99 MB of anonymous memory instead of 113) but the worker process's CPU over a 100-leaver
+ *   layoff went from 12.5-15.1 s (16 MB and 100 %) to 14.9-15.6 s (docs/benchmarks.md, "What
+ *   misses", memory, 2026-12-07), so it was not taken.
+ * - `--heap-growing-percent=25`: a full collection when the old generation has grown by a
+ *   quarter since what was live after the last one (V8's own factor goes up to 4 on a fast
+ *   machine, 100 % was the previous setting). The worker's old space holds about 27-31 MB live
+ *   and, with 100, kept 62 MB committed under 10,000 leavers in flight; with 25, 35 MB
+ *   (same wave): 112.6 MB of anonymous memory at the peak of 10,000 in flight instead of
+ *   141.6. More full collections (about twice as many, each 20-40 ms at this size), and the
+ *   worker process's CPU over a 100-leaver layoff 13.3 / 14.9 s against 15.1 / 13.2 / 12.5 s with
+ *   100: within the noise of the shared machine. It is no limit: a larger live set just grows the heap, unlike
+ *   `--max-old-space-size`.
  *
  * An operator's choice wins: a flag already given to the parent (its command line, which the
  * child inherits after these, or NODE_OPTIONS, which the child reads too) is not set here. The
@@ -27,7 +37,7 @@ import vm from 'node:vm'
  *
  * `tenure worker` runs the same work, and bin/tenure.js starts it with the same flags.
  */
-export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=16', '--heap-growing-percent=100']
+export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=16', '--heap-growing-percent=25']
 
 /**
  * V8 heap flags for the HTTP process of `tenure serve` (bin/tenure.js starts it with them, bench/
@@ -38,13 +48,19 @@ export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=16',
  * at once it peaked at 340 MB of RSS for about 40 MB live (docs/benchmarks.md, "What misses",
  * memory). A request's garbage dies within the request, so a young generation of 8 MB (4 MB
  * semi-spaces) collects it as well, in more and shorter scavenges (each well under a
- * millisecond for what an acknowledgement keeps alive).
+ * millisecond for what an acknowledgement keeps alive). What does survive (requests waiting on
+ * the group commit across a scavenge) is promoted, so the old generation fills with garbage at
+ * about 1 MB/s under a burst: `--heap-growing-percent=50` collects it when the old generation has
+ * grown by half over what was live (about 26 MB), where 100 let it reach 54-58 MB committed with
+ * 10,000 leavers posted; 25 halved that again but cost the HTTP process's collections 0.8 s over
+ * 3,000 acknowledgements (12 full collections; +20 % CPU at load 11), which the ack latency
+ * target cannot spare.
  *
  * With `workers.inProcess` the engine runs in this process too: its bursts then scavenge more
  * often (4 MB semi-spaces cost the worker process about 13 % more CPU in a layoff). Such a
  * deployment sets `NODE_OPTIONS=--max-semi-space-size=16`, which wins over these.
  */
-export const SERVE_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=100']
+export const SERVE_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50']
 
 /**
  * This process's node flags less those bin/tenure.js added for its role (listed in

@@ -257,3 +257,28 @@ export async function pendingReconcileJob(db: Queryable, schema: string, queue: 
   )
   return pending.rows[0]
 }
+
+/**
+ * Is a job due in one of these queues: waiting, or waiting for its retry, with its start time
+ * passed, and fetchable as pg-boss's fetch would take it (not blocked by a dependency, not
+ * behind a sibling of its key in a key_strict_fifo queue that is running, waiting for a retry or
+ * failed)? `tenure serve` asks every couple of seconds while its worker process is stopped for
+ * idleness (src/worker-process.ts), and starts it when the answer is yes. The conditions are
+ * those of pg-boss 12's fetch (plans.js), so a job the worker process could not fetch does not
+ * start it again and again. SQL: `getQueueStats()` counts what the monitor last stored, not
+ * what is due now; `findJobs(name, { queued })` reads one queue's every queued row, due or not.
+ */
+export async function jobDueIn(db: Queryable, schema: string, queues: string[]): Promise<boolean> {
+  if (queues.length === 0) return false
+  const { rows } = await db.query(
+    `SELECT 1 FROM ${schema}.job j
+      WHERE j.name = ANY($1::text[]) AND j.state < 'active' AND NOT j.blocked AND j.start_after <= ${schema}.job_now()
+        AND (j.policy IS DISTINCT FROM 'key_strict_fifo' OR NOT EXISTS (
+              SELECT 1 FROM ${schema}.job b
+               WHERE b.name = j.name AND b.singleton_key = j.singleton_key AND b.id <> j.id
+                 AND b.state IN ('active', 'retry', 'failed') AND b.policy = 'key_strict_fifo'))
+      LIMIT 1`,
+    [queues],
+  )
+  return rows.length > 0
+}

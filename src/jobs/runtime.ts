@@ -44,6 +44,38 @@ export interface WorkerHost {
 }
 
 /**
+ * What the job workers of this process have been doing: the worker process of `tenure serve`
+ * stops itself after `workers.idleStopSeconds` with none running and none fetched
+ * (src/worker-entry.ts), and tells `tenure serve` which queues it works, so that serve starts it
+ * again when one of them has a job due (src/worker-process.ts).
+ */
+const activity = { active: 0, lastAt: Date.now(), jobs: 0, queues: new Set<string>(), ignored: new Set<string>() }
+
+/**
+ * Jobs of these queues do not count as activity (the minute-by-minute housekeeping `tenure serve`
+ * works itself while its worker process is stopped: counted, a cron job every minute would keep
+ * the worker process from ever being idle for a minute).
+ */
+export function ignoreForIdleness(queues: Iterable<string>): void {
+  for (const q of queues) activity.ignored.add(q)
+}
+
+export interface JobActivity {
+  /** Handlers running now. */
+  active: number
+  /** Since the last handler started or finished (0 while one runs). */
+  idleMs: number
+  /** Jobs run since the process started. */
+  jobs: number
+  /** The queues this process works (every registerWorker call). */
+  queues: string[]
+}
+
+export function jobActivity(): JobActivity {
+  return { active: activity.active, idleMs: activity.active > 0 ? 0 : Date.now() - activity.lastAt, jobs: activity.jobs, queues: [...activity.queues] }
+}
+
+/**
  * Starts `localConcurrency` workers on the queue, each fetching one job at a time.
  *
  * Each is its own `work()` with `localConcurrency: 1`, so a handler knows its worker and, when it
@@ -57,6 +89,7 @@ export interface WorkerHost {
 export async function registerWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>): Promise<string> {
   const { localConcurrency = 1, ...rest } = def.options ?? {}
   const ids: string[] = []
+  activity.queues.add(def.queue)
   for (let i = 0; i < localConcurrency; i++) {
     // The id is known only once work() returns; a job fetched before that just waits one interval.
     const self: { id?: string } = {}
@@ -69,42 +102,57 @@ export async function registerWorker<S extends z.ZodType>(host: WorkerHost, def:
 }
 
 async function startWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, workOptions: WorkOptions, fetchAgain: () => void): Promise<string> {
-  const { boss, log, metrics } = host
+  const { boss } = host
   const options: WorkOptions = { batchSize: 1, ...workOptions }
   return boss.work(def.queue, options, async (jobs: Job<unknown>[]) => {
-    if (jobs.length > 0) fetchAgain()
-    for (const job of jobs) {
-      const data = job.data as { correlationId?: unknown } | null
-      const correlationId = typeof data?.correlationId === 'string' ? data.correlationId : job.id
-      const attempt = ((job as { retryCount?: number }).retryCount ?? 0) + 1
-      const jobLog = log.child({ jobId: job.id, queue: def.queue, attempt, correlationId })
-      const parsed = def.schema.safeParse(job.data)
-      const end = metrics.duration.startTimer({ queue: def.queue })
-      if (!parsed.success) {
-        metrics.outcomes.inc({ queue: def.queue, outcome: 'invalid' })
-        jobLog.error({ issues: parsed.error.issues.slice(0, 5) }, 'job payload failed validation')
-        end()
-        throw new InvalidPayloadError(`invalid payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
-      }
-      try {
-        const result = await def.handler(parsed.data, {
-          jobId: job.id,
-          queue: def.queue,
-          attempt,
-          correlationId,
-          log: jobLog,
-          signal: host.shutdown,
-        })
-        metrics.outcomes.inc({ queue: def.queue, outcome: 'completed' })
-        return result
-      } catch (err) {
-        metrics.outcomes.inc({ queue: def.queue, outcome: 'failed' })
-        jobLog.warn({ err: serializeError(err) }, 'job failed')
-        throw err
-      } finally {
-        end()
-      }
+    if (jobs.length === 0) return undefined
+    fetchAgain()
+    if (activity.ignored.has(def.queue)) return runJobs(host, def, jobs)
+    activity.active += 1
+    activity.jobs += jobs.length
+    activity.lastAt = Date.now()
+    try {
+      return await runJobs(host, def, jobs)
+    } finally {
+      activity.active -= 1
+      activity.lastAt = Date.now()
     }
-    return undefined
   })
+}
+
+async function runJobs<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, jobs: Job<unknown>[]): Promise<unknown> {
+  const { log, metrics } = host
+  for (const job of jobs) {
+    const data = job.data as { correlationId?: unknown } | null
+    const correlationId = typeof data?.correlationId === 'string' ? data.correlationId : job.id
+    const attempt = ((job as { retryCount?: number }).retryCount ?? 0) + 1
+    const jobLog = log.child({ jobId: job.id, queue: def.queue, attempt, correlationId })
+    const parsed = def.schema.safeParse(job.data)
+    const end = metrics.duration.startTimer({ queue: def.queue })
+    if (!parsed.success) {
+      metrics.outcomes.inc({ queue: def.queue, outcome: 'invalid' })
+      jobLog.error({ issues: parsed.error.issues.slice(0, 5) }, 'job payload failed validation')
+      end()
+      throw new InvalidPayloadError(`invalid payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
+    }
+    try {
+      const result = await def.handler(parsed.data, {
+        jobId: job.id,
+        queue: def.queue,
+        attempt,
+        correlationId,
+        log: jobLog,
+        signal: host.shutdown,
+      })
+      metrics.outcomes.inc({ queue: def.queue, outcome: 'completed' })
+      return result
+    } catch (err) {
+      metrics.outcomes.inc({ queue: def.queue, outcome: 'failed' })
+      jobLog.warn({ err: serializeError(err) }, 'job failed')
+      throw err
+    } finally {
+      end()
+    }
+  }
+  return undefined
 }

@@ -60,3 +60,20 @@ test('when tenure worker runs, then it runs with the worker heap flags, as the w
     await setup.cleanup()
   }
 })
+
+test('when tenure worker is sent SIGTERM while it is still starting, then it finishes starting, stops cleanly and exits 0', async () => {
+  const setup = await prepareServe('startsignal', SECRET)
+  const worker = runTenure(['worker'], setup.env)
+  try {
+    // The first line it logs: the database, the queue and the workers are not up yet.
+    await worker.waitFor(/configuration loaded/, 120_000)
+    worker.child.kill('SIGTERM')
+    assert.deepEqual(await worker.exited, { code: 0, signal: null })
+    const logged = worker.stdout() + worker.stderr()
+    assert.match(logged, /signal received while starting: stopping once started/)
+    assert.match(logged, /shutdown complete/)
+  } finally {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL')
+    await setup.cleanup()
+  }
+})

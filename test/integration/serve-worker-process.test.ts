@@ -1,14 +1,17 @@
 /**
  * `tenure serve`, as a newcomer runs it, applies the work in a worker process of its own
  * (src/worker-process.ts, docs/operations.md "Process model"): the HTTP process only
- * acknowledges. The real command, a real PostgreSQL, real signals.
+ * acknowledges. It stops while there is no work and starts again when there is. The real
+ * command, a real PostgreSQL, real signals.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { appendFileSync, readFileSync } from 'node:fs'
+import { PgBoss } from 'pg-boss'
 import { getPriority } from 'node:os'
 import { SERVE_HEAP_FLAGS, WORKER_HEAP_FLAGS } from '../../src/jobs/heap.ts'
 import { prepareServe, type Spawned } from '../helpers/process.ts'
+import { signStandardWebhook } from '../../src/hr/index.ts'
 
 const SECRET = `whsec_${Buffer.from('worker-process-test-secret-32!!!').toString('base64')}`
 
@@ -89,6 +92,82 @@ test('when tenure serve runs, then the work is applied in a worker process it su
     await again.exited
     await waitUntil('the orphaned worker process to exit', () => !alive(third), 15_000)
   } finally {
+    await setup.cleanup()
+  }
+})
+
+/** The lines of a serve's JSON log with this message, parsed. */
+function logLines(run: Spawned, msg: string): Array<Record<string, unknown>> {
+  return (run.stdout() + run.stderr())
+    .split('\n')
+    .filter((l) => l.includes(`"msg":"${msg}`))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+test('when tenure serve sits idle past workers.idleStopSeconds, then its worker process stops (serve stays ready) and starts again for a delivery and for a job that comes due', async () => {
+  const setup = await prepareServe('workerondemand', SECRET)
+  appendFileSync(setup.env.TENURE_CONFIG!, 'workers: { idleStopSeconds: 2, cleanupSettleSeconds: 0 }\n')
+  const { pool } = setup
+  const state = async (id: string) => (await pool.query<{ state: string }>(`SELECT state FROM employees WHERE external_id = $1`, [id])).rows[0]?.state
+  const readyz = async (url: string) => {
+    const res = await fetch(`${url}/readyz`)
+    return { status: res.status, workers: ((await res.json()) as { checks: Array<{ name: string; ok: boolean; detail?: string }> }).checks.find((c) => c.name === 'workers') }
+  }
+  let boss: PgBoss | undefined
+  try {
+    const serve = setup.serve()
+    const [, url] = await serve.waitFor(/Tenure is listening on (http:\/\/[\d.]+:\d+)/, 120_000)
+    const idleStops = () => logLines(serve, 'worker process stopped for idleness').length
+    const starts = () => logLines(serve, 'worker process starting on demand').map((l) => l.reason)
+    assert.equal(await setup.hire(url!, 'OD1', { firstName: 'On', lastName: 'Demand' }, 'msg_OD1'), 202)
+    await waitUntil('the joiner to become active', async () => (await state('OD1')) === 'active')
+
+    // Idle: the worker process goes, serve stays ready and says why. The housekeeping cron queues
+    // every minute (here a sweep every 0.5 s) does not count as work: it would keep it up forever.
+    const [first] = workerPids(serve)
+    boss = new PgBoss({ connectionString: setup.env.DATABASE_URL, supervise: false, schedule: false })
+    await boss.start()
+    const sweeps = setInterval(() => void boss!.send('offboarding.expire', {}).catch(() => undefined), 500)
+    try {
+      await waitUntil('the worker process to stop for idleness', () => idleStops() >= 1 && !alive(first!), 60_000)
+    } finally {
+      clearInterval(sweeps)
+    }
+    assert.deepEqual(await readyz(url!), { status: 200, workers: { name: 'workers', ok: true, detail: 'idle: starts on demand' } })
+    assert.equal(logLines(serve, 'worker process exited; restarting it').length, 0, 'an idle stop is not a crash')
+
+    // A delivery starts it at once, and the leaver is cut off.
+    const body = Buffer.from(JSON.stringify({ type: 'employee.terminated', timestamp: new Date().toISOString(), data: { employeeId: 'OD1', effectiveAt: new Date().toISOString(), voluntary: 'involuntary', immediate: true } }))
+    const res = await fetch(`${url}/webhooks/hr/generic`, { method: 'POST', headers: { 'content-type': 'application/json', ...signStandardWebhook(body, SECRET, new Date(), 'msg_OD1_leaves') }, body })
+    assert.equal(res.status, 202)
+    await waitUntil('the leaver to be off-boarded', async () => (await state('OD1')) === 'offboarded', 60_000)
+    assert.equal(starts()[0], 'delivery', 'the delivery started it')
+    const second = workerPids(serve).at(-1)!
+    assert.notEqual(second, first)
+
+    // Idle again; then a job queued for later (a timer, a retry) starts it when it comes due.
+    await waitUntil('the second worker process to stop for idleness', () => idleStops() >= 2 && !alive(second), 60_000)
+    const before = starts().length
+    // The housekeeping cron queues every minute is worked by serve itself meanwhile: it starts nothing.
+    const sweep = await boss.send('offboarding.expire', {})
+    assert.ok(sweep)
+    await waitUntil('serve to run the expiry sweep', async () => (await boss!.getJobById('offboarding.expire', sweep))?.state === 'completed', 30_000)
+    assert.equal(starts().length, before, 'the minute-by-minute housekeeping does not start the worker process')
+    const id = await boss.send('diagnostics.probe', { note: 'due later' }, { startAfter: 3 })
+    assert.ok(id)
+    await new Promise((r) => setTimeout(r, 1500))
+    assert.equal(starts().length, before, 'a job not yet due starts nothing')
+    await waitUntil('the due job to be run', async () => (await boss!.getJobById('diagnostics.probe', id))?.state === 'completed', 60_000)
+    assert.equal(starts()[before], 'due jobs', 'the due job started it')
+    assert.equal((await readyz(url!)).status, 200)
+    // Three worker processes ran the one configuration serve started with: one config.loaded entry.
+    const loaded = await pool.query(`SELECT 1 FROM (SELECT action FROM audit_events UNION ALL SELECT action FROM audit_pending) a WHERE action = 'config.loaded'`)
+    assert.equal(loaded.rowCount, 1, 'a worker process that starts on demand does not record the configuration again')
+
+    serve.child.kill('SIGTERM')
+    assert.equal((await serve.exited).code, 0)
+  } finally {
+    await boss?.stop({ graceful: false, close: true }).catch(() => undefined)
     await setup.cleanup()
   }
 })
