@@ -32,10 +32,14 @@ export interface JoinerCaseSystemWrite {
 
 /**
  * Insert or update the joiner case with its systems, in one statement; a closed or cancelled case
- * is final (the conditional upsert skips it, and its systems with it). Systems not in `systems`
- * leave the case (a system the policy no longer grants). Returns the case id when written.
+ * is final (the conditional upsert skips it, and its systems with it). Of `systems`, the rows
+ * written are those named in `changed` (every one when it is undefined) and any the case has no
+ * row for yet (a new case, a system added, a row an older build never wrote); the others are not
+ * touched, so no new tuple and no SLA-waiver trigger for them (src/lifecycle/projections.ts
+ * changedJoinerSystems decides what changed). Systems not in `systems` leave the case (a system
+ * the policy no longer grants), changed or not. Returns the case id when written.
  */
-export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWrite, systems: JoinerCaseSystemWrite[]): Promise<string | undefined> {
+export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWrite, systems: JoinerCaseSystemWrite[], changed?: ReadonlySet<string>): Promise<string | undefined> {
   const { rows } = await db.query<{ id: string }>({
     // Named: prepared once per connection (parsed and planned on every transition otherwise).
     name: 'tenure-upsert-joiner-case',
@@ -51,8 +55,9 @@ export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWr
      ), sys AS (
        INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, provisioned_at, attempts, last_error, updated_at)
        SELECT up.id, s.system, s.status, s.account_id, s.deadline_at, s.provisioned_at, s.attempts, s.last_error, now()
-         FROM up, unnest($11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::int[], $17::jsonb[])
-           AS s (system, status, account_id, deadline_at, provisioned_at, attempts, last_error)
+         FROM up, unnest($11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::int[], $17::jsonb[], $18::boolean[])
+           AS s (system, status, account_id, deadline_at, provisioned_at, attempts, last_error, changed)
+        WHERE s.changed OR NOT EXISTS (SELECT 1 FROM case_systems cs WHERE cs.case_id = up.id AND cs.system = s.system)
        ON CONFLICT (case_id, system) DO UPDATE SET
          status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
          provisioned_at = EXCLUDED.provisioned_at, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, updated_at = now()
@@ -78,6 +83,7 @@ export async function upsertJoinerCaseWithSystems(db: Queryable, c: JoinerCaseWr
       systems.map((s) => s.provisionedAt),
       systems.map((s) => s.attempts),
       systems.map((s) => (s.lastError ? JSON.stringify(s.lastError) : null)),
+      systems.map((s) => changed === undefined || changed.has(s.system)),
     ],
   })
   return rows[0]?.id
@@ -130,11 +136,16 @@ export interface LeaverCaseWritten {
 
 /**
  * Insert or update the leaver case of a generation (a closed case reopened counts once more) and
- * every one of its systems, in one statement, returning what was stored before: every part of a
- * WITH reads the snapshot from before the statement. Row-level SLA-waiver triggers still fire per
- * row (the case_systems refresh trigger runs at the end of the statement, after both writes).
+ * its systems, in one statement, returning what was stored before: every part of a WITH reads the
+ * snapshot from before the statement. Of `systems`, the rows written are those named in `changed`
+ * (every one when it is undefined) and any the case has no row for yet (a new case, a system added,
+ * a case whose rows an older build never wrote); the others are not touched, so no new tuple and no
+ * trigger for them (src/lifecycle/projections.ts changedLeaverSystems decides what changed).
+ * Row-level SLA-waiver triggers fire per written row (the case_systems refresh trigger runs at the
+ * end of the statement, after both writes; the case row's own trigger recomputes its deadline from
+ * the stored systems, which an untouched row does not move).
  */
-export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWrite, systems: LeaverCaseSystemWrite[]): Promise<LeaverCaseWritten> {
+export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWrite, systems: LeaverCaseSystemWrite[], changed?: ReadonlySet<string>): Promise<LeaverCaseWritten> {
   const { rows } = await db.query<{ id: string; previous_deadline: Date | null; verified_before: Array<{ system: string; verified_at: string | null }> }>({
     // Named: prepared once per connection (parsed and planned on every transition otherwise).
     name: 'tenure-upsert-leaver-case',
@@ -154,8 +165,9 @@ export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWr
      ), sys AS (
        INSERT INTO case_systems (case_id, system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, updated_at)
        SELECT up.id, s.system, s.status, s.account_id, s.deadline_at, s.cutoff_at, s.verified_at, s.cleanup_at, s.attempts, s.last_error, s.residual, s.waiting_on, now()
-         FROM up, unnest($12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::int[], $20::jsonb[], $21::jsonb[], $22::text[])
-           AS s (system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on)
+         FROM up, unnest($12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::int[], $20::jsonb[], $21::jsonb[], $22::text[], $23::boolean[])
+           AS s (system, status, account_id, deadline_at, cutoff_at, verified_at, cleanup_at, attempts, last_error, residual, waiting_on, changed)
+        WHERE s.changed OR NOT EXISTS (SELECT 1 FROM known WHERE known.system = s.system)
        ON CONFLICT (case_id, system) DO UPDATE SET
          status = EXCLUDED.status, account_id = EXCLUDED.account_id, deadline_at = EXCLUDED.deadline_at,
          cutoff_at = EXCLUDED.cutoff_at, verified_at = EXCLUDED.verified_at, cleanup_at = EXCLUDED.cleanup_at,
@@ -188,6 +200,7 @@ export async function upsertLeaverCaseWithSystems(db: Queryable, c: LeaverCaseWr
       systems.map((s) => (s.lastError ? JSON.stringify(s.lastError) : null)),
       systems.map((s) => JSON.stringify(s.residual)),
       systems.map((s) => s.waitingOn),
+      systems.map((s) => changed === undefined || changed.has(s.system)),
     ],
   })
   const row = rows[0]!

@@ -273,9 +273,10 @@ async function applyLocked(
   // The snapshot before this event tells which rows cannot change (a settled joiner case, a leaver
   // case that never existed, an account row as it was), so those statements and rows are not sent.
   const prior = row.snapshot ? before.context : undefined
-  // Rows are compared with the context before only when this build's machine wrote it: an upgraded
-  // snapshot's rows were projected by the older build and are all written again.
-  const accountsBefore = row.machine_version === machineVersion ? prior : undefined
+  // Rows (employee_accounts, case_systems) are compared with the context before only when this
+  // build's machine wrote it: an upgraded snapshot's rows were projected by the older build and are
+  // all written again.
+  const rowsBefore = row.machine_version === machineVersion ? prior : undefined
   await saveEmployeeState(client, {
     id: row.id,
     snapshot: persisted,
@@ -289,9 +290,9 @@ async function applyLocked(
     nextAction: timers[0]?.timer ?? null,
     nextActionAt: timers[0]?.at ?? null,
     machineVersion,
-  }, changedAccountProjections(ctx, accountsBefore))
-  await projectJoinerCase(client, row.id, row.account_key, ctx, now, prior)
-  const leaverCase = await projectLeaverCase(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId }), deps.onRevocationVerified, prior)
+  }, changedAccountProjections(ctx, rowsBefore))
+  await projectJoinerCase(client, row.id, row.account_key, ctx, now, prior, rowsBefore)
+  const leaverCase = await projectLeaverCase(client, row.id, ctx, view, slaMinutes, now, async (kase) => deps.onCaseDeadline?.(client, { ...kase, correlationId }), deps.onRevocationVerified, prior, rowsBefore)
   const residualTasks = await ensureResidualTasks(client, residualTaskInputs(deps.residualOwnerGroup, row, ctx, leaverCase))
   const staleTasks = await closeStaleTasks(
     client,

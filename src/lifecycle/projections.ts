@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto'
 import type { Queryable } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { employeeKeyOf, type LifecycleContext } from '../../state-machines/employee-lifecycle.machine.ts'
-import { joinerCaseView, type CaseView, type JoinerCaseView } from './case-view.ts'
+import { caseView, joinerCaseView, type CaseSystemView, type CaseView, type JoinerCaseView, type JoinerSystemView } from './case-view.ts'
 import type { MachineVersioning } from '../../state-machines/upgrades.ts'
 import { leaverDeadlines, slaDeadline } from '../sla/deadline.ts'
 import { currentSnapshot } from './restore.ts'
 import { employeeSnapshot, upsertEmployeeAccounts, lockEmployeeSnapshot, type AccountProjection } from '../db/employees.ts'
-import { cancelLeaverCase, upsertJoinerCaseWithSystems, upsertLeaverCaseWithSystems } from '../db/cases.ts'
+import { cancelLeaverCase, upsertJoinerCaseWithSystems, upsertLeaverCaseWithSystems, type JoinerCaseSystemWrite, type LeaverCaseSystemWrite } from '../db/cases.ts'
 import { latestManualProvisionTasks, type ResidualTaskInput } from '../db/manual-tasks.ts'
 import { DEFAULT_SLA_MINUTES } from '../policy/index.ts'
 
@@ -65,7 +65,19 @@ export function changedAccountProjections(ctx: LifecycleContext, before?: Lifecy
  * cancelled the row is final: a later mover or leaver of the same generation does not reopen
  * onboarding (the conditional upsert skips it, so settled cases cost one statement).
  */
-export async function projectJoinerCase(db: Queryable, employeeId: string, accountKey: string, ctx: LifecycleContext, now: Date, before?: LifecycleContext): Promise<void> {
+export async function projectJoinerCase(
+  db: Queryable,
+  employeeId: string,
+  accountKey: string,
+  ctx: LifecycleContext,
+  now: Date,
+  before?: LifecycleContext,
+  /**
+   * The context before this event when this build's machine wrote it (its transition wrote the
+   * case_systems rows it shows): only the systems whose rows differ from it are written.
+   */
+  rowsBefore?: LifecycleContext,
+): Promise<void> {
   if (before && joinerCaseSettled(before, ctx)) return
   const joiner = await withManualTasks(db, accountKey, employeeKeyOf(ctx), ctx.generation, joinerCaseView(ctx))
   if (!joiner) return
@@ -81,8 +93,9 @@ export async function projectJoinerCase(db: Queryable, employeeId: string, accou
     (joiner.status === 'open' || joiner.status === 'closed') &&
     now.getTime() > Date.parse(deadline) &&
     joiner.systems.some((s) => s.provisionedAt === undefined || Date.parse(s.provisionedAt) > Date.parse(deadline))
-  // One statement: the case (skipped when already settled) with its systems, and a system the
-  // policy no longer grants (a mover before day one) leaves the onboarding case.
+  const rows = joiner.systems.map((s) => joinerSystemWrite(s, deadline))
+  // One statement: the case (skipped when already settled) with the systems this event changed,
+  // and a system the policy no longer grants (a mover before day one) leaves the onboarding case.
   await upsertJoinerCaseWithSystems(
     db,
     {
@@ -97,16 +110,42 @@ export async function projectJoinerCase(db: Queryable, employeeId: string, accou
       closedAt: settled ? nowIso : null,
       breachedAt: late ? nowIso : null,
     },
-    joiner.systems.map((s) => ({
-      system: s.system,
-      status: s.status,
-      accountId: s.accountId ?? null,
-      deadlineAt: deadline,
-      provisionedAt: s.provisionedAt ?? null,
-      attempts: s.attempts,
-      lastError: s.lastError,
-    })),
+    rows,
+    changedJoinerSystems(rows, ctx, rowsBefore),
   )
+}
+
+/** The case_systems row of one system of the joiner case, as the engine proposes it. */
+function joinerSystemWrite(s: JoinerSystemView, deadline: string | null): JoinerCaseSystemWrite {
+  return {
+    system: s.system,
+    status: s.status,
+    accountId: s.accountId ?? null,
+    deadlineAt: deadline,
+    provisionedAt: s.provisionedAt ?? null,
+    attempts: s.attempts,
+    lastError: s.lastError,
+  }
+}
+
+/**
+ * The systems whose joiner case_systems rows this event changed (undefined: every system), as
+ * changedLeaverSystems does for the leaver case: the transition that wrote the snapshot before
+ * this event wrote the case's rows in the same transaction, so a system whose row reads the same
+ * before and after has nothing to write (a hire's outcome moves one system; every row rewritten was
+ * a new tuple and two SLA-waiver triggers of migration 0006). Every row is written for a new case
+ * (no joiner case before, or another generation), when the deadline moved (another start date),
+ * and without the context before as this build wrote it (a new employee, an upgraded snapshot);
+ * the statement also writes any system the case has no row for. A manual system is always
+ * written: its row follows its provision task (withManualTasks), which the snapshot does not show.
+ */
+export function changedJoinerSystems(rows: JoinerCaseSystemWrite[], ctx: LifecycleContext, before?: LifecycleContext): Set<string> | undefined {
+  if (!before || before.generation !== ctx.generation || before.enableAt !== ctx.enableAt) return undefined
+  const view = joinerCaseView(before)
+  if (!view) return undefined
+  const deadline = view.startAt ?? null
+  const prior = new Map(view.systems.map((s) => [s.system, JSON.stringify(joinerSystemWrite(s, deadline))]))
+  return new Set(rows.filter((r) => r.system.startsWith('manual:') || prior.get(r.system) !== JSON.stringify(r)).map((r) => r.system))
 }
 
 /**
@@ -212,6 +251,11 @@ export async function projectLeaverCase(
   onVerified?: OnRevocationVerified,
   /** The context before this event: a generation that had no termination has no case to cancel. */
   before?: LifecycleContext,
+  /**
+   * The context before this event when this build's machine wrote it (its transition wrote the
+   * case_systems rows it shows): only the systems whose rows differ from it are written.
+   */
+  rowsBefore?: LifecycleContext,
 ): Promise<{ id: string; deadlineAt: string } | undefined> {
   const t = ctx.termination
   if (!t) {
@@ -224,8 +268,9 @@ export async function projectLeaverCase(
   const caseDeadline = leaverDeadlines(t.effectiveAt, systems.map((s) => s.system), slaMinutes).caseDeadline
   const status = view.case === 'open' ? 'open' : view.case === 'closed' ? 'closed' : new Date(t.effectiveAt) > now ? 'scheduled' : 'open'
   const lateBy = Math.max(0, Math.round((new Date(t.receivedAt).getTime() - new Date(t.effectiveAt).getTime()) / 1000))
+  const rows = systems.map((s) => leaverSystemWrite(s, t.effectiveAt, slaMinutes))
   // One statement: what was stored (the deadline, which systems were verified) and the new case
-  // with its systems (it used to be four: read, upsert, read, upsert).
+  // with the systems this event changed (it used to be four: read, upsert, read, upsert).
   const written = await upsertLeaverCaseWithSystems(
     db,
     {
@@ -241,19 +286,8 @@ export async function projectLeaverCase(
       openedAt: view.openedAt ?? null,
       closedAt: view.case === 'closed' ? (view.closedAt ?? now.toISOString()) : null,
     },
-    systems.map((s) => ({
-      system: s.system,
-      status: s.status,
-      accountId: s.accountId ?? null,
-      deadlineAt: slaDeadline(t.effectiveAt, slaMinutes[s.system] ?? DEFAULT_SLA_MINUTES),
-      cutoffAt: s.revokedAt ?? null,
-      verifiedAt: s.verifiedAt ?? null,
-      cleanupAt: s.cleanedAt ?? null,
-      attempts: s.attempts,
-      lastError: s.lastError,
-      residual: s.residual,
-      waitingOn: s.waitingOn ?? null,
-    })),
+    rows,
+    changedLeaverSystems(rows, ctx, slaMinutes, rowsBefore),
   )
   const caseId = written.id
   const before_ = written.previousDeadline?.toISOString()
@@ -272,4 +306,44 @@ export async function projectLeaverCase(
     }
   }
   return { id: caseId, deadlineAt: new Date(caseDeadline).toISOString() }
+}
+
+/** The case_systems row of one system of the leaver case, as the engine proposes it. */
+function leaverSystemWrite(s: CaseSystemView, effectiveAt: string, slaMinutes: Record<string, number>): LeaverCaseSystemWrite {
+  return {
+    system: s.system,
+    status: s.status,
+    accountId: s.accountId ?? null,
+    // The original deadline: the trigger of migration 0006 extends it by an approved sla_waiver.
+    deadlineAt: slaDeadline(effectiveAt, slaMinutes[s.system] ?? DEFAULT_SLA_MINUTES),
+    cutoffAt: s.revokedAt ?? null,
+    verifiedAt: s.verifiedAt ?? null,
+    cleanupAt: s.cleanedAt ?? null,
+    attempts: s.attempts,
+    lastError: s.lastError,
+    residual: s.residual,
+    waitingOn: s.waitingOn ?? null,
+  }
+}
+
+/**
+ * The systems whose case_systems rows this event changed (undefined: every system). The transition
+ * that wrote the snapshot before this event wrote the case's rows in the same transaction, so a
+ * system whose row reads the same before and after has nothing to write: a leaver's outcome moves
+ * one system, and every row rewritten was a new tuple and two SLA-waiver triggers (migration 0006)
+ * per system. Every row is written for a new case (no termination before, or another generation),
+ * when the deadlines may have moved (another effective moment or another profile, whose policy
+ * gives the SLA budgets), and without the context before as this build wrote it (a new employee,
+ * an upgraded snapshot); the statement also writes any system the case has no row for. A waiver's
+ * deadline is not the engine's to keep: its decision re-proposes the rows it moves
+ * (src/exceptions/store.ts reproposeDeadline), and a row the engine skips keeps what was stored.
+ */
+export function changedLeaverSystems(rows: LeaverCaseSystemWrite[], ctx: LifecycleContext, slaMinutes: Record<string, number>, before?: LifecycleContext): Set<string> | undefined {
+  const t = ctx.termination
+  if (!before || !t || !before.termination || before.generation !== ctx.generation) return undefined
+  if (before.termination.effectiveAt !== t.effectiveAt || JSON.stringify(before.profile) !== JSON.stringify(ctx.profile)) return undefined
+  const prior = new Map(
+    caseView({ value: before.phase, context: before }).systems.map((s) => [s.system, JSON.stringify(leaverSystemWrite(s, t.effectiveAt, slaMinutes))]),
+  )
+  return new Set(rows.filter((r) => prior.get(r.system) !== JSON.stringify(r)).map((r) => r.system))
 }
