@@ -49,7 +49,7 @@ type Step = (typeof STEPS)[number]
 export function stepOf(sql: string): Step {
   const s = sql.replace(/\s+/g, ' ').trim()
   if (/^(BEGIN|COMMIT|ROLLBACK|SET )/i.test(s)) return 'begin/commit'
-  if (/audit_chain_head|audit_events|audit_pending/i.test(s)) return 'audit'
+  if (/audit_chain_head|audit_events|audit_pending|audit_seal_pending/i.test(s)) return 'audit'
   if (/pgboss|case_escalations/i.test(s)) return 'enqueue'
   if (/UPDATE employees SET/i.test(s)) return 'persist'
   if (/FROM employees|INTO employees/i.test(s) && !/employee_accounts/i.test(s)) return 'lock+restore'
@@ -66,6 +66,8 @@ interface Phase {
   cpuMicros: number
   /** CPU time of the PostgreSQL backends on this database (user + system), µs; undefined where /proc is not readable. */
   pgCpuMicros?: number
+  /** What pg_stat_statements counted over the phase, per statement (only with `--pg-statements`). */
+  pgStatements?: StatementTotals
 }
 const newPhase = (): Phase => ({ transitions: 0, statements: new Map(), texts: new Map(), ms: 0, cpuMicros: 0 })
 
@@ -92,6 +94,73 @@ function pgCpuSince(before: Map<number, number> | undefined, after: Map<number, 
   for (const [pid, t] of after) total += t - (before.get(pid) ?? 0)
   return total
 }
+/** pg_stat_statements' totals per statement of this database: execution (and planning) ms, calls, WAL bytes. */
+type StatementTotals = Map<string, { query: string; calls: number; ms: number; walBytes: number }>
+
+/**
+ * A reading of pg_stat_statements for this database's top-level statements (every client: the
+ * engine's transactions, the sealer, the driver), or undefined where the server does not load the
+ * extension (`--pg-statements` loads it into the embedded server). The readings' own statements
+ * and /proc's pg_stat_activity look-up are left out.
+ */
+async function pgStatementTotals(pool: pg.Pool): Promise<StatementTotals | undefined> {
+  try {
+    const loaded = await pool.query<{ libs: string }>("SELECT current_setting('shared_preload_libraries') AS libs")
+    if (!/\bpg_stat_statements\b/.test(loaded.rows[0]?.libs ?? '')) return undefined
+    await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+    const { rows } = await pool.query<{ id: string; query: string; calls: string; ms: number; wal: string }>(
+      `SELECT queryid::text AS id, query, calls::text, total_exec_time + total_plan_time AS ms, wal_bytes::text AS wal
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel
+          AND query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%pg_stat_activity%'`,
+    )
+    return new Map(rows.map((r) => [r.id, { query: r.query, calls: Number(r.calls), ms: r.ms, walBytes: Number(r.wal) }]))
+  } catch {
+    return undefined
+  }
+}
+function statementsSince(before: StatementTotals | undefined, after: StatementTotals | undefined): StatementTotals | undefined {
+  if (!before || !after) return undefined
+  const out: StatementTotals = new Map()
+  for (const [id, a] of after) {
+    const b = before.get(id)
+    const d = { query: a.query, calls: a.calls - (b?.calls ?? 0), ms: a.ms - (b?.ms ?? 0), walBytes: a.walBytes - (b?.walBytes ?? 0) }
+    if (d.calls > 0) out.set(id, d)
+  }
+  return out
+}
+
+/** Per transition: PostgreSQL's execution ms and WAL bytes by step, and the costliest statements. */
+export type StatementProfile = ReturnType<typeof statementProfile>
+export function statementProfile(totals: StatementTotals, transitions: number) {
+  const ms = new Map<Step, number>()
+  const wal = new Map<Step, number>()
+  for (const t of totals.values()) {
+    const step = stepOf(t.query)
+    ms.set(step, (ms.get(step) ?? 0) + t.ms)
+    wal.set(step, (wal.get(step) ?? 0) + t.walBytes)
+  }
+  const r2 = (n: number) => Math.round(n * 100) / 100
+  const r3 = (n: number) => Math.round(n * 1000) / 1000
+  const sum = (m: Map<Step, number>) => [...m.values()].reduce((a, b) => a + b, 0)
+  return {
+    execMsPerTransition: r3(sum(ms) / transitions),
+    walBytesPerTransition: Math.round(sum(wal) / transitions),
+    execMsByStep: Object.fromEntries(STEPS.map((s) => [s, r3((ms.get(s) ?? 0) / transitions)])),
+    walBytesByStep: Object.fromEntries(STEPS.map((s) => [s, Math.round((wal.get(s) ?? 0) / transitions)])),
+    top: [...totals.values()]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 8)
+      .map((t) => ({
+        step: stepOf(t.query),
+        execMsPerTransition: r3(t.ms / transitions),
+        callsPerTransition: r2(t.calls / transitions),
+        msPerCall: r3(t.ms / t.calls),
+        walBytesPerCall: Math.round(t.walBytes / t.calls),
+        text: t.query.replace(/\s+/g, ' ').trim().slice(0, 90),
+      })),
+  }
+}
+
 const cpuNow = () => {
   const c = process.cpuUsage()
   return c.user + c.system
@@ -271,6 +340,12 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     return all.length
   }
 
+  // The end of a phase: the audit entries its transactions queued are sealed (the sealer runs
+  // behind the writers), so the phase's PostgreSQL figures include the sealing it caused.
+  const settle = async () => {
+    await sealer?.kick()
+  }
+
   const run = `${Date.now().toString(36)}`
   const ids = Array.from({ length: o.leavers }, (_, i) => `EN-${run}-${i}`)
   const internal = new Map<string, string>()
@@ -282,6 +357,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     // hire
     phase = phases.hire!
     let t0 = performance.now()
+    let st0 = await pgStatementTotals(running.pool)
     let pg0 = await pgBackendCpu(running.pool)
     let c0 = cpuNow()
     await inParallel(ids, o.concurrency, async (id) => {
@@ -293,7 +369,9 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     })
     phases.hire!.ms = performance.now() - t0
     phases.hire!.cpuMicros = cpuNow() - c0
+    await settle()
     phases.hire!.pgCpuMicros = pgCpuSince(pg0, await pgBackendCpu(running.pool))
+    phases.hire!.pgStatements = statementsSince(st0, await pgStatementTotals(running.pool))
     phase = undefined
     const active = await running.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE external_id = ANY($1) AND state = 'active'`, [ids])
     if (active.rows[0]!.n !== ids.length) throw new Error(`${active.rows[0]!.n} of ${ids.length} joiners active after the hire phase`)
@@ -304,6 +382,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     // open: the terminations alone
     phase = phases.open!
     t0 = performance.now()
+    st0 = await pgStatementTotals(running.pool)
     pg0 = await pgBackendCpu(running.pool)
     c0 = cpuNow()
     await inParallel(ids, o.concurrency, async (id) => {
@@ -313,17 +392,22 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
     })
     phases.open!.ms = performance.now() - t0
     phases.open!.cpuMicros = cpuNow() - c0
+    await settle()
     phases.open!.pgCpuMicros = pgCpuSince(pg0, await pgBackendCpu(running.pool))
+    phases.open!.pgStatements = statementsSince(st0, await pgStatementTotals(running.pool))
 
     // drain: every outcome of the leavers
     phase = phases.drain!
     t0 = performance.now()
+    st0 = await pgStatementTotals(running.pool)
     pg0 = await pgBackendCpu(running.pool)
     c0 = cpuNow()
     await inParallel(ids, o.concurrency, (id) => drainEmployee(internal.get(id)!, phases.drain!))
     phases.drain!.ms = performance.now() - t0
     phases.drain!.cpuMicros = cpuNow() - c0
+    await settle()
     phases.drain!.pgCpuMicros = pgCpuSince(pg0, await pgBackendCpu(running.pool))
+    phases.drain!.pgStatements = statementsSince(st0, await pgStatementTotals(running.pool))
     phase = undefined
     t0 = performance.now()
     limiterCalls += await spendTokens()
@@ -352,6 +436,7 @@ export async function engineScenario(db: BenchDatabase, o: { leavers: number; co
         statementsPerTransition: Math.round((total / p.transitions) * 100) / 100,
         cpuMsPerTransition: Math.round(p.cpuMicros / p.transitions / 10) / 100,
         ...(p.pgCpuMicros !== undefined ? { pgCpuMsPerTransition: Math.round(p.pgCpuMicros / p.transitions / 10) / 100 } : {}),
+        ...(p.pgStatements ? { pgStatements: statementProfile(p.pgStatements, p.transitions) } : {}),
         perStep: Object.fromEntries(STEPS.map((s) => [s, Math.round(((p.statements.get(s) ?? 0) / p.transitions) * 100) / 100])),
         topStatements: [...p.texts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([text, n]) => ({ perTransition: Math.round((n / p.transitions) * 100) / 100, text })),
       }

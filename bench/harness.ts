@@ -16,6 +16,7 @@ import { startEmbedded } from '../src/db/embedded.ts'
 import { validateConfig } from '../src/config/load.ts'
 import type { ConfigInput } from '../src/config/index.ts'
 import { fork, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { buildRegistry, type Registry } from '../provisioners/registry.ts'
 import { silentLogger } from '../src/log.ts'
@@ -52,14 +53,20 @@ export interface BenchDatabase {
   stop(): Promise<void>
 }
 
-/** DATABASE_URL when set, else an embedded PostgreSQL in a temporary folder (like `npm test`). */
-export async function openBenchDatabase(): Promise<BenchDatabase> {
+/**
+ * DATABASE_URL when set, else an embedded PostgreSQL in a temporary folder (like `npm test`).
+ * `statements`: the embedded server loads pg_stat_statements (`--pg-statements`), so the engine
+ * scenario can say where PostgreSQL's time goes; a DATABASE_URL server needs it in its own
+ * shared_preload_libraries.
+ */
+export async function openBenchDatabase(options: { statements?: boolean } = {}): Promise<BenchDatabase> {
   let url = process.env.DATABASE_URL
   let stop = async () => {}
   let embedded = false
   if (!url) {
     const dir = await mkdtemp(path.join(tmpdir(), 'tenure-bench-'))
-    const db = await startEmbedded({ dataDir: dir, log: silentLogger })
+    const settings = options.statements ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' } : undefined
+    const db = await startEmbedded({ dataDir: dir, log: silentLogger, ...(settings ? { settings } : {}) })
     url = db.url
     embedded = true
     let stopped = false
@@ -147,7 +154,7 @@ export interface BenchTenureOptions {
 /** Extra node flags for the Tenure process (bench/run.ts sets --cpu-prof here when asked). */
 export const tenureProcess = { execArgv: [] as string[] }
 /** Settings `bench/run.ts` chooses per run (quick mode shortens the clean-up settle window). */
-export const benchSettings: { cleanupSettleSeconds?: number; hrEventConcurrency?: number; inProcessWorkers?: boolean; systemConcurrency?: Record<string, number> } = {}
+export const benchSettings: { cleanupSettleSeconds?: number; hrEventConcurrency?: number; inProcessWorkers?: boolean; processNice?: number; systemConcurrency?: Record<string, number> } = {}
 
 /** Everything a SIGTERM/SIGINT must take down: Tenure processes, emulators, databases. */
 const cleanups = new Set<() => Promise<void>>()
@@ -210,8 +217,10 @@ async function forkTenure(input: ConfigInput, mode: 'serve' | 'worker' = 'serve'
   // The heap flags bin/tenure.js gives `tenure serve` and `tenure worker` (src/jobs/heap.ts): the
   // memory measured is that of the processes as they run in production.
   const heapFlags = [...(mode === 'serve' ? SERVE_HEAP_FLAGS : WORKER_HEAP_FLAGS)]
+  // TENURE_BENCH_HEAP_LOG=<folder>: both processes write their heap spaces there (bench/heap-sampler.ts).
+  const sampler = process.env.TENURE_BENCH_HEAP_LOG ? [`--import=${new URL('./heap-sampler.ts', import.meta.url).href}`] : []
   const child = fork(TENURE_ENTRY, [], {
-    execArgv: ['--expose-gc', ...heapFlags, ...tenureProcess.execArgv],
+    execArgv: ['--expose-gc', ...heapFlags, ...sampler, ...tenureProcess.execArgv],
     env: { ...process.env, TENURE_BENCH_CONFIG: JSON.stringify(input), TENURE_BENCH_MODE: mode, TENURE_HEAP_FLAGS: heapFlags.join(' ') },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -273,6 +282,7 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
         ...(benchSettings.systemConcurrency !== undefined ? { systemConcurrency: benchSettings.systemConcurrency } : {}),
         // `tenure serve` runs the engine in its worker process; --in-process-workers measures the one-event-loop form.
         ...(benchSettings.inProcessWorkers ? { inProcess: true } : {}),
+        ...(benchSettings.processNice !== undefined ? { processNice: benchSettings.processNice } : {}),
         ...options.workers,
       },
     }) as ConfigInput
@@ -280,6 +290,9 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
   let currentLimits = options.rateLimits ?? {}
   const extraWorkers = new Set<TenureChild>()
   const pool = new pg.Pool({ connectionString: database.url, max: 4 })
+  // An idle client whose backend goes away (a PostgreSQL restart, the server stopped while the pool
+  // closes) emits 'error' on the pool; without a listener that ends the benchmark process.
+  pool.on('error', () => undefined)
   let closed = false
   const close = async () => {
     if (closed) return
@@ -302,9 +315,9 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
     databaseUrl: database.url,
     pool,
     registry,
-    memory: (gc = false) => {
+    memory: async (gc = false) => {
       if (!current) throw new Error('Tenure is not running')
-      return current.request<MemorySample>({ type: 'memory', gc }, 'memory')
+      return memorySampleOf(await current.request<TenureMemoryReply>({ type: 'memory', gc }, 'memory'))
     },
     stopTenure: async () => {
       if (current) await stopChild(current)
@@ -346,8 +359,21 @@ export function emulatorKits(e: SandboxEmulators) {
   return { google: e.google.kit, entra: e.entra.kit, slack: e.slack.kit, jira: e.jira.kit, 'scim:sandbox': e.scim.kit } as const
 }
 
-export function setRealisticLatency(e: SandboxEmulators, on: boolean): void {
-  for (const [system, kit] of Object.entries(emulatorKits(e))) kit.setLatency(on ? { medianMs: LATENCY_MEDIAN_MS[system as BenchSystem], sigma: 0.5 } : null)
+/**
+ * The realistic vendor latency on every emulator, or none. With `pair`, each emulator draws from a
+ * sequence seeded by the pair and the system: two leavers given the same pair meet the same
+ * latencies, request by request, in every system (the single scenario's paired measure).
+ */
+export function setRealisticLatency(e: SandboxEmulators, on: boolean, pair?: number): void {
+  for (const [system, kit] of Object.entries(emulatorKits(e))) {
+    const seed = pair === undefined ? {} : { seed: pair * BENCH_SYSTEMS.length + BENCH_SYSTEMS.indexOf(system as BenchSystem) }
+    kit.setLatency(on ? { medianMs: LATENCY_MEDIAN_MS[system as BenchSystem], sigma: 0.5, ...seed } : null)
+  }
+}
+
+/** Requests each emulator has answered so far, per system. */
+export function emulatorRequests(e: SandboxEmulators): Record<BenchSystem, number> {
+  return Object.fromEntries(Object.entries(emulatorKits(e)).map(([system, kit]) => [system, kit.stats.requests])) as Record<BenchSystem, number>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,14 +536,149 @@ export function summarize(values: number[]): Summary {
   }
 }
 
-export interface MemorySample {
-  /** The Tenure deployment's RSS: the serve process plus its worker process when it has one. */
+/**
+ * What one process takes from the machine, in MB, from /proc/<pid>/status and
+ * /proc/<pid>/smaps_rollup (Linux). VmRSS counts every resident page the process maps, including
+ * file-backed pages other processes map too: Node's own binary (about 53 MB resident) is the same
+ * physical pages in every Node process, so summing two processes' RSS counts those pages twice.
+ * PSS (proportional set size, what `smem` reports) divides each shared page by the number of
+ * processes mapping it, so a sum of PSS counts it once, but spread over every mapper on the
+ * machine: the benchmark's own process and any other Node process take their share of Node's
+ * binary out of Tenure's PSS. `anonMB` (RssAnon: heap, malloc, stacks; private to the process,
+ * Tenure's processes are not forked copies of each other) and `fileMB` (RssFile: mapped files)
+ * give the pair as if alone on the machine: see `pairMemory`.
+ */
+export interface ProcessMemory {
+  pid: number
   rssMB: number
+  anonMB: number
+  fileMB: number
+  pssMB: number
+  pssAnonMB: number
+  pssFileMB: number
+  sharedCleanMB: number
+  privateMB: number
+}
+
+export interface MemorySample {
+  /** The Tenure deployment's RSS: VmRSS of the serve process plus that of its worker process when it has one. */
+  rssMB: number
+  /** Sum of the processes' PSS (smaps_rollup Pss): shared pages divided among every process mapping them. */
+  pssMB?: number
+  /**
+   * The processes' anonymous memory plus the file-backed pages counted once (the larger of their
+   * file-backed resident sets: both map the same Node binary and libraries), i.e. what they would
+   * take together were they the only Node processes on the machine. The in-flight target is judged
+   * on this: not on the RSS sum (which counts Node's binary twice), nor on the PSS sum (which
+   * lends part of it to the benchmark's own process and to whatever else runs Node here).
+   */
+  onceMB?: number
+  /** The serve process's V8 heap (its worker process's is not sampled here). */
   heapUsedMB: number
   heapTotalMB: number
+  arrayBuffersMB?: number
+  heapSpacesMB?: Record<string, number>
   /** With a worker process: the two parts of rssMB. */
   serveRssMB?: number
   workerRssMB?: number
+  /** With a worker process: where it is (stopped while idle, src/worker-process.ts). */
+  workerState?: string
+  /** Per process, when /proc could be read. */
+  serve?: ProcessMemory
+  worker?: ProcessMemory
+}
+
+/** What bench/tenure-process.ts answers to { type: 'memory' }: its own figures and the pids to read. */
+export interface TenureMemoryReply {
+  pid: number
+  workerPid?: number
+  workerState?: string
+  rssMB: number
+  heapUsedMB: number
+  heapTotalMB: number
+  arrayBuffersMB?: number
+  externalMB?: number
+  /** The serve process's V8 heap spaces, committed MB (new_space, old_space, large_object_space...). */
+  heapSpacesMB?: Record<string, number>
+}
+
+/**
+ * A sample of the whole deployment from the serve process's reply: /proc is read here, in the
+ * benchmark's process, so the reading costs Tenure nothing, for the serve process and for the
+ * worker process it has now (the pid comes with the reply: the worker can be restarted).
+ */
+export function memorySampleOf(r: TenureMemoryReply): MemorySample {
+  const heap = { ...(r.workerState !== undefined ? { workerState: r.workerState } : {}), heapUsedMB: r.heapUsedMB, heapTotalMB: r.heapTotalMB, ...(r.arrayBuffersMB !== undefined ? { arrayBuffersMB: r.arrayBuffersMB } : {}), ...(r.heapSpacesMB ? { heapSpacesMB: r.heapSpacesMB } : {}) }
+  const serve = readProcessMemory(r.pid)
+  if (!serve) return { rssMB: r.rssMB, ...heap }
+  const worker = readProcessMemory(r.workerPid)
+  const sums = pairMemory(worker ? [serve, worker] : [serve])
+  return { ...sums, ...heap, serve, ...(worker ? { worker, serveRssMB: serve.rssMB, workerRssMB: worker.rssMB } : {}) }
+}
+
+const mbOfKb = (kb: number | undefined) => (kb === undefined || Number.isNaN(kb) ? Number.NaN : Math.round((kb / 1024) * 10) / 10)
+
+/**
+ * The `Key:   N kB` lines of /proc/<pid>/status or /proc/<pid>/smaps_rollup, in kB. Other lines
+ * (the rollup's address-range header, status's `Name:`, `Threads:` and the like) are skipped.
+ */
+export function parseProcKb(text: string): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_][\w()]*):\s+(\d+) kB$/.exec(line.trim())
+    if (m) out[m[1]!] = Number(m[2])
+  }
+  return out
+}
+
+/** One process's figures from the texts of its /proc/<pid>/status and /proc/<pid>/smaps_rollup. */
+export function processMemoryOf(pid: number, statusText: string, smapsRollupText: string): ProcessMemory {
+  const status = parseProcKb(statusText)
+  const rollup = parseProcKb(smapsRollupText)
+  return {
+    pid,
+    rssMB: mbOfKb(status.VmRSS),
+    anonMB: mbOfKb(status.RssAnon),
+    fileMB: mbOfKb(status.RssFile),
+    pssMB: mbOfKb(rollup.Pss),
+    pssAnonMB: mbOfKb(rollup.Pss_Anon),
+    pssFileMB: mbOfKb(rollup.Pss_File),
+    sharedCleanMB: mbOfKb(rollup.Shared_Clean),
+    privateMB: mbOfKb((rollup.Private_Clean ?? Number.NaN) + (rollup.Private_Dirty ?? Number.NaN)),
+  }
+}
+
+/** A process's memory now, or undefined when it is gone or /proc is not there (not Linux). */
+export function readProcessMemory(pid: number | undefined): ProcessMemory | undefined {
+  if (!pid) return undefined
+  try {
+    return processMemoryOf(pid, readFileSync(`/proc/${pid}/status`, 'utf8'), readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10
+
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat (utime and
+ * stime, fields 14 and 15, in clock ticks of 10 ms); undefined when it is gone or not Linux.
+ */
+export function cpuMsOf(pid: number | undefined): number | undefined {
+  if (!pid) return undefined
+  try {
+    const line = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = line.slice(line.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * 10
+  } catch {
+    return undefined
+  }
+}
+
+/** The sums over a deployment's processes: RSS, PSS, and anonymous plus file-backed counted once. */
+export function pairMemory(processes: readonly ProcessMemory[]): { rssMB: number; pssMB: number; onceMB: number } {
+  const sum = (f: (p: ProcessMemory) => number) => round1(processes.reduce((a, p) => a + f(p), 0))
+  return { rssMB: sum((p) => p.rssMB), pssMB: sum((p) => p.pssMB), onceMB: round1(sum((p) => p.anonMB) + Math.max(0, ...processes.map((p) => p.fileMB))) }
 }
 
 export function memoryNow(): MemorySample {
@@ -526,14 +687,25 @@ export function memoryNow(): MemorySample {
   return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) }
 }
 
-/** Sample the Tenure process's memory every `everyMs` until stopped; returns the peak of each figure. */
-export function memoryPeak(t: Pick<BenchTenure, 'memory'>, everyMs = 200): { stop(): Promise<MemorySample> } {
-  const peak: MemorySample = { rssMB: 0, heapUsedMB: 0, heapTotalMB: 0 }
+/**
+ * Sample the Tenure process's memory every `everyMs` until stopped; returns the peak of each figure,
+ * and with `atPeak` the whole sample (per process) at which the judged figure (`onceMB`, else the
+ * RSS sum) was highest.
+ */
+export function memoryPeak(t: Pick<BenchTenure, 'memory'>, everyMs = 200): { stop(): Promise<MemorySample & { atPeak?: MemorySample; samples: number }> } {
+  const peak: MemorySample & { atPeak?: MemorySample; samples: number } = { rssMB: 0, heapUsedMB: 0, heapTotalMB: 0, samples: 0 }
   let pending: Promise<void> = Promise.resolve()
+  const judged = (m: MemorySample) => m.onceMB ?? m.rssMB
   const sample = () =>
     t.memory().then(
       (m) => {
+        peak.samples += 1
+        if (!peak.atPeak || judged(m) > judged(peak.atPeak)) peak.atPeak = m
         peak.rssMB = Math.max(peak.rssMB, m.rssMB)
+        if (m.pssMB !== undefined) peak.pssMB = Math.max(peak.pssMB ?? 0, m.pssMB)
+        if (m.onceMB !== undefined) peak.onceMB = Math.max(peak.onceMB ?? 0, m.onceMB)
+        if (m.serveRssMB !== undefined) peak.serveRssMB = Math.max(peak.serveRssMB ?? 0, m.serveRssMB)
+        if (m.workerRssMB !== undefined) peak.workerRssMB = Math.max(peak.workerRssMB ?? 0, m.workerRssMB)
         peak.heapUsedMB = Math.max(peak.heapUsedMB, m.heapUsedMB)
         peak.heapTotalMB = Math.max(peak.heapTotalMB, m.heapTotalMB)
       },

@@ -198,7 +198,9 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     db,
     prefix: 'scale',
     rateLimits: scaledTenure(limitScale),
-    workers: { cleanupSettleSeconds: o.cleanupSettleSeconds ?? 5 },
+    // idleStopSeconds 0: CPU is read per process id, so serve's worker process must not stop (and
+    // come back under another id) while the leavers are seeded.
+    workers: { cleanupSettleSeconds: o.cleanupSettleSeconds ?? 5, idleStopSeconds: 0 },
   })
   let extra: { pids: number[]; stop(): Promise<void> } | undefined
   try {

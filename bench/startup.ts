@@ -4,8 +4,10 @@
  * (TENURE_FROM_SOURCE=1), with two configurations: the sandbox (`serve --sandbox`, as `npm start`
  * runs it: every system, the emulators in the HTTP process) and one system (Jira only, no
  * notification channel). Each run gets a fresh database on one PostgreSQL (DATABASE_URL or an
- * embedded one). Measured: the time from spawn to /readyz answering 200, and the RSS of the HTTP
- * process and of its worker process after they have sat idle, apart and together. Then, unless
+ * embedded one). Measured: the time from spawn to /readyz answering 200; the RSS of the HTTP
+ * process and of its worker process once start-up has settled (--idle-seconds), apart and together;
+ * then, idle, the RSS of `tenure serve` once its worker process has stopped for lack of work
+ * (workers.idleStopSeconds, its default 60 s; waited for up to 90 s more). Then, unless
  * --no-breakdown, what importing each part costs in a fresh process (compiled, after a forced GC):
  * where the memory goes. Appends the tables to docs/benchmarks.md with the command and load average.
  */
@@ -98,7 +100,20 @@ interface Result {
   readyMs: number
   httpMB: number
   workerMB: number
+  /** `tenure serve` once its worker process stopped for idleness (or, if it did not, both processes). */
+  idleMB: number
+  /** Whether the worker process had stopped when idleMB was read. */
+  workerStopped: boolean
   runtime: string
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 async function once(form: Form, fromSource: boolean): Promise<Result> {
@@ -135,7 +150,15 @@ async function once(form: Form, fromSource: boolean): Promise<Result> {
     // src/worker-process.ts logs the child's pid when it is ready.
     const workerPid = Number(/"pid":(\d+),"restarts":0[^\n]*"worker process ready"/.exec(out)?.[1] ?? Number.NaN)
     const [httpMB, workerMB] = await Promise.all([rssMB(child.pid), rssMB(Number.isNaN(workerPid) ? undefined : workerPid)])
-    return { readyMs, httpMB, workerMB, runtime }
+    // Idle: the worker process stops after workers.idleStopSeconds (default 60 s) with nothing to do.
+    const idleBy = Date.now() + 90_000
+    const stopped = () => out.includes('"worker process stopped for idleness') && !Number.isNaN(workerPid) && !alive(workerPid)
+    while (!stopped() && Date.now() < idleBy) await new Promise((r) => setTimeout(r, 500))
+    const workerStopped = stopped()
+    // What its exit left in the serve process settles too.
+    if (workerStopped) await new Promise((r) => setTimeout(r, 5000))
+    const idleMB = (await rssMB(child.pid)) + (workerStopped ? 0 : await rssMB(workerPid))
+    return { readyMs, httpMB, workerMB, idleMB, workerStopped, runtime }
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
@@ -184,7 +207,10 @@ try {
       )} | ${cell(
         results.map((r) => r.httpMB + r.workerMB),
         'MB',
-      )} |`
+      )} | ${cell(
+        results.map((r) => r.idleMB),
+        'MB',
+      )} | ${results.map((r) => (r.workerStopped ? 'stopped' : 'still running')).join(', ')} |`
       console.log(line)
       rows.push(line)
     }
@@ -227,10 +253,10 @@ const table = [
   '',
   `### Start-up and idle memory of \`tenure serve\`, per process (${startedAt.toISOString().slice(0, 16).replace('T', ' ')}–${new Date().toISOString().slice(11, 16)} UTC, ${os.cpus().length} cores, load average 1/5/15 min ${load(loadAtStart)} at start, ${load(os.loadavg())} at end)`,
   '',
-  `\`${process.env.NODE_OPTIONS ? `NODE_OPTIONS='${process.env.NODE_OPTIONS}' ` : ''}npm run bench:startup -- --runs ${runs} --idle-seconds ${idleSeconds}${values.only ? ` --only ${values.only}` : ''}${values.runtime ? ` --runtime ${values.runtime}` : ''}\`: each run on a fresh database; ready = spawn to /readyz 200; RSS (VmRSS) of the HTTP process and of the worker process it starts, after ${idleSeconds} s idle. Median (each run). Target: idle RSS of \`tenure serve\` ≤ 120 MB.`,
+  `\`${process.env.NODE_OPTIONS ? `NODE_OPTIONS='${process.env.NODE_OPTIONS}' ` : ''}npm run bench:startup -- --runs ${runs} --idle-seconds ${idleSeconds}${values.only ? ` --only ${values.only}` : ''}${values.runtime ? ` --runtime ${values.runtime}` : ''}\`: each run on a fresh database; ready = spawn to /readyz 200; RSS (VmRSS) of the HTTP process and of the worker process it starts, ${idleSeconds} s after ready (just started); idle = RSS of \`tenure serve\` once its worker process has stopped for lack of work (workers.idleStopSeconds, default 60 s; waited for up to 90 s: "still running" = it had not, and idle counts both). Median (each run). Target: idle RSS of \`tenure serve\` ≤ 120 MB.`,
   '',
-  '| configuration | how it runs | runtime logged | ready | HTTP process RSS | worker process RSS | together |',
-  '| --- | --- | --- | --- | --- | --- | --- |',
+  '| configuration | how it runs | runtime logged | ready | just started: HTTP process RSS | worker process RSS | together | idle: `tenure serve` RSS | worker process when idle |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
   '',
   ...(breakdown.length > 0

@@ -3,7 +3,7 @@
  * from the load generator and the emulators so that (1) its RSS and heap are Tenure's alone and
  * (2) the generator's own event-loop work never shows up as Tenure's ack latency.
  *
- * Messages in:  { type: 'memory', gc?: boolean }  → { type: 'memory', sample }
+ * Messages in:  { type: 'memory', gc?: boolean }  → { type: 'memory', sample } (TenureMemoryReply, bench/harness.ts)
  *               { type: 'stop' }                  → { type: 'stopped' }, then exit
  * Message out at start: { type: 'ready', url, workerPid } or { type: 'failed', message }.
  * The config comes as JSON in TENURE_BENCH_CONFIG (a ConfigInput). TENURE_BENCH_MODE=worker runs
@@ -14,18 +14,7 @@ import { validateConfig } from '../src/config/load.ts'
 import type { ConfigInput } from '../src/config/index.ts'
 import { startTenure, type Running } from '../src/main.ts'
 import { silentLogger } from '../src/log.ts'
-import { readFileSync } from 'node:fs'
-
-/** A process's resident set in bytes (Linux /proc), or undefined. */
-function workerRss(pid: number | undefined): number | undefined {
-  if (!pid) return undefined
-  try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
-    return kb ? Number(kb) * 1024 : undefined
-  } catch {
-    return undefined
-  }
-}
+import v8 from 'node:v8'
 
 const send = (message: unknown) => new Promise<void>((resolve) => (process.send ? process.send(message, () => resolve()) : resolve()))
 const mb = (x: number) => Math.round((x / 1048576) * 10) / 10
@@ -48,12 +37,24 @@ process.on('message', (raw: unknown) => {
       gc()
     }
     const m = process.memoryUsage()
-    // `tenure serve` runs its engine in a worker process: the deployment's RSS is both (the RSS
-    // targets are about the whole of `tenure serve`); the heap figures are the serve process's.
-    const worker = workerRss(running?.workerProcess?.pid())
+    // `tenure serve` runs its engine in a worker process: the RSS targets are about the whole of
+    // `tenure serve`, so the benchmark reads both processes' /proc figures (bench/harness.ts,
+    // readProcessMemory) from the pids given here; the heap figures are the serve process's.
+    const heapSpacesMB = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, mb(s.space_size)]))
     void send({
       type: 'memory',
-      sample: { rssMB: mb(m.rss + (worker ?? 0)), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), ...(worker !== undefined ? { serveRssMB: mb(m.rss), workerRssMB: mb(worker) } : {}) },
+      sample: {
+        pid: process.pid,
+        workerPid: running?.workerProcess?.pid(),
+        // Stopped while idle (workers.idleStopSeconds): then the sample is the serve process alone.
+        ...(running?.workerProcess ? { workerState: running.workerProcess.state() } : {}),
+        rssMB: mb(m.rss),
+        heapUsedMB: mb(m.heapUsed),
+        heapTotalMB: mb(m.heapTotal),
+        arrayBuffersMB: mb(m.arrayBuffers),
+        externalMB: mb(m.external),
+        heapSpacesMB,
+      },
     })
   } else if (message.type === 'stop') {
     void stop('benchmark phase done').then(async () => {

@@ -36,7 +36,17 @@ async function findTests(dir: string): Promise<string[]> {
 
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const passthrough = process.argv.slice(2).filter((a) => a.startsWith('--'))
-let files = (await Promise.all(ROOTS.map(findTests))).flat().sort()
+// Longest first (the whole-pipeline folders, then the rest alphabetically): with files run
+// `--test-concurrency` at a time, a long file started last would end the run alone.
+const LONG_FIRST = ['test/chaos/', 'test/bench-smoke', 'test/invariants/', 'test/integration/', 'test/e2e/']
+const rank = (f: string) => {
+  const i = LONG_FIRST.findIndex((p) => f.includes(`${path.sep}${p}`) || f.startsWith(p))
+  return i < 0 ? LONG_FIRST.length : i
+}
+let files = (await Promise.all(ROOTS.map(findTests)))
+  .flat()
+  .sort()
+  .sort((a, b) => rank(a) - rank(b))
 if (filters.length > 0) files = files.filter((f) => filters.some((p) => f.includes(p)))
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`)

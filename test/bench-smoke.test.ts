@@ -22,17 +22,20 @@ after(async () => {
 })
 
 test('when 20 signed deliveries are sent open-loop, then each acknowledged one is stored exactly once', async () => {
-  const r = await ingestScenario(db, { rates: [20], secondsPerRate: 1, stepUpCap: 20, ceilingSeconds: 0.2, concurrency: 2 })
+  // A short idle stop: the idle sample waits for the worker process to stop for idleness (60 s by default).
+  const r = await ingestScenario(db, { rates: [20], secondsPerRate: 1, stepUpCap: 20, ceilingSeconds: 0.2, concurrency: 2, idleStopSeconds: 2 })
   assert.equal(r.steps[0]!.sent, 20)
   assert.equal(r.exactlyOnce.acknowledged, 20)
   assert.deepEqual({ missing: r.exactlyOnce.missing, duplicated: r.exactlyOnce.duplicated, stored: r.exactlyOnce.stored }, { missing: 0, duplicated: 0, stored: 20 })
 })
 
-test('when 3 leavers leave one after another, then each is verified in every system and the oracle revokes its accounts too', async () => {
+test('when 3 leavers leave one after another, then each is verified in every system, the oracle revokes its accounts too, and both sides make the same calls (so their latency draws pair up)', async () => {
   const r = await singleScenario(db, { leavers: 3 })
   assert.equal(r.timeToVerifiedMs.n, 3)
   assert.equal(r.oracleMs.n, 3)
   assert.equal(r.oracleNotRevoked, 0)
+  assert.deepEqual(r.requestsPerLeaver.tenure, r.requestsPerLeaver.oracle)
+  assert.ok(Object.values(r.requestsPerLeaver.tenure).every((n) => n > 0), JSON.stringify(r.requestsPerLeaver))
 })
 
 test('when 10 leavers arrive together under scaled limits, then every one is cut off everywhere and none is dead-lettered', async () => {

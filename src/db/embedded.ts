@@ -32,6 +32,11 @@ export interface EmbeddedOptions {
   log: Logger
   /** Preferred port; a free one is picked when it is taken. */
   port?: number
+  /**
+   * Server settings for this start (`postgres -c name=value`), e.g. the benchmark's
+   * `shared_preload_libraries: 'pg_stat_statements'`. Not applied to a server already running.
+   */
+  settings?: Record<string, string>
 }
 
 export interface EmbeddedDatabase {
@@ -346,7 +351,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   state = { ...state, port, ownerPid: process.pid }
   await writeFile(statePath, JSON.stringify(state), { mode: 0o600 })
 
-  const child = await spawnServer(bin.postgres, pgDir, path.join(dataDir, 'postgres.log'), port, user, urlFor(state))
+  const child = await spawnServer(bin.postgres, pgDir, path.join(dataDir, 'postgres.log'), port, user, urlFor(state), options.settings)
   log.info({ port, dataDir: pgDir }, 'embedded PostgreSQL started')
   const pid = child.pid!
   // If this process dies without a graceful shutdown, do not leave the server behind.
@@ -408,13 +413,24 @@ async function initCluster(pgDir: string, password: string, initdb: string, user
   }
 }
 
-async function spawnServer(postgres: string, pgDir: string, logFile: string, port: number, user: { uid: number; gid: number } | undefined, url: string): Promise<ChildProcess> {
+async function spawnServer(
+  postgres: string,
+  pgDir: string,
+  logFile: string,
+  port: number,
+  user: { uid: number; gid: number } | undefined,
+  url: string,
+  settings: Record<string, string> = {},
+): Promise<ChildProcess> {
   // The server log goes to a file, not a pipe to us: the server must outlive a crash of this
   // process (it is adopted by the next start) and must never block on a full pipe.
   const out = openSync(logFile, 'a')
   const child = spawn(
     postgres,
-    ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+    [
+      ...['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+      ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     { ...user, detached: true, stdio: ['ignore', out, out], env: { ...process.env, LC_MESSAGES: 'C' } },
   )
   closeSync(out)
