@@ -44,6 +44,7 @@ import {
   type Summary,
 } from './harness.ts'
 import { sealAudit } from '../src/audit/sealer.ts'
+import type { EmulatorKit } from '../src/sandbox/emulator-kit.ts'
 import { RateLimitedError } from '../provisioners/errors.ts'
 
 const webhookUrl = (t: BenchTenure) => `${t.url}/webhooks/hr/generic`
@@ -403,6 +404,22 @@ async function commitCeiling(url: string, concurrency: number, seconds: number) 
 // ---------------------------------------------------------------------------------------------
 // (b) single leaver vs the oracle
 
+/** A request line with its ids (any path or query part holding a digit) replaced by `:x`, so two leavers' calls compare. */
+const requestShape = (line: string) => line.replace(/[^/?&=\s]*\d[^/?&=\s]*/g, ':x')
+
+/** The request shapes each side made more often than the other (a multiset difference). */
+export function requestShapeDifference(tenure: readonly string[], oracle: readonly string[]): { tenureOnly: string[]; oracleOnly: string[] } {
+  const count = new Map<string, number>()
+  for (const line of tenure) count.set(requestShape(line), (count.get(requestShape(line)) ?? 0) + 1)
+  for (const line of oracle) count.set(requestShape(line), (count.get(requestShape(line)) ?? 0) - 1)
+  const tenureOnly: string[] = []
+  const oracleOnly: string[] = []
+  for (const [shape, n] of [...count].sort(([a], [b]) => a.localeCompare(b))) {
+    for (let i = 0; i < Math.abs(n); i++) (n > 0 ? tenureOnly : oracleOnly).push(shape)
+  }
+  return { tenureOnly, oracleOnly }
+}
+
 export async function singleScenario(db: BenchDatabase, o: { leavers: number }) {
   // Clean-ups wait for a settle window after a system's last cut-off: at least 10 s here, longer
   // than the gap between two leavers, so they run after the last one and draw no latency between
@@ -421,6 +438,10 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
     // not Tenure's. The pairing holds while Tenure makes the same calls as the oracle: the requests
     // per leaver and system are counted on both sides. Clean-ups do not draw in between (above).
     const tenureMs: number[] = []
+    const kits = Object.entries(emulatorKits(t.emulators)) as [BenchSystem, EmulatorKit][]
+    for (const [, kit] of kits) kit.recordRequests(true)
+    const logMark = () => Object.fromEntries(kits.map(([system, kit]) => [system, kit.requests().length])) as Record<BenchSystem, number>
+    const tenureLogFrom = logMark()
     const tenureRequestsBefore = emulatorRequests(t.emulators)
     for (const [i, id] of tenureIds.entries()) {
       setRealisticLatency(t.emulators, true, i)
@@ -433,6 +454,7 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
       tenureMs.push(Math.max(...verified.map((v) => v.getTime())) - t0)
     }
     const tenureRequests = emulatorRequests(t.emulators)
+    const tenureLogTo = logMark()
 
     // The oracle gets the vendors to itself: Tenure's clean-ups of the leavers above (which may use
     // a system's whole published budget) end before it starts, or its calls would meet their 429s.
@@ -480,6 +502,7 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
         .map((a) => t.registry.get(a.system)!.verify(testCtx(silentLogger, [], `oracle-warm-${a.system}`), { system: a.system, accountId: a.account_id, employeeId: a.id }, {})),
     )
     const oracleRequestsBefore = emulatorRequests(t.emulators)
+    const oracleLogFrom = logMark()
     for (const [i, id] of oracleIds.entries()) {
       setRealisticLatency(t.emulators, true, i)
       const accounts = rows.filter((r) => r.id === id)
@@ -500,6 +523,15 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
       oracleMs.push(performance.now() - t0)
     }
     const oracleRequests = emulatorRequests(t.emulators)
+    // Where the two sides' calls differ, which ones: the pairing needs the same calls, and a
+    // difference (seen once under load: Entra 7.67 against 6 per leaver) must say what it was.
+    const requestDifference: Record<string, { tenureOnly: string[]; oracleOnly: string[] }> = {}
+    for (const [system, kit] of kits) {
+      const log = kit.requests()
+      const diff = requestShapeDifference(log.slice(tenureLogFrom[system], tenureLogTo[system]), log.slice(oracleLogFrom[system]))
+      if (diff.tenureOnly.length + diff.oracleOnly.length > 0) requestDifference[system] = diff
+      kit.recordRequests(false)
+    }
     const perLeaver = (after: Record<string, number>, before: Record<string, number>) =>
       Object.fromEntries(BENCH_SYSTEMS.map((s) => [s, Math.round(((after[s]! - before[s]!) / o.leavers) * 100) / 100]))
     const tenure = summarize(tenureMs)
@@ -516,6 +548,8 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
       overheadOfPercentilesMs: { p50: Math.round(tenure.p50 - oracle.p50), p99: Math.round(tenure.p99 - oracle.p99) },
       // Requests per leaver and system: equal on both sides when the pairing is exact.
       requestsPerLeaver: { tenure: perLeaver(tenureRequests, tenureRequestsBefore), oracle: perLeaver(oracleRequests, oracleRequestsBefore) },
+      // Per system whose calls differ: the request shapes (ids replaced by :x) one side made more often.
+      requestDifference,
       oracleNotRevoked: notRevoked,
       oracle429s,
       tenureCasesOpenWhenOracleStarted: openCases === Infinity ? null : openCases,

@@ -281,6 +281,22 @@ describe('exceptions', () => {
     }
   })
 
+  test('when a cut-off is answered seconds after its calls began, then the verification compares the target with when the cut-off began, and the case keeps the answer time as revoked', () => {
+    const e = new FakeEngine()
+    toActive(e)
+    const t = plusDays(T0, 40)
+    const cutoffs = e.send(hr('employee.terminated', { immediate: true, voluntary: 'involuntary' }, { now: t, plan: PLAN, moments: { terminationAt: t }, leaver: LEAVER })).jobs
+    const google = cutoffs.find((j) => j.system === 'google')!
+    // Google's worker began at t+1 s and got its last answer at t+4 s (a slow network, a busy worker).
+    const verify = e.send({ type: 'account.revoked', system: 'google', phase: 'cutoff', residual: [], startedAt: plusSeconds(t, 1), now: plusSeconds(t, 4) }).jobs
+    assert.deepEqual(verify.map((j) => [j.system, j.action, j.revokedAt]), [['google', 'verify', plusSeconds(t, 1)]])
+    assert.equal(e.context.systems['google']?.revokedAt, plusSeconds(t, 4), 'revoked when the answer came')
+    // A worker older than startedAt: the answer time, as before.
+    const slack = e.send({ type: 'account.revoked', system: 'slack', phase: 'cutoff', residual: [], now: plusSeconds(t, 5) }).jobs
+    assert.deepEqual(slack.map((j) => [j.system, j.action, j.revokedAt]), [['slack', 'verify', plusSeconds(t, 5)]])
+    assert.equal(google.action, 'deprovision')
+  })
+
   test('when extra access is granted and later ends, then it is added with an update and removed with another', () => {
     const e = new FakeEngine()
     toActive(e)
@@ -292,6 +308,8 @@ describe('exceptions', () => {
     assert.deepEqual(removed.map((j) => [j.key, j.change]), [['generic:E-100:jira:update:g1:n2', { add: {}, remove: { projects: ['FIN'] } }]])
   })
 })
+
+const plusSeconds = (iso: string, seconds: number) => new Date(Date.parse(iso) + seconds * 1000).toISOString()
 
 function fire2(engine: FakeEngine, kind: 'exception_end'): Captured {
   const timer = engine.timer(kind)

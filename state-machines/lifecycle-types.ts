@@ -170,6 +170,13 @@ export interface AccountRevokedEvent {
    * account did not exist). Absent from workers older than this field: the plan decides then.
    */
   deleted?: boolean
+  /**
+   * When the worker began the revocation, before its first call to the target. A read-back
+   * compares the target's own revocation time with this (Entra's signInSessionsValidFromDateTime
+   * is set while the call runs, before `now`, which is taken after the answers). Absent from
+   * workers older than this field: `now` is used.
+   */
+  startedAt?: string
   now: string
 }
 export interface AccountVerifiedEvent {

@@ -34,7 +34,8 @@ test('when 3 leavers leave one after another, then each is verified in every sys
   assert.equal(r.timeToVerifiedMs.n, 3)
   assert.equal(r.oracleMs.n, 3)
   assert.equal(r.oracleNotRevoked, 0)
-  assert.deepEqual(r.requestsPerLeaver.tenure, r.requestsPerLeaver.oracle)
+  assert.deepEqual(r.requestsPerLeaver.tenure, r.requestsPerLeaver.oracle, `calls that differ: ${JSON.stringify(r.requestDifference)}`)
+  assert.deepEqual(r.requestDifference, {})
   assert.ok(Object.values(r.requestsPerLeaver.tenure).every((n) => n > 0), JSON.stringify(r.requestsPerLeaver))
 })
 

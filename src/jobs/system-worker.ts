@@ -137,10 +137,11 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
     }
     case 'deprovision': {
       const plan = req.plan ?? { phase: req.phase ?? 'cutoff', steps: ['disable', 'revoke_sessions'], options: {} }
+      const startedAt = now()
       const ref = await resolveRef(p, ctx, data)
       if (!ref) {
         audit.push({ actor: SYSTEM_ACTOR, action: 'target.revoked', subject, correlationId: data.correlationId, details: { phase: plan.phase, account: 'absent', steps: [] } })
-        return { outcome: { type: 'account.revoked', system: req.system, phase: plan.phase, residual: [], ...(plan.phase === 'cleanup' ? { deleted: true } : {}), now: now() }, audit }
+        return { outcome: { type: 'account.revoked', system: req.system, phase: plan.phase, residual: [], ...(plan.phase === 'cleanup' ? { deleted: true } : {}), startedAt, now: now() }, audit }
       }
       const evidence = await p.deprovision(ctx, ref, plan as Parameters<Provisioner['deprovision']>[2])
       audit.push({
@@ -151,7 +152,7 @@ async function run(p: Provisioner, ctx: Ctx, data: SystemJobData, now: () => str
         details: { phase: plan.phase, steps: evidence.steps, residual: evidence.residual },
       })
       const deleted = evidence.steps.some((s) => s.step === 'delete' && (s.status === 'done' || s.status === 'already_done'))
-      return { outcome: { type: 'account.revoked', system: req.system, phase: plan.phase, residual: evidence.residual, ...(plan.phase === 'cleanup' ? { deleted } : {}), now: now() }, audit }
+      return { outcome: { type: 'account.revoked', system: req.system, phase: plan.phase, residual: evidence.residual, ...(plan.phase === 'cleanup' ? { deleted } : {}), startedAt, now: now() }, audit }
     }
     case 'verify': {
       const ref = await resolveRef(p, ctx, data)

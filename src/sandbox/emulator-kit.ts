@@ -44,6 +44,12 @@ export interface Fault {
    * under load; the job that made the call is slow, not dead).
    */
   delayMs?: number
+  /**
+   * Handle the request at once (its write takes effect, with the vendor's timestamps of now), then
+   * hold the answer this long: a response slow in transit, or a client too busy to read it. The
+   * caller learns of the write seconds after the vendor made it.
+   */
+  answerDelayMs?: number
   /** Treat the caller's token as expired (401 in the vendor's format). */
   expireToken?: boolean
   /**
@@ -238,6 +244,18 @@ function loseResponseOf(req: Request): void {
   res.end = drop as typeof res.end
 }
 
+/** Let the handler run (and apply its write), then hold its answer `ms` before it goes out. */
+function delayAnswerOf(req: Request, ms: number): void {
+  const res = req.res
+  if (!res) return
+  // Every answer ends in res.end (res.json and res.send call it); only the last step is held.
+  const end = res.end.bind(res) as (...args: unknown[]) => Response
+  res.end = ((...args: unknown[]) => {
+    setTimeout(() => end(...args), ms)
+    return res
+  }) as typeof res.end
+}
+
 export class EmulatorKit {
   readonly app: Express
   readonly stats: EmulatorStats = emptyStats()
@@ -250,6 +268,8 @@ export class EmulatorKit {
   private readonly tokenTtlMs: number
   readonly now: () => number
   private server: Server | undefined
+  /** `METHOD path?query` of every request since `recordRequests(true)`, for a benchmark that compares two sides' calls. */
+  private requestLog: string[] | undefined
 
   /**
    * @param defaults the vendor's published limits per bucket name
@@ -270,6 +290,7 @@ export class EmulatorKit {
     this.app.use((req: Request, res: Response, next: NextFunction) => {
       if (req.path.startsWith('/_emulator/')) return next()
       this.stats.requests += 1
+      this.requestLog?.push(`${req.method} ${req.originalUrl}`)
       if (req.method !== 'GET' && req.method !== 'HEAD') this.stats.writes += 1
       res.on('finish', () => {
         const key = String(res.statusCode)
@@ -307,6 +328,16 @@ export class EmulatorKit {
 
   resetStats(): void {
     Object.assign(this.stats, emptyStats())
+  }
+
+  /** Start (or stop, and forget) keeping each request's method and URL; `requests()` reads them. Off by default: a layoff would keep millions. */
+  recordRequests(on: boolean): void {
+    this.requestLog = on ? [] : undefined
+  }
+
+  /** The requests recorded since `recordRequests(true)` (empty when not recording). */
+  requests(): readonly string[] {
+    return this.requestLog ?? []
   }
 
   /** Issue an OAuth access token (client-credentials or JWT-bearer grant). */
@@ -352,6 +383,10 @@ export class EmulatorKit {
       }
       if (fault.delayMs !== undefined) {
         await hold(req, fault.delayMs)
+        return this.admitRate(req, bucket, cost)
+      }
+      if (fault.answerDelayMs !== undefined) {
+        delayAnswerOf(req, fault.answerDelayMs)
         return this.admitRate(req, bucket, cost)
       }
       if (fault.loseResponse) {

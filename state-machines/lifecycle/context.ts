@@ -50,6 +50,8 @@ export interface SystemProgress {
   /** When the account was last created or restored (a joiner case's "access ready" moment). */
   provisionedAt?: string
   revokedAt?: string
+  /** When the cut-off that set revokedAt began (its first call to the target); the verification's reference time. */
+  cutoffStartedAt?: string
   verifiedAt?: string
   cleanedAt?: string
   residual: ResidualAccess[]

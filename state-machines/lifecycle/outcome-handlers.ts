@@ -105,6 +105,8 @@ export const onRevoked: Handler = (d, ev) => {
   if (decision.status) p.status = decision.status
   if (e.phase === 'cutoff') {
     p.revokedAt = e.now
+    if (e.startedAt) p.cutoffStartedAt = e.startedAt
+    else delete p.cutoffStartedAt
     record(d, 'system.cut_off', { system: e.system, accountId: p.accountId, purpose: p.purpose })
   } else {
     p.cleanedAt = e.now

@@ -175,7 +175,9 @@ export function startVerify(d: Draft, s: SystemId): void {
   const p = ensure(d, s)
   p.pending = { action: 'verify' }
   p.status = 'verifying'
-  addJob(d, { system: s, action: 'verify', accountId: p.accountId, revokedAt: p.revokedAt, deadline: deadlineFor(d, p.purpose), grant: grantedIn(d, s) })
+  // The target's revocation happened after the cut-off began, not necessarily after its answer came
+  // back (on a slow network or a busy worker, seconds later): the read-back is compared with the start.
+  addJob(d, { system: s, action: 'verify', accountId: p.accountId, revokedAt: p.cutoffStartedAt ?? p.revokedAt, deadline: deadlineFor(d, p.purpose), grant: grantedIn(d, s) })
 }
 
 export function startCleanup(d: Draft, s: SystemId): void {

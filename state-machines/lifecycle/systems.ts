@@ -30,6 +30,7 @@ export function enableDue(ctx: LifecycleContext): boolean {
 export function clearRevocation(p: SystemProgress): void {
   delete p.purpose
   delete p.revokedAt
+  delete p.cutoffStartedAt
   delete p.verifiedAt
   delete p.cleanedAt
   delete p.waitingOn
