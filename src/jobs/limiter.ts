@@ -110,6 +110,30 @@ export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
   const blocks = new Map<string, Block>()
   const taking = new Map<string, Promise<void>>()
 
+  /**
+   * A call's wait from this process's block of `key` (`local`), taking a new block when it has none
+   * left (`fetchBlock`: true when one was taken). One fetch per key at a time: the others wait for it
+   * and look again. Undefined when no block could be taken: the caller takes its own token.
+   */
+  async function fromSharedBlock(key: string, local: (key: string) => number | undefined, fetchBlock: (key: string) => Promise<boolean>): Promise<number | undefined> {
+    for (;;) {
+      const ms = local(key)
+      if (ms !== undefined) return ms
+      const inFlight = taking.get(key)
+      if (inFlight) {
+        await inFlight
+        continue
+      }
+      let got = false
+      const fetch = (async () => {
+        got = await fetchBlock(key)
+      })().finally(() => taking.delete(key))
+      taking.set(key, fetch)
+      await fetch
+      if (!got) return undefined
+    }
+  }
+
   /** Milliseconds until the caller may go with `cost` more tokens of the block, or undefined when the block cannot serve it. */
   const fromBlock = (b: Block | undefined, cost: number, now: number): number | undefined => {
     if (!b || b.used + cost > b.size) return undefined
@@ -158,28 +182,15 @@ export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
     }
     const size = blockSize(spec, blockOptions)
     if (size > 1 && cost <= size) {
-      const key = `${system}\u0000${bucket}`
-      for (;;) {
-        const ms = fromWindowBlock(windowBlocks.get(key), cost, clock())
-        if (ms !== undefined) return wait(system, bucket, ms, signal)
-        const inFlight = taking.get(key)
-        if (inFlight) {
-          await inFlight
-          continue
-        }
-        let got = false
-        const fetch = (async () => {
-          const booked = await take(size, false)
-          if (!booked.granted) return // too far ahead for a whole block: one token, below
-          // Durations from the database's answer, counted from when it arrived: never earlier than the slot.
-          const now = clock()
-          windowBlocks.set(key, { start: now + booked.waitMs, end: now + booked.slotEndMs + WINDOW_HOLD_MS, size, used: 0 })
-          got = true
-        })().finally(() => taking.delete(key))
-        taking.set(key, fetch)
-        await fetch
-        if (!got) break
-      }
+      const ms = await fromSharedBlock(`${system}\u0000${bucket}`, (key) => fromWindowBlock(windowBlocks.get(key), cost, clock()), async (key) => {
+        const booked = await take(size, false)
+        if (!booked.granted) return false // too far ahead for a whole block: one token, below
+        // Durations from the database's answer, counted from when it arrived: never earlier than the slot.
+        const now = clock()
+        windowBlocks.set(key, { start: now + booked.waitMs, end: now + booked.slotEndMs + WINDOW_HOLD_MS, size, used: 0 })
+        return true
+      })
+      if (ms !== undefined) return wait(system, bucket, ms, signal)
     }
     const booked = await take(cost, true)
     if (!booked.granted) {
@@ -200,32 +211,19 @@ export function createLimiter(db: Queryable, options: LimiterOptions): Limiter {
       const size = blockSize(spec, blockOptions)
       const cap = size > 1 ? spec.burst - size : spec.burst
       if (size > 1 && cost <= size) {
-        const key = `${system}\u0000${bucket}`
-        for (;;) {
-          const ms = fromBlock(blocks.get(key), cost, Date.now())
-          if (ms !== undefined) return wait(system, bucket, ms, signal)
-          const inFlight = taking.get(key)
-          if (inFlight) {
-            await inFlight
-            continue
+        const ms = await fromSharedBlock(`${system}\u0000${bucket}`, (key) => fromBlock(blocks.get(key), cost, Date.now()), async (key) => {
+          const request = { system, bucket, burst: spec.burst, cap, perMinute: spec.perMinute, cost: size, maxAhead }
+          let tokens = await takeTokens(db, request)
+          if (tokens === undefined) {
+            await createBucket(db, { system, bucket, burst: spec.burst, perMinute: spec.perMinute })
+            tokens = await takeTokens(db, request)
           }
-          let got = false
-          const fetch = (async () => {
-            const request = { system, bucket, burst: spec.burst, cap, perMinute: spec.perMinute, cost: size, maxAhead }
-            let tokens = await takeTokens(db, request)
-            if (tokens === undefined) {
-              await createBucket(db, { system, bucket, burst: spec.burst, perMinute: spec.perMinute })
-              tokens = await takeTokens(db, request)
-            }
-            if (tokens === undefined) return // too far ahead for a whole block: one token, below
-            // Slots count from the answer, as a single take's wait does: never earlier than the bucket's.
-            blocks.set(key, { at: Date.now(), balance: tokens + size, size, used: 0, holdMs: (size / perSecond) * 1000, perSecond })
-            got = true
-          })().finally(() => taking.delete(key))
-          taking.set(key, fetch)
-          await fetch
-          if (!got) break
-        }
+          if (tokens === undefined) return false // too far ahead for a whole block: one token, below
+          // Slots count from the answer, as a single take's wait does: never earlier than the bucket's.
+          blocks.set(key, { at: Date.now(), balance: tokens + size, size, used: 0, holdMs: (size / perSecond) * 1000, perSecond })
+          return true
+        })
+        if (ms !== undefined) return wait(system, bucket, ms, signal)
       }
       const request = { system, bucket, burst: spec.burst, cap, perMinute: spec.perMinute, cost, maxAhead }
       let tokens = await takeTokens(db, request)
