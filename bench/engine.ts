@@ -95,7 +95,7 @@ function pgCpuSince(before: Map<number, number> | undefined, after: Map<number, 
   return total
 }
 /** pg_stat_statements' totals per statement of this database: execution (and planning) ms, calls, WAL bytes. */
-type StatementTotals = Map<string, { query: string; calls: number; ms: number; walBytes: number }>
+export type StatementTotals = Map<string, { query: string; calls: number; ms: number; walBytes: number }>
 
 /**
  * A reading of pg_stat_statements for this database's top-level statements (every client: the
@@ -103,7 +103,7 @@ type StatementTotals = Map<string, { query: string; calls: number; ms: number; w
  * extension (`--pg-statements` loads it into the embedded server). The readings' own statements
  * and /proc's pg_stat_activity look-up are left out.
  */
-async function pgStatementTotals(pool: pg.Pool): Promise<StatementTotals | undefined> {
+export async function pgStatementTotals(pool: pg.Pool): Promise<StatementTotals | undefined> {
   try {
     const loaded = await pool.query<{ libs: string }>("SELECT current_setting('shared_preload_libraries') AS libs")
     if (!/\bpg_stat_statements\b/.test(loaded.rows[0]?.libs ?? '')) return undefined
@@ -118,7 +118,7 @@ async function pgStatementTotals(pool: pg.Pool): Promise<StatementTotals | undef
     return undefined
   }
 }
-function statementsSince(before: StatementTotals | undefined, after: StatementTotals | undefined): StatementTotals | undefined {
+export function statementsSince(before: StatementTotals | undefined, after: StatementTotals | undefined): StatementTotals | undefined {
   if (!before || !after) return undefined
   const out: StatementTotals = new Map()
   for (const [id, a] of after) {

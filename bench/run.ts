@@ -382,6 +382,24 @@ function summaryMarkdown(r: typeof record): string {
       )
     }
     lines.push('')
+    for (const x of runs) {
+      const a = (x as Json).auditRowsPerLeaverByAction as Record<string, number> | null | undefined
+      if (a) lines.push(`Audit rows per leaver by action, ${x.leavers.toLocaleString('en')} leavers on ${x.workerProcesses} worker process(es): ${Object.entries(a).map(([k, n]) => `${k} ${n}`).join(', ')}.`, '')
+    }
+    // `--pg-statements`: where PostgreSQL's time per leaver went, for each run whose cases all closed.
+    type Top = { step: string; execMsPerLeaver: number; share: number; callsPerLeaver: number; msPerCall: number; text: string }
+    for (const x of runs) {
+      const p = (x as Json).pgStatements as { execMsPerLeaver: number; callsPerLeaver: number; walBytesPerLeaver: number; top: Top[] } | undefined
+      if (!p) continue
+      lines.push(
+        `PostgreSQL statements of the ${x.leavers.toLocaleString('en')}-leaver run on ${x.workerProcesses} worker process(es) (pg_stat_statements, top-level, every client: intake, engine, workers, pg-boss maintenance, the benchmark's polls): ${p.execMsPerLeaver} ms of execution, ${p.callsPerLeaver} statements and ${p.walBytesPerLeaver} WAL bytes per leaver; the costliest:`,
+        '',
+        '| ms/leaver | share | calls/leaver | ms/call | step | statement |',
+        '|---|---|---|---|---|---|',
+        ...p.top.map((t) => `| ${t.execMsPerLeaver} | ${t.share} | ${t.callsPerLeaver} | ${t.msPerCall} | ${t.step} | \`${t.text.replace(/\|/g, '\\|')}…\` |`),
+        '',
+      )
+    }
     targets.push(`| scale: no leaver dead-lettered | ${runs.map((x) => String(x.deadLettered ?? 'failed')).join(', ')} | ${mark(runs.every((x) => x.deadLettered === 0))} |`)
   }
   // Memory of `tenure serve` (two processes) is judged on what the pair takes from the machine:

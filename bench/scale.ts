@@ -31,6 +31,7 @@ import {
   type BenchTenure,
 } from './harness.ts'
 import { scaledEmulatorLimits, scaledTenure, seedLeavers } from './scenarios.ts'
+import { pgStatementTotals, statementsSince, stepOf, type StatementTotals } from './engine.ts'
 
 export interface ScaleOptions {
   leavers: number
@@ -135,6 +136,8 @@ interface DbCounters {
   /** n_tup_ins + n_tup_upd + n_tup_del per schema (public: Tenure's tables; pgboss: the queue). */
   rowsBySchema: Record<string, number>
   auditRows: number
+  /** The chain's head seq (audit rows by action are counted above it). */
+  auditHeadSeq: string
   walLsn: string
   tableBytes: number
 }
@@ -148,7 +151,7 @@ async function dbCounters(pool: pg.Pool): Promise<DbCounters> {
     const rows = await client.query<{ schema: string; n: string }>(
       `SELECT schemaname AS schema, sum(n_tup_ins + n_tup_upd + n_tup_del)::text AS n FROM pg_stat_user_tables GROUP BY schemaname`,
     )
-    const audit = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM audit_events')
+    const audit = await client.query<{ n: string; head: string }>('SELECT count(*)::text AS n, coalesce(max(seq), 0)::text AS head FROM audit_events')
     const wal = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
     const size = await client.query<{ bytes: string }>(
       `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::text AS bytes
@@ -158,6 +161,7 @@ async function dbCounters(pool: pg.Pool): Promise<DbCounters> {
     return {
       rowsBySchema: Object.fromEntries(rows.rows.map((r) => [r.schema, Number(r.n)])),
       auditRows: Number(audit.rows[0]!.n),
+      auditHeadSeq: audit.rows[0]!.head,
       walLsn: wal.rows[0]!.lsn,
       tableBytes: Number(size.rows[0]!.bytes),
     }
@@ -231,6 +235,8 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     const perProcessBefore = tenurePids().map((pid) => cpuSeconds([pid]))
     const cpuBefore = { tenure: cpuSeconds(tenurePids()), postgres: postgresCpuSeconds(postmaster), bench: process.cpuUsage(), sched: schedOf(tenurePids()) }
     const rss = rssPeaks(tenurePids)
+    // `--pg-statements`: what PostgreSQL spent its time on, per leaver, over the whole run.
+    const statementsBefore = await pgStatementTotals(t.pool)
 
     // The wave: every termination posted as fast as the intake takes it (`senders` at once).
     const start = Date.now()
@@ -293,10 +299,15 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     extra = undefined
     // Per-leaver figures only from a run whose every case closed: a run cut short has work half
     // done for some leavers and none for others, so its counts divided by N would mean nothing.
+    let statements: StatementTotals | undefined
+    let auditByAction: Record<string, number> | undefined
     let perLeaver: { rows: number; rowsBySchema: Record<string, number>; audit: number; wal: number; table: number } | undefined
     if (closedDone) {
       await sleep(o.statsSettleMs ?? 11_000)
       const after = await dbCounters(t.pool)
+      statements = statementsSince(statementsBefore, await pgStatementTotals(t.pool))
+      const byAction = await t.pool.query<{ action: string; n: number }>('SELECT action, count(*)::int AS n FROM audit_events WHERE seq > $1 GROUP BY action ORDER BY n DESC, action', [before.auditHeadSeq])
+      auditByAction = Object.fromEntries(byAction.rows.map((r) => [r.action, round(r.n / o.leavers, 2)]))
       const walBytes = Number((await t.pool.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS d', [after.walLsn, before.walLsn])).rows[0]!.d)
       const rowsBySchema = Object.fromEntries(Object.keys({ ...before.rowsBySchema, ...after.rowsBySchema }).map((s) => [s, (after.rowsBySchema[s] ?? 0) - (before.rowsBySchema[s] ?? 0)]))
       perLeaver = {
@@ -354,11 +365,14 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
       rowsPerLeaver: perLeaver ? per(perLeaver.rows) : null,
       rowsPerLeaverBySchema: perLeaver ? Object.fromEntries(Object.entries(perLeaver.rowsBySchema).map(([s, n]) => [s, per(n)])) : null,
       auditRowsPerLeaver: perLeaver ? per(perLeaver.audit) : null,
+      // Which entries they are, per leaver (the whole run's: the wave's leavers and nothing else).
+      auditRowsPerLeaverByAction: auditByAction ?? null,
       walBytesPerLeaver: perLeaver ? Math.round(perLeaver.wal / o.leavers) : null,
       tableBytesPerLeaver: perLeaver ? Math.round(perLeaver.table / o.leavers) : null,
       requests,
       share429: round(rateLimited / Math.max(1, requests), 4),
       deadLettered: dead,
+      ...(statements ? { pgStatements: leaverStatementProfile(statements, o.leavers) } : {}),
     }
   } finally {
     await extra?.stop().catch(() => undefined)
@@ -371,3 +385,30 @@ const count = async (t: BenchTenure, sql: string, params: unknown[] = []) => (aw
 /** Jobs due or running (not the scheduled ones waiting for a later time: cron, timers). */
 const queuedJobs = (t: BenchTenure) =>
   count(t, `SELECT count(*)::int AS n FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND start_after <= now() AND name NOT LIKE 'dlq.%'`)
+
+/**
+ * PostgreSQL's execution time per leaver by statement (pg_stat_statements, top-level statements of
+ * every client on the database: the intake, the engine, the workers, pg-boss's maintenance and the
+ * benchmark's own polls), costliest first, with the engine scenario's step of each.
+ */
+function leaverStatementProfile(totals: StatementTotals, leavers: number, top = 15) {
+  const all = [...totals.values()]
+  const ms = all.reduce((a, t) => a + t.ms, 0)
+  const r3 = (n: number) => Math.round(n * 1000) / 1000
+  return {
+    execMsPerLeaver: r3(ms / leavers),
+    callsPerLeaver: r3(all.reduce((a, t) => a + t.calls, 0) / leavers),
+    walBytesPerLeaver: Math.round(all.reduce((a, t) => a + t.walBytes, 0) / leavers),
+    top: all
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top)
+      .map((t) => ({
+        step: stepOf(t.query),
+        execMsPerLeaver: r3(t.ms / leavers),
+        share: r3(t.ms / ms),
+        callsPerLeaver: r3(t.calls / leavers),
+        msPerCall: r3(t.ms / t.calls),
+        text: t.query.replace(/\s+/g, ' ').trim().slice(0, 120),
+      })),
+  }
+}

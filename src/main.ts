@@ -125,7 +125,7 @@ async function loadHttpModules() {
 }
 
 async function loadWorkerModules() {
-  const [{ registerWorker }, { systemWorker }, { timerWorker }, { hrEventWorker }, { exceptionTimerWorker }, { createLimiter }] = await Promise.all([
+  const [{ registerWorker }, { systemWorker }, { timerWorker }, { hrEventWorker, HR_EVENT_FETCH_BATCH }, { exceptionTimerWorker }, { createLimiter }] = await Promise.all([
     import('./jobs/runtime.ts'),
     import('./jobs/system-worker.ts'),
     import('./jobs/timer-worker.ts'),
@@ -133,7 +133,7 @@ async function loadWorkerModules() {
     import('./exceptions/worker.ts'),
     import('./jobs/limiter.ts'),
   ])
-  return { registerWorker, systemWorker, timerWorker, hrEventWorker, exceptionTimerWorker, createLimiter }
+  return { registerWorker, systemWorker, timerWorker, hrEventWorker, HR_EVENT_FETCH_BATCH, exceptionTimerWorker, createLimiter }
 }
 
 async function createProbeQueue(boss: Boss, config: Config): Promise<void> {
@@ -380,7 +380,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
     ])
     // runWorkers with a registry: the workers run in this process (no worker process was started).
     if (runWorkers && registry) {
-      const { registerWorker, systemWorker, timerWorker, hrEventWorker, exceptionTimerWorker, createLimiter } = await (workerModules ?? loadWorkerModules())
+      const { registerWorker, systemWorker, timerWorker, hrEventWorker, HR_EVENT_FETCH_BATCH, exceptionTimerWorker, createLimiter } = await (workerModules ?? loadWorkerModules())
       const limiter = createLimiter(pool, {
         maxWaitMs: 5_000,
         onWait: (system, bucket, ms) => targetMetrics.limiterWait.observe({ system, bucket }, ms / 1000),
@@ -409,7 +409,7 @@ export async function startTenure(options: StartOptions): Promise<Running> {
       await registerWorker(host, { ...emergencyExpiryWorker({ engine, config: config.offboarding.emergency, notify: () => notify }), options: { localConcurrency: 1, ...polling } })
       await registerWorker(host, { ...reportRetentionWorker({ pool, now: engine.now }), options: { localConcurrency: 1, ...polling } })
       // Strict FIFO per employee: concurrency spreads over employees, never within one.
-      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: config.workers.hrEventConcurrency, ...polling } })
+      await registerWorker(host, { ...hrEventWorker({ pool, log, engine, sources: hrSources, notify: () => notify }), options: { localConcurrency: config.workers.hrEventConcurrency, batchSize: HR_EVENT_FETCH_BATCH, ...polling } })
       const systemDeps = {
         pool,
         boss,

@@ -3,7 +3,7 @@
  * payload as `unknown` and validates it, logs once per failure with job id, attempt and
  * correlation id, and counts outcomes. Handlers stay small: validate → do → return.
  */
-import type { Job, WorkOptions } from 'pg-boss'
+import type { Job, JobResult, WorkOptions } from 'pg-boss'
 import type { z } from 'zod'
 import type { Logger } from '../log.ts'
 import type { Boss } from './boss.ts'
@@ -24,6 +24,8 @@ export interface WorkerDefinition<S extends z.ZodType> {
   schema: S
   handler: (data: z.output<S>, ctx: JobContext) => Promise<unknown>
   options?: WorkOptions
+  /** With `options.batchSize` > 1: how long a batch keeps starting its jobs (default BATCH_START_BUDGET_MS; tests). */
+  batchStartBudgetMs?: number
 }
 
 
@@ -103,56 +105,91 @@ export async function registerWorker<S extends z.ZodType>(host: WorkerHost, def:
 
 async function startWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, workOptions: WorkOptions, fetchAgain: () => void): Promise<string> {
   const { boss } = host
-  const options: WorkOptions = { batchSize: 1, ...workOptions }
-  return boss.work(def.queue, options, async (jobs: Job<unknown>[]) => {
-    if (jobs.length === 0) return undefined
+  const batched = (workOptions.batchSize ?? 1) > 1
+  const options: WorkOptions = { batchSize: 1, ...workOptions, ...(batched ? { perJobResults: true } : {}) }
+  const run = (jobs: Job<unknown>[]) => (batched ? runBatch(host, def, jobs, def.batchStartBudgetMs) : runJob(host, def, jobs[0]!))
+  const handler = async (jobs: Job<unknown>[]): Promise<unknown> => {
+    if (jobs.length === 0) return batched ? [] : undefined
     fetchAgain()
-    if (activity.ignored.has(def.queue)) return runJobs(host, def, jobs)
+    if (activity.ignored.has(def.queue)) return run(jobs)
     activity.active += 1
     activity.jobs += jobs.length
     activity.lastAt = Date.now()
     try {
-      return await runJobs(host, def, jobs)
+      return await run(jobs)
     } finally {
       activity.active -= 1
       activity.lastAt = Date.now()
     }
-  })
+  }
+  return boss.work(def.queue, options, handler)
 }
 
-async function runJobs<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, jobs: Job<unknown>[]): Promise<unknown> {
-  const { log, metrics } = host
+/**
+ * How long a batch keeps starting its jobs. The jobs of a batch were all claimed at its fetch and
+ * run one after another; one still waiting after this long is handed back (failed, so it is
+ * retried after the queue's retry delay, by any process) instead of running into the queue's
+ * expireInSeconds (300 s by default) while it waits.
+ */
+export const BATCH_START_BUDGET_MS = 30_000
+
+/**
+ * A fetched batch (`batchSize` > 1), run one job after another in this slot, each settled on its
+ * own (pg-boss's `perJobResults`): a job that fails is retried alone, the others complete. For a
+ * queue whose fetch costs grow with its backlog (the HR intake's strict-FIFO fetch reads the head
+ * of every employee's lane), one fetch per batch instead of one per job.
+ */
+async function runBatch<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, jobs: Job<unknown>[], budgetMs = BATCH_START_BUDGET_MS): Promise<JobResult[]> {
+  const started = Date.now()
+  const results: JobResult[] = []
   for (const job of jobs) {
-    const data = job.data as { correlationId?: unknown } | null
-    const correlationId = typeof data?.correlationId === 'string' ? data.correlationId : job.id
-    const attempt = ((job as { retryCount?: number }).retryCount ?? 0) + 1
-    const jobLog = log.child({ jobId: job.id, queue: def.queue, attempt, correlationId })
-    const parsed = def.schema.safeParse(job.data)
-    const end = metrics.duration.startTimer({ queue: def.queue })
-    if (!parsed.success) {
-      metrics.outcomes.inc({ queue: def.queue, outcome: 'invalid' })
-      jobLog.error({ issues: parsed.error.issues.slice(0, 5) }, 'job payload failed validation')
-      end()
-      throw new InvalidPayloadError(`invalid payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
+    const late = results.length > 0 && Date.now() - started > budgetMs
+    if (late || host.shutdown.aborted) {
+      const reason = late ? `not started within ${budgetMs / 1000} s of its batch's fetch` : 'not started: the process is shutting down'
+      host.log.info({ jobId: job.id, queue: def.queue }, `job handed back: ${reason}`)
+      results.push({ id: job.id, status: 'failed', output: { message: `${reason}; retried` } })
+      continue
     }
     try {
-      const result = await def.handler(parsed.data, {
-        jobId: job.id,
-        queue: def.queue,
-        attempt,
-        correlationId,
-        log: jobLog,
-        signal: host.shutdown,
-      })
-      metrics.outcomes.inc({ queue: def.queue, outcome: 'completed' })
-      return result
+      results.push({ id: job.id, status: 'completed', output: await runJob(host, def, job) })
     } catch (err) {
-      metrics.outcomes.inc({ queue: def.queue, outcome: 'failed' })
-      jobLog.warn({ err: serializeError(err) }, 'job failed')
-      throw err
-    } finally {
-      end()
+      results.push({ id: job.id, status: 'failed', output: serializeError(err) })
     }
   }
-  return undefined
+  return results
+}
+
+/** One job: validate its payload, run the handler, log and count the outcome (throws on failure). */
+async function runJob<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, job: Job<unknown>): Promise<unknown> {
+  const { log, metrics } = host
+  const data = job.data as { correlationId?: unknown } | null
+  const correlationId = typeof data?.correlationId === 'string' ? data.correlationId : job.id
+  const attempt = ((job as { retryCount?: number }).retryCount ?? 0) + 1
+  const jobLog = log.child({ jobId: job.id, queue: def.queue, attempt, correlationId })
+  const parsed = def.schema.safeParse(job.data)
+  const end = metrics.duration.startTimer({ queue: def.queue })
+  if (!parsed.success) {
+    metrics.outcomes.inc({ queue: def.queue, outcome: 'invalid' })
+    jobLog.error({ issues: parsed.error.issues.slice(0, 5) }, 'job payload failed validation')
+    end()
+    throw new InvalidPayloadError(`invalid payload: ${parsed.error.issues[0]?.message ?? 'unknown'}`)
+  }
+  try {
+    const result = await def.handler(parsed.data, {
+      jobId: job.id,
+      queue: def.queue,
+      attempt,
+      correlationId,
+      log: jobLog,
+      signal: host.shutdown,
+    })
+    metrics.outcomes.inc({ queue: def.queue, outcome: 'completed' })
+    return result
+  } catch (err) {
+    metrics.outcomes.inc({ queue: def.queue, outcome: 'failed' })
+    jobLog.warn({ err: serializeError(err) }, 'job failed')
+    throw err
+  } finally {
+    end()
+  }
 }
