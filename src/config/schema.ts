@@ -176,7 +176,7 @@ export const workersSchema = z
       .max(3600)
       .default(30)
       .describe(
-        "A leaver's clean-up in a system starts only when the system's last cut-off or verification finished at least this long ago and no HR notice is waiting to be applied, so a layoff arriving over a minute is cut off everywhere before anyone is cleaned up. Delays the close of a lone leaver's case by as much.",
+        "A leaver's clean-up in a system starts only when the system's last cut-off or verification finished at least this long ago and no HR notice is waiting to be applied, so a layoff arriving over a minute is cut off everywhere before anyone is cleaned up. Delays the close of a lone leaver's case by as much. Waiting clean-ups look once a second, and while cut-offs stay pending up to every 5 s, so a clean-up may start up to 5 s after this.",
       ),
   })
   .strict()

@@ -202,7 +202,8 @@ const DATABASE_WAIT_MS = 5_000
  * or running, or finished less than `cleanupSettleMs` ago, or an HR notice is still waiting to
  * be applied, no clean-up starts, so in a mass layoff everyone is cut off before anyone's groups
  * and licences are tidied. The job waits here (its queue has its own workers, so nothing else is
- * held up) and looks again every second; after `cleanupWaitMs` it steps back into its queue
+ * held up) and looks again every second (an answer of "pending" is reused for up to 5 s: see
+ * cutoffWorkPending); after `cleanupWaitMs` it steps back into its queue
  * without spending an attempt. Returns false when it stepped back.
  */
 async function awaitCutoffs(deps: SystemWorkerDeps, system: string, signal: AbortSignal): Promise<boolean> {
@@ -222,18 +223,32 @@ async function awaitCutoffs(deps: SystemWorkerDeps, system: string, signal: Abor
   return true
 }
 
-/** One look per system at a time, shared by every clean-up of this process waiting on it. */
-const pendingLooks = new WeakMap<SystemWorkerDeps, Map<string, { at: number; answer: Promise<boolean> }>>()
+/**
+ * One look per system at a time, shared by every clean-up of this process waiting on it. A look
+ * reads every job of the system's queue (src/jobs/inspect.ts `workBlockingCleanup`: pg-boss has no
+ * index on running or recently completed jobs, so it costs more as the queue's history grows:
+ * about 6 ms at 5,000 jobs). While the answer stays "cut-offs pending" (a layoff's cut-off phase
+ * lasts minutes to hours), the answer is reused for longer, doubling from half a poll up to
+ * CLEANUP_LOOK_HOLD_MAX polls; an answer of "nothing pending" is held for half a poll, as before.
+ */
+const pendingLooks = new WeakMap<SystemWorkerDeps, Map<string, { at: number; holdMs: number; answer: Promise<boolean>; pending?: boolean }>>()
+/** The longest an answer of "cut-offs pending" is reused, in polls (5 s at the default 1 s poll). */
+const CLEANUP_LOOK_HOLD_MAX = 5
 
-function cutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
+export function cutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
   let looks = pendingLooks.get(deps)
   if (!looks) pendingLooks.set(deps, (looks = new Map()))
+  const poll = deps.cleanupPollMs ?? CLEANUP_POLL_MS
   const last = looks.get(system)
-  if (last && Date.now() - last.at < (deps.cleanupPollMs ?? CLEANUP_POLL_MS) / 2) return last.answer
-  const answer = queryCutoffWorkPending(deps, system)
-  looks.set(system, { at: Date.now(), answer })
-  answer.catch(() => looks.delete(system))
-  return answer
+  if (last && Date.now() - last.at < last.holdMs) return last.answer
+  const holdMs = last?.pending ? Math.min(last.holdMs * 2, poll * CLEANUP_LOOK_HOLD_MAX) : poll / 2
+  const entry: { at: number; holdMs: number; answer: Promise<boolean>; pending?: boolean } = { at: Date.now(), holdMs, answer: queryCutoffWorkPending(deps, system) }
+  looks.set(system, entry)
+  entry.answer.then(
+    (pending) => (entry.pending = pending),
+    () => looks.delete(system),
+  )
+  return entry.answer
 }
 
 async function queryCutoffWorkPending(deps: SystemWorkerDeps, system: string): Promise<boolean> {
