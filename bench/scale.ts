@@ -289,7 +289,9 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
     const closed = await closedCount()
     let requests = 0
     let rateLimited = 0
+    const requestsPerConnection: Record<string, number> = {}
     for (const s of BENCH_SYSTEMS) {
+      requestsPerConnection[s] = round(kits[s].stats.requests / Math.max(1, kits[s].stats.connections), 1)
       requests += kits[s].stats.requests
       rateLimited += kits[s].stats.rateLimited
     }
@@ -371,6 +373,9 @@ export async function scaleScenario(db: BenchDatabase, o: ScaleOptions) {
       tableBytesPerLeaver: perLeaver ? Math.round(perLeaver.table / o.leavers) : null,
       requests,
       share429: round(rateLimited / Math.max(1, requests), 4),
+      // Per system: how many requests each TCP connection to the emulator carried (the Tenure
+      // processes' HTTP clients reuse their connections, or open one per call).
+      requestsPerConnection,
       deadLettered: dead,
       ...(statements ? { pgStatements: leaverStatementProfile(statements, o.leavers) } : {}),
     }

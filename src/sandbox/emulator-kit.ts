@@ -91,6 +91,8 @@ export interface EmulatorStats {
   rateLimited: number
   faultsInjected: number
   writes: number
+  /** TCP connections accepted (requests / connections: how well clients reuse them). */
+  connections: number
 }
 
 export interface EmulatorOptions {
@@ -212,6 +214,9 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/** How long an emulator keeps an idle client connection open (see listen()). */
+export const EMULATOR_KEEP_ALIVE_MS = 60_000
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -462,8 +467,19 @@ export class EmulatorKit {
       server.once('listening', resolve)
       server.once('error', reject)
     })
-    // Keep-alive sockets would hold close() open; emulators are short-lived test peers.
-    server.keepAliveTimeout = 1000
+    // A kept connection does not keep a process alive by itself (a test that forgot close()).
+    server.on('connection', (socket) => {
+      this.stats.connections += 1
+      socket.unref()
+    })
+    // Vendors' front ends keep an idle connection open for minutes (Google's global external
+    // Application Load Balancer: 610 s by default, "httpKeepAliveTimeoutSec",
+    // https://cloud.google.com/load-balancing/docs/https#http_keepalive_timeout), and clients reuse
+    // it. Node's default of 5 s, and the 1 s this had, answer `Keep-Alive: timeout=1`, which fetch
+    // (undici) takes as "do not reuse" (it keeps a connection only for the hint less its 2 s
+    // margin): every vendor call paid a new TCP connection, in Tenure and the oracle alike.
+    // close() still ends kept connections at once (closeAllConnections).
+    server.keepAliveTimeout = EMULATOR_KEEP_ALIVE_MS
     this.server = server
     const { port: bound } = server.address() as AddressInfo
     return `http://127.0.0.1:${bound}`
@@ -479,7 +495,7 @@ export class EmulatorKit {
 }
 
 function emptyStats(): EmulatorStats {
-  return { requests: 0, byStatus: {}, byBucket: {}, rateLimited: 0, faultsInjected: 0, writes: 0 }
+  return { requests: 0, byStatus: {}, byBucket: {}, rateLimited: 0, faultsInjected: 0, writes: 0, connections: 0 }
 }
 
 /** A random id in the vendor's usual style where one is needed. */
