@@ -139,6 +139,36 @@ describe('sealing', () => {
     }
   })
 
+  test('when writers commit within the gather window of the last round, then one later round chains them all, and a reader does not wait for the window', async () => {
+    const pool = new pg.Pool({ connectionString: t.db.url, max: 3 })
+    const sealer = attachAuditSealer(pool, silentLogger, { backstopMs: false, gatherMs: 400 })
+    // Rows sealed by one transaction share its xmin.
+    const rounds = async (prefix: string) =>
+      (await t.pool.query<{ n: number }>(`SELECT count(DISTINCT xmin::text)::int AS n FROM audit_events WHERE correlation_id LIKE $1`, [`${prefix}%`])).rows[0]!.n
+    try {
+      // An idle sealer seals the first commit at once.
+      await recordAudit(pool, [entry(1, { correlationId: 'gather-0' })])
+      await waitFor('the first commit to be sealed', async () => (await rounds('gather-')) === 1)
+      const started = performance.now()
+      for (let i = 1; i <= 5; i++) await recordAudit(pool, [entry(i, { correlationId: `gather-${i}` })])
+      assert.ok(performance.now() - started < 300, 'the five commits fall within the window')
+      assert.equal((await chain()).filter((r) => r.correlation_id?.startsWith('gather-')).length, 1, 'nothing sealed before the window ends')
+      await waitFor('the gathered round', async () => (await pendingIds()).length === 0)
+      assert.equal(await rounds('gather-'), 2, 'the five commits of the window were chained by one transaction')
+
+      // A reader inside a window: sealAudit() chains at once instead of waiting for it.
+      await recordAudit(pool, [entry(7, { correlationId: 'reader-0' })])
+      const asked = performance.now()
+      await sealAudit(pool)
+      assert.ok(performance.now() - asked < 300, `sealAudit waited ${Math.round(performance.now() - asked)} ms`)
+      assert.equal((await chain()).at(-1)?.correlation_id, 'reader-0')
+      await verified()
+    } finally {
+      await sealer.stop()
+      await pool.end()
+    }
+  })
+
   test('when a kick arrives while a seal runs, then it resolves only after a later round that saw its entry', async () => {
     const pool = new pg.Pool({ connectionString: t.db.url, max: 4 })
     const sealer = new AuditSealer(pool, silentLogger)

@@ -29,6 +29,15 @@ import { takeWroteAudit } from './writer.ts'
 export const SEAL_BATCH = 1_000
 /** The backstop's period in every process that runs workers or serves. */
 export const SEAL_BACKSTOP_MS = 1_000
+/**
+ * A writer's commit starts a round at once when none started in the last SEAL_GATHER_MS, else at
+ * the end of that window, so that under load one round chains the commits of the whole window.
+ * A sealing transaction costs about 1 ms whatever it holds, and 0.05–0.1 ms per row on top
+ * (1 row: 1.0 ms; 16 rows: 1.9 ms; 256 rows: 14 ms, measured on the 2-core bench machine), and
+ * back-to-back rounds sealed about 4 rows each in a 1,000-leaver run. Readers never wait for the
+ * window: sealAudit() starts a round at once.
+ */
+export const SEAL_GATHER_MS = 20
 
 /** Waits for every promise (so nothing sent is left unanswered), then rethrows the first rejection. */
 async function settled<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
@@ -132,11 +141,16 @@ export class AuditSealer {
   #afterCommit = false
   #quietUntil = 0
   #suppressed = 0
+  readonly #gatherMs: number
+  /** When the last round started (performance.now()), and the commit-triggered round waiting for its window. */
+  #lastStart = Number.NEGATIVE_INFINITY
+  #gathering: NodeJS.Timeout | undefined
 
-  constructor(pool: pg.Pool, log: Logger, options: { batchSize?: number } = {}) {
+  constructor(pool: pg.Pool, log: Logger, options: { batchSize?: number; gatherMs?: number } = {}) {
     this.pool = pool
     this.#log = log
     this.#batchSize = options.batchSize ?? SEAL_BATCH
+    this.#gatherMs = options.gatherMs ?? SEAL_GATHER_MS
   }
 
   /** Seal now, or right after the round in progress. Resolves with the rows that round sealed. */
@@ -152,6 +166,10 @@ export class AuditSealer {
   }
 
   #start(): Promise<number> {
+    // Any round that starts now chains every commit made before it: a gathered round is not needed.
+    if (this.#gathering) clearTimeout(this.#gathering)
+    this.#gathering = undefined
+    this.#lastStart = performance.now()
     const check = !this.#afterCommit
     this.#afterCommit = false
     const round: Promise<number> = sealPending(this.pool, this.#batchSize, { check }).finally(() => {
@@ -162,9 +180,22 @@ export class AuditSealer {
   }
 
   /** A kick whose failure is logged, not thrown (the backstop and the release hook: nobody awaits them). */
-  kickQuietly(why: 'commit' | 'backstop'): void {
+  kickQuietly(why: 'commit' | 'gathered' | 'backstop'): void {
     if (this.#stopped) return
-    if (why === 'commit') this.#afterCommit = true
+    if (why === 'commit') {
+      this.#afterCommit = true
+      // Within the window of the last round: one round at its end chains every commit until then.
+      const wait = this.#lastStart + this.#gatherMs - performance.now()
+      if (this.#running || wait > 0) {
+        if (!this.#gathering) {
+          this.#gathering = setTimeout(() => {
+            this.#gathering = undefined
+            this.kickQuietly('gathered')
+          }, Math.max(0, wait))
+        }
+        return
+      }
+    }
     this.kick().catch((err: Error) => {
       // A seal that keeps failing (PostgreSQL away, an entry that cannot be chained) fails every
       // round, and rounds follow every commit: one warning per 10 s, with how many were not logged.
@@ -191,6 +222,8 @@ export class AuditSealer {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = undefined
+    if (this.#gathering) clearTimeout(this.#gathering)
+    this.#gathering = undefined
     this.#stopped = true
     await this.kick().catch((err: Error) => this.#log.warn({ err: { message: err.message } }, 'audit sealing at shutdown failed; another process seals the entries'))
   }
@@ -202,7 +235,7 @@ const sealers = new WeakMap<pg.Pool, AuditSealer>()
  * Give `pool` a sealer: a client released after queuing audit entries (its COMMIT done, or its
  * ROLLBACK: then the round finds nothing) kicks it. `backstopMs`: also seal periodically.
  */
-export function attachAuditSealer(pool: pg.Pool, log: Logger, options: { backstopMs?: number | false; batchSize?: number } = {}): AuditSealer {
+export function attachAuditSealer(pool: pg.Pool, log: Logger, options: { backstopMs?: number | false; batchSize?: number; gatherMs?: number } = {}): AuditSealer {
   const existing = sealers.get(pool)
   if (existing) return existing
   const sealer = new AuditSealer(pool, log, options)
