@@ -28,12 +28,53 @@
  *   stale heartbeats that often, whatever `superviseIntervalSeconds` says.
  */
 import { PgBoss, type Db as IDatabase, type Clock } from 'pg-boss'
+import Manager from 'pg-boss/dist/manager.js'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../log.ts'
 import type { Queryable } from '../db/pool.ts'
 import { isUnavailable } from '../http/errors.ts'
 
 export type Boss = PgBoss
+
+/** What wakeOneOnNotify() reads of a pg-boss worker (pg-boss 12.35 dist/worker.js). */
+interface WorkerLoop {
+  name: string
+  /** Set while the worker waits out its polling interval: idle, nothing fetched, nothing running. */
+  loopDelayPromise: unknown
+  notify(): void
+}
+
+/**
+ * A NOTIFY for a queue wakes one of its idle workers, not every one. pg-boss's notifyQueue()
+ * wakes all of them, and Tenure runs each queue as `localConcurrency` single-job workers
+ * (src/jobs/runtime.ts), so every job inserted made 8 workers fetch at once, 7 of them for
+ * nothing; a leaver case's opening notifies 5 system queues in one commit: 40 fetches, about
+ * 40 ms of PostgreSQL on 2 cores, and the cut-off jobs waited behind them (single-leaver run,
+ * PostgreSQL's statement log: 754 fetches in 6.5 s for 8 jobs per system). The woken worker,
+ * when it gets a job, wakes one more (src/jobs/runtime.ts), so a burst fills every idle slot
+ * one fetch after another and the chain ends at the first empty fetch. A worker that is
+ * fetching or running a job is still notified: it only skips its next wait, so a fetch whose
+ * snapshot predates the NOTIFY is followed by another and nothing waits for a poll.
+ * The rest of pg-boss is untouched (gap recovery after a reconnect still wakes every worker).
+ */
+function wakeOneOnNotify(): void {
+  const proto = Manager.prototype as unknown as { notifyQueue(this: { workers: Map<string, unknown> }, name: string): void; tenureWakesOne?: true }
+  if (proto.tenureWakesOne) return
+  proto.tenureWakesOne = true
+  proto.notifyQueue = function notifyQueue(name) {
+    let woke = false
+    for (const w of this.workers.values()) {
+      const worker = w as WorkerLoop
+      if (worker.name !== name) continue
+      if (!worker.loopDelayPromise) worker.notify()
+      else if (!woke) {
+        worker.notify()
+        woke = true
+      }
+    }
+  }
+}
+wakeOneOnNotify()
 
 export interface BossOptions {
   url: string

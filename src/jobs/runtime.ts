@@ -81,7 +81,8 @@ export function jobActivity(): JobActivity {
  * Starts `localConcurrency` workers on the queue, each fetching one job at a time.
  *
  * Each is its own `work()` with `localConcurrency: 1`, so a handler knows its worker and, when it
- * finishes a job, wakes that worker to fetch again at once (`notifyWorker`). pg-boss only bursts
+ * finishes a job, wakes that worker to fetch again at once (`notifyWorker`), and wakes one idle
+ * sibling to look for the next job (a NOTIFY wakes only one, src/jobs/boss.ts). pg-boss only bursts
  * for batches larger than one (`burstWhenBatchFull` is ignored at `batchSize: 1`); without this,
  * a worker with a backlog took one job per polling interval unless a NOTIFY happened to land,
  * which capped a system's queue at `localConcurrency` jobs per interval in a layoff. A fetch
@@ -90,36 +91,56 @@ export function jobActivity(): JobActivity {
  */
 export async function registerWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>): Promise<string> {
   const { localConcurrency = 1, ...rest } = def.options ?? {}
-  const ids: string[] = []
   activity.queues.add(def.queue)
+  // The id is known only once work() returns; a job fetched before that just waits one interval.
+  const slots: Array<{ id?: string; busy: boolean }> = []
   for (let i = 0; i < localConcurrency; i++) {
-    // The id is known only once work() returns; a job fetched before that just waits one interval.
-    const self: { id?: string } = {}
-    self.id = await startWorker(host, def, { ...rest, localConcurrency: 1 }, () => {
-      if (self.id) host.boss.notifyWorker(self.id)
+    const self: { id?: string; busy: boolean } = { busy: false }
+    slots.push(self)
+    self.id = await startWorker(host, def, { ...rest, localConcurrency: 1 }, {
+      fetched: () => {
+        self.busy = true
+        if (self.id) host.boss.notifyWorker(self.id)
+        // A NOTIFY wakes one idle worker (src/jobs/boss.ts wakeOneOnNotify): one that got a job
+        // wakes one more, which looks for the next; the chain stops at the first empty fetch.
+        const idle = slots.find((slot) => slot !== self && !slot.busy && slot.id)
+        if (idle?.id) host.boss.notifyWorker(idle.id)
+      },
+      settled: () => {
+        self.busy = false
+      },
     })
-    ids.push(self.id)
   }
-  return ids[0]!
+  return slots[0]!.id!
 }
 
-async function startWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, workOptions: WorkOptions, fetchAgain: () => void): Promise<string> {
+interface SlotHooks {
+  /** A fetch returned jobs: fetch again once they are done, and wake an idle sibling. */
+  fetched(): void
+  settled(): void
+}
+
+async function startWorker<S extends z.ZodType>(host: WorkerHost, def: WorkerDefinition<S>, workOptions: WorkOptions, hooks: SlotHooks): Promise<string> {
   const { boss } = host
   const batched = (workOptions.batchSize ?? 1) > 1
   const options: WorkOptions = { batchSize: 1, ...workOptions, ...(batched ? { perJobResults: true } : {}) }
   const run = (jobs: Job<unknown>[]) => (batched ? runBatch(host, def, jobs, def.batchStartBudgetMs) : runJob(host, def, jobs[0]!))
   const handler = async (jobs: Job<unknown>[]): Promise<unknown> => {
     if (jobs.length === 0) return batched ? [] : undefined
-    fetchAgain()
-    if (activity.ignored.has(def.queue)) return run(jobs)
-    activity.active += 1
-    activity.jobs += jobs.length
-    activity.lastAt = Date.now()
+    hooks.fetched()
     try {
-      return await run(jobs)
-    } finally {
-      activity.active -= 1
+      if (activity.ignored.has(def.queue)) return await run(jobs)
+      activity.active += 1
+      activity.jobs += jobs.length
       activity.lastAt = Date.now()
+      try {
+        return await run(jobs)
+      } finally {
+        activity.active -= 1
+        activity.lastAt = Date.now()
+      }
+    } finally {
+      hooks.settled()
     }
   }
   return boss.work(def.queue, options, handler)
