@@ -46,6 +46,7 @@ import {
 import { sealAudit } from '../src/audit/sealer.ts'
 import type { EmulatorKit } from '../src/sandbox/emulator-kit.ts'
 import { RateLimitedError } from '../provisioners/errors.ts'
+import { HR_EVENT_QUEUE } from '../src/jobs/queues.ts'
 
 const webhookUrl = (t: BenchTenure) => `${t.url}/webhooks/hr/generic`
 const runId = () => Math.random().toString(36).slice(2, 8)
@@ -420,6 +421,79 @@ export function requestShapeDifference(tenure: readonly string[], oracle: readon
   return { tenureOnly, oracleOnly }
 }
 
+/**
+ * Where each single leaver's time went, along its critical path (the system verified last): the
+ * webhook's answer, the notice stored → its `hr.event` job started (the worker's wake-up and
+ * fetch), → leaver case opened (the engine), then for that system the cut-off job's queue wait and
+ * run, and the verification job's queue wait and run (to verified_at), with the vendor calls' own
+ * time in those two jobs (the audit trail's `target.api_called` durations). `tenureMs` is the
+ * total less the vendor calls: what Tenure itself added on the critical path. Timestamps are
+ * PostgreSQL's (transaction start for now() defaults) and this process's clock, one machine.
+ */
+export async function singleLeaverHops(pool: pg.Pool, sent: Map<string, { at: number; ackMs: number }>): Promise<Record<string, Summary>> {
+  const ids = [...sent.keys()]
+  await sealAudit(pool)
+  const { rows } = await pool.query<{
+    ext: string; system: string; received: Date; hr_started: Date | null; opened: Date; cut_created: Date | null; cut_started: Date | null
+    cutoff_at: Date | null; ver_created: Date | null; ver_started: Date | null; verified_at: Date; http_ms: number | null
+  }>(
+    `WITH lv AS (
+       SELECT e.id AS emp, e.external_id AS ext, c.id AS case_id, c.opened_at FROM employees e
+         JOIN cases c ON c.employee_id = e.id AND c.kind = 'leaver' WHERE e.external_id = ANY($1)),
+     inbox AS (
+       SELECT DISTINCT ON (i.employee_external_id) i.employee_external_id AS ext, i.id::text AS id, i.received_at
+         FROM hr_inbox i WHERE i.employee_external_id = ANY($1) ORDER BY i.employee_external_id, i.received_at DESC),
+     hr AS (
+       SELECT j.data->>'inboxId' AS inbox_id, min(j.started_on) AS started FROM pgboss.job j
+        WHERE j.name = $3 AND j.data->>'inboxId' IN (SELECT id FROM inbox) GROUP BY 1),
+     crit AS (
+       SELECT DISTINCT ON (lv.emp) lv.emp, cs.system, cs.cutoff_at, cs.verified_at FROM lv
+         JOIN case_systems cs ON cs.case_id = lv.case_id WHERE cs.system = ANY($2) ORDER BY lv.emp, cs.verified_at DESC),
+     jobs AS (
+       SELECT j.data->>'employeeId' AS emp, j.data->'request'->>'system' AS system, j.data->'request'->>'action' AS action,
+              min(j.created_on) AS created, min(j.started_on) AS started
+         FROM pgboss.job j
+        WHERE j.name LIKE 'system.%' AND j.data->'request'->>'action' IN ('deprovision', 'verify')
+          AND j.data->>'employeeId' IN (SELECT emp::text FROM lv) GROUP BY 1, 2, 3),
+     http AS (
+       SELECT a.employee_id AS emp, a.system, sum((a.details->>'durationMs')::numeric)::float AS ms FROM audit_events a
+        WHERE a.action = 'target.api_called' AND a.employee_id IN (SELECT emp::text FROM lv)
+          AND a.details->>'jobKey' ~ ':(deprovision|verify):' AND a.details->>'jobKey' NOT LIKE '%:cleanup:%' GROUP BY 1, 2)
+     SELECT lv.ext, crit.system, inbox.received_at AS received, hr.started AS hr_started, lv.opened_at AS opened,
+            d.created AS cut_created, d.started AS cut_started, crit.cutoff_at, v.created AS ver_created, v.started AS ver_started,
+            crit.verified_at, http.ms AS http_ms
+       FROM lv JOIN inbox ON inbox.ext = lv.ext JOIN crit ON crit.emp = lv.emp LEFT JOIN hr ON hr.inbox_id = inbox.id
+       LEFT JOIN jobs d ON d.emp = lv.emp::text AND d.system = crit.system AND d.action = 'deprovision'
+       LEFT JOIN jobs v ON v.emp = lv.emp::text AND v.system = crit.system AND v.action = 'verify'
+       LEFT JOIN http ON http.emp = lv.emp::text AND http.system = crit.system`,
+    [ids, [...BENCH_SYSTEMS], HR_EVENT_QUEUE],
+  )
+  const hops: Record<string, number[]> = { ack: [], toWorker: [], open: [], openToCutoffJob: [], cutoffQueued: [], cutoffRun: [], cutoffToVerifyJob: [], verifyQueued: [], verifyRun: [], vendorCalls: [], tenure: [], total: [] }
+  const ms = (a: Date | null, b: Date | null) => (a && b ? a.getTime() - b.getTime() : undefined)
+  for (const r of rows) {
+    const s = sent.get(r.ext)!
+    const add = (hop: string, v: number | undefined) => v !== undefined && hops[hop]!.push(v)
+    add('ack', s.ackMs)
+    add('toWorker', ms(r.hr_started, r.received))
+    add('open', ms(r.opened, r.hr_started))
+    add('openToCutoffJob', ms(r.cut_created, r.opened))
+    add('cutoffQueued', ms(r.cut_started, r.cut_created))
+    add('cutoffRun', ms(r.cutoff_at, r.cut_started))
+    add('cutoffToVerifyJob', ms(r.ver_created, r.cutoff_at))
+    add('verifyQueued', ms(r.ver_started, r.ver_created))
+    add('verifyRun', ms(r.verified_at, r.ver_started))
+    const total = r.verified_at.getTime() - s.at
+    add('total', total)
+    if (r.http_ms !== null) {
+      add('vendorCalls', r.http_ms)
+      add('tenure', total - r.http_ms)
+    }
+  }
+  const out: Record<string, Summary> = {}
+  for (const [hop, values] of Object.entries(hops)) if (values.length > 0) out[`${hop}Ms`] = summarize(values)
+  return out
+}
+
 export async function singleScenario(db: BenchDatabase, o: { leavers: number }) {
   // Clean-ups wait for a settle window after a system's last cut-off: at least 10 s here, longer
   // than the gap between two leavers, so they run after the last one and draw no latency between
@@ -443,12 +517,14 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
     const logMark = () => Object.fromEntries(kits.map(([system, kit]) => [system, kit.requests().length])) as Record<BenchSystem, number>
     const tenureLogFrom = logMark()
     const tenureRequestsBefore = emulatorRequests(t.emulators)
+    const sent = new Map<string, { at: number; ackMs: number }>()
     for (const [i, id] of tenureIds.entries()) {
       setRealisticLatency(t.emulators, true, i)
       const d = signedDelivery(terminatedPayload(id), `leave_${id}`)
       const t0 = Date.now()
       const status = await post(webhookUrl(t), d.body, d.headers)
       if (status !== 202) throw new Error(`leaver ${id}: webhook answered ${status}`)
+      sent.set(id, { at: t0, ackMs: Date.now() - t0 })
       // 10 ms DB polling; the figure is the verified_at the engine recorded, not the poll time.
       const verified = await until(`${id} verified everywhere`, async () => (await verifiedAt(t, [id])).get(id), 60_000, 10)
       tenureMs.push(Math.max(...verified.map((v) => v.getTime())) - t0)
@@ -470,6 +546,8 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
       if (openCases === 0) break
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
+
+    const hops = await singleLeaverHops(t.pool, sent).catch((err: unknown) => ({ error: String(err) }))
 
     // The oracle: the minimal cut-off calls, in parallel per system, no queue, no state machine.
     // A 429 (only possible if a clean-up outlived the wait above) is waited out as the vendor asks
@@ -550,6 +628,8 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
       requestsPerLeaver: { tenure: perLeaver(tenureRequests, tenureRequestsBefore), oracle: perLeaver(oracleRequests, oracleRequestsBefore) },
       // Per system whose calls differ: the request shapes (ids replaced by :x) one side made more often.
       requestDifference,
+      // Tenure's leavers, along the critical path (the system verified last): p50/p99 per hop.
+      hops,
       oracleNotRevoked: notRevoked,
       oracle429s,
       tenureCasesOpenWhenOracleStarted: openCases === Infinity ? null : openCases,
