@@ -277,7 +277,9 @@ export async function ingestScenario(db: BenchDatabase, o: IngestOptions) {
     // Idle means settled, not just started: V8's memory reducer gives the start-up heap back
     // about 8 s after the full collection that ends start-up (src/jobs/heap.ts); 1 s after ready
     // measured start-up's garbage (HTTP process 139 MB where it idles at 107, compiled).
-    await sleep(12_000)
+    // Settling pauses are left out when a test shortens the idle stop (it measures no memory).
+    const settle = (ms: number) => (o.idleStopSeconds === undefined ? sleep(ms) : Promise.resolve())
+    await settle(12_000)
     // Just started: serve and its worker process, settled (the pair: nothing hidden).
     const justStarted = await t.memory()
     // Idle: with nothing to do the worker process stops after workers.idleStopSeconds (the default,
@@ -285,11 +287,9 @@ export async function ingestScenario(db: BenchDatabase, o: IngestOptions) {
     const idleBy = Date.now() + 90_000
     let idle = justStarted
     while (idle.workerState !== undefined && idle.workerState !== 'stopped' && Date.now() < idleBy) {
-      await sleep(2_000)
+      await sleep(o.idleStopSeconds === undefined ? 2_000 : 250)
       idle = await t.memory()
     }
-    // Settling pauses, left out when a test shortens the idle stop (it measures no memory).
-    const settle = (ms: number) => (o.idleStopSeconds === undefined ? sleep(ms) : Promise.resolve())
     if (idle.workerState === 'stopped') {
       // Its exit's garbage in the serve process (the IPC channel, the child's handles) settles too.
       await settle(5_000)
