@@ -16,6 +16,11 @@
  *   Retry-After, `x-ms-throttle-scope` and `x-ms-throttle-information`.
  * Users created with `searchable: false` are readable by key but not yet returned by queries,
  * like a directory whose query index has not caught up (Graph is eventually consistent).
+ * The emulator's clock (`now`, EmulatorOptions) is Graph's: it stamps
+ * signInSessionsValidFromDateTime ("resets … to the current date-time",
+ * https://learn.microsoft.com/graph/api/user-revokesigninsessions) and every answer's `Date` header
+ * (RFC 9110 §6.6.1: an origin server with a clock sends one, in whole seconds), so a test can run
+ * Graph's clock ahead of or behind the provisioner's.
  */
 import { randomUUID } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
@@ -498,6 +503,8 @@ export class EntraEmulator {
       res.locals.requestId = requestId
       res.setHeader('request-id', requestId)
       res.setHeader('client-request-id', req.get('client-request-id') ?? requestId)
+      // Graph's clock, not this machine's (Node would stamp its own): see the header comment.
+      res.setHeader('Date', new Date(this.kit.now()).toUTCString())
       res.setHeader('x-ms-ags-diagnostic', JSON.stringify({ ServerInfo: { DataCenter: 'Local', Slice: 'E', Ring: '1', ScaleUnit: '000', RoleInstance: 'EMULATOR' } }))
       next()
     })

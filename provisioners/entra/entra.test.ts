@@ -514,6 +514,32 @@ describe('leaver', () => {
     assert.equal(state.revoked, false)
   })
 
+  test("when Graph's clock runs 10 minutes behind ours, then the revocation made at the cut-off still verifies, read on Graph's clock", async (t) => {
+    const env = await setup(t, { emulator: { now: () => Date.now() - 600_000 } })
+    const { ref } = await seedLeaver(env)
+    const revokedAt = new Date().toISOString()
+    await env.provisioner.deprovision(env.ctx, ref, { phase: 'cutoff', steps: ['disable', 'revoke_sessions'], options: {} })
+    const state = await env.provisioner.verify(env.ctx, ref, { revokedAt })
+    const check = state.checks.find((c) => c.name === 'sessions_revoked')
+    // Compared on this machine's clock, the field reads 10 minutes before the cut-off began.
+    assert.equal(check?.ok, true, check?.detail)
+    assert.match(check?.detail ?? '', /Graph's clock -60\d{4}\.\.-5\d{5} ms from ours/)
+    assert.equal(state.revoked, true)
+  })
+
+  test("when Graph's clock runs 10 minutes ahead and the sessions were revoked before the cut-off began, then that older revocation does not pass as the cut-off's", async (t) => {
+    const env = await setup(t, { emulator: { now: () => Date.now() + 600_000 } })
+    const { ref } = await seedLeaver(env)
+    // Someone revoked the sessions; the cut-off began 5 s later (our clock) and its own
+    // revokeSignInSessions never reached Graph. On our clock the old stamp looks 10 minutes newer.
+    await env.provisioner.deprovision(env.ctx, ref, { phase: 'cutoff', steps: ['disable', 'revoke_sessions'], options: {} })
+    const cutoffBegan = new Date(Date.now() + 5_000).toISOString()
+    const state = await env.provisioner.verify(env.ctx, ref, { revokedAt: cutoffBegan })
+    const check = state.checks.find((c) => c.name === 'sessions_revoked')
+    assert.equal(check?.ok, false, check?.detail)
+    assert.equal(state.revoked, false)
+  })
+
   test('when the keepMailbox exception is approved, then the Exchange licence stays, delete is skipped and a manual follow-up is recorded', async (t) => {
     const env = await setup(t, { config: { deleteOnLeave: true } })
     const { user, ref } = await seedLeaver(env)

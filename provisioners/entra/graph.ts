@@ -69,6 +69,8 @@ export class GraphCallOptions implements MiddlewareOptions {
   readonly clientRequestId: string
   status: number | undefined
   requestId: string | undefined
+  /** The response's `Date` header: the vendor's clock, in whole seconds (RFC 9110 §6.6.1). */
+  date: string | undefined
 
   constructor(token: string, clientRequestId: string) {
     this.token = token
@@ -135,6 +137,7 @@ export class BearerAuthHandler implements Middleware {
     if (call && context.response) {
       call.status = context.response.status
       call.requestId = context.response.headers.get('request-id') ?? undefined
+      call.date = context.response.headers.get('date') ?? undefined
     }
   }
 
@@ -169,6 +172,11 @@ export interface GraphResult {
   body: unknown
   status: number | undefined
   requestId: string | undefined
+  /** The response's `Date` header (the vendor's clock), when it sent one. */
+  date?: string
+  /** This host's clock (ms) when the call was sent and when its answer arrived: brackets `date`. */
+  sentAt?: number
+  receivedAt?: number
 }
 
 /**
@@ -243,6 +251,7 @@ export class GraphApi {
       send: async ({ signal, facts, credential: token }) => {
         const call = new GraphCallOptions(token, randomUUID())
         probe = call
+        const sentAt = Date.now()
         let request: GraphRequest = this.client.api(target).middlewareOptions([call]).option('signal', signal)
         if (spec.headers) request = request.headers(spec.headers)
         let body: unknown
@@ -260,9 +269,10 @@ export class GraphApi {
             body = await request.delete()
             break
         }
+        const receivedAt = Date.now()
         facts.status = call.status
         facts.requestId = call.requestId
-        return { body, status: call.status, requestId: call.requestId }
+        return { body, status: call.status, requestId: call.requestId, ...(call.date ? { date: call.date } : {}), sentAt, receivedAt }
       },
       classify: (err) =>
         classifyGraphError(err, { system, operation: spec.operation, timeoutMs, callerAborted: ctx.signal.aborted, probe: probe ?? new GraphCallOptions('', '') }),

@@ -58,8 +58,51 @@ export const rateLimitBuckets = ENTRA_RATE_LIMITS
  */
 const ADVANCED_QUERY_HEADERS = { ConsistencyLevel: 'eventual' }
 
-/** Graph compares signInSessionsValidFromDateTime at whole seconds; allow that much clock skew. */
+/** Graph keeps signInSessionsValidFromDateTime in whole seconds: a revocation may read up to 1 s early. */
 const SESSION_CLOCK_TOLERANCE_MS = 1_000
+
+/**
+ * Where Graph's clock stood against this host's, from one answer's `Date` header (RFC 9110
+ * §6.6.1: an origin server with a clock sends it; whole seconds, §5.6.7): the offset (vendor −
+ * ours) lies in [low, high], since Graph read its clock somewhere between our send and our
+ * receipt and the header drops the milliseconds.
+ */
+export interface VendorClock {
+  date: string
+  low: number
+  high: number
+}
+
+export function vendorClock(result: Pick<GraphResult, 'date' | 'sentAt' | 'receivedAt'>): VendorClock | undefined {
+  const at = result.date ? Date.parse(result.date) : Number.NaN
+  if (!Number.isFinite(at) || result.sentAt === undefined || result.receivedAt === undefined) return undefined
+  return { date: result.date!, low: at - result.receivedAt, high: at + 999 - result.sentAt }
+}
+
+/**
+ * Our revokeSignInSessions took effect when signInSessionsValidFromDateTime is no earlier than the
+ * cut-off's start (`revokedAt`, our clock), read on Graph's clock: Graph stamps the field with its
+ * own time, and either clock may run ahead. With the verify read's `Date` header the cut-off's
+ * start is moved onto Graph's clock at the earliest it can have been (revokedAt + low), so a
+ * clock of ours running ahead does not fail a revocation that happened, and a Graph clock running
+ * ahead does not pass an older revocation (by someone else, before the cut-off) as ours. Without
+ * the header the clocks are taken to agree. Either way the field must have been read: an absent
+ * value fails the check.
+ */
+export function sessionsRevokedCheck(validFromText: string | null | undefined, revokedAtText: string, clock: VendorClock | undefined): VerifyCheck {
+  const revokedAt = Date.parse(revokedAtText)
+  const validFrom = validFromText ? Date.parse(validFromText) : Number.NaN
+  const offset = clock?.low ?? 0
+  const ok = Number.isFinite(validFrom) && Number.isFinite(revokedAt) && validFrom >= revokedAt + offset - SESSION_CLOCK_TOLERANCE_MS
+  const clockText = clock
+    ? `Graph's clock ${clock.low >= 0 ? '+' : ''}${clock.low}..${clock.high >= 0 ? '+' : ''}${clock.high} ms from ours (Date: ${clock.date})`
+    : "no Date header: Graph's clock taken to agree with ours"
+  return {
+    name: 'sessions_revoked',
+    ok,
+    detail: `signInSessionsValidFromDateTime=${validFromText ?? 'null'}, revokedAt=${revokedAtText}; ${clockText}`,
+  }
+}
 
 const USER_SELECT = [
   'id',
@@ -633,8 +676,9 @@ class EntraProvisioner implements Provisioner {
 
   async verify(ctx: Ctx, ref: AccountRef, opts: VerifyOptions = {}): Promise<AccountState> {
     let user: GraphUser
+    let clock: VendorClock | undefined
     try {
-      user = await this.#getUser(ctx, ref.accountId)
+      ;({ user, clock } = await this.#readUser(ctx, ref.accountId))
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err
       return {
@@ -656,15 +700,7 @@ class EntraProvisioner implements Provisioner {
         detail: `accountEnabled=${String(user.accountEnabled)}`,
       },
     ]
-    if (opts.revokedAt !== undefined) {
-      const revokedAt = Date.parse(opts.revokedAt)
-      const validFrom = user.signInSessionsValidFromDateTime ? Date.parse(user.signInSessionsValidFromDateTime) : Number.NaN
-      checks.push({
-        name: 'sessions_revoked',
-        ok: Number.isFinite(validFrom) && Number.isFinite(revokedAt) && validFrom >= revokedAt - SESSION_CLOCK_TOLERANCE_MS,
-        detail: `signInSessionsValidFromDateTime=${user.signInSessionsValidFromDateTime ?? 'null'}, revokedAt=${opts.revokedAt}`,
-      })
-    }
+    if (opts.revokedAt !== undefined) checks.push(sessionsRevokedCheck(user.signInSessionsValidFromDateTime, opts.revokedAt, clock))
     const groups = (await this.#memberOf(ctx, { user, sessionsRevoked: false, removedGroups: new Set(), memberOf: undefined })).map(
       (g) => g.id,
     )
@@ -844,13 +880,18 @@ class EntraProvisioner implements Provisioner {
   }
 
   async #getUser(ctx: Ctx, idOrUpn: string, operation = 'GET /users/{id}'): Promise<GraphUser> {
+    return (await this.#readUser(ctx, idOrUpn, operation)).user
+  }
+
+  /** The user and where Graph's clock stood against ours when it answered (vendorClock). */
+  async #readUser(ctx: Ctx, idOrUpn: string, operation = 'GET /users/{id}'): Promise<{ user: GraphUser; clock: VendorClock | undefined }> {
     const result = await this.#graph.call(ctx, {
       method: 'GET',
       path: `/users/${enc(idOrUpn)}`,
       operation,
       query: { $select: USER_SELECT },
     })
-    return this.#parse(userSchema, result, operation)
+    return { user: this.#parse(userSchema, result, operation), clock: vendorClock(result) }
   }
 
   async #createUser(ctx: Ctx, spec: AccountSpec, upn: string, usageLocation: string | undefined): Promise<GraphUser> {
