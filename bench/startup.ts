@@ -21,6 +21,7 @@ import pg from 'pg'
 import { startEmbedded } from '../src/db/embedded.ts'
 import { silentLogger } from '../src/log.ts'
 import { ROOT } from '../src/paths.ts'
+import { isAlive as alive } from '../src/util/process.ts'
 
 const { values } = parseArgs({
   allowNegative: true,
@@ -105,15 +106,6 @@ interface Result {
   /** Whether the worker process had stopped when idleMB was read. */
   workerStopped: boolean
   runtime: string
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function once(form: Form, fromSource: boolean): Promise<Result> {

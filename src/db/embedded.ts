@@ -26,6 +26,7 @@ import { arch, platform, userInfo } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import type { Logger } from '../log.ts'
+import { isAlive } from '../util/process.ts'
 
 export interface EmbeddedOptions {
   dataDir: string
@@ -187,15 +188,6 @@ function postgresUser(): { uid: number; gid: number } {
     }
     execFileSync('useradd', ['--system', '-g', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' })
     return ids()
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

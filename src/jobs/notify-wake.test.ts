@@ -3,37 +3,20 @@
  * wakes one more (src/jobs/runtime.ts): one job costs one fetch instead of one per slot, and a
  * burst still fills every slot without waiting for a poll. Real PostgreSQL and pg-boss.
  */
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import Manager from 'pg-boss/dist/manager.js'
-import { Registry } from 'prom-client'
 import { z } from 'zod'
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts'
+import { workerHostFixture } from '../../test/helpers/worker-host.ts'
 import { silentLogger } from '../log.ts'
-import { createJobMetrics } from '../http/metrics.ts'
-import { createBoss, type Boss } from './boss.ts'
-import { registerWorker, type WorkerHost } from './runtime.ts'
+import { createBoss } from './boss.ts'
+import { registerWorker } from './runtime.ts'
 import { validateConfig } from '../config/load.ts'
 
-let db: TestDatabase
-let boss: Boss
-let host: WorkerHost
-const shutdown = new AbortController()
-
-before(async () => {
-  db = await createTestDatabase('notify_wake')
-  // Polls 30 s apart: anything that runs sooner was woken by a NOTIFY or by a sibling.
-  const config = validateConfig({ queue: { notifyPollingIntervalSeconds: 30, pollingIntervalSeconds: 30 } })
-  boss = createBoss({ url: db.url, config, log: silentLogger, supervise: false })
-  await boss.start()
-  host = { boss, log: silentLogger, metrics: createJobMetrics(new Registry()), shutdown: shutdown.signal }
-})
-
-after(async () => {
-  shutdown.abort()
-  await boss.stop({ graceful: false })
-  await db.drop()
-})
+// Polls 30 s apart: anything that runs sooner was woken by a NOTIFY or by a sibling.
+const jobs = workerHostFixture('notify_wake', (url) =>
+  createBoss({ url, config: validateConfig({ queue: { notifyPollingIntervalSeconds: 30, pollingIntervalSeconds: 30 } }), log: silentLogger, supervise: false }),
+)
 
 test('a NOTIFY wakes one idle worker; workers fetching or running are only told to fetch again after', () => {
   const woken: string[] = []
@@ -47,13 +30,13 @@ test('a NOTIFY wakes one idle worker; workers fetching or running are only told 
 
 test('one job on a queue of 8 idle slots runs at once; a burst of 24 fills all 8 slots without a poll', async () => {
   const queue = 'notify-wake'
-  await boss.createQueue(queue, { notify: true, retryLimit: 0 } as never)
+  await jobs.boss.createQueue(queue, { notify: true, retryLimit: 0 } as never)
   let running = 0
   let most = 0
   const ran: number[] = []
   let release: () => void = () => {}
   let gate = Promise.resolve()
-  await registerWorker(host, {
+  await registerWorker(jobs.host, {
     queue,
     schema: z.object({ n: z.number() }),
     options: { localConcurrency: 8, notifyPollingIntervalSeconds: 30, pollingIntervalSeconds: 30 },
@@ -69,13 +52,13 @@ test('one job on a queue of 8 idle slots runs at once; a burst of 24 fills all 8
   await new Promise((r) => setTimeout(r, 1_000))
 
   const t0 = Date.now()
-  await boss.send(queue, { n: 0 })
+  await jobs.boss.send(queue, { n: 0 })
   while (ran.length < 1 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10))
   assert.deepEqual(ran, [0], 'the one job ran')
   assert.ok(Date.now() - t0 < 5_000, `the job waited ${Date.now() - t0} ms: a poll, not the NOTIFY, ran it`)
 
   gate = new Promise<void>((resolve) => (release = resolve))
-  await boss.insert(queue, Array.from({ length: 24 }, (_, i) => ({ data: { n: i + 1 } })))
+  await jobs.boss.insert(queue, Array.from({ length: 24 }, (_, i) => ({ data: { n: i + 1 } })))
   const t1 = Date.now()
   while (running < 8 && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 10))
   assert.equal(most, 8, 'every slot took a job of the burst: each worker that got one woke the next')

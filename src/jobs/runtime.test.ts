@@ -2,33 +2,17 @@
  * registerWorker with batches (`batchSize` > 1, the HR intake's queue): each job of a fetched batch
  * is settled on its own, on real PostgreSQL and pg-boss.
  */
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PgBoss } from 'pg-boss'
-import { Registry } from 'prom-client'
 import { z } from 'zod'
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/db.ts'
-import { silentLogger } from '../log.ts'
-import { createJobMetrics } from '../http/metrics.ts'
-import { registerWorker, type WorkerHost } from './runtime.ts'
+import { workerHostFixture } from '../../test/helpers/worker-host.ts'
+import { registerWorker } from './runtime.ts'
 
-let db: TestDatabase
-let boss: PgBoss
-let host: WorkerHost
-const shutdown = new AbortController()
-
-before(async () => {
-  db = await createTestDatabase('runtime')
-  boss = new PgBoss({ connectionString: db.url, supervise: false, schedule: false })
+const jobs = workerHostFixture('runtime', (url) => {
+  const boss = new PgBoss({ connectionString: url, supervise: false, schedule: false })
   boss.on('error', () => {})
-  await boss.start()
-  host = { boss, log: silentLogger, metrics: createJobMetrics(new Registry()), shutdown: shutdown.signal }
-})
-
-after(async () => {
-  shutdown.abort()
-  await boss.stop({ graceful: false })
-  await db.drop()
+  return boss
 })
 
 const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) => {
@@ -39,16 +23,16 @@ const until = async (what: string, check: () => Promise<boolean>, ms = 20_000) =
   }
 }
 
-const stateOf = async (queue: string, id: string) => (await boss.getJobById(queue, id))?.state
+const stateOf = async (queue: string, id: string) => (await jobs.boss.getJobById(queue, id))?.state
 
 test('a batch settles each job on its own: one failure is retried alone, its neighbours complete once', async () => {
   const queue = 'batch-settle'
-  await boss.createQueue(queue, { policy: 'key_strict_fifo', retryLimit: 2, retryDelay: 0 } as never)
+  await jobs.boss.createQueue(queue, { policy: 'key_strict_fifo', retryLimit: 2, retryDelay: 0 } as never)
   // Six lanes queued before the worker starts, so its first fetch takes a full batch of four.
-  const ids = (await boss.insert(queue, Array.from({ length: 6 }, (_, i) => ({ data: { n: i }, singletonKey: `lane-${i}` })), { returnId: true }))!
+  const ids = (await jobs.boss.insert(queue, Array.from({ length: 6 }, (_, i) => ({ data: { n: i }, singletonKey: `lane-${i}` })), { returnId: true }))!
   const runs = new Map<number, number>()
   let claimedAtFirstRun = 0
-  await registerWorker(host, {
+  await registerWorker(jobs.host, {
     queue,
     schema: z.object({ n: z.number() }),
     options: { batchSize: 4, localConcurrency: 1, pollingIntervalSeconds: 0.5 },
@@ -63,18 +47,18 @@ test('a batch settles each job on its own: one failure is retried alone, its nei
   await until('every job completed', async () => (await Promise.all(ids.map((id) => stateOf(queue, id)))).every((s) => s === 'completed'))
   assert.equal(claimedAtFirstRun, 4, 'the first fetch took a batch of four')
   assert.deepEqual([...runs.entries()].sort((a, b) => a[0] - b[0]), [[0, 1], [1, 2], [2, 1], [3, 1], [4, 1], [5, 1]], 'each job ran once, job 1 twice')
-  const first = await boss.getJobById(queue, ids[0]!)
+  const first = await jobs.boss.getJobById(queue, ids[0]!)
   assert.deepEqual(first?.output, { n: 0 }, 'each completed job keeps its own output')
-  const retried = await boss.getJobById(queue, ids[1]!)
+  const retried = await jobs.boss.getJobById(queue, ids[1]!)
   assert.equal(retried?.retryCount, 1, 'the failed job was retried once')
 })
 
 test('a batch hands back the jobs it could not start within its budget; they run later', async () => {
   const queue = 'batch-budget'
-  await boss.createQueue(queue, { policy: 'key_strict_fifo', retryLimit: 3, retryDelay: 0 } as never)
-  const ids = (await boss.insert(queue, Array.from({ length: 3 }, (_, i) => ({ data: { n: i }, singletonKey: `lane-${i}` })), { returnId: true }))!
+  await jobs.boss.createQueue(queue, { policy: 'key_strict_fifo', retryLimit: 3, retryDelay: 0 } as never)
+  const ids = (await jobs.boss.insert(queue, Array.from({ length: 3 }, (_, i) => ({ data: { n: i }, singletonKey: `lane-${i}` })), { returnId: true }))!
   const order: number[] = []
-  await registerWorker(host, {
+  await registerWorker(jobs.host, {
     queue,
     schema: z.object({ n: z.number() }),
     options: { batchSize: 3, localConcurrency: 1, pollingIntervalSeconds: 0.5 },
@@ -87,6 +71,6 @@ test('a batch hands back the jobs it could not start within its budget; they run
   })
   await until('every job completed', async () => (await Promise.all(ids.map((id) => stateOf(queue, id)))).every((s) => s === 'completed'))
   assert.equal(order.length, 3, `each job ran once: ${order.join(',')}`)
-  const handedBack = await Promise.all(ids.map((id) => boss.getJobById(queue, id)))
+  const handedBack = await Promise.all(ids.map((id) => jobs.boss.getJobById(queue, id)))
   assert.deepEqual(handedBack.map((j) => j?.retryCount).sort(), [0, 1, 1], 'the two jobs not started were handed back once each')
 })

@@ -389,16 +389,7 @@ export function systemWorker(deps: SystemWorkerDeps, system: string, lane: 'work
           await applyEvent(
             deps.engine,
             data.employeeId,
-            {
-              type: 'account.failed',
-              system,
-              action: data.request.action,
-              ...(data.request.phase ? { phase: data.request.phase } : {}),
-              error: { kind: c.kind, message: c.message },
-              final: false,
-              attempts,
-              now: deps.engine.now().toISOString(),
-            },
+            failedEvent(deps, data, { kind: c.kind, message: c.message }, { final: false, attempts }),
             { actor: SYSTEM_ACTOR, correlationId: data.correlationId },
           )
           await requeueAfter(deps, { ...data, attemptsBefore: 0 }, deps.retryDelayMaxMs, calls, job, { reported: true })
@@ -470,22 +461,27 @@ async function requeueAfter(
   else job.log.warn({ retryAfterMs: ms }, 'attempt ended by pg-boss while it ran (expired or failed from outside): not handed back, pg-boss retries the job')
 }
 
+/** The case hears that its job failed: for good (`final`), or a round of a cut-off that goes on. */
+function failedEvent(deps: SystemWorkerDeps, data: SystemJobData, error: { kind: string; message: string }, o: { final: boolean; attempts: number }) {
+  return {
+    type: 'account.failed' as const,
+    system: data.request.system,
+    action: data.request.action,
+    ...(data.request.phase ? { phase: data.request.phase } : {}),
+    error,
+    final: o.final,
+    attempts: o.attempts,
+    now: deps.engine.now().toISOString(),
+  }
+}
+
 /** Tell the machine the job gave up, and park a copy in the system's dead-letter queue for a redrive. */
 async function finalFailure(deps: SystemWorkerDeps, data: SystemJobData, job: JobContext, error: { kind: string; message: string }, calls: ApiCallRecord[]): Promise<void> {
   const system = data.request.system
   await applyEvent(
     deps.engine,
     data.employeeId,
-    {
-      type: 'account.failed',
-      system,
-      action: data.request.action,
-      ...(data.request.phase ? { phase: data.request.phase } : {}),
-      error,
-      final: true,
-      attempts: (data.attemptsBefore ?? 0) + job.attempt,
-      now: deps.engine.now().toISOString(),
-    },
+    failedEvent(deps, data, error, { final: true, attempts: (data.attemptsBefore ?? 0) + job.attempt }),
     {
       actor: SYSTEM_ACTOR,
       correlationId: data.correlationId,

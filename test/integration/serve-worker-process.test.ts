@@ -12,6 +12,7 @@ import { getPriority } from 'node:os'
 import { SERVE_HEAP_FLAGS, WORKER_HEAP_FLAGS } from '../../src/jobs/heap.ts'
 import { prepareServe, type Spawned } from '../helpers/process.ts'
 import { signStandardWebhook } from '../../src/hr/index.ts'
+import { isAlive as alive } from '../../src/util/process.ts'
 
 const SECRET = `whsec_${Buffer.from('worker-process-test-secret-32!!!').toString('base64')}`
 
@@ -23,15 +24,6 @@ function workerPids(run: Spawned): number[] {
     pids.push((JSON.parse(line) as { pid: number }).pid)
   }
   return pids
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
