@@ -286,9 +286,22 @@ function summaryMarkdown(r: typeof record): string {
         hop('verifyQueuedMs', 'verification job created → started'),
         hop('verifyRunMs', 'verification run to verified_at'),
         hop('vendorCallsMs', 'vendor calls in those two jobs'),
+        hop('inJobsMs', 'Tenure inside those two jobs (runs − vendor calls)'),
         hop('tenureMs', "**Tenure's own time (total − vendor calls)**"),
       ].filter(Boolean)
       lines.push(`Where a Tenure leaver's time went, along the system verified last (p50 / p99 ms; \`singleLeaverHops\`, bench/scenarios.ts): ${parts.join('; ')}.`, '')
+      const slow = single.slowestLeavers as Array<Record<string, number | string>> | undefined
+      if (slow && slow.length > 0) {
+        const cols = ['sentAtS', 'system', 'ack', 'toWorker', 'open', 'cutoffQueued', 'verifyQueued', 'inJobs', 'tenure'] as const
+        lines.push(
+          "The leavers with the most of Tenure's own time (ms; sentAtS: seconds into the run):",
+          '',
+          `| ${cols.join(' | ')} |`,
+          `|${cols.map(() => '---').join('|')}|`,
+          ...slow.map((r) => `| ${cols.map((c) => String(r[c] ?? '–')).join(' | ')} |`),
+          '',
+        )
+      }
     }
     targets.push(`| single-leaver p99 ≤ 3 s | ${String(tt.p99)} ms | ${mark(Number(tt.p99) <= 3000)} |`)
     // Issue #21: the single leaver's overhead over the oracle stays at p99 ≤ 100 ms.

@@ -430,7 +430,12 @@ export function requestShapeDifference(tenure: readonly string[], oracle: readon
  * total less the vendor calls: what Tenure itself added on the critical path. Timestamps are
  * PostgreSQL's (transaction start for now() defaults) and this process's clock, one machine.
  */
-export async function singleLeaverHops(pool: pg.Pool, sent: Map<string, { at: number; ackMs: number }>): Promise<Record<string, Summary>> {
+export async function singleLeaverHops(
+  pool: pg.Pool,
+  sent: Map<string, { at: number; ackMs: number }>,
+  /** Filled with the leavers of the largest `tenureMs`, slowest first: every hop of each, to tell a tail's cause. */
+  slowest?: Array<Record<string, number | string>>,
+): Promise<Record<string, Summary>> {
   const ids = [...sent.keys()]
   await sealAudit(pool)
   const { rows } = await pool.query<{
@@ -468,11 +473,19 @@ export async function singleLeaverHops(pool: pg.Pool, sent: Map<string, { at: nu
        LEFT JOIN http ON http.emp = lv.emp::text AND http.system = crit.system`,
     [ids, [...BENCH_SYSTEMS], HR_EVENT_QUEUE],
   )
-  const hops: Record<string, number[]> = { ack: [], toWorker: [], open: [], openToCutoffJob: [], cutoffQueued: [], cutoffRun: [], cutoffToVerifyJob: [], verifyQueued: [], verifyRun: [], vendorCalls: [], tenure: [], total: [] }
+  const hops: Record<string, number[]> = { ack: [], toWorker: [], open: [], openToCutoffJob: [], cutoffQueued: [], cutoffRun: [], cutoffToVerifyJob: [], verifyQueued: [], verifyRun: [], vendorCalls: [], inJobs: [], tenure: [], total: [] }
   const ms = (a: Date | null, b: Date | null) => (a && b ? a.getTime() - b.getTime() : undefined)
+  const firstAt = Math.min(...[...sent.values()].map((v) => v.at))
+  const leavers: Array<Record<string, number | string>> = []
   for (const r of rows) {
     const s = sent.get(r.ext)!
-    const add = (hop: string, v: number | undefined) => v !== undefined && hops[hop]!.push(v)
+    const leaver: Record<string, number | string> = { leaver: r.ext, system: r.system, sentAtS: Math.round((s.at - firstAt) / 100) / 10 }
+    leavers.push(leaver)
+    const add = (hop: string, v: number | undefined) => {
+      if (v === undefined) return
+      hops[hop]!.push(v)
+      leaver[hop] = Math.round(v * 10) / 10
+    }
     add('ack', s.ackMs)
     add('toWorker', ms(r.hr_started, r.received))
     add('open', ms(r.opened, r.hr_started))
@@ -486,9 +499,14 @@ export async function singleLeaverHops(pool: pg.Pool, sent: Map<string, { at: nu
     add('total', total)
     if (r.http_ms !== null) {
       add('vendorCalls', r.http_ms)
+      // Tenure's own time inside the two jobs: their runs less the vendor calls made in them.
+      const runs = ms(r.cutoff_at, r.cut_started)
+      const verifyRun = ms(r.verified_at, r.ver_started)
+      if (runs !== undefined && verifyRun !== undefined) add('inJobs', runs + verifyRun - r.http_ms)
       add('tenure', total - r.http_ms)
     }
   }
+  if (slowest) slowest.push(...leavers.sort((a, b) => Number(b.tenure ?? 0) - Number(a.tenure ?? 0)).slice(0, 8))
   const out: Record<string, Summary> = {}
   for (const [hop, values] of Object.entries(hops)) if (values.length > 0) out[`${hop}Ms`] = summarize(values)
   return out
@@ -547,7 +565,8 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
 
-    const hops = await singleLeaverHops(t.pool, sent).catch((err: unknown) => ({ error: String(err) }))
+    const slowestLeavers: Array<Record<string, number | string>> = []
+    const hops = await singleLeaverHops(t.pool, sent, slowestLeavers).catch((err: unknown) => ({ error: String(err) }))
 
     // The oracle: the minimal cut-off calls, in parallel per system, no queue, no state machine.
     // A 429 (only possible if a clean-up outlived the wait above) is waited out as the vendor asks
@@ -630,6 +649,8 @@ export async function singleScenario(db: BenchDatabase, o: { leavers: number }) 
       requestDifference,
       // Tenure's leavers, along the critical path (the system verified last): p50/p99 per hop.
       hops,
+      // The 8 Tenure leavers with the most time of Tenure's own, every hop of each (sentAtS: seconds into the run).
+      slowestLeavers,
       oracleNotRevoked: notRevoked,
       oracle429s,
       tenureCasesOpenWhenOracleStarted: openCases === Infinity ? null : openCases,
