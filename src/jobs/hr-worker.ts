@@ -69,7 +69,8 @@ export function hrEventWorker(deps: HrWorkerDeps): WorkerDefinition<typeof hrEve
       const drained: string[] = []
       for (let n = 0; n < DRAIN_LIMIT; n++) {
         const nextId = await nextReceivedNotice(deps.pool, row.source, row.employee_external_id)
-        const next = nextId ? await readInbox(deps.pool, nextId) : undefined
+        // The job's own notice, read a moment ago, is the usual answer: read it again only once applied.
+        const next = nextId === undefined ? undefined : nextId === row.id && n === 0 ? row : await readInbox(deps.pool, nextId)
         if (!next || next.status !== 'received') break
         const outcome = await processNotice(deps, next, job.log)
         if (outcome.kind === 'done') applied.push(outcome.events)
@@ -113,17 +114,29 @@ async function processNotice(deps: HrWorkerDeps, row: InboxRow, log: Logger): Pr
   if (gate.kind === 'defer') return { kind: 'defer' }
   if (gate.kind === 'settled') return { kind: 'done', events: [] }
   const events = gate.events
-  for (const event of events) {
-    await recordHrEvent(deps.pool, row.id, event)
+  // The event's record, its outcome and (with the last event) the notice's status are written in
+  // the transaction that applies it: one commit per notice instead of three on the way to a case.
+  for (const [i, event] of events.entries()) {
+    const last = i === events.length - 1
+    let written = false
     await applyHrEvent(deps.engine, event, {
       actor: { type: 'hr_source', id: row.source },
       correlationId: row.correlation_id,
       within: async (client, result) => {
-        await markHrEvent(client, event.eventId, result.employeeId, result.applied ? 'applied' : result.ignoredReason === 'duplicate' ? 'duplicate' : 'ignored', result.ignoredReason)
+        const outcome = result.applied ? 'applied' : result.ignoredReason === 'duplicate' ? 'duplicate' : 'ignored'
+        await recordHrEvent(client, row.id, event)
+        await markHrEvent(client, event.eventId, result.employeeId, outcome, result.ignoredReason)
+        if (last) await markInbox(client, row.id, 'processed', events.length)
+        written = true
       },
     })
+    // The engine built no event from it (nothing to tell the machine): recorded without an outcome.
+    if (!written) {
+      await recordHrEvent(deps.pool, row.id, event)
+      if (last) await markInbox(deps.pool, row.id, 'processed', events.length)
+    }
   }
-  await markInbox(deps.pool, row.id, 'processed', events.length)
+  if (events.length === 0) await markInbox(deps.pool, row.id, 'processed', 0)
   return { kind: 'done', events: events.map((e) => e.type) }
 }
 
