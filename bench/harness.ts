@@ -149,6 +149,8 @@ export interface BenchTenureOptions {
   concurrency?: number
   /** More `workers.*` keys for every Tenure process of this server (e.g. cleanupSettleSeconds). */
   workers?: Record<string, unknown>
+  /** False: no hourly target reconciliation (its account listings would land between a pair's calls). */
+  reconciliation?: boolean
 }
 
 /** Extra node flags for the Tenure process (bench/run.ts sets --cpu-prof here when asked). */
@@ -275,6 +277,7 @@ export async function startBenchTenure(options: BenchTenureOptions): Promise<Ben
       hr: { generic: { secrets: [WEBHOOK_SECRET], trustedForBulk: true } },
       systems: benchSystemsConfig(emulators.urls, rateLimits),
       policy: benchPolicy(),
+      ...(options.reconciliation === false ? { reconciliation: { enabled: false } } : {}),
       workers: {
         concurrency: options.concurrency ?? 8,
         ...(benchSettings.cleanupSettleSeconds !== undefined ? { cleanupSettleSeconds: benchSettings.cleanupSettleSeconds } : {}),
